@@ -1,0 +1,37 @@
+// The `blixard` command line. Each subcommand lives in its own file and registers itself here.
+import { Command, CommanderError } from "commander";
+import { UsageError, EXIT_USAGE } from "./usage-error.ts";
+import { registerSimCommand } from "./sim-command.ts";
+import { registerCheckCommand } from "./check-command.ts";
+
+export function buildProgram(): Command {
+  const program = new Command("blixard")
+    .description("A Raft-replicated microVM orchestrator, proven in deterministic simulation.")
+    .version("0.1.0")
+    .showSuggestionAfterError(true)
+    .exitOverride()
+    .configureOutput({ outputError: (text, write) => write(text.trimEnd().split("\n")[0] + "\n") });
+  registerSimCommand(program);
+  registerCheckCommand(program);
+  for (const command of program.commands) command.exitOverride();
+  return program;
+}
+
+/** Runs the CLI and returns the process exit code; never throws for bad input. */
+export async function main(argv: readonly string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync([...argv], { from: "user" });
+    return typeof process.exitCode === "number" ? process.exitCode : 0;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      if (error.code === "commander.helpDisplayed" || error.code === "commander.version" || error.code === "commander.help") return 0;
+      return EXIT_USAGE;
+    }
+    if (error instanceof UsageError) {
+      process.stderr.write(`blixard: ${error.message}\n`);
+      return EXIT_USAGE;
+    }
+    throw error;
+  }
+}
