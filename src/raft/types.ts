@@ -186,7 +186,11 @@ export interface RecoveredState {
   readonly snapshot: Snapshot | undefined;
   /** The durable log after the snapshot: contiguous, starting at snapshot.index + 1 (or 1). */
   readonly entries: readonly Entry[];
-  /** Membership at the last entry of the log when there is no snapshot; with a snapshot, derived by the core. */
+  /**
+   * Membership as of the snapshot, or the bootstrap membership when there is no snapshot
+   * (empty for a node that joins an existing cluster). The core replays the conf-change
+   * entries of `entries` on top of it.
+   */
   readonly confState: ConfState;
 }
 
