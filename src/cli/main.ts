@@ -3,6 +3,9 @@ import { Command, CommanderError } from "commander";
 import { UsageError, EXIT_USAGE } from "./usage-error.ts";
 import { registerSimCommand } from "./sim-command.ts";
 import { registerCheckCommand } from "./check-command.ts";
+import { registerNodeCommand } from "./node-command.ts";
+import { registerClusterCommand } from "./cluster-command.ts";
+import { registerKvCommand } from "./kv-command.ts";
 
 export function buildProgram(): Command {
   const program = new Command("blixard")
@@ -13,6 +16,9 @@ export function buildProgram(): Command {
     .configureOutput({ outputError: (text, write) => write(text.trimEnd().split("\n")[0] + "\n") });
   registerSimCommand(program);
   registerCheckCommand(program);
+  registerNodeCommand(program);
+  registerClusterCommand(program);
+  registerKvCommand(program);
   for (const command of program.commands) command.exitOverride();
   return program;
 }
