@@ -10,7 +10,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file blixard/v1/kv.proto.
  */
 export const file_blixard_v1_kv: GenFile = /*@__PURE__*/
-  fileDesc("ChNibGl4YXJkL3YxL2t2LnByb3RvEgpibGl4YXJkLnYxIi8KCkdldFJlcXVlc3QSCwoDa2V5GAEgASgJEhQKDHNlcmlhbGl6YWJsZRgCIAEoCCI6CgtHZXRSZXNwb25zZRINCgVmb3VuZBgBIAEoCBINCgV2YWx1ZRgCIAEoCRINCgVpbmRleBgDIAEoBCIoCgpQdXRSZXF1ZXN0EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCSIcCgtQdXRSZXNwb25zZRINCgVpbmRleBgBIAEoBCJbChRDb21wYXJlQW5kU2V0UmVxdWVzdBILCgNrZXkYASABKAkSEAoIZXhwZWN0ZWQYAiABKAkSFQoNZXhwZWN0X2Fic2VudBgDIAEoCBINCgV2YWx1ZRgEIAEoCSJZChVDb21wYXJlQW5kU2V0UmVzcG9uc2USEQoJc3VjY2VlZGVkGAEgASgIEg0KBWZvdW5kGAIgASgIEg8KB2N1cnJlbnQYAyABKAkSDQoFaW5kZXgYBCABKAQy0QEKCUt2U2VydmljZRI2CgNHZXQSFi5ibGl4YXJkLnYxLkdldFJlcXVlc3QaFy5ibGl4YXJkLnYxLkdldFJlc3BvbnNlEjYKA1B1dBIWLmJsaXhhcmQudjEuUHV0UmVxdWVzdBoXLmJsaXhhcmQudjEuUHV0UmVzcG9uc2USVAoNQ29tcGFyZUFuZFNldBIgLmJsaXhhcmQudjEuQ29tcGFyZUFuZFNldFJlcXVlc3QaIS5ibGl4YXJkLnYxLkNvbXBhcmVBbmRTZXRSZXNwb25zZWIGcHJvdG8z");
+  fileDesc("ChNibGl4YXJkL3YxL2t2LnByb3RvEgpibGl4YXJkLnYxIi8KCkdldFJlcXVlc3QSCwoDa2V5GAEgASgJEhQKDHNlcmlhbGl6YWJsZRgCIAEoCCIrCgtHZXRSZXNwb25zZRINCgV2YWx1ZRgBIAEoCRINCgVpbmRleBgCIAEoBCIoCgpQdXRSZXF1ZXN0EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCSIcCgtQdXRSZXNwb25zZRINCgVpbmRleBgBIAEoBCJEChRDb21wYXJlQW5kU2V0UmVxdWVzdBILCgNrZXkYASABKAkSEAoIZXhwZWN0ZWQYAiABKAkSDQoFdmFsdWUYAyABKAkiSgoVQ29tcGFyZUFuZFNldFJlc3BvbnNlEhEKCXN1Y2NlZWRlZBgBIAEoCBIPCgdjdXJyZW50GAIgASgJEg0KBWluZGV4GAMgASgEMtEBCglLdlNlcnZpY2USNgoDR2V0EhYuYmxpeGFyZC52MS5HZXRSZXF1ZXN0GhcuYmxpeGFyZC52MS5HZXRSZXNwb25zZRI2CgNQdXQSFi5ibGl4YXJkLnYxLlB1dFJlcXVlc3QaFy5ibGl4YXJkLnYxLlB1dFJlc3BvbnNlElQKDUNvbXBhcmVBbmRTZXQSIC5ibGl4YXJkLnYxLkNvbXBhcmVBbmRTZXRSZXF1ZXN0GiEuYmxpeGFyZC52MS5Db21wYXJlQW5kU2V0UmVzcG9uc2ViBnByb3RvMw");
 
 /**
  * @generated from message blixard.v1.GetRequest
@@ -42,19 +42,14 @@ export const GetRequestSchema: GenMessage<GetRequest> = /*@__PURE__*/
  */
 export type GetResponse = Message<"blixard.v1.GetResponse"> & {
   /**
-   * @generated from field: bool found = 1;
-   */
-  found: boolean;
-
-  /**
-   * @generated from field: string value = 2;
+   * @generated from field: string value = 1;
    */
   value: string;
 
   /**
-   * The applied index the answer was read at.
+   * The read point (linearizable reads) or applied index (serializable reads) of the answer.
    *
-   * @generated from field: uint64 index = 3;
+   * @generated from field: uint64 index = 2;
    */
   index: bigint;
 };
@@ -122,12 +117,7 @@ export type CompareAndSetRequest = Message<"blixard.v1.CompareAndSetRequest"> & 
   expected: string;
 
   /**
-   * @generated from field: bool expect_absent = 3;
-   */
-  expectAbsent: boolean;
-
-  /**
-   * @generated from field: string value = 4;
+   * @generated from field: string value = 3;
    */
   value: string;
 };
@@ -149,19 +139,16 @@ export type CompareAndSetResponse = Message<"blixard.v1.CompareAndSetResponse"> 
   succeeded: boolean;
 
   /**
-   * The value before the operation (empty when absent).
+   * The key's value after the operation: `value` when it succeeded, the unchanged value otherwise.
    *
-   * @generated from field: bool found = 2;
-   */
-  found: boolean;
-
-  /**
-   * @generated from field: string current = 3;
+   * @generated from field: string current = 2;
    */
   current: string;
 
   /**
-   * @generated from field: uint64 index = 4;
+   * The log index at which the operation was committed and applied.
+   *
+   * @generated from field: uint64 index = 3;
    */
   index: bigint;
 };
@@ -176,7 +163,9 @@ export const CompareAndSetResponseSchema: GenMessage<CompareAndSetResponse> = /*
 /**
  * The replicated key-value store: every write goes through Raft; reads are
  * linearizable (ReadIndex) unless the caller asks for a serializable local read.
- * A request sent to a follower is forwarded to the leader.
+ * A request sent to a follower is forwarded to the leader. Keys and values are
+ * strings; an absent key reads as "" (so compare-and-set from "" creates a key).
+ * Keys starting with "_blixard/" are reserved for the cluster's own records (read-only).
  *
  * @generated from service blixard.v1.KvService
  */
@@ -198,8 +187,7 @@ export const KvService: GenService<{
     output: typeof PutResponseSchema;
   },
   /**
-   * Sets key to value only when its current value equals `expected`
-   * (or, when expect_absent is true, only when the key does not exist).
+   * Sets key to value only when its current value equals `expected` ("" for absent).
    *
    * @generated from rpc blixard.v1.KvService.CompareAndSet
    */
