@@ -1,0 +1,110 @@
+// The simulator's one queue of future events, a binary min-heap ordered by
+// (time, insertion sequence). The tie rule: events due at the same microsecond run in
+// the order they were scheduled (FIFO), which depends only on the run's own history,
+// so a seed replays exactly. Virtual time jumps straight to the next event.
+// Struct-of-arrays layout: no object per event beyond the caller's callback.
+
+import { assert } from "../assert.ts";
+
+export type EventAction = () => void;
+
+export class EventQueue {
+  private readonly times: number[] = [];
+  private readonly sequences: number[] = [];
+  private readonly actions: EventAction[] = [];
+  private nextSequence = 0;
+  private nowUs = 0;
+  private executed = 0;
+
+  /** @param capacity the most events pending at once; exceeding it is a simulator bug (something is unbounded). */
+  constructor(readonly capacity: number) {
+    assert(Number.isSafeInteger(capacity) && capacity > 0, "event queue capacity must be a positive integer");
+  }
+
+  /** True simulated time in microseconds: the time of the event being run (or last run). */
+  get timeUs(): number {
+    return this.nowUs;
+  }
+
+  get size(): number {
+    return this.times.length;
+  }
+
+  get eventsExecuted(): number {
+    return this.executed;
+  }
+
+  /** Schedules `action` at absolute time `timeUs` (>= now, integer microseconds). */
+  at(timeUs: number, action: EventAction): void {
+    assert(Number.isSafeInteger(timeUs) && timeUs >= this.nowUs, () => `event at ${timeUs}us is in the past (now ${this.nowUs}us) or not an integer`);
+    assert(this.times.length < this.capacity, () => `event queue exceeds its capacity of ${this.capacity}`);
+    const sequence = this.nextSequence++;
+    let i = this.times.length;
+    this.times.push(timeUs);
+    this.sequences.push(sequence);
+    this.actions.push(action);
+    // Sift up.
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (!this.less(timeUs, sequence, this.times[parent]!, this.sequences[parent]!)) break;
+      this.times[i] = this.times[parent]!;
+      this.sequences[i] = this.sequences[parent]!;
+      this.actions[i] = this.actions[parent]!;
+      i = parent;
+    }
+    this.times[i] = timeUs;
+    this.sequences[i] = sequence;
+    this.actions[i] = action;
+  }
+
+  /** Schedules `action` `delayUs` (>= 0) from now. */
+  after(delayUs: number, action: EventAction): void {
+    this.at(this.nowUs + delayUs, action);
+  }
+
+  /** The time of the next event, or undefined when none is pending. */
+  peekTimeUs(): number | undefined {
+    return this.times.length === 0 ? undefined : this.times[0];
+  }
+
+  /** Advances time to the next event and runs it; false when the queue is empty. */
+  runNext(): boolean {
+    const count = this.times.length;
+    if (count === 0) return false;
+    const timeUs = this.times[0]!;
+    const action = this.actions[0]!;
+    assert(timeUs >= this.nowUs, "time went backwards");
+    const lastTime = this.times.pop()!;
+    const lastSequence = this.sequences.pop()!;
+    const lastAction = this.actions.pop()!;
+    if (count > 1) this.siftDown(lastTime, lastSequence, lastAction);
+    this.nowUs = timeUs;
+    this.executed++;
+    action();
+    return true;
+  }
+
+  private siftDown(timeUs: number, sequence: number, action: EventAction): void {
+    const n = this.times.length;
+    let i = 0;
+    for (;;) {
+      const left = 2 * i + 1;
+      if (left >= n) break;
+      const right = left + 1;
+      let child = left;
+      if (right < n && this.less(this.times[right]!, this.sequences[right]!, this.times[left]!, this.sequences[left]!)) child = right;
+      if (!this.less(this.times[child]!, this.sequences[child]!, timeUs, sequence)) break;
+      this.times[i] = this.times[child]!;
+      this.sequences[i] = this.sequences[child]!;
+      this.actions[i] = this.actions[child]!;
+      i = child;
+    }
+    this.times[i] = timeUs;
+    this.sequences[i] = sequence;
+    this.actions[i] = action;
+  }
+
+  private less(timeA: number, sequenceA: number, timeB: number, sequenceB: number): boolean {
+    return timeA < timeB || (timeA === timeB && sequenceA < sequenceB);
+  }
+}
