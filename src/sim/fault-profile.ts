@@ -1,0 +1,171 @@
+// Fault profiles: how hostile a run's world is. A profile fixes the distributions;
+// the "faults" PRNG stream draws the actual schedule (the nemesis), so one seed and
+// one profile name reproduce the run. Every profile heals at `healAtFraction` of the
+// run (partitions lifted, clogs cleared, crashed nodes restarted) so that the end of
+// the run shows whether the cluster recovered (liveness is reported, not asserted).
+
+import { assert } from "../assert.ts";
+
+export type FaultKind = "partition" | "crash" | "clock-jump" | "clog" | "loss-burst";
+export const FAULT_KINDS: readonly FaultKind[] = ["partition", "crash", "clock-jump", "clog", "loss-burst"];
+
+export interface FaultProfile {
+  readonly name: string;
+  /** One line for --help and docs. */
+  readonly description: string;
+  // Links between nodes (each link draws its own latency distribution from these ranges).
+  readonly latencyMinUs: readonly [number, number];
+  readonly latencyTailMeanUs: readonly [number, number];
+  readonly latencyMaxUs: number;
+  readonly lossProbability: number;
+  readonly duplicateProbability: number;
+  /** Probability that a given link may reorder (otherwise it is FIFO). */
+  readonly reorderLinkProbability: number;
+  // Clocks.
+  readonly clockOffsetMaxMs: number;
+  readonly clockDriftMaxPpm: number;
+  // Disks (passed to SimDisk).
+  readonly diskWriteLatencyUs: readonly [number, number];
+  readonly diskSyncLatencyUs: readonly [number, number];
+  /** Probability that a crash tears the last un-synced write instead of dropping it whole. */
+  readonly diskTearProbability: number;
+  // The nemesis: one action every [min, max] ms, of a kind drawn by weight.
+  readonly nemesisIntervalMs: readonly [number, number];
+  readonly weights: Readonly<Record<FaultKind, number>>;
+  readonly partitionDurationMs: readonly [number, number];
+  readonly crashDowntimeMs: readonly [number, number];
+  /** At most this many nodes down at once: "minority" keeps a quorum alive, "any" lets the nemesis take a majority. */
+  readonly maxCrashed: "minority" | "any";
+  readonly clockJumpMaxMs: number;
+  readonly clogDurationMs: readonly [number, number];
+  readonly lossBurstProbability: number;
+  readonly lossBurstDurationMs: readonly [number, number];
+  /** Fraction of the run after which every fault is healed and no new one starts. */
+  readonly healAtFraction: number;
+}
+
+const calm = {
+  latencyMinUs: [200, 800],
+  latencyTailMeanUs: [100, 1_000],
+  latencyMaxUs: 20_000,
+  lossProbability: 0,
+  duplicateProbability: 0,
+  reorderLinkProbability: 0,
+  clockOffsetMaxMs: 0,
+  clockDriftMaxPpm: 0,
+  diskWriteLatencyUs: [10, 50],
+  diskSyncLatencyUs: [200, 1_000],
+  diskTearProbability: 0,
+  nemesisIntervalMs: [1_000, 1_000],
+  weights: { partition: 0, crash: 0, "clock-jump": 0, clog: 0, "loss-burst": 0 },
+  partitionDurationMs: [0, 0],
+  crashDowntimeMs: [0, 0],
+  maxCrashed: "minority",
+  clockJumpMaxMs: 0,
+  clogDurationMs: [0, 0],
+  lossBurstProbability: 0,
+  lossBurstDurationMs: [0, 0],
+  healAtFraction: 1,
+} as const satisfies Omit<FaultProfile, "name" | "description">;
+
+export const FAULT_PROFILES: Readonly<Record<string, FaultProfile>> = {
+  none: {
+    ...calm,
+    name: "none",
+    description: "a healthy cluster: fixed-ish latency, no loss, no crashes, synchronized clocks",
+  },
+  standard: {
+    ...calm,
+    name: "standard",
+    description: "1% loss, 1% duplication, reordering links, drifting clocks, and every 0.5-3 s a partition, crash, clock jump, clog or loss burst; healed at 80%",
+    latencyTailMeanUs: [200, 3_000],
+    latencyMaxUs: 50_000,
+    lossProbability: 0.01,
+    duplicateProbability: 0.01,
+    reorderLinkProbability: 0.5,
+    clockOffsetMaxMs: 10_000,
+    clockDriftMaxPpm: 500,
+    diskSyncLatencyUs: [200, 5_000],
+    diskTearProbability: 0.5,
+    nemesisIntervalMs: [500, 3_000],
+    weights: { partition: 3, crash: 3, "clock-jump": 1, clog: 2, "loss-burst": 1 },
+    partitionDurationMs: [500, 5_000],
+    crashDowntimeMs: [200, 4_000],
+    maxCrashed: "minority",
+    clockJumpMaxMs: 5_000,
+    clogDurationMs: [100, 2_000],
+    lossBurstProbability: 0.3,
+    lossBurstDurationMs: [200, 2_000],
+    healAtFraction: 0.8,
+  },
+  heavy: {
+    ...calm,
+    name: "heavy",
+    description: "5% loss and duplication, slow reordering links, large drift, a fault every 0.1-1 s, majorities may crash; healed at 80%",
+    latencyMinUs: [200, 5_000],
+    latencyTailMeanUs: [1_000, 20_000],
+    latencyMaxUs: 200_000,
+    lossProbability: 0.05,
+    duplicateProbability: 0.05,
+    reorderLinkProbability: 1,
+    clockOffsetMaxMs: 60_000,
+    clockDriftMaxPpm: 50_000,
+    diskSyncLatencyUs: [500, 20_000],
+    diskTearProbability: 0.5,
+    nemesisIntervalMs: [100, 1_000],
+    weights: { partition: 3, crash: 3, "clock-jump": 1, clog: 2, "loss-burst": 1 },
+    partitionDurationMs: [200, 5_000],
+    crashDowntimeMs: [50, 3_000],
+    maxCrashed: "any",
+    clockJumpMaxMs: 30_000,
+    clogDurationMs: [100, 3_000],
+    lossBurstProbability: 0.5,
+    lossBurstDurationMs: [200, 3_000],
+    healAtFraction: 0.8,
+  },
+  elections: {
+    ...calm,
+    name: "elections",
+    description: "leader churn: frequent crashes and partitions of a few hundred ms, so terms turn over quickly; healed at 80%",
+    latencyTailMeanUs: [200, 2_000],
+    reorderLinkProbability: 0.5,
+    duplicateProbability: 0.01,
+    diskSyncLatencyUs: [200, 5_000],
+    diskTearProbability: 0.5,
+    nemesisIntervalMs: [200, 800],
+    weights: { partition: 3, crash: 4, "clock-jump": 0, clog: 1, "loss-burst": 0 },
+    partitionDurationMs: [300, 2_500],
+    crashDowntimeMs: [100, 1_500],
+    maxCrashed: "any",
+    clogDurationMs: [100, 800],
+    healAtFraction: 0.8,
+  },
+};
+
+export const FAULT_PROFILE_NAMES: readonly string[] = Object.keys(FAULT_PROFILES);
+
+export function faultProfile(name: string): FaultProfile | undefined {
+  return Object.hasOwn(FAULT_PROFILES, name) ? FAULT_PROFILES[name] : undefined;
+}
+
+export function validateFaultProfile(profile: FaultProfile): void {
+  const ranges: Array<[string, readonly [number, number]]> = [
+    ["latencyMinUs", profile.latencyMinUs],
+    ["latencyTailMeanUs", profile.latencyTailMeanUs],
+    ["diskWriteLatencyUs", profile.diskWriteLatencyUs],
+    ["diskSyncLatencyUs", profile.diskSyncLatencyUs],
+    ["nemesisIntervalMs", profile.nemesisIntervalMs],
+    ["partitionDurationMs", profile.partitionDurationMs],
+    ["crashDowntimeMs", profile.crashDowntimeMs],
+    ["clogDurationMs", profile.clogDurationMs],
+    ["lossBurstDurationMs", profile.lossBurstDurationMs],
+  ];
+  for (const [name, [min, max]] of ranges) assert(min >= 0 && min <= max, () => `fault profile ${profile.name}: ${name} is not a range`);
+  assert(profile.nemesisIntervalMs[0] > 0, "nemesis interval must be positive");
+  assert(profile.latencyMinUs[1] <= profile.latencyMaxUs, "latency minimum exceeds the maximum");
+  assert(profile.healAtFraction > 0 && profile.healAtFraction <= 1, "healAtFraction outside (0, 1]");
+  for (const p of [profile.lossProbability, profile.duplicateProbability, profile.reorderLinkProbability, profile.diskTearProbability, profile.lossBurstProbability]) {
+    assert(p >= 0 && p <= 1, () => `fault profile ${profile.name}: probability ${p} outside [0, 1]`);
+  }
+  for (const kind of FAULT_KINDS) assert(profile.weights[kind] >= 0, "fault weights must be >= 0");
+}

@@ -1,0 +1,502 @@
+// The safety properties the simulator checks after every step, each named with its
+// one-line statement (docs/SIMULATION.md repeats them). Checks are incremental: the
+// monitor keeps a mirror of every node's durable log (built from the batches the
+// replica persists and the state it recovers) with a running prefix hash per entry,
+// and global tables of leaders, committed entries and applied entries, so a step
+// costs O(what changed), not O(log length).
+//
+// Observation points, all fed by the cluster:
+//   messageSent     every message a node hands to its network (votes are checked here);
+//   persisted       a persist batch completed (durable, since entries always sync);
+//   recovered       a node restarted and read its disk;
+//   applied/restored/acknowledged   the state machine side and client acknowledgements;
+//   afterStep       a node ran (a tick, a message, a disk completion): role, term, indexes.
+
+import { assert } from "../assert.ts";
+import type { Entry, HardState, Message, NodeId, RaftCore, RecoveredState, Snapshot } from "../raft/types.ts";
+import { combine, hashBytes } from "./hash.ts";
+
+export const PROPERTIES = {
+  "Election Safety": "at most one leader can be elected in a given term",
+  "Leader Append-Only": "a leader never overwrites or deletes entries in its log; it only appends new entries",
+  "Log Matching": "if two logs contain an entry with the same index and term, the logs are identical in all entries up through that index",
+  "Leader Completeness": "if a log entry is committed in a given term, it is present in the logs of the leaders of all higher-numbered terms",
+  "State Machine Safety": "if a server has applied (or committed) a log entry at a given index, no other server ever applies (or commits) a different entry at that index",
+  "Term Monotonic": "a node's currentTerm never decreases, within a run of the process and across crashes (as made durable)",
+  "Single Vote": "a node grants at most one vote per term, across crashes",
+  "Commit Monotonic": "a node's commit index never decreases while it runs, and its durable commit index never decreases across crashes",
+  "Applied Monotonic": "a node's applied index never decreases while it runs",
+  "Index Order": "on every node, applied <= committed <= last log index",
+  Durability: "an entry acknowledged to a client as committed stays on a quorum of disks (it is never lost while a quorum of disks survives)",
+  "No Stale Read": "a read never returns a value older than a write acknowledged before the read was invoked",
+  "No Assertion Failure": "node code never fails one of its own assertions",
+} as const;
+
+export type PropertyName = keyof typeof PROPERTIES;
+
+export interface PropertyViolation {
+  readonly property: PropertyName;
+  readonly message: string;
+  readonly nodeId: NodeId | undefined;
+}
+
+export interface PersistBatch {
+  readonly snapshot: Snapshot | undefined;
+  readonly entries: readonly Entry[];
+  readonly hardState: HardState | undefined;
+}
+
+/** Bounds the monitor's tables: a run that outgrows them is misconfigured, not interesting. */
+export const MONITOR_LOG_ENTRIES_MAX = 5_000_000;
+const TERM_LIMIT = 1 << 21;
+
+/** One node's durable log as the monitor reconstructs it: terms and prefix hashes after a base (snapshot) index. */
+class LogMirror {
+  base = 0;
+  baseTerm = 0;
+  baseHash = 0;
+  readonly terms: number[] = [];
+  readonly hashes: number[] = [];
+
+  get lastIndex(): number {
+    return this.base + this.terms.length;
+  }
+
+  termAt(index: number): number | undefined {
+    if (index === this.base) return this.baseTerm;
+    if (index < this.base || index > this.lastIndex) return undefined;
+    return this.terms[index - this.base - 1];
+  }
+
+  hashAt(index: number): number | undefined {
+    if (index === this.base) return this.baseHash;
+    if (index < this.base || index > this.lastIndex) return undefined;
+    return this.hashes[index - this.base - 1];
+  }
+
+  /** Whether the durable log holds (index, term), counting indexes covered by the snapshot as held. */
+  holds(index: number, term: number): boolean {
+    if (index <= this.base) return true;
+    return this.termAt(index) === term;
+  }
+
+  truncateAfter(index: number): void {
+    assert(index >= this.base, "truncating into the snapshot");
+    const keep = index - this.base;
+    if (keep < this.terms.length) {
+      this.terms.length = keep;
+      this.hashes.length = keep;
+    }
+  }
+
+  resetTo(base: number, baseTerm: number, baseHash: number): void {
+    this.base = base;
+    this.baseTerm = baseTerm;
+    this.baseHash = baseHash;
+    this.terms.length = 0;
+    this.hashes.length = 0;
+  }
+}
+
+interface NodeView {
+  readonly id: NodeId;
+  readonly mirror: LogMirror;
+  // Durable state, from batches that were synced (term and vote always are).
+  durableTerm: number;
+  durableVote: NodeId;
+  durableCommit: number;
+  // This incarnation's observations (reset at restart).
+  running: boolean;
+  seenTerm: number;
+  seenCommit: number;
+  seenApplied: number;
+  /** Applied index as the state machine side reports it (applied/restored hooks). */
+  machineApplied: number;
+  // Leader Append-Only: the term in which we last saw this node lead, and its log end then.
+  leaderTerm: number;
+  leaderLastIndex: number;
+  leaderLastTerm: number;
+  /** term -> candidate this node granted its vote to (sent vote responses), kept across crashes. */
+  readonly votes: Map<number, NodeId>;
+}
+
+export class SafetyMonitor {
+  private readonly views = new Map<NodeId, NodeView>();
+  /** key(index, term) -> prefix hash of the log through that entry, over every durable log seen. */
+  private readonly prefixByEntry = new Map<number, number>();
+  private readonly leaderOfTerm = new Map<number, NodeId>();
+  /** Global committed log: entry term and the term in which commitment was first observed, index 1..maxCommitted. */
+  private readonly committedEntryTerm: number[] = [0];
+  private readonly committedInTerm: number[] = [0];
+  /** Applied entries: term and data hash by index (index 0 unused). */
+  private readonly appliedTerm: number[] = [0];
+  private readonly appliedHash: number[] = [0];
+  /** Acknowledged entries: index -> term. */
+  private readonly acknowledged = new Map<number, number>();
+  private maxAcknowledged = 0;
+  private first: PropertyViolation | undefined;
+  private checks = 0;
+
+  constructor(
+    nodeIds: readonly NodeId[],
+    /** Durable copies an acknowledged entry needs (a majority of the voters). */
+    private readonly quorum: number,
+    /** The core of a running node, or undefined when it is down. */
+    private readonly coreOf: (nodeId: NodeId) => RaftCore | undefined,
+  ) {
+    assert(quorum >= 1 && quorum <= nodeIds.length, "quorum out of range");
+    for (const id of nodeIds) {
+      this.views.set(id, {
+        id,
+        mirror: new LogMirror(),
+        durableTerm: 0,
+        durableVote: 0,
+        durableCommit: 0,
+        running: false,
+        seenTerm: 0,
+        seenCommit: 0,
+        seenApplied: 0,
+        machineApplied: 0,
+        leaderTerm: 0,
+        leaderLastIndex: 0,
+        leaderLastTerm: 0,
+        votes: new Map(),
+      });
+    }
+  }
+
+  /** The first violation found, if any; the run stops at it. */
+  get violation(): PropertyViolation | undefined {
+    return this.first;
+  }
+
+  get checksRun(): number {
+    return this.checks;
+  }
+
+  get committedIndex(): number {
+    return this.committedEntryTerm.length - 1;
+  }
+
+  /** Terms in which a leader was seen, with that leader, ascending by term. */
+  leaders(): Array<{ term: number; leader: NodeId }> {
+    return [...this.leaderOfTerm.entries()].sort((a, b) => a[0] - b[0]).map(([term, leader]) => ({ term, leader }));
+  }
+
+  fail(property: PropertyName, message: string, nodeId?: NodeId): void {
+    if (this.first === undefined) this.first = { property, message, nodeId };
+  }
+
+  // ---- observation points ----
+
+  messageSent(message: Message): void {
+    if (message.type !== "vote-response" || message.preVote || !message.granted) return;
+    const view = this.view(message.from);
+    const previous = view.votes.get(message.term);
+    if (previous !== undefined && previous !== message.to) {
+      this.fail("Single Vote", `node ${message.from} granted its term-${message.term} vote to ${previous} and then to ${message.to}`, message.from);
+      return;
+    }
+    view.votes.set(message.term, message.to);
+  }
+
+  /** A persist batch completed. `isLeader`: the node led when it produced the batch. */
+  persisted(nodeId: NodeId, batch: PersistBatch, mustSync: boolean, isLeader: boolean): void {
+    const view = this.view(nodeId);
+    const mirror = view.mirror;
+    if (batch.snapshot !== undefined) {
+      const { index, term } = batch.snapshot.metadata;
+      if (isLeader) this.fail("Leader Append-Only", `leader ${nodeId} installed a snapshot at ${index}, replacing its log`, nodeId);
+      const previous = this.snapshotMirrorInvalidation(mirror, index, term);
+      mirror.resetTo(index, term, this.knownPrefix(index, term));
+      this.afterTruncation(view, previous);
+    }
+    if (batch.entries.length > 0) {
+      const firstIndex = batch.entries[0]!.index;
+      assert(firstIndex >= mirror.base + 1, () => `node ${nodeId} persisted entry ${firstIndex} inside its snapshot at ${mirror.base}`);
+      assert(firstIndex <= mirror.lastIndex + 1, () => `node ${nodeId} persisted entry ${firstIndex} leaving a gap after ${mirror.lastIndex}`);
+      if (firstIndex <= mirror.lastIndex) {
+        if (isLeader) this.fail("Leader Append-Only", `leader ${nodeId} overwrote its log from index ${firstIndex} (its log ended at ${mirror.lastIndex})`, nodeId);
+        const lost = this.heldAcknowledged(view, firstIndex);
+        mirror.truncateAfter(firstIndex - 1);
+        this.afterTruncation(view, lost);
+      }
+      assert(mirror.lastIndex + batch.entries.length <= MONITOR_LOG_ENTRIES_MAX + mirror.base, "monitor log mirror exceeds its bound");
+      for (const entry of batch.entries) this.appendToMirror(view, entry);
+    }
+    if (batch.hardState !== undefined && mustSync) {
+      view.durableTerm = Math.max(view.durableTerm, batch.hardState.term);
+      if (batch.hardState.term === view.durableTerm) view.durableVote = batch.hardState.vote;
+      view.durableCommit = Math.max(view.durableCommit, batch.hardState.commit);
+    }
+  }
+
+  /** A node crashed: what it had in memory is gone; its durable state remains. */
+  crashed(nodeId: NodeId): void {
+    const view = this.view(nodeId);
+    view.running = false;
+  }
+
+  /** A node restarted from its disk. */
+  recovered(nodeId: NodeId, recovered: RecoveredState): void {
+    const view = this.view(nodeId);
+    const { hardState } = recovered;
+    if (hardState.term < view.durableTerm) {
+      this.fail("Term Monotonic", `node ${nodeId} recovered term ${hardState.term} after making term ${view.durableTerm} durable`, nodeId);
+    } else if (hardState.term === view.durableTerm && view.durableVote !== 0 && hardState.vote !== view.durableVote) {
+      this.fail("Single Vote", `node ${nodeId} recovered vote ${hardState.vote} in term ${hardState.term} after making vote ${view.durableVote} durable`, nodeId);
+    }
+    if (hardState.commit < view.durableCommit) {
+      this.fail("Commit Monotonic", `node ${nodeId} recovered commit ${hardState.commit} after making commit ${view.durableCommit} durable`, nodeId);
+    }
+    // Rebuild the mirror from what the disk gave back; everything the old mirror held and the new one lacks was lost.
+    const old = view.mirror;
+    const snapshotIndex = recovered.snapshot?.metadata.index ?? 0;
+    const snapshotTerm = recovered.snapshot?.metadata.term ?? 0;
+    const lost: number[] = [];
+    for (const [index, term] of this.acknowledgedFrom(old.base + 1)) {
+      if (old.holds(index, term)) lost.push(index);
+    }
+    old.resetTo(snapshotIndex, snapshotTerm, this.knownPrefix(snapshotIndex, snapshotTerm));
+    for (const entry of recovered.entries) this.appendToMirror(view, entry);
+    this.afterTruncation(view, lost.filter((index) => !old.holds(index, this.acknowledged.get(index)!)));
+    view.running = true;
+    view.seenTerm = hardState.term;
+    view.seenCommit = hardState.commit;
+    view.seenApplied = snapshotIndex;
+    view.machineApplied = snapshotIndex;
+    view.leaderTerm = 0;
+  }
+
+  applied(nodeId: NodeId, entry: Entry): void {
+    const view = this.view(nodeId);
+    if (entry.index !== view.machineApplied + 1) {
+      this.fail("Applied Monotonic", `node ${nodeId} applied entry ${entry.index} after ${view.machineApplied}`, nodeId);
+      return;
+    }
+    view.machineApplied = entry.index;
+    const dataHash = hashBytes(entry.data, entry.type === "normal" ? 1 : 2);
+    if (entry.index < this.appliedTerm.length) {
+      if (this.appliedTerm[entry.index] !== entry.term || this.appliedHash[entry.index] !== dataHash) {
+        this.fail(
+          "State Machine Safety",
+          `node ${nodeId} applied entry ${entry.index} of term ${entry.term}, but another node applied a different entry (term ${this.appliedTerm[entry.index]}) at that index`,
+          nodeId,
+        );
+      }
+      return;
+    }
+    assert(entry.index === this.appliedTerm.length, "applied table grows by one");
+    assert(this.appliedTerm.length < MONITOR_LOG_ENTRIES_MAX, "applied table exceeds its bound");
+    this.appliedTerm.push(entry.term);
+    this.appliedHash.push(dataHash);
+  }
+
+  restored(nodeId: NodeId, snapshot: Snapshot): void {
+    const view = this.view(nodeId);
+    const { index, term } = snapshot.metadata;
+    if (index < view.machineApplied) {
+      this.fail("Applied Monotonic", `node ${nodeId} installed a snapshot at ${index} after applying ${view.machineApplied}`, nodeId);
+    }
+    if (index < this.appliedTerm.length && this.appliedTerm[index] !== term) {
+      this.fail("State Machine Safety", `node ${nodeId} installed a snapshot at ${index} of term ${term}, but entry ${index} was applied with term ${this.appliedTerm[index]}`, nodeId);
+    }
+    view.machineApplied = index;
+  }
+
+  /** A client was told its command committed at `index` (the node applied it). */
+  acknowledgedAt(nodeId: NodeId, index: number): void {
+    const term = index < this.appliedTerm.length ? this.appliedTerm[index] : undefined;
+    assert(term !== undefined, () => `entry ${index} acknowledged before anyone applied it`);
+    this.acknowledged.set(index, term);
+    if (index > this.maxAcknowledged) this.maxAcknowledged = index;
+    const holders = this.holders(index, term);
+    if (holders < this.quorum) {
+      this.fail("Durability", `node ${nodeId} acknowledged entry ${index} (term ${term}) while only ${holders} disks held it (quorum ${this.quorum})`, nodeId);
+    }
+  }
+
+  /** After node code ran: per-node monotonicity and index order, leaders, commitment. */
+  afterStep(nodeId: NodeId, core: RaftCore): void {
+    if (this.first !== undefined) return;
+    this.checks++;
+    const view = this.view(nodeId);
+    const status = core.status();
+    const { term, commit } = status.hardState;
+    if (term < view.seenTerm) this.fail("Term Monotonic", `node ${nodeId}'s term went from ${view.seenTerm} to ${term}`, nodeId);
+    if (commit < view.seenCommit) this.fail("Commit Monotonic", `node ${nodeId}'s commit went from ${view.seenCommit} to ${commit}`, nodeId);
+    if (status.applied < view.seenApplied) this.fail("Applied Monotonic", `node ${nodeId}'s applied went from ${view.seenApplied} to ${status.applied}`, nodeId);
+    if (!(status.applied <= commit && commit <= status.lastIndex)) {
+      this.fail("Index Order", `node ${nodeId} has applied ${status.applied}, commit ${commit}, last index ${status.lastIndex}`, nodeId);
+    }
+    view.seenTerm = Math.max(view.seenTerm, term);
+    if (commit > view.seenCommit) {
+      this.observeCommit(nodeId, core, view.seenCommit, commit, term);
+      view.seenCommit = commit;
+    }
+    view.seenApplied = Math.max(view.seenApplied, status.applied);
+    if (status.role === "leader") this.observeLeader(view, core, term, status.lastIndex);
+  }
+
+  // ---- internals ----
+
+  private observeLeader(view: NodeView, core: RaftCore, term: number, lastIndex: number): void {
+    const known = this.leaderOfTerm.get(term);
+    if (known === undefined) {
+      assert(term < TERM_LIMIT, "term exceeds the monitor's limit");
+      this.leaderOfTerm.set(term, view.id);
+      this.checkLeaderCompleteness(view.id, core, term);
+    } else if (known !== view.id) {
+      this.fail("Election Safety", `nodes ${known} and ${view.id} were both leaders of term ${term}`, view.id);
+      return;
+    }
+    if (view.leaderTerm === term) {
+      const termThen = core.termAt(view.leaderLastIndex);
+      if (lastIndex < view.leaderLastIndex || (termThen !== undefined && termThen !== view.leaderLastTerm)) {
+        this.fail(
+          "Leader Append-Only",
+          `leader ${view.id} of term ${term} had entry ${view.leaderLastIndex} of term ${view.leaderLastTerm}; now its log ends at ${lastIndex} with term ${termThen ?? "none"} there`,
+          view.id,
+        );
+        return;
+      }
+    }
+    view.leaderTerm = term;
+    view.leaderLastIndex = lastIndex;
+    view.leaderLastTerm = core.termAt(lastIndex) ?? 0;
+  }
+
+  /** A new leader of `term` must hold every entry committed in an earlier term. */
+  private checkLeaderCompleteness(nodeId: NodeId, core: RaftCore, term: number): void {
+    let index = this.committedIndex;
+    while (index > 0 && this.committedInTerm[index]! >= term) index--;
+    if (index === 0) return;
+    this.checkLeaderHas(nodeId, core, term, index);
+  }
+
+  private checkLeaderHas(nodeId: NodeId, core: RaftCore, term: number, index: number): void {
+    const expected = this.committedEntryTerm[index]!;
+    const status = core.status();
+    if (index <= status.snapshotIndex) return; // covered by its snapshot (the snapshot's own term is checked by Log Matching)
+    const actual = core.termAt(index);
+    if (actual !== expected) {
+      this.fail(
+        "Leader Completeness",
+        `leader ${nodeId} of term ${term} lacks entry ${index} of term ${expected}, committed in term ${this.committedInTerm[index]} (it has ${actual === undefined ? "no entry" : `term ${actual}`} there)`,
+        nodeId,
+      );
+    }
+  }
+
+  private observeCommit(nodeId: NodeId, core: RaftCore, from: number, to: number, nodeTerm: number): void {
+    for (let index = from + 1; index <= to; index++) {
+      const entryTerm = core.termAt(index) ?? this.view(nodeId).mirror.termAt(index);
+      if (entryTerm === undefined) continue; // compacted on this node before we looked; other nodes report it
+      if (index < this.committedEntryTerm.length) {
+        if (this.committedEntryTerm[index] !== entryTerm) {
+          this.fail(
+            "State Machine Safety",
+            `node ${nodeId} committed entry ${index} of term ${entryTerm}, but entry ${index} of term ${this.committedEntryTerm[index]} was committed before`,
+            nodeId,
+          );
+          return;
+        }
+        continue;
+      }
+      if (index > this.committedEntryTerm.length) continue; // a gap: learned later from a node that saw it
+      assert(this.committedEntryTerm.length < MONITOR_LOG_ENTRIES_MAX, "committed table exceeds its bound");
+      this.committedEntryTerm.push(entryTerm);
+      this.committedInTerm.push(nodeTerm);
+      // Leaders of later terms that already exist must hold it too.
+      for (const view of this.views.values()) {
+        if (view.id === nodeId || !view.running || view.leaderTerm <= nodeTerm) continue;
+        const other = this.coreOf(view.id);
+        if (other === undefined || other.status().role !== "leader") continue;
+        this.checkLeaderHas(view.id, other, view.leaderTerm, index);
+      }
+    }
+  }
+
+  private appendToMirror(view: NodeView, entry: Entry): void {
+    const mirror = view.mirror;
+    assert(entry.index === mirror.lastIndex + 1, () => `node ${view.id}: entry ${entry.index} does not follow ${mirror.lastIndex}`);
+    assert(entry.term > 0 && entry.term < TERM_LIMIT, () => `entry term ${entry.term} out of range`);
+    const previousTerm = mirror.termAt(entry.index - 1)!;
+    if (entry.term < previousTerm) {
+      this.fail("Log Matching", `node ${view.id}'s log has term ${entry.term} at ${entry.index} after term ${previousTerm}`, view.id);
+    }
+    const hash = combine(combine(mirror.hashAt(entry.index - 1)!, entry.term), hashBytes(entry.data, entry.type === "normal" ? 1 : 2));
+    mirror.terms.push(entry.term);
+    mirror.hashes.push(hash);
+    const key = entryKey(entry.index, entry.term);
+    const known = this.prefixByEntry.get(key);
+    if (known === undefined) this.prefixByEntry.set(key, hash);
+    else if (known !== hash) {
+      this.fail("Log Matching", `node ${view.id} holds entry ${entry.index} of term ${entry.term}, but its log up to there differs from another node's`, view.id);
+    }
+  }
+
+  /** The prefix hash recorded for (index, term), or a fresh one derived from them (a snapshot of entries nobody showed us). */
+  private knownPrefix(index: number, term: number): number {
+    if (index === 0) return 0;
+    const key = entryKey(index, term);
+    const known = this.prefixByEntry.get(key);
+    if (known !== undefined) return known;
+    const hash = combine(combine(0x5eed, index), term);
+    this.prefixByEntry.set(key, hash);
+    return hash;
+  }
+
+  /** Acknowledged entries a snapshot reset removes from this mirror (those after the snapshot index it held). */
+  private snapshotMirrorInvalidation(mirror: LogMirror, index: number, _term: number): number[] {
+    const lost: number[] = [];
+    for (const [ackIndex, ackTerm] of this.acknowledgedFrom(index + 1)) {
+      if (mirror.holds(ackIndex, ackTerm)) lost.push(ackIndex);
+    }
+    return lost;
+  }
+
+  private heldAcknowledged(view: NodeView, fromIndex: number): number[] {
+    const lost: number[] = [];
+    for (const [index, term] of this.acknowledgedFrom(fromIndex)) {
+      if (view.mirror.holds(index, term)) lost.push(index);
+    }
+    return lost;
+  }
+
+  private *acknowledgedFrom(fromIndex: number): Generator<[number, number]> {
+    for (let index = Math.max(1, fromIndex); index <= this.maxAcknowledged; index++) {
+      const term = this.acknowledged.get(index);
+      if (term !== undefined) yield [index, term];
+    }
+  }
+
+  /** Re-counts the copies of acknowledged entries a node just dropped. */
+  private afterTruncation(view: NodeView, droppedIndexes: readonly number[]): void {
+    for (const index of droppedIndexes) {
+      const term = this.acknowledged.get(index)!;
+      if (view.mirror.holds(index, term)) continue;
+      const holders = this.holders(index, term);
+      if (holders < this.quorum) {
+        this.fail("Durability", `entry ${index} (term ${term}) was acknowledged to a client, but after node ${view.id} dropped it only ${holders} disks hold it (quorum ${this.quorum})`, view.id);
+        return;
+      }
+    }
+  }
+
+  private holders(index: number, term: number): number {
+    let count = 0;
+    for (const view of this.views.values()) if (view.mirror.holds(index, term)) count++;
+    return count;
+  }
+
+  private view(nodeId: NodeId): NodeView {
+    const view = this.views.get(nodeId);
+    assert(view !== undefined, () => `unknown node ${nodeId}`);
+    return view;
+  }
+}
+
+function entryKey(index: number, term: number): number {
+  return index * TERM_LIMIT + term;
+}
