@@ -1,0 +1,217 @@
+// The nemesis: injects the faults of a profile on a schedule drawn from the "faults"
+// PRNG stream (and nothing else), so the same seed and profile give the same faults,
+// and the workload's randomness never shifts when a fault kind is added.
+// At most one partition is active at a time; crashes respect the profile's bound on
+// nodes down; everything heals at profile.healAtFraction of the run.
+
+import { assert } from "../assert.ts";
+import type { NodeId } from "../raft/types.ts";
+import type { EventQueue } from "./event-queue.ts";
+import { FAULT_KINDS, type FaultKind, type FaultProfile } from "./fault-profile.ts";
+import type { LinkProfile, SimNetwork } from "./network.ts";
+import type { Prng } from "./prng.ts";
+
+export interface NemesisTarget {
+  readonly nodeIds: readonly NodeId[];
+  isUp(nodeId: NodeId): boolean;
+  crash(nodeId: NodeId): void;
+  restart(nodeId: NodeId): void;
+  jumpClock(nodeId: NodeId, deltaUs: number): void;
+  /** The network between nodes (node endpoints are their ids). */
+  readonly network: SimNetwork<unknown>;
+  /** Something for the trace: the nemesis acted. */
+  note(kind: FaultKind, detail: number): void;
+}
+
+export type FaultCounts = Record<FaultKind, number>;
+
+export class Nemesis {
+  readonly counts: FaultCounts = { partition: 0, crash: 0, "clock-jump": 0, clog: 0, "loss-burst": 0 };
+  private readonly totalWeight: number;
+  private blockedLinks: Array<[NodeId, NodeId]> = [];
+  private partitionGeneration = 0;
+  private readonly lossBursts = new Map<string, LinkProfile>();
+  private healed = false;
+
+  constructor(
+    private readonly queue: EventQueue,
+    private readonly random: Prng,
+    private readonly profile: FaultProfile,
+    private readonly target: NemesisTarget,
+  ) {
+    this.totalWeight = FAULT_KINDS.reduce((sum, kind) => sum + profile.weights[kind], 0);
+  }
+
+  /** Schedules the faults until `healAtUs`, when everything is healed. */
+  start(healAtUs: number): void {
+    this.queue.at(healAtUs, () => this.healAll());
+    if (this.totalWeight === 0) return;
+    this.scheduleNext(healAtUs);
+  }
+
+  get isHealed(): boolean {
+    return this.healed;
+  }
+
+  private scheduleNext(healAtUs: number): void {
+    const [min, max] = this.profile.nemesisIntervalMs;
+    const delayUs = this.random.intBetween(min * 1000, max * 1000);
+    if (this.queue.timeUs + delayUs >= healAtUs) return;
+    this.queue.after(delayUs, () => {
+      if (this.healed) return;
+      this.act(this.drawKind());
+      this.scheduleNext(healAtUs);
+    });
+  }
+
+  private drawKind(): FaultKind {
+    let draw = this.random.intBelow(this.totalWeight);
+    for (const kind of FAULT_KINDS) {
+      const weight = this.profile.weights[kind];
+      if (draw < weight) return kind;
+      draw -= weight;
+    }
+    assert(false, "fault weights do not cover the draw");
+  }
+
+  private act(kind: FaultKind): void {
+    switch (kind) {
+      case "partition":
+        return this.partition();
+      case "crash":
+        return this.crash();
+      case "clock-jump":
+        return this.clockJump();
+      case "clog":
+        return this.clog();
+      case "loss-burst":
+        return this.lossBurst();
+    }
+  }
+
+  private partition(): void {
+    const ids = this.target.nodeIds;
+    if (ids.length < 2) return;
+    this.healPartition();
+    const shape = this.random.intBelow(4);
+    const blocked: Array<[NodeId, NodeId]> = [];
+    if (shape === 0 || shape === 1) {
+      // Symmetric: one node isolated (0), or a random minority cut from the rest (1).
+      const size = shape === 0 ? 1 : 1 + this.random.intBelow(Math.max(1, Math.floor((ids.length - 1) / 2)));
+      const side = this.shuffled(ids).slice(0, size);
+      for (const a of side) for (const b of ids) if (!side.includes(b)) blocked.push([a, b], [b, a]);
+    } else if (shape === 2) {
+      // Asymmetric: one node can send but not receive (its inbound links are cut).
+      const node = this.random.pick(ids);
+      for (const other of ids) if (other !== node) blocked.push([other, node]);
+    } else {
+      // Asymmetric: one node can receive but not send.
+      const node = this.random.pick(ids);
+      for (const other of ids) if (other !== node) blocked.push([node, other]);
+    }
+    for (const [from, to] of blocked) this.target.network.setBlocked(from, to, true);
+    this.blockedLinks = blocked;
+    const generation = ++this.partitionGeneration;
+    this.counts.partition++;
+    this.target.note("partition", shape);
+    const [min, max] = this.profile.partitionDurationMs;
+    this.queue.after(this.random.intBetween(min * 1000, max * 1000), () => {
+      if (generation === this.partitionGeneration) this.healPartition();
+    });
+  }
+
+  private healPartition(): void {
+    for (const [from, to] of this.blockedLinks) this.target.network.setBlocked(from, to, false);
+    this.blockedLinks = [];
+    this.partitionGeneration++;
+  }
+
+  private crash(): void {
+    const ids = this.target.nodeIds;
+    const up = ids.filter((id) => this.target.isUp(id));
+    const down = ids.length - up.length;
+    const maxDown = this.profile.maxCrashed === "minority" ? Math.floor((ids.length - 1) / 2) : ids.length;
+    if (down >= maxDown || up.length === 0) return;
+    const node = this.random.pick(up);
+    this.target.crash(node);
+    this.counts.crash++;
+    this.target.note("crash", node);
+    const [min, max] = this.profile.crashDowntimeMs;
+    this.queue.after(this.random.intBetween(min * 1000, max * 1000), () => {
+      if (!this.target.isUp(node)) this.target.restart(node);
+    });
+  }
+
+  private clockJump(): void {
+    const node = this.random.pick(this.target.nodeIds);
+    const maxUs = this.profile.clockJumpMaxMs * 1000;
+    const deltaUs = this.random.intBetween(-maxUs, maxUs);
+    this.target.jumpClock(node, deltaUs);
+    this.counts["clock-jump"]++;
+    this.target.note("clock-jump", node);
+  }
+
+  private clog(): void {
+    const ids = this.target.nodeIds;
+    if (ids.length < 2) return;
+    const node = this.random.pick(ids);
+    const [min, max] = this.profile.clogDurationMs;
+    const untilUs = this.queue.timeUs + this.random.intBetween(min * 1000, max * 1000);
+    // Either all of a node's outbound links, or all its inbound ones.
+    const outbound = this.random.chance(0.5);
+    for (const other of ids) {
+      if (other === node) continue;
+      if (outbound) this.target.network.clog(node, other, untilUs);
+      else this.target.network.clog(other, node, untilUs);
+    }
+    this.counts.clog++;
+    this.target.note("clog", node);
+  }
+
+  private lossBurst(): void {
+    const ids = this.target.nodeIds;
+    const node = this.random.pick(ids);
+    const links: Array<[NodeId, NodeId]> = [];
+    for (const other of ids) if (other !== node) links.push([node, other], [other, node]);
+    for (const [from, to] of links) {
+      const key = `${from}>${to}`;
+      const original = this.lossBursts.get(key) ?? this.target.network.link(from, to);
+      this.lossBursts.set(key, original);
+      this.target.network.setLink(from, to, { ...original, lossProbability: Math.max(original.lossProbability, this.profile.lossBurstProbability) });
+    }
+    this.counts["loss-burst"]++;
+    this.target.note("loss-burst", node);
+    const [min, max] = this.profile.lossBurstDurationMs;
+    this.queue.after(this.random.intBetween(min * 1000, max * 1000), () => {
+      for (const [from, to] of links) this.restoreLink(from, to);
+    });
+  }
+
+  private restoreLink(from: NodeId, to: NodeId): void {
+    const key = `${from}>${to}`;
+    const original = this.lossBursts.get(key);
+    if (original === undefined) return;
+    this.lossBursts.delete(key);
+    this.target.network.setLink(from, to, original);
+  }
+
+  private healAll(): void {
+    this.healed = true;
+    this.healPartition();
+    this.target.network.healAll();
+    for (const key of [...this.lossBursts.keys()].sort()) {
+      const [from, to] = key.split(">").map(Number) as [number, number];
+      this.restoreLink(from, to);
+    }
+    for (const id of this.target.nodeIds) if (!this.target.isUp(id)) this.target.restart(id);
+  }
+
+  private shuffled(ids: readonly NodeId[]): NodeId[] {
+    const copy = [...ids];
+    for (let i = copy.length - 1; i > 0; i--) {
+      const j = this.random.intBelow(i + 1);
+      [copy[i], copy[j]] = [copy[j]!, copy[i]!];
+    }
+    return copy;
+  }
+}

@@ -1,0 +1,242 @@
+// Simulated clients: each runs one operation at a time (put, get through ReadIndex,
+// compare-and-set) against the node it believes leads, follows leader hints, retries
+// requests that were certainly refused (bounded), and records every operation in the
+// history with true simulated time. An operation whose outcome is unknown (timed out,
+// or the node answered "unknown") is recorded as info, and the client continues under
+// a fresh process number, as in Jepsen. Clients use true time: they are the observer.
+
+import { assert, unreachable } from "../assert.ts";
+import type { NodeId } from "../raft/types.ts";
+import type { ClientOperation, ClientOutcome, ClientReply, ClientRequest } from "./client-protocol.ts";
+import type { EventQueue } from "./event-queue.ts";
+import type { History, HistoryEvent } from "./history.ts";
+import type { Prng } from "./prng.ts";
+
+export interface WorkloadOptions {
+  readonly clientCount: number;
+  readonly keyCount: number;
+  /** Pause between a client's operations, uniform in [min, max]. */
+  readonly thinkTimeMs: readonly [number, number];
+  /** An operation without a final answer after this long is info (writes) or fail (reads). */
+  readonly operationTimeoutMs: number;
+  /** Attempts per operation, each after a definite refusal. */
+  readonly attemptsMax: number;
+  /** Pause before a retry. */
+  readonly retryBackoffMs: number;
+  /** Operation mix, weights. */
+  readonly mix: { readonly get: number; readonly put: number; readonly cas: number };
+}
+
+export const defaultWorkloadOptions: WorkloadOptions = {
+  clientCount: 4,
+  keyCount: 3,
+  thinkTimeMs: [0, 100],
+  operationTimeoutMs: 3_000,
+  attemptsMax: 8,
+  retryBackoffMs: 20,
+  mix: { get: 4, put: 3, cas: 3 },
+};
+
+export interface WorkloadStats {
+  invoked: number;
+  ok: number;
+  fail: number;
+  info: number;
+  attempts: number;
+  /** True time of the first ok completion, per phase marker (see markPhase). */
+  firstOkAfterMarkUs: number;
+}
+
+interface Client {
+  readonly index: number;
+  readonly endpoint: number;
+  process: number;
+  believedLeader: NodeId;
+  /** Counts this client's operations: a deadline timer belongs to one. */
+  opSequence: number;
+  /** Makes written values unique: "c<client>-<n>". */
+  valueSequence: number;
+  operation: ClientOperation | undefined;
+  requestId: number;
+  attempts: number;
+  deadlineUs: number;
+  /** Last value this client saw per key: its next cas expects it. */
+  readonly lastSeen: Map<string, string>;
+}
+
+export class Workload {
+  private readonly clients: Client[] = [];
+  private nextRequestId = 1;
+  private stopInvokingAtUs = Number.POSITIVE_INFINITY;
+  private markUs = Number.POSITIVE_INFINITY;
+  readonly stats: WorkloadStats = { invoked: 0, ok: 0, fail: 0, info: 0, attempts: 0, firstOkAfterMarkUs: -1 };
+
+  constructor(
+    private readonly queue: EventQueue,
+    private readonly random: Prng,
+    private readonly history: History,
+    private readonly nodeIds: readonly NodeId[],
+    /** Endpoint of client i is firstClientEndpoint + i. */
+    private readonly firstClientEndpoint: number,
+    private readonly options: WorkloadOptions,
+    private readonly send: (fromEndpoint: number, toNode: NodeId, request: ClientRequest) => void,
+    /** Sees every history event as it is recorded (the stale-read check). */
+    private readonly onHistory: (event: HistoryEvent) => void,
+  ) {
+    assert(options.clientCount > 0 && options.keyCount > 0 && options.attemptsMax > 0, "workload sizes must be positive");
+    assert(options.thinkTimeMs[0] >= 0 && options.thinkTimeMs[0] <= options.thinkTimeMs[1], "think time is not a range");
+    assert(options.mix.get + options.mix.put + options.mix.cas > 0, "operation mix is empty");
+    for (let i = 0; i < options.clientCount; i++) {
+      this.clients.push({
+        index: i,
+        endpoint: firstClientEndpoint + i,
+        process: i,
+        believedLeader: random.pick(nodeIds),
+        opSequence: 0,
+        valueSequence: 0,
+        operation: undefined,
+        requestId: 0,
+        attempts: 0,
+        deadlineUs: 0,
+        lastSeen: new Map(),
+      });
+    }
+  }
+
+  /** Starts every client; none invokes at or after `stopInvokingAtUs`. */
+  start(stopInvokingAtUs: number): void {
+    this.stopInvokingAtUs = stopInvokingAtUs;
+    for (const client of this.clients) this.scheduleNext(client);
+  }
+
+  /** From now on, stats.firstOkAfterMarkUs records the first ok completion (liveness after healing). */
+  markPhase(): void {
+    this.markUs = this.queue.timeUs;
+    this.stats.firstOkAfterMarkUs = -1;
+  }
+
+  /** Ends every outstanding operation at the end of the run: writes as info, reads as fail. */
+  finish(): void {
+    for (const client of this.clients) {
+      if (client.operation === undefined) continue;
+      this.complete(client, client.operation.f === "get" ? "fail" : "info", undefined);
+    }
+  }
+
+  receive(toEndpoint: number, reply: ClientReply): void {
+    const client = this.clients[toEndpoint - this.firstClientEndpoint];
+    assert(client !== undefined, () => `no client at endpoint ${toEndpoint}`);
+    if (client.operation === undefined || reply.requestId !== client.requestId) return; // a late reply to an attempt we gave up on
+    this.handleOutcome(client, reply.outcome);
+  }
+
+  private handleOutcome(client: Client, outcome: ClientOutcome): void {
+    const operation = client.operation!;
+    switch (outcome.status) {
+      case "ok":
+        if (operation.f === "get") {
+          client.lastSeen.set(operation.key, outcome.value);
+          this.complete(client, "ok", outcome.value);
+        } else if (operation.f === "put") {
+          client.lastSeen.set(operation.key, operation.value);
+          this.complete(client, "ok", undefined);
+        } else {
+          client.lastSeen.set(operation.key, outcome.swapped ? operation.value : outcome.value);
+          this.complete(client, outcome.swapped ? "ok" : "fail", undefined);
+        }
+        return;
+      case "rejected": {
+        // Certainly no effect: safe to try again, at the hinted leader or the next node.
+        if (outcome.leaderHint !== 0 && outcome.leaderHint !== client.believedLeader) client.believedLeader = outcome.leaderHint;
+        else client.believedLeader = this.nextNode(client.believedLeader);
+        if (client.attempts >= this.options.attemptsMax) return this.complete(client, "fail", undefined);
+        // Replies to the refused attempt are ignored from now on; the retry gets a fresh id.
+        client.requestId = this.nextRequestId++;
+        const retryId = client.requestId;
+        this.queue.after(this.options.retryBackoffMs * 1000, () => {
+          if (client.requestId !== retryId || client.operation === undefined) return;
+          if (this.queue.timeUs >= client.deadlineUs) return;
+          this.attempt(client);
+        });
+        return;
+      }
+      case "unknown":
+        // Reads have no effect, so an unknown read is simply a failed one.
+        this.complete(client, operation.f === "get" ? "fail" : "info", undefined);
+        return;
+      default:
+        return unreachable(outcome, "client outcome");
+    }
+  }
+
+  private scheduleNext(client: Client): void {
+    const [min, max] = this.options.thinkTimeMs;
+    const delayUs = this.random.intBetween(min * 1000, max * 1000);
+    this.queue.after(delayUs, () => this.invoke(client));
+  }
+
+  private invoke(client: Client): void {
+    assert(client.operation === undefined, "client invokes with an operation outstanding");
+    const now = this.queue.timeUs;
+    if (now >= this.stopInvokingAtUs || !this.history.acceptsInvocations) return;
+    const operation = this.nextOperation(client);
+    client.operation = operation;
+    client.attempts = 0;
+    client.deadlineUs = now + this.options.operationTimeoutMs * 1000;
+    const value = operation.f === "get" ? null : operation.f === "put" ? operation.value : ([operation.expected, operation.value] as const);
+    this.onHistory(this.history.invoke(client.process, operation.f, operation.key, value, now));
+    this.stats.invoked++;
+    const deadline = client.deadlineUs;
+    const sequence = client.opSequence;
+    this.queue.at(deadline, () => {
+      if (client.operation === undefined || client.opSequence !== sequence) return;
+      // No final answer in time: a write may still apply (info); a read had no effect (fail).
+      this.complete(client, operation.f === "get" ? "fail" : "info", undefined);
+    });
+    this.attempt(client);
+  }
+
+  private attempt(client: Client): void {
+    assert(client.operation !== undefined, "attempt without an operation");
+    client.attempts++;
+    this.stats.attempts++;
+    client.requestId = this.nextRequestId++;
+    this.send(client.endpoint, client.believedLeader, { type: "client-request", requestId: client.requestId, operation: client.operation });
+  }
+
+  private complete(client: Client, type: "ok" | "fail" | "info", readValue: string | undefined): void {
+    const operation = client.operation!;
+    const now = this.queue.timeUs;
+    const value = operation.f === "get" ? (type === "ok" ? readValue! : null) : operation.f === "put" ? operation.value : ([operation.expected, operation.value] as const);
+    this.onHistory(this.history.complete(client.process, type, value, now));
+    client.operation = undefined;
+    client.opSequence++;
+    client.requestId = 0;
+    if (type === "ok") {
+      this.stats.ok++;
+      if (now >= this.markUs && this.stats.firstOkAfterMarkUs < 0) this.stats.firstOkAfterMarkUs = now;
+    } else if (type === "fail") this.stats.fail++;
+    else {
+      this.stats.info++;
+      // The outcome is unknown, so this process stays "pending" forever; continue as a new one.
+      client.process += this.options.clientCount;
+      client.believedLeader = this.random.pick(this.nodeIds);
+    }
+    this.scheduleNext(client);
+  }
+
+  private nextOperation(client: Client): ClientOperation {
+    const key = `k${this.random.intBelow(this.options.keyCount)}`;
+    const { get, put, cas } = this.options.mix;
+    const draw = this.random.intBelow(get + put + cas);
+    if (draw < get) return { f: "get", key };
+    const value = `c${client.index}-${++client.valueSequence}`;
+    if (draw < get + put) return { f: "put", key, value };
+    return { f: "cas", key, expected: client.lastSeen.get(key) ?? "", value };
+  }
+
+  private nextNode(current: NodeId): NodeId {
+    const at = this.nodeIds.indexOf(current);
+    return this.nodeIds[(at + 1) % this.nodeIds.length]!;
+  }
+}
