@@ -1,0 +1,957 @@
+// The Raft state machine behind the RaftCore door (src/raft/types.ts), shaped like
+// etcd-io/raft: every input enters through one method, `step` dispatches to one function per
+// role, and every output (state to persist, messages, entries to apply) leaves through ready().
+// docs/RAFT.md explains the persistence contract, the membership rule and the planted bugs.
+
+import { assert, unreachable } from "../assert.ts";
+import { applyConfChange, decodeConfChange, encodeConfChange } from "./conf-change.ts";
+import { RaftLog } from "./log.ts";
+import { Membership } from "./membership.ts";
+import { Progress } from "./progress.ts";
+import { committedIndex, hasQuorum, voteOutcome } from "./quorum.ts";
+import { ReadOnly } from "./read-only.ts";
+import type {
+  AppendRequest,
+  AppendResponse,
+  ConfChange,
+  Entry,
+  HardState,
+  HeartbeatRequest,
+  HeartbeatResponse,
+  Message,
+  NodeId,
+  PlantedBug,
+  ProposeResult,
+  RaftConfig,
+  RaftCore,
+  RaftRefusal,
+  RaftStatus,
+  ReadState,
+  Ready,
+  RecoveredState,
+  Role,
+  Snapshot,
+  SnapshotRequest,
+  SoftState,
+  VoteRequest,
+} from "./types.ts";
+
+/** Messages queued between two Readys; far above what any driver lets pile up. */
+const MAX_OUTBOX_MESSAGES = 1 << 16;
+const NO_PLANTED_BUGS: ReadonlySet<PlantedBug> = new Set();
+
+type OutgoingMessage = Message extends infer M ? (M extends Message ? Omit<M, "from" | "term"> & { term?: number } : never) : never;
+
+export class RawNode implements RaftCore {
+  readonly id: NodeId;
+  private readonly config: RaftConfig;
+  private readonly plantedBugs: ReadonlySet<PlantedBug>;
+
+  // Persistent state (HardState) and the log.
+  private term: number;
+  private vote: NodeId;
+  private readonly log: RaftLog;
+  private readonly membership: Membership;
+  /** The newest snapshot this node holds: sent to followers whose next entry was compacted away. */
+  private snapshot: Snapshot | undefined;
+
+  // Volatile state.
+  private role: Role = "follower";
+  private leaderId: NodeId = 0;
+  private electionElapsed = 0;
+  private heartbeatElapsed = 0;
+  private randomizedElectionTimeout = 0;
+  /** Candidate and pre-candidate: answers received in this campaign. */
+  private readonly votes = new Map<NodeId, boolean>();
+  /** Leader: one Progress per other member, in ascending id order (rebuilt on every change). */
+  private progress = new Map<NodeId, Progress>();
+  private readonly readOnly: ReadOnly;
+  /** Leader: the latest conf-change entry of this term (a new one waits until it commits). */
+  private pendingConfIndex = 0;
+  /** Leader: the first entry of its term (its no-op); committing it confirms the term. */
+  private termStartIndex = 0;
+  /** Leader: bytes of entry data proposed in this term and not yet committed. */
+  private uncommittedBytes = 0;
+  /** Leader: the target of a leader transfer in progress, or 0. */
+  private leadTransferee: NodeId = 0;
+
+  // Output not yet handed to the driver.
+  private outbox: Message[] = [];
+  private readStates: ReadState[] = [];
+  private pendingSnapshot: Snapshot | undefined;
+
+  // What the last Ready handed out, to diff against and to acknowledge at advance().
+  private lastReadyHardState: HardState;
+  private lastReadySoftState: SoftState;
+  private awaitingAdvance = false;
+  private readyAppliedIndex = 0;
+  private readySnapshotIndex = 0;
+
+  constructor(config: RaftConfig, recovered: RecoveredState) {
+    validateConfig(config);
+    this.id = config.id;
+    this.config = config;
+    this.plantedBugs = config.plantedBugs ?? NO_PLANTED_BUGS;
+    const snapshotIndex = recovered.snapshot?.metadata.index ?? 0;
+    const snapshotTerm = recovered.snapshot?.metadata.term ?? 0;
+    // Only the planted bug that skips truncation can leave a log whose terms decrease.
+    const termsMayDecrease = this.plantedBugs.has("append-without-truncating-conflicts");
+    this.log = new RaftLog(snapshotIndex, snapshotTerm, recovered.entries, recovered.hardState.commit, termsMayDecrease);
+    this.snapshot = recovered.snapshot;
+    this.membership = new Membership(snapshotIndex, recovered.confState);
+    // Conf changes take effect when appended, so replaying the log rebuilds the membership.
+    for (const entry of recovered.entries) if (entry.type === "conf-change") this.appendedConfChange(entry);
+    this.term = recovered.hardState.term;
+    this.vote = recovered.hardState.vote;
+    assert(this.log.lastTerm() <= this.term || termsMayDecrease, "recovered log holds a term above the recovered current term");
+    this.readOnly = new ReadOnly(config.maxPendingReads);
+    this.lastReadyHardState = this.hardState();
+    this.lastReadySoftState = this.softState();
+    this.resetRandomizedElectionTimeout();
+    this.checkInvariants();
+  }
+
+  // ---------------------------------------------------------------- inputs
+
+  tick(): void {
+    if (this.role === "leader") this.tickLeader();
+    else this.tickElection();
+    this.checkInvariants();
+  }
+
+  step(message: Message): void {
+    assert(message.to === this.id, () => `message for ${message.to} delivered to ${this.id}`);
+    assert(message.from !== this.id, "a node does not message itself");
+    assert(Number.isSafeInteger(message.term) && message.term >= 0, "message term must be a non-negative integer");
+    this.stepMessage(message);
+    this.checkInvariants();
+  }
+
+  propose(data: Uint8Array): ProposeResult {
+    const refusal = this.refuseProposal(data.length);
+    if (refusal !== undefined) return { ok: false, refusal };
+    const entry = this.appendOwnEntry("normal", data);
+    this.checkInvariants();
+    return { ok: true, index: entry.index, term: entry.term };
+  }
+
+  proposeConfChange(change: ConfChange): ProposeResult {
+    const refusal = this.refuseProposal(0);
+    if (refusal !== undefined) return { ok: false, refusal };
+    // Ongaro's fix for single-server changes: a new leader first commits an entry of its term,
+    // which also commits every earlier conf change it may have inherited.
+    if (this.log.committed < this.termStartIndex) return { ok: false, refusal: { code: "conf-change-pending", index: this.termStartIndex } };
+    if (this.pendingConfIndex > this.log.committed) return { ok: false, refusal: { code: "conf-change-pending", index: this.pendingConfIndex } };
+    const applied = applyConfChange(this.membership.current(), change);
+    if (!applied.ok) return { ok: false, refusal: { code: "invalid-conf-change", reason: applied.reason } };
+    const entry = this.appendOwnEntry("conf-change", encodeConfChange(change));
+    this.pendingConfIndex = entry.index;
+    this.checkInvariants();
+    return { ok: true, index: entry.index, term: entry.term };
+  }
+
+  readIndex(context: number): RaftRefusal | undefined {
+    assert(Number.isSafeInteger(context) && context > 0, "read context must be a positive integer");
+    if (this.role !== "leader") return { code: "not-leader", leaderId: this.leaderId };
+    if (this.readOnly.count() + this.readStates.length >= this.config.maxPendingReads) {
+      return { code: "too-many-pending-reads", limit: this.config.maxPendingReads };
+    }
+    if (this.bug("read-index-without-quorum")) {
+      this.readStates.push({ context, index: this.log.committed });
+      return undefined;
+    }
+    if (this.log.committed < this.termStartIndex) {
+      // Until the no-op of this term commits, the commit index may lag entries committed by an
+      // earlier leader: queue the read and give it an index once the term's first entry commits.
+      this.readOnly.add(context, 0);
+      return undefined;
+    }
+    this.readOnly.add(context, this.log.committed);
+    this.confirmReads();
+    if (this.readOnly.count() > 0) this.broadcastHeartbeat(context);
+    this.checkInvariants();
+    return undefined;
+  }
+
+  transferLeadership(target: NodeId): RaftRefusal | undefined {
+    if (this.role !== "leader") return { code: "not-leader", leaderId: this.leaderId };
+    if (target === this.id) return undefined;
+    if (this.leadTransferee !== 0) {
+      return this.leadTransferee === target ? undefined : { code: "transfer-in-progress", target: this.leadTransferee };
+    }
+    if (!this.membership.isVoter(target)) return { code: "invalid-conf-change", reason: `transfer target ${target} is not a voter` };
+    this.leadTransferee = target;
+    // The transfer is abandoned if it has not completed within one election timeout.
+    this.electionElapsed = 0;
+    const progress = this.progress.get(target)!;
+    if (progress.match === this.log.lastIndex()) this.send({ type: "timeout-now", to: target });
+    else this.sendAppend(target);
+    this.checkInvariants();
+    return undefined;
+  }
+
+  campaign(): void {
+    this.startElection({ skipPreVote: false, leaderTransfer: false });
+    this.checkInvariants();
+  }
+
+  // ---------------------------------------------------------------- outputs
+
+  hasReady(): boolean {
+    if (this.awaitingAdvance) return false;
+    return (
+      this.outbox.length > 0 ||
+      this.readStates.length > 0 ||
+      this.pendingSnapshot !== undefined ||
+      this.log.hasUnstableEntries() ||
+      this.log.hasEntriesToApply() ||
+      !hardStatesEqual(this.hardState(), this.lastReadyHardState) ||
+      !softStatesEqual(this.softState(), this.lastReadySoftState)
+    );
+  }
+
+  ready(): Ready {
+    assert(!this.awaitingAdvance, "ready() called again before advance()");
+    const hardState = this.hardState();
+    const softState = this.softState();
+    const hardChanged = !hardStatesEqual(hardState, this.lastReadyHardState);
+    const softChanged = !softStatesEqual(softState, this.lastReadySoftState);
+    const termOrVoteChanged = hardState.term !== this.lastReadyHardState.term || hardState.vote !== this.lastReadyHardState.vote;
+    const snapshot = this.pendingSnapshot;
+    const entries = this.log.handOutUnstableEntries();
+    const committedEntries = this.log.entriesToApply();
+    const messages = this.outbox;
+    const readStates = this.readStates;
+    this.outbox = [];
+    this.readStates = [];
+    this.pendingSnapshot = undefined;
+    this.lastReadyHardState = hardState;
+    this.lastReadySoftState = softState;
+    this.readySnapshotIndex = snapshot?.metadata.index ?? 0;
+    this.readyAppliedIndex = committedEntries.length > 0 ? committedEntries[committedEntries.length - 1]!.index : 0;
+    this.awaitingAdvance = true;
+    // Postconditions: what is handed out to apply is committed and follows what was applied.
+    assert(committedEntries.length === 0 || committedEntries[0]!.index === this.log.nextApplyIndex(), "committed entries skip an index");
+    assert(this.readyAppliedIndex <= this.log.committed, "handing out uncommitted entries to apply");
+    return {
+      softState: softChanged ? softState : undefined,
+      hardState: hardChanged ? hardState : undefined,
+      snapshot,
+      entries,
+      committedEntries,
+      messages,
+      readStates,
+      mustSync: termOrVoteChanged || entries.length > 0,
+    };
+  }
+
+  advance(): void {
+    assert(this.awaitingAdvance, "advance() without a Ready");
+    this.awaitingAdvance = false;
+    this.log.handedOutPersisted();
+    if (this.readySnapshotIndex > 0) this.log.applied = Math.max(this.log.applied, this.readySnapshotIndex);
+    if (this.readyAppliedIndex > 0) this.log.applied = Math.max(this.log.applied, this.readyAppliedIndex);
+    assert(this.log.applied <= this.log.committed, "applied beyond commit");
+    this.readySnapshotIndex = 0;
+    this.readyAppliedIndex = 0;
+    // The leader's own log just became durable further: it may complete a quorum.
+    if (this.role === "leader" && this.maybeCommit()) {
+      this.afterCommit();
+      if (this.role === "leader") this.broadcastAppend();
+    }
+    this.checkInvariants();
+  }
+
+  compact(index: number, data: Uint8Array): void {
+    assert(index <= this.log.applied, () => `compact(${index}) beyond applied ${this.log.applied}`);
+    assert(index <= this.log.persistedIndex, () => `compact(${index}) beyond the durable log ${this.log.persistedIndex}`);
+    if (index <= this.log.snapshotIndex()) return;
+    const term = this.log.termAt(index)!;
+    this.snapshot = { metadata: { index, term, confState: this.membership.at(index) }, data };
+    this.log.compact(index, term);
+    this.membership.compactedTo(index);
+    this.checkInvariants();
+  }
+
+  status(): RaftStatus {
+    return {
+      id: this.id,
+      role: this.role,
+      leaderId: this.leaderId,
+      hardState: this.hardState(),
+      applied: this.log.applied,
+      firstIndex: this.log.firstIndex(),
+      lastIndex: this.log.lastIndex(),
+      snapshotIndex: this.log.snapshotIndex(),
+      snapshotTerm: this.log.snapshotTerm(),
+      confState: this.membership.current(),
+    };
+  }
+
+  termAt(index: number): number | undefined {
+    return this.log.termAt(index);
+  }
+
+  entryAt(index: number): Entry | undefined {
+    return this.log.entryAt(index);
+  }
+
+  // ---------------------------------------------------------------- role transitions
+
+  private becomeFollower(term: number, leaderId: NodeId): void {
+    assert(term >= this.term, () => `term would decrease from ${this.term} to ${term}`);
+    if (term > this.term) {
+      this.term = term;
+      this.vote = 0;
+    }
+    this.role = "follower";
+    this.leaderId = leaderId;
+    this.resetVolatile();
+  }
+
+  private becomePreCandidate(): void {
+    assert(this.role !== "leader", "a leader does not pre-campaign");
+    // Pre-voting changes neither term nor vote (dissertation 9.6): a partitioned node cannot
+    // inflate its term and disrupt the cluster when it comes back.
+    this.role = "pre-candidate";
+    this.leaderId = 0;
+    this.resetVolatile();
+  }
+
+  private becomeCandidate(): void {
+    assert(this.role !== "leader", "a leader does not campaign");
+    this.term += 1;
+    this.vote = this.id;
+    this.role = "candidate";
+    this.leaderId = 0;
+    this.resetVolatile();
+  }
+
+  private becomeLeader(): void {
+    assert(this.role === "candidate", "only a candidate becomes leader");
+    this.role = "leader";
+    this.leaderId = this.id;
+    this.resetVolatile();
+    this.rebuildProgress();
+    // A new leader's no-op: committing an entry of its own term is what commits the entries of
+    // earlier terms (paper 5.4.2) and unblocks ReadIndex and conf changes.
+    const noop = this.appendOwnEntry("normal", new Uint8Array(0));
+    this.termStartIndex = noop.index;
+    this.pendingConfIndex = 0;
+  }
+
+  /** Everything that belongs to one role's life in one term. */
+  private resetVolatile(): void {
+    this.electionElapsed = 0;
+    this.heartbeatElapsed = 0;
+    this.resetRandomizedElectionTimeout();
+    this.votes.clear();
+    this.progress = new Map();
+    this.readOnly.clear();
+    this.pendingConfIndex = 0;
+    this.termStartIndex = 0;
+    this.uncommittedBytes = 0;
+    this.leadTransferee = 0;
+  }
+
+  private resetRandomizedElectionTimeout(): void {
+    const extra = this.config.random.intBelow(this.config.electionTicks);
+    assert(Number.isSafeInteger(extra) && extra >= 0 && extra < this.config.electionTicks, "random source out of range");
+    this.randomizedElectionTimeout = this.config.electionTicks + extra;
+  }
+
+  /** A node campaigns only if it is a voter in its own view of the membership. */
+  private promotable(): boolean {
+    return this.membership.isVoter(this.id);
+  }
+
+  // ---------------------------------------------------------------- ticks
+
+  private tickElection(): void {
+    this.electionElapsed += 1;
+    if (this.promotable() && this.electionElapsed >= this.randomizedElectionTimeout) {
+      this.electionElapsed = 0;
+      this.startElection({ skipPreVote: false, leaderTransfer: false });
+    }
+  }
+
+  private tickLeader(): void {
+    this.heartbeatElapsed += 1;
+    this.electionElapsed += 1;
+    for (const progress of this.progress.values()) {
+      if (progress.state !== "snapshot") continue;
+      // Snapshots travel without an acknowledgement channel: if none came within an election
+      // timeout, assume it was lost and probe again (which resends it if still needed).
+      progress.snapshotElapsedTicks += 1;
+      if (progress.snapshotElapsedTicks >= this.config.electionTicks) progress.becomeProbe();
+    }
+    if (this.electionElapsed >= this.config.electionTicks) {
+      this.electionElapsed = 0;
+      if (this.config.checkQuorum && !this.quorumActive()) {
+        this.becomeFollower(this.term, 0);
+        return;
+      }
+      for (const progress of this.progress.values()) progress.recentActive = false;
+      this.leadTransferee = 0;
+    }
+    if (this.heartbeatElapsed >= this.config.heartbeatTicks) {
+      this.heartbeatElapsed = 0;
+      this.broadcastHeartbeat(this.readOnly.lastContext());
+    }
+  }
+
+  private quorumActive(): boolean {
+    return hasQuorum(this.membership.current().voters, (id) => id === this.id || this.progress.get(id)?.recentActive === true);
+  }
+
+  // ---------------------------------------------------------------- elections
+
+  private startElection({ skipPreVote, leaderTransfer }: { skipPreVote: boolean; leaderTransfer: boolean }): void {
+    if (this.role === "leader" || !this.promotable()) return;
+    if (this.config.preVote && !skipPreVote) this.becomePreCandidate();
+    else this.becomeCandidate();
+    const preVote = this.role === "pre-candidate";
+    this.votes.set(this.id, true);
+    if (this.countVotes(preVote)) return;
+    const campaignTerm = preVote ? this.term + 1 : this.term;
+    for (const voter of this.membership.current().voters) {
+      if (voter === this.id) continue;
+      this.send({
+        type: "vote-request",
+        to: voter,
+        term: campaignTerm,
+        preVote,
+        lastLogIndex: this.log.lastIndex(),
+        lastLogTerm: this.log.lastTerm(),
+        leaderTransfer,
+      });
+    }
+  }
+
+  /** Acts on the votes so far; true when the campaign ended (won or lost). */
+  private countVotes(preVote: boolean): boolean {
+    switch (voteOutcome(this.membership.current().voters, this.votes)) {
+      case "won":
+        if (preVote) this.startElection({ skipPreVote: true, leaderTransfer: false });
+        else this.becomeLeader();
+        return true;
+      case "lost":
+        this.becomeFollower(this.term, 0);
+        return true;
+      case "pending":
+        return false;
+    }
+  }
+
+  private handleVoteRequest(m: VoteRequest): void {
+    // Paper 5.2/5.4.1 and dissertation 9.6: vote for at most one candidate per term (pre-votes
+    // are free as they change nothing), only for one whose log is at least as up to date.
+    let canVote = this.vote === m.from || (this.vote === 0 && this.leaderId === 0) || (m.preVote && m.term > this.term);
+    if (this.bug("double-vote-in-term")) canVote = true;
+    let upToDate = this.log.isUpToDate(m.lastLogIndex, m.lastLogTerm);
+    if (this.bug("vote-without-log-check")) upToDate = true;
+    const granted = canVote && upToDate;
+    // A granted vote answers in the request's term; a pre-vote answer always carries the request's term.
+    this.send({ type: "vote-response", to: m.from, term: m.preVote ? m.term : this.term, preVote: m.preVote, granted });
+    if (granted && !m.preVote) {
+      assert(m.term === this.term, "a real vote is granted only in the current term");
+      assert(this.vote === 0 || this.vote === m.from || this.plantedBugs.has("double-vote-in-term"), "second vote in one term");
+      this.vote = m.from;
+      this.electionElapsed = 0;
+    }
+  }
+
+  // ---------------------------------------------------------------- step
+
+  private stepMessage(m: Message): void {
+    if (m.term > this.term) {
+      if (m.type === "vote-request") {
+        // The leader lease (CheckQuorum): a follower that heard from a leader within the election
+        // timeout ignores campaigns, unless the leader itself handed over with TimeoutNow.
+        const inLease = this.config.checkQuorum && this.leaderId !== 0 && this.electionElapsed < this.config.electionTicks;
+        if (inLease && !m.leaderTransfer) return;
+      }
+      const keepsTerm = (m.type === "vote-request" && m.preVote) || (m.type === "vote-response" && m.preVote);
+      if (!keepsTerm) {
+        if (this.role === "leader" && this.bug("leader-ignores-higher-term")) {
+          // Planted bug: neither step down nor discard; handle the message as if of this term.
+        } else {
+          const fromLeader = m.type === "append" || m.type === "heartbeat" || m.type === "snapshot";
+          this.becomeFollower(m.term, fromLeader ? m.from : 0);
+        }
+      }
+    } else if (m.term < this.term) {
+      this.stepStaleMessage(m);
+      return;
+    }
+
+    switch (m.type) {
+      case "vote-request":
+        this.handleVoteRequest(m);
+        return;
+      default:
+        break;
+    }
+    switch (this.role) {
+      case "leader":
+        this.stepLeader(m);
+        return;
+      case "candidate":
+      case "pre-candidate":
+        this.stepCandidate(m);
+        return;
+      case "follower":
+        this.stepFollower(m);
+        return;
+      default:
+        unreachable(this.role, "role");
+    }
+  }
+
+  /** A message from an older term: answer only where the answer helps the sender catch up. */
+  private stepStaleMessage(m: Message): void {
+    switch (m.type) {
+      case "append":
+      case "heartbeat":
+        // A leader cut off by PreVote/CheckQuorum would otherwise never learn of the newer
+        // term (etcd-io/raft #8501): reply with ours, which makes it step down.
+        if (this.config.checkQuorum || this.config.preVote) {
+          this.send({ type: "append-response", to: m.from, success: false, index: 0, conflictTerm: 0, conflictIndex: 0 });
+        }
+        return;
+      case "vote-request":
+        if (m.preVote) this.send({ type: "vote-response", to: m.from, term: m.term, preVote: true, granted: false });
+        else this.send({ type: "vote-response", to: m.from, preVote: false, granted: false });
+        return;
+      case "vote-response":
+      case "append-response":
+      case "heartbeat-response":
+      case "snapshot":
+      case "timeout-now":
+        return;
+      default:
+        unreachable(m, "message");
+    }
+  }
+
+  private stepLeader(m: Message): void {
+    switch (m.type) {
+      case "append-response":
+        this.handleAppendResponse(m);
+        return;
+      case "heartbeat-response":
+        this.handleHeartbeatResponse(m);
+        return;
+      case "append":
+      case "heartbeat":
+      case "snapshot":
+        // Another leader in this term cannot exist while votes are unique; with a planted bug
+        // it can, and the simulator's Election Safety check is what must report it.
+        return;
+      case "vote-request":
+      case "vote-response":
+      case "timeout-now":
+        return;
+      default:
+        unreachable(m, "message");
+    }
+  }
+
+  private stepCandidate(m: Message): void {
+    switch (m.type) {
+      case "vote-response": {
+        const preVote = this.role === "pre-candidate";
+        if (m.preVote !== preVote) return;
+        if (preVote && m.term !== this.term + 1) return;
+        if (!this.membership.isVoter(m.from)) return;
+        this.votes.set(m.from, m.granted);
+        this.countVotes(preVote);
+        return;
+      }
+      case "append":
+      case "heartbeat":
+      case "snapshot":
+        // A leader of this term exists: it won the election we were running.
+        this.becomeFollower(this.term, m.from);
+        this.stepFollower(m);
+        return;
+      case "append-response":
+      case "heartbeat-response":
+      case "vote-request":
+      case "timeout-now":
+        return;
+      default:
+        unreachable(m, "message");
+    }
+  }
+
+  private stepFollower(m: Message): void {
+    switch (m.type) {
+      case "append":
+        this.heardFromLeader(m.from);
+        this.handleAppend(m);
+        return;
+      case "heartbeat":
+        this.heardFromLeader(m.from);
+        this.handleHeartbeat(m);
+        return;
+      case "snapshot":
+        this.heardFromLeader(m.from);
+        this.handleSnapshot(m);
+        return;
+      case "timeout-now":
+        // The leader hands over: campaign at once, skipping pre-vote and the voters' lease.
+        this.startElection({ skipPreVote: true, leaderTransfer: true });
+        return;
+      case "vote-response":
+      case "append-response":
+      case "heartbeat-response":
+      case "vote-request":
+        return;
+      default:
+        unreachable(m, "message");
+    }
+  }
+
+  private heardFromLeader(leaderId: NodeId): void {
+    this.electionElapsed = 0;
+    this.leaderId = leaderId;
+  }
+
+  // ---------------------------------------------------------------- follower: replication
+
+  private handleAppend(m: AppendRequest): void {
+    if (m.prevLogIndex < this.log.committed) {
+      // Everything up to our commit index already matches the leader (Leader Completeness).
+      this.sendAppendResponse(m.from, true, this.log.committed, 0, 0);
+      return;
+    }
+    if (m.prevLogIndex === 0 && this.membership.baseUnknown()) {
+      // A joining node must learn the membership its log starts from: ask for a snapshot.
+      this.sendAppendResponse(m.from, false, 0, 0, 0);
+      return;
+    }
+    const prevTerm = this.log.termAt(m.prevLogIndex);
+    if (prevTerm !== m.prevLogTerm) {
+      // Paper 5.3: reject, with the dissertation's hint so the leader skips a whole term at once.
+      if (prevTerm === undefined) {
+        this.sendAppendResponse(m.from, false, m.prevLogIndex, 0, this.log.lastIndex() + 1);
+      } else {
+        this.sendAppendResponse(m.from, false, m.prevLogIndex, prevTerm, this.log.firstIndexOfTermAt(m.prevLogIndex));
+      }
+      return;
+    }
+    this.appendFromLeader(m.entries);
+    const lastNewIndex = m.prevLogIndex + m.entries.length;
+    // Log Matching: the log now agrees with the leader's up to lastNewIndex.
+    assert(m.entries.length === 0 || this.log.termAt(lastNewIndex) === m.entries[m.entries.length - 1]!.term || this.plantedBugs.has("append-without-truncating-conflicts"), "log does not match the leader after append");
+    this.log.commitTo(Math.min(m.commit, lastNewIndex));
+    this.sendAppendResponse(m.from, true, lastNewIndex, 0, 0);
+  }
+
+  /** Appends a leader's entries after a matching prefix, truncating a conflicting suffix. */
+  private appendFromLeader(entries: readonly Entry[]): void {
+    const conflictIndex = this.log.findConflict(entries);
+    if (conflictIndex === 0) return;
+    const first = entries[0]!.index;
+    for (let i = 1; i < entries.length; i += 1) assert(entries[i]!.index === first + i, "append entries are not contiguous");
+    let newEntries = entries.slice(conflictIndex - first);
+    if (conflictIndex <= this.log.lastIndex()) {
+      if (this.bug("append-without-truncating-conflicts")) {
+        // Planted bug: keep our own entries where they differ; append only beyond our log.
+        newEntries = newEntries.filter((entry) => entry.index > this.log.lastIndex());
+      } else {
+        assert(this.role !== "leader", "a leader never truncates its own log");
+        this.log.truncateFrom(conflictIndex);
+        this.membership.truncatedFrom(conflictIndex);
+      }
+    }
+    this.log.append(newEntries, this.plantedBugs.has("append-without-truncating-conflicts"));
+    for (const entry of newEntries) if (entry.type === "conf-change") this.appendedConfChange(entry);
+  }
+
+  private handleHeartbeat(m: HeartbeatRequest): void {
+    // The leader sends min(commit, our match), so this never commits entries we lack.
+    this.log.commitTo(Math.min(m.commit, this.log.lastIndex()));
+    this.send({ type: "heartbeat-response", to: m.from, readContext: m.readContext });
+  }
+
+  private handleSnapshot(m: SnapshotRequest): void {
+    const { index, term, confState } = m.snapshot.metadata;
+    if (index <= this.log.committed) {
+      this.sendAppendResponse(m.from, true, this.log.committed, 0, 0);
+      return;
+    }
+    if (this.log.matchTerm(index, term)) {
+      // The log already holds the snapshot's last entry: keep it and everything after it (paper
+      // Figure 13 step 6); only the commit index moves, and the entries apply normally.
+      this.log.commitTo(index);
+      this.sendAppendResponse(m.from, true, index, 0, 0);
+      return;
+    }
+    this.log.restore(m.snapshot);
+    this.membership.reset(index, confState);
+    this.snapshot = m.snapshot;
+    this.pendingSnapshot = m.snapshot;
+    this.sendAppendResponse(m.from, true, index, 0, 0);
+  }
+
+  private sendAppendResponse(to: NodeId, success: boolean, index: number, conflictTerm: number, conflictIndex: number): void {
+    this.send({ type: "append-response", to, success, index, conflictTerm, conflictIndex });
+  }
+
+  // ---------------------------------------------------------------- leader: replication
+
+  private refuseProposal(sizeBytes: number): RaftRefusal | undefined {
+    if (this.role !== "leader") return { code: "not-leader", leaderId: this.leaderId };
+    if (this.leadTransferee !== 0) return { code: "transfer-in-progress", target: this.leadTransferee };
+    const limit = this.config.maxUncommittedBytes;
+    // At least one entry is always accepted, however large, so that progress is possible.
+    if (this.uncommittedBytes > 0 && this.uncommittedBytes + sizeBytes > limit) return { code: "too-many-uncommitted", limitBytes: limit };
+    return undefined;
+  }
+
+  private appendOwnEntry(type: Entry["type"], data: Uint8Array): Entry {
+    assert(this.role === "leader", "only a leader appends its own entries");
+    const entry: Entry = { term: this.term, index: this.log.lastIndex() + 1, type, data };
+    this.log.append([entry]);
+    this.uncommittedBytes += data.length;
+    if (type === "conf-change") this.appendedConfChange(entry);
+    // A single-voter cluster commits once the entry is durable (at advance()).
+    this.broadcastAppend();
+    return entry;
+  }
+
+  /** A conf-change entry entered the log: it takes effect now (docs/RAFT.md). */
+  private appendedConfChange(entry: Entry): void {
+    const decoded = decodeConfChange(entry.data);
+    assert(decoded.ok, () => `malformed conf change at ${entry.index}: ${decoded.ok ? "" : decoded.reason}`);
+    const applied = applyConfChange(this.membership.current(), decoded.change);
+    assert(applied.ok, () => `conf change at ${entry.index} does not apply: ${applied.ok ? "" : applied.reason}`);
+    this.membership.appended(entry.index, applied.confState);
+    this.membershipChanged();
+  }
+
+  private membershipChanged(): void {
+    if (this.role === "leader") this.rebuildProgress();
+    if (!this.promotable() && (this.role === "candidate" || this.role === "pre-candidate")) this.becomeFollower(this.term, 0);
+  }
+
+  /** Leader: exactly one Progress per other member, ascending by id; existing ones are kept. */
+  private rebuildProgress(): void {
+    const conf = this.membership.current();
+    const members = [...conf.voters, ...conf.learners].filter((id) => id !== this.id).sort((a, b) => a - b);
+    const rebuilt = new Map<NodeId, Progress>();
+    for (const id of members) {
+      rebuilt.set(id, this.progress.get(id) ?? new Progress(this.log.lastIndex() + 1, this.config.maxInflightMessages, this.config.maxInflightBytes));
+    }
+    this.progress = rebuilt;
+  }
+
+  private broadcastAppend(): void {
+    for (const id of this.progress.keys()) this.sendAppend(id);
+  }
+
+  /** Sends what `to` lacks, within its window; a snapshot when its next entry was compacted. */
+  private sendAppend(to: NodeId): void {
+    const progress = this.progress.get(to);
+    assert(progress !== undefined, () => `no progress for ${to}`);
+    if (progress.isPaused()) return;
+    const prevLogIndex = progress.next - 1;
+    const prevLogTerm = this.log.termAt(prevLogIndex);
+    if (prevLogTerm === undefined) {
+      this.sendSnapshot(to, progress);
+      return;
+    }
+    const entries = progress.next <= this.log.lastIndex() ? this.log.slice(progress.next, this.log.lastIndex(), this.config.maxMessageBytes) : [];
+    let sizeBytes = 0;
+    for (const entry of entries) sizeBytes += entry.data.length;
+    this.send({ type: "append", to, prevLogIndex, prevLogTerm, entries, commit: this.log.committed });
+    if (entries.length > 0) progress.sentEntries(entries[entries.length - 1]!.index, sizeBytes);
+    else if (progress.state === "probe") progress.sentEntries(prevLogIndex, 0);
+  }
+
+  private sendSnapshot(to: NodeId, progress: Progress): void {
+    const snapshot = this.snapshot;
+    if (snapshot === undefined) return; // a joining node waits until this leader has compacted once
+    assert(snapshot.metadata.index === this.log.snapshotIndex(), "the kept snapshot is not the log's base");
+    this.send({ type: "snapshot", to, snapshot });
+    progress.becomeSnapshot(snapshot.metadata.index);
+  }
+
+  private handleAppendResponse(m: AppendResponse): void {
+    const progress = this.progress.get(m.from);
+    if (progress === undefined) return;
+    progress.recentActive = true;
+    if (!m.success) {
+      this.handleAppendRejection(m, progress);
+      return;
+    }
+    const wasProbe = progress.state === "probe";
+    if (!progress.maybeUpdate(m.index) && !(wasProbe && progress.match === m.index)) return;
+    switch (progress.state) {
+      case "probe":
+        progress.becomeReplicate();
+        break;
+      case "snapshot":
+        if (progress.match >= progress.pendingSnapshotIndex) {
+          progress.becomeProbe();
+          progress.becomeReplicate();
+        }
+        break;
+      case "replicate":
+        progress.inflights.freeTo(m.index);
+        break;
+    }
+    if (this.maybeCommit()) {
+      this.afterCommit();
+      if (this.role !== "leader") return;
+      this.broadcastAppend();
+    } else {
+      this.sendAppend(m.from);
+    }
+    if (m.from === this.leadTransferee && progress.match === this.log.lastIndex()) this.send({ type: "timeout-now", to: m.from });
+  }
+
+  private handleAppendRejection(m: AppendResponse, progress: Progress): void {
+    if (m.index === 0) {
+      // Only a joining node rejects at index 0: it needs a snapshot to learn its membership.
+      if (progress.state !== "snapshot") this.sendSnapshot(m.from, progress);
+      return;
+    }
+    // Stale rejections (of an append already superseded) are ignored.
+    if (progress.state === "replicate" && m.index <= progress.match) return;
+    if (progress.state === "probe" && m.index !== progress.next - 1) return;
+    if (progress.state === "snapshot") return;
+    // Dissertation 5.3's optimization: skip the follower's whole conflicting term at once.
+    let next = m.conflictIndex;
+    if (m.conflictTerm > 0) {
+      const lastOfTerm = this.log.lastIndexOfTerm(m.conflictTerm, m.index);
+      if (lastOfTerm > 0) next = lastOfTerm + 1;
+    }
+    next = Math.max(Math.min(next, m.index), progress.match + 1);
+    progress.becomeProbe();
+    progress.next = next;
+    progress.checkInvariant();
+    this.sendAppend(m.from);
+  }
+
+  private handleHeartbeatResponse(m: HeartbeatResponse): void {
+    const progress = this.progress.get(m.from);
+    if (progress === undefined) return;
+    progress.recentActive = true;
+    progress.probeSent = false;
+    if (progress.match < this.log.lastIndex()) this.sendAppend(m.from);
+    if (m.readContext !== 0 && this.membership.isVoter(m.from)) {
+      this.readOnly.ack(m.from, m.readContext);
+      this.confirmReads();
+    }
+  }
+
+  private broadcastHeartbeat(readContext: number): void {
+    for (const [id, progress] of this.progress) {
+      this.send({ type: "heartbeat", to: id, commit: Math.min(this.log.committed, progress.match), readContext });
+    }
+  }
+
+  /** Moves reads confirmed by a quorum of voters (the leader counts itself if a voter) to readStates. */
+  private confirmReads(): void {
+    const voters = this.membership.current().voters;
+    const released = this.readOnly.release((acks) => hasQuorum(voters, (id) => id === this.id || acks.has(id)));
+    for (const read of released) this.readStates.push(read);
+  }
+
+  /** Advances the commit index to what a quorum of voters holds durably; true if it moved. */
+  private maybeCommit(): boolean {
+    assert(this.role === "leader", "only a leader decides commitment");
+    const voters = this.membership.current().voters;
+    const quorumIndex = committedIndex(voters, (id) => (id === this.id ? this.log.persistedIndex : (this.progress.get(id)?.match ?? 0)));
+    if (quorumIndex <= this.log.committed) return false;
+    // Paper 5.4.2 (Figure 8): only an entry of the leader's own term is committed by counting.
+    let countable = this.log.termAt(quorumIndex) === this.term;
+    if (this.bug("commit-previous-term-by-counting")) countable = true;
+    if (!countable) return false;
+    const previous = this.log.committed;
+    this.log.commitTo(quorumIndex);
+    for (let index = previous + 1; index <= quorumIndex; index += 1) {
+      const entry = this.log.entryAt(index);
+      if (entry !== undefined && entry.term === this.term) this.uncommittedBytes -= entry.data.length;
+    }
+    this.uncommittedBytes = Math.max(0, this.uncommittedBytes);
+    return true;
+  }
+
+  /** After the leader's commit index moved: release reads, retire a leader that was removed. */
+  private afterCommit(): void {
+    if (this.log.committed >= this.termStartIndex && this.readOnly.hasWaitingForCommit()) {
+      this.readOnly.startWaiting(this.log.committed);
+      this.confirmReads();
+      if (this.readOnly.count() > 0) this.broadcastHeartbeat(this.readOnly.lastContext());
+    }
+    if (!this.promotable() && this.membership.lastChangeIndex() <= this.log.committed) {
+      // Our removal committed: tell the followers the commit index, then hand over to the most
+      // up-to-date voter (lowest id on ties) so the cluster need not wait an election timeout.
+      this.broadcastAppend();
+      let successor: NodeId = 0;
+      let successorMatch = -1;
+      for (const [id, progress] of this.progress) {
+        if (this.membership.isVoter(id) && progress.match > successorMatch) {
+          successor = id;
+          successorMatch = progress.match;
+        }
+      }
+      this.becomeFollower(this.term, 0);
+      if (successor !== 0 && successorMatch === this.log.lastIndex()) this.send({ type: "timeout-now", to: successor });
+    }
+  }
+
+  // ---------------------------------------------------------------- helpers
+
+  private send(message: OutgoingMessage): void {
+    assert(this.outbox.length < MAX_OUTBOX_MESSAGES, "outbox over its limit: the driver is not calling ready()");
+    this.outbox.push({ ...message, from: this.id, term: message.term ?? this.term } as Message);
+  }
+
+  private bug(name: PlantedBug): boolean {
+    return this.plantedBugs.has(name);
+  }
+
+  private hardState(): HardState {
+    return { term: this.term, vote: this.vote, commit: this.log.committed };
+  }
+
+  private softState(): SoftState {
+    return { leaderId: this.leaderId, role: this.role };
+  }
+
+  private checkInvariants(): void {
+    const last = this.log.lastIndex();
+    assert(this.log.committed <= last, () => `commit ${this.log.committed} beyond last index ${last}`);
+    assert(this.log.applied <= this.log.committed, () => `applied ${this.log.applied} beyond commit ${this.log.committed}`);
+    assert(this.log.persistedIndex <= last, "persisted index beyond the last index");
+    assert(this.log.lastTerm() <= this.term || this.plantedBugs.has("append-without-truncating-conflicts"), "log holds a term above the current term");
+    assert(this.role !== "leader" || this.leaderId === this.id, "a leader knows it leads");
+    assert(this.role !== "candidate" || this.vote === this.id, "a candidate votes for itself");
+    for (const progress of this.progress.values()) {
+      assert(progress.match <= progress.next - 1, "progress match must be below next");
+      assert(progress.next <= last + 1, "progress next beyond the leader's log");
+    }
+  }
+}
+
+function validateConfig(config: RaftConfig): void {
+  assert(Number.isSafeInteger(config.id) && config.id > 0, "node id must be a positive integer");
+  assert(Number.isSafeInteger(config.heartbeatTicks) && config.heartbeatTicks > 0, "heartbeatTicks must be a positive integer");
+  assert(Number.isSafeInteger(config.electionTicks) && config.electionTicks > config.heartbeatTicks, "electionTicks must exceed heartbeatTicks");
+  assert(config.maxMessageBytes > 0, "maxMessageBytes must be positive");
+  assert(config.maxUncommittedBytes > 0, "maxUncommittedBytes must be positive");
+}
+
+function hardStatesEqual(a: HardState, b: HardState): boolean {
+  return a.term === b.term && a.vote === b.vote && a.commit === b.commit;
+}
+
+function softStatesEqual(a: SoftState, b: SoftState): boolean {
+  return a.leaderId === b.leaderId && a.role === b.role;
+}
+

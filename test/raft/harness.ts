@@ -1,0 +1,393 @@
+// A small deterministic network of RawNodes for the core's tests: a message queue, drop and
+// partition helpers, crash/restart from each node's "disk", and a driver loop that follows the
+// Ready contract (persist, then send, then apply, then advance). Safety is checked after every
+// step: Election Safety, Log Matching, and that committed entries never change.
+
+import { AssertionFailure } from "../../src/assert.ts";
+import { confStateAfterEntries } from "../../src/raft/conf-change.ts";
+import { RawNode } from "../../src/raft/raw-node.ts";
+import type { ConfState, Entry, HardState, Message, NodeId, PlantedBug, RaftConfig, ReadState, Snapshot } from "../../src/raft/types.ts";
+
+export class SafetyViolation extends Error {
+  constructor(
+    readonly property: string,
+    message: string,
+  ) {
+    super(`${property}: ${message}`);
+    this.name = "SafetyViolation";
+  }
+}
+
+/** mulberry32: a tiny seeded PRNG, one stream per node. */
+export function seededRandom(seed: number): { intBelow(bound: number): number; float(): number } {
+  let state = seed >>> 0;
+  const next = (): number => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  return { intBelow: (bound) => Math.floor(next() * bound), float: next };
+}
+
+export interface Disk {
+  hardState: HardState;
+  snapshot: Snapshot | undefined;
+  entries: Entry[];
+}
+
+export interface SimNode {
+  readonly id: NodeId;
+  core: RawNode | undefined; // undefined while crashed
+  readonly disk: Disk;
+  readonly bootstrapConf: ConfState;
+  appliedIndex: number;
+  appliedConf: ConfState;
+  /** Data of applied normal entries, in order (the "state machine"). */
+  appliedData: string[];
+  readStates: ReadState[];
+  randomSeed: number;
+}
+
+export interface ClusterOptions {
+  readonly voters: readonly NodeId[];
+  readonly learners?: readonly NodeId[];
+  /** Nodes that exist but start with an empty membership (they join later). */
+  readonly joiners?: readonly NodeId[];
+  readonly seed?: number;
+  readonly config?: Partial<Omit<RaftConfig, "id" | "random">>;
+  readonly plantedBugs?: readonly PlantedBug[];
+  /** Check safety after every step (default true). */
+  readonly checkSafety?: boolean;
+}
+
+export const defaultConfig: Omit<RaftConfig, "id" | "random"> = {
+  electionTicks: 10,
+  heartbeatTicks: 1,
+  preVote: false,
+  checkQuorum: false,
+  maxMessageBytes: 1024 * 1024,
+  maxInflightMessages: 256,
+  maxInflightBytes: 16 * 1024 * 1024,
+  maxUncommittedBytes: 16 * 1024 * 1024,
+  maxPendingReads: 64,
+};
+
+const MAX_QUEUED_MESSAGES = 10_000;
+const MAX_STABILIZE_ROUNDS = 10_000;
+
+export function data(text: string): Uint8Array {
+  return new TextEncoder().encode(text);
+}
+
+export function text(bytes: Uint8Array): string {
+  return new TextDecoder().decode(bytes);
+}
+
+export class Cluster {
+  readonly nodes = new Map<NodeId, SimNode>();
+  /** Messages sent and not yet delivered, in send order. */
+  queue: Message[] = [];
+  /** Every message that left a Ready (for counting), cleared by the tests that count. */
+  sent: Message[] = [];
+  private readonly cut = new Set<string>();
+  /** Drop messages matching this filter when they are sent. */
+  dropFilter: ((m: Message) => boolean) | undefined;
+  readonly config: Omit<RaftConfig, "id" | "random">;
+  private readonly checkSafety: boolean;
+  // Safety checker state.
+  private readonly leaderOfTerm = new Map<number, NodeId>();
+  private readonly committedEntries = new Map<number, { term: number; data: string; type: string }>();
+  private readonly checkedCommit = new Map<NodeId, number>();
+
+  constructor(options: ClusterOptions) {
+    const seed = options.seed ?? 1;
+    this.config = { ...defaultConfig, ...options.config, plantedBugs: new Set(options.plantedBugs ?? []) };
+    this.checkSafety = options.checkSafety ?? true;
+    const bootstrap: ConfState = { voters: [...options.voters].sort((a, b) => a - b), learners: [...(options.learners ?? [])].sort((a, b) => a - b) };
+    const all = [...options.voters, ...(options.learners ?? []), ...(options.joiners ?? [])].sort((a, b) => a - b);
+    for (const id of all) {
+      const joiner = options.joiners?.includes(id) ?? false;
+      const conf: ConfState = joiner ? { voters: [], learners: [] } : bootstrap;
+      const node: SimNode = {
+        id,
+        core: undefined,
+        disk: { hardState: { term: 0, vote: 0, commit: 0 }, snapshot: undefined, entries: [] },
+        bootstrapConf: conf,
+        appliedIndex: 0,
+        appliedConf: conf,
+        appliedData: [],
+        readStates: [],
+        randomSeed: seed * 1000 + id,
+      };
+      this.nodes.set(id, node);
+      this.start(node);
+    }
+  }
+
+  private start(node: SimNode): void {
+    const recoveredConf = node.disk.snapshot?.metadata.confState ?? node.bootstrapConf;
+    node.core = new RawNode(
+      { ...this.config, id: node.id, random: seededRandom(node.randomSeed) },
+      { hardState: node.disk.hardState, snapshot: node.disk.snapshot, entries: [...node.disk.entries], confState: recoveredConf },
+    );
+    node.randomSeed += 7919;
+    // The state machine restarts from the snapshot; the core hands out the committed entries after it.
+    node.appliedIndex = node.disk.snapshot?.metadata.index ?? 0;
+    node.appliedConf = recoveredConf;
+    node.appliedData = node.disk.snapshot === undefined ? [] : text(node.disk.snapshot.data).split("\n").filter((x) => x.length > 0);
+    this.checkedCommit.set(node.id, 0);
+  }
+
+  node(id: NodeId): SimNode {
+    const node = this.nodes.get(id);
+    if (node === undefined) throw new Error(`no node ${id}`);
+    return node;
+  }
+
+  core(id: NodeId): RawNode {
+    const core = this.node(id).core;
+    if (core === undefined) throw new Error(`node ${id} is down`);
+    return core;
+  }
+
+  ids(): NodeId[] {
+    return [...this.nodes.keys()];
+  }
+
+  up(id: NodeId): boolean {
+    return this.node(id).core !== undefined;
+  }
+
+  // ------------------------------------------------------------ faults
+
+  partition(...groups: NodeId[][]): void {
+    this.cut.clear();
+    for (const a of this.ids()) {
+      for (const b of this.ids()) {
+        if (a === b) continue;
+        const ga = groups.findIndex((g) => g.includes(a));
+        const gb = groups.findIndex((g) => g.includes(b));
+        if (ga !== gb) this.cut.add(`${a}-${b}`);
+      }
+    }
+  }
+
+  isolate(id: NodeId): void {
+    this.partition([id], this.ids().filter((x) => x !== id));
+  }
+
+  heal(): void {
+    this.cut.clear();
+  }
+
+  /** Cut one direction only. */
+  cutLink(from: NodeId, to: NodeId): void {
+    this.cut.add(`${from}-${to}`);
+  }
+
+  crash(id: NodeId): void {
+    const node = this.node(id);
+    node.core = undefined;
+    this.queue = this.queue.filter((m) => m.to !== id);
+  }
+
+  restart(id: NodeId): void {
+    const node = this.node(id);
+    if (node.core !== undefined) return;
+    this.start(node);
+    this.check();
+  }
+
+  // ------------------------------------------------------------ driving
+
+  tick(id: NodeId, times = 1): void {
+    for (let i = 0; i < times; i += 1) {
+      const core = this.node(id).core;
+      if (core === undefined) return;
+      core.tick();
+      this.processReady(id);
+    }
+  }
+
+  tickAll(times = 1): void {
+    for (let i = 0; i < times; i += 1) for (const id of this.ids()) this.tick(id);
+  }
+
+  /** Delivers the message at `position` in the queue (dropped if its link is cut or its target is down). */
+  deliver(position = 0): Message | undefined {
+    const message = this.queue.splice(position, 1)[0];
+    if (message === undefined) return undefined;
+    const target = this.nodes.get(message.to)?.core;
+    if (target === undefined || this.cut.has(`${message.from}-${message.to}`)) return message;
+    target.step(message);
+    this.processReady(message.to);
+    return message;
+  }
+
+  /** Drops the message at `position` in the queue. */
+  drop(position = 0): void {
+    this.queue.splice(position, 1);
+  }
+
+  /** Delivers until no message is left (a bounded number of rounds). */
+  stabilize(): void {
+    for (const id of this.ids()) this.processReady(id);
+    for (let round = 0; this.queue.length > 0; round += 1) {
+      if (round > MAX_STABILIZE_ROUNDS * 10) throw new Error("cluster did not stabilize");
+      this.deliver(0);
+    }
+  }
+
+  /** Runs the Ready loop of `id` once, if it has a Ready: persist, send, apply, advance. */
+  processReady(id: NodeId): void {
+    const node = this.node(id);
+    const core = node.core;
+    if (core === undefined || !core.hasReady()) return;
+    const rd = core.ready();
+    const disk = node.disk;
+    // 1. persist: snapshot, entries, hard state.
+    if (rd.snapshot !== undefined) {
+      const s = rd.snapshot.metadata;
+      const position = disk.entries.findIndex((e) => e.index === s.index);
+      disk.entries = position >= 0 && disk.entries[position]!.term === s.term ? disk.entries.slice(position + 1) : [];
+      disk.snapshot = rd.snapshot;
+    }
+    if (rd.entries.length > 0) {
+      const first = rd.entries[0]!.index;
+      const base = disk.snapshot?.metadata.index ?? 0;
+      disk.entries = disk.entries.slice(0, Math.max(0, first - base - 1));
+      if ((disk.entries.at(-1)?.index ?? base) !== first - 1) throw new Error(`node ${id}: persisted entries would have a gap before ${first}`);
+      disk.entries.push(...rd.entries);
+    }
+    if (rd.hardState !== undefined) disk.hardState = rd.hardState;
+    // 2. send.
+    for (const message of rd.messages) {
+      this.sent.push(message);
+      if (this.dropFilter?.(message) === true) continue;
+      if (this.queue.length >= MAX_QUEUED_MESSAGES) this.queue.shift();
+      this.queue.push(message);
+    }
+    // 3. apply.
+    if (rd.snapshot !== undefined) {
+      node.appliedIndex = rd.snapshot.metadata.index;
+      node.appliedConf = rd.snapshot.metadata.confState;
+      node.appliedData = text(rd.snapshot.data).split("\n").filter((x) => x.length > 0);
+    }
+    for (const entry of rd.committedEntries) {
+      if (entry.index !== node.appliedIndex + 1) throw new SafetyViolation("apply-order", `node ${id} applies ${entry.index} after ${node.appliedIndex}`);
+      node.appliedIndex = entry.index;
+      if (entry.type === "conf-change") node.appliedConf = confStateAfterEntries(node.appliedConf, [entry]);
+      else if (entry.data.length > 0) node.appliedData.push(text(entry.data));
+      this.checkCommitted(id, entry);
+    }
+    node.readStates.push(...rd.readStates);
+    core.advance();
+    this.check();
+  }
+
+  /** The application snapshots its state at its applied index and tells the core. */
+  compact(id: NodeId): void {
+    const node = this.node(id);
+    const core = this.core(id);
+    const index = node.appliedIndex;
+    if (index <= core.status().snapshotIndex) return;
+    const term = core.termAt(index)!;
+    const snapshotData = data(node.appliedData.join("\n"));
+    node.disk.snapshot = { metadata: { index, term, confState: node.appliedConf }, data: snapshotData };
+    node.disk.entries = node.disk.entries.filter((e) => e.index > index);
+    core.compact(index, snapshotData);
+    this.check();
+  }
+
+  // ------------------------------------------------------------ observation
+
+  leader(): NodeId | undefined {
+    let best: { id: NodeId; term: number } | undefined;
+    for (const node of this.nodes.values()) {
+      const s = node.core?.status();
+      if (s?.role === "leader" && (best === undefined || s.hardState.term > best.term)) best = { id: node.id, term: s.hardState.term };
+    }
+    return best?.id;
+  }
+
+  /** Ticks everyone until some node leads (bounded). */
+  electLeader(maxTicks = 500): NodeId {
+    for (let i = 0; i < maxTicks; i += 1) {
+      this.stabilize();
+      const leader = this.leader();
+      if (leader !== undefined) return leader;
+      this.tickAll();
+    }
+    throw new Error("no leader elected");
+  }
+
+  propose(id: NodeId, payload: string): boolean {
+    const result = this.core(id).propose(data(payload));
+    this.processReady(id);
+    return result.ok;
+  }
+
+  // ------------------------------------------------------------ safety
+
+  private checkCommitted(id: NodeId, entry: Entry): void {
+    if (!this.checkSafety) return;
+    const known = this.committedEntries.get(entry.index);
+    const value = { term: entry.term, data: text(entry.data), type: entry.type };
+    if (known === undefined) this.committedEntries.set(entry.index, value);
+    else if (known.term !== value.term || known.data !== value.data || known.type !== value.type) {
+      throw new SafetyViolation("state-machine-safety", `node ${id} commits ${JSON.stringify(value)} at ${entry.index}, earlier ${JSON.stringify(known)}`);
+    }
+  }
+
+  /** Election Safety, Log Matching, committed entries never change. */
+  check(): void {
+    if (!this.checkSafety) return;
+    const live = [...this.nodes.values()].filter((n) => n.core !== undefined);
+    for (const node of live) {
+      const s = node.core!.status();
+      if (s.role === "leader") {
+        const other = this.leaderOfTerm.get(s.hardState.term);
+        if (other !== undefined && other !== node.id) throw new SafetyViolation("election-safety", `nodes ${other} and ${node.id} both lead term ${s.hardState.term}`);
+        this.leaderOfTerm.set(s.hardState.term, node.id);
+      }
+      // Committed entries never change: every node's committed prefix agrees with what any node committed.
+      const from = Math.max(this.checkedCommit.get(node.id) ?? 0, s.firstIndex - 1) + 1;
+      for (let index = from; index <= s.hardState.commit; index += 1) {
+        const entry = node.core!.entryAt(index);
+        if (entry !== undefined) this.checkCommitted(node.id, entry);
+      }
+      this.checkedCommit.set(node.id, s.hardState.commit);
+    }
+    for (let i = 0; i < live.length; i += 1) {
+      for (let j = i + 1; j < live.length; j += 1) this.checkLogMatching(live[i]!, live[j]!);
+    }
+  }
+
+  private checkLogMatching(a: SimNode, b: SimNode): void {
+    const ca = a.core!;
+    const cb = b.core!;
+    const sa = ca.status();
+    const sb = cb.status();
+    const low = Math.max(sa.firstIndex, sb.firstIndex);
+    const high = Math.min(sa.lastIndex, sb.lastIndex);
+    // If two logs hold an entry with the same index and term, they are identical up to it.
+    for (let index = high; index >= low; index -= 1) {
+      const ea = ca.entryAt(index)!;
+      const eb = cb.entryAt(index)!;
+      if (ea.term !== eb.term) continue;
+      if (text(ea.data) !== text(eb.data) || ea.type !== eb.type) {
+        throw new SafetyViolation("log-matching", `nodes ${a.id} and ${b.id} hold different entries at ${index} in term ${ea.term}`);
+      }
+      if (index > low && ca.termAt(index - 1) !== cb.termAt(index - 1)) {
+        throw new SafetyViolation("log-matching", `nodes ${a.id} and ${b.id} agree at ${index} (term ${ea.term}) but not at ${index - 1}`);
+      }
+    }
+  }
+}
+
+/** True when `error` is what a safety check or a core assertion reports. */
+export function isSafetyFailure(error: unknown): boolean {
+  return error instanceof SafetyViolation || error instanceof AssertionFailure;
+}
