@@ -752,8 +752,11 @@ export class RawNode implements RaftCore {
     for (const id of this.progress.keys()) this.sendAppend(id);
   }
 
-  /** Sends what `to` lacks, within its window; a snapshot when its next entry was compacted. */
-  private sendAppend(to: NodeId): void {
+  /**
+   * Sends what `to` lacks, within its window; a snapshot when its next entry was compacted.
+   * An append without entries is sent only when `sendIfEmpty` (it carries the commit index or probes).
+   */
+  private sendAppend(to: NodeId, sendIfEmpty = true): void {
     const progress = this.progress.get(to);
     assert(progress !== undefined, () => `no progress for ${to}`);
     if (progress.isPaused()) return;
@@ -764,6 +767,7 @@ export class RawNode implements RaftCore {
       return;
     }
     const entries = progress.next <= this.log.lastIndex() ? this.log.slice(progress.next, this.log.lastIndex(), this.config.maxMessageBytes) : [];
+    if (entries.length === 0 && !sendIfEmpty) return;
     let sizeBytes = 0;
     for (const entry of entries) sizeBytes += entry.data.length;
     this.send({ type: "append", to, prevLogIndex, prevLogTerm, entries, commit: this.log.committed });
@@ -808,7 +812,7 @@ export class RawNode implements RaftCore {
       if (this.role !== "leader") return;
       this.broadcastAppend();
     } else {
-      this.sendAppend(m.from);
+      this.sendAppend(m.from, false);
     }
     if (m.from === this.leadTransferee && progress.match === this.log.lastIndex()) this.send({ type: "timeout-now", to: m.from });
   }
