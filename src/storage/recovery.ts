@@ -1,0 +1,283 @@
+// Reading a store back after a restart (docs/STORAGE.md, "Recovery"). Pure with respect
+// to the disk: it only reads, and returns what it found plus the repairs that opening
+// must carry out (truncating a torn tail, removing leftovers) before anything is appended.
+//
+// The write path guarantees (src/storage/raft-storage.ts):
+//   - every segment but the last was synced before the next one was created, so only the
+//     last segment may end in the trace of a crash (a torn tail);
+//   - each segment starts with a header (firstIndex, prevTerm) that chains it to the entry
+//     before it; a segment that does not chain is a leftover of a log that a received
+//     snapshot replaced (its removal was not yet durable), never part of the live log;
+//   - a snapshot file is durable before anything it makes obsolete is removed.
+
+import { DiskError } from "../env/environment.ts";
+import type { Disk } from "../env/environment.ts";
+import type { ConfState, Entry, HardState, Snapshot } from "../raft/types.ts";
+import {
+  HARD_STATE_FILE,
+  IDENTITY_FILE,
+  TEMPORARY_SUFFIX,
+  parseSegmentFileName,
+  parseSnapshotFileName,
+} from "./file-names.ts";
+import {
+  FormatError,
+  decodeHardStatePayload,
+  decodeIdentityPayload,
+  decodeSnapshotPayload,
+  readCommitPayload,
+  readEntryPayload,
+  readSegmentHeaderPayload,
+} from "./formats.ts";
+import type { IdentityRecord } from "./formats.ts";
+import { RecordType, readRecordAt } from "./record.ts";
+import type { RecordType as RecordTypeValue } from "./record.ts";
+import { StorageError } from "./storage-error.ts";
+import { TermRuns } from "./term-runs.ts";
+
+/** One segment of the live log, as the write path tracks it. */
+export interface SegmentState {
+  readonly name: string;
+  readonly firstIndex: number;
+  sizeBytes: number;
+  /** The highest live index this segment holds (firstIndex - 1 while it holds none). */
+  lastIndex: number;
+}
+
+export interface Recovery {
+  /** Undefined when the directory holds no store yet. */
+  readonly identity: IdentityRecord | undefined;
+  /** As stored in the hard state file (zero when absent). */
+  readonly storedHardState: HardState;
+  /** The recovered commit: the highest of the hard state's, the log's commit records and the snapshot index. */
+  readonly commit: number;
+  readonly snapshot: Snapshot | undefined;
+  readonly entries: Entry[];
+  readonly segments: SegmentState[];
+  readonly terms: TermRuns;
+  /** Repairs, in order: truncate these files (then sync them), remove these files (then sync the directory). */
+  readonly truncations: ReadonlyArray<{ readonly name: string; readonly sizeBytes: number }>;
+  readonly removals: readonly string[];
+}
+
+const ZERO_HARD_STATE: HardState = { term: 0, vote: 0, commit: 0 };
+
+/** Reads the whole store; a StorageError for corruption or a failing disk. */
+export function recover(disk: Disk): Recovery | StorageError {
+  try {
+    return recoverOrThrow(disk);
+  } catch (error) {
+    if (error instanceof StorageError) return error;
+    if (error instanceof DiskError) return StorageError.io("read", "data directory", error);
+    throw error;
+  }
+}
+
+/** Reads a file that must hold exactly one valid record of `type`. */
+function readSingleRecord<T>(disk: Disk, name: string, type: RecordTypeValue, decode: (bytes: Uint8Array, start: number, end: number) => T): T | undefined {
+  const bytes = disk.read(name);
+  if (bytes === undefined) return undefined;
+  if (bytes.length === 0) throw StorageError.corrupt(name, 0, "empty file");
+  const read = readRecordAt(bytes, 0);
+  if (read.kind !== "record") throw StorageError.corrupt(name, 0, read.reason);
+  if (read.type !== type) throw StorageError.corrupt(name, 0, `record of type ${read.type}, expected ${type}`);
+  if (read.end !== bytes.length) throw StorageError.corrupt(name, read.end, "trailing bytes after the record");
+  try {
+    return decode(bytes, read.payloadStart, read.end);
+  } catch (error) {
+    if (error instanceof FormatError) throw StorageError.corrupt(name, 0, error.message);
+    throw error;
+  }
+}
+
+export function readIdentity(disk: Disk): IdentityRecord | undefined {
+  return readSingleRecord(disk, IDENTITY_FILE, RecordType.identity, decodeIdentityPayload);
+}
+
+/** A chain of segments that follow one another (each header matches the log before it). */
+interface Chain {
+  baseIndex: number;
+  baseTerm: number;
+  entries: Entry[];
+  commit: number;
+  segments: SegmentState[];
+}
+
+function chainTermAt(chain: Chain, index: number): number | undefined {
+  if (index === chain.baseIndex) return chain.baseTerm;
+  if (index < chain.baseIndex || index > chain.baseIndex + chain.entries.length) return undefined;
+  return chain.entries[index - chain.baseIndex - 1]!.term;
+}
+
+function chainLastIndex(chain: Chain): number {
+  return chain.baseIndex + chain.entries.length;
+}
+
+function recoverOrThrow(disk: Disk): Recovery {
+  const names = disk.list();
+  const removals: string[] = names.filter((name) => name.endsWith(TEMPORARY_SUFFIX));
+  const truncations: Array<{ name: string; sizeBytes: number }> = [];
+  const segmentNames: Array<{ name: string; firstIndex: number }> = [];
+  const snapshotNames: Array<{ name: string; index: number }> = [];
+  for (const name of names) {
+    const firstIndex = parseSegmentFileName(name);
+    if (firstIndex !== undefined) segmentNames.push({ name, firstIndex });
+    const index = parseSnapshotFileName(name);
+    if (index !== undefined) snapshotNames.push({ name, index });
+  }
+
+  const identity = readIdentity(disk);
+  if (identity === undefined) {
+    const data = names.find((name) => name === HARD_STATE_FILE || parseSegmentFileName(name) !== undefined || parseSnapshotFileName(name) !== undefined);
+    if (data !== undefined) throw StorageError.corrupt(IDENTITY_FILE, 0, `missing while the directory holds Raft data (${data})`);
+    return {
+      identity: undefined,
+      storedHardState: ZERO_HARD_STATE,
+      commit: 0,
+      snapshot: undefined,
+      entries: [],
+      segments: [],
+      terms: new TermRuns(0, 0),
+      truncations,
+      removals,
+    };
+  }
+
+  const storedHardState = readSingleRecord(disk, HARD_STATE_FILE, RecordType.hardState, decodeHardStatePayload) ?? ZERO_HARD_STATE;
+
+  // The newest snapshot rules; older ones are leftovers of a compaction whose removals were not durable.
+  let snapshot: Snapshot | undefined;
+  if (snapshotNames.length > 0) {
+    const newest = snapshotNames[snapshotNames.length - 1]!;
+    snapshot = readSingleRecord(disk, newest.name, RecordType.snapshot, decodeSnapshotPayload)!;
+    if (snapshot.metadata.index !== newest.index) {
+      throw StorageError.corrupt(newest.name, 0, `holds the snapshot at index ${snapshot.metadata.index}`);
+    }
+    for (const older of snapshotNames.slice(0, -1)) removals.push(older.name);
+  }
+  const snapshotIndex = snapshot?.metadata.index ?? 0;
+  const snapshotTerm = snapshot?.metadata.term ?? 0;
+
+  // Replay the segments into chains.
+  const orphans: SegmentState[] = [];
+  let chain: Chain | undefined;
+  for (let i = 0; i < segmentNames.length; i++) {
+    const { name, firstIndex } = segmentNames[i]!;
+    const isLast = i === segmentNames.length - 1;
+    const bytes = disk.read(name) ?? new Uint8Array(0);
+    const segment: SegmentState = { name, firstIndex, sizeBytes: bytes.length, lastIndex: firstIndex - 1 };
+
+    const headerRead = bytes.length === 0 ? ({ kind: "torn", reason: "empty segment" } as const) : readRecordAt(bytes, 0);
+    if (headerRead.kind !== "record") {
+      if (headerRead.kind === "torn" && isLast) {
+        // Created by a roll whose first write never became durable: nothing in it was acknowledged.
+        removals.push(name);
+        continue;
+      }
+      throw StorageError.corrupt(name, 0, headerRead.reason);
+    }
+    if (headerRead.type !== RecordType.segmentHeader) throw StorageError.corrupt(name, 0, "segment does not start with a segment header");
+    const header = decode(name, 0, () => readSegmentHeaderPayload(bytes, headerRead.payloadStart, headerRead.end));
+    if (header.firstIndex !== firstIndex) throw StorageError.corrupt(name, 0, `segment header says first index ${header.firstIndex}`);
+
+    // Chain this segment to the log before it, or start a new chain.
+    const chainsOn = chain !== undefined && firstIndex <= chainLastIndex(chain) + 1 && chainTermAt(chain, firstIndex - 1) === header.prevTerm;
+    if (chain !== undefined && chainsOn) {
+      if (firstIndex <= chainLastIndex(chain)) {
+        chain.entries.length = firstIndex - 1 - chain.baseIndex;
+        for (const earlier of chain.segments) earlier.lastIndex = Math.min(earlier.lastIndex, firstIndex - 1);
+      }
+    } else {
+      if (chain !== undefined) orphans.push(...chain.segments);
+      chain = { baseIndex: firstIndex - 1, baseTerm: header.prevTerm, entries: [], commit: 0, segments: [] };
+    }
+    const live: Chain = chain;
+    live.segments.push(segment);
+
+    let offset = headerRead.end;
+    while (offset < bytes.length) {
+      const read = readRecordAt(bytes, offset);
+      if (read.kind === "torn" && isLast) {
+        truncations.push({ name, sizeBytes: offset });
+        segment.sizeBytes = offset;
+        break;
+      }
+      if (read.kind !== "record") throw StorageError.corrupt(name, offset, read.reason);
+      const at = offset;
+      if (read.type === RecordType.entry) {
+        const entry = decode(name, at, () => readEntryPayload(bytes, read.payloadStart, read.end));
+        const last = chainLastIndex(live);
+        if (entry.index < firstIndex || entry.index > last + 1) {
+          throw StorageError.corrupt(name, at, `entry ${entry.index} does not follow the log (segment starts at ${firstIndex}, log ends at ${last})`);
+        }
+        if (entry.index <= live.commit) throw StorageError.corrupt(name, at, `entry ${entry.index} replaces a committed entry (commit ${live.commit})`);
+        const previousTerm = chainTermAt(live, entry.index - 1)!;
+        if (entry.term < previousTerm) throw StorageError.corrupt(name, at, `entry ${entry.index} has term ${entry.term} below the previous term ${previousTerm}`);
+        live.entries.length = entry.index - 1 - live.baseIndex;
+        live.entries.push(entry);
+        for (const earlier of live.segments) earlier.lastIndex = Math.min(earlier.lastIndex, entry.index - 1);
+        segment.lastIndex = entry.index;
+      } else if (read.type === RecordType.commit) {
+        const commit = decode(name, at, () => readCommitPayload(bytes, read.payloadStart, read.end));
+        if (commit > chainLastIndex(live)) throw StorageError.corrupt(name, at, `commit ${commit} beyond the log's last index ${chainLastIndex(live)}`);
+        live.commit = Math.max(live.commit, commit);
+      } else {
+        throw StorageError.corrupt(name, at, `unexpected record type ${read.type} in a segment`);
+      }
+      offset = read.end;
+    }
+  }
+
+  // Reconcile the live chain with the snapshot.
+  let entries: Entry[] = [];
+  let segments: SegmentState[] = [];
+  let commit = Math.max(storedHardState.commit, snapshotIndex);
+  if (chain !== undefined) {
+    const containsSnapshot = chainTermAt(chain, snapshotIndex) === snapshotTerm;
+    if (snapshot === undefined && !containsSnapshot) {
+      throw StorageError.corrupt(chain.segments[0]!.name, 0, `the log starts after index ${chain.baseIndex} but there is no snapshot`);
+    }
+    if (containsSnapshot) {
+      entries = chain.entries.slice(snapshotIndex - chain.baseIndex);
+      commit = Math.max(commit, chain.commit);
+      // Segments wholly covered by the snapshot are leftovers of a compaction; the last one stays as the tail.
+      for (let i = 0; i < chain.segments.length; i++) {
+        const segment = chain.segments[i]!;
+        if (segment.lastIndex <= snapshotIndex && i < chain.segments.length - 1) orphans.push(segment);
+        else segments.push(segment);
+      }
+    } else {
+      // The log was replaced by a received snapshot whose segment removals were not durable.
+      orphans.push(...chain.segments);
+      segments = [];
+    }
+  }
+  for (const orphan of orphans) {
+    removals.push(orphan.name);
+    const truncated = truncations.findIndex((t) => t.name === orphan.name);
+    if (truncated >= 0) truncations.splice(truncated, 1);
+  }
+
+  const terms = new TermRuns(snapshotIndex, snapshotTerm);
+  for (const entry of entries) terms.append(entry.index, entry.term);
+  const lastIndex = terms.lastIndex;
+  if (commit > lastIndex) throw StorageError.corrupt(HARD_STATE_FILE, 0, `commit ${commit} is beyond the last durable index ${lastIndex}`);
+  if (storedHardState.term < terms.lastTerm) {
+    throw StorageError.corrupt(HARD_STATE_FILE, 0, `term ${storedHardState.term} is below the log's last term ${terms.lastTerm}`);
+  }
+  return { identity, storedHardState, commit, snapshot, entries, segments, terms, truncations, removals };
+}
+
+function decode<T>(file: string, offset: number, run: () => T): T {
+  try {
+    return run();
+  } catch (error) {
+    if (error instanceof FormatError) throw StorageError.corrupt(file, offset, error.message);
+    throw error;
+  }
+}
+
+/** The membership a recovered store starts from (RecoveredState.confState). */
+export function recoveredConfState(recovery: Recovery, bootstrap: ConfState): ConfState {
+  return recovery.snapshot?.metadata.confState ?? recovery.identity?.bootstrap ?? bootstrap;
+}
