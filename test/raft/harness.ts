@@ -6,7 +6,7 @@
 import { AssertionFailure } from "../../src/assert.ts";
 import { confStateAfterEntries } from "../../src/raft/conf-change.ts";
 import { RawNode } from "../../src/raft/raw-node.ts";
-import type { ConfState, Entry, HardState, Message, NodeId, PlantedBug, RaftConfig, ReadState, Snapshot } from "../../src/raft/types.ts";
+import type { ConfChange, ConfState, Entry, ProposeResult, HardState, Message, NodeId, PlantedBug, RaftConfig, ReadState, Snapshot } from "../../src/raft/types.ts";
 
 export class SafetyViolation extends Error {
   constructor(
@@ -321,6 +321,23 @@ export class Cluster {
       this.tickAll();
     }
     throw new Error("no leader elected");
+  }
+
+  /** Ticks everyone and delivers everything until `done()` holds (bounded); false if it never did. */
+  runUntil(done: () => boolean, maxTicks = 500): boolean {
+    for (let i = 0; i < maxTicks; i += 1) {
+      this.stabilize();
+      if (done()) return true;
+      this.tickAll();
+    }
+    this.stabilize();
+    return done();
+  }
+
+  proposeConfChange(id: NodeId, change: ConfChange): ProposeResult {
+    const result = this.core(id).proposeConfChange(change);
+    this.processReady(id);
+    return result;
   }
 
   propose(id: NodeId, payload: string): boolean {
