@@ -25,9 +25,11 @@ export interface FaultProfile {
   readonly clockOffsetMaxMs: number;
   readonly clockDriftMaxPpm: number;
   // Disks (passed to SimDisk).
-  readonly diskWriteLatencyUs: readonly [number, number];
-  readonly diskSyncLatencyUs: readonly [number, number];
-  /** Probability that a crash tears the last un-synced write instead of dropping it whole. */
+  readonly diskWriteLatencyMs: readonly [number, number];
+  readonly diskSyncLatencyMs: readonly [number, number];
+  /** At a crash, each un-synced write (and directory operation) is lost with this probability. */
+  readonly diskCrashLoseProbability: number;
+  /** At a crash, the last un-synced write of a file is torn with this probability. */
   readonly diskTearProbability: number;
   // The nemesis: one action every [min, max] ms, of a kind drawn by weight.
   readonly nemesisIntervalMs: readonly [number, number];
@@ -53,8 +55,9 @@ const calm = {
   reorderLinkProbability: 0,
   clockOffsetMaxMs: 0,
   clockDriftMaxPpm: 0,
-  diskWriteLatencyUs: [10, 50],
-  diskSyncLatencyUs: [200, 1_000],
+  diskWriteLatencyMs: [0.01, 0.05],
+  diskSyncLatencyMs: [0.2, 1],
+  diskCrashLoseProbability: 0.5,
   diskTearProbability: 0,
   nemesisIntervalMs: [1_000, 1_000],
   weights: { partition: 0, crash: 0, "clock-jump": 0, clog: 0, "loss-burst": 0 },
@@ -85,7 +88,7 @@ export const FAULT_PROFILES: Readonly<Record<string, FaultProfile>> = {
     reorderLinkProbability: 0.5,
     clockOffsetMaxMs: 10_000,
     clockDriftMaxPpm: 500,
-    diskSyncLatencyUs: [200, 5_000],
+    diskSyncLatencyMs: [0.2, 5],
     diskTearProbability: 0.5,
     nemesisIntervalMs: [500, 3_000],
     weights: { partition: 3, crash: 3, "clock-jump": 1, clog: 2, "loss-burst": 1 },
@@ -110,7 +113,7 @@ export const FAULT_PROFILES: Readonly<Record<string, FaultProfile>> = {
     reorderLinkProbability: 1,
     clockOffsetMaxMs: 60_000,
     clockDriftMaxPpm: 50_000,
-    diskSyncLatencyUs: [500, 20_000],
+    diskSyncLatencyMs: [0.5, 20],
     diskTearProbability: 0.5,
     nemesisIntervalMs: [100, 1_000],
     weights: { partition: 3, crash: 3, "clock-jump": 1, clog: 2, "loss-burst": 1 },
@@ -130,7 +133,7 @@ export const FAULT_PROFILES: Readonly<Record<string, FaultProfile>> = {
     latencyTailMeanUs: [200, 2_000],
     reorderLinkProbability: 0.5,
     duplicateProbability: 0.01,
-    diskSyncLatencyUs: [200, 5_000],
+    diskSyncLatencyMs: [0.2, 5],
     diskTearProbability: 0.5,
     nemesisIntervalMs: [200, 800],
     weights: { partition: 3, crash: 4, "clock-jump": 0, clog: 1, "loss-burst": 0 },
@@ -152,8 +155,8 @@ export function validateFaultProfile(profile: FaultProfile): void {
   const ranges: Array<[string, readonly [number, number]]> = [
     ["latencyMinUs", profile.latencyMinUs],
     ["latencyTailMeanUs", profile.latencyTailMeanUs],
-    ["diskWriteLatencyUs", profile.diskWriteLatencyUs],
-    ["diskSyncLatencyUs", profile.diskSyncLatencyUs],
+    ["diskWriteLatencyMs", profile.diskWriteLatencyMs],
+    ["diskSyncLatencyMs", profile.diskSyncLatencyMs],
     ["nemesisIntervalMs", profile.nemesisIntervalMs],
     ["partitionDurationMs", profile.partitionDurationMs],
     ["crashDowntimeMs", profile.crashDowntimeMs],
@@ -164,7 +167,7 @@ export function validateFaultProfile(profile: FaultProfile): void {
   assert(profile.nemesisIntervalMs[0] > 0, "nemesis interval must be positive");
   assert(profile.latencyMinUs[1] <= profile.latencyMaxUs, "latency minimum exceeds the maximum");
   assert(profile.healAtFraction > 0 && profile.healAtFraction <= 1, "healAtFraction outside (0, 1]");
-  for (const p of [profile.lossProbability, profile.duplicateProbability, profile.reorderLinkProbability, profile.diskTearProbability, profile.lossBurstProbability]) {
+  for (const p of [profile.lossProbability, profile.duplicateProbability, profile.reorderLinkProbability, profile.diskTearProbability, profile.diskCrashLoseProbability, profile.lossBurstProbability]) {
     assert(p >= 0 && p <= 1, () => `fault profile ${profile.name}: probability ${p} outside [0, 1]`);
   }
   for (const kind of FAULT_KINDS) assert(profile.weights[kind] >= 0, "fault weights must be >= 0");
