@@ -447,7 +447,7 @@ export class RawNode implements RaftCore {
     // Paper 5.2/5.4.1 and dissertation 9.6: vote for at most one candidate per term (pre-votes
     // are free as they change nothing), only for one whose log is at least as up to date.
     let canVote = this.vote === m.from || (this.vote === 0 && this.leaderId === 0) || (m.preVote && m.term > this.term);
-    if (this.bug("double-vote-in-term")) canVote = true;
+    if (this.bug("double-vote-in-term") && this.role === "follower") canVote = true;
     let upToDate = this.log.isUpToDate(m.lastLogIndex, m.lastLogTerm);
     if (this.bug("vote-without-log-check")) upToDate = true;
     const granted = canVote && upToDate;
@@ -474,7 +474,9 @@ export class RawNode implements RaftCore {
       const keepsTerm = (m.type === "vote-request" && m.preVote) || (m.type === "vote-response" && m.preVote);
       if (!keepsTerm) {
         if (this.role === "leader" && this.bug("leader-ignores-higher-term")) {
-          // Planted bug: neither step down nor discard; handle the message as if of this term.
+          // Planted bug: adopt the newer term but ignore what it means; keep leading.
+          this.term = m.term;
+          this.vote = 0;
         } else {
           const fromLeader = m.type === "append" || m.type === "heartbeat" || m.type === "snapshot";
           this.becomeFollower(m.term, fromLeader ? m.from : 0);

@@ -100,6 +100,10 @@ export class Cluster {
   private readonly leaderOfTerm = new Map<number, NodeId>();
   private readonly committedEntries = new Map<number, { term: number; data: string; type: string }>();
   private readonly checkedCommit = new Map<NodeId, number>();
+  private maxCommitSeen = 0;
+  private nextReadContext = 1;
+  /** Read context -> the highest commit index anywhere when the read was requested. */
+  private readonly readFloor = new Map<number, number>();
 
   constructor(options: ClusterOptions) {
     const seed = options.seed ?? 1;
@@ -226,6 +230,29 @@ export class Cluster {
     return message;
   }
 
+  /** Delivers a copy of the message at `position` and leaves it queued (the network duplicated it). */
+  deliverDuplicate(position = 0): void {
+    const message = this.queue[position];
+    if (message === undefined) return;
+    const target = this.nodes.get(message.to)?.core;
+    if (target === undefined || this.cut.has(`${message.from}-${message.to}`)) return;
+    target.step(message);
+    this.processReady(message.to);
+  }
+
+  /**
+   * Asks `id` for a read point. The answer must not be older than anything committed anywhere
+   * before the request (no stale read), which processReady checks when the ReadState arrives.
+   */
+  readIndex(id: NodeId): boolean {
+    const context = this.nextReadContext++;
+    const refusal = this.core(id).readIndex(context);
+    if (refusal !== undefined) return false;
+    this.readFloor.set(context, this.maxCommitSeen);
+    this.processReady(id);
+    return true;
+  }
+
   /** Drops the message at `position` in the queue. */
   drop(position = 0): void {
     this.queue.splice(position, 1);
@@ -281,6 +308,13 @@ export class Cluster {
       if (entry.type === "conf-change") node.appliedConf = confStateAfterEntries(node.appliedConf, [entry]);
       else if (entry.data.length > 0) node.appliedData.push(text(entry.data));
       this.checkCommitted(id, entry);
+    }
+    for (const read of rd.readStates) {
+      const floor = this.readFloor.get(read.context);
+      if (this.checkSafety && floor !== undefined && read.index < floor) {
+        throw new SafetyViolation("no-stale-read", `node ${id} answers read ${read.context} at ${read.index}, but ${floor} was committed before it was asked`);
+      }
+      this.readFloor.delete(read.context);
     }
     node.readStates.push(...rd.readStates);
     core.advance();
@@ -376,6 +410,7 @@ export class Cluster {
         if (entry !== undefined) this.checkCommitted(node.id, entry);
       }
       this.checkedCommit.set(node.id, s.hardState.commit);
+      this.maxCommitSeen = Math.max(this.maxCommitSeen, s.hardState.commit);
     }
     for (let i = 0; i < live.length; i += 1) {
       for (let j = i + 1; j < live.length; j += 1) this.checkLogMatching(live[i]!, live[j]!);

@@ -1,0 +1,105 @@
+// Random fault schedules for property tests: a fast-check arbitrary of commands and the runner
+// that plays them against a Cluster, whose checks run after every step.
+
+import fc from "fast-check";
+import type { NodeId, PlantedBug, RaftConfig } from "../../src/raft/types.ts";
+import { Cluster } from "./harness.ts";
+
+export type Command =
+  | { readonly kind: "tick"; readonly node: number; readonly times: number }
+  | { readonly kind: "tick-all" }
+  | { readonly kind: "deliver"; readonly pick: number; readonly count: number }
+  | { readonly kind: "duplicate"; readonly pick: number }
+  | { readonly kind: "drop"; readonly pick: number }
+  | { readonly kind: "propose"; readonly node: number }
+  | { readonly kind: "read"; readonly node: number }
+  | { readonly kind: "campaign"; readonly node: number }
+  | { readonly kind: "partition"; readonly mask: number }
+  | { readonly kind: "heal" }
+  | { readonly kind: "crash"; readonly node: number }
+  | { readonly kind: "restart"; readonly node: number }
+  | { readonly kind: "compact"; readonly node: number };
+
+export function commandArbitrary(nodeCount: number): fc.Arbitrary<Command> {
+  const node = fc.integer({ min: 1, max: nodeCount });
+  return fc.oneof(
+    { weight: 6, arbitrary: fc.record({ kind: fc.constant("deliver" as const), pick: fc.nat(), count: fc.integer({ min: 1, max: 8 }) }) },
+    { weight: 3, arbitrary: fc.record({ kind: fc.constant("tick" as const), node, times: fc.integer({ min: 1, max: 12 }) }) },
+    { weight: 2, arbitrary: fc.constant({ kind: "tick-all" as const }) },
+    { weight: 1, arbitrary: fc.record({ kind: fc.constant("duplicate" as const), pick: fc.nat() }) },
+    { weight: 1, arbitrary: fc.record({ kind: fc.constant("drop" as const), pick: fc.nat() }) },
+    { weight: 3, arbitrary: fc.record({ kind: fc.constant("propose" as const), node }) },
+    { weight: 1, arbitrary: fc.record({ kind: fc.constant("read" as const), node }) },
+    { weight: 1, arbitrary: fc.record({ kind: fc.constant("campaign" as const), node }) },
+    { weight: 1, arbitrary: fc.record({ kind: fc.constant("partition" as const), mask: fc.nat({ max: (1 << nodeCount) - 1 }) }) },
+    { weight: 1, arbitrary: fc.constant({ kind: "heal" as const }) },
+    { weight: 1, arbitrary: fc.record({ kind: fc.constant("crash" as const), node }) },
+    { weight: 1, arbitrary: fc.record({ kind: fc.constant("restart" as const), node }) },
+    { weight: 1, arbitrary: fc.record({ kind: fc.constant("compact" as const), node }) },
+  );
+}
+
+export interface ScheduleOptions {
+  readonly nodeCount: number;
+  readonly plantedBugs?: readonly PlantedBug[];
+  readonly config?: Partial<Omit<RaftConfig, "id" | "random">>;
+}
+
+/** Plays `commands`; throws SafetyViolation (or a core AssertionFailure) on the first violation. */
+export function runSchedule(commands: readonly Command[], options: ScheduleOptions): Cluster {
+  const ids = Array.from({ length: options.nodeCount }, (_, i) => i + 1);
+  const c = new Cluster({ voters: ids, plantedBugs: options.plantedBugs, config: { electionTicks: 6, heartbeatTicks: 2, ...options.config } });
+  let proposals = 0;
+  for (const command of commands) {
+    switch (command.kind) {
+      case "tick":
+        c.tick(command.node, command.times);
+        break;
+      case "tick-all":
+        c.tickAll();
+        break;
+      case "deliver":
+        for (let i = 0; i < command.count && c.queue.length > 0; i += 1) c.deliver((command.pick + i) % c.queue.length);
+        break;
+      case "duplicate":
+        if (c.queue.length > 0) c.deliverDuplicate(command.pick % c.queue.length);
+        break;
+      case "drop":
+        if (c.queue.length > 0) c.drop(command.pick % c.queue.length);
+        break;
+      case "propose":
+        if (c.up(command.node)) {
+          proposals += 1;
+          c.propose(command.node, `p${proposals}@${command.node}`);
+        }
+        break;
+      case "read":
+        if (c.up(command.node)) c.readIndex(command.node);
+        break;
+      case "campaign":
+        if (c.up(command.node)) {
+          c.core(command.node).campaign();
+          c.processReady(command.node);
+        }
+        break;
+      case "partition": {
+        const inside: NodeId[] = ids.filter((id) => (command.mask & (1 << (id - 1))) !== 0);
+        c.partition(inside, ids.filter((id) => !inside.includes(id)));
+        break;
+      }
+      case "heal":
+        c.heal();
+        break;
+      case "crash":
+        c.crash(command.node);
+        break;
+      case "restart":
+        c.restart(command.node);
+        break;
+      case "compact":
+        if (c.up(command.node)) c.compact(command.node);
+        break;
+    }
+  }
+  return c;
+}
