@@ -24,7 +24,7 @@ export function encodeConfChange(change: ConfChange): Uint8Array {
 export type DecodedConfChange = { readonly ok: true; readonly change: ConfChange } | { readonly ok: false; readonly reason: string };
 
 /** Decodes a conf-change entry's data; a malformed one is reported, not thrown. */
-export function decodeConfChange(data: Uint8Array): DecodedConfChange {
+export function tryDecodeConfChange(data: Uint8Array): DecodedConfChange {
   if (data.length !== CONF_CHANGE_BYTES) return { ok: false, reason: `conf change must be ${CONF_CHANGE_BYTES} bytes, got ${data.length}` };
   const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
   const type = CODE_TYPES[view.getUint8(0)];
@@ -32,6 +32,16 @@ export function decodeConfChange(data: Uint8Array): DecodedConfChange {
   const id = view.getBigUint64(1);
   if (id === 0n || id > BigInt(Number.MAX_SAFE_INTEGER)) return { ok: false, reason: `conf change node id ${id} out of range` };
   return { ok: true, change: { type, nodeId: Number(id) } };
+}
+
+/**
+ * Decodes the data of a conf-change entry that came out of a Raft log. Such data was encoded by
+ * a leader and is checksummed on disk, so a malformed one is a programmer error (an assertion).
+ */
+export function decodeConfChange(data: Uint8Array): ConfChange {
+  const decoded = tryDecodeConfChange(data);
+  assert(decoded.ok, () => `malformed conf change: ${decoded.ok ? "" : decoded.reason}`);
+  return decoded.change;
 }
 
 export type ConfChangeResult = { readonly ok: true; readonly confState: ConfState } | { readonly ok: false; readonly reason: string };
@@ -49,7 +59,7 @@ function withAdded(ids: readonly NodeId[], id: NodeId): NodeId[] {
  * add-learner needs a node that is not a member; promote needs a learner;
  * remove needs a member and may not remove the last voter.
  */
-export function applyConfChange(confState: ConfState, change: ConfChange): ConfChangeResult {
+export function validateConfChange(confState: ConfState, change: ConfChange): ConfChangeResult {
   const { type, nodeId } = change;
   if (!isNodeId(nodeId)) return { ok: false, reason: `node id must be a positive integer, got ${nodeId}` };
   const isVoter = confState.voters.includes(nodeId);
@@ -76,6 +86,16 @@ export function applyConfChange(confState: ConfState, change: ConfChange): ConfC
   return { ok: true, confState: next };
 }
 
+/**
+ * Applies a change that a leader already validated (a committed or appended conf-change entry):
+ * one that does not apply is a programmer error (an assertion).
+ */
+export function applyConfChange(confState: ConfState, change: ConfChange): ConfState {
+  const result = validateConfChange(confState, change);
+  assert(result.ok, () => `conf change ${change.type} ${change.nodeId} does not apply: ${result.ok ? "" : result.reason}`);
+  return result.confState;
+}
+
 /** ConfState's documented shape: both lists sorted ascending, no duplicates, disjoint. */
 export function assertConfState(confState: ConfState): void {
   const all = [...confState.voters, ...confState.learners];
@@ -100,13 +120,6 @@ export function confStatesEqual(a: ConfState, b: ConfState): boolean {
  */
 export function confStateAfterEntries(base: ConfState, entries: readonly { readonly type: string; readonly data: Uint8Array }[]): ConfState {
   let conf = base;
-  for (const entry of entries) {
-    if (entry.type !== "conf-change") continue;
-    const decoded = decodeConfChange(entry.data);
-    assert(decoded.ok, "malformed conf-change entry");
-    const next = applyConfChange(conf, decoded.change);
-    assert(next.ok, () => `conf-change entry does not apply: ${next.ok ? "" : next.reason}`);
-    conf = next.confState;
-  }
+  for (const entry of entries) if (entry.type === "conf-change") conf = applyConfChange(conf, decodeConfChange(entry.data));
   return conf;
 }

@@ -1,6 +1,14 @@
 // The Raft core's public surface: the RawNode behind the RaftCore interface, the conf-change
 // encoding that entries carry, and the core's types.
 export { RawNode } from "./raw-node.ts";
-export { applyConfChange, confStateAfterEntries, confStatesEqual, decodeConfChange, encodeConfChange } from "./conf-change.ts";
+export {
+  applyConfChange,
+  confStateAfterEntries,
+  confStatesEqual,
+  decodeConfChange,
+  encodeConfChange,
+  tryDecodeConfChange,
+  validateConfChange,
+} from "./conf-change.ts";
 export type { ConfChangeResult, DecodedConfChange } from "./conf-change.ts";
 export type * from "./types.ts";

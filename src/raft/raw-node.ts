@@ -4,7 +4,7 @@
 // docs/RAFT.md explains the persistence contract, the membership rule and the planted bugs.
 
 import { assert, unreachable } from "../assert.ts";
-import { applyConfChange, decodeConfChange, encodeConfChange } from "./conf-change.ts";
+import { applyConfChange, decodeConfChange, encodeConfChange, validateConfChange } from "./conf-change.ts";
 import { RaftLog } from "./log.ts";
 import { Membership } from "./membership.ts";
 import { Progress } from "./progress.ts";
@@ -142,8 +142,8 @@ export class RawNode implements RaftCore {
     // which also commits every earlier conf change it may have inherited.
     if (this.log.committed < this.termStartIndex) return { ok: false, refusal: { code: "conf-change-pending", index: this.termStartIndex } };
     if (this.pendingConfIndex > this.log.committed) return { ok: false, refusal: { code: "conf-change-pending", index: this.pendingConfIndex } };
-    const applied = applyConfChange(this.membership.current(), change);
-    if (!applied.ok) return { ok: false, refusal: { code: "invalid-conf-change", reason: applied.reason } };
+    const validated = validateConfChange(this.membership.current(), change);
+    if (!validated.ok) return { ok: false, refusal: { code: "invalid-conf-change", reason: validated.reason } };
     const entry = this.appendOwnEntry("conf-change", encodeConfChange(change));
     this.pendingConfIndex = entry.index;
     this.checkInvariants();
@@ -726,11 +726,7 @@ export class RawNode implements RaftCore {
 
   /** A conf-change entry entered the log: it takes effect now (docs/RAFT.md). */
   private appendedConfChange(entry: Entry): void {
-    const decoded = decodeConfChange(entry.data);
-    assert(decoded.ok, () => `malformed conf change at ${entry.index}: ${decoded.ok ? "" : decoded.reason}`);
-    const applied = applyConfChange(this.membership.current(), decoded.change);
-    assert(applied.ok, () => `conf change at ${entry.index} does not apply: ${applied.ok ? "" : applied.reason}`);
-    this.membership.appended(entry.index, applied.confState);
+    this.membership.appended(entry.index, applyConfChange(this.membership.current(), decodeConfChange(entry.data)));
     this.membershipChanged();
   }
 
