@@ -390,8 +390,10 @@ export class SafetyMonitor {
 
   private observeCommit(nodeId: NodeId, core: RaftCore, from: number, to: number, nodeTerm: number): void {
     for (let index = from + 1; index <= to; index++) {
-      const entryTerm = core.termAt(index) ?? this.view(nodeId).mirror.termAt(index);
-      if (entryTerm === undefined) continue; // compacted on this node before we looked; other nodes report it
+      // Compacted on this node before we looked (a snapshot install): other nodes report it. (Not the durable
+      // mirror: a snapshot's persist may still be in flight, so the mirror can hold the entries it replaces.)
+      const entryTerm = core.termAt(index);
+      if (entryTerm === undefined) continue;
       if (index < this.committedEntryTerm.length) {
         if (this.committedEntryTerm[index] !== entryTerm) {
           this.fail(
