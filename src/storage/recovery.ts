@@ -6,8 +6,9 @@
 //   - every segment but the last was synced before the next one was created, so only the
 //     last segment may end in the trace of a crash (a torn tail);
 //   - each segment starts with a header (firstIndex, prevTerm) that chains it to the entry
-//     before it; a segment that does not chain is a leftover of a log that a received
-//     snapshot replaced (its removal was not yet durable), never part of the live log;
+//     before it; segments that do not chain on start a separate chain, and only the chain
+//     holding the snapshot's (index, term) is the live log: the others are leftovers of
+//     removals that were not durable yet;
 //   - a snapshot file is durable before anything it makes obsolete is removed.
 
 import { DiskError } from "../env/environment.ts";
@@ -160,6 +161,7 @@ function recoverOrThrow(disk: Disk): Recovery {
 
   // Replay the segments into chains.
   const orphans: SegmentState[] = [];
+  const chains: Chain[] = [];
   let chain: Chain | undefined;
   for (let i = 0; i < segmentNames.length; i++) {
     const { name, firstIndex } = segmentNames[i]!;
@@ -188,8 +190,8 @@ function recoverOrThrow(disk: Disk): Recovery {
         for (const earlier of chain.segments) earlier.lastIndex = Math.min(earlier.lastIndex, firstIndex - 1);
       }
     } else {
-      if (chain !== undefined) orphans.push(...chain.segments);
       chain = { baseIndex: firstIndex - 1, baseTerm: header.prevTerm, entries: [], commit: 0, segments: [] };
+      chains.push(chain);
     }
     const live: Chain = chain;
     live.segments.push(segment);
@@ -228,28 +230,29 @@ function recoverOrThrow(disk: Disk): Recovery {
     }
   }
 
-  // Reconcile the live chain with the snapshot.
+  // The live log is the chain that holds the snapshot's (index, term), or (0, 0) without a snapshot: Log
+  // Matching allows one. Other chains are leftovers of removals that were not durable: segments a
+  // compaction made obsolete, segments after a replaced suffix, or the whole log a received snapshot
+  // replaced (then no chain holds the snapshot and the log after it is empty).
   let entries: Entry[] = [];
-  let segments: SegmentState[] = [];
+  const segments: SegmentState[] = [];
   let commit = Math.max(storedHardState.commit, snapshotIndex);
-  if (chain !== undefined) {
-    const containsSnapshot = chainTermAt(chain, snapshotIndex) === snapshotTerm;
-    if (snapshot === undefined && !containsSnapshot) {
-      throw StorageError.corrupt(chain.segments[0]!.name, 0, `the log starts after index ${chain.baseIndex} but there is no snapshot`);
+  const live = chains.find((candidate) => chainTermAt(candidate, snapshotIndex) === snapshotTerm);
+  if (live === undefined && snapshot === undefined && chains.length > 0) {
+    throw StorageError.corrupt(chains[0]!.segments[0]!.name, 0, `the log starts after index ${chains[0]!.baseIndex} but there is no snapshot`);
+  }
+  for (const candidate of chains) {
+    if (candidate !== live) {
+      orphans.push(...candidate.segments);
+      continue;
     }
-    if (containsSnapshot) {
-      entries = chain.entries.slice(snapshotIndex - chain.baseIndex);
-      commit = Math.max(commit, chain.commit);
-      // Segments wholly covered by the snapshot are leftovers of a compaction; the last one stays as the tail.
-      for (let i = 0; i < chain.segments.length; i++) {
-        const segment = chain.segments[i]!;
-        if (segment.lastIndex <= snapshotIndex && i < chain.segments.length - 1) orphans.push(segment);
-        else segments.push(segment);
-      }
-    } else {
-      // The log was replaced by a received snapshot whose segment removals were not durable.
-      orphans.push(...chain.segments);
-      segments = [];
+    entries = candidate.entries.slice(snapshotIndex - candidate.baseIndex);
+    commit = Math.max(commit, candidate.commit);
+    // Segments wholly covered by the snapshot are leftovers of a compaction; the last one stays as the tail.
+    for (let i = 0; i < candidate.segments.length; i++) {
+      const segment = candidate.segments[i]!;
+      if (segment.lastIndex <= snapshotIndex && i < candidate.segments.length - 1) orphans.push(segment);
+      else segments.push(segment);
     }
   }
   for (const orphan of orphans) {
