@@ -1,70 +1,63 @@
-// The set of configurations (linearized operations, model state) the search has seen.
-// Bitsets live in one growable Uint32Array arena; a chained hash table maps a 32-bit
-// hash of (bitset, state) to entries. No per-entry objects are allocated besides the
-// model state itself, and the memory estimate drives the checker's memory budget.
+// The set of configurations (linearized operations, model state id) the search has seen.
+// Bitsets live in one growable Uint32Array arena, state ids in an Int32Array, and a
+// chained hash table maps a 32-bit hash of (bitset, state) to entries: no objects are
+// allocated per entry, so a large cache costs the garbage collector nothing.
 import { assert } from "../assert.ts";
 
-const TABLE_SIZE_MIN = 1 << 10;
+const CAPACITY_MIN = 1 << 10;
 
-export class ConfigurationCache<State> {
+export class ConfigurationCache {
   readonly wordsPerSet: number;
   private bits: Uint32Array;
+  private stateIds: Int32Array;
   private hashes: Int32Array;
   private chain: Int32Array;
   private table: Int32Array;
-  private readonly states: State[] = [];
   private count = 0;
-  private readonly equal: (a: State, b: State) => boolean;
-  private readonly stateSizeBytes: number;
 
-  constructor(wordsPerSet: number, equal: (a: State, b: State) => boolean, stateSizeBytes: number) {
+  constructor(wordsPerSet: number) {
     assert(wordsPerSet > 0, "a bitset has at least one word");
     this.wordsPerSet = wordsPerSet;
-    this.equal = equal;
-    this.stateSizeBytes = stateSizeBytes;
-    this.bits = new Uint32Array(TABLE_SIZE_MIN * wordsPerSet);
-    this.hashes = new Int32Array(TABLE_SIZE_MIN);
-    this.chain = new Int32Array(TABLE_SIZE_MIN);
-    this.table = new Int32Array(TABLE_SIZE_MIN).fill(-1);
+    this.bits = new Uint32Array(CAPACITY_MIN * wordsPerSet);
+    this.stateIds = new Int32Array(CAPACITY_MIN);
+    this.hashes = new Int32Array(CAPACITY_MIN);
+    this.chain = new Int32Array(CAPACITY_MIN);
+    this.table = new Int32Array(CAPACITY_MIN).fill(-1);
   }
 
   get size(): number {
     return this.count;
   }
 
-  /** Estimated bytes held: arena, table, and states (at the model's estimated size). */
   get sizeBytes(): number {
-    return this.bits.byteLength + this.hashes.byteLength * 3 + this.count * (this.stateSizeBytes + 8);
+    return this.bits.byteLength + this.stateIds.byteLength * 4;
   }
 
-  /** Adds (set, state) unless present; returns true when it was added. */
-  addIfAbsent(hash: number, set: Uint32Array, state: State): boolean {
+  /** Adds (set, stateId) unless present; returns true when it was added. */
+  addIfAbsent(hash: number, set: Uint32Array, stateId: number): boolean {
     const words = this.wordsPerSet;
-    const mask = this.table.length - 1;
-    let entry = this.table[hash & mask];
+    const bits = this.bits;
+    let entry = this.table[hash & (this.table.length - 1)];
     while (entry >= 0) {
-      if (this.hashes[entry] === hash && this.sameSet(entry, set) && this.equal(this.states[entry], state)) return false;
+      if (this.hashes[entry] === hash && this.stateIds[entry] === stateId) {
+        const base = entry * words;
+        let w = 0;
+        while (w < words && bits[base + w] === set[w]) w += 1;
+        if (w === words) return false;
+      }
       entry = this.chain[entry];
     }
     if (this.count === this.hashes.length) this.grow();
     const index = this.count;
     this.count += 1;
-    this.bits.set(set.subarray(0, words), index * words);
+    const base = index * words;
+    const arena = this.bits;
+    for (let w = 0; w < words; w += 1) arena[base + w] = set[w];
     this.hashes[index] = hash;
-    this.states.push(state);
+    this.stateIds[index] = stateId;
     const slot = hash & (this.table.length - 1);
     this.chain[index] = this.table[slot];
     this.table[slot] = index;
-    return true;
-  }
-
-  private sameSet(entry: number, set: Uint32Array): boolean {
-    const words = this.wordsPerSet;
-    const base = entry * words;
-    const bits = this.bits;
-    for (let w = 0; w < words; w += 1) {
-      if (bits[base + w] !== set[w]) return false;
-    }
     return true;
   }
 
@@ -73,6 +66,9 @@ export class ConfigurationCache<State> {
     const bits = new Uint32Array(capacity * this.wordsPerSet);
     bits.set(this.bits);
     this.bits = bits;
+    const stateIds = new Int32Array(capacity);
+    stateIds.set(this.stateIds);
+    this.stateIds = stateIds;
     const hashes = new Int32Array(capacity);
     hashes.set(this.hashes);
     this.hashes = hashes;

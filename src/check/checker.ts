@@ -192,7 +192,7 @@ export function checkHistory<State, Input, Output>(history: History, model: Mode
         break;
       }
       let bytes = 0;
-      for (const j of active) bytes += searches[j].cacheSizeBytes;
+      for (const j of active) bytes += searches[j].sizeBytes;
       if (bytes > memoryBudget) {
         reason = `memory budget of ${memoryBudget} bytes used up (cache ${bytes} bytes)`;
         break;

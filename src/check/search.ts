@@ -3,7 +3,8 @@
 // search walks it, "lifts" an operation (removes its call and return) when it linearizes
 // it, and "unlifts" it when it backtracks. A configuration (set of linearized operations,
 // model state) enters the cache once; a step into a cached configuration is skipped, so
-// no configuration is explored twice.
+// no configuration is explored twice. States are interned to ids (states.ts), and each
+// distinct (state, operation) transition goes through the model once.
 //
 // Operations with unknown outcome (info) are optional: their return entry sits at the
 // end, and the search succeeds once every required operation is linearized (an optional
@@ -15,6 +16,7 @@ import { assert } from "../assert.ts";
 import { ConfigurationCache } from "./cache.ts";
 import type { Model } from "./model.ts";
 import { mix32 } from "./model.ts";
+import { ILLEGAL, StateTable, TransitionMemo, UNKNOWN } from "./states.ts";
 
 export interface SearchOperation<Input, Output> {
   /** The operation's id in the history (for results). */
@@ -54,11 +56,17 @@ export class PartitionSearch<State, Input, Output> {
   private linearizedHash = 0;
   private requiredDone = 0;
   private readonly callStack: Int32Array;
-  private readonly stateStack: State[] = [];
+  private readonly stateStack: Int32Array;
   private depth = 0;
-  private state: State;
+  private stateId: number;
   private entry: number;
-  private readonly cache: ConfigurationCache<State>;
+  private readonly cache: ConfigurationCache;
+  private readonly stateTable: StateTable<State>;
+  private readonly memo: TransitionMemo;
+  private readonly inputs: Input[];
+  private readonly outputs: Output[];
+  private readonly required: Uint8Array;
+  private readonly stateSizeBytes: number;
   private outcome: SearchStatus = "running";
   steps = 0;
   maxDepth = 0;
@@ -69,6 +77,10 @@ export class PartitionSearch<State, Input, Output> {
     assert(n <= PARTITION_OPERATIONS_MAX, () => `partition has ${n} operations, more than ${PARTITION_OPERATIONS_MAX}`);
     this.model = model;
     this.operations = operations;
+    this.inputs = operations.map((op) => op.input);
+    this.outputs = operations.map((op) => op.output);
+    this.required = Uint8Array.from(operations, (op) => (op.required ? 1 : 0));
+    this.stateSizeBytes = stateSizeBytes;
     this.operationCount = n;
     this.requiredCount = operations.reduce((sum, op) => sum + (op.required ? 1 : 0), 0);
 
@@ -112,9 +124,12 @@ export class PartitionSearch<State, Input, Output> {
     const words = Math.max(1, Math.ceil(n / 32));
     this.linearized = new Uint32Array(words);
     this.callStack = new Int32Array(n);
-    this.state = model.init();
+    this.stateStack = new Int32Array(n);
+    this.stateTable = new StateTable<State>(model as Model<State, unknown, unknown>);
+    this.memo = new TransitionMemo();
+    this.stateId = this.stateTable.intern(model.init());
     this.entry = this.next[0];
-    this.cache = new ConfigurationCache<State>(words, (a, b) => model.equal(a, b), stateSizeBytes);
+    this.cache = new ConfigurationCache(words);
     if (this.requiredCount === 0) this.outcome = "ok";
   }
 
@@ -126,8 +141,13 @@ export class PartitionSearch<State, Input, Output> {
     return this.cache.size;
   }
 
-  get cacheSizeBytes(): number {
-    return this.cache.sizeBytes;
+  /** Estimated bytes held by the cache, the memo and the interned states. */
+  get sizeBytes(): number {
+    return this.cache.sizeBytes + this.memo.sizeBytes + this.stateTable.size * (this.stateSizeBytes + 16);
+  }
+
+  get distinctStates(): number {
+    return this.stateTable.size;
   }
 
   /** Up to LONGEST_KEPT_MAX longest partial linearizations seen at dead ends (operation indices). */
@@ -146,74 +166,116 @@ export class PartitionSearch<State, Input, Output> {
   run(stepLimit: number): SearchStatus {
     if (this.outcome !== "running") return this.outcome;
     const model = this.model;
-    const ops = this.operations;
+    const inputs = this.inputs;
+    const outputs = this.outputs;
+    const required = this.required;
     const next = this.next;
     const matchOf = this.matchOf;
     const operationOf = this.operationOf;
     const linearized = this.linearized;
     const bitKeys = this.bitKeys;
     const cache = this.cache;
+    const memo = this.memo;
+    const stateTable = this.stateTable;
+    const callStack = this.callStack;
+    const stateStack = this.stateStack;
+    const tail = this.tail;
     let entry = this.entry;
-    let state = this.state;
+    let stateId = this.stateId;
+    let depth = this.depth;
+    let linearizedHash = this.linearizedHash;
+    let requiredDone = this.requiredDone;
+    const requiredCount = this.requiredCount;
     let steps = 0;
     while (steps < stepLimit) {
       steps += 1;
-      assert(entry > 0 && entry !== this.tail, "the walk ends at a return entry before the tail");
+      assert(entry > 0 && entry !== tail, "the walk ends at a return entry before the tail");
       const opIndex = operationOf[entry];
-      const op = ops[opIndex];
-      if (matchOf[entry] >= 0) {
+      let deadEnd = matchOf[entry] < 0; // a return entry of an operation not yet linearized
+      if (!deadEnd) {
         // A call entry: try to linearize the operation now.
-        const nextState = model.step(state, op.input, op.output);
-        if (nextState !== undefined) {
+        let nextId = memo.get(stateId, opIndex);
+        if (nextId === UNKNOWN) {
+          const nextState = model.step(stateTable.states[stateId], inputs[opIndex], outputs[opIndex]);
+          // Rejections are not remembered: they are usually cheap to recompute (a read
+          // that does not match), and there are many of them.
+          if (nextState === undefined) nextId = ILLEGAL;
+          else {
+            nextId = stateTable.intern(nextState);
+            memo.set(stateId, opIndex, nextId);
+          }
+        }
+        if (nextId !== ILLEGAL) {
           const word = opIndex >>> 5;
           const bit = 1 << (opIndex & 31);
           linearized[word] |= bit;
-          const setHash = this.linearizedHash ^ bitKeys[opIndex];
-          const hash = mix32(setHash ^ Math.imul(model.hash(nextState), 0x27d4eb2f));
-          if (cache.addIfAbsent(hash, linearized, nextState)) {
-            this.callStack[this.depth] = entry;
-            this.stateStack[this.depth] = state;
-            this.depth += 1;
-            if (this.depth > this.maxDepth) this.maxDepth = this.depth;
-            this.linearizedHash = setHash;
-            state = nextState;
+          const setHash = linearizedHash ^ bitKeys[opIndex];
+          const hash = mix32(setHash ^ Math.imul(nextId + 1, 0x27d4eb2f));
+          if (cache.addIfAbsent(hash, linearized, nextId)) {
+            callStack[depth] = entry;
+            stateStack[depth] = stateId;
+            depth += 1;
+            linearizedHash = setHash;
+            stateId = nextId;
             this.lift(entry);
-            if (op.required) {
-              this.requiredDone += 1;
-              if (this.requiredDone === this.requiredCount) {
+            if (required[opIndex] === 1) {
+              requiredDone += 1;
+              if (requiredDone === requiredCount) {
                 this.outcome = "ok";
                 break;
               }
             }
             entry = next[0];
-          } else {
-            linearized[word] &= ~bit;
-            entry = next[entry];
+            continue;
           }
-        } else {
-          entry = next[entry];
+          linearized[word] &= ~bit;
+          // A cached configuration has been explored and failed (a success ends the
+          // search, and the configurations on the current path are smaller). If this
+          // operation leaves the state unchanged, the current configuration fails too
+          // (see the argument below).
+          deadEnd = nextId === stateId;
         }
-      } else {
-        // A return entry of an operation not yet linearized: dead end, backtrack.
+        if (!deadEnd) {
+          entry = next[entry];
+          continue;
+        }
+      }
+      {
+        // Dead end: backtrack.
+        if (depth > this.maxDepth) this.maxDepth = depth;
+        this.depth = depth;
         this.noteDeadEnd();
-        if (this.depth === 0) {
+        // Undo the last operation. If it left the state unchanged, undo the one before as
+        // well, and so on: an operation that can be linearized now without changing the
+        // state can always be moved to the front of any way on (it observes the same
+        // state there, and everything that must precede it is already linearized), so
+        // if no way on exists with it linearized here, none exists without it either.
+        let unchanged = true;
+        while (unchanged && depth > 0) {
+          depth -= 1;
+          entry = callStack[depth];
+          unchanged = stateStack[depth] === stateId;
+          stateId = stateStack[depth];
+          const undone = operationOf[entry];
+          linearized[undone >>> 5] &= ~(1 << (undone & 31));
+          linearizedHash ^= bitKeys[undone];
+          if (required[undone] === 1) requiredDone -= 1;
+          this.unlift(entry);
+        }
+        if (unchanged) {
+          this.depth = depth;
           this.outcome = "illegal";
           break;
         }
-        this.depth -= 1;
-        entry = this.callStack[this.depth];
-        state = this.stateStack[this.depth];
-        this.stateStack[this.depth] = undefined as unknown as State; // release for the collector
-        const undone = operationOf[entry];
-        linearized[undone >>> 5] &= ~(1 << (undone & 31));
-        this.linearizedHash ^= bitKeys[undone];
-        if (ops[undone].required) this.requiredDone -= 1;
-        this.unlift(entry);
         entry = next[entry];
       }
     }
+    if (depth > this.maxDepth) this.maxDepth = depth;
     this.entry = entry;
-    this.state = state;
+    this.stateId = stateId;
+    this.depth = depth;
+    this.linearizedHash = linearizedHash;
+    this.requiredDone = requiredDone;
     this.steps += steps;
     return this.outcome;
   }
