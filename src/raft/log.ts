@@ -68,6 +68,7 @@ export class RaftLog {
 
   /** Term at `index`: 0 at index 0, the snapshot's term at its index, undefined when compacted or beyond the log. */
   termAt(index: number): number | undefined {
+    if (index === 0) return 0;
     if (index === this.snapshotIndexValue) return this.snapshotTermValue;
     if (index < this.snapshotIndexValue || index > this.lastIndex()) return undefined;
     const entry = this.entries[index - this.snapshotIndexValue - 1]!;

@@ -759,11 +759,12 @@ export class RawNode implements RaftCore {
     assert(progress !== undefined, () => `no progress for ${to}`);
     if (progress.isPaused()) return;
     const prevLogIndex = progress.next - 1;
-    const prevLogTerm = this.log.termAt(prevLogIndex);
-    if (prevLogTerm === undefined) {
+    if (prevLogIndex < this.log.snapshotIndex()) {
       this.sendSnapshot(to, progress);
       return;
     }
+    const prevLogTerm = this.log.termAt(prevLogIndex);
+    assert(prevLogTerm !== undefined, () => `no term at ${prevLogIndex} to send to ${to}`);
     const entries = progress.next <= this.log.lastIndex() ? this.log.slice(progress.next, this.log.lastIndex(), this.config.maxMessageBytes) : [];
     if (entries.length === 0 && !sendIfEmpty) return;
     let sizeBytes = 0;

@@ -6,7 +6,7 @@
 import { AssertionFailure } from "../../src/assert.ts";
 import { confStateAfterEntries } from "../../src/raft/conf-change.ts";
 import { RawNode } from "../../src/raft/raw-node.ts";
-import type { ConfChange, ConfState, Entry, ProposeResult, HardState, Message, NodeId, PlantedBug, RaftConfig, ReadState, Snapshot } from "../../src/raft/types.ts";
+import type { ConfChange, ConfState, Entry, ProposeResult, HardState, Message, NodeId, PlantedBug, RaftConfig, ReadState, Ready, Snapshot } from "../../src/raft/types.ts";
 
 export class SafetyViolation extends Error {
   constructor(
@@ -75,7 +75,7 @@ export const defaultConfig: Omit<RaftConfig, "id" | "random"> = {
 };
 
 const MAX_QUEUED_MESSAGES = 10_000;
-const MAX_STABILIZE_ROUNDS = 10_000;
+const MAX_STABILIZE_DELIVERIES = 5_000;
 
 export function data(text: string): Uint8Array {
   return new TextEncoder().encode(text);
@@ -191,8 +191,13 @@ export class Cluster {
     this.cut.add(`${from}-${to}`);
   }
 
-  crash(id: NodeId): void {
+  /**
+   * Stops `id`, losing its volatile state. With `midReady`, it first takes its pending Ready and
+   * persists it, but crashes before sending, applying or advancing.
+   */
+  crash(id: NodeId, midReady = false): void {
     const node = this.node(id);
+    if (midReady && node.core?.hasReady() === true) this.persist(node, node.core.ready());
     node.core = undefined;
     this.queue = this.queue.filter((m) => m.to !== id);
   }
@@ -258,13 +263,17 @@ export class Cluster {
     this.queue.splice(position, 1);
   }
 
-  /** Delivers until no message is left (a bounded number of rounds). */
-  stabilize(): void {
+  /**
+   * Delivers until no message is left; false if the bound was reached first (a livelock, which
+   * is not a safety violation: the caller decides whether it matters).
+   */
+  stabilize(): boolean {
     for (const id of this.ids()) this.processReady(id);
-    for (let round = 0; this.queue.length > 0; round += 1) {
-      if (round > MAX_STABILIZE_ROUNDS * 10) throw new Error("cluster did not stabilize");
+    for (let delivered = 0; this.queue.length > 0; delivered += 1) {
+      if (delivered >= MAX_STABILIZE_DELIVERIES) return false;
       this.deliver(0);
     }
+    return true;
   }
 
   /** Runs the Ready loop of `id` once, if it has a Ready: persist, send, apply, advance. */
@@ -273,8 +282,23 @@ export class Cluster {
     const core = node.core;
     if (core === undefined || !core.hasReady()) return;
     const rd = core.ready();
-    const disk = node.disk;
     // 1. persist: snapshot, entries, hard state.
+    this.persist(node, rd);
+    // 2. send.
+    for (const message of rd.messages) {
+      this.sent.push(message);
+      if (this.dropFilter?.(message) === true) continue;
+      if (this.queue.length >= MAX_QUEUED_MESSAGES) this.queue.shift();
+      this.queue.push(message);
+    }
+    // 3. apply.
+    this.apply(node, rd);
+    core.advance();
+    this.check();
+  }
+
+  private persist(node: SimNode, rd: Ready): void {
+    const disk = node.disk;
     if (rd.snapshot !== undefined) {
       const s = rd.snapshot.metadata;
       const position = disk.entries.findIndex((e) => e.index === s.index);
@@ -285,18 +309,14 @@ export class Cluster {
       const first = rd.entries[0]!.index;
       const base = disk.snapshot?.metadata.index ?? 0;
       disk.entries = disk.entries.slice(0, Math.max(0, first - base - 1));
-      if ((disk.entries.at(-1)?.index ?? base) !== first - 1) throw new Error(`node ${id}: persisted entries would have a gap before ${first}`);
+      if ((disk.entries.at(-1)?.index ?? base) !== first - 1) throw new Error(`node ${node.id}: persisted entries would have a gap before ${first}`);
       disk.entries.push(...rd.entries);
     }
     if (rd.hardState !== undefined) disk.hardState = rd.hardState;
-    // 2. send.
-    for (const message of rd.messages) {
-      this.sent.push(message);
-      if (this.dropFilter?.(message) === true) continue;
-      if (this.queue.length >= MAX_QUEUED_MESSAGES) this.queue.shift();
-      this.queue.push(message);
-    }
-    // 3. apply.
+  }
+
+  private apply(node: SimNode, rd: Ready): void {
+    const id = node.id;
     if (rd.snapshot !== undefined) {
       node.appliedIndex = rd.snapshot.metadata.index;
       node.appliedConf = rd.snapshot.metadata.confState;
@@ -317,8 +337,6 @@ export class Cluster {
       this.readFloor.delete(read.context);
     }
     node.readStates.push(...rd.readStates);
-    core.advance();
-    this.check();
   }
 
   /** The application snapshots its state at its applied index and tells the core. */

@@ -32,6 +32,29 @@ describe("safety on random fault schedules", () => {
   }
 });
 
+describe("safety with membership changes on random fault schedules", () => {
+  test("5 nodes (3 bootstrap voters, 2 joiners): add learners, promote, remove, under faults", () => {
+    const property = fc.property(fc.array(commandArbitrary(5, true), { minLength: 100, maxLength: 500 }), (commands) => {
+      runSchedule(commands, { nodeCount: 5, voterCount: 3 });
+    });
+    fc.assert(property, { seed: SEED, numRuns: 200 });
+  });
+
+  test("membership changes do happen in these schedules", () => {
+    const samples = fc.sample(fc.array(commandArbitrary(5, true), { minLength: 300, maxLength: 500 }), { seed: SEED, numRuns: 20 });
+    let changed = 0;
+    for (const commands of samples) {
+      const c = runSchedule(commands, { nodeCount: 5, voterCount: 3 });
+      for (const id of c.ids()) {
+        if (!c.up(id)) continue;
+        const conf = c.core(id).status().confState;
+        if (conf.voters.join() !== "1,2,3" || conf.learners.length > 0) changed += 1;
+      }
+    }
+    assert.ok(changed > 0, "no schedule changed the membership");
+  });
+});
+
 /** Runs the same seeds with the bug on and off: on must fail a check, off must hold. */
 function checkPlantedBug(bug: PlantedBug, expectedProperties: readonly string[]): void {
   for (const nodeCount of [3, 5]) {

@@ -8,6 +8,7 @@ import { Cluster } from "./harness.ts";
 export type Command =
   | { readonly kind: "tick"; readonly node: number; readonly times: number }
   | { readonly kind: "tick-all" }
+  | { readonly kind: "deliver-all" }
   | { readonly kind: "deliver"; readonly pick: number; readonly count: number }
   | { readonly kind: "duplicate"; readonly pick: number }
   | { readonly kind: "drop"; readonly pick: number }
@@ -16,31 +17,37 @@ export type Command =
   | { readonly kind: "campaign"; readonly node: number }
   | { readonly kind: "partition"; readonly mask: number }
   | { readonly kind: "heal" }
-  | { readonly kind: "crash"; readonly node: number }
+  | { readonly kind: "crash"; readonly node: number; readonly midReady: boolean }
+  | { readonly kind: "conf-change"; readonly change: "add-learner" | "promote" | "remove"; readonly node: number }
   | { readonly kind: "restart"; readonly node: number }
   | { readonly kind: "compact"; readonly node: number };
 
-export function commandArbitrary(nodeCount: number): fc.Arbitrary<Command> {
+export function commandArbitrary(nodeCount: number, withConfChanges = false): fc.Arbitrary<Command> {
   const node = fc.integer({ min: 1, max: nodeCount });
+  const confChange = fc.record({ kind: fc.constant("conf-change" as const), change: fc.constantFrom("add-learner" as const, "promote" as const, "remove" as const), node });
   return fc.oneof(
+    { weight: withConfChanges ? 2 : 0, arbitrary: confChange },
     { weight: 6, arbitrary: fc.record({ kind: fc.constant("deliver" as const), pick: fc.nat(), count: fc.integer({ min: 1, max: 8 }) }) },
-    { weight: 3, arbitrary: fc.record({ kind: fc.constant("tick" as const), node, times: fc.integer({ min: 1, max: 12 }) }) },
+    { weight: 2, arbitrary: fc.record({ kind: fc.constant("tick" as const), node, times: fc.integer({ min: 1, max: 6 }) }) },
     { weight: 2, arbitrary: fc.constant({ kind: "tick-all" as const }) },
+    { weight: 4, arbitrary: fc.constant({ kind: "deliver-all" as const }) },
     { weight: 1, arbitrary: fc.record({ kind: fc.constant("duplicate" as const), pick: fc.nat() }) },
     { weight: 1, arbitrary: fc.record({ kind: fc.constant("drop" as const), pick: fc.nat() }) },
-    { weight: 3, arbitrary: fc.record({ kind: fc.constant("propose" as const), node }) },
+    { weight: 5, arbitrary: fc.record({ kind: fc.constant("propose" as const), node }) },
     { weight: 1, arbitrary: fc.record({ kind: fc.constant("read" as const), node }) },
     { weight: 1, arbitrary: fc.record({ kind: fc.constant("campaign" as const), node }) },
     { weight: 1, arbitrary: fc.record({ kind: fc.constant("partition" as const), mask: fc.nat({ max: (1 << nodeCount) - 1 }) }) },
     { weight: 1, arbitrary: fc.constant({ kind: "heal" as const }) },
-    { weight: 1, arbitrary: fc.record({ kind: fc.constant("crash" as const), node }) },
-    { weight: 1, arbitrary: fc.record({ kind: fc.constant("restart" as const), node }) },
+    { weight: 1, arbitrary: fc.record({ kind: fc.constant("crash" as const), node, midReady: fc.boolean() }) },
+    { weight: 2, arbitrary: fc.record({ kind: fc.constant("restart" as const), node }) },
     { weight: 1, arbitrary: fc.record({ kind: fc.constant("compact" as const), node }) },
   );
 }
 
 export interface ScheduleOptions {
   readonly nodeCount: number;
+  /** Bootstrap voters (default: every node); the other nodes start as joiners with an empty membership. */
+  readonly voterCount?: number;
   readonly plantedBugs?: readonly PlantedBug[];
   readonly config?: Partial<Omit<RaftConfig, "id" | "random">>;
 }
@@ -48,7 +55,9 @@ export interface ScheduleOptions {
 /** Plays `commands`; throws SafetyViolation (or a core AssertionFailure) on the first violation. */
 export function runSchedule(commands: readonly Command[], options: ScheduleOptions): Cluster {
   const ids = Array.from({ length: options.nodeCount }, (_, i) => i + 1);
-  const c = new Cluster({ voters: ids, plantedBugs: options.plantedBugs, config: { electionTicks: 6, heartbeatTicks: 2, ...options.config } });
+  const voters = ids.slice(0, options.voterCount ?? options.nodeCount);
+  const joiners = ids.slice(voters.length);
+  const c = new Cluster({ voters, joiners, plantedBugs: options.plantedBugs, config: { electionTicks: 6, heartbeatTicks: 2, ...options.config } });
   let proposals = 0;
   for (const command of commands) {
     switch (command.kind) {
@@ -57,6 +66,9 @@ export function runSchedule(commands: readonly Command[], options: ScheduleOptio
         break;
       case "tick-all":
         c.tickAll();
+        break;
+      case "deliver-all":
+        c.stabilize();
         break;
       case "deliver":
         for (let i = 0; i < command.count && c.queue.length > 0; i += 1) c.deliver((command.pick + i) % c.queue.length);
@@ -67,12 +79,15 @@ export function runSchedule(commands: readonly Command[], options: ScheduleOptio
       case "drop":
         if (c.queue.length > 0) c.drop(command.pick % c.queue.length);
         break;
-      case "propose":
-        if (c.up(command.node)) {
+      case "propose": {
+        // Clients mostly find the leader; sometimes they ask a random node (which refuses).
+        const target = command.node % 2 === 0 ? (c.leader() ?? command.node) : command.node;
+        if (c.up(target)) {
           proposals += 1;
-          c.propose(command.node, `p${proposals}@${command.node}`);
+          c.propose(target, `p${proposals}@${target}`);
         }
         break;
+      }
       case "read":
         if (c.up(command.node)) c.readIndex(command.node);
         break;
@@ -91,11 +106,18 @@ export function runSchedule(commands: readonly Command[], options: ScheduleOptio
         c.heal();
         break;
       case "crash":
-        c.crash(command.node);
+        c.crash(command.node, command.midReady);
         break;
-      case "restart":
-        c.restart(command.node);
+      case "conf-change": {
+        const leader = c.leader();
+        if (leader !== undefined) c.proposeConfChange(leader, { type: command.change, nodeId: command.node });
         break;
+      }
+      case "restart": {
+        const down = ids.filter((id) => !c.up(id));
+        if (down.length > 0) c.restart(down[command.node % down.length]!);
+        break;
+      }
       case "compact":
         if (c.up(command.node)) c.compact(command.node);
         break;
