@@ -213,15 +213,25 @@ export function decodeIdentityPayload(bytes: Uint8Array, start: number, end: num
 
 // ---- snapshot: index u64 | term u64 | conf state | data (the rest)
 
-export function encodeSnapshotPayload(snapshot: Snapshot): Uint8Array {
+export function snapshotPayloadBytes(snapshot: Snapshot): number {
+  return 16 + confStateBytes(snapshot.metadata.confState) + snapshot.data.length;
+}
+
+/** Writes the snapshot payload at buffer[offset...] (the data is copied once, here); returns its length. */
+export function writeSnapshotPayload(buffer: Uint8Array, offset: number, snapshot: Snapshot): number {
   const { metadata } = snapshot;
   const metadataBytes = 16 + confStateBytes(metadata.confState);
-  const payload = new Uint8Array(metadataBytes + snapshot.data.length);
-  const view = viewOf(payload, 0, metadataBytes);
+  const view = viewOf(buffer, offset, offset + metadataBytes);
   putU64(view, 0, metadata.index);
   putU64(view, 8, metadata.term);
   writeConfState(view, 16, metadata.confState);
-  payload.set(snapshot.data, metadataBytes);
+  buffer.set(snapshot.data, offset + metadataBytes);
+  return metadataBytes + snapshot.data.length;
+}
+
+export function encodeSnapshotPayload(snapshot: Snapshot): Uint8Array {
+  const payload = new Uint8Array(snapshotPayloadBytes(snapshot));
+  writeSnapshotPayload(payload, 0, snapshot);
   return payload;
 }
 

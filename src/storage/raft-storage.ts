@@ -24,10 +24,11 @@ import {
   SEGMENT_HEADER_PAYLOAD_BYTES,
   encodeHardStatePayload,
   encodeIdentityPayload,
-  encodeSnapshotPayload,
+  snapshotPayloadBytes,
   writeCommitPayload,
   writeEntryPayload,
   writeSegmentHeaderPayload,
+  writeSnapshotPayload,
 } from "./formats.ts";
 import { RECORD_HEADER_BYTES, RecordType, encodeSingleRecord, sealRecord } from "./record.ts";
 import { recover, recoveredConfState } from "./recovery.ts";
@@ -254,7 +255,7 @@ export class RaftStorage {
     assert(snapshot.data.length <= this.options.snapshotDataMaxBytes, "snapshot data exceeds snapshotDataMaxBytes");
     this.busy = true;
     let synchronous = true;
-    const bytes = encodeSingleRecord(RecordType.snapshot, encodeSnapshotPayload(snapshot));
+    const bytes = encodeSnapshotRecord(snapshot);
     runSteps(
       [
         (next) => this.writeFileAtomically(snapshotFileName(index), bytes, next),
@@ -376,7 +377,7 @@ export class RaftStorage {
   /** A snapshot from the leader: durable first, then the old log removed durably, then the log restarts after it. */
   private installSnapshot(snapshot: Snapshot, next: Next): void {
     const { index, term } = snapshot.metadata;
-    const bytes = encodeSingleRecord(RecordType.snapshot, encodeSnapshotPayload(snapshot));
+    const bytes = encodeSnapshotRecord(snapshot);
     this.writeFileAtomically(snapshotFileName(index), bytes, (error) => {
       if (error !== undefined) return next(error);
       try {
@@ -496,6 +497,16 @@ export class RaftStorage {
     }
     if (syncDirectory) this.disk.syncDirectory((error) => finish(error === undefined ? undefined : StorageError.io("sync", "data directory", error)));
   }
+}
+
+/** The snapshot file's bytes, with the (possibly large) data copied once. */
+function encodeSnapshotRecord(snapshot: Snapshot): Uint8Array {
+  const payloadLength = snapshotPayloadBytes(snapshot);
+  const buffer = new Uint8Array(RECORD_HEADER_BYTES + payloadLength);
+  const written = writeSnapshotPayload(buffer, RECORD_HEADER_BYTES, snapshot);
+  assert(written === payloadLength, "snapshot payload size mismatch");
+  sealRecord(buffer, 0, RecordType.snapshot, payloadLength);
+  return buffer;
 }
 
 /** One buffer for one write: an optional segment header, the entry records, an optional commit record. */

@@ -1,0 +1,91 @@
+// Storage throughput figures (a benchmark, not a test: prints, asserts nothing about speed).
+// Run: node --import tsx test/storage/storage.bench.ts
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { performance } from "node:perf_hooks";
+import type { Disk } from "../../src/env/environment.ts";
+import { SystemDisk } from "../../src/env/system-disk.ts";
+import type { Entry } from "../../src/raft/types.ts";
+import { RaftStorage, StorageError } from "../../src/storage/raft-storage.ts";
+import { crc32c } from "../../src/storage/crc32c.ts";
+import { BOOTSTRAP, IDENTITY, makeWorld } from "./harness.ts";
+
+function openOn(disk: Disk, after: (storage: RaftStorage) => void): void {
+  RaftStorage.open(disk, IDENTITY, BOOTSTRAP, {}, (result) => {
+    if (result instanceof StorageError) throw result;
+    after(result);
+  });
+}
+
+function batchOf(from: number, count: number, dataBytes: number): Entry[] {
+  const data = new Uint8Array(dataBytes).fill(7);
+  return Array.from({ length: count }, (_, i) => ({ index: from + i, term: 1, type: "normal" as const, data }));
+}
+
+/** Sequential persists of `batch` entries each, mustSync, until `total` entries; calls back with entries/s and persists/s. */
+function drive(storage: RaftStorage, total: number, batch: number, dataBytes: number, pump: () => void, done: (entriesPerSecond: number, persistsPerSecond: number) => void): void {
+  let next = 1;
+  let persists = 0;
+  const start = performance.now();
+  storage.persist({ snapshot: undefined, entries: [], hardState: { term: 1, vote: 1, commit: 0 } }, true, function loop(error) {
+    if (error !== undefined) throw error;
+    if (next > total) {
+      const seconds = (performance.now() - start) / 1000;
+      return done(total / seconds, persists / seconds);
+    }
+    const entries = batchOf(next, batch, dataBytes);
+    next += batch;
+    persists++;
+    storage.persist({ snapshot: undefined, entries, hardState: { term: 1, vote: 1, commit: next - batch - 1 } }, true, loop);
+  });
+  pump();
+}
+
+function crcThroughput(): string {
+  const data = new Uint8Array(64 * 1024 * 1024).map((_, i) => i * 31);
+  const start = performance.now();
+  crc32c(data);
+  return `${(64 / ((performance.now() - start) / 1000)).toFixed(0)} MiB/s`;
+}
+
+function simulated(batch: number): Promise<string> {
+  return new Promise((resolve) => {
+    const world = makeWorld(1, { fsyncLatencyMs: [0.2, 1] });
+    openOn(world.disk, (storage) => {
+      drive(storage, 200_000, batch, 100, () => world.scheduler.runUntilIdle(), (eps, pps) => {
+        const stats = world.disk.stats();
+        resolve(`SimDisk, 100-byte entries, ${batch}/persist: ${eps.toFixed(0)} entries/s, ${pps.toFixed(0)} synced persists/s (wall clock; ${stats.syncs} syncs)`);
+      });
+    });
+    world.scheduler.runUntilIdle();
+  });
+}
+
+function system(batch: number, total: number): Promise<string> {
+  return new Promise((resolve) => {
+    const directory = mkdtempSync(join(tmpdir(), "blixard-storage-bench-"));
+    const disk = new SystemDisk(directory);
+    openOn(disk, (storage) => {
+      drive(storage, total, batch, 100, () => {}, (eps, pps) => {
+        disk.close();
+        const recoverStart = performance.now();
+        const again = new SystemDisk(directory);
+        openOn(again, (reopened) => {
+          const recoverMs = performance.now() - recoverStart;
+          again.close();
+          rmSync(directory, { recursive: true, force: true });
+          resolve(
+            `SystemDisk (${tmpdir()}), 100-byte entries, ${batch}/persist: ${eps.toFixed(0)} entries/s, ${pps.toFixed(0)} fdatasync'd persists/s; ` +
+              `reopen of ${reopened.recovered.entries.length} entries in ${recoverMs.toFixed(0)} ms`,
+          );
+        });
+      });
+    });
+  });
+}
+
+console.log(`crc32c: ${crcThroughput()}`);
+for (const batch of [1, 64]) console.log(await simulated(batch));
+console.log(await system(1, 3_000));
+console.log(await system(64, 200_000));
