@@ -774,6 +774,19 @@ export class RawNode implements RaftCore {
     else if (progress.state === "probe") progress.sentEntries(prevLogIndex, 0);
   }
 
+  /** An append without entries right after what was last sent; it does not use the window. */
+  private sendEmptyAppend(to: NodeId, progress: Progress): void {
+    const prevLogIndex = progress.next - 1;
+    if (prevLogIndex < this.log.snapshotIndex()) {
+      progress.becomeProbe();
+      this.sendAppend(to);
+      return;
+    }
+    const prevLogTerm = this.log.termAt(prevLogIndex);
+    assert(prevLogTerm !== undefined, () => `no term at ${prevLogIndex} to send to ${to}`);
+    this.send({ type: "append", to, prevLogIndex, prevLogTerm, entries: [], commit: this.log.committed });
+  }
+
   private sendSnapshot(to: NodeId, progress: Progress): void {
     const snapshot = this.snapshot;
     if (snapshot === undefined) return; // a joining node waits until this leader has compacted once
@@ -844,7 +857,13 @@ export class RawNode implements RaftCore {
     if (progress === undefined) return;
     progress.recentActive = true;
     progress.probeSent = false;
-    if (progress.match < this.log.lastIndex()) this.sendAppend(m.from);
+    if (progress.state === "replicate" && progress.inflights.full()) {
+      // Every append that filled the window may have been lost: an empty append gets acked
+      // (freeing the window) or rejected (back to probe), so replication cannot stall.
+      this.sendEmptyAppend(m.from, progress);
+    } else if (progress.match < this.log.lastIndex() || progress.state === "probe") {
+      this.sendAppend(m.from);
+    }
     if (m.readContext !== 0 && this.membership.isVoter(m.from)) {
       this.readOnly.ack(m.from, m.readContext);
       this.confirmReads();

@@ -425,6 +425,23 @@ describe("replication flow control", () => {
     assert.equal(more[0]!.entries.length, 4);
   });
 
+  test("a full window whose appends were all lost recovers after a heartbeat", () => {
+    const node = newNode({ voters: [1, 2], config: { maxInflightMessages: 2, heartbeatTicks: 1 } });
+    makeLeader(node);
+    commitNoop(node);
+    for (let i = 0; i < 4; i += 1) node.propose(data(`e${i}`));
+    drainMessages(node); // every append is lost
+    node.tick();
+    drainMessages(node);
+    node.step({ type: "heartbeat-response", from: 2, to: 1, term: 1, readContext: 0 });
+    const [probe] = drainMessages(node) as AppendRequest[];
+    assert.ok(probe?.type === "append" && probe.entries.length === 0, "an empty append probes past the window");
+    // The follower lacks those entries and rejects: the leader probes back and resends.
+    node.step({ type: "append-response", from: 2, to: 1, term: 1, success: false, index: probe.prevLogIndex, conflictTerm: 0, conflictIndex: 2 });
+    const resent = drainMessages(node) as AppendRequest[];
+    assert.ok(resent.some((m) => m.type === "append" && m.prevLogIndex === 1 && m.entries.length > 0));
+  });
+
   test("appends in flight are bounded by bytes, and batches by maxMessageBytes (at least one entry)", () => {
     const node = newNode({ voters: [1, 2], config: { maxInflightBytes: 250, maxMessageBytes: 150 } });
     makeLeader(node);

@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import type { PlantedBug } from "../../src/raft/types.ts";
 import { Cluster, SafetyViolation, isSafetyFailure } from "./harness.ts";
-import { commandArbitrary, runSchedule } from "./schedule.ts";
+import { checkLiveness, commandArbitrary, runSchedule } from "./schedule.ts";
 
 const SEED = 20261126;
 
@@ -29,6 +29,23 @@ describe("safety on random fault schedules", () => {
         fc.assert(scheduleProperty(nodeCount, [], config), { seed: SEED + nodeCount, numRuns: 150 });
       });
     }
+  }
+});
+
+describe("liveness once the faults stop", () => {
+  for (const [name, config, withConfChanges] of [
+    ["plain", {}, false],
+    ["PreVote + CheckQuorum", { preVote: true, checkQuorum: true }, false],
+    ["small windows", { maxMessageBytes: 4, maxInflightMessages: 2, maxInflightBytes: 8 }, false],
+    ["membership changes", {}, true],
+  ] as const) {
+    test(`${name}: a leader is elected and every member applies a new entry`, () => {
+      const property = fc.property(fc.array(commandArbitrary(5, withConfChanges), { minLength: 50, maxLength: 300 }), (commands) => {
+        const c = runSchedule(commands, { nodeCount: 5, voterCount: withConfChanges ? 3 : 5, config });
+        checkLiveness(c);
+      });
+      fc.assert(property, { seed: SEED, numRuns: 60 });
+    });
   }
 });
 

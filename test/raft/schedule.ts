@@ -125,3 +125,36 @@ export function runSchedule(commands: readonly Command[], options: ScheduleOptio
   }
   return c;
 }
+
+/**
+ * After the faults stop (partitions healed, every node restarted, no message lost), the cluster
+ * elects a leader and every member applies a new proposal. Throws when it does not.
+ */
+export function checkLiveness(c: Cluster, maxTicks = 1_000): void {
+  c.heal();
+  c.dropFilter = undefined;
+  for (const id of c.ids()) c.restart(id);
+  const payload = "liveness-probe";
+  let leader: NodeId | undefined;
+  let proposed = false;
+  const done = c.runUntil(() => {
+    const current = c.leader();
+    if (current === undefined) return false;
+    if (!proposed || current !== leader) {
+      leader = current;
+      // The application snapshots so that joining nodes can learn their membership.
+      c.compact(current);
+      proposed = c.propose(current, payload);
+      return false;
+    }
+    const conf = c.core(current).status().confState;
+    return [...conf.voters, ...conf.learners].every((id) => c.node(id).appliedData.includes(payload));
+  }, maxTicks);
+  if (!done) {
+    const states = c.ids().map((id) => {
+      const s = c.core(id).status();
+      return `${id}:${s.role}/t${s.hardState.term}/c${s.hardState.commit}/last${s.lastIndex}/applied${c.node(id).appliedIndex}/conf${s.confState.voters}|${s.confState.learners}`;
+    });
+    throw new Error(`no progress after the faults stopped: ${states.join(" ")}`);
+  }
+}
