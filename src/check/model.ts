@@ -33,6 +33,12 @@ export interface Model<State, Input, Output> {
   /** A 32-bit hash; equal states must have equal hashes. */
   hash(state: State): number;
   equal(a: State, b: State): boolean;
+  /**
+   * True when the operation never changes any state (a read, a failed compare): its step
+   * returns the same state or rejects. The search may then linearize it greedily, and
+   * skips the alternatives. Optional: absent means no operation is treated so.
+   */
+  isReadOnly?(input: Input, output: Output): boolean;
   /** Operations with different labels are independent (P-compositionality); absent = one partition. */
   partition?(input: Input): string;
   describeOperation(input: Input, output: Output): string;

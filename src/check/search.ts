@@ -66,6 +66,8 @@ export class PartitionSearch<State, Input, Output> {
   private readonly inputs: Input[];
   private readonly outputs: Output[];
   private readonly required: Uint8Array;
+  /** 1 for operations that never change the state (Model.isReadOnly). */
+  private readonly readOnly: Uint8Array;
   private readonly stateSizeBytes: number;
   private outcome: SearchStatus = "running";
   steps = 0;
@@ -80,6 +82,7 @@ export class PartitionSearch<State, Input, Output> {
     this.inputs = operations.map((op) => op.input);
     this.outputs = operations.map((op) => op.output);
     this.required = Uint8Array.from(operations, (op) => (op.required ? 1 : 0));
+    this.readOnly = Uint8Array.from(operations, (op) => (model.isReadOnly?.(op.input, op.output) === true ? 1 : 0));
     this.stateSizeBytes = stateSizeBytes;
     this.operationCount = n;
     this.requiredCount = operations.reduce((sum, op) => sum + (op.required ? 1 : 0), 0);
@@ -169,6 +172,7 @@ export class PartitionSearch<State, Input, Output> {
     const inputs = this.inputs;
     const outputs = this.outputs;
     const required = this.required;
+    const readOnly = this.readOnly;
     const next = this.next;
     const matchOf = this.matchOf;
     const operationOf = this.operationOf;
@@ -231,9 +235,8 @@ export class PartitionSearch<State, Input, Output> {
           linearized[word] &= ~bit;
           // A cached configuration has been explored and failed (a success ends the
           // search, and the configurations on the current path are smaller). If this
-          // operation leaves the state unchanged, the current configuration fails too
-          // (see the argument below).
-          deadEnd = nextId === stateId;
+          // operation is read-only, the current configuration fails too (see below).
+          deadEnd = readOnly[opIndex] === 1;
         }
         if (!deadEnd) {
           entry = next[entry];
@@ -245,18 +248,18 @@ export class PartitionSearch<State, Input, Output> {
         if (depth > this.maxDepth) this.maxDepth = depth;
         this.depth = depth;
         this.noteDeadEnd();
-        // Undo the last operation. If it left the state unchanged, undo the one before as
-        // well, and so on: an operation that can be linearized now without changing the
-        // state can always be moved to the front of any way on (it observes the same
-        // state there, and everything that must precede it is already linearized), so
-        // if no way on exists with it linearized here, none exists without it either.
+        // Undo the last operation. If it is read-only, undo the one before as well, and so
+        // on: a read-only operation that can be linearized now can be moved to the front
+        // of any way on (it does not change any state, it observes this state now, and
+        // everything that must precede it is already linearized), so if no way on exists
+        // with it linearized here, none exists without it either.
         let unchanged = true;
         while (unchanged && depth > 0) {
           depth -= 1;
           entry = callStack[depth];
-          unchanged = stateStack[depth] === stateId;
           stateId = stateStack[depth];
           const undone = operationOf[entry];
+          unchanged = readOnly[undone] === 1;
           linearized[undone >>> 5] &= ~(1 << (undone & 31));
           linearizedHash ^= bitKeys[undone];
           if (required[undone] === 1) requiredDone -= 1;

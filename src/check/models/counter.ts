@@ -33,6 +33,7 @@ export function counterModel(): Model<number, CounterInput, null> {
     },
     init: () => 0,
     step: (state, input) => (input.read ? (state === input.amount ? state : undefined) : state + input.amount),
+    isReadOnly: (input) => input.read,
     hash: (state) => mix32(Math.round(state) | 0),
     equal: (a, b) => a === b,
     describeOperation: (input) => (input.read ? `read ${input.amount}` : `add ${input.amount}`),

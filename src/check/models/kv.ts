@@ -167,6 +167,7 @@ export function kvModel(): Model<KvState, KvInput, KvOutput> {
       for (let i = 0; i < b.keys.length; i += 1) if (lookup(a, b.keys[i]) < 0 && b.values[i].text.length !== 0) return false;
       return true;
     },
+    isReadOnly: (input, output) => input.kind === GET || (input.kind === CAS && output === 0),
     partition: (input) => input.key,
     describeOperation(input, output) {
       const key = JSON.stringify(input.key);

@@ -73,6 +73,7 @@ export function multiRegisterModel(options: { readonly initial?: Value } = {}): 
       }
       return next ?? state;
     },
+    isReadOnly: (input) => input.every((m) => !m.write),
     hash(state) {
       let h = 0;
       for (let r = 0; r < state.length; r += 1) {

@@ -63,6 +63,7 @@ export function registerModel(options: RegisterOptions = {}): Model<number, Regi
       if (output === 0) return state !== input.a ? state : undefined;
       return state === input.a ? input.b : undefined;
     },
+    isReadOnly: (input, output) => input.kind === READ || (input.kind === CAS && output === 0),
     hash: (state) => mix32(state),
     equal: (a, b) => a === b,
     describeOperation(input, output) {

@@ -46,6 +46,7 @@ export function setModel(): Model<SetState, SetInput, null> {
       for (const e of input.read) if (!state.members.has(e)) return undefined;
       return state;
     },
+    isReadOnly: (input) => !input.add,
     hash: (state) => state.hash,
     equal(a, b) {
       if (a.hash !== b.hash || a.members.size !== b.members.size) return false;
