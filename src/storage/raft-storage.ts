@@ -170,19 +170,9 @@ export class RaftStorage {
     assert(Number.isSafeInteger(identity.nodeId) && identity.nodeId > 0, "node id must be a positive safe integer");
     assert(identity.clusterId.length > 0 && new TextEncoder().encode(identity.clusterId).length <= CLUSTER_ID_MAX_BYTES, "cluster id must be 1 to 256 bytes");
     const resolved = resolveOptions(options);
-    const recovery = recover(disk);
+    const recovery = recover(disk, identity);
     if (recovery instanceof StorageError) return done(recovery);
-
     const stored = recovery.identity;
-    if (stored !== undefined && (stored.nodeId !== identity.nodeId || stored.clusterId !== identity.clusterId)) {
-      return done(
-        new StorageError(
-          "identity-mismatch",
-          `data directory belongs to node ${stored.nodeId} of cluster "${stored.clusterId}", not to node ${identity.nodeId} of cluster "${identity.clusterId}"`,
-          IDENTITY_FILE,
-        ),
-      );
-    }
     const recovered: RecoveredState = {
       hardState: { term: recovery.storedHardState.term, vote: recovery.storedHardState.vote, commit: recovery.commit },
       snapshot: recovery.snapshot,

@@ -63,10 +63,16 @@ export interface Recovery {
 
 const ZERO_HARD_STATE: HardState = { term: 0, vote: 0, commit: 0 };
 
-/** Reads the whole store; a StorageError for corruption or a failing disk. */
-export function recover(disk: Disk): Recovery | StorageError {
+/** Who must own the directory: a store of another node or cluster is refused before anything else is read. */
+export interface ExpectedIdentity {
+  readonly nodeId: number;
+  readonly clusterId: string;
+}
+
+/** Reads the whole store; a StorageError for an identity mismatch, corruption or a failing disk. */
+export function recover(disk: Disk, expected: ExpectedIdentity): Recovery | StorageError {
   try {
-    return recoverOrThrow(disk);
+    return recoverOrThrow(disk, expected);
   } catch (error) {
     if (error instanceof StorageError) return error;
     if (error instanceof DiskError) return StorageError.io("read", "data directory", error);
@@ -114,7 +120,7 @@ function chainLastIndex(chain: Chain): number {
   return chain.baseIndex + chain.entries.length;
 }
 
-function recoverOrThrow(disk: Disk): Recovery {
+function recoverOrThrow(disk: Disk, expected: ExpectedIdentity): Recovery {
   const names = disk.list();
   const removals: string[] = names.filter((name) => name.endsWith(TEMPORARY_SUFFIX));
   const truncations: Array<{ name: string; sizeBytes: number }> = [];
@@ -142,6 +148,14 @@ function recoverOrThrow(disk: Disk): Recovery {
       truncations,
       removals,
     };
+  }
+
+  if (identity.nodeId !== expected.nodeId || identity.clusterId !== expected.clusterId) {
+    throw new StorageError(
+      "identity-mismatch",
+      `data directory belongs to node ${identity.nodeId} of cluster "${identity.clusterId}", not to node ${expected.nodeId} of cluster "${expected.clusterId}"`,
+      IDENTITY_FILE,
+    );
   }
 
   const storedHardState = readSingleRecord(disk, HARD_STATE_FILE, RecordType.hardState, decodeHardStatePayload) ?? ZERO_HARD_STATE;

@@ -78,9 +78,11 @@ describe("RaftStorage", () => {
     assert.deepEqual(result.recovered.confState, BOOTSTRAP);
   });
 
-  test("a directory of another node or cluster is refused with identity-mismatch", () => {
+  test("a directory of another node or cluster is refused with identity-mismatch, before its log is read", () => {
     const world = makeWorld();
-    openOk(world);
+    const storage = openOk(world);
+    persistNow(world, storage, { entries: entries(1, 3, 1), hardState: hardState(1, 1, 0) });
+    world.disk.flipBit("wal-0000000000000001.log", 50);
     for (const other of [{ nodeId: 2, clusterId: "test-cluster" }, { nodeId: 1, clusterId: "another" }]) {
       const result = openStore(world, {}, other);
       assert.ok(result instanceof StorageError);
