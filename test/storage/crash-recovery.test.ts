@@ -13,7 +13,7 @@ import type { StorageOptions } from "../../src/storage/raft-storage.ts";
 const OPTIONS: StorageOptions = { segmentSizeBytes: 4096 };
 const HOSTILE = { crashLoseWriteProbability: 0.5, crashTearWriteProbability: 0.5, crashLoseDirectoryOperationProbability: 0.5 };
 
-/** choice % 7: 0 elect, 1-2 append, 3 conflicting suffix, 4 commit, 5 compact, 6 received snapshot. */
+/** choice: 0 elect, 1-2 append, 3 conflicting suffix, 4 commit, 5 compact, 6 received snapshot, 7 received snapshot inside the log. */
 const SCRIPT: ReadonlyArray<readonly [number, number]> = [
   [0, 0], [1, 7], [1, 5], [4, 2], [1, 7], [2, 6], [1, 7], [2, 7], [1, 7], [3, 2], [1, 7], [4, 3],
   [5, 1], [1, 7], [2, 7], [1, 7], [3, 1], [0, 1], [1, 4], [4, 5], [6, 2], [1, 7], [2, 7], [4, 1], [5, 0], [1, 3],
@@ -23,7 +23,7 @@ const SCRIPT: ReadonlyArray<readonly [number, number]> = [
 /** Big entries (two per segment) and suffixes replaced across segments, with and without a received snapshot. */
 const CROSS_SEGMENT_SCRIPT: ReadonlyArray<readonly [number, number]> = [
   [0, 0], [1, 1], [1, 1], [1, 1], [1, 1], [3, 2], [1, 1], [1, 1], [4, 0], [1, 1], [3, 5], [5, 0], [1, 1], [1, 1], [3, 1],
-  [6, 0], [1, 1], [1, 1], [1, 1], [3, 0], [1, 1],
+  [6, 0], [1, 1], [1, 1], [1, 1], [3, 0], [1, 1], [1, 1], [1, 1], [7, 1], [1, 1],
 ];
 
 /** Runs the script, crashing after `crashAfterEvents` scheduler events (or never); then a final crash. */

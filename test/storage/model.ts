@@ -171,10 +171,13 @@ export class RaftLikeDriver {
     });
   }
 
-  /** One random Raft-like step, chosen by `choice` (any non-negative integer) and sized by `size`. */
+  /**
+   * One random Raft-like step, chosen by `choice` (any non-negative integer; choice % 8: 0 elect,
+   * 1-2 append, 3 replace a suffix, 4 commit, 5 compact, 6-7 receive a snapshot) and sized by `size`.
+   */
   step(choice: number, size: number): void {
     const n = 1 + (size % 8);
-    switch (choice % 7) {
+    switch (choice % 8) {
       case 0: {
         // An election: a new term, voting for some node.
         this.persist({ snapshot: undefined, entries: [], hardState: { term: this.term + 1, vote: 1 + (size % 3), commit: this.commit } }, true, this.log);
@@ -221,10 +224,13 @@ export class RaftLikeDriver {
         });
         return;
       }
-      case 6: {
-        // A snapshot from a leader of a later term, beyond this log, with a few entries after it.
+      case 6:
+      case 7: {
+        // A snapshot from a leader of a later term with a few entries after it: beyond this log (6),
+        // or inside its uncommitted suffix, which the leader's log contradicts (7).
         const term = this.term + 1;
-        const index = Math.max(this.commit, this.lastIndex) + 1 + (size % 5);
+        const inside = choice % 8 === 7 && this.lastIndex > this.commit;
+        const index = inside ? this.commit + 1 + (size % (this.lastIndex - this.commit)) : Math.max(this.commit, this.lastIndex) + 1 + (size % 5);
         const leaderLog = [...this.log.slice(0, this.commit), ...this.makeEntries(this.commit + 1, index - this.commit, term)];
         const snapshot: Snapshot = { metadata: { index, term, confState: BOOTSTRAP }, data: encoder.encode(`leader-state@${index}`) };
         const after = this.makeEntries(index + 1, size % 3, term);
