@@ -126,7 +126,7 @@ class Reader {
     const items: Value[] = [];
     for (;;) {
       this.skipSpace();
-      if (this.atEnd()) this.fail(`unclosed '${close === ")" ? "(" : close === "]" ? "[" : "{"}' opened at line ${openLine}, column ${openColumn}`);
+      if (this.atEnd()) this.fail(`unclosed '${close === ")" ? "(" : close === "]" ? "[" : "{"}'`, openLine, openColumn);
       if (this.peek() === close) {
         this.advance();
         break;
