@@ -40,10 +40,9 @@ import type {
 const MAX_OUTBOX_MESSAGES = 1 << 16;
 const NO_PLANTED_BUGS: ReadonlySet<PlantedBug> = new Set();
 
-type OutgoingMessage = Message extends infer M ? (M extends Message ? Omit<M, "from" | "term"> & { term?: number } : never) : never;
 
 export class RawNode implements RaftCore {
-  readonly id: NodeId;
+  private readonly id: NodeId;
   private readonly config: RaftConfig;
   private readonly plantedBugs: ReadonlySet<PlantedBug>;
 
@@ -184,7 +183,7 @@ export class RawNode implements RaftCore {
     // The transfer is abandoned if it has not completed within one election timeout.
     this.electionElapsed = 0;
     const progress = this.progress.get(target)!;
-    if (progress.match === this.log.lastIndex()) this.send({ type: "timeout-now", to: target });
+    if (progress.match === this.log.lastIndex()) this.send({ type: "timeout-now", from: this.id, term: this.term, to: target });
     else this.sendAppend(target);
     this.checkInvariants();
     return undefined;
@@ -418,6 +417,7 @@ export class RawNode implements RaftCore {
       if (voter === this.id) continue;
       this.send({
         type: "vote-request",
+        from: this.id,
         to: voter,
         term: campaignTerm,
         preVote,
@@ -452,7 +452,7 @@ export class RawNode implements RaftCore {
     if (this.bug("vote-without-log-check")) upToDate = true;
     const granted = canVote && upToDate;
     // A granted vote answers in the request's term; a pre-vote answer always carries the request's term.
-    this.send({ type: "vote-response", to: m.from, term: m.preVote ? m.term : this.term, preVote: m.preVote, granted });
+    this.send({ type: "vote-response", from: this.id, to: m.from, term: m.preVote ? m.term : this.term, preVote: m.preVote, granted });
     if (granted && !m.preVote) {
       assert(m.term === this.term, "a real vote is granted only in the current term");
       assert(this.vote === 0 || this.vote === m.from || this.plantedBugs.has("double-vote-in-term"), "second vote in one term");
@@ -518,12 +518,12 @@ export class RawNode implements RaftCore {
         // A leader cut off by PreVote/CheckQuorum would otherwise never learn of the newer
         // term (etcd-io/raft #8501): reply with ours, which makes it step down.
         if (this.config.checkQuorum || this.config.preVote) {
-          this.send({ type: "append-response", to: m.from, success: false, index: 0, conflictTerm: 0, conflictIndex: 0 });
+          this.send({ type: "append-response", from: this.id, term: this.term, to: m.from, success: false, index: 0, conflictTerm: 0, conflictIndex: 0 });
         }
         return;
       case "vote-request":
-        if (m.preVote) this.send({ type: "vote-response", to: m.from, term: m.term, preVote: true, granted: false });
-        else this.send({ type: "vote-response", to: m.from, preVote: false, granted: false });
+        if (m.preVote) this.send({ type: "vote-response", from: this.id, to: m.from, term: m.term, preVote: true, granted: false });
+        else this.send({ type: "vote-response", from: this.id, term: this.term, to: m.from, preVote: false, granted: false });
         return;
       case "vote-response":
       case "append-response":
@@ -675,7 +675,7 @@ export class RawNode implements RaftCore {
   private handleHeartbeat(m: HeartbeatRequest): void {
     // The leader sends min(commit, our match), so this never commits entries we lack.
     this.log.commitTo(Math.min(m.commit, this.log.lastIndex()));
-    this.send({ type: "heartbeat-response", to: m.from, readContext: m.readContext });
+    this.send({ type: "heartbeat-response", from: this.id, term: this.term, to: m.from, readContext: m.readContext });
   }
 
   private handleSnapshot(m: SnapshotRequest): void {
@@ -699,7 +699,7 @@ export class RawNode implements RaftCore {
   }
 
   private sendAppendResponse(to: NodeId, success: boolean, index: number, conflictTerm: number, conflictIndex: number): void {
-    this.send({ type: "append-response", to, success, index, conflictTerm, conflictIndex });
+    this.send({ type: "append-response", from: this.id, term: this.term, to, success, index, conflictTerm, conflictIndex });
   }
 
   // ---------------------------------------------------------------- leader: replication
@@ -769,7 +769,7 @@ export class RawNode implements RaftCore {
     if (entries.length === 0 && !sendIfEmpty) return;
     let sizeBytes = 0;
     for (const entry of entries) sizeBytes += entry.data.length;
-    this.send({ type: "append", to, prevLogIndex, prevLogTerm, entries, commit: this.log.committed });
+    this.send({ type: "append", from: this.id, term: this.term, to, prevLogIndex, prevLogTerm, entries, commit: this.log.committed });
     if (entries.length > 0) progress.sentEntries(entries[entries.length - 1]!.index, sizeBytes);
     else if (progress.state === "probe") progress.sentEntries(prevLogIndex, 0);
   }
@@ -784,14 +784,14 @@ export class RawNode implements RaftCore {
     }
     const prevLogTerm = this.log.termAt(prevLogIndex);
     assert(prevLogTerm !== undefined, () => `no term at ${prevLogIndex} to send to ${to}`);
-    this.send({ type: "append", to, prevLogIndex, prevLogTerm, entries: [], commit: this.log.committed });
+    this.send({ type: "append", from: this.id, term: this.term, to, prevLogIndex, prevLogTerm, entries: [], commit: this.log.committed });
   }
 
   private sendSnapshot(to: NodeId, progress: Progress): void {
     const snapshot = this.snapshot;
     if (snapshot === undefined) return; // a joining node waits until this leader has compacted once
     assert(snapshot.metadata.index === this.log.snapshotIndex(), "the kept snapshot is not the log's base");
-    this.send({ type: "snapshot", to, snapshot });
+    this.send({ type: "snapshot", from: this.id, term: this.term, to, snapshot });
     progress.becomeSnapshot(snapshot.metadata.index);
   }
 
@@ -826,7 +826,7 @@ export class RawNode implements RaftCore {
     } else {
       this.sendAppend(m.from, false);
     }
-    if (m.from === this.leadTransferee && progress.match === this.log.lastIndex()) this.send({ type: "timeout-now", to: m.from });
+    if (m.from === this.leadTransferee && progress.match === this.log.lastIndex()) this.send({ type: "timeout-now", from: this.id, term: this.term, to: m.from });
   }
 
   private handleAppendRejection(m: AppendResponse, progress: Progress): void {
@@ -872,7 +872,7 @@ export class RawNode implements RaftCore {
 
   private broadcastHeartbeat(readContext: number): void {
     for (const [id, progress] of this.progress) {
-      this.send({ type: "heartbeat", to: id, commit: Math.min(this.log.committed, progress.match), readContext });
+      this.send({ type: "heartbeat", from: this.id, term: this.term, to: id, commit: Math.min(this.log.committed, progress.match), readContext });
     }
   }
 
@@ -923,15 +923,16 @@ export class RawNode implements RaftCore {
         }
       }
       this.becomeFollower(this.term, 0);
-      if (successor !== 0 && successorMatch === this.log.lastIndex()) this.send({ type: "timeout-now", to: successor });
+      if (successor !== 0 && successorMatch === this.log.lastIndex()) this.send({ type: "timeout-now", from: this.id, term: this.term, to: successor });
     }
   }
 
   // ---------------------------------------------------------------- helpers
 
-  private send(message: OutgoingMessage): void {
+  private send(message: Message): void {
     assert(this.outbox.length < MAX_OUTBOX_MESSAGES, "outbox over its limit: the driver is not calling ready()");
-    this.outbox.push({ ...message, from: this.id, term: message.term ?? this.term } as Message);
+    assert(message.from === this.id && message.to !== this.id, "a message goes from this node to another");
+    this.outbox.push(message);
   }
 
   private bug(name: PlantedBug): boolean {
