@@ -86,7 +86,8 @@ export class ListenError extends Error {
 
 interface Connection {
   readonly socket: net.Socket;
-  readonly dialer: NodeId;
+  /** The node that dialed: this node for dials, the peer (known at its hello) for accepted connections. */
+  dialer: NodeId;
   readonly decoder: FrameDecoder;
   /** Known from the start for dialed connections, from the hello for accepted ones. */
   peer: NodeId | undefined;
@@ -390,6 +391,7 @@ export class TcpTransport implements PeerNetwork {
     if (connection.peer === undefined) {
       // Accepted connection: answer with our hello, then it carries traffic both ways.
       connection.peer = hello.from;
+      connection.dialer = hello.from;
       this.accepted.delete(connection);
       connection.socket.write(encodeFrame(this.hello(hello.from), this.options.maxFrameBytes));
       this.establish(link, connection);
