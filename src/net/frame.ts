@@ -4,7 +4,7 @@
 // and the checksum catches corruption that TCP's weak checksum lets through. A bad
 // frame is reported as an error value; the connection that carried it is closed.
 import { assert } from "../assert.ts";
-import { crc32c } from "./crc32c.ts";
+import { crc32c } from "../storage/crc32c.ts";
 
 export const FRAME_HEADER_BYTES = 8;
 
