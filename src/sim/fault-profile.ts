@@ -9,6 +9,9 @@ import { assert } from "../assert.ts";
 export type FaultKind = "partition" | "crash" | "clock-jump" | "clog" | "loss-burst";
 export const FAULT_KINDS: readonly FaultKind[] = ["partition", "crash", "clock-jump", "clog", "loss-burst"];
 
+export type PartitionShape = "isolate" | "minority" | "deaf" | "mute";
+export const PARTITION_SHAPES: readonly PartitionShape[] = ["isolate", "minority", "deaf", "mute"];
+
 export interface FaultProfile {
   readonly name: string;
   /** One line for --help and docs. */
@@ -34,6 +37,10 @@ export interface FaultProfile {
   // The nemesis: one action every [min, max] ms, of a kind drawn by weight.
   readonly nemesisIntervalMs: readonly [number, number];
   readonly weights: Readonly<Record<FaultKind, number>>;
+  /** Partition shapes by weight: one node isolated, a minority cut off, one node deaf (inbound cut), one node mute (outbound cut). */
+  readonly partitionShapeWeights: Readonly<Record<PartitionShape, number>>;
+  /** Probability that a partition, crash, clog or loss burst aims at the current leader rather than a random node. */
+  readonly targetLeaderProbability: number;
   readonly partitionDurationMs: readonly [number, number];
   readonly crashDowntimeMs: readonly [number, number];
   /** At most this many nodes down at once: "minority" keeps a quorum alive, "any" lets the nemesis take a majority. */
@@ -61,6 +68,8 @@ const calm = {
   diskTearProbability: 0,
   nemesisIntervalMs: [1_000, 1_000],
   weights: { partition: 0, crash: 0, "clock-jump": 0, clog: 0, "loss-burst": 0 },
+  partitionShapeWeights: { isolate: 1, minority: 1, deaf: 1, mute: 1 },
+  targetLeaderProbability: 0,
   partitionDurationMs: [0, 0],
   crashDowntimeMs: [0, 0],
   maxCrashed: "minority",
@@ -92,6 +101,7 @@ export const FAULT_PROFILES: Readonly<Record<string, FaultProfile>> = {
     diskTearProbability: 0.5,
     nemesisIntervalMs: [500, 3_000],
     weights: { partition: 3, crash: 3, "clock-jump": 1, clog: 2, "loss-burst": 1 },
+    targetLeaderProbability: 0.3,
     partitionDurationMs: [500, 5_000],
     crashDowntimeMs: [200, 4_000],
     maxCrashed: "minority",
@@ -117,6 +127,7 @@ export const FAULT_PROFILES: Readonly<Record<string, FaultProfile>> = {
     diskTearProbability: 0.5,
     nemesisIntervalMs: [100, 1_000],
     weights: { partition: 3, crash: 3, "clock-jump": 1, clog: 2, "loss-burst": 1 },
+    targetLeaderProbability: 0.5,
     partitionDurationMs: [200, 5_000],
     crashDowntimeMs: [50, 3_000],
     maxCrashed: "any",
@@ -137,10 +148,44 @@ export const FAULT_PROFILES: Readonly<Record<string, FaultProfile>> = {
     diskTearProbability: 0.5,
     nemesisIntervalMs: [200, 800],
     weights: { partition: 3, crash: 4, "clock-jump": 0, clog: 1, "loss-burst": 0 },
+    targetLeaderProbability: 0.7,
     partitionDurationMs: [300, 2_500],
     crashDowntimeMs: [100, 1_500],
     maxCrashed: "any",
     clogDurationMs: [100, 800],
+    healAtFraction: 0.8,
+  },
+  "leader-churn": {
+    ...calm,
+    name: "leader-churn",
+    description: "the leader crashes or is isolated every 0.1-0.6 s and returns soon after, so uncommitted entries of many terms pile up (Figure 8); healed at 80%",
+    latencyTailMeanUs: [200, 2_000],
+    reorderLinkProbability: 0.5,
+    diskSyncLatencyMs: [0.2, 5],
+    diskTearProbability: 0.5,
+    nemesisIntervalMs: [100, 600],
+    weights: { partition: 1, crash: 4, "clock-jump": 0, clog: 0, "loss-burst": 0 },
+    partitionShapeWeights: { isolate: 1, minority: 1, deaf: 0, mute: 0 },
+    targetLeaderProbability: 1,
+    partitionDurationMs: [100, 1_000],
+    crashDowntimeMs: [50, 1_000],
+    maxCrashed: "any",
+    healAtFraction: 0.8,
+  },
+  "deposed-leader": {
+    ...calm,
+    name: "deposed-leader",
+    description: "leaders cut off while clients still reach them (isolated, deaf or mute), slow clocks stretch their leases; healed at 80%",
+    latencyTailMeanUs: [200, 2_000],
+    clockDriftMaxPpm: 150_000,
+    diskSyncLatencyMs: [0.2, 5],
+    nemesisIntervalMs: [300, 1_500],
+    weights: { partition: 4, crash: 1, "clock-jump": 0, clog: 2, "loss-burst": 0 },
+    partitionShapeWeights: { isolate: 2, minority: 0, deaf: 0, mute: 2 },
+    targetLeaderProbability: 0.9,
+    partitionDurationMs: [300, 3_000],
+    crashDowntimeMs: [100, 1_500],
+    clogDurationMs: [200, 1_500],
     healAtFraction: 0.8,
   },
 };
@@ -171,4 +216,11 @@ export function validateFaultProfile(profile: FaultProfile): void {
     assert(p >= 0 && p <= 1, () => `fault profile ${profile.name}: probability ${p} outside [0, 1]`);
   }
   for (const kind of FAULT_KINDS) assert(profile.weights[kind] >= 0, "fault weights must be >= 0");
+  assert(profile.targetLeaderProbability >= 0 && profile.targetLeaderProbability <= 1, "targetLeaderProbability outside [0, 1]");
+  let shapeWeight = 0;
+  for (const shape of PARTITION_SHAPES) {
+    assert(profile.partitionShapeWeights[shape] >= 0, "partition shape weights must be >= 0");
+    shapeWeight += profile.partitionShapeWeights[shape];
+  }
+  assert(shapeWeight > 0 || profile.weights.partition === 0, "partitions enabled without any shape");
 }

@@ -7,7 +7,7 @@
 import { assert } from "../assert.ts";
 import type { NodeId } from "../raft/types.ts";
 import type { EventQueue } from "./event-queue.ts";
-import { FAULT_KINDS, type FaultKind, type FaultProfile } from "./fault-profile.ts";
+import { FAULT_KINDS, PARTITION_SHAPES, type FaultKind, type FaultProfile, type PartitionShape } from "./fault-profile.ts";
 import type { LinkProfile, SimNetwork } from "./network.ts";
 import type { Prng } from "./prng.ts";
 
@@ -17,6 +17,8 @@ export interface NemesisTarget {
   crash(nodeId: NodeId): void;
   restart(nodeId: NodeId): void;
   jumpClock(nodeId: NodeId, deltaUs: number): void;
+  /** The node that currently leads in the highest term, or 0. */
+  leaderId(): NodeId;
   /** The network between nodes (node endpoints are their ids). */
   readonly network: SimNetwork<unknown>;
   /** Something for the trace: the nemesis acted. */
@@ -89,31 +91,49 @@ export class Nemesis {
     }
   }
 
+  /** A node to hurt: the leader with the profile's probability (when there is one), else any of `candidates`. */
+  private victim(candidates: readonly NodeId[]): NodeId {
+    if (this.random.chance(this.profile.targetLeaderProbability)) {
+      const leader = this.target.leaderId();
+      if (leader !== 0 && candidates.includes(leader)) return leader;
+    }
+    return this.random.pick(candidates);
+  }
+
+  private drawShape(): PartitionShape {
+    const weights = this.profile.partitionShapeWeights;
+    let draw = this.random.intBelow(PARTITION_SHAPES.reduce((sum, shape) => sum + weights[shape], 0));
+    for (const shape of PARTITION_SHAPES) {
+      if (draw < weights[shape]) return shape;
+      draw -= weights[shape];
+    }
+    assert(false, "partition shape weights do not cover the draw");
+  }
+
   private partition(): void {
     const ids = this.target.nodeIds;
     if (ids.length < 2) return;
     this.healPartition();
-    const shape = this.random.intBelow(4);
+    const shape = this.drawShape();
     const blocked: Array<[NodeId, NodeId]> = [];
-    if (shape === 0 || shape === 1) {
-      // Symmetric: one node isolated (0), or a random minority cut from the rest (1).
-      const size = shape === 0 ? 1 : 1 + this.random.intBelow(Math.max(1, Math.floor((ids.length - 1) / 2)));
-      const side = this.shuffled(ids).slice(0, size);
+    const node = this.victim(ids);
+    if (shape === "isolate" || shape === "minority") {
+      // Symmetric: one node isolated, or a minority (containing the victim) cut from the rest.
+      const size = shape === "isolate" ? 1 : 1 + this.random.intBelow(Math.max(1, Math.floor((ids.length - 1) / 2)));
+      const side = [node, ...this.shuffled(ids.filter((id) => id !== node)).slice(0, size - 1)];
       for (const a of side) for (const b of ids) if (!side.includes(b)) blocked.push([a, b], [b, a]);
-    } else if (shape === 2) {
-      // Asymmetric: one node can send but not receive (its inbound links are cut).
-      const node = this.random.pick(ids);
+    } else if (shape === "deaf") {
+      // Asymmetric: the node can send but not receive.
       for (const other of ids) if (other !== node) blocked.push([other, node]);
     } else {
-      // Asymmetric: one node can receive but not send.
-      const node = this.random.pick(ids);
+      // Asymmetric: the node can receive but not send.
       for (const other of ids) if (other !== node) blocked.push([node, other]);
     }
     for (const [from, to] of blocked) this.target.network.setBlocked(from, to, true);
     this.blockedLinks = blocked;
     const generation = ++this.partitionGeneration;
     this.counts.partition++;
-    this.target.note("partition", shape);
+    this.target.note("partition", PARTITION_SHAPES.indexOf(shape) * 100 + node);
     const [min, max] = this.profile.partitionDurationMs;
     this.queue.after(this.random.intBetween(min * 1000, max * 1000), () => {
       if (generation === this.partitionGeneration) this.healPartition();
@@ -132,7 +152,7 @@ export class Nemesis {
     const down = ids.length - up.length;
     const maxDown = this.profile.maxCrashed === "minority" ? Math.floor((ids.length - 1) / 2) : ids.length;
     if (down >= maxDown || up.length === 0) return;
-    const node = this.random.pick(up);
+    const node = this.victim(up);
     this.target.crash(node);
     this.counts.crash++;
     this.target.note("crash", node);
@@ -154,7 +174,7 @@ export class Nemesis {
   private clog(): void {
     const ids = this.target.nodeIds;
     if (ids.length < 2) return;
-    const node = this.random.pick(ids);
+    const node = this.victim(ids);
     const [min, max] = this.profile.clogDurationMs;
     const untilUs = this.queue.timeUs + this.random.intBetween(min * 1000, max * 1000);
     // Either all of a node's outbound links, or all its inbound ones.
@@ -170,7 +190,7 @@ export class Nemesis {
 
   private lossBurst(): void {
     const ids = this.target.nodeIds;
-    const node = this.random.pick(ids);
+    const node = this.victim(ids);
     const links: Array<[NodeId, NodeId]> = [];
     for (const other of ids) if (other !== node) links.push([node, other], [other, node]);
     for (const [from, to] of links) {

@@ -116,7 +116,7 @@ interface NodeView {
   leaderTerm: number;
   leaderLastIndex: number;
   leaderLastTerm: number;
-  /** term -> candidate this node granted its vote to (sent vote responses), kept across crashes. */
+  /** term -> candidate this node granted its vote to (a vote response sent, or the vote made durable), kept across crashes. */
   readonly votes: Map<number, NodeId>;
 }
 
@@ -200,6 +200,22 @@ export class SafetyMonitor {
     view.votes.set(message.term, message.to);
   }
 
+  /**
+   * A node is about to persist a batch. Its vote is checked here, before storage sees it:
+   * a second vote in a term must be reported as Single Vote, not as whatever the storage
+   * layer asserts about it.
+   */
+  persisting(nodeId: NodeId, batch: PersistBatch): void {
+    const hardState = batch.hardState;
+    if (hardState === undefined || hardState.vote === 0) return;
+    const view = this.view(nodeId);
+    const previous = view.votes.get(hardState.term);
+    if (previous !== undefined && previous !== hardState.vote) {
+      this.fail("Single Vote", `node ${nodeId} recorded its term-${hardState.term} vote for ${hardState.vote} after voting for ${previous}`, nodeId);
+    }
+    // Not recorded yet: a crash before this batch is durable takes the vote back, legitimately (nobody heard it).
+  }
+
   /** A persist batch completed. `isLeader`: the node led when it produced the batch. */
   persisted(nodeId: NodeId, batch: PersistBatch, mustSync: boolean, isLeader: boolean): void {
     const view = this.view(nodeId);
@@ -225,6 +241,7 @@ export class SafetyMonitor {
       for (const entry of batch.entries) this.appendToMirror(view, entry);
     }
     if (batch.hardState !== undefined && mustSync) {
+      if (batch.hardState.vote !== 0 && !view.votes.has(batch.hardState.term)) view.votes.set(batch.hardState.term, batch.hardState.vote);
       view.durableTerm = Math.max(view.durableTerm, batch.hardState.term);
       if (batch.hardState.term === view.durableTerm) view.durableVote = batch.hardState.vote;
       view.durableCommit = Math.max(view.durableCommit, batch.hardState.commit);

@@ -282,6 +282,7 @@ export class Simulation {
       crash: (id) => this.crash(this.nodes[id - 1]!),
       restart: (id) => this.start(this.nodes[id - 1]!),
       jumpClock: (id, deltaUs) => this.nodes[id - 1]!.clock.jump(deltaUs),
+      leaderId: () => this.currentLeader(),
       network: this.network as SimNetwork<unknown>,
       note: (kind, detail) => this.traceEvent(TRACE.fault, FAULT_CODES[kind], detail, 0, 0),
     };
@@ -392,12 +393,30 @@ export class Simulation {
     }, incarnation);
   }
 
+  /** The running node that leads in the highest term (lowest id on a tie, which Election Safety forbids anyway), or 0. */
+  private currentLeader(): NodeId {
+    let leader = 0;
+    let leaderTerm = -1;
+    for (const node of this.nodes) {
+      const core = node.incarnation?.replica?.core;
+      if (core === undefined) continue;
+      const status = core.status();
+      if (status.role === "leader" && status.hardState.term > leaderTerm) {
+        leader = node.id;
+        leaderTerm = status.hardState.term;
+      }
+    }
+    return leader;
+  }
+
   /** Wraps storage.persist so the monitor sees every batch that became durable. */
   private observePersistence(node: SimNode, incarnation: Incarnation, storage: RaftStorage): void {
     const persist = storage.persist.bind(storage);
     storage.persist = (batch, mustSync, done) => {
       const isLeader = incarnation.replica?.core.status().role === "leader";
       const observed: PersistBatch = { snapshot: batch.snapshot, entries: batch.entries, hardState: batch.hardState };
+      this.monitor.persisting(node.id, observed);
+      if (this.monitor.violation !== undefined) return; // the run stops at this event; storage would only assert the same
       persist(batch, mustSync, (error) => {
         if (error === undefined && incarnation.alive) this.monitor.persisted(node.id, observed, mustSync, isLeader);
         done(error);
