@@ -64,6 +64,8 @@ export class RawNode implements RaftCore {
   private readonly votes = new Map<NodeId, boolean>();
   /** Leader: one Progress per other member, in ascending id order (rebuilt on every change). */
   private progress = new Map<NodeId, Progress>();
+  /** Leader: `progress` still tracks a node whose removal is not committed yet. */
+  private progressHasRemoved = false;
   private readonly readOnly: ReadOnly;
   /** Leader: the latest conf-change entry of this term (a new one waits until it commits). */
   private pendingConfIndex = 0;
@@ -738,7 +740,13 @@ export class RawNode implements RaftCore {
   /** Leader: exactly one Progress per other member, ascending by id; existing ones are kept. */
   private rebuildProgress(): void {
     const conf = this.membership.current();
-    const members = [...conf.voters, ...conf.learners].filter((id) => id !== this.id).sort((a, b) => a - b);
+    // A node removed by a change that is not committed yet still gets the log up to that change:
+    // once it holds the entry it knows it is out and never campaigns (dissertation 4.2.3).
+    const committedConf = this.membership.at(this.log.committed);
+    const current = [...conf.voters, ...conf.learners];
+    const removedPending = [...committedConf.voters, ...committedConf.learners].filter((id) => !current.includes(id));
+    this.progressHasRemoved = removedPending.length > 0;
+    const members = [...current, ...removedPending].filter((id) => id !== this.id).sort((a, b) => a - b);
     const rebuilt = new Map<NodeId, Progress>();
     for (const id of members) {
       rebuilt.set(id, this.progress.get(id) ?? new Progress(this.log.lastIndex() + 1, this.config.maxInflightMessages, this.config.maxInflightBytes));
@@ -903,8 +911,13 @@ export class RawNode implements RaftCore {
     return true;
   }
 
-  /** After the leader's commit index moved: release reads, retire a leader that was removed. */
+  /** After the leader's commit index moved: release reads, stop tracking removed nodes, retire a leader that was removed. */
   private afterCommit(): void {
+    if (this.progressHasRemoved && this.membership.lastChangeIndex() <= this.log.committed) {
+      // Tell the removed node the commit index once more before forgetting it.
+      this.broadcastAppend();
+      this.rebuildProgress();
+    }
     if (this.log.committed >= this.termStartIndex && this.readOnly.hasWaitingForCommit()) {
       this.readOnly.startWaiting(this.log.committed);
       this.confirmReads();

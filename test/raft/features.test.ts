@@ -319,6 +319,26 @@ describe("membership", () => {
     assert.ok(c.runUntil(() => [1, 3, 4].every((id) => c.node(id).appliedData.includes("after-remove")), 200));
   });
 
+  test("a removed follower receives its own removal and never campaigns again", () => {
+    const c = new Cluster({ voters: [1, 2, 3] });
+    electFirst(c);
+    c.stabilize();
+    assert.ok(c.proposeConfChange(1, { type: "remove", nodeId: 3 }).ok);
+    c.stabilize();
+    c.tickAll(2);
+    c.stabilize();
+    assert.deepEqual(c.core(3).status().confState.voters, [1, 2], "node 3 holds the entry that removed it");
+    assert.equal(c.core(3).status().hardState.commit, c.core(1).status().hardState.commit);
+    const sentBefore = c.sent.length;
+    c.isolate(3);
+    c.tickAll(100);
+    assert.ok(!c.sent.slice(sentBefore).some((m) => m.from === 3 && m.type === "vote-request"), "a removed node never campaigns");
+    c.heal();
+    c.propose(1, "later");
+    c.stabilize();
+    assert.ok(!c.sent.slice(sentBefore).some((m) => m.to === 3 && m.type === "append" && m.entries.length > 0), "the leader no longer replicates to it");
+  });
+
   test("removing the leader: it leads until the change commits, then steps down and never campaigns", () => {
     const c = new Cluster({ voters: [1, 2, 3] });
     electFirst(c);
