@@ -53,12 +53,11 @@ function entryTypeCode(type: EntryType): number {
 
 // ---- entry: term u64 | index u64 | type u8 (1 normal, 2 conf-change) | data
 
-/** Writes an entry payload at buffer[offset...]; returns its length. */
-export function writeEntryPayload(buffer: Uint8Array, offset: number, entry: Entry): number {
-  const view = viewOf(buffer, offset, offset + ENTRY_PAYLOAD_FIXED_BYTES);
-  putU64(view, 0, entry.term);
-  putU64(view, 8, entry.index);
-  view.setUint8(16, entryTypeCode(entry.type));
+/** Writes an entry payload at buffer[offset...] (bufferView: a view of the whole buffer); returns its length. */
+export function writeEntryPayload(buffer: Uint8Array, bufferView: DataView, offset: number, entry: Entry): number {
+  putU64(bufferView, offset, entry.term);
+  putU64(bufferView, offset + 8, entry.index);
+  bufferView.setUint8(offset + 16, entryTypeCode(entry.type));
   buffer.set(entry.data, offset + ENTRY_PAYLOAD_FIXED_BYTES);
   return ENTRY_PAYLOAD_FIXED_BYTES + entry.data.length;
 }

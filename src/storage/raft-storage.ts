@@ -212,13 +212,15 @@ export class RaftStorage {
     if (this.failed !== undefined) return this.complete(done, this.failed, true);
     this.checkBatch(batch);
     this.busy = true;
-    let synchronous = true;
-
     const hardState = batch.hardState;
-    const steps: Step[] = [];
-    if (hardState !== undefined && (hardState.term !== this.storedTerm || hardState.vote !== this.storedVote)) {
-      steps.push((next) => this.writeHardState(hardState.term, hardState.vote, next));
+    const termOrVoteChanged = hardState !== undefined && (hardState.term !== this.storedTerm || hardState.vote !== this.storedVote);
+    if (!termOrVoteChanged && batch.snapshot === undefined && this.appendsWithoutWaiting(batch.entries)) {
+      this.persistFast(batch.entries, hardState, mustSync, done);
+      return;
     }
+    let synchronous = true;
+    const steps: Step[] = [];
+    if (termOrVoteChanged) steps.push((next) => this.writeHardState(hardState.term, hardState.vote, next));
     const snapshot = batch.snapshot;
     if (snapshot !== undefined) steps.push((next) => this.installSnapshot(snapshot, next));
     const commit = hardState?.commit ?? this.hardState.commit;
@@ -232,6 +234,44 @@ export class RaftStorage {
       this.complete(done, error, synchronous);
     });
     synchronous = false;
+  }
+
+  /**
+   * The common case without closures or steps: the batch goes to the tail segment with no
+   * removal, roll or hard state write before it; then, if mustSync, one sync.
+   */
+  private persistFast(entries: readonly Entry[], hardState: HardState | undefined, mustSync: boolean, done: (error: StorageError | undefined) => void): void {
+    const commit = hardState?.commit ?? this.hardState.commit;
+    if (hardState !== undefined) this.hardState = hardState;
+    const recordCommit = commit > this.commitWritten && commit > this.snapshotIndex;
+    if (entries.length > 0 || recordCommit) {
+      try {
+        this.writeBatch(entries, recordCommit ? commit : undefined, undefined);
+      } catch (thrown) {
+        if (!(thrown instanceof DiskError)) throw thrown;
+        this.failed = StorageError.io("write", this.segments[this.segments.length - 1]!.name, thrown);
+      }
+    }
+    if (!mustSync || this.failed !== undefined) {
+      this.busy = false;
+      return this.complete(done, this.failed, true);
+    }
+    let synchronous = true;
+    this.syncLog((error) => {
+      this.busy = false;
+      if (error !== undefined) this.failed = error;
+      this.complete(done, error, synchronous);
+    });
+    synchronous = false;
+  }
+
+  /** True when `entries` can be written to the tail segment at once: no segment to remove or create first. */
+  private appendsWithoutWaiting(entries: readonly Entry[]): boolean {
+    const tail = this.segments[this.segments.length - 1];
+    if (entries.length === 0) return true;
+    if (tail === undefined) return false;
+    const first = entries[0]!.index;
+    return first >= tail.firstIndex && (tail.sizeBytes < this.options.segmentSizeBytes || first <= tail.firstIndex);
   }
 
   /** The application compacted at snapshot.metadata.index: write it atomically, then drop obsolete segments and snapshots. */
@@ -292,15 +332,13 @@ export class RaftStorage {
     assert(entries.length <= this.options.batchEntriesMax, () => `persist of ${entries.length} entries exceeds batchEntriesMax`);
     let baseIndex = this.snapshotIndex;
     let lastIndex = this.terms.lastIndex;
-    let termAt = (index: number): number | undefined => this.terms.termAt(index);
     if (snapshot !== undefined) {
-      const { index, term } = snapshot.metadata;
+      const { index } = snapshot.metadata;
       assert(index > this.snapshotIndex, () => `received snapshot at ${index} does not advance the snapshot at ${this.snapshotIndex}`);
       assert(index >= this.hardState.commit, () => `received snapshot at ${index} is below the commit index ${this.hardState.commit}`);
       assert(snapshot.data.length <= this.options.snapshotDataMaxBytes, "snapshot data exceeds snapshotDataMaxBytes");
       baseIndex = index;
       lastIndex = index;
-      termAt = (i) => (i === index ? term : undefined);
     }
     const newTerm = hardState?.term ?? this.hardState.term;
     if (hardState !== undefined) {
@@ -315,7 +353,7 @@ export class RaftStorage {
       const first = entries[0]!.index;
       assert(first > baseIndex && first <= lastIndex + 1, () => `entries from ${first} do not extend the log (${baseIndex}, ${lastIndex}]`);
       assert(first > this.hardState.commit || snapshot !== undefined, () => `entries from ${first} would replace committed entries (commit ${this.hardState.commit})`);
-      let previousTerm = termAt(first - 1)!;
+      let previousTerm = snapshot !== undefined ? snapshot.metadata.term : this.terms.termAt(first - 1)!;
       for (let i = 0; i < entries.length; i++) {
         const entry = entries[i]!;
         assert(entry.index === first + i, () => `entries not contiguous at ${entry.index}`);
@@ -417,24 +455,29 @@ export class RaftStorage {
       });
     }
     steps.push((step) => {
-      const prevTerm = newSegment === undefined ? 0 : this.terms.termAt(newSegment.firstIndex - 1)!;
-      const bytes = encodeBatch(newSegment === undefined ? undefined : prevTerm, newSegment?.firstIndex ?? 0, entries, recordCommit ? commit : undefined);
-      if (newSegment !== undefined) {
-        for (const segment of this.segments) segment.lastIndex = Math.min(segment.lastIndex, newSegment.firstIndex - 1);
-        this.segments.push(newSegment);
-        this.directoryDirty = true;
-      }
-      const tail = this.segments[this.segments.length - 1];
-      assert(tail !== undefined, "commit record with no segment to hold it");
-      this.disk.write(tail.name, tail.sizeBytes, bytes);
-      tail.sizeBytes += bytes.length;
-      this.tailDirty = true;
-      for (const entry of entries) this.terms.append(entry.index, entry.term);
-      if (entries.length > 0) tail.lastIndex = entries[entries.length - 1]!.index;
-      if (recordCommit) this.commitWritten = commit;
+      this.writeBatch(entries, recordCommit ? commit : undefined, newSegment);
       step();
     });
     runSteps(steps, next);
+  }
+
+  /** One write to the tail (or to `newSegment`, which becomes the tail): entries, then the commit record if any. */
+  private writeBatch(entries: readonly Entry[], commit: number | undefined, newSegment: SegmentState | undefined): void {
+    const prevTerm = newSegment === undefined ? undefined : this.terms.termAt(newSegment.firstIndex - 1)!;
+    const bytes = encodeBatch(prevTerm, newSegment?.firstIndex ?? 0, entries, commit);
+    if (newSegment !== undefined) {
+      for (const segment of this.segments) segment.lastIndex = Math.min(segment.lastIndex, newSegment.firstIndex - 1);
+      this.segments.push(newSegment);
+      this.directoryDirty = true;
+    }
+    const tail = this.segments[this.segments.length - 1];
+    assert(tail !== undefined, "commit record with no segment to hold it");
+    this.disk.write(tail.name, tail.sizeBytes, bytes);
+    tail.sizeBytes += bytes.length;
+    this.tailDirty = true;
+    for (const entry of entries) this.terms.append(entry.index, entry.term);
+    if (entries.length > 0) tail.lastIndex = entries[entries.length - 1]!.index;
+    if (commit !== undefined) this.commitWritten = commit;
   }
 
   /** Removes the segments holding only entries >= index, durably (guarantee 3). */
@@ -466,26 +509,37 @@ export class RaftStorage {
     const syncFile = this.tailDirty && this.segments.length > 0;
     const syncDirectory = this.directoryDirty;
     const commit = this.commitWritten;
-    let pending = (syncFile ? 1 : 0) + (syncDirectory ? 1 : 0);
-    if (pending === 0) {
+    if (!syncFile && !syncDirectory) {
       this.commitSynced = commit;
       return next();
     }
-    let failure: StorageError | undefined;
-    const finish = (error: StorageError | undefined) => {
-      failure ??= error;
-      if (--pending > 0) return;
-      if (failure !== undefined) return next(failure);
-      if (syncFile) this.tailDirty = false;
-      if (syncDirectory) this.directoryDirty = false;
-      this.commitSynced = commit;
-      next();
-    };
+    const progress = { pending: (syncFile ? 1 : 0) + (syncDirectory ? 1 : 0), failure: undefined as StorageError | undefined };
     if (syncFile) {
       const name = this.segments[this.segments.length - 1]!.name;
-      this.disk.sync(name, (error) => finish(error === undefined ? undefined : StorageError.io("sync", name, error)));
+      this.disk.sync(name, (error) => this.syncLogStepDone(progress, error === undefined ? undefined : StorageError.io("sync", name, error), syncFile, syncDirectory, commit, next));
     }
-    if (syncDirectory) this.disk.syncDirectory((error) => finish(error === undefined ? undefined : StorageError.io("sync", "data directory", error)));
+    if (syncDirectory) {
+      this.disk.syncDirectory((error) =>
+        this.syncLogStepDone(progress, error === undefined ? undefined : StorageError.io("sync", "data directory", error), syncFile, syncDirectory, commit, next),
+      );
+    }
+  }
+
+  private syncLogStepDone(
+    progress: { pending: number; failure: StorageError | undefined },
+    error: StorageError | undefined,
+    syncedFile: boolean,
+    syncedDirectory: boolean,
+    commit: number,
+    next: Next,
+  ): void {
+    progress.failure ??= error;
+    if (--progress.pending > 0) return;
+    if (progress.failure !== undefined) return next(progress.failure);
+    if (syncedFile) this.tailDirty = false;
+    if (syncedDirectory) this.directoryDirty = false;
+    this.commitSynced = commit;
+    next();
   }
 }
 
@@ -506,20 +560,21 @@ function encodeBatch(prevTerm: number | undefined, firstIndex: number, entries: 
   for (const entry of entries) size += RECORD_HEADER_BYTES + ENTRY_PAYLOAD_FIXED_BYTES + entry.data.length;
   if (commit !== undefined) size += RECORD_HEADER_BYTES + COMMIT_PAYLOAD_BYTES;
   const buffer = new Uint8Array(size);
+  const view = new DataView(buffer.buffer, buffer.byteOffset, buffer.length);
   let offset = 0;
   if (prevTerm !== undefined) {
     const length = writeSegmentHeaderPayload(buffer, offset + RECORD_HEADER_BYTES, { firstIndex, prevTerm });
-    sealRecord(buffer, offset, RecordType.segmentHeader, length);
+    sealRecord(buffer, offset, RecordType.segmentHeader, length, view);
     offset += RECORD_HEADER_BYTES + length;
   }
   for (const entry of entries) {
-    const length = writeEntryPayload(buffer, offset + RECORD_HEADER_BYTES, entry);
-    sealRecord(buffer, offset, RecordType.entry, length);
+    const length = writeEntryPayload(buffer, view, offset + RECORD_HEADER_BYTES, entry);
+    sealRecord(buffer, offset, RecordType.entry, length, view);
     offset += RECORD_HEADER_BYTES + length;
   }
   if (commit !== undefined) {
     const length = writeCommitPayload(buffer, offset + RECORD_HEADER_BYTES, commit);
-    sealRecord(buffer, offset, RecordType.commit, length);
+    sealRecord(buffer, offset, RecordType.commit, length, view);
     offset += RECORD_HEADER_BYTES + length;
   }
   if (offset !== size) throw new AssertionFailure(`batch encoding wrote ${offset} of ${size} bytes`);

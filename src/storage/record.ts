@@ -37,16 +37,22 @@ const RECORD_TYPE_MAX = 6;
  * Fills in the header at buffer[offset, offset + 16) for a payload already written at
  * buffer[offset + 16, offset + 16 + payloadLength).
  */
-export function sealRecord(buffer: Uint8Array, offset: number, type: RecordType, payloadLength: number): void {
+export function sealRecord(
+  buffer: Uint8Array,
+  offset: number,
+  type: RecordType,
+  payloadLength: number,
+  /** A view of the whole of `buffer`, when the caller has one (saves an allocation per record). */
+  bufferView: DataView = new DataView(buffer.buffer, buffer.byteOffset, buffer.length),
+): void {
   assert(payloadLength >= 0 && payloadLength <= RECORD_PAYLOAD_MAX_BYTES, () => `record payload of ${payloadLength} bytes is too large`);
   const payloadStart = offset + RECORD_HEADER_BYTES;
   assert(payloadStart + payloadLength <= buffer.length, "record does not fit its buffer");
-  const view = new DataView(buffer.buffer, buffer.byteOffset + offset, RECORD_HEADER_BYTES);
-  view.setUint32(0, payloadLength, true);
-  view.setUint32(4, type, true); // type byte and three zero bytes
+  bufferView.setUint32(offset, payloadLength, true);
+  bufferView.setUint32(offset + 4, type, true); // type byte and three zero bytes
   const payloadCrc = crc32c(buffer, payloadStart, payloadStart + payloadLength, crc32c(buffer, offset + 4, offset + 5));
-  view.setUint32(8, payloadCrc, true);
-  view.setUint32(12, crc32c(buffer, offset, offset + 12), true);
+  bufferView.setUint32(offset + 8, payloadCrc, true);
+  bufferView.setUint32(offset + 12, crc32c(buffer, offset, offset + 12), true);
 }
 
 /** A whole file holding exactly one record. */
