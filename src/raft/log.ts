@@ -201,11 +201,13 @@ export class RaftLog {
     return this.nextApplyIndex() <= this.committed;
   }
 
-  entriesToApply(): Entry[] {
+  /** The next committed entries to apply, at most `maxEntries` (the rest waits for the next Ready). */
+  entriesToApply(maxEntries: number): Entry[] {
+    assert(maxEntries > 0, "apply batches hold at least one entry");
     const from = this.nextApplyIndex();
     if (from > this.committed) return [];
     const start = from - this.snapshotIndexValue - 1;
-    return this.entries.slice(start, start + this.committed - from + 1);
+    return this.entries.slice(start, start + Math.min(this.committed - from + 1, maxEntries));
   }
 
   /** The application snapshotted at `index`: drop the entries up to it. */

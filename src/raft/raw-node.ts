@@ -38,6 +38,8 @@ import type {
 
 /** Messages queued between two Readys; far above what any driver lets pile up. */
 const MAX_OUTBOX_MESSAGES = 1 << 16;
+/** Committed entries handed out to apply in one Ready; a longer backlog spreads over several. */
+const MAX_COMMITTED_ENTRIES_PER_READY = 4096;
 const NO_PLANTED_BUGS: ReadonlySet<PlantedBug> = new Set();
 
 
@@ -220,7 +222,7 @@ export class RawNode implements RaftCore {
     const termOrVoteChanged = hardState.term !== this.lastReadyHardState.term || hardState.vote !== this.lastReadyHardState.vote;
     const snapshot = this.pendingSnapshot;
     const entries = this.log.handOutUnstableEntries();
-    const committedEntries = this.log.entriesToApply();
+    const committedEntries = this.log.entriesToApply(MAX_COMMITTED_ENTRIES_PER_READY);
     const messages = this.outbox;
     const readStates = this.readStates;
     this.outbox = [];
