@@ -199,6 +199,7 @@ function recoverOrThrow(disk: Disk, expected: ExpectedIdentity): Recovery {
     // Chain this segment to the log before it, or start a new chain.
     const chainsOn = chain !== undefined && firstIndex <= chainLastIndex(chain) + 1 && chainTermAt(chain, firstIndex - 1) === header.prevTerm;
     if (chain !== undefined && chainsOn) {
+      if (firstIndex <= chain.commit) throw StorageError.corrupt(name, 0, `segment starting at ${firstIndex} replaces committed entries (commit ${chain.commit})`);
       if (firstIndex <= chainLastIndex(chain)) {
         chain.entries.length = firstIndex - 1 - chain.baseIndex;
         for (const earlier of chain.segments) earlier.lastIndex = Math.min(earlier.lastIndex, firstIndex - 1);
@@ -229,9 +230,11 @@ function recoverOrThrow(disk: Disk, expected: ExpectedIdentity): Recovery {
         if (entry.index <= live.commit) throw StorageError.corrupt(name, at, `entry ${entry.index} replaces a committed entry (commit ${live.commit})`);
         const previousTerm = chainTermAt(live, entry.index - 1)!;
         if (entry.term < previousTerm) throw StorageError.corrupt(name, at, `entry ${entry.index} has term ${entry.term} below the previous term ${previousTerm}`);
-        live.entries.length = entry.index - 1 - live.baseIndex;
+        if (entry.index <= last) {
+          live.entries.length = entry.index - 1 - live.baseIndex;
+          for (const earlier of live.segments) earlier.lastIndex = Math.min(earlier.lastIndex, entry.index - 1);
+        }
         live.entries.push(entry);
-        for (const earlier of live.segments) earlier.lastIndex = Math.min(earlier.lastIndex, entry.index - 1);
         segment.lastIndex = entry.index;
       } else if (read.type === RecordType.commit) {
         const commit = decode(name, at, () => readCommitPayload(bytes, read.payloadStart, read.end));
