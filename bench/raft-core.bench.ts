@@ -1,6 +1,6 @@
 // Raft core throughput: a 3-node and a 5-node cluster driven in memory (no disk, no network
 // latency, every Ready carried out at once), proposals in batches. Prints figures; asserts nothing.
-//   npm run bench:raft
+//   npm run bench:raft-core
 
 import { RawNode } from "../src/raft/raw-node.ts";
 import type { Message, RaftConfig } from "../src/raft/types.ts";
