@@ -6,7 +6,8 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { makeWorld, openOk } from "./harness.ts";
+import { makeWorld, openOk, openStore } from "./harness.ts";
+import { StorageError } from "../../src/storage/raft-storage.ts";
 import { RaftLikeDriver } from "./model.ts";
 import type { StorageOptions } from "../../src/storage/raft-storage.ts";
 
@@ -100,5 +101,38 @@ describe("crash recovery", () => {
       }),
       { numRuns: 300 },
     );
+  });
+
+  test("property: with bit flips on write and on read, open either refuses the store as corrupt or recovers a correct state", () => {
+    const command = fc.record({ choice: fc.nat({ max: 1000 }), size: fc.nat({ max: 1000 }), crash: fc.boolean() });
+    const corrupting = { ...HOSTILE, writeCorruptionProbability: 0.02, readCorruptionProbability: 0.02, mayCorrupt: () => true };
+    let refused = 0;
+    let recovered = 0;
+    fc.assert(
+      fc.property(fc.nat(), fc.array(command, { minLength: 1, maxLength: 60 }), (diskSeed, commands) => {
+        const world = makeWorld(diskSeed, corrupting);
+        const first = openStore(world, OPTIONS);
+        if (first instanceof StorageError) {
+          assert.equal(first.code, "corrupt");
+          refused++;
+          return;
+        }
+        const driver = new RaftLikeDriver(world, OPTIONS, first);
+        for (const { choice, size, crash } of commands) {
+          driver.step(choice, size);
+          world.scheduler.runUntilIdle();
+          if (!crash) continue;
+          const error = driver.tryCrashAndRecover(); // a recovered state is checked against the model inside
+          if (error !== undefined) {
+            assert.equal(error.code, "corrupt", error.message);
+            refused++;
+            return;
+          }
+          recovered++;
+        }
+      }),
+      { numRuns: 200 },
+    );
+    assert.ok(refused > 10 && recovered > 100, `both outcomes should occur (refused ${refused}, recovered ${recovered})`);
   });
 });

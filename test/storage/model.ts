@@ -144,7 +144,8 @@ export class RaftLikeDriver {
     const out: Entry[] = [];
     for (let i = 0; i < count; i++) {
       const size = this.entryBytes ?? (this.serial * 37) % 300;
-      const data = new Uint8Array(size);
+      // Never zero bytes: a zero-filled sector inside a damaged record reads as torn (docs/STORAGE.md).
+      const data = new Uint8Array(size).fill(0x41 + (this.serial % 26));
       data.set(encoder.encode(`#${this.serial++}`).subarray(0, size));
       out.push({ index: from + i, term, type: i % 7 === 3 ? "conf-change" : "normal", data });
     }
@@ -242,6 +243,12 @@ export class RaftLikeDriver {
 
   /** Crash the disk, reopen, check the recovered state against the model and continue from it. */
   crashAndRecover(): void {
+    const error = this.tryCrashAndRecover();
+    if (error !== undefined) assert.fail(`open after crash failed: ${error.message}`);
+  }
+
+  /** As crashAndRecover, but a store that open refuses is returned instead of failing the test. */
+  tryCrashAndRecover(): StorageError | undefined {
     this.world.disk.crash();
     this.world.scheduler.clear();
     this.busy = false;
@@ -249,7 +256,7 @@ export class RaftLikeDriver {
     RaftStorage.open(this.world.disk, IDENTITY, BOOTSTRAP, this.options, (r) => (result = r));
     this.world.scheduler.runUntilIdle();
     if (result === undefined) assert.fail("open did not call back");
-    if (result instanceof StorageError) assert.fail(`open after crash failed: ${result.message}`);
+    if (result instanceof StorageError) return result;
     this.storage = result;
     const recovered = result.recovered;
     this.log = [...this.model.check(recovered)];
@@ -257,5 +264,6 @@ export class RaftLikeDriver {
     this.vote = recovered.hardState.vote;
     this.commit = recovered.hardState.commit;
     this.snapshotIndex = recovered.snapshot?.metadata.index ?? 0;
+    return undefined;
   }
 }
