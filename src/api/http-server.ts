@@ -1,0 +1,70 @@
+// One port for every API protocol: HTTP/1.1 (Connect JSON and binary, gRPC-Web;
+// what curl speaks by default) and cleartext HTTP/2 with prior knowledge (gRPC,
+// and Connect over h2c). Node's http2 server accepts HTTP/1.1 only over TLS, so
+// the listener peeks at the first bytes: the HTTP/2 connection preface starts
+// with "PRI * HTTP/2.0", which no HTTP/1.1 request line can.
+import http from "node:http";
+import http2 from "node:http2";
+import net from "node:net";
+import { connectNodeAdapter } from "@connectrpc/connect-node";
+import type { ConnectRouter } from "@connectrpc/connect";
+import { ListenError } from "../net/tcp-transport.ts";
+import { formatHostPort, parseHostPort } from "../net/address.ts";
+
+export interface ApiServer {
+  /** The bound "host:port". */
+  readonly address: string;
+  /** Stops accepting, lets in-flight requests finish for up to `graceMs`, then closes every connection. */
+  close(graceMs?: number): Promise<void>;
+}
+
+const HTTP2_PREFACE_START = "PRI ";
+
+export function startApiServer(listen: string, routes: (router: ConnectRouter) => void): Promise<ApiServer> {
+  const { host, port } = parseHostPort(listen);
+  const handler = connectNodeAdapter({ routes });
+  const http1 = http.createServer(handler);
+  const h2c = http2.createServer({}, handler);
+  const sockets = new Set<net.Socket>();
+  const sessions = new Set<http2.Http2Session>();
+  h2c.on("session", (session) => {
+    sessions.add(session);
+    session.on("close", () => sessions.delete(session));
+  });
+  const listener = net.createServer((socket) => {
+    sockets.add(socket);
+    socket.on("close", () => sockets.delete(socket));
+    socket.on("error", () => socket.destroy());
+    socket.once("data", (chunk: Buffer) => {
+      socket.pause();
+      socket.unshift(chunk);
+      if (chunk.subarray(0, HTTP2_PREFACE_START.length).toString("latin1") === HTTP2_PREFACE_START) h2c.emit("connection", socket);
+      else http1.emit("connection", socket);
+      socket.resume();
+    });
+  });
+  return new Promise((resolve, reject) => {
+    listener.once("error", (error: NodeJS.ErrnoException) => {
+      const code = error.code ?? "EOTHER";
+      reject(new ListenError(code, `cannot listen for API requests on ${listen}: ${code === "EADDRINUSE" ? "address already in use" : error.message}`));
+    });
+    listener.listen({ host, port }, () => {
+      const bound = listener.address();
+      const address = formatHostPort({ host, port: typeof bound === "object" && bound !== null ? bound.port : port });
+      resolve({
+        address,
+        close: (graceMs = 1_000) =>
+          new Promise<void>((done) => {
+            listener.close(() => done());
+            http1.closeIdleConnections();
+            for (const session of sessions) session.close();
+            const force = setTimeout(() => {
+              for (const socket of sockets) socket.destroy();
+            }, graceMs);
+            force.unref();
+            if (sockets.size === 0) clearTimeout(force);
+          }),
+      });
+    });
+  });
+}
