@@ -363,9 +363,15 @@ export class RawNode implements RaftCore {
     this.randomizedElectionTimeout = this.config.electionTicks + extra;
   }
 
-  /** A node campaigns only if it is a voter in its own view of the membership. */
+  /**
+   * A node campaigns if it is a voter in the newest membership in its log, or in the newest
+   * committed one. The second case is a node whose own removal is still uncommitted: it may hold
+   * the longest log, and the remaining voters cannot elect anyone without its vote, which it
+   * denies them; so it must be able to win (counting, as always, only the voters of its newest
+   * membership), commit its removal, and step down.
+   */
   private promotable(): boolean {
-    return this.membership.isVoter(this.id);
+    return this.membership.isVoter(this.id) || this.membership.at(this.log.committed).voters.includes(this.id);
   }
 
   // ---------------------------------------------------------------- ticks
@@ -925,7 +931,7 @@ export class RawNode implements RaftCore {
       this.confirmReads();
       if (this.readOnly.count() > 0) this.broadcastHeartbeat(this.readOnly.lastContext());
     }
-    if (!this.promotable() && this.membership.lastChangeIndex() <= this.log.committed) {
+    if (!this.membership.isVoter(this.id) && this.membership.lastChangeIndex() <= this.log.committed) {
       // Our removal committed: tell the followers the commit index, then hand over to the most
       // up-to-date voter (lowest id on ties) so the cluster need not wait an election timeout.
       this.broadcastAppend();

@@ -359,6 +359,33 @@ describe("membership", () => {
     assert.notEqual(c.core(1).status().role, "leader");
   });
 
+  test("a leader that crashed right after appending its own removal still lets the cluster recover", () => {
+    // Voters {1,3}: node 1 appends "remove 1" and crashes before anyone receives it. Node 3
+    // needs node 1's vote, which node 1 denies (its log is longer); so node 1, a voter in its
+    // committed membership, must campaign, win with node 3's vote, commit its removal, step down.
+    const c = new Cluster({ voters: [1, 2, 3] });
+    electFirst(c);
+    c.stabilize();
+    assert.ok(c.proposeConfChange(1, { type: "remove", nodeId: 2 }).ok);
+    c.stabilize();
+    c.tickAll(2);
+    c.stabilize();
+    assert.deepEqual(c.core(3).status().confState.voters, [1, 3]);
+    c.dropFilter = (m) => m.from === 1;
+    assert.ok(c.proposeConfChange(1, { type: "remove", nodeId: 1 }).ok);
+    c.crash(1);
+    c.dropFilter = undefined;
+    c.restart(1);
+    assert.deepEqual(c.core(1).status().confState.voters, [3]);
+    assert.ok(
+      c.runUntil(() => c.leader() === 3, 300),
+      "node 3 leads in the end",
+    );
+    c.propose(3, "after");
+    assert.ok(c.runUntil(() => c.node(3).appliedData.includes("after"), 50));
+    assert.deepEqual(c.core(3).status().confState.voters, [3]);
+  });
+
   test("one change at a time, and only after the leader committed in its term", () => {
     const node = newNode();
     makeLeader(node);

@@ -15,6 +15,7 @@ export type Command =
   | { readonly kind: "propose"; readonly node: number }
   | { readonly kind: "read"; readonly node: number }
   | { readonly kind: "campaign"; readonly node: number }
+  | { readonly kind: "transfer"; readonly node: number }
   | { readonly kind: "partition"; readonly mask: number }
   | { readonly kind: "heal" }
   | { readonly kind: "crash"; readonly node: number; readonly midReady: boolean }
@@ -36,6 +37,7 @@ export function commandArbitrary(nodeCount: number, withConfChanges = false): fc
     { weight: 5, arbitrary: fc.record({ kind: fc.constant("propose" as const), node }) },
     { weight: 1, arbitrary: fc.record({ kind: fc.constant("read" as const), node }) },
     { weight: 1, arbitrary: fc.record({ kind: fc.constant("campaign" as const), node }) },
+    { weight: 1, arbitrary: fc.record({ kind: fc.constant("transfer" as const), node }) },
     { weight: 1, arbitrary: fc.record({ kind: fc.constant("partition" as const), mask: fc.nat({ max: (1 << nodeCount) - 1 }) }) },
     { weight: 1, arbitrary: fc.constant({ kind: "heal" as const }) },
     { weight: 1, arbitrary: fc.record({ kind: fc.constant("crash" as const), node, midReady: fc.boolean() }) },
@@ -97,6 +99,14 @@ export function runSchedule(commands: readonly Command[], options: ScheduleOptio
           c.processReady(command.node);
         }
         break;
+      case "transfer": {
+        const leader = c.leader();
+        if (leader !== undefined) {
+          c.core(leader).transferLeadership(command.node);
+          c.processReady(leader);
+        }
+        break;
+      }
       case "partition": {
         const inside: NodeId[] = ids.filter((id) => (command.mask & (1 << (id - 1))) !== 0);
         c.partition(inside, ids.filter((id) => !inside.includes(id)));
