@@ -464,7 +464,6 @@ export class RaftStorage {
   /** One write to the tail (or to `newSegment`, which becomes the tail): entries, then the commit record if any. */
   private writeBatch(entries: readonly Entry[], commit: number | undefined, newSegment: SegmentState | undefined): void {
     const prevTerm = newSegment === undefined ? undefined : this.terms.termAt(newSegment.firstIndex - 1)!;
-    const bytes = encodeBatch(prevTerm, newSegment?.firstIndex ?? 0, entries, commit);
     if (newSegment !== undefined) {
       for (const segment of this.segments) segment.lastIndex = Math.min(segment.lastIndex, newSegment.firstIndex - 1);
       this.segments.push(newSegment);
@@ -472,6 +471,7 @@ export class RaftStorage {
     }
     const tail = this.segments[this.segments.length - 1];
     assert(tail !== undefined, "commit record with no segment to hold it");
+    const bytes = encodeBatch(tail.sizeBytes, prevTerm, newSegment?.firstIndex ?? 0, entries, commit);
     this.disk.write(tail.name, tail.sizeBytes, bytes);
     tail.sizeBytes += bytes.length;
     this.tailDirty = true;
@@ -549,12 +549,12 @@ function encodeSnapshotRecord(snapshot: Snapshot): Uint8Array {
   const buffer = new Uint8Array(RECORD_HEADER_BYTES + payloadLength);
   const written = writeSnapshotPayload(buffer, RECORD_HEADER_BYTES, snapshot);
   assert(written === payloadLength, "snapshot payload size mismatch");
-  sealRecord(buffer, 0, RecordType.snapshot, payloadLength);
+  sealRecord(buffer, 0, RecordType.snapshot, payloadLength, 0);
   return buffer;
 }
 
 /** One buffer for one write: an optional segment header, the entry records, an optional commit record. */
-function encodeBatch(prevTerm: number | undefined, firstIndex: number, entries: readonly Entry[], commit: number | undefined): Uint8Array {
+function encodeBatch(fileOffset: number, prevTerm: number | undefined, firstIndex: number, entries: readonly Entry[], commit: number | undefined): Uint8Array {
   let size = 0;
   if (prevTerm !== undefined) size += RECORD_HEADER_BYTES + SEGMENT_HEADER_PAYLOAD_BYTES;
   for (const entry of entries) size += RECORD_HEADER_BYTES + ENTRY_PAYLOAD_FIXED_BYTES + entry.data.length;
@@ -564,17 +564,17 @@ function encodeBatch(prevTerm: number | undefined, firstIndex: number, entries: 
   let offset = 0;
   if (prevTerm !== undefined) {
     const length = writeSegmentHeaderPayload(buffer, offset + RECORD_HEADER_BYTES, { firstIndex, prevTerm });
-    sealRecord(buffer, offset, RecordType.segmentHeader, length, view);
+    sealRecord(buffer, offset, RecordType.segmentHeader, length, fileOffset, view);
     offset += RECORD_HEADER_BYTES + length;
   }
   for (const entry of entries) {
     const length = writeEntryPayload(buffer, view, offset + RECORD_HEADER_BYTES, entry);
-    sealRecord(buffer, offset, RecordType.entry, length, view);
+    sealRecord(buffer, offset, RecordType.entry, length, fileOffset, view);
     offset += RECORD_HEADER_BYTES + length;
   }
   if (commit !== undefined) {
     const length = writeCommitPayload(buffer, offset + RECORD_HEADER_BYTES, commit);
-    sealRecord(buffer, offset, RecordType.commit, length, view);
+    sealRecord(buffer, offset, RecordType.commit, length, fileOffset, view);
     offset += RECORD_HEADER_BYTES + length;
   }
   if (offset !== size) throw new AssertionFailure(`batch encoding wrote ${offset} of ${size} bytes`);

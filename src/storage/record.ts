@@ -5,13 +5,15 @@
 //   4       1     type (RecordType, never 0)
 //   5       3     reserved, zero
 //   8       4     payloadCrc  = CRC32C(type byte, payload)
-//   12      4     headerCrc   = CRC32C(bytes 0..11 of the header)
+//   12      4     headerCrc   = CRC32C(bytes 0..11 of the header), seeded with the record's file offset
 //   16      n     payload
 //
 // The header has its own checksum so that a flipped bit in the length is caught as
 // corruption instead of making the record look cut short (which recovery would take
-// for a torn write and truncate). docs/STORAGE.md states the torn-versus-corrupt rules
-// that readRecordAt implements.
+// for a torn write and truncate). Seeding it with the record's offset in its file binds
+// the record to its place (as TigerBeetle's headers name their own location): a valid
+// record that a misdirected write put elsewhere fails its check instead of being replayed.
+// docs/STORAGE.md states the torn-versus-corrupt rules that readRecordAt implements.
 
 import { assert } from "../assert.ts";
 import { crc32c } from "./crc32c.ts";
@@ -42,6 +44,8 @@ export function sealRecord(
   offset: number,
   type: RecordType,
   payloadLength: number,
+  /** Where buffer[0] will sit in its file: the record's file offset is fileOffset + offset. */
+  fileOffset: number,
   /** A view of the whole of `buffer`, when the caller has one (saves an allocation per record). */
   bufferView: DataView = new DataView(buffer.buffer, buffer.byteOffset, buffer.length),
 ): void {
@@ -52,14 +56,19 @@ export function sealRecord(
   bufferView.setUint32(offset + 4, type, true); // type byte and three zero bytes
   const payloadCrc = crc32c(buffer, payloadStart, payloadStart + payloadLength, crc32c(buffer, offset + 4, offset + 5));
   bufferView.setUint32(offset + 8, payloadCrc, true);
-  bufferView.setUint32(offset + 12, crc32c(buffer, offset, offset + 12), true);
+  bufferView.setUint32(offset + 12, crc32c(buffer, offset, offset + 12, offsetSeed(fileOffset + offset)), true);
+}
+
+/** The header checksum's seed: the record's file offset folded to 32 bits. */
+function offsetSeed(fileOffset: number): number {
+  return (fileOffset % 0x1_0000_0000 ^ Math.floor(fileOffset / 0x1_0000_0000)) >>> 0;
 }
 
 /** A whole file holding exactly one record. */
 export function encodeSingleRecord(type: RecordType, payload: Uint8Array): Uint8Array {
   const buffer = new Uint8Array(RECORD_HEADER_BYTES + payload.length);
   buffer.set(payload, RECORD_HEADER_BYTES);
-  sealRecord(buffer, 0, type, payload.length);
+  sealRecord(buffer, 0, type, payload.length, 0);
   return buffer;
 }
 
@@ -70,14 +79,14 @@ export type RecordRead =
   /** Cannot come from a crash: a checksum or a structural check failed. */
   | { readonly kind: "corrupt"; readonly reason: string };
 
-/** Reads the record starting at `offset` (< bytes.length), classifying any defect as torn or corrupt. */
+/** Reads the record at file offset `offset` of the whole file `bytes`, classifying any defect as torn or corrupt. */
 export function readRecordAt(bytes: Uint8Array, offset: number): RecordRead {
   const size = bytes.length;
   assert(offset >= 0 && offset < size, "readRecordAt offset out of range");
   if (size - offset < RECORD_HEADER_BYTES) return { kind: "torn", reason: `incomplete record header (${size - offset} bytes)` };
   if (isZero(bytes, offset, offset + RECORD_HEADER_BYTES)) return { kind: "torn", reason: "zero-filled record header (unwritten space)" };
   const view = new DataView(bytes.buffer, bytes.byteOffset + offset, RECORD_HEADER_BYTES);
-  if (view.getUint32(12, true) !== crc32c(bytes, offset, offset + 12)) {
+  if (view.getUint32(12, true) !== crc32c(bytes, offset, offset + 12, offsetSeed(offset))) {
     if (hasZeroSector(bytes, offset, offset + RECORD_HEADER_BYTES)) return { kind: "torn", reason: "record header with a zero-filled sector" };
     return { kind: "corrupt", reason: "record header checksum mismatch" };
   }

@@ -72,6 +72,17 @@ describe("record framing", () => {
   });
 
   test("sealRecord refuses a payload that does not fit its buffer", () => {
-    assert.throws(() => sealRecord(new Uint8Array(20), 0, RecordType.commit, 8), /does not fit/);
+    assert.throws(() => sealRecord(new Uint8Array(20), 0, RecordType.commit, 8, 0), /does not fit/);
+  });
+
+  test("a record is bound to its file offset: the same bytes elsewhere are corrupt", () => {
+    const one = record(new Uint8Array([1, 2, 3]));
+    const bytes = concat(new Uint8Array(RECORD_HEADER_BYTES + 5).fill(1), one);
+    const read = readRecordAt(bytes, RECORD_HEADER_BYTES + 5);
+    assert.equal(read.kind, "corrupt");
+    const sealed = new Uint8Array(RECORD_HEADER_BYTES + 3);
+    sealed.set([1, 2, 3], RECORD_HEADER_BYTES);
+    sealRecord(sealed, 0, RecordType.entry, 3, 4096);
+    assert.equal(readRecordAt(concat(new Uint8Array(4096).fill(1), sealed), 4096).kind, "record");
   });
 });
