@@ -182,6 +182,35 @@ describe("Raft paper 5.2: leader election", () => {
   }
 });
 
+describe("Raft paper 5.2: split votes are rare", () => {
+  for (const role of ["follower", "candidate"] as const) {
+    test(`${role}s rarely time out at the same tick`, () => {
+      // "This spreads out the servers so that in most cases only a single server will time out;
+      // it wins the election and sends heartbeats before any other servers time out."
+      const ids = [1, 2, 3, 4, 5];
+      const nodes = ids.map((id) => newNode({ id, voters: ids, seed: 1000 + id }));
+      let conflicts = 0;
+      const rounds = 1000;
+      for (let round = 0; round < rounds; round += 1) {
+        for (const node of nodes) {
+          if (role === "candidate") node.campaign();
+          else node.step(appendFrom(node === nodes[0] ? 2 : 1, node.status().id, node.status().hardState.term + 1, 0, 0, []));
+          drainMessages(node);
+        }
+        let timedOut = 0;
+        for (let tick = 0; timedOut === 0 && tick < 4 * et; tick += 1) {
+          for (const node of nodes) {
+            node.tick();
+            if (drainMessages(node).some((m) => m.type === "vote-request")) timedOut += 1;
+          }
+        }
+        if (timedOut > 1) conflicts += 1;
+      }
+      assert.ok(conflicts / rounds <= 0.3, `conflicts in ${conflicts} of ${rounds} rounds`);
+    });
+  }
+});
+
 describe("Raft paper 5.3: log replication", () => {
   test("the leader appends a proposal and sends AppendEntries with the preceding index and term", () => {
     // "The leader appends the command to its log as a new entry, then issues AppendEntries RPCs
