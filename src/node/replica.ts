@@ -142,6 +142,8 @@ export class Replica<Result, Query, QueryResult> {
   private readonly reads = new Map<number, PendingRead<Query>>();
   private nextReadContext = 1;
   private transfer: PendingTransfer | undefined;
+  /** Set by requestSnapshot(); cleared when the next snapshot starts. */
+  private snapshotRequested = false;
 
   constructor(
     private readonly env: Environment,
@@ -373,8 +375,19 @@ export class Replica<Result, Query, QueryResult> {
     }
   }
 
+  /**
+   * Asks for a snapshot at the next opportunity even if fewer than snapshotEveryEntries were
+   * applied: a leader that never compacted has nothing to send a joining node (docs/RAFT.md, Joining).
+   * Added by the node runtime (src/node/runtime.ts) for `cluster add-learner`.
+   */
+  requestSnapshot(): void {
+    this.snapshotRequested = true;
+  }
+
   private maybeSnapshot(): void {
-    if (this.applied - this.snapshotIndex < this.options.snapshotEveryEntries) return;
+    const requested = this.snapshotRequested && this.applied > this.snapshotIndex;
+    if (!requested && this.applied - this.snapshotIndex < this.options.snapshotEveryEntries) return;
+    this.snapshotRequested = false;
     const index = this.applied;
     const term = this.core.termAt(index);
     assert(term !== undefined, () => `no term for applied index ${index}`);
