@@ -22,7 +22,7 @@ export interface CheckOptions {
   readonly memoryBudgetBytes?: number;
   /** False checks the history as one partition, ignoring the model's partition function. */
   readonly partition?: boolean;
-  /** Steps a partition runs before the next one gets its turn. Default 20,000. */
+  /** Steps a partition runs before the next one gets its turn. Default 1,000. */
   readonly sliceSteps?: number;
   /** Estimated bytes per model state held in the cache. Default 64. */
   readonly stateSizeBytes?: number;
@@ -72,7 +72,7 @@ export interface CheckResult {
 }
 
 const DEFAULT_MEMORY_BUDGET_BYTES = 1 << 30;
-const DEFAULT_SLICE_STEPS = 20_000;
+const DEFAULT_SLICE_STEPS = 1_000;
 
 interface PreparedPartition<Input, Output> {
   readonly label: string;

@@ -39,6 +39,16 @@ export interface Model<State, Input, Output> {
    * skips the alternatives. Optional: absent means no operation is treated so.
    */
   isReadOnly?(input: Input, output: Output): boolean;
+  /**
+   * Optional lookahead for a read-only operation that `state` rejects: false when no
+   * sequence of operations for which `resets` is false can take `state` to one that
+   * accepts it (for the kv model: appends only extend a value, so a read of a value that
+   * does not start with the current one can never succeed). The search then abandons the
+   * configuration, unless an operation that resets could still come before the read.
+   */
+  mayLaterAccept?(state: State, input: Input, output: Output): boolean;
+  /** With mayLaterAccept: the operations outside its promise (for kv: put and cas). */
+  resets?(input: Input, output: Output): boolean;
   /** Operations with different labels are independent (P-compositionality); absent = one partition. */
   partition?(input: Input): string;
   describeOperation(input: Input, output: Output): string;

@@ -69,6 +69,14 @@ export class PartitionSearch<State, Input, Output> {
   /** 1 for operations that never change the state (Model.isReadOnly). */
   private readonly readOnly: Uint8Array;
   private readonly stateSizeBytes: number;
+  /**
+   * Operations for which Model.resets holds, by call position, per partition label (a
+   * whole-map search still knows that a put on one key cannot affect a read of another);
+   * empty without mayLaterAccept.
+   */
+  private readonly resettingByGroup: Int32Array[];
+  private readonly groupOf: Int32Array;
+  private readonly returnPositions: Float64Array;
   private outcome: SearchStatus = "running";
   steps = 0;
   maxDepth = 0;
@@ -84,6 +92,24 @@ export class PartitionSearch<State, Input, Output> {
     this.required = Uint8Array.from(operations, (op) => (op.required ? 1 : 0));
     this.readOnly = Uint8Array.from(operations, (op) => (model.isReadOnly?.(op.input, op.output) === true ? 1 : 0));
     this.stateSizeBytes = stateSizeBytes;
+    this.returnPositions = Float64Array.from(operations, (op) => op.returnPosition);
+    const groups = new Map<string, number>();
+    this.groupOf = new Int32Array(n);
+    const resetting: number[][] = [];
+    if (model.mayLaterAccept !== undefined) {
+      operations.forEach((op, i) => {
+        const label = model.partition?.(op.input) ?? "";
+        let group = groups.get(label);
+        if (group === undefined) {
+          group = groups.size;
+          groups.set(label, group);
+          resetting.push([]);
+        }
+        this.groupOf[i] = group;
+        if (model.resets?.(op.input, op.output) !== false) resetting[group].push(i);
+      });
+    }
+    this.resettingByGroup = resetting.map((list) => Int32Array.from(list.sort((a, b) => operations[a].callPosition - operations[b].callPosition || a - b)));
     this.operationCount = n;
     this.requiredCount = operations.reduce((sum, op) => sum + (op.required ? 1 : 0), 0);
 
@@ -173,6 +199,7 @@ export class PartitionSearch<State, Input, Output> {
     const outputs = this.outputs;
     const required = this.required;
     const readOnly = this.readOnly;
+    const mayLaterAccept = this.model.mayLaterAccept !== undefined;
     const next = this.next;
     const matchOf = this.matchOf;
     const operationOf = this.operationOf;
@@ -198,8 +225,13 @@ export class PartitionSearch<State, Input, Output> {
       let deadEnd = matchOf[entry] < 0; // a return entry of an operation not yet linearized
       if (!deadEnd) {
         // A call entry: try to linearize the operation now.
-        let nextId = memo.get(stateId, opIndex);
-        if (nextId === UNKNOWN) {
+        let nextId: number;
+        if (readOnly[opIndex] === 1) {
+          // A read-only step is cheap and lands on the same state: no memo, no interning.
+          nextId = model.step(stateTable.states[stateId], inputs[opIndex], outputs[opIndex]) === undefined ? ILLEGAL : stateId;
+          // A required read that can never be accepted from here dooms the configuration.
+          if (nextId === ILLEGAL && required[opIndex] === 1 && mayLaterAccept && this.doomed(stateId, opIndex, linearized)) deadEnd = true;
+        } else if ((nextId = memo.get(stateId, opIndex)) === UNKNOWN) {
           const nextState = model.step(stateTable.states[stateId], inputs[opIndex], outputs[opIndex]);
           // Rejections are not remembered: they are usually cheap to recompute (a read
           // that does not match), and there are many of them.
@@ -209,7 +241,7 @@ export class PartitionSearch<State, Input, Output> {
             memo.set(stateId, opIndex, nextId);
           }
         }
-        if (nextId !== ILLEGAL) {
+        if (!deadEnd && nextId !== ILLEGAL) {
           const word = opIndex >>> 5;
           const bit = 1 << (opIndex & 31);
           linearized[word] |= bit;
@@ -281,6 +313,24 @@ export class PartitionSearch<State, Input, Output> {
     this.requiredDone = requiredDone;
     this.steps += steps;
     return this.outcome;
+  }
+
+  /**
+   * Whether the required read-only operation `read`, rejected in state `stateId`, can
+   * never be accepted: no resetting operation can still be linearized before it (each
+   * such operation would have to be invoked before the read returns), and the model
+   * says no other operations can bring the state to one that accepts it.
+   */
+  private doomed(stateId: number, read: number, linearized: Uint32Array): boolean {
+    const resetting = this.resettingByGroup[this.groupOf[read]];
+    const deadline = this.returnPositions[read];
+    for (let k = 0; k < resetting.length; k += 1) {
+      const op = resetting[k];
+      if ((linearized[op >>> 5] & (1 << (op & 31))) !== 0) continue;
+      if (this.operations[op].callPosition < deadline) return false;
+      break;
+    }
+    return !this.model.mayLaterAccept!(this.stateTable.states[stateId], this.inputs[read], this.outputs[read]);
   }
 
   private noteDeadEnd(): void {

@@ -44,16 +44,18 @@ const PUT = 1;
 const APPEND = 2;
 const CAS = 3;
 
-export interface KvInput {
-  readonly kind: number;
-  readonly key: string;
-  readonly keyHash: number;
-  /** put/append: the argument; get: the value read; cas: the expected value. */
-  readonly value: KvValue;
-  /** append: BASE^len(value); unused otherwise. */
-  readonly power: number;
-  /** cas: the new value. */
-  readonly swap: KvValue | undefined;
+export class KvInput {
+  constructor(
+    readonly kind: number,
+    readonly key: string,
+    readonly keyHash: number,
+    /** put/append: the argument; get: the value read; cas: the expected value. */
+    readonly value: KvValue,
+    /** append: BASE^len(value); 1 otherwise. */
+    readonly power: number,
+    /** cas: the new value; EMPTY otherwise. */
+    readonly swap: KvValue,
+  ) {}
 }
 /** cas: 1 swapped, 0 compare failed, -1 unknown; unused otherwise. */
 export type KvOutput = number;
@@ -106,29 +108,33 @@ function shorten(text: string): string {
 }
 
 export function kvModel(): Model<KvState, KvInput, KvOutput> {
+  const keyHashes = new Map<string, number>();
   return {
     name: "kv",
     prepare(op: Operation): Prepared<KvInput, KvOutput> {
       if (op.key === undefined) badOperation(`kv operation :${op.f} has no key`);
       const key = op.key;
-      const keyHash = hashString(key);
-      const base = { key, keyHash, power: 1, swap: undefined };
+      let keyHash = keyHashes.get(key);
+      if (keyHash === undefined) {
+        keyHash = hashString(key);
+        keyHashes.set(key, keyHash);
+      }
       switch (op.f) {
         case "get": {
           if (op.status !== "ok" || op.completeValue === null) return "drop";
-          return { input: { ...base, kind: GET, value: kvValue(textOf(op, op.completeValue, "the value read")) }, output: 0 };
+          return { input: new KvInput(GET, key, keyHash, kvValue(textOf(op, op.completeValue, "the value read")), 1, EMPTY), output: 0 };
         }
         case "put":
-          return { input: { ...base, kind: PUT, value: kvValue(textOf(op, op.invokeValue, "the value")) }, output: 0 };
+          return { input: new KvInput(PUT, key, keyHash, kvValue(textOf(op, op.invokeValue, "the value")), 1, EMPTY), output: 0 };
         case "append": {
           const text = textOf(op, op.invokeValue, "the value");
-          return { input: { ...base, kind: APPEND, value: kvValue(text), power: powerOf(text.length) }, output: 0 };
+          return { input: new KvInput(APPEND, key, keyHash, kvValue(text), powerOf(text.length), EMPTY), output: 0 };
         }
         case "cas": {
           const pair = op.invokeValue;
           if (!Array.isArray(pair) || pair.length !== 2) badOperation(`cas needs [expected, new], found ${showValue(pair)}`);
           const output = op.status === "ok" ? 1 : op.status === "compare-failed" ? 0 : -1;
-          return { input: { ...base, kind: CAS, value: kvValue(textOf(op, pair[0], "expected")), swap: kvValue(textOf(op, pair[1], "new")) }, output };
+          return { input: new KvInput(CAS, key, keyHash, kvValue(textOf(op, pair[0], "expected")), 1, kvValue(textOf(op, pair[1], "new"))), output };
         }
         default:
           return badOperation(`unknown operation :${op.f} (expected get, put, append or cas)`);
@@ -151,7 +157,7 @@ export function kvModel(): Model<KvState, KvInput, KvOutput> {
         default: {
           const matches = sameValue(old, input.value);
           if (output === 0) return matches ? undefined : state;
-          return matches ? withValue(state, slot, input, old, input.swap!) : undefined;
+          return matches ? withValue(state, slot, input, old, input.swap) : undefined;
         }
       }
     },
@@ -168,6 +174,13 @@ export function kvModel(): Model<KvState, KvInput, KvOutput> {
       return true;
     },
     isReadOnly: (input, output) => input.kind === GET || (input.kind === CAS && output === 0),
+    // Appends only extend a value; puts and cas replace it.
+    mayLaterAccept(state, input) {
+      if (input.kind !== GET) return true;
+      const current = valueOf(state, input.key).text;
+      return current.length < input.value.text.length && input.value.text.startsWith(current);
+    },
+    resets: (input, output) => input.kind === PUT || (input.kind === CAS && output !== 0),
     partition: (input) => input.key,
     describeOperation(input, output) {
       const key = JSON.stringify(input.key);
@@ -179,7 +192,7 @@ export function kvModel(): Model<KvState, KvInput, KvOutput> {
         case APPEND:
           return `append ${key} ${shorten(input.value.text)}`;
         default:
-          return `cas ${key} ${shorten(input.value.text)} -> ${shorten(input.swap!.text)}${output === 1 ? "" : output === 0 ? " (compare failed)" : " (unknown)"}`;
+          return `cas ${key} ${shorten(input.value.text)} -> ${shorten(input.swap.text)}${output === 1 ? "" : output === 0 ? " (compare failed)" : " (unknown)"}`;
       }
     },
     describeState(state) {
