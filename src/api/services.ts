@@ -212,6 +212,7 @@ async function addLearnerAtLeader(
   if (request.addressesOnly || isMember) return { index: BigInt(index), members: members() };
   const outcome = await runtime.changeMembership({ type: "add-learner", nodeId });
   index = requireOk(outcome);
+  runtime.ensureSnapshotForJoiners();
   return { index: BigInt(index), members: members() };
 }
 

@@ -1,12 +1,39 @@
-// PLACEHOLDER: replaced by the real `blixard kv` command.
+// `blixard kv get|put|cas`: the replicated key-value map through a node's API.
+// Reads are linearizable unless --serializable; writes sent to a follower are forwarded.
 import type { Command } from "commander";
+import { CompareAndSetResponseSchema, GetResponseSchema, PutResponseSchema } from "../api/gen/blixard/v1/kv_pb.ts";
+import { addApiOptions, runApiCall, type ApiCommandOptions } from "./api-output.ts";
 
 export function registerKvCommand(program: Command): void {
-  program
-    .command("kv")
-    .description("(not yet implemented)")
-    .action(() => {
-      process.stderr.write("blixard kv: not implemented yet\n");
-      process.exitCode = 1;
-    });
+  const kv = program.command("kv").description("read and write the replicated key-value map");
+
+  addApiOptions(kv.command("get <key>").description("read a key (absent keys read as empty)"))
+    .option("--serializable", "answer from the contacted node's applied state (may be stale)")
+    .action((key: string, options: ApiCommandOptions & { serializable?: boolean }) =>
+      runApiCall(
+        options,
+        GetResponseSchema,
+        (clients) => clients.kv.get({ key, serializable: options.serializable === true }),
+        (response) => response.value,
+      ),
+    );
+
+  addApiOptions(kv.command("put <key> <value>").description("write a key")).action((key: string, value: string, options: ApiCommandOptions) =>
+    runApiCall(
+      options,
+      PutResponseSchema,
+      (clients) => clients.kv.put({ key, value }),
+      (response) => `OK (index ${response.index})`,
+    ),
+  );
+
+  addApiOptions(kv.command("cas <key> <expected> <value>").description('set key to value only if it currently equals expected ("" = absent)')).action(
+    (key: string, expected: string, value: string, options: ApiCommandOptions) =>
+      runApiCall(
+        options,
+        CompareAndSetResponseSchema,
+        (clients) => clients.kv.compareAndSet({ key, expected, value }),
+        (response) => (response.succeeded ? `OK (index ${response.index})` : `FAILED: current value is ${JSON.stringify(response.current)} (index ${response.index})`),
+      ),
+  );
 }

@@ -221,6 +221,12 @@ export class NodeRuntime {
     return new Promise((resolve) => this.replica.changeMembership(change, resolve));
   }
 
+  /** A joining node learns its membership from a snapshot: make sure this leader has one to send. */
+  ensureSnapshotForJoiners(): void {
+    const raft = this.replica.status().raft;
+    if (raft.leaderId === this.nodeId && raft.snapshotIndex === 0 && raft.applied > 0) this.replica.requestSnapshot();
+  }
+
   transferLeadership(target: NodeId): Promise<TransferOutcome> {
     return new Promise((resolve) => this.replica.transferLeadership(target, resolve));
   }
@@ -289,6 +295,8 @@ export class NodeRuntime {
         this.log.info({ via: this.config.join }, "joined the cluster as a learner");
       }
       await this.announce();
+      // A leader elected after a learner was added may never have compacted either.
+      if (this.replica.status().raft.confState.learners.length > 0) this.ensureSnapshotForJoiners();
       return ANNOUNCE_INTERVAL_MS;
     } catch (error) {
       const message = error instanceof ConnectError ? error.rawMessage : (error as Error).message;

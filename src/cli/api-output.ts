@@ -1,0 +1,70 @@
+// Shared plumbing of the CLI commands that talk to a node's API (`cluster`, `kv`):
+// the --endpoint / -o / --timeout-ms options, one-line errors, and plain tables.
+import type { Command } from "commander";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { toJson, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
+import { createApiClients, type ApiClients } from "../api/client.ts";
+import { UsageError } from "./usage-error.ts";
+
+export interface ApiCommandOptions {
+  endpoint?: string;
+  output: string;
+  timeoutMs: string;
+}
+
+export function addApiOptions(command: Command): Command {
+  return command
+    .option("--endpoint <URL>", "a node's API address, e.g. http://127.0.0.1:8001 (default: $BLIXARD_ENDPOINT)")
+    .option("-o, --output <FORMAT>", "table or json", "table")
+    .option("--timeout-ms <MS>", "give up on the request after this long", "10000");
+}
+
+export function apiClients(options: ApiCommandOptions): ApiClients {
+  const endpoint = options.endpoint ?? process.env.BLIXARD_ENDPOINT;
+  if (endpoint === undefined || endpoint.trim() === "") throw new UsageError("--endpoint is required (or set BLIXARD_ENDPOINT)");
+  if (options.output !== "table" && options.output !== "json") throw new UsageError(`-o: "${options.output}" is neither table nor json`);
+  if (!/^\d+$/.test(options.timeoutMs) || Number(options.timeoutMs) < 1) throw new UsageError(`--timeout-ms: "${options.timeoutMs}" is not a positive integer`);
+  try {
+    return createApiClients(endpoint, { timeoutMs: Number(options.timeoutMs) });
+  } catch (error) {
+    throw new UsageError(`--endpoint: ${(error as Error).message}`);
+  }
+}
+
+export function parseId(text: string, what: string): bigint {
+  if (!/^\d+$/.test(text) || BigInt(text) < 1n || BigInt(text) > BigInt(Number.MAX_SAFE_INTEGER)) throw new UsageError(`${what}: "${text}" is not a positive integer`);
+  return BigInt(text);
+}
+
+/** Runs one API call; prints its result as JSON or through `table`; a failure is one line on stderr and exit 1. */
+export async function runApiCall<Desc extends DescMessage>(
+  options: ApiCommandOptions,
+  schema: Desc,
+  call: (clients: ApiClients) => Promise<MessageShape<Desc>>,
+  table: (response: MessageShape<Desc>) => string,
+): Promise<void> {
+  const clients = apiClients(options);
+  let response: MessageShape<Desc>;
+  try {
+    response = await call(clients);
+  } catch (error) {
+    const connect = ConnectError.from(error);
+    const reason = connect.code === Code.Unavailable && /ECONNREFUSED|fetch failed|connect/i.test(connect.rawMessage) ? `cannot reach ${clients.url}: ${connect.rawMessage}` : connect.rawMessage;
+    process.stderr.write(`blixard: ${Code[connect.code]}: ${reason.split("\n")[0]}\n`);
+    process.exitCode = 1;
+    return;
+  }
+  if (options.output === "json") process.stdout.write(`${JSON.stringify(toJson(schema, response, { alwaysEmitImplicit: true }))}\n`);
+  else process.stdout.write(`${table(response)}\n`);
+}
+
+/** Left-aligned columns separated by two spaces. */
+export function formatTable(header: readonly string[], rows: readonly (readonly string[])[]): string {
+  const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => (row[column] ?? "").length)));
+  const line = (cells: readonly string[]): string =>
+    cells
+      .map((cell, column) => cell.padEnd(widths[column]!))
+      .join("  ")
+      .trimEnd();
+  return [line(header), ...rows.map(line)].join("\n");
+}
