@@ -99,6 +99,10 @@ export class Cluster {
   // Safety checker state.
   private readonly leaderOfTerm = new Map<number, NodeId>();
   private readonly committedEntries = new Map<number, { term: number; data: string; type: string }>();
+  /** Index -> the lowest current term of a node seen holding it as committed: leaders of later terms must have it. */
+  private readonly committedByTerm = new Map<number, number>();
+  /** The term in which each node's log was last checked for Leader Completeness. */
+  private readonly completenessCheckedTerm = new Map<NodeId, number>();
   private readonly checkedCommit = new Map<NodeId, number>();
   private maxCommitSeen = 0;
   private nextReadContext = 1;
@@ -420,18 +424,37 @@ export class Cluster {
         const other = this.leaderOfTerm.get(s.hardState.term);
         if (other !== undefined && other !== node.id) throw new SafetyViolation("election-safety", `nodes ${other} and ${node.id} both lead term ${s.hardState.term}`);
         this.leaderOfTerm.set(s.hardState.term, node.id);
+        if (this.completenessCheckedTerm.get(node.id) !== s.hardState.term) {
+          this.completenessCheckedTerm.set(node.id, s.hardState.term);
+          this.checkLeaderCompleteness(node);
+        }
       }
       // Committed entries never change: every node's committed prefix agrees with what any node committed.
       const from = Math.max(this.checkedCommit.get(node.id) ?? 0, s.firstIndex - 1) + 1;
       for (let index = from; index <= s.hardState.commit; index += 1) {
         const entry = node.core!.entryAt(index);
         if (entry !== undefined) this.checkCommitted(node.id, entry);
+        const term = this.committedByTerm.get(index);
+        if (term === undefined || s.hardState.term < term) this.committedByTerm.set(index, s.hardState.term);
       }
       this.checkedCommit.set(node.id, s.hardState.commit);
       this.maxCommitSeen = Math.max(this.maxCommitSeen, s.hardState.commit);
     }
     for (let i = 0; i < live.length; i += 1) {
       for (let j = i + 1; j < live.length; j += 1) this.checkLogMatching(live[i]!, live[j]!);
+    }
+  }
+
+  /** Leader Completeness: a leader holds every entry committed in an earlier term. */
+  private checkLeaderCompleteness(node: SimNode): void {
+    const s = node.core!.status();
+    for (const [index, committedTerm] of this.committedByTerm) {
+      if (committedTerm >= s.hardState.term || index <= s.snapshotIndex) continue;
+      const known = this.committedEntries.get(index);
+      const entry = node.core!.entryAt(index);
+      if (entry === undefined || (known !== undefined && (entry.term !== known.term || text(entry.data) !== known.data))) {
+        throw new SafetyViolation("leader-completeness", `leader ${node.id} of term ${s.hardState.term} lacks entry ${index} committed by term ${committedTerm}`);
+      }
     }
   }
 
