@@ -1,0 +1,86 @@
+// How the test harness provokes each planted bug (src/raft/types.ts PlantedBug): the fault
+// profile, cluster size, run length and any tuning, plus the property that must catch it.
+// Shared by test/sim/planted-bugs.test.ts and test/sim/scan-planted-bugs.ts (which
+// produced the seed lists and the table in docs/PLANTED-BUGS.md).
+
+import type { PlantedBug } from "../../src/raft/types.ts";
+import { FAULT_PROFILES } from "../../src/sim/fault-profile.ts";
+import type { PropertyName } from "../../src/sim/properties.ts";
+import { seedFromNumber } from "../../src/sim/seed.ts";
+import { simReplicaOptions, type SimulationOptions } from "../../src/sim/simulation.ts";
+
+export interface PlantedBugConfig {
+  readonly bug: PlantedBug;
+  /** The property the simulator must report. */
+  readonly property: PropertyName;
+  /** Why that property, and what the configuration does to provoke the bug. */
+  readonly note: string;
+  /** Seeds the test runs, in order (see docs/PLANTED-BUGS.md for how they were found). */
+  readonly seeds: readonly number[];
+  readonly options: (seed: number) => SimulationOptions;
+}
+
+function base(seed: number, profile: string, durationMs: number, nodeCount = 5): SimulationOptions {
+  return { seed: seedFromNumber(seed), nodeCount, durationMs, profile: FAULT_PROFILES[profile]! };
+}
+
+export const PLANTED_BUG_CONFIGS: readonly PlantedBugConfig[] = [
+  {
+    bug: "vote-without-log-check",
+    property: "Leader Completeness",
+    note: "elections profile: a candidate with a stale log wins and lacks committed entries",
+    seeds: [1],
+    options: (seed) => base(seed, "elections", 20_000),
+  },
+  {
+    bug: "commit-previous-term-by-counting",
+    property: "Leader Completeness",
+    note: "figure-8 profile, 3 nodes, one entry per append and one append in flight, 16 write-heavy clients: leaders keep old-term suffixes, commit one by counting, and a later leader overwrites it",
+    seeds: [15],
+    options: (seed) => ({
+      ...base(seed, "figure-8", 30_000, 3),
+      replica: { raft: { ...simReplicaOptions.raft, maxMessageBytes: 1, maxInflightMessages: 1 } },
+      workload: { clientCount: 16, thinkTimeMs: [0, 10], mix: { get: 1, put: 5, cas: 1 } },
+    }),
+  },
+  {
+    bug: "vote-before-persist",
+    property: "Durability",
+    note: "standard profile: the driver sends votes and append acknowledgements before persisting, so a leader commits an entry fewer than a quorum of disks hold",
+    seeds: [1],
+    options: (seed) => base(seed, "standard", 20_000),
+  },
+  {
+    bug: "append-without-truncating-conflicts",
+    property: "State Machine Safety",
+    note: "elections profile: a follower keeps a stale suffix and applies an entry the leader never had there",
+    seeds: [1, 2],
+    options: (seed) => base(seed, "elections", 20_000),
+  },
+  {
+    bug: "leader-ignores-higher-term",
+    property: "Election Safety",
+    note: "deposed-leader profile: a muted leader hears its successor's term, adopts it and keeps leading",
+    seeds: [1],
+    options: (seed) => base(seed, "deposed-leader", 20_000),
+  },
+  {
+    bug: "read-index-without-quorum",
+    property: "No Stale Read",
+    note: "deposed-leader profile with CheckQuorum off and 8 read-heavy clients: an isolated leader answers reads locally while its successor acknowledges writes",
+    seeds: [2],
+    options: (seed) => ({
+      ...base(seed, "deposed-leader", 20_000),
+      replica: { raft: { ...simReplicaOptions.raft, checkQuorum: false } },
+      workload: { clientCount: 8, thinkTimeMs: [0, 20], mix: { get: 6, put: 3, cas: 1 } },
+    }),
+  },
+  {
+    bug: "double-vote-in-term",
+    property: "Single Vote",
+    note: "standard profile: a follower votes again in the same term; caught when it records the second vote",
+    seeds: [1, 2],
+    options: (seed) => base(seed, "standard", 20_000),
+  },
+];
+

@@ -1,0 +1,45 @@
+// Each planted Raft bug (src/raft/types.ts), switched on by this harness only, must be
+// reported by the simulator as a violation of the right property within its fixed list of
+// seeds; the same seeds must pass with the bug off. docs/PLANTED-BUGS.md has the table.
+
+import { test, describe } from "node:test";
+import assert from "node:assert/strict";
+import { runSimulation } from "../../src/sim/simulation.ts";
+import { PLANTED_BUG_CONFIGS } from "./planted-bug-configs.ts";
+
+describe("planted bugs are caught by the right property", () => {
+  for (const config of PLANTED_BUG_CONFIGS) {
+    test(`${config.bug} -> ${config.property}`, () => {
+      let caughtBy: number | undefined;
+      for (const seed of config.seeds) {
+        const failure = runSimulation({ ...config.options(seed), plantedBugs: new Set([config.bug]) }).failure;
+        if (failure === undefined) continue;
+        assert.equal(failure.property, config.property, `seed ${seed}: ${failure.property}: ${failure.message}`);
+        assert.equal(failure.seed, String(seed));
+        assert.match(failure.reproduce, new RegExp(`--seed ${seed} `));
+        caughtBy = seed;
+        break;
+      }
+      assert.ok(caughtBy !== undefined, `no seed of ${config.seeds.join(", ")} caught ${config.bug}`);
+      for (const seed of config.seeds) {
+        const failure = runSimulation(config.options(seed)).failure;
+        assert.equal(failure, undefined, `bug off, seed ${seed}: ${failure?.property}: ${failure?.message}`);
+      }
+    });
+  }
+
+  test("every planted bug has a configuration", () => {
+    const bugs = new Set(PLANTED_BUG_CONFIGS.map((c) => c.bug));
+    for (const bug of [
+      "vote-without-log-check",
+      "commit-previous-term-by-counting",
+      "vote-before-persist",
+      "append-without-truncating-conflicts",
+      "leader-ignores-higher-term",
+      "read-index-without-quorum",
+      "double-vote-in-term",
+    ] as const) {
+      assert.ok(bugs.has(bug), bug);
+    }
+  });
+});
