@@ -1,15 +1,15 @@
 // Storage throughput figures (a benchmark, not a test: prints, asserts nothing about speed).
-// Run: node --import tsx test/storage/storage.bench.ts
+// Run: npm run bench:storage
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
-import type { Disk } from "../../src/env/environment.ts";
-import { SystemDisk } from "../../src/env/system-disk.ts";
-import type { Entry } from "../../src/raft/types.ts";
-import { RaftStorage, StorageError } from "../../src/storage/raft-storage.ts";
-import { crc32c } from "../../src/storage/crc32c.ts";
-import { BOOTSTRAP, IDENTITY, makeWorld } from "./harness.ts";
+import type { Disk } from "../src/env/environment.ts";
+import { SystemDisk } from "../src/env/system-disk.ts";
+import type { Entry } from "../src/raft/types.ts";
+import { RaftStorage, StorageError } from "../src/storage/raft-storage.ts";
+import { crc32c } from "../src/storage/crc32c.ts";
+import { BOOTSTRAP, IDENTITY, makeWorld } from "../test/storage/harness.ts";
 
 function openOn(disk: Disk, after: (storage: RaftStorage) => void): void {
   RaftStorage.open(disk, IDENTITY, BOOTSTRAP, {}, (result) => {

@@ -131,6 +131,7 @@ export class Replica<Result, Query, QueryResult> {
   private readonly bugs: ReadonlySet<PlantedBug>;
   private stopped = false;
   private persisting = false;
+  private driving = false;
   private tickTimer: TimerHandle | undefined;
   /** Membership as of the applied index, kept with the same function the core uses, for snapshot metadata. */
   private appliedConfState: ConfState;
@@ -285,9 +286,21 @@ export class Replica<Result, Query, QueryResult> {
     });
   }
 
-  /** Starts carrying out the next Ready unless one is in progress. */
+  /**
+   * Carries out Readies until none is left or one waits on the disk. Storage may call
+   * back before persist() returns (nothing to sync), so this loops instead of recursing.
+   */
   private drive(): void {
-    if (this.stopped || this.persisting || !this.core.hasReady()) return;
+    if (this.driving) return;
+    this.driving = true;
+    try {
+      while (!this.stopped && !this.persisting && this.core.hasReady()) this.startReady();
+    } finally {
+      this.driving = false;
+    }
+  }
+
+  private startReady(): void {
     const ready = this.core.ready();
     this.persisting = true;
     // Planted bug: messages (votes, append acknowledgements) leave before the state they depend on is durable.
