@@ -56,6 +56,11 @@ function setup() {
   return { monitor, states, step, persist };
 }
 
+/** The violated property, read through a function so assertions do not narrow the monitor's type. */
+function violated(monitor: SafetyMonitor): string | undefined {
+  return monitor.violation?.property;
+}
+
 const voteResponse = (from: NodeId, to: NodeId, term: number): Message => ({ type: "vote-response", from, to, term, preVote: false, granted: true });
 
 describe("safety monitor", () => {
@@ -67,9 +72,9 @@ describe("safety monitor", () => {
     const { monitor, step } = setup();
     step(1, { role: "leader", term: 2 });
     step(2, { role: "leader", term: 3 });
-    assert.equal(monitor.violation, undefined);
+    assert.equal(violated(monitor), undefined);
     step(3, { role: "leader", term: 3 });
-    assert.equal(monitor.violation?.property, "Election Safety");
+    assert.equal(violated(monitor), "Election Safety");
   });
 
   test("Single Vote: two granted votes in one term, across a crash", () => {
@@ -78,9 +83,9 @@ describe("safety monitor", () => {
     monitor.messageSent(voteResponse(1, 2, 5)); // the same vote again is fine
     monitor.messageSent({ ...voteResponse(1, 3, 5), preVote: true } as Message); // pre-votes are free
     monitor.crashed(1);
-    assert.equal(monitor.violation, undefined);
+    assert.equal(violated(monitor), undefined);
     monitor.messageSent(voteResponse(1, 3, 5));
-    assert.equal(monitor.violation?.property, "Single Vote");
+    assert.equal(violated(monitor), "Single Vote");
   });
 
   test("Single Vote: an un-durable vote lost in a crash may be cast again", () => {
@@ -88,34 +93,34 @@ describe("safety monitor", () => {
     monitor.persisting(1, { snapshot: undefined, entries: [], hardState: { term: 5, vote: 2, commit: 0 } });
     monitor.crashed(1);
     monitor.persisting(1, { snapshot: undefined, entries: [], hardState: { term: 5, vote: 3, commit: 0 } });
-    assert.equal(monitor.violation, undefined);
+    assert.equal(violated(monitor), undefined);
   });
 
   test("Log Matching: same index and term, different history", () => {
     const { monitor, persist } = setup();
     persist(1, [entry(1, 1, "a"), entry(2, 1)]);
     persist(2, [entry(1, 1, "a")]);
-    assert.equal(monitor.violation, undefined);
+    assert.equal(violated(monitor), undefined);
     persist(3, [entry(1, 1, "b")]);
-    assert.equal(monitor.violation?.property, "Log Matching");
+    assert.equal(violated(monitor), "Log Matching");
   });
 
   test("Leader Append-Only: a leader overwrites its log; a follower may", () => {
     const { monitor, persist } = setup();
     persist(1, [entry(1, 1), entry(2, 1)]);
     persist(1, [entry(2, 2)], false);
-    assert.equal(monitor.violation, undefined);
+    assert.equal(violated(monitor), undefined);
     persist(1, [entry(2, 3)], true);
-    assert.equal(monitor.violation?.property, "Leader Append-Only");
+    assert.equal(violated(monitor), "Leader Append-Only");
   });
 
   test("State Machine Safety: different entries applied at one index", () => {
     const { monitor } = setup();
     monitor.applied(1, entry(1, 1, "x"));
     monitor.applied(2, entry(1, 1, "x"));
-    assert.equal(monitor.violation, undefined);
+    assert.equal(violated(monitor), undefined);
     monitor.applied(3, entry(1, 1, "y"));
-    assert.equal(monitor.violation?.property, "State Machine Safety");
+    assert.equal(violated(monitor), "State Machine Safety");
   });
 
   test("Leader Completeness: a new leader lacks a committed entry", () => {
@@ -123,9 +128,9 @@ describe("safety monitor", () => {
     persist(1, [entry(1, 1), entry(2, 1)]);
     step(1, { role: "leader", term: 1, log: [1, 1], commit: 2 });
     step(2, { role: "leader", term: 2, log: [1, 1], commit: 2 });
-    assert.equal(monitor.violation, undefined);
+    assert.equal(violated(monitor), undefined);
     step(3, { role: "leader", term: 3, log: [1] });
-    assert.equal(monitor.violation?.property, "Leader Completeness");
+    assert.equal(violated(monitor), "Leader Completeness");
   });
 
   test("Term Monotonic and Commit Monotonic across a crash", () => {
@@ -133,12 +138,12 @@ describe("safety monitor", () => {
     a.monitor.persisted(1, { snapshot: undefined, entries: [entry(1, 1)], hardState: { term: 4, vote: 1, commit: 1 } }, true, false);
     a.monitor.crashed(1);
     a.monitor.recovered(1, { hardState: { term: 3, vote: 0, commit: 1 }, snapshot: undefined, entries: [entry(1, 1)], confState: { voters: [1, 2, 3], learners: [] } });
-    assert.equal(a.monitor.violation?.property, "Term Monotonic");
+    assert.equal(violated(a.monitor), "Term Monotonic");
     const b = setup();
     b.monitor.persisted(1, { snapshot: undefined, entries: [entry(1, 1)], hardState: { term: 4, vote: 1, commit: 1 } }, true, false);
     b.monitor.crashed(1);
     b.monitor.recovered(1, { hardState: { term: 4, vote: 1, commit: 0 }, snapshot: undefined, entries: [entry(1, 1)], confState: { voters: [1, 2, 3], learners: [] } });
-    assert.equal(b.monitor.violation?.property, "Commit Monotonic");
+    assert.equal(violated(b.monitor), "Commit Monotonic");
   });
 
   test("a commit index made durable without sync may legitimately go back", () => {
@@ -147,17 +152,17 @@ describe("safety monitor", () => {
     monitor.persisted(1, { snapshot: undefined, entries: [], hardState: { term: 1, vote: 1, commit: 1 } }, false, false);
     monitor.crashed(1);
     monitor.recovered(1, { hardState: { term: 1, vote: 1, commit: 0 }, snapshot: undefined, entries: [entry(1, 1)], confState: { voters: [1, 2, 3], learners: [] } });
-    assert.equal(monitor.violation, undefined);
+    assert.equal(violated(monitor), undefined);
   });
 
   test("Index Order and Applied Monotonic while running", () => {
     const a = setup();
     a.step(1, { log: [1, 1], commit: 3 });
-    assert.equal(a.monitor.violation?.property, "Index Order");
+    assert.equal(violated(a.monitor), "Index Order");
     const b = setup();
     b.step(1, { log: [1, 1], commit: 2, applied: 2 });
     b.step(1, { applied: 1 });
-    assert.equal(b.monitor.violation?.property, "Applied Monotonic");
+    assert.equal(violated(b.monitor), "Applied Monotonic");
   });
 
   test("Durability: an acknowledged entry on fewer than a quorum of disks", () => {
@@ -165,15 +170,15 @@ describe("safety monitor", () => {
     a.persist(1, [entry(1, 1)]);
     a.monitor.applied(1, entry(1, 1));
     a.monitor.acknowledgedAt(1, 1);
-    assert.equal(a.monitor.violation?.property, "Durability");
+    assert.equal(violated(a.monitor), "Durability");
 
     const b = setup();
     b.persist(1, [entry(1, 1)]);
     b.persist(2, [entry(1, 1)]);
     b.monitor.applied(1, entry(1, 1));
     b.monitor.acknowledgedAt(1, 1);
-    assert.equal(b.monitor.violation, undefined);
+    assert.equal(violated(b.monitor), undefined);
     b.persist(2, [entry(1, 2)]); // node 2 drops it: one copy left
-    assert.equal(b.monitor.violation?.property, "Durability");
+    assert.equal(violated(b.monitor), "Durability");
   });
 });
