@@ -1,0 +1,234 @@
+// A cluster of real `blixard node` processes on loopback for the e2e tests: free ports,
+// a temporary directory per cluster, logs in files, signals, and cleanup that kills
+// every process and removes the directory even when a test fails. Every wait has a deadline.
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, openSync, closeSync, readFileSync, rmSync } from "node:fs";
+import net from "node:net";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { ConnectError } from "@connectrpc/connect";
+import { createApiClients, type ApiClients } from "../../src/api/client.ts";
+
+const BIN = resolve(import.meta.dirname, "../../bin/blixard.js");
+
+/** A port that was free a moment ago (bind to 0, read it, close). */
+export async function freePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const server = net.createServer();
+    server.once("error", reject);
+    server.listen({ host: "127.0.0.1", port: 0 }, () => {
+      const address = server.address();
+      const port = typeof address === "object" && address !== null ? address.port : 0;
+      server.close(() => resolvePort(port));
+    });
+  });
+}
+
+export async function sleep(ms: number): Promise<void> {
+  await new Promise((r) => setTimeout(r, ms));
+}
+
+/** Polls `probe` until it returns a value other than undefined, or throws after `deadlineMs` naming `what`. */
+export async function waitFor<T>(what: string, deadlineMs: number, probe: () => Promise<T | undefined> | T | undefined, intervalMs = 100): Promise<T> {
+  const start = Date.now();
+  let lastError = "";
+  for (;;) {
+    try {
+      const value = await probe();
+      if (value !== undefined) return value;
+    } catch (error) {
+      lastError = error instanceof ConnectError ? error.rawMessage : (error as Error).message;
+    }
+    if (Date.now() - start > deadlineMs) throw new Error(`timed out after ${deadlineMs} ms waiting for ${what}${lastError ? ` (last error: ${lastError})` : ""}`);
+    await sleep(intervalMs);
+  }
+}
+
+export interface NodeProcess {
+  readonly id: number;
+  readonly peer: string;
+  readonly api: string;
+  readonly dataDir: string;
+  readonly logFile: string;
+  child: ChildProcess | undefined;
+  exit: Promise<number | null> | undefined;
+  joinVia: string | undefined;
+}
+
+export interface LocalStatus {
+  readonly id: number;
+  readonly role: string;
+  readonly term: number;
+  readonly leaderId: number;
+  readonly commit: number;
+  readonly applied: number;
+}
+
+export class ProcessCluster {
+  readonly dir: string;
+  readonly nodes = new Map<number, NodeProcess>();
+  private readonly clients = new Map<number, ApiClients>();
+  private initialCluster = "";
+
+  constructor(
+    readonly name: string,
+    readonly tickMs = 50,
+    readonly electionTicks = 10,
+  ) {
+    this.dir = mkdtempSync(join(tmpdir(), `blixard-e2e-${name}-`));
+  }
+
+  /** Allocates ports for ids and starts them as the bootstrap members. */
+  async bootstrap(ids: readonly number[]): Promise<void> {
+    for (const id of ids) await this.allocate(id);
+    this.initialCluster = ids.map((id) => `${id}=${this.nodes.get(id)!.peer}`).join(",");
+    for (const id of ids) this.start(id);
+  }
+
+  private async allocate(id: number, joinVia?: string): Promise<NodeProcess> {
+    const node: NodeProcess = {
+      id,
+      peer: `127.0.0.1:${await freePort()}`,
+      api: `127.0.0.1:${await freePort()}`,
+      dataDir: join(this.dir, `node-${id}`),
+      logFile: join(this.dir, `node-${id}.log`),
+      child: undefined,
+      exit: undefined,
+      joinVia,
+    };
+    this.nodes.set(id, node);
+    return node;
+  }
+
+  /** Starts a new node that joins through `viaId`'s API. */
+  async join(id: number, viaId: number): Promise<NodeProcess> {
+    const node = await this.allocate(id, `http://${this.nodes.get(viaId)!.api}`);
+    this.start(id);
+    return node;
+  }
+
+  start(id: number): NodeProcess {
+    const node = this.nodes.get(id)!;
+    if (node.child !== undefined) throw new Error(`node ${id} is already running`);
+    const membership = node.joinVia !== undefined ? ["--join", node.joinVia] : ["--initial-cluster", this.initialCluster];
+    const args = [BIN, "node", "--id", String(id), "--peer-listen", node.peer, "--api-listen", node.api, "--data-dir", node.dataDir, ...membership];
+    args.push("--tick-ms", String(this.tickMs), "--election-ticks", String(this.electionTicks), "--log-level", "debug");
+    const log = openSync(node.logFile, "a");
+    const child = spawn(process.execPath, args, { stdio: ["ignore", log, log] });
+    closeSync(log);
+    node.child = child;
+    node.exit = new Promise((resolveExit) => child.once("exit", (code, signal) => resolveExit(code ?? (signal === null ? null : -1))));
+    void node.exit.then(() => {
+      if (node.child === child) node.child = undefined;
+    });
+    return node;
+  }
+
+  isRunning(id: number): boolean {
+    return this.nodes.get(id)?.child !== undefined;
+  }
+
+  signal(id: number, signal: NodeJS.Signals): void {
+    const child = this.nodes.get(id)!.child;
+    if (child?.pid === undefined) throw new Error(`node ${id} is not running`);
+    process.kill(child.pid, signal);
+  }
+
+  /** Sends `signal` and waits (bounded) for the process to exit; returns the exit code. */
+  async stop(id: number, signal: NodeJS.Signals = "SIGKILL", deadlineMs = 10_000): Promise<number | null> {
+    const node = this.nodes.get(id)!;
+    const exit = node.exit;
+    if (node.child === undefined || exit === undefined) return null;
+    this.signal(id, signal);
+    const code = await Promise.race([exit, sleep(deadlineMs).then(() => "timeout" as const)]);
+    if (code === "timeout") throw new Error(`node ${id} did not exit within ${deadlineMs} ms of ${signal}`);
+    node.child = undefined;
+    return code;
+  }
+
+  /** Waits for a process to exit on its own (e.g. refusing to start); returns its exit code. */
+  async exited(id: number, deadlineMs: number): Promise<number | null> {
+    const exit = this.nodes.get(id)!.exit!;
+    const code = await Promise.race([exit, sleep(deadlineMs).then(() => "timeout" as const)]);
+    if (code === "timeout") throw new Error(`node ${id} did not exit within ${deadlineMs} ms`);
+    return code;
+  }
+
+  log(id: number): string {
+    try {
+      return readFileSync(this.nodes.get(id)!.logFile, "utf8");
+    } catch {
+      return "";
+    }
+  }
+
+  client(id: number): ApiClients {
+    let clients = this.clients.get(id);
+    if (clients === undefined) {
+      clients = createApiClients(this.nodes.get(id)!.api, { timeoutMs: 3_000 });
+      this.clients.set(id, clients);
+    }
+    return clients;
+  }
+
+  runningIds(): number[] {
+    return [...this.nodes.values()].filter((n) => n.child !== undefined).map((n) => n.id);
+  }
+
+  async localStatus(id: number, timeoutMs = 1_000): Promise<LocalStatus> {
+    const response = await this.client(id).cluster.status({ localOnly: true }, { timeoutMs });
+    const node = response.nodes[0]!;
+    return { id, role: node.role, term: Number(node.term), leaderId: Number(node.leaderId), commit: Number(node.commit), applied: Number(node.applied) };
+  }
+
+  /** Statuses of the given running nodes that answer (unresponsive ones are left out). */
+  async statuses(ids: readonly number[] = this.runningIds()): Promise<LocalStatus[]> {
+    const results = await Promise.all(ids.map((id) => this.localStatus(id, 500).catch(() => undefined)));
+    return results.filter((s): s is LocalStatus => s !== undefined);
+  }
+
+  /** Waits until every node in `ids` answers and agrees on one leader among `ids`; returns its id. */
+  async waitForLeader(ids: readonly number[], deadlineMs: number): Promise<number> {
+    return waitFor(`a leader agreed by nodes ${ids.join(",")}`, deadlineMs, async () => {
+      const statuses = await this.statuses(ids);
+      if (statuses.length !== ids.length) return undefined;
+      const leader = statuses.find((s) => s.role === "leader");
+      if (leader === undefined) return undefined;
+      return statuses.every((s) => s.leaderId === leader.id && s.term === leader.term) ? leader.id : undefined;
+    });
+  }
+
+  /** Put with retries (any node; followers forward) until acknowledged or the deadline passes. */
+  async put(key: string, value: string, deadlineMs = 10_000, via?: readonly number[]): Promise<number> {
+    let attempt = 0;
+    return waitFor(`put ${key}`, deadlineMs, async () => {
+      const ids = via ?? this.runningIds();
+      const id = ids[attempt++ % ids.length]!;
+      const response = await this.client(id).kv.put({ key, value });
+      return Number(response.index);
+    });
+  }
+
+  async get(id: number, key: string, serializable = false): Promise<string> {
+    const response = await this.client(id).kv.get({ key, serializable });
+    return response.value;
+  }
+
+  /** Kills every process and removes the directory; safe to call twice. */
+  async cleanup(): Promise<void> {
+    for (const node of this.nodes.values()) {
+      const child = node.child;
+      if (child?.pid !== undefined) {
+        try {
+          process.kill(child.pid, "SIGKILL");
+        } catch {
+          // already gone
+        }
+        // SIGSTOPped processes die on SIGKILL too.
+        await Promise.race([node.exit, sleep(3_000)]);
+        node.child = undefined;
+      }
+    }
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
