@@ -331,7 +331,8 @@ export class Simulation {
       seed: this.options.seed.text,
       nodeCount: this.options.nodeCount,
       profile: this.options.profile.name,
-      simulatedUs: this.queue.timeUs,
+      // A clean run covers the whole duration (nothing happened after its last event); a failed one stops at the failure.
+      simulatedUs: this.failure === undefined ? this.endUs : this.queue.timeUs,
       events: this.queue.eventsExecuted,
       traceHash: this.trace.hex(),
       maxTerm: Math.max(0, ...this.nodes.map((node) => node.incarnation?.replica?.core.status().hardState.term ?? 0), ...leaders.map((l) => l.term)),
