@@ -67,11 +67,10 @@ export const PLANTED_BUG_CONFIGS: readonly PlantedBugConfig[] = [
   {
     bug: "read-index-without-quorum",
     property: "No Stale Read",
-    note: "deposed-leader profile with CheckQuorum off and 8 read-heavy clients: an isolated leader answers reads locally while its successor acknowledges writes",
-    seeds: [2],
+    note: "deposed-leader profile with 8 read-heavy clients: an isolated leader answers reads locally in the few milliseconds before CheckQuorum deposes it, while its successor acknowledges writes",
+    seeds: [12],
     options: (seed) => ({
       ...base(seed, "deposed-leader", 20_000),
-      replica: { raft: { ...simReplicaOptions.raft, checkQuorum: false } },
       workload: { clientCount: 8, thinkTimeMs: [0, 20], mix: { get: 6, put: 3, cas: 1 } },
     }),
   },
