@@ -48,6 +48,8 @@ export interface SimNode {
   appliedData: string[];
   readStates: ReadState[];
   randomSeed: number;
+  /** A Ready taken but not carried out yet (its fsync is "slow"): inputs keep arriving meanwhile. */
+  held: Ready | undefined;
 }
 
 export interface ClusterOptions {
@@ -92,6 +94,7 @@ export class Cluster {
   /** Every message that left a Ready (for counting), cleared by the tests that count. */
   sent: Message[] = [];
   private readonly cut = new Set<string>();
+  private readonly holding = new Set<NodeId>();
   /** Drop messages matching this filter when they are sent. */
   dropFilter: ((m: Message) => boolean) | undefined;
   readonly config: Omit<RaftConfig, "id" | "random">;
@@ -128,6 +131,7 @@ export class Cluster {
         appliedData: [],
         readStates: [],
         randomSeed: seed * 1000 + id,
+        held: undefined,
       };
       this.nodes.set(id, node);
       this.start(node);
@@ -201,7 +205,12 @@ export class Cluster {
    */
   crash(id: NodeId, midReady = false): void {
     const node = this.node(id);
-    if (midReady && node.core?.hasReady() === true) this.persist(node, node.core.ready());
+    if (midReady) {
+      if (node.held !== undefined) this.persist(node, node.held);
+      else if (node.core?.hasReady() === true) this.persist(node, node.core.ready());
+    }
+    node.held = undefined;
+    this.holding.delete(id);
     node.core = undefined;
     this.queue = this.queue.filter((m) => m.to !== id);
   }
@@ -281,11 +290,39 @@ export class Cluster {
   }
 
   /** Runs the Ready loop of `id` once, if it has a Ready: persist, send, apply, advance. */
+  /**
+   * From now on, `id` takes its next Ready and holds it (as if its fsync were slow) until
+   * release(id); messages keep arriving in between, as they do for a real driver.
+   */
+  hold(id: NodeId): void {
+    if (this.up(id)) this.holding.add(id);
+  }
+
+  /** Carries out the Ready `id` holds, then goes back to carrying out Readys at once. */
+  release(id: NodeId): void {
+    this.holding.delete(id);
+    const node = this.node(id);
+    const held = node.held;
+    if (held === undefined || node.core === undefined) return;
+    node.held = undefined;
+    this.carryOut(node, held);
+    this.processReady(id);
+  }
+
   processReady(id: NodeId): void {
     const node = this.node(id);
     const core = node.core;
-    if (core === undefined || !core.hasReady()) return;
+    if (core === undefined || node.held !== undefined || !core.hasReady()) return;
     const rd = core.ready();
+    if (this.holding.has(id)) {
+      node.held = rd;
+      return;
+    }
+    this.carryOut(node, rd);
+  }
+
+  private carryOut(node: SimNode, rd: Ready): void {
+    const core = node.core!;
     // 1. persist: snapshot, entries, hard state.
     this.persist(node, rd);
     // 2. send.

@@ -75,7 +75,7 @@ describe("safety with membership changes on random fault schedules", () => {
 /** Runs the same seeds with the bug on and off: on must fail a check, off must hold. */
 function checkPlantedBug(bug: PlantedBug, expectedProperties: readonly string[]): void {
   for (const nodeCount of [3, 5]) {
-    const withBug = fc.check(scheduleProperty(nodeCount, [bug]), { seed: SEED, numRuns: 300, endOnFailure: true });
+    const withBug = fc.check(scheduleProperty(nodeCount, [bug]), { seed: SEED, numRuns: 500, endOnFailure: true });
     assert.ok(withBug.failed, `${bug} on ${nodeCount} nodes: no check fired in ${withBug.numRuns} runs`);
     assert.ok(isSafetyFailure(withBug.errorInstance), `${bug}: failed with an unexpected error ${String(withBug.errorInstance)}`);
     if (withBug.errorInstance instanceof SafetyViolation) {

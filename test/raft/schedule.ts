@@ -16,6 +16,7 @@ export type Command =
   | { readonly kind: "read"; readonly node: number }
   | { readonly kind: "campaign"; readonly node: number }
   | { readonly kind: "transfer"; readonly node: number }
+  | { readonly kind: "hold"; readonly node: number; readonly commands: number }
   | { readonly kind: "partition"; readonly mask: number }
   | { readonly kind: "heal" }
   | { readonly kind: "crash"; readonly node: number; readonly midReady: boolean }
@@ -35,9 +36,10 @@ export function commandArbitrary(nodeCount: number, withConfChanges = false): fc
     { weight: 1, arbitrary: fc.record({ kind: fc.constant("duplicate" as const), pick: fc.nat() }) },
     { weight: 1, arbitrary: fc.record({ kind: fc.constant("drop" as const), pick: fc.nat() }) },
     { weight: 5, arbitrary: fc.record({ kind: fc.constant("propose" as const), node }) },
-    { weight: 1, arbitrary: fc.record({ kind: fc.constant("read" as const), node }) },
+    { weight: 3, arbitrary: fc.record({ kind: fc.constant("read" as const), node }) },
     { weight: 1, arbitrary: fc.record({ kind: fc.constant("campaign" as const), node }) },
     { weight: 1, arbitrary: fc.record({ kind: fc.constant("transfer" as const), node }) },
+    { weight: 2, arbitrary: fc.record({ kind: fc.constant("hold" as const), node, commands: fc.integer({ min: 1, max: 10 }) }) },
     { weight: 1, arbitrary: fc.record({ kind: fc.constant("partition" as const), mask: fc.nat({ max: (1 << nodeCount) - 1 }) }) },
     { weight: 1, arbitrary: fc.constant({ kind: "heal" as const }) },
     { weight: 1, arbitrary: fc.record({ kind: fc.constant("crash" as const), node, midReady: fc.boolean() }) },
@@ -61,7 +63,13 @@ export function runSchedule(commands: readonly Command[], options: ScheduleOptio
   const joiners = ids.slice(voters.length);
   const c = new Cluster({ voters, joiners, plantedBugs: options.plantedBugs, config: { electionTicks: 6, heartbeatTicks: 2, ...options.config } });
   let proposals = 0;
-  for (const command of commands) {
+  const releaseAt = new Map<NodeId, number>();
+  for (const [position, command] of commands.entries()) {
+    for (const [id, at] of [...releaseAt]) {
+      if (at > position) continue;
+      releaseAt.delete(id);
+      c.release(id);
+    }
     switch (command.kind) {
       case "tick":
         c.tick(command.node, command.times);
@@ -107,6 +115,11 @@ export function runSchedule(commands: readonly Command[], options: ScheduleOptio
         }
         break;
       }
+      case "hold":
+        // The node's next Ready waits (a slow fsync) while the next few commands run.
+        c.hold(command.node);
+        releaseAt.set(command.node, position + command.commands);
+        break;
       case "partition": {
         const inside: NodeId[] = ids.filter((id) => (command.mask & (1 << (id - 1))) !== 0);
         c.partition(inside, ids.filter((id) => !inside.includes(id)));
@@ -144,6 +157,7 @@ export function checkLiveness(c: Cluster, maxTicks = 1_000): void {
   c.heal();
   c.dropFilter = undefined;
   for (const id of c.ids()) c.restart(id);
+  for (const id of c.ids()) c.release(id);
   const payload = "liveness-probe";
   let leader: NodeId | undefined;
   let proposed = false;
