@@ -284,7 +284,7 @@ export class Simulation {
       jumpClock: (id, deltaUs) => this.nodes[id - 1]!.clock.jump(deltaUs),
       leaderId: () => this.currentLeader(),
       network: this.network as SimNetwork<unknown>,
-      note: (kind, detail) => this.traceEvent(TRACE.fault, FAULT_CODES[kind], detail, 0, 0),
+      note: (kind, detail) => this.traceEvent(TRACE.fault, FAULT_CODES[kind], detail, 0),
     };
     this.nemesis = new Nemesis(this.queue, Prng.stream(seed, "faults"), profile, target);
   }
@@ -369,7 +369,7 @@ export class Simulation {
     };
     incarnation = { number, timers, env, alive: true, replica: undefined };
     node.incarnation = incarnation;
-    this.traceEvent(number === 1 ? TRACE.started : TRACE.restart, node.id, number, 0, 0);
+    this.traceEvent(number === 1 ? TRACE.started : TRACE.restart, node.id, number, 0);
     const opened = incarnation;
     this.runOnNode(node, TRACE.restart, number, () => {
       RaftStorage.open(node.disk, { nodeId: node.id, clusterId: CLUSTER_ID }, this.bootstrap, {}, (result) => {
@@ -428,7 +428,7 @@ export class Simulation {
   private crash(node: SimNode): void {
     const incarnation = node.incarnation;
     assert(incarnation !== undefined, () => `node ${node.id} crashed while down`);
-    this.traceEvent(TRACE.crash, node.id, incarnation.number, 0, 0);
+    this.traceEvent(TRACE.crash, node.id, incarnation.number, 0);
     this.crashes++;
     incarnation.alive = false;
     node.incarnation = undefined;
@@ -450,7 +450,7 @@ export class Simulation {
   private runOnNode(node: SimNode, kind: number, detail: number, action: () => void, incarnation: Incarnation | undefined = node.incarnation): void {
     if (this.failure !== undefined) return;
     if (incarnation !== undefined && !incarnation.alive) return;
-    this.traceEvent(kind, node.id, detail, 0, 0);
+    this.traceEvent(kind, node.id, detail, 0);
     try {
       action();
     } catch (error) {
@@ -469,7 +469,7 @@ export class Simulation {
   private deliver(from: number, to: number, payload: SimPayload): void {
     switch (payload.type) {
       case "client-reply":
-        this.traceEvent(TRACE.clientReply, from, to, payload.requestId, 0);
+        this.traceEvent(TRACE.clientReply, from, to, payload.requestId);
         this.workload.receive(to, payload);
         return;
       case "client-request": {
@@ -528,7 +528,7 @@ export class Simulation {
   // ---- history, trace, failure ----
 
   private recordHistory(event: HistoryEvent): void {
-    this.traceEvent(TRACE.history, event.process, HISTORY_TYPE_CODES[event.type], HISTORY_F_CODES[event.f], 0);
+    this.traceEvent(TRACE.history, event.process, HISTORY_TYPE_CODES[event.type], HISTORY_F_CODES[event.f]);
     const problem = this.staleReads.observe(event);
     if (problem !== undefined) this.monitor.fail("No Stale Read", problem);
   }
@@ -564,14 +564,13 @@ export class Simulation {
     }
   }
 
-  private traceEvent(kind: number, a: number, b: number, c: number, d: number): void {
+  /** Folds one event into the trace hash (two or three numbers: cheap enough for every event). */
+  private traceEvent(kind: number, a: number, b: number, c: number): void {
     const trace = this.trace;
-    trace.add(this.queue.timeUs);
-    trace.add(kind);
-    trace.add(a);
-    trace.add(b);
-    trace.add(c);
-    if (this.options.trace !== undefined) this.options.trace(`${this.queue.timeUs} ${TRACE_NAMES[kind]} ${a} ${b} ${c} ${d}`);
+    trace.add(this.queue.timeUs * 64 + kind);
+    trace.add(a * 0x100000 + b);
+    if (c !== 0) trace.add(c);
+    if (this.options.trace !== undefined) this.options.trace(`${this.queue.timeUs} ${TRACE_NAMES[kind]} ${a} ${b} ${c}`);
   }
 
   private fail(property: PropertyName | "Restartable", message: string, nodeId: NodeId | undefined): void {
