@@ -575,6 +575,30 @@ describe("the Ready contract", () => {
     assert.equal(rd.mustSync, true);
   });
 
+  test("entries truncated while their Ready is being persisted do not count as durable", () => {
+    const node = newNode({ voters: [1, 2], term: 1 });
+    node.step({ type: "append", from: 2, to: 1, term: 1, prevLogIndex: 0, prevLogTerm: 0, entries: entries(1, [1, 1, 1]), commit: 0 });
+    const first = node.ready(); // entries 1..3 go to disk...
+    assert.equal(first.entries.length, 3);
+    // ...while a new leader replaces 2..3 before that Ready completes.
+    node.step({ type: "append", from: 2, to: 1, term: 2, prevLogIndex: 1, prevLogTerm: 1, entries: entries(2, [2]), commit: 0 });
+    node.advance();
+    const second = node.ready(); // entry 2 of term 2 is not durable until this Ready completes
+    assert.deepEqual(
+      second.entries.map((e) => [e.index, e.term]),
+      [[2, 2]],
+    );
+    node.campaign();
+    node.step({ type: "vote-response", from: 2, to: 1, term: 3, preVote: false, granted: true });
+    assert.equal(node.status().role, "leader");
+    node.step({ type: "append-response", from: 2, to: 1, term: 3, success: true, index: 3, conflictTerm: 0, conflictIndex: 0 });
+    assert.equal(node.status().hardState.commit, 0, "the leader's own entries 2 and 3 are not durable yet");
+    node.advance();
+    node.ready();
+    node.advance();
+    assert.equal(node.status().hardState.commit, 3);
+  });
+
   test("ready() twice without advance() is a programmer error", () => {
     const node = newNode();
     node.campaign();
