@@ -29,7 +29,7 @@ export const PROPERTIES = {
   "Index Order": "on every node, applied <= committed <= last log index",
   Durability: "an entry acknowledged to a client as committed stays on a quorum of disks (it is never lost while a quorum of disks survives)",
   "No Stale Read": "a read never returns a value older than a write acknowledged before the read was invoked",
-  "No Assertion Failure": "node code never fails one of its own assertions",
+  "No Assertion Failure": "node code never fails one of its own assertions (nor throws any other error)",
 } as const;
 
 export type PropertyName = keyof typeof PROPERTIES;

@@ -454,11 +454,10 @@ export class Simulation {
     try {
       action();
     } catch (error) {
-      if (error instanceof AssertionFailure) {
-        this.fail("No Assertion Failure", `node ${node.id}: ${error.message}`, node.id);
-        return;
-      }
-      throw error;
+      // A failed assertion is a crash the seed reproduces; so is any other error thrown by node code.
+      const message = error instanceof AssertionFailure ? error.message : `threw ${error instanceof Error ? `${error.name}: ${error.message}` : String(error)}`;
+      this.fail("No Assertion Failure", `node ${node.id}: ${message}`, node.id);
+      return;
     }
     const current = node.incarnation;
     if (current !== undefined && current.alive && current.replica !== undefined) this.monitor.afterStep(node.id, current.replica.core);
