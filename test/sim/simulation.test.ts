@@ -8,6 +8,8 @@ import fc from "fast-check";
 import { runSimulation } from "../../src/sim/simulation.ts";
 import { FAULT_PROFILES } from "../../src/sim/fault-profile.ts";
 import { seedFromBigInt, seedFromNumber } from "../../src/sim/seed.ts";
+import { KvStateMachine } from "../../src/node/kv-state-machine.ts";
+import { AssertionFailure } from "../../src/assert.ts";
 
 describe("simulation", () => {
   test("random seeds, profiles and sizes keep every safety property", () => {
@@ -63,5 +65,23 @@ describe("simulation", () => {
       }
     }
     assert.equal(open.size, 0, "every operation was closed at the end of the run");
+  });
+
+  test("an assertion failure inside node code is reported with its seed, time and reproduce command", () => {
+    const original = KvStateMachine.prototype.apply;
+    KvStateMachine.prototype.apply = function (index, command) {
+      if (index >= 50) throw new AssertionFailure(`planted by the test at index ${index}`);
+      return original.call(this, index, command);
+    };
+    try {
+      const result = runSimulation({ seed: seedFromNumber(8), nodeCount: 3, durationMs: 10_000, profile: FAULT_PROFILES.none! });
+      assert.equal(result.failure?.property, "No Assertion Failure");
+      assert.match(result.failure!.message, /planted by the test at index 50/);
+      assert.equal(result.failure!.seed, "8");
+      assert.ok(result.failure!.simulatedTimeUs > 0 && result.failure!.simulatedTimeUs < 10_000_000);
+      assert.equal(result.failure!.reproduce, "npx blixard sim --seed 8 --nodes 3 --time 10000ms --faults none");
+    } finally {
+      KvStateMachine.prototype.apply = original;
+    }
   });
 });
