@@ -132,7 +132,9 @@ export function formatSummary(result: SimulationResult, wallMs: number): string 
     .map(([kind, count]) => `${kind} ${count}`)
     .join(", ");
   const ops = result.operations;
-  const liveness = result.recovered
+  const liveness = result.failure !== undefined
+    ? "not observed: the run stopped at the violation"
+    : result.recovered
     ? `recovered: an operation succeeded ${result.recoveryMs} ms after the heal point`
     : "NOT recovered: no operation succeeded after the heal point (reported, not a failure)";
   return [
