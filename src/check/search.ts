@@ -76,6 +76,8 @@ export class PartitionSearch<State, Input, Output> {
    */
   private readonly resettingByGroup: Int32Array[];
   private readonly groupOf: Int32Array;
+  /** Required read-only operations by call position, per group; empty without mayLaterAccept. */
+  private readonly readsByGroup: Int32Array[];
   private readonly returnPositions: Float64Array;
   private outcome: SearchStatus = "running";
   steps = 0;
@@ -96,6 +98,7 @@ export class PartitionSearch<State, Input, Output> {
     const groups = new Map<string, number>();
     this.groupOf = new Int32Array(n);
     const resetting: number[][] = [];
+    const reads: number[][] = [];
     if (model.mayLaterAccept !== undefined) {
       operations.forEach((op, i) => {
         const label = model.partition?.(op.input) ?? "";
@@ -104,11 +107,14 @@ export class PartitionSearch<State, Input, Output> {
           group = groups.size;
           groups.set(label, group);
           resetting.push([]);
+          reads.push([]);
         }
         this.groupOf[i] = group;
         if (model.resets?.(op.input, op.output) !== false) resetting[group].push(i);
+        if (op.required && this.readOnly[i] === 1) reads[group].push(i);
       });
     }
+    this.readsByGroup = reads.map((list) => Int32Array.from(list.sort((a, b) => operations[a].callPosition - operations[b].callPosition || a - b)));
     this.resettingByGroup = resetting.map((list) => Int32Array.from(list.sort((a, b) => operations[a].callPosition - operations[b].callPosition || a - b)));
     this.operationCount = n;
     this.requiredCount = operations.reduce((sum, op) => sum + (op.required ? 1 : 0), 0);
@@ -245,6 +251,13 @@ export class PartitionSearch<State, Input, Output> {
           const word = opIndex >>> 5;
           const bit = 1 << (opIndex & 31);
           linearized[word] |= bit;
+          // Forward check: after a change of state, the first pending read of this
+          // group must still be satisfiable, or the new configuration is dead.
+          if (mayLaterAccept && readOnly[opIndex] === 0 && nextId !== stateId && this.nextReadDoomed(nextId, opIndex, linearized)) {
+            linearized[word] &= ~bit;
+            entry = next[entry];
+            continue;
+          }
           const setHash = linearizedHash ^ bitKeys[opIndex];
           const hash = mix32(setHash ^ Math.imul(nextId + 1, 0x27d4eb2f));
           if (cache.addIfAbsent(hash, linearized, nextId)) {
@@ -331,6 +344,23 @@ export class PartitionSearch<State, Input, Output> {
       break;
     }
     return !this.model.mayLaterAccept!(this.stateTable.states[stateId], this.inputs[read], this.outputs[read]);
+  }
+
+  /**
+   * Whether, in state `stateId` just reached by `changed`, the first required read of the
+   * same group not yet linearized (by call position) can no longer be accepted: the model
+   * rejects it there, says no non-resetting operations can make it accepted, and no
+   * resetting operation can still come before it.
+   */
+  private nextReadDoomed(stateId: number, changed: number, linearized: Uint32Array): boolean {
+    const reads = this.readsByGroup[this.groupOf[changed]];
+    for (let k = 0; k < reads.length; k += 1) {
+      const read = reads[k];
+      if ((linearized[read >>> 5] & (1 << (read & 31))) !== 0) continue;
+      if (this.model.step(this.stateTable.states[stateId], this.inputs[read], this.outputs[read]) !== undefined) return false;
+      return this.doomed(stateId, read, linearized);
+    }
+    return false;
   }
 
   private noteDeadEnd(): void {

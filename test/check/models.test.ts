@@ -81,10 +81,11 @@ describe("models", () => {
 
 describe("search results and budgets", () => {
   const hard = (() => {
-    // Many concurrent appends to one key and a final read that no order explains.
+    // Many concurrent puts to one key and a final read that none of them explains: every
+    // order of the puts must be tried (each could be the last), about 2^16 configurations.
     const e: HistoryEvent[] = [];
-    for (let p = 0; p < 12; p += 1) e.push({ process: p, type: "invoke", f: "append", key: "h", value: String.fromCharCode(97 + p), time: p });
-    for (let p = 0; p < 12; p += 1) e.push({ process: p, type: "ok", f: "append", key: "h", value: String.fromCharCode(97 + p), time: 100 + p });
+    for (let p = 0; p < 16; p += 1) e.push({ process: p, type: "invoke", f: "put", key: "h", value: `v${p}`, time: p });
+    for (let p = 0; p < 16; p += 1) e.push({ process: p, type: "ok", f: "put", key: "h", value: `v${p}`, time: 100 + p });
     e.push({ process: 99, type: "invoke", f: "get", key: "h", value: null, time: 200 });
     e.push({ process: 99, type: "ok", f: "get", key: "h", value: "nope", time: 201 });
     return e;
