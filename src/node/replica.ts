@@ -265,7 +265,15 @@ export class Replica<Result, Query, QueryResult> {
     const proposal = propose();
     if (!proposal.ok) return done({ status: "rejected", refusal: proposal.refusal });
     const { index, term } = proposal;
-    assert(!this.commands.has(index), () => `two pending commands for index ${index}`);
+    const displaced = this.commands.get(index);
+    if (displaced !== undefined) {
+      // This node led before, its entry at `index` was truncated, and it now leads again in a
+      // newer term. The old entry can never commit: a committed entry would be in our log here.
+      assert(displaced.term < term, () => `two pending commands for index ${index} in term ${term}`);
+      this.commands.delete(index);
+      this.env.timers.cancel(displaced.timer);
+      displaced.done({ status: "rejected", refusal: { code: "superseded", index } });
+    }
     assert(index > this.applied, "a new proposal's index is already applied");
     const timer = this.env.timers.after(this.options.requestTimeoutMs, () => {
       const command = this.commands.get(index);
