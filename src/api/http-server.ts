@@ -33,6 +33,9 @@ export function startApiServer(listen: string, routes: (router: ConnectRouter) =
   });
   const listener = net.createServer((socket) => {
     sockets.add(socket);
+    // Responses are small and latency-bound: no Nagle delay (http.Server would set this itself
+    // for connections it accepts, but these arrive through emit("connection")).
+    socket.setNoDelay(true);
     socket.on("close", () => sockets.delete(socket));
     socket.on("error", () => socket.destroy());
     socket.once("data", (chunk: Buffer) => {

@@ -74,6 +74,7 @@ export class ProcessCluster {
     readonly name: string,
     readonly tickMs = 50,
     readonly electionTicks = 10,
+    readonly logLevel = "debug",
   ) {
     this.dir = mkdtempSync(join(tmpdir(), `blixard-e2e-${name}-`));
   }
@@ -112,9 +113,11 @@ export class ProcessCluster {
     if (node.child !== undefined) throw new Error(`node ${id} is already running`);
     const membership = node.joinVia !== undefined ? ["--join", node.joinVia] : ["--initial-cluster", this.initialCluster];
     const args = [BIN, "node", "--id", String(id), "--peer-listen", node.peer, "--api-listen", node.api, "--data-dir", node.dataDir, ...membership];
-    args.push("--tick-ms", String(this.tickMs), "--election-ticks", String(this.electionTicks), "--log-level", "debug");
+    args.push("--tick-ms", String(this.tickMs), "--election-ticks", String(this.electionTicks), "--log-level", this.logLevel);
     const log = openSync(node.logFile, "a");
-    const child = spawn(process.execPath, args, { stdio: ["ignore", log, log] });
+    // BLIXARD_NODE_ARGS: extra node flags for the node processes (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof").
+    const nodeFlags = (process.env.BLIXARD_NODE_ARGS ?? "").split(" ").filter((flag) => flag !== "");
+    const child = spawn(process.execPath, [...nodeFlags, ...args], { stdio: ["ignore", log, log] });
     closeSync(log);
     node.child = child;
     node.exit = new Promise((resolveExit) => child.once("exit", (code, signal) => resolveExit(code ?? (signal === null ? null : -1))));

@@ -1,0 +1,214 @@
+// Three-node write throughput on loopback, Blixard beside etcd, with the same load
+// generator: N concurrent clients, each with one request in flight at a time, sending
+// puts as JSON over HTTP/1.1 keep-alive connections to the leader (Blixard: the Connect
+// protocol, POST /blixard.v1.KvService/Put; etcd: its v3 JSON gateway, POST /v3/kv/put).
+// Both fsync before acknowledging (Blixard: fdatasync per Ready; etcd: its WAL default).
+// A benchmark, not a test: it prints figures and asserts nothing about speed.
+//
+//   npm run bench:raft [-- --clients 1,16,64 --seconds 5 --value-bytes 100]
+//
+// etcd comes from the Debian package etcd-server; when `etcd` is not on PATH that half
+// is skipped with the command that installs it. This script installs nothing.
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { mkdtempSync, rmSync, openSync, closeSync } from "node:fs";
+import http from "node:http";
+import os from "node:os";
+import { join } from "node:path";
+import { performance } from "node:perf_hooks";
+import { ProcessCluster, freePort, sleep, waitFor } from "../test/e2e/process-cluster.ts";
+
+interface Options {
+  readonly clients: readonly number[];
+  readonly seconds: number;
+  readonly valueBytes: number;
+}
+
+function parseOptions(argv: readonly string[]): Options {
+  const get = (flag: string): string | undefined => {
+    const at = argv.indexOf(flag);
+    return at >= 0 ? argv[at + 1] : undefined;
+  };
+  const clients = (get("--clients") ?? "1,16,64").split(",").map(Number);
+  const seconds = Number(get("--seconds") ?? "5");
+  const valueBytes = Number(get("--value-bytes") ?? "100");
+  if (clients.some((n) => !Number.isInteger(n) || n < 1) || !(seconds > 0) || !(valueBytes >= 0)) {
+    process.stderr.write("usage: raft.bench.ts [--clients 1,16,64] [--seconds 5] [--value-bytes 100]\n");
+    process.exit(2);
+  }
+  return { clients, seconds, valueBytes };
+}
+
+interface Result {
+  readonly clients: number;
+  readonly writes: number;
+  readonly errors: number;
+  readonly writesPerSecond: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+}
+
+function percentile(sorted: readonly number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+/** One POST with a JSON body; resolves with the status code. */
+function post(agent: http.Agent, address: string, path: string, body: string): Promise<number> {
+  const [host, port] = address.split(":");
+  return new Promise((resolve, reject) => {
+    const request = http.request(
+      { agent, host, port: Number(port), path, method: "POST", headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body) } },
+      (response) => {
+        response.resume();
+        response.on("end", () => resolve(response.statusCode ?? 0));
+      },
+    );
+    request.on("error", reject);
+    request.end(body);
+  });
+}
+
+type MakeBody = (key: string, value: string) => string;
+
+async function load(address: string, path: string, makeBody: MakeBody, clients: number, seconds: number, valueBytes: number, label: string): Promise<Result> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: clients });
+  const value = "v".repeat(valueBytes);
+  const latencies: number[] = [];
+  let errors = 0;
+  let writes = 0;
+  // Warm-up: connections open, JIT warm.
+  await Promise.all(Array.from({ length: clients }, (_, c) => post(agent, address, path, makeBody(`warm-${c}`, value)).catch(() => 0)));
+  const start = performance.now();
+  const end = start + seconds * 1000;
+  await Promise.all(
+    Array.from({ length: clients }, async (_, c) => {
+      let n = 0;
+      while (performance.now() < end) {
+        const key = `${label}-${c}-${n++}`;
+        const t0 = performance.now();
+        try {
+          const status = await post(agent, address, path, makeBody(key, value));
+          if (status === 200) {
+            latencies.push(performance.now() - t0);
+            writes += 1;
+          } else errors += 1;
+        } catch {
+          errors += 1;
+        }
+      }
+    }),
+  );
+  const elapsedSeconds = (performance.now() - start) / 1000;
+  agent.destroy();
+  latencies.sort((a, b) => a - b);
+  return { clients, writes, errors, writesPerSecond: writes / elapsedSeconds, p50Ms: percentile(latencies, 50), p99Ms: percentile(latencies, 99) };
+}
+
+async function benchBlixard(options: Options): Promise<Result[]> {
+  const cluster = new ProcessCluster("bench", 100, 10, "info");
+  try {
+    await cluster.bootstrap([1, 2, 3]);
+    const leader = await cluster.waitForLeader([1, 2, 3], 30_000);
+    const address = cluster.nodes.get(leader)!.api;
+    const results: Result[] = [];
+    for (const clients of options.clients) {
+      results.push(await load(address, "/blixard.v1.KvService/Put", (key, value) => JSON.stringify({ key, value }), clients, options.seconds, options.valueBytes, `b${clients}`));
+    }
+    return results;
+  } finally {
+    await cluster.cleanup();
+  }
+}
+
+async function benchEtcd(options: Options): Promise<Result[] | undefined> {
+  if (spawnSync("etcd", ["--version"]).error !== undefined) {
+    process.stdout.write("etcd: not on PATH, skipped. Install it with: sudo apt-get install -y --no-install-recommends etcd-server\n");
+    return undefined;
+  }
+  const dir = mkdtempSync(join(os.tmpdir(), "blixard-bench-etcd-"));
+  const children: ChildProcess[] = [];
+  try {
+    const members = await Promise.all(
+      [1, 2, 3].map(async (i) => ({ name: `e${i}`, client: `127.0.0.1:${await freePort()}`, peer: `127.0.0.1:${await freePort()}` })),
+    );
+    const initialCluster = members.map((m) => `${m.name}=http://${m.peer}`).join(",");
+    for (const m of members) {
+      const log = openSync(join(dir, `${m.name}.log`), "a");
+      const child = spawn(
+        "etcd",
+        [
+          "--name", m.name,
+          "--data-dir", join(dir, m.name),
+          "--listen-client-urls", `http://${m.client}`,
+          "--advertise-client-urls", `http://${m.client}`,
+          "--listen-peer-urls", `http://${m.peer}`,
+          "--initial-advertise-peer-urls", `http://${m.peer}`,
+          "--initial-cluster", initialCluster,
+          "--initial-cluster-state", "new",
+          "--initial-cluster-token", "blixard-bench",
+        ],
+        { stdio: ["ignore", log, log] },
+      );
+      closeSync(log);
+      children.push(child);
+    }
+    const agent = new http.Agent({ keepAlive: true });
+    // The leader: the member whose status says it is its own leader.
+    const leader = await waitFor("an etcd leader", 30_000, async () => {
+      for (const m of members) {
+        const status = await new Promise<{ leader?: string; header?: { member_id?: string } }>((resolve, reject) => {
+          const request = http.request({ agent, host: "127.0.0.1", port: Number(m.client.split(":")[1]), path: "/v3/maintenance/status", method: "POST", headers: { "content-type": "application/json" } }, (response) => {
+            let text = "";
+            response.on("data", (chunk: Buffer) => (text += chunk.toString()));
+            response.on("end", () => {
+              try {
+                resolve(JSON.parse(text) as { leader?: string; header?: { member_id?: string } });
+              } catch (error) {
+                reject(error as Error);
+              }
+            });
+          });
+          request.on("error", reject);
+          request.end("{}");
+        });
+        if (status.leader !== undefined && status.leader !== "0" && status.leader === status.header?.member_id) return m;
+      }
+      return undefined;
+    });
+    agent.destroy();
+    const b64 = (text: string): string => Buffer.from(text).toString("base64");
+    const results: Result[] = [];
+    for (const clients of options.clients) {
+      results.push(await load(leader.client, "/v3/kv/put", (key, value) => JSON.stringify({ key: b64(key), value: b64(value) }), clients, options.seconds, options.valueBytes, `e${clients}`));
+    }
+    return results;
+  } finally {
+    for (const child of children) child.kill("SIGKILL");
+    await sleep(300);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function row(name: string, r: Result): string {
+  return `${name.padEnd(8)} ${String(r.clients).padStart(7)} ${r.writesPerSecond.toFixed(0).padStart(9)} ${r.p50Ms.toFixed(2).padStart(8)} ${r.p99Ms.toFixed(2).padStart(8)} ${String(r.errors).padStart(6)}`;
+}
+
+async function main(): Promise<void> {
+  const options = parseOptions(process.argv.slice(2));
+  const cpu = os.cpus()[0]?.model ?? "unknown CPU";
+  process.stdout.write(`machine: ${os.cpus().length} x ${cpu}, ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB, ${os.type()} ${os.release()}, node ${process.version}\n`);
+  process.stdout.write(`three members on loopback, fsync on, ${options.seconds} s per point, ${options.valueBytes}-byte values, puts to the leader\n\n`);
+  const blixard = await benchBlixard(options);
+  const etcd = await benchEtcd(options);
+  process.stdout.write(`${"system".padEnd(8)} ${"clients".padStart(7)} ${"writes/s".padStart(9)} ${"p50 ms".padStart(8)} ${"p99 ms".padStart(8)} ${"errors".padStart(6)}\n`);
+  for (const r of blixard) process.stdout.write(`${row("blixard", r)}\n`);
+  if (etcd !== undefined) {
+    for (const r of etcd) process.stdout.write(`${row("etcd", r)}\n`);
+    process.stdout.write("\nblixard / etcd write throughput:\n");
+    for (let i = 0; i < blixard.length; i++) {
+      process.stdout.write(`  ${String(blixard[i]!.clients).padStart(3)} clients: ${(blixard[i]!.writesPerSecond / etcd[i]!.writesPerSecond).toFixed(2)}x\n`);
+    }
+  }
+}
+
+await main();
