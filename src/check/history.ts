@@ -110,7 +110,7 @@ export function buildHistory(events: readonly OpEvent[], options: BuildHistoryOp
   }
   // Operations are created in invocation order; completions fill their slot later.
   const drafts: Array<{ invoke: OpEvent; invokeIndex: number; complete: OpEvent | undefined; completeIndex: number }> = [];
-  const open = new Map<string, Pending>();
+  const open = new Map<number | string, Pending>();
   let index = 0;
   let skipped = 0;
   for (const event of events) {
@@ -118,7 +118,7 @@ export function buildHistory(events: readonly OpEvent[], options: BuildHistoryOp
       skipped += 1;
       continue;
     }
-    const processKey = typeof event.process === "number" ? `n${event.process}` : `s${event.process}`;
+    const processKey = event.process;
     const pending = open.get(processKey);
     if (event.type === "invoke") {
       if (pending !== undefined) {

@@ -19,7 +19,6 @@ export interface EdnForm {
 /** Nesting limit: deeper input is rejected as bad input instead of overflowing the stack. */
 const DEPTH_MAX = 200;
 
-const DELIMITERS = new Set(["(", ")", "[", "]", "{", "}", '"', ";", ","]);
 const NAMED_CHARS: Record<string, string> = { newline: "\n", space: " ", tab: "\t", return: "\r", formfeed: "\f", backspace: "\b" };
 
 class Reader {
@@ -29,6 +28,8 @@ class Reader {
   private line = 1;
   private lineStart = 0;
   private depth = 0;
+  /** Keywords repeat on every line of a history: one object per name. */
+  private readonly keywords = new Map<string, Keyword>();
 
   /** `firstLine` and `firstColumn` place text embedded in a larger file (Jepsen log lines). */
   constructor(text: string, file: string, firstLine = 1, firstColumn = 1) {
@@ -62,14 +63,20 @@ class Reader {
 
   /** Skips whitespace, commas, comments and `#_` discarded forms. */
   skipSpace(): void {
+    const text = this.text;
     for (;;) {
-      const ch = this.text[this.pos];
-      if (ch === undefined) return;
-      if (ch === " " || ch === "\t" || ch === "\n" || ch === "\r" || ch === "," || ch === "\f") {
-        this.advance();
-      } else if (ch === ";") {
-        while (this.pos < this.text.length && this.text[this.pos] !== "\n") this.pos += 1;
-      } else if (ch === "#" && this.text[this.pos + 1] === "_") {
+      const code = text.charCodeAt(this.pos);
+      if (code !== code) return; // NaN: end of input
+      if (code === 32 || code === 44 || code === 9 || code === 13 || code === 12) {
+        this.pos += 1;
+      } else if (code === 10) {
+        this.pos += 1;
+        this.line += 1;
+        this.lineStart = this.pos;
+      } else if (code === 59) {
+        const end = text.indexOf("\n", this.pos);
+        this.pos = end < 0 ? text.length : end;
+      } else if (code === 35 && text.charCodeAt(this.pos + 1) === 95) {
         this.pos += 2;
         this.skipSpace();
         if (this.atEnd()) this.fail("expected a form after #_");
@@ -151,6 +158,15 @@ class Reader {
   private readString(): string {
     const line = this.line;
     const column = this.column;
+    // Fast path: no escape and no newline before the closing quote.
+    const close = this.text.indexOf('"', this.pos + 1);
+    if (close > 0) {
+      const body = this.text.slice(this.pos + 1, close);
+      if (body.indexOf("\\") < 0 && body.indexOf("\n") < 0) {
+        this.pos = close + 1;
+        return body;
+      }
+    }
     this.advance();
     let out = "";
     let runStart = this.pos;
@@ -206,13 +222,16 @@ class Reader {
   }
 
   private readToken(): string {
+    const text = this.text;
     const start = this.pos;
-    while (this.pos < this.text.length) {
-      const ch = this.text[this.pos];
-      if (ch === " " || ch === "\t" || ch === "\n" || ch === "\r" || ch === "\f" || DELIMITERS.has(ch)) break;
-      this.pos += 1;
+    let pos = start;
+    for (; pos < text.length; pos += 1) {
+      const code = text.charCodeAt(pos);
+      // Whitespace, comma, quote, semicolon and brackets end a token.
+      if (code <= 32 || code === 44 || code === 34 || code === 59 || code === 40 || code === 41 || code === 91 || code === 93 || code === 123 || code === 125) break;
     }
-    return this.text.slice(start, this.pos);
+    this.pos = pos;
+    return text.slice(start, pos);
   }
 
   private readChar(): EdnChar {
@@ -252,8 +271,13 @@ class Reader {
     const column = this.column;
     this.advance();
     const name = this.readToken();
-    if (name.length === 0 || name.startsWith(":") && name.length === 1) this.fail("empty keyword", line, column);
-    return new Keyword(name);
+    if (name.length === 0 || (name.startsWith(":") && name.length === 1)) this.fail("empty keyword", line, column);
+    let interned = this.keywords.get(name);
+    if (interned === undefined) {
+      interned = new Keyword(name);
+      this.keywords.set(name, interned);
+    }
+    return interned;
   }
 
   private readAtom(): Value {
@@ -276,6 +300,7 @@ class Reader {
 }
 
 function parseNumber(token: string): number | undefined {
+  if (token.length < 16 && /^-?\d+$/.test(token)) return Number(token);
   if (/^[+-]?\d+N?$/.test(token)) return Number(token.endsWith("N") ? token.slice(0, -1) : token);
   if (/^[+-]?\d+(\.\d*)?([eE][+-]?\d+)?M?$/.test(token)) return Number(token.endsWith("M") ? token.slice(0, -1) : token);
   if (/^[+-]?\d+\/\d+$/.test(token)) {

@@ -27,9 +27,42 @@ export function parseEdnHistory(text: string, file: string): OpEvent[] {
 
 function eventFromMap(value: Value, file: string, line: number, column: number): OpEvent {
   if (!(value instanceof EdnMap)) throw new BadInputError(file, line, column, `expected an operation map, found ${truncate(showValue(value))}`);
-  const process = value.getKeyword("process");
-  const type = value.getKeyword("type");
-  const f = value.getKeyword("f");
+  // One pass over the entries (a history has one map per event).
+  let process: Value | undefined;
+  let type: Value | undefined;
+  let f: Value | undefined;
+  let key: Value | undefined;
+  let time: Value | undefined;
+  let error: Value | undefined;
+  let opValue: Value | undefined;
+  for (const [k, v] of value.entries) {
+    if (!(k instanceof Keyword)) continue;
+    switch (k.name) {
+      case "process":
+        process = v;
+        break;
+      case "type":
+        type = v;
+        break;
+      case "f":
+        f = v;
+        break;
+      case "key":
+        key = v;
+        break;
+      case "time":
+        time = v;
+        break;
+      case "error":
+        error = v;
+        break;
+      case "value":
+        opValue = v;
+        break;
+      default:
+        break;
+    }
+  }
   let processValue: number | string;
   if (typeof process === "number" && Number.isInteger(process)) processValue = process;
   else if (process instanceof Keyword || process instanceof EdnSymbol) processValue = process.name;
@@ -41,15 +74,12 @@ function eventFromMap(value: Value, file: string, line: number, column: number):
   }
   const fName = nameOf(f);
   if (fName === undefined) throw new BadInputError(file, line, column, f === undefined ? "operation has no :f" : `bad :f ${truncate(showValue(f))}`);
-  const key = value.getKeyword("key");
-  const time = value.getKeyword("time");
-  const error = value.getKeyword("error");
   return {
     process: processValue,
     type: typeName as EventType,
     f: fName,
     ...(key === undefined || key === null ? {} : { key: typeof key === "string" ? key : showValue(key) }),
-    value: value.getKeyword("value") ?? null,
+    value: opValue ?? null,
     ...(typeof time === "number" ? { time } : {}),
     ...(error === undefined ? {} : { error }),
     line,
