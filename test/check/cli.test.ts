@@ -48,7 +48,15 @@ describe("blixard check", () => {
   });
 
   test("exit 2 when the time budget runs out", () => {
-    const run = blixard(path.join(HISTORIES, "porcupine-kv/c50-ok.txt"), "--model", "kv", "--no-partition", "--timeout", "0.05");
+    // 20 concurrent puts and a read none of them explains: about 2^20 configurations.
+    const file = path.join(scratch, "hard.jsonl");
+    const lines: string[] = [];
+    for (let p = 0; p < 20; p += 1) lines.push(JSON.stringify({ process: p, type: "invoke", f: "put", key: "k", value: `v${p}`, time: p }));
+    for (let p = 0; p < 20; p += 1) lines.push(JSON.stringify({ process: p, type: "ok", f: "put", key: "k", value: `v${p}`, time: 100 + p }));
+    lines.push(JSON.stringify({ process: 99, type: "invoke", f: "get", key: "k", value: null, time: 200 }));
+    lines.push(JSON.stringify({ process: 99, type: "ok", f: "get", key: "k", value: "nope", time: 201 }));
+    writeFileSync(file, lines.join("\n") + "\n");
+    const run = blixard(file, "--model", "kv", "--timeout", "0.2");
     assert.equal(run.status, 2, run.stderr);
     assert.match(run.stdout, /unknown/);
     assert.match(run.stdout, /time budget/);
