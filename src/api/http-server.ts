@@ -6,6 +6,7 @@
 import http from "node:http";
 import http2 from "node:http2";
 import net from "node:net";
+import { Duplex } from "node:stream";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import type { ConnectRouter } from "@connectrpc/connect";
 import { ListenError } from "../net/tcp-transport.ts";
@@ -40,9 +41,14 @@ export function startApiServer(listen: string, routes: (router: ConnectRouter) =
     socket.on("error", () => socket.destroy());
     socket.once("data", (chunk: Buffer) => {
       socket.pause();
-      socket.unshift(chunk);
-      if (chunk.subarray(0, HTTP2_PREFACE_START.length).toString("latin1") === HTTP2_PREFACE_START) h2c.emit("connection", socket);
-      else http1.emit("connection", socket);
+      if (chunk.subarray(0, HTTP2_PREFACE_START.length).toString("latin1") === HTTP2_PREFACE_START) {
+        // The http2 server reads from the socket's native handle, which would skip the bytes
+        // already read: it gets a stream that replays them, then relays the socket.
+        h2c.emit("connection", replayingStream(socket, chunk));
+      } else {
+        socket.unshift(chunk);
+        http1.emit("connection", socket);
+      }
       socket.resume();
     });
   });
@@ -70,4 +76,31 @@ export function startApiServer(listen: string, routes: (router: ConnectRouter) =
       });
     });
   });
+}
+
+/** A duplex that first yields `first`, then everything `socket` reads; writes go to `socket`. */
+function replayingStream(socket: net.Socket, first: Buffer): Duplex {
+  const stream = new Duplex({
+    read() {
+      socket.resume();
+    },
+    write(chunk: Buffer, _encoding, callback) {
+      socket.write(chunk, callback);
+    },
+    final(callback) {
+      socket.end();
+      callback();
+    },
+    destroy(error, callback) {
+      socket.destroy();
+      callback(error);
+    },
+  });
+  stream.push(first);
+  socket.on("data", (data: Buffer) => {
+    if (!stream.push(data)) socket.pause();
+  });
+  socket.on("end", () => stream.push(null));
+  socket.on("close", () => stream.destroy());
+  return stream;
 }
