@@ -6,8 +6,9 @@ import { DEFAULT_FAIL_SEMANTICS, detectFormat, parseEvents } from "./formats/det
 import type { FailSemantics, History } from "./history.ts";
 import { buildHistory } from "./history.ts";
 import type { SomeModel } from "./model.ts";
+import type { HistoryEvent } from "./formats/jsonl.ts";
 import type { ModelName, ModelOptions } from "./models/index.ts";
-import { createModel } from "./models/index.ts";
+import { createModel, kvModel } from "./models/index.ts";
 
 export interface CheckTextOptions extends CheckOptions, ModelOptions {
   readonly model: ModelName;
@@ -32,4 +33,14 @@ export function checkText(text: string, file: string, options: CheckTextOptions)
   const model = createModel(options.model, options);
   const result = checkHistory(history, model, options);
   return { format, history, model, result };
+}
+
+/**
+ * Checks Blixard key-value events (the simulator's workload) with the kv model, per key,
+ * with the JSON-lines semantics (a failed cas failed its compare). Throws BadInputError
+ * for an impossible history (a completion without an invocation, ...).
+ */
+export function checkKvEvents(events: readonly HistoryEvent[], options: CheckOptions & { readonly file?: string } = {}): CheckResult {
+  const history = buildHistory(events, { file: options.file ?? "<simulation>", failSemantics: DEFAULT_FAIL_SEMANTICS.jsonl });
+  return checkHistory(history, kvModel(), options);
 }

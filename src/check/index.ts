@@ -4,7 +4,8 @@
 //   const result = checkHistory(history, kvModel(), { timeoutMs: 10_000 });
 //   result.verdict // "ok" | "illegal" | "unknown"
 //
-// or, from text in any supported format: checkText(text, file, { model: "kv" }).
+// or, from text in any supported format: checkText(text, file, { model: "kv" }),
+// or, for the simulator's key-value events: checkKvEvents(events, { timeoutMs }).
 export { BadInputError } from "./errors.ts";
 export type { SourcePlace } from "./errors.ts";
 export { buildHistory, EVENT_TYPES } from "./history.ts";
@@ -25,5 +26,5 @@ export type { FormatName } from "./formats/detect.ts";
 export { renderHtmlReport } from "./report/html.ts";
 export { EdnChar, EdnMap, EdnSet, EdnSymbol, EdnTagged, Keyword, keyword, showValue, valueKey } from "./value.ts";
 export type { Value } from "./value.ts";
-export { checkText } from "./check-text.ts";
+export { checkKvEvents, checkText } from "./check-text.ts";
 export type { CheckTextOptions, CheckTextResult } from "./check-text.ts";

@@ -15,7 +15,7 @@ import { showValue } from "../value.ts";
 const PARTITIONS_SHOWN_MAX = 24;
 const OPERATIONS_SHOWN_MAX = 4000;
 const LANE_HEIGHT_PX = 26;
-const COLUMN_WIDTH_PX = 14;
+const COLUMN_WIDTH_PX = 30;
 const LEFT_MARGIN_PX = 90;
 
 interface BarInfo {
