@@ -33,6 +33,8 @@ export interface SearchOperation<Input, Output> {
 
 export type SearchStatus = "running" | "ok" | "illegal";
 
+/** Pending reads checked after each change of state (the first ones by call position). */
+const FORWARD_READS_CHECKED = 8;
 /** How many of the longest partial linearizations to keep for the report. */
 const LONGEST_KEPT_MAX = 4;
 /** Operations in one partition: bounded so bitsets and stacks stay small typed arrays. */
@@ -251,7 +253,7 @@ export class PartitionSearch<State, Input, Output> {
           const word = opIndex >>> 5;
           const bit = 1 << (opIndex & 31);
           linearized[word] |= bit;
-          // Forward check: after a change of state, the first pending read of this
+          // Forward check: after a change of state, the first pending reads of this
           // group must still be satisfiable, or the new configuration is dead.
           if (mayLaterAccept && readOnly[opIndex] === 0 && nextId !== stateId && this.nextReadDoomed(nextId, opIndex, linearized)) {
             linearized[word] &= ~bit;
@@ -347,18 +349,22 @@ export class PartitionSearch<State, Input, Output> {
   }
 
   /**
-   * Whether, in state `stateId` just reached by `changed`, the first required read of the
-   * same group not yet linearized (by call position) can no longer be accepted: the model
-   * rejects it there, says no non-resetting operations can make it accepted, and no
-   * resetting operation can still come before it.
+   * Whether, in state `stateId` just reached by `changed`, one of the first
+   * FORWARD_READS_CHECKED required reads of the same group not yet linearized (by call
+   * position) can no longer be accepted: the model rejects it there, says no non-resetting
+   * operations can make it accepted, and no resetting operation can still come before it.
+   * Every required read must be linearized eventually, so such a read dooms the
+   * configuration, whichever read it is; the first ones by call position are the likeliest.
    */
   private nextReadDoomed(stateId: number, changed: number, linearized: Uint32Array): boolean {
     const reads = this.readsByGroup[this.groupOf[changed]];
-    for (let k = 0; k < reads.length; k += 1) {
+    let checked = 0;
+    for (let k = 0; k < reads.length && checked < FORWARD_READS_CHECKED; k += 1) {
       const read = reads[k];
       if ((linearized[read >>> 5] & (1 << (read & 31))) !== 0) continue;
-      if (this.model.step(this.stateTable.states[stateId], this.inputs[read], this.outputs[read]) !== undefined) return false;
-      return this.doomed(stateId, read, linearized);
+      checked += 1;
+      if (this.model.step(this.stateTable.states[stateId], this.inputs[read], this.outputs[read]) !== undefined) continue;
+      if (this.doomed(stateId, read, linearized)) return true;
     }
     return false;
   }
