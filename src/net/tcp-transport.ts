@@ -174,7 +174,15 @@ export class TcpTransport implements PeerNetwork {
     assert(message.from === this.options.nodeId, () => `sending a message from ${message.from} through node ${this.options.nodeId}`);
     assert(message.to !== this.options.nodeId, "a node does not send messages to itself");
     const link = this.link(message.to);
-    const frame = encodeFrame(encodeMessage(message), this.options.maxFrameBytes);
+    const payload = encodeMessage(message);
+    if (payload.length > this.options.maxFrameBytes) {
+      // Only a snapshot can be this large (appends are bounded by maxMessageBytes): an operating
+      // limit, reported, not a crash; the follower keeps asking and the operator sees why.
+      this.options.log.error({ peer: message.to, type: message.type, sizeBytes: payload.length, limitBytes: this.options.maxFrameBytes }, "message exceeds the frame limit: dropped");
+      this.drop(link, 1, "message exceeds the frame limit");
+      return;
+    }
+    const frame = encodeFrame(payload, this.options.maxFrameBytes);
     if (link.queue.length >= this.options.maxQueueMessages || link.queuedBytes + frame.length > this.options.maxQueueBytes) {
       this.drop(link, 1, "send queue full");
       return;

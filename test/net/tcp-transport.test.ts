@@ -173,3 +173,15 @@ describe("tcp transport on loopback", () => {
     await clash.close();
   });
 });
+
+describe("tcp transport limits", () => {
+  test("a message larger than the frame limit is dropped and counted, not a crash", async () => {
+    const addresses = new Map<NodeId, string>();
+    const a = await startNode(1, addresses, { maxFrameBytes: 1024 });
+    const b = await startNode(2, addresses, { maxFrameBytes: 1024 });
+    a.transport.send({ type: "snapshot", from: 1, to: 2, term: 1, snapshot: { metadata: { index: 5, term: 1, confState: { voters: [1, 2], learners: [] } }, data: new Uint8Array(4096) } });
+    assert.equal(a.transport.stats().peers[0]!.droppedMessages, 1);
+    a.transport.send(heartbeat(1, 2, 1));
+    await waitFor("a normal message after the oversized one", () => b.received.length === 1);
+  });
+});
