@@ -6,8 +6,8 @@
 
 import { assert } from "../assert.ts";
 
-export type FaultKind = "partition" | "crash" | "clock-jump" | "clog" | "loss-burst";
-export const FAULT_KINDS: readonly FaultKind[] = ["partition", "crash", "clock-jump", "clog", "loss-burst"];
+export type FaultKind = "partition" | "crash" | "clock-jump" | "clog" | "loss-burst" | "pause";
+export const FAULT_KINDS: readonly FaultKind[] = ["partition", "crash", "clock-jump", "clog", "loss-burst", "pause"];
 
 export type PartitionShape = "isolate" | "minority" | "deaf" | "mute";
 export const PARTITION_SHAPES: readonly PartitionShape[] = ["isolate", "minority", "deaf", "mute"];
@@ -49,6 +49,8 @@ export interface FaultProfile {
   readonly clogDurationMs: readonly [number, number];
   readonly lossBurstProbability: number;
   readonly lossBurstDurationMs: readonly [number, number];
+  /** A paused node (a stop-the-world GC, a VM descheduled) runs nothing, then handles its backlog in order. */
+  readonly pauseDurationMs: readonly [number, number];
   /** Fraction of the run after which every fault is healed and no new one starts. */
   readonly healAtFraction: number;
 }
@@ -67,7 +69,7 @@ const calm = {
   diskCrashLoseProbability: 0.5,
   diskTearProbability: 0,
   nemesisIntervalMs: [1_000, 1_000],
-  weights: { partition: 0, crash: 0, "clock-jump": 0, clog: 0, "loss-burst": 0 },
+  weights: { partition: 0, crash: 0, "clock-jump": 0, clog: 0, "loss-burst": 0, pause: 0 },
   partitionShapeWeights: { isolate: 1, minority: 1, deaf: 1, mute: 1 },
   targetLeaderProbability: 0,
   partitionDurationMs: [0, 0],
@@ -77,6 +79,7 @@ const calm = {
   clogDurationMs: [0, 0],
   lossBurstProbability: 0,
   lossBurstDurationMs: [0, 0],
+  pauseDurationMs: [0, 0],
   healAtFraction: 1,
 } as const satisfies Omit<FaultProfile, "name" | "description">;
 
@@ -89,7 +92,7 @@ export const FAULT_PROFILES: Readonly<Record<string, FaultProfile>> = {
   standard: {
     ...calm,
     name: "standard",
-    description: "1% loss, 1% duplication, reordering links, drifting clocks, and every 0.5-3 s a partition, crash, clock jump, clog or loss burst; healed at 80%",
+    description: "1% loss, 1% duplication, reordering links, drifting clocks, and every 0.5-3 s a partition, crash, clock jump, clog, loss burst or pause; healed at 80%",
     latencyTailMeanUs: [200, 3_000],
     latencyMaxUs: 50_000,
     lossProbability: 0.01,
@@ -100,7 +103,8 @@ export const FAULT_PROFILES: Readonly<Record<string, FaultProfile>> = {
     diskSyncLatencyMs: [0.2, 5],
     diskTearProbability: 0.5,
     nemesisIntervalMs: [500, 3_000],
-    weights: { partition: 3, crash: 3, "clock-jump": 1, clog: 2, "loss-burst": 1 },
+    weights: { partition: 3, crash: 3, "clock-jump": 1, clog: 2, "loss-burst": 1, pause: 1 },
+    pauseDurationMs: [100, 2_000],
     targetLeaderProbability: 0.3,
     partitionDurationMs: [500, 5_000],
     crashDowntimeMs: [200, 4_000],
@@ -126,7 +130,8 @@ export const FAULT_PROFILES: Readonly<Record<string, FaultProfile>> = {
     diskSyncLatencyMs: [0.5, 20],
     diskTearProbability: 0.5,
     nemesisIntervalMs: [100, 1_000],
-    weights: { partition: 3, crash: 3, "clock-jump": 1, clog: 2, "loss-burst": 1 },
+    weights: { partition: 3, crash: 3, "clock-jump": 1, clog: 2, "loss-burst": 1, pause: 1 },
+    pauseDurationMs: [50, 3_000],
     targetLeaderProbability: 0.5,
     partitionDurationMs: [200, 5_000],
     crashDowntimeMs: [50, 3_000],
@@ -147,7 +152,7 @@ export const FAULT_PROFILES: Readonly<Record<string, FaultProfile>> = {
     diskSyncLatencyMs: [0.2, 5],
     diskTearProbability: 0.5,
     nemesisIntervalMs: [200, 800],
-    weights: { partition: 3, crash: 4, "clock-jump": 0, clog: 1, "loss-burst": 0 },
+    weights: { partition: 3, crash: 4, "clock-jump": 0, clog: 1, "loss-burst": 0, pause: 0 },
     targetLeaderProbability: 0.7,
     partitionDurationMs: [300, 2_500],
     crashDowntimeMs: [100, 1_500],
@@ -164,7 +169,7 @@ export const FAULT_PROFILES: Readonly<Record<string, FaultProfile>> = {
     diskSyncLatencyMs: [0.2, 5],
     diskTearProbability: 0.5,
     nemesisIntervalMs: [100, 600],
-    weights: { partition: 1, crash: 4, "clock-jump": 0, clog: 0, "loss-burst": 0 },
+    weights: { partition: 1, crash: 4, "clock-jump": 0, clog: 0, "loss-burst": 0, pause: 0 },
     partitionShapeWeights: { isolate: 1, minority: 1, deaf: 0, mute: 0 },
     targetLeaderProbability: 1,
     partitionDurationMs: [100, 1_000],
@@ -175,15 +180,15 @@ export const FAULT_PROFILES: Readonly<Record<string, FaultProfile>> = {
   "figure-8": {
     ...calm,
     name: "figure-8",
-    description: "slow links (5-10 ms) and a leader isolated or crashed every 0.1-0.6 s while clients keep writing to it, so leaders of many terms hold conflicting uncommitted suffixes (Raft paper, Figure 8); healed at 80%",
+    description: "slow links (5-10 ms) and a leader isolated or crashed every 0.03-0.3 s while clients keep writing to it, so leaders of many terms hold conflicting uncommitted suffixes (Raft paper, Figure 8); healed at 80%",
     latencyMinUs: [5_000, 10_000],
     latencyTailMeanUs: [0, 5_000],
     latencyMaxUs: 100_000,
     reorderLinkProbability: 0.5,
     diskSyncLatencyMs: [0.2, 5],
     diskTearProbability: 0.5,
-    nemesisIntervalMs: [100, 600],
-    weights: { partition: 3, crash: 2, "clock-jump": 0, clog: 0, "loss-burst": 0 },
+    nemesisIntervalMs: [30, 300],
+    weights: { partition: 3, crash: 2, "clock-jump": 0, clog: 0, "loss-burst": 0, pause: 0 },
     partitionShapeWeights: { isolate: 1, minority: 0, deaf: 0, mute: 0 },
     targetLeaderProbability: 1,
     partitionDurationMs: [100, 1_000],
@@ -194,12 +199,13 @@ export const FAULT_PROFILES: Readonly<Record<string, FaultProfile>> = {
   "deposed-leader": {
     ...calm,
     name: "deposed-leader",
-    description: "leaders cut off while clients still reach them (isolated, deaf or mute), slow clocks stretch their leases; healed at 80%",
+    description: "leaders cut off (isolated or mute) or paused while clients still reach them, slow clocks stretch their leases; healed at 80%",
     latencyTailMeanUs: [200, 2_000],
     clockDriftMaxPpm: 150_000,
     diskSyncLatencyMs: [0.2, 5],
     nemesisIntervalMs: [300, 1_500],
-    weights: { partition: 4, crash: 1, "clock-jump": 0, clog: 2, "loss-burst": 0 },
+    weights: { partition: 4, crash: 1, "clock-jump": 0, clog: 2, "loss-burst": 0, pause: 3 },
+    pauseDurationMs: [200, 2_000],
     partitionShapeWeights: { isolate: 2, minority: 0, deaf: 0, mute: 2 },
     targetLeaderProbability: 0.9,
     partitionDurationMs: [300, 3_000],
@@ -226,6 +232,7 @@ export function validateFaultProfile(profile: FaultProfile): void {
     ["crashDowntimeMs", profile.crashDowntimeMs],
     ["clogDurationMs", profile.clogDurationMs],
     ["lossBurstDurationMs", profile.lossBurstDurationMs],
+    ["pauseDurationMs", profile.pauseDurationMs],
   ];
   for (const [name, [min, max]] of ranges) assert(min >= 0 && min <= max, () => `fault profile ${profile.name}: ${name} is not a range`);
   assert(profile.nemesisIntervalMs[0] > 0, "nemesis interval must be positive");

@@ -17,6 +17,8 @@ export interface NemesisTarget {
   crash(nodeId: NodeId): void;
   restart(nodeId: NodeId): void;
   jumpClock(nodeId: NodeId, deltaUs: number): void;
+  /** Freezes a running node until `untilUs`: it handles nothing meanwhile, then its backlog in order. */
+  pause(nodeId: NodeId, untilUs: number): void;
   /** The node that currently leads in the highest term, or 0. */
   leaderId(): NodeId;
   /** The network between nodes (node endpoints are their ids). */
@@ -28,7 +30,7 @@ export interface NemesisTarget {
 export type FaultCounts = Record<FaultKind, number>;
 
 export class Nemesis {
-  readonly counts: FaultCounts = { partition: 0, crash: 0, "clock-jump": 0, clog: 0, "loss-burst": 0 };
+  readonly counts: FaultCounts = { partition: 0, crash: 0, "clock-jump": 0, clog: 0, "loss-burst": 0, pause: 0 };
   private readonly totalWeight: number;
   private blockedLinks: Array<[NodeId, NodeId]> = [];
   private partitionGeneration = 0;
@@ -88,6 +90,8 @@ export class Nemesis {
         return this.clog();
       case "loss-burst":
         return this.lossBurst();
+      case "pause":
+        return this.pause();
     }
   }
 
@@ -205,6 +209,16 @@ export class Nemesis {
     this.queue.after(this.random.intBetween(min * 1000, max * 1000), () => {
       for (const [from, to] of links) this.restoreLink(from, to);
     });
+  }
+
+  private pause(): void {
+    const up = this.target.nodeIds.filter((id) => this.target.isUp(id));
+    if (up.length === 0) return;
+    const node = this.victim(up);
+    const [min, max] = this.profile.pauseDurationMs;
+    this.target.pause(node, this.queue.timeUs + this.random.intBetween(min * 1000, max * 1000));
+    this.counts.pause++;
+    this.target.note("pause", node);
   }
 
   private restoreLink(from: NodeId, to: NodeId): void {

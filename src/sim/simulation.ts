@@ -76,7 +76,7 @@ export interface SimulationOptions {
 export const simReplicaOptions: Omit<ReplicaOptions, "observer" | "onFatal" | "plantedBugs"> = {
   tickMs: 10,
   raft: { ...defaultRaftTuning, electionTicks: 10, heartbeatTicks: 2, maxInflightMessages: 64 },
-  snapshotEveryEntries: 100,
+  snapshotEveryEntries: 500,
   maxPendingRequests: 1_000,
   requestTimeoutMs: 1_000,
 };
@@ -140,7 +140,7 @@ const MESSAGE_CODES: Record<Message["type"], number> = {
   snapshot: 7,
   "timeout-now": 8,
 };
-const FAULT_CODES: Record<FaultKind, number> = { partition: 1, crash: 2, "clock-jump": 3, clog: 4, "loss-burst": 5 };
+const FAULT_CODES: Record<FaultKind, number> = { partition: 1, crash: 2, "clock-jump": 3, clog: 4, "loss-burst": 5, pause: 6 };
 const HISTORY_TYPE_CODES = { invoke: 1, ok: 2, fail: 3, info: 4 } as const;
 const HISTORY_F_CODES = { get: 1, put: 2, cas: 3 } as const;
 
@@ -161,6 +161,8 @@ interface SimNode {
   readonly disk: SimDisk;
   incarnation: Incarnation | undefined;
   incarnations: number;
+  /** While true time is below this, the node is frozen: its events wait (in order) until then. */
+  pausedUntilUs: number;
 }
 
 export class Simulation {
@@ -246,6 +248,7 @@ export class Simulation {
         disk: undefined as unknown as SimDisk,
         incarnation: undefined,
         incarnations: 0,
+        pausedUntilUs: 0,
       };
       (node as { disk: SimDisk }).disk = new SimDisk({
         random: Prng.stream(seed, `disk-${id}`),
@@ -283,6 +286,10 @@ export class Simulation {
       restart: (id) => this.start(this.nodes[id - 1]!),
       jumpClock: (id, deltaUs) => this.nodes[id - 1]!.clock.jump(deltaUs),
       leaderId: () => this.currentLeader(),
+      pause: (id, untilUs) => {
+        const node = this.nodes[id - 1]!;
+        node.pausedUntilUs = Math.max(node.pausedUntilUs, untilUs);
+      },
       network: this.network as SimNetwork<unknown>,
       note: (kind, detail) => this.traceEvent(TRACE.fault, FAULT_CODES[kind], detail, 0),
     };
@@ -432,6 +439,7 @@ export class Simulation {
     this.crashes++;
     incarnation.alive = false;
     node.incarnation = undefined;
+    node.pausedUntilUs = 0;
     incarnation.timers.shutdown();
     // stop() tells waiting clients "stopped"; a crashed process says nothing, so replies are dropped (alive is false).
     incarnation.replica?.stop();
@@ -450,6 +458,11 @@ export class Simulation {
   private runOnNode(node: SimNode, kind: number, detail: number, action: () => void, incarnation: Incarnation | undefined = node.incarnation): void {
     if (this.failure !== undefined) return;
     if (incarnation !== undefined && !incarnation.alive) return;
+    if (node.pausedUntilUs > this.queue.timeUs) {
+      // Frozen: the event waits; re-queued in arrival order, so the backlog runs in order at the end of the pause.
+      this.queue.at(node.pausedUntilUs, () => this.runOnNode(node, kind, detail, action, incarnation));
+      return;
+    }
     this.traceEvent(kind, node.id, detail, 0);
     try {
       action();

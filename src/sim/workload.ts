@@ -23,6 +23,8 @@ export interface WorkloadOptions {
   readonly attemptsMax: number;
   /** Pause before a retry. */
   readonly retryBackoffMs: number;
+  /** Probability that an operation starts at a random node rather than the believed leader (a load balancer in front). */
+  readonly wanderProbability: number;
   /** Operation mix, weights. */
   readonly mix: { readonly get: number; readonly put: number; readonly cas: number };
 }
@@ -34,6 +36,7 @@ export const defaultWorkloadOptions: WorkloadOptions = {
   operationTimeoutMs: 3_000,
   attemptsMax: 8,
   retryBackoffMs: 20,
+  wanderProbability: 0.1,
   mix: { get: 4, put: 3, cas: 3 },
 };
 
@@ -86,6 +89,7 @@ export class Workload {
     assert(options.clientCount > 0 && options.keyCount > 0 && options.attemptsMax > 0, "workload sizes must be positive");
     assert(options.thinkTimeMs[0] >= 0 && options.thinkTimeMs[0] <= options.thinkTimeMs[1], "think time is not a range");
     assert(options.mix.get + options.mix.put + options.mix.cas > 0, "operation mix is empty");
+    assert(options.wanderProbability >= 0 && options.wanderProbability <= 1, "wander probability outside [0, 1]");
     for (let i = 0; i < options.clientCount; i++) {
       this.clients.push({
         index: i,
@@ -183,6 +187,7 @@ export class Workload {
     client.operation = operation;
     client.attempts = 0;
     client.deadlineUs = now + this.options.operationTimeoutMs * 1000;
+    if (this.random.chance(this.options.wanderProbability)) client.believedLeader = this.random.pick(this.nodeIds);
     const value = operation.f === "get" ? null : operation.f === "put" ? operation.value : ([operation.expected, operation.value] as const);
     this.onHistory(this.history.invoke(client.process, operation.f, operation.key, value, now));
     this.stats.invoked++;
