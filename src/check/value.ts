@@ -61,8 +61,19 @@ export class EdnTagged {
 
 export type Value = null | boolean | number | string | Keyword | EdnSymbol | EdnChar | EdnMap | EdnSet | EdnTagged | readonly Value[];
 
+/** Keywords repeat on every event of a history: short ones are interned, one object per name. */
+const internedKeywords = new Map<string, Keyword>();
+const INTERNED_KEYWORD_LENGTH_MAX = 64;
+const INTERNED_KEYWORDS_MAX = 100_000;
+
+/** The keyword `:name` (interned when short, so identical keywords are usually the same object). */
 export function keyword(name: string): Keyword {
-  return new Keyword(name);
+  let interned = internedKeywords.get(name);
+  if (interned === undefined) {
+    interned = new Keyword(name);
+    if (name.length <= INTERNED_KEYWORD_LENGTH_MAX && internedKeywords.size < INTERNED_KEYWORDS_MAX) internedKeywords.set(name, interned);
+  }
+  return interned;
 }
 
 export function isKeyword(value: Value | undefined, name?: string): value is Keyword {

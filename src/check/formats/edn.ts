@@ -5,7 +5,7 @@
 // Every error names file, line and column.
 import { BadInputError } from "../errors.ts";
 import type { Value } from "../value.ts";
-import { EdnChar, EdnMap, EdnSet, EdnSymbol, EdnTagged, Keyword, showValue } from "../value.ts";
+import { EdnChar, EdnMap, EdnSet, EdnSymbol, EdnTagged, Keyword, keyword, showValue } from "../value.ts";
 
 /** A top-level form with the place it starts; for a top-level vector or list, its elements' places too. */
 export interface EdnForm {
@@ -28,8 +28,6 @@ class Reader {
   private line = 1;
   private lineStart = 0;
   private depth = 0;
-  /** Keywords repeat on every line of a history: one object per name. */
-  private readonly keywords = new Map<string, Keyword>();
 
   /** `firstLine` and `firstColumn` place text embedded in a larger file (Jepsen log lines). */
   constructor(text: string, file: string, firstLine = 1, firstColumn = 1) {
@@ -272,12 +270,7 @@ class Reader {
     this.advance();
     const name = this.readToken();
     if (name.length === 0 || (name.startsWith(":") && name.length === 1)) this.fail("empty keyword", line, column);
-    let interned = this.keywords.get(name);
-    if (interned === undefined) {
-      interned = new Keyword(name);
-      this.keywords.set(name, interned);
-    }
-    return interned;
+    return keyword(name);
   }
 
   private readAtom(): Value {

@@ -25,6 +25,14 @@ export function parseEdnHistory(text: string, file: string): OpEvent[] {
   return events;
 }
 
+const KW_PROCESS = keyword("process");
+const KW_TYPE = keyword("type");
+const KW_F = keyword("f");
+const KW_VALUE = keyword("value");
+const KW_KEY = keyword("key");
+const KW_TIME = keyword("time");
+const KW_ERROR = keyword("error");
+
 function eventFromMap(value: Value, file: string, line: number, column: number): OpEvent {
   if (!(value instanceof EdnMap)) throw new BadInputError(file, line, column, `expected an operation map, found ${truncate(showValue(value))}`);
   // One pass over the entries (a history has one map per event).
@@ -35,33 +43,15 @@ function eventFromMap(value: Value, file: string, line: number, column: number):
   let time: Value | undefined;
   let error: Value | undefined;
   let opValue: Value | undefined;
+  // Keywords are interned, so identity comparisons suffice for the usual keys.
   for (const [k, v] of value.entries) {
-    if (!(k instanceof Keyword)) continue;
-    switch (k.name) {
-      case "process":
-        process = v;
-        break;
-      case "type":
-        type = v;
-        break;
-      case "f":
-        f = v;
-        break;
-      case "key":
-        key = v;
-        break;
-      case "time":
-        time = v;
-        break;
-      case "error":
-        error = v;
-        break;
-      case "value":
-        opValue = v;
-        break;
-      default:
-        break;
-    }
+    if (k === KW_PROCESS) process = v;
+    else if (k === KW_TYPE) type = v;
+    else if (k === KW_F) f = v;
+    else if (k === KW_VALUE) opValue = v;
+    else if (k === KW_KEY) key = v;
+    else if (k === KW_TIME) time = v;
+    else if (k === KW_ERROR) error = v;
   }
   let processValue: number | string;
   if (typeof process === "number" && Number.isInteger(process)) processValue = process;
