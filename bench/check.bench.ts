@@ -104,7 +104,7 @@ for (const c of cases) {
     `${median(checkMs).toFixed(1)} [${Math.min(...checkMs).toFixed(1)}]`,
     `${median(totalMs).toFixed(1)} [${Math.min(...totalMs).toFixed(1)}]`,
     anchor === undefined ? "" : String(anchor * 1000),
-    anchor === undefined ? "" : `${(median(totalMs) / (anchor * 1000)).toFixed(2)}x`,
+    anchor === undefined ? "" : `${(median(totalMs) / (anchor * 1000)).toPrecision(2)}x`,
   ]);
 }
 const widths = header.map((_, i) => Math.max(...rows.map((r) => r[i].length)));
