@@ -21,10 +21,15 @@ export interface ApiServer {
 
 const HTTP2_PREFACE_START = "PRI ";
 
-export function startApiServer(listen: string, routes: (router: ConnectRouter) => void): Promise<ApiServer> {
+/** `fastPath` serves what it covers (HTTP/1.1 only) and returns false to leave a request to connect-node. */
+export function startApiServer(
+  listen: string,
+  routes: (router: ConnectRouter) => void,
+  fastPath?: (request: http.IncomingMessage, response: http.ServerResponse) => boolean,
+): Promise<ApiServer> {
   const { host, port } = parseHostPort(listen);
   const handler = connectNodeAdapter({ routes });
-  const http1 = http.createServer(handler);
+  const http1 = http.createServer(fastPath === undefined ? handler : (request, response) => void (fastPath(request, response) || handler(request, response)));
   const h2c = http2.createServer({}, handler);
   const sockets = new Set<net.Socket>();
   const sessions = new Set<http2.Http2Session>();

@@ -9,7 +9,7 @@
 //   superseded (entry lost to a new leader) -> Aborted (certainly not applied)
 //   unknown outcome (timeout, stopped)      -> DeadlineExceeded/Unavailable: may or may not have applied
 //   invalid or pending conf change          -> FailedPrecondition
-import { Code, ConnectError, type ConnectRouter, type HandlerContext } from "@connectrpc/connect";
+import { Code, ConnectError, type ConnectRouter, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
 import { create } from "@bufbuild/protobuf";
 import { unreachable } from "../assert.ts";
 import { parseHostPort } from "../net/address.ts";
@@ -33,7 +33,21 @@ import { KvService } from "./gen/blixard/v1/kv_pb.ts";
 export const FORWARDED_HEADER = "blixard-forwarded-by";
 const STATUS_FANOUT_TIMEOUT_MS = 1_000;
 
-export function createNodeRoutes(runtime: NodeRuntime): (router: ConnectRouter) => void {
+export interface NodeServices {
+  readonly kv: ServiceImpl<typeof KvService>;
+  readonly cluster: ServiceImpl<typeof ClusterService>;
+}
+
+/** The routes connect-node serves (every protocol), over the same implementations as the fast path. */
+export function createNodeRoutes(services: NodeServices): (router: ConnectRouter) => void {
+  return (router) => {
+    router.service(KvService, services.kv);
+    router.service(ClusterService, services.cluster);
+  };
+}
+
+/** The service implementations; they read only `requestHeader` from the context. */
+export function createNodeServices(runtime: NodeRuntime): NodeServices {
   const forwardClients = new Map<string, ApiClients>();
   const clientsForLeader = (url: string): ApiClients => {
     let clients = forwardClients.get(url);
@@ -45,7 +59,7 @@ export function createNodeRoutes(runtime: NodeRuntime): (router: ConnectRouter) 
   };
 
   /** The leader's clients when this node is not the leader, undefined when it is; throws when neither works. */
-  const leaderOrForward = (context: HandlerContext): ApiClients | undefined => {
+  const leaderOrForward = (context: Pick<HandlerContext, "requestHeader">): ApiClients | undefined => {
     if (runtime.isStopped) throw new ConnectError("node is shutting down", Code.Unavailable);
     const leaderId = runtime.status().raft.leaderId;
     if (leaderId === runtime.nodeId) return undefined;
@@ -90,8 +104,8 @@ export function createNodeRoutes(runtime: NodeRuntime): (router: ConnectRouter) 
     return { index: BigInt(index), members: members() };
   };
 
-  return (router) => {
-    router.service(KvService, {
+  return {
+    kv: {
       async get(request, context) {
         const key = requireKey(request.key);
         if (request.serializable) {
@@ -125,9 +139,9 @@ export function createNodeRoutes(runtime: NodeRuntime): (router: ConnectRouter) 
         if (result.op !== "cas") throw new ConnectError(`unexpected result ${result.op} for compare-and-set`, Code.Internal);
         return { succeeded: result.swapped, current: result.current, index: BigInt(index) };
       },
-    });
+    },
 
-    router.service(ClusterService, {
+    cluster: {
       async status(request) {
         const raft = runtime.status().raft;
         const response = {
@@ -187,7 +201,7 @@ export function createNodeRoutes(runtime: NodeRuntime): (router: ConnectRouter) 
         if (outcome.status === "ok") return { leaderId: BigInt(outcome.leaderId) };
         throw refusalError(outcome.refusal);
       },
-    });
+    },
   };
 }
 

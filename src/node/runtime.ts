@@ -24,7 +24,10 @@ import { encodeKvCommand, KvStateMachine, type KvCommand, type KvQuery, type KvR
 import { decodeMemberAddresses, encodeMemberAddresses, memberKey, type MemberAddresses } from "./address-book.ts";
 import { defaultRaftTuning, defaultReplicaOptions, Replica, type CommandOutcome, type ReadOutcome, type ReplicaStatus, type TransferOutcome } from "./replica.ts";
 import { startApiServer, type ApiServer } from "../api/http-server.ts";
-import { createNodeRoutes } from "../api/services.ts";
+import { createNodeRoutes, createNodeServices } from "../api/services.ts";
+import { createConnectUnaryHandler } from "../api/connect-unary.ts";
+import { ClusterService } from "../api/gen/blixard/v1/cluster_pb.ts";
+import { KvService } from "../api/gen/blixard/v1/kv_pb.ts";
 import { createApiClients, endpointUrl, type ApiClients } from "../api/client.ts";
 
 export interface NodeRuntimeConfig {
@@ -47,6 +50,8 @@ export interface NodeRuntimeConfig {
   readonly requestTimeoutMs?: number;
   readonly snapshotEveryEntries?: number;
   readonly log: Logger;
+  /** Serve every request through connect-node, without the unary fast path (tests compare both). */
+  readonly plainConnectOnly?: boolean;
   /** Called when the node must stop on its own (a failed fsync): the process should exit non-zero. */
   readonly onFatal?: (error: Error) => void;
 }
@@ -179,7 +184,9 @@ export class NodeRuntime {
     deliver = (message) => replica.receive(message);
     replica.start();
     try {
-      const api = await startApiServer(config.apiListen, createNodeRoutes(self));
+      const services = createNodeServices(self);
+      const fastPath = config.plainConnectOnly === true ? undefined : createConnectUnaryHandler([[KvService, services.kv], [ClusterService, services.cluster]]);
+      const api = await startApiServer(config.apiListen, createNodeRoutes(services), fastPath);
       self.api = api;
       (self as { apiAddress: string }).apiAddress = config.advertiseApi ?? api.address;
     } catch (error) {

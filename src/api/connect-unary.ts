@@ -1,0 +1,105 @@
+// A lean server path for the most common call: a Connect-protocol unary request over
+// HTTP/1.1 (what curl, the CLI and the benchmark send). connect-node handles every
+// protocol through a general streaming machinery whose per-request cost (abort
+// controllers, DOMExceptions, async iterables) dominated the leader's CPU under load
+// (docs/BENCHMARKS.md). This path parses the body, calls the SAME service
+// implementation, and writes the response or error exactly as the Connect protocol
+// specifies (codes mapped to HTTP statuses, errors as {"code","message"} JSON).
+// Anything it does not cover (other protocols, HTTP/2, compression, a client deadline
+// header, GET requests, an unknown path) is left to connect-node.
+import type http from "node:http";
+import { Code, ConnectError, type HandlerContext } from "@connectrpc/connect";
+import { codeToHttpStatus, errorToJsonBytes } from "@connectrpc/connect/protocol-connect";
+import { create, fromBinary, fromJsonString, toBinary, toJsonString, type DescMessage, type DescService } from "@bufbuild/protobuf";
+
+/** Request bodies above this are refused (resource_exhausted), like a read limit on connect-node. */
+const MAX_BODY_BYTES = 4 * 1024 * 1024;
+const CONTENT_TYPE = /^application\/(json|proto)(?:;\s*charset=utf-8)?$/i;
+
+type UnaryImpl = (request: unknown, context: Pick<HandlerContext, "requestHeader">) => Promise<unknown>;
+
+interface UnaryMethod {
+  readonly input: DescMessage;
+  readonly output: DescMessage;
+  readonly impl: UnaryImpl;
+}
+
+/** Returns a handler that serves what it covers and returns false for anything else. */
+export function createConnectUnaryHandler(
+  services: ReadonlyArray<readonly [DescService, object]>,
+): (request: http.IncomingMessage, response: http.ServerResponse) => boolean {
+  const methods = new Map<string, UnaryMethod>();
+  for (const [service, implementation] of services) {
+    for (const method of service.methods) {
+      const impl = (implementation as Record<string, unknown>)[method.localName];
+      if (method.methodKind !== "unary" || typeof impl !== "function") continue;
+      methods.set(`/${service.typeName}/${method.name}`, { input: method.input, output: method.output, impl: impl.bind(implementation) as UnaryImpl });
+    }
+  }
+  return (request, response) => {
+    if (request.method !== "POST" || request.url === undefined) return false;
+    const method = methods.get(request.url);
+    if (method === undefined) return false;
+    const headers = request.headers;
+    const contentType = headers["content-type"];
+    const match = contentType === undefined ? null : CONTENT_TYPE.exec(contentType);
+    if (match === null) return false;
+    if (headers["content-encoding"] !== undefined || headers["connect-content-encoding"] !== undefined || headers["connect-timeout-ms"] !== undefined) return false;
+    const protocolVersion = headers["connect-protocol-version"];
+    if (protocolVersion !== undefined && protocolVersion !== "1") return false;
+    const json = match[1]!.toLowerCase() === "json";
+    serve(method, json, request, response);
+    return true;
+  };
+}
+
+function serve(method: UnaryMethod, json: boolean, request: http.IncomingMessage, response: http.ServerResponse): void {
+  const chunks: Buffer[] = [];
+  let sizeBytes = 0;
+  let refused = false;
+  request.on("data", (chunk: Buffer) => {
+    sizeBytes += chunk.length;
+    if (sizeBytes > MAX_BODY_BYTES && !refused) {
+      refused = true;
+      writeError(response, new ConnectError(`message size ${sizeBytes} is larger than configured readMaxBytes ${MAX_BODY_BYTES}`, Code.ResourceExhausted));
+    }
+    if (!refused) chunks.push(chunk);
+  });
+  request.on("error", () => response.destroy());
+  request.on("end", () => {
+    if (refused) return;
+    const body = Buffer.concat(chunks);
+    let input: unknown;
+    try {
+      input = json ? fromJsonString(method.input, body.toString("utf8")) : fromBinary(method.input, body);
+    } catch (error) {
+      // The same words as connect-node, so both paths answer alike.
+      const format = json ? "JSON" : "binary";
+      writeError(response, new ConnectError(`cannot decode message ${method.input.typeName} from ${format}: ${(error as Error).message}`, Code.InvalidArgument));
+      return;
+    }
+    const requestHeader = new Headers();
+    for (const [name, value] of Object.entries(request.headers)) {
+      if (typeof value === "string") requestHeader.set(name, value);
+    }
+    method.impl(input, { requestHeader }).then(
+      (result) => {
+        const message = create(method.output, result as never);
+        const payload = json ? Buffer.from(toJsonString(method.output, message)) : Buffer.from(toBinary(method.output, message));
+        response.writeHead(200, { "content-type": json ? "application/json" : "application/proto", "content-length": payload.length });
+        response.end(payload);
+      },
+      (error: unknown) => writeError(response, ConnectError.from(error)),
+    );
+  });
+}
+
+function writeError(response: http.ServerResponse, error: ConnectError): void {
+  if (response.headersSent) {
+    response.destroy();
+    return;
+  }
+  const payload = Buffer.from(errorToJsonBytes(error, {}));
+  response.writeHead(codeToHttpStatus(error.code), { "content-type": "application/json", "content-length": payload.length });
+  response.end(payload);
+}
