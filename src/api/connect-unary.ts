@@ -74,8 +74,9 @@ function serve(method: UnaryMethod, json: boolean, request: http.IncomingMessage
       input = json ? fromJsonString(method.input, body.toString("utf8")) : fromBinary(method.input, body);
     } catch (error) {
       // The same words as connect-node, so both paths answer alike.
-      const format = json ? "JSON" : "binary";
-      writeError(response, new ConnectError(`cannot decode message ${method.input.typeName} from ${format}: ${(error as Error).message}`, Code.InvalidArgument));
+      const reason = (error as Error).message;
+      const message = reason.startsWith("cannot decode") ? reason : `cannot decode message ${method.input.typeName} from ${json ? "JSON" : "binary"}: ${reason}`;
+      writeError(response, new ConnectError(message, Code.InvalidArgument));
       return;
     }
     const requestHeader = new Headers();

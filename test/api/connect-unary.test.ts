@@ -24,6 +24,8 @@ async function call(base: string, path: string, contentType: string, body: strin
 
 /** Replaces JSON "index" values (log positions differ between two clusters) with a marker. */
 function normalized(reply: Reply): Reply {
+  // A binary PutResponse holds only the index: compare that it is there, not its value.
+  if (reply.contentType === "application/proto") return { ...reply, body: reply.body.length > 0 ? "binary" : "" };
   if (reply.contentType !== "application/json") return reply;
   const text = Buffer.from(reply.body, "base64").toString("utf8").replace(/"index":"\d+"/g, '"index":"N"');
   return { ...reply, body: text };
