@@ -26,5 +26,6 @@ for (const config of PLANTED_BUG_CONFIGS) {
   console.log(
     `| ${config.bug} | ${config.property} | ${caught[0] ?? "-"} | ${caught.length}/${seedCount} | ${other.join(" ") || "-"} | ${offFailures.length} | ${seconds}s |`,
   );
+  console.log(`    caught by seeds: ${caught.join(" ")}`);
   for (const failure of offFailures) console.log(`    bug off: ${failure}`);
 }
