@@ -3,6 +3,7 @@
 // one hard partition cannot starve the rest, stops at the first illegal partition, and
 // answers unknown when the time, step or memory budget runs out.
 import { performance } from "node:perf_hooks";
+import { getHeapStatistics } from "node:v8";
 import { assert } from "../assert.ts";
 import { BadInputError } from "./errors.ts";
 import type { History, Operation } from "./history.ts";
@@ -18,7 +19,11 @@ export interface CheckOptions {
   readonly timeoutMs?: number;
   /** Budget of search steps over all partitions (deterministic, unlike time). Default: no limit. */
   readonly stepLimit?: number;
-  /** Budget for the configuration caches; unknown when exceeded. Default 1 GiB. */
+  /**
+   * Budget for the search's own tables (caches, memo, interned states, estimated); unknown
+   * when exceeded. Default 1 GiB. Independently, the check answers unknown when the
+   * JavaScript heap passes 3/4 of its limit, so it never dies for lack of memory.
+   */
   readonly memoryBudgetBytes?: number;
   /** False checks the history as one partition, ignoring the model's partition function. */
   readonly partition?: boolean;
@@ -73,6 +78,8 @@ export interface CheckResult {
 
 const DEFAULT_MEMORY_BUDGET_BYTES = 1 << 30;
 const DEFAULT_SLICE_STEPS = 1_000;
+/** The share of V8's heap limit the check may fill before it gives up with unknown. */
+const HEAP_SHARE_MAX = 0.75;
 
 interface PreparedPartition<Input, Output> {
   readonly label: string;
@@ -137,6 +144,7 @@ export function checkHistory<State, Input, Output>(history: History, model: Mode
   const stepLimit = options.stepLimit ?? Infinity;
   const memoryBudget = options.memoryBudgetBytes ?? DEFAULT_MEMORY_BUDGET_BYTES;
   const sliceSteps = options.sliceSteps ?? DEFAULT_SLICE_STEPS;
+  const heapLimitBytes = getHeapStatistics().heap_size_limit * HEAP_SHARE_MAX;
   assert(sliceSteps > 0, "a slice has at least one step");
   const { partitions, droppedCount } = preparePartitions(history, model, options.partition ?? true);
 
@@ -194,7 +202,12 @@ export function checkHistory<State, Input, Output>(history: History, model: Mode
       let bytes = 0;
       for (const j of active) bytes += searches[j].sizeBytes;
       if (bytes > memoryBudget) {
-        reason = `memory budget of ${memoryBudget} bytes used up (cache ${bytes} bytes)`;
+        reason = `memory budget of ${memoryBudget} bytes used up (search tables ${bytes} bytes)`;
+        break;
+      }
+      const heapUsed = getHeapStatistics().used_heap_size;
+      if (heapUsed > heapLimitBytes && active.length > 0) {
+        reason = `memory budget used up (JavaScript heap at ${heapUsed} bytes, over ${HEAP_SHARE_MAX} of its limit)`;
         break;
       }
     }

@@ -44,6 +44,21 @@ const PUT = 1;
 const APPEND = 2;
 const CAS = 3;
 
+const NO_PREFIXES = new Int32Array(0);
+/** Longer values read get no prefix hashes (their lookahead is skipped: less pruning, same verdicts). */
+const PREFIX_HASHED_LENGTH_MAX = 1 << 16;
+
+function prefixHashesOf(text: string): Int32Array {
+  if (text.length > PREFIX_HASHED_LENGTH_MAX) return NO_PREFIXES;
+  const hashes = new Int32Array(text.length + 1);
+  let h = 0;
+  for (let i = 0; i < text.length; i += 1) {
+    h = (Math.imul(h, BASE) + text.charCodeAt(i)) | 0;
+    hashes[i + 1] = h;
+  }
+  return hashes;
+}
+
 export class KvInput {
   constructor(
     readonly kind: number,
@@ -55,6 +70,12 @@ export class KvInput {
     readonly power: number,
     /** cas: the new value; EMPTY otherwise. */
     readonly swap: KvValue,
+    /**
+     * get: the rolling hash of each prefix of the value read (index = prefix length), so
+     * "does the current value start a prefix of it" is one comparison, without reading
+     * (and so flattening) the current value's text. Empty when not computed.
+     */
+    readonly prefixHashes: Int32Array = NO_PREFIXES,
   ) {}
 }
 /** cas: 1 swapped, 0 compare failed, -1 unknown; unused otherwise. */
@@ -122,7 +143,8 @@ export function kvModel(): Model<KvState, KvInput, KvOutput> {
       switch (op.f) {
         case "get": {
           if (op.status !== "ok" || op.completeValue === null) return "drop";
-          return { input: new KvInput(GET, key, keyHash, kvValue(textOf(op, op.completeValue, "the value read")), 1, EMPTY), output: 0 };
+          const text = textOf(op, op.completeValue, "the value read");
+          return { input: new KvInput(GET, key, keyHash, kvValue(text), 1, EMPTY, prefixHashesOf(text)), output: 0 };
         }
         case "put":
           return { input: new KvInput(PUT, key, keyHash, kvValue(textOf(op, op.invokeValue, "the value")), 1, EMPTY), output: 0 };
@@ -175,10 +197,12 @@ export function kvModel(): Model<KvState, KvInput, KvOutput> {
     },
     isReadOnly: (input, output) => input.kind === GET || (input.kind === CAS && output === 0),
     // Appends only extend a value; puts and cas replace it.
+    // A hash comparison can only err towards "may": that prunes less, never wrongly.
     mayLaterAccept(state, input) {
-      if (input.kind !== GET) return true;
-      const current = valueOf(state, input.key).text;
-      return current.length < input.value.text.length && input.value.text.startsWith(current);
+      if (input.kind !== GET || input.prefixHashes.length === 0) return true;
+      const current = valueOf(state, input.key);
+      const length = current.text.length;
+      return length < input.value.text.length && input.prefixHashes[length] === current.hash;
     },
     resets: (input, output) => input.kind === PUT || (input.kind === CAS && output !== 0),
     partition: (input) => input.key,
