@@ -87,7 +87,8 @@ export function createNodeServices(runtime: NodeRuntime): NodeServices {
     return create(NodeStatusSchema, {
       id: BigInt(runtime.nodeId),
       reachable: true,
-      role: raft.role,
+      // The core calls a learner a follower; operators want to see which nodes vote.
+      role: raft.confState.learners.includes(runtime.nodeId) ? "learner" : raft.role,
       term: BigInt(raft.hardState.term),
       leaderId: BigInt(raft.leaderId),
       commit: BigInt(raft.hardState.commit),

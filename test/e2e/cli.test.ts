@@ -1,0 +1,103 @@
+// The CLI as a user runs it (bin/blixard.js in a child process) against one in-process
+// node: readable lines and tables by default, JSON with -o json, one-line errors.
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { silentLogger } from "../../src/env/environment.ts";
+import { NodeRuntime } from "../../src/node/runtime.ts";
+
+const BIN = resolve(import.meta.dirname, "../../bin/blixard.js");
+
+interface Run {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+function blixard(...args: string[]): Promise<Run> {
+  return new Promise((resolveRun) => {
+    execFile(process.execPath, [BIN, ...args], { timeout: 30_000, env: { ...process.env, BLIXARD_ENDPOINT: "" } }, (error, stdout, stderr) => {
+      const code = error === null ? 0 : typeof error.code === "number" ? error.code : 1;
+      resolveRun({ code, stdout, stderr });
+    });
+  });
+}
+
+describe("blixard kv and cluster commands", { timeout: 120_000 }, () => {
+  const dir = mkdtempSync(join(tmpdir(), "blixard-cli-"));
+  let node: NodeRuntime;
+  let endpoint: string;
+
+  before(async () => {
+    node = await NodeRuntime.start({
+      nodeId: 1,
+      peerListen: "127.0.0.1:0",
+      apiListen: "127.0.0.1:0",
+      dataDir: join(dir, "node-1"),
+      initialCluster: new Map([[1, "127.0.0.1:0"]]),
+      log: silentLogger,
+      tickMs: 20,
+    });
+    endpoint = `--endpoint=http://${node.apiAddress}`;
+    const start = Date.now();
+    while (node.status().raft.role !== "leader") {
+      assert.ok(Date.now() - start < 10_000, "no leadership");
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  });
+  after(async () => {
+    await node?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test("kv put, get and cas print one line each; -o json prints JSON", async () => {
+    const put = await blixard("kv", "put", "color", "blue", endpoint);
+    assert.equal(put.code, 0, put.stderr);
+    assert.match(put.stdout, /^OK \(index \d+\)\n$/);
+    const get = await blixard("kv", "get", "color", endpoint);
+    assert.equal(get.stdout, "blue\n");
+    const json = await blixard("kv", "get", "color", endpoint, "-o", "json");
+    assert.equal((JSON.parse(json.stdout) as { value: string }).value, "blue");
+    const failed = await blixard("kv", "cas", "color", "red", "green", endpoint);
+    assert.match(failed.stdout, /^FAILED: current value is "blue"/);
+    const swapped = await blixard("kv", "cas", "color", "blue", "green", endpoint);
+    assert.match(swapped.stdout, /^OK/);
+  });
+
+  test("cluster status and members print tables", async () => {
+    const status = await blixard("cluster", "status", endpoint);
+    assert.equal(status.code, 0, status.stderr);
+    const lines = status.stdout.trimEnd().split("\n");
+    assert.match(lines[0]!, /^cluster c-[0-9a-f]{16}  leader 1  term \d+$/);
+    assert.match(lines[1]!, /^ID\s+ROLE\s+TERM\s+COMMIT\s+APPLIED\s+LAST\s+API$/);
+    assert.match(lines[2]!, /^1\s+leader\s+/);
+    const members = await blixard("cluster", "members", endpoint, "-o", "json");
+    assert.deepEqual(
+      (JSON.parse(members.stdout) as { members: { id: string; kind: string }[] }).members.map((m) => [m.id, m.kind]),
+      [["1", "voter"]],
+    );
+  });
+
+  test("errors are one line: exit 1 for a failed call, exit 2 for bad input", async () => {
+    const invalid = await blixard("kv", "put", "_blixard/x", "y", endpoint);
+    assert.equal(invalid.code, 1);
+    assert.equal(invalid.stderr, "blixard: InvalidArgument: key: keys starting with _blixard/ are reserved for the cluster\n");
+    const unreachable = await blixard("kv", "get", "a", "--endpoint", "127.0.0.1:1");
+    assert.equal(unreachable.code, 1);
+    assert.match(unreachable.stderr, /^blixard: Unavailable: cannot reach http:\/\/127\.0\.0\.1:1[^\n]*\n$/);
+    const noEndpoint = await blixard("kv", "get", "a");
+    assert.equal(noEndpoint.code, 2);
+    assert.equal(noEndpoint.stderr, "blixard: --endpoint is required (or set BLIXARD_ENDPOINT)\n");
+    const badId = await blixard("cluster", "promote", "zero", endpoint);
+    assert.equal(badId.code, 2);
+    assert.equal(badId.stderr, 'blixard: id: "zero" is not a positive integer\n');
+    const badOutput = await blixard("cluster", "status", endpoint, "-o", "yaml");
+    assert.equal(badOutput.code, 2);
+    const nodeFlags = await blixard("node", "--id", "1", "--peer-listen", "127.0.0.1:1", "--api-listen", "127.0.0.1:2", "--data-dir", dir);
+    assert.equal(nodeFlags.code, 2);
+    assert.match(nodeFlags.stderr, /^blixard: give exactly one of --initial-cluster/);
+  });
+});
