@@ -396,13 +396,4 @@ export class PartitionSearch<State, Input, Output> {
     next[prev[call]] = call;
     prev[next[call]] = call;
   }
-
-  /** Real-time positions: the earliest return among operations not in `done`. */
-  earliestPendingReturn(done: ReadonlySet<number>): number {
-    let earliest = Infinity;
-    for (let i = 0; i < this.operationCount; i += 1) {
-      if (!done.has(i) && this.operations[i].returnPosition < earliest) earliest = this.operations[i].returnPosition;
-    }
-    return earliest;
-  }
 }

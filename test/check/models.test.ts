@@ -141,3 +141,39 @@ describe("search results and budgets", () => {
     assert.deepEqual({ ...a, elapsedMs: 0 }, { ...b, elapsedMs: 0 });
   });
 });
+
+describe("info operations and reports", () => {
+  test("a process may invoke again after an info completion; the info operation stays open", () => {
+    const history = buildHistory(
+      events([
+        [0, "invoke", "write", 3],
+        [0, "info", "write", 3],
+        [0, "invoke", "read", null],
+        [0, "ok", "read", 0],
+        [1, "invoke", "read", null],
+        [1, "ok", "read", 3],
+      ]),
+    );
+    assert.equal(history.operations[0].status, "info");
+    assert.equal(history.operations[0].completeIndex, Infinity);
+    // The write took effect after the first read and before the second.
+    assert.equal(checkHistory(history, createModel("register")).verdict, "ok");
+  });
+
+  test("the HTML report renders unknown results too", async () => {
+    const { renderHtmlReport } = await import("../../src/check/index.ts");
+    const e: HistoryEvent[] = [];
+    for (let p = 0; p < 16; p += 1) e.push({ process: p, type: "invoke", f: "put", key: "h", value: `v${p}`, time: p });
+    for (let p = 0; p < 16; p += 1) e.push({ process: p, type: "ok", f: "put", key: "h", value: `v${p}`, time: 100 + p });
+    e.push({ process: 99, type: "invoke", f: "get", key: "h", value: null, time: 200 });
+    e.push({ process: 99, type: "ok", f: "get", key: "h", value: "nope", time: 201 });
+    const history = buildHistory(e);
+    const model = kvModel();
+    const result = checkHistory(history, model, { stepLimit: 2000 });
+    assert.equal(result.verdict, "unknown");
+    const html = renderHtmlReport(history, model, result);
+    assert.match(html, /why unknown/);
+    assert.match(html, /Longest partial linearization/);
+    assert.doesNotMatch(html, /https?:\/\//);
+  });
+});
