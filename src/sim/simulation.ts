@@ -545,21 +545,19 @@ export class Simulation {
     if (problem !== undefined) this.monitor.fail("No Stale Read", problem);
   }
 
+  /** Two numbers per message: who, to whom, in which term, and the one field that says most about it. */
   private traceMessage(message: Message): void {
     const trace = this.trace;
-    trace.add(message.from * 64 + message.to);
-    trace.add(message.term);
+    trace.add(message.term * 0x10000 + message.from * 0x100 + message.to);
     switch (message.type) {
       case "append":
-        trace.add(message.prevLogIndex);
-        trace.add(message.entries.length);
-        trace.add(message.commit);
+        trace.add(message.prevLogIndex * 0x1000 + message.entries.length * 8 + (message.commit & 7));
         break;
       case "append-response":
-        trace.add(message.index + (message.success ? 0.5 : 0));
+        trace.add(message.index * 2 + (message.success ? 1 : 0));
         break;
       case "vote-request":
-        trace.add(message.lastLogIndex);
+        trace.add(message.lastLogIndex * 2 + (message.preVote ? 1 : 0));
         break;
       case "vote-response":
         trace.add(message.granted ? 1 : 0);
@@ -571,6 +569,8 @@ export class Simulation {
         trace.add(message.snapshot.metadata.index);
         break;
       case "heartbeat-response":
+        trace.add(message.readContext);
+        break;
       case "timeout-now":
         break;
     }
