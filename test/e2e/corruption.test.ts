@@ -1,13 +1,16 @@
 // Real processes: flip a byte inside a follower's write-ahead log (before its tail) and
 // restart it. The storage policy (docs/ARCHITECTURE.md) is that the node refuses to
 // start with a clear one-line error; the cluster's data stays correct meanwhile.
+// Garbage on a peer port closes that connection; the node keeps running.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import net from "node:net";
 import { join } from "node:path";
 import { ProcessCluster, waitFor } from "./process-cluster.ts";
+import { encodeFrame } from "../../src/net/frame.ts";
 
-describe("three node processes: a corrupt log", { timeout: 120_000 }, () => {
+describe("three node processes: bad bytes on disk and on the wire", { timeout: 120_000 }, () => {
   const cluster = new ProcessCluster("corruption");
 
   before(async () => {
@@ -53,5 +56,23 @@ describe("three node processes: a corrupt log", { timeout: 120_000 }, () => {
     }
     await cluster.put("after-corruption", "ok", 10_000, healthy);
     for (const id of healthy) assert.equal(await cluster.get(id, "after-corruption"), "ok");
+  });
+
+  test("garbage on a peer port closes that connection, is logged, and the node keeps running", async () => {
+    const running = cluster.runningIds();
+    const target = running[0]!;
+    const [host, port] = cluster.nodes.get(target)!.peer.split(":");
+    for (const bytes of [Buffer.from("GET / HTTP/1.1\r\n\r\n"), Buffer.from(encodeFrame(new Uint8Array([2, 99, 1, 1, 1])))]) {
+      const socket = net.connect({ host: host!, port: Number(port) });
+      socket.on("error", () => {});
+      socket.resume();
+      const closed = new Promise<void>((resolve) => socket.on("close", () => resolve()));
+      socket.write(bytes);
+      await Promise.race([closed, new Promise((_, reject) => setTimeout(() => reject(new Error("peer port kept a garbage connection open")), 10_000))]);
+    }
+    await waitFor("a malformed-frame warning in the log", 5_000, () => (/malformed frame from peer/.test(cluster.log(target)) ? true : undefined));
+    await cluster.waitForLeader(running, 10_000);
+    await cluster.put("after-garbage", "fine", 10_000, running);
+    assert.equal(await cluster.get(target, "after-garbage"), "fine");
   });
 });
