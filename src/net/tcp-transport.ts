@@ -61,6 +61,8 @@ export interface PeerLinkStats {
   readonly connected: boolean;
   readonly queuedMessages: number;
   readonly sentMessages: number;
+  /** socket.write calls that carried them: fewer than sentMessages when batching works. */
+  readonly sentBatches: number;
   readonly droppedMessages: number;
   readonly receivedMessages: number;
   readonly dials: number;
@@ -108,6 +110,7 @@ interface PeerLink {
   queuedBytes: number;
   flushScheduled: boolean;
   sentMessages: number;
+  sentBatches: number;
   droppedMessages: number;
   receivedMessages: number;
   dials: number;
@@ -201,6 +204,7 @@ export class TcpTransport implements PeerNetwork {
         connected: link.connection !== undefined,
         queuedMessages: link.queue.length,
         sentMessages: link.sentMessages,
+        sentBatches: link.sentBatches,
         droppedMessages: link.droppedMessages,
         receivedMessages: link.receivedMessages,
         dials: link.dials,
@@ -249,6 +253,7 @@ export class TcpTransport implements PeerNetwork {
         queuedBytes: 0,
         flushScheduled: false,
         sentMessages: 0,
+        sentBatches: 0,
         droppedMessages: 0,
         receivedMessages: 0,
         dials: 0,
@@ -458,6 +463,7 @@ export class TcpTransport implements PeerNetwork {
       link.queue.splice(0, count);
       link.queuedBytes -= batchBytes;
       link.sentMessages += count;
+      link.sentBatches += 1;
       connection.writable = connection.socket.write(batch);
     }
   }
