@@ -241,18 +241,10 @@ export class Simulation {
     for (const id of this.nodeIds) {
       const offsetUs = clockRandom.intBetween(-profile.clockOffsetMaxMs * 1000, profile.clockOffsetMaxMs * 1000);
       const driftPpm = clockRandom.intBetween(-profile.clockDriftMaxPpm, profile.clockDriftMaxPpm);
-      const node: SimNode = {
-        id,
-        clock: new SimClock(this.queue, offsetUs, driftPpm),
-        random: Prng.stream(seed, `node-${id}/raft`),
-        disk: undefined as unknown as SimDisk,
-        incarnation: undefined,
-        incarnations: 0,
-        pausedUntilUs: 0,
-      };
-      (node as { disk: SimDisk }).disk = new SimDisk({
+      const disk = new SimDisk({
         random: Prng.stream(seed, `disk-${id}`),
-        schedule: (delayMs, callback) => this.queue.after(Math.ceil(delayMs * 1000), () => this.runOnNode(node, TRACE.disk, 0, callback)),
+        // The node is nodes[id - 1] (pushed below, before any disk operation can run).
+        schedule: (delayMs, callback) => this.queue.after(Math.ceil(delayMs * 1000), () => this.runOnNode(this.nodes[id - 1]!, TRACE.disk, 0, callback)),
         faults: {
           writeLatencyMs: profile.diskWriteLatencyMs,
           fsyncLatencyMs: profile.diskSyncLatencyMs,
@@ -261,6 +253,16 @@ export class Simulation {
           crashLoseDirectoryOperationProbability: profile.diskCrashLoseProbability,
         },
       });
+      const node: SimNode = {
+        id,
+        clock: new SimClock(this.queue, offsetUs, driftPpm),
+        random: Prng.stream(seed, `node-${id}/raft`),
+        disk,
+        incarnation: undefined,
+        incarnations: 0,
+        pausedUntilUs: 0,
+      };
+      assert(this.nodes.length === id - 1, "nodes are numbered 1..N in order");
       this.nodes.push(node);
     }
 
