@@ -4,9 +4,9 @@
 // controllers, DOMExceptions, async iterables) dominated the leader's CPU under load
 // (docs/BENCHMARKS.md). This path parses the body, calls the SAME service
 // implementation, and writes the response or error exactly as the Connect protocol
-// specifies (codes mapped to HTTP statuses, errors as {"code","message"} JSON).
-// Anything it does not cover (other protocols, HTTP/2, compression, a client deadline
-// header, GET requests, an unknown path) is left to connect-node.
+// specifies (codes mapped to HTTP statuses, errors as {"code","message"} JSON), and
+// honours the client's Connect-Timeout-Ms. Anything it does not cover (other protocols,
+// HTTP/2, compression, GET requests, an unknown path) is left to connect-node.
 import type http from "node:http";
 import { Code, ConnectError, type HandlerContext } from "@connectrpc/connect";
 import { codeToHttpStatus, errorToJsonBytes } from "@connectrpc/connect/protocol-connect";
@@ -44,16 +44,18 @@ export function createConnectUnaryHandler(
     const contentType = headers["content-type"];
     const match = contentType === undefined ? null : CONTENT_TYPE.exec(contentType);
     if (match === null) return false;
-    if (headers["content-encoding"] !== undefined || headers["connect-content-encoding"] !== undefined || headers["connect-timeout-ms"] !== undefined) return false;
+    if (headers["content-encoding"] !== undefined || headers["connect-content-encoding"] !== undefined) return false;
+    const timeoutHeader = headers["connect-timeout-ms"];
+    if (timeoutHeader !== undefined && (typeof timeoutHeader !== "string" || !/^\d{1,10}$/.test(timeoutHeader))) return false;
     const protocolVersion = headers["connect-protocol-version"];
     if (protocolVersion !== undefined && protocolVersion !== "1") return false;
     const json = match[1]!.toLowerCase() === "json";
-    serve(method, json, request, response);
+    serve(method, json, timeoutHeader === undefined ? undefined : Number(timeoutHeader), request, response);
     return true;
   };
 }
 
-function serve(method: UnaryMethod, json: boolean, request: http.IncomingMessage, response: http.ServerResponse): void {
+function serve(method: UnaryMethod, json: boolean, timeoutMs: number | undefined, request: http.IncomingMessage, response: http.ServerResponse): void {
   const chunks: Buffer[] = [];
   let sizeBytes = 0;
   let refused = false;
@@ -83,14 +85,25 @@ function serve(method: UnaryMethod, json: boolean, request: http.IncomingMessage
     for (const [name, value] of Object.entries(request.headers)) {
       if (typeof value === "string") requestHeader.set(name, value);
     }
+    // The client's deadline (Connect-Timeout-Ms): past it the answer is deadline_exceeded,
+    // as connect-node gives; the operation itself may still complete (its outcome is unknown).
+    let deadline: NodeJS.Timeout | undefined;
+    if (timeoutMs !== undefined) {
+      deadline = setTimeout(() => writeError(response, new ConnectError("the operation timed out", Code.DeadlineExceeded)), timeoutMs);
+    }
     method.impl(input, { requestHeader }).then(
       (result) => {
+        clearTimeout(deadline);
+        if (response.headersSent) return;
         const message = create(method.output, result as never);
         const payload = json ? Buffer.from(toJsonString(method.output, message)) : Buffer.from(toBinary(method.output, message));
         response.writeHead(200, { "content-type": json ? "application/json" : "application/proto", "content-length": payload.length });
         response.end(payload);
       },
-      (error: unknown) => writeError(response, ConnectError.from(error)),
+      (error: unknown) => {
+        clearTimeout(deadline);
+        if (!response.headersSent) writeError(response, ConnectError.from(error));
+      },
     );
   });
 }

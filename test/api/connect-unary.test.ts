@@ -73,6 +73,7 @@ describe("Connect unary fast path answers like connect-node", { timeout: 60_000 
     ["binary put", "/blixard.v1.KvService/Put", "application/proto", toBinary(PutRequestSchema, create(PutRequestSchema, { key: "b", value: "c" }))],
     ["charset", "/blixard.v1.KvService/Get", "application/json; charset=utf-8", JSON.stringify({ key: "k" })],
   ];
+  const withDeadline: Record<string, string> = { "connect-timeout-ms": "5000", "connect-protocol-version": "1" };
 
   for (const [name, path, contentType, body] of cases) {
     test(name, async () => {
@@ -80,6 +81,13 @@ describe("Connect unary fast path answers like connect-node", { timeout: 60_000 
       assert.deepEqual(normalized(fast!), normalized(plain!));
     });
   }
+
+  test("a client deadline header is served the same", async () => {
+    const [fast, plain] = await Promise.all(
+      nodes.map((node) => call(`http://${node.apiAddress}`, "/blixard.v1.KvService/Get", "application/json", JSON.stringify({ key: "k" }), withDeadline)),
+    );
+    assert.deepEqual(normalized(fast!), normalized(plain!));
+  });
 
   test("malformed JSON is invalid_argument on both paths", async () => {
     const replies = await Promise.all(nodes.map((node) => call(`http://${node.apiAddress}`, "/blixard.v1.KvService/Put", "application/json", "{not json")));
