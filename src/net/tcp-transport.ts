@@ -34,6 +34,9 @@ import { decodePayload, encodeHello, encodeMessage, WIRE_VERSION, type Hello } f
 import { DEFAULT_MAX_FRAME_BYTES, encodeFrame, FrameDecoder } from "./frame.ts";
 import { formatHostPort, parseHostPort } from "./address.ts";
 
+/** Upper bound on distinct peers one transport keeps state for (a cluster is far smaller). */
+export const MAX_PEERS = 1_024;
+
 export interface TcpTransportOptions {
   readonly nodeId: NodeId;
   readonly clusterId: string;
@@ -243,6 +246,8 @@ export class TcpTransport implements PeerNetwork {
   private link(peer: NodeId): PeerLink {
     let link = this.links.get(peer);
     if (link === undefined) {
+      // Sends come from the core (members only); hellos beyond the limit are refused before this.
+      assert(this.links.size < MAX_PEERS, () => `more than ${MAX_PEERS} peers`);
       link = {
         peer,
         connection: undefined,
@@ -394,6 +399,12 @@ export class TcpTransport implements PeerNetwork {
     if (reason !== undefined) {
       this.rejectedHellos += 1;
       this.options.log.warn({ peer: hello.from, reason }, "rejecting peer connection");
+      this.closeConnection(connection);
+      return;
+    }
+    if (!this.links.has(hello.from) && this.links.size >= MAX_PEERS) {
+      this.rejectedHellos += 1;
+      this.options.log.warn({ peer: hello.from, limit: MAX_PEERS }, "rejecting peer connection: too many peers");
       this.closeConnection(connection);
       return;
     }
