@@ -36,6 +36,8 @@ import { formatHostPort, parseHostPort } from "./address.ts";
 
 /** Upper bound on distinct peers one transport keeps state for (a cluster is far smaller). */
 export const MAX_PEERS = 1_024;
+/** Upper bound on accepted connections still waiting for their hello. */
+export const MAX_PENDING_ACCEPTS = 256;
 
 export interface TcpTransportOptions {
   readonly nodeId: NodeId;
@@ -318,6 +320,11 @@ export class TcpTransport implements PeerNetwork {
 
   private accept(socket: net.Socket): void {
     if (this.closed) {
+      socket.destroy();
+      return;
+    }
+    if (this.accepted.size >= MAX_PENDING_ACCEPTS) {
+      // Connections that have not said hello yet are bounded too (each lives at most connectTimeoutMs).
       socket.destroy();
       return;
     }
