@@ -20,6 +20,10 @@ export interface ApiServer {
 }
 
 const HTTP2_PREFACE_START = "PRI ";
+/** Upper bound on one request message (a kv value is at most 64 KiB). */
+const MAX_REQUEST_BYTES = 4 * 1024 * 1024;
+/** Upper bound on open client connections. */
+const MAX_CONNECTIONS = 4_096;
 
 /** `fastPath` serves what it covers (HTTP/1.1 only) and returns false to leave a request to connect-node. */
 export function startApiServer(
@@ -28,7 +32,7 @@ export function startApiServer(
   fastPath?: (request: http.IncomingMessage, response: http.ServerResponse) => boolean,
 ): Promise<ApiServer> {
   const { host, port } = parseHostPort(listen);
-  const handler = connectNodeAdapter({ routes });
+  const handler = connectNodeAdapter({ routes, readMaxBytes: MAX_REQUEST_BYTES });
   const http1 = http.createServer(fastPath === undefined ? handler : (request, response) => void (fastPath(request, response) || handler(request, response)));
   const h2c = http2.createServer({}, handler);
   const sockets = new Set<net.Socket>();
@@ -57,6 +61,7 @@ export function startApiServer(
       socket.resume();
     });
   });
+  listener.maxConnections = MAX_CONNECTIONS;
   return new Promise((resolve, reject) => {
     listener.once("error", (error: NodeJS.ErrnoException) => {
       const code = error.code ?? "EOTHER";
