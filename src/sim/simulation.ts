@@ -72,7 +72,7 @@ export interface SimulationOptions {
   readonly reproduceCommand?: string;
 }
 
-/** Faster than production (ticks of 10 ms, elections after 100-200 ms), so a minute holds many terms. */
+/** Faster than production (elections after 10-20 ticks, heartbeats every 2), so a minute holds many terms. The tick comes from the fault profile unless given here. */
 export const simReplicaOptions: Omit<ReplicaOptions, "observer" | "onFatal" | "plantedBugs"> = {
   tickMs: 10,
   raft: { ...defaultRaftTuning, electionTicks: 10, heartbeatTicks: 2, maxInflightMessages: 64 },
@@ -196,7 +196,7 @@ export class Simulation {
     this.queue = new EventQueue(this.limits.eventQueueMax);
     this.endUs = options.durationMs * 1000;
     this.healAtUs = Math.floor(this.endUs * profile.healAtFraction);
-    this.replicaOptions = { ...simReplicaOptions, ...options.replica, plantedBugs: options.plantedBugs };
+    this.replicaOptions = { ...simReplicaOptions, tickMs: profile.tickMs, ...options.replica, plantedBugs: options.plantedBugs };
 
     const workloadOptions: WorkloadOptions = { ...defaultWorkloadOptions, ...options.workload };
     assert(workloadOptions.clientCount <= CLIENT_COUNT_MAX, "too many clients");

@@ -83,7 +83,7 @@ export const PLANTED_BUG_CONFIGS: readonly PlantedBugConfig[] = [
     bug: "double-vote-in-term",
     property: "Single Vote",
     note: "standard profile: a follower votes again in the same term; caught when it records the second vote",
-    seeds: [1, 6, 7],
+    seeds: [6, 7, 9],
     options: (seed) => base(seed, "standard", 20_000),
   },
 ];
