@@ -3,8 +3,8 @@
 // nothing (docs/SIMULATION.md records them with the machine they came from).
 //
 // Standard scenario: 5 nodes, fault profile "standard", the default workload (4 clients,
-// think time 0-100 ms, 40% get / 30% put / 30% cas over 3 keys), simReplicaOptions (10 ms
-// ticks), 60 s of simulated time per seed, seeds 1-5 after one warm-up run.
+// think time 0-100 ms, 40% get / 30% put / 30% cas over 3 keys), simReplicaOptions with the
+// profile's 50 ms ticks, 60 s of simulated time per seed, seeds 1-5 after one warm-up run.
 
 import { cpus } from "node:os";
 import { runSimulation, type SimulationOptions } from "../src/sim/simulation.ts";
