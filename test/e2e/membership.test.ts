@@ -1,5 +1,6 @@
 // Real processes: remove a member, add a new node (join as a learner, catch up from the
-// leader's snapshot, promote it), and check the new configuration serves reads and writes.
+// leader's snapshot, promote it), hand it leadership, and check the new configuration
+// serves reads and writes.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { ProcessCluster, waitFor } from "./process-cluster.ts";
@@ -50,6 +51,12 @@ describe("three node processes: membership", { timeout: 120_000 }, () => {
       assert.equal(await cluster.get(id, "after-9"), "a9");
       assert.equal(await cluster.get(id, "before-0"), "b0");
     }
+    // Leadership moves to the new voter on request, and the cluster keeps serving.
+    const transferred = await waitFor("leader transfer to node 4", 10_000, () => cluster.client(remaining[0]!).cluster.transferLeader({ targetId: 4n }));
+    assert.equal(transferred.leaderId, 4n);
+    assert.equal(await cluster.waitForLeader(voters, 10_000), 4);
+    await cluster.put("after-transfer", "t", 10_000, voters);
+    assert.equal(await cluster.get(remaining[0]!, "after-transfer"), "t");
     // The full status lists exactly the new configuration, every node reachable.
     const status = await cluster.client(4).cluster.status({});
     assert.deepEqual(
