@@ -73,7 +73,7 @@ export function registerSimCommand(program: Command): void {
     .option("--history <file>", "write the client history as JSON lines (the format `blixard check` reads)")
     .addHelpText(
       "after",
-      "\nFault profiles:\n" + FAULT_PROFILE_NAMES.map((name) => `  ${name.padEnd(10)} ${FAULT_PROFILES[name]!.description}`).join("\n"),
+      "\nFault profiles:\n" + FAULT_PROFILE_NAMES.map((name) => `  ${name.padEnd(15)} ${FAULT_PROFILES[name]!.description}`).join("\n"),
     )
     .action((options: SimCommandOptions) => {
       const parsed = parseSimArguments(options, () => seedFromBigInt(randomBytes(8).readBigUInt64BE()));
