@@ -35,6 +35,8 @@ export type SearchStatus = "running" | "ok" | "illegal";
 
 /** Pending reads checked after each change of state (the first ones by call position). */
 const FORWARD_READS_CHECKED = 8;
+/** Paths up to this depth are copied whenever they are the longest (see noteDeadEnd). */
+const LONGEST_EAGER_DEPTH_MAX = 4096;
 /** How many of the longest partial linearizations to keep for the report. */
 const LONGEST_KEPT_MAX = 4;
 /** Operations in one partition: bounded so bitsets and stacks stay small typed arrays. */
@@ -56,6 +58,9 @@ export class PartitionSearch<State, Input, Output> {
   private readonly bitKeys: Int32Array;
   private readonly linearized: Uint32Array;
   private linearizedHash = 0;
+  /** The linearized set's window (cache.ts): words below are all ones, from high on zeros. */
+  private lowWord = 0;
+  private highWord = 0;
   private requiredDone = 0;
   private readonly callStack: Int32Array;
   private readonly stateStack: Int32Array;
@@ -80,11 +85,21 @@ export class PartitionSearch<State, Input, Output> {
   private readonly groupOf: Int32Array;
   /** Required read-only operations by call position, per group; empty without mayLaterAccept. */
   private readonly readsByGroup: Int32Array[];
+  /**
+   * Per group, an index into readsByGroup / resettingByGroup below which every operation
+   * is linearized (so scans skip the done prefix: without this, a long history costs
+   * O(n) per step); and each operation's index in those lists, or -1.
+   */
+  private readonly readHint: Int32Array;
+  private readonly resetHint: Int32Array;
+  private readonly readSlot: Int32Array;
+  private readonly resetSlot: Int32Array;
   private readonly returnPositions: Float64Array;
   private outcome: SearchStatus = "running";
   steps = 0;
   maxDepth = 0;
   private readonly longest: number[][] = [];
+  private lastLongestCopyStep = 0;
 
   constructor(model: Model<State, Input, Output>, operations: readonly SearchOperation<Input, Output>[], stateSizeBytes = 64) {
     const n = operations.length;
@@ -118,6 +133,12 @@ export class PartitionSearch<State, Input, Output> {
     }
     this.readsByGroup = reads.map((list) => Int32Array.from(list.sort((a, b) => operations[a].callPosition - operations[b].callPosition || a - b)));
     this.resettingByGroup = resetting.map((list) => Int32Array.from(list.sort((a, b) => operations[a].callPosition - operations[b].callPosition || a - b)));
+    this.readHint = new Int32Array(this.readsByGroup.length);
+    this.resetHint = new Int32Array(this.resettingByGroup.length);
+    this.readSlot = new Int32Array(n).fill(-1);
+    this.resetSlot = new Int32Array(n).fill(-1);
+    this.readsByGroup.forEach((list) => list.forEach((op, k) => (this.readSlot[op] = k)));
+    this.resettingByGroup.forEach((list) => list.forEach((op, k) => (this.resetSlot[op] = k)));
     this.operationCount = n;
     this.requiredCount = operations.reduce((sum, op) => sum + (op.required ? 1 : 0), 0);
 
@@ -166,7 +187,7 @@ export class PartitionSearch<State, Input, Output> {
     this.memo = new TransitionMemo();
     this.stateId = this.stateTable.intern(model.init());
     this.entry = this.next[0];
-    this.cache = new ConfigurationCache(words);
+    this.cache = new ConfigurationCache();
     if (this.requiredCount === 0) this.outcome = "ok";
   }
 
@@ -223,6 +244,9 @@ export class PartitionSearch<State, Input, Output> {
     let stateId = this.stateId;
     let depth = this.depth;
     let linearizedHash = this.linearizedHash;
+    let lowWord = this.lowWord;
+    let highWord = this.highWord;
+    const wordCount = linearized.length;
     let requiredDone = this.requiredDone;
     const requiredCount = this.requiredCount;
     let steps = 0;
@@ -257,16 +281,22 @@ export class PartitionSearch<State, Input, Output> {
           // group must still be satisfiable, or the new configuration is dead.
           if (mayLaterAccept && readOnly[opIndex] === 0 && nextId !== stateId && this.nextReadDoomed(nextId, opIndex, linearized)) {
             linearized[word] &= ~bit;
+            this.noteUnlinearized(opIndex);
             entry = next[entry];
             continue;
           }
           const setHash = linearizedHash ^ bitKeys[opIndex];
           const hash = mix32(setHash ^ Math.imul(nextId + 1, 0x27d4eb2f));
-          if (cache.addIfAbsent(hash, linearized, nextId)) {
+          let newLow = lowWord;
+          while (newLow < wordCount && linearized[newLow] === 0xffffffff) newLow += 1;
+          const newHigh = Math.max(word >= highWord ? word + 1 : highWord, newLow);
+          if (cache.addIfAbsent(hash, linearized, newLow, newHigh, nextId)) {
             callStack[depth] = entry;
             stateStack[depth] = stateId;
             depth += 1;
             linearizedHash = setHash;
+            lowWord = newLow;
+            highWord = newHigh;
             stateId = nextId;
             this.lift(entry);
             if (required[opIndex] === 1) {
@@ -280,6 +310,7 @@ export class PartitionSearch<State, Input, Output> {
             continue;
           }
           linearized[word] &= ~bit;
+          if (mayLaterAccept) this.noteUnlinearized(opIndex);
           // A cached configuration has been explored and failed (a success ends the
           // search, and the configurations on the current path are smaller). If this
           // operation is read-only, the current configuration fails too (see below).
@@ -294,7 +325,7 @@ export class PartitionSearch<State, Input, Output> {
         // Dead end: backtrack.
         if (depth > this.maxDepth) this.maxDepth = depth;
         this.depth = depth;
-        this.noteDeadEnd();
+        this.noteDeadEnd(this.steps + steps);
         // Undo the last operation. If it is read-only, undo the one before as well, and so
         // on: a read-only operation that can be linearized now can be moved to the front
         // of any way on (it does not change any state, it observes this state now, and
@@ -307,10 +338,14 @@ export class PartitionSearch<State, Input, Output> {
           stateId = stateStack[depth];
           const undone = operationOf[entry];
           unchanged = readOnly[undone] === 1;
-          linearized[undone >>> 5] &= ~(1 << (undone & 31));
+          const word = undone >>> 5;
+          linearized[word] &= ~(1 << (undone & 31));
+          if (word < lowWord) lowWord = word;
+          while (highWord > lowWord && linearized[highWord - 1] === 0) highWord -= 1;
           linearizedHash ^= bitKeys[undone];
           if (required[undone] === 1) requiredDone -= 1;
           this.unlift(entry);
+          if (mayLaterAccept) this.noteUnlinearized(undone);
         }
         if (unchanged) {
           this.depth = depth;
@@ -325,6 +360,8 @@ export class PartitionSearch<State, Input, Output> {
     this.stateId = stateId;
     this.depth = depth;
     this.linearizedHash = linearizedHash;
+    this.lowWord = lowWord;
+    this.highWord = highWord;
     this.requiredDone = requiredDone;
     this.steps += steps;
     return this.outcome;
@@ -337,9 +374,13 @@ export class PartitionSearch<State, Input, Output> {
    * says no other operations can bring the state to one that accepts it.
    */
   private doomed(stateId: number, read: number, linearized: Uint32Array): boolean {
-    const resetting = this.resettingByGroup[this.groupOf[read]];
+    const group = this.groupOf[read];
+    const resetting = this.resettingByGroup[group];
     const deadline = this.returnPositions[read];
-    for (let k = 0; k < resetting.length; k += 1) {
+    let k = this.resetHint[group];
+    while (k < resetting.length && (linearized[resetting[k] >>> 5] & (1 << (resetting[k] & 31))) !== 0) k += 1;
+    this.resetHint[group] = k;
+    for (; k < resetting.length; k += 1) {
       const op = resetting[k];
       if ((linearized[op >>> 5] & (1 << (op & 31))) !== 0) continue;
       if (this.operations[op].callPosition < deadline) return false;
@@ -357,9 +398,13 @@ export class PartitionSearch<State, Input, Output> {
    * configuration, whichever read it is; the first ones by call position are the likeliest.
    */
   private nextReadDoomed(stateId: number, changed: number, linearized: Uint32Array): boolean {
-    const reads = this.readsByGroup[this.groupOf[changed]];
+    const group = this.groupOf[changed];
+    const reads = this.readsByGroup[group];
+    let k = this.readHint[group];
+    while (k < reads.length && (linearized[reads[k] >>> 5] & (1 << (reads[k] & 31))) !== 0) k += 1;
+    this.readHint[group] = k;
     let checked = 0;
-    for (let k = 0; k < reads.length && checked < FORWARD_READS_CHECKED; k += 1) {
+    for (; k < reads.length && checked < FORWARD_READS_CHECKED; k += 1) {
       const read = reads[k];
       if ((linearized[read >>> 5] & (1 << (read & 31))) !== 0) continue;
       checked += 1;
@@ -369,10 +414,27 @@ export class PartitionSearch<State, Input, Output> {
     return false;
   }
 
-  private noteDeadEnd(): void {
+  /** Keeps the scan hints below an operation the search has just taken back. */
+  private noteUnlinearized(op: number): void {
+    const group = this.groupOf[op];
+    const readSlot = this.readSlot[op];
+    if (readSlot >= 0 && readSlot < this.readHint[group]) this.readHint[group] = readSlot;
+    const resetSlot = this.resetSlot[op];
+    if (resetSlot >= 0 && resetSlot < this.resetHint[group]) this.resetHint[group] = resetSlot;
+  }
+
+  /**
+   * Records the current path when it is among the longest seen at a dead end. Copying a
+   * deep path costs its depth, so beyond LONGEST_EAGER_DEPTH_MAX a copy is made only once
+   * as many steps as its depth have passed since the last one (amortized O(1) per step;
+   * the longest kept may then be a little shorter than the longest seen).
+   */
+  private noteDeadEnd(stepsSoFar: number): void {
     const depth = this.depth;
     const best = this.longest.length === 0 ? -1 : this.longest[0].length;
     if (depth < best || (depth === best && this.longest.length >= LONGEST_KEPT_MAX)) return;
+    if (depth > LONGEST_EAGER_DEPTH_MAX && stepsSoFar - this.lastLongestCopyStep < depth) return;
+    this.lastLongestCopyStep = stepsSoFar;
     if (depth > best) this.longest.length = 0;
     this.longest.push(this.currentLinearization());
   }

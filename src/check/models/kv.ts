@@ -45,18 +45,26 @@ const APPEND = 2;
 const CAS = 3;
 
 const NO_PREFIXES = new Int32Array(0);
-/** Longer values read get no prefix hashes (their lookahead is skipped: less pruning, same verdicts). */
-const PREFIX_HASHED_LENGTH_MAX = 1 << 16;
+/** Prefix hashes are kept every PREFIX_STRIDE characters; the rest is computed on demand. */
+const PREFIX_STRIDE = 64;
 
-function prefixHashesOf(text: string): Int32Array {
-  if (text.length > PREFIX_HASHED_LENGTH_MAX) return NO_PREFIXES;
-  const hashes = new Int32Array(text.length + 1);
+/** Rolling hashes of the prefixes of `text` whose lengths are multiples of PREFIX_STRIDE. */
+function prefixCheckpointsOf(text: string): Int32Array {
+  const checkpoints = new Int32Array(Math.floor(text.length / PREFIX_STRIDE) + 1);
   let h = 0;
   for (let i = 0; i < text.length; i += 1) {
     h = (Math.imul(h, BASE) + text.charCodeAt(i)) | 0;
-    hashes[i + 1] = h;
+    if ((i + 1) % PREFIX_STRIDE === 0) checkpoints[(i + 1) / PREFIX_STRIDE] = h;
   }
-  return hashes;
+  return checkpoints;
+}
+
+/** The rolling hash of text's prefix of `length` characters, from the checkpoints. */
+function prefixHash(text: string, checkpoints: Int32Array, length: number): number {
+  const stride = Math.floor(length / PREFIX_STRIDE);
+  let h = checkpoints[stride];
+  for (let i = stride * PREFIX_STRIDE; i < length; i += 1) h = (Math.imul(h, BASE) + text.charCodeAt(i)) | 0;
+  return h;
 }
 
 export class KvInput {
@@ -71,11 +79,11 @@ export class KvInput {
     /** cas: the new value; EMPTY otherwise. */
     readonly swap: KvValue,
     /**
-     * get: the rolling hash of each prefix of the value read (index = prefix length), so
-     * "does the current value start a prefix of it" is one comparison, without reading
-     * (and so flattening) the current value's text. Empty when not computed.
+     * get: rolling hashes of the value read's prefixes every PREFIX_STRIDE characters, so
+     * "is the current value a prefix of it" compares hashes without reading (and so
+     * flattening) the current value's text.
      */
-    readonly prefixHashes: Int32Array = NO_PREFIXES,
+    readonly prefixCheckpoints: Int32Array = NO_PREFIXES,
   ) {}
 }
 /** cas: 1 swapped, 0 compare failed, -1 unknown; unused otherwise. */
@@ -144,7 +152,7 @@ export function kvModel(): Model<KvState, KvInput, KvOutput> {
         case "get": {
           if (op.status !== "ok" || op.completeValue === null) return "drop";
           const text = textOf(op, op.completeValue, "the value read");
-          return { input: new KvInput(GET, key, keyHash, kvValue(text), 1, EMPTY, prefixHashesOf(text)), output: 0 };
+          return { input: new KvInput(GET, key, keyHash, kvValue(text), 1, EMPTY, prefixCheckpointsOf(text)), output: 0 };
         }
         case "put":
           return { input: new KvInput(PUT, key, keyHash, kvValue(textOf(op, op.invokeValue, "the value")), 1, EMPTY), output: 0 };
@@ -199,10 +207,10 @@ export function kvModel(): Model<KvState, KvInput, KvOutput> {
     // Appends only extend a value; puts and cas replace it.
     // A hash comparison can only err towards "may": that prunes less, never wrongly.
     mayLaterAccept(state, input) {
-      if (input.kind !== GET || input.prefixHashes.length === 0) return true;
+      if (input.kind !== GET) return true;
       const current = valueOf(state, input.key);
       const length = current.text.length;
-      return length < input.value.text.length && input.prefixHashes[length] === current.hash;
+      return length < input.value.text.length && prefixHash(input.value.text, input.prefixCheckpoints, length) === current.hash;
     },
     resets: (input, output) => input.kind === PUT || (input.kind === CAS && output !== 0),
     partition: (input) => input.key,
