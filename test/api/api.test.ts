@@ -99,6 +99,9 @@ describe("node API (one in-process node)", { timeout: 60_000 }, () => {
   test("membership changes the core refuses are FailedPrecondition", async () => {
     const clients = createApiClients(url);
     await expectCode(clients.cluster.promote({ nodeId: 9n }), Code.FailedPrecondition, /invalid membership change/);
+    await expectCode(clients.cluster.remove({ nodeId: 9n }), Code.FailedPrecondition, /invalid membership change/);
+    // Transferring to a node that is not a voter is refused, not attempted.
+    await assert.rejects(clients.cluster.transferLeader({ targetId: 9n }), (error: unknown) => ConnectError.from(error).code !== Code.Internal);
   });
 
   test("status names the cluster, the leader and the members", async () => {
