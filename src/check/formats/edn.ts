@@ -16,6 +16,7 @@ export interface EdnForm {
   readonly elementPlaces?: ReadonlyArray<{ readonly line: number; readonly column: number }>;
 }
 
+const RECENT_KEYWORDS_PER_LENGTH_MAX = 8;
 /** Nesting limit: deeper input is rejected as bad input instead of overflowing the stack. */
 const DEPTH_MAX = 200;
 
@@ -28,6 +29,8 @@ class Reader {
   private line = 1;
   private lineStart = 0;
   private depth = 0;
+  /** Keywords seen, by name length, for matching without slicing (readKeyword). */
+  private readonly recentKeywords = new Map<number, Keyword[]>();
 
   /** `firstLine` and `firstColumn` place text embedded in a larger file (Jepsen log lines). */
   constructor(text: string, file: string, firstLine = 1, firstColumn = 1) {
@@ -219,17 +222,22 @@ class Reader {
     }
   }
 
-  private readToken(): string {
+  /** The end of the token starting at `start`. */
+  private tokenEnd(start: number): number {
     const text = this.text;
-    const start = this.pos;
     let pos = start;
     for (; pos < text.length; pos += 1) {
       const code = text.charCodeAt(pos);
       // Whitespace, comma, quote, semicolon and brackets end a token.
       if (code <= 32 || code === 44 || code === 34 || code === 59 || code === 40 || code === 41 || code === 91 || code === 93 || code === 123 || code === 125) break;
     }
-    this.pos = pos;
-    return text.slice(start, pos);
+    return pos;
+  }
+
+  private readToken(): string {
+    const start = this.pos;
+    this.pos = this.tokenEnd(start);
+    return this.text.slice(start, this.pos);
   }
 
   private readChar(): EdnChar {
@@ -267,15 +275,47 @@ class Reader {
   private readKeyword(): Keyword {
     const line = this.line;
     const column = this.column;
-    this.advance();
+    this.pos += 1;
+    // Histories repeat a few keywords on every line: match them in place, without slicing.
+    const start = this.pos;
+    const end = this.tokenEnd(start);
+    const candidates = this.recentKeywords.get(end - start);
+    if (candidates !== undefined) {
+      for (const candidate of candidates) {
+        if (this.text.startsWith(candidate.name, start)) {
+          this.pos = end;
+          return candidate;
+        }
+      }
+    }
     const name = this.readToken();
     if (name.length === 0 || (name.startsWith(":") && name.length === 1)) this.fail("empty keyword", line, column);
-    return keyword(name);
+    const result = keyword(name);
+    const sameLength = this.recentKeywords.get(name.length);
+    if (sameLength === undefined) this.recentKeywords.set(name.length, [result]);
+    else if (sameLength.length < RECENT_KEYWORDS_PER_LENGTH_MAX) sameLength.push(result);
+    return result;
   }
 
   private readAtom(): Value {
     const line = this.line;
     const column = this.column;
+    // Fast path: a plain integer, read from the character codes without slicing.
+    const text = this.text;
+    let pos = this.pos;
+    const negative = text.charCodeAt(pos) === 45;
+    if (negative) pos += 1;
+    let digits = 0;
+    let integer = 0;
+    for (; pos < text.length && digits < 15; pos += 1, digits += 1) {
+      const code = text.charCodeAt(pos);
+      if (code < 48 || code > 57) break;
+      integer = integer * 10 + (code - 48);
+    }
+    if (digits > 0 && this.tokenEnd(pos) === pos) {
+      this.pos = pos;
+      return negative ? -integer : integer;
+    }
     const token = this.readToken();
     if (token.length === 0) this.fail(`unexpected '${this.peek() ?? "end of input"}'`, line, column);
     if (token === "nil") return null;
