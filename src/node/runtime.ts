@@ -75,6 +75,8 @@ export function clusterIdFromMembers(members: ReadonlyMap<NodeId, string>): stri
 
 /** How often a node re-checks that the address book holds its current addresses. */
 const ANNOUNCE_INTERVAL_MS = 1_000;
+/** Until the book holds this node's addresses, check more often: followers forward to the leader by them. */
+const ANNOUNCE_PENDING_INTERVAL_MS = 200;
 const JOIN_RETRY_MAX_MS = 2_000;
 const CLUSTER_ID_DEADLINE_MS = 30_000;
 
@@ -306,7 +308,8 @@ export class NodeRuntime {
       await this.announce();
       // A leader elected after a learner was added may never have compacted either.
       if (this.replica.status().raft.confState.learners.length > 0) this.ensureSnapshotForJoiners();
-      return ANNOUNCE_INTERVAL_MS;
+      const stored = this.storedAddresses(this.nodeId);
+      return stored?.peer === this.peerAddress && stored.api === this.apiAddress ? ANNOUNCE_INTERVAL_MS : ANNOUNCE_PENDING_INTERVAL_MS;
     } catch (error) {
       const message = error instanceof ConnectError ? error.rawMessage : (error as Error).message;
       this.log.debug({ error: message, joined: this.joined }, "background round failed; retrying");
