@@ -77,6 +77,20 @@ export class ProcessCluster {
     readonly logLevel = "debug",
   ) {
     this.dir = mkdtempSync(join(tmpdir(), `blixard-e2e-${name}-`));
+    // Last resort when the test process ends without running its after hooks (a crash, a
+    // runner timeout): no node process may outlive it, and its directory goes too.
+    process.once("exit", () => {
+      for (const node of this.nodes.values()) {
+        if (node.child?.pid !== undefined) {
+          try {
+            process.kill(node.child.pid, "SIGKILL");
+          } catch {
+            // already gone
+          }
+        }
+      }
+      rmSync(this.dir, { recursive: true, force: true });
+    });
   }
 
   /** Allocates ports for ids and starts them as the bootstrap members. */
