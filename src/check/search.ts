@@ -39,8 +39,11 @@ const FORWARD_READS_CHECKED = 8;
 const LONGEST_EAGER_DEPTH_MAX = 4096;
 /** How many of the longest partial linearizations to keep for the report. */
 const LONGEST_KEPT_MAX = 4;
+/** Packs an operation index beside a position in one double when sorting returns. */
+const INDEX_SPAN = 1 << 25;
 /** Operations in one partition: bounded so bitsets and stacks stay small typed arrays. */
 export const PARTITION_OPERATIONS_MAX = 1 << 24;
+// (INDEX_SPAN exceeds PARTITION_OPERATIONS_MAX, so an index always fits below it.)
 
 export class PartitionSearch<State, Input, Output> {
   readonly operations: readonly SearchOperation<Input, Output>[];
@@ -95,6 +98,7 @@ export class PartitionSearch<State, Input, Output> {
   private readonly readSlot: Int32Array;
   private readonly resetSlot: Int32Array;
   private readonly returnPositions: Float64Array;
+  private readonly callPositions: Float64Array;
   private outcome: SearchStatus = "running";
   steps = 0;
   maxDepth = 0;
@@ -112,6 +116,7 @@ export class PartitionSearch<State, Input, Output> {
     this.readOnly = Uint8Array.from(operations, (op) => (model.isReadOnly?.(op.input, op.output) === true ? 1 : 0));
     this.stateSizeBytes = stateSizeBytes;
     this.returnPositions = Float64Array.from(operations, (op) => op.returnPosition);
+    this.callPositions = Float64Array.from(operations, (op) => op.callPosition);
     const groups = new Map<string, number>();
     this.groupOf = new Int32Array(n);
     const resetting: number[][] = [];
@@ -144,15 +149,42 @@ export class PartitionSearch<State, Input, Output> {
 
     // Entries in real-time order; a call sorts before a return at the same position, and
     // open returns (Infinity) by operation index, so the order is total and deterministic.
-    const entries: Array<{ position: number; isReturn: number; operation: number }> = [];
+    // Calls are already in order (operations are numbered by call position); returns are
+    // sorted as numbers (position, then index, packed in one double), then merged.
+    const returnKeys = new Float64Array(n);
+    let finiteMax = 0;
     for (let i = 0; i < n; i += 1) {
       const op = operations[i];
       assert(op.returnPosition > op.callPosition, "an operation returns after its call");
       assert(op.required === (op.returnPosition !== Infinity), "exactly the optional operations stay open");
-      entries.push({ position: op.callPosition, isReturn: 0, operation: i });
-      entries.push({ position: op.returnPosition, isReturn: 1, operation: i });
+      assert(i === 0 || operations[i - 1].callPosition < op.callPosition, "operations are numbered in call order");
+      // Open returns go after every finite position, calls included.
+      if (op.callPosition > finiteMax) finiteMax = op.callPosition;
+      if (op.returnPosition !== Infinity && op.returnPosition > finiteMax) finiteMax = op.returnPosition;
     }
-    entries.sort((a, b) => a.position - b.position || a.isReturn - b.isReturn || a.operation - b.operation || 0);
+    assert(n < INDEX_SPAN && finiteMax < Number.MAX_SAFE_INTEGER / INDEX_SPAN - 2, "positions and indices fit in one double");
+    for (let i = 0; i < n; i += 1) {
+      const position = operations[i].returnPosition === Infinity ? finiteMax + 1 : operations[i].returnPosition;
+      returnKeys[i] = position * INDEX_SPAN + i;
+    }
+    returnKeys.sort();
+    const entryOperation = new Int32Array(2 * n);
+    const entryIsReturn = new Uint8Array(2 * n);
+    let nextCall = 0;
+    let nextReturn = 0;
+    for (let k = 0; k < 2 * n; k += 1) {
+      const returnOp = nextReturn < n ? returnKeys[nextReturn] % INDEX_SPAN : -1;
+      const returnPosition = nextReturn < n ? Math.floor(returnKeys[nextReturn] / INDEX_SPAN) : Infinity;
+      // A call sorts before a return at the same position.
+      if (nextCall < n && operations[nextCall].callPosition <= returnPosition) {
+        entryOperation[k] = nextCall;
+        nextCall += 1;
+      } else {
+        entryOperation[k] = returnOp;
+        entryIsReturn[k] = 1;
+        nextReturn += 1;
+      }
+    }
     const nodes = 2 * n + 2;
     this.next = new Int32Array(nodes);
     this.prev = new Int32Array(nodes);
@@ -160,12 +192,12 @@ export class PartitionSearch<State, Input, Output> {
     this.matchOf = new Int32Array(nodes).fill(-1);
     this.tail = nodes - 1;
     const callNode = new Int32Array(n);
-    for (let k = 0; k < entries.length; k += 1) {
+    for (let k = 0; k < 2 * n; k += 1) {
       const node = k + 1;
-      const e = entries[k];
-      this.operationOf[node] = e.operation;
-      if (e.isReturn === 0) callNode[e.operation] = node;
-      else this.matchOf[callNode[e.operation]] = node;
+      const operation = entryOperation[k];
+      this.operationOf[node] = operation;
+      if (entryIsReturn[k] === 0) callNode[operation] = node;
+      else this.matchOf[callNode[operation]] = node;
     }
     for (let node = 0; node < nodes; node += 1) {
       this.next[node] = node + 1 < nodes ? node + 1 : -1;
@@ -383,7 +415,7 @@ export class PartitionSearch<State, Input, Output> {
     for (; k < resetting.length; k += 1) {
       const op = resetting[k];
       if ((linearized[op >>> 5] & (1 << (op & 31))) !== 0) continue;
-      if (this.operations[op].callPosition < deadline) return false;
+      if (this.callPositions[op] < deadline) return false;
       break;
     }
     return !this.model.mayLaterAccept!(this.stateTable.states[stateId], this.inputs[read], this.outputs[read]);

@@ -195,3 +195,17 @@ describe("long histories", () => {
     assert.equal(result.partitions[0].linearization?.length, 20_000);
   });
 });
+
+describe("open operations at the end", () => {
+  test("an operation invoked after an open one, with nothing completing after it, is still checked", () => {
+    // The open write's return sorts after every position, including later invocations.
+    const rows: Array<[number, OpEvent["type"], string, Value]> = [
+      [0, "invoke", "write", 1],
+      [1, "invoke", "read", null],
+      [1, "ok", "read", 1],
+      [2, "invoke", "write", 2],
+    ];
+    assert.equal(verdict("register", rows), "ok");
+    assert.equal(verdict("register", [...rows, [3, "invoke", "read", null], [3, "ok", "read", 0]]), "illegal");
+  });
+});

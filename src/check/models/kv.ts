@@ -46,7 +46,7 @@ const CAS = 3;
 
 const NO_PREFIXES = new Int32Array(0);
 /** Prefix hashes are kept every PREFIX_STRIDE characters; the rest is computed on demand. */
-const PREFIX_STRIDE = 64;
+const PREFIX_STRIDE = 16;
 
 /** Rolling hashes of the prefixes of `text` whose lengths are multiples of PREFIX_STRIDE. */
 function prefixCheckpointsOf(text: string): Int32Array {
@@ -152,7 +152,10 @@ export function kvModel(): Model<KvState, KvInput, KvOutput> {
         case "get": {
           if (op.status !== "ok" || op.completeValue === null) return "drop";
           const text = textOf(op, op.completeValue, "the value read");
-          return { input: new KvInput(GET, key, keyHash, kvValue(text), 1, EMPTY, prefixCheckpointsOf(text)), output: 0 };
+          const checkpoints = prefixCheckpointsOf(text);
+          // The whole value's hash is the last prefix hash: one pass over the text.
+          const value = { text, hash: prefixHash(text, checkpoints, text.length) };
+          return { input: new KvInput(GET, key, keyHash, value, 1, EMPTY, checkpoints), output: 0 };
         }
         case "put":
           return { input: new KvInput(PUT, key, keyHash, kvValue(textOf(op, op.invokeValue, "the value")), 1, EMPTY), output: 0 };
