@@ -64,14 +64,15 @@ function eventFromMap(value: Value, file: string, line: number, column: number):
   }
   const fName = nameOf(f);
   if (fName === undefined) throw new BadInputError(file, line, column, f === undefined ? "operation has no :f" : `bad :f ${truncate(showValue(f))}`);
+  // One object shape for every event (absent fields are undefined), which keeps reading fast.
   return {
     process: processValue,
     type: typeName as EventType,
     f: fName,
-    ...(key === undefined || key === null ? {} : { key: typeof key === "string" ? key : showValue(key) }),
+    key: key === undefined || key === null ? undefined : typeof key === "string" ? key : showValue(key),
     value: opValue ?? null,
-    ...(typeof time === "number" ? { time } : {}),
-    ...(error === undefined ? {} : { error }),
+    time: typeof time === "number" ? time : undefined,
+    error,
     line,
     column,
   };
