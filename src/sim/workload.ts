@@ -2,7 +2,8 @@
 // compare-and-set) against the node it believes leads, follows leader hints, retries
 // requests that were certainly refused (bounded), and records every operation in the
 // history with true simulated time. An operation whose outcome is unknown (timed out,
-// or the node answered "unknown") is recorded as info, and the client continues under
+// or the node answered "unknown") is recorded as info (so is a cas refused on every attempt:
+// for cas, "fail" means "the compare failed"), and the client continues under
 // a fresh process number, as in Jepsen. Clients use true time: they are the observer.
 
 import { assert, unreachable } from "../assert.ts";
@@ -21,7 +22,7 @@ export interface WorkloadOptions {
   readonly operationTimeoutMs: number;
   /** Attempts per operation, each after a definite refusal. */
   readonly attemptsMax: number;
-  /** Pause before a retry. */
+  /** Pause before the first retry; it doubles with every attempt, up to 1 s. */
   readonly retryBackoffMs: number;
   /** Probability that an operation starts at a random node rather than the believed leader (a load balancer in front). */
   readonly wanderProbability: number;
@@ -153,11 +154,18 @@ export class Workload {
         // Certainly no effect: safe to try again, at the hinted leader or the next node.
         if (outcome.leaderHint !== 0 && outcome.leaderHint !== client.believedLeader) client.believedLeader = outcome.leaderHint;
         else client.believedLeader = this.nextNode(client.believedLeader);
-        if (client.attempts >= this.options.attemptsMax) return this.complete(client, "fail", undefined);
+        if (client.attempts >= this.options.attemptsMax) {
+          // Every attempt was refused, so nothing happened. For get and put that is "fail"; for cas the
+          // history format reserves "fail" for "the compare failed" (an observation of the value), so a
+          // cas that never ran is recorded as info: sound, if less precise.
+          return this.complete(client, operation.f === "cas" ? "info" : "fail", undefined);
+        }
         // Replies to the refused attempt are ignored from now on; the retry gets a fresh id.
         client.requestId = this.nextRequestId++;
         const retryId = client.requestId;
-        this.queue.after(this.options.retryBackoffMs * 1000, () => {
+        // Exponential backoff (capped at 1 s), so a client waits out an election instead of burning its attempts.
+        const backoffMs = Math.min(this.options.retryBackoffMs * 2 ** (client.attempts - 1), 1_000);
+        this.queue.after(backoffMs * 1000, () => {
           if (client.requestId !== retryId || client.operation === undefined) return;
           if (this.queue.timeUs >= client.deadlineUs) return;
           this.attempt(client);
