@@ -12,8 +12,8 @@
 // so a large cache costs the garbage collector nothing.
 import { assert } from "../assert.ts";
 
-const CAPACITY_MIN = 1 << 10;
-const ARENA_WORDS_MIN = 1 << 12;
+const CAPACITY_MIN = 1 << 6;
+const ARENA_WORDS_MIN = 1 << 8;
 
 export class ConfigurationCache {
   private arena: Uint32Array;

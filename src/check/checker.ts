@@ -80,6 +80,8 @@ const DEFAULT_MEMORY_BUDGET_BYTES = 1 << 30;
 const DEFAULT_SLICE_STEPS = 1_000;
 /** The share of V8's heap limit the check may fill before it gives up with unknown. */
 const HEAP_SHARE_MAX = 0.75;
+/** Steps between two checks of the budgets (a slice that used all its steps also checks). */
+const BUDGET_CHECK_STEPS = 1_000;
 
 interface PreparedPartition<Input, Output> {
   readonly label: string;
@@ -148,15 +150,26 @@ export function checkHistory<State, Input, Output>(history: History, model: Mode
   assert(sliceSteps > 0, "a slice has at least one step");
   const { partitions, droppedCount } = preparePartitions(history, model, options.partition ?? true);
 
-  const searches = partitions.map((p) => new PartitionSearch(model, p.operations, options.stateSizeBytes ?? 64));
+  // Searches are created on their first turn and dropped when they finish, so a history
+  // of many small partitions never holds the tables of all of them at once.
+  const searches: Array<PartitionSearch<State, Input, Output> | undefined> = partitions.map(() => undefined);
   const results: Array<PartitionResult | undefined> = partitions.map(() => undefined);
   let totalSteps = 0;
+  let trackedBytes = 0;
   let illegalPartition: string | undefined;
   let reason: string | undefined;
-  const active: number[] = searches.map((_, i) => i);
+  const searchOf = (i: number): PartitionSearch<State, Input, Output> => {
+    let search = searches[i];
+    if (search === undefined) {
+      search = new PartitionSearch(model, partitions[i].operations, options.stateSizeBytes ?? 64);
+      searches[i] = search;
+      trackedBytes += search.sizeBytes;
+    }
+    return search;
+  };
 
   const finish = (i: number): void => {
-    const search = searches[i];
+    const search = searchOf(i);
     const p = partitions[i];
     const toIds = (seq: readonly number[]): number[] => seq.map((k) => p.operations[k].historyId);
     const base = { label: p.label, operationIds: p.operations.map((op) => op.historyId), steps: search.steps, cacheEntries: search.cacheEntries, maxDepth: search.maxDepth };
@@ -171,53 +184,57 @@ export function checkHistory<State, Input, Output>(history: History, model: Mode
         results[i] = { ...base, status: "unknown", longest: search.longestPartial.map(toIds) };
         break;
     }
+    trackedBytes -= search.sizeBytes;
+    searches[i] = undefined;
   };
 
+  // Round-robin: each round gives every active partition one slice; the active list is
+  // rebuilt per round (removing from its middle would cost O(partitions) each time).
+  let active: number[] = partitions.map((_, i) => i);
+  let checksDue = 0;
   while (active.length > 0 && illegalPartition === undefined && reason === undefined) {
-    for (let k = 0; k < active.length; ) {
+    const stillActive: number[] = [];
+    for (let k = 0; k < active.length; k += 1) {
       const i = active[k];
-      const search = searches[i];
-      const before = search.steps;
+      if (illegalPartition !== undefined || reason !== undefined) {
+        stillActive.push(i);
+        continue;
+      }
+      const search = searchOf(i);
+      const stepsBefore = search.steps;
+      const bytesBefore = search.sizeBytes;
       const slice = Math.min(sliceSteps, stepLimit - totalSteps);
       const status = slice > 0 ? search.run(slice) : search.status;
-      totalSteps += search.steps - before;
-      if (status !== "running") {
+      const stepsRun = search.steps - stepsBefore;
+      totalSteps += stepsRun;
+      trackedBytes += search.sizeBytes - bytesBefore;
+      if (status === "running") stillActive.push(i);
+      else {
         finish(i);
-        active.splice(k, 1);
-        if (status === "illegal") {
-          illegalPartition = partitions[i].label;
-          break;
-        }
-      } else {
-        k += 1;
+        if (status === "illegal") illegalPartition = partitions[i].label;
       }
-      if (totalSteps >= stepLimit && active.length > 0) {
-        reason = `step budget of ${stepLimit} steps used up`;
-        break;
-      }
-      if (performance.now() > deadline && active.length > 0) {
-        reason = `time budget of ${options.timeoutMs} ms used up`;
-        break;
-      }
-      let bytes = 0;
-      for (const j of active) bytes += searches[j].sizeBytes;
-      if (bytes > memoryBudget) {
-        reason = `memory budget of ${memoryBudget} bytes used up (search tables ${bytes} bytes)`;
-        break;
-      }
-      const heapUsed = getHeapStatistics().used_heap_size;
-      if (heapUsed > heapLimitBytes && active.length > 0) {
-        reason = `memory budget used up (JavaScript heap at ${heapUsed} bytes, over ${HEAP_SHARE_MAX} of its limit)`;
-        break;
+      // Budgets are checked once per BUDGET_CHECK_STEPS steps (or after a long slice),
+      // so a history of many tiny partitions does not pay for a check after each one.
+      checksDue += stepsRun + 1;
+      if (checksDue < BUDGET_CHECK_STEPS && stepsRun < sliceSteps) continue;
+      checksDue = 0;
+      if (totalSteps >= stepLimit) reason = `step budget of ${stepLimit} steps used up`;
+      else if (performance.now() > deadline) reason = `time budget of ${options.timeoutMs} ms used up`;
+      else if (trackedBytes > memoryBudget) reason = `memory budget of ${memoryBudget} bytes used up (search tables ${trackedBytes} bytes)`;
+      else {
+        const heapUsed = getHeapStatistics().used_heap_size;
+        if (heapUsed > heapLimitBytes) reason = `memory budget used up (JavaScript heap at ${heapUsed} bytes, over ${HEAP_SHARE_MAX} of its limit)`;
       }
     }
+    active = stillActive;
+    if (active.length > 0 && illegalPartition === undefined && reason === undefined && totalSteps >= stepLimit) reason = `step budget of ${stepLimit} steps used up`;
   }
   for (const i of active) {
     if (illegalPartition === undefined) finish(i);
     else {
       const p = partitions[i];
       const s = searches[i];
-      results[i] = { label: p.label, operationIds: p.operations.map((op) => op.historyId), status: "not-checked", steps: s.steps, cacheEntries: s.cacheEntries, maxDepth: s.maxDepth };
+      results[i] = { label: p.label, operationIds: p.operations.map((op) => op.historyId), status: "not-checked", steps: s?.steps ?? 0, cacheEntries: s?.cacheEntries ?? 0, maxDepth: s?.maxDepth ?? 0 };
     }
   }
   const verdict: Verdict = illegalPartition !== undefined ? "illegal" : reason !== undefined ? "unknown" : "ok";

@@ -5,7 +5,7 @@
 import { assert } from "../assert.ts";
 import type { Model } from "./model.ts";
 
-const CAPACITY_MIN = 1 << 10;
+const CAPACITY_MIN = 1 << 6;
 /** Memo value for a transition the model rejects. */
 export const ILLEGAL = -1;
 /** Memo lookup result for a transition not yet computed. */
