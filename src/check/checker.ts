@@ -169,8 +169,13 @@ export function checkHistory<State, Input, Output>(history: History, model: Mode
   };
 
   const finish = (i: number): void => {
-    const search = searchOf(i);
     const p = partitions[i];
+    if (searches[i] === undefined && results[i] === undefined && illegalPartition === undefined && reason !== undefined) {
+      // Never started before a budget ran out: nothing explored.
+      results[i] = { label: p.label, operationIds: p.operations.map((op) => op.historyId), status: "unknown", longest: [], steps: 0, cacheEntries: 0, maxDepth: 0 };
+      return;
+    }
+    const search = searchOf(i);
     const toIds = (seq: readonly number[]): number[] => seq.map((k) => p.operations[k].historyId);
     const base = { label: p.label, operationIds: p.operations.map((op) => op.historyId), steps: search.steps, cacheEntries: search.cacheEntries, maxDepth: search.maxDepth };
     switch (search.status) {
