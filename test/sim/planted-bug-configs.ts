@@ -45,7 +45,7 @@ export const PLANTED_BUG_CONFIGS: readonly PlantedBugConfig[] = [
     bug: "commit-previous-term-by-counting",
     property: "Leader Completeness",
     note: "figure-8 profile, 3 nodes, one entry per append and one append in flight, 16 write-heavy clients retrying fast: leaders keep old-term suffixes, commit one by counting, and a later leader overwrites it",
-    seeds: range(1, 40),
+    seeds: range(1, 60),
     options: (seed) => ({
       ...base(seed, "figure-8", 60_000, 3),
       replica: { raft: { ...simReplicaOptions.raft, maxMessageBytes: 1, maxInflightMessages: 1 } },
