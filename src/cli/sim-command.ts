@@ -7,6 +7,7 @@ import { closeSync, openSync, writeFileSync, writeSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import type { Command } from "commander";
 import { UsageError } from "./usage-error.ts";
+import { buildHistory, checkHistory, DEFAULT_FAIL_SEMANTICS, kvModel, renderHtmlReport, type CheckResult } from "../check/index.ts";
 import { FAULT_PROFILES, FAULT_PROFILE_NAMES, faultProfile } from "../sim/fault-profile.ts";
 import { historyToJsonLines } from "../sim/history.ts";
 import { isSeed, parseSeed, seedFromBigInt, type Seed } from "../sim/seed.ts";
@@ -19,7 +20,14 @@ export interface SimCommandOptions {
   faults: string;
   trace?: string;
   history?: string;
+  report?: string;
 }
+
+/**
+ * The search budget of the end-of-run linearizability check, in steps (not wall time, so the
+ * verdict is as reproducible as the run). A clean 60 s standard run needs a few thousand.
+ */
+export const LINEARIZABILITY_STEP_LIMIT = 20_000_000;
 
 export interface ParsedSimArguments {
   readonly seed: Seed;
@@ -71,18 +79,24 @@ export function registerSimCommand(program: Command): void {
     .option("--faults <profile>", `fault profile: ${FAULT_PROFILE_NAMES.join(" | ")}`, "standard")
     .option("--trace <file>", "write one line per simulation event to this file")
     .option("--history <file>", "write the client history as JSON lines (the format `blixard check` reads)")
+    .option("--report <file>", "write the linearizability check of the history as a self-contained HTML report")
     .addHelpText(
       "after",
       "\nFault profiles:\n" + FAULT_PROFILE_NAMES.map((name) => `  ${name.padEnd(15)} ${FAULT_PROFILES[name]!.description}`).join("\n"),
     )
     .action((options: SimCommandOptions) => {
       const parsed = parseSimArguments(options, () => seedFromBigInt(randomBytes(8).readBigUInt64BE()));
-      process.exitCode = runSimCommand(parsed, options.trace, options.history);
+      process.exitCode = runSimCommand(parsed, options.trace, options.history, options.report);
     });
 }
 
 /** Runs and prints; returns the exit code (0 clean, 1 violation). */
-export function runSimCommand(parsed: ParsedSimArguments, traceFile: string | undefined, historyFile: string | undefined): number {
+export function runSimCommand(
+  parsed: ParsedSimArguments,
+  traceFile: string | undefined,
+  historyFile: string | undefined,
+  reportFile: string | undefined = undefined,
+): number {
   const profile = faultProfile(parsed.profileName)!;
   const trace = traceFile === undefined ? undefined : new LineFile(traceFile);
   const startedMs = performance.now();
@@ -107,6 +121,33 @@ export function runSimCommand(parsed: ParsedSimArguments, traceFile: string | un
     }
   }
   process.stdout.write(formatSummary(result, wallMs));
+  if (result.failure === undefined) {
+    // Every step was safe; now the whole history must be linearizable (Wing-Gong/Lowe, per key).
+    const checkStartedMs = performance.now();
+    const history = buildHistory(result.history, { file: "<simulation>", failSemantics: DEFAULT_FAIL_SEMANTICS.jsonl });
+    const model = kvModel();
+    const check = checkHistory(history, model, { stepLimit: LINEARIZABILITY_STEP_LIMIT });
+    process.stdout.write(formatLinearizability(check, performance.now() - checkStartedMs));
+    if (reportFile !== undefined) {
+      try {
+        writeFileSync(reportFile, renderHtmlReport(history, model, check, { title: `blixard sim --seed ${result.seed}: linearizability` }));
+      } catch (error) {
+        throw new UsageError(`--report: cannot write ${reportFile}: ${(error as Error).message}`);
+      }
+    }
+    if (check.verdict === "illegal") {
+      process.stdout.write(
+        [
+          `VIOLATION  Linearizability: the client history is not linearizable (key ${check.illegalPartition ?? "?"})`,
+          `  seed            ${result.seed}`,
+          `  simulated time  ${(result.simulatedUs / 1e6).toFixed(6)} s (end of run)`,
+          `  reproduce       ${reproduceSimCommand(parsed)} --report report.html`,
+          "",
+        ].join("\n"),
+      );
+      return 1;
+    }
+  }
   if (result.failure !== undefined) {
     const failure = result.failure;
     process.stdout.write(
@@ -148,6 +189,17 @@ export function formatSummary(result: SimulationResult, wallMs: number): string 
     `  trace hash  ${result.traceHash}`,
     "",
   ].join("\n");
+}
+
+function formatLinearizability(check: CheckResult, wallMs: number): string {
+  const detail = `${check.operationCount} operations, ${check.partitions.length} keys, ${check.steps} search steps, ${Math.round(wallMs)} ms`;
+  const verdict =
+    check.verdict === "ok" ? "yes" : check.verdict === "illegal" ? "NO" : `unknown (${check.reason ?? `step budget of ${LINEARIZABILITY_STEP_LIMIT} exhausted`}; reported, not a failure)`;
+  return `  linearizable ${verdict} (${detail})\n`;
+}
+
+function reproduceSimCommand(parsed: ParsedSimArguments): string {
+  return `npx blixard sim --seed ${parsed.seed.text} --nodes ${parsed.nodeCount} --time ${parsed.durationMs}ms --faults ${parsed.profileName}`;
 }
 
 /** Buffered line writer for --trace (a run can emit millions of lines). */

@@ -1,6 +1,6 @@
 import { test, describe } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { main } from "../../src/cli/main.ts";
@@ -102,5 +102,21 @@ describe("blixard sim command", () => {
     assert.ok(lines.length > 10);
     const event = JSON.parse(lines[0]!);
     assert.deepEqual(Object.keys(event), ["process", "type", "f", "key", "value", "time"]);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test("a clean run's history is checked for linearizability, and --report writes the HTML report", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "blixard-sim-"));
+    try {
+      const reportFile = join(dir, "report.html");
+      const run = await cli(["sim", "--seed", "5", "--time", "5s", "--faults", "heavy", "--report", reportFile]);
+      assert.equal(run.code, 0, run.out + run.err);
+      assert.match(run.out, /linearizable yes \(\d+ operations, \d+ keys/);
+      const html = readFileSync(reportFile, "utf8");
+      assert.match(html, /linearizable/);
+      assert.doesNotMatch(html, /<script[^>]+src=|<link[^>]+href="http/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
