@@ -31,7 +31,7 @@ const TABLES: Uint32Array = (() => {
  * equals the CRC32C of a followed by b. Returns an unsigned 32-bit integer.
  */
 export function crc32c(data: Uint8Array, start = 0, end: number = data.length, previous = 0): number {
-  assert(start >= 0 && start <= end && end <= data.length, () => `crc32c range [${start}, ${end}) outside ${data.length} bytes`);
+  if (!(start >= 0 && start <= end && end <= data.length)) assert(false, `crc32c range [${start}, ${end}) outside ${data.length} bytes`);
   const t = TABLES;
   let crc = ~previous;
   let i = start;

@@ -32,11 +32,13 @@ import {
 } from "./formats.ts";
 import { RECORD_HEADER_BYTES, RecordType, encodeSingleRecord, sealRecord } from "./record.ts";
 import { recover, recoveredConfState } from "./recovery.ts";
-import type { SegmentState } from "./recovery.ts";
+import type { SegmentState, StoragePlantedBug } from "./recovery.ts";
 import { StorageError } from "./storage-error.ts";
+import { SEGMENT_DATA_START, SEGMENT_HEADER_RECORD_BYTES, encodeSyncPoint, syncPointSlotOffset } from "./sync-point.ts";
 import { TermRuns } from "./term-runs.ts";
 
 export { StorageError } from "./storage-error.ts";
+export type { StoragePlantedBug } from "./recovery.ts";
 export type { StorageErrorCode } from "./storage-error.ts";
 
 export interface StorageIdentity {
@@ -59,6 +61,8 @@ export interface StorageOptions {
    * (e.g. `(callback) => env.timers.after(0, callback)`).
    */
   readonly defer?: (callback: () => void) => void;
+  /** Test harness only (docs/PLANTED-BUGS.md): storage bugs to switch on. Never set in production. */
+  readonly plantedBugs?: ReadonlySet<StoragePlantedBug>;
 }
 
 export interface PersistBatch {
@@ -81,6 +85,7 @@ interface ResolvedOptions {
   readonly batchEntriesMax: number;
   readonly snapshotDataMaxBytes: number;
   readonly defer: ((callback: () => void) => void) | undefined;
+  readonly plantedBugs: ReadonlySet<StoragePlantedBug> | undefined;
 }
 
 type Next = (error?: StorageError) => void;
@@ -96,6 +101,7 @@ function resolveOptions(options: StorageOptions): ResolvedOptions {
     batchEntriesMax: options.batchEntriesMax ?? 65_536,
     snapshotDataMaxBytes: options.snapshotDataMaxBytes ?? 1024 * MIB,
     defer: options.defer,
+    plantedBugs: options.plantedBugs,
   };
   assert(Number.isSafeInteger(resolved.segmentSizeBytes) && resolved.segmentSizeBytes >= SEGMENT_SIZE_MIN_BYTES, `segmentSizeBytes must be >= ${SEGMENT_SIZE_MIN_BYTES}`);
   assert(resolved.entryDataMaxBytes > 0 && resolved.entryDataMaxBytes <= 1024 * MIB, "entryDataMaxBytes must be in (0, 1 GiB]");
@@ -170,7 +176,7 @@ export class RaftStorage {
     assert(Number.isSafeInteger(identity.nodeId) && identity.nodeId > 0, "node id must be a positive safe integer");
     assert(identity.clusterId.length > 0 && new TextEncoder().encode(identity.clusterId).length <= CLUSTER_ID_MAX_BYTES, "cluster id must be 1 to 256 bytes");
     const resolved = resolveOptions(options);
-    const recovery = recover(disk, identity);
+    const recovery = recover(disk, identity, { plantedBugs: resolved.plantedBugs });
     if (recovery instanceof StorageError) return done(recovery);
     const stored = recovery.identity;
     const recovered: RecoveredState = {
@@ -354,11 +360,13 @@ export class RaftStorage {
       assert(first > baseIndex && first <= lastIndex + 1, () => `entries from ${first} do not extend the log (${baseIndex}, ${lastIndex}]`);
       assert(first > this.hardState.commit || snapshot !== undefined, () => `entries from ${first} would replace committed entries (commit ${this.hardState.commit})`);
       let previousTerm = snapshot !== undefined ? snapshot.metadata.term : this.terms.termAt(first - 1)!;
+      const entryDataMaxBytes = this.options.entryDataMaxBytes;
       for (let i = 0; i < entries.length; i++) {
         const entry = entries[i]!;
-        assert(entry.index === first + i, () => `entries not contiguous at ${entry.index}`);
-        assert(entry.term >= previousTerm && entry.term >= 1, () => `entry ${entry.index} has term ${entry.term} after term ${previousTerm}`);
-        assert(entry.data.length <= this.options.entryDataMaxBytes, () => `entry ${entry.index} data exceeds entryDataMaxBytes`);
+        // Conditions first, messages only on failure: no closure per entry on this hot path.
+        if (entry.index !== first + i) assert(false, `entries not contiguous at ${entry.index}`);
+        if (!(entry.term >= previousTerm && entry.term >= 1)) assert(false, `entry ${entry.index} has term ${entry.term} after term ${previousTerm}`);
+        if (entry.data.length > entryDataMaxBytes) assert(false, `entry ${entry.index} data exceeds entryDataMaxBytes`);
         previousTerm = entry.term;
       }
       assert(previousTerm <= newTerm, () => `entry term ${previousTerm} is above the current term ${newTerm}`);
@@ -449,7 +457,7 @@ export class RaftStorage {
       steps.push((step) => {
         const current = this.segments[this.segments.length - 1];
         if (current !== undefined && (current.sizeBytes < this.options.segmentSizeBytes || first <= current.firstIndex)) return step();
-        newSegment = { name: segmentFileName(first), firstIndex: first, sizeBytes: 0, lastIndex: first - 1 };
+        newSegment = { name: segmentFileName(first), firstIndex: first, sizeBytes: 0, lastIndex: first - 1, syncedEnd: SEGMENT_DATA_START, syncSeq: 0 };
         if (current === undefined || !this.tailDirty) return step();
         this.syncTail(step);
       });
@@ -471,7 +479,17 @@ export class RaftStorage {
     }
     const tail = this.segments[this.segments.length - 1];
     assert(tail !== undefined, "commit record with no segment to hold it");
-    const bytes = encodeBatch(tail.sizeBytes, prevTerm, newSegment?.firstIndex ?? 0, entries, commit);
+    let bytes: Uint8Array;
+    if (newSegment === undefined) bytes = encodeBatch(tail.sizeBytes, undefined, 0, entries, commit);
+    else {
+      // A new segment's first write: its header, the two sync point slots as zeros, then the batch.
+      const header = encodeBatch(0, prevTerm, newSegment.firstIndex, [], undefined);
+      const batch = encodeBatch(SEGMENT_DATA_START, undefined, 0, entries, commit);
+      assert(header.length === SEGMENT_HEADER_RECORD_BYTES, "segment header record size");
+      bytes = new Uint8Array(SEGMENT_DATA_START + batch.length);
+      bytes.set(header, 0);
+      bytes.set(batch, SEGMENT_DATA_START);
+    }
     this.disk.write(tail.name, tail.sizeBytes, bytes);
     tail.sizeBytes += bytes.length;
     this.tailDirty = true;
@@ -511,7 +529,7 @@ export class RaftStorage {
     const commit = this.commitWritten;
     if (!syncFile && !syncDirectory) {
       this.commitSynced = commit;
-      return next();
+      return this.writeSyncPoint(next);
     }
     const progress = { pending: (syncFile ? 1 : 0) + (syncDirectory ? 1 : 0), failure: undefined as StorageError | undefined };
     if (syncFile) {
@@ -539,7 +557,31 @@ export class RaftStorage {
     if (syncedFile) this.tailDirty = false;
     if (syncedDirectory) this.directoryDirty = false;
     this.commitSynced = commit;
-    next();
+    this.writeSyncPoint(next);
+  }
+
+  /**
+   * After the tail's data is durable and before anything is acknowledged: record how far
+   * it reaches in the tail's next sync point slot and sync that too (src/storage/sync-point.ts).
+   * Recovery then reads any gap before that point as lost data ("corrupt"), never as a torn
+   * tail. This second write and sync is the price of telling the two apart.
+   */
+  private writeSyncPoint(next: Next): void {
+    const tail = this.segments[this.segments.length - 1];
+    if (tail === undefined || tail.sizeBytes <= tail.syncedEnd) return next();
+    const point = { seq: tail.syncSeq + 1, end: tail.sizeBytes };
+    try {
+      this.disk.write(tail.name, syncPointSlotOffset(point.seq), encodeSyncPoint(point));
+    } catch (thrown) {
+      if (thrown instanceof DiskError) return next(StorageError.io("write", tail.name, thrown));
+      throw thrown;
+    }
+    this.disk.sync(tail.name, (error) => {
+      if (error !== undefined) return next(StorageError.io("sync", tail.name, error));
+      tail.syncSeq = point.seq;
+      tail.syncedEnd = point.end;
+      next();
+    });
   }
 }
 
@@ -557,24 +599,23 @@ function encodeSnapshotRecord(snapshot: Snapshot): Uint8Array {
 function encodeBatch(fileOffset: number, prevTerm: number | undefined, firstIndex: number, entries: readonly Entry[], commit: number | undefined): Uint8Array {
   let size = 0;
   if (prevTerm !== undefined) size += RECORD_HEADER_BYTES + SEGMENT_HEADER_PAYLOAD_BYTES;
-  for (const entry of entries) size += RECORD_HEADER_BYTES + ENTRY_PAYLOAD_FIXED_BYTES + entry.data.length;
+  for (let i = 0; i < entries.length; i++) size += RECORD_HEADER_BYTES + ENTRY_PAYLOAD_FIXED_BYTES + entries[i]!.data.length;
   if (commit !== undefined) size += RECORD_HEADER_BYTES + COMMIT_PAYLOAD_BYTES;
   const buffer = new Uint8Array(size);
-  const view = new DataView(buffer.buffer, buffer.byteOffset, buffer.length);
   let offset = 0;
   if (prevTerm !== undefined) {
     const length = writeSegmentHeaderPayload(buffer, offset + RECORD_HEADER_BYTES, { firstIndex, prevTerm });
-    sealRecord(buffer, offset, RecordType.segmentHeader, length, fileOffset, view);
+    sealRecord(buffer, offset, RecordType.segmentHeader, length, fileOffset);
     offset += RECORD_HEADER_BYTES + length;
   }
-  for (const entry of entries) {
-    const length = writeEntryPayload(buffer, view, offset + RECORD_HEADER_BYTES, entry);
-    sealRecord(buffer, offset, RecordType.entry, length, fileOffset, view);
+  for (let i = 0; i < entries.length; i++) {
+    const length = writeEntryPayload(buffer, offset + RECORD_HEADER_BYTES, entries[i]!);
+    sealRecord(buffer, offset, RecordType.entry, length, fileOffset);
     offset += RECORD_HEADER_BYTES + length;
   }
   if (commit !== undefined) {
     const length = writeCommitPayload(buffer, offset + RECORD_HEADER_BYTES, commit);
-    sealRecord(buffer, offset, RecordType.commit, length, fileOffset, view);
+    sealRecord(buffer, offset, RecordType.commit, length, fileOffset);
     offset += RECORD_HEADER_BYTES + length;
   }
   if (offset !== size) throw new AssertionFailure(`batch encoding wrote ${offset} of ${size} bytes`);

@@ -17,6 +17,7 @@
 
 import { assert } from "../assert.ts";
 import { crc32c } from "./crc32c.ts";
+import { readU32, writeU32 } from "./formats.ts";
 
 export const RECORD_HEADER_BYTES = 16;
 /** Crash atomicity unit assumed for torn-write detection (a disk sector). */
@@ -46,17 +47,21 @@ export function sealRecord(
   payloadLength: number,
   /** Where buffer[0] will sit in its file: the record's file offset is fileOffset + offset. */
   fileOffset: number,
-  /** A view of the whole of `buffer`, when the caller has one (saves an allocation per record). */
-  bufferView: DataView = new DataView(buffer.buffer, buffer.byteOffset, buffer.length),
 ): void {
-  assert(payloadLength >= 0 && payloadLength <= RECORD_PAYLOAD_MAX_BYTES, () => `record payload of ${payloadLength} bytes is too large`);
+  assert(payloadLength >= 0 && payloadLength <= RECORD_PAYLOAD_MAX_BYTES, "record payload too large");
   const payloadStart = offset + RECORD_HEADER_BYTES;
   assert(payloadStart + payloadLength <= buffer.length, "record does not fit its buffer");
-  bufferView.setUint32(offset, payloadLength, true);
-  bufferView.setUint32(offset + 4, type, true); // type byte and three zero bytes
-  const payloadCrc = crc32c(buffer, payloadStart, payloadStart + payloadLength, crc32c(buffer, offset + 4, offset + 5));
-  bufferView.setUint32(offset + 8, payloadCrc, true);
-  bufferView.setUint32(offset + 12, crc32c(buffer, offset, offset + 12, offsetSeed(fileOffset + offset)), true);
+  writeU32(buffer, offset, payloadLength);
+  writeU32(buffer, offset + 4, type); // type byte and three zero bytes
+  writeU32(buffer, offset + 8, crc32c(buffer, payloadStart, payloadStart + payloadLength, crc32cOfTypeByte(type)));
+  writeU32(buffer, offset + 12, crc32c(buffer, offset, offset + 12, offsetSeed(fileOffset + offset)));
+}
+
+/** CRC32C of the one type byte, per type: the payload checksum continues from it. */
+const TYPE_BYTE_CRC: readonly number[] = Array.from({ length: RECORD_TYPE_MAX + 1 }, (_, type) => crc32c(Uint8Array.of(type)));
+
+function crc32cOfTypeByte(type: number): number {
+  return TYPE_BYTE_CRC[type]!;
 }
 
 /** The header checksum's seed: the record's file offset folded to 32 bits. */
@@ -85,12 +90,11 @@ export function readRecordAt(bytes: Uint8Array, offset: number): RecordRead {
   assert(offset >= 0 && offset < size, "readRecordAt offset out of range");
   if (size - offset < RECORD_HEADER_BYTES) return { kind: "torn", reason: `incomplete record header (${size - offset} bytes)` };
   if (isZero(bytes, offset, offset + RECORD_HEADER_BYTES)) return { kind: "torn", reason: "zero-filled record header (unwritten space)" };
-  const view = new DataView(bytes.buffer, bytes.byteOffset + offset, RECORD_HEADER_BYTES);
-  if (view.getUint32(12, true) !== crc32c(bytes, offset, offset + 12, offsetSeed(offset))) {
+  if (readU32(bytes, offset + 12) !== crc32c(bytes, offset, offset + 12, offsetSeed(offset))) {
     if (hasZeroSector(bytes, offset, offset + RECORD_HEADER_BYTES)) return { kind: "torn", reason: "record header with a zero-filled sector" };
     return { kind: "corrupt", reason: "record header checksum mismatch" };
   }
-  const payloadLength = view.getUint32(0, true);
+  const payloadLength = readU32(bytes, offset);
   const type = bytes[offset + 4]!;
   if (type === 0 || type > RECORD_TYPE_MAX || bytes[offset + 5] !== 0 || bytes[offset + 6] !== 0 || bytes[offset + 7] !== 0) {
     return { kind: "corrupt", reason: `invalid record type ${type}` };
@@ -98,8 +102,8 @@ export function readRecordAt(bytes: Uint8Array, offset: number): RecordRead {
   const payloadStart = offset + RECORD_HEADER_BYTES;
   const end = payloadStart + payloadLength;
   if (end > size) return { kind: "torn", reason: `record of ${payloadLength} bytes cut short at ${size - payloadStart}` };
-  const payloadCrc = crc32c(bytes, payloadStart, end, crc32c(bytes, offset + 4, offset + 5));
-  if (view.getUint32(8, true) !== payloadCrc) {
+  const payloadCrc = crc32c(bytes, payloadStart, end, crc32cOfTypeByte(type));
+  if (readU32(bytes, offset + 8) !== payloadCrc) {
     if (hasZeroSector(bytes, offset, end)) return { kind: "torn", reason: "record payload with a zero-filled sector" };
     return { kind: "corrupt", reason: "record payload checksum mismatch" };
   }
