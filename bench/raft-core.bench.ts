@@ -39,7 +39,7 @@ function run(nodeCount: number, proposals: number, batch: number, payloadBytes: 
       for (const node of nodes.values()) {
         if (!node.hasReady()) continue;
         const rd = node.ready();
-        queue.push(...rd.messages);
+        queue.push(...rd.messagesBeforePersist, ...rd.messages);
         if (node === nodes.get(1)) applied += rd.committedEntries.length;
         node.advance();
         progress = true;

@@ -3,8 +3,8 @@
 // this code; only the Environment differs.
 //
 // The driver carries out each Ready in the order of the persistence contract
-// (src/raft/types.ts, docs/ARCHITECTURE.md): persist, then send, then apply, then
-// advance. At most one Ready is in progress at a time; inputs that arrive while a
+// (src/raft/types.ts, docs/ARCHITECTURE.md): send what may precede persistence, persist,
+// then send the rest, then apply, then advance. At most one Ready is in progress at a time; inputs that arrive while a
 // persist is in flight accumulate in the core and form the next Ready, which is
 // how writes are batched into one fsync.
 //
@@ -311,7 +311,10 @@ export class Replica<Result, Query, QueryResult> {
   private startReady(): void {
     const ready = this.core.ready();
     this.persisting = true;
-    // Planted bug: messages (votes, append acknowledgements) leave before the state they depend on is durable.
+    // A leader's appends travel while its own fsync runs (Raft dissertation 10.2.1): the core
+    // put in this group only messages that depend on nothing this Ready makes durable.
+    this.send(ready.messagesBeforePersist);
+    // Planted bug: the other messages (votes, append acknowledgements) also leave before the state they depend on is durable.
     const sendEarly = this.bugs.has("vote-before-persist");
     if (sendEarly) this.send(ready.messages);
     this.storage.persist(

@@ -223,7 +223,16 @@ export class RawNode implements RaftCore {
     const snapshot = this.pendingSnapshot;
     const entries = this.log.handOutUnstableEntries();
     const committedEntries = this.log.entriesToApply(MAX_COMMITTED_ENTRIES_PER_READY);
-    const messages = this.outbox;
+    // The previous Ready was carried out before this call (advance() came first), and a term
+    // change always sets mustSync: so the term of the previous Ready is durable now, and this
+    // Ready's (if it changed) is not yet.
+    const durableTerm = this.lastReadyHardState.term;
+    const messagesBeforePersist: Message[] = [];
+    const messages: Message[] = [];
+    for (const message of this.outbox) {
+      if (mayPrecedePersist(message, durableTerm)) messagesBeforePersist.push(message);
+      else messages.push(message);
+    }
     const readStates = this.readStates;
     this.outbox = [];
     this.readStates = [];
@@ -242,6 +251,7 @@ export class RawNode implements RaftCore {
       snapshot,
       entries,
       committedEntries,
+      messagesBeforePersist,
       messages,
       readStates,
       mustSync: termOrVoteChanged || entries.length > 0,
@@ -943,8 +953,8 @@ export class RawNode implements RaftCore {
           successorMatch = progress.match;
         }
       }
-      this.becomeFollower(this.term, 0);
       if (successor !== 0 && successorMatch === this.log.lastIndex()) this.send({ type: "timeout-now", from: this.id, term: this.term, to: successor });
+      this.becomeFollower(this.term, 0);
     }
   }
 
@@ -953,6 +963,9 @@ export class RawNode implements RaftCore {
   private send(message: Message): void {
     assert(this.outbox.length < MAX_OUTBOX_MESSAGES, "outbox over its limit: the driver is not calling ready()");
     assert(message.from === this.id && message.to !== this.id, "a message goes from this node to another");
+    // What may precede persistence (mayPrecedePersist) relies on this: only a leader, in its
+    // own term, sends appends, heartbeats, snapshots and TimeoutNow.
+    assert(!isLeaderMessage(message) || (this.role === "leader" && message.term === this.term), () => `a ${this.role} sent ${message.type}`);
     this.outbox.push(message);
   }
 
@@ -989,6 +1002,40 @@ function validateConfig(config: RaftConfig): void {
   assert(Number.isSafeInteger(config.electionTicks) && config.electionTicks > config.heartbeatTicks, "electionTicks must exceed heartbeatTicks");
   assert(config.maxMessageBytes > 0, "maxMessageBytes must be positive");
   assert(config.maxUncommittedBytes > 0, "maxUncommittedBytes must be positive");
+}
+
+/** Messages that only a leader sends, in its own term: replication and leadership hand-over. */
+function isLeaderMessage(message: Message): boolean {
+  switch (message.type) {
+    case "append":
+    case "heartbeat":
+    case "snapshot":
+    case "timeout-now":
+      return true;
+    case "vote-request":
+    case "vote-response":
+    case "append-response":
+    case "heartbeat-response":
+      return false;
+    default:
+      return unreachable(message, "message");
+  }
+}
+
+/**
+ * Whether `message` may leave before the Ready that carries it is durable (docs/RAFT.md, "Sending
+ * before persisting"). Only a leader's own messages, and only in a term already durable:
+ * - they carry no vote and acknowledge nothing, so a crash that loses this Ready's state loses
+ *   nothing a peer was promised; followers may then hold entries their leader lost, which Raft
+ *   tolerates because the leader counts itself toward a commit quorum only once durable;
+ * - a leader of a term that is not durable yet (one elected within this Ready: a single voter,
+ *   possibly with learners) could lose its term, win it again after a restart, and then send a
+ *   different entry at an index where it already sent one of the same term, breaking Log
+ *   Matching. Its messages wait.
+ * Votes, vote requests (the candidate's term and self-vote) and acknowledgements always wait.
+ */
+export function mayPrecedePersist(message: Message, durableTerm: number): boolean {
+  return isLeaderMessage(message) && message.term <= durableTerm;
 }
 
 function hardStatesEqual(a: HardState, b: HardState): boolean {

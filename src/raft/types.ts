@@ -158,14 +158,19 @@ export interface SoftState {
 /**
  * The batch of work the core hands to its driver. The driver carries it out in
  * this order, then calls advance() (the persistence contract, docs/ARCHITECTURE.md):
- *   1. persist `snapshot` (if any), then `entries` (appending; an entry at an index
+ *   1. send `messagesBeforePersist` at once: they depend on nothing this Ready makes
+ *      durable (a leader's appends, heartbeats, snapshots and TimeoutNow in a term
+ *      that is already durable; Raft dissertation 10.2.1, docs/RAFT.md has the argument);
+ *   2. persist `snapshot` (if any), then `entries` (appending; an entry at an index
  *      already stored replaces it and everything after it), then `hardState` (if any);
  *      if `mustSync`, fsync all of it and wait for the fsync to complete;
- *   2. only then send `messages` (votes and append acknowledgements depend on step 1);
- *   3. apply `snapshot` to the state machine (if any), then `committedEntries` in order;
+ *   3. only then send `messages` (votes, vote requests and acknowledgements depend on step 2);
+ *   4. apply `snapshot` to the state machine (if any), then `committedEntries` in order;
  *      serve `readStates` once applied >= their index;
- *   4. call advance().
- * The core emits no new Ready between a ready() call and its advance().
+ *   5. call advance().
+ * The core emits no new Ready between a ready() call and its advance(). It counts the
+ * leader's own log toward a commit quorum only up to what advance() confirmed durable, so
+ * followers may hold (and acknowledge) entries before their leader does.
  */
 export interface Ready {
   readonly softState: SoftState | undefined; // present when it changed since the last Ready
@@ -173,6 +178,9 @@ export interface Ready {
   readonly snapshot: Snapshot | undefined;
   readonly entries: readonly Entry[];
   readonly committedEntries: readonly Entry[];
+  /** May leave before this Ready's snapshot, entries and hard state are durable (step 1). */
+  readonly messagesBeforePersist: readonly Message[];
+  /** Must wait until this Ready's snapshot, entries and hard state are durable (step 3). */
   readonly messages: readonly Message[];
   readonly readStates: readonly ReadState[];
   /** True when hardState's term or vote changed, or entries are non-empty. */
@@ -284,6 +292,10 @@ export interface RaftCore {
   /** Starts an election now (tests and single-node bootstrap). */
   campaign(): void;
   hasReady(): boolean;
+  /**
+   * Hands out the pending work. Its `messagesBeforePersist` may be sent at once, its `messages`
+   * only once its state is durable (see Ready); both groups keep the order the core produced.
+   */
   ready(): Ready;
   /** Acknowledges that the last Ready was carried out in full (see Ready). */
   advance(): void;

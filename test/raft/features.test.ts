@@ -120,7 +120,8 @@ describe("ReadIndex", () => {
     assert.equal(node.readIndex(7), undefined);
     const rd = drain(node)!;
     assert.deepEqual(rd.readStates, []);
-    const beats = rd.messages.filter((m) => m.type === "heartbeat") as HeartbeatRequest[];
+    assert.ok(!rd.messages.some((m) => m.type === "heartbeat"), "heartbeats need not wait for the disk");
+    const beats = rd.messagesBeforePersist.filter((m) => m.type === "heartbeat") as HeartbeatRequest[];
     assert.deepEqual(
       beats.map((m) => [m.to, m.readContext]),
       [
@@ -547,11 +548,88 @@ describe("the Ready contract", () => {
     commitNoop(node);
     node.propose(data("x"));
     const rd = node.ready();
-    const append = rd.messages.find((m) => m.type === "append" && m.to === 2)!;
+    const append = rd.messagesBeforePersist.find((m) => m.type === "append" && m.to === 2)!;
     node.step(acceptAndReply(append));
     assert.equal(node.status().hardState.commit, 1, "leader's own entry is not durable yet");
     node.advance();
     assert.equal(node.status().hardState.commit, 2);
+  });
+
+  test("a leader's appends may leave before its entries are durable; two followers' acks commit without it", () => {
+    const node = newNode();
+    makeLeader(node);
+    commitNoop(node);
+    node.propose(data("x"));
+    const rd = node.ready();
+    assert.equal(rd.entries.length, 1);
+    assert.deepEqual(rd.messages, [], "nothing waits for the disk");
+    const appends = rd.messagesBeforePersist.filter((m) => m.type === "append");
+    assert.deepEqual(
+      appends.map((m) => m.to),
+      [2, 3],
+    );
+    // Both followers made the entry durable: a quorum without the leader, so it is committed.
+    for (const append of appends) node.step(acceptAndReply(append));
+    assert.equal(node.status().hardState.commit, 2);
+    node.advance();
+    const next = drain(node)!;
+    assert.deepEqual(
+      next.committedEntries.map((e) => e.index),
+      [2],
+    );
+  });
+
+  test("votes, vote requests and acknowledgements always wait for the disk", () => {
+    const candidate = newNode({ term: 1 });
+    candidate.campaign();
+    const campaign = candidate.ready();
+    assert.deepEqual(campaign.messagesBeforePersist, []);
+    assert.equal(campaign.messages.filter((m) => m.type === "vote-request").length, 2);
+    const follower = newNode({ term: 1 });
+    follower.step({ type: "vote-request", from: 2, to: 1, term: 2, preVote: false, lastLogIndex: 0, lastLogTerm: 0, leaderTransfer: false });
+    drain(follower);
+    follower.step({ type: "append", from: 2, to: 1, term: 2, prevLogIndex: 0, prevLogTerm: 0, entries: entries(1, [2]), commit: 0 });
+    follower.step({ type: "heartbeat", from: 2, to: 1, term: 2, commit: 0, readContext: 4 });
+    const rd = follower.ready();
+    assert.deepEqual(rd.messagesBeforePersist, []);
+    assert.deepEqual(
+      rd.messages.map((m) => m.type),
+      ["append-response", "heartbeat-response"],
+    );
+  });
+
+  test("a leader elected within the Ready (its term not durable yet) holds back its appends", () => {
+    // A single voter elects itself at once; its learner must not hear of term 1 before it is durable.
+    const node = newNode({ voters: [1], learners: [2] });
+    node.campaign();
+    assert.equal(node.status().role, "leader");
+    const rd = node.ready();
+    assert.equal(rd.hardState?.term, 1);
+    assert.deepEqual(rd.messagesBeforePersist, []);
+    const append = rd.messages.find((m) => m.type === "append" && m.to === 2);
+    assert.ok(append !== undefined);
+    node.advance();
+    node.step(acceptAndReply(append));
+    drain(node);
+    node.propose(data("x"));
+    const next = node.ready();
+    assert.ok(next.messagesBeforePersist.some((m) => m.type === "append" && m.to === 2), "term 1 is durable now");
+  });
+
+  test("a leader that steps down within the Ready still sends its appends of the durable term early", () => {
+    const node = newNode();
+    makeLeader(node);
+    commitNoop(node);
+    const term = node.status().hardState.term;
+    node.propose(data("x"));
+    node.step({ type: "vote-request", from: 2, to: 1, term: term + 1, preVote: false, lastLogIndex: 9, lastLogTerm: term, leaderTransfer: false });
+    assert.equal(node.status().role, "follower");
+    const rd = node.ready();
+    assert.ok(rd.messagesBeforePersist.length > 0 && rd.messagesBeforePersist.every((m) => m.type === "append" && m.term === term));
+    assert.deepEqual(
+      rd.messages.map((m) => [m.type, m.term]),
+      [["vote-response", term + 1]],
+    );
   });
 
   test("a vote and its persistent state leave in the same Ready; mustSync is set", () => {

@@ -1,7 +1,8 @@
 // A small deterministic network of RawNodes for the core's tests: a message queue, drop and
-// partition helpers, crash/restart from each node's "disk", and a driver loop that follows the
-// Ready contract (persist, then send, then apply, then advance). Safety is checked after every
-// step: Election Safety, Log Matching, and that committed entries never change.
+// partition helpers, crash/restart from each node's "disk" at any point of the Ready loop, and
+// a driver loop that follows the Ready contract (send the early messages, persist, send the
+// rest, apply, advance). Safety is checked after every step: Election Safety, Log Matching,
+// and that committed entries never change.
 
 import { AssertionFailure } from "../../src/assert.ts";
 import { confStateAfterEntries } from "../../src/raft/conf-change.ts";
@@ -52,6 +53,9 @@ export interface SimNode {
   held: Ready | undefined;
 }
 
+/** Where in its Ready loop a node crashes (see Cluster.crash). */
+export type CrashPoint = "between-readies" | "before-persist" | "after-persist";
+
 export interface ClusterOptions {
   readonly voters: readonly NodeId[];
   readonly learners?: readonly NodeId[];
@@ -62,6 +66,11 @@ export interface ClusterOptions {
   readonly plantedBugs?: readonly PlantedBug[];
   /** Check safety after every step (default true). */
   readonly checkSafety?: boolean;
+  /**
+   * The driver-side planted bug `vote-before-persist`, in this harness: every message of a
+   * Ready leaves before its persist, votes and acknowledgements included.
+   */
+  readonly sendEverythingEarly?: boolean;
 }
 
 export const defaultConfig: Omit<RaftConfig, "id" | "random"> = {
@@ -97,8 +106,11 @@ export class Cluster {
   private readonly holding = new Set<NodeId>();
   /** Drop messages matching this filter when they are sent. */
   dropFilter: ((m: Message) => boolean) | undefined;
+  /** Sees every message that leaves a Ready, before the drop filter (tests validate them). */
+  onSend: ((m: Message) => void) | undefined;
   readonly config: Omit<RaftConfig, "id" | "random">;
   private readonly checkSafety: boolean;
+  private readonly sendEverythingEarly: boolean;
   // Safety checker state.
   private readonly leaderOfTerm = new Map<number, NodeId>();
   private readonly committedEntries = new Map<number, { term: number; data: string; type: string }>();
@@ -116,6 +128,7 @@ export class Cluster {
     const seed = options.seed ?? 1;
     this.config = { ...defaultConfig, ...options.config, plantedBugs: new Set(options.plantedBugs ?? []) };
     this.checkSafety = options.checkSafety ?? true;
+    this.sendEverythingEarly = options.sendEverythingEarly ?? false;
     const bootstrap: ConfState = { voters: [...options.voters].sort((a, b) => a - b), learners: [...(options.learners ?? [])].sort((a, b) => a - b) };
     const all = [...options.voters, ...(options.learners ?? []), ...(options.joiners ?? [])].sort((a, b) => a - b);
     for (const id of all) {
@@ -200,14 +213,23 @@ export class Cluster {
   }
 
   /**
-   * Stops `id`, losing its volatile state. With `midReady`, it first takes its pending Ready and
-   * persists it, but crashes before sending, applying or advancing.
+   * Stops `id`, losing its volatile state, at one of the points of its Ready loop:
+   * - "between-readies": nothing of a pending Ready happens (a Ready it holds has sent its
+   *   early messages already and its persist never completes);
+   * - "before-persist": it takes its pending Ready, sends the messages that may precede
+   *   persistence, and crashes before the persist completes;
+   * - "after-persist": it takes its pending Ready, sends the early messages and persists, but
+   *   crashes before sending the rest, applying or advancing.
    */
-  crash(id: NodeId, midReady = false): void {
+  crash(id: NodeId, point: CrashPoint = "between-readies"): void {
     const node = this.node(id);
-    if (midReady) {
-      if (node.held !== undefined) this.persist(node, node.held);
-      else if (node.core?.hasReady() === true) this.persist(node, node.core.ready());
+    if (point !== "between-readies" && node.core !== undefined) {
+      let rd = node.held;
+      if (rd === undefined && node.core.hasReady()) {
+        rd = node.core.ready();
+        this.sendEarly(rd);
+      }
+      if (rd !== undefined && point === "after-persist") this.persist(node, rd);
     }
     node.held = undefined;
     this.holding.delete(id);
@@ -246,6 +268,19 @@ export class Cluster {
     target.step(message);
     this.processReady(message.to);
     return message;
+  }
+
+  /**
+   * Delivers the message at `position`, then crashes its target at `point` of the Ready that
+   * the message produced (for "before-persist": its early messages left, its persist did not).
+   */
+  deliverAndCrash(position: number, point: CrashPoint): void {
+    const message = this.queue.splice(position, 1)[0];
+    if (message === undefined) return;
+    const target = this.nodes.get(message.to);
+    if (target?.core === undefined || this.cut.has(`${message.from}-${message.to}`)) return;
+    target.core.step(message);
+    this.crash(message.to, point);
   }
 
   /** Delivers a copy of the message at `position` and leaves it queued (the network duplicated it). */
@@ -314,6 +349,8 @@ export class Cluster {
     const core = node.core;
     if (core === undefined || node.held !== undefined || !core.hasReady()) return;
     const rd = core.ready();
+    // 1. the messages that may precede persistence leave at once, even while the fsync is slow.
+    this.sendEarly(rd);
     if (this.holding.has(id)) {
       node.held = rd;
       return;
@@ -321,21 +358,32 @@ export class Cluster {
     this.carryOut(node, rd);
   }
 
+  /** Steps 2 to 5 of the Ready contract; the early messages have left already. */
   private carryOut(node: SimNode, rd: Ready): void {
     const core = node.core!;
-    // 1. persist: snapshot, entries, hard state.
+    // 2. persist: snapshot, entries, hard state.
     this.persist(node, rd);
-    // 2. send.
-    for (const message of rd.messages) {
+    // 3. send the rest.
+    if (!this.sendEverythingEarly) this.sendAll(rd.messages);
+    // 4. apply, 5. advance.
+    this.apply(node, rd);
+    core.advance();
+    this.check();
+  }
+
+  private sendEarly(rd: Ready): void {
+    this.sendAll(rd.messagesBeforePersist);
+    if (this.sendEverythingEarly) this.sendAll(rd.messages);
+  }
+
+  private sendAll(messages: readonly Message[]): void {
+    for (const message of messages) {
+      this.onSend?.(message);
       this.sent.push(message);
       if (this.dropFilter?.(message) === true) continue;
       if (this.queue.length >= MAX_QUEUED_MESSAGES) this.queue.shift();
       this.queue.push(message);
     }
-    // 3. apply.
-    this.apply(node, rd);
-    core.advance();
-    this.check();
   }
 
   private persist(node: SimNode, rd: Ready): void {

@@ -41,10 +41,17 @@ export function drain(node: RawNode): Ready | undefined {
   return rd;
 }
 
+/** Both message groups of a Ready, early ones first (the order a driver sends them in). */
+export function allMessages(rd: Ready): Message[] {
+  return [...rd.messagesBeforePersist, ...rd.messages];
+}
+
 /** Drains every Ready until none is left and returns all their messages. */
 export function drainMessages(node: RawNode): Message[] {
   const out: Message[] = [];
-  for (let i = 0; i < 100 && node.hasReady(); i += 1) out.push(...drain(node)!.messages);
+  for (let i = 0; i < 100 && node.hasReady(); i += 1) {
+    out.push(...allMessages(drain(node)!));
+  }
   return out;
 }
 

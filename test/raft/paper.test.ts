@@ -6,7 +6,7 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import type { AppendRequest, AppendResponse, HeartbeatRequest, Message, VoteRequest, VoteResponse } from "../../src/raft/types.ts";
 import { Cluster } from "./harness.ts";
-import { acceptAndReply, appendFrom, commitNoop, drain, drainMessages, entries, makeLeader, newNode, sortByTo } from "./helpers.ts";
+import { acceptAndReply, allMessages, appendFrom, commitNoop, drain, drainMessages, entries, makeLeader, newNode, sortByTo } from "./helpers.ts";
 
 const et = 10;
 
@@ -231,7 +231,7 @@ describe("Raft paper 5.3: log replication", () => {
       [[li + 1, 1]],
     );
     assert.deepEqual(
-      sortByTo(rd.messages as AppendRequest[]).map((m) => [m.to, m.prevLogIndex, m.prevLogTerm, m.entries.length, m.commit]),
+      sortByTo(allMessages(rd) as AppendRequest[]).map((m) => [m.to, m.prevLogIndex, m.prevLogTerm, m.entries.length, m.commit]),
       [
         [2, li, 1, 1, li],
         [3, li, 1, 1, li],
@@ -255,7 +255,7 @@ describe("Raft paper 5.3: log replication", () => {
       rd.committedEntries.map((e) => e.index),
       [li + 1],
     );
-    const appends = sortByTo(rd.messages.filter((m) => m.type === "append") as AppendRequest[]);
+    const appends = sortByTo(allMessages(rd).filter((m) => m.type === "append") as AppendRequest[]);
     assert.deepEqual(
       appends.map((m) => [m.to, m.commit]),
       [
@@ -306,7 +306,7 @@ describe("Raft paper 5.3: log replication", () => {
         while (node.hasReady()) {
           const rd = drain(node)!;
           applied.push(...rd.committedEntries.map((e) => e.term));
-          messages.push(...rd.messages);
+          messages.push(...allMessages(rd));
         }
         for (const m of messages) if (m.type === "append") node.step(acceptAndReply(m));
       }

@@ -12,9 +12,9 @@ import { checkLiveness, commandArbitrary, runSchedule } from "./schedule.ts";
 
 const SEED = 20261126;
 
-function scheduleProperty(nodeCount: number, plantedBugs: readonly PlantedBug[], config = {}) {
+function scheduleProperty(nodeCount: number, plantedBugs: readonly PlantedBug[], config = {}, sendEverythingEarly = false) {
   return fc.property(fc.array(commandArbitrary(nodeCount), { minLength: 50, maxLength: 400 }), (commands) => {
-    runSchedule(commands, { nodeCount, plantedBugs, config });
+    runSchedule(commands, { nodeCount, plantedBugs, config, sendEverythingEarly });
   });
 }
 
@@ -105,6 +105,44 @@ describe("planted bugs are caught", () => {
 
   test("double-vote-in-term: two leaders in one term", () => {
     checkPlantedBug("double-vote-in-term", ["election-safety", "log-matching", "state-machine-safety"]);
+  });
+
+  /**
+   * The driver's planted bug `vote-before-persist`, played by the harness, scripted at the crash
+   * point this contract opened: a follower acknowledges an append before its fsync and crashes
+   * before the fsync completes. With the core's split the acknowledgement waits and dies with it.
+   */
+  function ackBeforePersist(sendEverythingEarly: boolean): void {
+    const c = new Cluster({ voters: [1, 2, 3], sendEverythingEarly });
+    c.core(1).campaign();
+    c.stabilize();
+    assert.equal(c.leader(), 1);
+    c.cutLink(1, 3);
+    c.propose(1, "x");
+    const index = c.core(1).status().lastIndex;
+    const toFollower = c.queue.findIndex((m) => m.type === "append" && m.to === 2);
+    assert.ok(toFollower >= 0);
+    c.deliverAndCrash(toFollower, "before-persist");
+    c.stabilize(); // node 1 hears the acknowledgement only if it left before the persist
+    const committed = c.core(1).status().hardState.commit >= index;
+    assert.equal(committed, sendEverythingEarly, "x commits only on an acknowledgement sent early");
+    // Node 1 crashes; 2 (which lost x) and 3 (which never had it) elect a leader without x.
+    c.crash(1);
+    c.restart(2);
+    c.heal();
+    c.runUntil(() => c.leader() !== undefined);
+    c.propose(c.leader()!, "y");
+    c.stabilize();
+    c.restart(1);
+    c.runUntil(() => c.node(1).appliedIndex >= index + 1, 100);
+  }
+
+  test("vote-before-persist (the driver's bug, played by the harness): an ack before the fsync loses a committed entry", () => {
+    assert.throws(
+      () => ackBeforePersist(true),
+      (error: unknown) => error instanceof SafetyViolation && ["state-machine-safety", "leader-completeness"].includes(error.property),
+    );
+    ackBeforePersist(false);
   });
 
   /**

@@ -2,8 +2,8 @@
 // that plays them against a Cluster, whose checks run after every step.
 
 import fc from "fast-check";
-import type { NodeId, PlantedBug, RaftConfig } from "../../src/raft/types.ts";
-import { Cluster } from "./harness.ts";
+import type { Message, NodeId, PlantedBug, RaftConfig } from "../../src/raft/types.ts";
+import { Cluster, type CrashPoint } from "./harness.ts";
 
 export type Command =
   | { readonly kind: "tick"; readonly node: number; readonly times: number }
@@ -19,13 +19,15 @@ export type Command =
   | { readonly kind: "hold"; readonly node: number; readonly commands: number }
   | { readonly kind: "partition"; readonly mask: number }
   | { readonly kind: "heal" }
-  | { readonly kind: "crash"; readonly node: number; readonly midReady: boolean }
+  | { readonly kind: "crash"; readonly node: number; readonly point: CrashPoint }
+  | { readonly kind: "deliver-crash"; readonly pick: number; readonly point: CrashPoint }
   | { readonly kind: "conf-change"; readonly change: "add-learner" | "promote" | "remove"; readonly node: number }
   | { readonly kind: "restart"; readonly node: number }
   | { readonly kind: "compact"; readonly node: number };
 
 export function commandArbitrary(nodeCount: number, withConfChanges = false): fc.Arbitrary<Command> {
   const node = fc.integer({ min: 1, max: nodeCount });
+  const crashPoint = fc.constantFrom<CrashPoint>("between-readies", "before-persist", "after-persist");
   const confChange = fc.record({ kind: fc.constant("conf-change" as const), change: fc.constantFrom("add-learner" as const, "promote" as const, "remove" as const), node });
   return fc.oneof(
     { weight: withConfChanges ? 2 : 0, arbitrary: confChange },
@@ -42,7 +44,8 @@ export function commandArbitrary(nodeCount: number, withConfChanges = false): fc
     { weight: 2, arbitrary: fc.record({ kind: fc.constant("hold" as const), node, commands: fc.integer({ min: 1, max: 10 }) }) },
     { weight: 1, arbitrary: fc.record({ kind: fc.constant("partition" as const), mask: fc.nat({ max: (1 << nodeCount) - 1 }) }) },
     { weight: 1, arbitrary: fc.constant({ kind: "heal" as const }) },
-    { weight: 1, arbitrary: fc.record({ kind: fc.constant("crash" as const), node, midReady: fc.boolean() }) },
+    { weight: 1, arbitrary: fc.record({ kind: fc.constant("crash" as const), node, point: crashPoint }) },
+    { weight: 1, arbitrary: fc.record({ kind: fc.constant("deliver-crash" as const), pick: fc.nat(), point: crashPoint }) },
     { weight: 2, arbitrary: fc.record({ kind: fc.constant("restart" as const), node }) },
     { weight: 1, arbitrary: fc.record({ kind: fc.constant("compact" as const), node }) },
   );
@@ -54,6 +57,10 @@ export interface ScheduleOptions {
   readonly voterCount?: number;
   readonly plantedBugs?: readonly PlantedBug[];
   readonly config?: Partial<Omit<RaftConfig, "id" | "random">>;
+  /** See ClusterOptions.sendEverythingEarly. */
+  readonly sendEverythingEarly?: boolean;
+  /** Sees every message sent (see Cluster.onSend). */
+  readonly onSend?: (message: Message) => void;
 }
 
 /** Plays `commands`; throws SafetyViolation (or a core AssertionFailure) on the first violation. */
@@ -61,7 +68,14 @@ export function runSchedule(commands: readonly Command[], options: ScheduleOptio
   const ids = Array.from({ length: options.nodeCount }, (_, i) => i + 1);
   const voters = ids.slice(0, options.voterCount ?? options.nodeCount);
   const joiners = ids.slice(voters.length);
-  const c = new Cluster({ voters, joiners, plantedBugs: options.plantedBugs, config: { electionTicks: 6, heartbeatTicks: 2, ...options.config } });
+  const c = new Cluster({
+    voters,
+    joiners,
+    plantedBugs: options.plantedBugs,
+    sendEverythingEarly: options.sendEverythingEarly,
+    config: { electionTicks: 6, heartbeatTicks: 2, ...options.config },
+  });
+  c.onSend = options.onSend;
   let proposals = 0;
   const releaseAt = new Map<NodeId, number>();
   for (const [position, command] of commands.entries()) {
@@ -129,7 +143,11 @@ export function runSchedule(commands: readonly Command[], options: ScheduleOptio
         c.heal();
         break;
       case "crash":
-        c.crash(command.node, command.midReady);
+        c.crash(command.node, command.point);
+        break;
+      case "deliver-crash":
+        // The target reacts to a message and crashes in the middle of the Ready it produced.
+        if (c.queue.length > 0) c.deliverAndCrash(command.pick % c.queue.length, command.point);
         break;
       case "conf-change": {
         const leader = c.leader();
