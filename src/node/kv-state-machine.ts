@@ -34,70 +34,133 @@ const OP_CAS = 2;
 const encoder = new TextEncoder();
 const decoder = new TextDecoder("utf-8", { fatal: true });
 
+/**
+ * The UTF-8 length of `text`, or -1 when it holds a non-ASCII character (the caller then
+ * asks TextEncoder). Keys and values are mostly short ASCII: a charCode loop beats an encoder call.
+ */
+function asciiLength(text: string): number {
+  for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) >= 0x80) return -1;
+  return text.length;
+}
+
+function utf8Length(text: string): number {
+  const ascii = asciiLength(text);
+  return ascii >= 0 ? ascii : encoder.encode(text).length;
+}
+
 /** Why a command is invalid, or undefined when it is valid. Callers turn this into InvalidArgument. */
 export function validateKvCommand(command: KvCommand): string | undefined {
-  const keyBytes = encoder.encode(command.key).length;
+  const keyBytes = utf8Length(command.key);
   if (keyBytes === 0) return "key: must not be empty";
   if (keyBytes > KV_KEY_BYTES_MAX) return `key: ${keyBytes} bytes exceeds the limit of ${KV_KEY_BYTES_MAX}`;
-  const values = command.op === "put" ? [["value", command.value]] : [["expected", command.expected], ["value", command.value]];
-  for (const [field, text] of values) {
-    const bytes = encoder.encode(text).length;
-    if (bytes > KV_VALUE_BYTES_MAX) return `${field}: ${bytes} bytes exceeds the limit of ${KV_VALUE_BYTES_MAX}`;
+  if (command.op === "cas") {
+    const expectedBytes = utf8Length(command.expected);
+    if (expectedBytes > KV_VALUE_BYTES_MAX) return `expected: ${expectedBytes} bytes exceeds the limit of ${KV_VALUE_BYTES_MAX}`;
   }
+  const valueBytes = utf8Length(command.value);
+  if (valueBytes > KV_VALUE_BYTES_MAX) return `value: ${valueBytes} bytes exceeds the limit of ${KV_VALUE_BYTES_MAX}`;
   return undefined;
 }
 
-export function encodeKvCommand(command: KvCommand): Uint8Array {
-  assert(validateKvCommand(command) === undefined, () => `invalid kv command: ${validateKvCommand(command)}`);
-  const key = encoder.encode(command.key);
-  const parts = command.op === "put" ? [encoder.encode(command.value)] : [encoder.encode(command.expected), encoder.encode(command.value)];
-  let size = 1 + 2 + key.length;
-  for (const part of parts) size += 4 + part.length;
-  const bytes = new Uint8Array(size);
-  const view = new DataView(bytes.buffer);
-  bytes[0] = command.op === "put" ? OP_PUT : OP_CAS;
-  view.setUint16(1, key.length, true);
-  bytes.set(key, 3);
-  let offset = 3 + key.length;
-  for (const part of parts) {
-    view.setUint32(offset, part.length, true);
-    bytes.set(part, offset + 4);
-    offset += 4 + part.length;
+/** The UTF-8 bytes of `text` when it is not plain ASCII, else undefined (written by writeText's fast path). */
+function nonAsciiBytes(text: string): Uint8Array | undefined {
+  return asciiLength(text) >= 0 ? undefined : encoder.encode(text);
+}
+
+/** Writes `text` (its UTF-8 form `encoded`, or ASCII when undefined) at bytes[offset]; returns the new offset. */
+function writeText(bytes: Uint8Array, offset: number, text: string, encoded: Uint8Array | undefined): number {
+  if (encoded !== undefined) {
+    bytes.set(encoded, offset);
+    return offset + encoded.length;
   }
+  for (let i = 0; i < text.length; i++) bytes[offset + i] = text.charCodeAt(i);
+  return offset + text.length;
+}
+
+function writeU32(bytes: Uint8Array, offset: number, value: number): void {
+  bytes[offset] = value;
+  bytes[offset + 1] = value >>> 8;
+  bytes[offset + 2] = value >>> 16;
+  bytes[offset + 3] = value >>> 24;
+}
+
+function readU32(bytes: Uint8Array, offset: number): number {
+  return (bytes[offset]! | (bytes[offset + 1]! << 8) | (bytes[offset + 2]! << 16) | (bytes[offset + 3]! << 24)) >>> 0;
+}
+
+export function encodeKvCommand(command: KvCommand): Uint8Array {
+  const invalid = validateKvCommand(command);
+  assert(invalid === undefined, () => `invalid kv command: ${invalid}`);
+  const key = nonAsciiBytes(command.key);
+  const keyLength = key?.length ?? command.key.length;
+  const expectedText = command.op === "cas" ? command.expected : "";
+  const expected = nonAsciiBytes(expectedText);
+  const expectedLength = expected?.length ?? expectedText.length;
+  const value = nonAsciiBytes(command.value);
+  const valueLength = value?.length ?? command.value.length;
+  const size = 1 + 2 + keyLength + (command.op === "cas" ? 4 + expectedLength : 0) + 4 + valueLength;
+  const bytes = new Uint8Array(size);
+  bytes[0] = command.op === "put" ? OP_PUT : OP_CAS;
+  bytes[1] = keyLength;
+  bytes[2] = keyLength >>> 8;
+  let offset = writeText(bytes, 3, command.key, key);
+  if (command.op === "cas") {
+    writeU32(bytes, offset, expectedLength);
+    offset = writeText(bytes, offset + 4, expectedText, expected);
+  }
+  writeU32(bytes, offset, valueLength);
+  offset = writeText(bytes, offset + 4, command.value, value);
   assert(offset === size, "kv command size mismatch");
   return bytes;
 }
 
+/** Texts up to this many bytes that are plain ASCII are decoded with a charCode loop instead of TextDecoder. */
+const ASCII_DECODE_MAX_BYTES = 64;
+
+/** bytes[start, end) as text: ASCII fast path for short texts, else the strict UTF-8 decoder. */
+function readText(bytes: Uint8Array, start: number, end: number): string {
+  if (end - start <= ASCII_DECODE_MAX_BYTES) {
+    let text = "";
+    let i = start;
+    for (; i < end; i++) {
+      const byte = bytes[i]!;
+      if (byte >= 0x80) break;
+      text += String.fromCharCode(byte);
+    }
+    if (i === end) return text;
+  }
+  return decoder.decode(bytes.subarray(start, end));
+}
+
 /** Decodes a command from a committed entry. The log is checksummed and commands were validated before proposal, so a malformed one is a programmer error. */
 export function decodeKvCommand(bytes: Uint8Array): KvCommand {
-  assert(bytes.length >= 3, "kv command too short");
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const size = bytes.length;
+  assert(size >= 3, "kv command too short");
   const op = bytes[0];
-  const keyLength = view.getUint16(1, true);
+  const keyLength = bytes[1]! | (bytes[2]! << 8);
   let offset = 3;
-  const take = (length: number): string => {
-    assert(offset + length <= bytes.length, "kv command truncated");
-    const text = decoder.decode(bytes.subarray(offset, offset + length));
-    offset += length;
-    return text;
-  };
-  const takeLengthPrefixed = (): string => {
-    assert(offset + 4 <= bytes.length, "kv command truncated");
-    const length = view.getUint32(offset, true);
+  assert(offset + keyLength <= size, "kv command truncated");
+  const key = readText(bytes, offset, offset + keyLength);
+  offset += keyLength;
+  let expected = "";
+  if (op === OP_CAS) {
+    assert(offset + 4 <= size, "kv command truncated");
+    const length = readU32(bytes, offset);
     offset += 4;
-    return take(length);
-  };
-  const key = take(keyLength);
-  let command: KvCommand;
-  if (op === OP_PUT) {
-    command = { op: "put", key, value: takeLengthPrefixed() };
+    assert(offset + length <= size, "kv command truncated");
+    expected = readText(bytes, offset, offset + length);
+    offset += length;
   } else {
-    assert(op === OP_CAS, () => `unknown kv op ${op}`);
-    const expected = takeLengthPrefixed();
-    command = { op: "cas", key, expected, value: takeLengthPrefixed() };
+    assert(op === OP_PUT, () => `unknown kv op ${op}`);
   }
-  assert(offset === bytes.length, "kv command has trailing bytes");
-  return command;
+  assert(offset + 4 <= size, "kv command truncated");
+  const valueLength = readU32(bytes, offset);
+  offset += 4;
+  assert(offset + valueLength <= size, "kv command truncated");
+  const value = readText(bytes, offset, offset + valueLength);
+  offset += valueLength;
+  assert(offset === size, "kv command has trailing bytes");
+  return op === OP_PUT ? { op: "put", key, value } : { op: "cas", key, expected, value };
 }
 
 export class KvStateMachine implements StateMachine<KvResult, KvQuery, string> {
