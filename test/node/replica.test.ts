@@ -35,6 +35,10 @@ class MiniCluster {
   private readonly timers = new Map<NodeId, SimTimers>();
   private readonly cut = new Set<NodeId>();
   private readonly seed = seedFromNumber(7);
+  /** Every message a replica sent, with the simulated time it left. */
+  readonly sent: Array<{ readonly timeUs: number; readonly message: Message }> = [];
+  /** Every completed persist: node, completion time, the last entry index it held (0 if none). */
+  readonly persisted: Array<{ readonly id: NodeId; readonly timeUs: number; readonly lastIndex: number }> = [];
 
   constructor(readonly ids: readonly NodeId[]) {
     for (const id of ids) {
@@ -63,6 +67,13 @@ class MiniCluster {
       storage = result;
     });
     this.runUntil(() => storage !== undefined, 1_000);
+    const persist = storage!.persist.bind(storage);
+    storage!.persist = (batch, mustSync, done) => {
+      persist(batch, mustSync, (error) => {
+        this.persisted.push({ id, timeUs: this.queue.timeUs, lastIndex: batch.entries.at(-1)?.index ?? 0 });
+        done(error);
+      });
+    };
     const machine = new KvStateMachine();
     const applied: Entry[] = [];
     const replica = new Replica(env, storage!, machine, { ...options, observer: { applied: (entry) => applied.push(entry) } });
@@ -87,6 +98,7 @@ class MiniCluster {
   }
 
   private deliver(message: Message): void {
+    this.sent.push({ timeUs: this.queue.timeUs, message });
     if (this.cut.has(message.from) || this.cut.has(message.to)) return;
     this.queue.after(1_000, () => {
       if (this.cut.has(message.from) || this.cut.has(message.to)) return;
@@ -177,6 +189,27 @@ describe("replica driver", () => {
     const waiting = cluster.submit(leader, "y", "1");
     cluster.replicas.get(leader)!.stop();
     assert.deepEqual(waiting(), { status: "unknown", reason: "stopped" });
+  });
+
+  test("a leader's append leaves before its own fsync completes; acknowledgements only after the follower's", () => {
+    const cluster = new MiniCluster([1, 2, 3]);
+    cluster.runUntil(() => cluster.leader() !== undefined, 5_000);
+    const leader = cluster.leader()!;
+    // A first write brings both followers to replicate state (a new leader probes them first).
+    const warmUp = cluster.submit(leader, "k", "warm-up");
+    cluster.runUntil(() => warmUp() !== undefined, 5_000);
+    cluster.runUntil(() => cluster.ids.every((id) => cluster.replicas.get(id)!.status().raft.applied >= (warmUp() as { index: number }).index), 5_000);
+    const outcome = cluster.submit(leader, "k", "v");
+    cluster.runUntil(() => outcome() !== undefined, 5_000);
+    assert.equal(outcome()!.status, "ok");
+    const index = (outcome() as { index: number }).index;
+    const durableAt = (id: NodeId) => cluster.persisted.find((p) => p.id === id && p.lastIndex >= index)!.timeUs;
+    const appends = cluster.sent.filter(({ message: m }) => m.type === "append" && m.entries.some((e) => e.index === index));
+    assert.equal(appends.length, 2);
+    for (const { timeUs } of appends) assert.ok(timeUs < durableAt(leader), "the append left while the leader's fsync ran");
+    const acks = cluster.sent.filter(({ message: m }) => m.type === "append-response" && m.success && m.index >= index);
+    assert.ok(acks.length >= 1);
+    for (const { timeUs, message } of acks) assert.ok(timeUs >= durableAt(message.from), "an acknowledgement waits for its fsync");
   });
 
   test("all replicas apply the same entries in the same order", () => {
