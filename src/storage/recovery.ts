@@ -31,9 +31,10 @@ import {
   readSegmentHeaderPayload,
 } from "./formats.ts";
 import type { IdentityRecord } from "./formats.ts";
-import { RecordType, readRecordAt } from "./record.ts";
-import type { RecordType as RecordTypeValue } from "./record.ts";
+import { RECORD_HEADER_BYTES, RecordType, readRecordAt } from "./record.ts";
+import type { RecordRead, RecordType as RecordTypeValue } from "./record.ts";
 import { StorageError } from "./storage-error.ts";
+import { SEGMENT_DATA_START, SEGMENT_HEADER_RECORD_BYTES, readSyncPoint } from "./sync-point.ts";
 import { TermRuns } from "./term-runs.ts";
 
 /** One segment of the live log, as the write path tracks it. */
@@ -43,6 +44,20 @@ export interface SegmentState {
   sizeBytes: number;
   /** The highest live index this segment holds (firstIndex - 1 while it holds none). */
   lastIndex: number;
+  /** The durable sync point: bytes [0, syncedEnd) were synced and acknowledged (src/storage/sync-point.ts). */
+  syncedEnd: number;
+  /** The sequence number of that sync point (0: none written yet). */
+  syncSeq: number;
+}
+
+/**
+ * Bugs planted in storage for the test harness only (docs/PLANTED-BUGS.md); production never sets any.
+ *   recover-skipping-checksums: recovery accepts a record whose payload checksum fails.
+ */
+export type StoragePlantedBug = "recover-skipping-checksums";
+
+export interface RecoveryOptions {
+  readonly plantedBugs?: ReadonlySet<StoragePlantedBug>;
 }
 
 export interface Recovery {
@@ -70,14 +85,32 @@ export interface ExpectedIdentity {
 }
 
 /** Reads the whole store; a StorageError for an identity mismatch, corruption or a failing disk. */
-export function recover(disk: Disk, expected: ExpectedIdentity): Recovery | StorageError {
+export function recover(disk: Disk, expected: ExpectedIdentity, options: RecoveryOptions = {}): Recovery | StorageError {
+  const skipChecksums = options.plantedBugs?.has("recover-skipping-checksums") === true;
   try {
+    readRecord = skipChecksums ? readRecordSkippingChecksums : readRecordAt;
     return recoverOrThrow(disk, expected);
   } catch (error) {
     if (error instanceof StorageError) return error;
     if (error instanceof DiskError) return StorageError.io("read", "data directory", error);
     throw error;
+  } finally {
+    readRecord = readRecordAt;
   }
+}
+
+/** The record reader recovery uses: readRecordAt, unless a planted bug replaces it (only during one recover call). */
+let readRecord: (bytes: Uint8Array, offset: number) => RecordRead = readRecordAt;
+
+/** Planted bug "recover-skipping-checksums": a record whose checks fail is taken at its word (length and type). */
+function readRecordSkippingChecksums(bytes: Uint8Array, offset: number): RecordRead {
+  const read = readRecordAt(bytes, offset);
+  if (read.kind === "record" || bytes.length - offset < RECORD_HEADER_BYTES) return read;
+  const length = (bytes[offset]! | (bytes[offset + 1]! << 8) | (bytes[offset + 2]! << 16) | (bytes[offset + 3]! << 24)) >>> 0;
+  const type = bytes[offset + 4]!;
+  const end = offset + RECORD_HEADER_BYTES + length;
+  if (type === 0 || type > RecordType.snapshot || end > bytes.length) return read;
+  return { kind: "record", type: type as RecordTypeValue, payloadStart: offset + RECORD_HEADER_BYTES, end };
 }
 
 /** Reads a file that must hold exactly one valid record of `type`. */
@@ -85,7 +118,7 @@ function readSingleRecord<T>(disk: Disk, name: string, type: RecordTypeValue, de
   const bytes = disk.read(name);
   if (bytes === undefined) return undefined;
   if (bytes.length === 0) throw StorageError.corrupt(name, 0, "empty file");
-  const read = readRecordAt(bytes, 0);
+  const read = readRecord(bytes, 0);
   if (read.kind !== "record") throw StorageError.corrupt(name, 0, read.reason);
   if (read.type !== type) throw StorageError.corrupt(name, 0, `record of type ${read.type}, expected ${type}`);
   if (read.end !== bytes.length) throw StorageError.corrupt(name, read.end, "trailing bytes after the record");
@@ -181,20 +214,34 @@ function recoverOrThrow(disk: Disk, expected: ExpectedIdentity): Recovery {
     const { name, firstIndex } = segmentNames[i]!;
     const isLast = i === segmentNames.length - 1;
     const bytes = disk.read(name) ?? new Uint8Array(0);
-    const segment: SegmentState = { name, firstIndex, sizeBytes: bytes.length, lastIndex: firstIndex - 1 };
+    const segment: SegmentState = { name, firstIndex, sizeBytes: bytes.length, lastIndex: firstIndex - 1, syncedEnd: SEGMENT_DATA_START, syncSeq: 0 };
 
-    const headerRead = bytes.length === 0 ? ({ kind: "torn", reason: "empty segment" } as const) : readRecordAt(bytes, 0);
-    if (headerRead.kind !== "record") {
-      if (headerRead.kind === "torn" && isLast) {
-        // Created by a roll whose first write never became durable: nothing in it was acknowledged.
-        removals.push(name);
-        continue;
-      }
-      throw StorageError.corrupt(name, 0, headerRead.reason);
+    // The sync point says how far this segment was durably acknowledged: a defect before it is corrupt even
+    // where it looks torn (a misdirected or lost write, a zero-filled sector), a defect after it is a torn tail.
+    const syncPoint = readSyncPoint(bytes);
+    if (syncPoint !== undefined && "corrupt" in syncPoint) throw StorageError.corrupt(name, SEGMENT_HEADER_RECORD_BYTES, syncPoint.corrupt);
+    const headerRead = bytes.length === 0 ? ({ kind: "torn", reason: "empty segment" } as const) : readRecord(bytes, 0);
+    const headerMissing = headerRead.kind !== "record" || bytes.length < SEGMENT_DATA_START;
+    if (headerMissing && syncPoint === undefined && isLast && headerRead.kind !== "corrupt") {
+      // Created by a roll whose first write never became durable: nothing in it was acknowledged.
+      removals.push(name);
+      continue;
     }
-    if (headerRead.type !== RecordType.segmentHeader) throw StorageError.corrupt(name, 0, "segment does not start with a segment header");
+    if (headerRead.kind !== "record") {
+      const why = syncPoint === undefined ? headerRead.reason : `${headerRead.reason}, under a sync point at ${syncPoint.end}: acknowledged data lost`;
+      throw StorageError.corrupt(name, 0, why);
+    }
+    if (bytes.length < SEGMENT_DATA_START) throw StorageError.corrupt(name, 0, `segment of ${bytes.length} bytes ends inside its sync point slots`);
+    if (headerRead.type !== RecordType.segmentHeader || headerRead.end !== SEGMENT_HEADER_RECORD_BYTES) {
+      throw StorageError.corrupt(name, 0, "segment does not start with a segment header");
+    }
     const header = decode(name, 0, () => readSegmentHeaderPayload(bytes, headerRead.payloadStart, headerRead.end));
     if (header.firstIndex !== firstIndex) throw StorageError.corrupt(name, 0, `segment header says first index ${header.firstIndex}`);
+    if (syncPoint !== undefined) {
+      if (syncPoint.end > bytes.length) throw StorageError.corrupt(name, bytes.length, `segment ends before its sync point at ${syncPoint.end}: acknowledged data lost`);
+      segment.syncedEnd = syncPoint.end;
+      segment.syncSeq = syncPoint.seq;
+    }
 
     // Chain this segment to the log before it, or start a new chain.
     const chainsOn = chain !== undefined && firstIndex <= chainLastIndex(chain) + 1 && chainTermAt(chain, firstIndex - 1) === header.prevTerm;
@@ -211,15 +258,19 @@ function recoverOrThrow(disk: Disk, expected: ExpectedIdentity): Recovery {
     const live: Chain = chain;
     live.segments.push(segment);
 
-    let offset = headerRead.end;
+    let offset = SEGMENT_DATA_START;
     while (offset < bytes.length) {
-      const read = readRecordAt(bytes, offset);
-      if (read.kind === "torn" && isLast) {
+      const read = readRecord(bytes, offset);
+      // A torn record after the sync point is the trace of a crash; before it, acknowledged data was lost.
+      if (read.kind === "torn" && isLast && offset >= segment.syncedEnd) {
         truncations.push({ name, sizeBytes: offset });
         segment.sizeBytes = offset;
         break;
       }
-      if (read.kind !== "record") throw StorageError.corrupt(name, offset, read.reason);
+      if (read.kind !== "record") {
+        const why = read.kind === "torn" && offset < segment.syncedEnd ? `${read.reason} before the sync point at ${segment.syncedEnd}: acknowledged data lost` : read.reason;
+        throw StorageError.corrupt(name, offset, why);
+      }
       const at = offset;
       if (read.type === RecordType.entry) {
         const entry = decode(name, at, () => readEntryPayload(bytes, read.payloadStart, read.end));

@@ -4,7 +4,8 @@ import { DiskError } from "../../src/env/environment.ts";
 import type { Entry, Snapshot } from "../../src/raft/types.ts";
 import { RaftStorage, StorageError, parseSegmentFileName } from "../../src/storage/raft-storage.ts";
 import { RECORD_HEADER_BYTES } from "../../src/storage/record.ts";
-import { ENTRY_PAYLOAD_FIXED_BYTES, SEGMENT_HEADER_PAYLOAD_BYTES } from "../../src/storage/formats.ts";
+import { ENTRY_PAYLOAD_FIXED_BYTES } from "../../src/storage/formats.ts";
+import { SEGMENT_DATA_START } from "../../src/storage/sync-point.ts";
 import { BOOTSTRAP, entries, hardState, makeWorld, openOk, openStore, persistNow, plain, saveSnapshotNow } from "./harness.ts";
 import type { World } from "./harness.ts";
 
@@ -38,7 +39,7 @@ function expectCorrupt(world: World, file: string, offset: number): StorageError
 
 /** Offset of the k-th (0-based) entry record in the first segment when every entry is `dataBytes` long. */
 function entryRecordOffset(k: number, dataBytes: number): number {
-  return RECORD_HEADER_BYTES + SEGMENT_HEADER_PAYLOAD_BYTES + k * (RECORD_HEADER_BYTES + ENTRY_PAYLOAD_FIXED_BYTES + dataBytes);
+  return SEGMENT_DATA_START + k * (RECORD_HEADER_BYTES + ENTRY_PAYLOAD_FIXED_BYTES + dataBytes);
 }
 
 describe("RaftStorage", () => {
@@ -117,9 +118,10 @@ describe("RaftStorage", () => {
     const world = makeWorld();
     const storage = openOk(world, SMALL_SEGMENTS);
     persistNow(world, storage, { hardState: hardState(1, 1, 0) });
-    const writesBefore = world.disk.stats().writes;
+    const before = world.disk.stats();
     persistNow(world, storage, { entries: bigEntries(1, 3, 1) });
-    assert.equal(world.disk.stats().writes - writesBefore, 1, "one write for the whole batch");
+    assert.equal(world.disk.stats().writes - before.writes, 2, "one write for the whole batch, one for its sync point");
+    assert.equal(world.disk.stats().syncs - before.syncs, 2, "the batch's sync, then the sync point's");
     persistNow(world, storage, { entries: bigEntries(4, 4, 1) });
     assert.equal(storage.stats().segments, 2);
     assert.deepEqual(segmentNames(world), ["wal-0000000000000001.log", "wal-0000000000000004.log"]);
