@@ -36,8 +36,9 @@ export class EventQueue {
 
   /** Schedules `action` at absolute time `timeUs` (>= now, integer microseconds). */
   at(timeUs: number, action: EventAction): void {
-    assert(Number.isSafeInteger(timeUs) && timeUs >= this.nowUs, () => `event at ${timeUs}us is in the past (now ${this.nowUs}us) or not an integer`);
-    assert(this.times.length < this.capacity, () => `event queue exceeds its capacity of ${this.capacity}`);
+    // Conditions first, messages only on failure: no closure per event on the simulator's hottest path.
+    if (!(Number.isSafeInteger(timeUs) && timeUs >= this.nowUs)) assert(false, `event at ${timeUs}us is in the past (now ${this.nowUs}us) or not an integer`);
+    if (this.times.length >= this.capacity) assert(false, `event queue exceeds its capacity of ${this.capacity}`);
     const sequence = this.nextSequence++;
     let i = this.times.length;
     this.times.push(timeUs);

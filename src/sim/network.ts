@@ -149,7 +149,7 @@ export class SimNetwork<T> {
   }
 
   private index(from: number, to: number): number {
-    assert(from >= 1 && from <= this.endpointCount && to >= 1 && to <= this.endpointCount, () => `no link ${from} -> ${to}`);
+    if (!(from >= 1 && from <= this.endpointCount && to >= 1 && to <= this.endpointCount)) assert(false, `no link ${from} -> ${to}`);
     return from * this.stride + to;
   }
 }

@@ -39,7 +39,7 @@ export class SimClock implements Clock {
 
   /** True microseconds that elapse while this clock measures `localMs`, rounded up (never early). */
   trueDelayUs(localMs: number): number {
-    assert(localMs >= 0 && Number.isFinite(localMs), () => `timer delay ${localMs} ms must be finite and >= 0`);
+    if (!(localMs >= 0 && Number.isFinite(localMs))) assert(false, `timer delay ${localMs} ms must be finite and >= 0`);
     return Math.ceil((localMs * 1000 * 1_000_000) / (1_000_000 + this.driftPpm));
   }
 }
@@ -65,7 +65,7 @@ export class SimTimers implements Timers {
   after(delayMs: number, callback: () => void): TimerHandle {
     const handle = this.nextHandle++;
     if (!this.alive) return handle;
-    assert(this.live.size < this.maxLive, () => `a node has more than ${this.maxLive} timers armed`);
+    if (this.live.size >= this.maxLive) assert(false, `a node has more than ${this.maxLive} timers armed`);
     this.live.add(handle);
     this.queue.after(this.clock.trueDelayUs(delayMs), () => {
       if (!this.live.delete(handle) || !this.alive) return;
