@@ -40,6 +40,14 @@ export interface FaultProfile {
   readonly diskCrashLoseProbability: number;
   /** At a crash, the last un-synced write of a file is torn with this probability. */
   readonly diskTearProbability: number;
+  /**
+   * Storage corruption (0..0.1 each, SimDisk): a read returns a flipped bit, a write stores one,
+   * a write lands at a wrong offset. Applied only where the simulator consents
+   * (src/sim/corruption-consent.ts: at most a minority of nodes, never a sync point slot).
+   */
+  readonly diskReadCorruptionProbability: number;
+  readonly diskWriteCorruptionProbability: number;
+  readonly diskMisdirectedWriteProbability: number;
   // The nemesis: one action every [min, max] ms, of a kind drawn by weight.
   readonly nemesisIntervalMs: readonly [number, number];
   readonly weights: Readonly<Record<FaultKind, number>>;
@@ -75,6 +83,9 @@ const calm = {
   diskSyncLatencyMs: [0.2, 1],
   diskCrashLoseProbability: 0.5,
   diskTearProbability: 0,
+  diskReadCorruptionProbability: 0,
+  diskWriteCorruptionProbability: 0,
+  diskMisdirectedWriteProbability: 0,
   nemesisIntervalMs: [1_000, 1_000],
   weights: { partition: 0, crash: 0, "clock-jump": 0, clog: 0, "loss-burst": 0, pause: 0 },
   partitionShapeWeights: { isolate: 1, minority: 1, deaf: 1, mute: 1 },
@@ -127,7 +138,7 @@ export const FAULT_PROFILES: Readonly<Record<string, FaultProfile>> = {
   heavy: {
     ...calm,
     name: "heavy",
-    description: "5% loss and duplication, slow reordering links, large drift, a fault every 0.1-1 s, majorities may crash; healed at 80%",
+    description: "5% loss and duplication, slow reordering links, large drift, a fault every 0.1-1 s, majorities may crash, rare disk corruption on a minority of nodes; healed at 80%",
     latencyMinUs: [200, 5_000],
     latencyTailMeanUs: [1_000, 20_000],
     latencyMaxUs: 200_000,
@@ -138,6 +149,9 @@ export const FAULT_PROFILES: Readonly<Record<string, FaultProfile>> = {
     clockDriftMaxPpm: 50_000,
     diskSyncLatencyMs: [0.5, 20],
     diskTearProbability: 0.5,
+    diskReadCorruptionProbability: 0.01,
+    diskWriteCorruptionProbability: 0.002,
+    diskMisdirectedWriteProbability: 0.002,
     nemesisIntervalMs: [100, 1_000],
     weights: { partition: 3, crash: 3, "clock-jump": 1, clog: 2, "loss-burst": 1, pause: 1 },
     pauseDurationMs: [50, 3_000],
@@ -149,6 +163,31 @@ export const FAULT_PROFILES: Readonly<Record<string, FaultProfile>> = {
     clogDurationMs: [100, 3_000],
     lossBurstProbability: 0.5,
     lossBurstDurationMs: [200, 3_000],
+    healAtFraction: 0.8,
+  },
+  corruption: {
+    ...calm,
+    name: "corruption",
+    description:
+      "storage faults: on a minority of nodes 10% of reads and 1% of writes flip a bit and 1% of writes are misdirected; crashes every 0.2-1.5 s make nodes reread their disks; healed at 80%",
+    tickMs: 50,
+    latencyTailMeanUs: [200, 2_000],
+    reorderLinkProbability: 0.5,
+    lossProbability: 0.01,
+    duplicateProbability: 0.01,
+    diskSyncLatencyMs: [0.2, 5],
+    diskTearProbability: 0.5,
+    diskReadCorruptionProbability: 0.1,
+    diskWriteCorruptionProbability: 0.01,
+    diskMisdirectedWriteProbability: 0.01,
+    nemesisIntervalMs: [200, 1_500],
+    weights: { partition: 1, crash: 6, "clock-jump": 0, clog: 1, "loss-burst": 0, pause: 1 },
+    pauseDurationMs: [100, 1_000],
+    targetLeaderProbability: 0.3,
+    partitionDurationMs: [300, 2_000],
+    crashDowntimeMs: [100, 1_500],
+    maxCrashed: "any",
+    clogDurationMs: [100, 1_000],
     healAtFraction: 0.8,
   },
   elections: {
@@ -250,6 +289,9 @@ export function validateFaultProfile(profile: FaultProfile): void {
   assert(profile.healAtFraction > 0 && profile.healAtFraction <= 1, "healAtFraction outside (0, 1]");
   for (const p of [profile.lossProbability, profile.duplicateProbability, profile.reorderLinkProbability, profile.diskTearProbability, profile.diskCrashLoseProbability, profile.lossBurstProbability]) {
     assert(p >= 0 && p <= 1, () => `fault profile ${profile.name}: probability ${p} outside [0, 1]`);
+  }
+  for (const p of [profile.diskReadCorruptionProbability, profile.diskWriteCorruptionProbability, profile.diskMisdirectedWriteProbability]) {
+    assert(p >= 0 && p <= 0.1, () => `fault profile ${profile.name}: corruption probability ${p} outside [0, 0.1]`);
   }
   for (const kind of FAULT_KINDS) assert(profile.weights[kind] >= 0, "fault weights must be >= 0");
   assert(profile.targetLeaderProbability >= 0 && profile.targetLeaderProbability <= 1, "targetLeaderProbability outside [0, 1]");

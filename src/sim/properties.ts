@@ -28,6 +28,8 @@ export const PROPERTIES = {
   "Applied Monotonic": "a node's applied index never decreases while it runs",
   "Index Order": "on every node, applied <= committed <= last log index",
   Durability: "an entry acknowledged to a client as committed stays on a quorum of disks (it is never lost while a quorum of disks survives)",
+  "Committed Data Intact":
+    "committed data is never lost or altered: what a node recovers from its disk holds every entry it had made durable, and every recovered entry at a committed index has the committed term and bytes",
   "No Stale Read": "a read never returns a value older than a write acknowledged before the read was invoked",
   "No Assertion Failure": "node code never fails one of its own assertions (nor throws any other error)",
 } as const;
@@ -118,6 +120,12 @@ interface NodeView {
   leaderLastTerm: number;
   /** term -> candidate this node granted its vote to (a vote response sent, or the vote made durable), kept across crashes. */
   readonly votes: Map<number, NodeId>;
+  /**
+   * The first log index a persist in flight may replace (its first entry, or 0 for a received
+   * snapshot, which replaces the whole log); undefined when none is in flight. A crash during
+   * that persist may legitimately leave the entries from there on replaced or gone.
+   */
+  replacingFrom: number | undefined;
 }
 
 export class SafetyMonitor {
@@ -161,6 +169,7 @@ export class SafetyMonitor {
         leaderLastIndex: 0,
         leaderLastTerm: 0,
         votes: new Map(),
+        replacingFrom: undefined,
       });
     }
   }
@@ -206,6 +215,11 @@ export class SafetyMonitor {
    * layer asserts about it.
    */
   persisting(nodeId: NodeId, batch: PersistBatch): void {
+    const replacing = batch.snapshot !== undefined ? 0 : batch.entries.length > 0 ? batch.entries[0]!.index : undefined;
+    if (replacing !== undefined) {
+      const view = this.view(nodeId);
+      view.replacingFrom = Math.min(view.replacingFrom ?? replacing, replacing);
+    }
     const hardState = batch.hardState;
     if (hardState === undefined || hardState.vote === 0) return;
     const view = this.view(nodeId);
@@ -220,6 +234,7 @@ export class SafetyMonitor {
   persisted(nodeId: NodeId, batch: PersistBatch, mustSync: boolean, isLeader: boolean): void {
     const view = this.view(nodeId);
     const mirror = view.mirror;
+    view.replacingFrom = undefined; // one persist at a time: the one in flight is this one
     if (batch.snapshot !== undefined) {
       const { index, term } = batch.snapshot.metadata;
       if (isLeader) this.fail("Leader Append-Only", `leader ${nodeId} installed a snapshot at ${index}, replacing its log`, nodeId);
@@ -257,6 +272,8 @@ export class SafetyMonitor {
   /** A node restarted from its disk. */
   recovered(nodeId: NodeId, recovered: RecoveredState): void {
     const view = this.view(nodeId);
+    this.checkRecoveredLog(view, recovered);
+    view.replacingFrom = undefined;
     const { hardState } = recovered;
     if (hardState.term < view.durableTerm) {
       this.fail("Term Monotonic", `node ${nodeId} recovered term ${hardState.term} after making term ${view.durableTerm} durable`, nodeId);
@@ -357,6 +374,59 @@ export class SafetyMonitor {
   }
 
   // ---- internals ----
+
+  /**
+   * Committed Data Intact, at a restart, before the mirror forgets what the node had made
+   * durable: (1) every recovered entry up to the node's own recovered (or durable) commit
+   * index has the cluster's committed term and bytes (the prefix hash recorded for that (index, term), and the applied data
+   * hash where it was applied); (2) the recovered log holds every entry of the node's durable
+   * mirror (same prefix hash at its last index), except those a persist in flight at the
+   * crash was replacing, and a recovered snapshot agrees with the mirror's term at its index.
+   */
+  private checkRecoveredLog(view: NodeView, recovered: RecoveredState): void {
+    if (this.first !== undefined) return;
+    const nodeId = view.id;
+    const snapshotIndex = recovered.snapshot?.metadata.index ?? 0;
+    const snapshotTerm = recovered.snapshot?.metadata.term ?? 0;
+    const old = view.mirror;
+    const fail = (message: string): void => this.fail("Committed Data Intact", `node ${nodeId} ${message}`, nodeId);
+    // Up to the commit index it recovered (or had made durable) the node's log is the committed log; after
+    // it, a follower may legitimately hold a stale suffix the leader has not overwritten yet.
+    const committedThrough = Math.min(this.committedIndex, Math.max(recovered.hardState.commit, view.durableCommit));
+    if (snapshotIndex > 0 && snapshotIndex <= this.committedIndex && this.committedEntryTerm[snapshotIndex] !== snapshotTerm) {
+      return fail(`recovered a snapshot at ${snapshotIndex} of term ${snapshotTerm}, but entry ${snapshotIndex} was committed with term ${this.committedEntryTerm[snapshotIndex]}`);
+    }
+    // Prefix hashes of the recovered log, as the mirror will compute them.
+    const hashes: number[] = [];
+    let previous = snapshotIndex === 0 ? 0 : this.knownPrefix(snapshotIndex, snapshotTerm);
+    for (let i = 0; i < recovered.entries.length; i++) {
+      const entry = recovered.entries[i]!;
+      if (entry.index !== snapshotIndex + 1 + i) return; // not contiguous: the mirror's own assertion reports it
+      const dataHash = hashBytes(entry.data, entry.type === "normal" ? 1 : 2);
+      previous = combine(combine(previous, entry.term), dataHash);
+      hashes.push(previous);
+      if (entry.index > committedThrough) continue;
+      const committedTerm = this.committedEntryTerm[entry.index]!;
+      if (entry.term !== committedTerm) return fail(`recovered entry ${entry.index} of term ${entry.term}, but entry ${entry.index} was committed with term ${committedTerm}`);
+      const appliedAltered = entry.index < this.appliedHash.length && this.appliedHash[entry.index] !== dataHash;
+      const known = this.prefixByEntry.get(entryKey(entry.index, entry.term));
+      if (appliedAltered || (known !== undefined && known !== previous)) {
+        return fail(`recovered committed entry ${entry.index} (term ${entry.term}) with altered bytes`);
+      }
+    }
+    // Everything the node had made durable must come back (or be covered by the recovered snapshot).
+    const keepThrough = Math.min(old.lastIndex, (view.replacingFrom ?? Number.MAX_SAFE_INTEGER) - 1);
+    if (snapshotIndex > old.base && snapshotIndex <= keepThrough && old.termAt(snapshotIndex) !== snapshotTerm) {
+      return fail(`recovered a snapshot at ${snapshotIndex} of term ${snapshotTerm} where its durable log had term ${old.termAt(snapshotIndex)}`);
+    }
+    const recoveredLast = snapshotIndex + hashes.length;
+    for (let index = Math.max(old.base, snapshotIndex) + 1; index <= keepThrough; index++) {
+      if (index > recoveredLast) return fail(`lost durable entries ${index}..${keepThrough}: it recovered its log up to ${recoveredLast}`);
+      if (hashes[index - snapshotIndex - 1] !== old.hashAt(index)) {
+        return fail(`recovered entry ${index} different from the one it had made durable (term ${old.termAt(index)})`);
+      }
+    }
+  }
 
   private observeLeader(view: NodeView, core: RaftCore, term: number, lastIndex: number): void {
     const known = this.leaderOfTerm.get(term);

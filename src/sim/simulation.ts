@@ -12,11 +12,12 @@ import { AssertionFailure, assert } from "../assert.ts";
 import type { Environment, Logger } from "../env/environment.ts";
 import { silentLogger } from "../env/environment.ts";
 import type { ConfState, Message, NodeId, PlantedBug } from "../raft/types.ts";
-import { RaftStorage } from "../storage/raft-storage.ts";
+import { RaftStorage, type StoragePlantedBug } from "../storage/raft-storage.ts";
 import { StorageError } from "../storage/storage-error.ts";
 import { KvStateMachine, encodeKvCommand, type KvQuery, type KvResult } from "../node/kv-state-machine.ts";
 import { Replica, defaultRaftTuning, type CommandOutcome, type ReadOutcome, type ReplicaOptions, type ReplicaRefusal } from "../node/replica.ts";
 import type { ClientOutcome, ClientReply, ClientRequest } from "./client-protocol.ts";
+import { CorruptionConsent } from "./corruption-consent.ts";
 import { EventQueue } from "./event-queue.ts";
 import type { FaultKind, FaultProfile } from "./fault-profile.ts";
 import { validateFaultProfile } from "./fault-profile.ts";
@@ -65,6 +66,8 @@ export interface SimulationOptions {
   readonly replica?: Partial<Omit<ReplicaOptions, "observer" | "onFatal" | "plantedBugs">>;
   /** Test harness only: never reachable from the CLI. */
   readonly plantedBugs?: ReadonlySet<PlantedBug>;
+  /** Test harness only: storage bugs (docs/PLANTED-BUGS.md), never reachable from the CLI. */
+  readonly storagePlantedBugs?: ReadonlySet<StoragePlantedBug>;
   readonly limits?: Partial<SimulationLimits>;
   /** Receives one line per event when set (--trace). */
   readonly trace?: (line: string) => void;
@@ -80,6 +83,14 @@ export const simReplicaOptions: Omit<ReplicaOptions, "observer" | "onFatal" | "p
   maxPendingRequests: 1_000,
   requestTimeoutMs: 1_000,
 };
+
+/** A node whose restart found its store corrupt: like the real node, it stays down for the rest of the run. */
+export interface StartRefusal {
+  readonly nodeId: NodeId;
+  readonly simulatedTimeUs: number;
+  /** The StorageError's one line (file, offset, what). */
+  readonly message: string;
+}
 
 export interface SimulationFailure {
   readonly property: PropertyName | "Restartable";
@@ -106,6 +117,10 @@ export interface SimulationResult {
   readonly crashes: number;
   readonly network: NetworkStats;
   readonly disk: SimDiskStats;
+  /** Nodes that refused to start on a corrupt store (at most a minority: the corruption consent's rule). */
+  readonly refusedToStart: readonly StartRefusal[];
+  /** Nodes whose disks the corruption consent allowed to be corrupted, in the order it first did. */
+  readonly corruptibleNodes: readonly NodeId[];
   /** After the heal point: did some operation succeed (liveness, reported only). */
   readonly recovered: boolean;
   /** Simulated ms from the heal point to the first successful operation, or -1. */
@@ -128,8 +143,9 @@ const TRACE = {
   fault: 8,
   history: 9,
   started: 10,
+  refused: 11,
 } as const;
-const TRACE_NAMES = ["", "deliver", "client-request", "client-reply", "timer", "disk", "crash", "restart", "fault", "history", "started"];
+const TRACE_NAMES = ["", "deliver", "client-request", "client-reply", "timer", "disk", "crash", "restart", "fault", "history", "started", "refused"];
 const MESSAGE_CODES: Record<Message["type"], number> = {
   "vote-request": 1,
   "vote-response": 2,
@@ -163,6 +179,8 @@ interface SimNode {
   incarnations: number;
   /** While true time is below this, the node is frozen: its events wait (in order) until then. */
   pausedUntilUs: number;
+  /** Set when a restart found the store corrupt: the node stays down (no restart brings it back). */
+  refused: StartRefusal | undefined;
 }
 
 export class Simulation {
@@ -184,6 +202,8 @@ export class Simulation {
   private readonly healAtUs: number;
   private failure: SimulationFailure | undefined;
   private crashes = 0;
+  private readonly corruption: CorruptionConsent;
+  private readonly refusals: StartRefusal[] = [];
 
   constructor(options: SimulationOptions) {
     assert(Number.isSafeInteger(options.nodeCount) && options.nodeCount >= 1 && options.nodeCount <= NODE_COUNT_MAX, "node count out of range");
@@ -237,6 +257,7 @@ export class Simulation {
       }
     }
 
+    this.corruption = new CorruptionConsent(this.nodeIds);
     const clockRandom = Prng.stream(seed, "clocks");
     for (const id of this.nodeIds) {
       const offsetUs = clockRandom.intBetween(-profile.clockOffsetMaxMs * 1000, profile.clockOffsetMaxMs * 1000);
@@ -251,6 +272,10 @@ export class Simulation {
           crashLoseWriteProbability: profile.diskCrashLoseProbability,
           crashTearWriteProbability: profile.diskTearProbability,
           crashLoseDirectoryOperationProbability: profile.diskCrashLoseProbability,
+          readCorruptionProbability: profile.diskReadCorruptionProbability,
+          writeCorruptionProbability: profile.diskWriteCorruptionProbability,
+          misdirectedWriteProbability: profile.diskMisdirectedWriteProbability,
+          mayCorrupt: (name, offset, length) => this.corruption.mayCorrupt(id, name, offset, length),
         },
       });
       const node: SimNode = {
@@ -261,6 +286,7 @@ export class Simulation {
         incarnation: undefined,
         incarnations: 0,
         pausedUntilUs: 0,
+        refused: undefined,
       };
       assert(this.nodes.length === id - 1, "nodes are numbered 1..N in order");
       this.nodes.push(node);
@@ -353,6 +379,8 @@ export class Simulation {
       crashes: this.crashes,
       network: { ...this.network.stats },
       disk,
+      refusedToStart: [...this.refusals],
+      corruptibleNodes: this.corruption.tainted(),
       recovered: firstOk >= 0,
       recoveryMs: firstOk >= 0 ? Math.round((firstOk - markUs) / 1000) : -1,
       failure: this.failure,
@@ -363,6 +391,7 @@ export class Simulation {
   // ---- nodes ----
 
   private start(node: SimNode): void {
+    if (node.refused !== undefined) return; // refused to start on a corrupt store: stays down, like the real node
     assert(node.incarnation === undefined, () => `node ${node.id} started twice`);
     const number = ++node.incarnations;
     let incarnation: Incarnation | undefined = undefined;
@@ -381,8 +410,12 @@ export class Simulation {
     this.traceEvent(number === 1 ? TRACE.started : TRACE.restart, node.id, number, 0);
     const opened = incarnation;
     this.runOnNode(node, TRACE.restart, number, () => {
-      RaftStorage.open(node.disk, { nodeId: node.id, clusterId: CLUSTER_ID }, this.bootstrap, {}, (result) => {
+      RaftStorage.open(node.disk, { nodeId: node.id, clusterId: CLUSTER_ID }, this.bootstrap, { plantedBugs: this.options.storagePlantedBugs }, (result) => {
         if (!opened.alive) return;
+        if (result instanceof StorageError && result.code === "corrupt") {
+          this.refuseToStart(node, opened, result.message);
+          return;
+        }
         if (result instanceof StorageError) {
           this.fail("Restartable", `node ${node.id} could not reopen its storage after a crash: ${result.message}`, node.id);
           return;
@@ -401,6 +434,21 @@ export class Simulation {
         replica.start();
       });
     }, incarnation);
+  }
+
+  /**
+   * The node found its store corrupt and stops, as the real node does (docs/ARCHITECTURE.md,
+   * "Failure policy"): it stays down for the rest of the run. Counted, not a failure: the
+   * corruption consent keeps an intact copy of every committed entry on the other nodes.
+   */
+  private refuseToStart(node: SimNode, incarnation: Incarnation, message: string): void {
+    const refusal: StartRefusal = { nodeId: node.id, simulatedTimeUs: this.queue.timeUs, message };
+    this.refusals.push(refusal);
+    node.refused = refusal;
+    incarnation.alive = false;
+    node.incarnation = undefined;
+    incarnation.timers.shutdown();
+    this.traceEvent(TRACE.refused, node.id, incarnation.number, 0);
   }
 
   /** The running node that leads in the highest term (lowest id on a tie, which Election Safety forbids anyway), or 0. */
