@@ -6,9 +6,15 @@
 // Decoding is strict and total: any malformed payload (unknown tag, truncation,
 // trailing bytes, out-of-range number, entries that are not contiguous, an unsorted
 // membership) is returned as an error value, never thrown, because the bytes come
-// from the network. Encoding asserts its input is well formed: the core made it.
+// from the network. decodePeerPayload, which the transport uses, also requires a message
+// to be one a correct peer could send (validateMessage, src/raft/validate-message.ts: entry
+// terms, ranges, from != to...), because the core asserts those properties; one that is
+// not is an error value too, so the transport drops it, logs it, counts it and closes the
+// connection like any malformed frame. Encoding asserts its input is well formed: the
+// core made it.
 import { assert, unreachable } from "../assert.ts";
 import type { ConfState, Entry, EntryType, Message, NodeId, Snapshot } from "../raft/types.ts";
+import { validateMessage } from "../raft/validate-message.ts";
 import { ByteReader, ByteWriter, DecodeFailure } from "./bytes.ts";
 
 export const WIRE_VERSION = 1;
@@ -128,6 +134,18 @@ export function decodePayload(payload: Uint8Array, maxBytes: number = payload.le
     if (error instanceof DecodeFailure) return { ok: false, error: error.message };
     throw error;
   }
+}
+
+/**
+ * decodePayload, then semantic validation of a message (validateMessage): what the transport
+ * applies to every frame from a peer, so that no message a correct peer could not have sent
+ * reaches the core.
+ */
+export function decodePeerPayload(payload: Uint8Array, maxBytes: number = payload.length): DecodeResult {
+  const decoded = decodePayload(payload, maxBytes);
+  if (!decoded.ok || decoded.payload.kind !== "message") return decoded;
+  const invalid = validateMessage(decoded.payload.message);
+  return invalid === undefined ? decoded : { ok: false, error: `invalid message: ${invalid}` };
 }
 
 function flags(first: boolean, second: boolean): number {

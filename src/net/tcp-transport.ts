@@ -30,7 +30,7 @@ import net from "node:net";
 import { assert } from "../assert.ts";
 import type { Logger, PeerNetwork } from "../env/environment.ts";
 import type { Message, NodeId } from "../raft/types.ts";
-import { decodePayload, encodeHello, encodeMessage, WIRE_VERSION, type Hello } from "./codec.ts";
+import { decodePeerPayload, encodeHello, encodeMessage, WIRE_VERSION, type Hello } from "./codec.ts";
 import { DEFAULT_MAX_FRAME_BYTES, encodeFrame, FrameDecoder } from "./frame.ts";
 import { formatHostPort, parseHostPort } from "./address.ts";
 
@@ -371,7 +371,7 @@ export class TcpTransport implements PeerNetwork {
     if (!result.ok) return this.malformed(connection, result.error);
     for (const bytes of result.payloads) {
       if (connection.closed) return;
-      const decoded = decodePayload(bytes, this.options.maxFrameBytes);
+      const decoded = decodePeerPayload(bytes, this.options.maxFrameBytes);
       if (!decoded.ok) return this.malformed(connection, decoded.error);
       const payload = decoded.payload;
       if (payload.kind === "hello") {

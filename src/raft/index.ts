@@ -11,4 +11,5 @@ export {
   validateConfChange,
 } from "./conf-change.ts";
 export type { ConfChangeResult, DecodedConfChange } from "./conf-change.ts";
+export { MAX_ENTRIES_PER_APPEND, MAX_SNAPSHOT_MEMBERS, MAX_TERM_OR_INDEX, validateMessage } from "./validate-message.ts";
 export type * from "./types.ts";

@@ -4,7 +4,7 @@
 // docs/RAFT.md explains the persistence contract, the membership rule and the planted bugs.
 
 import { assert, unreachable } from "../assert.ts";
-import { applyConfChange, decodeConfChange, encodeConfChange, validateConfChange } from "./conf-change.ts";
+import { applyConfChange, decodeConfChange, encodeConfChange, tryDecodeConfChange, validateConfChange } from "./conf-change.ts";
 import { RaftLog } from "./log.ts";
 import { Membership } from "./membership.ts";
 import { Progress } from "./progress.ts";
@@ -663,12 +663,33 @@ export class RawNode implements RaftCore {
       }
       return;
     }
+    // Bad input, not a crash: a correct leader's conf changes always apply where they land.
+    if (!this.confChangesApply(m.entries)) return;
     this.appendFromLeader(m.entries);
     const lastNewIndex = m.prevLogIndex + m.entries.length;
     // Log Matching: the log now agrees with the leader's up to lastNewIndex.
     assert(m.entries.length === 0 || this.log.termAt(lastNewIndex) === m.entries[m.entries.length - 1]!.term || this.plantedBugs.has("append-without-truncating-conflicts"), "log does not match the leader after append");
     this.log.commitTo(Math.min(m.commit, lastNewIndex));
     this.sendAppendResponse(m.from, true, lastNewIndex, 0, 0);
+  }
+
+  /** Whether every conf change among the entries appendFromLeader would add applies to the membership before it. */
+  private confChangesApply(entries: readonly Entry[]): boolean {
+    const conflictIndex = this.log.findConflict(entries);
+    if (conflictIndex === 0) return true;
+    // Where the new entries start: at the conflict, or (planted bug only) after our own log.
+    const truncates = conflictIndex <= this.log.lastIndex() && !this.bug("append-without-truncating-conflicts");
+    const from = truncates || conflictIndex > this.log.lastIndex() ? conflictIndex : this.log.lastIndex() + 1;
+    let conf = this.membership.at(from - 1);
+    for (const entry of entries) {
+      if (entry.index < from || entry.type !== "conf-change") continue;
+      const decoded = tryDecodeConfChange(entry.data);
+      if (!decoded.ok) return false;
+      const validated = validateConfChange(conf, decoded.change);
+      if (!validated.ok) return false;
+      conf = validated.confState;
+    }
+    return true;
   }
 
   /** Appends a leader's entries after a matching prefix, truncating a conflicting suffix. */
@@ -824,6 +845,8 @@ export class RawNode implements RaftCore {
   private handleAppendResponse(m: AppendResponse): void {
     const progress = this.progress.get(m.from);
     if (progress === undefined) return;
+    // Bad input, not a crash: a correct follower names only indexes this leader sent it.
+    if (m.index > this.log.lastIndex()) return;
     progress.recentActive = true;
     if (!m.success) {
       this.handleAppendRejection(m, progress);
