@@ -2,16 +2,25 @@
 // (time, insertion sequence). The tie rule: events due at the same microsecond run in
 // the order they were scheduled (FIFO), which depends only on the run's own history,
 // so a seed replays exactly. Virtual time jumps straight to the next event.
-// Struct-of-arrays layout: no object per event beyond the caller's callback.
+// Struct-of-arrays layout: no object per event beyond the caller's callback, and none at all
+// for an EventTarget event (a long-lived target, a number and a payload: no closure per event).
 
 import { assert } from "../assert.ts";
 
 export type EventAction = () => void;
 
+/** A long-lived receiver of events that carry (code, payload) instead of a closure each. */
+export interface EventTarget {
+  fire(code: number, payload: unknown): void;
+}
+
 export class EventQueue {
   private readonly times: number[] = [];
   private readonly sequences: number[] = [];
-  private readonly actions: EventAction[] = [];
+  private readonly actions: Array<EventAction | EventTarget> = [];
+  /** For EventTarget events: their code and payload (0 and undefined for closures). */
+  private readonly codes: number[] = [];
+  private readonly payloads: unknown[] = [];
   private nextSequence = 0;
   private nowUs = 0;
   private executed = 0;
@@ -36,6 +45,15 @@ export class EventQueue {
 
   /** Schedules `action` at absolute time `timeUs` (>= now, integer microseconds). */
   at(timeUs: number, action: EventAction): void {
+    this.push(timeUs, action, 0, undefined);
+  }
+
+  /** Schedules target.fire(code, payload) at absolute time `timeUs`; same order rules as at(). */
+  atTarget(timeUs: number, target: EventTarget, code: number, payload: unknown): void {
+    this.push(timeUs, target, code, payload);
+  }
+
+  private push(timeUs: number, action: EventAction | EventTarget, code: number, payload: unknown): void {
     // Conditions first, messages only on failure: no closure per event on the simulator's hottest path.
     if (!(Number.isSafeInteger(timeUs) && timeUs >= this.nowUs)) assert(false, `event at ${timeUs}us is in the past (now ${this.nowUs}us) or not an integer`);
     if (this.times.length >= this.capacity) assert(false, `event queue exceeds its capacity of ${this.capacity}`);
@@ -44,6 +62,8 @@ export class EventQueue {
     this.times.push(timeUs);
     this.sequences.push(sequence);
     this.actions.push(action);
+    this.codes.push(code);
+    this.payloads.push(payload);
     // Sift up.
     while (i > 0) {
       const parent = (i - 1) >> 1;
@@ -51,11 +71,15 @@ export class EventQueue {
       this.times[i] = this.times[parent]!;
       this.sequences[i] = this.sequences[parent]!;
       this.actions[i] = this.actions[parent]!;
+      this.codes[i] = this.codes[parent]!;
+      this.payloads[i] = this.payloads[parent];
       i = parent;
     }
     this.times[i] = timeUs;
     this.sequences[i] = sequence;
     this.actions[i] = action;
+    this.codes[i] = code;
+    this.payloads[i] = payload;
   }
 
   /** Schedules `action` `delayUs` (>= 0) from now. */
@@ -74,18 +98,23 @@ export class EventQueue {
     if (count === 0) return false;
     const timeUs = this.times[0]!;
     const action = this.actions[0]!;
+    const code = this.codes[0]!;
+    const payload = this.payloads[0];
     assert(timeUs >= this.nowUs, "time went backwards");
     const lastTime = this.times.pop()!;
     const lastSequence = this.sequences.pop()!;
     const lastAction = this.actions.pop()!;
-    if (count > 1) this.siftDown(lastTime, lastSequence, lastAction);
+    const lastCode = this.codes.pop()!;
+    const lastPayload = this.payloads.pop();
+    if (count > 1) this.siftDown(lastTime, lastSequence, lastAction, lastCode, lastPayload);
     this.nowUs = timeUs;
     this.executed++;
-    action();
+    if (typeof action === "function") action();
+    else action.fire(code, payload);
     return true;
   }
 
-  private siftDown(timeUs: number, sequence: number, action: EventAction): void {
+  private siftDown(timeUs: number, sequence: number, action: EventAction | EventTarget, code: number, payload: unknown): void {
     const n = this.times.length;
     let i = 0;
     for (;;) {
@@ -98,11 +127,15 @@ export class EventQueue {
       this.times[i] = this.times[child]!;
       this.sequences[i] = this.sequences[child]!;
       this.actions[i] = this.actions[child]!;
+      this.codes[i] = this.codes[child]!;
+      this.payloads[i] = this.payloads[child];
       i = child;
     }
     this.times[i] = timeUs;
     this.sequences[i] = sequence;
     this.actions[i] = action;
+    this.codes[i] = code;
+    this.payloads[i] = payload;
   }
 
   private less(timeA: number, sequenceA: number, timeB: number, sequenceB: number): boolean {

@@ -5,7 +5,7 @@
 // Each link carries a bounded number of messages in flight; beyond that, it drops.
 
 import { assert } from "../assert.ts";
-import type { EventQueue } from "./event-queue.ts";
+import type { EventQueue, EventTarget } from "./event-queue.ts";
 import type { Prng } from "./prng.ts";
 
 export interface LinkProfile {
@@ -33,7 +33,7 @@ export interface NetworkStats {
 
 export type DeliverFunction<T> = (from: number, to: number, payload: T) => void;
 
-export class SimNetwork<T> {
+export class SimNetwork<T> implements EventTarget {
   private readonly links: LinkProfile[];
   private readonly blocked: Uint8Array;
   private readonly clogUntilUs: Float64Array;
@@ -109,14 +109,14 @@ export class SimNetwork<T> {
       this.stats.lost++;
       return;
     }
-    this.transmit(i, from, to, link, payload);
+    this.transmit(i, link, payload);
     if (this.random.chance(link.duplicateProbability)) {
       this.stats.duplicated++;
-      this.transmit(i, from, to, link, payload);
+      this.transmit(i, link, payload);
     }
   }
 
-  private transmit(i: number, from: number, to: number, link: LinkProfile, payload: T): void {
+  private transmit(i: number, link: LinkProfile, payload: T): void {
     if (this.inFlight[i]! >= this.maxInFlightPerLink) {
       this.stats.droppedByOverflow++;
       return;
@@ -128,17 +128,26 @@ export class SimNetwork<T> {
     if (!link.reorder && deliverAtUs < this.lastDeliveryUs[i]!) deliverAtUs = this.lastDeliveryUs[i]!;
     this.lastDeliveryUs[i] = deliverAtUs;
     this.inFlight[i]!++;
-    this.queue.at(deliverAtUs, () => this.arrive(i, from, to, payload));
+    // No closure and no object per message: the link index names both ends (index() inverted in arrive()).
+    this.queue.atTarget(deliverAtUs, this, i, payload);
   }
 
-  private arrive(i: number, from: number, to: number, payload: T): void {
+  /** The event queue's callback for `payload` in flight on link `code` (EventTarget). */
+  fire(code: number, payload: unknown): void {
+    this.arrive(code, payload as T);
+  }
+
+  private arrive(i: number, payload: T): void {
     const clogUntilUs = this.clogUntilUs[i]!;
     if (clogUntilUs > this.queue.timeUs) {
       // Held by the clog; re-queued in arrival order, so the flush preserves it.
       this.stats.delayedByClog++;
-      this.queue.at(clogUntilUs, () => this.arrive(i, from, to, payload));
+      this.queue.atTarget(clogUntilUs, this, i, payload);
       return;
     }
+    const from = Math.floor(i / this.stride);
+    const to = i - from * this.stride;
+    assert(from >= 1 && to >= 1 && to < this.stride, "message in flight on no link");
     this.inFlight[i]!--;
     if (this.blocked[i] === 1) {
       this.stats.droppedByPartition++;

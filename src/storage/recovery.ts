@@ -52,7 +52,7 @@ export interface SegmentState {
 
 /**
  * Bugs planted in storage for the test harness only (docs/PLANTED-BUGS.md); production never sets any.
- *   recover-skipping-checksums: recovery accepts a record whose payload checksum fails.
+ *   recover-skipping-checksums: log replay takes a WAL record whose checks fail at its word (its length and type).
  */
 export type StoragePlantedBug = "recover-skipping-checksums";
 
@@ -99,7 +99,7 @@ export function recover(disk: Disk, expected: ExpectedIdentity, options: Recover
   }
 }
 
-/** The record reader recovery uses: readRecordAt, unless a planted bug replaces it (only during one recover call). */
+/** The reader of WAL records: readRecordAt, unless a planted bug replaces it (only during one recover call). */
 let readRecord: (bytes: Uint8Array, offset: number) => RecordRead = readRecordAt;
 
 /** Planted bug "recover-skipping-checksums": a record whose checks fail is taken at its word (length and type). */
@@ -118,7 +118,7 @@ function readSingleRecord<T>(disk: Disk, name: string, type: RecordTypeValue, de
   const bytes = disk.read(name);
   if (bytes === undefined) return undefined;
   if (bytes.length === 0) throw StorageError.corrupt(name, 0, "empty file");
-  const read = readRecord(bytes, 0);
+  const read = readRecordAt(bytes, 0);
   if (read.kind !== "record") throw StorageError.corrupt(name, 0, read.reason);
   if (read.type !== type) throw StorageError.corrupt(name, 0, `record of type ${read.type}, expected ${type}`);
   if (read.end !== bytes.length) throw StorageError.corrupt(name, read.end, "trailing bytes after the record");

@@ -41,4 +41,25 @@ describe("event queue", () => {
     queue.at(12, () => {});
     assert.throws(() => queue.at(13, () => {}), AssertionFailure);
   });
+
+  test("target events (code, payload) and closures share one order: time, then insertion", () => {
+    fc.assert(
+      fc.property(fc.array(fc.tuple(fc.integer({ min: 0, max: 20 }), fc.boolean()), { maxLength: 60 }), (events) => {
+        const queue = new EventQueue(100);
+        const ran: number[] = [];
+        const target = { fire: (code: number, payload: unknown) => ran.push(code * 1000 + (payload as { n: number }).n) };
+        events.forEach(([timeUs, viaTarget], n) => {
+          if (viaTarget) queue.atTarget(timeUs, target, 7, { n });
+          else queue.at(timeUs, () => ran.push(n));
+        });
+        while (queue.runNext());
+        const expected = events
+          .map(([timeUs, viaTarget], n) => ({ timeUs, n, value: viaTarget ? 7000 + n : n }))
+          .sort((a, b) => a.timeUs - b.timeUs || a.n - b.n)
+          .map((e) => e.value);
+        assert.deepEqual(ran, expected);
+      }),
+    );
+  });
 });
+

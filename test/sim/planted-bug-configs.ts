@@ -4,6 +4,7 @@
 // produced the seed lists and the table in docs/PLANTED-BUGS.md).
 
 import type { PlantedBug } from "../../src/raft/types.ts";
+import type { StoragePlantedBug } from "../../src/storage/raft-storage.ts";
 import { FAULT_PROFILES } from "../../src/sim/fault-profile.ts";
 import type { PropertyName } from "../../src/sim/properties.ts";
 import { seedFromNumber } from "../../src/sim/seed.ts";
@@ -93,3 +94,19 @@ export const PLANTED_BUG_CONFIGS: readonly PlantedBugConfig[] = [
   },
 ];
 
+
+/** The storage bug (src/storage/recovery.ts StoragePlantedBug), run through SimulationOptions.storagePlantedBugs. */
+export interface StoragePlantedBugConfig extends Omit<PlantedBugConfig, "bug"> {
+  readonly bug: StoragePlantedBug;
+}
+
+export const STORAGE_PLANTED_BUG_CONFIG: StoragePlantedBugConfig = {
+  bug: "recover-skipping-checksums",
+  property: "Committed Data Intact",
+  note: "corruption profile without misdirected writes (bit flips on read and write only): a corruptible node restarts and replays a log record whose checksum fails, so it recovers a committed entry with altered bytes",
+  seeds: range(1, 30),
+  options: (seed) => ({
+    ...base(seed, "corruption", 20_000),
+    profile: { ...FAULT_PROFILES.corruption!, diskMisdirectedWriteProbability: 0 },
+  }),
+};
