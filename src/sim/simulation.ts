@@ -581,17 +581,13 @@ export class Simulation {
   }
 
   private serveClient(node: SimNode, incarnation: Incarnation, client: number, request: ClientRequest): void {
+    // Replies and hints are methods, not closures per request: under tsx every named closure costs an Object.defineProperty.
     const replica = incarnation.replica!;
-    const reply = (outcome: ClientOutcome): void => {
-      if (!incarnation.alive) return; // a crashed node answers nothing
-      this.network.send(node.id, client, { type: "client-reply", requestId: request.requestId, outcome });
-    };
-    const hint = (refusal: ReplicaRefusal): NodeId => (refusal.code === "not-leader" ? refusal.leaderId : incarnation.alive ? replica.core.status().leaderId : 0);
     const operation = request.operation;
     if (operation.f === "get") {
       replica.read({ key: operation.key }, (outcome: ReadOutcome<string>) => {
-        if (outcome.status === "ok") reply({ status: "ok", value: outcome.result, swapped: false });
-        else reply({ status: "rejected", leaderHint: hint(outcome.refusal), reason: outcome.refusal.code });
+        if (outcome.status === "ok") this.replyToClient(node, incarnation, client, request, { status: "ok", value: outcome.result, swapped: false });
+        else this.replyToClient(node, incarnation, client, request, { status: "rejected", leaderHint: this.leaderHint(incarnation, outcome.refusal), reason: outcome.refusal.code });
       });
       return;
     }
@@ -603,17 +599,27 @@ export class Simulation {
       switch (outcome.status) {
         case "ok": {
           const result = outcome.result;
-          if (result.op === "rejected") return reply({ status: "rejected", leaderHint: node.id, reason: result.reason });
+          if (result.op === "rejected") return this.replyToClient(node, incarnation, client, request, { status: "rejected", leaderHint: node.id, reason: result.reason });
           if (incarnation.alive) this.monitor.acknowledgedAt(node.id, outcome.index);
-          if (result.op === "put") return reply({ status: "ok", value: operation.value, swapped: true });
-          return reply({ status: "ok", value: result.current, swapped: result.swapped });
+          if (result.op === "put") return this.replyToClient(node, incarnation, client, request, { status: "ok", value: operation.value, swapped: true });
+          return this.replyToClient(node, incarnation, client, request, { status: "ok", value: result.current, swapped: result.swapped });
         }
         case "rejected":
-          return reply({ status: "rejected", leaderHint: hint(outcome.refusal), reason: outcome.refusal.code });
+          return this.replyToClient(node, incarnation, client, request, { status: "rejected", leaderHint: this.leaderHint(incarnation, outcome.refusal), reason: outcome.refusal.code });
         case "unknown":
-          return reply({ status: "unknown", reason: outcome.reason });
+          return this.replyToClient(node, incarnation, client, request, { status: "unknown", reason: outcome.reason });
       }
     });
+  }
+
+  private replyToClient(node: SimNode, incarnation: Incarnation, client: number, request: ClientRequest, outcome: ClientOutcome): void {
+    if (!incarnation.alive) return; // a crashed node answers nothing
+    this.network.send(node.id, client, { type: "client-reply", requestId: request.requestId, outcome });
+  }
+
+  private leaderHint(incarnation: Incarnation, refusal: ReplicaRefusal): NodeId {
+    if (refusal.code === "not-leader") return refusal.leaderId;
+    return incarnation.alive ? incarnation.replica!.core.status().leaderId : 0;
   }
 
   // ---- history, trace, failure ----
