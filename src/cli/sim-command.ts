@@ -173,11 +173,18 @@ export function formatSummary(result: SimulationResult, wallMs: number): string 
     .map(([kind, count]) => `${kind} ${count}`)
     .join(", ");
   const ops = result.operations;
+  const refused = result.refusedToStart;
+  const quorum = Math.floor(result.nodeCount / 2) + 1;
+  const refusedNote = refused.length === 0 ? "" : `; ${refused.length} of ${result.nodeCount} nodes refused to start on a corrupt store, so ${quorum} of the other ${result.nodeCount - refused.length} must be up for a quorum`;
   const liveness = result.failure !== undefined
     ? "not observed: the run stopped at the violation"
     : result.recovered
     ? `recovered: an operation succeeded ${result.recoveryMs} ms after the heal point`
-    : "NOT recovered: no operation succeeded after the heal point (reported, not a failure)";
+    : `NOT recovered: no operation succeeded after the heal point (reported, not a failure)${refusedNote}`;
+  const disk = result.disk;
+  const storage = `corrupted reads ${disk.readCorruptions}, writes ${disk.writeCorruptions}, misdirected ${disk.misdirectedWrites} (on nodes ${result.corruptibleNodes.join(", ") || "none"}); refused to start: corrupt ${refused.length}${
+    refused.length === 0 ? "" : ` (${refused.map((r) => `n${r.nodeId} at ${(r.simulatedTimeUs / 1e6).toFixed(3)} s`).join(", ")})`
+  }`;
   return [
     `blixard sim  seed ${result.seed}  ${result.nodeCount} nodes  faults ${result.profile}`,
     `  simulated   ${simulatedS.toFixed(3)} s in ${wallS.toFixed(3)} s wall: ${Math.round(simulatedS / wallS)}x acceleration`,
@@ -185,6 +192,7 @@ export function formatSummary(result: SimulationResult, wallMs: number): string 
     `  terms       max term ${result.maxTerm}, ${leaders.length} leaders elected${leaders.length > 0 ? `; last: ${shownLeaders}` : ""}`,
     `  operations  ${ops.invoked} invoked: ${ops.ok} ok, ${ops.fail} fail, ${ops.info} info; ${result.readsChecked} reads checked; commit index ${result.committedIndex}`,
     `  faults      ${faults}; messages lost ${result.network.lost + result.network.droppedByPartition}, duplicated ${result.network.duplicated}; disk writes lost ${result.disk.lostWrites}, torn ${result.disk.tornWrites}`,
+    `  storage     ${storage}`,
     `  liveness    ${liveness}`,
     `  trace hash  ${result.traceHash}`,
     "",
