@@ -5,7 +5,7 @@
 
 import { assert } from "../assert.ts";
 import type { Clock, TimerHandle, Timers } from "../env/environment.ts";
-import type { EventQueue } from "./event-queue.ts";
+import type { EventQueue, EventTarget } from "./event-queue.ts";
 
 /** Real clocks drift by tens of ppm; we allow far more to provoke lease and timeout bugs. */
 export const CLOCK_DRIFT_PPM_MAX = 200_000;
@@ -49,7 +49,7 @@ export class SimClock implements Clock {
  * (the cluster uses it to check properties and hash the trace after the node's step).
  * After shutdown() (the node crashed) nothing armed by this incarnation fires.
  */
-export class SimTimers implements Timers {
+export class SimTimers implements Timers, EventTarget {
   private readonly live = new Set<TimerHandle>();
   private nextHandle = 1;
   private alive = true;
@@ -67,11 +67,15 @@ export class SimTimers implements Timers {
     if (!this.alive) return handle;
     if (this.live.size >= this.maxLive) assert(false, `a node has more than ${this.maxLive} timers armed`);
     this.live.add(handle);
-    this.queue.after(this.clock.trueDelayUs(delayMs), () => {
-      if (!this.live.delete(handle) || !this.alive) return;
-      this.dispatch(callback);
-    });
+    // A queue event (handle, callback) on this long-lived target: no closure per timer.
+    this.queue.atTarget(this.queue.timeUs + this.clock.trueDelayUs(delayMs), this, handle, callback);
     return handle;
+  }
+
+  /** The event queue's callback for timer `handle` (EventTarget): runs it unless cancelled or shut down. */
+  fire(handle: number, callback: unknown): void {
+    if (!this.live.delete(handle) || !this.alive) return;
+    this.dispatch(callback as () => void);
   }
 
   cancel(handle: TimerHandle): void {

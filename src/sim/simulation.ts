@@ -18,7 +18,7 @@ import { KvStateMachine, encodeKvCommand, type KvQuery, type KvResult } from "..
 import { Replica, defaultRaftTuning, type CommandOutcome, type ReadOutcome, type ReplicaOptions, type ReplicaRefusal } from "../node/replica.ts";
 import type { ClientOutcome, ClientReply, ClientRequest } from "./client-protocol.ts";
 import { CorruptionConsent } from "./corruption-consent.ts";
-import { EventQueue } from "./event-queue.ts";
+import { EventQueue, type EventTarget } from "./event-queue.ts";
 import type { FaultKind, FaultProfile } from "./fault-profile.ts";
 import { validateFaultProfile } from "./fault-profile.ts";
 import { RunningHash } from "./hash.ts";
@@ -260,12 +260,14 @@ export class Simulation {
     this.corruption = new CorruptionConsent(this.nodeIds);
     const clockRandom = Prng.stream(seed, "clocks");
     for (const id of this.nodeIds) {
+      const diskEvents: EventTarget = { fire: (_code, callback) => this.runOnNode(this.nodes[id - 1]!, TRACE.disk, 0, callback as () => void) };
       const offsetUs = clockRandom.intBetween(-profile.clockOffsetMaxMs * 1000, profile.clockOffsetMaxMs * 1000);
       const driftPpm = clockRandom.intBetween(-profile.clockDriftMaxPpm, profile.clockDriftMaxPpm);
       const disk = new SimDisk({
         random: Prng.stream(seed, `disk-${id}`),
         // The node is nodes[id - 1] (pushed below, before any disk operation can run).
-        schedule: (delayMs, callback) => this.queue.after(Math.ceil(delayMs * 1000), () => this.runOnNode(this.nodes[id - 1]!, TRACE.disk, 0, callback)),
+        // A queue event on the node's disk target (no closure per disk completion).
+        schedule: (delayMs, callback) => this.queue.atTarget(this.queue.timeUs + Math.ceil(delayMs * 1000), diskEvents, 0, callback),
         faults: {
           writeLatencyMs: profile.diskWriteLatencyMs,
           fsyncLatencyMs: profile.diskSyncLatencyMs,
