@@ -5,6 +5,7 @@
 // Standard scenario: 5 nodes, fault profile "standard", the default workload (4 clients,
 // think time 0-100 ms, 40% get / 30% put / 30% cas over 3 keys), simReplicaOptions with the
 // profile's 50 ms ticks, 60 s of simulated time per seed, seeds 1-5 after one warm-up run.
+// BLIXARD_BENCH_REPEATS (default 3) sets how many times each scenario's five seeds run.
 
 import { cpus } from "node:os";
 import { runSimulation, type SimulationOptions } from "../src/sim/simulation.ts";
@@ -44,26 +45,36 @@ const scenarios: Scenario[] = [
 ];
 
 const seeds = [1, 2, 3, 4, 5];
-console.log(`node ${process.version}, ${cpus().length} cpus (${cpus()[0]?.model ?? "unknown"})`);
+// Each scenario runs REPEATS times; the figures are the best and the median repeat. The machine is
+// shared (other engineers' builds and tests), so the best repeat is the fairest before/after comparison.
+const REPEATS = Number(process.env.BLIXARD_BENCH_REPEATS ?? 3);
+console.log(`node ${process.version}, ${cpus().length} cpus (${cpus()[0]?.model ?? "unknown"}), ${REPEATS} repeats per scenario`);
 runSimulation(scenarios[0]!.options(99)); // warm-up: JIT
 for (const scenario of scenarios) {
   let events = 0;
   let simulatedUs = 0;
   let operations = 0;
-  const startedMs = performance.now();
-  for (const seed of seeds) {
-    const result = runSimulation(scenario.options(seed));
-    if (result.failure !== undefined) console.log(`  seed ${seed}: VIOLATION ${result.failure.property}: ${result.failure.message}`);
-    events += result.events;
-    simulatedUs += result.simulatedUs;
-    operations += result.operations.ok + result.operations.fail + result.operations.info;
+  const wallsS: number[] = [];
+  for (let repeat = 0; repeat < REPEATS; repeat++) {
+    events = 0;
+    simulatedUs = 0;
+    operations = 0;
+    const startedMs = performance.now();
+    for (const seed of seeds) {
+      const result = runSimulation(scenario.options(seed));
+      if (result.failure !== undefined) console.log(`  seed ${seed}: VIOLATION ${result.failure.property}: ${result.failure.message}`);
+      events += result.events;
+      simulatedUs += result.simulatedUs;
+      operations += result.operations.ok + result.operations.fail + result.operations.info;
+    }
+    wallsS.push((performance.now() - startedMs) / 1000);
   }
-  const wallS = (performance.now() - startedMs) / 1000;
+  wallsS.sort((a, b) => a - b);
   const simulatedS = simulatedUs / 1e6;
+  const figures = (wallS: number): string =>
+    `${wallS.toFixed(2)} s wall: ${Math.round(events / wallS).toLocaleString("en-US")} events/s, ${Math.round(simulatedS / wallS).toLocaleString("en-US")}x acceleration`;
   console.log(scenario.name);
-  console.log(
-    `  ${seeds.length} runs, ${simulatedS.toFixed(0)} s simulated in ${wallS.toFixed(2)} s wall: ` +
-      `${Math.round(events / wallS).toLocaleString("en-US")} events/s, ${Math.round(simulatedS / wallS).toLocaleString("en-US")}x acceleration, ` +
-      `${Math.round(events / simulatedS)} events per simulated s, ${Math.round(operations / simulatedS)} client ops per simulated s`,
-  );
+  console.log(`  ${seeds.length} runs, ${simulatedS.toFixed(0)} s simulated, ${Math.round(events / simulatedS)} events and ${Math.round(operations / simulatedS)} client ops per simulated s`);
+  console.log(`  best of ${REPEATS}: ${figures(wallsS[0]!)}`);
+  console.log(`  median:    ${figures(wallsS[Math.floor(wallsS.length / 2)]!)}`);
 }
