@@ -61,6 +61,14 @@ export interface StorageOptions {
    * (e.g. `(callback) => env.timers.after(0, callback)`).
    */
   readonly defer?: (callback: () => void) => void;
+  /**
+   * Write and sync a sync point after each synced append, before calling back (default true).
+   * It costs a second small write and fdatasync per appending persist; without it a
+   * misdirected or lost write of an acknowledged batch at the end of the log reads as a torn
+   * tail and is dropped silently (docs/STORAGE.md, "Sync points"). Recovery reads stores
+   * written either way.
+   */
+  readonly syncPoints?: boolean;
   /** Test harness only (docs/PLANTED-BUGS.md): storage bugs to switch on. Never set in production. */
   readonly plantedBugs?: ReadonlySet<StoragePlantedBug>;
 }
@@ -86,6 +94,7 @@ interface ResolvedOptions {
   readonly snapshotDataMaxBytes: number;
   readonly defer: ((callback: () => void) => void) | undefined;
   readonly plantedBugs: ReadonlySet<StoragePlantedBug> | undefined;
+  readonly syncPoints: boolean;
 }
 
 type Next = (error?: StorageError) => void;
@@ -102,6 +111,7 @@ function resolveOptions(options: StorageOptions): ResolvedOptions {
     snapshotDataMaxBytes: options.snapshotDataMaxBytes ?? 1024 * MIB,
     defer: options.defer,
     plantedBugs: options.plantedBugs,
+    syncPoints: options.syncPoints ?? true,
   };
   assert(Number.isSafeInteger(resolved.segmentSizeBytes) && resolved.segmentSizeBytes >= SEGMENT_SIZE_MIN_BYTES, `segmentSizeBytes must be >= ${SEGMENT_SIZE_MIN_BYTES}`);
   assert(resolved.entryDataMaxBytes > 0 && resolved.entryDataMaxBytes <= 1024 * MIB, "entryDataMaxBytes must be in (0, 1 GiB]");
@@ -568,7 +578,7 @@ export class RaftStorage {
    */
   private writeSyncPoint(next: Next): void {
     const tail = this.segments[this.segments.length - 1];
-    if (tail === undefined || tail.sizeBytes <= tail.syncedEnd) return next();
+    if (!this.options.syncPoints || tail === undefined || tail.sizeBytes <= tail.syncedEnd) return next();
     const point = { seq: tail.syncSeq + 1, end: tail.sizeBytes };
     try {
       this.disk.write(tail.name, syncPointSlotOffset(point.seq), encodeSyncPoint(point));

@@ -51,6 +51,24 @@ describe("misdirected writes", () => {
     assert.ok(refused >= 10, `expected refusals, got ${refused}`);
   });
 
+  test("syncPoints off: one write and one fdatasync per appending persist, as before; the store reopens either way", () => {
+    const world = makeWorld(9);
+    const storage = openOk(world, { syncPoints: false });
+    persistNow(world, storage, { hardState: hardState(1, 1, 0) });
+    const before = world.disk.stats();
+    persistNow(world, storage, { entries: entries(1, 3, 1) });
+    assert.equal(world.disk.stats().writes - before.writes, 1);
+    assert.equal(world.disk.stats().syncs - before.syncs, 1);
+    world.disk.crash();
+    world.scheduler.clear();
+    const reopened = openOk(world);
+    assert.equal(reopened.recovered.entries.length, 3);
+    persistNow(world, reopened, { entries: entries(4, 4, 1) });
+    world.disk.crash();
+    world.scheduler.clear();
+    assert.equal(openOk(world, { syncPoints: false }).recovered.entries.length, 4);
+  });
+
   test("the zero-filled range an append left is named: the file, its offset, and the sync point it falls before", () => {
     const world = makeWorld(5, { misdirectedWriteProbability: 0.1, mayCorrupt: (_name, offset) => offset >= SEGMENT_METADATA_BYTES });
     const storage = openOk(world);
