@@ -89,6 +89,16 @@ interface PendingTruncate {
 }
 type PendingDataOperation = PendingWrite | PendingTruncate;
 
+/** Copies of at most this many bytes are byte loops: cheaper than set()/slice() calls for records and sync points. */
+const SMALL_COPY_BYTES = 64;
+
+function copyOf(data: Uint8Array): Uint8Array {
+  if (data.length > SMALL_COPY_BYTES) return data.slice();
+  const copy = new Uint8Array(data.length);
+  for (let i = 0; i < data.length; i++) copy[i] = data[i]!;
+  return copy;
+}
+
 /** A growable byte array: appends double the capacity, so appending n bytes costs O(n) overall. */
 class Bytes {
   buffer: Uint8Array;
@@ -103,7 +113,8 @@ class Bytes {
     const end = offset + data.length;
     this.reserve(end);
     if (offset > this.size) this.buffer.fill(0, this.size, offset);
-    this.buffer.set(data, offset);
+    if (data.length <= SMALL_COPY_BYTES) for (let i = 0; i < data.length; i++) this.buffer[offset + i] = data[i]!;
+    else this.buffer.set(data, offset);
     if (end > this.size) this.size = end;
   }
 
@@ -236,7 +247,7 @@ export class SimDisk implements Disk {
     if (!(offset >= 0 && offset <= inode.view.size)) assert(false, `write to ${name} at ${offset} beyond its size ${inode.view.size}`);
     this.counters.writes++;
     this.counters.bytesWritten += data.length;
-    let stored = data.slice();
+    let stored = copyOf(data);
     let at = offset;
     if (data.length > 0) {
       const f = this.faults;
