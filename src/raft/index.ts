@@ -11,5 +11,7 @@ export {
   validateConfChange,
 } from "./conf-change.ts";
 export type { ConfChangeResult, DecodedConfChange } from "./conf-change.ts";
+export { statusReaders } from "./status-readers.ts";
+export type { StatusReaders } from "./status-readers.ts";
 export { MAX_ENTRIES_PER_APPEND, MAX_SNAPSHOT_MEMBERS, MAX_TERM_OR_INDEX, validateMessage } from "./validate-message.ts";
 export type * from "./types.ts";

@@ -10,14 +10,40 @@ export function majoritySize(voterCount: number): number {
   return Math.floor(voterCount / 2) + 1;
 }
 
+/** Upper bound on the voters one configuration may have (etcd-io/raft's clusters are 3-7). */
+export const MAX_VOTERS = 1 << 10;
+
+/** Scratch for committedIndex: reused so counting a quorum allocates nothing. */
+const scratchIndexes: number[] = [];
+
 /**
  * The largest index that a majority of voters have acknowledged: sort the voters' indexes
  * descending and take the majority-th one. `indexOf` returns 0 for a voter with nothing known.
  */
 export function committedIndex(voters: readonly NodeId[], indexOf: (id: NodeId) => number): number {
   assert(voters.length > 0, "no voters to count");
-  const indexes = voters.map(indexOf).sort((a, b) => b - a);
-  const committed = indexes[majoritySize(voters.length) - 1]!;
+  assert(voters.length <= MAX_VOTERS, "more voters than MAX_VOTERS");
+  for (let i = 0; i < voters.length; i += 1) scratchIndexes[i] = indexOf(voters[i]!);
+  return quorumIndex(scratchIndexes, voters.length);
+}
+
+/**
+ * The majority-th largest of `indexes[0..count)`, the first `count` voters' acknowledged indexes;
+ * sorts that prefix descending in place (an insertion sort: a handful of voters, no allocation).
+ * The caller owns `indexes` as scratch; elements at and after `count` are ignored.
+ */
+export function quorumIndex(indexes: number[], count: number): number {
+  if (!(count > 0 && count <= indexes.length && count <= MAX_VOTERS)) assert(false, `quorum over ${count} of ${indexes.length} indexes`);
+  for (let i = 1; i < count; i += 1) {
+    const value = indexes[i]!;
+    let j = i - 1;
+    while (j >= 0 && indexes[j]! < value) {
+      indexes[j + 1] = indexes[j]!;
+      j -= 1;
+    }
+    indexes[j + 1] = value;
+  }
+  const committed = indexes[majoritySize(count) - 1]!;
   assert(committed >= 0, "acknowledged indexes are non-negative");
   return committed;
 }

@@ -8,7 +8,7 @@ import { applyConfChange, decodeConfChange, encodeConfChange, tryDecodeConfChang
 import { RaftLog } from "./log.ts";
 import { Membership } from "./membership.ts";
 import { Progress } from "./progress.ts";
-import { committedIndex, hasQuorum, voteOutcome } from "./quorum.ts";
+import { hasQuorum, quorumIndex, voteOutcome } from "./quorum.ts";
 import { ReadOnly } from "./read-only.ts";
 import type {
   AppendRequest,
@@ -77,6 +77,8 @@ export class RawNode implements RaftCore {
   private uncommittedBytes = 0;
   /** Leader: the target of a leader transfer in progress, or 0. */
   private leadTransferee: NodeId = 0;
+  /** Leader: scratch for the voters' acknowledged indexes when counting a commit quorum. */
+  private readonly quorumScratch: number[] = [];
 
   // Output not yet handed to the driver.
   private outbox: Message[] = [];
@@ -123,7 +125,7 @@ export class RawNode implements RaftCore {
   }
 
   step(message: Message): void {
-    assert(message.to === this.id, () => `message for ${message.to} delivered to ${this.id}`);
+    if (message.to !== this.id) assert(false, `message for ${message.to} delivered to ${this.id}`);
     assert(message.from !== this.id, "a node does not message itself");
     assert(Number.isSafeInteger(message.term) && message.term >= 0, "message term must be a non-negative integer");
     this.stepMessage(message);
@@ -208,17 +210,18 @@ export class RawNode implements RaftCore {
       this.pendingSnapshot !== undefined ||
       this.log.hasUnstableEntries() ||
       this.log.hasEntriesToApply() ||
-      !hardStatesEqual(this.hardState(), this.lastReadyHardState) ||
-      !softStatesEqual(this.softState(), this.lastReadySoftState)
+      this.hardStateChanged() ||
+      this.softStateChanged()
     );
   }
 
   ready(): Ready {
     assert(!this.awaitingAdvance, "ready() called again before advance()");
-    const hardState = this.hardState();
-    const softState = this.softState();
-    const hardChanged = !hardStatesEqual(hardState, this.lastReadyHardState);
-    const softChanged = !softStatesEqual(softState, this.lastReadySoftState);
+    // New state objects only when they changed (an unchanged one equals the last handed out).
+    const hardChanged = this.hardStateChanged();
+    const softChanged = this.softStateChanged();
+    const hardState = hardChanged ? this.hardState() : this.lastReadyHardState;
+    const softState = softChanged ? this.softState() : this.lastReadySoftState;
     const termOrVoteChanged = hardState.term !== this.lastReadyHardState.term || hardState.vote !== this.lastReadyHardState.vote;
     const snapshot = this.pendingSnapshot;
     const entries = this.log.handOutUnstableEntries();
@@ -301,6 +304,34 @@ export class RawNode implements RaftCore {
     };
   }
 
+  currentTerm(): number {
+    return this.term;
+  }
+
+  currentRole(): Role {
+    return this.role;
+  }
+
+  currentLeader(): NodeId {
+    return this.leaderId;
+  }
+
+  commitIndex(): number {
+    return this.log.committed;
+  }
+
+  appliedIndex(): number {
+    return this.log.applied;
+  }
+
+  lastIndex(): number {
+    return this.log.lastIndex();
+  }
+
+  snapshotIndex(): number {
+    return this.log.snapshotIndex();
+  }
+
   termAt(index: number): number | undefined {
     return this.log.termAt(index);
   }
@@ -312,7 +343,7 @@ export class RawNode implements RaftCore {
   // ---------------------------------------------------------------- role transitions
 
   private becomeFollower(term: number, leaderId: NodeId): void {
-    assert(term >= this.term, () => `term would decrease from ${this.term} to ${term}`);
+    if (term < this.term) assert(false, `term would decrease from ${this.term} to ${term}`);
     if (term > this.term) {
       this.term = term;
       this.vote = 0;
@@ -803,7 +834,7 @@ export class RawNode implements RaftCore {
    */
   private sendAppend(to: NodeId, sendIfEmpty = true): void {
     const progress = this.progress.get(to);
-    assert(progress !== undefined, () => `no progress for ${to}`);
+    if (progress === undefined) assert(false, `no progress for ${to}`);
     if (progress.isPaused()) return;
     const prevLogIndex = progress.next - 1;
     if (prevLogIndex < this.log.snapshotIndex()) {
@@ -811,7 +842,7 @@ export class RawNode implements RaftCore {
       return;
     }
     const prevLogTerm = this.log.termAt(prevLogIndex);
-    assert(prevLogTerm !== undefined, () => `no term at ${prevLogIndex} to send to ${to}`);
+    if (prevLogTerm === undefined) assert(false, `no term at ${prevLogIndex} to send to ${to}`);
     const entries = progress.next <= this.log.lastIndex() ? this.log.slice(progress.next, this.log.lastIndex(), this.config.maxMessageBytes) : [];
     if (entries.length === 0 && !sendIfEmpty) return;
     let sizeBytes = 0;
@@ -830,7 +861,7 @@ export class RawNode implements RaftCore {
       return;
     }
     const prevLogTerm = this.log.termAt(prevLogIndex);
-    assert(prevLogTerm !== undefined, () => `no term at ${prevLogIndex} to send to ${to}`);
+    if (prevLogTerm === undefined) assert(false, `no term at ${prevLogIndex} to send to ${to}`);
     this.send({ type: "append", from: this.id, term: this.term, to, prevLogIndex, prevLogTerm, entries: [], commit: this.log.committed });
   }
 
@@ -936,15 +967,21 @@ export class RawNode implements RaftCore {
   private maybeCommit(): boolean {
     assert(this.role === "leader", "only a leader decides commitment");
     const voters = this.membership.current().voters;
-    const quorumIndex = committedIndex(voters, (id) => (id === this.id ? this.log.persistedIndex : (this.progress.get(id)?.match ?? 0)));
-    if (quorumIndex <= this.log.committed) return false;
+    // The voters' acknowledged indexes into a reused scratch array: no closure, no allocation.
+    const indexes = this.quorumScratch;
+    for (let i = 0; i < voters.length; i += 1) {
+      const id = voters[i]!;
+      indexes[i] = id === this.id ? this.log.persistedIndex : (this.progress.get(id)?.match ?? 0);
+    }
+    const committed = quorumIndex(indexes, voters.length);
+    if (committed <= this.log.committed) return false;
     // Paper 5.4.2 (Figure 8): only an entry of the leader's own term is committed by counting.
-    let countable = this.log.termAt(quorumIndex) === this.term;
+    let countable = this.log.termAt(committed) === this.term;
     if (this.bug("commit-previous-term-by-counting")) countable = true;
     if (!countable) return false;
     const previous = this.log.committed;
-    this.log.commitTo(quorumIndex);
-    for (let index = previous + 1; index <= quorumIndex; index += 1) {
+    this.log.commitTo(committed);
+    for (let index = previous + 1; index <= committed; index += 1) {
       const entry = this.log.entryAt(index);
       if (entry !== undefined && entry.term === this.term) this.uncommittedBytes -= entry.data.length;
     }
@@ -988,7 +1025,7 @@ export class RawNode implements RaftCore {
     assert(message.from === this.id && message.to !== this.id, "a message goes from this node to another");
     // What may precede persistence (mayPrecedePersist) relies on this: only a leader, in its
     // own term, sends appends, heartbeats, snapshots and TimeoutNow.
-    assert(!isLeaderMessage(message) || (this.role === "leader" && message.term === this.term), () => `a ${this.role} sent ${message.type}`);
+    if (isLeaderMessage(message) && !(this.role === "leader" && message.term === this.term)) assert(false, `a ${this.role} sent ${message.type}`);
     this.outbox.push(message);
   }
 
@@ -1004,10 +1041,23 @@ export class RawNode implements RaftCore {
     return { leaderId: this.leaderId, role: this.role };
   }
 
+  /** hardState() differs from the last Ready's (field by field, without building it). */
+  private hardStateChanged(): boolean {
+    const last = this.lastReadyHardState;
+    return this.term !== last.term || this.vote !== last.vote || this.log.committed !== last.commit;
+  }
+
+  /** softState() differs from the last Ready's (field by field, without building it). */
+  private softStateChanged(): boolean {
+    const last = this.lastReadySoftState;
+    return this.leaderId !== last.leaderId || this.role !== last.role;
+  }
+
   private checkInvariants(): void {
     const last = this.log.lastIndex();
-    assert(this.log.committed <= last, () => `commit ${this.log.committed} beyond last index ${last}`);
-    assert(this.log.applied <= this.log.committed, () => `applied ${this.log.applied} beyond commit ${this.log.committed}`);
+    // Messages are built only on failure: this runs after every core call.
+    if (!(this.log.committed <= last)) assert(false, `commit ${this.log.committed} beyond last index ${last}`);
+    if (!(this.log.applied <= this.log.committed)) assert(false, `applied ${this.log.applied} beyond commit ${this.log.committed}`);
     assert(this.log.persistedIndex <= last, "persisted index beyond the last index");
     assert(this.log.lastTerm() <= this.term || this.plantedBugs.has("append-without-truncating-conflicts"), "log holds a term above the current term");
     assert(this.role !== "leader" || this.leaderId === this.id, "a leader knows it leads");
@@ -1060,12 +1110,3 @@ function isLeaderMessage(message: Message): boolean {
 export function mayPrecedePersist(message: Message, durableTerm: number): boolean {
   return isLeaderMessage(message) && message.term <= durableTerm;
 }
-
-function hardStatesEqual(a: HardState, b: HardState): boolean {
-  return a.term === b.term && a.vote === b.vote && a.commit === b.commit;
-}
-
-function softStatesEqual(a: SoftState, b: SoftState): boolean {
-  return a.leaderId === b.leaderId && a.role === b.role;
-}
-

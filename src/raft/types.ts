@@ -306,6 +306,22 @@ export interface RaftCore {
    */
   compact(index: number, data: Uint8Array): void;
   status(): RaftStatus;
+  // Single fields of status(), without allocating: for callers that look after every event
+  // (the simulator's safety monitor, the storage wrapper). Each equals the status() field named.
+  /** status().hardState.term */
+  currentTerm(): number;
+  /** status().role */
+  currentRole(): Role;
+  /** status().leaderId */
+  currentLeader(): NodeId;
+  /** status().hardState.commit */
+  commitIndex(): number;
+  /** status().applied */
+  appliedIndex(): number;
+  /** status().lastIndex */
+  lastIndex(): number;
+  /** status().snapshotIndex */
+  snapshotIndex(): number;
   /** The term of the entry at `index` (0 for index 0, the snapshot's term at its index), or undefined if compacted or beyond the log. */
   termAt(index: number): number | undefined;
   /** The entry at `index` if still in the in-memory log. */
