@@ -356,21 +356,24 @@ export class SafetyMonitor {
     if (this.first !== undefined) return;
     this.checks++;
     const view = this.view(nodeId);
-    const status = core.status();
-    const { term, commit } = status.hardState;
+    // Single-field reads, not status(): this runs after every node event and must not allocate.
+    const term = core.currentTerm();
+    const commit = core.commitIndex();
+    const applied = core.appliedIndex();
+    const lastIndex = core.lastIndex();
     if (term < view.seenTerm) this.fail("Term Monotonic", `node ${nodeId}'s term went from ${view.seenTerm} to ${term}`, nodeId);
     if (commit < view.seenCommit) this.fail("Commit Monotonic", `node ${nodeId}'s commit went from ${view.seenCommit} to ${commit}`, nodeId);
-    if (status.applied < view.seenApplied) this.fail("Applied Monotonic", `node ${nodeId}'s applied went from ${view.seenApplied} to ${status.applied}`, nodeId);
-    if (!(status.applied <= commit && commit <= status.lastIndex)) {
-      this.fail("Index Order", `node ${nodeId} has applied ${status.applied}, commit ${commit}, last index ${status.lastIndex}`, nodeId);
+    if (applied < view.seenApplied) this.fail("Applied Monotonic", `node ${nodeId}'s applied went from ${view.seenApplied} to ${applied}`, nodeId);
+    if (!(applied <= commit && commit <= lastIndex)) {
+      this.fail("Index Order", `node ${nodeId} has applied ${applied}, commit ${commit}, last index ${lastIndex}`, nodeId);
     }
     view.seenTerm = Math.max(view.seenTerm, term);
     if (commit > view.seenCommit) {
       this.observeCommit(nodeId, core, view.seenCommit, commit, term);
       view.seenCommit = commit;
     }
-    view.seenApplied = Math.max(view.seenApplied, status.applied);
-    if (status.role === "leader") this.observeLeader(view, core, term, status.lastIndex);
+    view.seenApplied = Math.max(view.seenApplied, applied);
+    if (core.currentRole() === "leader") this.observeLeader(view, core, term, lastIndex);
   }
 
   // ---- internals ----
@@ -464,8 +467,7 @@ export class SafetyMonitor {
 
   private checkLeaderHas(nodeId: NodeId, core: RaftCore, term: number, index: number): void {
     const expected = this.committedEntryTerm[index]!;
-    const status = core.status();
-    if (index <= status.snapshotIndex) return; // covered by its snapshot (the snapshot's own term is checked by Log Matching)
+    if (index <= core.snapshotIndex()) return; // covered by its snapshot (the snapshot's own term is checked by Log Matching)
     const actual = core.termAt(index);
     if (actual !== expected) {
       this.fail(
@@ -501,7 +503,7 @@ export class SafetyMonitor {
       for (const view of this.views.values()) {
         if (view.id === nodeId || !view.running || view.leaderTerm <= nodeTerm) continue;
         const other = this.coreOf(view.id);
-        if (other === undefined || other.status().role !== "leader") continue;
+        if (other === undefined || other.currentRole() !== "leader") continue;
         this.checkLeaderHas(view.id, other, view.leaderTerm, index);
       }
     }

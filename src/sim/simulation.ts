@@ -460,10 +460,9 @@ export class Simulation {
     for (const node of this.nodes) {
       const core = node.incarnation?.replica?.core;
       if (core === undefined) continue;
-      const status = core.status();
-      if (status.role === "leader" && status.hardState.term > leaderTerm) {
+      if (core.currentRole() === "leader" && core.currentTerm() > leaderTerm) {
         leader = node.id;
-        leaderTerm = status.hardState.term;
+        leaderTerm = core.currentTerm();
       }
     }
     return leader;
@@ -473,7 +472,7 @@ export class Simulation {
   private observePersistence(node: SimNode, incarnation: Incarnation, storage: RaftStorage): void {
     const persist = storage.persist.bind(storage);
     storage.persist = (batch, mustSync, done) => {
-      const isLeader = incarnation.replica?.core.status().role === "leader";
+      const isLeader = incarnation.replica?.core.currentRole() === "leader";
       const observed: PersistBatch = { snapshot: batch.snapshot, entries: batch.entries, hardState: batch.hardState };
       this.monitor.persisting(node.id, observed);
       if (this.monitor.violation !== undefined) return; // the run stops at this event; storage would only assert the same
@@ -621,7 +620,7 @@ export class Simulation {
 
   private leaderHint(incarnation: Incarnation, refusal: ReplicaRefusal): NodeId {
     if (refusal.code === "not-leader") return refusal.leaderId;
-    return incarnation.alive ? incarnation.replica!.core.status().leaderId : 0;
+    return incarnation.alive ? incarnation.replica!.core.currentLeader() : 0;
   }
 
   // ---- history, trace, failure ----

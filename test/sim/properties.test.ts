@@ -5,6 +5,7 @@ import { test, describe } from "node:test";
 import assert from "node:assert/strict";
 import { SafetyMonitor, PROPERTIES } from "../../src/sim/properties.ts";
 import type { Entry, Message, NodeId, RaftCore, RaftStatus, Role } from "../../src/raft/types.ts";
+import { statusReaders } from "../../src/raft/status-readers.ts";
 
 interface FakeState {
   role: Role;
@@ -31,6 +32,7 @@ function fakeCore(id: NodeId, state: FakeState): RaftCore {
   });
   return {
     status,
+    ...statusReaders(status),
     termAt: (index: number) => (index === 0 ? 0 : state.log[index - 1]),
     entryAt: () => undefined,
   } as unknown as RaftCore;

@@ -11,6 +11,7 @@ import { SafetyMonitor, PROPERTIES } from "../../src/sim/properties.ts";
 import { seedFromNumber } from "../../src/sim/seed.ts";
 import { runSimulation } from "../../src/sim/simulation.ts";
 import type { Entry, NodeId, RaftCore, RaftStatus, RecoveredState } from "../../src/raft/types.ts";
+import { statusReaders } from "../../src/raft/status-readers.ts";
 import { STORAGE_PLANTED_BUG_CONFIG } from "./planted-bug-configs.ts";
 
 describe("corruption consent", () => {
@@ -96,7 +97,7 @@ function fakeCore(id: NodeId, log: number[], commit: number): RaftCore {
     snapshotTerm: 0,
     confState: { voters: [1, 2, 3], learners: [] },
   });
-  return { status, termAt: (index: number) => (index === 0 ? 0 : log[index - 1]), entryAt: () => undefined } as unknown as RaftCore;
+  return { status, ...statusReaders(status), termAt: (index: number) => (index === 0 ? 0 : log[index - 1]), entryAt: () => undefined } as unknown as RaftCore;
 }
 
 function entry(index: number, term: number, text = `e${index}.${term}`): Entry {
