@@ -145,6 +145,8 @@ export class Replica<Result, Query, QueryResult> {
   private transfer: PendingTransfer | undefined;
   /** Set by requestSnapshot(); cleared when the next snapshot starts. */
   private snapshotRequested = false;
+  /** The Ready whose persist is in flight (startReady to onPersisted), or undefined. */
+  private persistingReady: Ready | undefined;
 
   constructor(
     private readonly env: Environment,
@@ -202,7 +204,7 @@ export class Replica<Result, Query, QueryResult> {
 
   receive(message: Message): void {
     if (this.stopped) return;
-    assert(message.to === this.env.nodeId, () => `message for ${message.to} delivered to ${this.env.nodeId}`);
+    if (message.to !== this.env.nodeId) assert(false, `message for ${message.to} delivered to ${this.env.nodeId}`);
     this.core.step(message);
     this.drive();
   }
@@ -286,13 +288,16 @@ export class Replica<Result, Query, QueryResult> {
   }
 
   private scheduleTick(): void {
-    this.tickTimer = this.env.timers.after(this.options.tickMs, () => {
-      if (this.stopped) return;
-      this.core.tick();
-      this.scheduleTick();
-      this.drive();
-    });
+    this.tickTimer = this.env.timers.after(this.options.tickMs, this.onTick);
   }
+
+  /** The tick timer's callback: one function for the replica's life, not a closure per tick. */
+  private readonly onTick = (): void => {
+    if (this.stopped) return;
+    this.core.tick();
+    this.scheduleTick();
+    this.drive();
+  };
 
   /**
    * Carries out Readies until none is left or one waits on the disk. Storage may call
@@ -310,31 +315,38 @@ export class Replica<Result, Query, QueryResult> {
 
   private startReady(): void {
     const ready = this.core.ready();
+    assert(this.persistingReady === undefined, "a Ready started while another is being persisted");
     this.persisting = true;
+    this.persistingReady = ready;
     // A leader's appends travel while its own fsync runs (Raft dissertation 10.2.1): the core
     // put in this group only messages that depend on nothing this Ready makes durable.
     this.send(ready.messagesBeforePersist);
     // Planted bug: the other messages (votes, append acknowledgements) also leave before the state they depend on is durable.
-    const sendEarly = this.bugs.has("vote-before-persist");
-    if (sendEarly) this.send(ready.messages);
-    this.storage.persist(
-      { snapshot: ready.snapshot, entries: ready.entries, hardState: ready.hardState },
-      ready.mustSync,
-      (error) => {
-        if (this.stopped) return;
-        if (error !== undefined) return this.fail(error);
-        if (!sendEarly) this.send(ready.messages);
-        this.applyReady(ready);
-        this.core.advance();
-        this.persisting = false;
-        this.maybeSnapshot();
-        this.drive();
-      },
-    );
+    if (this.bugs.has("vote-before-persist")) this.send(ready.messages);
+    // The Ready is the batch (it has the snapshot, entries and hard state fields storage reads).
+    this.storage.persist(ready, ready.mustSync, this.onPersisted);
   }
 
+  /**
+   * The persist callback of startReady: one function for the replica's life, not a closure per
+   * Ready; the Ready in flight is `persistingReady` (at most one: `persisting` guards it).
+   */
+  private readonly onPersisted = (error: StorageError | undefined): void => {
+    if (this.stopped) return;
+    const ready = this.persistingReady;
+    assert(ready !== undefined, "a persist completed with no Ready in flight");
+    this.persistingReady = undefined;
+    if (error !== undefined) return this.fail(error);
+    if (!this.bugs.has("vote-before-persist")) this.send(ready.messages);
+    this.applyReady(ready);
+    this.core.advance();
+    this.persisting = false;
+    this.maybeSnapshot();
+    this.drive();
+  };
+
   private send(messages: readonly Message[]): void {
-    for (const message of messages) this.env.network.send(message);
+    for (let i = 0; i < messages.length; i += 1) this.env.network.send(messages[i]!);
   }
 
   private applyReady(ready: Ready): void {
@@ -368,7 +380,7 @@ export class Replica<Result, Query, QueryResult> {
   }
 
   private applyEntry(entry: Entry): void {
-    assert(entry.index === this.applied + 1, () => `applying ${entry.index} after ${this.applied}`);
+    if (entry.index !== this.applied + 1) assert(false, `applying ${entry.index} after ${this.applied}`);
     let result: unknown = undefined;
     if (entry.type === "conf-change") {
       this.appliedConfState = confStateAfterEntries(this.appliedConfState, [entry]);
