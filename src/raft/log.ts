@@ -11,6 +11,9 @@
 import { assert } from "../assert.ts";
 import type { Entry, Snapshot } from "./types.ts";
 
+/** The one empty entry list handed out (nothing unstable, nothing to apply): no array per Ready. */
+export const NO_ENTRIES: readonly Entry[] = [];
+
 export class RaftLog {
   private snapshotIndexValue: number;
   private snapshotTermValue: number;
@@ -95,8 +98,8 @@ export class RaftLog {
    * Returns a fresh array (the entries themselves are immutable and shared).
    */
   slice(low: number, high: number, maxBytes: number): Entry[] {
-    assert(low >= this.firstIndex(), () => `slice from compacted index ${low}`);
-    assert(high <= this.lastIndex(), () => `slice beyond the last index: ${high}`);
+    if (low < this.firstIndex()) assert(false, `slice from compacted index ${low}`);
+    if (high > this.lastIndex()) assert(false, `slice beyond the last index: ${high}`);
     const out: Entry[] = [];
     let bytes = 0;
     for (let index = low; index <= high; index += 1) {
@@ -114,8 +117,8 @@ export class RaftLog {
    */
   append(entries: readonly Entry[], termsMayDecrease = false): void {
     for (const entry of entries) {
-      assert(entry.index === this.lastIndex() + 1, () => `append is not contiguous: ${entry.index} after ${this.lastIndex()}`);
-      assert(entry.term >= this.lastTerm() || termsMayDecrease, () => `append would decrease the term at ${entry.index}`);
+      if (entry.index !== this.lastIndex() + 1) assert(false, `append is not contiguous: ${entry.index} after ${this.lastIndex()}`);
+      if (!(entry.term >= this.lastTerm() || termsMayDecrease)) assert(false, `append would decrease the term at ${entry.index}`);
       this.entries.push(entry);
     }
   }
@@ -148,7 +151,7 @@ export class RaftLog {
   /** The first index holding the same term as `index` (the dissertation's conflictIndex hint). */
   firstIndexOfTermAt(index: number): number {
     const term = this.termAt(index);
-    assert(term !== undefined, () => `no term at ${index}`);
+    if (term === undefined) assert(false, `no term at ${index}`);
     let first = index;
     while (first - 1 > this.snapshotIndexValue && this.termAt(first - 1) === term) first -= 1;
     return first;
@@ -168,7 +171,7 @@ export class RaftLog {
 
   commitTo(index: number): void {
     if (index <= this.committed) return;
-    assert(index <= this.lastIndex(), () => `commit ${index} beyond the last index ${this.lastIndex()}`);
+    if (index > this.lastIndex()) assert(false, `commit ${index} beyond the last index ${this.lastIndex()}`);
     this.committed = index;
   }
 
@@ -177,8 +180,8 @@ export class RaftLog {
   }
 
   /** Hands the driver every entry from unstableFrom to lastIndex, to persist before advance(). */
-  handOutUnstableEntries(): Entry[] {
-    if (this.unstableFrom > this.lastIndex()) return [];
+  handOutUnstableEntries(): readonly Entry[] {
+    if (this.unstableFrom > this.lastIndex()) return NO_ENTRIES;
     const out = this.entries.slice(this.unstableFrom - this.snapshotIndexValue - 1);
     this.handedOutIndex = this.lastIndex();
     this.unstableFrom = this.lastIndex() + 1;
@@ -202,10 +205,10 @@ export class RaftLog {
   }
 
   /** The next committed entries to apply, at most `maxEntries` (the rest waits for the next Ready). */
-  entriesToApply(maxEntries: number): Entry[] {
+  entriesToApply(maxEntries: number): readonly Entry[] {
     assert(maxEntries > 0, "apply batches hold at least one entry");
     const from = this.nextApplyIndex();
-    if (from > this.committed) return [];
+    if (from > this.committed) return NO_ENTRIES;
     const start = from - this.snapshotIndexValue - 1;
     return this.entries.slice(start, start + Math.min(this.committed - from + 1, maxEntries));
   }

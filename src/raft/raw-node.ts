@@ -5,7 +5,7 @@
 
 import { assert, unreachable } from "../assert.ts";
 import { applyConfChange, decodeConfChange, encodeConfChange, tryDecodeConfChange, validateConfChange } from "./conf-change.ts";
-import { RaftLog } from "./log.ts";
+import { NO_ENTRIES, RaftLog } from "./log.ts";
 import { Membership } from "./membership.ts";
 import { Progress } from "./progress.ts";
 import { hasQuorum, quorumIndex, voteOutcome } from "./quorum.ts";
@@ -41,6 +41,9 @@ const MAX_OUTBOX_MESSAGES = 1 << 16;
 /** Committed entries handed out to apply in one Ready; a longer backlog spreads over several. */
 const MAX_COMMITTED_ENTRIES_PER_READY = 4096;
 const NO_PLANTED_BUGS: ReadonlySet<PlantedBug> = new Set();
+/** Shared empty lists for a Ready's groups that have nothing (never mutated: typed readonly). */
+const NO_MESSAGES: readonly Message[] = [];
+const NO_READ_STATES: readonly ReadState[] = [];
 
 
 export class RawNode implements RaftCore {
@@ -230,15 +233,24 @@ export class RawNode implements RaftCore {
     // change always sets mustSync: so the term of the previous Ready is durable now, and this
     // Ready's (if it changed) is not yet.
     const durableTerm = this.lastReadyHardState.term;
-    const messagesBeforePersist: Message[] = [];
-    const messages: Message[] = [];
-    for (const message of this.outbox) {
-      if (mayPrecedePersist(message, durableTerm)) messagesBeforePersist.push(message);
-      else messages.push(message);
+    // Empty groups share one empty array: most Readys of a follower carry one message or none.
+    let messagesBeforePersist: readonly Message[] = NO_MESSAGES;
+    let messages: readonly Message[] = NO_MESSAGES;
+    if (this.outbox.length > 0) {
+      const before: Message[] = [];
+      const after: Message[] = [];
+      const outbox = this.outbox;
+      for (let i = 0; i < outbox.length; i += 1) {
+        const message = outbox[i]!;
+        if (mayPrecedePersist(message, durableTerm)) before.push(message);
+        else after.push(message);
+      }
+      if (before.length > 0) messagesBeforePersist = before;
+      if (after.length > 0) messages = after;
+      this.outbox = [];
     }
-    const readStates = this.readStates;
-    this.outbox = [];
-    this.readStates = [];
+    const readStates: readonly ReadState[] = this.readStates.length > 0 ? this.readStates : NO_READ_STATES;
+    if (this.readStates.length > 0) this.readStates = [];
     this.pendingSnapshot = undefined;
     this.lastReadyHardState = hardState;
     this.lastReadySoftState = softState;
@@ -843,7 +855,7 @@ export class RawNode implements RaftCore {
     }
     const prevLogTerm = this.log.termAt(prevLogIndex);
     if (prevLogTerm === undefined) assert(false, `no term at ${prevLogIndex} to send to ${to}`);
-    const entries = progress.next <= this.log.lastIndex() ? this.log.slice(progress.next, this.log.lastIndex(), this.config.maxMessageBytes) : [];
+    const entries = progress.next <= this.log.lastIndex() ? this.log.slice(progress.next, this.log.lastIndex(), this.config.maxMessageBytes) : NO_ENTRIES;
     if (entries.length === 0 && !sendIfEmpty) return;
     let sizeBytes = 0;
     for (const entry of entries) sizeBytes += entry.data.length;
@@ -862,7 +874,7 @@ export class RawNode implements RaftCore {
     }
     const prevLogTerm = this.log.termAt(prevLogIndex);
     if (prevLogTerm === undefined) assert(false, `no term at ${prevLogIndex} to send to ${to}`);
-    this.send({ type: "append", from: this.id, term: this.term, to, prevLogIndex, prevLogTerm, entries: [], commit: this.log.committed });
+    this.send({ type: "append", from: this.id, term: this.term, to, prevLogIndex, prevLogTerm, entries: NO_ENTRIES, commit: this.log.committed });
   }
 
   private sendSnapshot(to: NodeId, progress: Progress): void {
