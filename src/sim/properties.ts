@@ -244,8 +244,8 @@ export class SafetyMonitor {
     }
     if (batch.entries.length > 0) {
       const firstIndex = batch.entries[0]!.index;
-      assert(firstIndex >= mirror.base + 1, () => `node ${nodeId} persisted entry ${firstIndex} inside its snapshot at ${mirror.base}`);
-      assert(firstIndex <= mirror.lastIndex + 1, () => `node ${nodeId} persisted entry ${firstIndex} leaving a gap after ${mirror.lastIndex}`);
+      if (!(firstIndex >= mirror.base + 1)) assert(false, `node ${nodeId} persisted entry ${firstIndex} inside its snapshot at ${mirror.base}`);
+      if (!(firstIndex <= mirror.lastIndex + 1)) assert(false, `node ${nodeId} persisted entry ${firstIndex} leaving a gap after ${mirror.lastIndex}`);
       if (firstIndex <= mirror.lastIndex) {
         if (isLeader) this.fail("Leader Append-Only", `leader ${nodeId} overwrote its log from index ${firstIndex} (its log ended at ${mirror.lastIndex})`, nodeId);
         const lost = this.heldAcknowledged(view, firstIndex);
@@ -342,7 +342,7 @@ export class SafetyMonitor {
   acknowledgedAt(nodeId: NodeId, index: number): void {
     if (this.first !== undefined) return; // the run stops at this event; the tables may be incomplete
     const term = index < this.appliedTerm.length ? this.appliedTerm[index] : undefined;
-    assert(term !== undefined, () => `entry ${index} acknowledged before anyone applied it`);
+    if (term === undefined) assert(false, `entry ${index} acknowledged before anyone applied it`);
     this.acknowledged.set(index, term);
     if (index > this.maxAcknowledged) this.maxAcknowledged = index;
     const holders = this.holders(index, term);
@@ -511,8 +511,8 @@ export class SafetyMonitor {
 
   private appendToMirror(view: NodeView, entry: Entry): void {
     const mirror = view.mirror;
-    assert(entry.index === mirror.lastIndex + 1, () => `node ${view.id}: entry ${entry.index} does not follow ${mirror.lastIndex}`);
-    assert(entry.term > 0 && entry.term < TERM_LIMIT, () => `entry term ${entry.term} out of range`);
+    if (entry.index !== mirror.lastIndex + 1) assert(false, `node ${view.id}: entry ${entry.index} does not follow ${mirror.lastIndex}`);
+    if (!(entry.term > 0 && entry.term < TERM_LIMIT)) assert(false, `entry term ${entry.term} out of range`);
     const previousTerm = mirror.termAt(entry.index - 1)!;
     if (entry.term < previousTerm) {
       this.fail("Log Matching", `node ${view.id}'s log has term ${entry.term} at ${entry.index} after term ${previousTerm}`, view.id);
@@ -584,7 +584,7 @@ export class SafetyMonitor {
 
   private view(nodeId: NodeId): NodeView {
     const view = this.views.get(nodeId);
-    assert(view !== undefined, () => `unknown node ${nodeId}`);
+    if (view === undefined) assert(false, `unknown node ${nodeId}`);
     return view;
   }
 }

@@ -473,7 +473,8 @@ export class Simulation {
     const persist = storage.persist.bind(storage);
     storage.persist = (batch, mustSync, done) => {
       const isLeader = incarnation.replica?.core.currentRole() === "leader";
-      const observed: PersistBatch = { snapshot: batch.snapshot, entries: batch.entries, hardState: batch.hardState };
+      // The batch itself (readonly; the replica hands its Ready): no copy per persist.
+      const observed: PersistBatch = batch;
       this.monitor.persisting(node.id, observed);
       if (this.monitor.violation !== undefined) return; // the run stops at this event; storage would only assert the same
       persist(batch, mustSync, (error) => {
@@ -500,7 +501,7 @@ export class Simulation {
 
   private sendFromNode(node: SimNode, incarnation: Incarnation, message: Message): void {
     if (!incarnation.alive) return;
-    assert(message.from === node.id, () => `node ${node.id} sent a message from ${message.from}`);
+    if (message.from !== node.id) assert(false, `node ${node.id} sent a message from ${message.from}`);
     this.monitor.messageSent(message);
     this.network.send(node.id, message.to, message);
   }
