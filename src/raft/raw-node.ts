@@ -69,6 +69,9 @@ export class RawNode implements RaftCore {
   private readonly votes = new Map<NodeId, boolean>();
   /** Leader: one Progress per other member, in ascending id order (rebuilt on every change). */
   private progress = new Map<NodeId, Progress>();
+  /** `progress`'s keys and values as arrays, in its order, for loops that must not allocate iterators. */
+  private progressIds: NodeId[] = [];
+  private progressList: Progress[] = [];
   /** Leader: `progress` still tracks a node whose removal is not committed yet. */
   private progressHasRemoved = false;
   private readonly readOnly: ReadOnly;
@@ -403,6 +406,8 @@ export class RawNode implements RaftCore {
     this.resetRandomizedElectionTimeout();
     this.votes.clear();
     this.progress = new Map();
+    this.progressIds = [];
+    this.progressList = [];
     this.readOnly.clear();
     this.pendingConfIndex = 0;
     this.termStartIndex = 0;
@@ -440,7 +445,9 @@ export class RawNode implements RaftCore {
   private tickLeader(): void {
     this.heartbeatElapsed += 1;
     this.electionElapsed += 1;
-    for (const progress of this.progress.values()) {
+    const progressList = this.progressList;
+    for (let i = 0; i < progressList.length; i += 1) {
+      const progress = progressList[i]!;
       if (progress.state !== "snapshot") continue;
       // Snapshots travel without an acknowledgement channel: if none came within an election
       // timeout, assume it was lost and probe again (which resends it if still needed).
@@ -453,7 +460,7 @@ export class RawNode implements RaftCore {
         this.becomeFollower(this.term, 0);
         return;
       }
-      for (const progress of this.progress.values()) progress.recentActive = false;
+      for (let i = 0; i < progressList.length; i += 1) progressList[i]!.recentActive = false;
       this.leadTransferee = 0;
     }
     if (this.heartbeatElapsed >= this.config.heartbeatTicks) {
@@ -830,14 +837,20 @@ export class RawNode implements RaftCore {
     this.progressHasRemoved = removedPending.length > 0;
     const members = [...current, ...removedPending].filter((id) => id !== this.id).sort((a, b) => a - b);
     const rebuilt = new Map<NodeId, Progress>();
+    const list: Progress[] = [];
     for (const id of members) {
-      rebuilt.set(id, this.progress.get(id) ?? new Progress(this.log.lastIndex() + 1, this.config.maxInflightMessages, this.config.maxInflightBytes));
+      const progress = this.progress.get(id) ?? new Progress(this.log.lastIndex() + 1, this.config.maxInflightMessages, this.config.maxInflightBytes);
+      rebuilt.set(id, progress);
+      list.push(progress);
     }
     this.progress = rebuilt;
+    this.progressIds = members;
+    this.progressList = list;
   }
 
   private broadcastAppend(): void {
-    for (const id of this.progress.keys()) this.sendAppend(id);
+    const ids = this.progressIds;
+    for (let i = 0; i < ids.length; i += 1) this.sendAppend(ids[i]!);
   }
 
   /**
@@ -963,7 +976,11 @@ export class RawNode implements RaftCore {
   }
 
   private broadcastHeartbeat(readContext: number): void {
-    for (const [id, progress] of this.progress) {
+    const ids = this.progressIds;
+    const progressList = this.progressList;
+    for (let i = 0; i < ids.length; i += 1) {
+      const id = ids[i]!;
+      const progress = progressList[i]!;
       this.send({ type: "heartbeat", from: this.id, term: this.term, to: id, commit: Math.min(this.log.committed, progress.match), readContext });
     }
   }
@@ -1074,7 +1091,10 @@ export class RawNode implements RaftCore {
     assert(this.log.lastTerm() <= this.term || this.plantedBugs.has("append-without-truncating-conflicts"), "log holds a term above the current term");
     assert(this.role !== "leader" || this.leaderId === this.id, "a leader knows it leads");
     assert(this.role !== "candidate" || this.vote === this.id, "a candidate votes for itself");
-    for (const progress of this.progress.values()) {
+    const progressList = this.progressList;
+    assert(progressList.length === this.progress.size, "progress list and map disagree");
+    for (let i = 0; i < progressList.length; i += 1) {
+      const progress = progressList[i]!;
       assert(progress.match <= progress.next - 1, "progress match must be below next");
       assert(progress.next <= last + 1, "progress next beyond the leader's log");
     }
