@@ -468,19 +468,37 @@ export class Simulation {
     return leader;
   }
 
-  /** Wraps storage.persist so the monitor sees every batch that became durable. */
+  /**
+   * Wraps storage.persist so the monitor sees every batch that became durable. The replica has
+   * at most one persist in flight (asserted), so one completion callback per incarnation serves
+   * them all, with what the persist in flight needs in these variables (no allocation per persist).
+   */
   private observePersistence(node: SimNode, incarnation: Incarnation, storage: RaftStorage): void {
     const persist = storage.persist.bind(storage);
+    let inFlightBatch: PersistBatch | undefined;
+    let inFlightMustSync = false;
+    let inFlightIsLeader = false;
+    let inFlightDone: ((error: StorageError | undefined) => void) | undefined;
+    const persisted = (error: StorageError | undefined): void => {
+      const batch = inFlightBatch;
+      const done = inFlightDone;
+      assert(batch !== undefined && done !== undefined, "a persist completed with none in flight");
+      inFlightBatch = undefined;
+      inFlightDone = undefined;
+      if (error === undefined && incarnation.alive) this.monitor.persisted(node.id, batch, inFlightMustSync, inFlightIsLeader);
+      done(error);
+    };
     storage.persist = (batch, mustSync, done) => {
       const isLeader = incarnation.replica?.core.currentRole() === "leader";
       // The batch itself (readonly; the replica hands its Ready): no copy per persist.
-      const observed: PersistBatch = batch;
-      this.monitor.persisting(node.id, observed);
+      this.monitor.persisting(node.id, batch);
       if (this.monitor.violation !== undefined) return; // the run stops at this event; storage would only assert the same
-      persist(batch, mustSync, (error) => {
-        if (error === undefined && incarnation.alive) this.monitor.persisted(node.id, observed, mustSync, isLeader);
-        done(error);
-      });
+      assert(inFlightBatch === undefined, "a second persist started before the first completed");
+      inFlightBatch = batch;
+      inFlightMustSync = mustSync;
+      inFlightIsLeader = isLeader;
+      inFlightDone = done;
+      persist(batch, mustSync, persisted);
     };
   }
 
