@@ -44,7 +44,7 @@ export class Membership {
 
   /** The membership in effect once the log holds everything up to `index`. */
   at(index: number): ConfState {
-    assert(index >= this.baseIndex, () => `membership at ${index} is older than the snapshot at ${this.baseIndex}`);
+    if (index < this.baseIndex) assert(false, `membership at ${index} is older than the snapshot at ${this.baseIndex}`);
     let conf = this.base;
     for (const change of this.changes) {
       if (change.index > index) break;

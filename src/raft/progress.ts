@@ -55,8 +55,11 @@ export class Inflights {
       this.totalBytes -= this.sizesBytes[freed]!;
       freed += 1;
     }
-    this.lastIndexes.splice(0, freed);
-    this.sizesBytes.splice(0, freed);
+    // splice returns the removed elements as a new array: skip it when nothing was freed.
+    if (freed > 0) {
+      this.lastIndexes.splice(0, freed);
+      this.sizesBytes.splice(0, freed);
+    }
     assert(this.totalBytes >= 0, "inflight bytes went negative");
   }
 
@@ -159,6 +162,6 @@ export class Progress {
   }
 
   checkInvariant(): void {
-    assert(this.match <= this.next - 1, () => `progress match ${this.match} must be below next ${this.next}`);
+    if (this.match > this.next - 1) assert(false, `progress match ${this.match} must be below next ${this.next}`);
   }
 }
