@@ -351,10 +351,12 @@ export class Replica<Result, Query, QueryResult> {
 
   private applyReady(ready: Ready): void {
     if (ready.snapshot !== undefined) this.installSnapshot(ready.snapshot);
-    for (const entry of ready.committedEntries) this.applyEntry(entry);
-    for (const readState of ready.readStates) {
-      const read = this.reads.get(readState.context);
-      if (read !== undefined) read.readIndex = readState.index;
+    const committedEntries = ready.committedEntries;
+    for (let i = 0; i < committedEntries.length; i += 1) this.applyEntry(committedEntries[i]!);
+    const readStates = ready.readStates;
+    for (let i = 0; i < readStates.length; i += 1) {
+      const read = this.reads.get(readStates[i]!.context);
+      if (read !== undefined) read.readIndex = readStates[i]!.index;
     }
     this.answerReads();
     if (ready.softState !== undefined && this.transfer !== undefined && ready.softState.leaderId === this.transfer.target) {
@@ -403,6 +405,7 @@ export class Replica<Result, Query, QueryResult> {
   }
 
   private answerReads(): void {
+    if (this.reads.size === 0) return; // the common case after a Ready: no Map iterator
     for (const [context, read] of this.reads) {
       if (read.readIndex === 0 || read.readIndex > this.applied) continue;
       this.reads.delete(context);
