@@ -75,6 +75,23 @@ export interface SimDiskStats {
   misdirectedWrites: number;
 }
 
+/** All counters at zero: a new disk, or the start of a cluster-wide sum. */
+export function emptySimDiskStats(): SimDiskStats {
+  return {
+    writes: 0,
+    bytesWritten: 0,
+    syncs: 0,
+    directorySyncs: 0,
+    crashes: 0,
+    lostWrites: 0,
+    tornWrites: 0,
+    lostDirectoryOperations: 0,
+    readCorruptions: 0,
+    writeCorruptions: 0,
+    misdirectedWrites: 0,
+  };
+}
+
 const NAME_PATTERN = /^[A-Za-z0-9._-]+$/;
 const CORRUPTION_PROBABILITY_MAX = 0.1;
 
@@ -181,19 +198,7 @@ export class SimDisk implements Disk {
   private seq = 0;
   /** Incremented by crash(): callbacks of an earlier epoch never run. */
   private epoch = 0;
-  private readonly counters: SimDiskStats = {
-    writes: 0,
-    bytesWritten: 0,
-    syncs: 0,
-    directorySyncs: 0,
-    crashes: 0,
-    lostWrites: 0,
-    tornWrites: 0,
-    lostDirectoryOperations: 0,
-    readCorruptions: 0,
-    writeCorruptions: 0,
-    misdirectedWrites: 0,
-  };
+  private readonly counters: SimDiskStats = emptySimDiskStats();
 
   constructor(options: SimDiskOptions) {
     this.random = options.random;

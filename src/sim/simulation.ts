@@ -29,7 +29,7 @@ import { Prng } from "./prng.ts";
 import { SafetyMonitor, type PersistBatch, type PropertyName } from "./properties.ts";
 import type { Seed } from "./seed.ts";
 import { SimClock, SimTimers } from "./sim-clock.ts";
-import { SimDisk, type SimDiskStats } from "./sim-disk.ts";
+import { SimDisk, emptySimDiskStats, type SimDiskStats } from "./sim-disk.ts";
 import { StaleReadChecker } from "./stale-read.ts";
 import { Workload, defaultWorkloadOptions, type WorkloadOptions } from "./workload.ts";
 
@@ -356,7 +356,7 @@ export class Simulation {
   }
 
   private result(): SimulationResult {
-    const disk = emptyDiskStats();
+    const disk = emptySimDiskStats();
     for (const node of this.nodes) {
       const stats = node.disk.stats();
       for (const key of Object.keys(disk) as Array<keyof SimDiskStats>) disk[key] += stats[key];
@@ -712,20 +712,4 @@ export function reproduceCommand(options: Pick<SimulationOptions, "seed" | "node
 
 export function runSimulation(options: SimulationOptions): SimulationResult {
   return new Simulation(options).run();
-}
-
-function emptyDiskStats(): SimDiskStats {
-  return {
-    writes: 0,
-    bytesWritten: 0,
-    syncs: 0,
-    directorySyncs: 0,
-    crashes: 0,
-    lostWrites: 0,
-    tornWrites: 0,
-    lostDirectoryOperations: 0,
-    readCorruptions: 0,
-    writeCorruptions: 0,
-    misdirectedWrites: 0,
-  };
 }
