@@ -15,6 +15,7 @@
 import { assert, unreachable } from "../assert.ts";
 import type { ConfState, Entry, EntryType, Message, NodeId, Snapshot } from "../raft/types.ts";
 import { validateMessage } from "../raft/validate-message.ts";
+import { MESSAGE_TYPE_CODES } from "../raft/message-codes.ts";
 import { ByteReader, ByteWriter, DecodeFailure } from "./bytes.ts";
 
 export const WIRE_VERSION = 1;
@@ -42,16 +43,7 @@ export type DecodeResult = { readonly ok: true; readonly payload: Payload } | { 
 const KIND_HELLO = 1;
 const KIND_MESSAGE = 2;
 
-const MESSAGE_TAGS = {
-  "vote-request": 1,
-  "vote-response": 2,
-  append: 3,
-  "append-response": 4,
-  heartbeat: 5,
-  "heartbeat-response": 6,
-  snapshot: 7,
-  "timeout-now": 8,
-} as const satisfies Record<Message["type"], number>;
+const MESSAGE_TAGS = MESSAGE_TYPE_CODES;
 
 const ENTRY_TYPE_NORMAL = 0;
 const ENTRY_TYPE_CONF_CHANGE = 1;

@@ -12,6 +12,7 @@ import { AssertionFailure, assert } from "../assert.ts";
 import type { Environment, Logger } from "../env/environment.ts";
 import { silentLogger } from "../env/environment.ts";
 import type { ConfState, Message, NodeId, PlantedBug } from "../raft/types.ts";
+import { MESSAGE_TYPE_CODES } from "../raft/message-codes.ts";
 import { RaftStorage, type StoragePlantedBug } from "../storage/raft-storage.ts";
 import { StorageError } from "../storage/storage-error.ts";
 import { KvStateMachine, encodeKvCommand, type KvQuery, type KvResult } from "../node/kv-state-machine.ts";
@@ -146,16 +147,6 @@ const TRACE = {
   refused: 11,
 } as const;
 const TRACE_NAMES = ["", "deliver", "client-request", "client-reply", "timer", "disk", "crash", "restart", "fault", "history", "started", "refused"];
-const MESSAGE_CODES: Record<Message["type"], number> = {
-  "vote-request": 1,
-  "vote-response": 2,
-  append: 3,
-  "append-response": 4,
-  heartbeat: 5,
-  "heartbeat-response": 6,
-  snapshot: 7,
-  "timeout-now": 8,
-};
 const FAULT_CODES: Record<FaultKind, number> = { partition: 1, crash: 2, "clock-jump": 3, clog: 4, "loss-burst": 5, pause: 6 };
 const HISTORY_TYPE_CODES = { invoke: 1, ok: 2, fail: 3, info: 4 } as const;
 const HISTORY_F_CODES = { get: 1, put: 2, cas: 3 } as const;
@@ -590,7 +581,7 @@ export class Simulation {
       this.queue.at(node.pausedUntilUs, () => this.deliverToNode(node, incarnation, replica, message));
       return;
     }
-    this.traceEvent(TRACE.deliver, node.id, MESSAGE_CODES[message.type], 0);
+    this.traceEvent(TRACE.deliver, node.id, MESSAGE_TYPE_CODES[message.type], 0);
     try {
       replica.receive(message);
     } catch (error) {
