@@ -41,13 +41,16 @@ describe("three node processes: failover", { timeout: 120_000 }, () => {
   test("kill -9 the leader: a new leader within the deadline, no acknowledged write lost", async () => {
     const writer = new BackgroundWriter(cluster, "kill");
     writer.start();
-    await sleep(300);
+    // Some writes acknowledged by the old leader, so the kill can lose something if it is unsafe.
+    await waitFor("writes acknowledged before the kill", 10_000, () => (writer.acknowledged.size >= 5 ? true : undefined), 20);
     const old = leader;
     await cluster.stop(old, "SIGKILL");
     const survivors = [1, 2, 3].filter((id) => id !== old);
     leader = await cluster.waitForLeader(survivors, ELECTION_DEADLINE_MS);
     assert.notEqual(leader, old);
-    await sleep(500);
+    // Writes acknowledged under the new leader too, before checking that none was lost.
+    const acknowledgedAtFailover = writer.acknowledged.size;
+    await waitFor("writes acknowledged by the new leader", 10_000, () => (writer.acknowledged.size >= acknowledgedAtFailover + 5 ? true : undefined), 20);
     await writer.stop();
     assert.ok(writer.acknowledged.size > 0, "the writer got no acknowledgement at all");
     await checkAllPresent(written, leader);
