@@ -11,14 +11,8 @@ import { silentLogger } from "../../src/env/environment.ts";
 import { NodeRuntime, StartupError, clusterIdFromMembers } from "../../src/node/runtime.ts";
 import { createApiClients } from "../../src/api/client.ts";
 import { KvService } from "../../src/api/gen/blixard/v1/kv_pb.ts";
+import { waitUntil } from "../support/wait-until.ts";
 
-async function waitUntil(what: string, condition: () => boolean, deadlineMs = 10_000): Promise<void> {
-  const start = Date.now();
-  while (!condition()) {
-    if (Date.now() - start > deadlineMs) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 async function expectCode(call: Promise<unknown>, code: Code, pattern: RegExp): Promise<void> {
   await assert.rejects(call, (error: unknown) => {

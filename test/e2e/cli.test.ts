@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { silentLogger } from "../../src/env/environment.ts";
 import { NodeRuntime } from "../../src/node/runtime.ts";
+import { waitUntil } from "../support/wait-until.ts";
 
 const BIN = resolve(import.meta.dirname, "../../bin/blixard.js");
 
@@ -42,11 +43,7 @@ describe("blixard kv and cluster commands", { timeout: 120_000 }, () => {
       tickMs: 20,
     });
     endpoint = `--endpoint=http://${node.apiAddress}`;
-    const start = Date.now();
-    while (node.status().raft.role !== "leader") {
-      assert.ok(Date.now() - start < 10_000, "no leadership");
-      await new Promise((r) => setTimeout(r, 20));
-    }
+    await waitUntil("leadership", () => node.status().raft.role === "leader");
   });
   after(async () => {
     await node?.stop();

@@ -6,17 +6,11 @@ import { encodeFrame } from "../../src/net/frame.ts";
 import { encodeHello, WIRE_VERSION } from "../../src/net/codec.ts";
 import { silentLogger } from "../../src/env/environment.ts";
 import type { Message, NodeId } from "../../src/raft/types.ts";
+import { waitUntil } from "../support/wait-until.ts";
 
 const DEADLINE_MS = 5_000;
 
-/** Polls `condition` each few ms until it holds or the deadline passes (then fails with `what`). */
-async function waitFor(what: string, condition: () => boolean, deadlineMs = DEADLINE_MS): Promise<void> {
-  const start = Date.now();
-  while (!condition()) {
-    if (Date.now() - start > deadlineMs) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
+const waitFor = (what: string, condition: () => boolean): Promise<void> => waitUntil(what, condition, DEADLINE_MS, 5);
 
 interface TestNode {
   readonly id: NodeId;
