@@ -1,23 +1,14 @@
 // Lint rules. The block for core directories enforces the determinism rule of
 // docs/ARCHITECTURE.md: core code reaches time, timers, randomness and I/O only
-// through the Environment interface (src/env/environment.ts).
+// through the Environment interface (src/core/env/environment.ts).
 import tseslint from "typescript-eslint";
 
-const coreDirectories = [
-  "src/raft/**",
-  "src/sim/**",
-  "src/storage/**",
-  "src/node/replica*.ts",
-  "src/node/kv-*.ts",
-  "src/cluster/**",
-  "src/scheduler/**",
-  "src/agent/**",
-];
+const coreDirectories = ["src/core/**"];
 
-const nondeterministic = "is forbidden in core code: use the Environment interface (src/env/environment.ts)";
+const nondeterministic = "is forbidden in core code: use the Environment interface (src/core/env/environment.ts)";
 
 export default tseslint.config(
-  { ignores: ["node_modules/**", "src/api/gen/**", "coverage/**"] },
+  { ignores: ["node_modules/**", "src/shell/api/gen/**", "coverage/**"] },
   ...tseslint.configs.recommended,
   {
     rules: {

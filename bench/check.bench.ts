@@ -6,8 +6,9 @@ import { readdirSync, readFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
-import { buildHistory, checkHistory, createModel, DEFAULT_FAIL_SEMANTICS, parseEdnHistory } from "../src/check/index.ts";
-import type { History, ModelName } from "../src/check/index.ts";
+import { buildHistory, checkHistory, createModel, DEFAULT_FAIL_SEMANTICS, parseEdnHistory } from "../src/core/check/index.ts";
+import type { History, ModelName } from "../src/core/check/index.ts";
+import { systemCheckResources } from "../src/shell/os/check-resources.ts";
 
 const HISTORIES = path.resolve(import.meta.dirname, "../../shared/histories");
 const runsArg = process.argv.indexOf("--runs");
@@ -85,7 +86,7 @@ for (const c of cases) {
     const seen = new Set<string>();
     steps = 0;
     for (const { history } of loaded) {
-      const result = checkHistory(history, createModel(c.model), { partition: c.partition, timeoutMs: TIMEOUT_MS });
+      const result = checkHistory(history, createModel(c.model), { partition: c.partition, timeoutMs: TIMEOUT_MS, resources: systemCheckResources });
       seen.add(result.verdict);
       steps += result.steps;
     }

@@ -2,8 +2,8 @@
 // latency, every Ready carried out at once), proposals in batches. Prints figures; asserts nothing.
 //   npm run bench:raft-core
 
-import { RawNode } from "../src/raft/raw-node.ts";
-import type { Message, RaftConfig } from "../src/raft/types.ts";
+import { RawNode } from "../src/core/raft/raw-node.ts";
+import type { Message, RaftConfig } from "../src/core/raft/types.ts";
 
 const config: Omit<RaftConfig, "id" | "random"> = {
   electionTicks: 10,

@@ -8,9 +8,9 @@
 // BLIXARD_BENCH_REPEATS (default 3) sets how many times each scenario's five seeds run.
 
 import { cpus } from "node:os";
-import { runSimulation, type SimulationOptions } from "../src/sim/simulation.ts";
-import { FAULT_PROFILES } from "../src/sim/fault-profile.ts";
-import { seedFromNumber } from "../src/sim/seed.ts";
+import { runSimulation, type SimulationOptions } from "../src/core/sim/simulation.ts";
+import { FAULT_PROFILES } from "../src/core/sim/fault-profile.ts";
+import { seedFromNumber } from "../src/core/sim/seed.ts";
 
 interface Scenario {
   readonly name: string;

@@ -4,12 +4,12 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
-import type { Disk } from "../src/env/environment.ts";
-import { SystemDisk } from "../src/env/system-disk.ts";
-import type { Entry } from "../src/raft/types.ts";
-import { RaftStorage, StorageError } from "../src/storage/raft-storage.ts";
-import { crc32c } from "../src/storage/crc32c.ts";
-import { BOOTSTRAP, IDENTITY, makeWorld } from "../test/storage/harness.ts";
+import type { Disk } from "../src/core/env/environment.ts";
+import { SystemDisk } from "../src/shell/os/system-disk.ts";
+import type { Entry } from "../src/core/raft/types.ts";
+import { RaftStorage, StorageError } from "../src/core/storage/raft-storage.ts";
+import { crc32c } from "../src/core/storage/crc32c.ts";
+import { BOOTSTRAP, IDENTITY, makeWorld } from "../test/core/storage/harness.ts";
 
 function openOn(disk: Disk, after: (storage: RaftStorage) => void): void {
   RaftStorage.open(disk, IDENTITY, BOOTSTRAP, {}, (result) => {

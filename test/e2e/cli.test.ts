@@ -6,8 +6,8 @@ import { execFile } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { silentLogger } from "../../src/env/environment.ts";
-import { NodeRuntime } from "../../src/node/runtime.ts";
+import { silentLogger } from "../../src/core/env/environment.ts";
+import { NodeRuntime } from "../../src/shell/node/runtime.ts";
 import { waitUntil } from "../support/wait-until.ts";
 
 const BIN = resolve(import.meta.dirname, "../../bin/blixard.js");

@@ -8,7 +8,7 @@ import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import { join } from "node:path";
 import { ProcessCluster, waitFor } from "./process-cluster.ts";
-import { encodeFrame } from "../../src/net/frame.ts";
+import { encodeFrame } from "../../src/core/wire/frame.ts";
 
 describe("three node processes: bad bytes on disk and on the wire", { timeout: 120_000 }, () => {
   const cluster = new ProcessCluster("corruption");

@@ -7,7 +7,7 @@ import net from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { ConnectError } from "@connectrpc/connect";
-import { createApiClients, type ApiClients } from "../../src/api/client.ts";
+import { createApiClients, type ApiClients } from "../../src/shell/api/client.ts";
 
 const BIN = resolve(import.meta.dirname, "../../bin/blixard.js");
 

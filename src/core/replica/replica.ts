@@ -1,0 +1,458 @@
+// The replica driver: one Raft core, its durable storage and the replicated state
+// machine, wired to an Environment. The simulator and the real node run exactly
+// this code; only the Environment differs.
+//
+// The driver carries out each Ready in the order of the persistence contract
+// (src/core/raft/types.ts, docs/ARCHITECTURE.md): send what may precede persistence, persist,
+// then send the rest, then apply, then advance. At most one Ready is in progress at a time; inputs that arrive while a
+// persist is in flight accumulate in the core and form the next Ready, which is
+// how writes are batched into one fsync.
+//
+// Client outcomes are exact about effects, because the history checker relies on it:
+//   ok       the command was applied at `index`;
+//   rejected the command certainly had no effect (refused, or its log slot was taken by another leader's entry);
+//   unknown  it may or may not take effect (timed out, or the node stopped first).
+
+import { assert } from "../assert.ts";
+import type { Environment, TimerHandle } from "../env/environment.ts";
+import { RawNode } from "../raft/raw-node.ts";
+import { confStateAfterEntries } from "../raft/conf-change.ts";
+import type {
+  ConfChange,
+  ConfState,
+  Entry,
+  Message,
+  NodeId,
+  PlantedBug,
+  RaftConfig,
+  RaftCore,
+  RaftRefusal,
+  RaftStatus,
+  Ready,
+  Snapshot,
+} from "../raft/types.ts";
+import type { RaftStorage, StorageError } from "../storage/raft-storage.ts";
+import type { StateMachine } from "./state-machine.ts";
+
+export type RaftTuning = Omit<RaftConfig, "id" | "random" | "plantedBugs">;
+
+export interface ReplicaObserver {
+  /** Every entry this replica applies, in order (a no-op or conf change has result undefined). */
+  applied?(entry: Entry, result: unknown): void;
+  /** A snapshot this replica installed from its leader or restored at start. */
+  restored?(snapshot: Snapshot): void;
+}
+
+export interface ReplicaOptions {
+  /** Real milliseconds (of this node's clock) per Raft tick. */
+  readonly tickMs: number;
+  readonly raft: RaftTuning;
+  /** Take a snapshot and compact the log after this many applied entries. */
+  readonly snapshotEveryEntries: number;
+  /** Client requests (commands, reads, membership changes) waiting at once; more are rejected. */
+  readonly maxPendingRequests: number;
+  /** A request without an outcome after this long resolves as unknown (commands) or rejected (reads). */
+  readonly requestTimeoutMs: number;
+  /** Test harness only. */
+  readonly plantedBugs?: ReadonlySet<PlantedBug>;
+  readonly observer?: ReplicaObserver;
+  /** The replica stopped itself on an operating error it cannot continue from (a failed fsync). */
+  readonly onFatal?: (error: Error) => void;
+}
+
+export const defaultRaftTuning: RaftTuning = {
+  electionTicks: 10,
+  heartbeatTicks: 1,
+  preVote: true,
+  checkQuorum: true,
+  maxMessageBytes: 1024 * 1024,
+  maxInflightMessages: 256,
+  maxInflightBytes: 32 * 1024 * 1024,
+  maxUncommittedBytes: 64 * 1024 * 1024,
+  maxPendingReads: 4096,
+};
+
+export const defaultReplicaOptions: ReplicaOptions = {
+  tickMs: 100,
+  raft: defaultRaftTuning,
+  snapshotEveryEntries: 10_000,
+  maxPendingRequests: 10_000,
+  requestTimeoutMs: 5_000,
+};
+
+export type ReplicaRefusal =
+  | RaftRefusal
+  | { readonly code: "overloaded"; readonly limit: number }
+  | { readonly code: "stopped" }
+  | { readonly code: "superseded"; readonly index: number }
+  | { readonly code: "timeout" };
+
+export type CommandOutcome<Result> =
+  | { readonly status: "ok"; readonly index: number; readonly result: Result }
+  | { readonly status: "rejected"; readonly refusal: ReplicaRefusal }
+  | { readonly status: "unknown"; readonly reason: "timeout" | "stopped" | "compacted" };
+
+export type ReadOutcome<QueryResult> =
+  | { readonly status: "ok"; readonly index: number; readonly result: QueryResult }
+  | { readonly status: "rejected"; readonly refusal: ReplicaRefusal };
+
+export type TransferOutcome = { readonly status: "ok"; readonly leaderId: NodeId } | { readonly status: "rejected"; readonly refusal: ReplicaRefusal };
+
+export interface ReplicaStatus {
+  readonly raft: RaftStatus;
+  readonly pendingCommands: number;
+  readonly pendingReads: number;
+  readonly stopped: boolean;
+}
+
+interface PendingCommand {
+  readonly term: number;
+  readonly timer: TimerHandle;
+  readonly done: (outcome: CommandOutcome<unknown>) => void;
+}
+
+interface PendingRead<Query> {
+  readonly query: Query;
+  readonly timer: TimerHandle;
+  /** Set once the leader has confirmed the read point. */
+  readIndex: number;
+  readonly done: (outcome: ReadOutcome<unknown>) => void;
+}
+
+interface PendingTransfer {
+  readonly target: NodeId;
+  readonly timer: TimerHandle;
+  readonly done: (outcome: TransferOutcome) => void;
+}
+
+export class Replica<Result, Query, QueryResult> {
+  readonly core: RaftCore;
+  private readonly options: ReplicaOptions;
+  private readonly bugs: ReadonlySet<PlantedBug>;
+  private stopped = false;
+  private persisting = false;
+  private driving = false;
+  private tickTimer: TimerHandle | undefined;
+  /** Membership as of the applied index, kept with the same function the core uses, for snapshot metadata. */
+  private appliedConfState: ConfState;
+  private applied: number;
+  private snapshotIndex: number;
+  /** Keyed by log index; an index holds at most one pending command (one proposal per slot). */
+  private readonly commands = new Map<number, PendingCommand>();
+  /** Keyed by read context, allocated in increasing order, so iteration order is allocation order. */
+  private readonly reads = new Map<number, PendingRead<Query>>();
+  private nextReadContext = 1;
+  private transfer: PendingTransfer | undefined;
+  /** Set by requestSnapshot(); cleared when the next snapshot starts. */
+  private snapshotRequested = false;
+  /** The Ready whose persist is in flight (startReady to onPersisted), or undefined. */
+  private persistingReady: Ready | undefined;
+
+  constructor(
+    private readonly env: Environment,
+    private readonly storage: RaftStorage,
+    private readonly machine: StateMachine<Result, Query, QueryResult>,
+    options: ReplicaOptions,
+  ) {
+    assert(options.tickMs > 0 && options.snapshotEveryEntries > 0, "replica options must be positive");
+    assert(options.maxPendingRequests > 0 && options.requestTimeoutMs > 0, "replica limits must be positive");
+    this.options = options;
+    this.bugs = options.plantedBugs ?? new Set();
+    const recovered = storage.recovered;
+    this.core = new RawNode({ ...options.raft, id: env.nodeId, random: env.random, plantedBugs: options.plantedBugs }, recovered);
+    this.appliedConfState = recovered.confState;
+    this.applied = 0;
+    this.snapshotIndex = 0;
+    if (recovered.snapshot !== undefined) {
+      machine.restore(recovered.snapshot.data);
+      this.applied = recovered.snapshot.metadata.index;
+      this.snapshotIndex = recovered.snapshot.metadata.index;
+      this.appliedConfState = recovered.snapshot.metadata.confState;
+      options.observer?.restored?.(recovered.snapshot);
+    }
+    assert(this.core.status().applied === this.applied, "core and driver disagree on the applied index at start");
+  }
+
+  start(): void {
+    assert(!this.stopped && this.tickTimer === undefined, "replica started twice");
+    this.scheduleTick();
+    this.drive();
+  }
+
+  /** Stops for good: timers cancelled, in-flight callbacks ignored, waiting clients told "stopped". */
+  stop(): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    if (this.tickTimer !== undefined) this.env.timers.cancel(this.tickTimer);
+    this.tickTimer = undefined;
+    for (const [index, command] of this.commands) {
+      this.env.timers.cancel(command.timer);
+      command.done({ status: "unknown", reason: "stopped" });
+      this.commands.delete(index);
+    }
+    for (const [context, read] of this.reads) {
+      this.env.timers.cancel(read.timer);
+      read.done({ status: "rejected", refusal: { code: "stopped" } });
+      this.reads.delete(context);
+    }
+    this.finishTransfer({ status: "rejected", refusal: { code: "stopped" } });
+  }
+
+  get isStopped(): boolean {
+    return this.stopped;
+  }
+
+  receive(message: Message): void {
+    if (this.stopped) return;
+    if (message.to !== this.env.nodeId) assert(false, `message for ${message.to} delivered to ${this.env.nodeId}`);
+    this.core.step(message);
+    this.drive();
+  }
+
+  /** Proposes a state machine command; `done` is called exactly once. */
+  submit(command: Uint8Array, done: (outcome: CommandOutcome<Result>) => void): void {
+    assert(command.length > 0, "empty commands are reserved for leader no-ops");
+    this.proposeWith(() => this.core.propose(command), done as (outcome: CommandOutcome<unknown>) => void);
+  }
+
+  /** Proposes a membership change; the result is the membership after it. */
+  changeMembership(change: ConfChange, done: (outcome: CommandOutcome<ConfState>) => void): void {
+    this.proposeWith(() => this.core.proposeConfChange(change), done as (outcome: CommandOutcome<unknown>) => void);
+  }
+
+  /** A linearizable read (ReadIndex): answered from local state once it has applied the confirmed read point. */
+  read(query: Query, done: (outcome: ReadOutcome<QueryResult>) => void): void {
+    if (this.stopped) return done({ status: "rejected", refusal: { code: "stopped" } });
+    if (this.pendingRequests() >= this.options.maxPendingRequests) {
+      return done({ status: "rejected", refusal: { code: "overloaded", limit: this.options.maxPendingRequests } });
+    }
+    const context = this.nextReadContext++;
+    const refusal = this.core.readIndex(context);
+    if (refusal !== undefined) return done({ status: "rejected", refusal });
+    const timer = this.env.timers.after(this.options.requestTimeoutMs, () => {
+      const read = this.reads.get(context);
+      if (read === undefined || this.stopped) return;
+      this.reads.delete(context);
+      read.done({ status: "rejected", refusal: { code: "timeout" } });
+    });
+    this.reads.set(context, { query, timer, readIndex: 0, done: done as (outcome: ReadOutcome<unknown>) => void });
+    this.drive();
+  }
+
+  transferLeadership(target: NodeId, done: (outcome: TransferOutcome) => void): void {
+    if (this.stopped) return done({ status: "rejected", refusal: { code: "stopped" } });
+    if (this.transfer !== undefined) return done({ status: "rejected", refusal: { code: "transfer-in-progress", target: this.transfer.target } });
+    const refusal = this.core.transferLeadership(target);
+    if (refusal !== undefined) return done({ status: "rejected", refusal });
+    const timer = this.env.timers.after(this.options.requestTimeoutMs, () => {
+      this.finishTransfer({ status: "rejected", refusal: { code: "timeout" } });
+    });
+    this.transfer = { target, timer, done };
+    this.drive();
+  }
+
+  status(): ReplicaStatus {
+    return { raft: this.core.status(), pendingCommands: this.commands.size, pendingReads: this.reads.size, stopped: this.stopped };
+  }
+
+  private pendingRequests(): number {
+    return this.commands.size + this.reads.size;
+  }
+
+  private proposeWith(propose: () => ReturnType<RaftCore["propose"]>, done: (outcome: CommandOutcome<unknown>) => void): void {
+    if (this.stopped) return done({ status: "rejected", refusal: { code: "stopped" } });
+    if (this.pendingRequests() >= this.options.maxPendingRequests) {
+      return done({ status: "rejected", refusal: { code: "overloaded", limit: this.options.maxPendingRequests } });
+    }
+    const proposal = propose();
+    if (!proposal.ok) return done({ status: "rejected", refusal: proposal.refusal });
+    const { index, term } = proposal;
+    const displaced = this.commands.get(index);
+    if (displaced !== undefined) {
+      // This node led before, its entry at `index` was truncated, and it now leads again in a
+      // newer term. The old entry can never commit: a committed entry would be in our log here.
+      assert(displaced.term < term, () => `two pending commands for index ${index} in term ${term}`);
+      this.commands.delete(index);
+      this.env.timers.cancel(displaced.timer);
+      displaced.done({ status: "rejected", refusal: { code: "superseded", index } });
+    }
+    assert(index > this.applied, "a new proposal's index is already applied");
+    const timer = this.env.timers.after(this.options.requestTimeoutMs, () => {
+      const command = this.commands.get(index);
+      if (command === undefined || command.term !== term || this.stopped) return;
+      this.commands.delete(index);
+      command.done({ status: "unknown", reason: "timeout" });
+    });
+    this.commands.set(index, { term, timer, done });
+    this.drive();
+  }
+
+  private scheduleTick(): void {
+    this.tickTimer = this.env.timers.after(this.options.tickMs, this.onTick);
+  }
+
+  /** The tick timer's callback: one function for the replica's life, not a closure per tick. */
+  private readonly onTick = (): void => {
+    if (this.stopped) return;
+    this.core.tick();
+    this.scheduleTick();
+    this.drive();
+  };
+
+  /**
+   * Carries out Readies until none is left or one waits on the disk. Storage may call
+   * back before persist() returns (nothing to sync), so this loops instead of recursing.
+   */
+  private drive(): void {
+    if (this.driving) return;
+    this.driving = true;
+    try {
+      while (!this.stopped && !this.persisting && this.core.hasReady()) this.startReady();
+    } finally {
+      this.driving = false;
+    }
+  }
+
+  private startReady(): void {
+    const ready = this.core.ready();
+    assert(this.persistingReady === undefined, "a Ready started while another is being persisted");
+    this.persisting = true;
+    this.persistingReady = ready;
+    // A leader's appends travel while its own fsync runs (Raft dissertation 10.2.1): the core
+    // put in this group only messages that depend on nothing this Ready makes durable.
+    this.send(ready.messagesBeforePersist);
+    // Planted bug: the other messages (votes, append acknowledgements) also leave before the state they depend on is durable.
+    if (this.bugs.has("vote-before-persist")) this.send(ready.messages);
+    // The Ready is the batch (it has the snapshot, entries and hard state fields storage reads).
+    this.storage.persist(ready, ready.mustSync, this.onPersisted);
+  }
+
+  /**
+   * The persist callback of startReady: one function for the replica's life, not a closure per
+   * Ready; the Ready in flight is `persistingReady` (at most one: `persisting` guards it).
+   */
+  private readonly onPersisted = (error: StorageError | undefined): void => {
+    if (this.stopped) return;
+    const ready = this.persistingReady;
+    assert(ready !== undefined, "a persist completed with no Ready in flight");
+    this.persistingReady = undefined;
+    if (error !== undefined) return this.fail(error);
+    if (!this.bugs.has("vote-before-persist")) this.send(ready.messages);
+    this.applyReady(ready);
+    this.core.advance();
+    this.persisting = false;
+    this.maybeSnapshot();
+    this.drive();
+  };
+
+  private send(messages: readonly Message[]): void {
+    for (let i = 0; i < messages.length; i += 1) this.env.network.send(messages[i]!);
+  }
+
+  private applyReady(ready: Ready): void {
+    if (ready.snapshot !== undefined) this.installSnapshot(ready.snapshot);
+    const committedEntries = ready.committedEntries;
+    for (let i = 0; i < committedEntries.length; i += 1) this.applyEntry(committedEntries[i]!);
+    const readStates = ready.readStates;
+    for (let i = 0; i < readStates.length; i += 1) {
+      const read = this.reads.get(readStates[i]!.context);
+      if (read !== undefined) read.readIndex = readStates[i]!.index;
+    }
+    this.answerReads();
+    if (ready.softState !== undefined && this.transfer !== undefined && ready.softState.leaderId === this.transfer.target) {
+      this.finishTransfer({ status: "ok", leaderId: this.transfer.target });
+    }
+  }
+
+  private installSnapshot(snapshot: Snapshot): void {
+    const { index } = snapshot.metadata;
+    assert(index > this.applied, () => `snapshot at ${index} does not advance applied ${this.applied}`);
+    this.machine.restore(snapshot.data);
+    this.applied = index;
+    this.snapshotIndex = index;
+    this.appliedConfState = snapshot.metadata.confState;
+    // Commands waiting at covered indexes cannot be told apart from others' entries any more.
+    for (const [pendingIndex, command] of this.commands) {
+      if (pendingIndex > index) continue;
+      this.env.timers.cancel(command.timer);
+      this.commands.delete(pendingIndex);
+      command.done({ status: "unknown", reason: "compacted" });
+    }
+    this.options.observer?.restored?.(snapshot);
+  }
+
+  private applyEntry(entry: Entry): void {
+    if (entry.index !== this.applied + 1) assert(false, `applying ${entry.index} after ${this.applied}`);
+    let result: unknown = undefined;
+    if (entry.type === "conf-change") {
+      this.appliedConfState = confStateAfterEntries(this.appliedConfState, [entry]);
+      result = this.appliedConfState;
+    } else if (entry.data.length > 0) {
+      result = this.machine.apply(entry.index, entry.data);
+    }
+    this.applied = entry.index;
+    this.options.observer?.applied?.(entry, result);
+    const command = this.commands.get(entry.index);
+    if (command === undefined) return;
+    this.commands.delete(entry.index);
+    this.env.timers.cancel(command.timer);
+    if (command.term === entry.term) {
+      command.done({ status: "ok", index: entry.index, result });
+    } else {
+      // Another leader's entry took this slot: the proposal was truncated and is never applied.
+      command.done({ status: "rejected", refusal: { code: "superseded", index: entry.index } });
+    }
+  }
+
+  private answerReads(): void {
+    if (this.reads.size === 0) return; // the common case after a Ready: no Map iterator
+    for (const [context, read] of this.reads) {
+      if (read.readIndex === 0 || read.readIndex > this.applied) continue;
+      this.reads.delete(context);
+      this.env.timers.cancel(read.timer);
+      read.done({ status: "ok", index: read.readIndex, result: this.machine.query(read.query) });
+    }
+  }
+
+  /**
+   * Asks for a snapshot at the next opportunity even if fewer than snapshotEveryEntries were
+   * applied: a leader that never compacted has nothing to send a joining node (docs/RAFT.md, Joining).
+   * Added by the node runtime (src/shell/node/runtime.ts) for `cluster add-learner`.
+   */
+  requestSnapshot(): void {
+    this.snapshotRequested = true;
+  }
+
+  private maybeSnapshot(): void {
+    const requested = this.snapshotRequested && this.applied > this.snapshotIndex;
+    if (!requested && this.applied - this.snapshotIndex < this.options.snapshotEveryEntries) return;
+    this.snapshotRequested = false;
+    const index = this.applied;
+    const term = this.core.termAt(index);
+    assert(term !== undefined, () => `no term for applied index ${index}`);
+    const snapshot: Snapshot = { metadata: { index, term, confState: this.appliedConfState }, data: this.machine.snapshot() };
+    this.persisting = true;
+    this.storage.saveSnapshot(snapshot, (error) => {
+      if (this.stopped) return;
+      if (error !== undefined) return this.fail(error);
+      this.persisting = false;
+      this.snapshotIndex = index;
+      this.core.compact(index, snapshot.data);
+      this.drive();
+    });
+  }
+
+  private finishTransfer(outcome: TransferOutcome): void {
+    const transfer = this.transfer;
+    if (transfer === undefined) return;
+    this.transfer = undefined;
+    this.env.timers.cancel(transfer.timer);
+    transfer.done(outcome);
+  }
+
+  private fail(error: StorageError | Error): void {
+    this.env.log.error({ error: error.message }, "replica stopping after a storage failure");
+    this.stop();
+    this.options.onFatal?.(error);
+  }
+}

@@ -1,0 +1,304 @@
+// Fault profiles: how hostile a run's world is. A profile fixes the distributions;
+// the "faults" PRNG stream draws the actual schedule (the nemesis), so one seed and
+// one profile name reproduce the run. Every profile heals at `healAtFraction` of the
+// run (partitions lifted, clogs cleared, crashed nodes restarted) so that the end of
+// the run shows whether the cluster recovered (liveness is reported, not asserted).
+
+import { assert } from "../assert.ts";
+
+export type FaultKind = "partition" | "crash" | "clock-jump" | "clog" | "loss-burst" | "pause";
+export const FAULT_KINDS: readonly FaultKind[] = ["partition", "crash", "clock-jump", "clog", "loss-burst", "pause"];
+
+export type PartitionShape = "isolate" | "minority" | "deaf" | "mute";
+export const PARTITION_SHAPES: readonly PartitionShape[] = ["isolate", "minority", "deaf", "mute"];
+
+export interface FaultProfile {
+  readonly name: string;
+  /** One line for --help and docs. */
+  readonly description: string;
+  /**
+   * The replicas' tick for this world (elections after 10-20 ticks, heartbeats every 2). Profiles
+   * whose faults come every few hundred milliseconds need 10 ms ticks; calmer ones run 50 ms ticks,
+   * which simulate the same number of elections per faulty minute with a quarter of the events.
+   */
+  readonly tickMs: number;
+  // Links between nodes (each link draws its own latency distribution from these ranges).
+  readonly latencyMinUs: readonly [number, number];
+  readonly latencyTailMeanUs: readonly [number, number];
+  readonly latencyMaxUs: number;
+  readonly lossProbability: number;
+  readonly duplicateProbability: number;
+  /** Probability that a given link may reorder (otherwise it is FIFO). */
+  readonly reorderLinkProbability: number;
+  // Clocks.
+  readonly clockOffsetMaxMs: number;
+  readonly clockDriftMaxPpm: number;
+  // Disks (passed to SimDisk).
+  readonly diskWriteLatencyMs: readonly [number, number];
+  readonly diskSyncLatencyMs: readonly [number, number];
+  /** At a crash, each un-synced write (and directory operation) is lost with this probability. */
+  readonly diskCrashLoseProbability: number;
+  /** At a crash, the last un-synced write of a file is torn with this probability. */
+  readonly diskTearProbability: number;
+  /**
+   * Storage corruption (0..0.1 each, SimDisk): a read returns a flipped bit, a write stores one,
+   * a write lands at a wrong offset. Applied only where the simulator consents
+   * (src/core/sim/corruption-consent.ts: at most a minority of nodes, never a sync point slot).
+   */
+  readonly diskReadCorruptionProbability: number;
+  readonly diskWriteCorruptionProbability: number;
+  readonly diskMisdirectedWriteProbability: number;
+  // The nemesis: one action every [min, max] ms, of a kind drawn by weight.
+  readonly nemesisIntervalMs: readonly [number, number];
+  readonly weights: Readonly<Record<FaultKind, number>>;
+  /** Partition shapes by weight: one node isolated, a minority cut off, one node deaf (inbound cut), one node mute (outbound cut). */
+  readonly partitionShapeWeights: Readonly<Record<PartitionShape, number>>;
+  /** Probability that a partition, crash, clog or loss burst aims at the current leader rather than a random node. */
+  readonly targetLeaderProbability: number;
+  readonly partitionDurationMs: readonly [number, number];
+  readonly crashDowntimeMs: readonly [number, number];
+  /** At most this many nodes down at once: "minority" keeps a quorum alive, "any" lets the nemesis take a majority. */
+  readonly maxCrashed: "minority" | "any";
+  readonly clockJumpMaxMs: number;
+  readonly clogDurationMs: readonly [number, number];
+  readonly lossBurstProbability: number;
+  readonly lossBurstDurationMs: readonly [number, number];
+  /** A paused node (a stop-the-world GC, a VM descheduled) runs nothing, then handles its backlog in order. */
+  readonly pauseDurationMs: readonly [number, number];
+  /** Fraction of the run after which every fault is healed and no new one starts. */
+  readonly healAtFraction: number;
+}
+
+const calm = {
+  tickMs: 10,
+  latencyMinUs: [200, 800],
+  latencyTailMeanUs: [100, 1_000],
+  latencyMaxUs: 20_000,
+  lossProbability: 0,
+  duplicateProbability: 0,
+  reorderLinkProbability: 0,
+  clockOffsetMaxMs: 0,
+  clockDriftMaxPpm: 0,
+  diskWriteLatencyMs: [0.01, 0.05],
+  diskSyncLatencyMs: [0.2, 1],
+  diskCrashLoseProbability: 0.5,
+  diskTearProbability: 0,
+  diskReadCorruptionProbability: 0,
+  diskWriteCorruptionProbability: 0,
+  diskMisdirectedWriteProbability: 0,
+  nemesisIntervalMs: [1_000, 1_000],
+  weights: { partition: 0, crash: 0, "clock-jump": 0, clog: 0, "loss-burst": 0, pause: 0 },
+  partitionShapeWeights: { isolate: 1, minority: 1, deaf: 1, mute: 1 },
+  targetLeaderProbability: 0,
+  partitionDurationMs: [0, 0],
+  crashDowntimeMs: [0, 0],
+  maxCrashed: "minority",
+  clockJumpMaxMs: 0,
+  clogDurationMs: [0, 0],
+  lossBurstProbability: 0,
+  lossBurstDurationMs: [0, 0],
+  pauseDurationMs: [0, 0],
+  healAtFraction: 1,
+} as const satisfies Omit<FaultProfile, "name" | "description">;
+
+export const FAULT_PROFILES: Readonly<Record<string, FaultProfile>> = {
+  none: {
+    ...calm,
+    name: "none",
+    tickMs: 50,
+    description: "a healthy cluster: fixed-ish latency, no loss, no crashes, synchronized clocks",
+  },
+  standard: {
+    ...calm,
+    name: "standard",
+    tickMs: 50,
+    description: "1% loss, 1% duplication, reordering links, drifting clocks, and every 0.5-3 s a partition, crash, clock jump, clog, loss burst or pause; healed at 80%",
+    latencyTailMeanUs: [200, 3_000],
+    latencyMaxUs: 50_000,
+    lossProbability: 0.01,
+    duplicateProbability: 0.01,
+    reorderLinkProbability: 0.5,
+    clockOffsetMaxMs: 10_000,
+    clockDriftMaxPpm: 500,
+    diskSyncLatencyMs: [0.2, 5],
+    diskTearProbability: 0.5,
+    nemesisIntervalMs: [500, 3_000],
+    weights: { partition: 3, crash: 3, "clock-jump": 1, clog: 2, "loss-burst": 1, pause: 1 },
+    pauseDurationMs: [100, 2_000],
+    targetLeaderProbability: 0.3,
+    partitionDurationMs: [500, 5_000],
+    crashDowntimeMs: [200, 4_000],
+    maxCrashed: "minority",
+    clockJumpMaxMs: 5_000,
+    clogDurationMs: [100, 2_000],
+    lossBurstProbability: 0.3,
+    lossBurstDurationMs: [200, 2_000],
+    healAtFraction: 0.8,
+  },
+  heavy: {
+    ...calm,
+    name: "heavy",
+    description: "5% loss and duplication, slow reordering links, large drift, a fault every 0.1-1 s, majorities may crash, rare disk corruption on a minority of nodes; healed at 80%",
+    latencyMinUs: [200, 5_000],
+    latencyTailMeanUs: [1_000, 20_000],
+    latencyMaxUs: 200_000,
+    lossProbability: 0.05,
+    duplicateProbability: 0.05,
+    reorderLinkProbability: 1,
+    clockOffsetMaxMs: 60_000,
+    clockDriftMaxPpm: 50_000,
+    diskSyncLatencyMs: [0.5, 20],
+    diskTearProbability: 0.5,
+    diskReadCorruptionProbability: 0.01,
+    diskWriteCorruptionProbability: 0.002,
+    diskMisdirectedWriteProbability: 0.002,
+    nemesisIntervalMs: [100, 1_000],
+    weights: { partition: 3, crash: 3, "clock-jump": 1, clog: 2, "loss-burst": 1, pause: 1 },
+    pauseDurationMs: [50, 3_000],
+    targetLeaderProbability: 0.5,
+    partitionDurationMs: [200, 5_000],
+    crashDowntimeMs: [50, 3_000],
+    maxCrashed: "any",
+    clockJumpMaxMs: 30_000,
+    clogDurationMs: [100, 3_000],
+    lossBurstProbability: 0.5,
+    lossBurstDurationMs: [200, 3_000],
+    healAtFraction: 0.8,
+  },
+  corruption: {
+    ...calm,
+    name: "corruption",
+    description:
+      "storage faults: on a minority of nodes 10% of reads and 1% of writes flip a bit and 1% of writes are misdirected; crashes every 0.2-1.5 s make nodes reread their disks; healed at 80%",
+    tickMs: 50,
+    latencyTailMeanUs: [200, 2_000],
+    reorderLinkProbability: 0.5,
+    lossProbability: 0.01,
+    duplicateProbability: 0.01,
+    diskSyncLatencyMs: [0.2, 5],
+    diskTearProbability: 0.5,
+    diskReadCorruptionProbability: 0.1,
+    diskWriteCorruptionProbability: 0.01,
+    diskMisdirectedWriteProbability: 0.01,
+    nemesisIntervalMs: [200, 1_500],
+    weights: { partition: 1, crash: 6, "clock-jump": 0, clog: 1, "loss-burst": 0, pause: 1 },
+    pauseDurationMs: [100, 1_000],
+    targetLeaderProbability: 0.3,
+    partitionDurationMs: [300, 2_000],
+    crashDowntimeMs: [100, 1_500],
+    maxCrashed: "any",
+    clogDurationMs: [100, 1_000],
+    healAtFraction: 0.8,
+  },
+  elections: {
+    ...calm,
+    name: "elections",
+    description: "leader churn: frequent crashes and partitions of a few hundred ms, so terms turn over quickly; healed at 80%",
+    latencyTailMeanUs: [200, 2_000],
+    reorderLinkProbability: 0.5,
+    duplicateProbability: 0.01,
+    diskSyncLatencyMs: [0.2, 5],
+    diskTearProbability: 0.5,
+    nemesisIntervalMs: [200, 800],
+    weights: { partition: 3, crash: 4, "clock-jump": 0, clog: 1, "loss-burst": 0, pause: 0 },
+    targetLeaderProbability: 0.7,
+    partitionDurationMs: [300, 2_500],
+    crashDowntimeMs: [100, 1_500],
+    maxCrashed: "any",
+    clogDurationMs: [100, 800],
+    healAtFraction: 0.8,
+  },
+  "leader-churn": {
+    ...calm,
+    name: "leader-churn",
+    description: "the leader crashes or is isolated every 0.1-0.6 s and returns soon after, so uncommitted entries of many terms pile up (Figure 8); healed at 80%",
+    latencyTailMeanUs: [200, 2_000],
+    reorderLinkProbability: 0.5,
+    diskSyncLatencyMs: [0.2, 5],
+    diskTearProbability: 0.5,
+    nemesisIntervalMs: [100, 600],
+    weights: { partition: 1, crash: 4, "clock-jump": 0, clog: 0, "loss-burst": 0, pause: 0 },
+    partitionShapeWeights: { isolate: 1, minority: 1, deaf: 0, mute: 0 },
+    targetLeaderProbability: 1,
+    partitionDurationMs: [100, 1_000],
+    crashDowntimeMs: [50, 1_000],
+    maxCrashed: "any",
+    healAtFraction: 0.8,
+  },
+  "figure-8": {
+    ...calm,
+    name: "figure-8",
+    description: "slow links (5-10 ms) and a leader isolated or crashed every 0.03-0.3 s while clients keep writing to it, so leaders of many terms hold conflicting uncommitted suffixes (Raft paper, Figure 8); healed at 80%",
+    latencyMinUs: [5_000, 10_000],
+    latencyTailMeanUs: [0, 5_000],
+    latencyMaxUs: 100_000,
+    reorderLinkProbability: 0.5,
+    diskSyncLatencyMs: [0.2, 5],
+    diskTearProbability: 0.5,
+    nemesisIntervalMs: [30, 300],
+    weights: { partition: 3, crash: 2, "clock-jump": 0, clog: 0, "loss-burst": 0, pause: 0 },
+    partitionShapeWeights: { isolate: 1, minority: 0, deaf: 0, mute: 0 },
+    targetLeaderProbability: 1,
+    partitionDurationMs: [100, 1_000],
+    crashDowntimeMs: [50, 1_000],
+    maxCrashed: "any",
+    healAtFraction: 0.8,
+  },
+  "deposed-leader": {
+    ...calm,
+    name: "deposed-leader",
+    description: "leaders cut off (isolated or mute) or paused while clients still reach them, slow clocks stretch their leases; healed at 80%",
+    latencyTailMeanUs: [200, 2_000],
+    clockDriftMaxPpm: 150_000,
+    diskSyncLatencyMs: [0.2, 5],
+    nemesisIntervalMs: [300, 1_500],
+    weights: { partition: 4, crash: 1, "clock-jump": 0, clog: 2, "loss-burst": 0, pause: 3 },
+    pauseDurationMs: [200, 2_000],
+    partitionShapeWeights: { isolate: 2, minority: 0, deaf: 0, mute: 2 },
+    targetLeaderProbability: 0.9,
+    partitionDurationMs: [300, 3_000],
+    crashDowntimeMs: [100, 1_500],
+    clogDurationMs: [200, 1_500],
+    healAtFraction: 0.8,
+  },
+};
+
+export const FAULT_PROFILE_NAMES: readonly string[] = Object.keys(FAULT_PROFILES);
+
+export function faultProfile(name: string): FaultProfile | undefined {
+  return Object.hasOwn(FAULT_PROFILES, name) ? FAULT_PROFILES[name] : undefined;
+}
+
+export function validateFaultProfile(profile: FaultProfile): void {
+  const ranges: Array<[string, readonly [number, number]]> = [
+    ["latencyMinUs", profile.latencyMinUs],
+    ["latencyTailMeanUs", profile.latencyTailMeanUs],
+    ["diskWriteLatencyMs", profile.diskWriteLatencyMs],
+    ["diskSyncLatencyMs", profile.diskSyncLatencyMs],
+    ["nemesisIntervalMs", profile.nemesisIntervalMs],
+    ["partitionDurationMs", profile.partitionDurationMs],
+    ["crashDowntimeMs", profile.crashDowntimeMs],
+    ["clogDurationMs", profile.clogDurationMs],
+    ["lossBurstDurationMs", profile.lossBurstDurationMs],
+    ["pauseDurationMs", profile.pauseDurationMs],
+  ];
+  for (const [name, [min, max]] of ranges) assert(min >= 0 && min <= max, () => `fault profile ${profile.name}: ${name} is not a range`);
+  assert(profile.nemesisIntervalMs[0] > 0, "nemesis interval must be positive");
+  assert(Number.isSafeInteger(profile.tickMs) && profile.tickMs > 0, "tick must be a positive integer of milliseconds");
+  assert(profile.latencyMinUs[1] <= profile.latencyMaxUs, "latency minimum exceeds the maximum");
+  assert(profile.healAtFraction > 0 && profile.healAtFraction <= 1, "healAtFraction outside (0, 1]");
+  for (const p of [profile.lossProbability, profile.duplicateProbability, profile.reorderLinkProbability, profile.diskTearProbability, profile.diskCrashLoseProbability, profile.lossBurstProbability]) {
+    assert(p >= 0 && p <= 1, () => `fault profile ${profile.name}: probability ${p} outside [0, 1]`);
+  }
+  for (const p of [profile.diskReadCorruptionProbability, profile.diskWriteCorruptionProbability, profile.diskMisdirectedWriteProbability]) {
+    assert(p >= 0 && p <= 0.1, () => `fault profile ${profile.name}: corruption probability ${p} outside [0, 0.1]`);
+  }
+  for (const kind of FAULT_KINDS) assert(profile.weights[kind] >= 0, "fault weights must be >= 0");
+  assert(profile.targetLeaderProbability >= 0 && profile.targetLeaderProbability <= 1, "targetLeaderProbability outside [0, 1]");
+  let shapeWeight = 0;
+  for (const shape of PARTITION_SHAPES) {
+    assert(profile.partitionShapeWeights[shape] >= 0, "partition shape weights must be >= 0");
+    shapeWeight += profile.partitionShapeWeights[shape];
+  }
+  assert(shapeWeight > 0 || profile.weights.partition === 0, "partitions enabled without any shape");
+}

@@ -1,0 +1,88 @@
+// `blixard cluster status|members|add-learner|promote|remove|transfer-leader`:
+// cluster administration through any member's API (changes are forwarded to the leader).
+// Membership changes one server at a time: add a node as a learner, let it catch up,
+// then promote it (an operator step: `status` shows its applied index next to the leader's).
+import type { Command } from "commander";
+import {
+  AddLearnerResponseSchema,
+  PromoteResponseSchema,
+  RemoveResponseSchema,
+  StatusResponseSchema,
+  TransferLeaderResponseSchema,
+  type Member,
+  type StatusResponse,
+} from "../api/gen/blixard/v1/cluster_pb.ts";
+import { UsageError } from "./usage-error.ts";
+import { parseHostPort } from "../os/address.ts";
+import { addApiOptions, formatTable, parseId, runApiCall, type ApiCommandOptions } from "./api-output.ts";
+
+function membersTable(members: readonly Member[]): string {
+  return formatTable(
+    ["ID", "KIND", "PEER", "API"],
+    members.map((m) => [String(m.id), m.kind, m.peerAddress, m.apiAddress]),
+  );
+}
+
+function statusTable(status: StatusResponse): string {
+  const header = `cluster ${status.clusterId}  leader ${status.leaderId === 0n ? "unknown" : String(status.leaderId)}  term ${status.term}`;
+  const rows = status.nodes.map((node) =>
+    node.reachable
+      ? [String(node.id), node.role, String(node.term), String(node.commit), String(node.applied), String(node.lastIndex), node.apiAddress]
+      : [String(node.id), "unreachable", "-", "-", "-", "-", `${node.apiAddress} (${node.error})`],
+  );
+  return `${header}\n${formatTable(["ID", "ROLE", "TERM", "COMMIT", "APPLIED", "LAST", "API"], rows)}`;
+}
+
+function checkAddress(text: string | undefined, flag: string, required: boolean): string {
+  if (text === undefined) {
+    if (required) throw new UsageError(`${flag} is required (HOST:PORT)`);
+    return "";
+  }
+  try {
+    parseHostPort(text);
+  } catch (error) {
+    throw new UsageError(`${flag}: ${(error as Error).message}`);
+  }
+  return text;
+}
+
+export function registerClusterCommand(program: Command): void {
+  const cluster = program.command("cluster").description("inspect and change the cluster's membership");
+
+  addApiOptions(cluster.command("status").description("leader, term, and commit/applied index of every member"))
+    .option("--local", "report only the contacted node")
+    .action((options: ApiCommandOptions & { local?: boolean }) =>
+      runApiCall(options, StatusResponseSchema, (clients) => clients.cluster.status({ localOnly: options.local === true }), statusTable),
+    );
+
+  addApiOptions(cluster.command("members").description("voters and learners with their addresses")).action((options: ApiCommandOptions) =>
+    runApiCall(options, StatusResponseSchema, (clients) => clients.cluster.status({ localOnly: true }), (status) => membersTable(status.members)),
+  );
+
+  addApiOptions(cluster.command("add-learner <id>").description("add a node as a non-voting learner"))
+    .option("--peer <HOST:PORT>", "the new node's peer address")
+    .option("--api <HOST:PORT>", "the new node's API address (it announces it itself when omitted)")
+    .action((id: string, options: ApiCommandOptions & { peer?: string; api?: string }) => {
+      const nodeId = parseId(id, "id");
+      const peerAddress = checkAddress(options.peer, "--peer", true);
+      const apiAddress = checkAddress(options.api, "--api", false);
+      return runApiCall(options, AddLearnerResponseSchema, (clients) => clients.cluster.addLearner({ nodeId, peerAddress, apiAddress }), (r) =>
+        `OK (index ${r.index})\n${membersTable(r.members)}`,
+      );
+    });
+
+  addApiOptions(cluster.command("promote <id>").description("turn a learner into a voter")).action((id: string, options: ApiCommandOptions) => {
+    const nodeId = parseId(id, "id");
+    return runApiCall(options, PromoteResponseSchema, (clients) => clients.cluster.promote({ nodeId }), (r) => `OK (index ${r.index})\n${membersTable(r.members)}`);
+  });
+
+  addApiOptions(cluster.command("remove <id>").description("remove a voter or learner")).action((id: string, options: ApiCommandOptions) => {
+    const nodeId = parseId(id, "id");
+    return runApiCall(options, RemoveResponseSchema, (clients) => clients.cluster.remove({ nodeId }), (r) => `OK (index ${r.index})\n${membersTable(r.members)}`);
+  });
+
+  addApiOptions(cluster.command("transfer-leader <id>").description("hand leadership to a caught-up voter")).action((id: string, options: ApiCommandOptions) => {
+    const targetId = parseId(id, "id");
+    return runApiCall(options, TransferLeaderResponseSchema, (clients) => clients.cluster.transferLeader({ targetId }), (r) => `OK: node ${r.leaderId} leads`);
+  });
+}

@@ -1,0 +1,241 @@
+// `blixard sim`: one deterministic simulation run, a short summary, and on a safety
+// violation the seed, the simulated time, the property and the command that replays it
+// (exit 1). Bad input is one line and exit 2 (UsageError). Wall-clock time is measured
+// here, never in src/core/sim, which must stay deterministic.
+
+import { closeSync, openSync, writeFileSync, writeSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import type { Command } from "commander";
+import { UsageError } from "./usage-error.ts";
+import { buildHistory, checkHistory, DEFAULT_FAIL_SEMANTICS, kvModel, renderHtmlReport, type CheckResult } from "../../core/check/index.ts";
+import { FAULT_PROFILES, FAULT_PROFILE_NAMES, faultProfile } from "../../core/sim/fault-profile.ts";
+import { historyToJsonLines } from "../../core/sim/history.ts";
+import { isSeed, parseSeed, seedFromBigInt, type Seed } from "../../core/sim/seed.ts";
+import { DURATION_MS_MAX, NODE_COUNT_MAX, runSimulation, type SimulationResult } from "../../core/sim/simulation.ts";
+
+export interface SimCommandOptions {
+  seed?: string;
+  nodes: string;
+  time: string;
+  faults: string;
+  trace?: string;
+  history?: string;
+  report?: string;
+}
+
+/**
+ * The search budget of the end-of-run linearizability check, in steps (not wall time, so the
+ * verdict is as reproducible as the run). A clean 60 s standard run needs a few thousand.
+ */
+export const LINEARIZABILITY_STEP_LIMIT = 20_000_000;
+
+export interface ParsedSimArguments {
+  readonly seed: Seed;
+  readonly nodeCount: number;
+  readonly durationMs: number;
+  readonly profileName: string;
+}
+
+/** "60s", "2m", "500ms", "1h" or plain milliseconds, as integer milliseconds; undefined when malformed. */
+export function parseDurationMs(text: string): number | undefined {
+  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(text.trim());
+  if (match === null) return undefined;
+  const value = Number(match[1]);
+  const unit = match[2] ?? "ms";
+  const factor = unit === "ms" ? 1 : unit === "s" ? 1000 : unit === "m" ? 60_000 : 3_600_000;
+  const ms = Math.round(value * factor);
+  return Number.isSafeInteger(ms) ? ms : undefined;
+}
+
+/** Validates the flags; throws UsageError with one line naming what is wrong. */
+export function parseSimArguments(options: SimCommandOptions, randomSeed: () => Seed): ParsedSimArguments {
+  let seed: Seed;
+  if (options.seed === undefined) seed = randomSeed();
+  else {
+    const parsed = parseSeed(options.seed);
+    if (!isSeed(parsed)) throw new UsageError(`--seed: ${parsed.error}`);
+    seed = parsed;
+  }
+  if (!/^\d+$/.test(options.nodes.trim())) throw new UsageError(`--nodes: "${options.nodes}" is not a positive integer`);
+  const nodeCount = Number(options.nodes);
+  if (nodeCount < 1 || nodeCount > NODE_COUNT_MAX) throw new UsageError(`--nodes: ${options.nodes} is outside 1..${NODE_COUNT_MAX}`);
+  const durationMs = parseDurationMs(options.time);
+  if (durationMs === undefined) throw new UsageError(`--time: "${options.time}" is not a duration (examples: 60s, 2m, 500ms, 1500)`);
+  if (durationMs <= 0) throw new UsageError(`--time: must be more than zero`);
+  if (durationMs > DURATION_MS_MAX) throw new UsageError(`--time: ${options.time} exceeds the maximum of 7 days`);
+  if (faultProfile(options.faults) === undefined) {
+    throw new UsageError(`--faults: unknown profile "${options.faults}" (one of: ${FAULT_PROFILE_NAMES.join(", ")})`);
+  }
+  return { seed, nodeCount, durationMs, profileName: options.faults };
+}
+
+export function registerSimCommand(program: Command): void {
+  program
+    .command("sim")
+    .description("run one deterministic simulation of a whole cluster under faults, checking Raft safety after every step")
+    .option("--seed <seed>", "64-bit unsigned integer or 40-hex-digit commit hash (default: a random seed, printed)")
+    .option("--nodes <n>", `cluster size, 1..${NODE_COUNT_MAX}`, "5")
+    .option("--time <duration>", "simulated time: 60s, 2m, 500ms or plain milliseconds", "60s")
+    .option("--faults <profile>", `fault profile: ${FAULT_PROFILE_NAMES.join(" | ")}`, "standard")
+    .option("--trace <file>", "write one line per simulation event to this file")
+    .option("--history <file>", "write the client history as JSON lines (the format `blixard check` reads)")
+    .option("--report <file>", "write the linearizability check of the history as a self-contained HTML report")
+    .addHelpText(
+      "after",
+      "\nFault profiles:\n" + FAULT_PROFILE_NAMES.map((name) => `  ${name.padEnd(15)} ${FAULT_PROFILES[name]!.description}`).join("\n"),
+    )
+    .action((options: SimCommandOptions) => {
+      const parsed = parseSimArguments(options, () => seedFromBigInt(randomBytes(8).readBigUInt64BE()));
+      process.exitCode = runSimCommand(parsed, options.trace, options.history, options.report);
+    });
+}
+
+/** Runs and prints; returns the exit code (0 clean, 1 violation). */
+export function runSimCommand(
+  parsed: ParsedSimArguments,
+  traceFile: string | undefined,
+  historyFile: string | undefined,
+  reportFile: string | undefined = undefined,
+): number {
+  const profile = faultProfile(parsed.profileName)!;
+  const trace = traceFile === undefined ? undefined : new LineFile(traceFile);
+  const startedMs = performance.now();
+  let result: SimulationResult;
+  try {
+    result = runSimulation({
+      seed: parsed.seed,
+      nodeCount: parsed.nodeCount,
+      durationMs: parsed.durationMs,
+      profile,
+      trace: trace === undefined ? undefined : (line) => trace.write(line),
+    });
+  } finally {
+    trace?.close();
+  }
+  const wallMs = performance.now() - startedMs;
+  if (historyFile !== undefined) {
+    try {
+      writeFileSync(historyFile, historyToJsonLines(result.history));
+    } catch (error) {
+      throw new UsageError(`--history: cannot write ${historyFile}: ${(error as Error).message}`);
+    }
+  }
+  process.stdout.write(formatSummary(result, wallMs));
+  if (result.failure === undefined) {
+    // Every step was safe; now the whole history must be linearizable (Wing-Gong/Lowe, per key).
+    const checkStartedMs = performance.now();
+    const history = buildHistory(result.history, { file: "<simulation>", failSemantics: DEFAULT_FAIL_SEMANTICS.jsonl });
+    const model = kvModel();
+    const check = checkHistory(history, model, { stepLimit: LINEARIZABILITY_STEP_LIMIT });
+    process.stdout.write(formatLinearizability(check, performance.now() - checkStartedMs));
+    if (reportFile !== undefined) {
+      try {
+        writeFileSync(reportFile, renderHtmlReport(history, model, check, { title: `blixard sim --seed ${result.seed}: linearizability` }));
+      } catch (error) {
+        throw new UsageError(`--report: cannot write ${reportFile}: ${(error as Error).message}`);
+      }
+    }
+    if (check.verdict === "illegal") {
+      process.stdout.write(
+        [
+          `VIOLATION  Linearizability: the client history is not linearizable (key ${check.illegalPartition ?? "?"})`,
+          `  seed            ${result.seed}`,
+          `  simulated time  ${(result.simulatedUs / 1e6).toFixed(6)} s (end of run)`,
+          `  reproduce       ${reproduceSimCommand(parsed)} --report report.html`,
+          "",
+        ].join("\n"),
+      );
+      return 1;
+    }
+  }
+  if (result.failure !== undefined) {
+    const failure = result.failure;
+    process.stdout.write(
+      [
+        `VIOLATION  ${failure.property}: ${failure.message}`,
+        `  seed            ${failure.seed}`,
+        `  simulated time  ${(failure.simulatedTimeUs / 1e6).toFixed(6)} s`,
+        `  reproduce       ${failure.reproduce}`,
+        "",
+      ].join("\n"),
+    );
+    return 1;
+  }
+  return 0;
+}
+
+export function formatSummary(result: SimulationResult, wallMs: number): string {
+  const simulatedS = result.simulatedUs / 1e6;
+  const wallS = Math.max(wallMs, 0.001) / 1000;
+  const leaders = result.leaders;
+  const shownLeaders = leaders.slice(-8).map((l) => `t${l.term}:n${l.leader}`).join(" ");
+  const faults = Object.entries(result.faults)
+    .map(([kind, count]) => `${kind} ${count}`)
+    .join(", ");
+  const ops = result.operations;
+  const refused = result.refusedToStart;
+  const quorum = Math.floor(result.nodeCount / 2) + 1;
+  const refusedNote = refused.length === 0 ? "" : `; ${refused.length} of ${result.nodeCount} nodes refused to start on a corrupt store, so ${quorum} of the other ${result.nodeCount - refused.length} must be up for a quorum`;
+  const liveness = result.failure !== undefined
+    ? "not observed: the run stopped at the violation"
+    : result.recovered
+    ? `recovered: an operation succeeded ${result.recoveryMs} ms after the heal point`
+    : `NOT recovered: no operation succeeded after the heal point (reported, not a failure)${refusedNote}`;
+  const disk = result.disk;
+  const storage = `corrupted reads ${disk.readCorruptions}, writes ${disk.writeCorruptions}, misdirected ${disk.misdirectedWrites} (on nodes ${result.corruptibleNodes.join(", ") || "none"}); refused to start: corrupt ${refused.length}${
+    refused.length === 0 ? "" : ` (${refused.map((r) => `n${r.nodeId} at ${(r.simulatedTimeUs / 1e6).toFixed(3)} s`).join(", ")})`
+  }`;
+  return [
+    `blixard sim  seed ${result.seed}  ${result.nodeCount} nodes  faults ${result.profile}`,
+    `  simulated   ${simulatedS.toFixed(3)} s in ${wallS.toFixed(3)} s wall: ${Math.round(simulatedS / wallS)}x acceleration`,
+    `  events      ${result.events} (${Math.round(result.events / wallS)} per wall second)`,
+    `  terms       max term ${result.maxTerm}, ${leaders.length} leaders elected${leaders.length > 0 ? `; last: ${shownLeaders}` : ""}`,
+    `  operations  ${ops.invoked} invoked: ${ops.ok} ok, ${ops.fail} fail, ${ops.info} info; ${result.readsChecked} reads checked; commit index ${result.committedIndex}`,
+    `  faults      ${faults}; messages lost ${result.network.lost + result.network.droppedByPartition}, duplicated ${result.network.duplicated}; disk writes lost ${result.disk.lostWrites}, torn ${result.disk.tornWrites}`,
+    `  storage     ${storage}`,
+    `  liveness    ${liveness}`,
+    `  trace hash  ${result.traceHash}`,
+    "",
+  ].join("\n");
+}
+
+function formatLinearizability(check: CheckResult, wallMs: number): string {
+  const detail = `${check.operationCount} operations, ${check.partitions.length} keys, ${check.steps} search steps, ${Math.round(wallMs)} ms`;
+  const verdict =
+    check.verdict === "ok" ? "yes" : check.verdict === "illegal" ? "NO" : `unknown (${check.reason ?? `step budget of ${LINEARIZABILITY_STEP_LIMIT} exhausted`}; reported, not a failure)`;
+  return `  linearizable ${verdict} (${detail})\n`;
+}
+
+function reproduceSimCommand(parsed: ParsedSimArguments): string {
+  return `npx blixard sim --seed ${parsed.seed.text} --nodes ${parsed.nodeCount} --time ${parsed.durationMs}ms --faults ${parsed.profileName}`;
+}
+
+/** Buffered line writer for --trace (a run can emit millions of lines). */
+class LineFile {
+  private readonly fd: number;
+  private buffer = "";
+
+  constructor(path: string) {
+    try {
+      this.fd = openSync(path, "w");
+    } catch (error) {
+      throw new UsageError(`--trace: cannot write ${path}: ${(error as Error).message}`);
+    }
+  }
+
+  write(line: string): void {
+    this.buffer += line + "\n";
+    if (this.buffer.length >= 1 << 16) this.flush();
+  }
+
+  close(): void {
+    this.flush();
+    closeSync(this.fd);
+  }
+
+  private flush(): void {
+    if (this.buffer.length === 0) return;
+    writeSync(this.fd, this.buffer);
+    this.buffer = "";
+  }
+}

@@ -1,0 +1,542 @@
+// The peer transport: Raft messages over TCP, as length-prefixed CRC32C frames
+// (frame.ts) holding the compact binary codec (codec.ts).
+//
+// Connections. Exactly one connection carries traffic between two peers. A node
+// sends on the established connection to a peer, whichever side dialed it, and
+// dials only when it has none. When both sides dial at once and two connections
+// end up established, both keep the one dialed by the LOWER node id and close the
+// other; a node that sees a second connection dialed by the same side keeps the
+// newer (the older is a half-dead leftover of a restart). Each side opens with a
+// hello frame (wire version, cluster id, from, to) and checks the other's: a
+// wrong cluster, wrong target id or a frame that is not a hello first closes the
+// connection, so two clusters on one host never mix.
+//
+// Sending. send() never blocks and never throws for operating conditions: it
+// encodes the message into a frame and appends it to the peer's bounded queue
+// (messages and bytes); a full queue drops the message and counts it, because Raft
+// retransmits whatever matters. Queued frames are written in one batch per event
+// loop turn (one socket.write for many messages); while the socket pushes back,
+// frames wait in the queue. A failed dial drops the queue: by the time the peer is
+// back, those messages are stale and Raft resends what is needed.
+//
+// Reconnecting. After a failed dial or a lost connection the next dial waits an
+// exponential backoff (initial, doubling, capped) with jitter (uniform in
+// [delay/2, delay)), reset once a connection exchanges hellos.
+//
+// Bad input. A malformed frame (bad length, checksum, codec error, or a message
+// whose from/to do not match the connection) closes that connection and is logged
+// and counted; the node keeps running.
+import net from "node:net";
+import { assert } from "../../core/assert.ts";
+import type { Logger, PeerNetwork } from "../../core/env/environment.ts";
+import type { Message, NodeId } from "../../core/raft/types.ts";
+import { decodePeerPayload, encodeHello, encodeMessage, WIRE_VERSION, type Hello } from "../../core/wire/codec.ts";
+import { DEFAULT_MAX_FRAME_BYTES, encodeFrame, FrameDecoder } from "../../core/wire/frame.ts";
+import { formatHostPort, parseHostPort } from "./address.ts";
+
+/** Upper bound on distinct peers one transport keeps state for (a cluster is far smaller). */
+export const MAX_PEERS = 1_024;
+/** Upper bound on accepted connections still waiting for their hello. */
+export const MAX_PENDING_ACCEPTS = 256;
+
+export interface TcpTransportOptions {
+  readonly nodeId: NodeId;
+  readonly clusterId: string;
+  /** Where to listen for peers, e.g. "127.0.0.1:7001". Port 0 picks a free port (tests). */
+  readonly listen: string;
+  /** The peer address ("host:port") of a node, or undefined when not known (yet). */
+  readonly resolve: (peer: NodeId) => string | undefined;
+  /** Called for every valid message addressed to this node, from the event loop (never re-entrantly). */
+  readonly onMessage: (message: Message) => void;
+  readonly log: Logger;
+  readonly maxQueueMessages?: number;
+  readonly maxQueueBytes?: number;
+  readonly maxFrameBytes?: number;
+  /** Upper bound on bytes handed to one socket.write. */
+  readonly maxBatchBytes?: number;
+  readonly backoffInitialMs?: number;
+  readonly backoffMaxMs?: number;
+  readonly connectTimeoutMs?: number;
+  /** Uniform in [0, 1), for backoff jitter. */
+  readonly random?: () => number;
+}
+
+export interface PeerLinkStats {
+  readonly peer: NodeId;
+  readonly connected: boolean;
+  readonly queuedMessages: number;
+  readonly sentMessages: number;
+  /** socket.write calls that carried them: fewer than sentMessages when batching works. */
+  readonly sentBatches: number;
+  readonly droppedMessages: number;
+  readonly receivedMessages: number;
+  readonly dials: number;
+}
+
+export interface TransportStats {
+  readonly peers: readonly PeerLinkStats[];
+  readonly malformedFrames: number;
+  readonly rejectedHellos: number;
+  readonly acceptedConnections: number;
+}
+
+/** A listen failure the caller reports as one line (e.g. the port is in use). */
+export class ListenError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = "ListenError";
+  }
+}
+
+interface Connection {
+  readonly socket: net.Socket;
+  /** The node that dialed: this node for dials, the peer (known at its hello) for accepted connections. */
+  dialer: NodeId;
+  readonly decoder: FrameDecoder;
+  /** Known from the start for dialed connections, from the hello for accepted ones. */
+  peer: NodeId | undefined;
+  helloReceived: boolean;
+  /** Registered as the peer's connection (or as its duplicate awaiting resolution). */
+  established: boolean;
+  closed: boolean;
+  writable: boolean;
+}
+
+interface PeerLink {
+  readonly peer: NodeId;
+  connection: Connection | undefined;
+  dialing: Connection | undefined;
+  retryTimer: NodeJS.Timeout | undefined;
+  backoffMs: number;
+  queue: Uint8Array[];
+  queuedBytes: number;
+  flushScheduled: boolean;
+  sentMessages: number;
+  sentBatches: number;
+  droppedMessages: number;
+  receivedMessages: number;
+  dials: number;
+  /** Dropped messages not yet reported in a log line (one line per burst, not per message). */
+  unreportedDrops: number;
+}
+
+export class TcpTransport implements PeerNetwork {
+  private readonly options: Required<TcpTransportOptions>;
+  private readonly links = new Map<NodeId, PeerLink>();
+  private readonly accepted = new Set<Connection>();
+  private server: net.Server | undefined;
+  private closed = false;
+  private malformedFrames = 0;
+  private rejectedHellos = 0;
+  private acceptedConnections = 0;
+  private boundAddress: string | undefined;
+
+  constructor(options: TcpTransportOptions) {
+    this.options = {
+      maxQueueMessages: 4096,
+      maxQueueBytes: 64 * 1024 * 1024,
+      maxFrameBytes: DEFAULT_MAX_FRAME_BYTES,
+      maxBatchBytes: 4 * 1024 * 1024,
+      backoffInitialMs: 50,
+      backoffMaxMs: 2_000,
+      connectTimeoutMs: 2_000,
+      random: Math.random,
+      ...options,
+    };
+    assert(Number.isSafeInteger(options.nodeId) && options.nodeId >= 1, "node id must be a positive integer");
+    assert(this.options.maxQueueMessages > 0 && this.options.maxQueueBytes > 0, "queue limits must be positive");
+    assert(this.options.backoffInitialMs > 0 && this.options.backoffMaxMs >= this.options.backoffInitialMs, "bad backoff bounds");
+  }
+
+  /** Starts accepting peers; resolves with the bound "host:port", rejects with a ListenError. */
+  listen(): Promise<string> {
+    assert(this.server === undefined, "listen called twice");
+    const { host, port } = parseHostPort(this.options.listen);
+    const server = net.createServer((socket) => this.accept(socket));
+    this.server = server;
+    return new Promise((resolve, reject) => {
+      server.once("error", (error: NodeJS.ErrnoException) => {
+        const code = error.code ?? "EOTHER";
+        const reason = code === "EADDRINUSE" ? "address already in use" : error.message;
+        reject(new ListenError(code, `cannot listen for peers on ${this.options.listen}: ${reason}`));
+      });
+      server.listen({ host, port }, () => {
+        const address = server.address();
+        assert(address !== null && typeof address === "object", "server has no address after listen");
+        this.boundAddress = formatHostPort({ host, port: address.port });
+        server.on("error", (error) => this.options.log.error({ error: error.message }, "peer listener error"));
+        resolve(this.boundAddress);
+      });
+    });
+  }
+
+  get address(): string | undefined {
+    return this.boundAddress;
+  }
+
+  send(message: Message): void {
+    if (this.closed) return;
+    assert(message.from === this.options.nodeId, () => `sending a message from ${message.from} through node ${this.options.nodeId}`);
+    assert(message.to !== this.options.nodeId, "a node does not send messages to itself");
+    const link = this.link(message.to);
+    const payload = encodeMessage(message);
+    if (payload.length > this.options.maxFrameBytes) {
+      // Only a snapshot can be this large (appends are bounded by maxMessageBytes): an operating
+      // limit, reported, not a crash; the follower keeps asking and the operator sees why.
+      this.options.log.error({ peer: message.to, type: message.type, sizeBytes: payload.length, limitBytes: this.options.maxFrameBytes }, "message exceeds the frame limit: dropped");
+      this.drop(link, 1, "message exceeds the frame limit");
+      return;
+    }
+    const frame = encodeFrame(payload, this.options.maxFrameBytes);
+    if (link.queue.length >= this.options.maxQueueMessages || link.queuedBytes + frame.length > this.options.maxQueueBytes) {
+      this.drop(link, 1, "send queue full");
+      return;
+    }
+    link.queue.push(frame);
+    link.queuedBytes += frame.length;
+    if (link.connection !== undefined) this.scheduleFlush(link);
+    else this.maybeDial(link);
+  }
+
+  stats(): TransportStats {
+    const peers = [...this.links.values()]
+      .sort((a, b) => a.peer - b.peer)
+      .map((link) => ({
+        peer: link.peer,
+        connected: link.connection !== undefined,
+        queuedMessages: link.queue.length,
+        sentMessages: link.sentMessages,
+        sentBatches: link.sentBatches,
+        droppedMessages: link.droppedMessages,
+        receivedMessages: link.receivedMessages,
+        dials: link.dials,
+      }));
+    return { peers, malformedFrames: this.malformedFrames, rejectedHellos: this.rejectedHellos, acceptedConnections: this.acceptedConnections };
+  }
+
+  /** Stops listening, flushes what sockets already accepted, closes every connection. */
+  close(): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    this.closed = true;
+    const sockets: net.Socket[] = [];
+    for (const link of this.links.values()) {
+      if (link.retryTimer !== undefined) clearTimeout(link.retryTimer);
+      link.retryTimer = undefined;
+      for (const connection of [link.connection, link.dialing]) if (connection !== undefined) sockets.push(connection.socket);
+    }
+    for (const connection of this.accepted) sockets.push(connection.socket);
+    for (const socket of sockets) socket.end();
+    // end() lets written frames reach the peer; a peer that does not close its side in time is cut off.
+    const forceTimer = setTimeout(() => {
+      for (const socket of sockets) socket.destroy();
+    }, 200);
+    const server = this.server;
+    return new Promise((resolve) => {
+      const finish = (): void => {
+        clearTimeout(forceTimer);
+        for (const socket of sockets) socket.destroy();
+        resolve();
+      };
+      if (server === undefined || !server.listening) return finish();
+      server.close(finish);
+    });
+  }
+
+  private link(peer: NodeId): PeerLink {
+    let link = this.links.get(peer);
+    if (link === undefined) {
+      // Sends come from the core (members only); hellos beyond the limit are refused before this.
+      assert(this.links.size < MAX_PEERS, () => `more than ${MAX_PEERS} peers`);
+      link = {
+        peer,
+        connection: undefined,
+        dialing: undefined,
+        retryTimer: undefined,
+        backoffMs: this.options.backoffInitialMs,
+        queue: [],
+        queuedBytes: 0,
+        flushScheduled: false,
+        sentMessages: 0,
+        sentBatches: 0,
+        droppedMessages: 0,
+        receivedMessages: 0,
+        dials: 0,
+        unreportedDrops: 0,
+      };
+      this.links.set(peer, link);
+    }
+    return link;
+  }
+
+  private drop(link: PeerLink, count: number, reason: string): void {
+    if (count === 0) return;
+    link.droppedMessages += count;
+    if (link.unreportedDrops === 0) {
+      this.options.log.debug({ peer: link.peer, reason, droppedTotal: link.droppedMessages }, "dropping messages to peer");
+    }
+    link.unreportedDrops += count;
+  }
+
+  private maybeDial(link: PeerLink): void {
+    if (this.closed || link.connection !== undefined || link.dialing !== undefined || link.retryTimer !== undefined) return;
+    const address = this.options.resolve(link.peer);
+    if (address === undefined) {
+      this.drop(link, link.queue.length, "peer address unknown");
+      this.clearQueue(link);
+      return;
+    }
+    let target: { host: string; port: number };
+    try {
+      target = parseHostPort(address);
+    } catch (error) {
+      this.options.log.warn({ peer: link.peer, address, error: (error as Error).message }, "bad peer address");
+      this.drop(link, link.queue.length, "bad peer address");
+      this.clearQueue(link);
+      return;
+    }
+    link.dials += 1;
+    const socket = net.connect({ host: target.host, port: target.port });
+    const connection = this.newConnection(socket, this.options.nodeId, link.peer);
+    link.dialing = connection;
+    socket.setTimeout(this.options.connectTimeoutMs, () => {
+      if (!connection.established) socket.destroy(new Error("connect timeout"));
+    });
+    socket.once("connect", () => {
+      socket.setTimeout(0);
+      if (connection.closed) return;
+      socket.write(encodeFrame(this.hello(link.peer), this.options.maxFrameBytes));
+      link.dialing = undefined;
+      this.establish(link, connection);
+    });
+  }
+
+  private hello(peer: NodeId): Uint8Array {
+    const hello: Hello = { kind: "hello", version: WIRE_VERSION, clusterId: this.options.clusterId, from: this.options.nodeId, to: peer };
+    return encodeHello(hello);
+  }
+
+  private accept(socket: net.Socket): void {
+    if (this.closed) {
+      socket.destroy();
+      return;
+    }
+    if (this.accepted.size >= MAX_PENDING_ACCEPTS) {
+      // Connections that have not said hello yet are bounded too (each lives at most connectTimeoutMs).
+      socket.destroy();
+      return;
+    }
+    this.acceptedConnections += 1;
+    const connection = this.newConnection(socket, 0, undefined);
+    this.accepted.add(connection);
+    // An accepted socket that never says hello is closed after the connect timeout.
+    socket.setTimeout(this.options.connectTimeoutMs, () => {
+      if (!connection.helloReceived) socket.destroy();
+    });
+  }
+
+  private newConnection(socket: net.Socket, dialer: NodeId, peer: NodeId | undefined): Connection {
+    const connection: Connection = {
+      socket,
+      dialer,
+      decoder: new FrameDecoder(this.options.maxFrameBytes),
+      peer,
+      helloReceived: false,
+      established: false,
+      closed: false,
+      writable: true,
+    };
+    socket.setNoDelay(true);
+    socket.setKeepAlive(true, 1_000);
+    socket.on("data", (chunk: Buffer) => this.onData(connection, chunk));
+    socket.on("drain", () => {
+      connection.writable = true;
+      if (connection.peer !== undefined) {
+        const link = this.links.get(connection.peer);
+        if (link !== undefined && link.connection === connection) this.scheduleFlush(link);
+      }
+    });
+    socket.on("error", (error) => {
+      this.options.log.debug({ peer: connection.peer, error: error.message }, "peer connection error");
+    });
+    socket.on("close", () => this.onClose(connection));
+    return connection;
+  }
+
+  private onData(connection: Connection, chunk: Buffer): void {
+    if (connection.closed || this.closed) return;
+    const result = connection.decoder.push(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+    if (!result.ok) return this.malformed(connection, result.error);
+    for (const bytes of result.payloads) {
+      if (connection.closed) return;
+      const decoded = decodePeerPayload(bytes, this.options.maxFrameBytes);
+      if (!decoded.ok) return this.malformed(connection, decoded.error);
+      const payload = decoded.payload;
+      if (payload.kind === "hello") {
+        this.onHello(connection, payload);
+        continue;
+      }
+      if (!connection.helloReceived) return this.malformed(connection, "first frame is not a hello");
+      const message = payload.message;
+      if (message.from !== connection.peer || message.to !== this.options.nodeId) {
+        return this.malformed(connection, `message from ${message.from} to ${message.to} on the connection with ${connection.peer}`);
+      }
+      const link = this.link(message.from);
+      link.receivedMessages += 1;
+      this.options.onMessage(message);
+    }
+  }
+
+  private onHello(connection: Connection, hello: Hello): void {
+    if (connection.helloReceived) return this.malformed(connection, "second hello on one connection");
+    const reason =
+      hello.version !== WIRE_VERSION
+        ? `wire version ${hello.version}, expected ${WIRE_VERSION}`
+        : hello.clusterId !== this.options.clusterId
+          ? `cluster id ${JSON.stringify(hello.clusterId)}, expected ${JSON.stringify(this.options.clusterId)}`
+          : hello.to !== this.options.nodeId
+            ? `hello addressed to node ${hello.to}, this is node ${this.options.nodeId}`
+            : hello.from === this.options.nodeId
+              ? "hello from this node's own id"
+              : connection.peer !== undefined && hello.from !== connection.peer
+                ? `dialed node ${connection.peer} but node ${hello.from} answered`
+                : undefined;
+    if (reason !== undefined) {
+      this.rejectedHellos += 1;
+      this.options.log.warn({ peer: hello.from, reason }, "rejecting peer connection");
+      this.closeConnection(connection);
+      return;
+    }
+    if (!this.links.has(hello.from) && this.links.size >= MAX_PEERS) {
+      this.rejectedHellos += 1;
+      this.options.log.warn({ peer: hello.from, limit: MAX_PEERS }, "rejecting peer connection: too many peers");
+      this.closeConnection(connection);
+      return;
+    }
+    connection.helloReceived = true;
+    connection.socket.setTimeout(0);
+    const link = this.link(hello.from);
+    link.backoffMs = this.options.backoffInitialMs;
+    if (connection.peer === undefined) {
+      // Accepted connection: answer with our hello, then it carries traffic both ways.
+      connection.peer = hello.from;
+      connection.dialer = hello.from;
+      this.accepted.delete(connection);
+      connection.socket.write(encodeFrame(this.hello(hello.from), this.options.maxFrameBytes));
+      this.establish(link, connection);
+    }
+  }
+
+  /** Registers an established connection, resolving duplicates by the rule in the header comment. */
+  private establish(link: PeerLink, connection: Connection): void {
+    connection.established = true;
+    const current = link.connection;
+    if (current !== undefined && current !== connection) {
+      const lower = Math.min(this.options.nodeId, link.peer);
+      let keep: Connection;
+      if (current.dialer === connection.dialer) keep = connection;
+      else keep = connection.dialer === lower ? connection : current;
+      const drop = keep === connection ? current : connection;
+      link.connection = keep;
+      this.options.log.debug({ peer: link.peer, keptDialer: keep.dialer }, "closing duplicate peer connection");
+      this.closeConnection(drop);
+    } else {
+      link.connection = connection;
+    }
+    if (link.unreportedDrops > 0) {
+      this.options.log.info({ peer: link.peer, dropped: link.unreportedDrops }, "peer connected after dropping messages");
+      link.unreportedDrops = 0;
+    }
+    this.scheduleFlush(link);
+  }
+
+  private scheduleFlush(link: PeerLink): void {
+    if (link.flushScheduled) return;
+    link.flushScheduled = true;
+    setImmediate(() => {
+      link.flushScheduled = false;
+      this.flush(link);
+    });
+  }
+
+  private flush(link: PeerLink): void {
+    const connection = link.connection;
+    if (this.closed || connection === undefined || connection.closed) return;
+    while (link.queue.length > 0 && connection.writable) {
+      let batchBytes = 0;
+      let count = 0;
+      while (count < link.queue.length && (count === 0 || batchBytes + link.queue[count]!.length <= this.options.maxBatchBytes)) {
+        batchBytes += link.queue[count]!.length;
+        count += 1;
+      }
+      const batch = Buffer.allocUnsafe(batchBytes);
+      let offset = 0;
+      for (let i = 0; i < count; i++) {
+        batch.set(link.queue[i]!, offset);
+        offset += link.queue[i]!.length;
+      }
+      assert(offset === batchBytes, "batch size mismatch");
+      link.queue.splice(0, count);
+      link.queuedBytes -= batchBytes;
+      link.sentMessages += count;
+      link.sentBatches += 1;
+      connection.writable = connection.socket.write(batch);
+    }
+  }
+
+  private clearQueue(link: PeerLink): void {
+    link.queue = [];
+    link.queuedBytes = 0;
+  }
+
+  private malformed(connection: Connection, error: string): void {
+    this.malformedFrames += 1;
+    this.options.log.warn({ peer: connection.peer, remote: `${connection.socket.remoteAddress}:${connection.socket.remotePort}`, error }, "malformed frame from peer: closing the connection");
+    this.closeConnection(connection);
+  }
+
+  private closeConnection(connection: Connection): void {
+    if (connection.closed) return;
+    connection.closed = true;
+    connection.socket.destroy();
+    this.detach(connection);
+  }
+
+  private onClose(connection: Connection): void {
+    connection.closed = true;
+    this.detach(connection);
+  }
+
+  private detach(connection: Connection): void {
+    this.accepted.delete(connection);
+    if (connection.peer === undefined) return;
+    const link = this.links.get(connection.peer);
+    if (link === undefined) return;
+    let lost = false;
+    if (link.dialing === connection) {
+      link.dialing = undefined;
+      lost = true;
+      // The dial failed: what waited for it is stale by the time the peer is back.
+      this.drop(link, link.queue.length, "dial failed");
+      this.clearQueue(link);
+    }
+    if (link.connection === connection) {
+      link.connection = undefined;
+      lost = true;
+    }
+    if (lost && !this.closed) this.scheduleRetry(link);
+  }
+
+  private scheduleRetry(link: PeerLink): void {
+    if (link.retryTimer !== undefined) return;
+    const delayMs = Math.floor(link.backoffMs / 2 + this.options.random() * (link.backoffMs / 2));
+    link.backoffMs = Math.min(link.backoffMs * 2, this.options.backoffMaxMs);
+    link.retryTimer = setTimeout(() => {
+      link.retryTimer = undefined;
+      // Dial again only if there is something to say; the next send() dials otherwise.
+      if (link.queue.length > 0) this.maybeDial(link);
+    }, delayMs);
+  }
+}

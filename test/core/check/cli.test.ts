@@ -1,0 +1,91 @@
+// The command line: `blixard check` exit codes 0/1/2/3 and the HTML report.
+import { describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+
+const ROOT = path.resolve(import.meta.dirname, "../../..");
+const HISTORIES = path.resolve(ROOT, "../shared/histories");
+const BIN = path.join(ROOT, "bin/blixard.js");
+const scratch = mkdtempSync(path.join(tmpdir(), "blixard-check-"));
+
+function blixard(...args: string[]): { status: number | null; stdout: string; stderr: string } {
+  const run = spawnSync(process.execPath, [BIN, "check", ...args], { cwd: ROOT, encoding: "utf8", timeout: 60_000 });
+  return { status: run.status, stdout: run.stdout, stderr: run.stderr };
+}
+
+function assertSelfContained(html: string): void {
+  assert.match(html, /^<!DOCTYPE html>/);
+  assert.doesNotMatch(html, /https?:\/\//, "no external URLs");
+  assert.doesNotMatch(html, /<script[^>]+src=|<link[^>]+href=|<img[^>]+src=/, "nothing fetched at view time");
+}
+
+describe("blixard check", () => {
+  test("exit 0 and an HTML report for a linearizable history", () => {
+    const report = path.join(scratch, "ok.html");
+    const run = blixard(path.join(HISTORIES, "porcupine-kv/c01-ok.txt"), "--model", "kv", "--html", report);
+    assert.equal(run.status, 0, run.stderr);
+    assert.match(run.stdout, /linearizable/);
+    const html = readFileSync(report, "utf8");
+    assertSelfContained(html);
+    assert.match(html, /<svg/);
+    assert.match(html, /Linearization found/);
+    assert.match(html, /state before:/);
+  });
+
+  test("exit 1 and an HTML report showing where the search got stuck for an illegal history", () => {
+    const report = path.join(scratch, "bad.html");
+    const run = blixard(path.join(HISTORIES, "knossos/cas-register/bad/rethink-fail-minimal.edn"), "--model", "cas-register", "--html", report);
+    assert.equal(run.status, 1, run.stderr);
+    assert.match(run.stdout, /NOT linearizable/);
+    assert.match(run.stdout, /read 3 \(process 1, line 4\): rejected by the model/);
+    const html = readFileSync(report, "utf8");
+    assertSelfContained(html);
+    assert.match(html, /Longest partial linearization/);
+    assert.match(html, /stuck-not-allowed/);
+  });
+
+  test("exit 2 when the time budget runs out", () => {
+    // 20 concurrent puts and a read none of them explains: about 2^20 configurations.
+    const file = path.join(scratch, "hard.jsonl");
+    const lines: string[] = [];
+    for (let p = 0; p < 20; p += 1) lines.push(JSON.stringify({ process: p, type: "invoke", f: "put", key: "k", value: `v${p}`, time: p }));
+    for (let p = 0; p < 20; p += 1) lines.push(JSON.stringify({ process: p, type: "ok", f: "put", key: "k", value: `v${p}`, time: 100 + p }));
+    lines.push(JSON.stringify({ process: 99, type: "invoke", f: "get", key: "k", value: null, time: 200 }));
+    lines.push(JSON.stringify({ process: 99, type: "ok", f: "get", key: "k", value: "nope", time: 201 }));
+    writeFileSync(file, lines.join("\n") + "\n");
+    const run = blixard(file, "--model", "kv", "--timeout", "0.2");
+    assert.equal(run.status, 2, run.stderr);
+    assert.match(run.stdout, /unknown/);
+    assert.match(run.stdout, /time budget/);
+  });
+
+  test("exit 3 with one line naming file, line and column for malformed input", () => {
+    const file = path.join(scratch, "bad.edn");
+    writeFileSync(file, '{:process 0, :type :invoke, :f :read, :value nil}\n{:process 0, :type :ok, :f :read, :value [1 2}\n');
+    const run = blixard(file, "--model", "cas-register");
+    assert.equal(run.status, 3);
+    assert.equal(run.stderr, `blixard check: ${file}:2:46: unexpected '}'\n`);
+  });
+
+  test("exit 3 for a malformed JSON line, an unknown model or format, and a missing file", () => {
+    const file = path.join(scratch, "bad.jsonl");
+    writeFileSync(file, '{"process":0,"type":"invoke","f":"get","key":"a","value":null,"time":1}\n{"process":0,"type":"ok",}\n');
+    const json = blixard(file, "--model", "kv");
+    assert.equal(json.status, 3);
+    assert.match(json.stderr, /bad\.jsonl:2:26: malformed JSON/);
+    assert.equal(json.stderr.trim().split("\n").length, 1);
+    const model = blixard(file, "--model", "nope");
+    assert.equal(model.status, 3);
+    assert.match(model.stderr, /unknown model 'nope'/);
+    const format = blixard(file, "--model", "kv", "--format", "xml");
+    assert.equal(format.status, 3);
+    assert.match(format.stderr, /unknown format 'xml'/);
+    const missing = blixard(path.join(scratch, "missing.edn"), "--model", "kv");
+    assert.equal(missing.status, 3);
+    assert.match(missing.stderr, /cannot read \(ENOENT\)/);
+    for (const run of [json, model, format, missing]) assert.doesNotMatch(run.stderr, /\n\s+at /, "no stack trace");
+  });
+});

@@ -1,0 +1,112 @@
+// How the test harness provokes each planted bug (src/core/raft/types.ts PlantedBug): the fault
+// profile, cluster size, run length and any tuning, plus the property that must catch it.
+// Shared by test/core/sim/planted-bugs.test.ts and test/core/sim/scan-planted-bugs.ts (which
+// produced the seed lists and the table in docs/PLANTED-BUGS.md).
+
+import type { PlantedBug } from "../../../src/core/raft/types.ts";
+import type { StoragePlantedBug } from "../../../src/core/storage/raft-storage.ts";
+import { FAULT_PROFILES } from "../../../src/core/sim/fault-profile.ts";
+import type { PropertyName } from "../../../src/core/sim/properties.ts";
+import { seedFromNumber } from "../../../src/core/sim/seed.ts";
+import { simReplicaOptions, type SimulationOptions } from "../../../src/core/sim/simulation.ts";
+
+export interface PlantedBugConfig {
+  readonly bug: PlantedBug;
+  /** The property the simulator must report. */
+  readonly property: PropertyName;
+  /** Why that property, and what the configuration does to provoke the bug. */
+  readonly note: string;
+  /**
+   * Seeds the test tries, in order, until one catches the bug (its first violation must be
+   * `property`); the seeds it tried must pass with the bug off. Sized from the scan
+   * (docs/PLANTED-BUGS.md) so that a bug is caught well before the end of its list.
+   */
+  readonly seeds: readonly number[];
+  readonly options: (seed: number) => SimulationOptions;
+}
+
+/** Seeds first..last, in order. */
+function range(first: number, last: number): number[] {
+  return Array.from({ length: last - first + 1 }, (_, i) => first + i);
+}
+
+function base(seed: number, profile: string, durationMs: number, nodeCount = 5): SimulationOptions {
+  return { seed: seedFromNumber(seed), nodeCount, durationMs, profile: FAULT_PROFILES[profile]! };
+}
+
+export const PLANTED_BUG_CONFIGS: readonly PlantedBugConfig[] = [
+  {
+    bug: "vote-without-log-check",
+    property: "Leader Completeness",
+    note: "elections profile: a candidate with a stale log wins and lacks committed entries",
+    seeds: range(1, 10),
+    options: (seed) => base(seed, "elections", 20_000),
+  },
+  {
+    bug: "commit-previous-term-by-counting",
+    property: "Leader Completeness",
+    note: "figure-8 profile, 3 nodes, one entry per append and one append in flight, 16 write-heavy clients retrying fast: leaders keep old-term suffixes, commit one by counting, and a later leader overwrites it",
+    seeds: range(1, 60),
+    options: (seed) => ({
+      ...base(seed, "figure-8", 60_000, 3),
+      replica: { raft: { ...simReplicaOptions.raft, maxMessageBytes: 1, maxInflightMessages: 1 } },
+      workload: { clientCount: 16, thinkTimeMs: [0, 10], mix: { get: 1, put: 5, cas: 1 }, retryBackoffMs: 2 },
+    }),
+  },
+  {
+    bug: "vote-before-persist",
+    property: "Durability",
+    note: "standard profile: the driver sends votes and append acknowledgements before persisting, so a leader commits an entry fewer than a quorum of disks hold",
+    seeds: range(1, 5),
+    options: (seed) => base(seed, "standard", 20_000),
+  },
+  {
+    bug: "append-without-truncating-conflicts",
+    property: "State Machine Safety",
+    note: "elections profile: a follower keeps a stale suffix and applies an entry the leader never had there",
+    seeds: range(1, 10),
+    options: (seed) => base(seed, "elections", 20_000),
+  },
+  {
+    bug: "leader-ignores-higher-term",
+    property: "Election Safety",
+    note: "deposed-leader profile: a muted leader hears its successor's term, adopts it and keeps leading",
+    seeds: range(1, 5),
+    options: (seed) => base(seed, "deposed-leader", 20_000),
+  },
+  {
+    bug: "read-index-without-quorum",
+    property: "No Stale Read",
+    note: "deposed-leader profile, CheckQuorum off, 8 read-heavy clients half of whose operations start at a random node: an isolated leader answers reads locally while its successor acknowledges writes",
+    seeds: range(1, 10),
+    options: (seed) => ({
+      ...base(seed, "deposed-leader", 20_000),
+      replica: { raft: { ...simReplicaOptions.raft, checkQuorum: false } },
+      workload: { clientCount: 8, thinkTimeMs: [0, 20], mix: { get: 6, put: 3, cas: 1 }, wanderProbability: 0.5 },
+    }),
+  },
+  {
+    bug: "double-vote-in-term",
+    property: "Single Vote",
+    note: "standard profile: a follower votes again in the same term; caught when it records the second vote",
+    seeds: range(1, 20),
+    options: (seed) => base(seed, "standard", 20_000),
+  },
+];
+
+
+/** The storage bug (src/core/storage/recovery.ts StoragePlantedBug), run through SimulationOptions.storagePlantedBugs. */
+export interface StoragePlantedBugConfig extends Omit<PlantedBugConfig, "bug"> {
+  readonly bug: StoragePlantedBug;
+}
+
+export const STORAGE_PLANTED_BUG_CONFIG: StoragePlantedBugConfig = {
+  bug: "recover-skipping-checksums",
+  property: "Committed Data Intact",
+  note: "corruption profile without misdirected writes (bit flips on read and write only): a corruptible node restarts and replays a log record whose checksum fails, so it recovers a committed entry with altered bytes",
+  seeds: range(1, 30),
+  options: (seed) => ({
+    ...base(seed, "corruption", 20_000),
+    profile: { ...FAULT_PROFILES.corruption!, diskMisdirectedWriteProbability: 0 },
+  }),
+};

@@ -1,0 +1,52 @@
+// Each planted Raft bug (src/core/raft/types.ts), switched on by this harness only, must be
+// reported by the simulator as a violation of the right property within its fixed list of
+// seeds; the seeds it needed must pass with the bug off. docs/PLANTED-BUGS.md has the table.
+//
+// The seeds are tried in order and the search stops at the first that catches the bug, so a
+// change elsewhere that moves the schedules (any change to the core, the driver, storage or
+// the simulator does) costs a few more runs, not a red test, unless the bug's catch rate
+// really drops (then re-run test/core/sim/scan-planted-bugs.ts and revisit the configuration).
+
+import { test, describe } from "node:test";
+import assert from "node:assert/strict";
+import { runSimulation } from "../../../src/core/sim/simulation.ts";
+import { PLANTED_BUG_CONFIGS } from "./planted-bug-configs.ts";
+
+describe("planted bugs are caught by the right property", () => {
+  for (const config of PLANTED_BUG_CONFIGS) {
+    test(`${config.bug} -> ${config.property}`, () => {
+      const tried: number[] = [];
+      let caughtBy: number | undefined;
+      for (const seed of config.seeds) {
+        tried.push(seed);
+        const failure = runSimulation({ ...config.options(seed), plantedBugs: new Set([config.bug]) }).failure;
+        if (failure === undefined) continue;
+        assert.equal(failure.property, config.property, `seed ${seed}: ${failure.property}: ${failure.message}`);
+        assert.equal(failure.seed, String(seed));
+        assert.match(failure.reproduce, new RegExp(`--seed ${seed} `));
+        caughtBy = seed;
+        break;
+      }
+      assert.ok(caughtBy !== undefined, `no seed of ${config.seeds[0]}..${config.seeds.at(-1)} caught ${config.bug}`);
+      for (const seed of tried) {
+        const failure = runSimulation(config.options(seed)).failure;
+        assert.equal(failure, undefined, `bug off, seed ${seed}: ${failure?.property}: ${failure?.message}`);
+      }
+    });
+  }
+
+  test("every planted bug has a configuration", () => {
+    const bugs = new Set(PLANTED_BUG_CONFIGS.map((c) => c.bug));
+    for (const bug of [
+      "vote-without-log-check",
+      "commit-previous-term-by-counting",
+      "vote-before-persist",
+      "append-without-truncating-conflicts",
+      "leader-ignores-higher-term",
+      "read-index-without-quorum",
+      "double-vote-in-term",
+    ] as const) {
+      assert.ok(bugs.has(bug), bug);
+    }
+  });
+});

@@ -1,0 +1,122 @@
+import { test, describe } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { main } from "../../../src/shell/cli/main.ts";
+import { parseDurationMs, parseSimArguments, type SimCommandOptions } from "../../../src/shell/cli/sim-command.ts";
+import { UsageError } from "../../../src/shell/cli/usage-error.ts";
+import { seedFromNumber } from "../../../src/core/sim/seed.ts";
+
+const defaults: SimCommandOptions = { nodes: "5", time: "60s", faults: "standard" };
+
+/** Runs the CLI in-process, capturing what it prints. */
+async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const writeOut = process.stdout.write.bind(process.stdout);
+  const writeErr = process.stderr.write.bind(process.stderr);
+  process.stdout.write = ((chunk: string) => (out.push(String(chunk)), true)) as typeof process.stdout.write;
+  process.stderr.write = ((chunk: string) => (err.push(String(chunk)), true)) as typeof process.stderr.write;
+  const previousExitCode = process.exitCode;
+  try {
+    process.exitCode = undefined;
+    const code = await main(args);
+    return { code, out: out.join(""), err: err.join("") };
+  } finally {
+    process.exitCode = previousExitCode;
+    process.stdout.write = writeOut;
+    process.stderr.write = writeErr;
+  }
+}
+
+describe("blixard sim arguments", () => {
+  test("durations", () => {
+    assert.equal(parseDurationMs("60s"), 60_000);
+    assert.equal(parseDurationMs("2m"), 120_000);
+    assert.equal(parseDurationMs("500ms"), 500);
+    assert.equal(parseDurationMs("1500"), 1500);
+    assert.equal(parseDurationMs("1.5s"), 1500);
+    for (const bad of ["", "s", "-1s", "1 day", "1e3", "5x"]) assert.equal(parseDurationMs(bad), undefined, bad);
+  });
+
+  test("bad input is a one-line UsageError", () => {
+    const cases: Array<Partial<SimCommandOptions>> = [
+      { seed: "abc" },
+      { seed: "-5" },
+      { seed: "18446744073709551616" },
+      { nodes: "0" },
+      { nodes: "-3" },
+      { nodes: "2.5" },
+      { nodes: "99" },
+      { time: "0" },
+      { time: "0s" },
+      { time: "soon" },
+      { faults: "apocalypse" },
+    ];
+    for (const change of cases) {
+      assert.throws(
+        () => parseSimArguments({ ...defaults, ...change }, () => seedFromNumber(1)),
+        (error: unknown) => error instanceof UsageError && !error.message.includes("\n"),
+        JSON.stringify(change),
+      );
+    }
+  });
+
+  test("defaults: 5 nodes, 60 s, standard faults", () => {
+    const parsed = parseSimArguments({ ...defaults, seed: "42" }, () => seedFromNumber(1));
+    assert.equal(parsed.nodeCount, 5);
+    assert.equal(parsed.durationMs, 60_000);
+    assert.equal(parsed.profileName, "standard");
+    assert.equal(parsed.seed.text, "42");
+  });
+});
+
+describe("blixard sim command", () => {
+  test("exit 2 with one line for bad input and unknown flags", async () => {
+    for (const args of [
+      ["sim", "--nodes", "0"],
+      ["sim", "--time", "0"],
+      ["sim", "--seed", "xyz"],
+      ["sim", "--faults", "nope"],
+      ["sim", "--bogus"],
+    ]) {
+      const { code, err, out } = await cli(args);
+      assert.equal(code, 2, args.join(" "));
+      assert.equal(err.trim().split("\n").length, 1, `${args.join(" ")}: ${err}`);
+      assert.equal(out, "");
+    }
+  });
+
+  test("a run prints the summary and its trace hash, the same each time; --history writes JSON lines", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "blixard-sim-"));
+    const historyFile = join(dir, "history.jsonl");
+    const first = await cli(["sim", "--seed", "3", "--time", "3s", "--history", historyFile]);
+    const second = await cli(["sim", "--seed", "3", "--time", "3s"]);
+    assert.equal(first.code, 0, first.out + first.err);
+    const hash = (text: string) => /trace hash\s+([0-9a-f]{16})/.exec(text)?.[1];
+    assert.ok(hash(first.out) !== undefined, first.out);
+    assert.equal(hash(first.out), hash(second.out));
+    for (const word of ["simulated", "events", "terms", "operations", "faults", "acceleration"]) assert.match(first.out, new RegExp(word));
+    const lines = readFileSync(historyFile, "utf8").trim().split("\n");
+    assert.ok(lines.length > 10);
+    const event = JSON.parse(lines[0]!);
+    assert.deepEqual(Object.keys(event), ["process", "type", "f", "key", "value", "time"]);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test("a clean run's history is checked for linearizability, and --report writes the HTML report", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "blixard-sim-"));
+    try {
+      const reportFile = join(dir, "report.html");
+      const run = await cli(["sim", "--seed", "5", "--time", "5s", "--faults", "heavy", "--report", reportFile]);
+      assert.equal(run.code, 0, run.out + run.err);
+      assert.match(run.out, /linearizable yes \(\d+ operations, \d+ keys/);
+      const html = readFileSync(reportFile, "utf8");
+      assert.match(html, /linearizable/);
+      assert.doesNotMatch(html, /<script[^>]+src=|<link[^>]+href="http/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
