@@ -139,6 +139,20 @@ export class RequestPath {
     this.route(request, 0, this.checked(request, done));
   }
 
+  /**
+   * Sends a request to one node as its client would (hops 0: that node serves it or forwards it
+   * to its leader). For a node that is not a member yet and knows no leader: joining through a
+   * member. The same rules as a forward: not-applied only when it certainly never left.
+   */
+  submitTo(to: NodeId, request: ClientRequest, done: (outcome: RequestOutcome) => void): void {
+    assert(to !== this.env.nodeId, "submitTo is for another node; use submit");
+    const checkedDone = this.checked(request, done);
+    if (this.stopped || this.replica.isStopped) return checkedDone(notApplied("stopped", 0, "node is shutting down"));
+    const invalid = validateRequest(request);
+    if (invalid !== undefined) return checkedDone(notApplied("invalid", 0, invalid));
+    this.forward(to, request, checkedDone, 0);
+  }
+
   /** Stops for good: waiting forwards become unknown (they may have left), new requests are not-applied "stopped". */
   stop(): void {
     if (this.stopped) return;
@@ -165,16 +179,16 @@ export class RequestPath {
     this.forward(leaderId, request, done);
   }
 
-  private forward(to: NodeId, request: ClientRequest, done: (outcome: RequestOutcome) => void): void {
+  private forward(to: NodeId, request: ClientRequest, done: (outcome: RequestOutcome) => void, hops: number = HOPS_MAX): void {
     if (this.forwards.size >= this.options.forwardsPendingMax) {
       return done(notApplied("overloaded", to, `too many forwarded requests in flight (limit ${this.options.forwardsPendingMax}); retry later`));
     }
     const requestId = this.nextRequestId++;
-    const bytes = encodeClientFrame({ kind: "request", origin: this.origin, requestId, hops: HOPS_MAX, request });
+    const bytes = encodeClientFrame({ kind: "request", origin: this.origin, requestId, hops, request });
     if (!this.env.transport.send("client", to, bytes)) {
       // Certainly never left: no route to the leader (its address is not known yet), or its queue is full.
       this.stats.forwardsNotSent += 1;
-      return done(notApplied("forward-not-sent", to, `not the leader: node ${to} leads, and the request could not be sent to it; retry`));
+      return done(notApplied("forward-not-sent", to, `the request could not be sent to node ${to} (address not known yet, or its queue is full); retry`));
     }
     this.stats.forwarded += 1;
     const deadlineUs = this.env.monotonic.nowUs() + this.options.forwardTimeoutMs * 1000;

@@ -1,92 +1,61 @@
-// The simulator's client path, in one place so it can be replaced as a whole by the one
-// request path over the client channel: how a node serves a simulated client's request
-// (client-protocol.ts) with its replica, and how the answer travels back to the workload.
-// Everything a client request touches on its way in and out of a node is in this file.
+// How simulated clients reach the cluster: exactly as real ones reach a node's request path.
+// A client's operation travels as client-codec bytes (src/core/wire/client-codec.ts) on the
+// client channel to a node; the node's request path (src/core/replica/request-path.ts, the
+// one production runs) serves it or forwards it to the leader over the simulated network;
+// the outcome comes back as bytes and the workload records it. The simulator has no client
+// protocol and no outcome mapping of its own, so histories are judged by production's.
 
-import { unreachable } from "../assert.ts";
+import { assert } from "../assert.ts";
 import type { EndpointId } from "../env/environment.ts";
 import type { NodeId } from "../raft/types.ts";
-import { encodeKvCommand, type KvResult } from "../replica/kv-state-machine.ts";
-import type { CommandOutcome, ReadOutcome, ReplicaRefusal } from "../replica/replica.ts";
-import type { ClientOutcome, ClientReply, ClientRequest } from "./client-protocol.ts";
-import type { Cluster, NodeIncarnation } from "./cluster.ts";
-import type { SafetyMonitor } from "./properties.ts";
+import type { ClientRequest, RequestOutcome } from "../replica/request-types.ts";
+import { decodeClientFrame, encodeClientFrame } from "../wire/client-codec.ts";
+import type { Cluster } from "./cluster.ts";
 import { TRACE } from "./trace.ts";
-import type { World } from "./world.ts";
+import type { ClientBytes, World } from "./world.ts";
 
-export type ClientMessage = ClientRequest | ClientReply;
+/** Simulated clients send with this origin word (request ids are unique across the workload). */
+const CLIENT_ORIGIN = 0;
 
 export class SimClientPath {
   constructor(
-    private readonly world: World<ClientMessage>,
+    private readonly world: World<ClientBytes>,
     private readonly cluster: Cluster,
-    private readonly monitor: SafetyMonitor,
-    /** The workload's side: a reply reached client endpoint `to`. */
-    private readonly replyArrived: (to: EndpointId, reply: ClientReply) => void,
+    /** The workload's side: the outcome of request `requestId` reached client endpoint `to`. */
+    private readonly outcomeArrived: (to: EndpointId, requestId: number, outcome: RequestOutcome) => void,
   ) {}
 
-  /** A client sends a request to a node. */
-  send(fromEndpoint: EndpointId, toNode: NodeId, request: ClientRequest): void {
-    this.world.network.send(fromEndpoint, toNode, request);
+  /** A client sends a request to a node, as a client would (hops 0: the node may forward it). */
+  send(fromEndpoint: EndpointId, toNode: NodeId, requestId: number, request: ClientRequest): void {
+    const bytes = encodeClientFrame({ kind: "request", origin: CLIENT_ORIGIN, requestId, hops: 0, request });
+    this.world.network.send(fromEndpoint, toNode, { type: "client", bytes }, false);
   }
 
-  /** The network delivers a client message (a request at a node, a reply at a client). */
-  deliver(from: EndpointId, to: EndpointId, payload: ClientMessage): void {
-    switch (payload.type) {
-      case "client-reply":
-        this.world.trace.event(TRACE.clientReply, from, to, payload.requestId);
-        this.replyArrived(to, payload);
-        return;
-      case "client-request": {
-        const incarnation = this.cluster.incarnation(to);
-        if (incarnation?.replica === undefined) return; // down or still opening its storage: the request is lost
-        this.world.runOnHost(this.world.host(to), TRACE.clientRequest, payload.requestId, () => this.serve(to, incarnation, from, payload));
-        return;
-      }
-      default:
-        return unreachable(payload, "client message");
-    }
+  /** The network delivers client-channel bytes: at a node (a request, or a forward's outcome) or at a client (an outcome). */
+  deliver(from: EndpointId, to: EndpointId, payload: ClientBytes): void {
+    if (to < this.world.firstClientEndpoint) return this.deliverToNode(from, to, payload.bytes);
+    const decoded = decodeClientFrame(payload.bytes);
+    // Nodes are correct: what they send a client always decodes.
+    assert(decoded.ok && decoded.frame.kind === "outcome", () => `node ${from} sent client ${to} bytes that are not an outcome`);
+    assert(decoded.frame.origin === CLIENT_ORIGIN, () => `node ${from} answered client ${to} with origin ${decoded.frame.origin}`);
+    this.world.trace.event(TRACE.clientReply, from, to, decoded.frame.requestId);
+    this.outcomeArrived(to, decoded.frame.requestId, decoded.frame.outcome);
   }
 
-  private serve(nodeId: NodeId, incarnation: NodeIncarnation, client: EndpointId, request: ClientRequest): void {
-    // Replies and hints are methods, not closures per request: under tsx every named closure costs an Object.defineProperty.
-    const replica = incarnation.replica!;
-    const operation = request.operation;
-    if (operation.f === "get") {
-      replica.read({ key: operation.key }, (outcome: ReadOutcome<string>) => {
-        if (outcome.status === "ok") this.reply(nodeId, incarnation, client, request, { status: "ok", value: outcome.result, swapped: false });
-        else this.reply(nodeId, incarnation, client, request, { status: "rejected", leaderHint: this.leaderHint(incarnation, outcome.refusal), reason: outcome.refusal.code });
-      });
-      return;
-    }
-    const command =
-      operation.f === "put"
-        ? encodeKvCommand({ op: "put", key: operation.key, value: operation.value })
-        : encodeKvCommand({ op: "cas", key: operation.key, expected: operation.expected, value: operation.value });
-    replica.submit(command, (outcome: CommandOutcome<KvResult>) => {
-      switch (outcome.status) {
-        case "ok": {
-          const result = outcome.result;
-          if (result.op === "rejected") return this.reply(nodeId, incarnation, client, request, { status: "rejected", leaderHint: nodeId, reason: result.reason });
-          if (incarnation.process.alive) this.monitor.acknowledgedAt(nodeId, outcome.index);
-          if (result.op === "put") return this.reply(nodeId, incarnation, client, request, { status: "ok", value: operation.value, swapped: true });
-          return this.reply(nodeId, incarnation, client, request, { status: "ok", value: result.current, swapped: result.swapped });
-        }
-        case "rejected":
-          return this.reply(nodeId, incarnation, client, request, { status: "rejected", leaderHint: this.leaderHint(incarnation, outcome.refusal), reason: outcome.refusal.code });
-        case "unknown":
-          return this.reply(nodeId, incarnation, client, request, { status: "unknown", reason: outcome.reason });
-      }
-    });
-  }
-
-  private reply(nodeId: NodeId, incarnation: NodeIncarnation, client: EndpointId, request: ClientRequest, outcome: ClientOutcome): void {
-    if (!incarnation.process.alive) return; // a crashed node answers nothing
-    this.world.network.send(nodeId, client, { type: "client-reply", requestId: request.requestId, outcome });
-  }
-
-  private leaderHint(incarnation: NodeIncarnation, refusal: ReplicaRefusal): NodeId {
-    if (refusal.code === "not-leader") return refusal.leaderId;
-    return incarnation.process.alive ? incarnation.replica!.core.currentLeader() : 0;
+  private deliverToNode(from: EndpointId, to: NodeId, bytes: Uint8Array): void {
+    const incarnation = this.cluster.incarnation(to);
+    const process = incarnation?.process;
+    const receiver = process?.clientReceiver;
+    if (process === undefined || receiver === undefined) return; // down or still opening its storage: the bytes are lost
+    this.world.runOnHost(
+      this.world.host(to),
+      TRACE.clientRequest,
+      from,
+      () => {
+        // Clients and nodes are correct: bytes a node refuses are a codec or request-path bug.
+        if (receiver(from, bytes) === "malformed") assert(false, `node ${to} refused client-channel bytes from endpoint ${from} as malformed`);
+      },
+      process,
+    );
   }
 }

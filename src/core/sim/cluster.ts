@@ -8,6 +8,7 @@ import { assert } from "../assert.ts";
 import type { ConfState, NodeId, RaftCore } from "../raft/types.ts";
 import { createNodeProcess, type KvReplica } from "../replica/node-process.ts";
 import type { ReplicaOptions } from "../replica/replica.ts";
+import type { RequestPath, RequestPathOptions, RequestPathStats } from "../replica/request-path.ts";
 import { RaftStorage, type StoragePlantedBug } from "../storage/raft-storage.ts";
 import { StorageError } from "../storage/storage-error.ts";
 import type { PersistBatch, PropertyName, SafetyMonitor } from "./properties.ts";
@@ -28,6 +29,8 @@ export interface StartRefusal {
 export interface NodeIncarnation {
   readonly process: HostProcess;
   replica: KvReplica | undefined;
+  /** The node's request path (client channel), built with the replica. */
+  requestPath: RequestPath | undefined;
 }
 
 interface ClusterNode {
@@ -40,6 +43,7 @@ interface ClusterNode {
 
 export interface ClusterOptions {
   readonly replica: Omit<ReplicaOptions, "observer" | "onFatal">;
+  readonly requestPath: Omit<RequestPathOptions, "onAcknowledged">;
   readonly storagePlantedBugs: ReadonlySet<StoragePlantedBug> | undefined;
   /** A failure the run reports (and stops at). */
   readonly fail: (property: PropertyName | "Restartable", message: string, nodeId: NodeId) => void;
@@ -50,6 +54,8 @@ export class Cluster {
   private readonly bootstrap: ConfState;
   private readonly refusals: StartRefusal[] = [];
   private crashCount = 0;
+  /** Request path counters of the incarnations that ended (the running ones are added on demand). */
+  private readonly endedPathStats: RequestPathStats = emptyRequestPathStats();
 
   constructor(
     private readonly world: HostWorld,
@@ -63,6 +69,13 @@ export class Cluster {
 
   get crashes(): number {
     return this.crashCount;
+  }
+
+  /** Request path counters summed over every incarnation of every node. */
+  requestPathStats(): RequestPathStats {
+    const total = { ...this.endedPathStats };
+    for (const node of this.nodes) if (node.current?.requestPath !== undefined) addStats(total, node.current.requestPath.stats);
+    return total;
   }
 
   /** Nodes that refused to start on a corrupt store, in the order they did. */
@@ -118,7 +131,7 @@ export class Cluster {
     const number = ++node.incarnations;
     const host = node.host;
     const process = this.world.startProcess(host, number);
-    const incarnation: NodeIncarnation = { process, replica: undefined };
+    const incarnation: NodeIncarnation = { process, replica: undefined, requestPath: undefined };
     node.current = incarnation;
     this.world.trace.event(number === 1 ? TRACE.started : TRACE.restart, id, number, 0);
     this.world.runOnHost(host, TRACE.restart, number, () => {
@@ -141,8 +154,15 @@ export class Cluster {
             restored: (snapshot) => this.monitor.restored(id, snapshot),
           },
           onFatal: (error) => this.options.fail("Restartable", `node ${id} stopped on a storage failure: ${error.message}`, id),
+        }, {
+          ...this.options.requestPath,
+          // The durability check: an acknowledged write must be on a quorum of disks.
+          onAcknowledged: (index) => {
+            if (process.alive) this.monitor.acknowledgedAt(id, index);
+          },
         });
         incarnation.replica = built.replica;
+        incarnation.requestPath = built.requestPath;
         built.replica.start();
       });
     }, process);
@@ -159,6 +179,8 @@ export class Cluster {
     this.world.endProcess(node.host);
     // stop() tells waiting clients "stopped"; a crashed process says nothing, so replies are dropped (alive is false).
     incarnation.replica?.stop();
+    incarnation.requestPath?.stop();
+    if (incarnation.requestPath !== undefined) addStats(this.endedPathStats, incarnation.requestPath.stats);
     node.host.disk.crash();
     this.monitor.crashed(id);
   }
@@ -218,4 +240,12 @@ export class Cluster {
       persist(batch, mustSync, persisted);
     };
   }
+}
+
+function emptyRequestPathStats(): RequestPathStats {
+  return { servedLocally: 0, forwarded: 0, forwardsNotSent: 0, forwardsTimedOut: 0, received: 0, answersNotSent: 0, lateOutcomes: 0, malformed: 0 };
+}
+
+function addStats(total: RequestPathStats, add: Readonly<RequestPathStats>): void {
+  for (const key of Object.keys(total) as Array<keyof RequestPathStats>) total[key] += add[key];
 }

@@ -97,7 +97,8 @@ export class SimNetwork<T> implements EventTarget {
     return this.inFlight[this.index(from, to)]!;
   }
 
-  send(from: number, to: number, payload: T): void {
+  /** `duplicable` false: the payload rides a connection (the client channel), so loss is possible but a duplicate is not. */
+  send(from: number, to: number, payload: T, duplicable = true): void {
     const i = this.index(from, to);
     this.stats.sent++;
     if (this.blocked[i] === 1) {
@@ -110,7 +111,7 @@ export class SimNetwork<T> implements EventTarget {
       return;
     }
     this.transmit(i, link, payload);
-    if (this.random.chance(link.duplicateProbability)) {
+    if (duplicable && this.random.chance(link.duplicateProbability)) {
       this.stats.duplicated++;
       this.transmit(i, link, payload);
     }

@@ -17,7 +17,8 @@ import type { NodeId, PlantedBug } from "../raft/types.ts";
 import { MESSAGE_TYPE_CODES } from "../raft/message-codes.ts";
 import type { StoragePlantedBug } from "../storage/raft-storage.ts";
 import { defaultRaftTuning, type ReplicaOptions } from "../replica/replica.ts";
-import { SimClientPath, type ClientMessage } from "./client-path.ts";
+import { SimClientPath } from "./client-path.ts";
+import type { RequestPathOptions, RequestPathPlantedBug, RequestPathStats } from "../replica/request-path.ts";
 import { Cluster } from "./cluster.ts";
 import { CorruptionConsent } from "./corruption-consent.ts";
 import type { EventQueue } from "./event-queue.ts";
@@ -33,7 +34,7 @@ import { emptySimDiskStats, type SimDiskStats } from "./sim-disk.ts";
 import { StaleReadChecker } from "./stale-read.ts";
 import { TRACE } from "./trace.ts";
 import { Workload, defaultWorkloadOptions, type WorkloadOptions } from "./workload.ts";
-import { World, type SimHost } from "./world.ts";
+import { World, type ClientBytes, type SimHost } from "./world.ts";
 import type { StartRefusal } from "./cluster.ts";
 
 export const NODE_COUNT_MAX = 15;
@@ -69,6 +70,8 @@ export interface SimulationOptions {
   readonly replica?: Partial<Omit<ReplicaOptions, "observer" | "onFatal" | "plantedBugs">>;
   /** Test harness only: never reachable from the CLI. */
   readonly plantedBugs?: ReadonlySet<PlantedBug>;
+  /** Test harness only: request path bugs (docs/PLANTED-BUGS.md), never reachable from the CLI. */
+  readonly requestPathPlantedBugs?: ReadonlySet<RequestPathPlantedBug>;
   /** Test harness only: storage bugs (docs/PLANTED-BUGS.md), never reachable from the CLI. */
   readonly storagePlantedBugs?: ReadonlySet<StoragePlantedBug>;
   readonly limits?: Partial<SimulationLimits>;
@@ -79,6 +82,13 @@ export interface SimulationOptions {
 }
 
 /** Faster than production (elections after 10-20 ticks, heartbeats every 2), so a minute holds many terms. The tick comes from the fault profile unless given here. */
+/** The request path in simulation: a forward's deadline is the leader's request timeout plus forwardTimeoutMs. */
+export const simRequestPathOptions: Omit<RequestPathOptions, "plantedBugs" | "onAcknowledged"> = {
+  forwardTimeoutMs: 500,
+  forwardsPendingMax: 1_000,
+  sweepIntervalMs: 50,
+};
+
 export const simReplicaOptions: Omit<ReplicaOptions, "observer" | "onFatal" | "plantedBugs"> = {
   tickMs: 10,
   raft: { ...defaultRaftTuning, electionTicks: 10, heartbeatTicks: 2, maxInflightMessages: 64 },
@@ -124,6 +134,8 @@ export interface SimulationResult {
   readonly recoveryMs: number;
   readonly failure: SimulationFailure | undefined;
   readonly history: readonly HistoryEvent[];
+  /** The nodes' request paths, summed: requests served, forwarded, forwards lost (timed out) or never sent. */
+  readonly requestPath: RequestPathStats;
 }
 
 const FAULT_CODES: Record<FaultKind, number> = { partition: 1, crash: 2, "clock-jump": 3, clog: 4, "loss-burst": 5, pause: 6 };
@@ -134,7 +146,7 @@ export class Simulation {
   readonly queue: EventQueue;
   private readonly options: SimulationOptions;
   private readonly limits: SimulationLimits;
-  private readonly world: World<ClientMessage>;
+  private readonly world: World<ClientBytes>;
   private readonly cluster: Cluster;
   private readonly clientPath: SimClientPath;
   private readonly monitor: SafetyMonitor;
@@ -164,7 +176,7 @@ export class Simulation {
     const nodeIds: NodeId[] = [];
     for (let id = 1; id <= options.nodeCount; id++) nodeIds.push(id);
     this.corruption = new CorruptionConsent(nodeIds);
-    this.world = new World<ClientMessage>(
+    this.world = new World<ClientBytes>(
       {
         seed,
         hostCount: options.nodeCount,
@@ -188,11 +200,16 @@ export class Simulation {
     this.monitor = new SafetyMonitor(nodeIds, Math.floor(options.nodeCount / 2) + 1, (id) => this.cluster.coreOf(id));
     this.cluster = new Cluster(this.world, this.monitor, {
       replica: replicaOptions,
+      requestPath: {
+        ...simRequestPathOptions,
+        forwardTimeoutMs: replicaOptions.requestTimeoutMs + simRequestPathOptions.forwardTimeoutMs,
+        plantedBugs: options.requestPathPlantedBugs,
+      },
       storagePlantedBugs: options.storagePlantedBugs,
       fail: (property, message, nodeId) => this.fail(property, message, nodeId),
     });
     this.history = new History(this.limits.historyEventsMax, 2 * workloadOptions.clientCount + 2);
-    this.clientPath = new SimClientPath(this.world, this.cluster, this.monitor, (to, reply) => this.workload.receive(to, reply));
+    this.clientPath = new SimClientPath(this.world, this.cluster, (to, requestId, outcome) => this.workload.receive(to, requestId, outcome));
     this.workload = new Workload(
       this.queue,
       Prng.stream(seed, "workload"),
@@ -200,7 +217,7 @@ export class Simulation {
       nodeIds,
       this.world.firstClientEndpoint,
       workloadOptions,
-      (from, to, request) => this.clientPath.send(from, to, request),
+      (from, to, requestId, request) => this.clientPath.send(from, to, requestId, request),
       (event) => this.recordHistory(event),
     );
     const target: NemesisTarget = {
@@ -278,6 +295,7 @@ export class Simulation {
       recoveryMs: firstOk >= 0 ? Math.round((firstOk - markUs) / 1000) : -1,
       failure: this.failure,
       history: this.history.events,
+      requestPath: this.cluster.requestPathStats(),
     };
   }
 

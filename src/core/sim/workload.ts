@@ -8,10 +8,30 @@
 
 import { assert, unreachable } from "../assert.ts";
 import type { NodeId } from "../raft/types.ts";
-import type { ClientOperation, ClientOutcome, ClientReply, ClientRequest } from "./client-protocol.ts";
+import type { ClientRequest, RequestOutcome } from "../replica/request-types.ts";
 import type { EventQueue } from "./event-queue.ts";
 import type { History, HistoryEvent } from "./history.ts";
 import type { Prng } from "./prng.ts";
+
+/** A client's key-value operation, as the history records it. */
+export type ClientOperation =
+  | { readonly f: "get"; readonly key: string }
+  | { readonly f: "put"; readonly key: string; readonly value: string }
+  | { readonly f: "cas"; readonly key: string; readonly expected: string; readonly value: string };
+
+/** The request path's request for an operation (reads are linearizable: ReadIndex). */
+function requestFor(operation: ClientOperation): ClientRequest {
+  switch (operation.f) {
+    case "get":
+      return { kind: "get", key: operation.key };
+    case "put":
+      return { kind: "put", key: operation.key, value: operation.value };
+    case "cas":
+      return { kind: "cas", key: operation.key, expected: operation.expected, value: operation.value };
+    default:
+      return unreachable(operation, "client operation");
+  }
+}
 
 export interface WorkloadOptions {
   readonly clientCount: number;
@@ -83,7 +103,7 @@ export class Workload {
     /** Endpoint of client i is firstClientEndpoint + i. */
     private readonly firstClientEndpoint: number,
     private readonly options: WorkloadOptions,
-    private readonly send: (fromEndpoint: number, toNode: NodeId, request: ClientRequest) => void,
+    private readonly send: (fromEndpoint: number, toNode: NodeId, requestId: number, request: ClientRequest) => void,
     /** Sees every history event as it is recorded (the stale-read check). */
     private readonly onHistory: (event: HistoryEvent) => void,
   ) {
@@ -128,29 +148,35 @@ export class Workload {
     }
   }
 
-  receive(toEndpoint: number, reply: ClientReply): void {
+  /** The request path's outcome of request `requestId` reached client endpoint `toEndpoint`. */
+  receive(toEndpoint: number, requestId: number, outcome: RequestOutcome): void {
     const client = this.clients[toEndpoint - this.firstClientEndpoint];
     assert(client !== undefined, () => `no client at endpoint ${toEndpoint}`);
-    if (client.operation === undefined || reply.requestId !== client.requestId) return; // a late reply to an attempt we gave up on
-    this.handleOutcome(client, reply.outcome);
+    if (client.operation === undefined || requestId !== client.requestId) return; // a late reply to an attempt we gave up on
+    this.handleOutcome(client, outcome);
   }
 
-  private handleOutcome(client: Client, outcome: ClientOutcome): void {
+  private handleOutcome(client: Client, outcome: RequestOutcome): void {
     const operation = client.operation!;
     switch (outcome.status) {
-      case "ok":
+      case "ok": {
+        const result = outcome.result;
         if (operation.f === "get") {
-          client.lastSeen.set(operation.key, outcome.value);
-          this.complete(client, "ok", outcome.value);
+          assert(result.kind === "get", "a get answered with another kind of result");
+          client.lastSeen.set(operation.key, result.value);
+          this.complete(client, "ok", result.value);
         } else if (operation.f === "put") {
+          assert(result.kind === "put", "a put answered with another kind of result");
           client.lastSeen.set(operation.key, operation.value);
           this.complete(client, "ok", undefined);
         } else {
-          client.lastSeen.set(operation.key, outcome.swapped ? operation.value : outcome.value);
-          this.complete(client, outcome.swapped ? "ok" : "fail", undefined);
+          assert(result.kind === "cas", "a cas answered with another kind of result");
+          client.lastSeen.set(operation.key, result.swapped ? operation.value : result.current);
+          this.complete(client, result.swapped ? "ok" : "fail", undefined);
         }
         return;
-      case "rejected": {
+      }
+      case "not-applied": {
         // Certainly no effect: safe to try again, at the hinted leader or the next node.
         if (outcome.leaderHint !== 0 && outcome.leaderHint !== client.believedLeader) client.believedLeader = outcome.leaderHint;
         else client.believedLeader = this.nextNode(client.believedLeader);
@@ -214,7 +240,7 @@ export class Workload {
     client.attempts++;
     this.stats.attempts++;
     client.requestId = this.nextRequestId++;
-    this.send(client.endpoint, client.believedLeader, { type: "client-request", requestId: client.requestId, operation: client.operation });
+    this.send(client.endpoint, client.believedLeader, client.requestId, requestFor(client.operation));
   }
 
   private complete(client: Client, type: "ok" | "fail" | "info", readValue: string | undefined): void {

@@ -2,7 +2,7 @@
 // clock, random stream and SimDisk), the SimNetwork between hosts and clients, and the
 // processes that run on hosts. A host process sees exactly one Environment
 // (src/core/env/environment.ts), built here: the host's clocks, the process's timers, the
-// host's disk, and a transport carrying the raft channel's bytes over the simulated network.
+// host's disk, and a transport carrying the raft and client channels' bytes over the simulated network.
 //
 // Nothing here knows what runs on a host: the cluster (cluster.ts) starts and stops processes,
 // the simulation (simulation.ts) decides what a failure is. Every event that runs host code
@@ -29,7 +29,13 @@ export interface RaftBytes {
   readonly bytes: Uint8Array;
 }
 
-type ChannelReceiver = (from: EndpointId, bytes: Uint8Array) => ReceiveVerdict;
+/** Client requests and outcomes as the client codec's bytes (the client channel), exactly as over TCP. */
+export interface ClientBytes {
+  readonly type: "client";
+  readonly bytes: Uint8Array;
+}
+
+export type ChannelReceiver = (from: EndpointId, bytes: Uint8Array) => ReceiveVerdict;
 
 /** One run of a process on a host, from start to crash (or refusal to start). */
 export interface HostProcess {
@@ -41,6 +47,8 @@ export interface HostProcess {
   alive: boolean;
   /** The raft channel's receiver, set by the process (the replica's RaftChannel). */
   raftReceiver: ChannelReceiver | undefined;
+  /** The client channel's receiver, set by the process (its request path). */
+  clientReceiver: ChannelReceiver | undefined;
 }
 
 export interface SimHost {
@@ -78,8 +86,8 @@ export interface WorldHooks<Payload> {
   afterStep(host: SimHost): void;
   /** A raft-channel message leaves a host (before the network sees it). */
   raftSent(host: SimHost, to: EndpointId, bytes: Uint8Array): void;
-  /** A message other than the raft channel's arrived at an endpoint. */
-  deliver(from: EndpointId, to: EndpointId, payload: Payload): void;
+  /** A message other than the raft channel's arrived at an endpoint (client-channel bytes included). */
+  deliver(from: EndpointId, to: EndpointId, payload: ClientBytes | Payload): void;
 }
 
 /** What the cluster uses of the world: hosts, their processes, time and the trace (not the network's payloads). */
@@ -96,18 +104,20 @@ export interface HostWorld {
 export class World<Payload extends { readonly type: string }> implements HostWorld {
   readonly queue: EventQueue;
   readonly trace: SimTrace;
-  readonly network: SimNetwork<RaftBytes | Payload>;
+  readonly network: SimNetwork<RaftBytes | ClientBytes | Payload>;
   readonly hosts: SimHost[] = [];
   readonly hostIds: NodeId[] = [];
   /** Endpoint of client i is firstClientEndpoint + i (hosts are 1..hostCount). */
   readonly firstClientEndpoint: number;
   private readonly timersPerHostMax: number;
+  private readonly clientCount: number;
   private readonly hooks: WorldHooks<Payload>;
 
   constructor(options: WorldOptions, hooks: WorldHooks<Payload>) {
     assert(Number.isSafeInteger(options.hostCount) && options.hostCount >= 1, "host count out of range");
     this.hooks = hooks;
     this.timersPerHostMax = options.timersPerHostMax;
+    this.clientCount = options.clientCount;
     const profile = options.profile;
     const seed = options.seed;
     this.queue = new EventQueue(options.eventQueueMax);
@@ -126,7 +136,7 @@ export class World<Payload extends { readonly type: string }> implements HostWor
       duplicateProbability: 0, // clients speak over a connection: loss means a timeout, never a duplicate
       reorder: false,
     };
-    this.network = new SimNetwork<RaftBytes | Payload>(
+    this.network = new SimNetwork<RaftBytes | ClientBytes | Payload>(
       this.queue,
       Prng.stream(seed, "network"),
       endpointCount,
@@ -203,7 +213,12 @@ export class World<Payload extends { readonly type: string }> implements HostWor
       transport: {
         send: (channel, to, bytes) => this.sendFromHost(process!, channel, to, bytes),
         receive: (channel, handler) => {
-          assert(channel === "raft", () => `the simulator carries no ${channel} channel to nodes yet`);
+          assert(channel === "raft" || channel === "client", () => `the simulator carries no ${channel} channel to nodes yet`);
+          if (channel === "client") {
+            assert(process!.clientReceiver === undefined, "a second receiver for the client channel");
+            process!.clientReceiver = handler;
+            return;
+          }
           assert(process!.raftReceiver === undefined, "a second receiver for the raft channel");
           process!.raftReceiver = handler;
         },
@@ -211,7 +226,7 @@ export class World<Payload extends { readonly type: string }> implements HostWor
       log: silentLogger as Logger,
       failpoint: noFailpoints,
     };
-    process = { host, number, timers, env, alive: true, raftReceiver: undefined };
+    process = { host, number, timers, env, alive: true, raftReceiver: undefined, clientReceiver: undefined };
     host.process = process;
     return process;
   }
@@ -275,14 +290,20 @@ export class World<Payload extends { readonly type: string }> implements HostWor
   private sendFromHost(process: HostProcess, channel: ChannelName, to: EndpointId, bytes: Uint8Array): boolean {
     if (!process.alive) return false;
     const host = process.host;
-    assert(channel === "raft", () => `node ${host.id} sent on the ${channel} channel, which the simulator does not carry yet`);
+    assert(channel === "raft" || channel === "client", () => `node ${host.id} sent on the ${channel} channel, which the simulator does not carry yet`);
+    if (channel === "client") {
+      // To a node (forwarding) or to a client endpoint (an outcome). Lost on the way means a timeout, never a duplicate.
+      assert(to >= 1 && to < this.firstClientEndpoint + this.clientCount && to !== host.id, () => `node ${host.id} sent client bytes to endpoint ${to}`);
+      this.network.send(host.id, to, { type: "client", bytes }, false);
+      return true;
+    }
     assert(to >= 1 && to <= this.hosts.length && to !== host.id, () => `node ${host.id} sent to endpoint ${to}`);
     this.hooks.raftSent(host, to, bytes);
     this.network.send(host.id, to, { type: "raft", bytes });
     return true;
   }
 
-  private deliver(from: EndpointId, to: EndpointId, payload: RaftBytes | Payload): void {
+  private deliver(from: EndpointId, to: EndpointId, payload: RaftBytes | ClientBytes | Payload): void {
     if (isRaftBytes(payload)) {
       const host = this.hosts[to - 1]!;
       const process = host.process;
