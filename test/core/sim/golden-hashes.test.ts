@@ -75,7 +75,8 @@ describe("golden trace hashes (test/core/sim/golden-hashes.json)", () => {
     return;
   }
 
-  test("the golden file lists exactly the golden runs, in order", () => {
+  test("the golden file lists exactly the golden runs, in order", (t) => {
+    t.diagnostic(`Node.js ${process.version}`);
     const names = readGolden().runs.map(runName);
     assert.deepEqual(names, GOLDEN_RUNS.map(runName), `golden-hashes.json is out of date with GOLDEN_RUNS; regenerate: ${REGENERATE}`);
   });
