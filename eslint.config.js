@@ -149,6 +149,11 @@ export default tseslint.config(
         { selector: "AssignmentExpression[operator='**=']", message: `The **= operator ${engineDependent} (a shift or a multiplication loop is exact)` },
         { selector: "MemberExpression[computed=true][object.type='Identifier'][object.name='Math']", message: "Computed access to Math (Math[name]) is forbidden in core code: the linter cannot see which function it reaches (Math.random, Math.log ...)" },
         { selector: "Identifier[name='Math']:not(MemberExpression[computed=false] > Identifier.object)", message: "Math used other than as Math.name (an alias such as const M = Math, or Math passed around) is forbidden in core code: the linter could no longer see Math.random or Math.log" },
+        {
+          selector: "VariableDeclaration[declare=true], TSDeclareFunction[declare=true], ClassDeclaration[declare=true], TSEnumDeclaration[declare=true], TSModuleDeclaration[declare=true], TSModuleDeclaration[kind='global']",
+          message: "An ambient declaration (declare ...) is forbidden in core code: it names a runtime global the linter no longer sees (declare const process: ... hides process)",
+        },
+        { selector: "MetaProperty[meta.name='import']", message: "import.meta is forbidden in core code: it reads the module's location on the file system" },
         { selector: "ImportDeclaration[source.value=/^node:/]", message: "A node: import is forbidden in core code: core does no I/O and uses no Node.js module" },
       ],
       "no-restricted-imports": [

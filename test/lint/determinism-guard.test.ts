@@ -91,6 +91,10 @@ const MUST_FAIL: readonly MustFail[] = [
   { name: "localeCompare", code: 'export const c = "a".localeCompare("b");', ruleId: RESTRICTED_PROPERTIES, names: /localeCompare.*locale/ },
   { name: "localeCompare by computed access", code: 'export const c = "a"["localeCompare"]("b");', ruleId: RESTRICTED_PROPERTIES, names: /localeCompare/ },
   { name: "toLocaleString", code: "export const s = (1234.5).toLocaleString();", ruleId: RESTRICTED_PROPERTIES, names: /toLocaleString.*locale/ },
+  { name: "a declared stand-in for a global", code: "declare const process: { nextTick(f: () => void): void }; process.nextTick(() => {});", ruleId: RESTRICTED_SYNTAX, names: /ambient declaration/ },
+  { name: "a declared function stand-in", code: "declare function setTimeout(f: () => void, ms: number): number; setTimeout(() => {}, 1);", ruleId: RESTRICTED_SYNTAX, names: /ambient declaration/ },
+  { name: "declare global", code: "declare global { const clock: () => number } export const t = clock();", ruleId: RESTRICTED_SYNTAX, names: /ambient declaration/ },
+  { name: "import.meta", code: "export const here = import.meta.url;", ruleId: RESTRICTED_SYNTAX, names: /import\.meta/ },
   // Randomness and engine-dependent float math.
   { name: "Math.random", code: "export const r = Math.random();", ruleId: RESTRICTED_PROPERTIES, names: /Math\.random/ },
   { name: "an alias of Math", code: "const M = Math; export const r = M.random();", ruleId: RESTRICTED_SYNTAX, names: /alias/ },
