@@ -30,6 +30,8 @@ export interface LinearizabilitySummary {
   readonly keys: number;
   readonly steps: number;
   readonly stepLimit: number;
+  /** The history could not be read as one (a simulator or protocol bug: the run reports "Client Protocol"). */
+  readonly malformed: boolean;
 }
 
 /** The summary, plus what the HTML report needs (the built history, the model, the full result). */
@@ -49,7 +51,7 @@ export function checkLinearizability(events: readonly HistoryEvent[], stepLimit:
     // is a simulator bug; it is reported, never a pass.
     if (!(error instanceof BadInputError)) throw error;
     return {
-      summary: { verdict: "unknown", illegalKey: undefined, reason: `the history is not well formed: ${error.message}`, operations: 0, keys: 0, steps: 0, stepLimit },
+      summary: { verdict: "unknown", illegalKey: undefined, reason: `the history is not well formed: ${error.message}`, operations: 0, keys: 0, steps: 0, stepLimit, malformed: true },
       detail: undefined,
     };
   }
@@ -65,6 +67,7 @@ export function checkLinearizability(events: readonly HistoryEvent[], stepLimit:
       keys: result.partitions.length,
       steps: result.steps,
       stepLimit,
+      malformed: false,
     },
     detail: { history, model, result },
   };

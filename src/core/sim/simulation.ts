@@ -214,7 +214,13 @@ export class Simulation {
       fail: (property, message, nodeId) => this.fail(property, message, nodeId),
     });
     this.history = new History(this.limits.historyEventsMax, 2 * workloadOptions.clientCount + 2);
-    this.clientPath = new SimClientPath(this.world, this.cluster, this.monitor, (to, reply) => this.workload.receive(to, reply));
+    this.clientPath = new SimClientPath(
+      this.world,
+      this.cluster,
+      this.monitor,
+      (to, reply) => this.workload.receive(to, reply),
+      (nodeId, message) => this.fail("Client Protocol", message, nodeId),
+    );
     this.workload = new Workload(
       this.queue,
       Prng.stream(seed, "workload"),
@@ -224,6 +230,7 @@ export class Simulation {
       workloadOptions,
       (from, to, request) => this.clientPath.send(from, to, request),
       (event) => this.recordHistory(event),
+      (message) => this.fail("Client Protocol", message, undefined),
     );
     const target: NemesisTarget = {
       nodeIds,
@@ -262,6 +269,7 @@ export class Simulation {
     }
     if (this.failure === undefined) this.workload.finish();
     const linearizability = checkLinearizability(this.history.events, this.options.linearizabilityStepLimit).summary;
+    if (linearizability.malformed) this.fail("Client Protocol", `the client history cannot be checked: ${linearizability.reason}`, undefined);
     if (linearizability.verdict === "illegal") {
       this.fail("Linearizability", `the client history is not linearizable (key ${linearizability.illegalKey}): no order of its operations explains every result`, undefined);
     }
@@ -324,7 +332,14 @@ export class Simulation {
 
   private recordHistory(event: HistoryEvent): void {
     this.world.trace.event(TRACE.history, event.process, HISTORY_TYPE_CODES[event.type], HISTORY_F_CODES[event.f]);
-    const problem = this.staleReads.observe(event);
+    let problem: string | undefined;
+    try {
+      problem = this.staleReads.observe(event);
+    } catch (error) {
+      // The checker asserts the history's shape (unique values, a string read); a wrong shape is the protocol's failure, not a crash here.
+      this.fail("Client Protocol", `the history event ${JSON.stringify(event)} breaks the checker's expectations: ${error instanceof Error ? error.message : String(error)}`, undefined);
+      return;
+    }
     if (problem !== undefined) this.monitor.fail("No Stale Read", problem);
   }
 
