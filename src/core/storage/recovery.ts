@@ -53,8 +53,9 @@ export interface SegmentState {
 /**
  * Bugs planted in storage for the test harness only (docs/PLANTED-BUGS.md); production never sets any.
  *   recover-skipping-checksums: log replay takes a WAL record whose checks fail at its word (its length and type).
+ *   torn-tail-as-corrupt: a torn record at the end of the last segment (the trace of a crash) is reported as corruption.
  */
-export type StoragePlantedBug = "recover-skipping-checksums";
+export type StoragePlantedBug = "recover-skipping-checksums" | "torn-tail-as-corrupt";
 
 export interface RecoveryOptions {
   readonly plantedBugs?: ReadonlySet<StoragePlantedBug>;
@@ -89,6 +90,7 @@ export function recover(disk: Disk, expected: ExpectedIdentity, options: Recover
   const skipChecksums = options.plantedBugs?.has("recover-skipping-checksums") === true;
   try {
     readRecord = skipChecksums ? readRecordSkippingChecksums : readRecordAt;
+    tornTailIsCorrupt = options.plantedBugs?.has("torn-tail-as-corrupt") === true;
     return recoverOrThrow(disk, expected);
   } catch (error) {
     if (error instanceof StorageError) return error;
@@ -96,8 +98,12 @@ export function recover(disk: Disk, expected: ExpectedIdentity, options: Recover
     throw error;
   } finally {
     readRecord = readRecordAt;
+    tornTailIsCorrupt = false;
   }
 }
+
+/** Planted bug "torn-tail-as-corrupt" (only during one recover call): a clean torn tail refuses the store. */
+let tornTailIsCorrupt = false;
 
 /** The reader of WAL records: readRecordAt, unless a planted bug replaces it (only during one recover call). */
 let readRecord: (bytes: Uint8Array, offset: number) => RecordRead = readRecordAt;
@@ -262,7 +268,7 @@ function recoverOrThrow(disk: Disk, expected: ExpectedIdentity): Recovery {
     while (offset < bytes.length) {
       const read = readRecord(bytes, offset);
       // A torn record after the sync point is the trace of a crash; before it, acknowledged data was lost.
-      if (read.kind === "torn" && isLast && offset >= segment.syncedEnd) {
+      if (read.kind === "torn" && isLast && offset >= segment.syncedEnd && !tornTailIsCorrupt) {
         truncations.push({ name, sizeBytes: offset });
         segment.sizeBytes = offset;
         break;
