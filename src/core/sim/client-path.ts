@@ -1,0 +1,92 @@
+// The simulator's client path, in one place so it can be replaced as a whole by the one
+// request path over the client channel: how a node serves a simulated client's request
+// (client-protocol.ts) with its replica, and how the answer travels back to the workload.
+// Everything a client request touches on its way in and out of a node is in this file.
+
+import { unreachable } from "../assert.ts";
+import type { EndpointId } from "../env/environment.ts";
+import type { NodeId } from "../raft/types.ts";
+import { encodeKvCommand, type KvResult } from "../replica/kv-state-machine.ts";
+import type { CommandOutcome, ReadOutcome, ReplicaRefusal } from "../replica/replica.ts";
+import type { ClientOutcome, ClientReply, ClientRequest } from "./client-protocol.ts";
+import type { Cluster, NodeIncarnation } from "./cluster.ts";
+import type { SafetyMonitor } from "./properties.ts";
+import { TRACE } from "./trace.ts";
+import type { World } from "./world.ts";
+
+export type ClientMessage = ClientRequest | ClientReply;
+
+export class SimClientPath {
+  constructor(
+    private readonly world: World<ClientMessage>,
+    private readonly cluster: Cluster,
+    private readonly monitor: SafetyMonitor,
+    /** The workload's side: a reply reached client endpoint `to`. */
+    private readonly replyArrived: (to: EndpointId, reply: ClientReply) => void,
+  ) {}
+
+  /** A client sends a request to a node. */
+  send(fromEndpoint: EndpointId, toNode: NodeId, request: ClientRequest): void {
+    this.world.network.send(fromEndpoint, toNode, request);
+  }
+
+  /** The network delivers a client message (a request at a node, a reply at a client). */
+  deliver(from: EndpointId, to: EndpointId, payload: ClientMessage): void {
+    switch (payload.type) {
+      case "client-reply":
+        this.world.trace.event(TRACE.clientReply, from, to, payload.requestId);
+        this.replyArrived(to, payload);
+        return;
+      case "client-request": {
+        const incarnation = this.cluster.incarnation(to);
+        if (incarnation?.replica === undefined) return; // down or still opening its storage: the request is lost
+        this.world.runOnHost(this.world.host(to), TRACE.clientRequest, payload.requestId, () => this.serve(to, incarnation, from, payload));
+        return;
+      }
+      default:
+        return unreachable(payload, "client message");
+    }
+  }
+
+  private serve(nodeId: NodeId, incarnation: NodeIncarnation, client: EndpointId, request: ClientRequest): void {
+    // Replies and hints are methods, not closures per request: under tsx every named closure costs an Object.defineProperty.
+    const replica = incarnation.replica!;
+    const operation = request.operation;
+    if (operation.f === "get") {
+      replica.read({ key: operation.key }, (outcome: ReadOutcome<string>) => {
+        if (outcome.status === "ok") this.reply(nodeId, incarnation, client, request, { status: "ok", value: outcome.result, swapped: false });
+        else this.reply(nodeId, incarnation, client, request, { status: "rejected", leaderHint: this.leaderHint(incarnation, outcome.refusal), reason: outcome.refusal.code });
+      });
+      return;
+    }
+    const command =
+      operation.f === "put"
+        ? encodeKvCommand({ op: "put", key: operation.key, value: operation.value })
+        : encodeKvCommand({ op: "cas", key: operation.key, expected: operation.expected, value: operation.value });
+    replica.submit(command, (outcome: CommandOutcome<KvResult>) => {
+      switch (outcome.status) {
+        case "ok": {
+          const result = outcome.result;
+          if (result.op === "rejected") return this.reply(nodeId, incarnation, client, request, { status: "rejected", leaderHint: nodeId, reason: result.reason });
+          if (incarnation.process.alive) this.monitor.acknowledgedAt(nodeId, outcome.index);
+          if (result.op === "put") return this.reply(nodeId, incarnation, client, request, { status: "ok", value: operation.value, swapped: true });
+          return this.reply(nodeId, incarnation, client, request, { status: "ok", value: result.current, swapped: result.swapped });
+        }
+        case "rejected":
+          return this.reply(nodeId, incarnation, client, request, { status: "rejected", leaderHint: this.leaderHint(incarnation, outcome.refusal), reason: outcome.refusal.code });
+        case "unknown":
+          return this.reply(nodeId, incarnation, client, request, { status: "unknown", reason: outcome.reason });
+      }
+    });
+  }
+
+  private reply(nodeId: NodeId, incarnation: NodeIncarnation, client: EndpointId, request: ClientRequest, outcome: ClientOutcome): void {
+    if (!incarnation.process.alive) return; // a crashed node answers nothing
+    this.world.network.send(nodeId, client, { type: "client-reply", requestId: request.requestId, outcome });
+  }
+
+  private leaderHint(incarnation: NodeIncarnation, refusal: ReplicaRefusal): NodeId {
+    if (refusal.code === "not-leader") return refusal.leaderId;
+    return incarnation.process.alive ? incarnation.replica!.core.currentLeader() : 0;
+  }
+}
