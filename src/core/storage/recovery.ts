@@ -54,7 +54,13 @@ export interface SegmentState {
  * Bugs planted in storage for the test harness only (docs/PLANTED-BUGS.md); production never sets any.
  *   recover-skipping-checksums: log replay takes a WAL record whose checks fail at its word (its length and type).
  */
-export type StoragePlantedBug = "recover-skipping-checksums";
+/**
+ * Test harness only (docs/PLANTED-BUGS.md):
+ *   recover-skipping-checksums    log replay takes a record whose checksum fails;
+ *   open-trusting-unsynced-reads  RaftStorage.open skips making what it recovered durable, so
+ *                                 after a process kill it acts on writes a host crash can still lose.
+ */
+export type StoragePlantedBug = "recover-skipping-checksums" | "open-trusting-unsynced-reads";
 
 export interface RecoveryOptions {
   readonly plantedBugs?: ReadonlySet<StoragePlantedBug>;
