@@ -428,7 +428,8 @@ export class Replica<Result, Query, QueryResult> {
   }
 
   private maybeSnapshot(): void {
-    const requested = this.snapshotRequested && this.applied > this.snapshotIndex;
+    // The failpoint (src/core/env/failpoints.ts) is evaluated only when there is something to snapshot.
+    const requested = this.applied > this.snapshotIndex && (this.snapshotRequested || this.env.failpoint("replica/snapshot-early"));
     if (!requested && this.applied - this.snapshotIndex < this.options.snapshotEveryEntries) return;
     this.snapshotRequested = false;
     const index = this.applied;

@@ -209,6 +209,20 @@ export class RaftStorage {
         disk.sync(name, (error) => next(error === undefined ? undefined : StorageError.io("sync", name, error)));
       });
     }
+    // What recovery read may never have reached the device: after a process kill the kernel
+    // still holds the dead incarnation's unsynced writes, and a later host crash could lose
+    // them. Recovery treats what it read as durable (it may vote and acknowledge on it), so it
+    // makes every file durable first (sorted names: list() order).
+    if (resolved.plantedBugs?.has("open-trusting-unsynced-reads") !== true) steps.push((next) => {
+      const names = disk.list().filter((name) => !recovery.removals.includes(name));
+      let index = 0;
+      const syncNext = (error: DiskError | undefined): void => {
+        if (error !== undefined) return next(StorageError.io("sync", names[index - 1]!, error));
+        if (index === names.length) return next(undefined);
+        disk.sync(names[index++]!, syncNext);
+      };
+      syncNext(undefined);
+    });
     steps.push((next) => {
       for (const name of recovery.removals) if (disk.size(name) !== undefined) disk.remove(name);
       // Always: makes earlier incarnations' un-synced removals durable too, and keeps `done` asynchronous.

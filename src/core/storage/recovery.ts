@@ -54,8 +54,10 @@ export interface SegmentState {
  * Bugs planted in storage for the test harness only (docs/PLANTED-BUGS.md); production never sets any.
  *   recover-skipping-checksums: log replay takes a WAL record whose checks fail at its word (its length and type).
  *   torn-tail-as-corrupt: a torn record at the end of the last segment (the trace of a crash) is reported as corruption.
+ *   open-trusting-unsynced-reads: RaftStorage.open skips making what it recovered durable, so after a
+ *     process kill it acts on writes a host crash can still lose.
  */
-export type StoragePlantedBug = "recover-skipping-checksums" | "torn-tail-as-corrupt";
+export type StoragePlantedBug = "recover-skipping-checksums" | "torn-tail-as-corrupt" | "open-trusting-unsynced-reads";
 
 export interface RecoveryOptions {
   readonly plantedBugs?: ReadonlySet<StoragePlantedBug>;
