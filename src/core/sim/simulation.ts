@@ -405,7 +405,8 @@ export class Simulation {
     this.runOnNode(node, TRACE.restart, number, () => {
       RaftStorage.open(node.disk, { nodeId: node.id, clusterId: CLUSTER_ID }, this.bootstrap, { plantedBugs: this.options.storagePlantedBugs }, (result) => {
         if (!opened.alive) return;
-        if (result instanceof StorageError && result.code === "corrupt") {
+        // An honest disk (one the corruption consent never let be corrupted) must always reopen: a refusal there is a failure below.
+        if (result instanceof StorageError && result.code === "corrupt" && this.corruption.tainted().includes(node.id)) {
           this.refuseToStart(node, opened, result.message);
           return;
         }

@@ -258,7 +258,12 @@ export class RaftStorage {
    */
   persist(batch: PersistBatch, mustSync: boolean, done: (error: StorageError | undefined) => void): void {
     assert(!this.busy, "persist called while a persist or saveSnapshot is in flight");
-    if (this.flushing) return this.waitForFlush(() => this.persist(batch, mustSync, done));
+    // The private method, not this.persist again: a harness may have wrapped the public one.
+    if (this.flushing) return this.waitForFlush(() => this.startPersist(batch, mustSync, done));
+    this.startPersist(batch, mustSync, done);
+  }
+
+  private startPersist(batch: PersistBatch, mustSync: boolean, done: (error: StorageError | undefined) => void): void {
     if (this.failed !== undefined) return this.complete(done, this.failed, true);
     this.checkBatch(batch);
     this.busy = true;
@@ -328,7 +333,11 @@ export class RaftStorage {
   /** The application compacted at snapshot.metadata.index: write it atomically, then drop obsolete segments and snapshots. */
   saveSnapshot(snapshot: Snapshot, done: (error: StorageError | undefined) => void): void {
     assert(!this.busy, "saveSnapshot called while a persist or saveSnapshot is in flight");
-    if (this.flushing) return this.waitForFlush(() => this.saveSnapshot(snapshot, done));
+    if (this.flushing) return this.waitForFlush(() => this.startSaveSnapshot(snapshot, done));
+    this.startSaveSnapshot(snapshot, done);
+  }
+
+  private startSaveSnapshot(snapshot: Snapshot, done: (error: StorageError | undefined) => void): void {
     if (this.failed !== undefined) return this.complete(done, this.failed, true);
     const { index, term } = snapshot.metadata;
     assert(index > this.snapshotIndex, () => `snapshot at ${index} does not advance the snapshot at ${this.snapshotIndex}`);
