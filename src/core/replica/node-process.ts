@@ -7,7 +7,7 @@
 import { assert } from "../assert.ts";
 import type { Environment } from "../env/environment.ts";
 import type { RaftStorage } from "../storage/raft-storage.ts";
-import { KvStateMachine, type KvQuery, type KvResult } from "./kv-state-machine.ts";
+import { KvStateMachine, type KvPlantedBug, type KvQuery, type KvResult } from "./kv-state-machine.ts";
 import { Replica, type ReplicaOptions } from "./replica.ts";
 import { RequestPath, type RequestPathOptions } from "./request-path.ts";
 
@@ -21,12 +21,17 @@ export interface NodeProcess {
   readonly requestPath: RequestPath;
 }
 
+export interface NodeProcessOptions extends ReplicaOptions {
+  /** Test harness only: bugs planted in the state machine. */
+  readonly kvPlantedBugs?: ReadonlySet<KvPlantedBug>;
+}
+
 /** Builds a node's process; the caller starts it (process.replica.start()). */
-export function createNodeProcess(env: Environment, storage: RaftStorage, options: ReplicaOptions, pathOptions: RequestPathOptions): NodeProcess {
+export function createNodeProcess(env: Environment, storage: RaftStorage, options: NodeProcessOptions, pathOptions: RequestPathOptions): NodeProcess {
   assert(options.tickMs > 0, "a node process needs a positive tick");
   // A forward waits for the leader's own outcome: its deadline must outlast the leader's request timeout.
   assert(pathOptions.forwardTimeoutMs > options.requestTimeoutMs, "a forward's deadline must outlast the leader's request timeout");
-  const machine = new KvStateMachine();
+  const machine = new KvStateMachine(options.kvPlantedBugs);
   const replica: KvReplica = new Replica<KvResult, KvQuery, string>(env, storage, machine, options);
   const requestPath = new RequestPath(env, replica, machine, pathOptions);
   return { replica, machine, requestPath };

@@ -5,10 +5,12 @@
 // and shows the safety monitor every durable batch and applied entry.
 
 import { assert } from "../assert.ts";
+import type { CrashKind } from "../env/environment.ts";
 import type { ConfState, NodeId, RaftCore } from "../raft/types.ts";
 import { createNodeProcess, type KvReplica } from "../replica/node-process.ts";
 import type { ReplicaOptions } from "../replica/replica.ts";
 import type { RequestPath, RequestPathOptions, RequestPathStats } from "../replica/request-path.ts";
+import type { KvPlantedBug } from "../replica/kv-state-machine.ts";
 import { RaftStorage, type StoragePlantedBug } from "../storage/raft-storage.ts";
 import { StorageError } from "../storage/storage-error.ts";
 import type { PersistBatch, PropertyName, SafetyMonitor } from "./properties.ts";
@@ -45,6 +47,9 @@ export interface ClusterOptions {
   readonly replica: Omit<ReplicaOptions, "observer" | "onFatal">;
   readonly requestPath: Omit<RequestPathOptions, "onAcknowledged">;
   readonly storagePlantedBugs: ReadonlySet<StoragePlantedBug> | undefined;
+  readonly kvPlantedBugs: ReadonlySet<KvPlantedBug> | undefined;
+  /** A node refused to start on a corrupt store (after it was recorded): the start-refusal checks' turn. */
+  readonly refused: (refusal: StartRefusal) => void;
   /** A failure the run reports (and stops at). */
   readonly fail: (property: PropertyName | "Restartable", message: string, nodeId: NodeId) => void;
 }
@@ -56,6 +61,7 @@ export class Cluster {
   private crashCount = 0;
   /** Request path counters of the incarnations that ended (the running ones are added on demand). */
   private readonly endedPathStats: RequestPathStats = emptyRequestPathStats();
+  private readonly crashKindCounts: Record<CrashKind, number> = { "process-kill": 0, "host-crash": 0 };
 
   constructor(
     private readonly world: HostWorld,
@@ -76,6 +82,11 @@ export class Cluster {
     const total = { ...this.endedPathStats };
     for (const node of this.nodes) if (node.current?.requestPath !== undefined) addStats(total, node.current.requestPath.stats);
     return total;
+  }
+
+  /** The crashes by kind (they sum to crashes). */
+  crashKinds(): Record<CrashKind, number> {
+    return { ...this.crashKindCounts };
   }
 
   /** Nodes that refused to start on a corrupt store, in the order they did. */
@@ -149,6 +160,7 @@ export class Cluster {
         this.observePersistence(id, incarnation, result);
         const built = createNodeProcess(process.env, result, {
           ...this.options.replica,
+          kvPlantedBugs: this.options.kvPlantedBugs,
           observer: {
             applied: (entry) => this.monitor.applied(id, entry),
             restored: (snapshot) => this.monitor.restored(id, snapshot),
@@ -168,12 +180,19 @@ export class Cluster {
     }, process);
   }
 
-  crash(id: NodeId): void {
+  /**
+   * The node's process dies. A host crash also loses or tears the disk's unsynced writes; a
+   * process kill keeps every write the process made (the kernel has them), and the node
+   * restarts from exactly that (src/core/sim/sim-disk.ts, processKill).
+   */
+  crash(id: NodeId, kind: CrashKind = "host-crash"): void {
     const node = this.node(id);
     const incarnation = node.current;
     assert(incarnation !== undefined, () => `node ${id} crashed while down`);
-    this.world.trace.event(TRACE.crash, id, incarnation.process.number, 0);
+    // A host crash's trace event is what it always was; a process kill's says so.
+    this.world.trace.event(TRACE.crash, id, incarnation.process.number, kind === "process-kill" ? 1 : 0);
     this.crashCount++;
+    this.crashKindCounts[kind]++;
     node.current = undefined;
     node.host.pausedUntilUs = 0;
     this.world.endProcess(node.host);
@@ -181,7 +200,8 @@ export class Cluster {
     incarnation.replica?.stop();
     incarnation.requestPath?.stop();
     if (incarnation.requestPath !== undefined) addStats(this.endedPathStats, incarnation.requestPath.stats);
-    node.host.disk.crash();
+    if (kind === "host-crash") node.host.disk.crash();
+    else node.host.disk.processKill();
     this.monitor.crashed(id);
   }
 
@@ -199,6 +219,7 @@ export class Cluster {
     node.current = undefined;
     this.world.endProcess(node.host);
     this.world.trace.event(TRACE.refused, node.host.id, incarnation.process.number, 0);
+    this.options.refused(refusal);
   }
 
   private node(id: NodeId): ClusterNode {

@@ -10,21 +10,26 @@
 //     as the history grows.
 // One thread, one virtual clock, one seed. The run stops at the first violation.
 
-import { AssertionFailure, assert } from "../assert.ts";
-import type { EndpointId } from "../env/environment.ts";
+import { AssertionFailure, assert, unreachable } from "../assert.ts";
+import type { CrashKind, EndpointId } from "../env/environment.ts";
+import { DEFAULT_MAX_FRAME_BYTES } from "../wire/frame.ts";
+import { DEFAULT_PEER_QUEUE_LIMITS } from "../wire/peer-queue.ts";
 import { decodePeerPayload } from "../wire/codec.ts";
 import type { NodeId, PlantedBug } from "../raft/types.ts";
 import { MESSAGE_TYPE_CODES } from "../raft/message-codes.ts";
 import type { StoragePlantedBug } from "../storage/raft-storage.ts";
 import { defaultRaftTuning, type ReplicaOptions } from "../replica/replica.ts";
-import { SimClientPath } from "./client-path.ts";
+import { SimClientPath, type NoOtherPayload } from "./client-path.ts";
 import type { RequestPathOptions, RequestPathPlantedBug, RequestPathStats } from "../replica/request-path.ts";
+import type { KvPlantedBug } from "../replica/kv-state-machine.ts";
 import { Cluster } from "./cluster.ts";
-import { CorruptionConsent } from "./corruption-consent.ts";
+import { CorruptionConsent, type FaultModelPlantedBug } from "./corruption-consent.ts";
 import type { EventQueue } from "./event-queue.ts";
 import type { FaultKind, FaultProfile } from "./fault-profile.ts";
 import { validateFaultProfile } from "./fault-profile.ts";
+import { FailpointDriver, type FailpointCoverage, type FailpointProbabilities } from "./failpoint-driver.ts";
 import { History, type HistoryEvent } from "./history.ts";
+import { checkLinearizability, type LinearizabilitySummary } from "./linearizability-check.ts";
 import { Nemesis, type FaultCounts, type NemesisTarget } from "./nemesis.ts";
 import type { NetworkStats, SimNetwork } from "./network.ts";
 import { Prng } from "./prng.ts";
@@ -32,9 +37,10 @@ import { SafetyMonitor, type PropertyName } from "./properties.ts";
 import type { Seed } from "./seed.ts";
 import { emptySimDiskStats, type SimDiskStats } from "./sim-disk.ts";
 import { StaleReadChecker } from "./stale-read.ts";
+import { StartRefusalCheck } from "./start-refusal-check.ts";
 import { TRACE } from "./trace.ts";
 import { Workload, defaultWorkloadOptions, type WorkloadOptions } from "./workload.ts";
-import { World, type ClientBytes, type SimHost } from "./world.ts";
+import { World, type ChannelDropCounts, type SimHost } from "./world.ts";
 import type { StartRefusal } from "./cluster.ts";
 
 export const NODE_COUNT_MAX = 15;
@@ -47,8 +53,12 @@ export interface SimulationLimits {
   readonly eventQueueMax: number;
   /** History events recorded (invocations stop when it is nearly full). */
   readonly historyEventsMax: number;
-  /** Messages in flight on one directed link. */
+  /** Messages in flight on one directed link (the TCP transport's per-peer queue bound by default). */
   readonly inFlightPerLinkMax: number;
+  /** Wire bytes in flight on one directed link (the TCP transport's per-peer queue bound by default). */
+  readonly inFlightBytesPerLinkMax: number;
+  /** Bound on one message's channel bytes (the TCP transport's frame limit by default). */
+  readonly maxFrameBytes: number;
   /** Timers armed at once by one node. */
   readonly timersPerNodeMax: number;
 }
@@ -56,7 +66,9 @@ export interface SimulationLimits {
 export const defaultSimulationLimits: SimulationLimits = {
   eventQueueMax: 1_000_000,
   historyEventsMax: 1_000_000,
-  inFlightPerLinkMax: 2_048,
+  inFlightPerLinkMax: DEFAULT_PEER_QUEUE_LIMITS.messagesMax,
+  inFlightBytesPerLinkMax: DEFAULT_PEER_QUEUE_LIMITS.bytesMax,
+  maxFrameBytes: DEFAULT_MAX_FRAME_BYTES,
   timersPerNodeMax: 100_000,
 };
 
@@ -74,11 +86,19 @@ export interface SimulationOptions {
   readonly requestPathPlantedBugs?: ReadonlySet<RequestPathPlantedBug>;
   /** Test harness only: storage bugs (docs/PLANTED-BUGS.md), never reachable from the CLI. */
   readonly storagePlantedBugs?: ReadonlySet<StoragePlantedBug>;
+  /** Test harness only: bugs in the simulator's fault model (corruption-consent.ts), never reachable from the CLI. */
+  readonly faultModelPlantedBugs?: ReadonlySet<FaultModelPlantedBug>;
+  /** Test harness only: bugs in the key-value state machine (kv-state-machine.ts), never reachable from the CLI. */
+  readonly kvPlantedBugs?: ReadonlySet<KvPlantedBug>;
   readonly limits?: Partial<SimulationLimits>;
   /** Receives one line per event when set (--trace). */
   readonly trace?: (line: string) => void;
+  /** Failpoint probabilities for this run, over the profile's (src/core/env/failpoints.ts; default: every point off). */
+  readonly failpoints?: FailpointProbabilities;
   /** The one command that reproduces this run, printed with a failure. */
   readonly reproduceCommand?: string;
+  /** Search steps for the end-of-run linearizability check (default LINEARIZABILITY_STEP_LIMIT). */
+  readonly linearizabilityStepLimit?: number;
 }
 
 /** Faster than production (elections after 10-20 ticks, heartbeats every 2), so a minute holds many terms. The tick comes from the fault profile unless given here. */
@@ -122,7 +142,13 @@ export interface SimulationResult {
   readonly committedIndex: number;
   readonly faults: FaultCounts;
   readonly crashes: number;
+  /** The crashes by kind: process kills (every write kept) and host crashes (unsynced writes lost or torn). */
+  readonly crashKinds: Readonly<Record<CrashKind, number>>;
   readonly network: NetworkStats;
+  /** Channel messages that arrived where nobody receives their channel (a node down or starting, a channel not served). */
+  readonly droppedWithoutReceiver: Readonly<ChannelDropCounts>;
+  /** Per failpoint, in name order: its probability, how often core code evaluated it, how often it fired. */
+  readonly failpoints: readonly FailpointCoverage[];
   readonly disk: SimDiskStats;
   /** Nodes that refused to start on a corrupt store (at most a minority: the corruption consent's rule). */
   readonly refusedToStart: readonly StartRefusal[];
@@ -133,6 +159,12 @@ export interface SimulationResult {
   /** Simulated ms from the heal point to the first successful operation, or -1. */
   readonly recoveryMs: number;
   readonly failure: SimulationFailure | undefined;
+  /**
+   * The whole history checked for linearizability at the end of the run (per key, within a step
+   * budget). "illegal" is also the run's failure (unless an earlier property failed first);
+   * "unknown" is not a pass: a test asserting a clean run must treat it distinctly.
+   */
+  readonly linearizability: LinearizabilitySummary;
   readonly history: readonly HistoryEvent[];
   /** The nodes' request paths, summed: requests served, forwarded, forwards lost (timed out) or never sent. */
   readonly requestPath: RequestPathStats;
@@ -146,7 +178,7 @@ export class Simulation {
   readonly queue: EventQueue;
   private readonly options: SimulationOptions;
   private readonly limits: SimulationLimits;
-  private readonly world: World<ClientBytes>;
+  private readonly world: World<NoOtherPayload>;
   private readonly cluster: Cluster;
   private readonly clientPath: SimClientPath;
   private readonly monitor: SafetyMonitor;
@@ -158,6 +190,8 @@ export class Simulation {
   private readonly healAtUs: number;
   private failure: SimulationFailure | undefined;
   private readonly corruption: CorruptionConsent;
+  private readonly refusalCheck: StartRefusalCheck;
+  private readonly failpoints: FailpointDriver;
 
   constructor(options: SimulationOptions) {
     assert(Number.isSafeInteger(options.nodeCount) && options.nodeCount >= 1 && options.nodeCount <= NODE_COUNT_MAX, "node count out of range");
@@ -175,16 +209,22 @@ export class Simulation {
     assert(workloadOptions.clientCount <= CLIENT_COUNT_MAX, "too many clients");
     const nodeIds: NodeId[] = [];
     for (let id = 1; id <= options.nodeCount; id++) nodeIds.push(id);
-    this.corruption = new CorruptionConsent(nodeIds);
-    this.world = new World<ClientBytes>(
+    this.corruption = new CorruptionConsent(nodeIds, options.faultModelPlantedBugs);
+    this.refusalCheck = new StartRefusalCheck(options.nodeCount, (id) => this.corruption.wasTainted(id));
+    this.failpoints = new FailpointDriver(Prng.stream(seed, "failpoints"), { ...profile.failpoints, ...options.failpoints });
+    this.world = new World<NoOtherPayload>(
       {
         seed,
         hostCount: options.nodeCount,
         clientCount: workloadOptions.clientCount,
         profile,
         eventQueueMax: this.limits.eventQueueMax,
-        inFlightPerLinkMax: this.limits.inFlightPerLinkMax,
+        networkLimits: {
+          perLinkQueue: { messagesMax: this.limits.inFlightPerLinkMax, bytesMax: this.limits.inFlightBytesPerLinkMax },
+          maxFrameBytes: this.limits.maxFrameBytes,
+        },
         timersPerHostMax: this.limits.timersPerNodeMax,
+        failpoint: this.failpoints.failpoint,
         mayCorrupt: (id, name, offset, length) => this.corruption.mayCorrupt(id, name, offset, length),
         traceLines: options.trace,
       },
@@ -193,7 +233,8 @@ export class Simulation {
         threw: (host, error) => this.nodeThrew(host, error),
         afterStep: (host) => this.cluster.afterStep(host),
         raftSent: (host, to, bytes) => this.raftSent(host, to, bytes),
-        deliver: (from, to, payload) => this.clientPath.deliver(from, to, payload),
+        deliver: (_from, _to, payload) => assert(false, `the simulation sent a ${payload.type} payload: every message is channel bytes`),
+        payloadBytes: (payload) => unreachable(payload.type as never, "non-channel payload"),
       },
     );
     this.queue = this.world.queue;
@@ -206,10 +247,19 @@ export class Simulation {
         plantedBugs: options.requestPathPlantedBugs,
       },
       storagePlantedBugs: options.storagePlantedBugs,
+      kvPlantedBugs: options.kvPlantedBugs,
+      refused: (refusal) => {
+        const violation = this.refusalCheck.refused(refusal);
+        if (violation !== undefined) this.fail(violation.property, violation.message, refusal.nodeId);
+      },
       fail: (property, message, nodeId) => this.fail(property, message, nodeId),
     });
     this.history = new History(this.limits.historyEventsMax, 2 * workloadOptions.clientCount + 2);
-    this.clientPath = new SimClientPath(this.world, this.cluster, (to, requestId, outcome) => this.workload.receive(to, requestId, outcome));
+    this.clientPath = new SimClientPath(
+      this.world,
+      (to, requestId, outcome) => this.workload.receive(to, requestId, outcome),
+      (nodeId, message) => this.fail("Client Protocol", message, nodeId),
+    );
     this.workload = new Workload(
       this.queue,
       Prng.stream(seed, "workload"),
@@ -219,11 +269,12 @@ export class Simulation {
       workloadOptions,
       (from, to, requestId, request) => this.clientPath.send(from, to, requestId, request),
       (event) => this.recordHistory(event),
+      (message) => this.fail("Client Protocol", message, undefined),
     );
     const target: NemesisTarget = {
       nodeIds,
       isUp: (id) => this.cluster.isUp(id),
-      crash: (id) => this.cluster.crash(id),
+      crash: (id, kind) => this.cluster.crash(id, kind),
       restart: (id) => this.cluster.start(id),
       jumpClock: (id, deltaUs) => this.world.host(id).clock.jump(deltaUs),
       leaderId: () => this.cluster.currentLeader(),
@@ -256,14 +307,19 @@ export class Simulation {
       }
     }
     if (this.failure === undefined) this.workload.finish();
-    return this.result();
+    const linearizability = checkLinearizability(this.history.events, this.options.linearizabilityStepLimit).summary;
+    if (linearizability.malformed) this.fail("Client Protocol", `the client history cannot be checked: ${linearizability.reason}`, undefined);
+    if (linearizability.verdict === "illegal") {
+      this.fail("Linearizability", `the client history is not linearizable (key ${linearizability.illegalKey}): no order of its operations explains every result`, undefined);
+    }
+    return this.result(linearizability);
   }
 
   private workloadTimeoutUs(): number {
     return (this.options.workload?.operationTimeoutMs ?? defaultWorkloadOptions.operationTimeoutMs) * 1000;
   }
 
-  private result(): SimulationResult {
+  private result(linearizability: LinearizabilitySummary): SimulationResult {
     const disk = emptySimDiskStats();
     for (const host of this.world.hosts) {
       const stats = host.disk.stats();
@@ -287,13 +343,17 @@ export class Simulation {
       committedIndex: this.monitor.committedIndex,
       faults: { ...this.nemesis.counts },
       crashes: this.cluster.crashes,
+      crashKinds: this.cluster.crashKinds(),
       network: { ...this.world.network.stats },
+      droppedWithoutReceiver: { ...this.world.droppedWithoutReceiver },
+      failpoints: this.failpoints.coverage(),
       disk,
       refusedToStart: this.cluster.refusedToStart(),
       corruptibleNodes: this.corruption.tainted(),
       recovered: firstOk >= 0,
       recoveryMs: firstOk >= 0 ? Math.round((firstOk - markUs) / 1000) : -1,
       failure: this.failure,
+      linearizability,
       history: this.history.events,
       requestPath: this.cluster.requestPathStats(),
     };
@@ -315,7 +375,14 @@ export class Simulation {
 
   private recordHistory(event: HistoryEvent): void {
     this.world.trace.event(TRACE.history, event.process, HISTORY_TYPE_CODES[event.type], HISTORY_F_CODES[event.f]);
-    const problem = this.staleReads.observe(event);
+    let problem: string | undefined;
+    try {
+      problem = this.staleReads.observe(event);
+    } catch (error) {
+      // The checker asserts the history's shape (unique values, a string read); a wrong shape is the protocol's failure, not a crash here.
+      this.fail("Client Protocol", `the history event ${JSON.stringify(event)} breaks the checker's expectations: ${error instanceof Error ? error.message : String(error)}`, undefined);
+      return;
+    }
     if (problem !== undefined) this.monitor.fail("No Stale Read", problem);
   }
 
@@ -333,9 +400,11 @@ export class Simulation {
 }
 
 /** The CLI command that replays a run with these options. */
-export function reproduceCommand(options: Pick<SimulationOptions, "seed" | "nodeCount" | "durationMs" | "profile" | "plantedBugs">): string {
+export function reproduceCommand(
+  options: Pick<SimulationOptions, "seed" | "nodeCount" | "durationMs" | "profile" | "plantedBugs" | "storagePlantedBugs" | "faultModelPlantedBugs" | "kvPlantedBugs">,
+): string {
   const base = `npx blixard sim --seed ${options.seed.text} --nodes ${options.nodeCount} --time ${options.durationMs}ms --faults ${options.profile.name}`;
-  const bugs = [...(options.plantedBugs ?? [])].sort();
+  const bugs = [...(options.plantedBugs ?? []), ...(options.storagePlantedBugs ?? []), ...(options.faultModelPlantedBugs ?? []), ...(options.kvPlantedBugs ?? [])].sort();
   return bugs.length === 0 ? base : `${base}   (with planted bug ${bugs.join(", ")}: test harness only, see test/core/sim/planted-bugs.test.ts)`;
 }
 

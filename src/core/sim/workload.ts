@@ -9,29 +9,10 @@
 import { assert, unreachable } from "../assert.ts";
 import type { NodeId } from "../raft/types.ts";
 import type { ClientRequest, RequestOutcome } from "../replica/request-types.ts";
+import { outcomeProblem, requestFor, type ClientOperation } from "./client-protocol.ts";
 import type { EventQueue } from "./event-queue.ts";
 import type { History, HistoryEvent } from "./history.ts";
 import type { Prng } from "./prng.ts";
-
-/** A client's key-value operation, as the history records it. */
-export type ClientOperation =
-  | { readonly f: "get"; readonly key: string }
-  | { readonly f: "put"; readonly key: string; readonly value: string }
-  | { readonly f: "cas"; readonly key: string; readonly expected: string; readonly value: string };
-
-/** The request path's request for an operation (reads are linearizable: ReadIndex). */
-function requestFor(operation: ClientOperation): ClientRequest {
-  switch (operation.f) {
-    case "get":
-      return { kind: "get", key: operation.key };
-    case "put":
-      return { kind: "put", key: operation.key, value: operation.value };
-    case "cas":
-      return { kind: "cas", key: operation.key, expected: operation.expected, value: operation.value };
-    default:
-      return unreachable(operation, "client operation");
-  }
-}
 
 export interface WorkloadOptions {
   readonly clientCount: number;
@@ -106,6 +87,8 @@ export class Workload {
     private readonly send: (fromEndpoint: number, toNode: NodeId, requestId: number, request: ClientRequest) => void,
     /** Sees every history event as it is recorded (the stale-read check). */
     private readonly onHistory: (event: HistoryEvent) => void,
+    /** A reply without the shape its operation expects ("Client Protocol"); the reply is not used. */
+    private readonly protocolViolation: (message: string) => void,
   ) {
     assert(options.clientCount > 0 && options.keyCount > 0 && options.attemptsMax > 0, "workload sizes must be positive");
     assert(options.thinkTimeMs[0] >= 0 && options.thinkTimeMs[0] <= options.thinkTimeMs[1], "think time is not a range");
@@ -153,6 +136,12 @@ export class Workload {
     const client = this.clients[toEndpoint - this.firstClientEndpoint];
     assert(client !== undefined, () => `no client at endpoint ${toEndpoint}`);
     if (client.operation === undefined || requestId !== client.requestId) return; // a late reply to an attempt we gave up on
+    // Every field is checked before one is read: a wrong shape is a named failure, never a TypeError here.
+    const problem = outcomeProblem(client.operation, outcome);
+    if (problem !== undefined) {
+      this.protocolViolation(`client ${client.index} (request ${client.requestId}): ${problem}`);
+      return;
+    }
     this.handleOutcome(client, outcome);
   }
 
@@ -160,19 +149,19 @@ export class Workload {
     const operation = client.operation!;
     switch (outcome.status) {
       case "ok": {
+        // outcomeProblem checked that the result is of the operation's kind.
         const result = outcome.result;
-        if (operation.f === "get") {
-          assert(result.kind === "get", "a get answered with another kind of result");
+        if (result.kind === "get") {
           client.lastSeen.set(operation.key, result.value);
           this.complete(client, "ok", result.value);
-        } else if (operation.f === "put") {
-          assert(result.kind === "put", "a put answered with another kind of result");
-          client.lastSeen.set(operation.key, operation.value);
+        } else if (result.kind === "put") {
+          client.lastSeen.set(operation.key, (operation as { readonly value: string }).value);
           this.complete(client, "ok", undefined);
-        } else {
-          assert(result.kind === "cas", "a cas answered with another kind of result");
-          client.lastSeen.set(operation.key, result.swapped ? operation.value : result.current);
+        } else if (result.kind === "cas") {
+          client.lastSeen.set(operation.key, result.swapped ? (operation as { readonly value: string }).value : result.current);
           this.complete(client, result.swapped ? "ok" : "fail", undefined);
+        } else {
+          assert(false, () => `a ${operation.f} completed with a ${result.kind} result`);
         }
         return;
       }
@@ -190,7 +179,10 @@ export class Workload {
         client.requestId = this.nextRequestId++;
         const retryId = client.requestId;
         // Exponential backoff (capped at 1 s), so a client waits out an election instead of burning its attempts.
-        const backoffMs = Math.min(this.options.retryBackoffMs * 2 ** (client.attempts - 1), 1_000);
+        // Doubling by multiplication (exact) rather than 2 ** n; it stops at the cap, so the loop is bounded by attemptsMax and by the cap.
+        let backoffMs = this.options.retryBackoffMs;
+        for (let doubling = 1; doubling < client.attempts && backoffMs < 1_000; doubling++) backoffMs *= 2;
+        backoffMs = Math.min(backoffMs, 1_000);
         this.queue.after(backoffMs * 1000, () => {
           if (client.requestId !== retryId || client.operation === undefined) return;
           if (this.queue.timeUs >= client.deadlineUs) return;

@@ -1,0 +1,67 @@
+// "Client Protocol": simulated clients get the request path's outcomes as client-codec bytes;
+// the codec refuses malformed bytes (test/core/wire/client-codec.test.ts), and the workload
+// checks that an ok carries the result of its operation's own kind before it reads a field, so
+// a node or client path that answers with the wrong shape is a named failure with its seed,
+// never a TypeError inside src/core/sim.
+
+import { test, describe } from "node:test";
+import assert from "node:assert/strict";
+import { outcomeProblem, type ClientOperation } from "../../../src/core/sim/client-protocol.ts";
+import type { ClientRequest, RequestOutcome } from "../../../src/core/replica/request-types.ts";
+import { EventQueue } from "../../../src/core/sim/event-queue.ts";
+import { History } from "../../../src/core/sim/history.ts";
+import { Prng } from "../../../src/core/sim/prng.ts";
+import { seedFromNumber } from "../../../src/core/sim/seed.ts";
+import { Workload, defaultWorkloadOptions } from "../../../src/core/sim/workload.ts";
+
+const get: ClientOperation = { f: "get", key: "k0" };
+const put: ClientOperation = { f: "put", key: "k0", value: "c0-1" };
+const cas: ClientOperation = { f: "cas", key: "k0", expected: "", value: "c0-2" };
+
+describe("Client Protocol: outcome shapes", () => {
+  test("well-formed outcomes pass", () => {
+    assert.equal(outcomeProblem(get, { status: "ok", result: { kind: "get", value: "", index: 1 } }), undefined);
+    assert.equal(outcomeProblem(put, { status: "ok", result: { kind: "put", index: 1 } }), undefined);
+    assert.equal(outcomeProblem(cas, { status: "ok", result: { kind: "cas", swapped: false, current: "x", index: 1 } }), undefined);
+    assert.equal(outcomeProblem(cas, { status: "not-applied", reason: "not-leader", leaderHint: 0, detail: "" }), undefined);
+    assert.equal(outcomeProblem(put, { status: "unknown", reason: "timeout", detail: "" }), undefined);
+  });
+
+  test("an ok of another operation's kind is named", () => {
+    const bad: Array<[ClientOperation, RequestOutcome]> = [
+      [get, { status: "ok", result: { kind: "put", index: 1 } }],
+      [put, { status: "ok", result: { kind: "get", value: "c0-1", index: 1 } }],
+      [cas, { status: "ok", result: { kind: "put", index: 1 } }],
+      [put, { status: "ok", result: { kind: "membership", index: 1, confState: { voters: [1], learners: [] } } }],
+    ];
+    for (const [operation, outcome] of bad) assert.ok(outcomeProblem(operation, outcome) !== undefined, JSON.stringify(outcome));
+  });
+
+  test("the workload reports a malformed outcome as a violation and never throws", () => {
+    const queue = new EventQueue(10_000);
+    const history = new History(1_000, 4);
+    const sent: Array<{ from: number; requestId: number; request: ClientRequest }> = [];
+    const violations: string[] = [];
+    const workload = new Workload(
+      queue,
+      Prng.stream(seedFromNumber(1), "workload"),
+      history,
+      [1, 2, 3],
+      4,
+      { ...defaultWorkloadOptions, clientCount: 1 },
+      (from, _to, requestId, request) => sent.push({ from, requestId, request }),
+      () => {},
+      (message) => violations.push(message),
+    );
+    workload.start(Number.MAX_SAFE_INTEGER);
+    while (sent.length === 0 && queue.runNext());
+    assert.equal(sent.length, 1);
+    const { from, requestId, request } = sent[0]!;
+    // A result of the wrong kind for the operation: what a read's string would be confused with.
+    const wrong: RequestOutcome =
+      request.kind === "get" ? { status: "ok", result: { kind: "put", index: 1 } } : { status: "ok", result: { kind: "get", value: "x", index: 1 } };
+    assert.doesNotThrow(() => workload.receive(from, requestId, wrong));
+    assert.equal(violations.length, 1);
+    assert.match(violations[0]!, /client 0/);
+  });
+});
