@@ -15,8 +15,8 @@
 //   - once the bytes may have left, only the leader's answer can say "not applied": a lost
 //     connection, a crashed leader or a missing answer at the deadline is UNKNOWN.
 //
-// Deadlines. Forwards wait in a map in send order; one sweep timer (armed only while
-// forwards wait) expires those past their deadline: no timer per request.
+// Deadlines. Forwards wait in a map in send order; one sweep timer, armed for the oldest one's
+// deadline only while forwards wait, expires those past it: no timer per request.
 //
 // Everything is bounded: forwards pending (forwardsPendingMax), frame sizes (the codec),
 // and requests served for peers by the replica's own maxPendingRequests.
@@ -202,9 +202,16 @@ export class RequestPath {
     return unknownOutcome(reason, `${detail}: it may or may not have been applied`);
   }
 
+  /**
+   * Arms the sweep for the oldest waiting forward's deadline (no sooner than sweepIntervalMs,
+   * so expiries batch): a busy path whose forwards are answered in milliseconds wakes about once
+   * per forward timeout, not once per interval.
+   */
   private armSweep(): void {
     if (this.sweepTimer !== undefined || this.forwards.size === 0 || this.stopped) return;
-    this.sweepTimer = this.env.timers.after(this.options.sweepIntervalMs, this.onSweep);
+    const oldest = this.forwards.values().next().value as PendingForward;
+    const untilDeadlineMs = Math.ceil((oldest.deadlineUs - this.env.monotonic.nowUs()) / 1000);
+    this.sweepTimer = this.env.timers.after(Math.max(this.options.sweepIntervalMs, untilDeadlineMs), this.onSweep);
   }
 
   /** The sweep timer's callback: one function for the path's life. */
