@@ -20,6 +20,7 @@ import { MESSAGE_TYPE_CODES } from "../raft/message-codes.ts";
 import type { StoragePlantedBug } from "../storage/raft-storage.ts";
 import { defaultRaftTuning, type ReplicaOptions } from "../replica/replica.ts";
 import { SimClientPath, type NoOtherPayload } from "./client-path.ts";
+import { AdminWorkload, defaultAdminWorkloadOptions, type AdminWorkloadOptions, type AdminWorkloadStats } from "./admin-workload.ts";
 import type { RequestPathOptions, RequestPathPlantedBug, RequestPathStats } from "../replica/request-path.ts";
 import type { KvPlantedBug } from "../replica/kv-state-machine.ts";
 import { Cluster } from "./cluster.ts";
@@ -82,6 +83,8 @@ export interface SimulationOptions {
   readonly replica?: Partial<Omit<ReplicaOptions, "observer" | "onFatal" | "plantedBugs">>;
   /** Test harness only: never reachable from the CLI. */
   readonly plantedBugs?: ReadonlySet<PlantedBug>;
+  /** An operator transferring leadership through the request path during the run (admin-workload.ts); off when undefined. */
+  readonly admin?: Partial<AdminWorkloadOptions>;
   /** Test harness only: request path bugs (docs/PLANTED-BUGS.md), never reachable from the CLI. */
   readonly requestPathPlantedBugs?: ReadonlySet<RequestPathPlantedBug>;
   /** Test harness only: storage bugs (docs/PLANTED-BUGS.md), never reachable from the CLI. */
@@ -168,6 +171,8 @@ export interface SimulationResult {
   readonly history: readonly HistoryEvent[];
   /** The nodes' request paths, summed: requests served, forwarded, forwards lost (timed out) or never sent. */
   readonly requestPath: RequestPathStats;
+  /** The operator's leader transfers by outcome class, when SimulationOptions.admin was given. */
+  readonly admin: AdminWorkloadStats | undefined;
 }
 
 const FAULT_CODES: Record<FaultKind, number> = { partition: 1, crash: 2, "clock-jump": 3, clog: 4, "loss-burst": 5, pause: 6 };
@@ -185,6 +190,7 @@ export class Simulation {
   private readonly history: History;
   private readonly staleReads = new StaleReadChecker();
   private readonly workload: Workload;
+  private readonly admin: AdminWorkload | undefined;
   private readonly nemesis: Nemesis;
   private readonly endUs: number;
   private readonly healAtUs: number;
@@ -216,7 +222,8 @@ export class Simulation {
       {
         seed,
         hostCount: options.nodeCount,
-        clientCount: workloadOptions.clientCount,
+        // The operator (admin-workload.ts), when there is one, is the endpoint after the clients.
+        clientCount: workloadOptions.clientCount + (options.admin !== undefined ? 1 : 0),
         profile,
         eventQueueMax: this.limits.eventQueueMax,
         networkLimits: {
@@ -257,9 +264,22 @@ export class Simulation {
     this.history = new History(this.limits.historyEventsMax, 2 * workloadOptions.clientCount + 2);
     this.clientPath = new SimClientPath(
       this.world,
-      (to, requestId, outcome) => this.workload.receive(to, requestId, outcome),
+      (to, requestId, outcome) => {
+        if (this.admin !== undefined && to === this.admin.endpoint) this.admin.receive(requestId, outcome);
+        else this.workload.receive(to, requestId, outcome);
+      },
       (nodeId, message) => this.fail("Client Protocol", message, nodeId),
     );
+    if (options.admin !== undefined) {
+      this.admin = new AdminWorkload(
+        this.queue,
+        Prng.stream(seed, "admin"),
+        nodeIds,
+        this.world.firstClientEndpoint + workloadOptions.clientCount,
+        { ...defaultAdminWorkloadOptions, ...options.admin },
+        (from, to, requestId, request) => this.clientPath.send(from, to, requestId, request),
+      );
+    }
     this.workload = new Workload(
       this.queue,
       Prng.stream(seed, "workload"),
@@ -292,6 +312,7 @@ export class Simulation {
     const tailUs = this.healAtUs < this.endUs ? Math.floor((this.endUs - this.healAtUs) / 2) : Math.floor(this.endUs / 4);
     const stopInvokingAtUs = this.endUs - Math.min(this.workloadTimeoutUs(), tailUs);
     this.workload.start(stopInvokingAtUs);
+    this.admin?.start(stopInvokingAtUs);
     this.nemesis.start(this.healAtUs);
     const markAtUs = this.options.profile.healAtFraction < 1 ? this.healAtUs : 0;
     this.queue.at(markAtUs, () => this.workload.markPhase());
@@ -356,6 +377,7 @@ export class Simulation {
       linearizability,
       history: this.history.events,
       requestPath: this.cluster.requestPathStats(),
+      admin: this.admin === undefined ? undefined : { ...this.admin.stats },
     };
   }
 
