@@ -49,6 +49,13 @@ export interface ValueBand {
   readonly bytes: readonly [number, number];
 }
 
+/** Names only ("c<client>-<n>"): no padding, and no draws for it. */
+export const unpaddedValueSizes: ValueSizes = {
+  small: { weight: 1, bytes: [0, 0] },
+  large: { weight: 0, bytes: [0, 0] },
+  nearLimit: { weight: 0, bytes: [0, 0] },
+};
+
 export const defaultValueSizes: ValueSizes = {
   small: { weight: 90, bytes: [0, 32] },
   large: { weight: 9, bytes: [256, 8 * 1024] },
@@ -290,6 +297,8 @@ export class Workload {
   /** The unique name padded with dots to a drawn size (dots never occur in a name, so padded values stay unique). */
   private padded(name: string): string {
     const { small, large, nearLimit } = this.options.valueSizes;
+    // No padding at all draws nothing (like chance(0)), so such a workload's stream is the unpadded one.
+    if (large.weight === 0 && nearLimit.weight === 0 && small.bytes[1] === 0) return name;
     const draw = this.random.intBelow(small.weight + large.weight + nearLimit.weight);
     const band = draw < small.weight ? small : draw < small.weight + large.weight ? large : nearLimit;
     const sizeBytes = this.random.intBetween(band.bytes[0], band.bytes[1]);

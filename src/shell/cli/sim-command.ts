@@ -9,7 +9,7 @@ import type { Command } from "commander";
 import { UsageError } from "./usage-error.ts";
 import { assert } from "../../core/assert.ts";
 import { renderHtmlReport } from "../../core/check/index.ts";
-import { checkLinearizability, type LinearizabilitySummary } from "../../core/sim/linearizability-check.ts";
+import { checkLinearizability, LINEARIZABILITY_STEP_LIMIT_CLI, type LinearizabilitySummary } from "../../core/sim/linearizability-check.ts";
 import { FAULT_PROFILES, FAULT_PROFILE_NAMES, faultProfile } from "../../core/sim/fault-profile.ts";
 import { historyToJsonLines } from "../../core/sim/history.ts";
 import { isSeed, parseSeed, seedFromBigInt, type Seed } from "../../core/sim/seed.ts";
@@ -104,6 +104,7 @@ export function runSimCommand(
       durationMs: parsed.durationMs,
       profile,
       trace: trace === undefined ? undefined : (line) => trace.write(line),
+      linearizabilityStepLimit: LINEARIZABILITY_STEP_LIMIT_CLI,
     });
   } finally {
     trace?.close();
