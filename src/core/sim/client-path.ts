@@ -16,6 +16,22 @@ import type { World } from "./world.ts";
 
 export type ClientMessage = ClientRequest | ClientReply;
 
+/**
+ * What a client message would weigh as channel bytes, until simulated clients speak the client
+ * channel's codec: a fixed header (type, request id, status, hint) and the strings it carries.
+ * The network counts it against the frame limit, the link's queue bound and its bandwidth.
+ */
+export function clientMessageBytes(message: ClientMessage): number {
+  const HEADER_BYTES = 16;
+  if (message.type === "client-request") {
+    const operation = message.operation;
+    const strings = operation.key.length + (operation.f === "get" ? 0 : operation.value.length) + (operation.f === "cas" ? operation.expected.length : 0);
+    return HEADER_BYTES + strings;
+  }
+  const outcome = message.outcome;
+  return HEADER_BYTES + (outcome.status === "ok" ? outcome.value.length : outcome.reason.length);
+}
+
 export class SimClientPath {
   constructor(
     private readonly world: World<ClientMessage>,

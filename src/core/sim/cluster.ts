@@ -5,6 +5,7 @@
 // and shows the safety monitor every durable batch and applied entry.
 
 import { assert } from "../assert.ts";
+import type { CrashKind } from "../env/environment.ts";
 import type { ConfState, NodeId, RaftCore } from "../raft/types.ts";
 import { createNodeProcess, type KvReplica } from "../replica/node-process.ts";
 import type { ReplicaOptions } from "../replica/replica.ts";
@@ -57,6 +58,7 @@ export class Cluster {
   private readonly bootstrap: ConfState;
   private readonly refusals: StartRefusal[] = [];
   private crashCount = 0;
+  private readonly crashKindCounts: Record<CrashKind, number> = { "process-kill": 0, "host-crash": 0 };
 
   constructor(
     private readonly world: HostWorld,
@@ -70,6 +72,11 @@ export class Cluster {
 
   get crashes(): number {
     return this.crashCount;
+  }
+
+  /** The crashes by kind (they sum to crashes). */
+  crashKinds(): Record<CrashKind, number> {
+    return { ...this.crashKindCounts };
   }
 
   /** Nodes that refused to start on a corrupt store, in the order they did. */
@@ -159,18 +166,26 @@ export class Cluster {
     }, process);
   }
 
-  crash(id: NodeId): void {
+  /**
+   * The node's process dies. A host crash also loses or tears the disk's unsynced writes; a
+   * process kill keeps every write the process made (the kernel has them), and the node
+   * restarts from exactly that (src/core/sim/sim-disk.ts, processKill).
+   */
+  crash(id: NodeId, kind: CrashKind = "host-crash"): void {
     const node = this.node(id);
     const incarnation = node.current;
     assert(incarnation !== undefined, () => `node ${id} crashed while down`);
-    this.world.trace.event(TRACE.crash, id, incarnation.process.number, 0);
+    // A host crash's trace event is what it always was; a process kill's says so.
+    this.world.trace.event(TRACE.crash, id, incarnation.process.number, kind === "process-kill" ? 1 : 0);
     this.crashCount++;
+    this.crashKindCounts[kind]++;
     node.current = undefined;
     node.host.pausedUntilUs = 0;
     this.world.endProcess(node.host);
     // stop() tells waiting clients "stopped"; a crashed process says nothing, so replies are dropped (alive is false).
     incarnation.replica?.stop();
-    node.host.disk.crash();
+    if (kind === "host-crash") node.host.disk.crash();
+    else node.host.disk.processKill();
     this.monitor.crashed(id);
   }
 

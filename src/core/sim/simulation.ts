@@ -11,19 +11,22 @@
 // One thread, one virtual clock, one seed. The run stops at the first violation.
 
 import { AssertionFailure, assert } from "../assert.ts";
-import type { EndpointId } from "../env/environment.ts";
+import type { CrashKind, EndpointId } from "../env/environment.ts";
+import { DEFAULT_MAX_FRAME_BYTES } from "../wire/frame.ts";
+import { DEFAULT_PEER_QUEUE_LIMITS } from "../wire/peer-queue.ts";
 import { decodePeerPayload } from "../wire/codec.ts";
 import type { NodeId, PlantedBug } from "../raft/types.ts";
 import { MESSAGE_TYPE_CODES } from "../raft/message-codes.ts";
 import type { StoragePlantedBug } from "../storage/raft-storage.ts";
 import { defaultRaftTuning, defaultReplicaOptions, type ReplicaOptions } from "../replica/replica.ts";
 import type { KvPlantedBug } from "../replica/kv-state-machine.ts";
-import { SimClientPath, type ClientMessage } from "./client-path.ts";
+import { SimClientPath, clientMessageBytes, type ClientMessage } from "./client-path.ts";
 import { Cluster } from "./cluster.ts";
 import { CorruptionConsent, type FaultModelPlantedBug } from "./corruption-consent.ts";
 import type { EventQueue } from "./event-queue.ts";
 import type { FaultKind, FaultProfile } from "./fault-profile.ts";
 import { validateFaultProfile } from "./fault-profile.ts";
+import { FailpointDriver, type FailpointCoverage, type FailpointProbabilities } from "./failpoint-driver.ts";
 import { History, type HistoryEvent } from "./history.ts";
 import { checkLinearizability, type LinearizabilitySummary } from "./linearizability-check.ts";
 import { Nemesis, type FaultCounts, type NemesisTarget } from "./nemesis.ts";
@@ -36,7 +39,7 @@ import { StaleReadChecker } from "./stale-read.ts";
 import { StartRefusalCheck } from "./start-refusal-check.ts";
 import { TRACE } from "./trace.ts";
 import { Workload, defaultWorkloadOptions, type WorkloadOptions } from "./workload.ts";
-import { World, type SimHost } from "./world.ts";
+import { World, type ChannelDropCounts, type SimHost } from "./world.ts";
 import type { StartRefusal } from "./cluster.ts";
 
 export const NODE_COUNT_MAX = 15;
@@ -49,8 +52,12 @@ export interface SimulationLimits {
   readonly eventQueueMax: number;
   /** History events recorded (invocations stop when it is nearly full). */
   readonly historyEventsMax: number;
-  /** Messages in flight on one directed link. */
+  /** Messages in flight on one directed link (the TCP transport's per-peer queue bound by default). */
   readonly inFlightPerLinkMax: number;
+  /** Wire bytes in flight on one directed link (the TCP transport's per-peer queue bound by default). */
+  readonly inFlightBytesPerLinkMax: number;
+  /** Bound on one message's channel bytes (the TCP transport's frame limit by default). */
+  readonly maxFrameBytes: number;
   /** Timers armed at once by one node. */
   readonly timersPerNodeMax: number;
 }
@@ -58,7 +65,9 @@ export interface SimulationLimits {
 export const defaultSimulationLimits: SimulationLimits = {
   eventQueueMax: 1_000_000,
   historyEventsMax: 1_000_000,
-  inFlightPerLinkMax: 2_048,
+  inFlightPerLinkMax: DEFAULT_PEER_QUEUE_LIMITS.messagesMax,
+  inFlightBytesPerLinkMax: DEFAULT_PEER_QUEUE_LIMITS.bytesMax,
+  maxFrameBytes: DEFAULT_MAX_FRAME_BYTES,
   timersPerNodeMax: 100_000,
 };
 
@@ -81,6 +90,8 @@ export interface SimulationOptions {
   readonly limits?: Partial<SimulationLimits>;
   /** Receives one line per event when set (--trace). */
   readonly trace?: (line: string) => void;
+  /** Failpoint probabilities for this run, over the profile's (src/core/env/failpoints.ts; default: every point off). */
+  readonly failpoints?: FailpointProbabilities;
   /** The one command that reproduces this run, printed with a failure. */
   readonly reproduceCommand?: string;
   /** Search steps for the end-of-run linearizability check (default LINEARIZABILITY_STEP_LIMIT). */
@@ -130,7 +141,13 @@ export interface SimulationResult {
   readonly committedIndex: number;
   readonly faults: FaultCounts;
   readonly crashes: number;
+  /** The crashes by kind: process kills (every write kept) and host crashes (unsynced writes lost or torn). */
+  readonly crashKinds: Readonly<Record<CrashKind, number>>;
   readonly network: NetworkStats;
+  /** Channel messages that arrived where nobody receives their channel (a node down or starting, a channel not served). */
+  readonly droppedWithoutReceiver: Readonly<ChannelDropCounts>;
+  /** Per failpoint, in name order: its probability, how often core code evaluated it, how often it fired. */
+  readonly failpoints: readonly FailpointCoverage[];
   readonly disk: SimDiskStats;
   /** Nodes that refused to start on a corrupt store (at most a minority: the corruption consent's rule). */
   readonly refusedToStart: readonly StartRefusal[];
@@ -171,6 +188,7 @@ export class Simulation {
   private failure: SimulationFailure | undefined;
   private readonly corruption: CorruptionConsent;
   private readonly refusalCheck: StartRefusalCheck;
+  private readonly failpoints: FailpointDriver;
 
   constructor(options: SimulationOptions) {
     assert(Number.isSafeInteger(options.nodeCount) && options.nodeCount >= 1 && options.nodeCount <= NODE_COUNT_MAX, "node count out of range");
@@ -190,6 +208,7 @@ export class Simulation {
     for (let id = 1; id <= options.nodeCount; id++) nodeIds.push(id);
     this.corruption = new CorruptionConsent(nodeIds, options.faultModelPlantedBugs);
     this.refusalCheck = new StartRefusalCheck(options.nodeCount, (id) => this.corruption.wasTainted(id));
+    this.failpoints = new FailpointDriver(Prng.stream(seed, "failpoints"), { ...profile.failpoints, ...options.failpoints });
     this.world = new World<ClientMessage>(
       {
         seed,
@@ -197,9 +216,13 @@ export class Simulation {
         clientCount: workloadOptions.clientCount,
         profile,
         eventQueueMax: this.limits.eventQueueMax,
-        inFlightPerLinkMax: this.limits.inFlightPerLinkMax,
+        networkLimits: {
+          perLinkQueue: { messagesMax: this.limits.inFlightPerLinkMax, bytesMax: this.limits.inFlightBytesPerLinkMax },
+          maxFrameBytes: this.limits.maxFrameBytes,
+        },
         timersPerHostMax: this.limits.timersPerNodeMax,
         cpuEventUs: profile.cpuEventUs,
+        failpoint: this.failpoints.failpoint,
         mayCorrupt: (id, name, offset, length) => this.corruption.mayCorrupt(id, name, offset, length),
         traceLines: options.trace,
       },
@@ -209,6 +232,7 @@ export class Simulation {
         afterStep: (host) => this.cluster.afterStep(host),
         raftSent: (host, to, bytes) => this.raftSent(host, to, bytes),
         deliver: (from, to, payload) => this.clientPath.deliver(from, to, payload),
+        payloadBytes: clientMessageBytes,
       },
     );
     this.queue = this.world.queue;
@@ -247,7 +271,7 @@ export class Simulation {
     const target: NemesisTarget = {
       nodeIds,
       isUp: (id) => this.cluster.isUp(id),
-      crash: (id) => this.cluster.crash(id),
+      crash: (id, kind) => this.cluster.crash(id, kind),
       restart: (id) => this.cluster.start(id),
       jumpClock: (id, deltaUs) => this.world.host(id).clock.jump(deltaUs),
       leaderId: () => this.cluster.currentLeader(),
@@ -316,7 +340,10 @@ export class Simulation {
       committedIndex: this.monitor.committedIndex,
       faults: { ...this.nemesis.counts },
       crashes: this.cluster.crashes,
+      crashKinds: this.cluster.crashKinds(),
       network: { ...this.world.network.stats },
+      droppedWithoutReceiver: { ...this.world.droppedWithoutReceiver },
+      failpoints: this.failpoints.coverage(),
       disk,
       refusedToStart: this.cluster.refusedToStart(),
       corruptibleNodes: this.corruption.tainted(),

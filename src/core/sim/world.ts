@@ -2,34 +2,51 @@
 // clock, random stream and SimDisk), the SimNetwork between hosts and clients, and the
 // processes that run on hosts. A host process sees exactly one Environment
 // (src/core/env/environment.ts), built here: the host's clocks, the process's timers, the
-// host's disk, and a transport carrying the raft channel's bytes over the simulated network.
+// host's disk, and a transport carrying every channel's bytes over the simulated network
+// (the host transport, below).
 //
 // Nothing here knows what runs on a host: the cluster (cluster.ts) starts and stops processes,
 // the simulation (simulation.ts) decides what a failure is. Every event that runs host code
 // goes through runOnHost() (or deliverToHost() for the most frequent one, a peer message): it
 // holds the event back while the host is paused or its CPU is busy, folds it into the trace
 // hash, turns a throw inside host code into a reported failure, and runs the per-step checks.
+//
+// The host transport. A process sends on any channel (Transport.send): raft to other hosts,
+// client to hosts and client endpoints; the bytes travel the SimNetwork with their size, so
+// the frame limit, the per-link queue bound and the link's bandwidth apply as over TCP, and
+// send returns what the network says (false: certainly never left). At a host the bytes go
+// to the process's receiver for that channel; with none (down, still opening its storage,
+// or not serving that channel) they are dropped and counted, as the TCP transport drops a
+// frame for a channel without a receiver. At a client endpoint they go to the receiver the
+// simulated clients registered with receiveAtClients(); clients send with sendFromClient().
 
 import { assert } from "../assert.ts";
-import type { ChannelName, EndpointId, Environment, Logger, ReceiveVerdict } from "../env/environment.ts";
-import { noFailpoints, silentLogger } from "../env/environment.ts";
+import type { ChannelName, EndpointId, Environment, Failpoint, Logger, ReceiveVerdict } from "../env/environment.ts";
+import { CHANNEL_NAMES, silentLogger } from "../env/environment.ts";
 import type { NodeId } from "../raft/types.ts";
+import { CHANNEL_TAGS } from "../wire/channel-frame.ts";
 import { EventQueue, type EventTarget } from "./event-queue.ts";
 import type { FaultProfile } from "./fault-profile.ts";
-import { SimNetwork, type LinkProfile } from "./network.ts";
+import { SimNetwork, type LinkProfile, type NetworkLimits } from "./network.ts";
 import { Prng } from "./prng.ts";
 import type { Seed } from "./seed.ts";
 import { SimClock, SimTimers } from "./sim-clock.ts";
 import { SimDisk } from "./sim-disk.ts";
 import { SimTrace, TRACE } from "./trace.ts";
 
-/** Peer Raft messages travel as the wire codec's bytes (the raft channel), exactly as over TCP. */
-export interface RaftBytes {
-  readonly type: "raft";
+/** One channel message in flight: the channel's own bytes (the raft channel: the wire codec's), exactly as over TCP. */
+export interface ChannelBytes {
+  readonly type: "channel";
+  readonly channel: ChannelName;
   readonly bytes: Uint8Array;
 }
 
 type ChannelReceiver = (from: EndpointId, bytes: Uint8Array) => ReceiveVerdict;
+/** The simulated clients' side of a channel: bytes from `from` arrived at client endpoint `to`. */
+export type ClientEndpointReceiver = (from: EndpointId, to: EndpointId, bytes: Uint8Array) => void;
+
+/** What the host transport dropped at arrival because nobody receives that channel there. */
+export type ChannelDropCounts = Record<ChannelName, number>;
 
 /** One run of a process on a host, from start to crash (or refusal to start). */
 export interface HostProcess {
@@ -39,8 +56,10 @@ export interface HostProcess {
   readonly timers: SimTimers;
   readonly env: Environment;
   alive: boolean;
-  /** The raft channel's receiver, set by the process (the replica's RaftChannel). */
+  /** The raft channel's receiver, set by the process (the replica's RaftChannel): the hot path, kept apart. */
   raftReceiver: ChannelReceiver | undefined;
+  /** The other channels' receivers, set by the process. */
+  readonly receivers: Map<ChannelName, ChannelReceiver>;
 }
 
 export interface SimHost {
@@ -62,10 +81,13 @@ export interface WorldOptions {
   readonly clientCount: number;
   readonly profile: FaultProfile;
   readonly eventQueueMax: number;
-  readonly inFlightPerLinkMax: number;
+  /** The frame limit and the per-link queue bound (the TCP transport's, src/core/wire). */
+  readonly networkLimits: NetworkLimits;
   readonly timersPerHostMax: number;
   /** CPU time every event costs its host (FaultProfile.cpuEventUs). */
   readonly cpuEventUs: number;
+  /** Every host process's Environment.failpoint (the run's driver, or noFailpoints). */
+  readonly failpoint: Failpoint;
   /** The corruption consent: may these bytes of this host's disk be corrupted? */
   readonly mayCorrupt: (hostId: NodeId, name: string, offset: number, length: number) => boolean;
   /** Receives one line per event when set (--trace). */
@@ -82,8 +104,10 @@ export interface WorldHooks<Payload> {
   afterStep(host: SimHost): void;
   /** A raft-channel message leaves a host (before the network sees it). */
   raftSent(host: SimHost, to: EndpointId, bytes: Uint8Array): void;
-  /** A message other than the raft channel's arrived at an endpoint. */
+  /** A message that is not channel bytes arrived at an endpoint. */
   deliver(from: EndpointId, to: EndpointId, payload: Payload): void;
+  /** The size a payload that is not channel bytes would have on the wire, as channel bytes (an estimate). */
+  payloadBytes(payload: Payload): number;
 }
 
 /** What the cluster uses of the world: hosts, their processes, time and the trace (not the network's payloads). */
@@ -101,14 +125,18 @@ export interface HostWorld {
 export class World<Payload extends { readonly type: string }> implements HostWorld {
   readonly queue: EventQueue;
   readonly trace: SimTrace;
-  readonly network: SimNetwork<RaftBytes | Payload>;
+  readonly network: SimNetwork<ChannelBytes | Payload>;
+  /** Channel messages that arrived where nobody receives their channel (a process down or starting, a channel not served). */
+  readonly droppedWithoutReceiver: ChannelDropCounts = { raft: 0, client: 0, agent: 0 };
   readonly hosts: SimHost[] = [];
   readonly hostIds: NodeId[] = [];
   /** Endpoint of client i is firstClientEndpoint + i (hosts are 1..hostCount). */
   readonly firstClientEndpoint: number;
   private readonly timersPerHostMax: number;
   private readonly cpuEventUs: number;
+  private readonly failpoint: Failpoint;
   private readonly hooks: WorldHooks<Payload>;
+  private readonly clientReceivers = new Map<ChannelName, ClientEndpointReceiver>();
 
   constructor(options: WorldOptions, hooks: WorldHooks<Payload>) {
     assert(Number.isSafeInteger(options.hostCount) && options.hostCount >= 1, "host count out of range");
@@ -116,6 +144,7 @@ export class World<Payload extends { readonly type: string }> implements HostWor
     this.timersPerHostMax = options.timersPerHostMax;
     assert(Number.isSafeInteger(options.cpuEventUs) && options.cpuEventUs >= 0, "event cost must be a non-negative integer");
     this.cpuEventUs = options.cpuEventUs;
+    this.failpoint = options.failpoint;
     const profile = options.profile;
     const seed = options.seed;
     this.queue = new EventQueue(options.eventQueueMax);
@@ -134,14 +163,16 @@ export class World<Payload extends { readonly type: string }> implements HostWor
       duplicateProbability: 0, // clients speak over a connection: loss means a timeout, never a duplicate
       reorder: false,
     };
-    this.network = new SimNetwork<RaftBytes | Payload>(
+    this.network = new SimNetwork<ChannelBytes | Payload>(
       this.queue,
       Prng.stream(seed, "network"),
       endpointCount,
       clientLink,
-      options.inFlightPerLinkMax,
+      options.networkLimits,
       (from, to, payload) => this.deliver(from, to, payload),
+      (payload) => (isChannelBytes(payload) ? payload.bytes.length : hooks.payloadBytes(payload)),
     );
+    const [bandwidthMin, bandwidthMax] = profile.linkBandwidthBytesPerSecond;
     for (const from of this.hostIds) {
       for (const to of this.hostIds) {
         if (from === to) continue;
@@ -152,6 +183,8 @@ export class World<Payload extends { readonly type: string }> implements HostWor
           lossProbability: profile.lossProbability,
           duplicateProbability: profile.duplicateProbability,
           reorder: linkRandom.chance(profile.reorderLinkProbability),
+          // Drawn last and only from a real range, so a profile of one bandwidth keeps every other link draw.
+          bandwidthBytesPerSecond: bandwidthMax > bandwidthMin ? linkRandom.intBetween(bandwidthMin, bandwidthMax) : bandwidthMin,
         });
       }
     }
@@ -212,15 +245,20 @@ export class World<Payload extends { readonly type: string }> implements HostWor
       transport: {
         send: (channel, to, bytes) => this.sendFromHost(process!, channel, to, bytes),
         receive: (channel, handler) => {
-          assert(channel === "raft", () => `the simulator carries no ${channel} channel to nodes yet`);
-          assert(process!.raftReceiver === undefined, "a second receiver for the raft channel");
-          process!.raftReceiver = handler;
+          assert(CHANNEL_NAMES.includes(channel), () => `no channel ${String(channel)}`);
+          if (channel === "raft") {
+            assert(process!.raftReceiver === undefined, "a second receiver for the raft channel");
+            process!.raftReceiver = handler;
+            return;
+          }
+          assert(!process!.receivers.has(channel), () => `a second receiver for the ${channel} channel`);
+          process!.receivers.set(channel, handler);
         },
       },
       log: silentLogger as Logger,
-      failpoint: noFailpoints,
+      failpoint: this.failpoint,
     };
-    process = { host, number, timers, env, alive: true, raftReceiver: undefined };
+    process = { host, number, timers, env, alive: true, raftReceiver: undefined, receivers: new Map() };
     host.process = process;
     return process;
   }
@@ -283,7 +321,7 @@ export class World<Payload extends { readonly type: string }> implements HostWor
       this.queue.at(heldUntilUs, () => this.deliverToHost(host, process, receiver, from, bytes));
       return;
     }
-    this.trace.event(TRACE.deliver, host.id, bytes[1]!, 0);
+    this.trace.event(TRACE.deliver, host.id, bytes[1] ?? 0, 0);
     if (this.cpuEventUs !== 0) this.chargeCpu(host, this.cpuEventUs);
     try {
       // A correct node never sends what its peer must refuse: a malformed message here is a codec or core bug.
@@ -295,33 +333,65 @@ export class World<Payload extends { readonly type: string }> implements HostWor
     this.hooks.afterStep(host);
   }
 
+  /** Sets the simulated clients' one receiver of a channel: bytes that arrive at any client endpoint on it. */
+  receiveAtClients(channel: ChannelName, receiver: ClientEndpointReceiver): void {
+    assert(channel !== "raft", "clients do not speak the raft channel");
+    assert(!this.clientReceivers.has(channel), () => `a second client receiver for the ${channel} channel`);
+    this.clientReceivers.set(channel, receiver);
+  }
+
+  /** A simulated client sends channel bytes to a host; false when they certainly never left (frame limit, queue bound). */
+  sendFromClient(channel: ChannelName, fromEndpoint: EndpointId, toHost: NodeId, bytes: Uint8Array): boolean {
+    assert(channel !== "raft", "clients do not speak the raft channel");
+    assert(fromEndpoint >= this.firstClientEndpoint && toHost >= 1 && toHost <= this.hosts.length, () => `client endpoint ${fromEndpoint} sent to ${toHost}`);
+    return this.network.send(fromEndpoint, toHost, { type: "channel", channel, bytes });
+  }
+
   private sendFromHost(process: HostProcess, channel: ChannelName, to: EndpointId, bytes: Uint8Array): boolean {
     if (!process.alive) return false;
     const host = process.host;
-    assert(channel === "raft", () => `node ${host.id} sent on the ${channel} channel, which the simulator does not carry yet`);
-    assert(to >= 1 && to <= this.hosts.length && to !== host.id, () => `node ${host.id} sent to endpoint ${to}`);
-    this.hooks.raftSent(host, to, bytes);
-    this.network.send(host.id, to, { type: "raft", bytes });
-    return true;
+    if (channel === "raft") {
+      assert(to >= 1 && to <= this.hosts.length && to !== host.id, () => `node ${host.id} sent a raft message to endpoint ${to}`);
+      this.hooks.raftSent(host, to, bytes);
+    } else {
+      assert(CHANNEL_NAMES.includes(channel), () => `no channel ${String(channel)}`);
+      assert(to >= 1 && to <= this.network.endpointCount && to !== host.id, () => `node ${host.id} sent on the ${channel} channel to endpoint ${to}`);
+    }
+    return this.network.send(host.id, to, { type: "channel", channel, bytes });
   }
 
-  private deliver(from: EndpointId, to: EndpointId, payload: RaftBytes | Payload): void {
-    if (isRaftBytes(payload)) {
-      const host = this.hosts[to - 1]!;
-      const process = host.process;
-      // Down, or still opening its storage (the receiver is set when the replica is built): the message is lost.
-      if (process?.raftReceiver === undefined) return;
-      this.trace.raftBytes(from, to, payload.bytes);
-      this.deliverToHost(host, process, process.raftReceiver, from, payload.bytes);
+  private deliver(from: EndpointId, to: EndpointId, payload: ChannelBytes | Payload): void {
+    if (!isChannelBytes(payload)) {
+      this.hooks.deliver(from, to, payload);
       return;
     }
-    this.hooks.deliver(from, to, payload);
+    const channel = payload.channel;
+    if (to >= this.firstClientEndpoint) {
+      const receiver = this.clientReceivers.get(channel);
+      if (receiver === undefined) {
+        this.droppedWithoutReceiver[channel]++;
+        return;
+      }
+      this.trace.event(TRACE.deliver, to, CHANNEL_TAGS[channel], 0);
+      receiver(from, to, payload.bytes);
+      return;
+    }
+    const host = this.hosts[to - 1]!;
+    const process = host.process;
+    // Down, or still opening its storage (receivers are set when the replica is built), or not serving the channel: lost.
+    const receiver = channel === "raft" ? process?.raftReceiver : process?.receivers.get(channel);
+    if (process === undefined || receiver === undefined) {
+      this.droppedWithoutReceiver[channel]++;
+      return;
+    }
+    if (channel === "raft") this.trace.raftBytes(from, to, payload.bytes);
+    this.deliverToHost(host, process, receiver, from, payload.bytes);
   }
 }
 
-function isRaftBytes(payload: { readonly type: string }): payload is RaftBytes {
+function isChannelBytes(payload: { readonly type: string }): payload is ChannelBytes {
   switch (payload.type) {
-    case "raft":
+    case "channel":
       return true;
     default:
       return false;

@@ -14,6 +14,8 @@ import type { EventQueue } from "../../../src/core/sim/event-queue.ts";
 import { FAULT_PROFILES } from "../../../src/core/sim/fault-profile.ts";
 import { seedFromNumber } from "../../../src/core/sim/seed.ts";
 import { World } from "../../../src/core/sim/world.ts";
+import { DEFAULT_NETWORK_LIMITS } from "../../../src/core/sim/network.ts";
+import { noFailpoints } from "../../../src/core/env/environment.ts";
 
 const options: ReplicaOptions = {
   tickMs: 10,
@@ -44,9 +46,10 @@ class MiniCluster {
         clientCount: 0,
         profile: FAULT_PROFILES.none!,
         eventQueueMax: 1_000_000,
-        inFlightPerLinkMax: 2_048,
+        networkLimits: DEFAULT_NETWORK_LIMITS,
         timersPerHostMax: 10_000,
         cpuEventUs: 0,
+        failpoint: noFailpoints,
         mayCorrupt: () => false,
         traceLines: undefined,
       },
@@ -64,6 +67,7 @@ class MiniCluster {
           this.sent.push({ timeUs: this.queue.timeUs, message: decoded.payload.message });
         },
         deliver: () => assert.fail("no clients in this cluster"),
+        payloadBytes: () => assert.fail("no clients in this cluster"),
       },
     );
     this.queue = this.world.queue;
