@@ -7,7 +7,7 @@
 import { assert } from "../assert.ts";
 import type { Environment } from "../env/environment.ts";
 import type { RaftStorage } from "../storage/raft-storage.ts";
-import { KvStateMachine, type KvQuery, type KvResult } from "./kv-state-machine.ts";
+import { KvStateMachine, type KvPlantedBug, type KvQuery, type KvResult } from "./kv-state-machine.ts";
 import { Replica, type ReplicaOptions } from "./replica.ts";
 
 export type KvReplica = Replica<KvResult, KvQuery, string>;
@@ -18,10 +18,15 @@ export interface NodeProcess {
   readonly machine: KvStateMachine;
 }
 
+export interface NodeProcessOptions extends ReplicaOptions {
+  /** Test harness only: bugs planted in the state machine. */
+  readonly kvPlantedBugs?: ReadonlySet<KvPlantedBug>;
+}
+
 /** Builds a node's process; the caller starts it (process.replica.start()). */
-export function createNodeProcess(env: Environment, storage: RaftStorage, options: ReplicaOptions): NodeProcess {
+export function createNodeProcess(env: Environment, storage: RaftStorage, options: NodeProcessOptions): NodeProcess {
   assert(options.tickMs > 0, "a node process needs a positive tick");
-  const machine = new KvStateMachine();
+  const machine = new KvStateMachine(options.kvPlantedBugs);
   const replica: KvReplica = new Replica<KvResult, KvQuery, string>(env, storage, machine, options);
   return { replica, machine };
 }

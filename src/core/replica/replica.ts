@@ -300,7 +300,13 @@ export class Replica<Result, Query, QueryResult> {
     if (this.stopped) return;
     this.core.tick();
     this.scheduleTick();
+    // The WAL's sync point rides on the next append's fsync; a log idle for a whole tick flushes it on its own (docs/STORAGE.md, "The sync point window").
+    if (!this.persisting) this.storage.flushSyncPointWhenIdle(this.onSyncPointFlushed);
     this.drive();
+  };
+
+  private readonly onSyncPointFlushed = (error: StorageError | undefined): void => {
+    if (error !== undefined && !this.stopped) this.fail(error);
   };
 
   /**

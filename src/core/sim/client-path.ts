@@ -39,6 +39,8 @@ export class SimClientPath {
     private readonly monitor: SafetyMonitor,
     /** The workload's side: a reply reached client endpoint `to`. */
     private readonly replyArrived: (to: EndpointId, reply: ClientReply) => void,
+    /** A node's replica answered with a result the operation cannot have ("Client Protocol"). */
+    private readonly protocolViolation: (nodeId: NodeId, message: string) => void,
   ) {}
 
   /** A client sends a request to a node. */
@@ -70,6 +72,9 @@ export class SimClientPath {
     const operation = request.operation;
     if (operation.f === "get") {
       replica.read({ key: operation.key }, (outcome: ReadOutcome<string>) => {
+        if (outcome.status === "ok" && typeof outcome.result !== "string") {
+          return this.protocolViolation(nodeId, `node ${nodeId} answered get ${operation.key} with a ${typeof outcome.result}, not a string`);
+        }
         if (outcome.status === "ok") this.reply(nodeId, incarnation, client, request, { status: "ok", value: outcome.result, swapped: false });
         else this.reply(nodeId, incarnation, client, request, { status: "rejected", leaderHint: this.leaderHint(incarnation, outcome.refusal), reason: outcome.refusal.code });
       });
@@ -83,6 +88,8 @@ export class SimClientPath {
       switch (outcome.status) {
         case "ok": {
           const result = outcome.result;
+          const problem = kvResultProblem(operation.f, result);
+          if (problem !== undefined) return this.protocolViolation(nodeId, `node ${nodeId} answered ${operation.f} ${operation.key} with ${problem}`);
           if (result.op === "rejected") return this.reply(nodeId, incarnation, client, request, { status: "rejected", leaderHint: nodeId, reason: result.reason });
           if (incarnation.process.alive) this.monitor.acknowledgedAt(nodeId, outcome.index);
           if (result.op === "put") return this.reply(nodeId, incarnation, client, request, { status: "ok", value: operation.value, swapped: true });
@@ -105,4 +112,14 @@ export class SimClientPath {
     if (refusal.code === "not-leader") return refusal.leaderId;
     return incarnation.process.alive ? incarnation.replica!.core.currentLeader() : 0;
   }
+}
+
+/** What is wrong with a state machine result for a put or cas, or undefined when it has that command's shape. */
+function kvResultProblem(f: "put" | "cas", result: unknown): string | undefined {
+  if (typeof result !== "object" || result === null) return `a result that is not an object (${typeof result})`;
+  const fields = result as { readonly op?: unknown; readonly swapped?: unknown; readonly current?: unknown; readonly reason?: unknown };
+  if (fields.op === "rejected") return typeof fields.reason === "string" ? undefined : "a rejection without a reason";
+  if (fields.op !== f) return `a result for ${JSON.stringify(fields.op)}`;
+  if (f === "cas" && (typeof fields.swapped !== "boolean" || typeof fields.current !== "string")) return "a cas result without a boolean swapped and a string current value";
+  return undefined;
 }

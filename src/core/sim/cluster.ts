@@ -9,6 +9,7 @@ import type { CrashKind } from "../env/environment.ts";
 import type { ConfState, NodeId, RaftCore } from "../raft/types.ts";
 import { createNodeProcess, type KvReplica } from "../replica/node-process.ts";
 import type { ReplicaOptions } from "../replica/replica.ts";
+import type { KvPlantedBug } from "../replica/kv-state-machine.ts";
 import { RaftStorage, type StoragePlantedBug } from "../storage/raft-storage.ts";
 import { StorageError } from "../storage/storage-error.ts";
 import type { PersistBatch, PropertyName, SafetyMonitor } from "./properties.ts";
@@ -42,6 +43,9 @@ interface ClusterNode {
 export interface ClusterOptions {
   readonly replica: Omit<ReplicaOptions, "observer" | "onFatal">;
   readonly storagePlantedBugs: ReadonlySet<StoragePlantedBug> | undefined;
+  readonly kvPlantedBugs: ReadonlySet<KvPlantedBug> | undefined;
+  /** A node refused to start on a corrupt store (after it was recorded): the start-refusal checks' turn. */
+  readonly refused: (refusal: StartRefusal) => void;
   /** A failure the run reports (and stops at). */
   readonly fail: (property: PropertyName | "Restartable", message: string, nodeId: NodeId) => void;
 }
@@ -143,6 +147,7 @@ export class Cluster {
         this.observePersistence(id, incarnation, result);
         const built = createNodeProcess(process.env, result, {
           ...this.options.replica,
+          kvPlantedBugs: this.options.kvPlantedBugs,
           observer: {
             applied: (entry) => this.monitor.applied(id, entry),
             restored: (snapshot) => this.monitor.restored(id, snapshot),
@@ -192,6 +197,7 @@ export class Cluster {
     node.current = undefined;
     this.world.endProcess(node.host);
     this.world.trace.event(TRACE.refused, node.host.id, incarnation.process.number, 0);
+    this.options.refused(refusal);
   }
 
   private node(id: NodeId): ClusterNode {

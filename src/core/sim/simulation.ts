@@ -19,14 +19,16 @@ import type { NodeId, PlantedBug } from "../raft/types.ts";
 import { MESSAGE_TYPE_CODES } from "../raft/message-codes.ts";
 import type { StoragePlantedBug } from "../storage/raft-storage.ts";
 import { defaultRaftTuning, type ReplicaOptions } from "../replica/replica.ts";
+import type { KvPlantedBug } from "../replica/kv-state-machine.ts";
 import { SimClientPath, clientMessageBytes, type ClientMessage } from "./client-path.ts";
 import { Cluster } from "./cluster.ts";
-import { CorruptionConsent } from "./corruption-consent.ts";
+import { CorruptionConsent, type FaultModelPlantedBug } from "./corruption-consent.ts";
 import type { EventQueue } from "./event-queue.ts";
 import type { FaultKind, FaultProfile } from "./fault-profile.ts";
 import { validateFaultProfile } from "./fault-profile.ts";
 import { FailpointDriver, type FailpointCoverage, type FailpointProbabilities } from "./failpoint-driver.ts";
 import { History, type HistoryEvent } from "./history.ts";
+import { checkLinearizability, type LinearizabilitySummary } from "./linearizability-check.ts";
 import { Nemesis, type FaultCounts, type NemesisTarget } from "./nemesis.ts";
 import type { NetworkStats, SimNetwork } from "./network.ts";
 import { Prng } from "./prng.ts";
@@ -34,6 +36,7 @@ import { SafetyMonitor, type PropertyName } from "./properties.ts";
 import type { Seed } from "./seed.ts";
 import { emptySimDiskStats, type SimDiskStats } from "./sim-disk.ts";
 import { StaleReadChecker } from "./stale-read.ts";
+import { StartRefusalCheck } from "./start-refusal-check.ts";
 import { TRACE } from "./trace.ts";
 import { Workload, defaultWorkloadOptions, type WorkloadOptions } from "./workload.ts";
 import { World, type ChannelDropCounts, type SimHost } from "./world.ts";
@@ -80,6 +83,10 @@ export interface SimulationOptions {
   readonly plantedBugs?: ReadonlySet<PlantedBug>;
   /** Test harness only: storage bugs (docs/PLANTED-BUGS.md), never reachable from the CLI. */
   readonly storagePlantedBugs?: ReadonlySet<StoragePlantedBug>;
+  /** Test harness only: bugs in the simulator's fault model (corruption-consent.ts), never reachable from the CLI. */
+  readonly faultModelPlantedBugs?: ReadonlySet<FaultModelPlantedBug>;
+  /** Test harness only: bugs in the key-value state machine (kv-state-machine.ts), never reachable from the CLI. */
+  readonly kvPlantedBugs?: ReadonlySet<KvPlantedBug>;
   readonly limits?: Partial<SimulationLimits>;
   /** Receives one line per event when set (--trace). */
   readonly trace?: (line: string) => void;
@@ -87,6 +94,8 @@ export interface SimulationOptions {
   readonly failpoints?: FailpointProbabilities;
   /** The one command that reproduces this run, printed with a failure. */
   readonly reproduceCommand?: string;
+  /** Search steps for the end-of-run linearizability check (default LINEARIZABILITY_STEP_LIMIT). */
+  readonly linearizabilityStepLimit?: number;
 }
 
 /** Faster than production (elections after 10-20 ticks, heartbeats every 2), so a minute holds many terms. The tick comes from the fault profile unless given here. */
@@ -140,6 +149,12 @@ export interface SimulationResult {
   /** Simulated ms from the heal point to the first successful operation, or -1. */
   readonly recoveryMs: number;
   readonly failure: SimulationFailure | undefined;
+  /**
+   * The whole history checked for linearizability at the end of the run (per key, within a step
+   * budget). "illegal" is also the run's failure (unless an earlier property failed first);
+   * "unknown" is not a pass: a test asserting a clean run must treat it distinctly.
+   */
+  readonly linearizability: LinearizabilitySummary;
   readonly history: readonly HistoryEvent[];
 }
 
@@ -163,6 +178,7 @@ export class Simulation {
   private readonly healAtUs: number;
   private failure: SimulationFailure | undefined;
   private readonly corruption: CorruptionConsent;
+  private readonly refusalCheck: StartRefusalCheck;
   private readonly failpoints: FailpointDriver;
 
   constructor(options: SimulationOptions) {
@@ -181,7 +197,8 @@ export class Simulation {
     assert(workloadOptions.clientCount <= CLIENT_COUNT_MAX, "too many clients");
     const nodeIds: NodeId[] = [];
     for (let id = 1; id <= options.nodeCount; id++) nodeIds.push(id);
-    this.corruption = new CorruptionConsent(nodeIds);
+    this.corruption = new CorruptionConsent(nodeIds, options.faultModelPlantedBugs);
+    this.refusalCheck = new StartRefusalCheck(options.nodeCount, (id) => this.corruption.wasTainted(id));
     this.failpoints = new FailpointDriver(Prng.stream(seed, "failpoints"), { ...profile.failpoints, ...options.failpoints });
     this.world = new World<ClientMessage>(
       {
@@ -213,10 +230,21 @@ export class Simulation {
     this.cluster = new Cluster(this.world, this.monitor, {
       replica: replicaOptions,
       storagePlantedBugs: options.storagePlantedBugs,
+      kvPlantedBugs: options.kvPlantedBugs,
+      refused: (refusal) => {
+        const violation = this.refusalCheck.refused(refusal);
+        if (violation !== undefined) this.fail(violation.property, violation.message, refusal.nodeId);
+      },
       fail: (property, message, nodeId) => this.fail(property, message, nodeId),
     });
     this.history = new History(this.limits.historyEventsMax, 2 * workloadOptions.clientCount + 2);
-    this.clientPath = new SimClientPath(this.world, this.cluster, this.monitor, (to, reply) => this.workload.receive(to, reply));
+    this.clientPath = new SimClientPath(
+      this.world,
+      this.cluster,
+      this.monitor,
+      (to, reply) => this.workload.receive(to, reply),
+      (nodeId, message) => this.fail("Client Protocol", message, nodeId),
+    );
     this.workload = new Workload(
       this.queue,
       Prng.stream(seed, "workload"),
@@ -226,6 +254,7 @@ export class Simulation {
       workloadOptions,
       (from, to, request) => this.clientPath.send(from, to, request),
       (event) => this.recordHistory(event),
+      (message) => this.fail("Client Protocol", message, undefined),
     );
     const target: NemesisTarget = {
       nodeIds,
@@ -263,14 +292,19 @@ export class Simulation {
       }
     }
     if (this.failure === undefined) this.workload.finish();
-    return this.result();
+    const linearizability = checkLinearizability(this.history.events, this.options.linearizabilityStepLimit).summary;
+    if (linearizability.malformed) this.fail("Client Protocol", `the client history cannot be checked: ${linearizability.reason}`, undefined);
+    if (linearizability.verdict === "illegal") {
+      this.fail("Linearizability", `the client history is not linearizable (key ${linearizability.illegalKey}): no order of its operations explains every result`, undefined);
+    }
+    return this.result(linearizability);
   }
 
   private workloadTimeoutUs(): number {
     return (this.options.workload?.operationTimeoutMs ?? defaultWorkloadOptions.operationTimeoutMs) * 1000;
   }
 
-  private result(): SimulationResult {
+  private result(linearizability: LinearizabilitySummary): SimulationResult {
     const disk = emptySimDiskStats();
     for (const host of this.world.hosts) {
       const stats = host.disk.stats();
@@ -304,6 +338,7 @@ export class Simulation {
       recovered: firstOk >= 0,
       recoveryMs: firstOk >= 0 ? Math.round((firstOk - markUs) / 1000) : -1,
       failure: this.failure,
+      linearizability,
       history: this.history.events,
     };
   }
@@ -324,7 +359,14 @@ export class Simulation {
 
   private recordHistory(event: HistoryEvent): void {
     this.world.trace.event(TRACE.history, event.process, HISTORY_TYPE_CODES[event.type], HISTORY_F_CODES[event.f]);
-    const problem = this.staleReads.observe(event);
+    let problem: string | undefined;
+    try {
+      problem = this.staleReads.observe(event);
+    } catch (error) {
+      // The checker asserts the history's shape (unique values, a string read); a wrong shape is the protocol's failure, not a crash here.
+      this.fail("Client Protocol", `the history event ${JSON.stringify(event)} breaks the checker's expectations: ${error instanceof Error ? error.message : String(error)}`, undefined);
+      return;
+    }
     if (problem !== undefined) this.monitor.fail("No Stale Read", problem);
   }
 
@@ -342,9 +384,11 @@ export class Simulation {
 }
 
 /** The CLI command that replays a run with these options. */
-export function reproduceCommand(options: Pick<SimulationOptions, "seed" | "nodeCount" | "durationMs" | "profile" | "plantedBugs">): string {
+export function reproduceCommand(
+  options: Pick<SimulationOptions, "seed" | "nodeCount" | "durationMs" | "profile" | "plantedBugs" | "storagePlantedBugs" | "faultModelPlantedBugs" | "kvPlantedBugs">,
+): string {
   const base = `npx blixard sim --seed ${options.seed.text} --nodes ${options.nodeCount} --time ${options.durationMs}ms --faults ${options.profile.name}`;
-  const bugs = [...(options.plantedBugs ?? [])].sort();
+  const bugs = [...(options.plantedBugs ?? []), ...(options.storagePlantedBugs ?? []), ...(options.faultModelPlantedBugs ?? []), ...(options.kvPlantedBugs ?? [])].sort();
   return bugs.length === 0 ? base : `${base}   (with planted bug ${bugs.join(", ")}: test harness only, see test/core/sim/planted-bugs.test.ts)`;
 }
 
