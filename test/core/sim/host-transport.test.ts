@@ -28,6 +28,7 @@ function makeWorld(maxFrameBytes = DEFAULT_NETWORK_LIMITS.maxFrameBytes) {
       networkLimits: { ...DEFAULT_NETWORK_LIMITS, maxFrameBytes },
       timersPerHostMax: 100,
       failpoint: noFailpoints,
+      cpuEventUs: 0,
       mayCorrupt: () => false,
       traceLines: undefined,
     },
