@@ -48,6 +48,7 @@ class MiniCluster {
         eventQueueMax: 1_000_000,
         networkLimits: DEFAULT_NETWORK_LIMITS,
         timersPerHostMax: 10_000,
+        failpoint: noFailpoints,
         cpuEventUs: 0,
         failpoint: noFailpoints,
         mayCorrupt: () => false,
