@@ -48,6 +48,9 @@ export interface ClusterOptions {
   readonly requestPath: Omit<RequestPathOptions, "onAcknowledged">;
   readonly storagePlantedBugs: ReadonlySet<StoragePlantedBug> | undefined;
   readonly kvPlantedBugs: ReadonlySet<KvPlantedBug> | undefined;
+  /** CPU time to apply one entry, and per byte of it (nanoseconds): the host is busy meanwhile. */
+  readonly cpuApplyEntryUs: number;
+  readonly cpuApplyByteNs: number;
   /** A node refused to start on a corrupt store (after it was recorded): the start-refusal checks' turn. */
   readonly refused: (refusal: StartRefusal) => void;
   /** A failure the run reports (and stops at). */
@@ -162,7 +165,10 @@ export class Cluster {
           ...this.options.replica,
           kvPlantedBugs: this.options.kvPlantedBugs,
           observer: {
-            applied: (entry) => this.monitor.applied(id, entry),
+            applied: (entry) => {
+              this.monitor.applied(id, entry);
+              this.chargeApply(host, entry.data.length);
+            },
             restored: (snapshot) => this.monitor.restored(id, snapshot),
           },
           onFatal: (error) => this.options.fail("Restartable", `node ${id} stopped on a storage failure: ${error.message}`, id),
@@ -220,6 +226,12 @@ export class Cluster {
     this.world.endProcess(node.host);
     this.world.trace.event(TRACE.refused, node.host.id, incarnation.process.number, 0);
     this.options.refused(refusal);
+  }
+
+  /** Applying an entry keeps the host's CPU busy (integer microseconds, rounded up). */
+  private chargeApply(host: SimHost, bytes: number): void {
+    const costUs = this.options.cpuApplyEntryUs + Math.ceil((bytes * this.options.cpuApplyByteNs) / 1000);
+    if (costUs !== 0) this.world.chargeCpu(host, costUs);
   }
 
   private node(id: NodeId): ClusterNode {

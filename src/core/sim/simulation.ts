@@ -18,7 +18,7 @@ import { decodePeerPayload } from "../wire/codec.ts";
 import type { NodeId, PlantedBug } from "../raft/types.ts";
 import { MESSAGE_TYPE_CODES } from "../raft/message-codes.ts";
 import type { StoragePlantedBug } from "../storage/raft-storage.ts";
-import { defaultRaftTuning, type ReplicaOptions } from "../replica/replica.ts";
+import { defaultRaftTuning, defaultReplicaOptions, type ReplicaOptions } from "../replica/replica.ts";
 import { SimClientPath, type NoOtherPayload } from "./client-path.ts";
 import { AdminWorkload, defaultAdminWorkloadOptions, type AdminWorkloadOptions, type AdminWorkloadStats } from "./admin-workload.ts";
 import type { RequestPathOptions, RequestPathPlantedBug, RequestPathStats } from "../replica/request-path.ts";
@@ -120,6 +120,15 @@ export const simReplicaOptions: Omit<ReplicaOptions, "observer" | "onFatal" | "p
   requestTimeoutMs: 1_000,
 };
 
+/** The replica tuning a profile runs: the simulation's or production's, with the profile's tick and append size. */
+export function profileReplicaOptions(profile: FaultProfile): Omit<ReplicaOptions, "observer" | "onFatal" | "plantedBugs"> {
+  const { observer: _observer, onFatal: _onFatal, plantedBugs: _plantedBugs, ...production } = defaultReplicaOptions;
+  const base = profile.replicaTuning === "production" ? production : simReplicaOptions;
+  assert(profile.replicaTuning !== "production" || profile.tickMs === defaultReplicaOptions.tickMs, "the production profile runs the production tick");
+  const raft = profile.raftMaxMessageBytes === 0 ? base.raft : { ...base.raft, maxMessageBytes: profile.raftMaxMessageBytes };
+  return { ...base, tickMs: profile.tickMs, raft };
+}
+
 export type { StartRefusal } from "./cluster.ts";
 
 export interface SimulationFailure {
@@ -209,7 +218,7 @@ export class Simulation {
     const seed = options.seed;
     this.endUs = options.durationMs * 1000;
     this.healAtUs = Math.floor(this.endUs * profile.healAtFraction);
-    const replicaOptions = { ...simReplicaOptions, tickMs: profile.tickMs, ...options.replica, plantedBugs: options.plantedBugs };
+    const replicaOptions = { ...profileReplicaOptions(profile), ...options.replica, plantedBugs: options.plantedBugs };
 
     const workloadOptions: WorkloadOptions = { ...defaultWorkloadOptions, ...options.workload };
     assert(workloadOptions.clientCount <= CLIENT_COUNT_MAX, "too many clients");
@@ -231,6 +240,7 @@ export class Simulation {
           maxFrameBytes: this.limits.maxFrameBytes,
         },
         timersPerHostMax: this.limits.timersPerNodeMax,
+        cpuEventUs: profile.cpuEventUs,
         failpoint: this.failpoints.failpoint,
         mayCorrupt: (id, name, offset, length) => this.corruption.mayCorrupt(id, name, offset, length),
         traceLines: options.trace,
@@ -255,6 +265,8 @@ export class Simulation {
       },
       storagePlantedBugs: options.storagePlantedBugs,
       kvPlantedBugs: options.kvPlantedBugs,
+      cpuApplyEntryUs: profile.cpuApplyEntryUs,
+      cpuApplyByteNs: profile.cpuApplyByteNs,
       refused: (refusal) => {
         const violation = this.refusalCheck.refused(refusal);
         if (violation !== undefined) this.fail(violation.property, violation.message, refusal.nodeId);

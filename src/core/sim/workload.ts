@@ -13,6 +13,7 @@ import { outcomeProblem, requestFor, type ClientOperation } from "./client-proto
 import type { EventQueue } from "./event-queue.ts";
 import type { History, HistoryEvent } from "./history.ts";
 import type { Prng } from "./prng.ts";
+import { KV_VALUE_BYTES_MAX } from "../replica/kv-state-machine.ts";
 
 export interface WorkloadOptions {
   readonly clientCount: number;
@@ -29,7 +30,38 @@ export interface WorkloadOptions {
   readonly wanderProbability: number;
   /** Operation mix, weights. */
   readonly mix: { readonly get: number; readonly put: number; readonly cas: number };
+  /** Sizes of written values (a skewed mix, so appends fill up and get split). */
+  readonly valueSizes: ValueSizes;
 }
+
+/**
+ * Written values are drawn from three bands by weight, each uniform in its byte range: most
+ * small, some large, a few near the state machine's limit (KV_VALUE_BYTES_MAX). A value is
+ * "c<client>-<n>" padded with dots to the drawn size (never shorter), so it stays unique.
+ */
+export interface ValueSizes {
+  readonly small: ValueBand;
+  readonly large: ValueBand;
+  readonly nearLimit: ValueBand;
+}
+
+export interface ValueBand {
+  readonly weight: number;
+  readonly bytes: readonly [number, number];
+}
+
+/** Names only ("c<client>-<n>"): no padding, and no draws for it. */
+export const unpaddedValueSizes: ValueSizes = {
+  small: { weight: 1, bytes: [0, 0] },
+  large: { weight: 0, bytes: [0, 0] },
+  nearLimit: { weight: 0, bytes: [0, 0] },
+};
+
+export const defaultValueSizes: ValueSizes = {
+  small: { weight: 90, bytes: [0, 32] },
+  large: { weight: 9, bytes: [256, 8 * 1024] },
+  nearLimit: { weight: 1, bytes: [KV_VALUE_BYTES_MAX - 1024, KV_VALUE_BYTES_MAX] },
+};
 
 export const defaultWorkloadOptions: WorkloadOptions = {
   clientCount: 4,
@@ -40,6 +72,7 @@ export const defaultWorkloadOptions: WorkloadOptions = {
   retryBackoffMs: 20,
   wanderProbability: 0.1,
   mix: { get: 4, put: 3, cas: 3 },
+  valueSizes: defaultValueSizes,
 };
 
 export interface WorkloadStats {
@@ -94,6 +127,11 @@ export class Workload {
     assert(options.thinkTimeMs[0] >= 0 && options.thinkTimeMs[0] <= options.thinkTimeMs[1], "think time is not a range");
     assert(options.mix.get + options.mix.put + options.mix.cas > 0, "operation mix is empty");
     assert(options.wanderProbability >= 0 && options.wanderProbability <= 1, "wander probability outside [0, 1]");
+    const sizes = options.valueSizes;
+    assert(sizes.small.weight + sizes.large.weight + sizes.nearLimit.weight > 0, "value size bands have no weight");
+    for (const band of [sizes.small, sizes.large, sizes.nearLimit]) {
+      assert(band.weight >= 0 && band.bytes[0] >= 0 && band.bytes[0] <= band.bytes[1] && band.bytes[1] <= KV_VALUE_BYTES_MAX, "a value size band is out of range");
+    }
     for (let i = 0; i < options.clientCount; i++) {
       this.clients.push({
         index: i,
@@ -261,9 +299,22 @@ export class Workload {
     const { get, put, cas } = this.options.mix;
     const draw = this.random.intBelow(get + put + cas);
     if (draw < get) return { f: "get", key };
-    const value = `c${client.index}-${++client.valueSequence}`;
+    const value = this.padded(`c${client.index}-${++client.valueSequence}`);
     if (draw < get + put) return { f: "put", key, value };
     return { f: "cas", key, expected: client.lastSeen.get(key) ?? "", value };
+  }
+
+  /** The unique name padded with dots to a drawn size (dots never occur in a name, so padded values stay unique). */
+  private padded(name: string): string {
+    const { small, large, nearLimit } = this.options.valueSizes;
+    // No padding at all draws nothing (like chance(0)), so such a workload's stream is the unpadded one.
+    if (large.weight === 0 && nearLimit.weight === 0 && small.bytes[1] === 0) return name;
+    const draw = this.random.intBelow(small.weight + large.weight + nearLimit.weight);
+    const band = draw < small.weight ? small : draw < small.weight + large.weight ? large : nearLimit;
+    const sizeBytes = this.random.intBetween(band.bytes[0], band.bytes[1]);
+    const value = sizeBytes > name.length ? name + ".".repeat(sizeBytes - name.length) : name;
+    assert(value.length <= KV_VALUE_BYTES_MAX, "a drawn value exceeds the state machine's limit");
+    return value;
   }
 
   private nextNode(current: NodeId): NodeId {
