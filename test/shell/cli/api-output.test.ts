@@ -1,0 +1,62 @@
+// The CLI's exit codes for API calls encode the outcome class: 1 when the request certainly had
+// no effect, 3 when its outcome is unknown (deadline_exceeded from the node, or aborted: the
+// Connect client's word for a connection reset after sending). A stub server answers each code.
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { codeToHttpStatus, errorToJsonBytes } from "@connectrpc/connect/protocol-connect";
+import { PutResponseSchema } from "../../../src/shell/api/gen/blixard/v1/kv_pb.ts";
+import { EXIT_NOT_APPLIED, EXIT_OUTCOME_UNKNOWN, runApiCall } from "../../../src/shell/cli/api-output.ts";
+
+describe("CLI exit codes by outcome class", () => {
+  let server: http.Server;
+  let endpoint: string;
+  let answer: Code = Code.Unavailable;
+
+  before(async () => {
+    server = http.createServer((request, response) => {
+      request.resume();
+      request.on("end", () => {
+        const body = Buffer.from(errorToJsonBytes(new ConnectError("stub", answer), {}));
+        response.writeHead(codeToHttpStatus(answer), { "content-type": "application/json", "content-length": body.length });
+        response.end(body);
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  after(() => {
+    server.close();
+    process.exitCode = 0;
+  });
+
+  for (const [code, exit] of [
+    [Code.Unavailable, EXIT_NOT_APPLIED],
+    [Code.ResourceExhausted, EXIT_NOT_APPLIED],
+    [Code.FailedPrecondition, EXIT_NOT_APPLIED],
+    [Code.DeadlineExceeded, EXIT_OUTCOME_UNKNOWN],
+    [Code.Aborted, EXIT_OUTCOME_UNKNOWN],
+  ] as const) {
+    test(`${Code[code]} exits ${exit}`, async () => {
+      answer = code;
+      process.exitCode = 0;
+      const write = process.stderr.write.bind(process.stderr);
+      let stderr = "";
+      process.stderr.write = ((chunk: string) => {
+        stderr += chunk;
+        return true;
+      }) as typeof process.stderr.write;
+      try {
+        await runApiCall({ endpoint, output: "table", timeoutMs: "5000" }, PutResponseSchema, (clients) => clients.kv.put({ key: "k", value: "v" }), () => "");
+      } finally {
+        process.stderr.write = write;
+      }
+      assert.equal(process.exitCode, exit, stderr);
+      process.exitCode = 0;
+      assert.match(stderr, new RegExp(`^blixard: ${Code[code]}: stub`));
+      if (exit === EXIT_OUTCOME_UNKNOWN) assert.match(stderr, /outcome unknown/);
+    });
+  }
+});
