@@ -290,6 +290,11 @@ export class Simulation {
         this.world.firstClientEndpoint + workloadOptions.clientCount,
         { ...defaultAdminWorkloadOptions, ...options.admin },
         (from, to, requestId, request) => this.clientPath.send(from, to, requestId, request),
+        () => {
+          const leader = this.cluster.currentLeader();
+          const confState = leader === 0 ? undefined : this.cluster.coreOf(leader)?.status().confState;
+          return confState === undefined ? undefined : { leaderId: leader, confState };
+        },
       );
     }
     this.workload = new Workload(
