@@ -64,7 +64,7 @@ export interface HeldLease {
 
 /** The lease granted by answers to a round sent at `startUs` (holder's clock), resting on promises of `promiseUs`. */
 export function leaseFromRound(startUs: number, promiseUs: number, driftBoundPpm: number = CLOCK_DRIFT_BOUND_PPM): HeldLease {
-  assert(Number.isSafeInteger(startUs) && startUs >= 0, () => `lease start ${startUs} must be a non-negative integer of microseconds`);
+  assert(Number.isSafeInteger(startUs), () => `lease start ${startUs} must be an integer of microseconds`);
   const endUs = startUs + holderDurationUs(promiseUs, driftBoundPpm);
   assert(Number.isSafeInteger(endUs) && endUs >= startUs, "lease end overflows");
   return { startUs, endUs };
@@ -95,7 +95,7 @@ export function renewLease(current: HeldLease | undefined, renewal: HeldLease): 
  * having received the holder's round at `receivedUs` (its own clock) and promised `promiseUs`.
  */
 export function promiseEndUs(receivedUs: number, promiseUs: number): number {
-  assert(Number.isSafeInteger(receivedUs) && receivedUs >= 0, "a promise starts at a non-negative integer of microseconds");
+  assert(Number.isSafeInteger(receivedUs), "a promise starts at an integer of microseconds");
   assert(Number.isSafeInteger(promiseUs) && promiseUs >= 1 && promiseUs <= LEASE_PROMISE_US_MAX, "promise out of range");
   return receivedUs + promiseUs;
 }
