@@ -69,7 +69,7 @@ export class RawNode implements RaftCore {
    * Ticks since this node last heard from a leader or started (capped at electionTicks); kept
    * across role and term changes. With strictLeaderLease, the voter's lease promise (docs/RAFT.md).
    */
-  private ticksSinceLeaderContact = 0;
+  private leaderContactTicks = 0;
   /** Candidate and pre-candidate: answers received in this campaign. */
   private readonly votes = new Map<NodeId, boolean>();
   /** Leader: one Progress per other member, in ascending id order (rebuilt on every change). */
@@ -130,7 +130,7 @@ export class RawNode implements RaftCore {
   // ---------------------------------------------------------------- inputs
 
   tick(): void {
-    if (this.ticksSinceLeaderContact < this.config.electionTicks) this.ticksSinceLeaderContact += 1;
+    if (this.leaderContactTicks < this.config.electionTicks) this.leaderContactTicks += 1;
     if (this.role === "leader") this.tickLeader();
     else this.tickElection();
     this.checkInvariants();
@@ -359,6 +359,10 @@ export class RawNode implements RaftCore {
 
   entryAt(index: number): Entry | undefined {
     return this.log.entryAt(index);
+  }
+
+  ticksSinceLeaderContact(): number {
+    return this.leaderContactTicks;
   }
 
   // ---------------------------------------------------------------- role transitions
@@ -699,11 +703,11 @@ export class RawNode implements RaftCore {
    */
   private inStrictLeaderLease(m: VoteRequest): boolean {
     if (this.config.strictLeaderLease !== true || m.leaderTransfer || m.term < this.term) return false;
-    return this.ticksSinceLeaderContact < this.config.electionTicks;
+    return this.leaderContactTicks < this.config.electionTicks;
   }
 
   private heardFromLeader(leaderId: NodeId): void {
-    this.ticksSinceLeaderContact = 0;
+    this.leaderContactTicks = 0;
     this.electionElapsed = 0;
     this.leaderId = leaderId;
   }

@@ -337,4 +337,6 @@ export interface RaftCore {
   termAt(index: number): number | undefined;
   /** The entry at `index` if still in the in-memory log. */
   entryAt(index: number): Entry | undefined;
+  /** Ticks since this node last heard from a leader or started, capped at electionTicks (the voter's lease; the simulator checks leases against it). */
+  ticksSinceLeaderContact(): number;
 }

@@ -43,6 +43,8 @@ export interface ReplicaObserver {
   applied?(entry: Entry, result: unknown): void;
   /** A snapshot this replica installed from its leader or restored at start. */
   restored?(snapshot: Snapshot): void;
+  /** A read of term `term` was answered from the leader lease at read point `index`, without a round (the simulator checks the lease then). */
+  leaseRead?(term: number, index: number): void;
 }
 
 export interface ReplicaOptions {
@@ -175,6 +177,12 @@ export class Replica<Result, Query, QueryResult> {
   /** A term in which this leader started a transfer or sent TimeoutNow: no lease reads in it again. */
   private leaseRevokedTerm = 0;
   private lastMonotonicUs = Number.MIN_SAFE_INTEGER;
+  /** A renewal round in flight: its read context (0 when none), its term and the lease clock when it was asked for. */
+  private renewalContext = 0;
+  private renewalTerm = 0;
+  private renewalStartUs = 0;
+  /** A read was answered from the lease since the last renewal round was asked for. */
+  private leaseUsed = false;
   private leaseReads = 0;
 
   constructor(
@@ -271,6 +279,8 @@ export class Replica<Result, Query, QueryResult> {
       if (refusal !== undefined) return done({ status: "rejected", refusal });
     } else {
       this.leaseReads += 1;
+      this.options.observer?.leaseRead?.(this.core.currentTerm(), leaseIndex);
+      this.leaseUsed = true;
     }
     const timer = this.env.timers.after(this.options.requestTimeoutMs, () => {
       const read = this.reads.get(context);
@@ -310,14 +320,34 @@ export class Replica<Result, Query, QueryResult> {
     return nowUs;
   }
 
-  /** A ReadIndex round asked for at `read.leaseStartUs` was confirmed by a quorum: the lease runs from then. */
-  private renewLeaseFrom(read: PendingRead<Query>): void {
-    if (!this.leaseReadsOn || read.leaseTerm === 0 || read.leaseTerm < this.leaseTerm) return;
+  /**
+   * Every tick, while reads are being answered from the lease: one renewal round (a ReadIndex
+   * round no client waits on; at most one in flight per term) keeps the lease held, so reads
+   * rarely wait for a round. It costs one heartbeat broadcast per tick while reads flow; an idle
+   * leader lets its lease lapse and the next read renews it with its own round.
+   */
+  private renewLeaseOnTick(): void {
+    if (!this.leaseUsed || this.core.currentRole() !== "leader") return;
+    const term = this.core.currentTerm();
+    if (this.leaseTerm !== term || this.leaseRevokedTerm === term) return;
+    if (this.renewalContext !== 0 && this.renewalTerm === term) return;
+    this.leaseUsed = false;
+    const nowUs = this.leaseClockUs();
+    const context = this.nextReadContext++;
+    if (this.core.readIndex(context) !== undefined) return; // too many pending reads: a later read tries again
+    this.renewalContext = context;
+    this.renewalTerm = term;
+    this.renewalStartUs = nowUs;
+  }
+
+  /** A ReadIndex round of term `term` asked for at `startUs` (lease clock) was confirmed by a quorum: the lease runs from then. */
+  private renewLeaseFrom(term: number, startUs: number): void {
+    if (!this.leaseReadsOn || term === 0 || term < this.leaseTerm) return;
     // Planted bug lease-ignores-drift: the lease as long as the promise, as if clocks never drifted.
     const driftBoundPpm = this.bugs.has("lease-ignores-drift") ? 0 : CLOCK_DRIFT_BOUND_PPM;
-    const granted = leaseFromRound(read.leaseStartUs, this.leasePromiseUs, driftBoundPpm);
-    this.lease = read.leaseTerm === this.leaseTerm ? renewLease(this.lease, granted) : granted;
-    this.leaseTerm = read.leaseTerm;
+    const granted = leaseFromRound(startUs, this.leasePromiseUs, driftBoundPpm);
+    this.lease = term === this.leaseTerm ? renewLease(this.lease, granted) : granted;
+    this.leaseTerm = term;
   }
 
   transferLeadership(target: NodeId, done: (outcome: TransferOutcome) => void): void {
@@ -378,6 +408,7 @@ export class Replica<Result, Query, QueryResult> {
   private readonly onTick = (): void => {
     if (this.stopped) return;
     this.core.tick();
+    if (this.leaseReadsOn) this.renewLeaseOnTick();
     this.scheduleTick();
     this.drive();
   };
@@ -444,10 +475,16 @@ export class Replica<Result, Query, QueryResult> {
     for (let i = 0; i < committedEntries.length; i += 1) this.applyEntry(committedEntries[i]!);
     const readStates = ready.readStates;
     for (let i = 0; i < readStates.length; i += 1) {
-      const read = this.reads.get(readStates[i]!.context);
+      const context = readStates[i]!.context;
+      if (context === this.renewalContext) {
+        this.renewalContext = 0;
+        this.renewLeaseFrom(this.renewalTerm, this.renewalStartUs);
+        continue;
+      }
+      const read = this.reads.get(context);
       if (read === undefined) continue;
       read.readIndex = readStates[i]!.index;
-      this.renewLeaseFrom(read);
+      this.renewLeaseFrom(read.leaseTerm, read.leaseStartUs);
     }
     this.answerReads();
     if (ready.softState !== undefined && this.transfer !== undefined && ready.softState.leaderId === this.transfer.target) {

@@ -33,6 +33,7 @@ import type { Seed } from "./seed.ts";
 import { SimClock, SimTimers } from "./sim-clock.ts";
 import { SimDisk, emptySimDiskStats, type SimDiskStats } from "./sim-disk.ts";
 import { StaleReadChecker } from "./stale-read.ts";
+import { leaseHeldProblem } from "./lease-held.ts";
 import { Workload, defaultWorkloadOptions, type WorkloadOptions } from "./workload.ts";
 
 export const NODE_COUNT_MAX = 15;
@@ -439,6 +440,7 @@ export class Simulation {
           observer: {
             applied: (entry) => this.monitor.applied(node.id, entry),
             restored: (snapshot) => this.monitor.restored(node.id, snapshot),
+            leaseRead: (term) => this.checkLeaseHeld(node.id, opened, term),
           },
           onFatal: (error) => this.fail("Restartable", `node ${node.id} stopped on a storage failure: ${error.message}`, node.id),
         });
@@ -446,6 +448,14 @@ export class Simulation {
         replica.start();
       });
     }, incarnation);
+  }
+
+  /** A replica answered a read from its lease (readMode "lease"): it must rest on a quorum of kept promises (src/core/sim/lease-held.ts). */
+  private checkLeaseHeld(leaderId: NodeId, incarnation: Incarnation, term: number): void {
+    const core = incarnation.replica!.core;
+    const liveCore = (id: NodeId) => (this.nodes[id - 1]?.incarnation?.alive === true ? this.nodes[id - 1]!.incarnation!.replica?.core : undefined);
+    const problem = leaseHeldProblem(leaderId, term, core.status().confState.voters, liveCore, this.replicaOptions.raft.electionTicks);
+    if (problem !== undefined) this.monitor.fail("Lease Held", problem, leaderId);
   }
 
   /**
