@@ -410,7 +410,13 @@ export class Replica<Result, Query, QueryResult> {
     this.core.tick();
     if (this.leaseReadsOn) this.renewLeaseOnTick();
     this.scheduleTick();
+    // The WAL's sync point rides on the next append's fsync; a log idle for a whole tick flushes it on its own (docs/STORAGE.md, "The sync point window").
+    if (!this.persisting) this.storage.flushSyncPointWhenIdle(this.onSyncPointFlushed);
     this.drive();
+  };
+
+  private readonly onSyncPointFlushed = (error: StorageError | undefined): void => {
+    if (error !== undefined && !this.stopped) this.fail(error);
   };
 
   /**
@@ -552,7 +558,8 @@ export class Replica<Result, Query, QueryResult> {
   }
 
   private maybeSnapshot(): void {
-    const requested = this.snapshotRequested && this.applied > this.snapshotIndex;
+    // The failpoint (src/core/env/failpoints.ts) is evaluated only when there is something to snapshot.
+    const requested = this.applied > this.snapshotIndex && (this.snapshotRequested || this.env.failpoint("replica/snapshot-early"));
     if (!requested && this.applied - this.snapshotIndex < this.options.snapshotEveryEntries) return;
     this.snapshotRequested = false;
     const index = this.applied;

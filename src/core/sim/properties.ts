@@ -34,6 +34,10 @@ export const PROPERTIES = {
   "Lease Held":
     "a leader answers a read from its lease only while a quorum of voters still keeps the promise the lease rests on: each is the leader, down, or refuses campaigns because it heard from a leader (or started) within the election timeout",
   "No Assertion Failure": "node code never fails one of its own assertions (nor throws any other error)",
+  Linearizability: "the whole client history is linearizable under the key-value model: some order of its operations, each taking effect between its invocation and its completion, explains every result",
+  "Clean Disk Starts": "a node whose disk was never corrupted never refuses to start as corrupt",
+  "Minority Refusals": "at most f of 2f+1 voters refuse to start as corrupt (the fault model keeps a majority of disks intact)",
+  "Client Protocol": "every answer a client receives has the shape its operation expects, and every recorded result is one the operation can have",
 } as const;
 
 export type PropertyName = keyof typeof PROPERTIES;
