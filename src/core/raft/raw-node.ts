@@ -65,6 +65,11 @@ export class RawNode implements RaftCore {
   private electionElapsed = 0;
   private heartbeatElapsed = 0;
   private randomizedElectionTimeout = 0;
+  /**
+   * Ticks since this node last heard from a leader or started (capped at electionTicks); kept
+   * across role and term changes. With strictLeaderLease, the voter's lease promise (docs/RAFT.md).
+   */
+  private leaderContactTicks = 0;
   /** Candidate and pre-candidate: answers received in this campaign. */
   private readonly votes = new Map<NodeId, boolean>();
   /** Leader: one Progress per other member, in ascending id order (rebuilt on every change). */
@@ -125,6 +130,7 @@ export class RawNode implements RaftCore {
   // ---------------------------------------------------------------- inputs
 
   tick(): void {
+    if (this.leaderContactTicks < this.config.electionTicks) this.leaderContactTicks += 1;
     if (this.role === "leader") this.tickLeader();
     else this.tickElection();
     this.checkInvariants();
@@ -355,6 +361,10 @@ export class RawNode implements RaftCore {
     return this.log.entryAt(index);
   }
 
+  ticksSinceLeaderContact(): number {
+    return this.leaderContactTicks;
+  }
+
   // ---------------------------------------------------------------- role transitions
 
   private becomeFollower(term: number, leaderId: NodeId): void {
@@ -534,6 +544,7 @@ export class RawNode implements RaftCore {
   // ---------------------------------------------------------------- step
 
   private stepMessage(m: Message): void {
+    if (m.type === "vote-request" && this.inStrictLeaderLease(m)) return;
     if (m.term > this.term) {
       if (m.type === "vote-request") {
         // The leader lease (CheckQuorum): a follower that heard from a leader within the election
@@ -685,7 +696,18 @@ export class RawNode implements RaftCore {
     }
   }
 
+  /**
+   * strictLeaderLease: a campaign (not a leader transfer) within electionTicks ticks of the last
+   * contact with a leader, or of this node's start, is ignored in any term, so that no leader can
+   * be elected inside the lease of one this node acknowledged (docs/RAFT.md, "Lease reads").
+   */
+  private inStrictLeaderLease(m: VoteRequest): boolean {
+    if (this.config.strictLeaderLease !== true || m.leaderTransfer || m.term < this.term) return false;
+    return this.leaderContactTicks < this.config.electionTicks;
+  }
+
   private heardFromLeader(leaderId: NodeId): void {
+    this.leaderContactTicks = 0;
     this.electionElapsed = 0;
     this.leaderId = leaderId;
   }
@@ -1107,6 +1129,7 @@ function validateConfig(config: RaftConfig): void {
   assert(Number.isSafeInteger(config.electionTicks) && config.electionTicks > config.heartbeatTicks, "electionTicks must exceed heartbeatTicks");
   assert(config.maxMessageBytes > 0, "maxMessageBytes must be positive");
   assert(config.maxUncommittedBytes > 0, "maxUncommittedBytes must be positive");
+  assert(config.strictLeaderLease !== true || config.checkQuorum, "strictLeaderLease needs checkQuorum");
 }
 
 /** Messages that only a leader sends, in its own term: replication and leadership hand-over. */

@@ -14,6 +14,7 @@ import type { KvPlantedBug } from "../replica/kv-state-machine.ts";
 import { RaftStorage, type StoragePlantedBug } from "../storage/raft-storage.ts";
 import { StorageError } from "../storage/storage-error.ts";
 import type { PersistBatch, PropertyName, SafetyMonitor } from "./properties.ts";
+import { leaseHeldProblem } from "./lease-held.ts";
 import { TRACE } from "./trace.ts";
 import type { HostProcess, HostWorld, SimHost } from "./world.ts";
 
@@ -170,6 +171,7 @@ export class Cluster {
               this.chargeApply(host, entry.data.length);
             },
             restored: (snapshot) => this.monitor.restored(id, snapshot),
+            leaseRead: (term) => this.checkLeaseHeld(id, incarnation, term),
           },
           onFatal: (error) => this.options.fail("Restartable", `node ${id} stopped on a storage failure: ${error.message}`, id),
         }, {
@@ -184,6 +186,13 @@ export class Cluster {
         built.replica.start();
       });
     }, process);
+  }
+
+  /** A replica answered a read from its lease (readMode "lease"): it must rest on a quorum of kept promises (lease-held.ts). */
+  private checkLeaseHeld(id: NodeId, incarnation: NodeIncarnation, term: number): void {
+    const voters = incarnation.replica!.core.status().confState.voters;
+    const problem = leaseHeldProblem(id, term, voters, (voter) => this.coreOf(voter), this.options.replica.raft.electionTicks);
+    if (problem !== undefined) this.monitor.fail("Lease Held", problem, id);
   }
 
   /**

@@ -39,6 +39,8 @@ export interface FaultProfile {
   // Clocks.
   readonly clockOffsetMaxMs: number;
   readonly clockDriftMaxPpm: number;
+  /** Every clock drifts by exactly -clockDriftMaxPpm or +clockDriftMaxPpm (the worst pairs for leases), not uniformly within. */
+  readonly clockDriftAtBound?: boolean;
   // Disks (passed to SimDisk).
   readonly diskWriteLatencyMs: readonly [number, number];
   readonly diskSyncLatencyMs: readonly [number, number];
@@ -341,6 +343,26 @@ export const FAULT_PROFILES: Readonly<Record<string, FaultProfile>> = {
     partitionDurationMs: [300, 3_000],
     crashDowntimeMs: [100, 1_500],
     clogDurationMs: [200, 1_500],
+    healAtFraction: 0.8,
+  },
+  lease: {
+    ...calm,
+    name: "lease",
+    description:
+      "for lease reads: leaders isolated every 0.1-0.6 s while clients still reach them, every clock drifting by the published bound (slow or fast), wall clocks offset by up to 10 s and jumping by up to 2 s, pauses; healed at 80%",
+    latencyTailMeanUs: [200, 1_000],
+    clockOffsetMaxMs: 10_000,
+    clockDriftMaxPpm: 100_000, // the published bound (CLOCK_DRIFT_BOUND_PPM): leases must survive it
+    clockDriftAtBound: true,
+    diskSyncLatencyMs: [0.2, 2],
+    nemesisIntervalMs: [100, 600],
+    weights: { partition: 4, crash: 1, "clock-jump": 4, clog: 0, "loss-burst": 0, pause: 1 },
+    pauseDurationMs: [50, 500],
+    partitionShapeWeights: { isolate: 1, minority: 0, deaf: 0, mute: 0 }, // a mute leader still hears its successor and steps down
+    targetLeaderProbability: 0.9,
+    partitionDurationMs: [200, 1_500],
+    crashDowntimeMs: [100, 1_000],
+    clockJumpMaxMs: 2_000,
     healAtFraction: 0.8,
   },
 };

@@ -30,7 +30,7 @@ import type { FaultProfile } from "./fault-profile.ts";
 import { SimNetwork, type LinkProfile, type NetworkLimits } from "./network.ts";
 import { Prng } from "./prng.ts";
 import type { Seed } from "./seed.ts";
-import { SimClock, SimTimers } from "./sim-clock.ts";
+import { SimClock, SimTimers, drawClockDriftPpm } from "./sim-clock.ts";
 import { SimDisk } from "./sim-disk.ts";
 import { SimTrace, TRACE } from "./trace.ts";
 
@@ -195,7 +195,7 @@ export class World<Payload extends { readonly type: string }> implements HostWor
       // pushed below, before any disk operation can run.
       const diskEvents: EventTarget = { fire: (_code, callback) => this.runOnHost(this.hosts[id - 1]!, TRACE.disk, 0, callback as () => void) };
       const offsetUs = clockRandom.intBetween(-profile.clockOffsetMaxMs * 1000, profile.clockOffsetMaxMs * 1000);
-      const driftPpm = clockRandom.intBetween(-profile.clockDriftMaxPpm, profile.clockDriftMaxPpm);
+      const driftPpm = drawClockDriftPpm(clockRandom, profile.clockDriftMaxPpm, profile.clockDriftAtBound === true);
       const disk = new SimDisk({
         random: Prng.stream(seed, `disk-${id}`),
         schedule: (delayMs, callback) => this.queue.atTarget(this.queue.timeUs + Math.ceil(delayMs * 1000), diskEvents, 0, callback),
