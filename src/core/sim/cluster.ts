@@ -9,6 +9,7 @@ import type { CrashKind } from "../env/environment.ts";
 import type { ConfState, NodeId, RaftCore } from "../raft/types.ts";
 import { createNodeProcess, type KvReplica } from "../replica/node-process.ts";
 import type { ReplicaOptions } from "../replica/replica.ts";
+import type { RequestPath, RequestPathOptions, RequestPathStats } from "../replica/request-path.ts";
 import type { KvPlantedBug } from "../replica/kv-state-machine.ts";
 import { RaftStorage, type StoragePlantedBug } from "../storage/raft-storage.ts";
 import { StorageError } from "../storage/storage-error.ts";
@@ -30,6 +31,8 @@ export interface StartRefusal {
 export interface NodeIncarnation {
   readonly process: HostProcess;
   replica: KvReplica | undefined;
+  /** The node's request path (client channel), built with the replica. */
+  requestPath: RequestPath | undefined;
 }
 
 interface ClusterNode {
@@ -42,6 +45,7 @@ interface ClusterNode {
 
 export interface ClusterOptions {
   readonly replica: Omit<ReplicaOptions, "observer" | "onFatal">;
+  readonly requestPath: Omit<RequestPathOptions, "onAcknowledged">;
   readonly storagePlantedBugs: ReadonlySet<StoragePlantedBug> | undefined;
   readonly kvPlantedBugs: ReadonlySet<KvPlantedBug> | undefined;
   /** CPU time to apply one entry, and per byte of it (nanoseconds): the host is busy meanwhile. */
@@ -58,6 +62,8 @@ export class Cluster {
   private readonly bootstrap: ConfState;
   private readonly refusals: StartRefusal[] = [];
   private crashCount = 0;
+  /** Request path counters of the incarnations that ended (the running ones are added on demand). */
+  private readonly endedPathStats: RequestPathStats = emptyRequestPathStats();
   private readonly crashKindCounts: Record<CrashKind, number> = { "process-kill": 0, "host-crash": 0 };
 
   constructor(
@@ -72,6 +78,13 @@ export class Cluster {
 
   get crashes(): number {
     return this.crashCount;
+  }
+
+  /** Request path counters summed over every incarnation of every node. */
+  requestPathStats(): RequestPathStats {
+    const total = { ...this.endedPathStats };
+    for (const node of this.nodes) if (node.current?.requestPath !== undefined) addStats(total, node.current.requestPath.stats);
+    return total;
   }
 
   /** The crashes by kind (they sum to crashes). */
@@ -132,7 +145,7 @@ export class Cluster {
     const number = ++node.incarnations;
     const host = node.host;
     const process = this.world.startProcess(host, number);
-    const incarnation: NodeIncarnation = { process, replica: undefined };
+    const incarnation: NodeIncarnation = { process, replica: undefined, requestPath: undefined };
     node.current = incarnation;
     this.world.trace.event(number === 1 ? TRACE.started : TRACE.restart, id, number, 0);
     this.world.runOnHost(host, TRACE.restart, number, () => {
@@ -159,8 +172,15 @@ export class Cluster {
             restored: (snapshot) => this.monitor.restored(id, snapshot),
           },
           onFatal: (error) => this.options.fail("Restartable", `node ${id} stopped on a storage failure: ${error.message}`, id),
+        }, {
+          ...this.options.requestPath,
+          // The durability check: an acknowledged write must be on a quorum of disks.
+          onAcknowledged: (index) => {
+            if (process.alive) this.monitor.acknowledgedAt(id, index);
+          },
         });
         incarnation.replica = built.replica;
+        incarnation.requestPath = built.requestPath;
         built.replica.start();
       });
     }, process);
@@ -184,6 +204,8 @@ export class Cluster {
     this.world.endProcess(node.host);
     // stop() tells waiting clients "stopped"; a crashed process says nothing, so replies are dropped (alive is false).
     incarnation.replica?.stop();
+    incarnation.requestPath?.stop();
+    if (incarnation.requestPath !== undefined) addStats(this.endedPathStats, incarnation.requestPath.stats);
     if (kind === "host-crash") node.host.disk.crash();
     else node.host.disk.processKill();
     this.monitor.crashed(id);
@@ -251,4 +273,12 @@ export class Cluster {
       persist(batch, mustSync, persisted);
     };
   }
+}
+
+function emptyRequestPathStats(): RequestPathStats {
+  return { servedLocally: 0, forwarded: 0, forwardsNotSent: 0, forwardsTimedOut: 0, received: 0, answersNotSent: 0, lateOutcomes: 0, malformed: 0 };
+}
+
+function addStats(total: RequestPathStats, add: Readonly<RequestPathStats>): void {
+  for (const key of Object.keys(total) as Array<keyof RequestPathStats>) total[key] += add[key];
 }

@@ -8,7 +8,8 @@
 
 import { assert, unreachable } from "../assert.ts";
 import type { NodeId } from "../raft/types.ts";
-import { clientReplyProblem, type ClientOperation, type ClientOutcome, type ClientReply, type ClientRequest } from "./client-protocol.ts";
+import type { ClientRequest, RequestOutcome } from "../replica/request-types.ts";
+import { outcomeProblem, requestFor, type ClientOperation } from "./client-protocol.ts";
 import type { EventQueue } from "./event-queue.ts";
 import type { History, HistoryEvent } from "./history.ts";
 import type { Prng } from "./prng.ts";
@@ -116,7 +117,7 @@ export class Workload {
     /** Endpoint of client i is firstClientEndpoint + i. */
     private readonly firstClientEndpoint: number,
     private readonly options: WorkloadOptions,
-    private readonly send: (fromEndpoint: number, toNode: NodeId, request: ClientRequest) => void,
+    private readonly send: (fromEndpoint: number, toNode: NodeId, requestId: number, request: ClientRequest) => void,
     /** Sees every history event as it is recorded (the stale-read check). */
     private readonly onHistory: (event: HistoryEvent) => void,
     /** A reply without the shape its operation expects ("Client Protocol"); the reply is not used. */
@@ -168,35 +169,41 @@ export class Workload {
     }
   }
 
-  receive(toEndpoint: number, reply: ClientReply): void {
+  /** The request path's outcome of request `requestId` reached client endpoint `toEndpoint`. */
+  receive(toEndpoint: number, requestId: number, outcome: RequestOutcome): void {
     const client = this.clients[toEndpoint - this.firstClientEndpoint];
     assert(client !== undefined, () => `no client at endpoint ${toEndpoint}`);
-    if (client.operation === undefined || reply.requestId !== client.requestId) return; // a late reply to an attempt we gave up on
+    if (client.operation === undefined || requestId !== client.requestId) return; // a late reply to an attempt we gave up on
     // Every field is checked before one is read: a wrong shape is a named failure, never a TypeError here.
-    const problem = clientReplyProblem(client.operation, reply);
+    const problem = outcomeProblem(client.operation, outcome);
     if (problem !== undefined) {
       this.protocolViolation(`client ${client.index} (request ${client.requestId}): ${problem}`);
       return;
     }
-    this.handleOutcome(client, reply.outcome);
+    this.handleOutcome(client, outcome);
   }
 
-  private handleOutcome(client: Client, outcome: ClientOutcome): void {
+  private handleOutcome(client: Client, outcome: RequestOutcome): void {
     const operation = client.operation!;
     switch (outcome.status) {
-      case "ok":
-        if (operation.f === "get") {
-          client.lastSeen.set(operation.key, outcome.value);
-          this.complete(client, "ok", outcome.value);
-        } else if (operation.f === "put") {
-          client.lastSeen.set(operation.key, operation.value);
+      case "ok": {
+        // outcomeProblem checked that the result is of the operation's kind.
+        const result = outcome.result;
+        if (result.kind === "get") {
+          client.lastSeen.set(operation.key, result.value);
+          this.complete(client, "ok", result.value);
+        } else if (result.kind === "put") {
+          client.lastSeen.set(operation.key, (operation as { readonly value: string }).value);
           this.complete(client, "ok", undefined);
+        } else if (result.kind === "cas") {
+          client.lastSeen.set(operation.key, result.swapped ? (operation as { readonly value: string }).value : result.current);
+          this.complete(client, result.swapped ? "ok" : "fail", undefined);
         } else {
-          client.lastSeen.set(operation.key, outcome.swapped ? operation.value : outcome.value);
-          this.complete(client, outcome.swapped ? "ok" : "fail", undefined);
+          assert(false, () => `a ${operation.f} completed with a ${result.kind} result`);
         }
         return;
-      case "rejected": {
+      }
+      case "not-applied": {
         // Certainly no effect: safe to try again, at the hinted leader or the next node.
         if (outcome.leaderHint !== 0 && outcome.leaderHint !== client.believedLeader) client.believedLeader = outcome.leaderHint;
         else client.believedLeader = this.nextNode(client.believedLeader);
@@ -263,7 +270,7 @@ export class Workload {
     client.attempts++;
     this.stats.attempts++;
     client.requestId = this.nextRequestId++;
-    this.send(client.endpoint, client.believedLeader, { type: "client-request", requestId: client.requestId, operation: client.operation });
+    this.send(client.endpoint, client.believedLeader, client.requestId, requestFor(client.operation));
   }
 
   private complete(client: Client, type: "ok" | "fail" | "info", readValue: string | undefined): void {

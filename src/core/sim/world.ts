@@ -344,7 +344,7 @@ export class World<Payload extends { readonly type: string }> implements HostWor
   sendFromClient(channel: ChannelName, fromEndpoint: EndpointId, toHost: NodeId, bytes: Uint8Array): boolean {
     assert(channel !== "raft", "clients do not speak the raft channel");
     assert(fromEndpoint >= this.firstClientEndpoint && toHost >= 1 && toHost <= this.hosts.length, () => `client endpoint ${fromEndpoint} sent to ${toHost}`);
-    return this.network.send(fromEndpoint, toHost, { type: "channel", channel, bytes });
+    return this.network.send(fromEndpoint, toHost, { type: "channel", channel, bytes }, false);
   }
 
   private sendFromHost(process: HostProcess, channel: ChannelName, to: EndpointId, bytes: Uint8Array): boolean {
@@ -357,7 +357,8 @@ export class World<Payload extends { readonly type: string }> implements HostWor
       assert(CHANNEL_NAMES.includes(channel), () => `no channel ${String(channel)}`);
       assert(to >= 1 && to <= this.network.endpointCount && to !== host.id, () => `node ${host.id} sent on the ${channel} channel to endpoint ${to}`);
     }
-    return this.network.send(host.id, to, { type: "channel", channel, bytes });
+    // Only the raft channel may be duplicated: the others ride a connection (a duplicated forward would apply twice).
+    return this.network.send(host.id, to, { type: "channel", channel, bytes }, channel === "raft");
   }
 
   private deliver(from: EndpointId, to: EndpointId, payload: ChannelBytes | Payload): void {

@@ -7,6 +7,7 @@ import { decodePeerPayload } from "../../../src/core/wire/codec.ts";
 import { defaultRaftTuning, type CommandOutcome, type ReplicaOptions } from "../../../src/core/replica/replica.ts";
 import { encodeKvCommand, type KvResult, type KvStateMachine } from "../../../src/core/replica/kv-state-machine.ts";
 import { createNodeProcess, type KvReplica } from "../../../src/core/replica/node-process.ts";
+import { defaultRequestPathOptions } from "../../../src/core/replica/request-path.ts";
 import type { ConfState, Entry, Message, NodeId } from "../../../src/core/raft/types.ts";
 import { RaftStorage } from "../../../src/core/storage/raft-storage.ts";
 import { StorageError } from "../../../src/core/storage/storage-error.ts";
@@ -48,8 +49,8 @@ class MiniCluster {
         eventQueueMax: 1_000_000,
         networkLimits: DEFAULT_NETWORK_LIMITS,
         timersPerHostMax: 10_000,
-        cpuEventUs: 0,
         failpoint: noFailpoints,
+        cpuEventUs: 0,
         mayCorrupt: () => false,
         traceLines: undefined,
       },
@@ -95,7 +96,7 @@ class MiniCluster {
       });
     };
     const applied: Entry[] = [];
-    const { replica, machine } = createNodeProcess(process.env, storage!, { ...options, observer: { applied: (entry) => applied.push(entry) } });
+    const { replica, machine } = createNodeProcess(process.env, storage!, { ...options, observer: { applied: (entry) => applied.push(entry) } }, defaultRequestPathOptions);
     this.replicas.set(id, replica);
     this.machines.set(id, machine);
     this.applied.set(id, applied);

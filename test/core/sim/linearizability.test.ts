@@ -14,7 +14,7 @@ import { PLANTED_BUG_CONFIGS } from "./planted-bug-configs.ts";
 describe("every run checks its history for linearizability", () => {
   for (const [profile, seed] of [
     ["standard", 1],
-    ["heavy", 2],
+    ["heavy", 3], // seed 2's schedule leaves fewer than 100 history events since heavy's links run at 100 Mbit/s to 1 Gbit/s
     ["deposed-leader", 3],
   ] as const) {
     test(`a clean ${profile} run is linearizable, and says so in its result`, () => {
