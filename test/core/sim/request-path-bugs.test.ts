@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import { runSimulation } from "../../../src/core/sim/simulation.ts";
 import { forwardBugOptions } from "./request-path-bug-config.ts";
 
-const SEEDS = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
+const SEEDS = Array.from({ length: 20 }, (_, i) => i + 1);
 const CATCHING_PROPERTIES = ["Linearizability", "No Stale Read"];
 
 describe("request path planted bugs", () => {
