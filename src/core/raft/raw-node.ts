@@ -7,9 +7,10 @@ import { assert, unreachable } from "../assert.ts";
 import { applyConfChange, decodeConfChange, encodeConfChange, tryDecodeConfChange, validateConfChange } from "./conf-change.ts";
 import { NO_ENTRIES, RaftLog } from "./log.ts";
 import { Membership } from "./membership.ts";
-import { Progress } from "./progress.ts";
-import { hasQuorum, quorumIndex, voteOutcome } from "./quorum.ts";
+import { hasQuorum } from "./quorum.ts";
 import { ReadOnly } from "./read-only.ts";
+import type { Progress } from "./tracker/progress.ts";
+import { ProgressTracker } from "./tracker/progress-tracker.ts";
 import type {
   AppendRequest,
   AppendResponse,
@@ -65,15 +66,8 @@ export class RawNode implements RaftCore {
   private electionElapsed = 0;
   private heartbeatElapsed = 0;
   private randomizedElectionTimeout = 0;
-  /** Candidate and pre-candidate: answers received in this campaign. */
-  private readonly votes = new Map<NodeId, boolean>();
-  /** Leader: one Progress per other member, in ascending id order (rebuilt on every change). */
-  private progress = new Map<NodeId, Progress>();
-  /** `progress`'s keys and values as arrays, in its order, for loops that must not allocate iterators. */
-  private progressIds: NodeId[] = [];
-  private progressList: Progress[] = [];
-  /** Leader: `progress` still tracks a node whose removal is not committed yet. */
-  private progressHasRemoved = false;
+  /** Leader: one Progress per other member (rebuilt on every change); candidate: the votes received. */
+  private readonly tracker: ProgressTracker;
   private readonly readOnly: ReadOnly;
   /** Leader: the latest conf-change entry of this term (a new one waits until it commits). */
   private pendingConfIndex = 0;
@@ -83,8 +77,6 @@ export class RawNode implements RaftCore {
   private uncommittedBytes = 0;
   /** Leader: the target of a leader transfer in progress, or 0. */
   private leadTransferee: NodeId = 0;
-  /** Leader: scratch for the voters' acknowledged indexes when counting a commit quorum. */
-  private readonly quorumScratch: number[] = [];
 
   // Output not yet handed to the driver.
   private outbox: Message[] = [];
@@ -116,6 +108,7 @@ export class RawNode implements RaftCore {
     this.vote = recovered.hardState.vote;
     assert(this.log.lastTerm() <= this.term || termsMayDecrease, "recovered log holds a term above the recovered current term");
     this.readOnly = new ReadOnly(config.maxPendingReads);
+    this.tracker = new ProgressTracker(config.maxInflightMessages, config.maxInflightBytes);
     this.lastReadyHardState = this.hardState();
     this.lastReadySoftState = this.softState();
     this.resetRandomizedElectionTimeout();
@@ -194,7 +187,7 @@ export class RawNode implements RaftCore {
     this.leadTransferee = target;
     // The transfer is abandoned if it has not completed within one election timeout.
     this.electionElapsed = 0;
-    const progress = this.progress.get(target)!;
+    const progress = this.tracker.get(target)!;
     if (progress.match === this.log.lastIndex()) this.send({ type: "timeout-now", from: this.id, term: this.term, to: target });
     else this.sendAppend(target);
     this.checkInvariants();
@@ -404,10 +397,8 @@ export class RawNode implements RaftCore {
     this.electionElapsed = 0;
     this.heartbeatElapsed = 0;
     this.resetRandomizedElectionTimeout();
-    this.votes.clear();
-    this.progress = new Map();
-    this.progressIds = [];
-    this.progressList = [];
+    this.tracker.resetVotes();
+    this.tracker.clear();
     this.readOnly.clear();
     this.pendingConfIndex = 0;
     this.termStartIndex = 0;
@@ -445,22 +436,15 @@ export class RawNode implements RaftCore {
   private tickLeader(): void {
     this.heartbeatElapsed += 1;
     this.electionElapsed += 1;
-    const progressList = this.progressList;
-    for (let i = 0; i < progressList.length; i += 1) {
-      const progress = progressList[i]!;
-      if (progress.state !== "snapshot") continue;
-      // Snapshots travel without an acknowledgement channel: if none came within an election
-      // timeout, assume it was lost and probe again (which resends it if still needed).
-      progress.snapshotElapsedTicks += 1;
-      if (progress.snapshotElapsedTicks >= this.config.electionTicks) progress.becomeProbe();
-    }
+    // A snapshot not acknowledged within an election timeout is taken as lost (probe again).
+    this.tracker.tickSnapshots(this.config.electionTicks);
     if (this.electionElapsed >= this.config.electionTicks) {
       this.electionElapsed = 0;
       if (this.config.checkQuorum && !this.quorumActive()) {
         this.becomeFollower(this.term, 0);
         return;
       }
-      for (let i = 0; i < progressList.length; i += 1) progressList[i]!.recentActive = false;
+      this.tracker.resetRecentActive();
       this.leadTransferee = 0;
     }
     if (this.heartbeatElapsed >= this.config.heartbeatTicks) {
@@ -470,7 +454,7 @@ export class RawNode implements RaftCore {
   }
 
   private quorumActive(): boolean {
-    return hasQuorum(this.membership.current().voters, (id) => id === this.id || this.progress.get(id)?.recentActive === true);
+    return this.tracker.quorumActive(this.membership.current().voters, this.id);
   }
 
   // ---------------------------------------------------------------- elections
@@ -480,7 +464,7 @@ export class RawNode implements RaftCore {
     if (this.config.preVote && !skipPreVote) this.becomePreCandidate();
     else this.becomeCandidate();
     const preVote = this.role === "pre-candidate";
-    this.votes.set(this.id, true);
+    this.tracker.recordVote(this.id, true);
     if (this.countVotes(preVote)) return;
     const campaignTerm = preVote ? this.term + 1 : this.term;
     for (const voter of this.membership.current().voters) {
@@ -500,7 +484,7 @@ export class RawNode implements RaftCore {
 
   /** Acts on the votes so far; true when the campaign ended (won or lost). */
   private countVotes(preVote: boolean): boolean {
-    switch (voteOutcome(this.membership.current().voters, this.votes)) {
+    switch (this.tracker.tallyVotes(this.membership.current().voters)) {
       case "won":
         if (preVote) this.startElection({ skipPreVote: true, leaderTransfer: false });
         else this.becomeLeader();
@@ -636,7 +620,7 @@ export class RawNode implements RaftCore {
         if (m.preVote !== preVote) return;
         if (preVote && m.term !== this.term + 1) return;
         if (!this.membership.isVoter(m.from)) return;
-        this.votes.set(m.from, m.granted);
+        this.tracker.recordVote(m.from, m.granted);
         this.countVotes(preVote);
         return;
       }
@@ -834,22 +818,12 @@ export class RawNode implements RaftCore {
     const committedConf = this.membership.at(this.log.committed);
     const current = [...conf.voters, ...conf.learners];
     const removedPending = [...committedConf.voters, ...committedConf.learners].filter((id) => !current.includes(id));
-    this.progressHasRemoved = removedPending.length > 0;
     const members = [...current, ...removedPending].filter((id) => id !== this.id).sort((a, b) => a - b);
-    const rebuilt = new Map<NodeId, Progress>();
-    const list: Progress[] = [];
-    for (const id of members) {
-      const progress = this.progress.get(id) ?? new Progress(this.log.lastIndex() + 1, this.config.maxInflightMessages, this.config.maxInflightBytes);
-      rebuilt.set(id, progress);
-      list.push(progress);
-    }
-    this.progress = rebuilt;
-    this.progressIds = members;
-    this.progressList = list;
+    this.tracker.rebuild(members, this.log.lastIndex() + 1, removedPending.length > 0);
   }
 
   private broadcastAppend(): void {
-    const ids = this.progressIds;
+    const ids = this.tracker.ids();
     for (let i = 0; i < ids.length; i += 1) this.sendAppend(ids[i]!);
   }
 
@@ -858,7 +832,7 @@ export class RawNode implements RaftCore {
    * An append without entries is sent only when `sendIfEmpty` (it carries the commit index or probes).
    */
   private sendAppend(to: NodeId, sendIfEmpty = true): void {
-    const progress = this.progress.get(to);
+    const progress = this.tracker.get(to);
     if (progress === undefined) assert(false, `no progress for ${to}`);
     if (progress.isPaused()) return;
     const prevLogIndex = progress.next - 1;
@@ -899,7 +873,7 @@ export class RawNode implements RaftCore {
   }
 
   private handleAppendResponse(m: AppendResponse): void {
-    const progress = this.progress.get(m.from);
+    const progress = this.tracker.get(m.from);
     if (progress === undefined) return;
     // Bad input, not a crash: a correct follower names only indexes this leader sent it.
     if (m.index > this.log.lastIndex()) return;
@@ -958,7 +932,7 @@ export class RawNode implements RaftCore {
   }
 
   private handleHeartbeatResponse(m: HeartbeatResponse): void {
-    const progress = this.progress.get(m.from);
+    const progress = this.tracker.get(m.from);
     if (progress === undefined) return;
     progress.recentActive = true;
     progress.probeSent = false;
@@ -976,8 +950,8 @@ export class RawNode implements RaftCore {
   }
 
   private broadcastHeartbeat(readContext: number): void {
-    const ids = this.progressIds;
-    const progressList = this.progressList;
+    const ids = this.tracker.ids();
+    const progressList = this.tracker.list();
     for (let i = 0; i < ids.length; i += 1) {
       const id = ids[i]!;
       const progress = progressList[i]!;
@@ -996,13 +970,7 @@ export class RawNode implements RaftCore {
   private maybeCommit(): boolean {
     assert(this.role === "leader", "only a leader decides commitment");
     const voters = this.membership.current().voters;
-    // The voters' acknowledged indexes into a reused scratch array: no closure, no allocation.
-    const indexes = this.quorumScratch;
-    for (let i = 0; i < voters.length; i += 1) {
-      const id = voters[i]!;
-      indexes[i] = id === this.id ? this.log.persistedIndex : (this.progress.get(id)?.match ?? 0);
-    }
-    const committed = quorumIndex(indexes, voters.length);
+    const committed = this.tracker.committedIndex(voters, this.id, this.log.persistedIndex);
     if (committed <= this.log.committed) return false;
     // Paper 5.4.2 (Figure 8): only an entry of the leader's own term is committed by counting.
     let countable = this.log.termAt(committed) === this.term;
@@ -1020,7 +988,7 @@ export class RawNode implements RaftCore {
 
   /** After the leader's commit index moved: release reads, stop tracking removed nodes, retire a leader that was removed. */
   private afterCommit(): void {
-    if (this.progressHasRemoved && this.membership.lastChangeIndex() <= this.log.committed) {
+    if (this.tracker.hasRemoved() && this.membership.lastChangeIndex() <= this.log.committed) {
       // Tell the removed node the commit index once more before forgetting it.
       this.broadcastAppend();
       this.rebuildProgress();
@@ -1034,15 +1002,8 @@ export class RawNode implements RaftCore {
       // Our removal committed: tell the followers the commit index, then hand over to the most
       // up-to-date voter (lowest id on ties) so the cluster need not wait an election timeout.
       this.broadcastAppend();
-      let successor: NodeId = 0;
-      let successorMatch = -1;
-      for (const [id, progress] of this.progress) {
-        if (this.membership.isVoter(id) && progress.match > successorMatch) {
-          successor = id;
-          successorMatch = progress.match;
-        }
-      }
-      if (successor !== 0 && successorMatch === this.log.lastIndex()) this.send({ type: "timeout-now", from: this.id, term: this.term, to: successor });
+      const successor = this.tracker.mostUpToDateVoter((id) => this.membership.isVoter(id));
+      if (successor.id !== 0 && successor.match === this.log.lastIndex()) this.send({ type: "timeout-now", from: this.id, term: this.term, to: successor.id });
       this.becomeFollower(this.term, 0);
     }
   }
@@ -1091,13 +1052,7 @@ export class RawNode implements RaftCore {
     assert(this.log.lastTerm() <= this.term || this.plantedBugs.has("append-without-truncating-conflicts"), "log holds a term above the current term");
     assert(this.role !== "leader" || this.leaderId === this.id, "a leader knows it leads");
     assert(this.role !== "candidate" || this.vote === this.id, "a candidate votes for itself");
-    const progressList = this.progressList;
-    assert(progressList.length === this.progress.size, "progress list and map disagree");
-    for (let i = 0; i < progressList.length; i += 1) {
-      const progress = progressList[i]!;
-      assert(progress.match <= progress.next - 1, "progress match must be below next");
-      assert(progress.next <= last + 1, "progress next beyond the leader's log");
-    }
+    this.tracker.checkInvariants(last);
   }
 }
 
