@@ -278,10 +278,11 @@ export class RawNode implements RaftCore {
     assert(this.log.applied <= this.log.committed, "applied beyond commit");
     this.readySnapshotIndex = 0;
     this.readyAppliedIndex = 0;
-    // The leader's own log just became durable further: it may complete a quorum.
+    // The leader's own log just became durable further: it may complete a quorum. Followers
+    // learn the new commit index from the next append or heartbeat (docs/RAFT.md, Replication).
     if (this.role === "leader" && this.maybeCommit()) {
       this.afterCommit();
-      if (this.role === "leader") this.broadcastAppend();
+      if (this.role === "leader") this.broadcastAppend(false);
     }
     this.checkInvariants();
   }
@@ -822,9 +823,10 @@ export class RawNode implements RaftCore {
     this.tracker.rebuild(members, this.log.lastIndex() + 1, removedPending.length > 0);
   }
 
-  private broadcastAppend(): void {
+  /** sendAppend to every follower; `sendIfEmpty` false sends only to those that lack entries. */
+  private broadcastAppend(sendIfEmpty = true): void {
     const ids = this.tracker.ids();
-    for (let i = 0; i < ids.length; i += 1) this.sendAppend(ids[i]!);
+    for (let i = 0; i < ids.length; i += 1) this.sendAppend(ids[i]!, sendIfEmpty);
   }
 
   /**
@@ -901,7 +903,8 @@ export class RawNode implements RaftCore {
     if (this.maybeCommit()) {
       this.afterCommit();
       if (this.role !== "leader") return;
-      this.broadcastAppend();
+      // No append just to carry the new commit index: it rides on the next append or heartbeat.
+      this.broadcastAppend(false);
     } else {
       this.sendAppend(m.from, false);
     }
