@@ -171,8 +171,9 @@ export class RawNode implements RaftCore {
       return undefined;
     }
     this.readOnly.add(context, this.log.committed);
+    // A single voter confirms at once; otherwise the read waits for the next round of heartbeats,
+    // which the next ready() starts unless one is in flight (reads arriving meanwhile share it).
     this.confirmReads();
-    if (this.readOnly.count() > 0) this.broadcastHeartbeat(context);
     this.checkInvariants();
     return undefined;
   }
@@ -205,6 +206,7 @@ export class RawNode implements RaftCore {
     if (this.awaitingAdvance) return false;
     return (
       this.outbox.length > 0 ||
+      this.readRoundWanted() ||
       this.readStates.length > 0 ||
       this.pendingSnapshot !== undefined ||
       this.log.hasUnstableEntries() ||
@@ -216,6 +218,8 @@ export class RawNode implements RaftCore {
 
   ready(): Ready {
     assert(!this.awaitingAdvance, "ready() called again before advance()");
+    // Reads that arrived since the last Ready, with no round in flight, share one round now.
+    if (this.readRoundWanted()) this.broadcastHeartbeat(this.readOnly.roundSent());
     // New state objects only when they changed (an unchanged one equals the last handed out).
     const hardChanged = this.hardStateChanged();
     const softChanged = this.softStateChanged();
@@ -450,7 +454,8 @@ export class RawNode implements RaftCore {
     }
     if (this.heartbeatElapsed >= this.config.heartbeatTicks) {
       this.heartbeatElapsed = 0;
-      this.broadcastHeartbeat(this.readOnly.lastContext());
+      // A periodic heartbeat is a read round too: it covers every read pending now.
+      this.broadcastHeartbeat(this.readOnly.roundSent());
     }
   }
 
@@ -962,6 +967,11 @@ export class RawNode implements RaftCore {
     }
   }
 
+  /** Leader: some read waits for a round of heartbeats and none is in flight. */
+  private readRoundWanted(): boolean {
+    return this.role === "leader" && this.readOnly.wantsRound();
+  }
+
   /** Moves reads confirmed by a quorum of voters (the leader counts itself if a voter) to readStates. */
   private confirmReads(): void {
     const voters = this.membership.current().voters;
@@ -998,8 +1008,7 @@ export class RawNode implements RaftCore {
     }
     if (this.log.committed >= this.termStartIndex && this.readOnly.hasWaitingForCommit()) {
       this.readOnly.startWaiting(this.log.committed);
-      this.confirmReads();
-      if (this.readOnly.count() > 0) this.broadcastHeartbeat(this.readOnly.lastContext());
+      this.confirmReads(); // a single voter confirms at once; otherwise the next ready() starts a round
     }
     if (!this.membership.isVoter(this.id) && this.membership.lastChangeIndex() <= this.log.committed) {
       // Our removal committed: tell the followers the commit index, then hand over to the most
