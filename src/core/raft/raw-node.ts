@@ -957,7 +957,9 @@ export class RawNode implements RaftCore {
     }
   }
 
+  /** Heartbeats to every follower; a read round counts as the periodic heartbeat (the next is due heartbeatTicks later). */
   private broadcastHeartbeat(readContext: number): void {
+    this.heartbeatElapsed = 0;
     const ids = this.tracker.ids();
     const progressList = this.tracker.list();
     for (let i = 0; i < ids.length; i += 1) {
