@@ -45,6 +45,10 @@ const NO_PLANTED_BUGS: ReadonlySet<PlantedBug> = new Set();
 /** Shared empty lists for a Ready's groups that have nothing (never mutated: typed readonly). */
 const NO_MESSAGES: readonly Message[] = [];
 const NO_READ_STATES: readonly ReadState[] = [];
+/** ticksUntilDue() when no tick can act (a node that never campaigns): a driver still wakes this often. */
+const TICKS_UNTIL_DUE_MAX = 1 << 16;
+/** The most ticks tickBy() takes in one call (a driver catching up after a long pause). */
+const TICK_BY_MAX = 1 << 24;
 
 
 export class RawNode implements RaftCore {
@@ -120,6 +124,36 @@ export class RawNode implements RaftCore {
   tick(): void {
     if (this.role === "leader") this.tickLeader();
     else this.tickElection();
+    this.checkInvariants();
+  }
+
+  ticksUntilDue(): number {
+    let due: number;
+    if (this.role === "leader") {
+      // The tick on which heartbeatElapsed, electionElapsed or a snapshot's wait reaches its limit.
+      due = Math.min(this.config.heartbeatTicks - this.heartbeatElapsed, this.config.electionTicks - this.electionElapsed);
+      due = Math.min(due, this.tracker.ticksUntilSnapshotTimeout(this.config.electionTicks));
+    } else {
+      // Only the election timeout acts; a node that never campaigns just counts (for the lease).
+      due = this.promotable() ? this.randomizedElectionTimeout - this.electionElapsed : TICKS_UNTIL_DUE_MAX;
+    }
+    due = Math.max(1, Math.min(due, TICKS_UNTIL_DUE_MAX));
+    assert(Number.isSafeInteger(due), "ticksUntilDue must be an integer");
+    return due;
+  }
+
+  tickBy(ticks: number): void {
+    if (!(Number.isSafeInteger(ticks) && ticks >= 1 && ticks <= TICK_BY_MAX)) assert(false, `tickBy(${ticks}) out of [1, ${TICK_BY_MAX}]`);
+    // Each round takes the quiet ticks before the next deadline at once, then the deadline's tick
+    // itself (which may change the deadlines); every round consumes at least one tick.
+    let left = ticks;
+    while (left > 0) {
+      const quiet = Math.min(left, this.ticksUntilDue()) - 1;
+      if (quiet > 0) this.skipQuietTicks(quiet);
+      if (this.role === "leader") this.tickLeader();
+      else this.tickElection();
+      left -= quiet + 1;
+    }
     this.checkInvariants();
   }
 
@@ -435,6 +469,16 @@ export class RawNode implements RaftCore {
     if (this.promotable() && this.electionElapsed >= this.randomizedElectionTimeout) {
       this.electionElapsed = 0;
       this.startElection({ skipPreVote: false, leaderTransfer: false });
+    }
+  }
+
+  /** `ticks` ticks before the next deadline (fewer than ticksUntilDue()): they only count. */
+  private skipQuietTicks(ticks: number): void {
+    assert(ticks >= 1 && ticks < this.ticksUntilDue(), "skipping ticks past a deadline");
+    this.electionElapsed += ticks;
+    if (this.role === "leader") {
+      this.heartbeatElapsed += ticks;
+      this.tracker.skipSnapshotTicks(ticks);
     }
   }
 

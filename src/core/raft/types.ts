@@ -279,6 +279,14 @@ export interface RaftStatus {
 export interface RaftCore {
   /** Advances the core's logical clock by one tick (the driver calls it every tick interval). */
   tick(): void;
+  /**
+   * How many ticks may pass before one can act (>= 1): the first `ticksUntilDue() - 1` ticks only
+   * advance the core's counters. Changes only through inputs, so a driver may arm one timer for
+   * this many ticks and re-ask after each input (docs/RAFT.md, Ticks).
+   */
+  ticksUntilDue(): number;
+  /** Exactly `ticks` (>= 1) calls of tick(), in one call. */
+  tickBy(ticks: number): void;
   /** Feeds one message from a peer. Messages from unknown senders or stale terms are handled per the paper. */
   step(message: Message): void;
   /** Appends a normal entry when this node leads; refused otherwise. */

@@ -33,6 +33,7 @@ import type {
 } from "../raft/types.ts";
 import type { RaftStorage, StorageError } from "../storage/raft-storage.ts";
 import type { StateMachine } from "./state-machine.ts";
+import { TickSchedule } from "./tick-schedule.ts";
 
 export type RaftTuning = Omit<RaftConfig, "id" | "random" | "plantedBugs">;
 
@@ -132,7 +133,8 @@ export class Replica<Result, Query, QueryResult> {
   private stopped = false;
   private persisting = false;
   private driving = false;
-  private tickTimer: TimerHandle | undefined;
+  /** One timer for the core's next deadline (tick-schedule.ts); every core input goes between beforeInput and drive. */
+  private readonly ticks: TickSchedule;
   /** Membership as of the applied index, kept with the same function the core uses, for snapshot metadata. */
   private appliedConfState: ConfState;
   private applied: number;
@@ -160,6 +162,7 @@ export class Replica<Result, Query, QueryResult> {
     this.bugs = options.plantedBugs ?? new Set();
     const recovered = storage.recovered;
     this.core = new RawNode({ ...options.raft, id: env.nodeId, random: env.random, plantedBugs: options.plantedBugs }, recovered);
+    this.ticks = new TickSchedule(env, this.core, options.tickMs, () => this.drive());
     this.appliedConfState = recovered.confState;
     this.applied = 0;
     this.snapshotIndex = 0;
@@ -174,8 +177,8 @@ export class Replica<Result, Query, QueryResult> {
   }
 
   start(): void {
-    assert(!this.stopped && this.tickTimer === undefined, "replica started twice");
-    this.scheduleTick();
+    assert(!this.stopped && !this.ticks.armed, "replica started twice");
+    this.ticks.start();
     this.drive();
   }
 
@@ -183,8 +186,7 @@ export class Replica<Result, Query, QueryResult> {
   stop(): void {
     if (this.stopped) return;
     this.stopped = true;
-    if (this.tickTimer !== undefined) this.env.timers.cancel(this.tickTimer);
-    this.tickTimer = undefined;
+    this.ticks.stop();
     for (const [index, command] of this.commands) {
       this.env.timers.cancel(command.timer);
       command.done({ status: "unknown", reason: "stopped" });
@@ -205,6 +207,7 @@ export class Replica<Result, Query, QueryResult> {
   receive(message: Message): void {
     if (this.stopped) return;
     if (message.to !== this.env.nodeId) assert(false, `message for ${message.to} delivered to ${this.env.nodeId}`);
+    this.ticks.beforeInput();
     this.core.step(message);
     this.drive();
   }
@@ -227,6 +230,7 @@ export class Replica<Result, Query, QueryResult> {
       return done({ status: "rejected", refusal: { code: "overloaded", limit: this.options.maxPendingRequests } });
     }
     const context = this.nextReadContext++;
+    this.ticks.beforeInput();
     const refusal = this.core.readIndex(context);
     if (refusal !== undefined) return done({ status: "rejected", refusal });
     const timer = this.env.timers.after(this.options.requestTimeoutMs, () => {
@@ -242,6 +246,7 @@ export class Replica<Result, Query, QueryResult> {
   transferLeadership(target: NodeId, done: (outcome: TransferOutcome) => void): void {
     if (this.stopped) return done({ status: "rejected", refusal: { code: "stopped" } });
     if (this.transfer !== undefined) return done({ status: "rejected", refusal: { code: "transfer-in-progress", target: this.transfer.target } });
+    this.ticks.beforeInput();
     const refusal = this.core.transferLeadership(target);
     if (refusal !== undefined) return done({ status: "rejected", refusal });
     const timer = this.env.timers.after(this.options.requestTimeoutMs, () => {
@@ -264,6 +269,7 @@ export class Replica<Result, Query, QueryResult> {
     if (this.pendingRequests() >= this.options.maxPendingRequests) {
       return done({ status: "rejected", refusal: { code: "overloaded", limit: this.options.maxPendingRequests } });
     }
+    this.ticks.beforeInput();
     const proposal = propose();
     if (!proposal.ok) return done({ status: "rejected", refusal: proposal.refusal });
     const { index, term } = proposal;
@@ -287,18 +293,6 @@ export class Replica<Result, Query, QueryResult> {
     this.drive();
   }
 
-  private scheduleTick(): void {
-    this.tickTimer = this.env.timers.after(this.options.tickMs, this.onTick);
-  }
-
-  /** The tick timer's callback: one function for the replica's life, not a closure per tick. */
-  private readonly onTick = (): void => {
-    if (this.stopped) return;
-    this.core.tick();
-    this.scheduleTick();
-    this.drive();
-  };
-
   /**
    * Carries out Readies until none is left or one waits on the disk. Storage may call
    * back before persist() returns (nothing to sync), so this loops instead of recursing.
@@ -311,6 +305,8 @@ export class Replica<Result, Query, QueryResult> {
     } finally {
       this.driving = false;
     }
+    // The inputs just taken may have moved the core's next deadline earlier.
+    if (!this.stopped) this.ticks.afterInput();
   }
 
   private startReady(): void {
@@ -339,6 +335,7 @@ export class Replica<Result, Query, QueryResult> {
     if (error !== undefined) return this.fail(error);
     if (!this.bugs.has("vote-before-persist")) this.send(ready.messages);
     this.applyReady(ready);
+    this.ticks.beforeInput();
     this.core.advance();
     this.persisting = false;
     this.maybeSnapshot();

@@ -123,6 +123,23 @@ export class ProgressTracker {
     }
   }
 
+  /** Ticks until tickSnapshots(timeoutTicks) gives up on some snapshot (>= 1), or Infinity when none is on its way. */
+  ticksUntilSnapshotTimeout(timeoutTicks: number): number {
+    let due = Infinity;
+    const list = this.progressList;
+    for (let i = 0; i < list.length; i += 1) {
+      const progress = list[i]!;
+      if (progress.state === "snapshot") due = Math.min(due, Math.max(1, timeoutTicks - progress.snapshotElapsedTicks));
+    }
+    return due;
+  }
+
+  /** `ticks` calls of tickSnapshots that give up on no snapshot (fewer than ticksUntilSnapshotTimeout). */
+  skipSnapshotTicks(ticks: number): void {
+    const list = this.progressList;
+    for (let i = 0; i < list.length; i += 1) if (list[i]!.state === "snapshot") list[i]!.snapshotElapsedTicks += ticks;
+  }
+
   /** The tracked voter with the highest match (lowest id on ties), or id 0 when none is tracked. */
   mostUpToDateVoter(isVoter: (id: NodeId) => boolean): { readonly id: NodeId; readonly match: number } {
     let id: NodeId = 0;
