@@ -1,34 +1,60 @@
-// The one door between Blixard's deterministic core and the world.
+// Environment v2: the one door between Blixard's deterministic core and the world.
 //
-// Raft, the replica driver, storage and (later) the orchestrator never read a clock,
-// arm a timer, draw randomness, touch a file or a socket on their own: they are
-// handed an Environment. The simulator (src/core/sim) implements it with virtual time,
+// Raft, the replica driver, the request path, storage and (next) the orchestrator never
+// read a clock, arm a timer, draw randomness, touch a file or a socket on their own: they
+// are handed an Environment. The simulator (src/core/sim) implements it with virtual time,
 // seeded PRNG streams and fault-injecting disks and networks; the real node
-// (src/shell/os/system-*.ts) implements it with the operating system. The code above
-// this interface is the same in both worlds (docs/ARCHITECTURE.md, "Determinism").
+// (src/shell/os) implements it with the operating system. The code above this interface is
+// the same in both worlds (docs/ARCHITECTURE.md, "Determinism").
+//
+// This file knows nothing of Raft: transports carry bytes on named channels, and each
+// channel's codec (src/core/wire) is the same in both worlds.
 //
 // Everything here is callback based and single threaded: a callback never runs
 // re-entrantly inside the call that scheduled it.
+//
+// Which code may read which clock (docs/ARCHITECTURE.md, "Clocks"):
+//   monotonic  timeouts, leases, rates: anything that measures a duration. Never compared
+//              across nodes except through the drift bound.
+//   wall       only what a person reads (log lines, timestamps shown in status) and what is
+//              stamped into commands for display. Never a duration, never a lease, never an
+//              ordering decision: it may jump either way at any moment.
 
-import type { Message, NodeId, RandomSource } from "../raft/types.ts";
+/** A process's or host's number in the cluster (Raft's node id; a simulated client's endpoint). */
+export type EndpointId = number;
 
-/** A node's own clock, in milliseconds. In simulation it may be offset, drift and jump; never trust it across nodes. */
-export interface Clock {
+/**
+ * The published bound on a monotonic clock's rate error against true time, in parts per
+ * million. Real hardware under NTP stays within a few hundred ppm; the bound is far wider so
+ * that a badly disciplined host is still safe. The simulator never draws a drift beyond it
+ * (src/core/sim/sim-clock.ts), and every lease divides by it (src/core/lease).
+ */
+export const CLOCK_DRIFT_BOUND_PPM = 100_000;
+
+/** Integer microseconds since an arbitrary origin: never decreases, never jumps, rate within CLOCK_DRIFT_BOUND_PPM of true time. */
+export interface MonotonicClock {
+  nowUs(): number;
+}
+
+/** Milliseconds since the Unix epoch as this host believes it: may be offset and may jump either way (NTP steps, an operator). */
+export interface WallClock {
   nowMs(): number;
 }
 
 export type TimerHandle = number;
 
 export interface Timers {
-  /** Calls `callback` once, no earlier than `delayMs` (>= 0) of this node's clock from now. */
+  /** Calls `callback` once, no earlier than `delayMs` (>= 0) of this node's monotonic clock from now. */
   after(delayMs: number, callback: () => void): TimerHandle;
   /** Cancels a timer that has not fired; cancelling a fired or cancelled timer is a no-op. */
   cancel(handle: TimerHandle): void;
 }
 
-/** A PRNG stream: intBelow for the Raft core, plus the floats and bytes drivers need. */
-export interface Random extends RandomSource {
-  /** Uniform in [0, 1). */
+/** A PRNG stream. */
+export interface Random {
+  /** Uniform integer in [0, bound); bound is a positive safe integer. */
+  intBelow(bound: number): number;
+  /** Uniform in [0, 1). Never use it for a decision that must be the same on every engine: use intBelow. */
   float(): number;
 }
 
@@ -47,9 +73,10 @@ export class DiskError extends Error {
  * One node's data directory: a flat namespace of files (names match /^[A-Za-z0-9._-]+$/).
  *
  * Semantics follow POSIX as a database must assume it:
- * - write, truncate, remove and rename take effect in the node's view at once, but are
- *   volatile: a crash may lose any of them (and may tear a write) until they are made
- *   durable by sync(name) (file data) or syncDirectory() (creation, rename, removal);
+ * - write, truncate, remove and rename take effect in the node's view at once; they
+ *   survive a process kill (the kernel has them) but are volatile across a host crash
+ *   (which may lose or tear any of them) until made durable by sync(name) (file data) or
+ *   syncDirectory() (creation, rename, removal);
  * - reads see the latest view; in simulation with storage faults they may return
  *   corrupted bytes, so every reader verifies checksums;
  * - errors are thrown as DiskError (sync operations) or passed to the callback.
@@ -73,9 +100,36 @@ export interface Disk {
   syncDirectory(done: (error: DiskError | undefined) => void): void;
 }
 
-/** Sending side of the peer transport. Delivery is best effort: messages may be lost, duplicated, reordered or delayed. */
-export interface PeerNetwork {
-  send(message: Message): void;
+/**
+ * The named channels of the transport. Each carries its own codec's bytes:
+ *   raft    peer Raft messages (src/core/wire/codec.ts);
+ *   client  client requests and their outcomes: forwarding between nodes in both worlds,
+ *           and the simulated clients (src/core/wire/client-codec.ts);
+ *   agent   reserved: node agent to control plane (the orchestrator).
+ */
+export type ChannelName = "raft" | "client" | "agent";
+export const CHANNEL_NAMES: readonly ChannelName[] = ["raft", "client", "agent"];
+
+/**
+ * What a channel's receiver says about bytes it was handed: "ok", or "malformed" when they
+ * could not have come from a correct peer (the transport drops that connection and counts it).
+ */
+export type ReceiveVerdict = "ok" | "malformed";
+
+/**
+ * Bytes between endpoints, on named channels. Delivery is best effort: a message may be
+ * lost, duplicated (raft only: the client channel rides a connection), reordered or
+ * delayed; one message is never split or merged with another.
+ */
+export interface Transport {
+  /**
+   * Queues `bytes` for `to`. Returns false only when the message certainly never left
+   * (no route, queue full, larger than the frame limit): the caller may treat that as
+   * "not sent". True promises nothing about delivery.
+   */
+  send(channel: ChannelName, to: EndpointId, bytes: Uint8Array): boolean;
+  /** Sets the one receiver of a channel (at most one per channel; set before traffic flows). */
+  receive(channel: ChannelName, handler: (from: EndpointId, bytes: Uint8Array) => ReceiveVerdict): void;
 }
 
 export interface Logger {
@@ -85,16 +139,36 @@ export interface Logger {
   error(fields: Record<string, unknown>, message: string): void;
 }
 
+/**
+ * Named fault-injection points in core code (BUGGIFY, fail-rs). `failpoint(name)` returns
+ * true when the point fires; the code at the point decides what firing means there (fail the
+ * operation, take the rare path). Production answers false: one branch and nothing else, until
+ * the failpoints issue gives points actions from outside. The simulator drives them per run.
+ */
+export type Failpoint = (name: string) => boolean;
+export const noFailpoints: Failpoint = () => false;
+
 export interface Environment {
-  readonly nodeId: NodeId;
-  readonly clock: Clock;
+  readonly nodeId: EndpointId;
+  readonly monotonic: MonotonicClock;
+  readonly wall: WallClock;
   readonly timers: Timers;
   /** This node's randomness (election timeouts, jitter). In simulation: its own PRNG stream. */
   readonly random: Random;
   readonly disk: Disk;
-  readonly network: PeerNetwork;
+  readonly transport: Transport;
   readonly log: Logger;
+  readonly failpoint: Failpoint;
 }
+
+/**
+ * Two kinds of crash, which the simulator injects separately and the real world has both of:
+ *   process kill  the process dies (kill -9, OOM, a panic); what the kernel had accepted
+ *                 (unsynced writes) survives, and child processes (VMs) may keep running;
+ *   host crash    the machine loses power or panics: unsynced writes are lost or torn, every
+ *                 process on it (VMs included) is gone.
+ */
+export type CrashKind = "process-kill" | "host-crash";
 
 /** A logger that discards everything: the simulator's default, where the trace is the log. */
 export const silentLogger: Logger = {

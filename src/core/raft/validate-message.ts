@@ -18,7 +18,7 @@ import type { ConfState, Entry, Message, Snapshot } from "./types.ts";
  * Upper bound on a term or a log index in a message. Far beyond any real cluster (a new term
  * every millisecond for 142,000 years), and low enough that term + 1 and index + 1 stay exact.
  */
-export const MAX_TERM_OR_INDEX = 2 ** 52;
+export const MAX_TERM_OR_INDEX = 4_503_599_627_370_496; // 2^52
 /** Upper bound on entries in one append (the wire codec's own limit is the same). */
 export const MAX_ENTRIES_PER_APPEND = 65_536;
 /** Upper bound on the members a snapshot's membership lists. */

@@ -32,6 +32,7 @@ import type {
   Snapshot,
 } from "../raft/types.ts";
 import type { RaftStorage, StorageError } from "../storage/raft-storage.ts";
+import { RaftChannel } from "./raft-channel.ts";
 import type { StateMachine } from "./state-machine.ts";
 import { TickSchedule } from "./tick-schedule.ts";
 
@@ -149,6 +150,8 @@ export class Replica<Result, Query, QueryResult> {
   private snapshotRequested = false;
   /** The Ready whose persist is in flight (startReady to onPersisted), or undefined. */
   private persistingReady: Ready | undefined;
+  /** Raft messages to and from peers, as the wire codec's bytes on the transport's raft channel. */
+  readonly raftChannel: RaftChannel;
 
   constructor(
     private readonly env: Environment,
@@ -163,6 +166,7 @@ export class Replica<Result, Query, QueryResult> {
     const recovered = storage.recovered;
     this.core = new RawNode({ ...options.raft, id: env.nodeId, random: env.random, plantedBugs: options.plantedBugs }, recovered);
     this.ticks = new TickSchedule(env, this.core, options.tickMs, () => this.drive());
+    this.raftChannel = new RaftChannel(env, (message) => this.receive(message));
     this.appliedConfState = recovered.confState;
     this.applied = 0;
     this.snapshotIndex = 0;
@@ -343,7 +347,7 @@ export class Replica<Result, Query, QueryResult> {
   };
 
   private send(messages: readonly Message[]): void {
-    for (let i = 0; i < messages.length; i += 1) this.env.network.send(messages[i]!);
+    for (let i = 0; i < messages.length; i += 1) this.raftChannel.send(messages[i]!);
   }
 
   private applyReady(ready: Ready): void {

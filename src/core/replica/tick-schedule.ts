@@ -12,10 +12,10 @@
 //   re-arms the timer; one that moved later lets the timer fire early, hand over quiet ticks and
 //   re-arm (cheaper than cancelling on every heartbeat received).
 //
-// Elapsed ticks inside an interval are read from the node's clock. Timers measure monotonic
-// time and the clock may jump (an NTP step; the simulator injects them), so that reading is
-// clamped to the armed interval: a jump can move a tick by at most the interval, and only
-// ticks before the deadline, which have no effect but on counters; the timer still fires on time.
+// Elapsed ticks inside an interval are read from the node's monotonic clock, the one timers
+// measure (never the wall clock, which jumps). The reading is clamped to the ticks before the
+// deadline: a timer that runs late (a paused process) still delivers the deadline's tick itself,
+// and a node that resumes from a pause catches up at most one interval, as a late timer would.
 
 import { assert } from "../assert.ts";
 import type { Environment, TimerHandle } from "../env/environment.ts";
@@ -23,12 +23,14 @@ import type { RaftCore } from "../raft/types.ts";
 
 export class TickSchedule {
   private timer: TimerHandle | undefined;
-  /** The node's clock (ms) at the tick boundary the armed interval starts from. */
-  private intervalStartMs = 0;
+  /** The node's monotonic clock (us) at the tick boundary the armed interval starts from. */
+  private intervalStartUs = 0;
   /** Ticks after intervalStartMs at which the timer fires: the core's deadline when armed. */
   private dueTicks = 0;
   /** Ticks of this interval already handed to the core (by beforeInput); always < dueTicks. */
   private givenTicks = 0;
+
+  private readonly tickUs: number;
 
   constructor(
     private readonly env: Environment,
@@ -38,6 +40,7 @@ export class TickSchedule {
     private readonly ticked: () => void,
   ) {
     assert(Number.isFinite(tickMs) && tickMs > 0, "tickMs must be positive");
+    this.tickUs = tickMs * 1000;
   }
 
   get armed(): boolean {
@@ -57,8 +60,9 @@ export class TickSchedule {
   /** Before the core takes an input: hand it the ticks that have passed in this interval. */
   beforeInput(): void {
     if (this.timer === undefined) return;
-    const elapsedMs = this.env.clock.nowMs() - this.intervalStartMs;
-    const passed = Math.min(this.dueTicks - 1, Math.max(0, Math.floor(elapsedMs / this.tickMs)));
+    const elapsedUs = this.env.monotonic.nowUs() - this.intervalStartUs;
+    assert(elapsedUs >= 0, "the monotonic clock went backwards");
+    const passed = Math.min(this.dueTicks - 1, Math.floor(elapsedUs / this.tickUs));
     if (passed <= this.givenTicks) return;
     this.core.tickBy(passed - this.givenTicks);
     this.givenTicks = passed;
@@ -71,13 +75,13 @@ export class TickSchedule {
     if (dueTicks >= this.dueTicks) return;
     this.env.timers.cancel(this.timer);
     this.dueTicks = dueTicks;
-    const remainingMs = this.intervalStartMs + dueTicks * this.tickMs - this.env.clock.nowMs();
+    const remainingMs = (this.intervalStartUs + dueTicks * this.tickUs - this.env.monotonic.nowUs()) / 1000;
     const delayMs = Math.min((dueTicks - this.givenTicks) * this.tickMs, Math.max(0, remainingMs));
     this.timer = this.env.timers.after(delayMs, this.onTimer);
   }
 
   private armFromBoundary(): void {
-    this.intervalStartMs = this.env.clock.nowMs();
+    this.intervalStartUs = this.env.monotonic.nowUs();
     this.givenTicks = 0;
     this.dueTicks = this.core.ticksUntilDue();
     assert(Number.isSafeInteger(this.dueTicks) && this.dueTicks >= 1, "ticksUntilDue must be a positive integer");

@@ -249,7 +249,7 @@ export const FAULT_PROFILES: Readonly<Record<string, FaultProfile>> = {
     name: "deposed-leader",
     description: "leaders cut off (isolated or mute) or paused while clients still reach them, slow clocks stretch their leases; healed at 80%",
     latencyTailMeanUs: [200, 2_000],
-    clockDriftMaxPpm: 150_000,
+    clockDriftMaxPpm: 100_000, // the published bound (CLOCK_DRIFT_BOUND_PPM): the simulator never exceeds it
     diskSyncLatencyMs: [0.2, 5],
     nemesisIntervalMs: [300, 1_500],
     weights: { partition: 4, crash: 1, "clock-jump": 0, clog: 2, "loss-burst": 0, pause: 3 },

@@ -114,13 +114,53 @@ export class Prng implements Random {
     return items[this.intBelow(items.length)]!;
   }
 
-  /** An exponential variate with the given mean (mean >= 0), for latency tails. */
+  /**
+   * An exponential variate with the given mean (mean >= 0), for latency tails, in [0, EXPONENTIAL_MEANS_MAX * mean].
+   *
+   * Von Neumann's method (1951; Knuth, TAOCP vol. 2, 3.4.1; Devroye, "Non-Uniform Random
+   * Variate Generation", IV.2): no logarithm, only comparisons of uniform draws, so one seed
+   * gives the same value on every engine (Math.log's last bits are not fixed by the language).
+   * A trial draws x, then u1, u2, ... while x > u1 > u2 > ...; the chance that the descent
+   * stops after an odd number of draws is 1 - x + x^2/2! - x^3/3! + ... = e^-x, so an odd
+   * stop accepts x with density proportional to e^-x on [0, 1). Each rejected trial adds one
+   * whole mean (rejection has probability 1/e, so the whole part is the floor of an
+   * exponential). About 4.3 uniform draws per variate on average.
+   */
   exponential(mean: number): number {
-    assert(mean >= 0, "exponential mean must be >= 0");
+    assert(Number.isFinite(mean) && mean >= 0, () => `exponential mean ${mean} must be finite and >= 0`);
     if (mean === 0) return 0;
-    return -mean * Math.log(1 - this.float());
+    let whole = 0;
+    for (; whole < EXPONENTIAL_MEANS_MAX; whole++) {
+      const fraction = this.float();
+      if (this.descentStopsOdd(fraction)) {
+        const value = mean * (whole + fraction);
+        assert(value >= 0 && value <= mean * EXPONENTIAL_MEANS_MAX, "exponential variate within its bound");
+        return value;
+      }
+    }
+    // Every trial rejected (probability e^-40, about 4e-18): the bound itself.
+    assert(whole === EXPONENTIAL_MEANS_MAX, "the trial loop ran to its bound");
+    return mean * EXPONENTIAL_MEANS_MAX;
+  }
+
+  /** Draws u1, u2, ... while start > u1 > u2 > ...; true when the first draw that breaks the descent is an odd one (u1, u3, ...). */
+  private descentStopsOdd(start: number): boolean {
+    assert(start >= 0 && start < 1, "descent starts in [0, 1)");
+    let previous = start;
+    for (let draws = 1; draws <= DESCENT_DRAWS_MAX; draws++) {
+      const next = this.float();
+      if (next >= previous) return draws % 2 === 1;
+      previous = next;
+    }
+    // A descent this long has probability below 1/24! (about 2e-24): count it as stopping at the next (odd) draw.
+    return (DESCENT_DRAWS_MAX + 1) % 2 === 1;
   }
 }
+
+/** The exponential sampler's bound in means: -log(1 - u) with 53-bit u never exceeded 37 either. */
+export const EXPONENTIAL_MEANS_MAX = 40;
+/** Longest descent drawn in one trial of the exponential sampler (even, so the cut-off counts as an odd stop). */
+const DESCENT_DRAWS_MAX = 24;
 
 function rotl(x: number, k: number): number {
   return ((x << k) | (x >>> (32 - k))) >>> 0;

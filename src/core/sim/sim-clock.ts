@@ -1,16 +1,19 @@
-// A node's local clock and timers in simulation. The node never sees true time: its
-// clock reads offset + (1 + drift) * true time + accumulated jumps, in milliseconds.
-// Timers measure elapsed local time at the drifted rate, like a monotonic OS timer,
+// A node's clocks and timers in simulation. The node never sees true time:
+//   monotonic  nowUs() = (1 + drift) * true time, in integer microseconds: never jumps, and its
+//              rate stays within the published bound (CLOCK_DRIFT_BOUND_PPM), as Environment promises;
+//   wall       nowMs() = (offset + (1 + drift) * true time + accumulated jumps) / 1000: offset
+//              between nodes, and stepped either way by the nemesis's clock jumps.
+// Timers measure elapsed monotonic time at the drifted rate, like a monotonic OS timer,
 // so a jump moves what nowMs() reads but not when armed timers fire.
 
 import { assert } from "../assert.ts";
-import type { Clock, TimerHandle, Timers } from "../env/environment.ts";
+import { CLOCK_DRIFT_BOUND_PPM, type MonotonicClock, type TimerHandle, type Timers, type WallClock } from "../env/environment.ts";
 import type { EventQueue, EventTarget } from "./event-queue.ts";
 
-/** Real clocks drift by tens of ppm; we allow far more to provoke lease and timeout bugs. */
-export const CLOCK_DRIFT_PPM_MAX = 200_000;
+/** Real clocks drift by tens of ppm; we allow far more to provoke lease and timeout bugs, but never beyond the published bound. */
+export const CLOCK_DRIFT_PPM_MAX = CLOCK_DRIFT_BOUND_PPM;
 
-export class SimClock implements Clock {
+export class SimClock implements MonotonicClock, WallClock {
   private jumpUs = 0;
 
   constructor(
@@ -22,9 +25,15 @@ export class SimClock implements Clock {
     assert(Math.abs(driftPpm) <= CLOCK_DRIFT_PPM_MAX, () => `clock drift ${driftPpm} ppm exceeds ${CLOCK_DRIFT_PPM_MAX}`);
   }
 
+  /** Monotonic: the drifted elapsed true time (no offset, no jumps). */
+  nowUs(): number {
+    const trueUs = this.queue.timeUs;
+    return trueUs + Math.floor((trueUs * this.driftPpm) / 1_000_000);
+  }
+
+  /** Wall clock: offset and jumps on top of the drifted time. */
   nowMs(): number {
-    const localUs = this.offsetUs + this.queue.timeUs + Math.floor((this.queue.timeUs * this.driftPpm) / 1_000_000) + this.jumpUs;
-    return localUs / 1000;
+    return (this.offsetUs + this.nowUs() + this.jumpUs) / 1000;
   }
 
   /** Moves the local clock by `deltaUs` (either sign): an NTP step, a VM pause, an operator. */

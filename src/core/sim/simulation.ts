@@ -8,10 +8,11 @@
 // trace hash, turns an assertion failure inside node code into a reported failure, and
 // runs the per-node checks afterwards. The run stops at the first violation.
 
-import { AssertionFailure, assert } from "../assert.ts";
-import type { Environment, Logger } from "../env/environment.ts";
-import { silentLogger } from "../env/environment.ts";
-import type { ConfState, Message, NodeId, PlantedBug } from "../raft/types.ts";
+import { AssertionFailure, assert, unreachable } from "../assert.ts";
+import type { ChannelName, EndpointId, Environment, Logger, ReceiveVerdict } from "../env/environment.ts";
+import { noFailpoints, silentLogger } from "../env/environment.ts";
+import { decodePeerPayload } from "../wire/codec.ts";
+import type { ConfState, NodeId, PlantedBug } from "../raft/types.ts";
 import { MESSAGE_TYPE_CODES } from "../raft/message-codes.ts";
 import { RaftStorage, type StoragePlantedBug } from "../storage/raft-storage.ts";
 import { StorageError } from "../storage/storage-error.ts";
@@ -130,7 +131,14 @@ export interface SimulationResult {
   readonly history: readonly HistoryEvent[];
 }
 
-type SimPayload = Message | ClientRequest | ClientReply;
+/** Peer Raft messages travel as the wire codec's bytes (the raft channel), exactly as over TCP. */
+interface RaftBytes {
+  readonly type: "raft";
+  readonly bytes: Uint8Array;
+}
+
+type SimPayload = RaftBytes | ClientRequest | ClientReply;
+type ChannelReceiver = (from: EndpointId, bytes: Uint8Array) => ReceiveVerdict;
 
 /** Trace event kinds (stable numbers: they feed the trace hash). */
 const TRACE = {
@@ -159,6 +167,8 @@ interface Incarnation {
   readonly env: Environment;
   alive: boolean;
   replica: Replica<KvResult, KvQuery, string> | undefined;
+  /** The raft channel's receiver, set by the replica's RaftChannel. */
+  raftReceiver: ChannelReceiver | undefined;
 }
 
 interface SimNode {
@@ -391,14 +401,23 @@ export class Simulation {
     const timers = new SimTimers(this.queue, node.clock, (callback) => this.runOnNode(node, TRACE.timer, 0, callback, incarnation), this.limits.timersPerNodeMax);
     const env: Environment = {
       nodeId: node.id,
-      clock: node.clock,
+      monotonic: node.clock,
+      wall: node.clock,
       timers,
       random: node.random,
       disk: node.disk,
-      network: { send: (message) => this.sendFromNode(node, incarnation!, message) },
+      transport: {
+        send: (channel, to, bytes) => this.sendFromNode(node, incarnation!, channel, to, bytes),
+        receive: (channel, handler) => {
+          assert(channel === "raft", () => `the simulator carries no ${channel} channel to nodes yet`);
+          assert(incarnation!.raftReceiver === undefined, "a second receiver for the raft channel");
+          incarnation!.raftReceiver = handler;
+        },
+      },
       log: silentLogger as Logger,
+      failpoint: noFailpoints,
     };
-    incarnation = { number, timers, env, alive: true, replica: undefined };
+    incarnation = { number, timers, env, alive: true, replica: undefined, raftReceiver: undefined };
     node.incarnation = incarnation;
     this.traceEvent(number === 1 ? TRACE.started : TRACE.restart, node.id, number, 0);
     const opened = incarnation;
@@ -508,11 +527,18 @@ export class Simulation {
     this.monitor.crashed(node.id);
   }
 
-  private sendFromNode(node: SimNode, incarnation: Incarnation, message: Message): void {
-    if (!incarnation.alive) return;
-    if (message.from !== node.id) assert(false, `node ${node.id} sent a message from ${message.from}`);
-    this.monitor.messageSent(message);
-    this.network.send(node.id, message.to, message);
+  private sendFromNode(node: SimNode, incarnation: Incarnation, channel: ChannelName, to: EndpointId, bytes: Uint8Array): boolean {
+    if (!incarnation.alive) return false;
+    assert(channel === "raft", () => `node ${node.id} sent on the ${channel} channel, which the simulator does not carry yet`);
+    assert(to >= 1 && to <= this.nodes.length && to !== node.id, () => `node ${node.id} sent to endpoint ${to}`);
+    // Votes are checked as they leave (Single Vote): only vote responses are decoded here.
+    if (bytes[1] === MESSAGE_TYPE_CODES["vote-response"]) {
+      const decoded = decodePeerPayload(bytes);
+      assert(decoded.ok && decoded.payload.kind === "message", () => `node ${node.id} sent a vote response that does not decode`);
+      this.monitor.messageSent(decoded.payload.message);
+    }
+    this.network.send(node.id, to, { type: "raft", bytes });
+    return true;
   }
 
   /** Runs node code for one event: trace, assertion capture, per-node property checks. */
@@ -561,13 +587,16 @@ export class Simulation {
         this.runOnNode(node, TRACE.clientRequest, payload.requestId, () => this.serveClient(node, incarnation, from, payload));
         return;
       }
-      default: {
+      case "raft": {
         const node = this.nodes[to - 1]!;
         const incarnation = node.incarnation;
-        if (incarnation?.replica === undefined) return;
-        this.traceMessage(payload);
-        this.deliverToNode(node, incarnation, incarnation.replica, payload);
+        if (incarnation?.raftReceiver === undefined || incarnation.replica === undefined) return;
+        this.traceRaftBytes(from, to, payload.bytes);
+        this.deliverToNode(node, incarnation, incarnation.raftReceiver, from, payload.bytes);
+        return;
       }
+      default:
+        return unreachable(payload, "simulated payload");
     }
   }
 
@@ -575,15 +604,16 @@ export class Simulation {
    * runOnNode for the most frequent event, a peer message, without a closure per message
    * (the same checks in the same order; a closure only when a pause defers the message).
    */
-  private deliverToNode(node: SimNode, incarnation: Incarnation, replica: Replica<KvResult, KvQuery, string>, message: Message): void {
+  private deliverToNode(node: SimNode, incarnation: Incarnation, receiver: ChannelReceiver, from: EndpointId, bytes: Uint8Array): void {
     if (this.failure !== undefined || !incarnation.alive) return;
     if (node.pausedUntilUs > this.queue.timeUs) {
-      this.queue.at(node.pausedUntilUs, () => this.deliverToNode(node, incarnation, replica, message));
+      this.queue.at(node.pausedUntilUs, () => this.deliverToNode(node, incarnation, receiver, from, bytes));
       return;
     }
-    this.traceEvent(TRACE.deliver, node.id, MESSAGE_TYPE_CODES[message.type], 0);
+    this.traceEvent(TRACE.deliver, node.id, bytes[1]!, 0);
     try {
-      replica.receive(message);
+      // A correct node never sends what its peer must refuse: a malformed message here is a codec or core bug.
+      if (receiver(from, bytes) === "malformed") assert(false, `node ${node.id} refused a message from node ${from} as malformed`);
     } catch (error) {
       this.nodeThrew(node, error);
       return;
@@ -641,35 +671,12 @@ export class Simulation {
     if (problem !== undefined) this.monitor.fail("No Stale Read", problem);
   }
 
-  /** Two numbers per message: who, to whom, in which term, and the one field that says most about it. */
-  private traceMessage(message: Message): void {
+  /** Two numbers per message: who, to whom, its type and size, and a word from its middle (cheap, and it moves when the contents do). */
+  private traceRaftBytes(from: EndpointId, to: EndpointId, bytes: Uint8Array): void {
     const trace = this.trace;
-    trace.add(message.term * 0x10000 + message.from * 0x100 + message.to);
-    switch (message.type) {
-      case "append":
-        trace.add(message.prevLogIndex * 0x1000 + message.entries.length * 8 + (message.commit & 7));
-        break;
-      case "append-response":
-        trace.add(message.index * 2 + (message.success ? 1 : 0));
-        break;
-      case "vote-request":
-        trace.add(message.lastLogIndex * 2 + (message.preVote ? 1 : 0));
-        break;
-      case "vote-response":
-        trace.add(message.granted ? 1 : 0);
-        break;
-      case "heartbeat":
-        trace.add(message.commit);
-        break;
-      case "snapshot":
-        trace.add(message.snapshot.metadata.index);
-        break;
-      case "heartbeat-response":
-        trace.add(message.readContext);
-        break;
-      case "timeout-now":
-        break;
-    }
+    trace.add(bytes[1]! * 0x10000 + from * 0x100 + to);
+    const middle = bytes.length >> 1;
+    trace.add(bytes.length * 0x100 + bytes[middle]!);
   }
 
   /** Folds one event into the trace hash (two or three numbers: cheap enough for every event). */

@@ -164,7 +164,10 @@ export class Workload {
         client.requestId = this.nextRequestId++;
         const retryId = client.requestId;
         // Exponential backoff (capped at 1 s), so a client waits out an election instead of burning its attempts.
-        const backoffMs = Math.min(this.options.retryBackoffMs * 2 ** (client.attempts - 1), 1_000);
+        // Doubling by multiplication (exact) rather than 2 ** n; it stops at the cap, so the loop is bounded by attemptsMax and by the cap.
+        let backoffMs = this.options.retryBackoffMs;
+        for (let doubling = 1; doubling < client.attempts && backoffMs < 1_000; doubling++) backoffMs *= 2;
+        backoffMs = Math.min(backoffMs, 1_000);
         this.queue.after(backoffMs * 1000, () => {
           if (client.requestId !== retryId || client.operation === undefined) return;
           if (this.queue.timeUs >= client.deadlineUs) return;

@@ -18,7 +18,7 @@ import { SystemDisk } from "../os/system-disk.ts";
 import { createSystemEnvironment, type SystemEnvironment } from "../os/system-environment.ts";
 import { ListenError, TcpTransport } from "../os/tcp-transport.ts";
 import { parseHostPort } from "../os/address.ts";
-import type { ConfChange, ConfState, Message, NodeId } from "../../core/raft/types.ts";
+import type { ConfChange, ConfState, NodeId } from "../../core/raft/types.ts";
 import { RaftStorage, StorageError } from "../../core/storage/raft-storage.ts";
 import { encodeKvCommand, KvStateMachine, type KvCommand, type KvQuery, type KvResult } from "../../core/replica/kv-state-machine.ts";
 import { decodeMemberAddresses, encodeMemberAddresses, memberKey, type MemberAddresses } from "../../core/replica/address-book.ts";
@@ -144,16 +144,13 @@ export class NodeRuntime {
       throw new StartupError(storage.message);
     }
 
-    // The replica exists only after the environment (whose network is the transport), so
-    // the transport hands messages to whatever `deliver` points at once all is wired.
-    let deliver: (message: Message) => void = () => {};
+    // The replica's raft channel registers itself as the transport's receiver.
     let resolvePeer: (peer: NodeId) => string | undefined = (peer) => config.initialCluster?.get(peer);
     const transport = new TcpTransport({
       nodeId: config.nodeId,
       clusterId,
       listen: config.peerListen,
       resolve: (peer) => resolvePeer(peer),
-      onMessage: (message) => deliver(message),
       log,
     });
     let peerBound: string;
@@ -164,7 +161,7 @@ export class NodeRuntime {
       if (error instanceof ListenError) throw new StartupError(error.message);
       throw error;
     }
-    const env = createSystemEnvironment({ nodeId: config.nodeId, disk, network: transport, log });
+    const env = createSystemEnvironment({ nodeId: config.nodeId, disk, transport, log });
     const machine = new KvStateMachine();
     const started: { runtime?: NodeRuntime } = {};
     const replica = new Replica(env, storage, machine, {
@@ -183,7 +180,6 @@ export class NodeRuntime {
     const self = new NodeRuntime({ config, clusterId, env, disk, transport, machine, replica, peerAddress, apiAddress: "" });
     started.runtime = self;
     resolvePeer = (peer) => self.memberAddresses(peer)?.peer ?? config.initialCluster?.get(peer);
-    deliver = (message) => replica.receive(message);
     replica.start();
     try {
       const services = createNodeServices(self);

@@ -1,19 +1,25 @@
 // The real node's Environment: the operating system behind the interface the
 // simulator also implements (src/core/env/environment.ts). Only this file, the disk
 // (system-disk.ts) and the transport ((src/core/wire, src/shell/os)) touch real time and I/O.
-//   clock   performance.now(): monotonic, never jumps with the wall clock;
+//   monotonic  performance.now() in integer microseconds: never jumps with the wall clock;
+//   wall    Date.now(): what a person reads; it may jump;
 //   timers  setTimeout; callbacks run from the event loop, never re-entrantly;
 //   random  a small PRNG (sfc32) seeded from node:crypto, so election timeouts differ per process;
 //   disk    SystemDisk over the data directory;
-//   network the TCP transport; log: pino.
+//   transport the TCP transport (channels of bytes); log: pino;
+//   failpoint never fires (one branch) until the failpoints issue gives points actions.
 import { randomBytes } from "node:crypto";
 import { performance } from "node:perf_hooks";
 import { assert } from "../../core/assert.ts";
-import type { Clock, Disk, Environment, Logger, PeerNetwork, Random, TimerHandle, Timers } from "../../core/env/environment.ts";
+import { noFailpoints, type Disk, type Environment, type Logger, type MonotonicClock, type Random, type TimerHandle, type Timers, type Transport, type WallClock } from "../../core/env/environment.ts";
 import type { NodeId } from "../../core/raft/types.ts";
 
-export const systemClock: Clock = {
-  nowMs: () => performance.now(),
+export const systemMonotonicClock: MonotonicClock = {
+  nowUs: () => Math.floor(performance.now() * 1000),
+};
+
+export const systemWallClock: WallClock = {
+  nowMs: () => Date.now(),
 };
 
 /** setTimeout behind numeric handles; cancel of an unknown or fired handle is a no-op. */
@@ -95,7 +101,7 @@ export class Sfc32Random implements Random {
 export interface SystemEnvironmentParts {
   readonly nodeId: NodeId;
   readonly disk: Disk;
-  readonly network: PeerNetwork;
+  readonly transport: Transport;
   readonly log: Logger;
   readonly timers?: SystemTimers;
   readonly random?: Random;
@@ -109,11 +115,13 @@ export function createSystemEnvironment(parts: SystemEnvironmentParts): SystemEn
   assert(Number.isSafeInteger(parts.nodeId) && parts.nodeId >= 1, "node id must be a positive integer");
   return {
     nodeId: parts.nodeId,
-    clock: systemClock,
+    monotonic: systemMonotonicClock,
+    wall: systemWallClock,
     timers: parts.timers ?? new SystemTimers(),
     random: parts.random ?? new Sfc32Random(),
     disk: parts.disk,
-    network: parts.network,
+    transport: parts.transport,
     log: parts.log,
+    failpoint: noFailpoints,
   };
 }

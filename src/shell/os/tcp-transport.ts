@@ -28,7 +28,7 @@
 // and counted; the node keeps running.
 import net from "node:net";
 import { assert } from "../../core/assert.ts";
-import type { Logger, PeerNetwork } from "../../core/env/environment.ts";
+import type { ChannelName, EndpointId, Logger, ReceiveVerdict, Transport } from "../../core/env/environment.ts";
 import type { Message, NodeId } from "../../core/raft/types.ts";
 import { decodePeerPayload, encodeHello, encodeMessage, WIRE_VERSION, type Hello } from "../../core/wire/codec.ts";
 import { DEFAULT_MAX_FRAME_BYTES, encodeFrame, FrameDecoder } from "../../core/wire/frame.ts";
@@ -47,7 +47,7 @@ export interface TcpTransportOptions {
   /** The peer address ("host:port") of a node, or undefined when not known (yet). */
   readonly resolve: (peer: NodeId) => string | undefined;
   /** Called for every valid message addressed to this node, from the event loop (never re-entrantly). */
-  readonly onMessage: (message: Message) => void;
+  readonly onMessage?: (message: Message) => void;
   readonly log: Logger;
   readonly maxQueueMessages?: number;
   readonly maxQueueBytes?: number;
@@ -123,8 +123,9 @@ interface PeerLink {
   unreportedDrops: number;
 }
 
-export class TcpTransport implements PeerNetwork {
-  private readonly options: Required<TcpTransportOptions>;
+export class TcpTransport implements Transport {
+  private raftReceiver: ((from: EndpointId, bytes: Uint8Array) => ReceiveVerdict) | undefined;
+  private readonly options: Required<Omit<TcpTransportOptions, "onMessage">> & Pick<TcpTransportOptions, "onMessage">;
   private readonly links = new Map<NodeId, PeerLink>();
   private readonly accepted = new Set<Connection>();
   private server: net.Server | undefined;
@@ -177,28 +178,40 @@ export class TcpTransport implements PeerNetwork {
     return this.boundAddress;
   }
 
-  send(message: Message): void {
-    if (this.closed) return;
+  /** Sends one Raft message (encodes it, then as send("raft", ...)). */
+  sendMessage(message: Message): void {
     assert(message.from === this.options.nodeId, () => `sending a message from ${message.from} through node ${this.options.nodeId}`);
-    assert(message.to !== this.options.nodeId, "a node does not send messages to itself");
-    const link = this.link(message.to);
-    const payload = encodeMessage(message);
+    this.send("raft", message.to, encodeMessage(message));
+  }
+
+  /** Transport: the raft channel's receiver (replaces onMessage's decoding: the receiver decodes and validates). */
+  receive(channel: ChannelName, handler: (from: EndpointId, bytes: Uint8Array) => ReceiveVerdict): void {
+    assert(channel === "raft", () => `the TCP transport carries no ${channel} channel yet`);
+    assert(this.raftReceiver === undefined, "a second receiver for the raft channel");
+    this.raftReceiver = handler;
+  }
+
+  /** Transport: queues an encoded Raft message; false when it certainly never left (closed, too large, queue full). */
+  send(channel: ChannelName, to: EndpointId, payload: Uint8Array): boolean {
+    if (this.closed) return false;
+    assert(channel === "raft", () => `the TCP transport carries no ${channel} channel yet`);
+    assert(to !== this.options.nodeId, "a node does not send messages to itself");
+    const link = this.link(to);
     if (payload.length > this.options.maxFrameBytes) {
-      // Only a snapshot can be this large (appends are bounded by maxMessageBytes): an operating
-      // limit, reported, not a crash; the follower keeps asking and the operator sees why.
-      this.options.log.error({ peer: message.to, type: message.type, sizeBytes: payload.length, limitBytes: this.options.maxFrameBytes }, "message exceeds the frame limit: dropped");
+      this.options.log.error({ peer: to, sizeBytes: payload.length, limitBytes: this.options.maxFrameBytes }, "message exceeds the frame limit: dropped");
       this.drop(link, 1, "message exceeds the frame limit");
-      return;
+      return false;
     }
     const frame = encodeFrame(payload, this.options.maxFrameBytes);
     if (link.queue.length >= this.options.maxQueueMessages || link.queuedBytes + frame.length > this.options.maxQueueBytes) {
       this.drop(link, 1, "send queue full");
-      return;
+      return false;
     }
     link.queue.push(frame);
     link.queuedBytes += frame.length;
     if (link.connection !== undefined) this.scheduleFlush(link);
     else this.maybeDial(link);
+    return true;
   }
 
   stats(): TransportStats {
@@ -371,6 +384,12 @@ export class TcpTransport implements PeerNetwork {
     if (!result.ok) return this.malformed(connection, result.error);
     for (const bytes of result.payloads) {
       if (connection.closed) return;
+      if (connection.helloReceived && connection.peer !== undefined && this.raftReceiver !== undefined) {
+        // After the hello every frame is the raft channel's: its receiver decodes and validates.
+        this.link(connection.peer).receivedMessages += 1;
+        if (this.raftReceiver(connection.peer, bytes) === "malformed") return this.malformed(connection, "the raft channel refused a message");
+        continue;
+      }
       const decoded = decodePeerPayload(bytes, this.options.maxFrameBytes);
       if (!decoded.ok) return this.malformed(connection, decoded.error);
       const payload = decoded.payload;
@@ -385,7 +404,7 @@ export class TcpTransport implements PeerNetwork {
       }
       const link = this.link(message.from);
       link.receivedMessages += 1;
-      this.options.onMessage(message);
+      this.options.onMessage?.(message);
     }
   }
 

@@ -3,7 +3,8 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import type { Environment } from "../../../src/core/env/environment.ts";
-import { silentLogger } from "../../../src/core/env/environment.ts";
+import { noFailpoints, silentLogger } from "../../../src/core/env/environment.ts";
+import { decodePeerPayload } from "../../../src/core/wire/codec.ts";
 import { Replica, defaultRaftTuning, type CommandOutcome, type ReplicaOptions } from "../../../src/core/replica/replica.ts";
 import { KvStateMachine, encodeKvCommand, type KvQuery, type KvResult } from "../../../src/core/replica/kv-state-machine.ts";
 import type { ConfState, Entry, Message, NodeId } from "../../../src/core/raft/types.ts";
@@ -53,12 +54,24 @@ class MiniCluster {
     this.timers.set(id, timers);
     const env: Environment = {
       nodeId: id,
-      clock,
+      monotonic: clock,
+      wall: clock,
       timers,
       random: Prng.stream(this.seed, `raft-${id}-${this.queue.timeUs}`),
       disk: this.disks.get(id)!,
-      network: { send: (message) => this.deliver(message) },
+      // Raft bytes on the transport, decoded here so tests can look at (and cut) messages.
+      transport: {
+        send: (channel, _to, bytes) => {
+          assert.equal(channel, "raft");
+          const decoded = decodePeerPayload(bytes);
+          assert.ok(decoded.ok && decoded.payload.kind === "message");
+          this.deliver(decoded.payload.message);
+          return true;
+        },
+        receive: () => {},
+      },
       log: silentLogger,
+      failpoint: noFailpoints,
     };
     const bootstrap: ConfState = { voters: [...this.ids], learners: [] };
     let storage: RaftStorage | undefined;

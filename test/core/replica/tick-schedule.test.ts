@@ -18,14 +18,21 @@ const TICK_MS = 10;
 function world(driftPpm = 0) {
   const queue = new EventQueue(100_000);
   const clock = new SimClock(queue, 5_000_000, driftPpm);
-  const timers = new SimTimers(queue, clock, (callback) => callback(), 1000);
-  const env = { nodeId: 1, clock, timers } as unknown as Environment;
+  /** While true time is below this, timer callbacks wait (a paused process: its timers run late). */
+  let pausedUntilUs = 0;
+  const dispatch = (callback: () => void): void => {
+    if (queue.timeUs < pausedUntilUs) queue.at(pausedUntilUs, callback);
+    else callback();
+  };
+  const timers = new SimTimers(queue, clock, dispatch, 1000);
+  const env = { nodeId: 1, monotonic: clock, wall: clock, timers } as unknown as Environment;
+  const pauseUntilMs = (ms: number) => (pausedUntilUs = ms * 1000);
   /** Runs every event due by `ms` of true time and leaves the queue's time there. */
   const runUntilMs = (ms: number) => {
     queue.at(ms * 1000, () => {});
     while ((queue.peekTimeUs() ?? Infinity) <= ms * 1000) queue.runNext();
   };
-  return { queue, clock, env, runUntilMs };
+  return { queue, clock, env, runUntilMs, pauseUntilMs };
 }
 
 /** A core whose only deadline is `deadline` ticks after its start; it records every tickBy. */
@@ -44,7 +51,7 @@ class DeadlineCore {
 
 describe("tick schedule", () => {
   test("an idle follower wakes once per election timeout, and each wake-up is an election", () => {
-    const { env, runUntilMs } = world(150_000);
+    const { env, runUntilMs } = world(90_000);
     const core = new RawNode(
       { ...defaultRaftTuning, preVote: false, checkQuorum: false, id: 1, random: Prng.stream(seedFromNumber(3), "raft") },
       { hardState: { term: 0, vote: 0, commit: 0 }, snapshot: undefined, entries: [], confState: { voters: [1, 2, 3], learners: [] } },
@@ -65,21 +72,23 @@ describe("tick schedule", () => {
     assert.ok(wakeUps >= 50 && wakeUps <= 100, `${wakeUps} wake-ups in 10 s`);
   });
 
-  test("ticks that passed are handed over before an input, never the deadline's tick; a clock jump is clamped", () => {
-    const { clock, env, runUntilMs } = world();
+  test("ticks that passed are handed over before an input, never the deadline's tick; the wall clock is not read", () => {
+    const { clock, env, runUntilMs, pauseUntilMs } = world();
     const core = new DeadlineCore(10);
     const schedule = new TickSchedule(env, core as unknown as RaftCore, TICK_MS, () => {});
     schedule.start();
     runUntilMs(35);
     schedule.beforeInput();
     assert.deepEqual(core.handed, [3], "3 whole ticks passed after 35 ms");
-    clock.jump(3_600_000_000); // the clock steps an hour forward; timers do not
+    clock.jump(3_600_000_000); // the wall clock steps an hour forward: nothing changes
+    schedule.beforeInput();
+    assert.deepEqual(core.handed, [3]);
+    pauseUntilMs(500); // the process stops: its timer (due at 100 ms) runs late
+    runUntilMs(300);
     schedule.beforeInput();
     assert.deepEqual(core.handed, [3, 6], "clamped to the tick before the deadline");
-    runUntilMs(99);
-    assert.deepEqual(core.handed, [3, 6]);
-    runUntilMs(100);
-    assert.deepEqual(core.handed, [3, 6, 1], "the timer delivers the deadline's tick on time");
+    runUntilMs(500);
+    assert.deepEqual(core.handed, [3, 6, 1], "the late timer delivers the deadline's tick");
   });
 
   test("a deadline that moves earlier re-arms the timer on the same tick grid", () => {

@@ -1,7 +1,7 @@
 import { test, describe } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { Prng } from "../../../src/core/sim/prng.ts";
+import { EXPONENTIAL_MEANS_MAX, Prng } from "../../../src/core/sim/prng.ts";
 import { isSeed, parseSeed, seedFromNumber } from "../../../src/core/sim/seed.ts";
 
 describe("seed parsing", () => {
@@ -82,5 +82,53 @@ describe("prng streams", () => {
     assert.equal(a.chance(0), false);
     assert.equal(a.chance(1), true);
     assert.equal(a.nextUint32(), b.nextUint32());
+  });
+
+  test("exponential: the mean within 2%, the tail shaped like e^-x (P(X > 1), P(X > 3))", () => {
+    for (const [seed, mean] of [[1, 1], [2, 250], [3, 7_000]] as const) {
+      const prng = Prng.stream(seedFromNumber(seed), "latency");
+      const samples = 100_000;
+      let sum = 0;
+      let aboveOneMean = 0;
+      let aboveThreeMeans = 0;
+      for (let i = 0; i < samples; i++) {
+        const value = prng.exponential(mean);
+        sum += value;
+        if (value > mean) aboveOneMean++;
+        if (value > 3 * mean) aboveThreeMeans++;
+      }
+      const observed = sum / samples;
+      assert.ok(Math.abs(observed - mean) < 0.02 * mean, `seed ${seed}: mean ${observed}, expected ${mean}`);
+      assert.ok(Math.abs(aboveOneMean / samples - Math.exp(-1)) < 0.01, `seed ${seed}: P(X > mean) = ${aboveOneMean / samples}`);
+      assert.ok(Math.abs(aboveThreeMeans / samples - Math.exp(-3)) < 0.005, `seed ${seed}: P(X > 3 mean) = ${aboveThreeMeans / samples}`);
+    }
+  });
+
+  test("exponential: every variate is finite and in [0, EXPONENTIAL_MEANS_MAX * mean]", () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 1_000_000 }), fc.double({ min: 0, max: 1e9, noNaN: true }), (seed, mean) => {
+        const prng = Prng.stream(seedFromNumber(seed), "bounded");
+        for (let i = 0; i < 50; i++) {
+          const value = prng.exponential(mean);
+          assert.ok(Number.isFinite(value) && value >= 0 && value <= EXPONENTIAL_MEANS_MAX * mean, `exponential(${mean}) gave ${value}`);
+        }
+      }),
+    );
+  });
+
+  test("exponential: mean 0 gives 0 and draws nothing; a bad mean is an assertion", () => {
+    const a = Prng.stream(seedFromNumber(4), "e");
+    const b = Prng.stream(seedFromNumber(4), "e");
+    assert.equal(a.exponential(0), 0);
+    assert.equal(a.nextUint32(), b.nextUint32());
+    assert.throws(() => a.exponential(-1));
+    assert.throws(() => a.exponential(Number.POSITIVE_INFINITY));
+    assert.throws(() => a.exponential(Number.NaN));
+  });
+
+  test("exponential: known first outputs (part of the replay contract; no Math.log, so the same on every engine)", () => {
+    const prng = new Prng([1, 2, 3, 4]);
+    const first = [prng.exponential(1000), prng.exponential(1000), prng.exponential(1000), prng.exponential(1000)];
+    assert.deepEqual(first, [0.002682209014892578, 1078.6569528196228, 1125.608014873887, 84.17493503934482]);
   });
 });

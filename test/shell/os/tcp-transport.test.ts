@@ -52,13 +52,13 @@ describe("tcp transport on loopback", () => {
     const addresses = new Map<NodeId, string>();
     const a = await startNode(1, addresses);
     const b = await startNode(2, addresses);
-    for (let i = 1; i <= 500; i++) a.transport.send(heartbeat(1, 2, i));
+    for (let i = 1; i <= 500; i++) a.transport.sendMessage(heartbeat(1, 2, i));
     await waitFor("500 messages at b", () => b.received.length === 500);
     assert.deepEqual(
       b.received.map((m) => (m.type === "heartbeat" ? m.commit : -1)),
       Array.from({ length: 500 }, (_, i) => i + 1),
     );
-    b.transport.send(heartbeat(2, 1, 7));
+    b.transport.sendMessage(heartbeat(2, 1, 7));
     await waitFor("reply at a", () => a.received.length === 1);
     // b answered on the connection a dialed: b never dialed.
     assert.equal(b.transport.stats().peers.find((p) => p.peer === 1)!.dials, 0);
@@ -73,20 +73,20 @@ describe("tcp transport on loopback", () => {
     const addresses = new Map<NodeId, string>();
     const a = await startNode(1, addresses);
     const b = await startNode(2, addresses);
-    a.transport.send(heartbeat(1, 2, 1));
-    b.transport.send(heartbeat(2, 1, 1));
+    a.transport.sendMessage(heartbeat(1, 2, 1));
+    b.transport.sendMessage(heartbeat(2, 1, 1));
     // Messages in flight on the connection that loses may be lost (delivery is best effort): resend until both arrive.
     const deadline = Date.now() + DEADLINE_MS;
     while (a.received.length === 0 || b.received.length === 0) {
       assert.ok(Date.now() < deadline, "timed out waiting for both first messages");
       await new Promise((resolve) => setTimeout(resolve, 10));
-      if (a.received.length === 0) b.transport.send(heartbeat(2, 1, 1));
-      if (b.received.length === 0) a.transport.send(heartbeat(1, 2, 1));
+      if (a.received.length === 0) b.transport.sendMessage(heartbeat(2, 1, 1));
+      if (b.received.length === 0) a.transport.sendMessage(heartbeat(1, 2, 1));
     }
     // Afterwards exactly one connection remains and traffic keeps flowing both ways.
     for (let i = 2; i <= 50; i++) {
-      a.transport.send(heartbeat(1, 2, i));
-      b.transport.send(heartbeat(2, 1, i));
+      a.transport.sendMessage(heartbeat(1, 2, i));
+      b.transport.sendMessage(heartbeat(2, 1, i));
     }
     await waitFor("last messages", () => a.received.some((m) => m.type === "heartbeat" && m.commit === 50) && b.received.some((m) => m.type === "heartbeat" && m.commit === 50));
     assert.ok(a.transport.stats().peers[0]!.connected && b.transport.stats().peers[0]!.connected);
@@ -117,7 +117,7 @@ describe("tcp transport on loopback", () => {
     await closed2;
     assert.equal(a.transport.stats().malformedFrames, 2);
     // The node still talks to its real peer.
-    b.transport.send(heartbeat(2, 1, 42));
+    b.transport.sendMessage(heartbeat(2, 1, 42));
     await waitFor("message after garbage", () => a.received.some((m) => m.type === "heartbeat" && m.commit === 42));
   });
 
@@ -125,7 +125,7 @@ describe("tcp transport on loopback", () => {
     const addresses = new Map<NodeId, string>();
     const a = await startNode(1, addresses);
     const stranger = await startNode(2, addresses, { clusterId: "other-cluster" });
-    stranger.transport.send(heartbeat(2, 1, 1));
+    stranger.transport.sendMessage(heartbeat(2, 1, 1));
     await waitFor("hello rejected", () => a.transport.stats().rejectedHellos >= 1);
     assert.equal(a.received.length, 0);
   });
@@ -134,7 +134,7 @@ describe("tcp transport on loopback", () => {
     const addresses = new Map<NodeId, string>();
     addresses.set(2, "127.0.0.1:1"); // nothing listens there: messages can only queue
     const a = await startNode(1, addresses, { maxQueueMessages: 10 });
-    for (let i = 0; i < 100; i++) a.transport.send(heartbeat(1, 2, i));
+    for (let i = 0; i < 100; i++) a.transport.sendMessage(heartbeat(1, 2, i));
     const stats = a.transport.stats().peers[0]!;
     assert.ok(stats.queuedMessages <= 10);
     assert.ok(stats.droppedMessages >= 90, `dropped ${stats.droppedMessages}`);
@@ -144,18 +144,18 @@ describe("tcp transport on loopback", () => {
     const addresses = new Map<NodeId, string>();
     const a = await startNode(1, addresses);
     let b = await startNode(2, addresses);
-    a.transport.send(heartbeat(1, 2, 1));
+    a.transport.sendMessage(heartbeat(1, 2, 1));
     await waitFor("first message", () => b.received.length === 1);
     const bAddress = b.address;
     await b.transport.close();
     // Sends while b is down are dropped or queued; none crash.
-    for (let i = 0; i < 20; i++) a.transport.send(heartbeat(1, 2, 100 + i));
+    for (let i = 0; i < 20; i++) a.transport.sendMessage(heartbeat(1, 2, 100 + i));
     b = await startNode(2, addresses, { listen: bAddress });
     const deadline = Date.now() + DEADLINE_MS;
     let n = 200;
     while (b.received.length === 0) {
       assert.ok(Date.now() < deadline, "timed out waiting for reconnect");
-      a.transport.send(heartbeat(1, 2, n++));
+      a.transport.sendMessage(heartbeat(1, 2, n++));
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
     assert.ok(a.transport.stats().peers[0]!.dials >= 2);
@@ -175,9 +175,9 @@ describe("tcp transport limits", () => {
     const addresses = new Map<NodeId, string>();
     const a = await startNode(1, addresses, { maxFrameBytes: 1024 });
     const b = await startNode(2, addresses, { maxFrameBytes: 1024 });
-    a.transport.send({ type: "snapshot", from: 1, to: 2, term: 1, snapshot: { metadata: { index: 5, term: 1, confState: { voters: [1, 2], learners: [] } }, data: new Uint8Array(4096) } });
+    a.transport.sendMessage({ type: "snapshot", from: 1, to: 2, term: 1, snapshot: { metadata: { index: 5, term: 1, confState: { voters: [1, 2], learners: [] } }, data: new Uint8Array(4096) } });
     assert.equal(a.transport.stats().peers[0]!.droppedMessages, 1);
-    a.transport.send(heartbeat(1, 2, 1));
+    a.transport.sendMessage(heartbeat(1, 2, 1));
     await waitFor("a normal message after the oversized one", () => b.received.length === 1);
   });
 });
