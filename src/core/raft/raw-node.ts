@@ -79,6 +79,8 @@ export class RawNode implements RaftCore {
   private termStartIndex = 0;
   /** Leader: bytes of entry data proposed in this term and not yet committed. */
   private uncommittedBytes = 0;
+  /** Leader: entries were proposed since the last Ready; ready() sends them (one append per follower for all). */
+  private appendsWanted = false;
   /** Leader: the target of a leader transfer in progress, or 0. */
   private leadTransferee: NodeId = 0;
 
@@ -252,6 +254,10 @@ export class RawNode implements RaftCore {
 
   ready(): Ready {
     assert(!this.awaitingAdvance, "ready() called again before advance()");
+    if (this.appendsWanted) {
+      this.appendsWanted = false;
+      if (this.role === "leader") this.broadcastAppend(false);
+    }
     // Reads that arrived since the last Ready, with no round in flight, share one round now.
     if (this.readRoundWanted()) this.broadcastHeartbeat(this.readOnly.roundSent());
     // New state objects only when they changed (an unchanged one equals the last handed out).
@@ -391,6 +397,9 @@ export class RawNode implements RaftCore {
 
   private becomeFollower(term: number, leaderId: NodeId): void {
     if (term < this.term) assert(false, `term would decrease from ${this.term} to ${term}`);
+    // A leader stepping down still sends the appends of its proposals since the last Ready, in
+    // its own term: what it would have sent had it built them at once (docs/RAFT.md).
+    if (this.role === "leader" && this.appendsWanted) this.broadcastAppend(false);
     if (term > this.term) {
       this.term = term;
       this.vote = 0;
@@ -443,6 +452,7 @@ export class RawNode implements RaftCore {
     this.termStartIndex = 0;
     this.uncommittedBytes = 0;
     this.leadTransferee = 0;
+    this.appendsWanted = false;
   }
 
   private resetRandomizedElectionTimeout(): void {
@@ -844,8 +854,9 @@ export class RawNode implements RaftCore {
     this.log.append([entry]);
     this.uncommittedBytes += data.length;
     if (type === "conf-change") this.appendedConfChange(entry);
-    // A single-voter cluster commits once the entry is durable (at advance()).
-    this.broadcastAppend();
+    // A single-voter cluster commits once the entry is durable (at advance()). The appends leave
+    // with the next Ready anyway, so they are built there: proposals until then share one per follower.
+    this.appendsWanted = true;
     return entry;
   }
 
