@@ -256,7 +256,7 @@ export class RawNode implements RaftCore {
     assert(!this.awaitingAdvance, "ready() called again before advance()");
     if (this.appendsWanted) {
       this.appendsWanted = false;
-      if (this.role === "leader") this.broadcastAppend(false);
+      if (this.role === "leader") this.broadcastNewEntries();
     }
     // Reads that arrived since the last Ready, with no round in flight, share one round now.
     if (this.readRoundWanted()) this.broadcastHeartbeat(this.readOnly.roundSent());
@@ -881,6 +881,22 @@ export class RawNode implements RaftCore {
     const removedPending = [...committedConf.voters, ...committedConf.learners].filter((id) => !current.includes(id));
     const members = [...current, ...removedPending].filter((id) => id !== this.id).sort((a, b) => a - b);
     this.tracker.rebuild(members, this.log.lastIndex() + 1, removedPending.length > 0);
+  }
+
+  /**
+   * The proposals since the last Ready, to every follower: as many appends as the window allows
+   * (a follower streaming in replicate state gets them all, within maxMessageBytes each).
+   */
+  private broadcastNewEntries(): void {
+    const ids = this.tracker.ids();
+    const list = this.tracker.list();
+    for (let i = 0; i < ids.length; i += 1) {
+      const progress = list[i]!;
+      this.sendAppend(ids[i]!, false);
+      for (let sent = 1; sent < this.config.maxInflightMessages && progress.state === "replicate" && !progress.isPaused() && progress.next <= this.log.lastIndex(); sent += 1) {
+        this.sendAppend(ids[i]!, false);
+      }
+    }
   }
 
   /** sendAppend to every follower; `sendIfEmpty` false sends only to those that lack entries. */

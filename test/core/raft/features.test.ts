@@ -484,6 +484,25 @@ describe("membership", () => {
 });
 
 describe("replication flow control", () => {
+  test("proposals between two Readys share one append per follower, or as many as maxMessageBytes needs", () => {
+    for (const [maxMessageBytes, expected] of [
+      [1024, [[1, 3]]],
+      [2, [[1, 2], [3, 1]]],
+    ] as const) {
+      const node = newNode({ config: { maxMessageBytes } });
+      makeLeader(node);
+      commitNoop(node); // followers 2 and 3 acknowledged the no-op: they stream in replicate state
+      const first = node.status().lastIndex + 1;
+      for (const payload of ["a", "b", "c"]) assert.equal(node.propose(data(payload)).ok, true);
+      const appends = drainMessages(node).filter((m) => m.type === "append" && m.to === 2) as AppendRequest[];
+      assert.deepEqual(
+        appends.map((m) => [m.prevLogIndex + 1 - first + 1, m.entries.length]),
+        expected,
+        `maxMessageBytes ${maxMessageBytes}`,
+      );
+    }
+  });
+
   test("fast backtracking repairs a long divergent follower in a few messages", () => {
     // Leader log: 1 entry of term 1, then 50 of term 3. Follower: term 1, then 50 of term 2.
     const leaderTerms = [1, ...Array(50).fill(3)];
