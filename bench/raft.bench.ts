@@ -3,9 +3,11 @@
 // puts as JSON over HTTP/1.1 keep-alive connections to the leader (Blixard: the Connect
 // protocol, POST /blixard.v1.KvService/Put; etcd: its v3 JSON gateway, POST /v3/kv/put).
 // Both fsync before acknowledging (Blixard: fdatasync per Ready; etcd: its WAL default).
-// A benchmark, not a test: it prints figures and asserts nothing about speed.
+// Both clusters run side by side and the points interleave (at each concurrency level:
+// Blixard, etcd, Blixard, etcd, ... for --rounds pairs), so drift in the machine's load
+// favours neither. A benchmark, not a test: it prints figures and asserts nothing about speed.
 //
-//   npm run bench:raft [-- --clients 1,16,64 --seconds 5 --value-bytes 100]
+//   npm run bench:raft [-- --clients 1,16,64 --seconds 5 --rounds 2 --value-bytes 100]
 //
 // etcd comes from the Debian package etcd-server; when `etcd` is not on PATH that half
 // is skipped with the command that installs it. This script installs nothing.
@@ -20,6 +22,7 @@ import { ProcessCluster, freePort, sleep, waitFor } from "../test/e2e/process-cl
 interface Options {
   readonly clients: readonly number[];
   readonly seconds: number;
+  readonly rounds: number;
   readonly valueBytes: number;
 }
 
@@ -30,21 +33,42 @@ function parseOptions(argv: readonly string[]): Options {
   };
   const clients = (get("--clients") ?? "1,16,64").split(",").map(Number);
   const seconds = Number(get("--seconds") ?? "5");
+  const rounds = Number(get("--rounds") ?? "2");
   const valueBytes = Number(get("--value-bytes") ?? "100");
-  if (clients.some((n) => !Number.isInteger(n) || n < 1) || !(seconds > 0) || !(valueBytes >= 0)) {
-    process.stderr.write("usage: raft.bench.ts [--clients 1,16,64] [--seconds 5] [--value-bytes 100]\n");
+  if (clients.some((n) => !Number.isInteger(n) || n < 1) || !(seconds > 0) || !(Number.isInteger(rounds) && rounds >= 1 && rounds <= 20) || !(valueBytes >= 0)) {
+    process.stderr.write("usage: raft.bench.ts [--clients 1,16,64] [--seconds 5] [--rounds 2 (1..20)] [--value-bytes 100]\n");
     process.exit(2);
   }
-  return { clients, seconds, valueBytes };
+  return { clients, seconds, rounds, valueBytes };
 }
 
 interface Result {
   readonly clients: number;
   readonly writes: number;
   readonly errors: number;
+  readonly elapsedSeconds: number;
   readonly writesPerSecond: number;
   readonly p50Ms: number;
   readonly p99Ms: number;
+  /** Sorted. */
+  readonly latenciesMs: readonly number[];
+}
+
+/** Several points of one system at one level as one: writes over total time, percentiles over all latencies. */
+function combine(points: readonly Result[]): Result {
+  const latenciesMs = points.flatMap((p) => p.latenciesMs).sort((a, b) => a - b);
+  const writes = points.reduce((sum, p) => sum + p.writes, 0);
+  const elapsedSeconds = points.reduce((sum, p) => sum + p.elapsedSeconds, 0);
+  return {
+    clients: points[0]!.clients,
+    writes,
+    errors: points.reduce((sum, p) => sum + p.errors, 0),
+    elapsedSeconds,
+    writesPerSecond: writes / elapsedSeconds,
+    p50Ms: percentile(latenciesMs, 50),
+    p99Ms: percentile(latenciesMs, 99),
+    latenciesMs,
+  };
 }
 
 function percentile(sorted: readonly number[], p: number): number {
@@ -101,32 +125,43 @@ async function load(address: string, path: string, makeBody: MakeBody, clients: 
   const elapsedSeconds = (performance.now() - start) / 1000;
   agent.destroy();
   latencies.sort((a, b) => a - b);
-  return { clients, writes, errors, writesPerSecond: writes / elapsedSeconds, p50Ms: percentile(latencies, 50), p99Ms: percentile(latencies, 99) };
+  return { clients, writes, errors, elapsedSeconds, writesPerSecond: writes / elapsedSeconds, p50Ms: percentile(latencies, 50), p99Ms: percentile(latencies, 99), latenciesMs: latencies };
 }
 
-async function benchBlixard(options: Options): Promise<Result[]> {
+/** A running cluster: where to send puts, how to shape them, how to stop it. */
+interface Target {
+  readonly name: string;
+  readonly address: string;
+  readonly path: string;
+  readonly makeBody: MakeBody;
+  readonly stop: () => Promise<void>;
+}
+
+async function startBlixard(): Promise<Target> {
   const cluster = new ProcessCluster("bench", 100, 10, "info");
   try {
     await cluster.bootstrap([1, 2, 3]);
     const leader = await cluster.waitForLeader([1, 2, 3], 30_000);
     const address = cluster.nodes.get(leader)!.api;
-    const results: Result[] = [];
-    for (const clients of options.clients) {
-      results.push(await load(address, "/blixard.v1.KvService/Put", (key, value) => JSON.stringify({ key, value }), clients, options.seconds, options.valueBytes, `b${clients}`));
-    }
-    return results;
-  } finally {
+    return { name: "blixard", address, path: "/blixard.v1.KvService/Put", makeBody: (key, value) => JSON.stringify({ key, value }), stop: () => cluster.cleanup() };
+  } catch (error) {
     await cluster.cleanup();
+    throw error;
   }
 }
 
-async function benchEtcd(options: Options): Promise<Result[] | undefined> {
+async function startEtcd(): Promise<Target | undefined> {
   if (spawnSync("etcd", ["--version"]).error !== undefined) {
     process.stdout.write("etcd: not on PATH, skipped. Install it with: sudo apt-get install -y --no-install-recommends etcd-server\n");
     return undefined;
   }
   const dir = mkdtempSync(join(os.tmpdir(), "blixard-bench-etcd-"));
   const children: ChildProcess[] = [];
+  const stop = async (): Promise<void> => {
+    for (const child of children) child.kill("SIGKILL");
+    await sleep(300);
+    rmSync(dir, { recursive: true, force: true });
+  };
   try {
     const members = await Promise.all(
       [1, 2, 3].map(async (i) => ({ name: `e${i}`, client: `127.0.0.1:${await freePort()}`, peer: `127.0.0.1:${await freePort()}` })),
@@ -177,15 +212,10 @@ async function benchEtcd(options: Options): Promise<Result[] | undefined> {
     });
     agent.destroy();
     const b64 = (text: string): string => Buffer.from(text).toString("base64");
-    const results: Result[] = [];
-    for (const clients of options.clients) {
-      results.push(await load(leader.client, "/v3/kv/put", (key, value) => JSON.stringify({ key: b64(key), value: b64(value) }), clients, options.seconds, options.valueBytes, `e${clients}`));
-    }
-    return results;
-  } finally {
-    for (const child of children) child.kill("SIGKILL");
-    await sleep(300);
-    rmSync(dir, { recursive: true, force: true });
+    return { name: "etcd", address: leader.client, path: "/v3/kv/put", makeBody: (key, value) => JSON.stringify({ key: b64(key), value: b64(value) }), stop };
+  } catch (error) {
+    await stop();
+    throw error;
   }
 }
 
@@ -193,21 +223,40 @@ function row(name: string, r: Result): string {
   return `${name.padEnd(8)} ${String(r.clients).padStart(7)} ${r.writesPerSecond.toFixed(0).padStart(9)} ${r.p50Ms.toFixed(2).padStart(8)} ${r.p99Ms.toFixed(2).padStart(8)} ${String(r.errors).padStart(6)}`;
 }
 
+const HEADER = `${"system".padEnd(8)} ${"clients".padStart(7)} ${"writes/s".padStart(9)} ${"p50 ms".padStart(8)} ${"p99 ms".padStart(8)} ${"errors".padStart(6)}`;
+
 async function main(): Promise<void> {
   const options = parseOptions(process.argv.slice(2));
   const cpu = os.cpus()[0]?.model ?? "unknown CPU";
-  process.stdout.write(`machine: ${os.cpus().length} x ${cpu}, ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB, ${os.type()} ${os.release()}, node ${process.version}\n`);
-  process.stdout.write(`three members on loopback, fsync on, ${options.seconds} s per point, ${options.valueBytes}-byte values, puts to the leader\n\n`);
-  const blixard = await benchBlixard(options);
-  const etcd = await benchEtcd(options);
-  process.stdout.write(`${"system".padEnd(8)} ${"clients".padStart(7)} ${"writes/s".padStart(9)} ${"p50 ms".padStart(8)} ${"p99 ms".padStart(8)} ${"errors".padStart(6)}\n`);
-  for (const r of blixard) process.stdout.write(`${row("blixard", r)}\n`);
-  if (etcd !== undefined) {
-    for (const r of etcd) process.stdout.write(`${row("etcd", r)}\n`);
-    process.stdout.write("\nblixard / etcd write throughput:\n");
-    for (let i = 0; i < blixard.length; i++) {
-      process.stdout.write(`  ${String(blixard[i]!.clients).padStart(3)} clients: ${(blixard[i]!.writesPerSecond / etcd[i]!.writesPerSecond).toFixed(2)}x\n`);
+  const load1 = (): string => os.loadavg()[0]!.toFixed(2);
+  process.stdout.write(`machine: ${os.cpus().length} x ${cpu}, ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB, ${os.type()} ${os.release()}, node ${process.version}, load average ${load1()}\n`);
+  process.stdout.write(`three members each on loopback, fsync on, ${options.seconds} s per point, ${options.rounds} interleaved round(s) per level, ${options.valueBytes}-byte values, puts to the leader\n\n`);
+  const targets: Target[] = [await startBlixard()];
+  try {
+    const etcd = await startEtcd();
+    if (etcd !== undefined) targets.push(etcd);
+    const points = new Map<string, Result[]>(); // `${name}/${clients}` -> its points, in run order
+    process.stdout.write(`points in run order (load average at each):\n${HEADER}\n`);
+    for (const clients of options.clients) {
+      for (let round = 0; round < options.rounds; round++) {
+        for (const target of targets) {
+          const result = await load(target.address, target.path, target.makeBody, clients, options.seconds, options.valueBytes, `${target.name[0]}${clients}r${round}`);
+          const key = `${target.name}/${clients}`;
+          points.set(key, [...(points.get(key) ?? []), result]);
+          process.stdout.write(`${row(target.name, result)}   load ${load1()}\n`);
+        }
+      }
     }
+    process.stdout.write(`\nper level, all rounds together (writes over total time; percentiles over all latencies):\n${HEADER}${targets.length > 1 ? "   blixard / etcd writes/s" : ""}\n`);
+    for (const clients of options.clients) {
+      const blixard = combine(points.get(`blixard/${clients}`)!);
+      process.stdout.write(`${row("blixard", blixard)}\n`);
+      if (targets.length < 2) continue;
+      const etcd = combine(points.get(`etcd/${clients}`)!);
+      process.stdout.write(`${row("etcd", etcd)}   ${(blixard.writesPerSecond / etcd.writesPerSecond).toFixed(2)}x\n`);
+    }
+  } finally {
+    for (const target of targets) await target.stop();
   }
 }
 

@@ -1,18 +1,22 @@
 // Storage throughput figures (a benchmark, not a test: prints, asserts nothing about speed).
-// Run: npm run bench:storage
+// The SystemDisk points run once per sync point mode (docs/STORAGE.md, "The sync point window"):
+// "riding" (the default, one fdatasync per appending persist), "strict" (two), "off" (one, no
+// sync point), interleaved in rounds so that drift in the machine's load favours none.
+// Run: npm run bench:storage [-- --rounds 2 --small 3000 --large 200000]
 import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import type { Disk } from "../src/core/env/environment.ts";
 import { SystemDisk } from "../src/shell/os/system-disk.ts";
 import type { Entry } from "../src/core/raft/types.ts";
 import { RaftStorage, StorageError } from "../src/core/storage/raft-storage.ts";
+import type { StorageOptions, SyncPointMode } from "../src/core/storage/raft-storage.ts";
 import { crc32c } from "../src/core/storage/crc32c.ts";
 import { BOOTSTRAP, IDENTITY, makeWorld } from "../test/core/storage/harness.ts";
 
-function openOn(disk: Disk, after: (storage: RaftStorage) => void): void {
-  RaftStorage.open(disk, IDENTITY, BOOTSTRAP, {}, (result) => {
+function openOn(disk: Disk, after: (storage: RaftStorage) => void, options: StorageOptions = {}): void {
+  RaftStorage.open(disk, IDENTITY, BOOTSTRAP, options, (result) => {
     if (result instanceof StorageError) throw result;
     after(result);
   });
@@ -53,7 +57,7 @@ function simulated(batch: number): Promise<string> {
   return new Promise((resolve) => {
     const world = makeWorld(1, { fsyncLatencyMs: [0.2, 1] });
     openOn(world.disk, (storage) => {
-      drive(storage, 200_000, batch, 100, () => world.scheduler.runUntilIdle(), (eps, pps) => {
+      drive(storage, large, batch, 100, () => world.scheduler.runUntilIdle(), (eps, pps) => {
         const stats = world.disk.stats();
         resolve(`SimDisk, 100-byte entries, ${batch}/persist: ${eps.toFixed(0)} entries/s, ${pps.toFixed(0)} synced persists/s (wall clock; ${stats.syncs} syncs)`);
       });
@@ -62,7 +66,7 @@ function simulated(batch: number): Promise<string> {
   });
 }
 
-function system(batch: number, total: number): Promise<string> {
+function system(batch: number, total: number, syncPoints: SyncPointMode): Promise<string> {
   return new Promise((resolve) => {
     const directory = mkdtempSync(join(tmpdir(), "blixard-storage-bench-"));
     const disk = new SystemDisk(directory);
@@ -76,16 +80,46 @@ function system(batch: number, total: number): Promise<string> {
           again.close();
           rmSync(directory, { recursive: true, force: true });
           resolve(
-            `SystemDisk (${tmpdir()}), 100-byte entries, ${batch}/persist: ${eps.toFixed(0)} entries/s, ${pps.toFixed(0)} fdatasync'd persists/s; ` +
+            `SystemDisk (${tmpdir()}), syncPoints ${syncPoints.padEnd(6)}, 100-byte entries, ${String(batch).padStart(2)}/persist: ${eps.toFixed(0).padStart(7)} entries/s, ${pps.toFixed(0).padStart(5)} synced persists/s; ` +
               `reopen of ${reopened.recovered.entries.length} entries in ${recoverMs.toFixed(0)} ms`,
           );
         });
       });
-    });
+    }, { syncPoints });
+  });
+}
+
+function flag(name: string, fallback: number): number {
+  const at = process.argv.indexOf(name);
+  const value = at >= 0 ? Number(process.argv[at + 1]) : fallback;
+  if (!(Number.isInteger(value) && value >= 1)) throw new Error(`${name} must be a positive integer`);
+  return value;
+}
+
+const rounds = flag("--rounds", 2);
+const small = flag("--small", 3_000);
+const large = flag("--large", 200_000);
+/** Exact and machine-independent: SimDisk's count of file fdatasyncs and writes per synced one-entry append, per mode. */
+function syncsPerPersist(syncPoints: SyncPointMode): Promise<string> {
+  return new Promise((resolve) => {
+    const world = makeWorld(1);
+    openOn(world.disk, (storage) => {
+      const before = world.disk.stats();
+      drive(storage, 1_000, 1, 100, () => world.scheduler.runUntilIdle(), () => {
+        const stats = world.disk.stats();
+        resolve(`SimDisk, syncPoints ${syncPoints.padEnd(6)}: ${((stats.syncs - before.syncs) / 1_001).toFixed(2)} fdatasyncs and ${((stats.writes - before.writes) / 1_001).toFixed(2)} writes per synced persist (1,000 appends)`);
+      });
+    }, { syncPoints });
+    world.scheduler.runUntilIdle();
   });
 }
 
 console.log(`crc32c: ${crcThroughput()}`);
 for (const batch of [1, 64]) console.log(await simulated(batch));
-console.log(await system(1, 3_000));
-console.log(await system(64, 200_000));
+for (const mode of ["riding", "strict", "off"] as const) console.log(await syncsPerPersist(mode));
+const modes: readonly SyncPointMode[] = ["riding", "strict", "off"];
+for (let round = 1; round <= rounds; round++) {
+  console.log(`round ${round} of ${rounds} (load average ${loadavg()[0]!.toFixed(2)})`);
+  for (const mode of modes) console.log(await system(1, small, mode));
+  for (const mode of modes) console.log(await system(64, large, mode));
+}

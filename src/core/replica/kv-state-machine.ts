@@ -163,8 +163,20 @@ export function decodeKvCommand(bytes: Uint8Array): KvCommand {
   return op === OP_PUT ? { op: "put", key, value } : { op: "cas", key, expected, value };
 }
 
+/**
+ * Bugs planted in the state machine for the test harness only (docs/PLANTED-BUGS.md); production never sets any.
+ *   cas-without-compare: a cas swaps whatever the current value is (every replica agrees, so only
+ *     the history's linearizability shows it).
+ */
+export type KvPlantedBug = "cas-without-compare";
+
 export class KvStateMachine implements StateMachine<KvResult, KvQuery, string> {
   private readonly entries = new Map<string, string>();
+  private readonly casWithoutCompare: boolean;
+
+  constructor(plantedBugs: ReadonlySet<KvPlantedBug> = new Set()) {
+    this.casWithoutCompare = plantedBugs.has("cas-without-compare");
+  }
 
   get size(): number {
     return this.entries.size;
@@ -174,7 +186,7 @@ export class KvStateMachine implements StateMachine<KvResult, KvQuery, string> {
     const command = decodeKvCommand(commandBytes);
     const current = this.entries.get(command.key) ?? "";
     const creates = !this.entries.has(command.key);
-    if (command.op === "cas" && current !== command.expected) {
+    if (command.op === "cas" && current !== command.expected && !this.casWithoutCompare) {
       return { op: "cas", swapped: false, current };
     }
     if (creates && this.entries.size >= KV_KEYS_MAX) return { op: "rejected", reason: "too-many-keys" };

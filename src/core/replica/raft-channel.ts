@@ -35,6 +35,11 @@ export class RaftChannel {
   send(message: Message): void {
     if (message.from !== this.env.nodeId) assert(false, `node ${this.env.nodeId} sends a message from ${message.from}`);
     if (message.to === this.env.nodeId) assert(false, "a node does not send messages to itself");
+    if (this.env.failpoint("raft-channel/send-refused")) {
+      // As if the peer's send queue were full (src/core/env/failpoints.ts): Raft retransmits.
+      this.stats.notSent += 1;
+      return;
+    }
     const bytes = encodeMessage(message);
     if (bytes.length > this.maxPayloadBytes) {
       // Only a snapshot can be this large (appends are bounded by maxMessageBytes): an operating

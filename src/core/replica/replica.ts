@@ -136,6 +136,8 @@ export class Replica<Result, Query, QueryResult> {
   private driving = false;
   /** One timer for the core's next deadline (tick-schedule.ts); every core input goes between beforeInput and drive. */
   private readonly ticks: TickSchedule;
+  /** Monotonic time (us) of the last synced append, while the WAL's sync point may lag it (maybeFlushIdleSyncPoint). */
+  private syncPointLagsSinceUs: number | undefined;
   /** Membership as of the applied index, kept with the same function the core uses, for snapshot metadata. */
   private appliedConfState: ConfState;
   private applied: number;
@@ -298,6 +300,25 @@ export class Replica<Result, Query, QueryResult> {
   }
 
   /**
+   * The WAL's sync point rides on the next append's fsync; a log idle for a whole tick flushes
+   * it on its own (docs/STORAGE.md, "The sync point window"). Ticks no longer fire every tickMs
+   * (tick-schedule.ts), so the replica checks whenever it runs (every input and tick wake-up,
+   * at the end of drive()): once a whole tick passed since the last synced append and nothing
+   * is persisting, it flushes. An idle follower still hears a heartbeat every interval, so the
+   * window stays within a few ticks; a node that hears nothing flushes at its next wake-up.
+   */
+  private maybeFlushIdleSyncPoint(): void {
+    if (this.persisting || this.syncPointLagsSinceUs === undefined) return;
+    if (this.env.monotonic.nowUs() - this.syncPointLagsSinceUs < this.options.tickMs * 1000) return;
+    this.syncPointLagsSinceUs = undefined;
+    this.storage.flushSyncPoint(this.onSyncPointFlushed);
+  }
+
+  private readonly onSyncPointFlushed = (error: StorageError | undefined): void => {
+    if (error !== undefined && !this.stopped) this.fail(error);
+  };
+
+  /**
    * Carries out Readies until none is left or one waits on the disk. Storage may call
    * back before persist() returns (nothing to sync), so this loops instead of recursing.
    */
@@ -309,8 +330,10 @@ export class Replica<Result, Query, QueryResult> {
     } finally {
       this.driving = false;
     }
+    if (this.stopped) return;
+    this.maybeFlushIdleSyncPoint();
     // The inputs just taken may have moved the core's next deadline earlier.
-    if (!this.stopped) this.ticks.afterInput();
+    this.ticks.afterInput();
   }
 
   private startReady(): void {
@@ -337,6 +360,7 @@ export class Replica<Result, Query, QueryResult> {
     assert(ready !== undefined, "a persist completed with no Ready in flight");
     this.persistingReady = undefined;
     if (error !== undefined) return this.fail(error);
+    if (ready.mustSync && ready.entries.length > 0) this.syncPointLagsSinceUs = this.env.monotonic.nowUs();
     if (!this.bugs.has("vote-before-persist")) this.send(ready.messages);
     this.applyReady(ready);
     this.ticks.beforeInput();
@@ -425,7 +449,8 @@ export class Replica<Result, Query, QueryResult> {
   }
 
   private maybeSnapshot(): void {
-    const requested = this.snapshotRequested && this.applied > this.snapshotIndex;
+    // The failpoint (src/core/env/failpoints.ts) is evaluated only when there is something to snapshot.
+    const requested = this.applied > this.snapshotIndex && (this.snapshotRequested || this.env.failpoint("replica/snapshot-early"));
     if (!requested && this.applied - this.snapshotIndex < this.options.snapshotEveryEntries) return;
     this.snapshotRequested = false;
     const index = this.applied;

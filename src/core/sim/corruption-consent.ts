@@ -20,16 +20,28 @@ import type { NodeId } from "../raft/types.ts";
 import { parseSegmentFileName } from "../storage/file-names.ts";
 import { SEGMENT_DATA_START, SYNC_POINT_SLOT_OFFSETS } from "../storage/sync-point.ts";
 
+/**
+ * Bugs planted in the simulator's own fault model, for the test harness only (docs/PLANTED-BUGS.md):
+ *   consent-to-corrupt-every-node: the consent lets corruption reach every node, not only a minority.
+ */
+export type FaultModelPlantedBug = "consent-to-corrupt-every-node";
+
 export class CorruptionConsent {
   private readonly taintedNodes: NodeId[] = [];
   private readonly nodeIds: ReadonlySet<NodeId>;
   /** At most this many nodes may ever hold a corrupt byte. */
   readonly maxTaintedNodes: number;
 
-  constructor(nodeIds: readonly NodeId[]) {
+  constructor(nodeIds: readonly NodeId[], plantedBugs: ReadonlySet<FaultModelPlantedBug> = new Set()) {
     this.nodeIds = new Set(nodeIds);
-    this.maxTaintedNodes = Math.floor((nodeIds.length - 1) / 2);
-    assert(this.maxTaintedNodes * 2 < nodeIds.length, "corruption must leave a majority untouched");
+    const everyNode = plantedBugs.has("consent-to-corrupt-every-node");
+    this.maxTaintedNodes = everyNode ? nodeIds.length : Math.floor((nodeIds.length - 1) / 2);
+    assert(everyNode || this.maxTaintedNodes * 2 < nodeIds.length, "corruption must leave a majority untouched");
+  }
+
+  /** Whether the consent ever let corruption reach this node's disk. */
+  wasTainted(nodeId: NodeId): boolean {
+    return this.taintedNodes.includes(nodeId);
   }
 
   /** SimDisk's consent hook for `nodeId`'s disk: may bytes [offset, offset + length) of `name` be corrupted? */

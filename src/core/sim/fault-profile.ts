@@ -5,6 +5,10 @@
 // the run shows whether the cluster recovered (liveness is reported, not asserted).
 
 import { assert } from "../assert.ts";
+import type { CrashKind } from "../env/environment.ts";
+import type { FailpointProbabilities } from "./failpoint-driver.ts";
+
+export const CRASH_KINDS: readonly CrashKind[] = ["process-kill", "host-crash"];
 
 export type FaultKind = "partition" | "crash" | "clock-jump" | "clog" | "loss-burst" | "pause";
 export const FAULT_KINDS: readonly FaultKind[] = ["partition", "crash", "clock-jump", "clog", "loss-burst", "pause"];
@@ -30,6 +34,8 @@ export interface FaultProfile {
   readonly duplicateProbability: number;
   /** Probability that a given link may reorder (otherwise it is FIFO). */
   readonly reorderLinkProbability: number;
+  /** Each node-to-node link's bandwidth is drawn uniformly from this range (bytes per second; 125 000 000 is 1 Gbit/s). */
+  readonly linkBandwidthBytesPerSecond: readonly [number, number];
   // Clocks.
   readonly clockOffsetMaxMs: number;
   readonly clockDriftMaxPpm: number;
@@ -57,6 +63,12 @@ export interface FaultProfile {
   readonly targetLeaderProbability: number;
   readonly partitionDurationMs: readonly [number, number];
   readonly crashDowntimeMs: readonly [number, number];
+  /**
+   * What a "crash" fault is, by weight: a process kill (the node's process dies; every write it
+   * made survives, synced or not) or a host crash (the machine goes down; unsynced writes are
+   * lost or torn by diskCrashLoseProbability and diskTearProbability).
+   */
+  readonly crashKindWeights: Readonly<Record<CrashKind, number>>;
   /** At most this many nodes down at once: "minority" keeps a quorum alive, "any" lets the nemesis take a majority. */
   readonly maxCrashed: "minority" | "any";
   readonly clockJumpMaxMs: number;
@@ -67,6 +79,8 @@ export interface FaultProfile {
   readonly pauseDurationMs: readonly [number, number];
   /** Fraction of the run after which every fault is healed and no new one starts. */
   readonly healAtFraction: number;
+  /** Per-failpoint firing probabilities (src/core/env/failpoints.ts); a point not named never fires. A run's options may override them. */
+  readonly failpoints: FailpointProbabilities;
 }
 
 const calm = {
@@ -77,6 +91,7 @@ const calm = {
   lossProbability: 0,
   duplicateProbability: 0,
   reorderLinkProbability: 0,
+  linkBandwidthBytesPerSecond: [125_000_000, 125_000_000],
   clockOffsetMaxMs: 0,
   clockDriftMaxPpm: 0,
   diskWriteLatencyMs: [0.01, 0.05],
@@ -92,6 +107,8 @@ const calm = {
   targetLeaderProbability: 0,
   partitionDurationMs: [0, 0],
   crashDowntimeMs: [0, 0],
+  // Host crashes test the loss of unsynced writes, process kills the survival of them: two to one.
+  crashKindWeights: { "process-kill": 1, "host-crash": 2 },
   maxCrashed: "minority",
   clockJumpMaxMs: 0,
   clogDurationMs: [0, 0],
@@ -99,6 +116,7 @@ const calm = {
   lossBurstDurationMs: [0, 0],
   pauseDurationMs: [0, 0],
   healAtFraction: 1,
+  failpoints: {},
 } as const satisfies Omit<FaultProfile, "name" | "description">;
 
 export const FAULT_PROFILES: Readonly<Record<string, FaultProfile>> = {
@@ -145,6 +163,8 @@ export const FAULT_PROFILES: Readonly<Record<string, FaultProfile>> = {
     lossProbability: 0.05,
     duplicateProbability: 0.05,
     reorderLinkProbability: 1,
+    // 100 Mbit/s to 1 Gbit/s: a snapshot holds up what follows it on a slow link for a while.
+    linkBandwidthBytesPerSecond: [12_500_000, 125_000_000],
     clockOffsetMaxMs: 60_000,
     clockDriftMaxPpm: 50_000,
     diskSyncLatencyMs: [0.5, 20],
@@ -287,6 +307,15 @@ export function validateFaultProfile(profile: FaultProfile): void {
   assert(Number.isSafeInteger(profile.tickMs) && profile.tickMs > 0, "tick must be a positive integer of milliseconds");
   assert(profile.latencyMinUs[1] <= profile.latencyMaxUs, "latency minimum exceeds the maximum");
   assert(profile.healAtFraction > 0 && profile.healAtFraction <= 1, "healAtFraction outside (0, 1]");
+  const [bandwidthMin, bandwidthMax] = profile.linkBandwidthBytesPerSecond;
+  assert(Number.isSafeInteger(bandwidthMin) && Number.isSafeInteger(bandwidthMax) && bandwidthMin >= 1_000 && bandwidthMin <= bandwidthMax, () => `fault profile ${profile.name}: linkBandwidthBytesPerSecond is not a range of at least 1000 B/s`);
+  let crashKindWeight = 0;
+  for (const kind of CRASH_KINDS) {
+    assert(Number.isSafeInteger(profile.crashKindWeights[kind]) && profile.crashKindWeights[kind] >= 0, "crash kind weights must be non-negative integers");
+    crashKindWeight += profile.crashKindWeights[kind];
+  }
+  assert(crashKindWeight > 0 || profile.weights.crash === 0, () => `fault profile ${profile.name}: crashes enabled without any crash kind`);
+  for (const [name, p] of Object.entries(profile.failpoints)) assert(p !== undefined && p >= 0 && p <= 1, () => `fault profile ${profile.name}: failpoint ${name} probability outside [0, 1]`);
   for (const p of [profile.lossProbability, profile.duplicateProbability, profile.reorderLinkProbability, profile.diskTearProbability, profile.diskCrashLoseProbability, profile.lossBurstProbability]) {
     assert(p >= 0 && p <= 1, () => `fault profile ${profile.name}: probability ${p} outside [0, 1]`);
   }

@@ -3,18 +3,22 @@
 // and the workload's randomness never shifts when a fault kind is added.
 // At most one partition is active at a time; crashes respect the profile's bound on
 // nodes down; everything heals at profile.healAtFraction of the run.
+// A crash is of one of two kinds (CrashKind), drawn by the profile's crashKindWeights: a
+// process kill (every write the process made survives) or a host crash (unsynced writes lost
+// or torn). Both count as "crash" faults; crashKinds counts them apart.
 
 import { assert } from "../assert.ts";
+import type { CrashKind } from "../env/environment.ts";
 import type { NodeId } from "../raft/types.ts";
 import type { EventQueue } from "./event-queue.ts";
-import { FAULT_KINDS, PARTITION_SHAPES, type FaultKind, type FaultProfile, type PartitionShape } from "./fault-profile.ts";
+import { CRASH_KINDS, FAULT_KINDS, PARTITION_SHAPES, type FaultKind, type FaultProfile, type PartitionShape } from "./fault-profile.ts";
 import type { LinkProfile, SimNetwork } from "./network.ts";
 import type { Prng } from "./prng.ts";
 
 export interface NemesisTarget {
   readonly nodeIds: readonly NodeId[];
   isUp(nodeId: NodeId): boolean;
-  crash(nodeId: NodeId): void;
+  crash(nodeId: NodeId, kind: CrashKind): void;
   restart(nodeId: NodeId): void;
   jumpClock(nodeId: NodeId, deltaUs: number): void;
   /** Freezes a running node until `untilUs`: it handles nothing meanwhile, then its backlog in order. */
@@ -28,9 +32,15 @@ export interface NemesisTarget {
 }
 
 export type FaultCounts = Record<FaultKind, number>;
+export type CrashKindCounts = Record<CrashKind, number>;
+
+/** Stable numbers for the trace (a crash note's detail is code * 1000 + node). */
+export const CRASH_KIND_CODES: Readonly<Record<CrashKind, number>> = { "host-crash": 0, "process-kill": 1 };
 
 export class Nemesis {
   readonly counts: FaultCounts = { partition: 0, crash: 0, "clock-jump": 0, clog: 0, "loss-burst": 0, pause: 0 };
+  /** The crash faults by kind: they sum to counts.crash. */
+  readonly crashKinds: CrashKindCounts = { "process-kill": 0, "host-crash": 0 };
   private readonly totalWeight: number;
   private blockedLinks: Array<[NodeId, NodeId]> = [];
   private partitionGeneration = 0;
@@ -157,13 +167,30 @@ export class Nemesis {
     const maxDown = this.profile.maxCrashed === "minority" ? Math.floor((ids.length - 1) / 2) : ids.length;
     if (down >= maxDown || up.length === 0) return;
     const node = this.victim(up);
-    this.target.crash(node);
+    const kind = this.drawCrashKind();
+    this.target.crash(node, kind);
     this.counts.crash++;
-    this.target.note("crash", node);
+    this.crashKinds[kind]++;
+    assert(this.crashKinds["process-kill"] + this.crashKinds["host-crash"] === this.counts.crash, "crash kinds do not sum to the crashes");
+    this.target.note("crash", CRASH_KIND_CODES[kind] * 1000 + node);
     const [min, max] = this.profile.crashDowntimeMs;
     this.queue.after(this.random.intBetween(min * 1000, max * 1000), () => {
       if (!this.target.isUp(node)) this.target.restart(node);
     });
+  }
+
+  /** Draws only when both kinds are possible, so a profile of one kind keeps its schedule. */
+  private drawCrashKind(): CrashKind {
+    const weights = this.profile.crashKindWeights;
+    const total = CRASH_KINDS.reduce((sum, kind) => sum + weights[kind], 0);
+    assert(total > 0, "a crash with no crash kind weighted");
+    for (const kind of CRASH_KINDS) if (weights[kind] === total) return kind;
+    let draw = this.random.intBelow(total);
+    for (const kind of CRASH_KINDS) {
+      if (draw < weights[kind]) return kind;
+      draw -= weights[kind];
+    }
+    assert(false, "crash kind weights do not cover the draw");
   }
 
   private clockJump(): void {

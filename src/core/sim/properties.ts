@@ -32,6 +32,10 @@ export const PROPERTIES = {
     "committed data is never lost or altered: what a node recovers from its disk holds every entry it had made durable, and every recovered entry at a committed index has the committed term and bytes",
   "No Stale Read": "a read never returns a value older than a write acknowledged before the read was invoked",
   "No Assertion Failure": "node code never fails one of its own assertions (nor throws any other error)",
+  Linearizability: "the whole client history is linearizable under the key-value model: some order of its operations, each taking effect between its invocation and its completion, explains every result",
+  "Clean Disk Starts": "a node whose disk was never corrupted never refuses to start as corrupt",
+  "Minority Refusals": "at most f of 2f+1 voters refuse to start as corrupt (the fault model keeps a majority of disks intact)",
+  "Client Protocol": "every answer a client receives has the shape its operation expects, and every recorded result is one the operation can have",
 } as const;
 
 export type PropertyName = keyof typeof PROPERTIES;

@@ -6,10 +6,17 @@
 // the durable content (what survives a crash), plus the list of operations issued since
 // they diverged. sync(name) makes the operations issued before the call durable after a
 // simulated latency; syncDirectory() does the same for creations, renames and removals.
-// crash() rebuilds every file from its durable content and each un-synced operation
-// independently kept or lost (the last un-synced write of a file may instead be torn at a
-// random byte), drops un-synced directory operations the same way, and forgets every
-// pending callback (the epoch changes, so a callback of a dead incarnation never runs).
+// Two kinds of crash (CrashKind, src/core/env/environment.ts):
+// crash() is a host crash: it rebuilds every file from its durable content and each
+// un-synced operation independently kept or lost (the last un-synced write of a file may
+// instead be torn at a random byte), drops un-synced directory operations the same way, and
+// forgets every pending callback (the epoch changes, so a callback of a dead incarnation
+// never runs).
+// processKill() is a process kill: the kernel keeps every write the process made, synced
+// or not, so the view survives whole and stays as volatile as it was (a later host crash
+// may still lose what was never synced); only the pending callbacks are forgotten. A sync
+// in flight at the kill may or may not have reached the device: modelled as not, which
+// keeps its operations exposed to a later host crash.
 //
 // Corruption (off by default): reads may return a flipped bit, writes may store one, and a
 // write may land at the wrong offset. Each needs the rate's draw AND the simulator's
@@ -66,7 +73,10 @@ export interface SimDiskStats {
   bytesWritten: number;
   syncs: number;
   directorySyncs: number;
+  /** Host crashes (unsynced writes lost or torn). */
   crashes: number;
+  /** Process kills (every write kept, synced or not). */
+  processKills: number;
   lostWrites: number;
   tornWrites: number;
   lostDirectoryOperations: number;
@@ -83,6 +93,7 @@ export function emptySimDiskStats(): SimDiskStats {
     syncs: 0,
     directorySyncs: 0,
     crashes: 0,
+    processKills: 0,
     lostWrites: 0,
     tornWrites: 0,
     lostDirectoryOperations: 0,
@@ -370,6 +381,24 @@ export class SimDisk implements Disk {
     }
     this.files = survivors;
     this.durableFiles = new Map(survivors);
+  }
+
+  /**
+   * The process is killed (kill -9, OOM, a panic) but the machine stays up: every write,
+   * truncate, creation, rename and removal the process issued survives, durable or not, and
+   * no callback issued before the kill ever runs. Draws no randomness.
+   */
+  processKill(): void {
+    // Nothing moves between the view and the durable state: both stay exactly as they were.
+    this.epoch++;
+    this.counters.processKills++;
+  }
+
+  /** Un-synced operations (data and directory) a host crash could still lose: a process kill leaves them all pending. */
+  unsyncedOperations(): number {
+    let count = this.pendingDirectory.length;
+    for (const inode of new Set(this.files.values())) count += inode.pending.length;
+    return count;
   }
 
   stats(): SimDiskStats {

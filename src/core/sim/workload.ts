@@ -8,7 +8,7 @@
 
 import { assert, unreachable } from "../assert.ts";
 import type { NodeId } from "../raft/types.ts";
-import type { ClientOperation, ClientOutcome, ClientReply, ClientRequest } from "./client-protocol.ts";
+import { clientReplyProblem, type ClientOperation, type ClientOutcome, type ClientReply, type ClientRequest } from "./client-protocol.ts";
 import type { EventQueue } from "./event-queue.ts";
 import type { History, HistoryEvent } from "./history.ts";
 import type { Prng } from "./prng.ts";
@@ -86,6 +86,8 @@ export class Workload {
     private readonly send: (fromEndpoint: number, toNode: NodeId, request: ClientRequest) => void,
     /** Sees every history event as it is recorded (the stale-read check). */
     private readonly onHistory: (event: HistoryEvent) => void,
+    /** A reply without the shape its operation expects ("Client Protocol"); the reply is not used. */
+    private readonly protocolViolation: (message: string) => void,
   ) {
     assert(options.clientCount > 0 && options.keyCount > 0 && options.attemptsMax > 0, "workload sizes must be positive");
     assert(options.thinkTimeMs[0] >= 0 && options.thinkTimeMs[0] <= options.thinkTimeMs[1], "think time is not a range");
@@ -132,6 +134,12 @@ export class Workload {
     const client = this.clients[toEndpoint - this.firstClientEndpoint];
     assert(client !== undefined, () => `no client at endpoint ${toEndpoint}`);
     if (client.operation === undefined || reply.requestId !== client.requestId) return; // a late reply to an attempt we gave up on
+    // Every field is checked before one is read: a wrong shape is a named failure, never a TypeError here.
+    const problem = clientReplyProblem(client.operation, reply);
+    if (problem !== undefined) {
+      this.protocolViolation(`client ${client.index} (request ${client.requestId}): ${problem}`);
+      return;
+    }
     this.handleOutcome(client, reply.outcome);
   }
 

@@ -9,7 +9,10 @@
 //   3. segments are named by their first index and names only grow: an entry that
 //      replaces entries of earlier segments first removes the later segments, durably;
 //   4. a snapshot file is durable before anything it replaces is removed, and a received
-//      snapshot's removal of the old log is durable before the new log is written.
+//      snapshot's removal of the old log is durable before the new log is written;
+//   5. a sync point never covers bytes whose fsync has not completed (docs/STORAGE.md, "The
+//      sync point window"): by default it rides on the next append's fsync, or is flushed on
+//      its own when the log goes idle.
 // One persist or saveSnapshot at a time (asserted): the driver waits for `done`.
 
 import { AssertionFailure, assert } from "../assert.ts";
@@ -35,6 +38,7 @@ import { recover, recoveredConfState } from "./recovery.ts";
 import type { SegmentState, StoragePlantedBug } from "./recovery.ts";
 import { StorageError } from "./storage-error.ts";
 import { SEGMENT_DATA_START, SEGMENT_HEADER_RECORD_BYTES, encodeSyncPoint, syncPointSlotOffset } from "./sync-point.ts";
+import type { SyncPoint } from "./sync-point.ts";
 import { TermRuns } from "./term-runs.ts";
 
 export { StorageError } from "./storage-error.ts";
@@ -62,16 +66,23 @@ export interface StorageOptions {
    */
   readonly defer?: (callback: () => void) => void;
   /**
-   * Write and sync a sync point after each synced append, before calling back (default true).
-   * It costs a second small write and fdatasync per appending persist; without it a
-   * misdirected or lost write of an acknowledged batch at the end of the log reads as a torn
-   * tail and is dropped silently (docs/STORAGE.md, "Sync points"). Recovery reads stores
-   * written either way.
+   * How the durable sync point follows the log (docs/STORAGE.md, "The sync point window"):
+   *   "riding" (default): one fdatasync per appending persist; the sync point covering a batch
+   *     is written with the next append and made durable by its fsync, or by
+   *     flushSyncPointWhenIdle when the log goes idle. The newest acknowledged batch is
+   *     covered by its record checksums only until then.
+   *   "strict": write and sync the sync point after each synced append, before calling back:
+   *     a second small write and fdatasync per appending persist, no window.
+   *   "off": no sync points; a misdirected or lost write of an acknowledged batch at the end
+   *     of the log reads as a torn tail and is dropped silently.
+   * Recovery reads stores written in any mode.
    */
-  readonly syncPoints?: boolean;
+  readonly syncPoints?: SyncPointMode;
   /** Test harness only (docs/PLANTED-BUGS.md): storage bugs to switch on. Never set in production. */
   readonly plantedBugs?: ReadonlySet<StoragePlantedBug>;
 }
+
+export type SyncPointMode = "riding" | "strict" | "off";
 
 export interface PersistBatch {
   readonly snapshot: Snapshot | undefined;
@@ -94,7 +105,7 @@ interface ResolvedOptions {
   readonly snapshotDataMaxBytes: number;
   readonly defer: ((callback: () => void) => void) | undefined;
   readonly plantedBugs: ReadonlySet<StoragePlantedBug> | undefined;
-  readonly syncPoints: boolean;
+  readonly syncPoints: SyncPointMode;
 }
 
 type Next = (error?: StorageError) => void;
@@ -111,8 +122,9 @@ function resolveOptions(options: StorageOptions): ResolvedOptions {
     snapshotDataMaxBytes: options.snapshotDataMaxBytes ?? 1024 * MIB,
     defer: options.defer,
     plantedBugs: options.plantedBugs,
-    syncPoints: options.syncPoints ?? true,
+    syncPoints: options.syncPoints ?? "riding",
   };
+  assert(resolved.syncPoints === "riding" || resolved.syncPoints === "strict" || resolved.syncPoints === "off", "syncPoints must be riding, strict or off");
   assert(Number.isSafeInteger(resolved.segmentSizeBytes) && resolved.segmentSizeBytes >= SEGMENT_SIZE_MIN_BYTES, `segmentSizeBytes must be >= ${SEGMENT_SIZE_MIN_BYTES}`);
   assert(resolved.entryDataMaxBytes > 0 && resolved.entryDataMaxBytes <= 1024 * MIB, "entryDataMaxBytes must be in (0, 1 GiB]");
   assert(resolved.batchEntriesMax > 0, "batchEntriesMax must be positive");
@@ -159,6 +171,12 @@ export class RaftStorage {
   private directoryDirty = false;
   private busy = false;
   private failed: StorageError | undefined;
+  /** An idle sync point flush is in flight (flushSyncPoint); a persist or saveSnapshot waits for it. */
+  private flushing = false;
+  /** The persist or saveSnapshot that arrived during a flush, started when the flush completes (at most one: busy guards it). */
+  private waitingForFlush: (() => void) | undefined;
+  /** A synced append happened since the previous flushSyncPointWhenIdle: the log is not idle. */
+  private appendedSinceIdleCheck = false;
 
   private constructor(disk: Disk, options: ResolvedOptions, recovered: RecoveredState, segments: SegmentState[], terms: TermRuns, storedTerm: number, storedVote: NodeId) {
     this.disk = disk;
@@ -209,6 +227,26 @@ export class RaftStorage {
         disk.sync(name, (error) => next(error === undefined ? undefined : StorageError.io("sync", name, error)));
       });
     }
+    // What recovery read may never have reached the device: after a process kill the kernel
+    // still holds the dead incarnation's unsynced writes, and a later host crash could lose
+    // them. Recovery treats what it read as durable (it may vote and acknowledge on it, and a
+    // sync point may cover it), so it makes every file durable first (sorted names: list() order),
+    // and only then counts each segment's bytes as synced.
+    const trustUnsynced = resolved.plantedBugs?.has("open-trusting-unsynced-reads") === true;
+    if (!trustUnsynced) steps.push((next) => {
+      const names = disk.list().filter((name) => !recovery.removals.includes(name));
+      let index = 0;
+      const syncNext = (error: DiskError | undefined): void => {
+        if (error !== undefined) return next(StorageError.io("sync", names[index - 1]!, error));
+        if (index === names.length) return next(undefined);
+        disk.sync(names[index++]!, syncNext);
+      };
+      syncNext(undefined);
+    });
+    steps.push((next) => {
+      for (const segment of storage.segments) segment.dataSyncedEnd = segment.sizeBytes;
+      next();
+    });
     steps.push((next) => {
       for (const name of recovery.removals) if (disk.size(name) !== undefined) disk.remove(name);
       // Always: makes earlier incarnations' un-synced removals durable too, and keeps `done` asynchronous.
@@ -225,9 +263,16 @@ export class RaftStorage {
    */
   persist(batch: PersistBatch, mustSync: boolean, done: (error: StorageError | undefined) => void): void {
     assert(!this.busy, "persist called while a persist or saveSnapshot is in flight");
+    // The private method, not this.persist again: a harness may have wrapped the public one.
+    if (this.flushing) return this.waitForFlush(() => this.startPersist(batch, mustSync, done));
+    this.startPersist(batch, mustSync, done);
+  }
+
+  private startPersist(batch: PersistBatch, mustSync: boolean, done: (error: StorageError | undefined) => void): void {
     if (this.failed !== undefined) return this.complete(done, this.failed, true);
     this.checkBatch(batch);
     this.busy = true;
+    if (mustSync && batch.entries.length > 0) this.appendedSinceIdleCheck = true;
     const hardState = batch.hardState;
     const termOrVoteChanged = hardState !== undefined && (hardState.term !== this.storedTerm || hardState.vote !== this.storedVote);
     if (!termOrVoteChanged && batch.snapshot === undefined && this.appendsWithoutWaiting(batch.entries)) {
@@ -293,6 +338,11 @@ export class RaftStorage {
   /** The application compacted at snapshot.metadata.index: write it atomically, then drop obsolete segments and snapshots. */
   saveSnapshot(snapshot: Snapshot, done: (error: StorageError | undefined) => void): void {
     assert(!this.busy, "saveSnapshot called while a persist or saveSnapshot is in flight");
+    if (this.flushing) return this.waitForFlush(() => this.startSaveSnapshot(snapshot, done));
+    this.startSaveSnapshot(snapshot, done);
+  }
+
+  private startSaveSnapshot(snapshot: Snapshot, done: (error: StorageError | undefined) => void): void {
     if (this.failed !== undefined) return this.complete(done, this.failed, true);
     const { index, term } = snapshot.metadata;
     assert(index > this.snapshotIndex, () => `snapshot at ${index} does not advance the snapshot at ${this.snapshotIndex}`);
@@ -327,6 +377,65 @@ export class RaftStorage {
       },
     );
     synchronous = false;
+  }
+
+  /**
+   * The idle half of the "riding" sync point (docs/STORAGE.md, "The sync point window"): the
+   * driver calls this on every tick while it has nothing to persist. When no synced append
+   * happened since the previous call (the log was idle for a whole tick) and the tail's sync
+   * point lags its durable data, it writes and syncs the sync point on its own. Otherwise,
+   * and in the other modes, it calls back at once.
+   */
+  flushSyncPointWhenIdle(done: (error: StorageError | undefined) => void): void {
+    const idle = !this.appendedSinceIdleCheck;
+    this.appendedSinceIdleCheck = false;
+    if (!idle) return done(undefined);
+    this.flushSyncPoint(done);
+  }
+
+  /**
+   * Makes the tail's sync point cover everything already durable ("riding" mode), now: one
+   * slot write and one fdatasync, or nothing when the sync point is caught up, a persist or
+   * saveSnapshot is in flight (its own fsync may carry it), or a flush already is. A persist
+   * or saveSnapshot called meanwhile starts when the flush completes. Calls back with the
+   * StorageError "io" that fails the store, or undefined.
+   */
+  flushSyncPoint(done: (error: StorageError | undefined) => void): void {
+    if (this.failed !== undefined) return done(this.failed);
+    const tail = this.segments[this.segments.length - 1];
+    if (this.options.syncPoints !== "riding" || this.busy || this.flushing || tail === undefined || tail.dataSyncedEnd <= tail.syncedEnd) return done(undefined);
+    assert(this.waitingForFlush === undefined, "a persist waits for a flush that is not in flight");
+    this.flushing = true;
+    let point: SyncPoint | undefined;
+    try {
+      point = this.writeRidingSyncPoint(tail);
+    } catch (thrown) {
+      if (!(thrown instanceof DiskError)) throw thrown;
+      this.failed = StorageError.io("write", tail.name, thrown);
+      this.flushing = false;
+      return done(this.failed);
+    }
+    assert(point !== undefined, "a lagging sync point wrote no slot");
+    const sizeAtSync = tail.sizeBytes;
+    this.disk.sync(tail.name, (error) => {
+      this.flushing = false;
+      if (error !== undefined) this.failed = StorageError.io("sync", tail.name, error);
+      else this.tailSynced(tail, sizeAtSync, point);
+      done(this.failed);
+      const waiting = this.waitingForFlush;
+      this.waitingForFlush = undefined;
+      if (waiting !== undefined) {
+        this.busy = false;
+        waiting();
+      }
+    });
+  }
+
+  /** Parks a persist or saveSnapshot until the flush in flight completes; busy until then, so the one-at-a-time rule holds. */
+  private waitForFlush(start: () => void): void {
+    assert(this.waitingForFlush === undefined, "two operations wait for one flush");
+    this.busy = true;
+    this.waitingForFlush = start;
   }
 
   /** Bytes on disk, segment count: for status and benchmarks. */
@@ -467,9 +576,12 @@ export class RaftStorage {
       steps.push((step) => {
         const current = this.segments[this.segments.length - 1];
         if (current !== undefined && (current.sizeBytes < this.options.segmentSizeBytes || first <= current.firstIndex)) return step();
-        newSegment = { name: segmentFileName(first), firstIndex: first, sizeBytes: 0, lastIndex: first - 1, syncedEnd: SEGMENT_DATA_START, syncSeq: 0 };
-        if (current === undefined || !this.tailDirty) return step();
-        this.syncTail(step);
+        newSegment = { name: segmentFileName(first), firstIndex: first, sizeBytes: 0, lastIndex: first - 1, syncedEnd: SEGMENT_DATA_START, syncSeq: 0, dataSyncedEnd: SEGMENT_DATA_START };
+        if (current === undefined) return step();
+        // The closed segment takes its last sync point with it: once it is not the tail, nothing rides on its fsyncs.
+        const point = this.options.syncPoints === "riding" ? this.writeRidingSyncPoint(current) : undefined;
+        if (!this.tailDirty) return step();
+        this.syncTail(step, point);
       });
     }
     steps.push((step) => {
@@ -523,50 +635,85 @@ export class RaftStorage {
     });
   }
 
-  private syncTail(next: Next): void {
+  private syncTail(next: Next, point: SyncPoint | undefined): void {
     const tail = this.segments[this.segments.length - 1]!;
+    const sizeAtSync = tail.sizeBytes;
     this.disk.sync(tail.name, (error) => {
       if (error !== undefined) return next(StorageError.io("sync", tail.name, error));
-      this.tailDirty = false;
+      this.tailSynced(tail, sizeAtSync, point);
       next();
     });
   }
 
+  /**
+   * An fsync of `tail` issued at size `sizeAtSync` completed: those bytes are durable, and so
+   * is the sync point written before it (if any). The tail is clean unless it grew meanwhile.
+   */
+  private tailSynced(tail: SegmentState, sizeAtSync: number, point: SyncPoint | undefined): void {
+    assert(sizeAtSync <= tail.sizeBytes, "the tail shrank under an fsync");
+    tail.dataSyncedEnd = Math.max(tail.dataSyncedEnd, sizeAtSync);
+    if (tail === this.segments[this.segments.length - 1] && sizeAtSync === tail.sizeBytes) this.tailDirty = false;
+    if (point !== undefined) {
+      assert(point.seq === tail.syncSeq + 1 && point.end <= tail.dataSyncedEnd, "a sync point beyond the durable data became durable");
+      tail.syncSeq = point.seq;
+      tail.syncedEnd = point.end;
+    }
+  }
+
+  /**
+   * "riding" mode: writes the tail's next sync point, covering what is already durable
+   * (dataSyncedEnd), into the slot of its sequence number, to be made durable by the fsync
+   * that follows. Nothing if the sync point is caught up. The slot it overwrites holds the
+   * sync point before the previous one, and the previous one is durable (its fsync completed
+   * before anything else was written), so a crash tearing this write leaves a valid slot.
+   */
+  private writeRidingSyncPoint(tail: SegmentState): SyncPoint | undefined {
+    // Planted bug: cover the batch just written, whose fsync has not completed.
+    const coversUnsynced = this.options.plantedBugs?.has("sync-point-covers-unsynced-batch") === true;
+    const end = coversUnsynced ? tail.sizeBytes : tail.dataSyncedEnd;
+    if (end <= tail.syncedEnd) return undefined;
+    assert(coversUnsynced || (end <= tail.sizeBytes && tail.syncedEnd <= end), "a sync point must cover durable data only");
+    const point = { seq: tail.syncSeq + 1, end };
+    this.disk.write(tail.name, syncPointSlotOffset(point.seq), encodeSyncPoint(point));
+    this.tailDirty = true;
+    return point;
+  }
+
   /** Makes everything appended durable: the tail's data and, when a segment was created, the directory. */
   private syncLog(next: Next): void {
-    const syncFile = this.tailDirty && this.segments.length > 0;
+    const tail = this.segments[this.segments.length - 1];
+    const syncFile = this.tailDirty && tail !== undefined;
     const syncDirectory = this.directoryDirty;
     const commit = this.commitWritten;
     if (!syncFile && !syncDirectory) {
       this.commitSynced = commit;
       return this.writeSyncPoint(next);
     }
-    const progress = { pending: (syncFile ? 1 : 0) + (syncDirectory ? 1 : 0), failure: undefined as StorageError | undefined };
+    // "riding": the sync point covering what earlier fsyncs made durable goes in this fsync (guarantee 5).
+    let point: SyncPoint | undefined;
+    try {
+      if (syncFile && this.options.syncPoints === "riding") point = this.writeRidingSyncPoint(tail);
+    } catch (thrown) {
+      if (thrown instanceof DiskError) return next(StorageError.io("write", tail!.name, thrown));
+      throw thrown;
+    }
+    const progress: SyncLogProgress = { pending: (syncFile ? 1 : 0) + (syncDirectory ? 1 : 0), failure: undefined, tail, sizeAtSync: tail?.sizeBytes ?? 0, point, syncedFile: syncFile, syncedDirectory: syncDirectory, commit };
     if (syncFile) {
-      const name = this.segments[this.segments.length - 1]!.name;
-      this.disk.sync(name, (error) => this.syncLogStepDone(progress, error === undefined ? undefined : StorageError.io("sync", name, error), syncFile, syncDirectory, commit, next));
+      const name = tail.name;
+      this.disk.sync(name, (error) => this.syncLogStepDone(progress, error === undefined ? undefined : StorageError.io("sync", name, error), next));
     }
     if (syncDirectory) {
-      this.disk.syncDirectory((error) =>
-        this.syncLogStepDone(progress, error === undefined ? undefined : StorageError.io("sync", "data directory", error), syncFile, syncDirectory, commit, next),
-      );
+      this.disk.syncDirectory((error) => this.syncLogStepDone(progress, error === undefined ? undefined : StorageError.io("sync", "data directory", error), next));
     }
   }
 
-  private syncLogStepDone(
-    progress: { pending: number; failure: StorageError | undefined },
-    error: StorageError | undefined,
-    syncedFile: boolean,
-    syncedDirectory: boolean,
-    commit: number,
-    next: Next,
-  ): void {
+  private syncLogStepDone(progress: SyncLogProgress, error: StorageError | undefined, next: Next): void {
     progress.failure ??= error;
     if (--progress.pending > 0) return;
     if (progress.failure !== undefined) return next(progress.failure);
-    if (syncedFile) this.tailDirty = false;
-    if (syncedDirectory) this.directoryDirty = false;
-    this.commitSynced = commit;
+    if (progress.syncedFile) this.tailSynced(progress.tail!, progress.sizeAtSync, progress.point);
+    if (progress.syncedDirectory) this.directoryDirty = false;
+    this.commitSynced = progress.commit;
     this.writeSyncPoint(next);
   }
 
@@ -578,7 +725,7 @@ export class RaftStorage {
    */
   private writeSyncPoint(next: Next): void {
     const tail = this.segments[this.segments.length - 1];
-    if (!this.options.syncPoints || tail === undefined || tail.sizeBytes <= tail.syncedEnd) return next();
+    if (this.options.syncPoints !== "strict" || tail === undefined || tail.sizeBytes <= tail.syncedEnd) return next();
     const point = { seq: tail.syncSeq + 1, end: tail.sizeBytes };
     try {
       this.disk.write(tail.name, syncPointSlotOffset(point.seq), encodeSyncPoint(point));
@@ -590,9 +737,22 @@ export class RaftStorage {
       if (error !== undefined) return next(StorageError.io("sync", tail.name, error));
       tail.syncSeq = point.seq;
       tail.syncedEnd = point.end;
+      tail.dataSyncedEnd = Math.max(tail.dataSyncedEnd, point.end);
       next();
     });
   }
+}
+
+/** One syncLog's fsync of the tail and of the directory, run in parallel; the last to finish goes on. */
+interface SyncLogProgress {
+  pending: number;
+  failure: StorageError | undefined;
+  readonly tail: SegmentState | undefined;
+  readonly sizeAtSync: number;
+  readonly point: SyncPoint | undefined;
+  readonly syncedFile: boolean;
+  readonly syncedDirectory: boolean;
+  readonly commit: number;
 }
 
 /** The snapshot file's bytes, with the (possibly large) data copied once. */

@@ -48,13 +48,24 @@ export interface SegmentState {
   syncedEnd: number;
   /** The sequence number of that sync point (0: none written yet). */
   syncSeq: number;
+  /**
+   * Bytes [0, dataSyncedEnd) are known durable: an fsync issued after they were written has
+   * completed. A sync point never covers more (docs/STORAGE.md, "The sync point window").
+   * Recovery knows no more than the sync point; opening syncs the tail and raises it.
+   */
+  dataSyncedEnd: number;
 }
 
 /**
  * Bugs planted in storage for the test harness only (docs/PLANTED-BUGS.md); production never sets any.
  *   recover-skipping-checksums: log replay takes a WAL record whose checks fail at its word (its length and type).
+ *   torn-tail-as-corrupt: a torn record at the end of the last segment (the trace of a crash) is reported as corruption.
+ *   open-trusting-unsynced-reads: RaftStorage.open skips making what it recovered durable, so after a
+ *     process kill it acts on writes a host crash can still lose.
+ *   sync-point-covers-unsynced-batch: the sync point that rides on an append's fsync covers that append's own
+ *     batch (whose fsync has not completed) instead of the data already durable before it.
  */
-export type StoragePlantedBug = "recover-skipping-checksums";
+export type StoragePlantedBug = "recover-skipping-checksums" | "torn-tail-as-corrupt" | "open-trusting-unsynced-reads" | "sync-point-covers-unsynced-batch";
 
 export interface RecoveryOptions {
   readonly plantedBugs?: ReadonlySet<StoragePlantedBug>;
@@ -89,6 +100,7 @@ export function recover(disk: Disk, expected: ExpectedIdentity, options: Recover
   const skipChecksums = options.plantedBugs?.has("recover-skipping-checksums") === true;
   try {
     readRecord = skipChecksums ? readRecordSkippingChecksums : readRecordAt;
+    tornTailIsCorrupt = options.plantedBugs?.has("torn-tail-as-corrupt") === true;
     return recoverOrThrow(disk, expected);
   } catch (error) {
     if (error instanceof StorageError) return error;
@@ -96,8 +108,12 @@ export function recover(disk: Disk, expected: ExpectedIdentity, options: Recover
     throw error;
   } finally {
     readRecord = readRecordAt;
+    tornTailIsCorrupt = false;
   }
 }
+
+/** Planted bug "torn-tail-as-corrupt" (only during one recover call): a clean torn tail refuses the store. */
+let tornTailIsCorrupt = false;
 
 /** The reader of WAL records: readRecordAt, unless a planted bug replaces it (only during one recover call). */
 let readRecord: (bytes: Uint8Array, offset: number) => RecordRead = readRecordAt;
@@ -214,7 +230,7 @@ function recoverOrThrow(disk: Disk, expected: ExpectedIdentity): Recovery {
     const { name, firstIndex } = segmentNames[i]!;
     const isLast = i === segmentNames.length - 1;
     const bytes = disk.read(name) ?? new Uint8Array(0);
-    const segment: SegmentState = { name, firstIndex, sizeBytes: bytes.length, lastIndex: firstIndex - 1, syncedEnd: SEGMENT_DATA_START, syncSeq: 0 };
+    const segment: SegmentState = { name, firstIndex, sizeBytes: bytes.length, lastIndex: firstIndex - 1, syncedEnd: SEGMENT_DATA_START, syncSeq: 0, dataSyncedEnd: SEGMENT_DATA_START };
 
     // The sync point says how far this segment was durably acknowledged: a defect before it is corrupt even
     // where it looks torn (a misdirected or lost write, a zero-filled sector), a defect after it is a torn tail.
@@ -241,6 +257,7 @@ function recoverOrThrow(disk: Disk, expected: ExpectedIdentity): Recovery {
       if (syncPoint.end > bytes.length) throw StorageError.corrupt(name, bytes.length, `segment ends before its sync point at ${syncPoint.end}: acknowledged data lost`);
       segment.syncedEnd = syncPoint.end;
       segment.syncSeq = syncPoint.seq;
+      segment.dataSyncedEnd = syncPoint.end;
     }
 
     // Chain this segment to the log before it, or start a new chain.
@@ -262,7 +279,7 @@ function recoverOrThrow(disk: Disk, expected: ExpectedIdentity): Recovery {
     while (offset < bytes.length) {
       const read = readRecord(bytes, offset);
       // A torn record after the sync point is the trace of a crash; before it, acknowledged data was lost.
-      if (read.kind === "torn" && isLast && offset >= segment.syncedEnd) {
+      if (read.kind === "torn" && isLast && offset >= segment.syncedEnd && !tornTailIsCorrupt) {
         truncations.push({ name, sizeBytes: offset });
         segment.sizeBytes = offset;
         break;

@@ -9,11 +9,13 @@
 //   offset 40   sync point slot 0 (32 bytes)
 //   offset 72   sync point slot 1 (32 bytes)
 //   offset 104  entry and commit records
-// The slots are written as zeros with the segment header. After each synced persist, the
-// write path writes the next sync point into the slot of its sequence number (seq % 2),
-// then syncs the segment again, and only then acknowledges. Two slots, used in turn, so a
-// crash that tears the slot being written leaves the other one (written and synced
-// earlier) intact.
+// The slots are written as zeros with the segment header. The write path writes the next
+// sync point into the slot of its sequence number (seq % 2): in "riding" mode (the default)
+// just before an append's fsync, covering only what earlier fsyncs made durable, or on its
+// own when the log is idle; in "strict" mode after the append's fsync, then syncs again
+// before acknowledging (docs/STORAGE.md, "The sync point window"). Two slots, used in turn,
+// and one is written only after the other became durable, so a crash that tears the slot
+// being written leaves the other one intact.
 //
 // A slot (all integers little endian):
 //   0   4  magic u32 "BLXS"

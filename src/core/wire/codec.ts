@@ -6,10 +6,10 @@
 // Decoding is strict and total: any malformed payload (unknown tag, truncation,
 // trailing bytes, out-of-range number, entries that are not contiguous, an unsorted
 // membership) is returned as an error value, never thrown, because the bytes come
-// from the network. decodePeerPayload, which the transport uses, also requires a message
+// from the network. decodePeerPayload, which the raft channel uses (src/core/replica/raft-channel.ts), also requires a message
 // to be one a correct peer could send (validateMessage, src/core/raft/validate-message.ts: entry
 // terms, ranges, from != to...), because the core asserts those properties; one that is
-// not is an error value too, so the transport drops it, logs it, counts it and closes the
+// not is an error value too, so the channel refuses it and the transport drops it, logs it, counts it and closes the
 // connection like any malformed frame. Encoding asserts its input is well formed: the
 // core made it.
 import { assert, unreachable } from "../assert.ts";
@@ -18,7 +18,11 @@ import { validateMessage } from "../raft/validate-message.ts";
 import { MESSAGE_TYPE_CODES } from "../raft/message-codes.ts";
 import { ByteReader, ByteWriter, DecodeFailure } from "./bytes.ts";
 
-export const WIRE_VERSION = 1;
+/**
+ * The peer protocol's version, in the hello; a peer of another version is refused at connection.
+ * 2: every frame after the hello carries a channel tag before the channel's bytes (channel-frame.ts).
+ */
+export const WIRE_VERSION = 2;
 
 /** Upper bound on entries in one append message; the core's maxMessageBytes keeps real batches far below it. */
 export const MAX_ENTRIES_PER_MESSAGE = 65_536;

@@ -20,9 +20,10 @@ import { ListenError, TcpTransport } from "../os/tcp-transport.ts";
 import { parseHostPort } from "../os/address.ts";
 import type { ConfChange, ConfState, NodeId } from "../../core/raft/types.ts";
 import { RaftStorage, StorageError } from "../../core/storage/raft-storage.ts";
-import { encodeKvCommand, KvStateMachine, type KvCommand, type KvQuery, type KvResult } from "../../core/replica/kv-state-machine.ts";
+import { encodeKvCommand, KvStateMachine, type KvCommand, type KvResult } from "../../core/replica/kv-state-machine.ts";
 import { decodeMemberAddresses, encodeMemberAddresses, memberKey, type MemberAddresses } from "../../core/replica/address-book.ts";
-import { defaultRaftTuning, defaultReplicaOptions, Replica, type CommandOutcome, type ReadOutcome, type ReplicaStatus, type TransferOutcome } from "../../core/replica/replica.ts";
+import { createNodeProcess, type KvReplica } from "../../core/replica/node-process.ts";
+import { defaultRaftTuning, defaultReplicaOptions, type CommandOutcome, type ReadOutcome, type ReplicaStatus, type TransferOutcome } from "../../core/replica/replica.ts";
 import { startApiServer, type ApiServer } from "../api/http-server.ts";
 import { createNodeRoutes, createNodeServices } from "../api/services.ts";
 import { createConnectUnaryHandler } from "../api/connect-unary.ts";
@@ -91,7 +92,7 @@ export class NodeRuntime {
   private readonly disk: SystemDisk;
   private readonly transport: TcpTransport;
   private readonly machine: KvStateMachine;
-  private readonly replica: Replica<KvResult, KvQuery, string>;
+  private readonly replica: KvReplica;
   private api: ApiServer | undefined;
   private stopped = false;
   private backgroundTimer: NodeJS.Timeout | undefined;
@@ -106,7 +107,7 @@ export class NodeRuntime {
     disk: SystemDisk;
     transport: TcpTransport;
     machine: KvStateMachine;
-    replica: Replica<KvResult, KvQuery, string>;
+    replica: KvReplica;
     peerAddress: string;
     apiAddress: string;
   }) {
@@ -162,9 +163,8 @@ export class NodeRuntime {
       throw error;
     }
     const env = createSystemEnvironment({ nodeId: config.nodeId, disk, transport, log });
-    const machine = new KvStateMachine();
     const started: { runtime?: NodeRuntime } = {};
-    const replica = new Replica(env, storage, machine, {
+    const { replica, machine } = createNodeProcess(env, storage, {
       ...defaultReplicaOptions,
       tickMs: config.tickMs ?? defaultReplicaOptions.tickMs,
       requestTimeoutMs: config.requestTimeoutMs ?? defaultReplicaOptions.requestTimeoutMs,

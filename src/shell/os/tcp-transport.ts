@@ -1,5 +1,7 @@
-// The peer transport: Raft messages over TCP, as length-prefixed CRC32C frames
-// (frame.ts) holding the compact binary codec (codec.ts).
+// The peer transport: the Transport's channels ("raft", "client", "agent") over TCP, as
+// length-prefixed CRC32C frames (frame.ts). After the hello every frame carries one
+// channel's message: a channel tag, then the channel's own bytes (channel-frame.ts); the
+// transport never looks inside them. Each channel has at most one receiver.
 //
 // Connections. Exactly one connection carries traffic between two peers. A node
 // sends on the established connection to a peer, whichever side dialed it, and
@@ -12,9 +14,11 @@
 // connection, so two clusters on one host never mix.
 //
 // Sending. send() never blocks and never throws for operating conditions: it
-// encodes the message into a frame and appends it to the peer's bounded queue
-// (messages and bytes); a full queue drops the message and counts it, because Raft
-// retransmits whatever matters. Queued frames are written in one batch per event
+// frames the channel's bytes and appends them to the peer's queue, bounded in messages
+// and bytes by the policy shared with the simulator (src/core/wire/peer-queue.ts); a
+// full queue drops the message and counts it (send returns false), because Raft
+// retransmits whatever matters and a forwarded client request times out. One queue per
+// peer serves every channel, so the channels of a peer keep their relative order. Queued frames are written in one batch per event
 // loop turn (one socket.write for many messages); while the socket pushes back,
 // frames wait in the queue. A failed dial drops the queue: by the time the peer is
 // back, those messages are stale and Raft resends what is needed.
@@ -23,15 +27,21 @@
 // exponential backoff (initial, doubling, capped) with jitter (uniform in
 // [delay/2, delay)), reset once a connection exchanges hellos.
 //
-// Bad input. A malformed frame (bad length, checksum, codec error, or a message
-// whose from/to do not match the connection) closes that connection and is logged
-// and counted; the node keeps running.
+// Receiving. A frame for a channel with no receiver on this node is dropped and counted
+// (the connection stays: the peer is correct, this node just does not serve that channel).
+// A receiver that answers "malformed" (bytes a correct peer could not have sent: a codec
+// error, a message whose from/to do not match the connection) closes the connection, as
+// does a bad frame (length, checksum, unknown channel tag); it is logged and counted and
+// the node keeps running. A reply goes back with send(channel, from, ...): the peer's
+// endpoint is its node id, whichever side dialed.
 import net from "node:net";
 import { assert } from "../../core/assert.ts";
-import type { ChannelName, EndpointId, Logger, ReceiveVerdict, Transport } from "../../core/env/environment.ts";
-import type { Message, NodeId } from "../../core/raft/types.ts";
-import { decodePeerPayload, encodeHello, encodeMessage, WIRE_VERSION, type Hello } from "../../core/wire/codec.ts";
+import { CHANNEL_NAMES, type ChannelName, type EndpointId, type Logger, type ReceiveVerdict, type Transport } from "../../core/env/environment.ts";
+import type { NodeId } from "../../core/raft/types.ts";
+import { CHANNEL_TAG_BYTES, decodeChannelPayload, encodeChannelFrame } from "../../core/wire/channel-frame.ts";
+import { decodePayload, encodeHello, WIRE_VERSION, type Hello } from "../../core/wire/codec.ts";
 import { DEFAULT_MAX_FRAME_BYTES, encodeFrame, FrameDecoder } from "../../core/wire/frame.ts";
+import { DEFAULT_PEER_QUEUE_LIMITS, PeerQueueBound, validatePeerQueueLimits, type PeerQueueLimits } from "../../core/wire/peer-queue.ts";
 import { formatHostPort, parseHostPort } from "./address.ts";
 
 /** Upper bound on distinct peers one transport keeps state for (a cluster is far smaller). */
@@ -46,11 +56,10 @@ export interface TcpTransportOptions {
   readonly listen: string;
   /** The peer address ("host:port") of a node, or undefined when not known (yet). */
   readonly resolve: (peer: NodeId) => string | undefined;
-  /** Called for every valid message addressed to this node, from the event loop (never re-entrantly). */
-  readonly onMessage?: (message: Message) => void;
   readonly log: Logger;
-  readonly maxQueueMessages?: number;
-  readonly maxQueueBytes?: number;
+  /** The per-peer send queue's bound (default: the one the simulator uses too). */
+  readonly queueLimits?: PeerQueueLimits;
+  /** Upper bound on one channel message's bytes (what send() is handed). */
   readonly maxFrameBytes?: number;
   /** Upper bound on bytes handed to one socket.write. */
   readonly maxBatchBytes?: number;
@@ -65,10 +74,14 @@ export interface PeerLinkStats {
   readonly peer: NodeId;
   readonly connected: boolean;
   readonly queuedMessages: number;
+  readonly queuedBytes: number;
   readonly sentMessages: number;
   /** socket.write calls that carried them: fewer than sentMessages when batching works. */
   readonly sentBatches: number;
+  /** Every message to this peer that never left: queue full, frame limit, failed dial, unknown address. */
   readonly droppedMessages: number;
+  /** Of those, the ones the queue bound refused. */
+  readonly droppedQueueFull: number;
   readonly receivedMessages: number;
   readonly dials: number;
 }
@@ -76,6 +89,8 @@ export interface PeerLinkStats {
 export interface TransportStats {
   readonly peers: readonly PeerLinkStats[];
   readonly malformedFrames: number;
+  /** Frames for a channel that has no receiver on this node: dropped, the connection kept. */
+  readonly framesWithoutReceiver: Readonly<Record<ChannelName, number>>;
   readonly rejectedHellos: number;
   readonly acceptedConnections: number;
 }
@@ -112,7 +127,8 @@ interface PeerLink {
   retryTimer: NodeJS.Timeout | undefined;
   backoffMs: number;
   queue: Uint8Array[];
-  queuedBytes: number;
+  /** The shared policy's accounting of `queue` (messages and wire bytes). */
+  readonly bound: PeerQueueBound;
   flushScheduled: boolean;
   sentMessages: number;
   sentBatches: number;
@@ -123,9 +139,12 @@ interface PeerLink {
   unreportedDrops: number;
 }
 
+type ChannelReceiver = (from: EndpointId, bytes: Uint8Array) => ReceiveVerdict;
+
 export class TcpTransport implements Transport {
-  private raftReceiver: ((from: EndpointId, bytes: Uint8Array) => ReceiveVerdict) | undefined;
-  private readonly options: Required<Omit<TcpTransportOptions, "onMessage">> & Pick<TcpTransportOptions, "onMessage">;
+  private readonly receivers = new Map<ChannelName, ChannelReceiver>();
+  private readonly framesWithoutReceiver: Record<ChannelName, number> = { raft: 0, client: 0, agent: 0 };
+  private readonly options: Required<TcpTransportOptions>;
   private readonly links = new Map<NodeId, PeerLink>();
   private readonly accepted = new Set<Connection>();
   private server: net.Server | undefined;
@@ -137,8 +156,7 @@ export class TcpTransport implements Transport {
 
   constructor(options: TcpTransportOptions) {
     this.options = {
-      maxQueueMessages: 4096,
-      maxQueueBytes: 64 * 1024 * 1024,
+      queueLimits: DEFAULT_PEER_QUEUE_LIMITS,
       maxFrameBytes: DEFAULT_MAX_FRAME_BYTES,
       maxBatchBytes: 4 * 1024 * 1024,
       backoffInitialMs: 50,
@@ -148,7 +166,8 @@ export class TcpTransport implements Transport {
       ...options,
     };
     assert(Number.isSafeInteger(options.nodeId) && options.nodeId >= 1, "node id must be a positive integer");
-    assert(this.options.maxQueueMessages > 0 && this.options.maxQueueBytes > 0, "queue limits must be positive");
+    validatePeerQueueLimits(this.options.queueLimits);
+    assert(Number.isSafeInteger(this.options.maxFrameBytes) && this.options.maxFrameBytes > 0, "the frame limit must be a positive integer");
     assert(this.options.backoffInitialMs > 0 && this.options.backoffMaxMs >= this.options.backoffInitialMs, "bad backoff bounds");
   }
 
@@ -178,40 +197,37 @@ export class TcpTransport implements Transport {
     return this.boundAddress;
   }
 
-  /** Sends one Raft message (encodes it, then as send("raft", ...)). */
-  sendMessage(message: Message): void {
-    assert(message.from === this.options.nodeId, () => `sending a message from ${message.from} through node ${this.options.nodeId}`);
-    this.send("raft", message.to, encodeMessage(message));
+  /** Transport: sets a channel's one receiver; it decodes and validates the channel's bytes itself. */
+  receive(channel: ChannelName, handler: ChannelReceiver): void {
+    assert(CHANNEL_NAMES.includes(channel), () => `no channel ${String(channel)}`);
+    assert(!this.receivers.has(channel), () => `a second receiver for the ${channel} channel`);
+    this.receivers.set(channel, handler);
   }
 
-  /** Transport: the raft channel's receiver (replaces onMessage's decoding: the receiver decodes and validates). */
-  receive(channel: ChannelName, handler: (from: EndpointId, bytes: Uint8Array) => ReceiveVerdict): void {
-    assert(channel === "raft", () => `the TCP transport carries no ${channel} channel yet`);
-    assert(this.raftReceiver === undefined, "a second receiver for the raft channel");
-    this.raftReceiver = handler;
-  }
-
-  /** Transport: queues an encoded Raft message; false when it certainly never left (closed, too large, queue full). */
+  /** Transport: queues one channel message for `to`; false when it certainly never left (closed, too large, queue full, no address). */
   send(channel: ChannelName, to: EndpointId, payload: Uint8Array): boolean {
     if (this.closed) return false;
-    assert(channel === "raft", () => `the TCP transport carries no ${channel} channel yet`);
-    assert(to !== this.options.nodeId, "a node does not send messages to itself");
+    assert(CHANNEL_NAMES.includes(channel), () => `no channel ${String(channel)}`);
+    assert(Number.isSafeInteger(to) && to >= 1 && to !== this.options.nodeId, () => `node ${this.options.nodeId} sends to endpoint ${to}`);
     const link = this.link(to);
     if (payload.length > this.options.maxFrameBytes) {
-      this.options.log.error({ peer: to, sizeBytes: payload.length, limitBytes: this.options.maxFrameBytes }, "message exceeds the frame limit: dropped");
+      this.options.log.error({ peer: to, channel, sizeBytes: payload.length, limitBytes: this.options.maxFrameBytes }, "message exceeds the frame limit: dropped");
       this.drop(link, 1, "message exceeds the frame limit");
       return false;
     }
-    const frame = encodeFrame(payload, this.options.maxFrameBytes);
-    if (link.queue.length >= this.options.maxQueueMessages || link.queuedBytes + frame.length > this.options.maxQueueBytes) {
+    const frame = encodeChannelFrame(channel, payload, this.options.maxFrameBytes);
+    if (!link.bound.tryAdmit(frame.length)) {
       this.drop(link, 1, "send queue full");
       return false;
     }
     link.queue.push(frame);
-    link.queuedBytes += frame.length;
-    if (link.connection !== undefined) this.scheduleFlush(link);
-    else this.maybeDial(link);
-    return true;
+    if (link.connection !== undefined) {
+      this.scheduleFlush(link);
+      return true;
+    }
+    this.maybeDial(link);
+    // A dial that could not even start (no address, a bad one) discarded the queue, this message with it.
+    return link.queue.length > 0;
   }
 
   stats(): TransportStats {
@@ -220,14 +236,22 @@ export class TcpTransport implements Transport {
       .map((link) => ({
         peer: link.peer,
         connected: link.connection !== undefined,
-        queuedMessages: link.queue.length,
+        queuedMessages: link.bound.queuedMessages,
+        queuedBytes: link.bound.queuedBytes,
         sentMessages: link.sentMessages,
         sentBatches: link.sentBatches,
         droppedMessages: link.droppedMessages,
+        droppedQueueFull: link.bound.droppedMessages,
         receivedMessages: link.receivedMessages,
         dials: link.dials,
       }));
-    return { peers, malformedFrames: this.malformedFrames, rejectedHellos: this.rejectedHellos, acceptedConnections: this.acceptedConnections };
+    return {
+      peers,
+      malformedFrames: this.malformedFrames,
+      framesWithoutReceiver: { ...this.framesWithoutReceiver },
+      rejectedHellos: this.rejectedHellos,
+      acceptedConnections: this.acceptedConnections,
+    };
   }
 
   /** Stops listening, flushes what sockets already accepted, closes every connection. */
@@ -270,7 +294,7 @@ export class TcpTransport implements Transport {
         retryTimer: undefined,
         backoffMs: this.options.backoffInitialMs,
         queue: [],
-        queuedBytes: 0,
+        bound: new PeerQueueBound(this.options.queueLimits),
         flushScheduled: false,
         sentMessages: 0,
         sentBatches: 0,
@@ -354,7 +378,8 @@ export class TcpTransport implements Transport {
     const connection: Connection = {
       socket,
       dialer,
-      decoder: new FrameDecoder(this.options.maxFrameBytes),
+      // A frame's payload is a channel tag and at most maxFrameBytes of the channel's bytes.
+      decoder: new FrameDecoder(this.options.maxFrameBytes + CHANNEL_TAG_BYTES),
       peer,
       helloReceived: false,
       established: false,
@@ -384,27 +409,27 @@ export class TcpTransport implements Transport {
     if (!result.ok) return this.malformed(connection, result.error);
     for (const bytes of result.payloads) {
       if (connection.closed) return;
-      if (connection.helloReceived && connection.peer !== undefined && this.raftReceiver !== undefined) {
-        // After the hello every frame is the raft channel's: its receiver decodes and validates.
-        this.link(connection.peer).receivedMessages += 1;
-        if (this.raftReceiver(connection.peer, bytes) === "malformed") return this.malformed(connection, "the raft channel refused a message");
+      if (!connection.helloReceived) {
+        const decoded = decodePayload(bytes, this.options.maxFrameBytes);
+        if (!decoded.ok) return this.malformed(connection, decoded.error);
+        if (decoded.payload.kind !== "hello") return this.malformed(connection, "first frame is not a hello");
+        this.onHello(connection, decoded.payload);
         continue;
       }
-      const decoded = decodePeerPayload(bytes, this.options.maxFrameBytes);
-      if (!decoded.ok) return this.malformed(connection, decoded.error);
-      const payload = decoded.payload;
-      if (payload.kind === "hello") {
-        this.onHello(connection, payload);
+      const peer = connection.peer;
+      assert(peer !== undefined, "a connection past its hello knows its peer");
+      const framed = decodeChannelPayload(bytes);
+      if (!framed.ok) return this.malformed(connection, framed.error);
+      const receiver = this.receivers.get(framed.channel);
+      if (receiver === undefined) {
+        // A correct peer may speak a channel this node does not serve (yet): drop, count, keep the connection.
+        if (this.framesWithoutReceiver[framed.channel] === 0) this.options.log.warn({ peer, channel: framed.channel }, "dropping frames for a channel without a receiver");
+        this.framesWithoutReceiver[framed.channel] += 1;
         continue;
       }
-      if (!connection.helloReceived) return this.malformed(connection, "first frame is not a hello");
-      const message = payload.message;
-      if (message.from !== connection.peer || message.to !== this.options.nodeId) {
-        return this.malformed(connection, `message from ${message.from} to ${message.to} on the connection with ${connection.peer}`);
-      }
-      const link = this.link(message.from);
-      link.receivedMessages += 1;
-      this.options.onMessage?.(message);
+      this.link(peer).receivedMessages += 1;
+      // The receiver decodes and validates (the raft channel: decodePeerPayload and the from/to check).
+      if (receiver(peer, framed.bytes) === "malformed") return this.malformed(connection, `the ${framed.channel} channel refused a message`);
     }
   }
 
@@ -498,7 +523,7 @@ export class TcpTransport implements Transport {
       }
       assert(offset === batchBytes, "batch size mismatch");
       link.queue.splice(0, count);
-      link.queuedBytes -= batchBytes;
+      link.bound.release(count, batchBytes);
       link.sentMessages += count;
       link.sentBatches += 1;
       connection.writable = connection.socket.write(batch);
@@ -507,7 +532,7 @@ export class TcpTransport implements Transport {
 
   private clearQueue(link: PeerLink): void {
     link.queue = [];
-    link.queuedBytes = 0;
+    link.bound.releaseAll();
   }
 
   private malformed(connection: Connection, error: string): void {

@@ -4,7 +4,7 @@ import { EventQueue } from "../../../src/core/sim/event-queue.ts";
 import { SimClock, SimTimers } from "../../../src/core/sim/sim-clock.ts";
 import { Nemesis, type NemesisTarget } from "../../../src/core/sim/nemesis.ts";
 import { FAULT_PROFILES, type FaultProfile } from "../../../src/core/sim/fault-profile.ts";
-import { SimNetwork } from "../../../src/core/sim/network.ts";
+import { DEFAULT_NETWORK_LIMITS, SimNetwork } from "../../../src/core/sim/network.ts";
 import { Prng } from "../../../src/core/sim/prng.ts";
 import { seedFromNumber } from "../../../src/core/sim/seed.ts";
 
@@ -56,7 +56,7 @@ describe("node clocks and timers", () => {
 describe("nemesis", () => {
   function world(profile: FaultProfile, nodeCount = 5) {
     const queue = new EventQueue(100_000);
-    const network = new SimNetwork<unknown>(queue, Prng.stream(seedFromNumber(1), "n"), nodeCount, { latencyMinUs: 1, latencyTailMeanUs: 0, latencyMaxUs: 1, lossProbability: 0, duplicateProbability: 0, reorder: false }, 10, () => {});
+    const network = new SimNetwork<unknown>(queue, Prng.stream(seedFromNumber(1), "n"), nodeCount, { latencyMinUs: 1, latencyTailMeanUs: 0, latencyMaxUs: 1, lossProbability: 0, duplicateProbability: 0, reorder: false }, { ...DEFAULT_NETWORK_LIMITS, perLinkQueue: { messagesMax: 10, bytesMax: 1 << 20 } }, () => {}, () => 0);
     const up = new Set(Array.from({ length: nodeCount }, (_, i) => i + 1));
     let maxDown = 0;
     const target: NemesisTarget = {

@@ -110,3 +110,40 @@ export const STORAGE_PLANTED_BUG_CONFIG: StoragePlantedBugConfig = {
     profile: { ...FAULT_PROFILES.corruption!, diskMisdirectedWriteProbability: 0 },
   }),
 };
+
+/**
+ * Bugs planted outside the Raft core for checks that no Raft property covers: a storage bug that
+ * refuses clean stores, a fault-model bug that corrupts a majority, a state-machine bug that only
+ * the history's linearizability shows. `plant` switches the bug on; without it the run is clean.
+ */
+export interface HarnessPlantedBugConfig extends Omit<PlantedBugConfig, "bug"> {
+  readonly bug: string;
+  readonly plant: Pick<SimulationOptions, "storagePlantedBugs" | "faultModelPlantedBugs" | "kvPlantedBugs">;
+}
+
+export const HARNESS_PLANTED_BUG_CONFIGS: readonly HarnessPlantedBugConfig[] = [
+  {
+    bug: "torn-tail-as-corrupt",
+    property: "Clean Disk Starts",
+    note: "standard profile (torn writes at crashes, no corruption): storage reports the clean torn tail of a crashed node's log as corruption, and the node refuses to start",
+    seeds: range(1, 20),
+    options: (seed) => base(seed, "standard", 20_000),
+    plant: { storagePlantedBugs: new Set(["torn-tail-as-corrupt"]) },
+  },
+  {
+    bug: "consent-to-corrupt-every-node",
+    property: "Minority Refusals",
+    note: "corruption profile: the corruption consent lets every node's disk be corrupted, so a majority of nodes refuse to start",
+    seeds: range(1, 10),
+    options: (seed) => base(seed, "corruption", 20_000),
+    plant: { faultModelPlantedBugs: new Set(["consent-to-corrupt-every-node"]) },
+  },
+  {
+    bug: "cas-without-compare",
+    property: "Linearizability",
+    note: "standard profile: the state machine swaps a cas whatever the current value; every replica agrees, reads are never stale, only the history check sees a cas that succeeded against the wrong value",
+    seeds: range(1, 10),
+    options: (seed) => base(seed, "standard", 20_000),
+    plant: { kvPlantedBugs: new Set(["cas-without-compare"]) },
+  },
+];

@@ -10,7 +10,7 @@
 import { test, describe } from "node:test";
 import assert from "node:assert/strict";
 import { runSimulation } from "../../../src/core/sim/simulation.ts";
-import { PLANTED_BUG_CONFIGS } from "./planted-bug-configs.ts";
+import { HARNESS_PLANTED_BUG_CONFIGS, PLANTED_BUG_CONFIGS } from "./planted-bug-configs.ts";
 
 describe("planted bugs are caught by the right property", () => {
   for (const config of PLANTED_BUG_CONFIGS) {
@@ -31,6 +31,28 @@ describe("planted bugs are caught by the right property", () => {
       for (const seed of tried) {
         const failure = runSimulation(config.options(seed)).failure;
         assert.equal(failure, undefined, `bug off, seed ${seed}: ${failure?.property}: ${failure?.message}`);
+      }
+    });
+  }
+
+  for (const config of HARNESS_PLANTED_BUG_CONFIGS) {
+    test(`${config.bug} (harness) -> ${config.property}`, () => {
+      const tried: number[] = [];
+      let caughtBy: number | undefined;
+      for (const seed of config.seeds) {
+        tried.push(seed);
+        const failure = runSimulation({ ...config.options(seed), ...config.plant }).failure;
+        if (failure === undefined) continue;
+        assert.equal(failure.property, config.property, `seed ${seed}: ${failure.property}: ${failure.message}`);
+        assert.match(failure.reproduce, new RegExp(`with planted bug ${config.bug}`));
+        caughtBy = seed;
+        break;
+      }
+      assert.ok(caughtBy !== undefined, `no seed of ${config.seeds[0]}..${config.seeds.at(-1)} caught ${config.bug}`);
+      for (const seed of tried) {
+        const result = runSimulation(config.options(seed));
+        assert.equal(result.failure, undefined, `bug off, seed ${seed}: ${result.failure?.property}: ${result.failure?.message}`);
+        assert.equal(result.linearizability.verdict, "ok", `bug off, seed ${seed}: linearizability ${result.linearizability.verdict}`);
       }
     });
   }

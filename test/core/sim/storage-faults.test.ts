@@ -1,7 +1,8 @@
 // Storage faults in the simulator (issue #4): the corruption consent (at most a minority of
 // nodes, never a sync point slot), the "corruption" profile end to end (nodes that find their
 // store corrupt stay down and are counted; no property breaks), the property "Committed Data
-// Intact" fed by hand, and the planted storage bug it must catch.
+// Intact" fed by hand, the planted storage bug it must catch, and the planted bug of the sync
+// point window (docs/STORAGE.md), which "Clean Disk Starts" must catch: an honest disk read as corrupt.
 
 import { test, describe } from "node:test";
 import assert from "node:assert/strict";
@@ -10,6 +11,8 @@ import { FAULT_PROFILES } from "../../../src/core/sim/fault-profile.ts";
 import { SafetyMonitor, PROPERTIES } from "../../../src/core/sim/properties.ts";
 import { seedFromNumber } from "../../../src/core/sim/seed.ts";
 import { runSimulation } from "../../../src/core/sim/simulation.ts";
+import type { SimulationOptions } from "../../../src/core/sim/simulation.ts";
+import type { StoragePlantedBug } from "../../../src/core/storage/raft-storage.ts";
 import type { Entry, NodeId, RaftCore, RaftStatus, RecoveredState } from "../../../src/core/raft/types.ts";
 import { statusReaders } from "../../../src/core/raft/status-readers.ts";
 import { STORAGE_PLANTED_BUG_CONFIG } from "./planted-bug-configs.ts";
@@ -190,6 +193,40 @@ describe("planted storage bug", () => {
     for (const seed of tried) {
       const result = runSimulation(config.options(seed));
       assert.equal(result.failure, undefined, `bug off, seed ${seed}: ${result.failure?.property}: ${result.failure?.message}`);
+    }
+  });
+});
+
+describe("planted storage bug of the sync point window", () => {
+  // The riding sync point covers the batch its own fsync is writing: a crash that keeps the slot
+  // and loses (or tears) the batch leaves a durable sync point past data that never became
+  // durable, and a node whose disk was never corrupted refuses to start. Frequent crashes of the
+  // leader (leader-churn) while 16 clients keep it writing make a crash inside an fsync likely.
+  const bug: StoragePlantedBug = "sync-point-covers-unsynced-batch";
+  const options = (seed: number): SimulationOptions => ({
+    seed: seedFromNumber(seed),
+    nodeCount: 5,
+    durationMs: 20_000,
+    profile: FAULT_PROFILES["leader-churn"]!,
+    workload: { clientCount: 16, thinkTimeMs: [0, 10], mix: { get: 1, put: 5, cas: 1 } },
+  });
+  test(`${bug} -> Clean Disk Starts (an honest disk refused as corrupt)`, () => {
+    const tried: number[] = [];
+    let caughtBy: number | undefined;
+    for (let seed = 1; seed <= 20; seed++) {
+      tried.push(seed);
+      const failure = runSimulation({ ...options(seed), storagePlantedBugs: new Set([bug]) }).failure;
+      if (failure === undefined) continue;
+      assert.equal(failure.property, "Clean Disk Starts", `seed ${seed}: ${failure.property}: ${failure.message}`);
+      assert.match(failure.message, /refused to start as corrupt, but its disk was never corrupted: storage corrupt: .*sync point at \d+: acknowledged data lost/);
+      caughtBy = seed;
+      break;
+    }
+    assert.ok(caughtBy !== undefined, `no seed of 1..20 caught ${bug}`);
+    for (const seed of tried) {
+      const result = runSimulation(options(seed));
+      assert.equal(result.failure, undefined, `bug off, seed ${seed}: ${result.failure?.property}: ${result.failure?.message}`);
+      assert.equal(result.refusedToStart.length, 0, "no corruption in this profile: every store reopens");
     }
   });
 });

@@ -27,27 +27,37 @@ const CROSS_SEGMENT_SCRIPT: ReadonlyArray<readonly [number, number]> = [
   [6, 0], [1, 1], [1, 1], [1, 1], [3, 0], [1, 1], [1, 1], [1, 1], [7, 1], [1, 1],
 ];
 
-/** Runs the script, crashing after `crashAfterEvents` scheduler events (or never); then a final crash. */
+/** Runs the script, crashing after `crashAfterEvents` scheduler events (or never); then a final crash. With `idleEvery`, the log goes idle (an idle sync point flush) after every idleEvery-th step. */
 function runScript(
   diskSeed: number,
   crashAfterEvents: number | undefined,
   script: ReadonlyArray<readonly [number, number]> = SCRIPT,
   faults: typeof HOSTILE = HOSTILE,
   entryBytes?: number,
+  options: StorageOptions = OPTIONS,
+  idleEvery?: number,
 ): { events: number; crashed: boolean } {
   const world = makeWorld(diskSeed, faults);
-  const driver = new RaftLikeDriver(world, OPTIONS, openOk(world, OPTIONS), entryBytes);
+  const driver = new RaftLikeDriver(world, options, openOk(world, options), entryBytes);
   let events = 0;
-  for (const [choice, size] of script) {
-    driver.step(choice, size);
+  const drain = (): boolean => {
     while (driver.busy) {
       if (events === crashAfterEvents) {
         driver.crashAndRecover();
-        return { events, crashed: true };
+        return true;
       }
       assert.ok(world.scheduler.step(), "a busy store with no pending disk event");
       events++;
     }
+    return false;
+  };
+  for (let i = 0; i < script.length; i++) {
+    const [choice, size] = script[i]!;
+    driver.step(choice, size);
+    if (drain()) return { events, crashed: true };
+    if (idleEvery === undefined || i % idleEvery !== 0) continue;
+    driver.idle();
+    if (drain()) return { events, crashed: true };
   }
   driver.crashAndRecover();
   return { events, crashed: false };
@@ -74,6 +84,33 @@ describe("crash recovery", () => {
       assert.ok(total > 40, `the script should produce many disk events, got ${total}`);
       for (const seed of [1, 2]) for (let k = 0; k <= total; k++) runScript(seed * 104729 + k, k, CROSS_SEGMENT_SCRIPT, faults, 1500);
     }
+  });
+
+  test("every sync point mode, with idle flushes between steps: a crash after any disk event recovers every acknowledged entry, and an honest disk never reads as corrupt", () => {
+    for (const [options, idleEvery] of [
+      [{ ...OPTIONS, syncPoints: "riding" }, 2],
+      [{ ...OPTIONS, syncPoints: "riding" }, 1],
+      [{ ...OPTIONS, syncPoints: "strict" }, undefined],
+      [{ ...OPTIONS, syncPoints: "off" }, undefined],
+    ] as const) {
+      const { events: total } = runScript(1, undefined, SCRIPT, HOSTILE, undefined, options, idleEvery);
+      for (let k = 0; k <= total; k++) runScript(31 * k + 5, k, SCRIPT, HOSTILE, undefined, options, idleEvery);
+    }
+  });
+
+  test("planted bug sync-point-covers-unsynced-batch: some crash point leaves a sync point beyond durable data, and the honest disk is refused as corrupt", () => {
+    const options: StorageOptions = { ...OPTIONS, plantedBugs: new Set(["sync-point-covers-unsynced-batch"]) };
+    const { events: total } = runScript(1, undefined, SCRIPT, HOSTILE, undefined, options);
+    let refused: string | undefined;
+    for (let k = 0; k <= total && refused === undefined; k++) {
+      try {
+        runScript(31 * k + 5, k, SCRIPT, HOSTILE, undefined, options);
+      } catch (error) {
+        refused = (error as Error).message;
+      }
+    }
+    assert.ok(refused !== undefined, "no crash point caught the planted bug");
+    assert.match(refused, /open after crash failed: storage corrupt: .*sync point at \d+: acknowledged data lost/);
   });
 
   test("property: random persist / saveSnapshot / crash / reopen sequences never lose an acknowledged entry nor invent one", () => {

@@ -241,6 +241,21 @@ export class RaftLikeDriver {
     }
   }
 
+  /**
+   * The log goes idle (docs/STORAGE.md, "The sync point window"): the driver's idle check on
+   * two ticks in a row, the second of which flushes the sync point if it lags. Acknowledges nothing.
+   */
+  idle(): void {
+    assert.ok(!this.busy);
+    const storage = this.storage;
+    storage.flushSyncPointWhenIdle((error) => assert.equal(error, undefined));
+    this.busy = true;
+    storage.flushSyncPointWhenIdle((error) => {
+      assert.equal(error, undefined);
+      if (this.storage === storage) this.busy = false;
+    });
+  }
+
   /** Crash the disk, reopen, check the recovered state against the model and continue from it. */
   crashAndRecover(): void {
     const error = this.tryCrashAndRecover();

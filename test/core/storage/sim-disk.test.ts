@@ -220,3 +220,61 @@ describe("SimDisk", () => {
     assert.ok(seen);
   });
 });
+
+describe("SimDisk crash kinds", () => {
+  test("a process kill keeps every write, synced or not, and draws no randomness", () => {
+    const { disk, scheduler } = makeDisk(11, LOSE_ALL);
+    disk.write("wal", 0, bytes("synced"));
+    syncNow(disk, scheduler, "wal");
+    syncNow(disk, scheduler);
+    disk.write("wal", 6, bytes("+unsynced"));
+    disk.write("fresh", 0, bytes("never synced"));
+    disk.rename("fresh", "renamed");
+    disk.processKill();
+    assert.deepEqual(disk.list(), ["renamed", "wal"]);
+    assert.equal(text(disk.read("wal")), "synced+unsynced");
+    assert.equal(text(disk.read("renamed")), "never synced");
+    assert.equal(disk.stats().processKills, 1);
+    assert.equal(disk.stats().crashes, 0);
+    assert.equal(disk.stats().lostWrites, 0);
+  });
+
+  test("what survived a process kill unsynced is still lost to a later host crash", () => {
+    const { disk, scheduler } = makeDisk(12, LOSE_ALL);
+    disk.write("wal", 0, bytes("synced"));
+    syncNow(disk, scheduler, "wal");
+    syncNow(disk, scheduler);
+    disk.write("wal", 6, bytes("+unsynced"));
+    disk.processKill();
+    assert.ok(disk.unsyncedOperations() >= 1);
+    disk.crash();
+    assert.equal(text(disk.read("wal")), "synced");
+    assert.equal(disk.unsyncedOperations(), 0);
+  });
+
+  test("a process kill drops every pending callback, as a host crash does", () => {
+    const { disk, scheduler } = makeDisk(13, KEEP_ALL);
+    disk.write("wal", 0, bytes("x"));
+    let called = 0;
+    disk.sync("wal", () => called++);
+    disk.syncDirectory(() => called++);
+    disk.processKill();
+    scheduler.runUntilIdle();
+    assert.equal(called, 0);
+    // The sync that was in flight did not make its write durable: a host crash may still lose it.
+    assert.ok(disk.unsyncedOperations() >= 1);
+    // After the kill the disk works as before for the next incarnation.
+    disk.sync("wal", () => called++);
+    scheduler.runUntilIdle();
+    assert.equal(called, 1);
+  });
+
+  test("a host crash with the same unsynced writes loses them (the contrast)", () => {
+    const { disk } = makeDisk(14, LOSE_ALL);
+    disk.write("wal", 0, bytes("never synced"));
+    disk.crash();
+    assert.deepEqual(disk.list(), []);
+    assert.equal(disk.stats().crashes, 1);
+    assert.equal(disk.stats().processKills, 0);
+  });
+});

@@ -1,0 +1,32 @@
+// What one Blixard node process runs, given its Environment and its opened storage: the
+// replica driver over the key-value state machine (and, as the node grows, whatever runs
+// beside the replica). The real runtime (src/shell/node/runtime.ts) and the simulator's
+// cluster (src/core/sim/cluster.ts) both build their nodes here, so the simulator runs the
+// same assembly that production runs.
+
+import { assert } from "../assert.ts";
+import type { Environment } from "../env/environment.ts";
+import type { RaftStorage } from "../storage/raft-storage.ts";
+import { KvStateMachine, type KvPlantedBug, type KvQuery, type KvResult } from "./kv-state-machine.ts";
+import { Replica, type ReplicaOptions } from "./replica.ts";
+
+export type KvReplica = Replica<KvResult, KvQuery, string>;
+
+export interface NodeProcess {
+  readonly replica: KvReplica;
+  /** The replica's state machine (the runtime reads it for serializable local reads). */
+  readonly machine: KvStateMachine;
+}
+
+export interface NodeProcessOptions extends ReplicaOptions {
+  /** Test harness only: bugs planted in the state machine. */
+  readonly kvPlantedBugs?: ReadonlySet<KvPlantedBug>;
+}
+
+/** Builds a node's process; the caller starts it (process.replica.start()). */
+export function createNodeProcess(env: Environment, storage: RaftStorage, options: NodeProcessOptions): NodeProcess {
+  assert(options.tickMs > 0, "a node process needs a positive tick");
+  const machine = new KvStateMachine(options.kvPlantedBugs);
+  const replica: KvReplica = new Replica<KvResult, KvQuery, string>(env, storage, machine, options);
+  return { replica, machine };
+}

@@ -1,0 +1,242 @@
+// The cluster on the world's hosts: on each host, a Blixard node process built by the same
+// factory the real runtime uses (src/core/replica/node-process.ts) over RaftStorage over the
+// host's SimDisk. It starts nodes, crashes and restarts them (one incarnation per start),
+// stops a node for good when its restart finds the store corrupt (as the real node does),
+// and shows the safety monitor every durable batch and applied entry.
+
+import { assert } from "../assert.ts";
+import type { CrashKind } from "../env/environment.ts";
+import type { ConfState, NodeId, RaftCore } from "../raft/types.ts";
+import { createNodeProcess, type KvReplica } from "../replica/node-process.ts";
+import type { ReplicaOptions } from "../replica/replica.ts";
+import type { KvPlantedBug } from "../replica/kv-state-machine.ts";
+import { RaftStorage, type StoragePlantedBug } from "../storage/raft-storage.ts";
+import { StorageError } from "../storage/storage-error.ts";
+import type { PersistBatch, PropertyName, SafetyMonitor } from "./properties.ts";
+import { TRACE } from "./trace.ts";
+import type { HostProcess, HostWorld, SimHost } from "./world.ts";
+
+const CLUSTER_ID = "sim";
+
+/** A node whose restart found its store corrupt: like the real node, it stays down for the rest of the run. */
+export interface StartRefusal {
+  readonly nodeId: NodeId;
+  readonly simulatedTimeUs: number;
+  /** The StorageError's one line (file, offset, what). */
+  readonly message: string;
+}
+
+/** One start of a node: the host process and, once its storage opened, the replica. */
+export interface NodeIncarnation {
+  readonly process: HostProcess;
+  replica: KvReplica | undefined;
+}
+
+interface ClusterNode {
+  readonly host: SimHost;
+  current: NodeIncarnation | undefined;
+  incarnations: number;
+  /** Set when a restart found the store corrupt: the node stays down (no restart brings it back). */
+  refused: StartRefusal | undefined;
+}
+
+export interface ClusterOptions {
+  readonly replica: Omit<ReplicaOptions, "observer" | "onFatal">;
+  readonly storagePlantedBugs: ReadonlySet<StoragePlantedBug> | undefined;
+  readonly kvPlantedBugs: ReadonlySet<KvPlantedBug> | undefined;
+  /** A node refused to start on a corrupt store (after it was recorded): the start-refusal checks' turn. */
+  readonly refused: (refusal: StartRefusal) => void;
+  /** A failure the run reports (and stops at). */
+  readonly fail: (property: PropertyName | "Restartable", message: string, nodeId: NodeId) => void;
+}
+
+export class Cluster {
+  private readonly nodes: ClusterNode[] = [];
+  private readonly bootstrap: ConfState;
+  private readonly refusals: StartRefusal[] = [];
+  private crashCount = 0;
+  private readonly crashKindCounts: Record<CrashKind, number> = { "process-kill": 0, "host-crash": 0 };
+
+  constructor(
+    private readonly world: HostWorld,
+    private readonly monitor: SafetyMonitor,
+    private readonly options: ClusterOptions,
+  ) {
+    for (const host of world.hosts) this.nodes.push({ host, current: undefined, incarnations: 0, refused: undefined });
+    this.bootstrap = { voters: [...world.hostIds], learners: [] };
+    assert(this.nodes.length === world.hosts.length, "one node per host");
+  }
+
+  get crashes(): number {
+    return this.crashCount;
+  }
+
+  /** The crashes by kind (they sum to crashes). */
+  crashKinds(): Record<CrashKind, number> {
+    return { ...this.crashKindCounts };
+  }
+
+  /** Nodes that refused to start on a corrupt store, in the order they did. */
+  refusedToStart(): readonly StartRefusal[] {
+    return [...this.refusals];
+  }
+
+  isUp(id: NodeId): boolean {
+    return this.node(id).current !== undefined;
+  }
+
+  /** The running incarnation of a node (undefined while it is down). */
+  incarnation(id: NodeId): NodeIncarnation | undefined {
+    return this.node(id).current;
+  }
+
+  /** The Raft core of a running node, for the monitor (undefined while down or opening its storage). */
+  coreOf(id: NodeId): RaftCore | undefined {
+    const current = this.node(id).current;
+    return current?.process.alive === true ? current.replica?.core : undefined;
+  }
+
+  /** The running node that leads in the highest term (lowest id on a tie, which Election Safety forbids anyway), or 0. */
+  currentLeader(): NodeId {
+    let leader = 0;
+    let leaderTerm = -1;
+    for (const node of this.nodes) {
+      const core = node.current?.replica?.core;
+      if (core === undefined) continue;
+      if (core.currentRole() === "leader" && core.currentTerm() > leaderTerm) {
+        leader = node.host.id;
+        leaderTerm = core.currentTerm();
+      }
+    }
+    return leader;
+  }
+
+  /** The highest term any running node holds. */
+  maxTerm(): number {
+    return Math.max(0, ...this.nodes.map((node) => node.current?.replica?.core.status().hardState.term ?? 0));
+  }
+
+  /** The per-node property checks after node code ran. */
+  afterStep(host: SimHost): void {
+    const current = this.nodes[host.id - 1]!.current;
+    if (current !== undefined && current.process.alive && current.replica !== undefined) this.monitor.afterStep(host.id, current.replica.core);
+  }
+
+  start(id: NodeId): void {
+    const node = this.node(id);
+    if (node.refused !== undefined) return; // refused to start on a corrupt store: stays down, like the real node
+    assert(node.current === undefined, () => `node ${id} started twice`);
+    const number = ++node.incarnations;
+    const host = node.host;
+    const process = this.world.startProcess(host, number);
+    const incarnation: NodeIncarnation = { process, replica: undefined };
+    node.current = incarnation;
+    this.world.trace.event(number === 1 ? TRACE.started : TRACE.restart, id, number, 0);
+    this.world.runOnHost(host, TRACE.restart, number, () => {
+      RaftStorage.open(host.disk, { nodeId: id, clusterId: CLUSTER_ID }, this.bootstrap, { plantedBugs: this.options.storagePlantedBugs }, (result) => {
+        if (!process.alive) return;
+        if (result instanceof StorageError && result.code === "corrupt") {
+          this.refuseToStart(node, result.message);
+          return;
+        }
+        if (result instanceof StorageError) {
+          this.options.fail("Restartable", `node ${id} could not reopen its storage after a crash: ${result.message}`, id);
+          return;
+        }
+        this.monitor.recovered(id, result.recovered);
+        this.observePersistence(id, incarnation, result);
+        const built = createNodeProcess(process.env, result, {
+          ...this.options.replica,
+          kvPlantedBugs: this.options.kvPlantedBugs,
+          observer: {
+            applied: (entry) => this.monitor.applied(id, entry),
+            restored: (snapshot) => this.monitor.restored(id, snapshot),
+          },
+          onFatal: (error) => this.options.fail("Restartable", `node ${id} stopped on a storage failure: ${error.message}`, id),
+        });
+        incarnation.replica = built.replica;
+        built.replica.start();
+      });
+    }, process);
+  }
+
+  /**
+   * The node's process dies. A host crash also loses or tears the disk's unsynced writes; a
+   * process kill keeps every write the process made (the kernel has them), and the node
+   * restarts from exactly that (src/core/sim/sim-disk.ts, processKill).
+   */
+  crash(id: NodeId, kind: CrashKind = "host-crash"): void {
+    const node = this.node(id);
+    const incarnation = node.current;
+    assert(incarnation !== undefined, () => `node ${id} crashed while down`);
+    // A host crash's trace event is what it always was; a process kill's says so.
+    this.world.trace.event(TRACE.crash, id, incarnation.process.number, kind === "process-kill" ? 1 : 0);
+    this.crashCount++;
+    this.crashKindCounts[kind]++;
+    node.current = undefined;
+    node.host.pausedUntilUs = 0;
+    this.world.endProcess(node.host);
+    // stop() tells waiting clients "stopped"; a crashed process says nothing, so replies are dropped (alive is false).
+    incarnation.replica?.stop();
+    if (kind === "host-crash") node.host.disk.crash();
+    else node.host.disk.processKill();
+    this.monitor.crashed(id);
+  }
+
+  /**
+   * The node found its store corrupt and stops, as the real node does (docs/ARCHITECTURE.md,
+   * "Failure policy"): it stays down for the rest of the run. Whether that is allowed is the
+   * start-refusal checks' question (start-refusal-check.ts), not this one's.
+   */
+  private refuseToStart(node: ClusterNode, message: string): void {
+    const incarnation = node.current;
+    assert(incarnation !== undefined, "a node refused to start while down");
+    const refusal: StartRefusal = { nodeId: node.host.id, simulatedTimeUs: this.world.queue.timeUs, message };
+    this.refusals.push(refusal);
+    node.refused = refusal;
+    node.current = undefined;
+    this.world.endProcess(node.host);
+    this.world.trace.event(TRACE.refused, node.host.id, incarnation.process.number, 0);
+    this.options.refused(refusal);
+  }
+
+  private node(id: NodeId): ClusterNode {
+    const node = this.nodes[id - 1];
+    assert(node !== undefined, () => `no node ${id}`);
+    return node;
+  }
+
+  /**
+   * Wraps storage.persist so the monitor sees every batch that became durable. The replica has
+   * at most one persist in flight (asserted), so one completion callback per incarnation serves
+   * them all, with what the persist in flight needs in these variables (no allocation per persist).
+   */
+  private observePersistence(id: NodeId, incarnation: NodeIncarnation, storage: RaftStorage): void {
+    const persist = storage.persist.bind(storage);
+    let inFlightBatch: PersistBatch | undefined;
+    let inFlightMustSync = false;
+    let inFlightIsLeader = false;
+    let inFlightDone: ((error: StorageError | undefined) => void) | undefined;
+    const persisted = (error: StorageError | undefined): void => {
+      const batch = inFlightBatch;
+      const done = inFlightDone;
+      assert(batch !== undefined && done !== undefined, "a persist completed with none in flight");
+      inFlightBatch = undefined;
+      inFlightDone = undefined;
+      if (error === undefined && incarnation.process.alive) this.monitor.persisted(id, batch, inFlightMustSync, inFlightIsLeader);
+      done(error);
+    };
+    storage.persist = (batch, mustSync, done) => {
+      const isLeader = incarnation.replica?.core.currentRole() === "leader";
+      // The batch itself (readonly; the replica hands its Ready): no copy per persist.
+      this.monitor.persisting(id, batch);
+      if (this.monitor.violation !== undefined) return; // the run stops at this event; storage would only assert the same
+      assert(inFlightBatch === undefined, "a second persist started before the first completed");
+      inFlightBatch = batch;
+      inFlightMustSync = mustSync;
+      inFlightIsLeader = isLeader;
+      inFlightDone = done;
+      persist(batch, mustSync, persisted);
+    };
+  }
+}
