@@ -925,7 +925,6 @@ export class RawNode implements RaftCore {
     let sizeBytes = 0;
     for (const entry of entries) sizeBytes += entry.data.length;
     this.send({ type: "append", from: this.id, term: this.term, to, prevLogIndex, prevLogTerm, entries, commit: this.log.committed });
-    progress.appendSentSinceHeartbeat = true;
     if (entries.length > 0) progress.sentEntries(entries[entries.length - 1]!.index, sizeBytes);
     else if (progress.state === "probe") progress.sentEntries(prevLogIndex, 0);
   }
@@ -941,7 +940,6 @@ export class RawNode implements RaftCore {
     const prevLogTerm = this.log.termAt(prevLogIndex);
     if (prevLogTerm === undefined) assert(false, `no term at ${prevLogIndex} to send to ${to}`);
     this.send({ type: "append", from: this.id, term: this.term, to, prevLogIndex, prevLogTerm, entries: NO_ENTRIES, commit: this.log.committed });
-    progress.appendSentSinceHeartbeat = true;
   }
 
   private sendSnapshot(to: NodeId, progress: Progress): void {
@@ -1030,13 +1028,7 @@ export class RawNode implements RaftCore {
     }
   }
 
-  /**
-   * Heartbeats to every follower; a read round counts as the periodic heartbeat (the next is due
-   * heartbeatTicks later). A periodic one without a read skips a follower that is streaming
-   * (replicate state, window not full) and got an append since the last heartbeat: that append
-   * already did a heartbeat's work (authority, election timer, CheckQuorum activity, the commit
-   * index as of its sending), and its answer keeps the window moving.
-   */
+  /** Heartbeats to every follower; a read round counts as the periodic heartbeat (the next is due heartbeatTicks later). */
   private broadcastHeartbeat(readContext: number): void {
     this.heartbeatElapsed = 0;
     const ids = this.tracker.ids();
@@ -1044,9 +1036,6 @@ export class RawNode implements RaftCore {
     for (let i = 0; i < ids.length; i += 1) {
       const id = ids[i]!;
       const progress = progressList[i]!;
-      const skip = readContext === 0 && progress.appendSentSinceHeartbeat && progress.state === "replicate" && !progress.inflights.full();
-      progress.appendSentSinceHeartbeat = false;
-      if (skip) continue;
       this.send({ type: "heartbeat", from: this.id, term: this.term, to: id, commit: Math.min(this.log.committed, progress.match), readContext });
     }
   }

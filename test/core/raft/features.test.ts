@@ -484,33 +484,6 @@ describe("membership", () => {
 });
 
 describe("replication flow control", () => {
-  test("a periodic heartbeat skips a streaming follower that just got an append; a read round does not", () => {
-    const node = newNode({ config: { heartbeatTicks: 1 } });
-    makeLeader(node);
-    commitNoop(node); // 2 and 3 stream (replicate); their heartbeat flags are cleared below
-    node.tick();
-    drainMessages(node);
-    node.propose(data("x"));
-    const sent = drainMessages(node).filter((m) => m.type === "append");
-    node.step(acceptAndReply(sent.find((m) => m.to === 2)!)); // only 2 answers
-    drainMessages(node);
-    node.tick(); // 2 and 3 both got an append since the last round: both skipped
-    assert.deepEqual(drainMessages(node).filter((m) => m.type === "heartbeat"), []);
-    node.tick(); // nothing sent since: both get one
-    const beats = () => (drainMessages(node).filter((m) => m.type === "heartbeat") as HeartbeatRequest[]).map((m) => [m.to, m.readContext]);
-    assert.deepEqual(beats(), [
-      [2, 0],
-      [3, 0],
-    ]);
-    node.propose(data("y"));
-    drainMessages(node);
-    assert.equal(node.readIndex(5), undefined); // a read round goes to everyone
-    assert.deepEqual(beats(), [
-      [2, 5],
-      [3, 5],
-    ]);
-  });
-
   test("proposals between two Readys share one append per follower, or as many as maxMessageBytes needs", () => {
     for (const [maxMessageBytes, expected] of [
       [1024, [[1, 3]]],

@@ -267,10 +267,6 @@ describe("Raft paper 5.3: log replication", () => {
         [3, li + 1, 1],
       ],
     );
-    // The append just sent did a heartbeat's work, so the next round skips these streaming
-    // followers; the round after it carries the commit index (min(commit, match)).
-    node.tick();
-    assert.deepEqual(drainMessages(node).filter((m) => m.type === "heartbeat"), []);
     node.tick();
     const beats = sortByTo(drainMessages(node).filter((m) => m.type === "heartbeat") as HeartbeatRequest[]);
     assert.deepEqual(

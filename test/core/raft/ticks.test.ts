@@ -128,11 +128,7 @@ describe("ticks", () => {
     assert.equal(c.core(1).ticksUntilDue(), 3, "the first heartbeat is heartbeatTicks after election");
     c.core(1).tickBy(2);
     assert.ok(!c.core(1).hasReady(), "no heartbeat before heartbeatTicks");
-    assert.equal(c.core(1).ticksUntilDue(), 1);
-    // The first heartbeat round skips the followers the no-op's append just reached; the next has them.
     c.core(1).tickBy(1);
-    assert.equal(c.core(1).ticksUntilDue(), 3, "the heartbeat round happened: the next is heartbeatTicks away");
-    c.core(1).tickBy(3);
-    assert.ok(c.core(1).hasReady(), "the second heartbeat round is due and has messages");
+    assert.ok(c.core(1).hasReady(), "the heartbeat is due");
   });
 });

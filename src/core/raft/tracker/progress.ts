@@ -25,8 +25,6 @@ export class Progress {
   pendingSnapshotIndex = 0;
   /** Leader ticks since the snapshot was sent; after an election timeout the leader probes again. */
   snapshotElapsedTicks = 0;
-  /** An append went to this follower since the last heartbeat round (a periodic heartbeat may skip it). */
-  appendSentSinceHeartbeat = false;
   /** Heard from since the last CheckQuorum round. */
   recentActive = true;
   readonly inflights: Inflights;
