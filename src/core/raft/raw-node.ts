@@ -70,6 +70,11 @@ export class RawNode implements RaftCore {
   private electionElapsed = 0;
   private heartbeatElapsed = 0;
   private randomizedElectionTimeout = 0;
+  /**
+   * Ticks since this node last heard from a leader or started (capped at electionTicks); kept
+   * across role and term changes. With strictLeaderLease, the voter's lease promise (docs/RAFT.md).
+   */
+  private leaderContactTicks = 0;
   /** Leader: one Progress per other member (rebuilt on every change); candidate: the votes received. */
   private readonly tracker: ProgressTracker;
   private readonly readOnly: ReadOnly;
@@ -124,8 +129,7 @@ export class RawNode implements RaftCore {
   // ---------------------------------------------------------------- inputs
 
   tick(): void {
-    if (this.role === "leader") this.tickLeader();
-    else this.tickElection();
+    this.tickOnce();
     this.checkInvariants();
   }
 
@@ -138,6 +142,12 @@ export class RawNode implements RaftCore {
     } else {
       // Only the election timeout acts; a node that never campaigns just counts (for the lease).
       due = this.promotable() ? this.randomizedElectionTimeout - this.electionElapsed : TICKS_UNTIL_DUE_MAX;
+    }
+    // With strictLeaderLease the end of the voter's promise is a deadline too: it changes what a
+    // vote request meets, and the simulator's Lease Held check reads it between inputs, so the
+    // counter must cross electionTicks on time rather than at the next input.
+    if (this.config.strictLeaderLease === true && this.leaderContactTicks < this.config.electionTicks) {
+      due = Math.min(due, this.config.electionTicks - this.leaderContactTicks);
     }
     due = Math.max(1, Math.min(due, TICKS_UNTIL_DUE_MAX));
     assert(Number.isSafeInteger(due), "ticksUntilDue must be an integer");
@@ -152,8 +162,7 @@ export class RawNode implements RaftCore {
     while (left > 0) {
       const quiet = Math.min(left, this.ticksUntilDue()) - 1;
       if (quiet > 0) this.skipQuietTicks(quiet);
-      if (this.role === "leader") this.tickLeader();
-      else this.tickElection();
+      this.tickOnce();
       left -= quiet + 1;
     }
     this.checkInvariants();
@@ -210,6 +219,11 @@ export class RawNode implements RaftCore {
     // A single voter confirms at once; otherwise the read waits for the next round of heartbeats,
     // which the next ready() starts unless one is in flight (reads arriving meanwhile share it).
     this.confirmReads();
+    if (this.config.shareReadRounds === false && this.readOnly.count() > 0) {
+      // A round of its own, now, even while another is in flight.
+      const roundContext = this.readOnly.roundSent();
+      if (roundContext !== 0) this.broadcastHeartbeat(roundContext);
+    }
     this.checkInvariants();
     return undefined;
   }
@@ -393,6 +407,10 @@ export class RawNode implements RaftCore {
     return this.log.entryAt(index);
   }
 
+  ticksSinceLeaderContact(): number {
+    return this.leaderContactTicks;
+  }
+
   // ---------------------------------------------------------------- role transitions
 
   private becomeFollower(term: number, leaderId: NodeId): void {
@@ -482,9 +500,17 @@ export class RawNode implements RaftCore {
     }
   }
 
+  /** One tick: the lease counter, then the role's timers. */
+  private tickOnce(): void {
+    if (this.leaderContactTicks < this.config.electionTicks) this.leaderContactTicks += 1;
+    if (this.role === "leader") this.tickLeader();
+    else this.tickElection();
+  }
+
   /** `ticks` ticks before the next deadline (fewer than ticksUntilDue()): they only count. */
   private skipQuietTicks(ticks: number): void {
     assert(ticks >= 1 && ticks < this.ticksUntilDue(), "skipping ticks past a deadline");
+    this.leaderContactTicks = Math.min(this.config.electionTicks, this.leaderContactTicks + ticks);
     this.electionElapsed += ticks;
     if (this.role === "leader") {
       this.heartbeatElapsed += ticks;
@@ -578,6 +604,7 @@ export class RawNode implements RaftCore {
   // ---------------------------------------------------------------- step
 
   private stepMessage(m: Message): void {
+    if (m.type === "vote-request" && this.inStrictLeaderLease(m)) return;
     if (m.term > this.term) {
       if (m.type === "vote-request") {
         // The leader lease (CheckQuorum): a follower that heard from a leader within the election
@@ -729,7 +756,18 @@ export class RawNode implements RaftCore {
     }
   }
 
+  /**
+   * strictLeaderLease: a campaign (not a leader transfer) within electionTicks ticks of the last
+   * contact with a leader, or of this node's start, is ignored in any term, so that no leader can
+   * be elected inside the lease of one this node acknowledged (docs/RAFT.md, "Lease reads").
+   */
+  private inStrictLeaderLease(m: VoteRequest): boolean {
+    if (this.config.strictLeaderLease !== true || m.leaderTransfer || m.term < this.term) return false;
+    return this.leaderContactTicks < this.config.electionTicks;
+  }
+
   private heardFromLeader(leaderId: NodeId): void {
+    this.leaderContactTicks = 0;
     this.electionElapsed = 0;
     this.leaderId = leaderId;
   }
@@ -1147,6 +1185,7 @@ function validateConfig(config: RaftConfig): void {
   assert(Number.isSafeInteger(config.electionTicks) && config.electionTicks > config.heartbeatTicks, "electionTicks must exceed heartbeatTicks");
   assert(config.maxMessageBytes > 0, "maxMessageBytes must be positive");
   assert(config.maxUncommittedBytes > 0, "maxUncommittedBytes must be positive");
+  assert(config.strictLeaderLease !== true || config.checkQuorum, "strictLeaderLease needs checkQuorum");
 }
 
 /** Messages that only a leader sends, in its own term: replication and leadership hand-over. */

@@ -219,7 +219,10 @@ export type PlantedBug =
   | "append-without-truncating-conflicts"
   | "leader-ignores-higher-term"
   | "read-index-without-quorum"
-  | "double-vote-in-term";
+  | "double-vote-in-term"
+  // The replica driver's lease reads (src/core/replica/replica.ts, docs/PLANTED-BUGS.md):
+  | "lease-from-wall-clock"
+  | "lease-ignores-drift";
 
 export interface RaftConfig {
   readonly id: NodeId;
@@ -229,6 +232,21 @@ export interface RaftConfig {
   readonly heartbeatTicks: number;
   readonly preVote: boolean;
   readonly checkQuorum: boolean;
+  /**
+   * Lease reads (docs/RAFT.md, "Lease reads"; needs checkQuorum): a voter ignores every campaign
+   * except a leader transfer until electionTicks ticks have passed since it last heard from a
+   * leader, or since it started, whatever its term or known leader. CheckQuorum's plain lease
+   * lapses when a stray higher-term message clears the known leader, and a restarted node forgets
+   * when it last heard from one; a leader serving reads from its lease needs neither to happen.
+   */
+  readonly strictLeaderLease?: boolean;
+  /**
+   * ReadIndex requests share heartbeat rounds (default true; docs/RAFT.md, ReadIndex): one that
+   * arrives while a round is in flight waits for the next. False gives every request a round of
+   * its own at once, for a driver that times something from the request (lease reads take the
+   * lease from when the round was asked for, so waiting behind a round would shorten it).
+   */
+  readonly shareReadRounds?: boolean;
   /** Upper bound on the bytes of entry data in one append message (at least one entry is always sent). */
   readonly maxMessageBytes: number;
   /** Upper bound on append messages in flight to one follower. */
@@ -334,4 +352,6 @@ export interface RaftCore {
   termAt(index: number): number | undefined;
   /** The entry at `index` if still in the in-memory log. */
   entryAt(index: number): Entry | undefined;
+  /** Ticks since this node last heard from a leader or started, capped at electionTicks (the voter's lease; the simulator checks leases against it). */
+  ticksSinceLeaderContact(): number;
 }

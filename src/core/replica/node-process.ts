@@ -9,6 +9,7 @@ import type { Environment } from "../env/environment.ts";
 import type { RaftStorage } from "../storage/raft-storage.ts";
 import { KvStateMachine, type KvPlantedBug, type KvQuery, type KvResult } from "./kv-state-machine.ts";
 import { Replica, type ReplicaOptions } from "./replica.ts";
+import { RequestPath, type RequestPathOptions } from "./request-path.ts";
 
 export type KvReplica = Replica<KvResult, KvQuery, string>;
 
@@ -16,6 +17,8 @@ export interface NodeProcess {
   readonly replica: KvReplica;
   /** The replica's state machine (the runtime reads it for serializable local reads). */
   readonly machine: KvStateMachine;
+  /** Every client request, kv and admin, served or forwarded (the transport's client channel). */
+  readonly requestPath: RequestPath;
 }
 
 export interface NodeProcessOptions extends ReplicaOptions {
@@ -24,9 +27,12 @@ export interface NodeProcessOptions extends ReplicaOptions {
 }
 
 /** Builds a node's process; the caller starts it (process.replica.start()). */
-export function createNodeProcess(env: Environment, storage: RaftStorage, options: NodeProcessOptions): NodeProcess {
+export function createNodeProcess(env: Environment, storage: RaftStorage, options: NodeProcessOptions, pathOptions: RequestPathOptions): NodeProcess {
   assert(options.tickMs > 0, "a node process needs a positive tick");
+  // A forward waits for the leader's own outcome: its deadline must outlast the leader's request timeout.
+  assert(pathOptions.forwardTimeoutMs > options.requestTimeoutMs, "a forward's deadline must outlast the leader's request timeout");
   const machine = new KvStateMachine(options.kvPlantedBugs);
   const replica: KvReplica = new Replica<KvResult, KvQuery, string>(env, storage, machine, options);
-  return { replica, machine };
+  const requestPath = new RequestPath(env, replica, machine, pathOptions);
+  return { replica, machine, requestPath };
 }

@@ -14,7 +14,8 @@
 //   unknown  it may or may not take effect (timed out, or the node stopped first).
 
 import { assert } from "../assert.ts";
-import type { Environment, TimerHandle } from "../env/environment.ts";
+import { CLOCK_DRIFT_BOUND_PPM, type Environment, type TimerHandle } from "../env/environment.ts";
+import { leaseFromRound, leaseHolds, renewLease, type HeldLease } from "../lease/lease.ts";
 import { RawNode } from "../raft/raw-node.ts";
 import { confStateAfterEntries } from "../raft/conf-change.ts";
 import type {
@@ -43,6 +44,8 @@ export interface ReplicaObserver {
   applied?(entry: Entry, result: unknown): void;
   /** A snapshot this replica installed from its leader or restored at start. */
   restored?(snapshot: Snapshot): void;
+  /** A read of term `term` was answered from the leader lease at read point `index`, without a round (the simulator checks the lease then). */
+  leaseRead?(term: number, index: number): void;
 }
 
 export interface ReplicaOptions {
@@ -55,12 +58,21 @@ export interface ReplicaOptions {
   readonly maxPendingRequests: number;
   /** A request without an outcome after this long resolves as unknown (commands) or rejected (reads). */
   readonly requestTimeoutMs: number;
+  /**
+   * How a linearizable read confirms leadership (docs/RAFT.md, "Lease reads"): "read-index" (the
+   * default) asks a quorum for every batch of reads; "lease" answers on the leader alone while it
+   * holds a leader lease (needs raft.checkQuorum), and falls back to a ReadIndex round, which
+   * renews the lease, when it does not.
+   */
+  readonly readMode?: ReadMode;
   /** Test harness only. */
   readonly plantedBugs?: ReadonlySet<PlantedBug>;
   readonly observer?: ReplicaObserver;
   /** The replica stopped itself on an operating error it cannot continue from (a failed fsync). */
   readonly onFatal?: (error: Error) => void;
 }
+
+export type ReadMode = "read-index" | "lease";
 
 export const defaultRaftTuning: RaftTuning = {
   electionTicks: 10,
@@ -105,6 +117,8 @@ export interface ReplicaStatus {
   readonly pendingCommands: number;
   readonly pendingReads: number;
   readonly stopped: boolean;
+  /** Reads answered from the leader lease without a ReadIndex round (readMode "lease"), since start. */
+  readonly leaseReads: number;
 }
 
 interface PendingCommand {
@@ -116,6 +130,9 @@ interface PendingCommand {
 interface PendingRead<Query> {
   readonly query: Query;
   readonly timer: TimerHandle;
+  /** readMode "lease", a ReadIndex round: the term and the lease clock when the round was asked for (its answers renew the lease); else term 0. */
+  readonly leaseTerm: number;
+  readonly leaseStartUs: number;
   /** Set once the leader has confirmed the read point. */
   readIndex: number;
   readonly done: (outcome: ReadOutcome<unknown>) => void;
@@ -154,6 +171,23 @@ export class Replica<Result, Query, QueryResult> {
   private persistingReady: Ready | undefined;
   /** Raft messages to and from peers, as the wire codec's bytes on the transport's raft channel. */
   readonly raftChannel: RaftChannel;
+  // Lease reads (readMode "lease"; docs/RAFT.md, "Lease reads").
+  private readonly leaseReadsOn: boolean;
+  /** What each voter promises after it heard from this leader: electionTicks - 1 ticks of its clock. */
+  private readonly leasePromiseUs: number;
+  /** The leader lease of term `leaseTerm`, in microseconds of this node's monotonic clock. */
+  private lease: HeldLease | undefined;
+  private leaseTerm = 0;
+  /** A term in which this leader started a transfer or sent TimeoutNow: no lease reads in it again. */
+  private leaseRevokedTerm = 0;
+  private lastMonotonicUs = Number.MIN_SAFE_INTEGER;
+  /** A renewal round in flight: its read context (0 when none), its term and the lease clock when it was asked for. */
+  private renewalContext = 0;
+  private renewalTerm = 0;
+  private renewalStartUs = 0;
+  /** A read was answered from the lease since the last renewal round was asked for. */
+  private leaseUsed = false;
+  private leaseReads = 0;
 
   constructor(
     private readonly env: Environment,
@@ -165,9 +199,16 @@ export class Replica<Result, Query, QueryResult> {
     assert(options.maxPendingRequests > 0 && options.requestTimeoutMs > 0, "replica limits must be positive");
     this.options = options;
     this.bugs = options.plantedBugs ?? new Set();
+    this.leaseReadsOn = options.readMode === "lease";
+    assert(!this.leaseReadsOn || options.raft.checkQuorum, "lease reads need CheckQuorum (the voters' side of the lease)");
+    this.leasePromiseUs = leaderLeasePromiseUs(options);
     const recovered = storage.recovered;
-    this.core = new RawNode({ ...options.raft, id: env.nodeId, random: env.random, plantedBugs: options.plantedBugs }, recovered);
-    this.ticks = new TickSchedule(env, this.core, options.tickMs, () => this.drive());
+    // Lease reads need the voters' promise to survive restarts and term changes: strictLeaderLease.
+    // They also time the lease from when a ReadIndex round was asked for, so a round must start
+    // at once rather than wait behind one in flight (shareReadRounds: false).
+    const raft = this.leaseReadsOn ? { ...options.raft, strictLeaderLease: true, shareReadRounds: false } : options.raft;
+    this.core = new RawNode({ ...raft, id: env.nodeId, random: env.random, plantedBugs: options.plantedBugs }, recovered);
+    this.ticks = new TickSchedule(env, this.core, options.tickMs, this.onTicked);
     this.raftChannel = new RaftChannel(env, (message) => this.receive(message));
     this.appliedConfState = recovered.confState;
     this.applied = 0;
@@ -237,21 +278,91 @@ export class Replica<Result, Query, QueryResult> {
     }
     const context = this.nextReadContext++;
     this.ticks.beforeInput();
-    const refusal = this.core.readIndex(context);
-    if (refusal !== undefined) return done({ status: "rejected", refusal });
+    const leaseIndex = this.leaseReadIndex();
+    // The lease clock is read before the round is asked for: the answers confirm a time after it.
+    const leaseStartUs = this.leaseReadsOn && leaseIndex === 0 ? this.leaseClockUs() : 0;
+    const leaseTerm = this.leaseReadsOn && leaseIndex === 0 ? this.core.currentTerm() : 0;
+    if (leaseIndex === 0) {
+      const refusal = this.core.readIndex(context);
+      if (refusal !== undefined) return done({ status: "rejected", refusal });
+    } else {
+      this.leaseReads += 1;
+      this.options.observer?.leaseRead?.(this.core.currentTerm(), leaseIndex);
+      this.leaseUsed = true;
+    }
     const timer = this.env.timers.after(this.options.requestTimeoutMs, () => {
       const read = this.reads.get(context);
       if (read === undefined || this.stopped) return;
       this.reads.delete(context);
       read.done({ status: "rejected", refusal: { code: "timeout" } });
     });
-    this.reads.set(context, { query, timer, readIndex: 0, done: done as (outcome: ReadOutcome<unknown>) => void });
+    this.reads.set(context, { query, timer, leaseTerm, leaseStartUs, readIndex: leaseIndex, done: done as (outcome: ReadOutcome<unknown>) => void });
+    if (leaseIndex > 0) this.answerReads();
     this.drive();
+  }
+
+  /**
+   * readMode "lease": the read point for a read arriving now, answered without a round, or 0 when
+   * a ReadIndex round is needed. Only a leader of term T that holds the lease of term T, has
+   * committed an entry of T (so its commit index covers every earlier leader's), and has not
+   * started a transfer in T: then no other leader can have been elected since the lease's round
+   * left (docs/RAFT.md, "Lease reads"), and the commit index now covers every acknowledged write.
+   */
+  private leaseReadIndex(): number {
+    if (!this.leaseReadsOn || this.core.currentRole() !== "leader") return 0;
+    const term = this.core.currentTerm();
+    if (this.leaseTerm !== term || this.leaseRevokedTerm === term) return 0;
+    const commit = this.core.commitIndex();
+    if (this.core.termAt(commit) !== term) return 0;
+    if (!leaseHolds(this.lease, this.leaseClockUs())) return 0;
+    assert(this.applied <= commit, () => `applied ${this.applied} beyond the leader's commit index ${commit}`);
+    return commit;
+  }
+
+  /** The clock a lease is measured on: the monotonic one (the planted bug lease-from-wall-clock reads the wall clock). */
+  private leaseClockUs(): number {
+    if (this.bugs.has("lease-from-wall-clock")) return Math.floor(this.env.wall.nowMs() * 1000);
+    const nowUs = this.env.monotonic.nowUs();
+    assert(Number.isSafeInteger(nowUs) && nowUs >= this.lastMonotonicUs, () => `the monotonic clock went from ${this.lastMonotonicUs} to ${nowUs} us`);
+    this.lastMonotonicUs = nowUs;
+    return nowUs;
+  }
+
+  /**
+   * Every tick, while reads are being answered from the lease: one renewal round (a ReadIndex
+   * round no client waits on; at most one in flight per term) keeps the lease held, so reads
+   * rarely wait for a round. It costs one heartbeat broadcast per tick while reads flow; an idle
+   * leader lets its lease lapse and the next read renews it with its own round.
+   */
+  private renewLeaseOnTick(): void {
+    if (!this.leaseUsed || this.core.currentRole() !== "leader") return;
+    const term = this.core.currentTerm();
+    if (this.leaseTerm !== term || this.leaseRevokedTerm === term) return;
+    if (this.renewalContext !== 0 && this.renewalTerm === term) return;
+    this.leaseUsed = false;
+    const nowUs = this.leaseClockUs();
+    const context = this.nextReadContext++;
+    if (this.core.readIndex(context) !== undefined) return; // too many pending reads: a later read tries again
+    this.renewalContext = context;
+    this.renewalTerm = term;
+    this.renewalStartUs = nowUs;
+  }
+
+  /** A ReadIndex round of term `term` asked for at `startUs` (lease clock) was confirmed by a quorum: the lease runs from then. */
+  private renewLeaseFrom(term: number, startUs: number): void {
+    if (!this.leaseReadsOn || term === 0 || term < this.leaseTerm) return;
+    // Planted bug lease-ignores-drift: the lease as long as the promise, as if clocks never drifted.
+    const driftBoundPpm = this.bugs.has("lease-ignores-drift") ? 0 : CLOCK_DRIFT_BOUND_PPM;
+    const granted = leaseFromRound(startUs, this.leasePromiseUs, driftBoundPpm);
+    this.lease = term === this.leaseTerm ? renewLease(this.lease, granted) : granted;
+    this.leaseTerm = term;
   }
 
   transferLeadership(target: NodeId, done: (outcome: TransferOutcome) => void): void {
     if (this.stopped) return done({ status: "rejected", refusal: { code: "stopped" } });
     if (this.transfer !== undefined) return done({ status: "rejected", refusal: { code: "transfer-in-progress", target: this.transfer.target } });
+    // A transfer hands the voters a TimeoutNow that overrides their lease: no lease reads in this term from now on.
+    if (this.core.currentRole() === "leader") this.leaseRevokedTerm = this.core.currentTerm();
     this.ticks.beforeInput();
     const refusal = this.core.transferLeadership(target);
     if (refusal !== undefined) return done({ status: "rejected", refusal });
@@ -263,7 +374,7 @@ export class Replica<Result, Query, QueryResult> {
   }
 
   status(): ReplicaStatus {
-    return { raft: this.core.status(), pendingCommands: this.commands.size, pendingReads: this.reads.size, stopped: this.stopped };
+    return { raft: this.core.status(), pendingCommands: this.commands.size, pendingReads: this.reads.size, stopped: this.stopped, leaseReads: this.leaseReads };
   }
 
   private pendingRequests(): number {
@@ -313,6 +424,17 @@ export class Replica<Result, Query, QueryResult> {
     this.syncPointLagsSinceUs = undefined;
     this.storage.flushSyncPoint(this.onSyncPointFlushed);
   }
+
+  /**
+   * The tick schedule's callback after it handed the core its ticks (tick-schedule.ts: at the
+   * core's next deadline, not every tickMs). A leader whose lease was used renews it here, as it
+   * did on every tick: at least once per heartbeat interval.
+   */
+  private readonly onTicked = (): void => {
+    if (this.stopped) return;
+    if (this.leaseReadsOn) this.renewLeaseOnTick();
+    this.drive();
+  };
 
   private readonly onSyncPointFlushed = (error: StorageError | undefined): void => {
     if (error !== undefined && !this.stopped) this.fail(error);
@@ -371,7 +493,13 @@ export class Replica<Result, Query, QueryResult> {
   };
 
   private send(messages: readonly Message[]): void {
-    for (let i = 0; i < messages.length; i += 1) this.raftChannel.send(messages[i]!);
+    for (let i = 0; i < messages.length; i += 1) {
+      const message = messages[i]!;
+      // However the core came to send it (a transfer, its own removal), a TimeoutNow lets the
+      // target campaign through the voters' lease: this term's lease is void for good.
+      if (message.type === "timeout-now") this.leaseRevokedTerm = Math.max(this.leaseRevokedTerm, message.term);
+      this.raftChannel.send(message);
+    }
   }
 
   private applyReady(ready: Ready): void {
@@ -380,8 +508,16 @@ export class Replica<Result, Query, QueryResult> {
     for (let i = 0; i < committedEntries.length; i += 1) this.applyEntry(committedEntries[i]!);
     const readStates = ready.readStates;
     for (let i = 0; i < readStates.length; i += 1) {
-      const read = this.reads.get(readStates[i]!.context);
-      if (read !== undefined) read.readIndex = readStates[i]!.index;
+      const context = readStates[i]!.context;
+      if (context === this.renewalContext) {
+        this.renewalContext = 0;
+        this.renewLeaseFrom(this.renewalTerm, this.renewalStartUs);
+        continue;
+      }
+      const read = this.reads.get(context);
+      if (read === undefined) continue;
+      read.readIndex = readStates[i]!.index;
+      this.renewLeaseFrom(read.leaseTerm, read.leaseStartUs);
     }
     this.answerReads();
     if (ready.softState !== undefined && this.transfer !== undefined && ready.softState.leaderId === this.transfer.target) {
@@ -481,4 +617,19 @@ export class Replica<Result, Query, QueryResult> {
     this.stop();
     this.options.onFatal?.(error);
   }
+}
+
+/**
+ * The voters' promise behind the leader lease, in microseconds of each voter's monotonic clock.
+ * With strictLeaderLease a voter ignores campaigns until electionTicks ticks have passed since it
+ * heard from the leader; the first of them may come at once, and each next one no less than tickMs
+ * of its monotonic clock after the previous (the tick timer is re-armed after each tick), so the
+ * promise lasts at least electionTicks - 1 tick intervals. This relies on one core tick per tick
+ * interval: a driver that ran several ticks back to back to catch up would break it.
+ */
+export function leaderLeasePromiseUs(options: Pick<ReplicaOptions, "tickMs" | "raft">): number {
+  const tickUs = Math.floor(options.tickMs * 1000);
+  const promiseUs = (options.raft.electionTicks - 1) * tickUs;
+  assert(Number.isSafeInteger(promiseUs) && promiseUs > 0, "the leader lease promise must be a positive integer of microseconds");
+  return promiseUs;
 }

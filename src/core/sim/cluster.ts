@@ -9,10 +9,12 @@ import type { CrashKind } from "../env/environment.ts";
 import type { ConfState, NodeId, RaftCore } from "../raft/types.ts";
 import { createNodeProcess, type KvReplica } from "../replica/node-process.ts";
 import type { ReplicaOptions } from "../replica/replica.ts";
+import type { RequestPath, RequestPathOptions, RequestPathStats } from "../replica/request-path.ts";
 import type { KvPlantedBug } from "../replica/kv-state-machine.ts";
 import { RaftStorage, type StoragePlantedBug } from "../storage/raft-storage.ts";
 import { StorageError } from "../storage/storage-error.ts";
 import type { PersistBatch, PropertyName, SafetyMonitor } from "./properties.ts";
+import { leaseHeldProblem } from "./lease-held.ts";
 import { TRACE } from "./trace.ts";
 import type { HostProcess, HostWorld, SimHost } from "./world.ts";
 
@@ -30,6 +32,8 @@ export interface StartRefusal {
 export interface NodeIncarnation {
   readonly process: HostProcess;
   replica: KvReplica | undefined;
+  /** The node's request path (client channel), built with the replica. */
+  requestPath: RequestPath | undefined;
 }
 
 interface ClusterNode {
@@ -42,8 +46,12 @@ interface ClusterNode {
 
 export interface ClusterOptions {
   readonly replica: Omit<ReplicaOptions, "observer" | "onFatal">;
+  readonly requestPath: Omit<RequestPathOptions, "onAcknowledged">;
   readonly storagePlantedBugs: ReadonlySet<StoragePlantedBug> | undefined;
   readonly kvPlantedBugs: ReadonlySet<KvPlantedBug> | undefined;
+  /** CPU time to apply one entry, and per byte of it (nanoseconds): the host is busy meanwhile. */
+  readonly cpuApplyEntryUs: number;
+  readonly cpuApplyByteNs: number;
   /** A node refused to start on a corrupt store (after it was recorded): the start-refusal checks' turn. */
   readonly refused: (refusal: StartRefusal) => void;
   /** A failure the run reports (and stops at). */
@@ -55,6 +63,8 @@ export class Cluster {
   private readonly bootstrap: ConfState;
   private readonly refusals: StartRefusal[] = [];
   private crashCount = 0;
+  /** Request path counters of the incarnations that ended (the running ones are added on demand). */
+  private readonly endedPathStats: RequestPathStats = emptyRequestPathStats();
   private readonly crashKindCounts: Record<CrashKind, number> = { "process-kill": 0, "host-crash": 0 };
 
   constructor(
@@ -69,6 +79,13 @@ export class Cluster {
 
   get crashes(): number {
     return this.crashCount;
+  }
+
+  /** Request path counters summed over every incarnation of every node. */
+  requestPathStats(): RequestPathStats {
+    const total = { ...this.endedPathStats };
+    for (const node of this.nodes) if (node.current?.requestPath !== undefined) addStats(total, node.current.requestPath.stats);
+    return total;
   }
 
   /** The crashes by kind (they sum to crashes). */
@@ -129,7 +146,7 @@ export class Cluster {
     const number = ++node.incarnations;
     const host = node.host;
     const process = this.world.startProcess(host, number);
-    const incarnation: NodeIncarnation = { process, replica: undefined };
+    const incarnation: NodeIncarnation = { process, replica: undefined, requestPath: undefined };
     node.current = incarnation;
     this.world.trace.event(number === 1 ? TRACE.started : TRACE.restart, id, number, 0);
     this.world.runOnHost(host, TRACE.restart, number, () => {
@@ -149,15 +166,33 @@ export class Cluster {
           ...this.options.replica,
           kvPlantedBugs: this.options.kvPlantedBugs,
           observer: {
-            applied: (entry) => this.monitor.applied(id, entry),
+            applied: (entry) => {
+              this.monitor.applied(id, entry);
+              this.chargeApply(host, entry.data.length);
+            },
             restored: (snapshot) => this.monitor.restored(id, snapshot),
+            leaseRead: (term) => this.checkLeaseHeld(id, incarnation, term),
           },
           onFatal: (error) => this.options.fail("Restartable", `node ${id} stopped on a storage failure: ${error.message}`, id),
+        }, {
+          ...this.options.requestPath,
+          // The durability check: an acknowledged write must be on a quorum of disks.
+          onAcknowledged: (index) => {
+            if (process.alive) this.monitor.acknowledgedAt(id, index);
+          },
         });
         incarnation.replica = built.replica;
+        incarnation.requestPath = built.requestPath;
         built.replica.start();
       });
     }, process);
+  }
+
+  /** A replica answered a read from its lease (readMode "lease"): it must rest on a quorum of kept promises (lease-held.ts). */
+  private checkLeaseHeld(id: NodeId, incarnation: NodeIncarnation, term: number): void {
+    const voters = incarnation.replica!.core.status().confState.voters;
+    const problem = leaseHeldProblem(id, term, voters, (voter) => this.coreOf(voter), this.options.replica.raft.electionTicks);
+    if (problem !== undefined) this.monitor.fail("Lease Held", problem, id);
   }
 
   /**
@@ -178,6 +213,8 @@ export class Cluster {
     this.world.endProcess(node.host);
     // stop() tells waiting clients "stopped"; a crashed process says nothing, so replies are dropped (alive is false).
     incarnation.replica?.stop();
+    incarnation.requestPath?.stop();
+    if (incarnation.requestPath !== undefined) addStats(this.endedPathStats, incarnation.requestPath.stats);
     if (kind === "host-crash") node.host.disk.crash();
     else node.host.disk.processKill();
     this.monitor.crashed(id);
@@ -198,6 +235,12 @@ export class Cluster {
     this.world.endProcess(node.host);
     this.world.trace.event(TRACE.refused, node.host.id, incarnation.process.number, 0);
     this.options.refused(refusal);
+  }
+
+  /** Applying an entry keeps the host's CPU busy (integer microseconds, rounded up). */
+  private chargeApply(host: SimHost, bytes: number): void {
+    const costUs = this.options.cpuApplyEntryUs + Math.ceil((bytes * this.options.cpuApplyByteNs) / 1000);
+    if (costUs !== 0) this.world.chargeCpu(host, costUs);
   }
 
   private node(id: NodeId): ClusterNode {
@@ -239,4 +282,12 @@ export class Cluster {
       persist(batch, mustSync, persisted);
     };
   }
+}
+
+function emptyRequestPathStats(): RequestPathStats {
+  return { servedLocally: 0, forwarded: 0, forwardsNotSent: 0, forwardsTimedOut: 0, received: 0, answersNotSent: 0, lateOutcomes: 0, malformed: 0 };
+}
+
+function addStats(total: RequestPathStats, add: Readonly<RequestPathStats>): void {
+  for (const key of Object.keys(total) as Array<keyof RequestPathStats>) total[key] += add[key];
 }

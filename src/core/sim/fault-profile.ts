@@ -39,6 +39,8 @@ export interface FaultProfile {
   // Clocks.
   readonly clockOffsetMaxMs: number;
   readonly clockDriftMaxPpm: number;
+  /** Every clock drifts by exactly -clockDriftMaxPpm or +clockDriftMaxPpm (the worst pairs for leases), not uniformly within. */
+  readonly clockDriftAtBound?: boolean;
   // Disks (passed to SimDisk).
   readonly diskWriteLatencyMs: readonly [number, number];
   readonly diskSyncLatencyMs: readonly [number, number];
@@ -79,6 +81,21 @@ export interface FaultProfile {
   readonly pauseDurationMs: readonly [number, number];
   /** Fraction of the run after which every fault is healed and no new one starts. */
   readonly healAtFraction: number;
+  /**
+   * The replicas' tuning: "simulation" (simReplicaOptions: elections after 10-20 ticks, heartbeats
+   * every 2, snapshots every 500 entries, 64 appends in flight) or "production" (defaultReplicaOptions
+   * and defaultRaftTuning, exactly as the real node runs; the profile's tick must be theirs).
+   */
+  readonly replicaTuning: "simulation" | "production";
+  /** Overrides the tuning's bytes of entries per append message (small: appends get split). 0: the tuning's own. */
+  readonly raftMaxMessageBytes: number;
+  // Each host's CPU: while it is busy, the host's other events wait in order (as during a pause).
+  /** CPU time to apply one committed entry to the state machine. */
+  readonly cpuApplyEntryUs: number;
+  /** CPU time per byte of an applied entry, in nanoseconds. */
+  readonly cpuApplyByteNs: number;
+  /** CPU time every event on a host costs (receiving a message, a timer, a disk completion). */
+  readonly cpuEventUs: number;
   /** Per-failpoint firing probabilities (src/core/env/failpoints.ts); a point not named never fires. A run's options may override them. */
   readonly failpoints: FailpointProbabilities;
 }
@@ -116,6 +133,16 @@ const calm = {
   lossBurstDurationMs: [0, 0],
   pauseDurationMs: [0, 0],
   healAtFraction: 1,
+  replicaTuning: "simulation",
+  raftMaxMessageBytes: 0,
+  // A key-value apply is a decode and a map update: tens of microseconds with the driver's work
+  // around it; a 64 KiB value adds about 0.3 ms. Small next to a 0.2-5 ms fsync, large enough that
+  // a burst of applies holds back the node's heartbeats and replies as it would on a real machine.
+  cpuApplyEntryUs: 20,
+  cpuApplyByteNs: 5,
+  // Off by default: every event that arrives within an event's cost of another is held back and
+  // re-queued, which adds about a third more events to a run (production turns it on).
+  cpuEventUs: 0,
   failpoints: {},
 } as const satisfies Omit<FaultProfile, "name" | "description">;
 
@@ -152,6 +179,8 @@ export const FAULT_PROFILES: Readonly<Record<string, FaultProfile>> = {
     lossBurstProbability: 0.3,
     lossBurstDurationMs: [200, 2_000],
     healAtFraction: 0.8,
+    // Values reach 64 KiB: appends of more than one large entry are split.
+    raftMaxMessageBytes: 32 * 1024,
   },
   heavy: {
     ...calm,
@@ -184,6 +213,41 @@ export const FAULT_PROFILES: Readonly<Record<string, FaultProfile>> = {
     lossBurstProbability: 0.5,
     lossBurstDurationMs: [200, 3_000],
     healAtFraction: 0.8,
+    // 4 KiB appends: almost every append is split, and a large entry travels alone.
+    raftMaxMessageBytes: 4 * 1024,
+    // A slow, loaded machine: applying takes five times as long.
+    cpuApplyEntryUs: 100,
+    cpuApplyByteNs: 25,
+  },
+  production: {
+    ...calm,
+    name: "production",
+    description:
+      "the real node's tuning (100 ms ticks, heartbeat every tick, elections after 10-20 ticks, 256 appends in flight, 1 MiB appends, snapshots every 10,000 entries) under standard-like faults; healed at 80%",
+    replicaTuning: "production",
+    tickMs: 100,
+    latencyTailMeanUs: [200, 3_000],
+    latencyMaxUs: 50_000,
+    lossProbability: 0.01,
+    duplicateProbability: 0.01,
+    reorderLinkProbability: 0.5,
+    clockOffsetMaxMs: 10_000,
+    clockDriftMaxPpm: 500,
+    diskSyncLatencyMs: [0.2, 5],
+    diskTearProbability: 0.5,
+    nemesisIntervalMs: [1_000, 5_000],
+    weights: { partition: 3, crash: 3, "clock-jump": 1, clog: 2, "loss-burst": 1, pause: 1 },
+    pauseDurationMs: [100, 2_000],
+    targetLeaderProbability: 0.3,
+    partitionDurationMs: [1_000, 6_000],
+    crashDowntimeMs: [500, 5_000],
+    maxCrashed: "minority",
+    clockJumpMaxMs: 5_000,
+    clogDurationMs: [200, 3_000],
+    lossBurstProbability: 0.3,
+    lossBurstDurationMs: [200, 2_000],
+    healAtFraction: 0.8,
+    cpuEventUs: 5,
   },
   corruption: {
     ...calm,
@@ -281,6 +345,26 @@ export const FAULT_PROFILES: Readonly<Record<string, FaultProfile>> = {
     clogDurationMs: [200, 1_500],
     healAtFraction: 0.8,
   },
+  lease: {
+    ...calm,
+    name: "lease",
+    description:
+      "for lease reads: leaders isolated every 0.1-0.6 s while clients still reach them, every clock drifting by the published bound (slow or fast), wall clocks offset by up to 10 s and jumping by up to 2 s, pauses; healed at 80%",
+    latencyTailMeanUs: [200, 1_000],
+    clockOffsetMaxMs: 10_000,
+    clockDriftMaxPpm: 100_000, // the published bound (CLOCK_DRIFT_BOUND_PPM): leases must survive it
+    clockDriftAtBound: true,
+    diskSyncLatencyMs: [0.2, 2],
+    nemesisIntervalMs: [100, 600],
+    weights: { partition: 4, crash: 1, "clock-jump": 4, clog: 0, "loss-burst": 0, pause: 1 },
+    pauseDurationMs: [50, 500],
+    partitionShapeWeights: { isolate: 1, minority: 0, deaf: 0, mute: 0 }, // a mute leader still hears its successor and steps down
+    targetLeaderProbability: 0.9,
+    partitionDurationMs: [200, 1_500],
+    crashDowntimeMs: [100, 1_000],
+    clockJumpMaxMs: 2_000,
+    healAtFraction: 0.8,
+  },
 };
 
 export const FAULT_PROFILE_NAMES: readonly string[] = Object.keys(FAULT_PROFILES);
@@ -330,4 +414,9 @@ export function validateFaultProfile(profile: FaultProfile): void {
     shapeWeight += profile.partitionShapeWeights[shape];
   }
   assert(shapeWeight > 0 || profile.weights.partition === 0, "partitions enabled without any shape");
+  for (const [name, cost] of [["cpuApplyEntryUs", profile.cpuApplyEntryUs], ["cpuApplyByteNs", profile.cpuApplyByteNs], ["cpuEventUs", profile.cpuEventUs]] as const) {
+    assert(Number.isSafeInteger(cost) && cost >= 0 && cost <= 1_000_000, () => `fault profile ${profile.name}: ${name} must be an integer in 0..1000000`);
+  }
+  assert(Number.isSafeInteger(profile.raftMaxMessageBytes) && profile.raftMaxMessageBytes >= 0, "raftMaxMessageBytes must be a non-negative integer");
+  assert(profile.replicaTuning === "simulation" || profile.replicaTuning === "production", "replicaTuning is simulation or production");
 }

@@ -155,9 +155,10 @@ export class SimNetwork<T> implements EventTarget {
   /**
    * Puts `payload` on the link from -> to. Returns false only when it certainly never left:
    * its channel bytes exceed the frame limit, or the link's queue bound is full (both
-   * counted). True promises nothing: it may be lost, partitioned, late.
+   * counted). True promises nothing: it may be lost, partitioned, late. `duplicable` false:
+   * the payload rides a connection (the client channel), so it may be lost but never duplicated.
    */
-  send(from: number, to: number, payload: T): boolean {
+  send(from: number, to: number, payload: T, duplicable = true): boolean {
     const i = this.index(from, to);
     this.stats.sent++;
     const payloadBytes = this.payloadBytes(payload);
@@ -176,7 +177,7 @@ export class SimNetwork<T> implements EventTarget {
       return true;
     }
     if (!this.transmit(i, link, payload, wireBytes)) return false;
-    if (this.random.chance(link.duplicateProbability)) {
+    if (duplicable && this.random.chance(link.duplicateProbability)) {
       this.stats.duplicated++;
       this.transmit(i, link, payload, wireBytes);
     }

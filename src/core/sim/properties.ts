@@ -31,6 +31,8 @@ export const PROPERTIES = {
   "Committed Data Intact":
     "committed data is never lost or altered: what a node recovers from its disk holds every entry it had made durable, and every recovered entry at a committed index has the committed term and bytes",
   "No Stale Read": "a read never returns a value older than a write acknowledged before the read was invoked",
+  "Lease Held":
+    "a leader answers a read from its lease only while a quorum of voters still keeps the promise the lease rests on: each is the leader, down, or refuses campaigns because it heard from a leader (or started) within the election timeout",
   "No Assertion Failure": "node code never fails one of its own assertions (nor throws any other error)",
   Linearizability: "the whole client history is linearizable under the key-value model: some order of its operations, each taking effect between its invocation and its completion, explains every result",
   "Clean Disk Starts": "a node whose disk was never corrupted never refuses to start as corrupt",

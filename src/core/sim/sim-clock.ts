@@ -13,6 +13,18 @@ import type { EventQueue, EventTarget } from "./event-queue.ts";
 /** Real clocks drift by tens of ppm; we allow far more to provoke lease and timeout bugs, but never beyond the published bound. */
 export const CLOCK_DRIFT_PPM_MAX = CLOCK_DRIFT_BOUND_PPM;
 
+/**
+ * A node's drift for a run: uniform in [-maxPpm, maxPpm], or, with `atBound`, exactly -maxPpm or
+ * +maxPpm (the same one draw, its sign kept), so that slow and fast clocks meet at the widest gap
+ * the bound allows: where a lease that ignores the bound outlives its promises by the most.
+ */
+export function drawClockDriftPpm(random: { intBetween(min: number, max: number): number }, maxPpm: number, atBound: boolean): number {
+  assert(Number.isSafeInteger(maxPpm) && maxPpm >= 0 && maxPpm <= CLOCK_DRIFT_PPM_MAX, () => `clock drift bound ${maxPpm} ppm outside [0, ${CLOCK_DRIFT_PPM_MAX}]`);
+  const driftPpm = random.intBetween(-maxPpm, maxPpm);
+  if (!atBound) return driftPpm;
+  return driftPpm < 0 ? -maxPpm : maxPpm;
+}
+
 export class SimClock implements MonotonicClock, WallClock {
   private jumpUs = 0;
 

@@ -10,7 +10,7 @@
 //     as the history grows.
 // One thread, one virtual clock, one seed. The run stops at the first violation.
 
-import { AssertionFailure, assert } from "../assert.ts";
+import { AssertionFailure, assert, unreachable } from "../assert.ts";
 import type { CrashKind, EndpointId } from "../env/environment.ts";
 import { DEFAULT_MAX_FRAME_BYTES } from "../wire/frame.ts";
 import { DEFAULT_PEER_QUEUE_LIMITS } from "../wire/peer-queue.ts";
@@ -18,9 +18,10 @@ import { decodePeerPayload } from "../wire/codec.ts";
 import type { NodeId, PlantedBug } from "../raft/types.ts";
 import { MESSAGE_TYPE_CODES } from "../raft/message-codes.ts";
 import type { StoragePlantedBug } from "../storage/raft-storage.ts";
-import { defaultRaftTuning, type ReplicaOptions } from "../replica/replica.ts";
+import { defaultRaftTuning, defaultReplicaOptions, type ReplicaOptions } from "../replica/replica.ts";
+import { SimClientPath, type NoOtherPayload } from "./client-path.ts";
+import type { RequestPathOptions, RequestPathPlantedBug, RequestPathStats } from "../replica/request-path.ts";
 import type { KvPlantedBug } from "../replica/kv-state-machine.ts";
-import { SimClientPath, clientMessageBytes, type ClientMessage } from "./client-path.ts";
 import { Cluster } from "./cluster.ts";
 import { CorruptionConsent, type FaultModelPlantedBug } from "./corruption-consent.ts";
 import type { EventQueue } from "./event-queue.ts";
@@ -81,6 +82,8 @@ export interface SimulationOptions {
   readonly replica?: Partial<Omit<ReplicaOptions, "observer" | "onFatal" | "plantedBugs">>;
   /** Test harness only: never reachable from the CLI. */
   readonly plantedBugs?: ReadonlySet<PlantedBug>;
+  /** Test harness only: request path bugs (docs/PLANTED-BUGS.md), never reachable from the CLI. */
+  readonly requestPathPlantedBugs?: ReadonlySet<RequestPathPlantedBug>;
   /** Test harness only: storage bugs (docs/PLANTED-BUGS.md), never reachable from the CLI. */
   readonly storagePlantedBugs?: ReadonlySet<StoragePlantedBug>;
   /** Test harness only: bugs in the simulator's fault model (corruption-consent.ts), never reachable from the CLI. */
@@ -99,6 +102,13 @@ export interface SimulationOptions {
 }
 
 /** Faster than production (elections after 10-20 ticks, heartbeats every 2), so a minute holds many terms. The tick comes from the fault profile unless given here. */
+/** The request path in simulation: a forward's deadline is the leader's request timeout plus forwardTimeoutMs. */
+export const simRequestPathOptions: Omit<RequestPathOptions, "plantedBugs" | "onAcknowledged"> = {
+  forwardTimeoutMs: 500,
+  forwardsPendingMax: 1_000,
+  sweepIntervalMs: 50,
+};
+
 export const simReplicaOptions: Omit<ReplicaOptions, "observer" | "onFatal" | "plantedBugs"> = {
   tickMs: 10,
   raft: { ...defaultRaftTuning, electionTicks: 10, heartbeatTicks: 2, maxInflightMessages: 64 },
@@ -106,6 +116,15 @@ export const simReplicaOptions: Omit<ReplicaOptions, "observer" | "onFatal" | "p
   maxPendingRequests: 1_000,
   requestTimeoutMs: 1_000,
 };
+
+/** The replica tuning a profile runs: the simulation's or production's, with the profile's tick and append size. */
+export function profileReplicaOptions(profile: FaultProfile): Omit<ReplicaOptions, "observer" | "onFatal" | "plantedBugs"> {
+  const { observer: _observer, onFatal: _onFatal, plantedBugs: _plantedBugs, ...production } = defaultReplicaOptions;
+  const base = profile.replicaTuning === "production" ? production : simReplicaOptions;
+  assert(profile.replicaTuning !== "production" || profile.tickMs === defaultReplicaOptions.tickMs, "the production profile runs the production tick");
+  const raft = profile.raftMaxMessageBytes === 0 ? base.raft : { ...base.raft, maxMessageBytes: profile.raftMaxMessageBytes };
+  return { ...base, tickMs: profile.tickMs, raft };
+}
 
 export type { StartRefusal } from "./cluster.ts";
 
@@ -156,6 +175,8 @@ export interface SimulationResult {
    */
   readonly linearizability: LinearizabilitySummary;
   readonly history: readonly HistoryEvent[];
+  /** The nodes' request paths, summed: requests served, forwarded, forwards lost (timed out) or never sent. */
+  readonly requestPath: RequestPathStats;
 }
 
 const FAULT_CODES: Record<FaultKind, number> = { partition: 1, crash: 2, "clock-jump": 3, clog: 4, "loss-burst": 5, pause: 6 };
@@ -166,7 +187,7 @@ export class Simulation {
   readonly queue: EventQueue;
   private readonly options: SimulationOptions;
   private readonly limits: SimulationLimits;
-  private readonly world: World<ClientMessage>;
+  private readonly world: World<NoOtherPayload>;
   private readonly cluster: Cluster;
   private readonly clientPath: SimClientPath;
   private readonly monitor: SafetyMonitor;
@@ -191,7 +212,7 @@ export class Simulation {
     const seed = options.seed;
     this.endUs = options.durationMs * 1000;
     this.healAtUs = Math.floor(this.endUs * profile.healAtFraction);
-    const replicaOptions = { ...simReplicaOptions, tickMs: profile.tickMs, ...options.replica, plantedBugs: options.plantedBugs };
+    const replicaOptions = { ...profileReplicaOptions(profile), ...options.replica, plantedBugs: options.plantedBugs };
 
     const workloadOptions: WorkloadOptions = { ...defaultWorkloadOptions, ...options.workload };
     assert(workloadOptions.clientCount <= CLIENT_COUNT_MAX, "too many clients");
@@ -200,7 +221,7 @@ export class Simulation {
     this.corruption = new CorruptionConsent(nodeIds, options.faultModelPlantedBugs);
     this.refusalCheck = new StartRefusalCheck(options.nodeCount, (id) => this.corruption.wasTainted(id));
     this.failpoints = new FailpointDriver(Prng.stream(seed, "failpoints"), { ...profile.failpoints, ...options.failpoints });
-    this.world = new World<ClientMessage>(
+    this.world = new World<NoOtherPayload>(
       {
         seed,
         hostCount: options.nodeCount,
@@ -212,6 +233,7 @@ export class Simulation {
           maxFrameBytes: this.limits.maxFrameBytes,
         },
         timersPerHostMax: this.limits.timersPerNodeMax,
+        cpuEventUs: profile.cpuEventUs,
         failpoint: this.failpoints.failpoint,
         mayCorrupt: (id, name, offset, length) => this.corruption.mayCorrupt(id, name, offset, length),
         traceLines: options.trace,
@@ -221,16 +243,23 @@ export class Simulation {
         threw: (host, error) => this.nodeThrew(host, error),
         afterStep: (host) => this.cluster.afterStep(host),
         raftSent: (host, to, bytes) => this.raftSent(host, to, bytes),
-        deliver: (from, to, payload) => this.clientPath.deliver(from, to, payload),
-        payloadBytes: clientMessageBytes,
+        deliver: (_from, _to, payload) => assert(false, `the simulation sent a ${payload.type} payload: every message is channel bytes`),
+        payloadBytes: (payload) => unreachable(payload.type as never, "non-channel payload"),
       },
     );
     this.queue = this.world.queue;
     this.monitor = new SafetyMonitor(nodeIds, Math.floor(options.nodeCount / 2) + 1, (id) => this.cluster.coreOf(id));
     this.cluster = new Cluster(this.world, this.monitor, {
       replica: replicaOptions,
+      requestPath: {
+        ...simRequestPathOptions,
+        forwardTimeoutMs: replicaOptions.requestTimeoutMs + simRequestPathOptions.forwardTimeoutMs,
+        plantedBugs: options.requestPathPlantedBugs,
+      },
       storagePlantedBugs: options.storagePlantedBugs,
       kvPlantedBugs: options.kvPlantedBugs,
+      cpuApplyEntryUs: profile.cpuApplyEntryUs,
+      cpuApplyByteNs: profile.cpuApplyByteNs,
       refused: (refusal) => {
         const violation = this.refusalCheck.refused(refusal);
         if (violation !== undefined) this.fail(violation.property, violation.message, refusal.nodeId);
@@ -240,9 +269,7 @@ export class Simulation {
     this.history = new History(this.limits.historyEventsMax, 2 * workloadOptions.clientCount + 2);
     this.clientPath = new SimClientPath(
       this.world,
-      this.cluster,
-      this.monitor,
-      (to, reply) => this.workload.receive(to, reply),
+      (to, requestId, outcome) => this.workload.receive(to, requestId, outcome),
       (nodeId, message) => this.fail("Client Protocol", message, nodeId),
     );
     this.workload = new Workload(
@@ -252,7 +279,7 @@ export class Simulation {
       nodeIds,
       this.world.firstClientEndpoint,
       workloadOptions,
-      (from, to, request) => this.clientPath.send(from, to, request),
+      (from, to, requestId, request) => this.clientPath.send(from, to, requestId, request),
       (event) => this.recordHistory(event),
       (message) => this.fail("Client Protocol", message, undefined),
     );
@@ -340,6 +367,7 @@ export class Simulation {
       failure: this.failure,
       linearizability,
       history: this.history.events,
+      requestPath: this.cluster.requestPathStats(),
     };
   }
 

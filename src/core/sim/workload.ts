@@ -8,10 +8,12 @@
 
 import { assert, unreachable } from "../assert.ts";
 import type { NodeId } from "../raft/types.ts";
-import { clientReplyProblem, type ClientOperation, type ClientOutcome, type ClientReply, type ClientRequest } from "./client-protocol.ts";
+import type { ClientRequest, RequestOutcome } from "../replica/request-types.ts";
+import { outcomeProblem, requestFor, type ClientOperation } from "./client-protocol.ts";
 import type { EventQueue } from "./event-queue.ts";
 import type { History, HistoryEvent } from "./history.ts";
 import type { Prng } from "./prng.ts";
+import { KV_VALUE_BYTES_MAX } from "../replica/kv-state-machine.ts";
 
 export interface WorkloadOptions {
   readonly clientCount: number;
@@ -28,7 +30,38 @@ export interface WorkloadOptions {
   readonly wanderProbability: number;
   /** Operation mix, weights. */
   readonly mix: { readonly get: number; readonly put: number; readonly cas: number };
+  /** Sizes of written values (a skewed mix, so appends fill up and get split). */
+  readonly valueSizes: ValueSizes;
 }
+
+/**
+ * Written values are drawn from three bands by weight, each uniform in its byte range: most
+ * small, some large, a few near the state machine's limit (KV_VALUE_BYTES_MAX). A value is
+ * "c<client>-<n>" padded with dots to the drawn size (never shorter), so it stays unique.
+ */
+export interface ValueSizes {
+  readonly small: ValueBand;
+  readonly large: ValueBand;
+  readonly nearLimit: ValueBand;
+}
+
+export interface ValueBand {
+  readonly weight: number;
+  readonly bytes: readonly [number, number];
+}
+
+/** Names only ("c<client>-<n>"): no padding, and no draws for it. */
+export const unpaddedValueSizes: ValueSizes = {
+  small: { weight: 1, bytes: [0, 0] },
+  large: { weight: 0, bytes: [0, 0] },
+  nearLimit: { weight: 0, bytes: [0, 0] },
+};
+
+export const defaultValueSizes: ValueSizes = {
+  small: { weight: 90, bytes: [0, 32] },
+  large: { weight: 9, bytes: [256, 8 * 1024] },
+  nearLimit: { weight: 1, bytes: [KV_VALUE_BYTES_MAX - 1024, KV_VALUE_BYTES_MAX] },
+};
 
 export const defaultWorkloadOptions: WorkloadOptions = {
   clientCount: 4,
@@ -39,6 +72,7 @@ export const defaultWorkloadOptions: WorkloadOptions = {
   retryBackoffMs: 20,
   wanderProbability: 0.1,
   mix: { get: 4, put: 3, cas: 3 },
+  valueSizes: defaultValueSizes,
 };
 
 export interface WorkloadStats {
@@ -83,7 +117,7 @@ export class Workload {
     /** Endpoint of client i is firstClientEndpoint + i. */
     private readonly firstClientEndpoint: number,
     private readonly options: WorkloadOptions,
-    private readonly send: (fromEndpoint: number, toNode: NodeId, request: ClientRequest) => void,
+    private readonly send: (fromEndpoint: number, toNode: NodeId, requestId: number, request: ClientRequest) => void,
     /** Sees every history event as it is recorded (the stale-read check). */
     private readonly onHistory: (event: HistoryEvent) => void,
     /** A reply without the shape its operation expects ("Client Protocol"); the reply is not used. */
@@ -93,6 +127,11 @@ export class Workload {
     assert(options.thinkTimeMs[0] >= 0 && options.thinkTimeMs[0] <= options.thinkTimeMs[1], "think time is not a range");
     assert(options.mix.get + options.mix.put + options.mix.cas > 0, "operation mix is empty");
     assert(options.wanderProbability >= 0 && options.wanderProbability <= 1, "wander probability outside [0, 1]");
+    const sizes = options.valueSizes;
+    assert(sizes.small.weight + sizes.large.weight + sizes.nearLimit.weight > 0, "value size bands have no weight");
+    for (const band of [sizes.small, sizes.large, sizes.nearLimit]) {
+      assert(band.weight >= 0 && band.bytes[0] >= 0 && band.bytes[0] <= band.bytes[1] && band.bytes[1] <= KV_VALUE_BYTES_MAX, "a value size band is out of range");
+    }
     for (let i = 0; i < options.clientCount; i++) {
       this.clients.push({
         index: i,
@@ -130,35 +169,41 @@ export class Workload {
     }
   }
 
-  receive(toEndpoint: number, reply: ClientReply): void {
+  /** The request path's outcome of request `requestId` reached client endpoint `toEndpoint`. */
+  receive(toEndpoint: number, requestId: number, outcome: RequestOutcome): void {
     const client = this.clients[toEndpoint - this.firstClientEndpoint];
     assert(client !== undefined, () => `no client at endpoint ${toEndpoint}`);
-    if (client.operation === undefined || reply.requestId !== client.requestId) return; // a late reply to an attempt we gave up on
+    if (client.operation === undefined || requestId !== client.requestId) return; // a late reply to an attempt we gave up on
     // Every field is checked before one is read: a wrong shape is a named failure, never a TypeError here.
-    const problem = clientReplyProblem(client.operation, reply);
+    const problem = outcomeProblem(client.operation, outcome);
     if (problem !== undefined) {
       this.protocolViolation(`client ${client.index} (request ${client.requestId}): ${problem}`);
       return;
     }
-    this.handleOutcome(client, reply.outcome);
+    this.handleOutcome(client, outcome);
   }
 
-  private handleOutcome(client: Client, outcome: ClientOutcome): void {
+  private handleOutcome(client: Client, outcome: RequestOutcome): void {
     const operation = client.operation!;
     switch (outcome.status) {
-      case "ok":
-        if (operation.f === "get") {
-          client.lastSeen.set(operation.key, outcome.value);
-          this.complete(client, "ok", outcome.value);
-        } else if (operation.f === "put") {
-          client.lastSeen.set(operation.key, operation.value);
+      case "ok": {
+        // outcomeProblem checked that the result is of the operation's kind.
+        const result = outcome.result;
+        if (result.kind === "get") {
+          client.lastSeen.set(operation.key, result.value);
+          this.complete(client, "ok", result.value);
+        } else if (result.kind === "put") {
+          client.lastSeen.set(operation.key, (operation as { readonly value: string }).value);
           this.complete(client, "ok", undefined);
+        } else if (result.kind === "cas") {
+          client.lastSeen.set(operation.key, result.swapped ? (operation as { readonly value: string }).value : result.current);
+          this.complete(client, result.swapped ? "ok" : "fail", undefined);
         } else {
-          client.lastSeen.set(operation.key, outcome.swapped ? operation.value : outcome.value);
-          this.complete(client, outcome.swapped ? "ok" : "fail", undefined);
+          assert(false, () => `a ${operation.f} completed with a ${result.kind} result`);
         }
         return;
-      case "rejected": {
+      }
+      case "not-applied": {
         // Certainly no effect: safe to try again, at the hinted leader or the next node.
         if (outcome.leaderHint !== 0 && outcome.leaderHint !== client.believedLeader) client.believedLeader = outcome.leaderHint;
         else client.believedLeader = this.nextNode(client.believedLeader);
@@ -225,7 +270,7 @@ export class Workload {
     client.attempts++;
     this.stats.attempts++;
     client.requestId = this.nextRequestId++;
-    this.send(client.endpoint, client.believedLeader, { type: "client-request", requestId: client.requestId, operation: client.operation });
+    this.send(client.endpoint, client.believedLeader, client.requestId, requestFor(client.operation));
   }
 
   private complete(client: Client, type: "ok" | "fail" | "info", readValue: string | undefined): void {
@@ -254,9 +299,22 @@ export class Workload {
     const { get, put, cas } = this.options.mix;
     const draw = this.random.intBelow(get + put + cas);
     if (draw < get) return { f: "get", key };
-    const value = `c${client.index}-${++client.valueSequence}`;
+    const value = this.padded(`c${client.index}-${++client.valueSequence}`);
     if (draw < get + put) return { f: "put", key, value };
     return { f: "cas", key, expected: client.lastSeen.get(key) ?? "", value };
+  }
+
+  /** The unique name padded with dots to a drawn size (dots never occur in a name, so padded values stay unique). */
+  private padded(name: string): string {
+    const { small, large, nearLimit } = this.options.valueSizes;
+    // No padding at all draws nothing (like chance(0)), so such a workload's stream is the unpadded one.
+    if (large.weight === 0 && nearLimit.weight === 0 && small.bytes[1] === 0) return name;
+    const draw = this.random.intBelow(small.weight + large.weight + nearLimit.weight);
+    const band = draw < small.weight ? small : draw < small.weight + large.weight ? large : nearLimit;
+    const sizeBytes = this.random.intBetween(band.bytes[0], band.bytes[1]);
+    const value = sizeBytes > name.length ? name + ".".repeat(sizeBytes - name.length) : name;
+    assert(value.length <= KV_VALUE_BYTES_MAX, "a drawn value exceeds the state machine's limit");
+    return value;
   }
 
   private nextNode(current: NodeId): NodeId {

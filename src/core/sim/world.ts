@@ -30,7 +30,7 @@ import type { FaultProfile } from "./fault-profile.ts";
 import { SimNetwork, type LinkProfile, type NetworkLimits } from "./network.ts";
 import { Prng } from "./prng.ts";
 import type { Seed } from "./seed.ts";
-import { SimClock, SimTimers } from "./sim-clock.ts";
+import { SimClock, SimTimers, drawClockDriftPpm } from "./sim-clock.ts";
 import { SimDisk } from "./sim-disk.ts";
 import { SimTrace, TRACE } from "./trace.ts";
 
@@ -71,6 +71,8 @@ export interface SimHost {
   process: HostProcess | undefined;
   /** While true time is below this, the host is frozen: its events wait (in order) until then. */
   pausedUntilUs: number;
+  /** While true time is below this, the host's CPU is busy (applying entries): its events wait (in order). */
+  busyUntilUs: number;
 }
 
 export interface WorldOptions {
@@ -82,6 +84,8 @@ export interface WorldOptions {
   /** The frame limit and the per-link queue bound (the TCP transport's, src/core/wire). */
   readonly networkLimits: NetworkLimits;
   readonly timersPerHostMax: number;
+  /** CPU time every event costs its host (FaultProfile.cpuEventUs). */
+  readonly cpuEventUs: number;
   /** Every host process's Environment.failpoint (the run's driver, or noFailpoints). */
   readonly failpoint: Failpoint;
   /** The corruption consent: may these bytes of this host's disk be corrupted? */
@@ -114,6 +118,7 @@ export interface HostWorld {
   readonly hostIds: readonly NodeId[];
   startProcess(host: SimHost, number: number): HostProcess;
   endProcess(host: SimHost): HostProcess;
+  chargeCpu(host: SimHost, costUs: number): void;
   runOnHost(host: SimHost, kind: number, detail: number, action: () => void, process?: HostProcess): void;
 }
 
@@ -128,6 +133,7 @@ export class World<Payload extends { readonly type: string }> implements HostWor
   /** Endpoint of client i is firstClientEndpoint + i (hosts are 1..hostCount). */
   readonly firstClientEndpoint: number;
   private readonly timersPerHostMax: number;
+  private readonly cpuEventUs: number;
   private readonly failpoint: Failpoint;
   private readonly hooks: WorldHooks<Payload>;
   private readonly clientReceivers = new Map<ChannelName, ClientEndpointReceiver>();
@@ -136,6 +142,8 @@ export class World<Payload extends { readonly type: string }> implements HostWor
     assert(Number.isSafeInteger(options.hostCount) && options.hostCount >= 1, "host count out of range");
     this.hooks = hooks;
     this.timersPerHostMax = options.timersPerHostMax;
+    assert(Number.isSafeInteger(options.cpuEventUs) && options.cpuEventUs >= 0, "event cost must be a non-negative integer");
+    this.cpuEventUs = options.cpuEventUs;
     this.failpoint = options.failpoint;
     const profile = options.profile;
     const seed = options.seed;
@@ -187,7 +195,7 @@ export class World<Payload extends { readonly type: string }> implements HostWor
       // pushed below, before any disk operation can run.
       const diskEvents: EventTarget = { fire: (_code, callback) => this.runOnHost(this.hosts[id - 1]!, TRACE.disk, 0, callback as () => void) };
       const offsetUs = clockRandom.intBetween(-profile.clockOffsetMaxMs * 1000, profile.clockOffsetMaxMs * 1000);
-      const driftPpm = clockRandom.intBetween(-profile.clockDriftMaxPpm, profile.clockDriftMaxPpm);
+      const driftPpm = drawClockDriftPpm(clockRandom, profile.clockDriftMaxPpm, profile.clockDriftAtBound === true);
       const disk = new SimDisk({
         random: Prng.stream(seed, `disk-${id}`),
         schedule: (delayMs, callback) => this.queue.atTarget(this.queue.timeUs + Math.ceil(delayMs * 1000), diskEvents, 0, callback),
@@ -211,6 +219,7 @@ export class World<Payload extends { readonly type: string }> implements HostWor
         disk,
         process: undefined,
         pausedUntilUs: 0,
+        busyUntilUs: 0,
       });
     }
   }
@@ -260,9 +269,19 @@ export class World<Payload extends { readonly type: string }> implements HostWor
     assert(process !== undefined, () => `host ${host.id} has no process to end`);
     process.alive = false;
     host.process = undefined;
+    host.busyUntilUs = 0; // the work it was doing died with it
     host.pausedUntilUs = 0;
     process.timers.shutdown();
     return process;
+  }
+
+  /**
+   * The host's CPU works for `costUs` more (after what it is already busy with): its next events
+   * wait, in order, until it is done. Charged by the code that models the work (apply, per event).
+   */
+  chargeCpu(host: SimHost, costUs: number): void {
+    assert(Number.isSafeInteger(costUs) && costUs >= 0, "CPU cost must be a non-negative integer of microseconds");
+    host.busyUntilUs = Math.max(host.busyUntilUs, this.queue.timeUs) + costUs;
   }
 
   /** Freezes a host until `untilUs` (true time): its events wait, in order. */
@@ -274,12 +293,14 @@ export class World<Payload extends { readonly type: string }> implements HostWor
   runOnHost(host: SimHost, kind: number, detail: number, action: () => void, process: HostProcess | undefined = host.process): void {
     if (this.hooks.stopped()) return;
     if (process !== undefined && !process.alive) return;
-    if (host.pausedUntilUs > this.queue.timeUs) {
-      // Frozen: the event waits; re-queued in arrival order, so the backlog runs in order at the end of the pause.
-      this.queue.at(host.pausedUntilUs, () => this.runOnHost(host, kind, detail, action, process));
+    const heldUntilUs = host.pausedUntilUs > host.busyUntilUs ? host.pausedUntilUs : host.busyUntilUs;
+    if (heldUntilUs > this.queue.timeUs) {
+      // Frozen or busy: the event waits; re-queued in arrival order, so the backlog runs in order when the host is free.
+      this.queue.at(heldUntilUs, () => this.runOnHost(host, kind, detail, action, process));
       return;
     }
     this.trace.event(kind, host.id, detail, 0);
+    if (this.cpuEventUs !== 0) this.chargeCpu(host, this.cpuEventUs);
     try {
       action();
     } catch (error) {
@@ -295,11 +316,13 @@ export class World<Payload extends { readonly type: string }> implements HostWor
    */
   private deliverToHost(host: SimHost, process: HostProcess, receiver: ChannelReceiver, from: EndpointId, bytes: Uint8Array): void {
     if (this.hooks.stopped() || !process.alive) return;
-    if (host.pausedUntilUs > this.queue.timeUs) {
-      this.queue.at(host.pausedUntilUs, () => this.deliverToHost(host, process, receiver, from, bytes));
+    const heldUntilUs = host.pausedUntilUs > host.busyUntilUs ? host.pausedUntilUs : host.busyUntilUs;
+    if (heldUntilUs > this.queue.timeUs) {
+      this.queue.at(heldUntilUs, () => this.deliverToHost(host, process, receiver, from, bytes));
       return;
     }
     this.trace.event(TRACE.deliver, host.id, bytes[1] ?? 0, 0);
+    if (this.cpuEventUs !== 0) this.chargeCpu(host, this.cpuEventUs);
     try {
       // A correct node never sends what its peer must refuse: a malformed message here is a codec or core bug.
       if (receiver(from, bytes) === "malformed") assert(false, `node ${host.id} refused a message from node ${from} as malformed`);
@@ -321,7 +344,7 @@ export class World<Payload extends { readonly type: string }> implements HostWor
   sendFromClient(channel: ChannelName, fromEndpoint: EndpointId, toHost: NodeId, bytes: Uint8Array): boolean {
     assert(channel !== "raft", "clients do not speak the raft channel");
     assert(fromEndpoint >= this.firstClientEndpoint && toHost >= 1 && toHost <= this.hosts.length, () => `client endpoint ${fromEndpoint} sent to ${toHost}`);
-    return this.network.send(fromEndpoint, toHost, { type: "channel", channel, bytes });
+    return this.network.send(fromEndpoint, toHost, { type: "channel", channel, bytes }, false);
   }
 
   private sendFromHost(process: HostProcess, channel: ChannelName, to: EndpointId, bytes: Uint8Array): boolean {
@@ -334,7 +357,8 @@ export class World<Payload extends { readonly type: string }> implements HostWor
       assert(CHANNEL_NAMES.includes(channel), () => `no channel ${String(channel)}`);
       assert(to >= 1 && to <= this.network.endpointCount && to !== host.id, () => `node ${host.id} sent on the ${channel} channel to endpoint ${to}`);
     }
-    return this.network.send(host.id, to, { type: "channel", channel, bytes });
+    // Only the raft channel may be duplicated: the others ride a connection (a duplicated forward would apply twice).
+    return this.network.send(host.id, to, { type: "channel", channel, bytes }, channel === "raft");
   }
 
   private deliver(from: EndpointId, to: EndpointId, payload: ChannelBytes | Payload): void {

@@ -4,6 +4,7 @@ import type { Command } from "commander";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { toJson, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
 import { createApiClients, type ApiClients } from "../api/client.ts";
+import { outcomeClassOfCode } from "../api/outcome-codes.ts";
 import { UsageError } from "./usage-error.ts";
 
 export interface ApiCommandOptions {
@@ -36,7 +37,16 @@ export function parseId(text: string, what: string): bigint {
   return BigInt(text);
 }
 
-/** Runs one API call; prints its result as JSON or through `table`; a failure is one line on stderr and exit 1. */
+/** A failed call whose request certainly had no effect (or a bad flag: 2, from UsageError). */
+export const EXIT_NOT_APPLIED = 1;
+/** A failed call whose outcome is unknown: the write or change may or may not have been applied. */
+export const EXIT_OUTCOME_UNKNOWN = 3;
+
+/**
+ * Runs one API call; prints its result as JSON or through `table`. A failure is one line on
+ * stderr, exit 1 when the request certainly had no effect, exit 3 when its outcome is unknown
+ * (docs/OPERATIONS.md: deadline_exceeded from the node, or the connection broke after sending).
+ */
 export async function runApiCall<Desc extends DescMessage>(
   options: ApiCommandOptions,
   schema: Desc,
@@ -50,8 +60,9 @@ export async function runApiCall<Desc extends DescMessage>(
   } catch (error) {
     const connect = ConnectError.from(error);
     const reason = connect.code === Code.Unavailable && /ECONNREFUSED|fetch failed|connect/i.test(connect.rawMessage) ? `cannot reach ${clients.url}: ${connect.rawMessage}` : connect.rawMessage;
-    process.stderr.write(`blixard: ${Code[connect.code]}: ${reason.split("\n")[0]}\n`);
-    process.exitCode = 1;
+    const unknown = outcomeClassOfCode(connect.code) === "unknown";
+    process.stderr.write(`blixard: ${Code[connect.code]}: ${reason.split("\n")[0]}${unknown && !/outcome unknown/.test(reason) ? " (outcome unknown: it may or may not have been applied)" : ""}\n`);
+    process.exitCode = unknown ? EXIT_OUTCOME_UNKNOWN : EXIT_NOT_APPLIED;
     return;
   }
   if (options.output === "json") process.stdout.write(`${JSON.stringify(toJson(schema, response, { alwaysEmitImplicit: true }))}\n`);

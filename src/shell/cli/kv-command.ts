@@ -1,5 +1,7 @@
 // `blixard kv get|put|cas`: the replicated key-value map through a node's API.
 // Reads are linearizable unless --serializable; writes sent to a follower are forwarded.
+// Exit codes: 0 done, 1 certainly not applied, 2 bad flags, 3 outcome unknown (may have been
+// applied: read back before retrying a cas). See docs/OPERATIONS.md, "Outcomes".
 import type { Command } from "commander";
 import { CompareAndSetResponseSchema, GetResponseSchema, PutResponseSchema } from "../api/gen/blixard/v1/kv_pb.ts";
 import { addApiOptions, runApiCall, type ApiCommandOptions } from "./api-output.ts";

@@ -9,7 +9,7 @@ import type { Command } from "commander";
 import { UsageError } from "./usage-error.ts";
 import { assert } from "../../core/assert.ts";
 import { renderHtmlReport } from "../../core/check/index.ts";
-import { checkLinearizability, type LinearizabilitySummary } from "../../core/sim/linearizability-check.ts";
+import { checkLinearizability, LINEARIZABILITY_STEP_LIMIT_CLI, type LinearizabilitySummary } from "../../core/sim/linearizability-check.ts";
 import { FAULT_PROFILES, FAULT_PROFILE_NAMES, faultProfile } from "../../core/sim/fault-profile.ts";
 import { historyToJsonLines } from "../../core/sim/history.ts";
 import { isSeed, parseSeed, seedFromBigInt, type Seed } from "../../core/sim/seed.ts";
@@ -104,6 +104,7 @@ export function runSimCommand(
       durationMs: parsed.durationMs,
       profile,
       trace: trace === undefined ? undefined : (line) => trace.write(line),
+      linearizabilityStepLimit: LINEARIZABILITY_STEP_LIMIT_CLI,
     });
   } finally {
     trace?.close();
@@ -176,6 +177,9 @@ export function formatSummary(result: SimulationResult, wallMs: number): string 
     `  terms       max term ${result.maxTerm}, ${leaders.length} leaders elected${leaders.length > 0 ? `; last: ${shownLeaders}` : ""}`,
     `  operations  ${ops.invoked} invoked: ${ops.ok} ok, ${ops.fail} fail, ${ops.info} info; ${result.readsChecked} reads checked; commit index ${result.committedIndex}`,
     `  faults      ${faults}; messages lost ${result.network.lost + result.network.droppedByPartition}, duplicated ${result.network.duplicated}; disk writes lost ${result.disk.lostWrites}, torn ${result.disk.tornWrites}`,
+    `  crashes     ${result.crashes}: ${result.crashKinds["process-kill"]} process kills (every write kept), ${result.crashKinds["host-crash"]} host crashes (unsynced writes lost or torn)`,
+    `  network     ${result.network.sent} messages, ${result.network.bytesSent} bytes sent, ${result.network.bytesDelivered} delivered; over the frame limit ${result.network.droppedByFrameLimit}, queue full ${result.network.droppedByOverflow}`,
+    `  failpoints  ${result.failpoints.map((point) => `${point.name} fired ${point.fired} of ${point.evaluated}`).join(", ")}`,
     `  storage     ${storage}`,
     `  liveness    ${liveness}`,
     `  trace hash  ${result.traceHash}`,

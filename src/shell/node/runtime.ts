@@ -3,13 +3,16 @@
 // ((src/core/wire, src/shell/os)) and the Connect API ((src/shell/api)). Nothing about consensus or the state
 // machine lives here: this file only starts, connects and stops things.
 //
-// Startup order: storage (identity check, recovery), peer listener, replica, API
-// listener; then, in the background, joining (--join) and announcing this node's
-// addresses in the replicated address book (address-book.ts). Each failure before
-// the node runs is a StartupError with a one-line message.
+// Startup order: (with --join) ask the join endpoint for the cluster id and its node id,
+// storage (identity check, recovery), peer listener, replica and request path, API
+// listener; then the membership agent (src/core/replica/membership-agent.ts: joining,
+// announcing this node's addresses in the replicated book, snapshots for joiners) runs on
+// the Environment's timers. Asking the join endpoint stays here: it must happen before
+// storage exists. Each failure before the node runs is a StartupError with a one-line message.
 //
-// Shutdown (SIGTERM): stop accepting API requests, stop the replica (waiting
-// clients are told "stopped"), flush and close peer connections, close files.
+// Shutdown (SIGTERM): stop accepting API requests, stop the agent, the request path (waiting
+// forwards: unknown) and the replica (waiting requests: "stopped" or unknown), flush and close
+// peer connections, close files.
 import { createHash } from "node:crypto";
 import { ConnectError } from "@connectrpc/connect";
 import { assert } from "../../core/assert.ts";
@@ -18,12 +21,15 @@ import { SystemDisk } from "../os/system-disk.ts";
 import { createSystemEnvironment, type SystemEnvironment } from "../os/system-environment.ts";
 import { ListenError, TcpTransport } from "../os/tcp-transport.ts";
 import { parseHostPort } from "../os/address.ts";
-import type { ConfChange, ConfState, NodeId } from "../../core/raft/types.ts";
+import type { ConfState, NodeId } from "../../core/raft/types.ts";
 import { RaftStorage, StorageError } from "../../core/storage/raft-storage.ts";
-import { encodeKvCommand, KvStateMachine, type KvCommand, type KvResult } from "../../core/replica/kv-state-machine.ts";
-import { decodeMemberAddresses, encodeMemberAddresses, memberKey, type MemberAddresses } from "../../core/replica/address-book.ts";
+import type { KvStateMachine } from "../../core/replica/kv-state-machine.ts";
+import { decodeMemberAddresses, memberKey, type MemberAddresses } from "../../core/replica/address-book.ts";
 import { createNodeProcess, type KvReplica } from "../../core/replica/node-process.ts";
-import { defaultRaftTuning, defaultReplicaOptions, type CommandOutcome, type ReadOutcome, type ReplicaStatus, type TransferOutcome } from "../../core/replica/replica.ts";
+import { defaultRaftTuning, defaultReplicaOptions, type ReplicaStatus } from "../../core/replica/replica.ts";
+import { defaultRequestPathOptions, type RequestPath } from "../../core/replica/request-path.ts";
+import type { ClientRequest, RequestOutcome } from "../../core/replica/request-types.ts";
+import { defaultMembershipAgentTiming, MembershipAgent } from "../../core/replica/membership-agent.ts";
 import { startApiServer, type ApiServer } from "../api/http-server.ts";
 import { createNodeRoutes, createNodeServices } from "../api/services.ts";
 import { createConnectUnaryHandler } from "../api/connect-unary.ts";
@@ -74,12 +80,16 @@ export function clusterIdFromMembers(members: ReadonlyMap<NodeId, string>): stri
   return `c-${createHash("sha256").update(text).digest("hex").slice(0, 16)}`;
 }
 
-/** How often a node re-checks that the address book holds its current addresses. */
-const ANNOUNCE_INTERVAL_MS = 1_000;
-/** Until the book holds this node's addresses, check more often: followers forward to the leader by them. */
-const ANNOUNCE_PENDING_INTERVAL_MS = 200;
-const JOIN_RETRY_MAX_MS = 2_000;
 const CLUSTER_ID_DEADLINE_MS = 30_000;
+/** A forward waits this much longer than the leader's own request timeout before its outcome is unknown. */
+const FORWARD_MARGIN_MS = 1_000;
+
+/** What the join endpoint said about itself: the cluster's id, and who to join through. */
+interface JoinTarget {
+  readonly clusterId: string;
+  readonly nodeId: NodeId;
+  readonly peerAddress: string;
+}
 
 export class NodeRuntime {
   readonly nodeId: NodeId;
@@ -93,11 +103,11 @@ export class NodeRuntime {
   private readonly transport: TcpTransport;
   private readonly machine: KvStateMachine;
   private readonly replica: KvReplica;
+  /** Every client request goes through it: the Connect services and the membership agent. */
+  readonly requestPath: RequestPath;
+  private agent: MembershipAgent | undefined;
   private api: ApiServer | undefined;
   private stopped = false;
-  private backgroundTimer: NodeJS.Timeout | undefined;
-  private announcing = false;
-  private joined: boolean;
   private readonly clients = new Map<string, ApiClients>();
 
   private constructor(parts: {
@@ -108,6 +118,7 @@ export class NodeRuntime {
     transport: TcpTransport;
     machine: KvStateMachine;
     replica: KvReplica;
+    requestPath: RequestPath;
     peerAddress: string;
     apiAddress: string;
   }) {
@@ -120,15 +131,16 @@ export class NodeRuntime {
     this.transport = parts.transport;
     this.machine = parts.machine;
     this.replica = parts.replica;
+    this.requestPath = parts.requestPath;
     this.peerAddress = parts.peerAddress;
     this.apiAddress = parts.apiAddress;
-    this.joined = parts.config.join === undefined;
   }
 
   static async start(config: NodeRuntimeConfig): Promise<NodeRuntime> {
     validateConfig(config);
     const log = config.log;
-    const clusterId = config.clusterId ?? (config.initialCluster !== undefined ? clusterIdFromMembers(config.initialCluster) : await askClusterId(config.join!, log));
+    const joinTarget = config.join !== undefined ? await askJoinTarget(config.join, log) : undefined;
+    const clusterId = config.clusterId ?? (config.initialCluster !== undefined ? clusterIdFromMembers(config.initialCluster) : joinTarget!.clusterId);
     const bootstrap: ConfState = config.initialCluster !== undefined ? { voters: [...config.initialCluster.keys()].sort((a, b) => a - b), learners: [] } : { voters: [], learners: [] };
 
     let disk: SystemDisk;
@@ -145,8 +157,10 @@ export class NodeRuntime {
       throw new StartupError(storage.message);
     }
 
-    // The replica's raft channel registers itself as the transport's receiver.
-    let resolvePeer: (peer: NodeId) => string | undefined = (peer) => config.initialCluster?.get(peer);
+    // The replica's raft channel and the request path's client channel register themselves as the transport's receivers.
+    // Peer addresses: the replicated book first, then --initial-cluster, then the member we join through.
+    const fallbackPeer = (peer: NodeId): string | undefined => config.initialCluster?.get(peer) ?? (joinTarget?.nodeId === peer ? joinTarget.peerAddress : undefined);
+    let resolvePeer: (peer: NodeId) => string | undefined = fallbackPeer;
     const transport = new TcpTransport({
       nodeId: config.nodeId,
       clusterId,
@@ -164,22 +178,28 @@ export class NodeRuntime {
     }
     const env = createSystemEnvironment({ nodeId: config.nodeId, disk, transport, log });
     const started: { runtime?: NodeRuntime } = {};
-    const { replica, machine } = createNodeProcess(env, storage, {
-      ...defaultReplicaOptions,
-      tickMs: config.tickMs ?? defaultReplicaOptions.tickMs,
-      requestTimeoutMs: config.requestTimeoutMs ?? defaultReplicaOptions.requestTimeoutMs,
-      snapshotEveryEntries: config.snapshotEveryEntries ?? defaultReplicaOptions.snapshotEveryEntries,
-      raft: { ...defaultRaftTuning, electionTicks: config.electionTicks ?? defaultRaftTuning.electionTicks },
-      onFatal: (error) => {
-        log.error({ error: error.message }, "node stopping: fatal storage error");
-        void started.runtime?.stop();
-        config.onFatal?.(error);
+    const requestTimeoutMs = config.requestTimeoutMs ?? defaultReplicaOptions.requestTimeoutMs;
+    const { replica, machine, requestPath } = createNodeProcess(
+      env,
+      storage,
+      {
+        ...defaultReplicaOptions,
+        tickMs: config.tickMs ?? defaultReplicaOptions.tickMs,
+        requestTimeoutMs,
+        snapshotEveryEntries: config.snapshotEveryEntries ?? defaultReplicaOptions.snapshotEveryEntries,
+        raft: { ...defaultRaftTuning, electionTicks: config.electionTicks ?? defaultRaftTuning.electionTicks },
+        onFatal: (error) => {
+          log.error({ error: error.message }, "node stopping: fatal storage error");
+          void started.runtime?.stop();
+          config.onFatal?.(error);
+        },
       },
-    });
+      { ...defaultRequestPathOptions, forwardTimeoutMs: requestTimeoutMs + FORWARD_MARGIN_MS },
+    );
     const peerAddress = config.advertisePeer ?? peerBound;
-    const self = new NodeRuntime({ config, clusterId, env, disk, transport, machine, replica, peerAddress, apiAddress: "" });
+    const self = new NodeRuntime({ config, clusterId, env, disk, transport, machine, replica, requestPath, peerAddress, apiAddress: "" });
     started.runtime = self;
-    resolvePeer = (peer) => self.memberAddresses(peer)?.peer ?? config.initialCluster?.get(peer);
+    resolvePeer = (peer) => self.memberAddresses(peer)?.peer ?? fallbackPeer(peer);
     replica.start();
     try {
       const services = createNodeServices(self);
@@ -193,7 +213,12 @@ export class NodeRuntime {
       throw error;
     }
     log.info({ nodeId: config.nodeId, clusterId, peer: self.peerAddress, api: self.apiAddress, dataDir: config.dataDir, recoveredCommit: storage.recovered.hardState.commit }, "node started");
-    self.scheduleBackground(0);
+    self.agent = new MembershipAgent(env, replica, requestPath, machine, {
+      ...defaultMembershipAgentTiming,
+      addresses: { peer: self.peerAddress, api: self.apiAddress },
+      joinVia: joinTarget?.nodeId,
+    });
+    self.agent.start();
     return self;
   }
 
@@ -207,33 +232,9 @@ export class NodeRuntime {
     return this.stopped;
   }
 
-  submitKv(command: KvCommand): Promise<CommandOutcome<KvResult>> {
-    const bytes = encodeKvCommand(command);
-    return new Promise((resolve) => this.replica.submit(bytes, resolve));
-  }
-
-  /** Linearizable (ReadIndex) read. */
-  readKv(key: string): Promise<ReadOutcome<string>> {
-    return new Promise((resolve) => this.replica.read({ key }, resolve));
-  }
-
-  /** Serializable read of this node's applied state (possibly stale). */
-  readLocal(key: string): { value: string; index: number } {
-    return { value: this.machine.query({ key }), index: this.replica.status().raft.applied };
-  }
-
-  changeMembership(change: ConfChange): Promise<CommandOutcome<ConfState>> {
-    return new Promise((resolve) => this.replica.changeMembership(change, resolve));
-  }
-
-  /** A joining node learns its membership from a snapshot: make sure this leader has one to send. */
-  ensureSnapshotForJoiners(): void {
-    const raft = this.replica.status().raft;
-    if (raft.leaderId === this.nodeId && raft.snapshotIndex === 0 && raft.applied > 0) this.replica.requestSnapshot();
-  }
-
-  transferLeadership(target: NodeId): Promise<TransferOutcome> {
-    return new Promise((resolve) => this.replica.transferLeadership(target, resolve));
+  /** Serves or forwards one client request (src/core/replica/request-path.ts); resolves with its outcome, never rejects. */
+  submit(request: ClientRequest): Promise<RequestOutcome> {
+    return new Promise((resolve) => this.requestPath.submit(request, resolve));
   }
 
   /** A member's addresses from the replicated book; this node's own are always known. */
@@ -252,7 +253,7 @@ export class NodeRuntime {
     return this.memberAddresses(id)?.peer ?? this.config.initialCluster?.get(id);
   }
 
-  /** Cached API clients for a URL (connections are reused). */
+  /** Cached API clients for a URL (connections are reused): the status fan-out. */
   clientsFor(url: string): ApiClients {
     let clients = this.clients.get(url);
     if (clients === undefined) {
@@ -269,76 +270,18 @@ export class NodeRuntime {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
-    if (this.backgroundTimer !== undefined) clearTimeout(this.backgroundTimer);
+    this.agent?.stop();
     this.log.info({ nodeId: this.nodeId }, "node stopping");
-    // Stop accepting first; then stopping the replica answers every waiting request
-    // ("stopped"), so the API server drains at once instead of at its grace deadline.
+    // Stop accepting first; then stopping the request path and the replica answers every waiting
+    // request (unknown or "stopped"), so the API server drains at once instead of at its grace deadline.
     const apiClosed = this.api?.close();
+    this.requestPath.stop();
     this.replica.stop();
     await apiClosed;
     await this.transport.close();
     this.env.timers.cancelAll();
     this.disk.close();
     this.log.info({ nodeId: this.nodeId }, "node stopped");
-  }
-
-  // ---- background: joining and announcing addresses --------------------------------
-
-  private scheduleBackground(delayMs: number): void {
-    if (this.stopped) return;
-    this.backgroundTimer = setTimeout(() => {
-      this.backgroundTimer = undefined;
-      void this.background().then((nextDelayMs) => this.scheduleBackground(nextDelayMs));
-    }, delayMs);
-  }
-
-  /** One round of background work; returns the delay before the next round. */
-  private async background(): Promise<number> {
-    if (this.stopped) return ANNOUNCE_INTERVAL_MS;
-    try {
-      if (!this.joined) {
-        await this.clientsFor(this.config.join!).cluster.addLearner({ nodeId: BigInt(this.nodeId), peerAddress: this.peerAddress, apiAddress: this.apiAddress });
-        this.joined = true;
-        this.log.info({ via: this.config.join }, "joined the cluster as a learner");
-      }
-      await this.announce();
-      // A leader elected after a learner was added may never have compacted either.
-      if (this.replica.status().raft.confState.learners.length > 0) this.ensureSnapshotForJoiners();
-      const stored = this.storedAddresses(this.nodeId);
-      return stored?.peer === this.peerAddress && stored.api === this.apiAddress ? ANNOUNCE_INTERVAL_MS : ANNOUNCE_PENDING_INTERVAL_MS;
-    } catch (error) {
-      const message = error instanceof ConnectError ? error.rawMessage : (error as Error).message;
-      this.log.debug({ error: message, joined: this.joined }, "background round failed; retrying");
-      return this.joined ? ANNOUNCE_INTERVAL_MS : Math.min(JOIN_RETRY_MAX_MS, 250 + Math.floor(Math.random() * 250));
-    }
-  }
-
-  /** Writes this node's addresses into the book when they are missing or stale (members only). */
-  private async announce(): Promise<void> {
-    if (this.announcing) return;
-    const status = this.replica.status().raft;
-    const isMember = status.confState.voters.includes(this.nodeId) || status.confState.learners.includes(this.nodeId);
-    if (!isMember || status.leaderId === 0) return;
-    const stored = this.storedAddresses(this.nodeId);
-    if (stored !== undefined && stored.peer === this.peerAddress && stored.api === this.apiAddress) return;
-    this.announcing = true;
-    try {
-      if (status.leaderId === this.nodeId) {
-        const outcome = await this.submitKv({ op: "put", key: memberKey(this.nodeId), value: encodeMemberAddresses({ peer: this.peerAddress, api: this.apiAddress }) });
-        if (outcome.status !== "ok") this.log.debug({ outcome }, "announcing addresses did not commit yet");
-        return;
-      }
-      const leaderApi = this.memberAddresses(status.leaderId)?.api;
-      if (leaderApi === undefined) return;
-      await this.clientsFor(endpointUrl(leaderApi)).cluster.addLearner({
-        nodeId: BigInt(this.nodeId),
-        peerAddress: this.peerAddress,
-        apiAddress: this.apiAddress,
-        addressesOnly: true,
-      });
-    } finally {
-      this.announcing = false;
-    }
   }
 }
 
@@ -353,16 +296,22 @@ function validateConfig(config: NodeRuntimeConfig): void {
   for (const address of [config.peerListen, config.apiListen]) parseHostPort(address);
 }
 
-/** Asks a member for the cluster id, retrying until a deadline (the member may be starting too). */
-async function askClusterId(joinUrl: string, log: Logger): Promise<string> {
+/**
+ * Asks a member for the cluster id and for its own node id and peer address (the membership
+ * agent joins through it), retrying until a deadline (the member may be starting too).
+ */
+async function askJoinTarget(joinUrl: string, log: Logger): Promise<JoinTarget> {
   const clients = createApiClients(endpointUrl(joinUrl), { timeoutMs: 2_000 });
   const deadline = Date.now() + CLUSTER_ID_DEADLINE_MS;
   let lastError = "";
   while (Date.now() < deadline) {
     try {
       const status = await clients.cluster.status({ localOnly: true });
-      if (status.clusterId !== "") return status.clusterId;
-      lastError = "the member reported no cluster id";
+      const self = status.nodes[0];
+      if (status.clusterId !== "" && self !== undefined && self.peerAddress !== "" && status.nodeId > 0n) {
+        return { clusterId: status.clusterId, nodeId: Number(status.nodeId), peerAddress: self.peerAddress };
+      }
+      lastError = "the member reported no cluster id, node id or peer address";
     } catch (error) {
       lastError = error instanceof ConnectError ? error.rawMessage : (error as Error).message;
     }

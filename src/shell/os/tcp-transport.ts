@@ -233,18 +233,21 @@ export class TcpTransport implements Transport {
   stats(): TransportStats {
     const peers = [...this.links.values()]
       .sort((a, b) => a.peer - b.peer)
-      .map((link) => ({
-        peer: link.peer,
-        connected: link.connection !== undefined,
-        queuedMessages: link.bound.queuedMessages,
-        queuedBytes: link.bound.queuedBytes,
-        sentMessages: link.sentMessages,
-        sentBatches: link.sentBatches,
-        droppedMessages: link.droppedMessages,
-        droppedQueueFull: link.bound.droppedMessages,
-        receivedMessages: link.receivedMessages,
-        dials: link.dials,
-      }));
+      .map((link) => {
+        assert(link.queue.length === link.bound.queuedMessages, "a peer's queue and its bound disagree");
+        return {
+          peer: link.peer,
+          connected: link.connection !== undefined,
+          queuedMessages: link.bound.queuedMessages,
+          queuedBytes: link.bound.queuedBytes,
+          sentMessages: link.sentMessages,
+          sentBatches: link.sentBatches,
+          droppedMessages: link.droppedMessages,
+          droppedQueueFull: link.bound.droppedMessages,
+          receivedMessages: link.receivedMessages,
+          dials: link.dials,
+        };
+      });
     return {
       peers,
       malformedFrames: this.malformedFrames,

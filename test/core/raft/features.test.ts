@@ -169,6 +169,16 @@ describe("ReadIndex", () => {
     assert.deepEqual(drain(node)!.readStates, [{ context: 3, index: commit }]);
   });
 
+  test("with shareReadRounds false every read starts a round of its own at once", () => {
+    const node = newNode({ config: { shareReadRounds: false } });
+    makeLeader(node);
+    commitNoop(node);
+    assert.equal(node.readIndex(1), undefined);
+    assert.equal(node.readIndex(2), undefined); // while the first round is in flight
+    const contexts = (drainMessages(node).filter((m) => m.type === "heartbeat") as HeartbeatRequest[]).map((m) => m.readContext);
+    assert.deepEqual(contexts, [1, 1, 2, 2]);
+  });
+
   test("a periodic heartbeat is a round for the reads waiting when it leaves", () => {
     const node = newNode({ config: { heartbeatTicks: 1 } });
     makeLeader(node);

@@ -39,7 +39,9 @@ function commands(nodeCount: number): fc.Arbitrary<Command[]> {
 
 /** Everything observable of a cluster: every node's status and next deadline, and the network. */
 function observe(c: Cluster): string {
-  const nodes = c.ids().map((id) => (c.up(id) ? { status: c.core(id).status(), due: c.core(id).ticksUntilDue(), reads: c.node(id).readStates } : "down"));
+  const nodes = c.ids().map((id) =>
+    c.up(id) ? { status: c.core(id).status(), due: c.core(id).ticksUntilDue(), contact: c.core(id).ticksSinceLeaderContact(), reads: c.node(id).readStates } : "down",
+  );
   return JSON.stringify({ nodes, queue: c.queue });
 }
 
@@ -96,6 +98,7 @@ describe("ticks", () => {
   for (const [name, config] of [
     ["plain", { preVote: false, checkQuorum: false, heartbeatTicks: 1 }],
     ["PreVote and CheckQuorum", { preVote: true, checkQuorum: true, heartbeatTicks: 2 }],
+    ["strict leader lease", { preVote: true, checkQuorum: true, strictLeaderLease: true, heartbeatTicks: 2 }],
   ] as const) {
     test(`tickBy(n) is n ticks, and ticks before ticksUntilDue() only count (${name})`, () => {
       fc.assert(

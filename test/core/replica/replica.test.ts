@@ -1,22 +1,22 @@
-// The replica driver's client outcomes and recovery, on the simulator's parts
-// (event queue, clocks, SimDisk) with a hand-driven network that tests can cut.
+// The replica driver's client outcomes and recovery, on the simulator's world (hosts with
+// clocks and SimDisks, the simulated network that tests can cut) with node processes built by
+// the production factory (src/core/replica/node-process.ts), as in every simulation run.
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import type { Environment } from "../../../src/core/env/environment.ts";
-import { noFailpoints, silentLogger } from "../../../src/core/env/environment.ts";
 import { decodePeerPayload } from "../../../src/core/wire/codec.ts";
-import { Replica, defaultRaftTuning, type CommandOutcome, type ReplicaOptions } from "../../../src/core/replica/replica.ts";
-import { KvStateMachine, encodeKvCommand, type KvQuery, type KvResult } from "../../../src/core/replica/kv-state-machine.ts";
+import { defaultRaftTuning, type CommandOutcome, type ReplicaOptions } from "../../../src/core/replica/replica.ts";
+import { encodeKvCommand, type KvResult, type KvStateMachine } from "../../../src/core/replica/kv-state-machine.ts";
+import { createNodeProcess, type KvReplica } from "../../../src/core/replica/node-process.ts";
+import { defaultRequestPathOptions } from "../../../src/core/replica/request-path.ts";
 import type { ConfState, Entry, Message, NodeId } from "../../../src/core/raft/types.ts";
 import { RaftStorage } from "../../../src/core/storage/raft-storage.ts";
 import { StorageError } from "../../../src/core/storage/storage-error.ts";
-import { EventQueue } from "../../../src/core/sim/event-queue.ts";
-import { Prng } from "../../../src/core/sim/prng.ts";
+import type { EventQueue } from "../../../src/core/sim/event-queue.ts";
+import { FAULT_PROFILES } from "../../../src/core/sim/fault-profile.ts";
 import { seedFromNumber } from "../../../src/core/sim/seed.ts";
-import { SimClock, SimTimers } from "../../../src/core/sim/sim-clock.ts";
-import { SimDisk } from "../../../src/core/sim/sim-disk.ts";
-
-type KvReplica = Replica<KvResult, KvQuery, string>;
+import { World } from "../../../src/core/sim/world.ts";
+import { DEFAULT_NETWORK_LIMITS } from "../../../src/core/sim/network.ts";
+import { noFailpoints } from "../../../src/core/env/environment.ts";
 
 const options: ReplicaOptions = {
   tickMs: 10,
@@ -26,56 +26,64 @@ const options: ReplicaOptions = {
   requestTimeoutMs: 2_000,
 };
 
-/** A few replicas over SimDisks; the network delivers after 1 ms unless a link is cut. */
+/** A few node processes on the world's hosts (the "none" profile: healthy sub-millisecond links); tests cut and heal links. */
 class MiniCluster {
-  readonly queue = new EventQueue(1_000_000);
-  readonly disks = new Map<NodeId, SimDisk>();
+  readonly world: World<{ readonly type: "none" }>;
+  readonly queue: EventQueue;
   readonly replicas = new Map<NodeId, KvReplica>();
   readonly machines = new Map<NodeId, KvStateMachine>();
   readonly applied = new Map<NodeId, Entry[]>();
-  private readonly timers = new Map<NodeId, SimTimers>();
-  private readonly cut = new Set<NodeId>();
-  private readonly seed = seedFromNumber(7);
+  private readonly incarnations = new Map<NodeId, number>();
   /** Every message a replica sent, with the simulated time it left. */
   readonly sent: Array<{ readonly timeUs: number; readonly message: Message }> = [];
   /** Every completed persist: node, completion time, the last entry index it held (0 if none). */
   readonly persisted: Array<{ readonly id: NodeId; readonly timeUs: number; readonly lastIndex: number }> = [];
 
   constructor(readonly ids: readonly NodeId[]) {
-    for (const id of ids) {
-      this.disks.set(id, new SimDisk({ random: Prng.stream(this.seed, `disk-${id}`), schedule: (ms, cb) => this.queue.after(Math.round(ms * 1000), cb) }));
-      this.start(id);
-    }
+    this.world = new World<{ readonly type: "none" }>(
+      {
+        seed: seedFromNumber(7),
+        hostCount: ids.length,
+        clientCount: 0,
+        profile: FAULT_PROFILES.none!,
+        eventQueueMax: 1_000_000,
+        networkLimits: DEFAULT_NETWORK_LIMITS,
+        timersPerHostMax: 10_000,
+        failpoint: noFailpoints,
+        cpuEventUs: 0,
+        mayCorrupt: () => false,
+        traceLines: undefined,
+      },
+      {
+        stopped: () => false,
+        // Node code that throws fails the test at once, with its own error.
+        threw: (_host, error) => {
+          throw error;
+        },
+        afterStep: () => {},
+        // Decoded here so tests can look at the messages.
+        raftSent: (_host, _to, bytes) => {
+          const decoded = decodePeerPayload(bytes);
+          assert.ok(decoded.ok && decoded.payload.kind === "message");
+          this.sent.push({ timeUs: this.queue.timeUs, message: decoded.payload.message });
+        },
+        deliver: () => assert.fail("no clients in this cluster"),
+        payloadBytes: () => assert.fail("no clients in this cluster"),
+      },
+    );
+    this.queue = this.world.queue;
+    assert.deepEqual([...this.world.hostIds], [...ids], "ids are 1..N");
+    for (const id of ids) this.start(id);
   }
 
   start(id: NodeId): void {
-    const clock = new SimClock(this.queue, 0, 0);
-    const timers = new SimTimers(this.queue, clock, (callback) => callback(), 10_000);
-    this.timers.set(id, timers);
-    const env: Environment = {
-      nodeId: id,
-      monotonic: clock,
-      wall: clock,
-      timers,
-      random: Prng.stream(this.seed, `raft-${id}-${this.queue.timeUs}`),
-      disk: this.disks.get(id)!,
-      // Raft bytes on the transport, decoded here so tests can look at (and cut) messages.
-      transport: {
-        send: (channel, _to, bytes) => {
-          assert.equal(channel, "raft");
-          const decoded = decodePeerPayload(bytes);
-          assert.ok(decoded.ok && decoded.payload.kind === "message");
-          this.deliver(decoded.payload.message);
-          return true;
-        },
-        receive: () => {},
-      },
-      log: silentLogger,
-      failpoint: noFailpoints,
-    };
+    const host = this.world.host(id);
+    const number = (this.incarnations.get(id) ?? 0) + 1;
+    this.incarnations.set(id, number);
+    const process = this.world.startProcess(host, number);
     const bootstrap: ConfState = { voters: [...this.ids], learners: [] };
     let storage: RaftStorage | undefined;
-    RaftStorage.open(env.disk, { nodeId: id, clusterId: "test" }, bootstrap, {}, (result) => {
+    RaftStorage.open(host.disk, { nodeId: id, clusterId: "test" }, bootstrap, {}, (result) => {
       assert.ok(!(result instanceof StorageError), String(result));
       storage = result;
     });
@@ -87,9 +95,8 @@ class MiniCluster {
         done(error);
       });
     };
-    const machine = new KvStateMachine();
     const applied: Entry[] = [];
-    const replica = new Replica(env, storage!, machine, { ...options, observer: { applied: (entry) => applied.push(entry) } });
+    const { replica, machine } = createNodeProcess(process.env, storage!, { ...options, observer: { applied: (entry) => applied.push(entry) } }, defaultRequestPathOptions);
     this.replicas.set(id, replica);
     this.machines.set(id, machine);
     this.applied.set(id, applied);
@@ -97,26 +104,23 @@ class MiniCluster {
   }
 
   crash(id: NodeId): void {
+    const host = this.world.host(id);
     this.replicas.get(id)!.stop();
-    this.timers.get(id)!.shutdown();
-    this.disks.get(id)!.crash();
+    this.world.endProcess(host);
+    host.disk.crash();
   }
 
+  /** Cuts every link to and from the node (what is in flight is dropped when it arrives). */
   isolate(id: NodeId): void {
-    this.cut.add(id);
+    for (const other of this.ids) {
+      if (other === id) continue;
+      this.world.network.setBlocked(id, other, true);
+      this.world.network.setBlocked(other, id, true);
+    }
   }
 
   heal(): void {
-    this.cut.clear();
-  }
-
-  private deliver(message: Message): void {
-    this.sent.push({ timeUs: this.queue.timeUs, message });
-    if (this.cut.has(message.from) || this.cut.has(message.to)) return;
-    this.queue.after(1_000, () => {
-      if (this.cut.has(message.from) || this.cut.has(message.to)) return;
-      this.replicas.get(message.to)?.receive(message);
-    });
+    this.world.network.healAll();
   }
 
   runUntil(condition: () => boolean, budgetMs: number): void {

@@ -1,7 +1,7 @@
 import { test, describe } from "node:test";
 import assert from "node:assert/strict";
 import { EventQueue } from "../../../src/core/sim/event-queue.ts";
-import { SimClock, SimTimers } from "../../../src/core/sim/sim-clock.ts";
+import { CLOCK_DRIFT_PPM_MAX, SimClock, SimTimers, drawClockDriftPpm } from "../../../src/core/sim/sim-clock.ts";
 import { Nemesis, type NemesisTarget } from "../../../src/core/sim/nemesis.ts";
 import { FAULT_PROFILES, type FaultProfile } from "../../../src/core/sim/fault-profile.ts";
 import { DEFAULT_NETWORK_LIMITS, SimNetwork } from "../../../src/core/sim/network.ts";
@@ -18,6 +18,35 @@ describe("node clocks and timers", () => {
     assert.equal(clock.nowMs(), 5000 + 1100);
     clock.jump(-2_000_000);
     assert.equal(clock.nowMs(), 3000 + 1100);
+  });
+
+  test("the monotonic clock never jumps: nowUs ignores offset and jumps, only drift moves its rate", () => {
+    const queue = new EventQueue(100);
+    const clock = new SimClock(queue, 5_000_000, -100_000);
+    queue.at(1_000_000, () => {});
+    queue.runNext();
+    assert.equal(clock.nowUs(), 900_000);
+    clock.jump(-2_000_000);
+    assert.equal(clock.nowUs(), 900_000, "a wall-clock jump leaves the monotonic clock alone");
+    assert.equal(clock.nowMs(), (5_000_000 + 900_000 - 2_000_000) / 1000);
+  });
+
+  test("drift draws: uniform within the profile's bound, or exactly at it (the lease profile), from one draw either way", () => {
+    const uniform = Prng.stream(seedFromNumber(1), "clocks");
+    const atBound = Prng.stream(seedFromNumber(1), "clocks");
+    let slow = 0;
+    for (let i = 0; i < 200; i++) {
+      const drawn = drawClockDriftPpm(uniform, 100_000, false);
+      const edge = drawClockDriftPpm(atBound, 100_000, true);
+      assert.ok(Math.abs(drawn) <= 100_000);
+      assert.equal(edge, drawn < 0 ? -100_000 : 100_000, "the same draw, pushed to the bound with its sign");
+      if (edge < 0) slow++;
+    }
+    assert.ok(slow > 50 && slow < 150, `${slow} of 200 slow`);
+    assert.equal(drawClockDriftPpm(uniform, 0, true), 0);
+    assert.throws(() => drawClockDriftPpm(uniform, CLOCK_DRIFT_PPM_MAX + 1, false), /outside/);
+    assert.equal(FAULT_PROFILES.lease!.clockDriftAtBound, true);
+    assert.equal(FAULT_PROFILES.lease!.clockDriftMaxPpm, CLOCK_DRIFT_PPM_MAX);
   });
 
   test("timers measure local time at the drifted rate, never early, and ignore jumps", () => {

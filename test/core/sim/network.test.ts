@@ -3,6 +3,8 @@ import assert from "node:assert/strict";
 import { EventQueue } from "../../../src/core/sim/event-queue.ts";
 import { DEFAULT_NETWORK_LIMITS, SimNetwork, transmissionUs, type LinkProfile, type NetworkLimits } from "../../../src/core/sim/network.ts";
 import { wireSizeBytes } from "../../../src/core/wire/channel-frame.ts";
+import { FAULT_PROFILES } from "../../../src/core/sim/fault-profile.ts";
+import { runSimulation, simReplicaOptions } from "../../../src/core/sim/simulation.ts";
 import { Prng } from "../../../src/core/sim/prng.ts";
 import { seedFromNumber } from "../../../src/core/sim/seed.ts";
 
@@ -187,5 +189,29 @@ describe("simulated network: sizes, limits and bandwidth", () => {
   test("a link's bandwidth below the minimum is refused", () => {
     const { network } = setup();
     assert.throws(() => network.setLink(1, 2, { ...fixed, bandwidthBytesPerSecond: 10 }), /bandwidth/);
+  });
+});
+
+describe("simulated network in whole runs", () => {
+  test("every message's wire size is counted: bytes sent and delivered", () => {
+    const result = runSimulation({ seed: seedFromNumber(2), nodeCount: 3, durationMs: 5_000, profile: FAULT_PROFILES.none! });
+    assert.equal(result.failure, undefined);
+    assert.ok(result.network.bytesSent > result.network.sent * wireSizeBytes(0), "every message costs at least its frame header and tag");
+    assert.equal(result.network.bytesDelivered, result.network.bytesSent, "a healthy network delivers every byte");
+  });
+
+  test("the frame limit applies in simulation: oversized raft messages never leave, and the cluster stays safe", () => {
+    // 40 bytes: votes and heartbeats fit, an append of a few entries does not.
+    const result = runSimulation({
+      seed: seedFromNumber(3),
+      nodeCount: 3,
+      durationMs: 5_000,
+      profile: FAULT_PROFILES.standard!,
+      limits: { maxFrameBytes: 40 },
+      replica: { raft: { ...simReplicaOptions.raft, maxMessageBytes: 4_096 } },
+    });
+    assert.equal(result.failure, undefined, `${result.failure?.property}: ${result.failure?.message}`);
+    assert.ok(result.network.droppedByFrameLimit > 0, "no message hit the frame limit");
+    assert.ok(result.network.delivered > 0, "small messages still flow");
   });
 });

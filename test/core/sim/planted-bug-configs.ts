@@ -9,6 +9,7 @@ import { FAULT_PROFILES } from "../../../src/core/sim/fault-profile.ts";
 import type { PropertyName } from "../../../src/core/sim/properties.ts";
 import { seedFromNumber } from "../../../src/core/sim/seed.ts";
 import { simReplicaOptions, type SimulationOptions } from "../../../src/core/sim/simulation.ts";
+import { unpaddedValueSizes } from "../../../src/core/sim/workload.ts";
 
 export interface PlantedBugConfig {
   readonly bug: PlantedBug;
@@ -45,12 +46,13 @@ export const PLANTED_BUG_CONFIGS: readonly PlantedBugConfig[] = [
   {
     bug: "commit-previous-term-by-counting",
     property: "Leader Completeness",
-    note: "figure-8 profile, 3 nodes, one entry per append and one append in flight, 16 write-heavy clients retrying fast: leaders keep old-term suffixes, commit one by counting, and a later leader overwrites it",
+    note: "figure-8 profile, 3 nodes, one entry per append and one append in flight, 16 write-heavy clients retrying fast: leaders keep old-term suffixes, commit one by counting, and a later leader overwrites it. The Figure 8 sequence needs a precise schedule: small unpadded values and no CPU time for apply (the scan's conditions)",
     seeds: range(1, 60),
     options: (seed) => ({
       ...base(seed, "figure-8", 60_000, 3),
+      profile: { ...FAULT_PROFILES["figure-8"]!, cpuApplyEntryUs: 0, cpuApplyByteNs: 0, cpuEventUs: 0 },
       replica: { raft: { ...simReplicaOptions.raft, maxMessageBytes: 1, maxInflightMessages: 1 } },
-      workload: { clientCount: 16, thinkTimeMs: [0, 10], mix: { get: 1, put: 5, cas: 1 }, retryBackoffMs: 2 },
+      workload: { clientCount: 16, thinkTimeMs: [0, 10], mix: { get: 1, put: 5, cas: 1 }, retryBackoffMs: 2, valueSizes: unpaddedValueSizes },
     }),
   },
   {

@@ -1,0 +1,436 @@
+// The one request path: a client request (kv reads and writes, membership and leadership
+// administration) becomes a proposal or a ReadIndex read on the local replica, or is
+// forwarded to the leader over the transport's client channel, and EVERY outcome is
+// mapped to exactly one of ok, not-applied (certainly no effect) or unknown
+// (src/core/replica/request-types.ts). The real node's Connect services, the membership
+// agent and the simulator's clients all go through this class, so the simulator checks
+// histories against the production mapping.
+//
+// Forwarding. A node that does not lead sends a request it received from a client (hops 0)
+// to the leader it knows, marked hops 1; a node that receives a forwarded request and does
+// not lead answers not-applied "not-leader" with its leader hint (never forwards twice).
+// The rule that makes forwarding safe for the history checker:
+//   - a forward that certainly never left (no leader known, Transport.send returned false,
+//     too many forwards pending) is not-applied;
+//   - once the bytes may have left, only the leader's answer can say "not applied": a lost
+//     connection, a crashed leader or a missing answer at the deadline is UNKNOWN.
+//
+// Deadlines. Forwards wait in a map in send order; one sweep timer, armed for the oldest one's
+// deadline only while forwards wait, expires those past it: no timer per request.
+//
+// Everything is bounded: forwards pending (forwardsPendingMax), frame sizes (the codec),
+// and requests served for peers by the replica's own maxPendingRequests.
+
+import { assert, unreachable } from "../assert.ts";
+import type { EndpointId, Environment, ReceiveVerdict, TimerHandle } from "../env/environment.ts";
+import type { ConfState, NodeId } from "../raft/types.ts";
+import { CLIENT_FRAME_BYTES_MAX, decodeClientFrame, encodeClientFrame, HOPS_MAX, ORIGIN_MAX } from "../wire/client-codec.ts";
+import { decodeMemberAddresses, encodeMemberAddresses, memberKey, type MemberAddresses } from "./address-book.ts";
+import { encodeKvCommand, type KvQuery, type KvResult } from "./kv-state-machine.ts";
+import type { CommandOutcome, Replica, ReplicaRefusal } from "./replica.ts";
+import {
+  needsLeader,
+  notApplied,
+  resultKindFor,
+  unknownOutcome,
+  validateRequest,
+  type ClientRequest,
+  type RequestOutcome,
+  type RequestResult,
+} from "./request-types.ts";
+import { ensureSnapshotForJoiners } from "./snapshot-for-joiners.ts";
+
+/** Planted bugs of the request path (test harness only, docs/PLANTED-BUGS.md). */
+export type RequestPathPlantedBug =
+  /** A forward that may have left but got no answer (lost, leader crashed) is reported as certainly not applied. */
+  "forward-error-as-not-applied";
+
+export interface RequestPathOptions {
+  /** A forward without an answer after this long is unknown: longer than the leader's own request timeout. */
+  readonly forwardTimeoutMs: number;
+  /** Forwards waiting for an answer at once; more are not-applied "overloaded". */
+  readonly forwardsPendingMax: number;
+  /** How often the deadline sweep runs while forwards wait. */
+  readonly sweepIntervalMs: number;
+  readonly plantedBugs?: ReadonlySet<RequestPathPlantedBug>;
+  /** A put or cas acknowledged ok by this node (the simulator's durability check). */
+  readonly onAcknowledged?: (index: number) => void;
+}
+
+export const defaultRequestPathOptions: RequestPathOptions = {
+  forwardTimeoutMs: 6_000,
+  forwardsPendingMax: 10_000,
+  sweepIntervalMs: 100,
+};
+
+export interface RequestPathStats {
+  servedLocally: number;
+  forwarded: number;
+  forwardsNotSent: number;
+  forwardsTimedOut: number;
+  /** Requests received on the client channel (from clients or forwarding nodes). */
+  received: number;
+  /** Answers to requests received on the channel that the transport refused to send. */
+  answersNotSent: number;
+  /** Outcomes that arrived for no pending forward (late, or for a previous incarnation). */
+  lateOutcomes: number;
+  malformed: number;
+}
+
+interface PendingForward {
+  readonly to: NodeId;
+  readonly request: ClientRequest;
+  readonly deadlineUs: number;
+  readonly done: (outcome: RequestOutcome) => void;
+}
+
+type KvReplica = Replica<KvResult, KvQuery, string>;
+
+/** What the path reads of the state machine: the applied value of a key ("" when absent). */
+export interface AppliedReader {
+  query(query: KvQuery): string;
+}
+
+export class RequestPath {
+  readonly stats: RequestPathStats = {
+    servedLocally: 0,
+    forwarded: 0,
+    forwardsNotSent: 0,
+    forwardsTimedOut: 0,
+    received: 0,
+    answersNotSent: 0,
+    lateOutcomes: 0,
+    malformed: 0,
+  };
+  private readonly options: RequestPathOptions;
+  private readonly bugs: ReadonlySet<RequestPathPlantedBug>;
+  /** This incarnation's word in every frame it sends: answers to another incarnation's requests are ignored. */
+  private readonly origin: number;
+  private nextRequestId = 1;
+  /** Keyed by request id, inserted in increasing id order with non-decreasing deadlines: the sweep stops at the first live one. */
+  private readonly forwards = new Map<number, PendingForward>();
+  private sweepTimer: TimerHandle | undefined;
+  private stopped = false;
+
+  constructor(
+    private readonly env: Environment,
+    private readonly replica: KvReplica,
+    private readonly machine: AppliedReader,
+    options: RequestPathOptions = defaultRequestPathOptions,
+  ) {
+    assert(options.forwardTimeoutMs > 0 && options.sweepIntervalMs > 0, "request path timeouts must be positive");
+    assert(options.forwardsPendingMax > 0, "request path limits must be positive");
+    this.options = options;
+    this.bugs = options.plantedBugs ?? new Set();
+    this.origin = env.random.intBelow(ORIGIN_MAX + 1);
+    env.transport.receive("client", this.onBytes);
+  }
+
+  get forwardsPending(): number {
+    return this.forwards.size;
+  }
+
+  /**
+   * Serves a request from a client of this node (a Connect handler, the membership agent):
+   * locally, or forwarded to the leader. `done` is called exactly once; before submit returns
+   * when the outcome is known at once (a refusal, a serializable read).
+   */
+  submit(request: ClientRequest, done: (outcome: RequestOutcome) => void): void {
+    this.route(request, 0, this.checked(request, done));
+  }
+
+  /**
+   * Sends a request to one node as its client would (hops 0: that node serves it or forwards it
+   * to its leader). For a node that is not a member yet and knows no leader: joining through a
+   * member. The same rules as a forward: not-applied only when it certainly never left.
+   */
+  submitTo(to: NodeId, request: ClientRequest, done: (outcome: RequestOutcome) => void): void {
+    assert(to !== this.env.nodeId, "submitTo is for another node; use submit");
+    const checkedDone = this.checked(request, done);
+    if (this.stopped || this.replica.isStopped) return checkedDone(notApplied("stopped", 0, "node is shutting down"));
+    const invalid = validateRequest(request);
+    if (invalid !== undefined) return checkedDone(notApplied("invalid", 0, invalid));
+    this.forward(to, request, checkedDone, 0);
+  }
+
+  /** Stops for good: waiting forwards become unknown (they may have left), new requests are not-applied "stopped". */
+  stop(): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    if (this.sweepTimer !== undefined) this.env.timers.cancel(this.sweepTimer);
+    this.sweepTimer = undefined;
+    for (const [id, forward] of this.forwards) {
+      this.forwards.delete(id);
+      forward.done(this.lostForward(forward, "stopped", `node ${this.env.nodeId} stopped before node ${forward.to} answered the forwarded request`));
+    }
+  }
+
+  // ---- routing -------------------------------------------------------------------------
+
+  private route(request: ClientRequest, hops: number, done: (outcome: RequestOutcome) => void): void {
+    if (this.stopped || this.replica.isStopped) return done(notApplied("stopped", 0, "node is shutting down"));
+    const invalid = validateRequest(request);
+    if (invalid !== undefined) return done(notApplied("invalid", 0, invalid));
+    const core = this.replica.core;
+    if (!needsLeader(request) || core.currentRole() === "leader") return this.serveLocally(request, done);
+    const leaderId = core.currentLeader();
+    if (hops >= HOPS_MAX) return done(notApplied("not-leader", leaderId, `not the leader${leaderId !== 0 ? `: node ${leaderId} leads` : ""}`));
+    if (leaderId === 0 || leaderId === this.env.nodeId) return done(notApplied("no-leader", 0, "no leader is known (election in progress?); retry shortly"));
+    this.forward(leaderId, request, done);
+  }
+
+  private forward(to: NodeId, request: ClientRequest, done: (outcome: RequestOutcome) => void, hops: number = HOPS_MAX): void {
+    if (this.forwards.size >= this.options.forwardsPendingMax) {
+      return done(notApplied("overloaded", to, `too many forwarded requests in flight (limit ${this.options.forwardsPendingMax}); retry later`));
+    }
+    const requestId = this.nextRequestId++;
+    const bytes = encodeClientFrame({ kind: "request", origin: this.origin, requestId, hops, request });
+    if (!this.env.transport.send("client", to, bytes)) {
+      // Certainly never left: no route to the leader (its address is not known yet), or its queue is full.
+      this.stats.forwardsNotSent += 1;
+      return done(notApplied("forward-not-sent", to, `the request could not be sent to node ${to} (address not known yet, or its queue is full); retry`));
+    }
+    this.stats.forwarded += 1;
+    const deadlineUs = this.env.monotonic.nowUs() + this.options.forwardTimeoutMs * 1000;
+    this.forwards.set(requestId, { to, request, deadlineUs, done });
+    this.armSweep();
+  }
+
+  /** The outcome of a forward that may have left but got no answer: unknown (or, planted bug, not-applied). */
+  private lostForward(forward: PendingForward, reason: "timeout" | "stopped", detail: string): RequestOutcome {
+    if (this.bugs.has("forward-error-as-not-applied")) return notApplied("forward-not-sent", forward.to, detail);
+    return unknownOutcome(reason, `${detail}: it may or may not have been applied`);
+  }
+
+  /**
+   * Arms the sweep for the oldest waiting forward's deadline (no sooner than sweepIntervalMs,
+   * so expiries batch): a busy path whose forwards are answered in milliseconds wakes about once
+   * per forward timeout, not once per interval.
+   */
+  private armSweep(): void {
+    if (this.sweepTimer !== undefined || this.forwards.size === 0 || this.stopped) return;
+    const oldest = this.forwards.values().next().value as PendingForward;
+    const untilDeadlineMs = Math.ceil((oldest.deadlineUs - this.env.monotonic.nowUs()) / 1000);
+    this.sweepTimer = this.env.timers.after(Math.max(this.options.sweepIntervalMs, untilDeadlineMs), this.onSweep);
+  }
+
+  /** The sweep timer's callback: one function for the path's life. */
+  private readonly onSweep = (): void => {
+    this.sweepTimer = undefined;
+    if (this.stopped) return;
+    const nowUs = this.env.monotonic.nowUs();
+    for (const [id, forward] of this.forwards) {
+      if (forward.deadlineUs > nowUs) break; // deadlines follow insertion order
+      this.forwards.delete(id);
+      this.stats.forwardsTimedOut += 1;
+      forward.done(this.lostForward(forward, "timeout", `node ${forward.to} did not answer the forwarded request within ${this.options.forwardTimeoutMs} ms`));
+    }
+    this.armSweep();
+  };
+
+  // ---- the client channel ----------------------------------------------------------------
+
+  /** The client channel's receiver: requests from clients and forwarding nodes, outcomes of our forwards. */
+  private readonly onBytes = (from: EndpointId, bytes: Uint8Array): ReceiveVerdict => {
+    if (this.stopped) return "ok";
+    const decoded = decodeClientFrame(bytes, CLIENT_FRAME_BYTES_MAX);
+    if (!decoded.ok) return this.malformed(from, decoded.error);
+    const frame = decoded.frame;
+    if (frame.kind === "request") {
+      this.stats.received += 1;
+      const { origin, requestId } = frame;
+      this.route(frame.request, frame.hops, this.checked(frame.request, (outcome) => this.answer(from, origin, requestId, outcome)));
+      return "ok";
+    }
+    const forward = frame.origin === this.origin ? this.forwards.get(frame.requestId) : undefined;
+    if (forward === undefined) {
+      this.stats.lateOutcomes += 1; // we gave up on it (deadline, restart): its outcome was already reported
+      return "ok";
+    }
+    if (forward.to !== from) return this.malformed(from, `an outcome for a request forwarded to node ${forward.to}`);
+    const outcome = frame.outcome;
+    if (outcome.status === "ok" && outcome.result.kind !== resultKindFor(forward.request.kind)) {
+      return this.malformed(from, `a ${outcome.result.kind} result for a ${forward.request.kind} request`);
+    }
+    this.forwards.delete(frame.requestId);
+    forward.done(outcome);
+    return "ok";
+  };
+
+  private answer(to: EndpointId, origin: number, requestId: number, outcome: RequestOutcome): void {
+    if (this.stopped) return; // a stopping node says nothing more; the requester's deadline makes it unknown
+    const bytes = encodeClientFrame({ kind: "outcome", origin, requestId, outcome });
+    if (!this.env.transport.send("client", to, bytes)) this.stats.answersNotSent += 1;
+  }
+
+  private malformed(from: EndpointId, error: string): ReceiveVerdict {
+    this.stats.malformed += 1;
+    this.env.log.warn({ from, error }, "malformed client frame dropped");
+    return "malformed";
+  }
+
+  // ---- serving on this node ------------------------------------------------------------
+
+  private serveLocally(request: ClientRequest, done: (outcome: RequestOutcome) => void): void {
+    this.stats.servedLocally += 1;
+    const replica = this.replica;
+    switch (request.kind) {
+      case "get-local":
+        return done({ status: "ok", result: { kind: "get", value: this.machine.query({ key: request.key }), index: replica.core.appliedIndex() } });
+      case "get":
+        return replica.read({ key: request.key }, (outcome) => {
+          if (outcome.status === "ok") done({ status: "ok", result: { kind: "get", value: outcome.result, index: outcome.index } });
+          else done(this.refused(outcome.refusal));
+        });
+      case "put":
+        return replica.submit(encodeKvCommand({ op: "put", key: request.key, value: request.value }), (outcome) => done(this.kvOutcome(outcome)));
+      case "cas":
+        return replica.submit(encodeKvCommand({ op: "cas", key: request.key, expected: request.expected, value: request.value }), (outcome) => done(this.kvOutcome(outcome)));
+      case "promote":
+      case "remove":
+        return replica.changeMembership({ type: request.kind, nodeId: request.nodeId }, (outcome) => done(this.membershipOutcome(outcome)));
+      case "add-learner":
+        return this.addLearner(request, done);
+      case "transfer-leader":
+        if (request.targetId === this.env.nodeId) return done({ status: "ok", result: { kind: "transfer", leaderId: this.env.nodeId } });
+        return replica.transferLeadership(request.targetId, (outcome) => {
+          if (outcome.status === "ok") done({ status: "ok", result: { kind: "transfer", leaderId: outcome.leaderId } });
+          else done(this.refused(outcome.refusal));
+        });
+      default:
+        return unreachable(request, "client request");
+    }
+  }
+
+  /**
+   * Records the node's addresses (when missing or different), then adds it as a learner (when
+   * not a member and not addressesOnly). The address record is idempotent: when the first step
+   * applied and the second was refused, the outcome is the second's, and a retry is safe.
+   */
+  private addLearner(request: Extract<ClientRequest, { kind: "add-learner" }>, done: (outcome: RequestOutcome) => void): void {
+    const stored = decodeMemberAddresses(this.machine.query({ key: memberKey(request.nodeId) }));
+    // An empty API address keeps the one on record: the node announces its own once it runs.
+    const wanted: MemberAddresses = { peer: request.peer, api: request.api !== "" ? request.api : (stored?.api ?? "") };
+    const thenAdd = (index: number): void => {
+      const confState = this.replica.status().raft.confState;
+      const isMember = confState.voters.includes(request.nodeId) || confState.learners.includes(request.nodeId);
+      if (request.addressesOnly || isMember) return done({ status: "ok", result: { kind: "membership", index, confState } });
+      this.replica.changeMembership({ type: "add-learner", nodeId: request.nodeId }, (outcome) => {
+        if (outcome.status === "ok") ensureSnapshotForJoiners(this.replica, this.env.nodeId);
+        done(this.membershipOutcome(outcome));
+      });
+    };
+    if (stored !== undefined && stored.peer === wanted.peer && stored.api === wanted.api) return thenAdd(0);
+    this.replica.submit(encodeKvCommand({ op: "put", key: memberKey(request.nodeId), value: encodeMemberAddresses(wanted) }), (outcome) => {
+      const mapped = this.kvOutcome(outcome);
+      if (mapped.status !== "ok") return done(mapped);
+      assert(mapped.result.kind === "put", "an address record is a put");
+      thenAdd(mapped.result.index);
+    });
+  }
+
+  private kvOutcome(outcome: CommandOutcome<KvResult>): RequestOutcome {
+    switch (outcome.status) {
+      case "ok": {
+        const result = outcome.result;
+        // The map was full: the entry applied as a no-op, so the command certainly had no effect.
+        if (result.op === "rejected") return notApplied("map-full", this.env.nodeId, `the key-value map is full (${result.reason})`);
+        this.options.onAcknowledged?.(outcome.index);
+        if (result.op === "put") return { status: "ok", result: { kind: "put", index: outcome.index } };
+        return { status: "ok", result: { kind: "cas", swapped: result.swapped, current: result.current, index: outcome.index } };
+      }
+      case "rejected":
+        return this.refused(outcome.refusal);
+      case "unknown":
+        return this.unknownCommand(outcome.reason);
+      default:
+        return unreachable(outcome, "command outcome");
+    }
+  }
+
+  private membershipOutcome(outcome: CommandOutcome<ConfState>): RequestOutcome {
+    switch (outcome.status) {
+      case "ok":
+        assert(outcome.result !== undefined && Array.isArray(outcome.result.voters), "a membership change's result is the membership after it");
+        return { status: "ok", result: { kind: "membership", index: outcome.index, confState: outcome.result } };
+      case "rejected":
+        return this.refused(outcome.refusal);
+      case "unknown":
+        return this.unknownCommand(outcome.reason);
+      default:
+        return unreachable(outcome, "membership outcome");
+    }
+  }
+
+  private unknownCommand(reason: "timeout" | "stopped" | "compacted"): RequestOutcome {
+    switch (reason) {
+      case "timeout":
+        return unknownOutcome("timeout", "timed out before the command was applied: it may or may not have been applied");
+      case "stopped":
+        return unknownOutcome("stopped", "the node stopped with the command in flight: it may or may not have been applied");
+      case "compacted":
+        return unknownOutcome("compacted", "a snapshot covered the command's slot before its outcome was known: it may or may not have been applied");
+      default:
+        return unreachable(reason, "unknown reason");
+    }
+  }
+
+  /** A replica refusal: certainly no effect, except a timeout (the request may still complete: unknown). */
+  private refused(refusal: ReplicaRefusal): RequestOutcome {
+    const leaderHint = this.replica.isStopped ? 0 : this.replica.core.currentLeader();
+    switch (refusal.code) {
+      case "not-leader":
+        return notApplied("not-leader", refusal.leaderId, `not the leader${refusal.leaderId !== 0 ? `: node ${refusal.leaderId} leads` : ""}; retry`);
+      case "too-many-uncommitted":
+        return notApplied("too-many-uncommitted", leaderHint, `too many uncommitted bytes (limit ${refusal.limitBytes}); retry later`);
+      case "too-many-pending-reads":
+        return notApplied("too-many-pending-reads", leaderHint, `too many pending reads (limit ${refusal.limit}); retry later`);
+      case "overloaded":
+        return notApplied("overloaded", leaderHint, `too many requests in flight (limit ${refusal.limit}); retry later`);
+      case "conf-change-pending":
+        return notApplied("conf-change-pending", leaderHint, `another membership change (index ${refusal.index}) is not applied yet; retry`);
+      case "invalid-conf-change":
+        return notApplied("invalid-conf-change", leaderHint, `invalid membership change: ${refusal.reason}`);
+      case "transfer-in-progress":
+        return notApplied("transfer-in-progress", leaderHint, `a leader transfer to node ${refusal.target} is in progress`);
+      case "stopped":
+        return notApplied("stopped", 0, "node is shutting down");
+      case "superseded":
+        return notApplied("superseded", leaderHint, `leadership changed: the entry at index ${refusal.index} was replaced, the command was not applied; retry`);
+      case "timeout":
+        // A read or a leader transfer without an outcome in time: the transfer may still happen.
+        return unknownOutcome("timeout", "timed out before the request completed");
+      default:
+        return unreachable(refusal, "replica refusal");
+    }
+  }
+
+  /** Wraps a caller's callback: exactly once, and an ok result of the request's own kind (else a programmer error). */
+  private checked(request: ClientRequest, done: (outcome: RequestOutcome) => void): (outcome: RequestOutcome) => void {
+    let called = false;
+    return (outcome) => {
+      assert(!called, () => `a ${request.kind} request got a second outcome`);
+      called = true;
+      checkOutcome(request, outcome);
+      done(outcome);
+    };
+  }
+}
+
+/** Every outcome is one of the three classes, and an ok carries the result of its request's kind. */
+function checkOutcome(request: ClientRequest, outcome: RequestOutcome): void {
+  switch (outcome.status) {
+    case "ok": {
+      const result: RequestResult = outcome.result;
+      assert(result.kind === resultKindFor(request.kind), () => `a ${request.kind} request got a ${result.kind} result`);
+      return;
+    }
+    case "not-applied":
+      assert(Number.isSafeInteger(outcome.leaderHint) && outcome.leaderHint >= 0, "a leader hint is a node id or 0");
+      return;
+    case "unknown":
+      return;
+    default:
+      return unreachable(outcome, "request outcome");
+  }
+}

@@ -1,0 +1,142 @@
+// What a client may ask a node (the request path's input) and the three classes of
+// answer it gets (its output). One definition for the Connect services, the client
+// channel's codec (src/core/wire/client-codec.ts), the membership agent and the
+// simulated clients.
+//
+// The outcome classes are exact about effects, because clients retry by them and the
+// history checker judges histories by them:
+//   ok             the request took effect (writes, membership) or was answered (reads);
+//   not-applied    it certainly had no effect and never will: safe to retry (leaderHint says where);
+//   unknown        it may or may not take effect (timed out, lost after it may have left,
+//                  the node stopped with it in flight). A retry may apply a write twice.
+
+import type { ConfState, NodeId } from "../raft/types.ts";
+import { RESERVED_KEY_PREFIX } from "./address-book.ts";
+import { validateKvCommand } from "./kv-state-machine.ts";
+
+/** Upper bound on an address's length in a request (HOST:PORT; the shell checks the syntax). */
+export const ADDRESS_BYTES_MAX = 256;
+
+export type ClientRequest =
+  /** Linearizable read (ReadIndex on the leader). */
+  | { readonly kind: "get"; readonly key: string }
+  /** Serializable read of the contacted node's applied state (may be stale); never forwarded. */
+  | { readonly kind: "get-local"; readonly key: string }
+  | { readonly kind: "put"; readonly key: string; readonly value: string }
+  | { readonly kind: "cas"; readonly key: string; readonly expected: string; readonly value: string }
+  /** Records the node's addresses in the book, then (unless addressesOnly or already a member) adds it as a learner. */
+  | { readonly kind: "add-learner"; readonly nodeId: NodeId; readonly peer: string; readonly api: string; readonly addressesOnly: boolean }
+  | { readonly kind: "promote"; readonly nodeId: NodeId }
+  | { readonly kind: "remove"; readonly nodeId: NodeId }
+  | { readonly kind: "transfer-leader"; readonly targetId: NodeId };
+
+export type ClientRequestKind = ClientRequest["kind"];
+
+export type RequestResult =
+  | { readonly kind: "get"; readonly value: string; readonly index: number }
+  | { readonly kind: "put"; readonly index: number }
+  | { readonly kind: "cas"; readonly swapped: boolean; readonly current: string; readonly index: number }
+  /** add-learner, promote, remove: the log index of the change (0: nothing needed changing) and the membership after it. */
+  | { readonly kind: "membership"; readonly index: number; readonly confState: ConfState }
+  | { readonly kind: "transfer"; readonly leaderId: NodeId };
+
+/** Why a request certainly had no effect. */
+export const NOT_APPLIED_REASONS = [
+  "not-leader", // this node does not lead (a forwarded request is never forwarded again)
+  "no-leader", // no leader is known (election in progress)
+  "forward-not-sent", // the transport refused the forward at once (no address, queue full): it never left
+  "stopped", // the node is stopping or stopped before the request reached the log
+  "overloaded", // too many requests or forwards in flight
+  "too-many-uncommitted",
+  "too-many-pending-reads",
+  "superseded", // the entry's slot was taken by another leader's entry
+  "conf-change-pending",
+  "invalid-conf-change",
+  "transfer-in-progress",
+  "map-full", // the key-value map is full: the command was applied as a no-op
+  "invalid", // the request is malformed (a wire request the services would have refused)
+] as const;
+export type NotAppliedReason = (typeof NOT_APPLIED_REASONS)[number];
+
+/** Why an outcome is unknown. */
+export const UNKNOWN_REASONS = [
+  "timeout", // no outcome before the request's deadline (local or forwarded)
+  "stopped", // the node stopped with the request in its log or in flight
+  "compacted", // a snapshot covered the entry before this node could tell whose it was
+] as const;
+export type UnknownReason = (typeof UNKNOWN_REASONS)[number];
+
+export type RequestOutcome =
+  | { readonly status: "ok"; readonly result: RequestResult }
+  | { readonly status: "not-applied"; readonly reason: NotAppliedReason; readonly leaderHint: NodeId; readonly detail: string }
+  | { readonly status: "unknown"; readonly reason: UnknownReason; readonly detail: string };
+
+/** Upper bound on an outcome's detail text. */
+export const DETAIL_BYTES_MAX = 1_024;
+
+export function notApplied(reason: NotAppliedReason, leaderHint: NodeId, detail: string): RequestOutcome {
+  return { status: "not-applied", reason, leaderHint, detail };
+}
+
+export function unknownOutcome(reason: UnknownReason, detail: string): RequestOutcome {
+  return { status: "unknown", reason, detail };
+}
+
+/** Whether this request must run on the leader (so a follower forwards it). */
+export function needsLeader(request: ClientRequest): boolean {
+  return request.kind !== "get-local";
+}
+
+/** The result kind an ok outcome of this request carries (a mismatch is a programmer error). */
+export function resultKindFor(kind: ClientRequestKind): RequestResult["kind"] {
+  switch (kind) {
+    case "get":
+    case "get-local":
+      return "get";
+    case "put":
+      return "put";
+    case "cas":
+      return "cas";
+    case "add-learner":
+    case "promote":
+    case "remove":
+      return "membership";
+    case "transfer-leader":
+      return "transfer";
+  }
+}
+
+/**
+ * Why a request is invalid, or undefined. The same words the Connect services answer with
+ * InvalidArgument (they check first; this also guards requests that arrive as bytes).
+ * Reserved keys are refused: the address book is written by add-learner, never by put.
+ */
+export function validateRequest(request: ClientRequest): string | undefined {
+  switch (request.kind) {
+    case "get":
+    case "get-local":
+      return request.key === "" ? "key: must not be empty" : undefined;
+    case "put":
+    case "cas": {
+      if (request.key === "") return "key: must not be empty";
+      if (request.key.startsWith(RESERVED_KEY_PREFIX)) return `key: keys starting with ${RESERVED_KEY_PREFIX} are reserved for the cluster`;
+      return request.kind === "put"
+        ? validateKvCommand({ op: "put", key: request.key, value: request.value })
+        : validateKvCommand({ op: "cas", key: request.key, expected: request.expected, value: request.value });
+    }
+    case "add-learner":
+      if (!isNodeId(request.nodeId)) return `node_id: must be a positive integer, got ${request.nodeId}`;
+      if (request.peer === "") return "peer_address: must not be empty (HOST:PORT)";
+      if (request.peer.length > ADDRESS_BYTES_MAX || request.api.length > ADDRESS_BYTES_MAX) return `address: longer than ${ADDRESS_BYTES_MAX} characters`;
+      return undefined;
+    case "promote":
+    case "remove":
+      return isNodeId(request.nodeId) ? undefined : `node_id: must be a positive integer, got ${request.nodeId}`;
+    case "transfer-leader":
+      return isNodeId(request.targetId) ? undefined : `target_id: must be a positive integer, got ${request.targetId}`;
+  }
+}
+
+function isNodeId(value: number): boolean {
+  return Number.isSafeInteger(value) && value >= 1;
+}

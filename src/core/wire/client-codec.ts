@@ -1,0 +1,312 @@
+// The client channel's codec: client requests and their outcomes as bytes, with request
+// ids. It carries forwarding between nodes (in both worlds) and the simulated clients.
+//
+// A frame is a kind byte, then:
+//   request  origin u32-as-varint | request id | hops u8 | request kind u8 | fields
+//   outcome  origin | request id | status u8 | fields
+// `origin` is the sender's random incarnation word and the request id its counter: an
+// outcome answers the pending request with both, so a late answer to a previous
+// incarnation's request can never resolve a new one. `hops` is 0 for a request from a
+// client (the node may forward it) and 1 for a forwarded request (never forwarded again).
+//
+// Decoding is strict and total (the bytes come from the network): unknown tags,
+// truncation, trailing bytes, strings over their limits, invalid UTF-8, ids out of range
+// and a frame over the size limit are error values, never thrown. Encoding asserts its
+// input is well formed: the node made it.
+
+import { assert, unreachable } from "../assert.ts";
+import type { NodeId } from "../raft/types.ts";
+import { KV_KEY_BYTES_MAX, KV_VALUE_BYTES_MAX } from "../replica/kv-state-machine.ts";
+import {
+  ADDRESS_BYTES_MAX,
+  DETAIL_BYTES_MAX,
+  NOT_APPLIED_REASONS,
+  UNKNOWN_REASONS,
+  type ClientRequest,
+  type RequestOutcome,
+  type RequestResult,
+} from "../replica/request-types.ts";
+import { ByteReader, ByteWriter, DecodeFailure } from "./bytes.ts";
+import { MAX_MEMBERS } from "./codec.ts";
+
+/** No client frame is larger: two values at their limit and a little more. */
+export const CLIENT_FRAME_BYTES_MAX = 2 * KV_VALUE_BYTES_MAX + KV_KEY_BYTES_MAX + 4 * 1024;
+/** Hops a request may have made; a forwarded request (1) is never forwarded again. */
+export const HOPS_MAX = 1;
+
+export interface ClientRequestFrame {
+  readonly kind: "request";
+  readonly origin: number;
+  readonly requestId: number;
+  readonly hops: number;
+  readonly request: ClientRequest;
+}
+
+export interface ClientOutcomeFrame {
+  readonly kind: "outcome";
+  readonly origin: number;
+  readonly requestId: number;
+  readonly outcome: RequestOutcome;
+}
+
+export type ClientFrame = ClientRequestFrame | ClientOutcomeFrame;
+
+export type ClientDecodeResult = { readonly ok: true; readonly frame: ClientFrame } | { readonly ok: false; readonly error: string };
+
+const FRAME_REQUEST = 1;
+const FRAME_OUTCOME = 2;
+
+const REQUEST_TAGS = { get: 1, "get-local": 2, put: 3, cas: 4, "add-learner": 5, promote: 6, remove: 7, "transfer-leader": 8 } as const;
+const STATUS_OK = 1;
+const STATUS_NOT_APPLIED = 2;
+const STATUS_UNKNOWN = 3;
+const RESULT_TAGS = { get: 1, put: 2, cas: 3, membership: 4, transfer: 5 } as const;
+
+/** Origins are 32-bit words (drawn once per incarnation). */
+export const ORIGIN_MAX = 0xffff_ffff;
+
+export function encodeClientFrame(frame: ClientFrame): Uint8Array {
+  assert(Number.isSafeInteger(frame.origin) && frame.origin >= 0 && frame.origin <= ORIGIN_MAX, "origin out of range");
+  assert(Number.isSafeInteger(frame.requestId) && frame.requestId >= 1, "request ids are positive");
+  const writer = new ByteWriter(64);
+  if (frame.kind === "request") {
+    assert(frame.hops >= 0 && frame.hops <= HOPS_MAX, "hops out of range");
+    writer.u8(FRAME_REQUEST);
+    writer.uvarint(frame.origin);
+    writer.uvarint(frame.requestId);
+    writer.u8(frame.hops);
+    writeRequest(writer, frame.request);
+  } else {
+    writer.u8(FRAME_OUTCOME);
+    writer.uvarint(frame.origin);
+    writer.uvarint(frame.requestId);
+    writeOutcome(writer, frame.outcome);
+  }
+  const bytes = writer.finish();
+  assert(bytes.length <= CLIENT_FRAME_BYTES_MAX, () => `client frame of ${bytes.length} bytes exceeds ${CLIENT_FRAME_BYTES_MAX}`);
+  return bytes;
+}
+
+function writeRequest(writer: ByteWriter, request: ClientRequest): void {
+  writer.u8(REQUEST_TAGS[request.kind]);
+  switch (request.kind) {
+    case "get":
+    case "get-local":
+      writer.string(request.key);
+      return;
+    case "put":
+      writer.string(request.key);
+      writer.string(request.value);
+      return;
+    case "cas":
+      writer.string(request.key);
+      writer.string(request.expected);
+      writer.string(request.value);
+      return;
+    case "add-learner":
+      writer.uvarint(request.nodeId);
+      writer.string(request.peer);
+      writer.string(request.api);
+      writer.u8(request.addressesOnly ? 1 : 0);
+      return;
+    case "promote":
+    case "remove":
+      writer.uvarint(request.nodeId);
+      return;
+    case "transfer-leader":
+      writer.uvarint(request.targetId);
+      return;
+    default:
+      return unreachable(request, "client request");
+  }
+}
+
+function writeOutcome(writer: ByteWriter, outcome: RequestOutcome): void {
+  switch (outcome.status) {
+    case "ok":
+      writer.u8(STATUS_OK);
+      writeResult(writer, outcome.result);
+      return;
+    case "not-applied":
+      writer.u8(STATUS_NOT_APPLIED);
+      writer.u8(NOT_APPLIED_REASONS.indexOf(outcome.reason));
+      writer.uvarint(outcome.leaderHint);
+      writer.string(truncateDetail(outcome.detail));
+      return;
+    case "unknown":
+      writer.u8(STATUS_UNKNOWN);
+      writer.u8(UNKNOWN_REASONS.indexOf(outcome.reason));
+      writer.string(truncateDetail(outcome.detail));
+      return;
+    default:
+      return unreachable(outcome, "request outcome");
+  }
+}
+
+function writeResult(writer: ByteWriter, result: RequestResult): void {
+  writer.u8(RESULT_TAGS[result.kind]);
+  switch (result.kind) {
+    case "get":
+      writer.string(result.value);
+      writer.uvarint(result.index);
+      return;
+    case "put":
+      writer.uvarint(result.index);
+      return;
+    case "cas":
+      writer.u8(result.swapped ? 1 : 0);
+      writer.string(result.current);
+      writer.uvarint(result.index);
+      return;
+    case "membership":
+      writer.uvarint(result.index);
+      writeIds(writer, result.confState.voters);
+      writeIds(writer, result.confState.learners);
+      return;
+    case "transfer":
+      writer.uvarint(result.leaderId);
+      return;
+    default:
+      return unreachable(result, "request result");
+  }
+}
+
+function writeIds(writer: ByteWriter, ids: readonly NodeId[]): void {
+  assert(ids.length <= MAX_MEMBERS, "too many members");
+  writer.uvarint(ids.length);
+  for (const id of ids) writer.uvarint(id);
+}
+
+/** Details are for people: cut at a character boundary below the limit rather than refuse. */
+function truncateDetail(detail: string): string {
+  if (detail.length * 3 <= DETAIL_BYTES_MAX) return detail;
+  let cut = detail.slice(0, DETAIL_BYTES_MAX / 4);
+  if (/[\uD800-\uDBFF]$/.test(cut)) cut = cut.slice(0, -1);
+  return cut;
+}
+
+export function decodeClientFrame(bytes: Uint8Array, maxBytes: number = CLIENT_FRAME_BYTES_MAX): ClientDecodeResult {
+  if (bytes.length > maxBytes) return { ok: false, error: `client frame of ${bytes.length} bytes exceeds ${maxBytes}` };
+  try {
+    const reader = new ByteReader(bytes);
+    const kind = reader.u8("frame kind");
+    const origin = reader.uvarint("origin");
+    if (origin > ORIGIN_MAX) throw new DecodeFailure(`origin ${origin} out of range`);
+    const requestId = reader.uvarint("request id");
+    if (requestId < 1) throw new DecodeFailure("request id 0");
+    let frame: ClientFrame;
+    if (kind === FRAME_REQUEST) {
+      const hops = reader.u8("hops");
+      if (hops > HOPS_MAX) throw new DecodeFailure(`hops ${hops} exceeds ${HOPS_MAX}`);
+      frame = { kind: "request", origin, requestId, hops, request: readRequest(reader) };
+    } else if (kind === FRAME_OUTCOME) {
+      frame = { kind: "outcome", origin, requestId, outcome: readOutcome(reader) };
+    } else {
+      throw new DecodeFailure(`unknown client frame kind ${kind}`);
+    }
+    reader.expectEnd("client frame");
+    return { ok: true, frame };
+  } catch (error) {
+    if (error instanceof DecodeFailure) return { ok: false, error: error.message };
+    throw error;
+  }
+}
+
+function readNodeId(reader: ByteReader, what: string): NodeId {
+  const id = reader.uvarint(what);
+  if (id < 1) throw new DecodeFailure(`${what}: node id 0`);
+  return id;
+}
+
+function readRequest(reader: ByteReader): ClientRequest {
+  const tag = reader.u8("request kind");
+  switch (tag) {
+    case REQUEST_TAGS.get:
+      return { kind: "get", key: reader.string("key", KV_KEY_BYTES_MAX) };
+    case REQUEST_TAGS["get-local"]:
+      return { kind: "get-local", key: reader.string("key", KV_KEY_BYTES_MAX) };
+    case REQUEST_TAGS.put:
+      return { kind: "put", key: reader.string("key", KV_KEY_BYTES_MAX), value: reader.string("value", KV_VALUE_BYTES_MAX) };
+    case REQUEST_TAGS.cas:
+      return {
+        kind: "cas",
+        key: reader.string("key", KV_KEY_BYTES_MAX),
+        expected: reader.string("expected", KV_VALUE_BYTES_MAX),
+        value: reader.string("value", KV_VALUE_BYTES_MAX),
+      };
+    case REQUEST_TAGS["add-learner"]:
+      return {
+        kind: "add-learner",
+        nodeId: readNodeId(reader, "node id"),
+        peer: reader.string("peer address", ADDRESS_BYTES_MAX),
+        api: reader.string("api address", ADDRESS_BYTES_MAX),
+        addressesOnly: reader.bool("addresses only"),
+      };
+    case REQUEST_TAGS.promote:
+      return { kind: "promote", nodeId: readNodeId(reader, "node id") };
+    case REQUEST_TAGS.remove:
+      return { kind: "remove", nodeId: readNodeId(reader, "node id") };
+    case REQUEST_TAGS["transfer-leader"]:
+      return { kind: "transfer-leader", targetId: readNodeId(reader, "target id") };
+    default:
+      throw new DecodeFailure(`unknown request kind ${tag}`);
+  }
+}
+
+function readOutcome(reader: ByteReader): RequestOutcome {
+  const status = reader.u8("status");
+  switch (status) {
+    case STATUS_OK:
+      return { status: "ok", result: readResult(reader) };
+    case STATUS_NOT_APPLIED: {
+      const code = reader.u8("not-applied reason");
+      const reason = NOT_APPLIED_REASONS[code];
+      if (reason === undefined) throw new DecodeFailure(`unknown not-applied reason ${code}`);
+      const leaderHint = reader.uvarint("leader hint");
+      return { status: "not-applied", reason, leaderHint, detail: reader.string("detail", DETAIL_BYTES_MAX) };
+    }
+    case STATUS_UNKNOWN: {
+      const code = reader.u8("unknown reason");
+      const reason = UNKNOWN_REASONS[code];
+      if (reason === undefined) throw new DecodeFailure(`unknown unknown-reason ${code}`);
+      return { status: "unknown", reason, detail: reader.string("detail", DETAIL_BYTES_MAX) };
+    }
+    default:
+      throw new DecodeFailure(`unknown outcome status ${status}`);
+  }
+}
+
+function readResult(reader: ByteReader): RequestResult {
+  const tag = reader.u8("result kind");
+  switch (tag) {
+    case RESULT_TAGS.get:
+      return { kind: "get", value: reader.string("value", KV_VALUE_BYTES_MAX), index: reader.uvarint("index") };
+    case RESULT_TAGS.put:
+      return { kind: "put", index: reader.uvarint("index") };
+    case RESULT_TAGS.cas:
+      return { kind: "cas", swapped: reader.bool("swapped"), current: reader.string("current", KV_VALUE_BYTES_MAX), index: reader.uvarint("index") };
+    case RESULT_TAGS.membership: {
+      const index = reader.uvarint("index");
+      const voters = readIds(reader, "voters");
+      const learners = readIds(reader, "learners");
+      return { kind: "membership", index, confState: { voters, learners } };
+    }
+    case RESULT_TAGS.transfer:
+      return { kind: "transfer", leaderId: readNodeId(reader, "leader id") };
+    default:
+      throw new DecodeFailure(`unknown result kind ${tag}`);
+  }
+}
+
+/** Member lists are sorted, distinct, positive, and at most MAX_MEMBERS long. */
+function readIds(reader: ByteReader, what: string): NodeId[] {
+  const count = reader.uvarint(`${what} count`);
+  if (count > MAX_MEMBERS) throw new DecodeFailure(`${what}: ${count} members exceed ${MAX_MEMBERS}`);
+  const ids: NodeId[] = [];
+  for (let i = 0; i < count; i++) {
+    const id = readNodeId(reader, what);
+    if (i > 0 && id <= ids[i - 1]!) throw new DecodeFailure(`${what}: not sorted and distinct`);
+    ids.push(id);
+  }
+  return ids;
+}

@@ -1,0 +1,44 @@
+// The request path's planted bug (src/core/replica/request-path.ts): a forward lost after it
+// may have left, reported as certainly not applied. Simulated clients go through the
+// production request path, so the false "not applied" reaches them, they act on it, and the
+// history shows it: the run's linearizability check (or, first, No Stale Read) must reject
+// it. The seeds tried must pass, linearizability included, with the bug off.
+// Seeds and rates: test/core/sim/scan-forward-bug.ts, docs/PLANTED-BUGS.md.
+
+import { test, describe } from "node:test";
+import assert from "node:assert/strict";
+import { runSimulation } from "../../../src/core/sim/simulation.ts";
+import { forwardBugOptions } from "./request-path-bug-config.ts";
+
+const SEEDS = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
+const CATCHING_PROPERTIES = ["Linearizability", "No Stale Read"];
+
+describe("request path planted bugs", () => {
+  test("forward-error-as-not-applied -> Linearizability (or No Stale Read)", () => {
+    const tried: number[] = [];
+    let caught: number | undefined;
+    for (const seed of SEEDS) {
+      tried.push(seed);
+      const failure = runSimulation({ ...forwardBugOptions(seed), requestPathPlantedBugs: new Set(["forward-error-as-not-applied"]) }).failure;
+      if (failure === undefined) continue;
+      assert.ok(CATCHING_PROPERTIES.includes(failure.property), `seed ${seed}: ${failure.property}: ${failure.message}`);
+      caught = seed;
+      break;
+    }
+    assert.ok(caught !== undefined, `no seed of ${SEEDS[0]}..${SEEDS.at(-1)} caught forward-error-as-not-applied`);
+    for (const seed of tried) {
+      const result = runSimulation(forwardBugOptions(seed));
+      assert.equal(result.failure, undefined, `bug off, seed ${seed}: ${result.failure?.property}: ${result.failure?.message}`);
+      assert.equal(result.linearizability.verdict, "ok", `bug off, seed ${seed}`);
+      assert.ok(result.history.length > 100, `seed ${seed}: too few operations to mean anything`);
+    }
+  });
+
+  test("with the bug off, forwarding runs in simulation and loses forwards (the bug's precondition is reached)", () => {
+    const result = runSimulation(forwardBugOptions(2));
+    assert.equal(result.failure, undefined);
+    assert.ok(result.requestPath.forwarded > 100, `only ${result.requestPath.forwarded} forwards`);
+    assert.ok(result.requestPath.forwardsTimedOut > 0, "no forward was lost after it left");
+    assert.ok(result.operations.info > 0, "no operation had an unknown outcome");
+  });
+});
