@@ -7,7 +7,8 @@
 //   the workload (workload.ts): clients driving key-value operations, recorded as a history;
 //   the nemesis (nemesis.ts): the fault profile's faults;
 //   the checkers: the safety monitor (properties.ts) after every step, stale reads (stale-read.ts)
-//     as the history grows.
+//     as the history grows, start refusals (start-refusal-check.ts) as they happen, and the whole
+//     history's linearizability (linearizability-check.ts) at the end.
 // One thread, one virtual clock, one seed. The run stops at the first violation.
 
 import { AssertionFailure, assert, unreachable } from "../assert.ts";
@@ -159,7 +160,7 @@ export interface SimulationResult {
   /** Per failpoint, in name order: its probability, how often core code evaluated it, how often it fired. */
   readonly failpoints: readonly FailpointCoverage[];
   readonly disk: SimDiskStats;
-  /** Nodes that refused to start on a corrupt store (at most a minority: the corruption consent's rule). */
+  /** Nodes that refused to start on a corrupt store (more than a minority, or one on a clean disk, is a failure: start-refusal-check.ts). */
   readonly refusedToStart: readonly StartRefusal[];
   /** Nodes whose disks the corruption consent allowed to be corrupted, in the order it first did. */
   readonly corruptibleNodes: readonly NodeId[];

@@ -12,7 +12,7 @@ import { Nemesis, type NemesisTarget } from "../../../src/core/sim/nemesis.ts";
 import { DEFAULT_NETWORK_LIMITS, SimNetwork } from "../../../src/core/sim/network.ts";
 import { Prng } from "../../../src/core/sim/prng.ts";
 import { seedFromNumber } from "../../../src/core/sim/seed.ts";
-import { runSimulation, simReplicaOptions, type SimulationOptions } from "../../../src/core/sim/simulation.ts";
+import { runSimulation, type SimulationOptions } from "../../../src/core/sim/simulation.ts";
 import type { CrashKind } from "../../../src/core/env/environment.ts";
 
 function nemesisCrashes(profile: FaultProfile): { kinds: CrashKind[]; nemesis: Nemesis } {
@@ -101,40 +101,34 @@ describe("crash kinds: whole runs", () => {
 });
 
 describe("crash kinds: the planted bug open-trusting-unsynced-reads", () => {
-  // Crashes only, every 20-100 ms, down for 5-50 ms, kills and host crashes alike; 3 nodes, one
-  // entry per append, 16 write-heavy clients: a node killed with unsynced entries restarts,
-  // recovers and acknowledges them, and a host crash before its next sync takes them away.
-  // Caught by seeds 8 and 20 of 1-20 (5 s each).
+  // Crashes only, every 5-30 ms, down for 1-10 ms, kills and host crashes alike, 3 nodes: a node
+  // killed with unsynced entries restarts, recovers and acknowledges them, and a host crash
+  // before its next sync takes them away. Caught by 6 of seeds 1-40 (first: 8; one of them as
+  // Clean Disk Starts, when a sync point covered the unsynced bytes), 10 s each.
   const profile: FaultProfile = {
     ...FAULT_PROFILES["leader-churn"]!,
     name: "kill-then-crash",
     weights: { partition: 0, crash: 1, "clock-jump": 0, clog: 0, "loss-burst": 0, pause: 0 },
-    nemesisIntervalMs: [20, 100],
-    crashDowntimeMs: [5, 50],
+    nemesisIntervalMs: [5, 30],
+    crashDowntimeMs: [1, 10],
     targetLeaderProbability: 0.3,
     crashKindWeights: { "process-kill": 1, "host-crash": 1 },
   };
-  const options = (seed: number): SimulationOptions => ({
-    seed: seedFromNumber(seed),
-    nodeCount: 3,
-    durationMs: 5_000,
-    profile,
-    replica: { raft: { ...simReplicaOptions.raft, maxMessageBytes: 1, maxInflightMessages: 1 } },
-    workload: { clientCount: 16, thinkTimeMs: [0, 10], mix: { get: 1, put: 5, cas: 1 }, retryBackoffMs: 2 },
-  });
+  const options = (seed: number): SimulationOptions => ({ seed: seedFromNumber(seed), nodeCount: 3, durationMs: 10_000, profile });
 
   test("is caught as Committed Data Intact; the seeds it needed pass with it off", () => {
     const tried: number[] = [];
     let caught: string | undefined;
-    for (let seed = 1; seed <= 40 && caught === undefined; seed++) {
+    for (let seed = 1; seed <= 60 && caught === undefined; seed++) {
       tried.push(seed);
       const failure = runSimulation({ ...options(seed), storagePlantedBugs: new Set(["open-trusting-unsynced-reads"]) }).failure;
       if (failure === undefined) continue;
-      assert.equal(failure.property, "Committed Data Intact", `seed ${seed}: ${failure.property}: ${failure.message}`);
+      // Both are this bug: entries acted on and then lost, or a sync point left covering bytes that were never synced.
+      assert.ok(failure.property === "Committed Data Intact" || failure.property === "Clean Disk Starts", `seed ${seed}: ${failure.property}: ${failure.message}`);
       caught = failure.message;
     }
-    assert.ok(caught !== undefined, "no seed of 1..40 caught open-trusting-unsynced-reads");
-    assert.match(caught, /lost durable entries/);
+    assert.ok(caught !== undefined, "no seed of 1..60 caught open-trusting-unsynced-reads");
+    assert.match(caught, /lost durable entries|refused to start as corrupt/);
     for (const seed of tried) {
       const failure = runSimulation(options(seed)).failure;
       assert.equal(failure, undefined, `bug off, seed ${seed}: ${failure?.property}: ${failure?.message}`);
