@@ -75,6 +75,7 @@ for (const scenario of scenarios) {
     `${wallS.toFixed(2)} s wall: ${Math.round(events / wallS).toLocaleString("en-US")} events/s, ${Math.round(simulatedS / wallS).toLocaleString("en-US")}x acceleration`;
   console.log(scenario.name);
   console.log(`  ${seeds.length} runs, ${simulatedS.toFixed(0)} s simulated, ${Math.round(events / simulatedS)} events and ${Math.round(operations / simulatedS)} client ops per simulated s`);
+  if (operations > 0) console.log(`  ${(events / operations).toFixed(1)} events per client op (${events.toLocaleString("en-US")} events, ${operations.toLocaleString("en-US")} ops)`);
   console.log(`  best of ${REPEATS}: ${figures(wallsS[0]!)}`);
   console.log(`  median:    ${figures(wallsS[Math.floor(wallsS.length / 2)]!)}`);
 }

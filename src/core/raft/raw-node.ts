@@ -7,9 +7,10 @@ import { assert, unreachable } from "../assert.ts";
 import { applyConfChange, decodeConfChange, encodeConfChange, tryDecodeConfChange, validateConfChange } from "./conf-change.ts";
 import { NO_ENTRIES, RaftLog } from "./log.ts";
 import { Membership } from "./membership.ts";
-import { Progress } from "./progress.ts";
-import { hasQuorum, quorumIndex, voteOutcome } from "./quorum.ts";
+import { hasQuorum } from "./quorum.ts";
 import { ReadOnly } from "./read-only.ts";
+import type { Progress } from "./tracker/progress.ts";
+import { ProgressTracker } from "./tracker/progress-tracker.ts";
 import type {
   AppendRequest,
   AppendResponse,
@@ -44,6 +45,10 @@ const NO_PLANTED_BUGS: ReadonlySet<PlantedBug> = new Set();
 /** Shared empty lists for a Ready's groups that have nothing (never mutated: typed readonly). */
 const NO_MESSAGES: readonly Message[] = [];
 const NO_READ_STATES: readonly ReadState[] = [];
+/** ticksUntilDue() when no tick can act (a node that never campaigns): a driver still wakes this often. */
+const TICKS_UNTIL_DUE_MAX = 1 << 16;
+/** The most ticks tickBy() takes in one call (a driver catching up after a long pause). */
+const TICK_BY_MAX = 1 << 24;
 
 
 export class RawNode implements RaftCore {
@@ -70,15 +75,8 @@ export class RawNode implements RaftCore {
    * across role and term changes. With strictLeaderLease, the voter's lease promise (docs/RAFT.md).
    */
   private leaderContactTicks = 0;
-  /** Candidate and pre-candidate: answers received in this campaign. */
-  private readonly votes = new Map<NodeId, boolean>();
-  /** Leader: one Progress per other member, in ascending id order (rebuilt on every change). */
-  private progress = new Map<NodeId, Progress>();
-  /** `progress`'s keys and values as arrays, in its order, for loops that must not allocate iterators. */
-  private progressIds: NodeId[] = [];
-  private progressList: Progress[] = [];
-  /** Leader: `progress` still tracks a node whose removal is not committed yet. */
-  private progressHasRemoved = false;
+  /** Leader: one Progress per other member (rebuilt on every change); candidate: the votes received. */
+  private readonly tracker: ProgressTracker;
   private readonly readOnly: ReadOnly;
   /** Leader: the latest conf-change entry of this term (a new one waits until it commits). */
   private pendingConfIndex = 0;
@@ -86,10 +84,10 @@ export class RawNode implements RaftCore {
   private termStartIndex = 0;
   /** Leader: bytes of entry data proposed in this term and not yet committed. */
   private uncommittedBytes = 0;
+  /** Leader: entries were proposed since the last Ready; ready() sends them (one append per follower for all). */
+  private appendsWanted = false;
   /** Leader: the target of a leader transfer in progress, or 0. */
   private leadTransferee: NodeId = 0;
-  /** Leader: scratch for the voters' acknowledged indexes when counting a commit quorum. */
-  private readonly quorumScratch: number[] = [];
 
   // Output not yet handed to the driver.
   private outbox: Message[] = [];
@@ -121,6 +119,7 @@ export class RawNode implements RaftCore {
     this.vote = recovered.hardState.vote;
     assert(this.log.lastTerm() <= this.term || termsMayDecrease, "recovered log holds a term above the recovered current term");
     this.readOnly = new ReadOnly(config.maxPendingReads);
+    this.tracker = new ProgressTracker(config.maxInflightMessages, config.maxInflightBytes);
     this.lastReadyHardState = this.hardState();
     this.lastReadySoftState = this.softState();
     this.resetRandomizedElectionTimeout();
@@ -130,9 +129,42 @@ export class RawNode implements RaftCore {
   // ---------------------------------------------------------------- inputs
 
   tick(): void {
-    if (this.leaderContactTicks < this.config.electionTicks) this.leaderContactTicks += 1;
-    if (this.role === "leader") this.tickLeader();
-    else this.tickElection();
+    this.tickOnce();
+    this.checkInvariants();
+  }
+
+  ticksUntilDue(): number {
+    let due: number;
+    if (this.role === "leader") {
+      // The tick on which heartbeatElapsed, electionElapsed or a snapshot's wait reaches its limit.
+      due = Math.min(this.config.heartbeatTicks - this.heartbeatElapsed, this.config.electionTicks - this.electionElapsed);
+      due = Math.min(due, this.tracker.ticksUntilSnapshotTimeout(this.config.electionTicks));
+    } else {
+      // Only the election timeout acts; a node that never campaigns just counts (for the lease).
+      due = this.promotable() ? this.randomizedElectionTimeout - this.electionElapsed : TICKS_UNTIL_DUE_MAX;
+    }
+    // With strictLeaderLease the end of the voter's promise is a deadline too: it changes what a
+    // vote request meets, and the simulator's Lease Held check reads it between inputs, so the
+    // counter must cross electionTicks on time rather than at the next input.
+    if (this.config.strictLeaderLease === true && this.leaderContactTicks < this.config.electionTicks) {
+      due = Math.min(due, this.config.electionTicks - this.leaderContactTicks);
+    }
+    due = Math.max(1, Math.min(due, TICKS_UNTIL_DUE_MAX));
+    assert(Number.isSafeInteger(due), "ticksUntilDue must be an integer");
+    return due;
+  }
+
+  tickBy(ticks: number): void {
+    if (!(Number.isSafeInteger(ticks) && ticks >= 1 && ticks <= TICK_BY_MAX)) assert(false, `tickBy(${ticks}) out of [1, ${TICK_BY_MAX}]`);
+    // Each round takes the quiet ticks before the next deadline at once, then the deadline's tick
+    // itself (which may change the deadlines); every round consumes at least one tick.
+    let left = ticks;
+    while (left > 0) {
+      const quiet = Math.min(left, this.ticksUntilDue()) - 1;
+      if (quiet > 0) this.skipQuietTicks(quiet);
+      this.tickOnce();
+      left -= quiet + 1;
+    }
     this.checkInvariants();
   }
 
@@ -184,8 +216,14 @@ export class RawNode implements RaftCore {
       return undefined;
     }
     this.readOnly.add(context, this.log.committed);
+    // A single voter confirms at once; otherwise the read waits for the next round of heartbeats,
+    // which the next ready() starts unless one is in flight (reads arriving meanwhile share it).
     this.confirmReads();
-    if (this.readOnly.count() > 0) this.broadcastHeartbeat(context);
+    if (this.config.shareReadRounds === false && this.readOnly.count() > 0) {
+      // A round of its own, now, even while another is in flight.
+      const roundContext = this.readOnly.roundSent();
+      if (roundContext !== 0) this.broadcastHeartbeat(roundContext);
+    }
     this.checkInvariants();
     return undefined;
   }
@@ -200,7 +238,7 @@ export class RawNode implements RaftCore {
     this.leadTransferee = target;
     // The transfer is abandoned if it has not completed within one election timeout.
     this.electionElapsed = 0;
-    const progress = this.progress.get(target)!;
+    const progress = this.tracker.get(target)!;
     if (progress.match === this.log.lastIndex()) this.send({ type: "timeout-now", from: this.id, term: this.term, to: target });
     else this.sendAppend(target);
     this.checkInvariants();
@@ -218,6 +256,7 @@ export class RawNode implements RaftCore {
     if (this.awaitingAdvance) return false;
     return (
       this.outbox.length > 0 ||
+      this.readRoundWanted() ||
       this.readStates.length > 0 ||
       this.pendingSnapshot !== undefined ||
       this.log.hasUnstableEntries() ||
@@ -229,6 +268,12 @@ export class RawNode implements RaftCore {
 
   ready(): Ready {
     assert(!this.awaitingAdvance, "ready() called again before advance()");
+    if (this.appendsWanted) {
+      this.appendsWanted = false;
+      if (this.role === "leader") this.broadcastNewEntries();
+    }
+    // Reads that arrived since the last Ready, with no round in flight, share one round now.
+    if (this.readRoundWanted()) this.broadcastHeartbeat(this.readOnly.roundSent());
     // New state objects only when they changed (an unchanged one equals the last handed out).
     const hardChanged = this.hardStateChanged();
     const softChanged = this.softStateChanged();
@@ -291,10 +336,11 @@ export class RawNode implements RaftCore {
     assert(this.log.applied <= this.log.committed, "applied beyond commit");
     this.readySnapshotIndex = 0;
     this.readyAppliedIndex = 0;
-    // The leader's own log just became durable further: it may complete a quorum.
+    // The leader's own log just became durable further: it may complete a quorum. Followers
+    // learn the new commit index from the next append or heartbeat (docs/RAFT.md, Replication).
     if (this.role === "leader" && this.maybeCommit()) {
       this.afterCommit();
-      if (this.role === "leader") this.broadcastAppend();
+      if (this.role === "leader") this.broadcastAppend(false);
     }
     this.checkInvariants();
   }
@@ -369,6 +415,9 @@ export class RawNode implements RaftCore {
 
   private becomeFollower(term: number, leaderId: NodeId): void {
     if (term < this.term) assert(false, `term would decrease from ${this.term} to ${term}`);
+    // A leader stepping down still sends the appends of its proposals since the last Ready, in
+    // its own term: what it would have sent had it built them at once (docs/RAFT.md).
+    if (this.role === "leader" && this.appendsWanted) this.broadcastAppend(false);
     if (term > this.term) {
       this.term = term;
       this.vote = 0;
@@ -414,15 +463,14 @@ export class RawNode implements RaftCore {
     this.electionElapsed = 0;
     this.heartbeatElapsed = 0;
     this.resetRandomizedElectionTimeout();
-    this.votes.clear();
-    this.progress = new Map();
-    this.progressIds = [];
-    this.progressList = [];
+    this.tracker.resetVotes();
+    this.tracker.clear();
     this.readOnly.clear();
     this.pendingConfIndex = 0;
     this.termStartIndex = 0;
     this.uncommittedBytes = 0;
     this.leadTransferee = 0;
+    this.appendsWanted = false;
   }
 
   private resetRandomizedElectionTimeout(): void {
@@ -452,35 +500,47 @@ export class RawNode implements RaftCore {
     }
   }
 
+  /** One tick: the lease counter, then the role's timers. */
+  private tickOnce(): void {
+    if (this.leaderContactTicks < this.config.electionTicks) this.leaderContactTicks += 1;
+    if (this.role === "leader") this.tickLeader();
+    else this.tickElection();
+  }
+
+  /** `ticks` ticks before the next deadline (fewer than ticksUntilDue()): they only count. */
+  private skipQuietTicks(ticks: number): void {
+    assert(ticks >= 1 && ticks < this.ticksUntilDue(), "skipping ticks past a deadline");
+    this.leaderContactTicks = Math.min(this.config.electionTicks, this.leaderContactTicks + ticks);
+    this.electionElapsed += ticks;
+    if (this.role === "leader") {
+      this.heartbeatElapsed += ticks;
+      this.tracker.skipSnapshotTicks(ticks);
+    }
+  }
+
   private tickLeader(): void {
     this.heartbeatElapsed += 1;
     this.electionElapsed += 1;
-    const progressList = this.progressList;
-    for (let i = 0; i < progressList.length; i += 1) {
-      const progress = progressList[i]!;
-      if (progress.state !== "snapshot") continue;
-      // Snapshots travel without an acknowledgement channel: if none came within an election
-      // timeout, assume it was lost and probe again (which resends it if still needed).
-      progress.snapshotElapsedTicks += 1;
-      if (progress.snapshotElapsedTicks >= this.config.electionTicks) progress.becomeProbe();
-    }
+    // A snapshot not acknowledged within an election timeout is taken as lost (probe again).
+    this.tracker.tickSnapshots(this.config.electionTicks);
     if (this.electionElapsed >= this.config.electionTicks) {
       this.electionElapsed = 0;
       if (this.config.checkQuorum && !this.quorumActive()) {
         this.becomeFollower(this.term, 0);
         return;
       }
-      for (let i = 0; i < progressList.length; i += 1) progressList[i]!.recentActive = false;
+      this.tracker.resetRecentActive();
       this.leadTransferee = 0;
     }
     if (this.heartbeatElapsed >= this.config.heartbeatTicks) {
       this.heartbeatElapsed = 0;
-      this.broadcastHeartbeat(this.readOnly.lastContext());
+      // A periodic heartbeat is a read round too: it covers every read pending now.
+      this.broadcastHeartbeat(this.readOnly.roundSent());
     }
   }
 
   private quorumActive(): boolean {
-    return hasQuorum(this.membership.current().voters, (id) => id === this.id || this.progress.get(id)?.recentActive === true);
+    return this.tracker.quorumActive(this.membership.current().voters, this.id);
   }
 
   // ---------------------------------------------------------------- elections
@@ -490,7 +550,7 @@ export class RawNode implements RaftCore {
     if (this.config.preVote && !skipPreVote) this.becomePreCandidate();
     else this.becomeCandidate();
     const preVote = this.role === "pre-candidate";
-    this.votes.set(this.id, true);
+    this.tracker.recordVote(this.id, true);
     if (this.countVotes(preVote)) return;
     const campaignTerm = preVote ? this.term + 1 : this.term;
     for (const voter of this.membership.current().voters) {
@@ -510,7 +570,7 @@ export class RawNode implements RaftCore {
 
   /** Acts on the votes so far; true when the campaign ended (won or lost). */
   private countVotes(preVote: boolean): boolean {
-    switch (voteOutcome(this.membership.current().voters, this.votes)) {
+    switch (this.tracker.tallyVotes(this.membership.current().voters)) {
       case "won":
         if (preVote) this.startElection({ skipPreVote: true, leaderTransfer: false });
         else this.becomeLeader();
@@ -647,7 +707,7 @@ export class RawNode implements RaftCore {
         if (m.preVote !== preVote) return;
         if (preVote && m.term !== this.term + 1) return;
         if (!this.membership.isVoter(m.from)) return;
-        this.votes.set(m.from, m.granted);
+        this.tracker.recordVote(m.from, m.granted);
         this.countVotes(preVote);
         return;
       }
@@ -832,8 +892,9 @@ export class RawNode implements RaftCore {
     this.log.append([entry]);
     this.uncommittedBytes += data.length;
     if (type === "conf-change") this.appendedConfChange(entry);
-    // A single-voter cluster commits once the entry is durable (at advance()).
-    this.broadcastAppend();
+    // A single-voter cluster commits once the entry is durable (at advance()). The appends leave
+    // with the next Ready anyway, so they are built there: proposals until then share one per follower.
+    this.appendsWanted = true;
     return entry;
   }
 
@@ -856,23 +917,30 @@ export class RawNode implements RaftCore {
     const committedConf = this.membership.at(this.log.committed);
     const current = [...conf.voters, ...conf.learners];
     const removedPending = [...committedConf.voters, ...committedConf.learners].filter((id) => !current.includes(id));
-    this.progressHasRemoved = removedPending.length > 0;
     const members = [...current, ...removedPending].filter((id) => id !== this.id).sort((a, b) => a - b);
-    const rebuilt = new Map<NodeId, Progress>();
-    const list: Progress[] = [];
-    for (const id of members) {
-      const progress = this.progress.get(id) ?? new Progress(this.log.lastIndex() + 1, this.config.maxInflightMessages, this.config.maxInflightBytes);
-      rebuilt.set(id, progress);
-      list.push(progress);
-    }
-    this.progress = rebuilt;
-    this.progressIds = members;
-    this.progressList = list;
+    this.tracker.rebuild(members, this.log.lastIndex() + 1, removedPending.length > 0);
   }
 
-  private broadcastAppend(): void {
-    const ids = this.progressIds;
-    for (let i = 0; i < ids.length; i += 1) this.sendAppend(ids[i]!);
+  /**
+   * The proposals since the last Ready, to every follower: as many appends as the window allows
+   * (a follower streaming in replicate state gets them all, within maxMessageBytes each).
+   */
+  private broadcastNewEntries(): void {
+    const ids = this.tracker.ids();
+    const list = this.tracker.list();
+    for (let i = 0; i < ids.length; i += 1) {
+      const progress = list[i]!;
+      this.sendAppend(ids[i]!, false);
+      for (let sent = 1; sent < this.config.maxInflightMessages && progress.state === "replicate" && !progress.isPaused() && progress.next <= this.log.lastIndex(); sent += 1) {
+        this.sendAppend(ids[i]!, false);
+      }
+    }
+  }
+
+  /** sendAppend to every follower; `sendIfEmpty` false sends only to those that lack entries. */
+  private broadcastAppend(sendIfEmpty = true): void {
+    const ids = this.tracker.ids();
+    for (let i = 0; i < ids.length; i += 1) this.sendAppend(ids[i]!, sendIfEmpty);
   }
 
   /**
@@ -880,7 +948,7 @@ export class RawNode implements RaftCore {
    * An append without entries is sent only when `sendIfEmpty` (it carries the commit index or probes).
    */
   private sendAppend(to: NodeId, sendIfEmpty = true): void {
-    const progress = this.progress.get(to);
+    const progress = this.tracker.get(to);
     if (progress === undefined) assert(false, `no progress for ${to}`);
     if (progress.isPaused()) return;
     const prevLogIndex = progress.next - 1;
@@ -921,7 +989,7 @@ export class RawNode implements RaftCore {
   }
 
   private handleAppendResponse(m: AppendResponse): void {
-    const progress = this.progress.get(m.from);
+    const progress = this.tracker.get(m.from);
     if (progress === undefined) return;
     // Bad input, not a crash: a correct follower names only indexes this leader sent it.
     if (m.index > this.log.lastIndex()) return;
@@ -949,7 +1017,8 @@ export class RawNode implements RaftCore {
     if (this.maybeCommit()) {
       this.afterCommit();
       if (this.role !== "leader") return;
-      this.broadcastAppend();
+      // No append just to carry the new commit index: it rides on the next append or heartbeat.
+      this.broadcastAppend(false);
     } else {
       this.sendAppend(m.from, false);
     }
@@ -980,7 +1049,7 @@ export class RawNode implements RaftCore {
   }
 
   private handleHeartbeatResponse(m: HeartbeatResponse): void {
-    const progress = this.progress.get(m.from);
+    const progress = this.tracker.get(m.from);
     if (progress === undefined) return;
     progress.recentActive = true;
     progress.probeSent = false;
@@ -997,14 +1066,21 @@ export class RawNode implements RaftCore {
     }
   }
 
+  /** Heartbeats to every follower; a read round counts as the periodic heartbeat (the next is due heartbeatTicks later). */
   private broadcastHeartbeat(readContext: number): void {
-    const ids = this.progressIds;
-    const progressList = this.progressList;
+    this.heartbeatElapsed = 0;
+    const ids = this.tracker.ids();
+    const progressList = this.tracker.list();
     for (let i = 0; i < ids.length; i += 1) {
       const id = ids[i]!;
       const progress = progressList[i]!;
       this.send({ type: "heartbeat", from: this.id, term: this.term, to: id, commit: Math.min(this.log.committed, progress.match), readContext });
     }
+  }
+
+  /** Leader: some read waits for a round of heartbeats and none is in flight. */
+  private readRoundWanted(): boolean {
+    return this.role === "leader" && this.readOnly.wantsRound();
   }
 
   /** Moves reads confirmed by a quorum of voters (the leader counts itself if a voter) to readStates. */
@@ -1018,13 +1094,7 @@ export class RawNode implements RaftCore {
   private maybeCommit(): boolean {
     assert(this.role === "leader", "only a leader decides commitment");
     const voters = this.membership.current().voters;
-    // The voters' acknowledged indexes into a reused scratch array: no closure, no allocation.
-    const indexes = this.quorumScratch;
-    for (let i = 0; i < voters.length; i += 1) {
-      const id = voters[i]!;
-      indexes[i] = id === this.id ? this.log.persistedIndex : (this.progress.get(id)?.match ?? 0);
-    }
-    const committed = quorumIndex(indexes, voters.length);
+    const committed = this.tracker.committedIndex(voters, this.id, this.log.persistedIndex);
     if (committed <= this.log.committed) return false;
     // Paper 5.4.2 (Figure 8): only an entry of the leader's own term is committed by counting.
     let countable = this.log.termAt(committed) === this.term;
@@ -1042,29 +1112,21 @@ export class RawNode implements RaftCore {
 
   /** After the leader's commit index moved: release reads, stop tracking removed nodes, retire a leader that was removed. */
   private afterCommit(): void {
-    if (this.progressHasRemoved && this.membership.lastChangeIndex() <= this.log.committed) {
+    if (this.tracker.hasRemoved() && this.membership.lastChangeIndex() <= this.log.committed) {
       // Tell the removed node the commit index once more before forgetting it.
       this.broadcastAppend();
       this.rebuildProgress();
     }
     if (this.log.committed >= this.termStartIndex && this.readOnly.hasWaitingForCommit()) {
       this.readOnly.startWaiting(this.log.committed);
-      this.confirmReads();
-      if (this.readOnly.count() > 0) this.broadcastHeartbeat(this.readOnly.lastContext());
+      this.confirmReads(); // a single voter confirms at once; otherwise the next ready() starts a round
     }
     if (!this.membership.isVoter(this.id) && this.membership.lastChangeIndex() <= this.log.committed) {
       // Our removal committed: tell the followers the commit index, then hand over to the most
       // up-to-date voter (lowest id on ties) so the cluster need not wait an election timeout.
       this.broadcastAppend();
-      let successor: NodeId = 0;
-      let successorMatch = -1;
-      for (const [id, progress] of this.progress) {
-        if (this.membership.isVoter(id) && progress.match > successorMatch) {
-          successor = id;
-          successorMatch = progress.match;
-        }
-      }
-      if (successor !== 0 && successorMatch === this.log.lastIndex()) this.send({ type: "timeout-now", from: this.id, term: this.term, to: successor });
+      const successor = this.tracker.mostUpToDateVoter((id) => this.membership.isVoter(id));
+      if (successor.id !== 0 && successor.match === this.log.lastIndex()) this.send({ type: "timeout-now", from: this.id, term: this.term, to: successor.id });
       this.becomeFollower(this.term, 0);
     }
   }
@@ -1113,13 +1175,7 @@ export class RawNode implements RaftCore {
     assert(this.log.lastTerm() <= this.term || this.plantedBugs.has("append-without-truncating-conflicts"), "log holds a term above the current term");
     assert(this.role !== "leader" || this.leaderId === this.id, "a leader knows it leads");
     assert(this.role !== "candidate" || this.vote === this.id, "a candidate votes for itself");
-    const progressList = this.progressList;
-    assert(progressList.length === this.progress.size, "progress list and map disagree");
-    for (let i = 0; i < progressList.length; i += 1) {
-      const progress = progressList[i]!;
-      assert(progress.match <= progress.next - 1, "progress match must be below next");
-      assert(progress.next <= last + 1, "progress next beyond the leader's log");
-    }
+    this.tracker.checkInvariants(last);
   }
 }
 

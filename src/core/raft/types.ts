@@ -240,6 +240,13 @@ export interface RaftConfig {
    * when it last heard from one; a leader serving reads from its lease needs neither to happen.
    */
   readonly strictLeaderLease?: boolean;
+  /**
+   * ReadIndex requests share heartbeat rounds (default true; docs/RAFT.md, ReadIndex): one that
+   * arrives while a round is in flight waits for the next. False gives every request a round of
+   * its own at once, for a driver that times something from the request (lease reads take the
+   * lease from when the round was asked for, so waiting behind a round would shorten it).
+   */
+  readonly shareReadRounds?: boolean;
   /** Upper bound on the bytes of entry data in one append message (at least one entry is always sent). */
   readonly maxMessageBytes: number;
   /** Upper bound on append messages in flight to one follower. */
@@ -290,6 +297,14 @@ export interface RaftStatus {
 export interface RaftCore {
   /** Advances the core's logical clock by one tick (the driver calls it every tick interval). */
   tick(): void;
+  /**
+   * How many ticks may pass before one can act (>= 1): the first `ticksUntilDue() - 1` ticks only
+   * advance the core's counters. Changes only through inputs, so a driver may arm one timer for
+   * this many ticks and re-ask after each input (docs/RAFT.md, Ticks).
+   */
+  ticksUntilDue(): number;
+  /** Exactly `ticks` (>= 1) calls of tick(), in one call. */
+  tickBy(ticks: number): void;
   /** Feeds one message from a peer. Messages from unknown senders or stale terms are handled per the paper. */
   step(message: Message): void;
   /** Appends a normal entry when this node leads; refused otherwise. */

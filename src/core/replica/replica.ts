@@ -35,6 +35,7 @@ import type {
 import type { RaftStorage, StorageError } from "../storage/raft-storage.ts";
 import { RaftChannel } from "./raft-channel.ts";
 import type { StateMachine } from "./state-machine.ts";
+import { TickSchedule } from "./tick-schedule.ts";
 
 export type RaftTuning = Omit<RaftConfig, "id" | "random" | "plantedBugs">;
 
@@ -150,7 +151,10 @@ export class Replica<Result, Query, QueryResult> {
   private stopped = false;
   private persisting = false;
   private driving = false;
-  private tickTimer: TimerHandle | undefined;
+  /** One timer for the core's next deadline (tick-schedule.ts); every core input goes between beforeInput and drive. */
+  private readonly ticks: TickSchedule;
+  /** Monotonic time (us) of the last synced append, while the WAL's sync point may lag it (maybeFlushIdleSyncPoint). */
+  private syncPointLagsSinceUs: number | undefined;
   /** Membership as of the applied index, kept with the same function the core uses, for snapshot metadata. */
   private appliedConfState: ConfState;
   private applied: number;
@@ -200,8 +204,11 @@ export class Replica<Result, Query, QueryResult> {
     this.leasePromiseUs = leaderLeasePromiseUs(options);
     const recovered = storage.recovered;
     // Lease reads need the voters' promise to survive restarts and term changes: strictLeaderLease.
-    const raft = this.leaseReadsOn ? { ...options.raft, strictLeaderLease: true } : options.raft;
+    // They also time the lease from when a ReadIndex round was asked for, so a round must start
+    // at once rather than wait behind one in flight (shareReadRounds: false).
+    const raft = this.leaseReadsOn ? { ...options.raft, strictLeaderLease: true, shareReadRounds: false } : options.raft;
     this.core = new RawNode({ ...raft, id: env.nodeId, random: env.random, plantedBugs: options.plantedBugs }, recovered);
+    this.ticks = new TickSchedule(env, this.core, options.tickMs, this.onTicked);
     this.raftChannel = new RaftChannel(env, (message) => this.receive(message));
     this.appliedConfState = recovered.confState;
     this.applied = 0;
@@ -217,8 +224,8 @@ export class Replica<Result, Query, QueryResult> {
   }
 
   start(): void {
-    assert(!this.stopped && this.tickTimer === undefined, "replica started twice");
-    this.scheduleTick();
+    assert(!this.stopped && !this.ticks.armed, "replica started twice");
+    this.ticks.start();
     this.drive();
   }
 
@@ -226,8 +233,7 @@ export class Replica<Result, Query, QueryResult> {
   stop(): void {
     if (this.stopped) return;
     this.stopped = true;
-    if (this.tickTimer !== undefined) this.env.timers.cancel(this.tickTimer);
-    this.tickTimer = undefined;
+    this.ticks.stop();
     for (const [index, command] of this.commands) {
       this.env.timers.cancel(command.timer);
       command.done({ status: "unknown", reason: "stopped" });
@@ -248,6 +254,7 @@ export class Replica<Result, Query, QueryResult> {
   receive(message: Message): void {
     if (this.stopped) return;
     if (message.to !== this.env.nodeId) assert(false, `message for ${message.to} delivered to ${this.env.nodeId}`);
+    this.ticks.beforeInput();
     this.core.step(message);
     this.drive();
   }
@@ -270,6 +277,7 @@ export class Replica<Result, Query, QueryResult> {
       return done({ status: "rejected", refusal: { code: "overloaded", limit: this.options.maxPendingRequests } });
     }
     const context = this.nextReadContext++;
+    this.ticks.beforeInput();
     const leaseIndex = this.leaseReadIndex();
     // The lease clock is read before the round is asked for: the answers confirm a time after it.
     const leaseStartUs = this.leaseReadsOn && leaseIndex === 0 ? this.leaseClockUs() : 0;
@@ -355,6 +363,7 @@ export class Replica<Result, Query, QueryResult> {
     if (this.transfer !== undefined) return done({ status: "rejected", refusal: { code: "transfer-in-progress", target: this.transfer.target } });
     // A transfer hands the voters a TimeoutNow that overrides their lease: no lease reads in this term from now on.
     if (this.core.currentRole() === "leader") this.leaseRevokedTerm = this.core.currentTerm();
+    this.ticks.beforeInput();
     const refusal = this.core.transferLeadership(target);
     if (refusal !== undefined) return done({ status: "rejected", refusal });
     const timer = this.env.timers.after(this.options.requestTimeoutMs, () => {
@@ -377,6 +386,7 @@ export class Replica<Result, Query, QueryResult> {
     if (this.pendingRequests() >= this.options.maxPendingRequests) {
       return done({ status: "rejected", refusal: { code: "overloaded", limit: this.options.maxPendingRequests } });
     }
+    this.ticks.beforeInput();
     const proposal = propose();
     if (!proposal.ok) return done({ status: "rejected", refusal: proposal.refusal });
     const { index, term } = proposal;
@@ -400,18 +410,29 @@ export class Replica<Result, Query, QueryResult> {
     this.drive();
   }
 
-  private scheduleTick(): void {
-    this.tickTimer = this.env.timers.after(this.options.tickMs, this.onTick);
+  /**
+   * The WAL's sync point rides on the next append's fsync; a log idle for a whole tick flushes
+   * it on its own (docs/STORAGE.md, "The sync point window"). Ticks no longer fire every tickMs
+   * (tick-schedule.ts), so the replica checks whenever it runs (every input and tick wake-up,
+   * at the end of drive()): once a whole tick passed since the last synced append and nothing
+   * is persisting, it flushes. An idle follower still hears a heartbeat every interval, so the
+   * window stays within a few ticks; a node that hears nothing flushes at its next wake-up.
+   */
+  private maybeFlushIdleSyncPoint(): void {
+    if (this.persisting || this.syncPointLagsSinceUs === undefined) return;
+    if (this.env.monotonic.nowUs() - this.syncPointLagsSinceUs < this.options.tickMs * 1000) return;
+    this.syncPointLagsSinceUs = undefined;
+    this.storage.flushSyncPoint(this.onSyncPointFlushed);
   }
 
-  /** The tick timer's callback: one function for the replica's life, not a closure per tick. */
-  private readonly onTick = (): void => {
+  /**
+   * The tick schedule's callback after it handed the core its ticks (tick-schedule.ts: at the
+   * core's next deadline, not every tickMs). A leader whose lease was used renews it here, as it
+   * did on every tick: at least once per heartbeat interval.
+   */
+  private readonly onTicked = (): void => {
     if (this.stopped) return;
-    this.core.tick();
     if (this.leaseReadsOn) this.renewLeaseOnTick();
-    this.scheduleTick();
-    // The WAL's sync point rides on the next append's fsync; a log idle for a whole tick flushes it on its own (docs/STORAGE.md, "The sync point window").
-    if (!this.persisting) this.storage.flushSyncPointWhenIdle(this.onSyncPointFlushed);
     this.drive();
   };
 
@@ -431,6 +452,10 @@ export class Replica<Result, Query, QueryResult> {
     } finally {
       this.driving = false;
     }
+    if (this.stopped) return;
+    this.maybeFlushIdleSyncPoint();
+    // The inputs just taken may have moved the core's next deadline earlier.
+    this.ticks.afterInput();
   }
 
   private startReady(): void {
@@ -457,8 +482,10 @@ export class Replica<Result, Query, QueryResult> {
     assert(ready !== undefined, "a persist completed with no Ready in flight");
     this.persistingReady = undefined;
     if (error !== undefined) return this.fail(error);
+    if (ready.mustSync && ready.entries.length > 0) this.syncPointLagsSinceUs = this.env.monotonic.nowUs();
     if (!this.bugs.has("vote-before-persist")) this.send(ready.messages);
     this.applyReady(ready);
+    this.ticks.beforeInput();
     this.core.advance();
     this.persisting = false;
     this.maybeSnapshot();

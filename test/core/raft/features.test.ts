@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { AssertionFailure } from "../../../src/core/assert.ts";
 import type { AppendRequest, HeartbeatRequest, Message, VoteRequest } from "../../../src/core/raft/types.ts";
 import { Cluster, data } from "./harness.ts";
-import { acceptAndReply, commitNoop, drain, drainMessages, entries, makeLeader, newNode } from "./helpers.ts";
+import { acceptAndReply, allMessages, commitNoop, drain, drainMessages, entries, makeLeader, newNode } from "./helpers.ts";
 
 function electFirst(c: Cluster, id = 1): void {
   c.core(id).campaign();
@@ -131,6 +131,69 @@ describe("ReadIndex", () => {
     );
     node.step({ type: "heartbeat-response", from: 2, to: 1, term: 1, readContext: 7 });
     assert.deepEqual(drain(node)!.readStates, [{ context: 7, index: commit }]);
+  });
+
+  test("reads share heartbeat rounds, and a round confirms only reads that arrived before it left", () => {
+    const node = newNode();
+    makeLeader(node);
+    commitNoop(node);
+    const commit = node.status().hardState.commit;
+    const readBeats = (messages: readonly Message[]) =>
+      (messages.filter((m) => m.type === "heartbeat") as HeartbeatRequest[]).map((m) => [m.to, m.readContext]);
+    // Two reads before the next Ready: one round, carrying the newer context.
+    assert.equal(node.readIndex(1), undefined);
+    assert.equal(node.readIndex(2), undefined);
+    assert.deepEqual(readBeats(drainMessages(node)), [
+      [2, 2],
+      [3, 2],
+    ]);
+    // A read while that round is in flight waits: no new round yet.
+    assert.equal(node.readIndex(3), undefined);
+    assert.deepEqual(readBeats(drainMessages(node)), []);
+    // A (forged) answer naming the waiting read confirms nothing: no round was sent after it.
+    node.step({ type: "heartbeat-response", from: 2, to: 1, term: 1, readContext: 3 });
+    assert.deepEqual(drainMessages(node), []);
+    assert.ok(!node.hasReady());
+    // The first round's answer releases reads 1 and 2 and starts the round for read 3.
+    node.step({ type: "heartbeat-response", from: 3, to: 1, term: 1, readContext: 2 });
+    const rd = drain(node)!;
+    assert.deepEqual(rd.readStates, [
+      { context: 1, index: commit },
+      { context: 2, index: commit },
+    ]);
+    assert.deepEqual(readBeats([...allMessages(rd), ...drainMessages(node)]), [
+      [2, 3],
+      [3, 3],
+    ]);
+    node.step({ type: "heartbeat-response", from: 2, to: 1, term: 1, readContext: 3 });
+    assert.deepEqual(drain(node)!.readStates, [{ context: 3, index: commit }]);
+  });
+
+  test("with shareReadRounds false every read starts a round of its own at once", () => {
+    const node = newNode({ config: { shareReadRounds: false } });
+    makeLeader(node);
+    commitNoop(node);
+    assert.equal(node.readIndex(1), undefined);
+    assert.equal(node.readIndex(2), undefined); // while the first round is in flight
+    const contexts = (drainMessages(node).filter((m) => m.type === "heartbeat") as HeartbeatRequest[]).map((m) => m.readContext);
+    assert.deepEqual(contexts, [1, 1, 2, 2]);
+  });
+
+  test("a periodic heartbeat is a round for the reads waiting when it leaves", () => {
+    const node = newNode({ config: { heartbeatTicks: 1 } });
+    makeLeader(node);
+    commitNoop(node);
+    assert.equal(node.readIndex(1), undefined);
+    drainMessages(node); // the round for read 1, lost
+    assert.equal(node.readIndex(2), undefined);
+    node.tick();
+    const beats = (drainMessages(node).filter((m) => m.type === "heartbeat") as HeartbeatRequest[]).map((m) => m.readContext);
+    assert.deepEqual(beats, [2, 2]);
+    node.step({ type: "heartbeat-response", from: 2, to: 1, term: 1, readContext: 2 });
+    assert.deepEqual(
+      drain(node)!.readStates.map((r) => r.context),
+      [1, 2],
+    );
   });
 
   test("a read that arrives before the leader committed in its term waits for that commit", () => {
@@ -431,6 +494,25 @@ describe("membership", () => {
 });
 
 describe("replication flow control", () => {
+  test("proposals between two Readys share one append per follower, or as many as maxMessageBytes needs", () => {
+    for (const [maxMessageBytes, expected] of [
+      [1024, [[1, 3]]],
+      [2, [[1, 2], [3, 1]]],
+    ] as const) {
+      const node = newNode({ config: { maxMessageBytes } });
+      makeLeader(node);
+      commitNoop(node); // followers 2 and 3 acknowledged the no-op: they stream in replicate state
+      const first = node.status().lastIndex + 1;
+      for (const payload of ["a", "b", "c"]) assert.equal(node.propose(data(payload)).ok, true);
+      const appends = drainMessages(node).filter((m) => m.type === "append" && m.to === 2) as AppendRequest[];
+      assert.deepEqual(
+        appends.map((m) => [m.prevLogIndex + 1 - first + 1, m.entries.length]),
+        expected,
+        `maxMessageBytes ${maxMessageBytes}`,
+      );
+    }
+  });
+
   test("fast backtracking repairs a long divergent follower in a few messages", () => {
     // Leader log: 1 entry of term 1, then 50 of term 3. Follower: term 1, then 50 of term 2.
     const leaderTerms = [1, ...Array(50).fill(3)];

@@ -7,6 +7,9 @@
 import { AssertionFailure } from "../../../src/core/assert.ts";
 import { confStateAfterEntries } from "../../../src/core/raft/conf-change.ts";
 import { RawNode } from "../../../src/core/raft/raw-node.ts";
+import type { Random } from "../../../src/core/env/environment.ts";
+import { Prng } from "../../../src/core/sim/prng.ts";
+import { seedFromNumber } from "../../../src/core/sim/seed.ts";
 import type { ConfChange, ConfState, Entry, ProposeResult, HardState, Message, NodeId, PlantedBug, RaftConfig, ReadState, Ready, Snapshot } from "../../../src/core/raft/types.ts";
 
 export class SafetyViolation extends Error {
@@ -19,17 +22,12 @@ export class SafetyViolation extends Error {
   }
 }
 
-/** mulberry32: a tiny seeded PRNG, one stream per node. */
-export function seededRandom(seed: number): { intBelow(bound: number): number; float(): number } {
-  let state = seed >>> 0;
-  const next = (): number => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  return { intBelow: (bound) => Math.floor(next() * bound), float: next };
+/**
+ * A node's randomness: a stream of the project's one PRNG family (xoshiro128**, src/core/sim/prng.ts),
+ * derived from a number (each node incarnation gets its own: seed * 1000 + id, then + 7919 per restart).
+ */
+export function seededRandom(seed: number): Random {
+  return Prng.stream(seedFromNumber(seed), "raft-harness");
 }
 
 export interface Disk {

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import { RaftLog } from "../../../src/core/raft/log.ts";
 import { Membership } from "../../../src/core/raft/membership.ts";
-import { Inflights } from "../../../src/core/raft/progress.ts";
+import { Inflights } from "../../../src/core/raft/tracker/inflights.ts";
 import { committedIndex, hasQuorum, majoritySize, voteOutcome } from "../../../src/core/raft/quorum.ts";
 import { entries } from "./helpers.ts";
 
