@@ -9,6 +9,7 @@
 // HTTP/2, compression, GET requests, an unknown path) is left to connect-node.
 import type http from "node:http";
 import { Code, ConnectError, type HandlerContext } from "@connectrpc/connect";
+import { notAppliedError, unknownOutcomeError } from "./outcome-codes.ts";
 import { codeToHttpStatus, errorToJsonBytes } from "@connectrpc/connect/protocol-connect";
 import { create, fromBinary, fromJsonString, toBinary, toJsonString, type DescMessage, type DescService } from "@bufbuild/protobuf";
 
@@ -63,7 +64,7 @@ function serve(method: UnaryMethod, json: boolean, timeoutMs: number | undefined
     sizeBytes += chunk.length;
     if (sizeBytes > MAX_BODY_BYTES && !refused) {
       refused = true;
-      writeError(response, new ConnectError(`message size ${sizeBytes} is larger than configured readMaxBytes ${MAX_BODY_BYTES}`, Code.ResourceExhausted));
+      writeError(response, notAppliedError(`message size ${sizeBytes} is larger than configured readMaxBytes ${MAX_BODY_BYTES}`, Code.ResourceExhausted));
     }
     if (!refused) chunks.push(chunk);
   });
@@ -78,7 +79,7 @@ function serve(method: UnaryMethod, json: boolean, timeoutMs: number | undefined
       // The same words as connect-node, so both paths answer alike.
       const reason = (error as Error).message;
       const message = reason.startsWith("cannot decode") ? reason : `cannot decode message ${method.input.typeName} from ${json ? "JSON" : "binary"}: ${reason}`;
-      writeError(response, new ConnectError(message, Code.InvalidArgument));
+      writeError(response, notAppliedError(message, Code.InvalidArgument));
       return;
     }
     const requestHeader = new Headers();
@@ -89,7 +90,7 @@ function serve(method: UnaryMethod, json: boolean, timeoutMs: number | undefined
     // as connect-node gives; the operation itself may still complete (its outcome is unknown).
     let deadline: NodeJS.Timeout | undefined;
     if (timeoutMs !== undefined) {
-      deadline = setTimeout(() => writeError(response, new ConnectError("the operation timed out", Code.DeadlineExceeded)), timeoutMs);
+      deadline = setTimeout(() => writeError(response, unknownOutcomeError("the operation timed out")), timeoutMs);
     }
     method.impl(input, { requestHeader }).then(
       (result) => {
@@ -114,6 +115,9 @@ function writeError(response: http.ServerResponse, error: ConnectError): void {
     return;
   }
   const payload = Buffer.from(errorToJsonBytes(error, {}));
-  response.writeHead(codeToHttpStatus(error.code), { "content-type": "application/json", "content-length": payload.length });
+  // The error's metadata travels as response headers (Connect's unary protocol), as connect-node sends it.
+  const headers: Record<string, string | number> = {};
+  error.metadata.forEach((value, name) => (headers[name] = value));
+  response.writeHead(codeToHttpStatus(error.code), { ...headers, "content-type": "application/json", "content-length": payload.length });
   response.end(payload);
 }

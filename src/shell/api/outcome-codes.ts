@@ -13,6 +13,12 @@
 // after the request was sent ("socket hang up", ECONNRESET) as aborted, and such a request may
 // have been applied; so aborted, like internal and unknown, can only mean "unknown" to a client.
 // A superseded entry (certainly not applied) is unavailable: retry.
+//
+// A code alone is not enough on the client side: the Connect client makes up codes of its own
+// for failures of its connection (a timeout while connecting, or after the request was written,
+// both come back as unavailable). So every error a node answers also carries the header
+// `blixard-outcome: not-applied | unknown`, and a client believes "not applied" only from a node
+// that said so, or from a connection that was certainly never made (refused, no such host).
 
 import { Code, ConnectError } from "@connectrpc/connect";
 import { unreachable } from "../../core/assert.ts";
@@ -43,6 +49,20 @@ export function codeForNotApplied(reason: NotAppliedReason): Code {
   }
 }
 
+/** The header every error a node answers carries: what the client may conclude about the request's effect. */
+export const OUTCOME_HEADER = "blixard-outcome";
+
+/** An error the node answers for a request it certainly did not apply (bad input, refused, full). */
+export function notAppliedError(message: string, code: Code): ConnectError {
+  if (code === Code.DeadlineExceeded) throw new Error("deadline_exceeded always means the outcome is unknown");
+  return new ConnectError(message, code, new Headers({ [OUTCOME_HEADER]: "not-applied" }));
+}
+
+/** An error the node answers when the request may or may not have been applied. */
+export function unknownOutcomeError(message: string): ConnectError {
+  return new ConnectError(message, Code.DeadlineExceeded, new Headers({ [OUTCOME_HEADER]: "unknown" }));
+}
+
 /** The error a node answers for an outcome that is not ok; `whereIs` names a leader's API address ("" when unknown). */
 export function outcomeError(outcome: Exclude<RequestOutcome, { status: "ok" }>, whereIs: (id: number) => string = () => ""): ConnectError {
   switch (outcome.status) {
@@ -52,10 +72,10 @@ export function outcomeError(outcome: Exclude<RequestOutcome, { status: "ok" }>,
       const code = codeForNotApplied(outcome.reason);
       // Where to retry, for the answers that say "retry, maybe elsewhere".
       const hint = leader === 0 || code !== Code.Unavailable ? "" : ` [leader: node ${leader}${where !== "" ? ` at ${where}` : ""}]`;
-      return new ConnectError(`${outcome.detail}${hint}`, code);
+      return notAppliedError(`${outcome.detail}${hint}`, code);
     }
     case "unknown":
-      return new ConnectError(`outcome unknown (${outcome.reason}): ${outcome.detail}`, Code.DeadlineExceeded);
+      return unknownOutcomeError(`outcome unknown (${outcome.reason}): ${outcome.detail}`);
     default:
       return unreachable(outcome, "request outcome");
   }
@@ -91,4 +111,22 @@ export function outcomeClassOfCode(code: Code): OutcomeClass {
     default:
       return "unknown";
   }
+}
+
+/** Failures of a connection that was never made: the request certainly never reached a node. */
+const NEVER_CONNECTED = /ECONNREFUSED|ENOTFOUND|EAI_AGAIN|EHOSTUNREACH|ENETUNREACH|EADDRNOTAVAIL/;
+
+/**
+ * What a client may conclude from a failed call. A node's own answer says so in OUTCOME_HEADER;
+ * without it the error was made by the client library (or by something that is not a Blixard
+ * node), and only a connection that was certainly never made means "not applied": a timeout or a
+ * reset after connecting may have delivered the request, whatever code the library chose.
+ */
+export function outcomeClassOfError(error: ConnectError): OutcomeClass {
+  const said = error.metadata.get(OUTCOME_HEADER);
+  if (said === "not-applied" || said === "unknown") return said;
+  const causeCode = (error.cause as { code?: unknown } | undefined)?.code;
+  const text = `${error.rawMessage} ${typeof causeCode === "string" ? causeCode : ""}`;
+  if (error.code === Code.Unavailable && NEVER_CONNECTED.test(text)) return "not-applied";
+  return "unknown";
 }

@@ -14,7 +14,7 @@ import { RESERVED_KEY_PREFIX } from "../../core/replica/address-book.ts";
 import type { ClientRequest, RequestResult } from "../../core/replica/request-types.ts";
 import type { NodeRuntime } from "../node/runtime.ts";
 import { endpointUrl } from "./client.ts";
-import { outcomeError } from "./outcome-codes.ts";
+import { notAppliedError, outcomeError } from "./outcome-codes.ts";
 import {
   ClusterService,
   MemberSchema,
@@ -163,7 +163,7 @@ export function createNodeServices(runtime: NodeRuntime): NodeServices {
 // ---- validation ---------------------------------------------------------------------
 
 function invalidIf(problem: string | undefined): void {
-  if (problem !== undefined) throw new ConnectError(problem, Code.InvalidArgument);
+  if (problem !== undefined) throw notAppliedError(problem, Code.InvalidArgument);
 }
 
 function requireKey(key: string): string {

@@ -4,7 +4,7 @@ import type { Command } from "commander";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { toJson, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
 import { createApiClients, type ApiClients } from "../api/client.ts";
-import { outcomeClassOfCode } from "../api/outcome-codes.ts";
+import { outcomeClassOfError } from "../api/outcome-codes.ts";
 import { UsageError } from "./usage-error.ts";
 
 export interface ApiCommandOptions {
@@ -60,7 +60,7 @@ export async function runApiCall<Desc extends DescMessage>(
   } catch (error) {
     const connect = ConnectError.from(error);
     const reason = connect.code === Code.Unavailable && /ECONNREFUSED|fetch failed|connect/i.test(connect.rawMessage) ? `cannot reach ${clients.url}: ${connect.rawMessage}` : connect.rawMessage;
-    const unknown = outcomeClassOfCode(connect.code) === "unknown";
+    const unknown = outcomeClassOfError(connect) === "unknown";
     process.stderr.write(`blixard: ${Code[connect.code]}: ${reason.split("\n")[0]}${unknown && !/outcome unknown/.test(reason) ? " (outcome unknown: it may or may not have been applied)" : ""}\n`);
     process.exitCode = unknown ? EXIT_OUTCOME_UNKNOWN : EXIT_NOT_APPLIED;
     return;

@@ -1,5 +1,6 @@
 // The API of one in-process node (a single-voter cluster): every protocol on one port,
 // InvalidArgument naming the field, and the startup errors that must be one line.
+import { OUTCOME_HEADER } from "../../../src/shell/api/outcome-codes.ts";
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -19,6 +20,8 @@ async function expectCode(call: Promise<unknown>, code: Code, pattern: RegExp): 
     const connect = ConnectError.from(error);
     assert.equal(Code[connect.code], Code[code], connect.rawMessage);
     assert.match(connect.rawMessage, pattern);
+    // The node says what the client may conclude, in a header the client library never makes up.
+    assert.equal(connect.metadata.get(OUTCOME_HEADER), code === Code.DeadlineExceeded ? "unknown" : "not-applied", connect.rawMessage);
     return true;
   });
 }

@@ -4,8 +4,8 @@
 // a node and reads as unknown.
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { Code } from "@connectrpc/connect";
-import { codeForNotApplied, outcomeClassOfCode, outcomeError } from "../../../src/shell/api/outcome-codes.ts";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { codeForNotApplied, OUTCOME_HEADER, outcomeClassOfCode, outcomeClassOfError, outcomeError } from "../../../src/shell/api/outcome-codes.ts";
 import { NOT_APPLIED_REASONS, UNKNOWN_REASONS } from "../../../src/core/replica/request-types.ts";
 
 describe("outcome codes", () => {
@@ -32,6 +32,31 @@ describe("outcome codes", () => {
     assert.equal(outcomeClassOfCode(Code.Aborted), "unknown");
     assert.equal(outcomeClassOfCode(Code.Internal), "unknown");
     assert.equal(outcomeClassOfCode(Code.Unavailable), "not-applied");
+  });
+
+  test("a node's errors say their class in a header, and the client believes the header over the code", () => {
+    for (const reason of NOT_APPLIED_REASONS) {
+      const error = outcomeError({ status: "not-applied", reason, leaderHint: 0, detail: "d" });
+      assert.equal(error.metadata.get(OUTCOME_HEADER), "not-applied", reason);
+      assert.equal(outcomeClassOfError(error), "not-applied", reason);
+    }
+    for (const reason of UNKNOWN_REASONS) {
+      const error = outcomeError({ status: "unknown", reason, detail: "d" });
+      assert.equal(error.metadata.get(OUTCOME_HEADER), "unknown", reason);
+      assert.equal(outcomeClassOfError(error), "unknown", reason);
+    }
+  });
+
+  test("without the header, only a connection never made is not applied: the client library's unavailable after a timeout or a reset is unknown", () => {
+    const made = (message: string, code: Code, cause?: unknown): ConnectError => new ConnectError(message, code, undefined, undefined, cause);
+    assert.equal(outcomeClassOfError(made("connect ECONNREFUSED 127.0.0.1:8001", Code.Unavailable)), "not-applied");
+    assert.equal(outcomeClassOfError(made("fetch failed", Code.Unavailable, Object.assign(new Error("x"), { code: "ENOTFOUND" }))), "not-applied");
+    assert.equal(outcomeClassOfError(made("read ETIMEDOUT", Code.Unavailable)), "unknown");
+    assert.equal(outcomeClassOfError(made("socket hang up", Code.Unavailable)), "unknown");
+    assert.equal(outcomeClassOfError(made("read ECONNRESET", Code.Aborted)), "unknown");
+    assert.equal(outcomeClassOfError(made("the operation timed out", Code.DeadlineExceeded)), "unknown");
+    // A code that would mean "not applied" from a node, but made up by something else: not believed.
+    assert.equal(outcomeClassOfError(made("bad gateway", Code.Unavailable)), "unknown");
   });
 
   test("retry answers name the leader and its address", () => {
