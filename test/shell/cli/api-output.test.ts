@@ -1,6 +1,8 @@
 // The CLI's exit codes for API calls encode the outcome class: 1 when the request certainly had
 // no effect, 3 when its outcome is unknown (deadline_exceeded from the node, or aborted: the
-// Connect client's word for a connection reset after sending). A stub server answers each code.
+// Connect client's word for a connection reset after sending). A stub server answers each code,
+// with the node's outcome header or without it: a code without the header was not said by a
+// node (a proxy, the client library), so it proves nothing and reads as unknown.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import http from "node:http";
@@ -9,18 +11,21 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { codeToHttpStatus, errorToJsonBytes } from "@connectrpc/connect/protocol-connect";
 import { PutResponseSchema } from "../../../src/shell/api/gen/blixard/v1/kv_pb.ts";
 import { EXIT_NOT_APPLIED, EXIT_OUTCOME_UNKNOWN, runApiCall } from "../../../src/shell/cli/api-output.ts";
+import { OUTCOME_HEADER } from "../../../src/shell/api/outcome-codes.ts";
 
 describe("CLI exit codes by outcome class", () => {
   let server: http.Server;
   let endpoint: string;
   let answer: Code = Code.Unavailable;
+  let header: string | undefined;
 
   before(async () => {
     server = http.createServer((request, response) => {
       request.resume();
       request.on("end", () => {
         const body = Buffer.from(errorToJsonBytes(new ConnectError("stub", answer), {}));
-        response.writeHead(codeToHttpStatus(answer), { "content-type": "application/json", "content-length": body.length });
+        const outcome: Record<string, string> = header === undefined ? {} : { [OUTCOME_HEADER]: header };
+        response.writeHead(codeToHttpStatus(answer), { ...outcome, "content-type": "application/json", "content-length": body.length });
         response.end(body);
       });
     });
@@ -32,15 +37,20 @@ describe("CLI exit codes by outcome class", () => {
     process.exitCode = 0;
   });
 
-  for (const [code, exit] of [
-    [Code.Unavailable, EXIT_NOT_APPLIED],
-    [Code.ResourceExhausted, EXIT_NOT_APPLIED],
-    [Code.FailedPrecondition, EXIT_NOT_APPLIED],
-    [Code.DeadlineExceeded, EXIT_OUTCOME_UNKNOWN],
-    [Code.Aborted, EXIT_OUTCOME_UNKNOWN],
+  for (const [code, said, exit] of [
+    [Code.Unavailable, "not-applied", EXIT_NOT_APPLIED],
+    [Code.ResourceExhausted, "not-applied", EXIT_NOT_APPLIED],
+    [Code.FailedPrecondition, "not-applied", EXIT_NOT_APPLIED],
+    [Code.InvalidArgument, "not-applied", EXIT_NOT_APPLIED],
+    [Code.DeadlineExceeded, "unknown", EXIT_OUTCOME_UNKNOWN],
+    [Code.Unavailable, undefined, EXIT_OUTCOME_UNKNOWN],
+    [Code.ResourceExhausted, undefined, EXIT_OUTCOME_UNKNOWN],
+    [Code.DeadlineExceeded, undefined, EXIT_OUTCOME_UNKNOWN],
+    [Code.Aborted, undefined, EXIT_OUTCOME_UNKNOWN],
   ] as const) {
-    test(`${Code[code]} exits ${exit}`, async () => {
+    test(`${Code[code]} ${said === undefined ? "without the outcome header" : `saying ${said}`} exits ${exit}`, async () => {
       answer = code;
+      header = said;
       process.exitCode = 0;
       const write = process.stderr.write.bind(process.stderr);
       let stderr = "";
