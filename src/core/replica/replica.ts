@@ -13,8 +13,8 @@
 //   rejected the command certainly had no effect (refused, or its log slot was taken by another leader's entry);
 //   unknown  it may or may not take effect (timed out, or the node stopped first).
 
-import { assert } from "../assert.ts";
-import { CLOCK_DRIFT_BOUND_PPM, type Environment, type TimerHandle } from "../env/environment.ts";
+import { assert, unreachable } from "../assert.ts";
+import { CLOCK_DRIFT_BOUND_PPM, type Environment } from "../env/environment.ts";
 import { leaseFromRound, leaseHolds, renewLease, type HeldLease } from "../lease/lease.ts";
 import { RawNode } from "../raft/raw-node.ts";
 import { confStateAfterEntries } from "../raft/conf-change.ts";
@@ -33,6 +33,7 @@ import type {
   Snapshot,
 } from "../raft/types.ts";
 import type { RaftStorage, StorageError } from "../storage/raft-storage.ts";
+import { DeadlineSweep } from "./deadline-sweep.ts";
 import { RaftChannel } from "./raft-channel.ts";
 import type { StateMachine } from "./state-machine.ts";
 import { TickSchedule } from "./tick-schedule.ts";
@@ -122,14 +123,16 @@ export interface ReplicaStatus {
 }
 
 interface PendingCommand {
+  readonly kind: "command";
+  readonly index: number;
   readonly term: number;
-  readonly timer: TimerHandle;
   readonly done: (outcome: CommandOutcome<unknown>) => void;
 }
 
 interface PendingRead<Query> {
+  readonly kind: "read";
+  readonly context: number;
   readonly query: Query;
-  readonly timer: TimerHandle;
   /** readMode "lease", a ReadIndex round: the term and the lease clock when the round was asked for (its answers renew the lease); else term 0. */
   readonly leaseTerm: number;
   readonly leaseStartUs: number;
@@ -139,10 +142,12 @@ interface PendingRead<Query> {
 }
 
 interface PendingTransfer {
+  readonly kind: "transfer";
   readonly target: NodeId;
-  readonly timer: TimerHandle;
   readonly done: (outcome: TransferOutcome) => void;
 }
+
+type PendingRequest = PendingCommand | PendingRead<unknown> | PendingTransfer;
 
 export class Replica<Result, Query, QueryResult> {
   readonly core: RaftCore;
@@ -165,6 +170,8 @@ export class Replica<Result, Query, QueryResult> {
   private readonly reads = new Map<number, PendingRead<Query>>();
   private nextReadContext = 1;
   private transfer: PendingTransfer | undefined;
+  /** Every waiting request's deadline on one timer (deadline-sweep.ts): a request answered in time costs no timer event. */
+  private readonly deadlines: DeadlineSweep<PendingRequest>;
   /** Set by requestSnapshot(); cleared when the next snapshot starts. */
   private snapshotRequested = false;
   /** The Ready whose persist is in flight (startReady to onPersisted), or undefined. */
@@ -197,6 +204,7 @@ export class Replica<Result, Query, QueryResult> {
   ) {
     assert(options.tickMs > 0 && options.snapshotEveryEntries > 0, "replica options must be positive");
     assert(options.maxPendingRequests > 0 && options.requestTimeoutMs > 0, "replica limits must be positive");
+    assert(Number.isSafeInteger(options.requestTimeoutMs * 1000), "the request timeout must be a whole number of microseconds");
     this.options = options;
     this.bugs = options.plantedBugs ?? new Set();
     this.leaseReadsOn = options.readMode === "lease";
@@ -210,6 +218,8 @@ export class Replica<Result, Query, QueryResult> {
     this.core = new RawNode({ ...raft, id: env.nodeId, random: env.random, plantedBugs: options.plantedBugs }, recovered);
     this.ticks = new TickSchedule(env, this.core, options.tickMs, this.onTicked);
     this.raftChannel = new RaftChannel(env, (message) => this.receive(message));
+    // Exactly at each deadline (no minimum delay): a timed-out request is answered when its own timer would have fired.
+    this.deadlines = new DeadlineSweep<PendingRequest>(env, { minDelayMs: 0, entriesMax: options.maxPendingRequests + 1, expired: this.onDeadline });
     this.appliedConfState = recovered.confState;
     this.applied = 0;
     this.snapshotIndex = 0;
@@ -234,13 +244,12 @@ export class Replica<Result, Query, QueryResult> {
     if (this.stopped) return;
     this.stopped = true;
     this.ticks.stop();
+    this.deadlines.stop();
     for (const [index, command] of this.commands) {
-      this.env.timers.cancel(command.timer);
       command.done({ status: "unknown", reason: "stopped" });
       this.commands.delete(index);
     }
     for (const [context, read] of this.reads) {
-      this.env.timers.cancel(read.timer);
       read.done({ status: "rejected", refusal: { code: "stopped" } });
       this.reads.delete(context);
     }
@@ -290,13 +299,9 @@ export class Replica<Result, Query, QueryResult> {
       this.options.observer?.leaseRead?.(this.core.currentTerm(), leaseIndex);
       this.leaseUsed = true;
     }
-    const timer = this.env.timers.after(this.options.requestTimeoutMs, () => {
-      const read = this.reads.get(context);
-      if (read === undefined || this.stopped) return;
-      this.reads.delete(context);
-      read.done({ status: "rejected", refusal: { code: "timeout" } });
-    });
-    this.reads.set(context, { query, timer, leaseTerm, leaseStartUs, readIndex: leaseIndex, done: done as (outcome: ReadOutcome<unknown>) => void });
+    const read: PendingRead<Query> = { kind: "read", context, query, leaseTerm, leaseStartUs, readIndex: leaseIndex, done: done as (outcome: ReadOutcome<unknown>) => void };
+    this.reads.set(context, read);
+    this.deadlines.add(read, this.requestDeadlineUs());
     if (leaseIndex > 0) this.answerReads();
     this.drive();
   }
@@ -366,10 +371,8 @@ export class Replica<Result, Query, QueryResult> {
     this.ticks.beforeInput();
     const refusal = this.core.transferLeadership(target);
     if (refusal !== undefined) return done({ status: "rejected", refusal });
-    const timer = this.env.timers.after(this.options.requestTimeoutMs, () => {
-      this.finishTransfer({ status: "rejected", refusal: { code: "timeout" } });
-    });
-    this.transfer = { target, timer, done };
+    this.transfer = { kind: "transfer", target, done };
+    this.deadlines.add(this.transfer, this.requestDeadlineUs());
     this.drive();
   }
 
@@ -396,19 +399,44 @@ export class Replica<Result, Query, QueryResult> {
       // newer term. The old entry can never commit: a committed entry would be in our log here.
       assert(displaced.term < term, () => `two pending commands for index ${index} in term ${term}`);
       this.commands.delete(index);
-      this.env.timers.cancel(displaced.timer);
+      this.deadlines.remove(displaced);
       displaced.done({ status: "rejected", refusal: { code: "superseded", index } });
     }
     assert(index > this.applied, "a new proposal's index is already applied");
-    const timer = this.env.timers.after(this.options.requestTimeoutMs, () => {
-      const command = this.commands.get(index);
-      if (command === undefined || command.term !== term || this.stopped) return;
-      this.commands.delete(index);
-      command.done({ status: "unknown", reason: "timeout" });
-    });
-    this.commands.set(index, { term, timer, done });
+    const command: PendingCommand = { kind: "command", index, term, done };
+    this.commands.set(index, command);
+    this.deadlines.add(command, this.requestDeadlineUs());
     this.drive();
   }
+
+  /** A request's deadline: requestTimeoutMs from now on this node's monotonic clock. */
+  private requestDeadlineUs(): number {
+    return this.env.monotonic.nowUs() + this.options.requestTimeoutMs * 1000;
+  }
+
+  /**
+   * The deadline sweep's callback for a request still waiting at its deadline (the sweep drops
+   * requests answered in time): a command may still apply (unknown), a read or a transfer is
+   * refused "timeout" (the request path says unknown for a transfer, which may still happen).
+   */
+  private readonly onDeadline = (request: PendingRequest): void => {
+    assert(!this.stopped, "a request deadline after stop");
+    switch (request.kind) {
+      case "command":
+        assert(this.commands.get(request.index) === request, () => `the command at ${request.index} expired but is not the one waiting`);
+        this.commands.delete(request.index);
+        return request.done({ status: "unknown", reason: "timeout" });
+      case "read":
+        assert(this.reads.get(request.context) === request, () => `read ${request.context} expired but is not waiting`);
+        this.reads.delete(request.context);
+        return request.done({ status: "rejected", refusal: { code: "timeout" } });
+      case "transfer":
+        assert(this.transfer === request, "a transfer expired but is not the one in progress");
+        return this.finishTransfer({ status: "rejected", refusal: { code: "timeout" } });
+      default:
+        return unreachable(request, "pending request");
+    }
+  };
 
   /**
    * The WAL's sync point rides on the next append's fsync; a log idle for a whole tick flushes
@@ -535,7 +563,7 @@ export class Replica<Result, Query, QueryResult> {
     // Commands waiting at covered indexes cannot be told apart from others' entries any more.
     for (const [pendingIndex, command] of this.commands) {
       if (pendingIndex > index) continue;
-      this.env.timers.cancel(command.timer);
+      this.deadlines.remove(command);
       this.commands.delete(pendingIndex);
       command.done({ status: "unknown", reason: "compacted" });
     }
@@ -556,7 +584,7 @@ export class Replica<Result, Query, QueryResult> {
     const command = this.commands.get(entry.index);
     if (command === undefined) return;
     this.commands.delete(entry.index);
-    this.env.timers.cancel(command.timer);
+    this.deadlines.remove(command);
     if (command.term === entry.term) {
       command.done({ status: "ok", index: entry.index, result });
     } else {
@@ -570,7 +598,7 @@ export class Replica<Result, Query, QueryResult> {
     for (const [context, read] of this.reads) {
       if (read.readIndex === 0 || read.readIndex > this.applied) continue;
       this.reads.delete(context);
-      this.env.timers.cancel(read.timer);
+      this.deadlines.remove(read);
       read.done({ status: "ok", index: read.readIndex, result: this.machine.query(read.query) });
     }
   }
@@ -608,7 +636,7 @@ export class Replica<Result, Query, QueryResult> {
     const transfer = this.transfer;
     if (transfer === undefined) return;
     this.transfer = undefined;
-    this.env.timers.cancel(transfer.timer);
+    this.deadlines.remove(transfer);
     transfer.done(outcome);
   }
 

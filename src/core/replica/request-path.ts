@@ -15,16 +15,18 @@
 //   - once the bytes may have left, only the leader's answer can say "not applied": a lost
 //     connection, a crashed leader or a missing answer at the deadline is UNKNOWN.
 //
-// Deadlines. Forwards wait in a map in send order; one sweep timer, armed for the oldest one's
-// deadline only while forwards wait, expires those past it: no timer per request.
+// Deadlines. Forwards wait in send order on one deadline sweep (deadline-sweep.ts): one timer,
+// armed for the oldest one's deadline only while forwards wait, expires those past it: no
+// timer per request.
 //
 // Everything is bounded: forwards pending (forwardsPendingMax), frame sizes (the codec),
 // and requests served for peers by the replica's own maxPendingRequests.
 
 import { assert, unreachable } from "../assert.ts";
-import type { EndpointId, Environment, ReceiveVerdict, TimerHandle } from "../env/environment.ts";
+import type { EndpointId, Environment, ReceiveVerdict } from "../env/environment.ts";
 import type { ConfState, NodeId } from "../raft/types.ts";
 import { CLIENT_FRAME_BYTES_MAX, decodeClientFrame, encodeClientFrame, HOPS_MAX, ORIGIN_MAX } from "../wire/client-codec.ts";
+import { DeadlineSweep } from "./deadline-sweep.ts";
 import { decodeMemberAddresses, encodeMemberAddresses, memberKey, type MemberAddresses } from "./address-book.ts";
 import { encodeKvCommand, type KvQuery, type KvResult } from "./kv-state-machine.ts";
 import type { CommandOutcome, Replica, ReplicaRefusal } from "./replica.ts";
@@ -78,9 +80,9 @@ export interface RequestPathStats {
 }
 
 interface PendingForward {
+  readonly id: number;
   readonly to: NodeId;
   readonly request: ClientRequest;
-  readonly deadlineUs: number;
   readonly done: (outcome: RequestOutcome) => void;
 }
 
@@ -107,9 +109,10 @@ export class RequestPath {
   /** This incarnation's word in every frame it sends: answers to another incarnation's requests are ignored. */
   private readonly origin: number;
   private nextRequestId = 1;
-  /** Keyed by request id, inserted in increasing id order with non-decreasing deadlines: the sweep stops at the first live one. */
+  /** Keyed by request id. */
   private readonly forwards = new Map<number, PendingForward>();
-  private sweepTimer: TimerHandle | undefined;
+  /** The waiting forwards' deadlines, no sooner than sweepIntervalMs apart, so expiries batch. */
+  private readonly deadlines: DeadlineSweep<PendingForward>;
   private stopped = false;
 
   constructor(
@@ -120,9 +123,11 @@ export class RequestPath {
   ) {
     assert(options.forwardTimeoutMs > 0 && options.sweepIntervalMs > 0, "request path timeouts must be positive");
     assert(options.forwardsPendingMax > 0, "request path limits must be positive");
+    assert(Number.isSafeInteger(options.forwardTimeoutMs * 1000), "the forward timeout must be a whole number of microseconds");
     this.options = options;
     this.bugs = options.plantedBugs ?? new Set();
     this.origin = env.random.intBelow(ORIGIN_MAX + 1);
+    this.deadlines = new DeadlineSweep<PendingForward>(env, { minDelayMs: options.sweepIntervalMs, entriesMax: options.forwardsPendingMax, expired: this.onForwardDeadline });
     env.transport.receive("client", this.onBytes);
   }
 
@@ -157,8 +162,7 @@ export class RequestPath {
   stop(): void {
     if (this.stopped) return;
     this.stopped = true;
-    if (this.sweepTimer !== undefined) this.env.timers.cancel(this.sweepTimer);
-    this.sweepTimer = undefined;
+    this.deadlines.stop();
     for (const [id, forward] of this.forwards) {
       this.forwards.delete(id);
       forward.done(this.lostForward(forward, "stopped", `node ${this.env.nodeId} stopped before node ${forward.to} answered the forwarded request`));
@@ -191,9 +195,9 @@ export class RequestPath {
       return done(notApplied("forward-not-sent", to, `the request could not be sent to node ${to} (address not known yet, or its queue is full); retry`));
     }
     this.stats.forwarded += 1;
-    const deadlineUs = this.env.monotonic.nowUs() + this.options.forwardTimeoutMs * 1000;
-    this.forwards.set(requestId, { to, request, deadlineUs, done });
-    this.armSweep();
+    const forward: PendingForward = { id: requestId, to, request, done };
+    this.forwards.set(requestId, forward);
+    this.deadlines.add(forward, this.env.monotonic.nowUs() + this.options.forwardTimeoutMs * 1000);
   }
 
   /** The outcome of a forward that may have left but got no answer: unknown (or, planted bug, not-applied). */
@@ -202,30 +206,12 @@ export class RequestPath {
     return unknownOutcome(reason, `${detail}: it may or may not have been applied`);
   }
 
-  /**
-   * Arms the sweep for the oldest waiting forward's deadline (no sooner than sweepIntervalMs,
-   * so expiries batch): a busy path whose forwards are answered in milliseconds wakes about once
-   * per forward timeout, not once per interval.
-   */
-  private armSweep(): void {
-    if (this.sweepTimer !== undefined || this.forwards.size === 0 || this.stopped) return;
-    const oldest = this.forwards.values().next().value as PendingForward;
-    const untilDeadlineMs = Math.ceil((oldest.deadlineUs - this.env.monotonic.nowUs()) / 1000);
-    this.sweepTimer = this.env.timers.after(Math.max(this.options.sweepIntervalMs, untilDeadlineMs), this.onSweep);
-  }
-
-  /** The sweep timer's callback: one function for the path's life. */
-  private readonly onSweep = (): void => {
-    this.sweepTimer = undefined;
-    if (this.stopped) return;
-    const nowUs = this.env.monotonic.nowUs();
-    for (const [id, forward] of this.forwards) {
-      if (forward.deadlineUs > nowUs) break; // deadlines follow insertion order
-      this.forwards.delete(id);
-      this.stats.forwardsTimedOut += 1;
-      forward.done(this.lostForward(forward, "timeout", `node ${forward.to} did not answer the forwarded request within ${this.options.forwardTimeoutMs} ms`));
-    }
-    this.armSweep();
+  /** The deadline sweep's callback for a forward with no answer by its deadline. */
+  private readonly onForwardDeadline = (forward: PendingForward): void => {
+    assert(this.forwards.get(forward.id) === forward, () => `forward ${forward.id} expired but is not waiting`);
+    this.forwards.delete(forward.id);
+    this.stats.forwardsTimedOut += 1;
+    forward.done(this.lostForward(forward, "timeout", `node ${forward.to} did not answer the forwarded request within ${this.options.forwardTimeoutMs} ms`));
   };
 
   // ---- the client channel ----------------------------------------------------------------
@@ -253,6 +239,7 @@ export class RequestPath {
       return this.malformed(from, `a ${outcome.result.kind} result for a ${forward.request.kind} request`);
     }
     this.forwards.delete(frame.requestId);
+    this.deadlines.remove(forward);
     forward.done(outcome);
     return "ok";
   };

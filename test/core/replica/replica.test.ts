@@ -208,6 +208,52 @@ describe("replica driver", () => {
     assert.deepEqual(waiting(), { status: "unknown", reason: "stopped" });
   });
 
+  test("requests past their deadline time out exactly requestTimeoutMs of the node's clock after they were made", () => {
+    const cluster = new MiniCluster([1, 2, 3]);
+    cluster.runUntil(() => cluster.leader() !== undefined, 5_000);
+    const leader = cluster.leader()!;
+    const replica = cluster.replicas.get(leader)!;
+    const clock = cluster.world.host(leader).clock;
+    cluster.isolate(leader);
+    // Each request's own timer used to fire trueDelayUs(requestTimeoutMs) after it was made; the sweep answers at the same microsecond.
+    const expected: number[] = [];
+    const answered: Array<{ readonly timeUs: number; readonly outcome: unknown }> = [];
+    const record = (outcome: unknown): void => void answered.push({ timeUs: cluster.queue.timeUs, outcome });
+    const startedUs = cluster.queue.timeUs;
+    // Within the isolated leader's last election timeout (it steps down then, and refuses new requests at once).
+    for (const atMs of [0, 0, 3, 20, 20]) {
+      cluster.runUntil(() => cluster.queue.timeUs >= startedUs + atMs * 1000, 5_000);
+      expected.push(cluster.queue.timeUs + clock.trueDelayUs(options.requestTimeoutMs));
+      if (expected.length % 2 === 0) replica.read({ key: "k" }, record);
+      else replica.submit(encodeKvCommand({ op: "put", key: "k", value: `v${expected.length}` }), record);
+    }
+    cluster.runUntil(() => answered.length === expected.length, 5_000);
+    assert.deepEqual(
+      answered.map((a) => a.timeUs),
+      expected,
+    );
+    answered.forEach((a, i) =>
+      assert.deepEqual(a.outcome, i % 2 === 0 ? { status: "unknown", reason: "timeout" } : { status: "rejected", refusal: { code: "timeout" } }),
+    );
+  });
+
+  test("a request answered before its deadline leaves no timer event behind", () => {
+    const cluster = new MiniCluster([1]);
+    cluster.runUntil(() => cluster.leader() === 1, 5_000);
+    const replica = cluster.replicas.get(1)!;
+    const first = cluster.submit(1, "a", "0");
+    cluster.runUntil(() => first() !== undefined, 5_000);
+    // The sweep's one timer is armed now; the queue holds the tick and that timer (and whatever else is steady).
+    const queuedBefore = cluster.queue.size;
+    const outcomes = Array.from({ length: 20 }, (_, i) => cluster.submit(1, "a", `v${i}`));
+    let read: unknown;
+    replica.read({ key: "a" }, (o) => (read = o));
+    cluster.runUntil(() => outcomes.every((o) => o() !== undefined) && read !== undefined, 5_000);
+    for (const o of outcomes) assert.equal(o()!.status, "ok");
+    // The old driver left one cancelled timer per request in the queue (+21); a steady timer or disk event may differ by one or two.
+    assert.ok(cluster.queue.size <= queuedBefore + 2, `${cluster.queue.size - queuedBefore} more queued events after 21 requests answered in time`);
+  });
+
   test("a leader's append leaves before its own fsync completes; acknowledgements only after the follower's", () => {
     const cluster = new MiniCluster([1, 2, 3]);
     cluster.runUntil(() => cluster.leader() !== undefined, 5_000);
