@@ -33,6 +33,7 @@ import type { CommandOutcome, Replica, ReplicaRefusal } from "./replica.ts";
 import {
   needsLeader,
   notApplied,
+  okOutcome,
   resultKindFor,
   unknownOutcome,
   validateRequest,
@@ -263,10 +264,10 @@ export class RequestPath {
     const replica = this.replica;
     switch (request.kind) {
       case "get-local":
-        return done({ status: "ok", result: { kind: "get", value: this.machine.query({ key: request.key }), index: replica.core.appliedIndex() } });
+        return done(okOutcome({ kind: "get", value: this.machine.query({ key: request.key }), index: replica.core.appliedIndex() }, this.env.nodeId));
       case "get":
         return replica.read({ key: request.key }, (outcome) => {
-          if (outcome.status === "ok") done({ status: "ok", result: { kind: "get", value: outcome.result, index: outcome.index } });
+          if (outcome.status === "ok") done(okOutcome({ kind: "get", value: outcome.result, index: outcome.index }, this.env.nodeId));
           else done(this.refused(outcome.refusal));
         });
       case "put":
@@ -279,9 +280,9 @@ export class RequestPath {
       case "add-learner":
         return this.addLearner(request, done);
       case "transfer-leader":
-        if (request.targetId === this.env.nodeId) return done({ status: "ok", result: { kind: "transfer", leaderId: this.env.nodeId } });
+        if (request.targetId === this.env.nodeId) return done(okOutcome({ kind: "transfer", leaderId: this.env.nodeId }, this.env.nodeId));
         return replica.transferLeadership(request.targetId, (outcome) => {
-          if (outcome.status === "ok") done({ status: "ok", result: { kind: "transfer", leaderId: outcome.leaderId } });
+          if (outcome.status === "ok") done(okOutcome({ kind: "transfer", leaderId: outcome.leaderId }, this.env.nodeId));
           else done(this.refused(outcome.refusal));
         });
       default:
@@ -301,7 +302,7 @@ export class RequestPath {
     const thenAdd = (index: number): void => {
       const confState = this.replica.status().raft.confState;
       const isMember = confState.voters.includes(request.nodeId) || confState.learners.includes(request.nodeId);
-      if (request.addressesOnly || isMember) return done({ status: "ok", result: { kind: "membership", index, confState } });
+      if (request.addressesOnly || isMember) return done(okOutcome({ kind: "membership", index, confState }, this.env.nodeId));
       this.replica.changeMembership({ type: "add-learner", nodeId: request.nodeId }, (outcome) => {
         if (outcome.status === "ok") ensureSnapshotForJoiners(this.replica, this.env.nodeId);
         done(this.membershipOutcome(outcome));
@@ -323,8 +324,8 @@ export class RequestPath {
         // The map was full: the entry applied as a no-op, so the command certainly had no effect.
         if (result.op === "rejected") return notApplied("map-full", this.env.nodeId, `the key-value map is full (${result.reason})`);
         this.options.onAcknowledged?.(outcome.index);
-        if (result.op === "put") return { status: "ok", result: { kind: "put", index: outcome.index } };
-        return { status: "ok", result: { kind: "cas", swapped: result.swapped, current: result.current, index: outcome.index } };
+        if (result.op === "put") return okOutcome({ kind: "put", index: outcome.index }, this.env.nodeId);
+        return okOutcome({ kind: "cas", swapped: result.swapped, current: result.current, index: outcome.index }, this.env.nodeId);
       }
       case "rejected":
         return this.refused(outcome.refusal);
@@ -339,7 +340,7 @@ export class RequestPath {
     switch (outcome.status) {
       case "ok":
         assert(outcome.result !== undefined && Array.isArray(outcome.result.voters), "a membership change's result is the membership after it");
-        return { status: "ok", result: { kind: "membership", index: outcome.index, confState: outcome.result } };
+        return okOutcome({ kind: "membership", index: outcome.index, confState: outcome.result }, this.env.nodeId);
       case "rejected":
         return this.refused(outcome.refusal);
       case "unknown":

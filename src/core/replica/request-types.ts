@@ -5,7 +5,7 @@
 //
 // The outcome classes are exact about effects, because clients retry by them and the
 // history checker judges histories by them:
-//   ok             the request took effect (writes, membership) or was answered (reads);
+//   ok             the request took effect (writes, membership) or was answered (reads), by servedBy;
 //   not-applied    it certainly had no effect and never will: safe to retry (leaderHint says where);
 //   unknown        it may or may not take effect (timed out, lost after it may have left,
 //                  the node stopped with it in flight). A retry may apply a write twice.
@@ -67,12 +67,17 @@ export const UNKNOWN_REASONS = [
 export type UnknownReason = (typeof UNKNOWN_REASONS)[number];
 
 export type RequestOutcome =
-  | { readonly status: "ok"; readonly result: RequestResult }
+  /** servedBy: the node that served it (the leader, for all but get-local): a client that reached a follower learns where to go next. */
+  | { readonly status: "ok"; readonly result: RequestResult; readonly servedBy: NodeId }
   | { readonly status: "not-applied"; readonly reason: NotAppliedReason; readonly leaderHint: NodeId; readonly detail: string }
   | { readonly status: "unknown"; readonly reason: UnknownReason; readonly detail: string };
 
 /** Upper bound on an outcome's detail text. */
 export const DETAIL_BYTES_MAX = 1_024;
+
+export function okOutcome(result: RequestResult, servedBy: NodeId): RequestOutcome {
+  return { status: "ok", result, servedBy };
+}
 
 export function notApplied(reason: NotAppliedReason, leaderHint: NodeId, detail: string): RequestOutcome {
   return { status: "not-applied", reason, leaderHint, detail };

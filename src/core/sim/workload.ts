@@ -1,5 +1,6 @@
 // Simulated clients: each runs one operation at a time (put, get through ReadIndex,
-// compare-and-set) against the node it believes leads, follows leader hints, retries
+// compare-and-set) against the node it believes leads, follows leader hints (a refusal's, and
+// the node that served an ok), retries
 // requests that were certainly refused (bounded), and records every operation in the
 // history with true simulated time. An operation whose outcome is unknown (timed out,
 // or the node answered "unknown") is recorded as info (so is a cas refused on every attempt:
@@ -192,6 +193,9 @@ export class Workload {
     const operation = client.operation!;
     switch (outcome.status) {
       case "ok": {
+        // The node that served it leads (or, for a local read, is the one asked): go there next, as after
+        // a not-applied hint, so a client a wander took to a follower is not forwarded from then on.
+        client.believedLeader = outcome.servedBy;
         // outcomeProblem checked that the result is of the operation's kind.
         const result = outcome.result;
         if (result.kind === "get") {

@@ -3,7 +3,7 @@
 //
 // A frame is a kind byte, then:
 //   request  origin u32-as-varint | request id | hops u8 | request kind u8 | fields
-//   outcome  origin | request id | status u8 | fields
+//   outcome  origin | request id | status u8 | fields (an ok outcome's start with the id of the node that served it)
 // `origin` is the sender's random incarnation word and the request id its counter: an
 // outcome answers the pending request with both, so a late answer to a previous
 // incarnation's request can never resolve a new one. `hops` is 0 for a request from a
@@ -125,6 +125,8 @@ function writeOutcome(writer: ByteWriter, outcome: RequestOutcome): void {
   switch (outcome.status) {
     case "ok":
       writer.u8(STATUS_OK);
+      assert(Number.isSafeInteger(outcome.servedBy) && outcome.servedBy >= 1, "an ok outcome names the node that served it");
+      writer.uvarint(outcome.servedBy);
       writeResult(writer, outcome.result);
       return;
     case "not-applied":
@@ -256,8 +258,10 @@ function readRequest(reader: ByteReader): ClientRequest {
 function readOutcome(reader: ByteReader): RequestOutcome {
   const status = reader.u8("status");
   switch (status) {
-    case STATUS_OK:
-      return { status: "ok", result: readResult(reader) };
+    case STATUS_OK: {
+      const servedBy = readNodeId(reader, "served by");
+      return { status: "ok", result: readResult(reader), servedBy };
+    }
     case STATUS_NOT_APPLIED: {
       const code = reader.u8("not-applied reason");
       const reason = NOT_APPLIED_REASONS[code];

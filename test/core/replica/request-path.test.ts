@@ -37,6 +37,9 @@ describe("request path", () => {
     assert.ok(put.status === "ok" && put.result.kind === "put");
     const get = cluster.outcomeOf(follower, { kind: "get", key: "k" });
     assert.ok(get.status === "ok" && get.result.kind === "get" && get.result.value === "via-follower");
+    // An ok names the node that served it: the leader, so a client that reached a follower learns where to go.
+    assert.equal(put.servedBy, leader);
+    assert.equal(get.servedBy, leader);
     assert.equal(cluster.paths.get(follower)!.stats.forwarded, 2);
     assert.equal(cluster.paths.get(leader)!.stats.received, 2);
     // A serializable read never leaves the follower.
@@ -44,6 +47,7 @@ describe("request path", () => {
     cluster.runUntil(() => cluster.replicas.get(follower)!.core.appliedIndex() >= putIndex, 1_000);
     const local = cluster.outcomeOf(follower, { kind: "get-local", key: "k" });
     assert.ok(local.status === "ok" && local.result.kind === "get" && local.result.value === "via-follower");
+    assert.equal(local.servedBy, follower);
     assert.equal(cluster.paths.get(follower)!.stats.forwarded, 2);
   });
 
@@ -210,7 +214,7 @@ describe("request path", () => {
     // An outcome frame for that request id now arrives by hand: ignored.
     const path = cluster.paths.get(follower)!;
     const origin = (path as unknown as { origin: number }).origin;
-    const late = encodeClientFrame({ kind: "outcome", origin, requestId: 1, outcome: { status: "ok", result: { kind: "put", index: 3 } } });
+    const late = encodeClientFrame({ kind: "outcome", origin, requestId: 1, outcome: { status: "ok", result: { kind: "put", index: 3 }, servedBy: 1 } });
     assert.equal(cluster.paths.get(follower)!.stats.lateOutcomes, 0);
     cluster.blackHoled.clear();
     const receiverVerdict = cluster.clientSendsAs(leader, follower, late);
@@ -233,7 +237,7 @@ describe("request path", () => {
     cluster.submit(follower, { kind: "put", key: "k", value: "v" });
     const path = cluster.paths.get(follower)!;
     const origin = (path as unknown as { origin: number }).origin;
-    const bytes = encodeClientFrame({ kind: "outcome", origin, requestId: 1, outcome: { status: "ok", result: { kind: "put", index: 3 } } });
+    const bytes = encodeClientFrame({ kind: "outcome", origin, requestId: 1, outcome: { status: "ok", result: { kind: "put", index: 3 }, servedBy: 1 } });
     assert.equal(cluster.clientSends(follower, bytes), "malformed");
     assert.equal(path.forwardsPending, 1);
   });

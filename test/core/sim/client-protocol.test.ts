@@ -20,19 +20,19 @@ const cas: ClientOperation = { f: "cas", key: "k0", expected: "", value: "c0-2" 
 
 describe("Client Protocol: outcome shapes", () => {
   test("well-formed outcomes pass", () => {
-    assert.equal(outcomeProblem(get, { status: "ok", result: { kind: "get", value: "", index: 1 } }), undefined);
-    assert.equal(outcomeProblem(put, { status: "ok", result: { kind: "put", index: 1 } }), undefined);
-    assert.equal(outcomeProblem(cas, { status: "ok", result: { kind: "cas", swapped: false, current: "x", index: 1 } }), undefined);
+    assert.equal(outcomeProblem(get, { status: "ok", result: { kind: "get", value: "", index: 1 }, servedBy: 1 }), undefined);
+    assert.equal(outcomeProblem(put, { status: "ok", result: { kind: "put", index: 1 }, servedBy: 1 }), undefined);
+    assert.equal(outcomeProblem(cas, { status: "ok", result: { kind: "cas", swapped: false, current: "x", index: 1 }, servedBy: 1 }), undefined);
     assert.equal(outcomeProblem(cas, { status: "not-applied", reason: "not-leader", leaderHint: 0, detail: "" }), undefined);
     assert.equal(outcomeProblem(put, { status: "unknown", reason: "timeout", detail: "" }), undefined);
   });
 
   test("an ok of another operation's kind is named", () => {
     const bad: Array<[ClientOperation, RequestOutcome]> = [
-      [get, { status: "ok", result: { kind: "put", index: 1 } }],
-      [put, { status: "ok", result: { kind: "get", value: "c0-1", index: 1 } }],
-      [cas, { status: "ok", result: { kind: "put", index: 1 } }],
-      [put, { status: "ok", result: { kind: "membership", index: 1, confState: { voters: [1], learners: [] } } }],
+      [get, { status: "ok", result: { kind: "put", index: 1 }, servedBy: 1 }],
+      [put, { status: "ok", result: { kind: "get", value: "c0-1", index: 1 }, servedBy: 1 }],
+      [cas, { status: "ok", result: { kind: "put", index: 1 }, servedBy: 1 }],
+      [put, { status: "ok", result: { kind: "membership", index: 1, confState: { voters: [1], learners: [] } }, servedBy: 1 }],
     ];
     for (const [operation, outcome] of bad) assert.ok(outcomeProblem(operation, outcome) !== undefined, JSON.stringify(outcome));
   });
@@ -59,9 +59,41 @@ describe("Client Protocol: outcome shapes", () => {
     const { from, requestId, request } = sent[0]!;
     // A result of the wrong kind for the operation: what a read's string would be confused with.
     const wrong: RequestOutcome =
-      request.kind === "get" ? { status: "ok", result: { kind: "put", index: 1 } } : { status: "ok", result: { kind: "get", value: "x", index: 1 } };
+      request.kind === "get" ? { status: "ok", result: { kind: "put", index: 1 }, servedBy: 1 } : { status: "ok", result: { kind: "get", value: "x", index: 1 }, servedBy: 1 };
     assert.doesNotThrow(() => workload.receive(from, requestId, wrong));
     assert.equal(violations.length, 1);
     assert.match(violations[0]!, /client 0/);
+  });
+
+  test("a client goes next to the node that served its ok (the leader), as it follows a refusal's hint", () => {
+    const queue = new EventQueue(10_000);
+    const sent: Array<{ from: number; to: number; requestId: number; request: ClientRequest }> = [];
+    const workload = new Workload(
+      queue,
+      Prng.stream(seedFromNumber(1), "workload"),
+      new History(1_000, 4),
+      [1, 2, 3],
+      4,
+      { ...defaultWorkloadOptions, clientCount: 1, wanderProbability: 0 },
+      (from, to, requestId, request) => sent.push({ from, to, requestId, request }),
+      () => {},
+      (message) => assert.fail(message),
+    );
+    workload.start(Number.MAX_SAFE_INTEGER);
+    let previous: number | undefined;
+    for (const servedBy of [3, 2, 3]) {
+      const count = sent.length;
+      while (sent.length === count && queue.runNext());
+      const { from, to, requestId, request } = sent.at(-1)!;
+      if (previous !== undefined) assert.equal(to, previous, "the request went to the node that served the previous ok");
+      const result =
+        request.kind === "get"
+          ? { kind: "get" as const, value: "", index: 1 }
+          : request.kind === "put"
+            ? { kind: "put" as const, index: 1 }
+            : { kind: "cas" as const, swapped: false, current: "", index: 1 };
+      previous = servedBy;
+      workload.receive(from, requestId, { status: "ok", result, servedBy });
+    }
   });
 });

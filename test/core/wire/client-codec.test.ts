@@ -34,7 +34,7 @@ const result: fc.Arbitrary<RequestResult> = fc.oneof(
 );
 
 const outcome: fc.Arbitrary<RequestOutcome> = fc.oneof(
-  result.map((r) => ({ status: "ok" as const, result: r })),
+  fc.tuple(result, id).map(([r, servedBy]) => ({ status: "ok" as const, result: r, servedBy })),
   fc.record({ status: fc.constant("not-applied" as const), reason: fc.constantFrom(...NOT_APPLIED_REASONS), leaderHint: fc.nat({ max: 1000 }), detail: text }),
   fc.record({ status: fc.constant("unknown" as const), reason: fc.constantFrom(...UNKNOWN_REASONS), detail: text }),
 );
@@ -111,12 +111,15 @@ describe("client codec", () => {
     const zeroId = new Uint8Array(request);
     zeroId[2] = 0;
     assert.match(errorOf(zeroId), /request id 0/);
-    const unsorted = encodeClientFrame({ kind: "outcome", origin: 1, requestId: 1, outcome: { status: "ok", result: { kind: "membership", index: 1, confState: { voters: [1, 2], learners: [] } } } });
+    const unsorted = encodeClientFrame({ kind: "outcome", origin: 1, requestId: 1, outcome: { status: "ok", result: { kind: "membership", index: 1, confState: { voters: [1, 2], learners: [] } }, servedBy: 1 } });
     const swapped = new Uint8Array(unsorted);
-    swapped[8] = 3; // voters [1, 3] is fine...
+    swapped[9] = 3; // voters [1, 3] is fine...
     assert.equal(decodeClientFrame(swapped).ok, true);
-    swapped[7] = 4; // ...[4, 3] is not
+    swapped[8] = 4; // ...[4, 3] is not
     assert.match(errorOf(swapped), /not sorted/);
+    const servedByZero = new Uint8Array(unsorted);
+    servedByZero[4] = 0; // an ok outcome names the node that served it
+    assert.match(errorOf(servedByZero), /served by: node id 0/);
   });
 
   test("a long detail is cut, not refused", () => {
