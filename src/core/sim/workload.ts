@@ -96,14 +96,18 @@ interface Client {
   readonly endpoint: number;
   process: number;
   believedLeader: NodeId;
-  /** Counts this client's operations: a deadline timer belongs to one. */
-  opSequence: number;
   /** Makes written values unique: "c<client>-<n>". */
   valueSequence: number;
   operation: ClientOperation | undefined;
   requestId: number;
   attempts: number;
   deadlineUs: number;
+  /**
+   * The time of this client's one armed deadline event (0: none). An operation answered in time
+   * leaves it armed; when it fires for an operation already over, it re-arms for the current one's
+   * deadline (later: deadlines grow), so a client costs one deadline event per timeout, not one per operation.
+   */
+  deadlineArmedUs: number;
   /** Last value this client saw per key: its next cas expects it. */
   readonly lastSeen: Map<string, string>;
 }
@@ -144,12 +148,12 @@ export class Workload {
         endpoint: firstClientEndpoint + i,
         process: i,
         believedLeader: random.pick(nodeIds),
-        opSequence: 0,
         valueSequence: 0,
         operation: undefined,
         requestId: 0,
         attempts: 0,
         deadlineUs: 0,
+        deadlineArmedUs: 0,
         lastSeen: new Map(),
       });
     }
@@ -264,14 +268,26 @@ export class Workload {
     const value = operation.f === "get" ? null : operation.f === "put" ? operation.value : ([operation.expected, operation.value] as const);
     this.onHistory(this.history.invoke(client.process, operation.f, operation.key, value, now));
     this.stats.invoked++;
-    const deadline = client.deadlineUs;
-    const sequence = client.opSequence;
-    this.queue.at(deadline, () => {
-      if (client.operation === undefined || client.opSequence !== sequence) return;
-      // No final answer in time: a write may still apply (info); a read had no effect (fail).
-      this.complete(client, operation.f === "get" ? "fail" : "info", undefined);
-    });
+    this.armDeadline(client);
     this.attempt(client);
+  }
+
+  /** Arms the client's deadline event for its operation's deadline, unless one is armed (for an earlier deadline). */
+  private armDeadline(client: Client): void {
+    if (client.deadlineArmedUs !== 0) return;
+    assert(client.deadlineUs >= this.queue.timeUs, "a client's deadline is in the past");
+    client.deadlineArmedUs = client.deadlineUs;
+    this.queue.at(client.deadlineUs, () => this.deadlinePassed(client));
+  }
+
+  private deadlinePassed(client: Client): void {
+    assert(client.deadlineArmedUs === this.queue.timeUs, "a client's deadline event fired at another time than armed");
+    client.deadlineArmedUs = 0;
+    const operation = client.operation;
+    if (operation === undefined) return; // the operation it was armed for ended; the next one arms its own
+    if (this.queue.timeUs < client.deadlineUs) return this.armDeadline(client); // a later operation's
+    // No final answer in time: a write may still apply (info); a read had no effect (fail).
+    this.complete(client, operation.f === "get" ? "fail" : "info", undefined);
   }
 
   private attempt(client: Client): void {
@@ -288,7 +304,6 @@ export class Workload {
     const value = operation.f === "get" ? (type === "ok" ? readValue! : null) : operation.f === "put" ? operation.value : ([operation.expected, operation.value] as const);
     this.onHistory(this.history.complete(client.process, type, value, now));
     client.operation = undefined;
-    client.opSequence++;
     client.requestId = 0;
     if (type === "ok") {
       this.stats.ok++;

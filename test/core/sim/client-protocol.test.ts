@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { outcomeProblem, type ClientOperation } from "../../../src/core/sim/client-protocol.ts";
 import type { ClientRequest, RequestOutcome } from "../../../src/core/replica/request-types.ts";
 import { EventQueue } from "../../../src/core/sim/event-queue.ts";
-import { History } from "../../../src/core/sim/history.ts";
+import { History, type HistoryEvent } from "../../../src/core/sim/history.ts";
 import { Prng } from "../../../src/core/sim/prng.ts";
 import { seedFromNumber } from "../../../src/core/sim/seed.ts";
 import { Workload, defaultWorkloadOptions } from "../../../src/core/sim/workload.ts";
@@ -95,5 +95,40 @@ describe("Client Protocol: outcome shapes", () => {
       previous = servedBy;
       workload.receive(from, requestId, { status: "ok", result, servedBy });
     }
+  });
+
+  test("an operation answered in time leaves no deadline event per operation; one without an answer ends exactly at its deadline", () => {
+    const queue = new EventQueue(10_000);
+    const sent: Array<{ from: number; requestId: number; request: ClientRequest }> = [];
+    const events: HistoryEvent[] = [];
+    const options = { ...defaultWorkloadOptions, clientCount: 1, wanderProbability: 0 };
+    const workload = new Workload(
+      queue,
+      Prng.stream(seedFromNumber(2), "workload"),
+      new History(1_000, 4),
+      [1, 2, 3],
+      4,
+      options,
+      (from, _to, requestId, request) => sent.push({ from, requestId, request }),
+      (event) => events.push(event),
+      (message) => assert.fail(message),
+    );
+    workload.start(Number.MAX_SAFE_INTEGER);
+    for (let i = 0; i < 30; i++) {
+      const count = sent.length;
+      while (sent.length === count && queue.runNext());
+      const { from, requestId, request } = sent.at(-1)!;
+      // Answered at once (ok for a read, unknown for a write: either ends the operation), well before its deadline.
+      if (request.kind !== "get") workload.receive(from, requestId, { status: "unknown", reason: "stopped", detail: "" });
+      else workload.receive(from, requestId, { status: "ok", result: { kind: "get", value: "", index: 1 }, servedBy: 1 });
+      // The next operation's think timer and at most the one deadline event armed for an earlier operation.
+      assert.ok(queue.size <= 2, `${queue.size} events queued after operation ${i}`);
+    }
+    const count = sent.length;
+    while (sent.length === count && queue.runNext());
+    const invokedAt = events.at(-1)!;
+    assert.equal(invokedAt.type, "invoke");
+    while (events.length === 0 || events.at(-1)!.type === "invoke") assert.ok(queue.runNext());
+    assert.equal(events.at(-1)!.time, invokedAt.time + options.operationTimeoutMs * 1000, "the unanswered operation ended exactly at its deadline");
   });
 });
