@@ -8,6 +8,8 @@
 //      segment can end torn;
 //   3. segments are named by their first index and names only grow: an entry that
 //      replaces entries of earlier segments first removes the later segments, durably;
+//      a segment is created only to extend the log past the tail's last live entry, so no
+//      segment masks entries of an earlier one and a removal never brings entries back;
 //   4. a snapshot file is durable before anything it replaces is removed, and a received
 //      snapshot's removal of the old log is durable before the new log is written;
 //   5. a sync point never covers bytes whose fsync has not completed (docs/STORAGE.md, "The
@@ -332,7 +334,18 @@ export class RaftStorage {
     if (entries.length === 0) return true;
     if (tail === undefined) return false;
     const first = entries[0]!.index;
-    return first >= tail.firstIndex && (tail.sizeBytes < this.options.segmentSizeBytes || first <= tail.firstIndex);
+    return first >= tail.firstIndex && !this.rollsBefore(first, tail);
+  }
+
+  /**
+   * Whether a batch starting at `first` goes to a new segment rather than to `tail`: only when
+   * the tail is full and the batch extends its live log. A batch that replaces entries the tail
+   * holds is appended to the tail even when it is full, so the entries it replaces are masked by
+   * a later record of the same file, never by another file: removing later segments (guarantee
+   * 3) then always cuts the log, and can never bring back entries an earlier replacement masked.
+   */
+  private rollsBefore(first: number, tail: SegmentState): boolean {
+    return tail.sizeBytes >= this.options.segmentSizeBytes && first > tail.lastIndex && first > tail.firstIndex;
   }
 
   /** The application compacted at snapshot.metadata.index: write it atomically, then drop obsolete segments and snapshots. */
@@ -575,7 +588,7 @@ export class RaftStorage {
       if (tail !== undefined && first < tail.firstIndex) steps.push((step) => this.removeSegmentsFrom(first, step));
       steps.push((step) => {
         const current = this.segments[this.segments.length - 1];
-        if (current !== undefined && (current.sizeBytes < this.options.segmentSizeBytes || first <= current.firstIndex)) return step();
+        if (current !== undefined && !this.rollsBefore(first, current)) return step();
         newSegment = { name: segmentFileName(first), firstIndex: first, sizeBytes: 0, lastIndex: first - 1, syncedEnd: SEGMENT_DATA_START, syncSeq: 0, dataSyncedEnd: SEGMENT_DATA_START };
         if (current === undefined) return step();
         // The closed segment takes its last sync point with it: once it is not the tail, nothing rides on its fsyncs.
