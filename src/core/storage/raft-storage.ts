@@ -163,9 +163,10 @@ export class RaftStorage {
   private snapshotFiles: number[];
   /** The hard state most recently handed to persist (what the core believes). */
   private hardState: HardState;
-  /** The term and vote in the hard state file. */
+  /** The term, vote and commit in the hard state file. */
   private storedTerm: number;
   private storedVote: NodeId;
+  private storedCommit: number;
   /** The highest commit in a written WAL record, and in a synced one. */
   private commitWritten: number;
   private commitSynced: number;
@@ -180,7 +181,7 @@ export class RaftStorage {
   /** A synced append happened since the previous flushSyncPointWhenIdle: the log is not idle. */
   private appendedSinceIdleCheck = false;
 
-  private constructor(disk: Disk, options: ResolvedOptions, recovered: RecoveredState, segments: SegmentState[], terms: TermRuns, storedTerm: number, storedVote: NodeId) {
+  private constructor(disk: Disk, options: ResolvedOptions, recovered: RecoveredState, segments: SegmentState[], terms: TermRuns, stored: HardState) {
     this.disk = disk;
     this.options = options;
     this.recovered = recovered;
@@ -189,8 +190,9 @@ export class RaftStorage {
     this.snapshotIndex = recovered.snapshot?.metadata.index ?? 0;
     this.snapshotFiles = recovered.snapshot === undefined ? [] : [this.snapshotIndex];
     this.hardState = recovered.hardState;
-    this.storedTerm = storedTerm;
-    this.storedVote = storedVote;
+    this.storedTerm = stored.term;
+    this.storedVote = stored.vote;
+    this.storedCommit = stored.commit;
     this.commitWritten = recovered.hardState.commit;
     this.commitSynced = recovered.hardState.commit;
     assert(terms.baseIndex === this.snapshotIndex, "recovered terms do not start at the snapshot");
@@ -215,7 +217,7 @@ export class RaftStorage {
       entries: recovery.entries,
       confState: recoveredConfState(recovery, bootstrap),
     };
-    const storage = new RaftStorage(disk, resolved, recovered, recovery.segments, recovery.terms, recovery.storedHardState.term, recovery.storedHardState.vote);
+    const storage = new RaftStorage(disk, resolved, recovered, recovery.segments, recovery.terms, recovery.storedHardState);
 
     const steps: Step[] = [];
     if (stored === undefined) {
@@ -532,11 +534,13 @@ export class RaftStorage {
 
   private writeHardState(term: number, vote: NodeId, next: Next): void {
     // The commit written here is one known durable; the log's commit records carry newer ones.
-    const payload = encodeHardStatePayload({ term, vote, commit: this.commitSynced });
+    const commit = this.commitSynced;
+    const payload = encodeHardStatePayload({ term, vote, commit });
     this.writeFileAtomically(HARD_STATE_FILE, encodeSingleRecord(RecordType.hardState, payload), (error) => {
       if (error === undefined) {
         this.storedTerm = term;
         this.storedVote = vote;
+        this.storedCommit = commit;
       }
       next(error);
     });
@@ -598,7 +602,9 @@ export class RaftStorage {
       });
     }
     steps.push((step) => {
-      this.writeBatch(entries, recordCommit ? commit : undefined, newSegment);
+      // Decided again here: removing segments lowers commitWritten (removeSegmentsFrom).
+      const recordCommitNow = commit > this.commitWritten && commit > this.snapshotIndex;
+      this.writeBatch(entries, recordCommitNow ? commit : undefined, newSegment);
       step();
     });
     runSteps(steps, next);
@@ -633,8 +639,18 @@ export class RaftStorage {
     if (commit !== undefined) this.commitWritten = commit;
   }
 
-  /** Removes the segments holding only entries >= index, durably (guarantee 3). */
+  /**
+   * Removes the segments holding only entries >= index, durably (guarantee 3). The commit
+   * records in them go too, and they may be the newest: the acknowledged commit (commitSynced)
+   * is first made durable in the hard state file unless it is there (or at the snapshot)
+   * already, and afterwards only commitSynced counts as written, so the batch that follows
+   * records any newer commit again.
+   */
   private removeSegmentsFrom(index: number, next: Next): void {
+    if (this.commitSynced > Math.max(this.storedCommit, this.snapshotIndex)) {
+      return this.writeHardState(this.storedTerm, this.storedVote, (error) => (error === undefined ? this.removeSegmentsFrom(index, next) : next(error)));
+    }
+    assert(this.commitSynced <= this.commitWritten, "a synced commit above the written one");
     const kept: SegmentState[] = [];
     for (const segment of this.segments) {
       if (segment.firstIndex >= index) this.disk.remove(segment.name);
@@ -642,6 +658,7 @@ export class RaftStorage {
     }
     this.segments = kept;
     this.tailDirty = false; // the remaining segments were all synced before their successors were created
+    this.commitWritten = this.commitSynced;
     this.disk.syncDirectory((error) => {
       if (error !== undefined) return next(StorageError.io("sync", "data directory", error));
       next();

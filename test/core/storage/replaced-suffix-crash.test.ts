@@ -5,6 +5,7 @@
 // term-1 entries 10..23 again (after a recovery that had returned only 10), because the roll
 // had put the term-2 entry in a new segment that only masked the full segment's stale tail,
 // and the term-3 replacement removed that masking segment, durably, before its own write.
+// Also: the commit records such a removal takes with it (the second describe block).
 
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
@@ -121,5 +122,78 @@ describe("a suffix replaced twice inside a full segment, then a crash", () => {
     assert.deepEqual(world.disk.list().filter((name) => name.startsWith("wal-")), ["wal-0000000000000001.log", "wal-000000000000000a.log"]);
     const reopened = openOk(world, OPTIONS);
     assert.deepEqual(shape(reopened.recovered.entries), [...LOG_TERM_3, "10/3"]);
+  });
+});
+
+/**
+ * Commit records live in the segments too: the ones a replacement removes may hold the newest. Segments
+ * wal-1 (1..23, full) and wal-18 (24..30, term 1); commit 20 is recorded in wal-18; then a leader
+ * of term 2 replaces 21.. (21 < 24, so wal-18 is removed). The commit must survive.
+ */
+describe("a replacement that removes the segment holding the newest commit record", () => {
+  const FILL: PersistBatch = { snapshot: undefined, entries: bigEntries(1, 23, 1), hardState: { term: 1, vote: 1, commit: 8 } };
+  const ROLL: PersistBatch = { snapshot: undefined, entries: bigEntries(24, 30, 1), hardState: undefined };
+  const REPLACE_FROM_21: PersistBatch = { snapshot: undefined, entries: bigEntries(21, 21, 2), hardState: { term: 2, vote: 0, commit: 20 } };
+
+  /** Runs `setup` then `replacement`, crashed after `crashAfterEvents` events; returns the recovered commit. */
+  function recoveredCommit(setup: (world: World, storage: RaftStorage) => RaftStorage, replacement: PersistBatch, crashAfterEvents: number): { commit: number; acknowledged: boolean; events: number } {
+    const world = makeWorld(1, LOSE_EVERYTHING_UNSYNCED);
+    const storage = openOk(world, OPTIONS);
+    persistSynced(world, storage, FILL);
+    persistSynced(world, storage, ROLL);
+    assert.ok(world.disk.list().includes("wal-0000000000000018.log"), "the setup should roll into a second segment");
+    const replacing = setup(world, storage);
+    let acknowledged = false;
+    replacing.persist(replacement, true, (error) => {
+      assert.equal(error, undefined);
+      acknowledged = true;
+    });
+    let events = 0;
+    while (events < crashAfterEvents && world.scheduler.step()) events++;
+    world.disk.crash();
+    world.scheduler.clear();
+    const reopened = openStore(world, OPTIONS);
+    if (reopened instanceof StorageError) assert.fail(`open after crash failed: ${reopened.message}`);
+    if (acknowledged) assert.deepEqual(shape(reopened.recovered.entries).slice(20), ["21/2"], "the replaced entries came back");
+    return { commit: reopened.recovered.hardState.commit, acknowledged, events };
+  }
+
+  test("an un-synced commit record, then a replacement in a new term that carries the commit: acknowledged, the commit is durable", () => {
+    const commitUnsynced = (world: World, storage: RaftStorage): RaftStorage => {
+      storage.persist({ snapshot: undefined, entries: [], hardState: { term: 1, vote: 1, commit: 20 } }, false, (error) => assert.equal(error, undefined));
+      world.scheduler.runUntilIdle();
+      return storage;
+    };
+    const { events: total } = recoveredCommit(commitUnsynced, REPLACE_FROM_21, Number.MAX_SAFE_INTEGER);
+    for (let k = 0; k <= total; k++) {
+      const { commit, acknowledged } = recoveredCommit(commitUnsynced, REPLACE_FROM_21, k);
+      assert.ok(commit >= (acknowledged ? 20 : 8), `crash after event ${k} of ${total}: recovered commit ${commit}, ${acknowledged ? "after" : "before"} the replacement (commit 20) was acknowledged`);
+    }
+  });
+
+  test("an acknowledged commit record, then a replacement in the same term: no crash point loses the commit", () => {
+    // Term 2 is known (an election) before commit 20 is acknowledged, so the replacement writes no hard state of its own.
+    const electThenCommit = (world: World, storage: RaftStorage): RaftStorage => {
+      persistSynced(world, storage, { snapshot: undefined, entries: [], hardState: { term: 2, vote: 2, commit: 8 } });
+      persistSynced(world, storage, { snapshot: undefined, entries: [], hardState: { term: 2, vote: 2, commit: 20 } });
+      return storage;
+    };
+    // The same after a restart: commit 20 is then recovered from wal-18's commit record, while the hard state file says 8.
+    const electCommitRestart = (world: World, storage: RaftStorage): RaftStorage => {
+      electThenCommit(world, storage);
+      world.disk.crash();
+      world.scheduler.clear();
+      const reopened = openOk(world, OPTIONS);
+      assert.equal(reopened.recovered.hardState.commit, 20);
+      return reopened;
+    };
+    const sameTerm: PersistBatch = { snapshot: undefined, entries: bigEntries(21, 21, 2), hardState: undefined };
+    for (const [setup, what] of [[electThenCommit, "running"], [electCommitRestart, "after a restart"]] as const) {
+      const { events: total } = recoveredCommit(setup, sameTerm, Number.MAX_SAFE_INTEGER);
+      for (let k = 0; k <= total; k++) {
+        const { commit } = recoveredCommit(setup, sameTerm, k);
+        assert.ok(commit >= 20, `${what}, crash after event ${k} of ${total}: recovered commit ${commit}, below the acknowledged 20`);
+      }
+    }
   });
 });
