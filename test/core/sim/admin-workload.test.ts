@@ -46,8 +46,12 @@ describe("admin workload: membership changes and leader transfers during runs", 
     assert.ok(totals.transfers >= 10, JSON.stringify(totals));
   });
 
-  test("off by default", () => {
+  test("off by default, on in the membership profile", () => {
     const result = runSimulation({ ...options(1, "standard", 3), admin: undefined, durationMs: 2_000 });
     assert.equal(result.admin, undefined);
+    const membership = runSimulation({ seed: seedFromNumber(3), nodeCount: 5, durationMs: 15_000, profile: FAULT_PROFILES.membership! });
+    assert.equal(membership.failure, undefined, `${membership.failure?.property}: ${membership.failure?.message}`);
+    assert.equal(membership.linearizability.verdict, "ok");
+    assert.ok(membership.admin !== undefined && membership.admin.ok >= 3, JSON.stringify(membership.admin));
   });
 });
