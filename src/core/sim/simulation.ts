@@ -270,6 +270,10 @@ export class Simulation {
       kvPlantedBugs: options.kvPlantedBugs,
       cpuApplyEntryUs: profile.cpuApplyEntryUs,
       cpuApplyByteNs: profile.cpuApplyByteNs,
+      // With the operator: its membership changes are what the agent's work (snapshots for
+      // joiners, announcing re-added members) is for. Elsewhere off, so the other profiles keep
+      // their schedules (their planted-bug seeds were found without it).
+      membershipAgent: adminOptions !== undefined,
       refused: (refusal) => {
         const violation = this.refusalCheck.refused(refusal);
         if (violation !== undefined) this.fail(violation.property, violation.message, refusal.nodeId);

@@ -42,7 +42,7 @@ describe("admin workload: membership changes and leader transfers during runs", 
   test("across the runs: voters removed (the leader too), added back as learners, promoted; leadership transferred", () => {
     assert.ok(totals.removes >= 5, JSON.stringify(totals));
     assert.ok(totals.removesOfLeader >= 1, JSON.stringify(totals));
-    assert.ok(totals.learnersAdded >= 5 && totals.promotions >= 5, JSON.stringify(totals));
+    assert.ok(totals.learnersAdded >= 3 && totals.promotions >= 3, JSON.stringify(totals));
     assert.ok(totals.transfers >= 10, JSON.stringify(totals));
   });
 
