@@ -9,6 +9,7 @@ import type { Environment } from "../env/environment.ts";
 import type { RaftStorage } from "../storage/raft-storage.ts";
 import { KvStateMachine, type KvPlantedBug, type KvQuery, type KvResult } from "./kv-state-machine.ts";
 import { Replica, type ReplicaOptions } from "./replica.ts";
+import { MembershipAgent, type MembershipAgentOptions } from "./membership-agent.ts";
 import { RequestPath, type RequestPathOptions } from "./request-path.ts";
 
 export type KvReplica = Replica<KvResult, KvQuery, string>;
@@ -35,4 +36,17 @@ export function createNodeProcess(env: Environment, storage: RaftStorage, option
   const replica: KvReplica = new Replica<KvResult, KvQuery, string>(env, storage, machine, options);
   const requestPath = new RequestPath(env, replica, machine, pathOptions);
   return { replica, machine, requestPath };
+}
+
+/**
+ * Starts the node's background membership work (joining, address announcement, snapshots for
+ * joiners: membership-agent.ts) once its addresses are known. The runtime calls it after its API
+ * listener is bound; the simulator's cluster right after the replica starts.
+ */
+export function startMembershipAgent(env: Environment, node: NodeProcess, options: MembershipAgentOptions): MembershipAgent {
+  assert(!node.replica.isStopped, "a membership agent for a stopped replica");
+  const agent = new MembershipAgent(env, node.replica, node.requestPath, node.machine, options);
+  agent.start();
+  assert(agent.isJoined === (options.joinVia === undefined) || agent.isJoined, "an agent that must join starts unjoined");
+  return agent;
 }

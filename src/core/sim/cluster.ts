@@ -7,7 +7,8 @@
 import { assert } from "../assert.ts";
 import type { CrashKind } from "../env/environment.ts";
 import type { ConfState, NodeId, RaftCore } from "../raft/types.ts";
-import { createNodeProcess, type KvReplica } from "../replica/node-process.ts";
+import { createNodeProcess, startMembershipAgent, type KvReplica } from "../replica/node-process.ts";
+import { defaultMembershipAgentTiming } from "../replica/membership-agent.ts";
 import type { ReplicaOptions } from "../replica/replica.ts";
 import type { RequestPath, RequestPathOptions, RequestPathStats } from "../replica/request-path.ts";
 import type { KvPlantedBug } from "../replica/kv-state-machine.ts";
@@ -52,6 +53,8 @@ export interface ClusterOptions {
   /** CPU time to apply one entry, and per byte of it (nanoseconds): the host is busy meanwhile. */
   readonly cpuApplyEntryUs: number;
   readonly cpuApplyByteNs: number;
+  /** Every node also runs the real node's membership agent (address announcements, snapshots for joiners). */
+  readonly membershipAgent: boolean;
   /** A node refused to start on a corrupt store (after it was recorded): the start-refusal checks' turn. */
   readonly refused: (refusal: StartRefusal) => void;
   /** A failure the run reports (and stops at). */
@@ -184,6 +187,14 @@ export class Cluster {
         incarnation.replica = built.replica;
         incarnation.requestPath = built.requestPath;
         built.replica.start();
+        // The same background membership work the real node runs: address announcements through the
+        // request path, snapshots for joiners while learners exist. Simulated hosts have no sockets;
+        // their addresses are names.
+        if (this.options.membershipAgent) startMembershipAgent(process.env, built, {
+          ...defaultMembershipAgentTiming,
+          addresses: { peer: `sim-host-${id}:7000`, api: `sim-host-${id}:8000` },
+          joinVia: undefined,
+        });
       });
     }, process);
   }

@@ -98,6 +98,12 @@ export interface FaultProfile {
   readonly cpuEventUs: number;
   /** Per-failpoint firing probabilities (src/core/env/failpoints.ts); a point not named never fires. A run's options may override them. */
   readonly failpoints: FailpointProbabilities;
+  /**
+   * An operator runs beside the clients (src/core/sim/admin-workload.ts): through the request path it
+   * transfers leadership, removes voters (the leader included), adds them back as learners and
+   * promotes them, under the profile's faults. A run's options (SimulationOptions.admin) may set it too.
+   */
+  readonly operator: boolean;
 }
 
 const calm = {
@@ -144,6 +150,7 @@ const calm = {
   // re-queued, which adds about a third more events to a run (production turns it on).
   cpuEventUs: 0,
   failpoints: {},
+  operator: false,
 } as const satisfies Omit<FaultProfile, "name" | "description">;
 
 export const FAULT_PROFILES: Readonly<Record<string, FaultProfile>> = {
@@ -181,6 +188,35 @@ export const FAULT_PROFILES: Readonly<Record<string, FaultProfile>> = {
     healAtFraction: 0.8,
     // Values reach 64 KiB: appends of more than one large entry are split.
     raftMaxMessageBytes: 32 * 1024,
+  },
+  membership: {
+    ...calm,
+    name: "membership",
+    tickMs: 50,
+    description: "the standard faults while an operator transfers leadership, removes voters (the leader included), adds them back as learners and promotes them, every 0.5-2 s; healed at 80%",
+    latencyTailMeanUs: [200, 3_000],
+    latencyMaxUs: 50_000,
+    lossProbability: 0.01,
+    duplicateProbability: 0.01,
+    reorderLinkProbability: 0.5,
+    clockOffsetMaxMs: 10_000,
+    clockDriftMaxPpm: 500,
+    diskSyncLatencyMs: [0.2, 5],
+    diskTearProbability: 0.5,
+    nemesisIntervalMs: [500, 3_000],
+    weights: { partition: 3, crash: 3, "clock-jump": 1, clog: 2, "loss-burst": 1, pause: 1 },
+    pauseDurationMs: [100, 2_000],
+    targetLeaderProbability: 0.3,
+    partitionDurationMs: [500, 5_000],
+    crashDowntimeMs: [200, 4_000],
+    maxCrashed: "minority",
+    clockJumpMaxMs: 5_000,
+    clogDurationMs: [100, 2_000],
+    lossBurstProbability: 0.3,
+    lossBurstDurationMs: [200, 2_000],
+    healAtFraction: 0.8,
+    raftMaxMessageBytes: 32 * 1024,
+    operator: true,
   },
   heavy: {
     ...calm,

@@ -217,6 +217,8 @@ export class Simulation {
     this.limits = { ...defaultSimulationLimits, ...options.limits };
     const profile = options.profile;
     const seed = options.seed;
+    // The operator runs when the run asks for one, or the profile has one.
+    const adminOptions: Partial<AdminWorkloadOptions> | undefined = options.admin ?? (profile.operator ? {} : undefined);
     this.endUs = options.durationMs * 1000;
     this.healAtUs = Math.floor(this.endUs * profile.healAtFraction);
     const replicaOptions = { ...profileReplicaOptions(profile), ...options.replica, plantedBugs: options.plantedBugs };
@@ -233,7 +235,7 @@ export class Simulation {
         seed,
         hostCount: options.nodeCount,
         // The operator (admin-workload.ts), when there is one, is the endpoint after the clients.
-        clientCount: workloadOptions.clientCount + (options.admin !== undefined ? 1 : 0),
+        clientCount: workloadOptions.clientCount + (adminOptions !== undefined ? 1 : 0),
         profile,
         eventQueueMax: this.limits.eventQueueMax,
         networkLimits: {
@@ -268,6 +270,10 @@ export class Simulation {
       kvPlantedBugs: options.kvPlantedBugs,
       cpuApplyEntryUs: profile.cpuApplyEntryUs,
       cpuApplyByteNs: profile.cpuApplyByteNs,
+      // With the operator: its membership changes are what the agent's work (snapshots for
+      // joiners, announcing re-added members) is for. Elsewhere off, so the other profiles keep
+      // their schedules (their planted-bug seeds were found without it).
+      membershipAgent: adminOptions !== undefined,
       refused: (refusal) => {
         const violation = this.refusalCheck.refused(refusal);
         if (violation !== undefined) this.fail(violation.property, violation.message, refusal.nodeId);
@@ -283,13 +289,13 @@ export class Simulation {
       },
       (nodeId, message) => this.fail("Client Protocol", message, nodeId),
     );
-    if (options.admin !== undefined) {
+    if (adminOptions !== undefined) {
       this.admin = new AdminWorkload(
         this.queue,
         Prng.stream(seed, "admin"),
         nodeIds,
         this.world.firstClientEndpoint + workloadOptions.clientCount,
-        { ...defaultAdminWorkloadOptions, ...options.admin },
+        { ...defaultAdminWorkloadOptions, ...adminOptions },
         (from, to, requestId, request) => this.clientPath.send(from, to, requestId, request),
         () => {
           const leader = this.cluster.currentLeader();

@@ -8,6 +8,8 @@
 //      segment can end torn;
 //   3. segments are named by their first index and names only grow: an entry that
 //      replaces entries of earlier segments first removes the later segments, durably;
+//      a segment is created only to extend the log past the tail's last live entry, so no
+//      segment masks entries of an earlier one and a removal never brings entries back;
 //   4. a snapshot file is durable before anything it replaces is removed, and a received
 //      snapshot's removal of the old log is durable before the new log is written;
 //   5. a sync point never covers bytes whose fsync has not completed (docs/STORAGE.md, "The
@@ -161,9 +163,10 @@ export class RaftStorage {
   private snapshotFiles: number[];
   /** The hard state most recently handed to persist (what the core believes). */
   private hardState: HardState;
-  /** The term and vote in the hard state file. */
+  /** The term, vote and commit in the hard state file. */
   private storedTerm: number;
   private storedVote: NodeId;
+  private storedCommit: number;
   /** The highest commit in a written WAL record, and in a synced one. */
   private commitWritten: number;
   private commitSynced: number;
@@ -178,7 +181,7 @@ export class RaftStorage {
   /** A synced append happened since the previous flushSyncPointWhenIdle: the log is not idle. */
   private appendedSinceIdleCheck = false;
 
-  private constructor(disk: Disk, options: ResolvedOptions, recovered: RecoveredState, segments: SegmentState[], terms: TermRuns, storedTerm: number, storedVote: NodeId) {
+  private constructor(disk: Disk, options: ResolvedOptions, recovered: RecoveredState, segments: SegmentState[], terms: TermRuns, stored: HardState) {
     this.disk = disk;
     this.options = options;
     this.recovered = recovered;
@@ -187,8 +190,9 @@ export class RaftStorage {
     this.snapshotIndex = recovered.snapshot?.metadata.index ?? 0;
     this.snapshotFiles = recovered.snapshot === undefined ? [] : [this.snapshotIndex];
     this.hardState = recovered.hardState;
-    this.storedTerm = storedTerm;
-    this.storedVote = storedVote;
+    this.storedTerm = stored.term;
+    this.storedVote = stored.vote;
+    this.storedCommit = stored.commit;
     this.commitWritten = recovered.hardState.commit;
     this.commitSynced = recovered.hardState.commit;
     assert(terms.baseIndex === this.snapshotIndex, "recovered terms do not start at the snapshot");
@@ -213,7 +217,7 @@ export class RaftStorage {
       entries: recovery.entries,
       confState: recoveredConfState(recovery, bootstrap),
     };
-    const storage = new RaftStorage(disk, resolved, recovered, recovery.segments, recovery.terms, recovery.storedHardState.term, recovery.storedHardState.vote);
+    const storage = new RaftStorage(disk, resolved, recovered, recovery.segments, recovery.terms, recovery.storedHardState);
 
     const steps: Step[] = [];
     if (stored === undefined) {
@@ -332,7 +336,18 @@ export class RaftStorage {
     if (entries.length === 0) return true;
     if (tail === undefined) return false;
     const first = entries[0]!.index;
-    return first >= tail.firstIndex && (tail.sizeBytes < this.options.segmentSizeBytes || first <= tail.firstIndex);
+    return first >= tail.firstIndex && !this.rollsBefore(first, tail);
+  }
+
+  /**
+   * Whether a batch starting at `first` goes to a new segment rather than to `tail`: only when
+   * the tail is full and the batch extends its live log. A batch that replaces entries the tail
+   * holds is appended to the tail even when it is full, so the entries it replaces are masked by
+   * a later record of the same file, never by another file: removing later segments (guarantee
+   * 3) then always cuts the log, and can never bring back entries an earlier replacement masked.
+   */
+  private rollsBefore(first: number, tail: SegmentState): boolean {
+    return tail.sizeBytes >= this.options.segmentSizeBytes && first > tail.lastIndex && first > tail.firstIndex;
   }
 
   /** The application compacted at snapshot.metadata.index: write it atomically, then drop obsolete segments and snapshots. */
@@ -519,11 +534,13 @@ export class RaftStorage {
 
   private writeHardState(term: number, vote: NodeId, next: Next): void {
     // The commit written here is one known durable; the log's commit records carry newer ones.
-    const payload = encodeHardStatePayload({ term, vote, commit: this.commitSynced });
+    const commit = this.commitSynced;
+    const payload = encodeHardStatePayload({ term, vote, commit });
     this.writeFileAtomically(HARD_STATE_FILE, encodeSingleRecord(RecordType.hardState, payload), (error) => {
       if (error === undefined) {
         this.storedTerm = term;
         this.storedVote = vote;
+        this.storedCommit = commit;
       }
       next(error);
     });
@@ -575,7 +592,7 @@ export class RaftStorage {
       if (tail !== undefined && first < tail.firstIndex) steps.push((step) => this.removeSegmentsFrom(first, step));
       steps.push((step) => {
         const current = this.segments[this.segments.length - 1];
-        if (current !== undefined && (current.sizeBytes < this.options.segmentSizeBytes || first <= current.firstIndex)) return step();
+        if (current !== undefined && !this.rollsBefore(first, current)) return step();
         newSegment = { name: segmentFileName(first), firstIndex: first, sizeBytes: 0, lastIndex: first - 1, syncedEnd: SEGMENT_DATA_START, syncSeq: 0, dataSyncedEnd: SEGMENT_DATA_START };
         if (current === undefined) return step();
         // The closed segment takes its last sync point with it: once it is not the tail, nothing rides on its fsyncs.
@@ -585,7 +602,9 @@ export class RaftStorage {
       });
     }
     steps.push((step) => {
-      this.writeBatch(entries, recordCommit ? commit : undefined, newSegment);
+      // Decided again here: removing segments lowers commitWritten (removeSegmentsFrom).
+      const recordCommitNow = commit > this.commitWritten && commit > this.snapshotIndex;
+      this.writeBatch(entries, recordCommitNow ? commit : undefined, newSegment);
       step();
     });
     runSteps(steps, next);
@@ -620,8 +639,18 @@ export class RaftStorage {
     if (commit !== undefined) this.commitWritten = commit;
   }
 
-  /** Removes the segments holding only entries >= index, durably (guarantee 3). */
+  /**
+   * Removes the segments holding only entries >= index, durably (guarantee 3). The commit
+   * records in them go too, and they may be the newest: the acknowledged commit (commitSynced)
+   * is first made durable in the hard state file unless it is there (or at the snapshot)
+   * already, and afterwards only commitSynced counts as written, so the batch that follows
+   * records any newer commit again.
+   */
   private removeSegmentsFrom(index: number, next: Next): void {
+    if (this.commitSynced > Math.max(this.storedCommit, this.snapshotIndex)) {
+      return this.writeHardState(this.storedTerm, this.storedVote, (error) => (error === undefined ? this.removeSegmentsFrom(index, next) : next(error)));
+    }
+    assert(this.commitSynced <= this.commitWritten, "a synced commit above the written one");
     const kept: SegmentState[] = [];
     for (const segment of this.segments) {
       if (segment.firstIndex >= index) this.disk.remove(segment.name);
@@ -629,6 +658,7 @@ export class RaftStorage {
     }
     this.segments = kept;
     this.tailDirty = false; // the remaining segments were all synced before their successors were created
+    this.commitWritten = this.commitSynced;
     this.disk.syncDirectory((error) => {
       if (error !== undefined) return next(StorageError.io("sync", "data directory", error));
       next();

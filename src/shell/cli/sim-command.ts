@@ -180,6 +180,11 @@ export function formatSummary(result: SimulationResult, wallMs: number): string 
     `  crashes     ${result.crashes}: ${result.crashKinds["process-kill"]} process kills (every write kept), ${result.crashKinds["host-crash"]} host crashes (unsynced writes lost or torn)`,
     `  network     ${result.network.sent} messages, ${result.network.bytesSent} bytes sent, ${result.network.bytesDelivered} delivered; over the frame limit ${result.network.droppedByFrameLimit}, queue full ${result.network.droppedByOverflow}`,
     `  failpoints  ${result.failpoints.map((point) => `${point.name} fired ${point.fired} of ${point.evaluated}`).join(", ")}`,
+    ...(result.admin === undefined
+      ? []
+      : [
+          `  operator    ${result.admin.sent} requests (${result.admin.ok} ok, ${result.admin.notApplied} not applied, ${result.admin.unknown} unknown, ${result.admin.unanswered} unanswered): ${result.admin.transfers} leader transfers, ${result.admin.removes} voters removed (${result.admin.removesOfLeader} the leader), ${result.admin.learnersAdded} learners added, ${result.admin.promotions} promoted`,
+        ]),
     `  storage     ${storage}`,
     `  liveness    ${liveness}`,
     `  trace hash  ${result.traceHash}`,

@@ -25,11 +25,11 @@ import type { ConfState, NodeId } from "../../core/raft/types.ts";
 import { RaftStorage, StorageError } from "../../core/storage/raft-storage.ts";
 import type { KvStateMachine } from "../../core/replica/kv-state-machine.ts";
 import { decodeMemberAddresses, memberKey, type MemberAddresses } from "../../core/replica/address-book.ts";
-import { createNodeProcess, type KvReplica } from "../../core/replica/node-process.ts";
+import { createNodeProcess, startMembershipAgent, type KvReplica } from "../../core/replica/node-process.ts";
 import { defaultRaftTuning, defaultReplicaOptions, type ReplicaStatus } from "../../core/replica/replica.ts";
 import { defaultRequestPathOptions, type RequestPath } from "../../core/replica/request-path.ts";
 import type { ClientRequest, RequestOutcome } from "../../core/replica/request-types.ts";
-import { defaultMembershipAgentTiming, MembershipAgent } from "../../core/replica/membership-agent.ts";
+import { defaultMembershipAgentTiming, type MembershipAgent } from "../../core/replica/membership-agent.ts";
 import { startApiServer, type ApiServer } from "../api/http-server.ts";
 import { createNodeRoutes, createNodeServices } from "../api/services.ts";
 import { createConnectUnaryHandler } from "../api/connect-unary.ts";
@@ -213,12 +213,11 @@ export class NodeRuntime {
       throw error;
     }
     log.info({ nodeId: config.nodeId, clusterId, peer: self.peerAddress, api: self.apiAddress, dataDir: config.dataDir, recoveredCommit: storage.recovered.hardState.commit }, "node started");
-    self.agent = new MembershipAgent(env, replica, requestPath, machine, {
+    self.agent = startMembershipAgent(env, { replica, machine, requestPath }, {
       ...defaultMembershipAgentTiming,
       addresses: { peer: self.peerAddress, api: self.apiAddress },
       joinVia: joinTarget?.nodeId,
     });
-    self.agent.start();
     return self;
   }
 

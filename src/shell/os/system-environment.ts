@@ -4,7 +4,7 @@
 //   monotonic  performance.now() in integer microseconds: never jumps with the wall clock;
 //   wall    Date.now(): what a person reads; it may jump;
 //   timers  setTimeout; callbacks run from the event loop, never re-entrantly;
-//   random  a small PRNG (sfc32) seeded from node:crypto, so election timeouts differ per process;
+//   random  the project's PRNG (xoshiro128**) seeded from node:crypto, so election timeouts differ per process;
 //   disk    SystemDisk over the data directory;
 //   transport the TCP transport (channels of bytes); log: pino;
 //   failpoint never fires (one branch) until the failpoints issue gives points actions.
@@ -12,6 +12,7 @@ import { randomBytes } from "node:crypto";
 import { performance } from "node:perf_hooks";
 import { assert } from "../../core/assert.ts";
 import { noFailpoints, type Disk, type Environment, type Logger, type MonotonicClock, type Random, type TimerHandle, type Timers, type Transport, type WallClock } from "../../core/env/environment.ts";
+import { Prng } from "../../core/sim/prng.ts";
 import type { NodeId } from "../../core/raft/types.ts";
 
 export const systemMonotonicClock: MonotonicClock = {
@@ -56,46 +57,17 @@ export class SystemTimers implements Timers {
   }
 }
 
-/** sfc32 (Small Fast Counting, PractRand-clean), 128 bits of state. */
-export class Sfc32Random implements Random {
-  private a: number;
-  private b: number;
-  private c: number;
-  private d: number;
-
-  constructor(seed: Uint8Array = randomBytes(16)) {
-    assert(seed.length >= 16, "sfc32 needs a 16-byte seed");
-    const view = new DataView(seed.buffer, seed.byteOffset, seed.byteLength);
-    this.a = view.getUint32(0, true);
-    this.b = view.getUint32(4, true);
-    this.c = view.getUint32(8, true);
-    this.d = view.getUint32(12, true) | 1;
-    for (let i = 0; i < 12; i++) this.next32();
-  }
-
-  private next32(): number {
-    const t = (((this.a + this.b) | 0) + this.d) | 0;
-    this.d = (this.d + 1) | 0;
-    this.a = this.b ^ (this.b >>> 9);
-    this.b = (this.c + (this.c << 3)) | 0;
-    this.c = (this.c << 21) | (this.c >>> 11);
-    this.c = (this.c + t) | 0;
-    return t >>> 0;
-  }
-
-  float(): number {
-    // 53 random bits: uniform over the doubles of [0, 1) spaced 2^-53 apart.
-    const high = this.next32() >>> 5;
-    const low = this.next32() >>> 6;
-    return (high * 67_108_864 + low) / 9_007_199_254_740_992;
-  }
-
-  intBelow(bound: number): number {
-    assert(Number.isSafeInteger(bound) && bound > 0, () => `intBelow needs a positive safe integer, got ${bound}`);
-    const value = Math.floor(this.float() * bound);
-    assert(value >= 0 && value < bound, "intBelow out of range");
-    return value;
-  }
+/**
+ * The real node's randomness: the project's one PRNG family (xoshiro128**, src/core/sim/prng.ts),
+ * seeded from node:crypto, so election timeouts differ per process while the generator is the
+ * one the simulator runs.
+ */
+export function systemRandom(seed: Uint8Array = randomBytes(16)): Random {
+  assert(seed.length >= 16, "the system PRNG needs a 16-byte seed");
+  const view = new DataView(seed.buffer, seed.byteOffset, seed.byteLength);
+  const state: [number, number, number, number] = [view.getUint32(0, true), view.getUint32(4, true), view.getUint32(8, true), view.getUint32(12, true)];
+  if ((state[0] | state[1] | state[2] | state[3]) === 0) state[0] = 1; // xoshiro's one forbidden state
+  return new Prng(state);
 }
 
 export interface SystemEnvironmentParts {
@@ -118,7 +90,7 @@ export function createSystemEnvironment(parts: SystemEnvironmentParts): SystemEn
     monotonic: systemMonotonicClock,
     wall: systemWallClock,
     timers: parts.timers ?? new SystemTimers(),
-    random: parts.random ?? new Sfc32Random(),
+    random: parts.random ?? systemRandom(),
     disk: parts.disk,
     transport: parts.transport,
     log: parts.log,

@@ -4,6 +4,7 @@
 // the trace count each. The planted storage bug open-trusting-unsynced-reads (RaftStorage.open
 // acting on what a process kill left unsynced) must be caught; with it off the same runs pass.
 
+import { expectPlantedBugCaught } from "../../support/planted-bug-scan.ts";
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { EventQueue } from "../../../src/core/sim/event-queue.ts";
@@ -117,21 +118,14 @@ describe("crash kinds: the planted bug open-trusting-unsynced-reads", () => {
   const options = (seed: number): SimulationOptions => ({ seed: seedFromNumber(seed), nodeCount: 3, durationMs: 10_000, profile });
 
   test("is caught as Committed Data Intact; the seeds it needed pass with it off", () => {
-    const tried: number[] = [];
-    let caught: string | undefined;
-    for (let seed = 1; seed <= 60 && caught === undefined; seed++) {
-      tried.push(seed);
-      const failure = runSimulation({ ...options(seed), storagePlantedBugs: new Set(["open-trusting-unsynced-reads"]) }).failure;
-      if (failure === undefined) continue;
+    const seeds = Array.from({ length: 60 }, (_, k) => k + 1);
+    const caught = expectPlantedBugCaught({
+      bug: "open-trusting-unsynced-reads",
+      seeds,
       // Both are this bug: entries acted on and then lost, or a sync point left covering bytes that were never synced.
-      assert.ok(failure.property === "Committed Data Intact" || failure.property === "Clean Disk Starts", `seed ${seed}: ${failure.property}: ${failure.message}`);
-      caught = failure.message;
-    }
-    assert.ok(caught !== undefined, "no seed of 1..60 caught open-trusting-unsynced-reads");
-    assert.match(caught, /lost durable entries|refused to start as corrupt/);
-    for (const seed of tried) {
-      const failure = runSimulation(options(seed)).failure;
-      assert.equal(failure, undefined, `bug off, seed ${seed}: ${failure?.property}: ${failure?.message}`);
-    }
+      property: ["Committed Data Intact", "Clean Disk Starts"],
+      run: (seed, bugOn) => runSimulation({ ...options(seed), ...(bugOn ? { storagePlantedBugs: new Set(["open-trusting-unsynced-reads"] as const) } : {}) }),
+    });
+    assert.match(caught.message, /lost durable entries|refused to start as corrupt/);
   });
 });

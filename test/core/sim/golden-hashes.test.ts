@@ -35,6 +35,9 @@ const GOLDEN_RUNS: readonly GoldenRun[] = [
   { seed: "18446744073709551615", profile: "leader-churn", nodeCount: 5, durationMs: 10_000 },
   { seed: "99", profile: "figure-8", nodeCount: 5, durationMs: 10_000 },
   { seed: "2026", profile: "deposed-leader", nodeCount: 7, durationMs: 10_000 },
+  { seed: "5", profile: "production", nodeCount: 3, durationMs: 20_000 },
+  { seed: "3", profile: "membership", nodeCount: 5, durationMs: 15_000 },
+  { seed: "11", profile: "lease", nodeCount: 5, durationMs: 10_000 },
 ];
 
 const GOLDEN_FILE = new URL("./golden-hashes.json", import.meta.url);

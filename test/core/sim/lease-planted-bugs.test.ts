@@ -2,6 +2,7 @@
 // must be reported by the simulator as "Lease Held" within their fixed lists of seeds of the
 // lease profile; the seeds tried must pass with the bug off, linearizability included. Same
 // shape as test/core/sim/planted-bugs.test.ts; docs/PLANTED-BUGS.md has the rows.
+import { expectPlantedBugCaught } from "../../support/planted-bug-scan.ts";
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { PROPERTIES } from "../../../src/core/sim/properties.ts";
@@ -11,23 +12,14 @@ import { LEASE_PLANTED_BUG_CONFIGS, leaseRunOptions } from "./lease-bug-configs.
 describe("lease planted bugs are caught by Lease Held", () => {
   for (const config of LEASE_PLANTED_BUG_CONFIGS) {
     test(`${config.bug} -> ${config.property}`, () => {
-      const tried: number[] = [];
-      let caughtBy: number | undefined;
-      for (const seed of config.seeds) {
-        tried.push(seed);
-        const failure = runSimulation({ ...config.options(seed), plantedBugs: new Set([config.bug]) }).failure;
-        if (failure === undefined) continue;
-        assert.equal(failure.property, config.property, `seed ${seed}: ${failure.property}: ${failure.message}`);
-        assert.match(failure.message, /answered a read of term \d+ from its lease while only \d of 5 voters kept the promise/);
-        caughtBy = seed;
-        break;
-      }
-      assert.ok(caughtBy !== undefined, `no seed of ${config.seeds[0]}..${config.seeds.at(-1)} caught ${config.bug}`);
-      for (const seed of tried) {
-        const result = runSimulation(config.options(seed));
-        assert.equal(result.failure, undefined, `bug off, seed ${seed}: ${result.failure?.property}: ${result.failure?.message}`);
-        assert.notEqual(result.linearizability.verdict, "illegal", `bug off, seed ${seed}`);
-      }
+      expectPlantedBugCaught({
+        bug: config.bug,
+        seeds: config.seeds,
+        property: config.property,
+        run: (seed, bugOn) => runSimulation({ ...config.options(seed), ...(bugOn ? { plantedBugs: new Set([config.bug]) } : {}) }),
+        checkFailure: (failure) => assert.match(failure.message, /answered a read of term \d+ from its lease while only \d of 5 voters kept the promise/),
+        checkBugOff: (result, seed) => assert.notEqual(result.linearizability.verdict, "illegal", `bug off, seed ${seed}`),
+      });
     });
   }
 

@@ -7,6 +7,7 @@
 // the simulator does) costs a few more runs, not a red test, unless the bug's catch rate
 // really drops (then re-run test/core/sim/scan-planted-bugs.ts and revisit the configuration).
 
+import { expectPlantedBugCaught } from "../../support/planted-bug-scan.ts";
 import { test, describe } from "node:test";
 import assert from "node:assert/strict";
 import { runSimulation } from "../../../src/core/sim/simulation.ts";
@@ -15,45 +16,29 @@ import { HARNESS_PLANTED_BUG_CONFIGS, PLANTED_BUG_CONFIGS } from "./planted-bug-
 describe("planted bugs are caught by the right property", () => {
   for (const config of PLANTED_BUG_CONFIGS) {
     test(`${config.bug} -> ${config.property}`, () => {
-      const tried: number[] = [];
-      let caughtBy: number | undefined;
-      for (const seed of config.seeds) {
-        tried.push(seed);
-        const failure = runSimulation({ ...config.options(seed), plantedBugs: new Set([config.bug]) }).failure;
-        if (failure === undefined) continue;
-        assert.equal(failure.property, config.property, `seed ${seed}: ${failure.property}: ${failure.message}`);
-        assert.equal(failure.seed, String(seed));
-        assert.match(failure.reproduce, new RegExp(`--seed ${seed} `));
-        caughtBy = seed;
-        break;
-      }
-      assert.ok(caughtBy !== undefined, `no seed of ${config.seeds[0]}..${config.seeds.at(-1)} caught ${config.bug}`);
-      for (const seed of tried) {
-        const failure = runSimulation(config.options(seed)).failure;
-        assert.equal(failure, undefined, `bug off, seed ${seed}: ${failure?.property}: ${failure?.message}`);
-      }
+      expectPlantedBugCaught({
+        bug: config.bug,
+        seeds: config.seeds,
+        property: config.property,
+        run: (seed, bugOn) => runSimulation({ ...config.options(seed), ...(bugOn ? { plantedBugs: new Set([config.bug]) } : {}) }),
+        checkFailure: (failure, seed) => {
+          assert.equal(failure.seed, String(seed));
+          assert.match(failure.reproduce, new RegExp(`--seed ${seed} `));
+        },
+      });
     });
   }
 
   for (const config of HARNESS_PLANTED_BUG_CONFIGS) {
     test(`${config.bug} (harness) -> ${config.property}`, () => {
-      const tried: number[] = [];
-      let caughtBy: number | undefined;
-      for (const seed of config.seeds) {
-        tried.push(seed);
-        const failure = runSimulation({ ...config.options(seed), ...config.plant }).failure;
-        if (failure === undefined) continue;
-        assert.equal(failure.property, config.property, `seed ${seed}: ${failure.property}: ${failure.message}`);
-        assert.match(failure.reproduce, new RegExp(`with planted bug ${config.bug}`));
-        caughtBy = seed;
-        break;
-      }
-      assert.ok(caughtBy !== undefined, `no seed of ${config.seeds[0]}..${config.seeds.at(-1)} caught ${config.bug}`);
-      for (const seed of tried) {
-        const result = runSimulation(config.options(seed));
-        assert.equal(result.failure, undefined, `bug off, seed ${seed}: ${result.failure?.property}: ${result.failure?.message}`);
-        assert.equal(result.linearizability.verdict, "ok", `bug off, seed ${seed}: linearizability ${result.linearizability.verdict}`);
-      }
+      expectPlantedBugCaught({
+        bug: config.bug,
+        seeds: config.seeds,
+        property: config.property,
+        run: (seed, bugOn) => runSimulation({ ...config.options(seed), ...(bugOn ? config.plant : {}) }),
+        checkFailure: (failure) => assert.match(failure.reproduce, new RegExp(`with planted bug ${config.bug}`)),
+        checkBugOff: (result, seed) => assert.equal(result.linearizability.verdict, "ok", `bug off, seed ${seed}: linearizability ${result.linearizability.verdict}`),
+      });
     });
   }
 

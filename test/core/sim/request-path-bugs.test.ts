@@ -5,6 +5,7 @@
 // it. The seeds tried must pass, linearizability included, with the bug off.
 // Seeds and rates: test/core/sim/scan-forward-bug.ts, docs/PLANTED-BUGS.md.
 
+import { expectPlantedBugCaught } from "../../support/planted-bug-scan.ts";
 import { test, describe } from "node:test";
 import assert from "node:assert/strict";
 import { runSimulation } from "../../../src/core/sim/simulation.ts";
@@ -15,23 +16,16 @@ const CATCHING_PROPERTIES = ["Linearizability", "No Stale Read"];
 
 describe("request path planted bugs", () => {
   test("forward-error-as-not-applied -> Linearizability (or No Stale Read)", () => {
-    const tried: number[] = [];
-    let caught: number | undefined;
-    for (const seed of SEEDS) {
-      tried.push(seed);
-      const failure = runSimulation({ ...forwardBugOptions(seed), requestPathPlantedBugs: new Set(["forward-error-as-not-applied"]) }).failure;
-      if (failure === undefined) continue;
-      assert.ok(CATCHING_PROPERTIES.includes(failure.property), `seed ${seed}: ${failure.property}: ${failure.message}`);
-      caught = seed;
-      break;
-    }
-    assert.ok(caught !== undefined, `no seed of ${SEEDS[0]}..${SEEDS.at(-1)} caught forward-error-as-not-applied`);
-    for (const seed of tried) {
-      const result = runSimulation(forwardBugOptions(seed));
-      assert.equal(result.failure, undefined, `bug off, seed ${seed}: ${result.failure?.property}: ${result.failure?.message}`);
-      assert.equal(result.linearizability.verdict, "ok", `bug off, seed ${seed}`);
-      assert.ok(result.history.length > 100, `seed ${seed}: too few operations to mean anything`);
-    }
+    expectPlantedBugCaught({
+      bug: "forward-error-as-not-applied",
+      seeds: SEEDS,
+      property: CATCHING_PROPERTIES,
+      run: (seed, bugOn) => runSimulation({ ...forwardBugOptions(seed), ...(bugOn ? { requestPathPlantedBugs: new Set(["forward-error-as-not-applied"] as const) } : {}) }),
+      checkBugOff: (result, seed) => {
+        assert.equal(result.linearizability.verdict, "ok", `bug off, seed ${seed}`);
+        assert.ok(result.history.length > 100, `seed ${seed}: too few operations to mean anything`);
+      },
+    });
   });
 
   test("with the bug off, forwarding runs in simulation and loses forwards (the bug's precondition is reached)", () => {

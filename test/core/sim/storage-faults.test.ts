@@ -4,6 +4,7 @@
 // Intact" fed by hand, the planted storage bug it must catch, and the planted bug of the sync
 // point window (docs/STORAGE.md), which "Clean Disk Starts" must catch: an honest disk read as corrupt.
 
+import { expectPlantedBugCaught } from "../../support/planted-bug-scan.ts";
 import { test, describe } from "node:test";
 import assert from "node:assert/strict";
 import { CorruptionConsent } from "../../../src/core/sim/corruption-consent.ts";
@@ -178,22 +179,13 @@ describe("Committed Data Intact", () => {
 describe("planted storage bug", () => {
   const config = STORAGE_PLANTED_BUG_CONFIG;
   test(`${config.bug} -> ${config.property}`, () => {
-    const tried: number[] = [];
-    let caughtBy: number | undefined;
-    for (const seed of config.seeds) {
-      tried.push(seed);
-      const failure = runSimulation({ ...config.options(seed), storagePlantedBugs: new Set([config.bug]) }).failure;
-      if (failure === undefined) continue;
-      assert.equal(failure.property, config.property, `seed ${seed}: ${failure.property}: ${failure.message}`);
-      assert.match(failure.reproduce, new RegExp(`--seed ${seed} `));
-      caughtBy = seed;
-      break;
-    }
-    assert.ok(caughtBy !== undefined, `no seed of ${config.seeds[0]}..${config.seeds.at(-1)} caught ${config.bug}`);
-    for (const seed of tried) {
-      const result = runSimulation(config.options(seed));
-      assert.equal(result.failure, undefined, `bug off, seed ${seed}: ${result.failure?.property}: ${result.failure?.message}`);
-    }
+    expectPlantedBugCaught({
+      bug: config.bug,
+      seeds: config.seeds,
+      property: config.property,
+      run: (seed, bugOn) => runSimulation({ ...config.options(seed), ...(bugOn ? { storagePlantedBugs: new Set([config.bug]) } : {}) }),
+      checkFailure: (failure, seed) => assert.match(failure.reproduce, new RegExp(`--seed ${seed} `)),
+    });
   });
 });
 
@@ -211,22 +203,13 @@ describe("planted storage bug of the sync point window", () => {
     workload: { clientCount: 16, thinkTimeMs: [0, 10], mix: { get: 1, put: 5, cas: 1 } },
   });
   test(`${bug} -> Clean Disk Starts (an honest disk refused as corrupt)`, () => {
-    const tried: number[] = [];
-    let caughtBy: number | undefined;
-    for (let seed = 1; seed <= 20; seed++) {
-      tried.push(seed);
-      const failure = runSimulation({ ...options(seed), storagePlantedBugs: new Set([bug]) }).failure;
-      if (failure === undefined) continue;
-      assert.equal(failure.property, "Clean Disk Starts", `seed ${seed}: ${failure.property}: ${failure.message}`);
-      assert.match(failure.message, /refused to start as corrupt, but its disk was never corrupted: storage corrupt: .*sync point at \d+: acknowledged data lost/);
-      caughtBy = seed;
-      break;
-    }
-    assert.ok(caughtBy !== undefined, `no seed of 1..20 caught ${bug}`);
-    for (const seed of tried) {
-      const result = runSimulation(options(seed));
-      assert.equal(result.failure, undefined, `bug off, seed ${seed}: ${result.failure?.property}: ${result.failure?.message}`);
-      assert.equal(result.refusedToStart.length, 0, "no corruption in this profile: every store reopens");
-    }
+    expectPlantedBugCaught({
+      bug,
+      seeds: Array.from({ length: 20 }, (_, k) => k + 1),
+      property: "Clean Disk Starts",
+      run: (seed, bugOn) => runSimulation({ ...options(seed), ...(bugOn ? { storagePlantedBugs: new Set([bug]) } : {}) }),
+      checkFailure: (failure) => assert.match(failure.message, /refused to start as corrupt, but its disk was never corrupted: storage corrupt: .*sync point at \d+: acknowledged data lost/),
+      checkBugOff: (result) => assert.equal(result.refusedToStart.length, 0, "no corruption in this profile: every store reopens"),
+    });
   });
 });

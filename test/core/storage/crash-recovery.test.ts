@@ -136,7 +136,8 @@ describe("crash recovery", () => {
         world.scheduler.runUntilIdle();
         driver.crashAndRecover();
       }),
-      { numRuns: 300 },
+      // More runs, or one seed (e.g. -1252741198, a replaced suffix resurrected before the fix in replaced-suffix-crash.test.ts): BLIXARD_CRASH_RUNS, BLIXARD_CRASH_SEED.
+      { numRuns: Number(process.env.BLIXARD_CRASH_RUNS ?? 300), ...(process.env.BLIXARD_CRASH_SEED === undefined ? {} : { seed: Number(process.env.BLIXARD_CRASH_SEED) }) },
     );
   });
 
