@@ -83,6 +83,12 @@ export class ByteWriter {
 
   uvarint(value: number): void {
     if (!(Number.isSafeInteger(value) && value >= 0)) assert(false, `varint needs a non-negative safe integer, got ${value}`);
+    if (value < 0x80) {
+      // One byte (most fields: ids, small indexes, lengths): no division loop.
+      this.reserve(1);
+      this.buffer[this.length++] = value;
+      return;
+    }
     this.reserve(MAX_VARINT_BYTES);
     let rest = value;
     while (rest >= 0x80) {
@@ -166,23 +172,29 @@ export class ByteReader {
   }
 
   uvarint(what: string): number {
+    return this.uvarintOf(what, "");
+  }
+
+  /** A varint named `what` + `suffix` in errors (joined only then: no string built per field read). */
+  private uvarintOf(what: string, suffix: string): number {
     let value = 0;
     let multiplier = 1;
     for (let i = 0; i < MAX_VARINT_BYTES; i++) {
-      const byte = this.u8(what);
+      if (this.offset >= this.data.length) throw new DecodeFailure(`truncated ${what}${suffix}: need 1 bytes, 0 left`);
+      const byte = this.data[this.offset++]!;
       value += (byte & 0x7f) * multiplier;
       if ((byte & 0x80) === 0) {
-        if (!Number.isSafeInteger(value)) throw new DecodeFailure(`${what}: varint ${value} exceeds the safe integer range`);
-        if (i > 0 && byte === 0) throw new DecodeFailure(`${what}: non-canonical varint`);
+        if (!Number.isSafeInteger(value)) throw new DecodeFailure(`${what}${suffix}: varint ${value} exceeds the safe integer range`);
+        if (i > 0 && byte === 0) throw new DecodeFailure(`${what}${suffix}: non-canonical varint`);
         return value;
       }
       multiplier *= 0x80;
     }
-    throw new DecodeFailure(`${what}: varint longer than ${MAX_VARINT_BYTES} bytes`);
+    throw new DecodeFailure(`${what}${suffix}: varint longer than ${MAX_VARINT_BYTES} bytes`);
   }
 
   bytes(what: string, maxBytes: number): Uint8Array {
-    const length = this.uvarint(`${what} length`);
+    const length = this.uvarintOf(what, " length");
     if (length > maxBytes) throw new DecodeFailure(`${what}: length ${length} exceeds limit ${maxBytes}`);
     this.need(length, what);
     // Copy: the frame buffer is reused by the transport, and receivers keep entries. A short one
@@ -198,7 +210,7 @@ export class ByteReader {
   }
 
   string(what: string, maxBytes: number): string {
-    const length = this.uvarint(`${what} length`);
+    const length = this.uvarintOf(what, " length");
     if (length > maxBytes) throw new DecodeFailure(`${what}: length ${length} exceeds limit ${maxBytes}`);
     this.need(length, what);
     const start = this.offset;
