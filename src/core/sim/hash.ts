@@ -3,14 +3,27 @@
 
 import { mix32 } from "./prng.ts";
 
-/** FNV-1a over bytes, finished with a mixer. */
+/**
+ * FNV-1a over little-endian 32-bit words (the last 0-3 bytes one at a time), finished with a
+ * mixer. A word per multiply instead of a byte: four times fewer steps, and as sensitive: each
+ * step (xor a word, multiply by an odd constant) is a bijection of the running value for a
+ * fixed word and tells different words apart, so two inputs of the same length that differ
+ * anywhere hash differently before the mixer; the length is folded in at the end.
+ */
 export function hashBytes(bytes: Uint8Array, seed = 0x811c9dc5): number {
   let h = seed >>> 0;
-  for (let i = 0; i < bytes.length; i++) {
+  const length = bytes.length;
+  const wordsEnd = length - (length & 3);
+  let i = 0;
+  for (; i < wordsEnd; i += 4) {
+    h ^= bytes[i]! | (bytes[i + 1]! << 8) | (bytes[i + 2]! << 16) | (bytes[i + 3]! << 24);
+    h = Math.imul(h, 0x01000193);
+  }
+  for (; i < length; i++) {
     h ^= bytes[i]!;
     h = Math.imul(h, 0x01000193);
   }
-  return mix32(h ^ bytes.length);
+  return mix32(h ^ length);
 }
 
 /** Combines a running 32-bit hash with one more 32-bit value (order-sensitive). */

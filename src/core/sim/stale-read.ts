@@ -45,7 +45,7 @@ export class StaleReadChecker {
       this.invocations.set(event.process, event);
       if (event.f !== "get") {
         const value = writtenValue(event);
-        assert(!this.writes.has(value), () => `workload wrote the value "${value}" twice; values must be unique`);
+        if (this.writes.has(value)) assert(false, `workload wrote the value "${value}" twice; values must be unique`);
         this.writes.set(value, { key: event.key, invokeUs: event.time, ackUs: -1, failed: false });
       }
       return undefined;

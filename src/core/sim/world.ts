@@ -343,19 +343,20 @@ export class World<Payload extends { readonly type: string }> implements HostWor
   /** A simulated client sends channel bytes to a host; false when they certainly never left (frame limit, queue bound). */
   sendFromClient(channel: ChannelName, fromEndpoint: EndpointId, toHost: NodeId, bytes: Uint8Array): boolean {
     assert(channel !== "raft", "clients do not speak the raft channel");
-    assert(fromEndpoint >= this.firstClientEndpoint && toHost >= 1 && toHost <= this.hosts.length, () => `client endpoint ${fromEndpoint} sent to ${toHost}`);
+    if (!(fromEndpoint >= this.firstClientEndpoint && toHost >= 1 && toHost <= this.hosts.length)) assert(false, `client endpoint ${fromEndpoint} sent to ${toHost}`);
     return this.network.send(fromEndpoint, toHost, { type: "channel", channel, bytes }, false);
   }
 
   private sendFromHost(process: HostProcess, channel: ChannelName, to: EndpointId, bytes: Uint8Array): boolean {
     if (!process.alive) return false;
     const host = process.host;
+    // Checks as `if (!...) assert(false, ...)`: no message closure per message sent.
     if (channel === "raft") {
-      assert(to >= 1 && to <= this.hosts.length && to !== host.id, () => `node ${host.id} sent a raft message to endpoint ${to}`);
+      if (!(to >= 1 && to <= this.hosts.length && to !== host.id)) assert(false, `node ${host.id} sent a raft message to endpoint ${to}`);
       this.hooks.raftSent(host, to, bytes);
     } else {
-      assert(CHANNEL_NAMES.includes(channel), () => `no channel ${String(channel)}`);
-      assert(to >= 1 && to <= this.network.endpointCount && to !== host.id, () => `node ${host.id} sent on the ${channel} channel to endpoint ${to}`);
+      if (!CHANNEL_NAMES.includes(channel)) assert(false, `no channel ${String(channel)}`);
+      if (!(to >= 1 && to <= this.network.endpointCount && to !== host.id)) assert(false, `node ${host.id} sent on the ${channel} channel to endpoint ${to}`);
     }
     // Only the raft channel may be duplicated: the others ride a connection (a duplicated forward would apply twice).
     return this.network.send(host.id, to, { type: "channel", channel, bytes }, channel === "raft");
