@@ -72,6 +72,8 @@ describe("validateMessage: one case per rule", () => {
     ["conflictIndex beyond the rejected index", { type: "append-response", from: 2, to: 1, term: 3, success: false, index: 5, conflictTerm: 2, conflictIndex: 6, readContext: 0 }, "beyond the rejected index"],
     ["conflictTerm above the message term", { type: "append-response", from: 2, to: 1, term: 3, success: false, index: 5, conflictTerm: 4, conflictIndex: 2, readContext: 0 }, "above the message term"],
     ["heartbeat negative readContext", { type: "heartbeat", from: 2, to: 1, term: 3, commit: 1, readContext: -2 }, "readContext -2"],
+    ["append fractional readContext", { ...append, readContext: 1.5 }, "readContext 1.5"],
+    ["append-response negative readContext", { type: "append-response", from: 2, to: 1, term: 3, success: true, index: 5, conflictTerm: 0, conflictIndex: 0, readContext: -1 }, "readContext -1"],
     ["snapshot index zero", { ...snapshot, snapshot: { ...snapshot.snapshot, metadata: { ...snapshot.snapshot.metadata, index: 0 } } }, "snapshot index 0"],
     ["snapshot term above the message term", { ...snapshot, snapshot: { ...snapshot.snapshot, metadata: { ...snapshot.snapshot.metadata, term: 4 } } }, "above the message term"],
     ["snapshot voters unsorted", withConf([3, 1, 2], []), "not sorted"],
