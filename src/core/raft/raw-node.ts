@@ -91,6 +91,9 @@ export class RawNode implements RaftCore {
 
   // Output not yet handed to the driver.
   private outbox: Message[] = [];
+  /** Follower: the highest read round the leader of `seenReadRoundTerm` sent us (echoed in our responses). */
+  private seenReadRound = 0;
+  private seenReadRoundTerm = 0;
   private readStates: ReadState[] = [];
   private pendingSnapshot: Snapshot | undefined;
 
@@ -216,13 +219,16 @@ export class RawNode implements RaftCore {
       return undefined;
     }
     this.readOnly.add(context, this.log.committed);
-    // A single voter confirms at once; otherwise the read waits for the next round of heartbeats,
-    // which the next ready() starts unless one is in flight (reads arriving meanwhile share it).
+    // A single voter confirms at once; otherwise the read waits for the next round, which the next
+    // ready() opens: on its appends if they reach a quorum, else as heartbeats unless a round is in
+    // flight (reads arriving meanwhile share the next one).
     this.confirmReads();
     if (this.config.shareReadRounds === false && this.readOnly.count() > 0) {
       // A round of its own, now, even while another is in flight.
-      const roundContext = this.readOnly.roundSent();
-      if (roundContext !== 0) this.broadcastHeartbeat(roundContext);
+      if (this.readOnly.hasUncovered()) {
+        this.readOnly.openRound(true);
+        this.broadcastHeartbeat();
+      }
     }
     this.checkInvariants();
     return undefined;
@@ -270,10 +276,13 @@ export class RawNode implements RaftCore {
     assert(!this.awaitingAdvance, "ready() called again before advance()");
     if (this.appendsWanted) {
       this.appendsWanted = false;
-      if (this.role === "leader") this.broadcastNewEntries();
+      if (this.role === "leader") this.broadcastNewEntriesWithRound();
     }
     // Reads that arrived since the last Ready, with no round in flight, share one round now.
-    if (this.readRoundWanted()) this.broadcastHeartbeat(this.readOnly.roundSent());
+    if (this.readRoundWanted()) {
+      this.readOnly.openRound(true);
+      this.broadcastHeartbeat();
+    }
     // New state objects only when they changed (an unchanged one equals the last handed out).
     const hardChanged = this.hardStateChanged();
     const softChanged = this.softStateChanged();
@@ -535,7 +544,8 @@ export class RawNode implements RaftCore {
     if (this.heartbeatElapsed >= this.config.heartbeatTicks) {
       this.heartbeatElapsed = 0;
       // A periodic heartbeat is a read round too: it covers every read pending now.
-      this.broadcastHeartbeat(this.readOnly.roundSent());
+      if (this.readOnly.hasUncovered()) this.readOnly.openRound(true);
+      this.broadcastHeartbeat();
     }
   }
 
@@ -659,7 +669,7 @@ export class RawNode implements RaftCore {
         // A leader cut off by PreVote/CheckQuorum would otherwise never learn of the newer
         // term (etcd-io/raft #8501): reply with ours, which makes it step down.
         if (this.config.checkQuorum || this.config.preVote) {
-          this.send({ type: "append-response", from: this.id, term: this.term, to: m.from, success: false, index: 0, conflictTerm: 0, conflictIndex: 0 });
+          this.send({ type: "append-response", from: this.id, term: this.term, to: m.from, success: false, index: 0, conflictTerm: 0, conflictIndex: 0, readContext: 0 });
         }
         return;
       case "vote-request":
@@ -775,6 +785,7 @@ export class RawNode implements RaftCore {
   // ---------------------------------------------------------------- follower: replication
 
   private handleAppend(m: AppendRequest): void {
+    this.sawReadRound(m.readContext);
     if (m.prevLogIndex < this.log.committed) {
       // Everything up to our commit index already matches the leader (Leader Completeness).
       this.sendAppendResponse(m.from, true, this.log.committed, 0, 0);
@@ -848,7 +859,8 @@ export class RawNode implements RaftCore {
   private handleHeartbeat(m: HeartbeatRequest): void {
     // The leader sends min(commit, our match), so this never commits entries we lack.
     this.log.commitTo(Math.min(m.commit, this.log.lastIndex()));
-    this.send({ type: "heartbeat-response", from: this.id, term: this.term, to: m.from, readContext: m.readContext });
+    this.sawReadRound(m.readContext);
+    this.send({ type: "heartbeat-response", from: this.id, term: this.term, to: m.from, readContext: this.echoReadRound() });
   }
 
   private handleSnapshot(m: SnapshotRequest): void {
@@ -872,7 +884,21 @@ export class RawNode implements RaftCore {
   }
 
   private sendAppendResponse(to: NodeId, success: boolean, index: number, conflictTerm: number, conflictIndex: number): void {
-    this.send({ type: "append-response", from: this.id, term: this.term, to, success, index, conflictTerm, conflictIndex });
+    this.send({ type: "append-response", from: this.id, term: this.term, to, success, index, conflictTerm, conflictIndex, readContext: this.echoReadRound() });
+  }
+
+  /** Follower: a message of the leader of this term carried read round `round`. */
+  private sawReadRound(round: number): void {
+    if (this.seenReadRoundTerm !== this.term) {
+      this.seenReadRoundTerm = this.term;
+      this.seenReadRound = 0;
+    }
+    if (round > this.seenReadRound) this.seenReadRound = round;
+  }
+
+  /** The highest read round this term's leader sent us: only a message it sent later can have shown us it. */
+  private echoReadRound(): number {
+    return this.seenReadRoundTerm === this.term ? this.seenReadRound : 0;
   }
 
   // ---------------------------------------------------------------- leader: replication
@@ -937,6 +963,24 @@ export class RawNode implements RaftCore {
     }
   }
 
+  /**
+   * broadcastNewEntries; reads waiting for a round ride on these appends when they reach a quorum
+   * (the leader included): a round is opened before they leave, and covers the reads only then.
+   */
+  private broadcastNewEntriesWithRound(): void {
+    if (!this.readOnly.hasUncovered()) {
+      this.broadcastNewEntries();
+      return;
+    }
+    this.readOnly.openRound(false);
+    const sentBefore = this.outbox.length;
+    this.broadcastNewEntries();
+    const reached = new Set<NodeId>();
+    for (let i = sentBefore; i < this.outbox.length; i += 1) if (this.outbox[i]!.type === "append") reached.add(this.outbox[i]!.to);
+    const voters = this.membership.current().voters;
+    if (hasQuorum(voters, (id) => id === this.id || reached.has(id))) this.readOnly.coverWaiting();
+  }
+
   /** sendAppend to every follower; `sendIfEmpty` false sends only to those that lack entries. */
   private broadcastAppend(sendIfEmpty = true): void {
     const ids = this.tracker.ids();
@@ -962,7 +1006,7 @@ export class RawNode implements RaftCore {
     if (entries.length === 0 && !sendIfEmpty) return;
     let sizeBytes = 0;
     for (const entry of entries) sizeBytes += entry.data.length;
-    this.send({ type: "append", from: this.id, term: this.term, to, prevLogIndex, prevLogTerm, entries, commit: this.log.committed });
+    this.send({ type: "append", from: this.id, term: this.term, to, prevLogIndex, prevLogTerm, entries, commit: this.log.committed, readContext: this.readOnly.currentRound() });
     if (entries.length > 0) progress.sentEntries(entries[entries.length - 1]!.index, sizeBytes);
     else if (progress.state === "probe") progress.sentEntries(prevLogIndex, 0);
   }
@@ -977,7 +1021,7 @@ export class RawNode implements RaftCore {
     }
     const prevLogTerm = this.log.termAt(prevLogIndex);
     if (prevLogTerm === undefined) assert(false, `no term at ${prevLogIndex} to send to ${to}`);
-    this.send({ type: "append", from: this.id, term: this.term, to, prevLogIndex, prevLogTerm, entries: NO_ENTRIES, commit: this.log.committed });
+    this.send({ type: "append", from: this.id, term: this.term, to, prevLogIndex, prevLogTerm, entries: NO_ENTRIES, commit: this.log.committed, readContext: this.readOnly.currentRound() });
   }
 
   private sendSnapshot(to: NodeId, progress: Progress): void {
@@ -994,6 +1038,7 @@ export class RawNode implements RaftCore {
     // Bad input, not a crash: a correct follower names only indexes this leader sent it.
     if (m.index > this.log.lastIndex()) return;
     progress.recentActive = true;
+    this.readRoundEchoed(m.from, m.readContext);
     if (!m.success) {
       this.handleAppendRejection(m, progress);
       return;
@@ -1060,14 +1105,22 @@ export class RawNode implements RaftCore {
     } else if (progress.match < this.log.lastIndex() || progress.state === "probe") {
       this.sendAppend(m.from);
     }
-    if (m.readContext !== 0 && this.membership.isVoter(m.from)) {
-      this.readOnly.ack(m.from, m.readContext);
-      this.confirmReads();
-    }
+    this.readRoundEchoed(m.from, m.readContext);
   }
 
-  /** Heartbeats to every follower; a read round counts as the periodic heartbeat (the next is due heartbeatTicks later). */
-  private broadcastHeartbeat(readContext: number): void {
+  /** A response of this term echoed read round `round`: it may confirm the reads of that round and earlier ones. */
+  private readRoundEchoed(from: NodeId, round: number): void {
+    if (round === 0 || round <= this.readOnly.echoedRound(from)) return;
+    this.readOnly.ack(from, round);
+    this.confirmReads();
+  }
+
+  /**
+   * Heartbeats to every follower, carrying the newest read round; a read round counts as the
+   * periodic heartbeat (the next is due heartbeatTicks later).
+   */
+  private broadcastHeartbeat(): void {
+    const readContext = this.readOnly.currentRound();
     this.heartbeatElapsed = 0;
     const ids = this.tracker.ids();
     const progressList = this.tracker.list();
@@ -1086,7 +1139,8 @@ export class RawNode implements RaftCore {
   /** Moves reads confirmed by a quorum of voters (the leader counts itself if a voter) to readStates. */
   private confirmReads(): void {
     const voters = this.membership.current().voters;
-    const released = this.readOnly.release((acks) => hasQuorum(voters, (id) => id === this.id || acks.has(id)));
+    // Round 0 (no round yet) is confirmed only by a quorum of the leader alone.
+    const released = this.readOnly.release((round) => hasQuorum(voters, (id) => id === this.id || (round > 0 && this.readOnly.echoedRound(id) >= round)));
     for (const read of released) this.readStates.push(read);
   }
 

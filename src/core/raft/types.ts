@@ -103,6 +103,8 @@ export interface AppendRequest extends MessageHeader {
   readonly prevLogTerm: number;
   readonly entries: readonly Entry[];
   readonly commit: number;
+  /** The leader's newest read round (docs/RAFT.md, "Read rounds"); 0: none opened yet. */
+  readonly readContext: number;
 }
 
 export interface AppendResponse extends MessageHeader {
@@ -117,18 +119,21 @@ export interface AppendResponse extends MessageHeader {
    */
   readonly conflictTerm: number;
   readonly conflictIndex: number;
+  /** The highest read round this term's leader sent the follower (0: none). */
+  readonly readContext: number;
 }
 
 export interface HeartbeatRequest extends MessageHeader {
   readonly type: "heartbeat";
   /** min(leader commit, follower's known match): never tells a follower to commit what it may not have. */
   readonly commit: number;
-  /** Non-zero when the heartbeat confirms leadership for pending ReadIndex requests. */
+  /** The leader's newest read round (docs/RAFT.md, "Read rounds"); 0: none opened yet. */
   readonly readContext: number;
 }
 
 export interface HeartbeatResponse extends MessageHeader {
   readonly type: "heartbeat-response";
+  /** The highest read round this term's leader sent the follower (0: none). */
   readonly readContext: number;
 }
 

@@ -52,7 +52,8 @@ function validateBody(m: Message): string | undefined {
         checkNumber(m.prevLogTerm, "prevLogTerm", 0) ??
         checkNumber(m.commit, "commit", 0) ??
         checkLogPosition(m.prevLogIndex, m.prevLogTerm, m.term, "prevLog") ??
-        checkEntries(m.entries, m.prevLogIndex, m.prevLogTerm, m.term)
+        checkEntries(m.entries, m.prevLogIndex, m.prevLogTerm, m.term) ??
+        checkNumber(m.readContext, "readContext", 0)
       );
     case "append-response":
       return (
@@ -60,7 +61,8 @@ function validateBody(m: Message): string | undefined {
         checkNumber(m.index, "index", 0) ??
         checkNumber(m.conflictTerm, "conflictTerm", 0) ??
         checkNumber(m.conflictIndex, "conflictIndex", 0) ??
-        checkConflictHint(m.success, m.index, m.conflictTerm, m.conflictIndex, m.term)
+        checkConflictHint(m.success, m.index, m.conflictTerm, m.conflictIndex, m.term) ??
+        checkNumber(m.readContext, "readContext", 0)
       );
     case "heartbeat":
       return checkNumber(m.commit, "commit", 0) ?? checkNumber(m.readContext, "readContext", 0);

@@ -22,7 +22,7 @@ import { ByteReader, ByteWriter, DecodeFailure } from "./bytes.ts";
  * The peer protocol's version, in the hello; a peer of another version is refused at connection.
  * 2: every frame after the hello carries a channel tag before the channel's bytes (channel-frame.ts).
  */
-export const WIRE_VERSION = 2;
+export const WIRE_VERSION = 3;
 
 /** Upper bound on entries in one append message; the core's maxMessageBytes keeps real batches far below it. */
 export const MAX_ENTRIES_PER_MESSAGE = 65_536;
@@ -86,12 +86,14 @@ export function encodeMessage(message: Message): Uint8Array {
       assert(message.entries.length <= MAX_ENTRIES_PER_MESSAGE, "too many entries in one append");
       writer.uvarint(message.entries.length);
       for (const entry of message.entries) writeEntry(writer, entry);
+      writer.uvarint(message.readContext);
       break;
     case "append-response":
       writer.u8(flags(message.success, false));
       writer.uvarint(message.index);
       writer.uvarint(message.conflictTerm);
       writer.uvarint(message.conflictIndex);
+      writer.uvarint(message.readContext);
       break;
     case "heartbeat":
       writer.uvarint(message.commit);
@@ -229,14 +231,16 @@ function readMessage(reader: ByteReader, maxBytes: number): Message {
         }
         entries.push(entry);
       }
-      return { type: "append", from, to, term, prevLogIndex, prevLogTerm, commit, entries };
+      const readContext = reader.uvarint("readContext");
+      return { type: "append", from, to, term, prevLogIndex, prevLogTerm, commit, entries, readContext };
     }
     case MESSAGE_TAGS["append-response"]: {
       const bits = readFlags(reader, "append-response flags", 1);
       const index = reader.uvarint("index");
       const conflictTerm = reader.uvarint("conflictTerm");
       const conflictIndex = reader.uvarint("conflictIndex");
-      return { type: "append-response", from, to, term, success: (bits & 1) !== 0, index, conflictTerm, conflictIndex };
+      const readContext = reader.uvarint("readContext");
+      return { type: "append-response", from, to, term, success: (bits & 1) !== 0, index, conflictTerm, conflictIndex, readContext };
     }
     case MESSAGE_TAGS.heartbeat: {
       const commit = reader.uvarint("commit");

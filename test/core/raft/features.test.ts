@@ -98,7 +98,7 @@ describe("CheckQuorum", () => {
 
   test("a stale leader learns the newer term from a follower's answer to its append", () => {
     const node = newNode({ term: 5, config: { checkQuorum: true } });
-    node.step({ type: "append", from: 2, to: 1, term: 4, prevLogIndex: 0, prevLogTerm: 0, entries: [], commit: 0 });
+    node.step({ type: "append", from: 2, to: 1, term: 4, prevLogIndex: 0, prevLogTerm: 0, entries: [], commit: 0, readContext: 0 });
     const [answer] = drainMessages(node);
     assert.equal(answer?.type, "append-response");
     assert.equal(answer?.term, 5);
@@ -125,11 +125,11 @@ describe("ReadIndex", () => {
     assert.deepEqual(
       beats.map((m) => [m.to, m.readContext]),
       [
-        [2, 7],
-        [3, 7],
+        [2, 1],
+        [3, 1],
       ],
     );
-    node.step({ type: "heartbeat-response", from: 2, to: 1, term: 1, readContext: 7 });
+    node.step({ type: "heartbeat-response", from: 2, to: 1, term: 1, readContext: 1 });
     assert.deepEqual(drain(node)!.readStates, [{ context: 7, index: commit }]);
   });
 
@@ -140,32 +140,32 @@ describe("ReadIndex", () => {
     const commit = node.status().hardState.commit;
     const readBeats = (messages: readonly Message[]) =>
       (messages.filter((m) => m.type === "heartbeat") as HeartbeatRequest[]).map((m) => [m.to, m.readContext]);
-    // Two reads before the next Ready: one round, carrying the newer context.
+    // Two reads before the next Ready: one round (number 1).
     assert.equal(node.readIndex(1), undefined);
     assert.equal(node.readIndex(2), undefined);
     assert.deepEqual(readBeats(drainMessages(node)), [
-      [2, 2],
-      [3, 2],
+      [2, 1],
+      [3, 1],
     ]);
     // A read while that round is in flight waits: no new round yet.
     assert.equal(node.readIndex(3), undefined);
     assert.deepEqual(readBeats(drainMessages(node)), []);
-    // A (forged) answer naming the waiting read confirms nothing: no round was sent after it.
-    node.step({ type: "heartbeat-response", from: 2, to: 1, term: 1, readContext: 3 });
+    // A (forged) answer naming a round never opened confirms nothing: no round was sent after read 3.
+    node.step({ type: "heartbeat-response", from: 2, to: 1, term: 1, readContext: 2 });
     assert.deepEqual(drainMessages(node), []);
     assert.ok(!node.hasReady());
-    // The first round's answer releases reads 1 and 2 and starts the round for read 3.
-    node.step({ type: "heartbeat-response", from: 3, to: 1, term: 1, readContext: 2 });
+    // The first round's answer releases reads 1 and 2 and starts round 2 for read 3.
+    node.step({ type: "heartbeat-response", from: 3, to: 1, term: 1, readContext: 1 });
     const rd = drain(node)!;
     assert.deepEqual(rd.readStates, [
       { context: 1, index: commit },
       { context: 2, index: commit },
     ]);
     assert.deepEqual(readBeats([...allMessages(rd), ...drainMessages(node)]), [
-      [2, 3],
-      [3, 3],
+      [2, 2],
+      [3, 2],
     ]);
-    node.step({ type: "heartbeat-response", from: 2, to: 1, term: 1, readContext: 3 });
+    node.step({ type: "heartbeat-response", from: 2, to: 1, term: 1, readContext: 2 });
     assert.deepEqual(drain(node)!.readStates, [{ context: 3, index: commit }]);
   });
 
@@ -201,13 +201,86 @@ describe("ReadIndex", () => {
     makeLeader(node);
     assert.equal(node.readIndex(9), undefined);
     const messages = drainMessages(node);
-    assert.ok(!messages.some((m) => m.type === "heartbeat" && m.readContext === 9));
+    assert.ok(!messages.some((m) => (m.type === "heartbeat" || m.type === "append") && m.readContext !== 0), "no round before the no-op commits");
     for (const m of messages) if (m.type === "append") node.step(acceptAndReply(m));
     const after = drainMessages(node);
-    const beat = after.find((m) => m.type === "heartbeat" && m.readContext === 9);
+    const beat = after.find((m) => m.type === "heartbeat" && m.readContext === 1);
     assert.ok(beat !== undefined, "heartbeat round starts once the no-op commits");
-    node.step({ type: "heartbeat-response", from: 3, to: 1, term: 1, readContext: 9 });
+    node.step({ type: "heartbeat-response", from: 3, to: 1, term: 1, readContext: 1 });
     assert.deepEqual(drain(node)!.readStates, [{ context: 9, index: node.status().hardState.commit }]);
+  });
+
+  test("a read during steady writes is confirmed by append responses, with no heartbeat sent", () => {
+    const node = newNode();
+    makeLeader(node);
+    commitNoop(node);
+    const commit = node.status().hardState.commit;
+    // A write and a read before the same Ready: the appends open round 1 and carry it.
+    assert.ok(node.propose(data("w1")).ok);
+    assert.equal(node.readIndex(4), undefined);
+    const first = drainMessages(node);
+    assert.ok(!first.some((m) => m.type === "heartbeat"), "the read rides on the appends");
+    const appends = first.filter((m) => m.type === "append") as AppendRequest[];
+    assert.deepEqual(
+      appends.map((m) => [m.to, m.readContext]),
+      [
+        [2, 1],
+        [3, 1],
+      ],
+    );
+    // A read while round 1 is in flight, then the next write: its appends open round 2 for it.
+    assert.equal(node.readIndex(5), undefined);
+    assert.ok(!node.hasReady() || !drainMessages(node).some((m) => m.type === "heartbeat"), "no round while one is in flight");
+    assert.ok(node.propose(data("w2")).ok);
+    const second = drainMessages(node);
+    assert.ok(!second.some((m) => m.type === "heartbeat"));
+    assert.deepEqual(
+      (second.filter((m) => m.type === "append") as AppendRequest[]).map((m) => m.readContext),
+      [2, 2],
+    );
+    // One follower's answer to round 1 (with the leader: a quorum of 3) confirms read 4, not read 5.
+    node.step(acceptAndReply(appends[0]!));
+    const rd = drain(node)!;
+    assert.deepEqual(rd.readStates, [{ context: 4, index: commit }]);
+    assert.ok(!allMessages(rd).some((m) => m.type === "heartbeat"));
+    node.step(acceptAndReply(second[1]!));
+    assert.deepEqual(
+      drain(node)!.readStates.map((r) => r.context),
+      [5],
+    );
+  });
+
+  test("a response to an older round does not confirm a newer read", () => {
+    const node = newNode();
+    makeLeader(node);
+    commitNoop(node);
+    assert.equal(node.readIndex(1), undefined);
+    const round1 = drainMessages(node).filter((m) => m.type === "heartbeat") as HeartbeatRequest[];
+    assert.deepEqual(
+      round1.map((m) => m.readContext),
+      [1, 1],
+    );
+    node.step({ type: "heartbeat-response", from: 2, to: 1, term: 1, readContext: 1 });
+    assert.deepEqual(
+      drain(node)!.readStates.map((r) => r.context),
+      [1],
+    );
+    assert.equal(node.readIndex(2), undefined);
+    assert.deepEqual(
+      (drainMessages(node).filter((m) => m.type === "heartbeat") as HeartbeatRequest[]).map((m) => m.readContext),
+      [2, 2],
+    );
+    // Duplicated and delayed answers to round 1, from both followers, by heartbeat and by append: nothing.
+    node.step({ type: "heartbeat-response", from: 2, to: 1, term: 1, readContext: 1 });
+    node.step({ type: "heartbeat-response", from: 3, to: 1, term: 1, readContext: 1 });
+    const last = node.status().hardState.commit;
+    node.step({ type: "append-response", from: 3, to: 1, term: 1, success: true, index: last, conflictTerm: 0, conflictIndex: 0, readContext: 1 });
+    assert.ok(!node.hasReady() || drain(node)!.readStates.length === 0, "an older round confirmed a newer read");
+    node.step({ type: "heartbeat-response", from: 3, to: 1, term: 1, readContext: 2 });
+    assert.deepEqual(
+      drain(node)!.readStates.map((r) => r.context),
+      [2],
+    );
   });
 
   test("a single-voter cluster answers at once", () => {
@@ -234,7 +307,7 @@ describe("ReadIndex", () => {
     commitNoop(node);
     node.readIndex(5);
     drainMessages(node);
-    node.step({ type: "append", from: 2, to: 1, term: 9, prevLogIndex: 0, prevLogTerm: 0, entries: [], commit: 0 });
+    node.step({ type: "append", from: 2, to: 1, term: 9, prevLogIndex: 0, prevLogTerm: 0, entries: [], commit: 0, readContext: 0 });
     node.step({ type: "heartbeat-response", from: 3, to: 1, term: 9, readContext: 5 });
     const rd = drain(node)!;
     assert.deepEqual(rd.readStates, []);
@@ -484,11 +557,11 @@ describe("membership", () => {
 
   test("a follower reverts a conf change whose entry is truncated", () => {
     const node = newNode({ id: 2, term: 1 });
-    node.step({ type: "append", from: 1, to: 2, term: 1, prevLogIndex: 0, prevLogTerm: 0, entries: entries(1, [1]), commit: 1 });
+    node.step({ type: "append", from: 1, to: 2, term: 1, prevLogIndex: 0, prevLogTerm: 0, entries: entries(1, [1]), commit: 1, readContext: 0 });
     const change = { term: 1, index: 2, type: "conf-change" as const, data: new Uint8Array([1, 0, 0, 0, 0, 0, 0, 0, 9]) };
-    node.step({ type: "append", from: 1, to: 2, term: 1, prevLogIndex: 1, prevLogTerm: 1, entries: [change], commit: 1 });
+    node.step({ type: "append", from: 1, to: 2, term: 1, prevLogIndex: 1, prevLogTerm: 1, entries: [change], commit: 1, readContext: 0 });
     assert.deepEqual(node.status().confState.learners, [9]);
-    node.step({ type: "append", from: 3, to: 2, term: 2, prevLogIndex: 1, prevLogTerm: 1, entries: entries(2, [2]), commit: 1 });
+    node.step({ type: "append", from: 3, to: 2, term: 2, prevLogIndex: 1, prevLogTerm: 1, entries: entries(2, [2]), commit: 1, readContext: 0 });
     assert.deepEqual(node.status().confState.learners, []);
   });
 });
@@ -567,7 +640,7 @@ describe("replication flow control", () => {
     const [probe] = drainMessages(node) as AppendRequest[];
     assert.ok(probe?.type === "append" && probe.entries.length === 0, "an empty append probes past the window");
     // The follower lacks those entries and rejects: the leader probes back and resends.
-    node.step({ type: "append-response", from: 2, to: 1, term: 1, success: false, index: probe.prevLogIndex, conflictTerm: 0, conflictIndex: 2 });
+    node.step({ type: "append-response", from: 2, to: 1, term: 1, success: false, index: probe.prevLogIndex, conflictTerm: 0, conflictIndex: 2, readContext: 0 });
     const resent = drainMessages(node) as AppendRequest[];
     assert.ok(resent.some((m) => m.type === "append" && m.prevLogIndex === 1 && m.entries.length > 0));
   });
@@ -670,7 +743,7 @@ describe("the Ready contract", () => {
     const follower = newNode({ term: 1 });
     follower.step({ type: "vote-request", from: 2, to: 1, term: 2, preVote: false, lastLogIndex: 0, lastLogTerm: 0, leaderTransfer: false });
     drain(follower);
-    follower.step({ type: "append", from: 2, to: 1, term: 2, prevLogIndex: 0, prevLogTerm: 0, entries: entries(1, [2]), commit: 0 });
+    follower.step({ type: "append", from: 2, to: 1, term: 2, prevLogIndex: 0, prevLogTerm: 0, entries: entries(1, [2]), commit: 0, readContext: 0 });
     follower.step({ type: "heartbeat", from: 2, to: 1, term: 2, commit: 0, readContext: 4 });
     const rd = follower.ready();
     assert.deepEqual(rd.messagesBeforePersist, []);
@@ -725,7 +798,7 @@ describe("the Ready contract", () => {
 
   test("an append acknowledgement leaves with the entries it acknowledges", () => {
     const node = newNode({ term: 1 });
-    node.step({ type: "append", from: 2, to: 1, term: 1, prevLogIndex: 0, prevLogTerm: 0, entries: entries(1, [1, 1]), commit: 0 });
+    node.step({ type: "append", from: 2, to: 1, term: 1, prevLogIndex: 0, prevLogTerm: 0, entries: entries(1, [1, 1]), commit: 0, readContext: 0 });
     const rd = node.ready();
     assert.deepEqual(
       rd.entries.map((e) => e.index),
@@ -737,11 +810,11 @@ describe("the Ready contract", () => {
 
   test("entries truncated while their Ready is being persisted do not count as durable", () => {
     const node = newNode({ voters: [1, 2], term: 1 });
-    node.step({ type: "append", from: 2, to: 1, term: 1, prevLogIndex: 0, prevLogTerm: 0, entries: entries(1, [1, 1, 1]), commit: 0 });
+    node.step({ type: "append", from: 2, to: 1, term: 1, prevLogIndex: 0, prevLogTerm: 0, entries: entries(1, [1, 1, 1]), commit: 0, readContext: 0 });
     const first = node.ready(); // entries 1..3 go to disk...
     assert.equal(first.entries.length, 3);
     // ...while a new leader replaces 2..3 before that Ready completes.
-    node.step({ type: "append", from: 2, to: 1, term: 2, prevLogIndex: 1, prevLogTerm: 1, entries: entries(2, [2]), commit: 0 });
+    node.step({ type: "append", from: 2, to: 1, term: 2, prevLogIndex: 1, prevLogTerm: 1, entries: entries(2, [2]), commit: 0, readContext: 0 });
     node.advance();
     const second = node.ready(); // entry 2 of term 2 is not durable until this Ready completes
     assert.deepEqual(
@@ -751,7 +824,7 @@ describe("the Ready contract", () => {
     node.campaign();
     node.step({ type: "vote-response", from: 2, to: 1, term: 3, preVote: false, granted: true });
     assert.equal(node.status().role, "leader");
-    node.step({ type: "append-response", from: 2, to: 1, term: 3, success: true, index: 3, conflictTerm: 0, conflictIndex: 0 });
+    node.step({ type: "append-response", from: 2, to: 1, term: 3, success: true, index: 3, conflictTerm: 0, conflictIndex: 0, readContext: 0 });
     assert.equal(node.status().hardState.commit, 0, "the leader's own entries 2 and 3 are not durable yet");
     node.advance();
     node.ready();

@@ -72,10 +72,10 @@ export function makeLeader(node: RawNode, granters?: readonly NodeId[]): void {
   if (node.status().role !== "leader") throw new Error("makeLeader: not elected");
 }
 
-/** The answer of a follower that accepted `m` in full. */
+/** The answer of a follower that accepted `m` in full (echoing the read round it carried). */
 export function acceptAndReply(m: Message): Message {
   if (m.type !== "append") throw new Error(`acceptAndReply: ${m.type}`);
-  return { type: "append-response", from: m.to, to: m.from, term: m.term, success: true, index: m.prevLogIndex + m.entries.length, conflictTerm: 0, conflictIndex: 0 };
+  return { type: "append-response", from: m.to, to: m.from, term: m.term, success: true, index: m.prevLogIndex + m.entries.length, conflictTerm: 0, conflictIndex: 0, readContext: m.readContext };
 }
 
 /** Makes the leader's no-op committed: its followers acknowledge everything sent. */
@@ -85,5 +85,5 @@ export function commitNoop(node: RawNode): void {
 }
 
 export function appendFrom(from: NodeId, to: NodeId, term: number, prevLogIndex: number, prevLogTerm: number, ents: Entry[], commit = 0): Message {
-  return { type: "append", from, to, term, prevLogIndex, prevLogTerm, entries: ents, commit };
+  return { type: "append", from, to, term, prevLogIndex, prevLogTerm, entries: ents, commit, readContext: 0 };
 }

@@ -487,7 +487,7 @@ describe("Raft paper 5.4: safety", () => {
       drainMessages(node);
       node.propose(new Uint8Array(0));
       drainMessages(node);
-      node.step({ type: "append-response", from: 2, to: 1, term: 3, success: true, index: ackIndex, conflictTerm: 0, conflictIndex: 0 });
+      node.step({ type: "append-response", from: 2, to: 1, term: 3, success: true, index: ackIndex, conflictTerm: 0, conflictIndex: 0, readContext: 0 });
       drainMessages(node);
       assert.equal(node.status().hardState.commit, wantCommit, `ack ${ackIndex}`);
     }

@@ -28,6 +28,7 @@ const append: AppendRequest = {
   prevLogTerm: 2,
   entries: entries(5, [2, 3]),
   commit: 4,
+  readContext: 0,
 };
 
 const snapshot: SnapshotRequest = {
@@ -67,10 +68,12 @@ describe("validateMessage: one case per rule", () => {
     ["unknown entry type", withEntries([{ term: 3, index: 5, type: "bogus" as "normal", data: new Uint8Array() }]), "unknown type"],
     ["vote request lastLogTerm above term", { type: "vote-request", from: 2, to: 1, term: 3, preVote: false, lastLogIndex: 5, lastLogTerm: 4, leaderTransfer: false }, "above the message term"],
     ["vote request with a non-boolean", { type: "vote-request", from: 2, to: 1, term: 3, preVote: 1 as unknown as boolean, lastLogIndex: 5, lastLogTerm: 3, leaderTransfer: false }, "not a boolean"],
-    ["success with a conflict hint", { type: "append-response", from: 2, to: 1, term: 3, success: true, index: 5, conflictTerm: 2, conflictIndex: 3 }, "conflict hint"],
-    ["conflictIndex beyond the rejected index", { type: "append-response", from: 2, to: 1, term: 3, success: false, index: 5, conflictTerm: 2, conflictIndex: 6 }, "beyond the rejected index"],
-    ["conflictTerm above the message term", { type: "append-response", from: 2, to: 1, term: 3, success: false, index: 5, conflictTerm: 4, conflictIndex: 2 }, "above the message term"],
+    ["success with a conflict hint", { type: "append-response", from: 2, to: 1, term: 3, success: true, index: 5, conflictTerm: 2, conflictIndex: 3, readContext: 0 }, "conflict hint"],
+    ["conflictIndex beyond the rejected index", { type: "append-response", from: 2, to: 1, term: 3, success: false, index: 5, conflictTerm: 2, conflictIndex: 6, readContext: 0 }, "beyond the rejected index"],
+    ["conflictTerm above the message term", { type: "append-response", from: 2, to: 1, term: 3, success: false, index: 5, conflictTerm: 4, conflictIndex: 2, readContext: 0 }, "above the message term"],
     ["heartbeat negative readContext", { type: "heartbeat", from: 2, to: 1, term: 3, commit: 1, readContext: -2 }, "readContext -2"],
+    ["append fractional readContext", { ...append, readContext: 1.5 }, "readContext 1.5"],
+    ["append-response negative readContext", { type: "append-response", from: 2, to: 1, term: 3, success: true, index: 5, conflictTerm: 0, conflictIndex: 0, readContext: -1 }, "readContext -1"],
     ["snapshot index zero", { ...snapshot, snapshot: { ...snapshot.snapshot, metadata: { ...snapshot.snapshot.metadata, index: 0 } } }, "snapshot index 0"],
     ["snapshot term above the message term", { ...snapshot, snapshot: { ...snapshot.snapshot, metadata: { ...snapshot.snapshot.metadata, term: 4 } } }, "above the message term"],
     ["snapshot voters unsorted", withConf([3, 1, 2], []), "not sorted"],
@@ -110,20 +113,20 @@ describe("the core ignores peer input inconsistent with its state", () => {
     const node = newNode();
     makeLeader(node);
     const before = node.status();
-    node.step({ type: "append-response", from: 2, to: 1, term: before.hardState.term, success: true, index: before.lastIndex + 5, conflictTerm: 0, conflictIndex: 0 });
-    node.step({ type: "append-response", from: 3, to: 1, term: before.hardState.term, success: false, index: before.lastIndex + 5, conflictTerm: 1, conflictIndex: before.lastIndex + 3 });
+    node.step({ type: "append-response", from: 2, to: 1, term: before.hardState.term, success: true, index: before.lastIndex + 5, conflictTerm: 0, conflictIndex: 0, readContext: 0 });
+    node.step({ type: "append-response", from: 3, to: 1, term: before.hardState.term, success: false, index: before.lastIndex + 5, conflictTerm: 1, conflictIndex: before.lastIndex + 3, readContext: 0 });
     assert.deepEqual(node.status(), before);
   });
 
   test("a conf change that does not apply to the follower's membership", () => {
     const node = newNode({ term: 1, terms: [1] });
     const promoteStranger: Entry = { term: 1, index: 2, type: "conf-change", data: encodeConfChange({ type: "promote", nodeId: 9 }) };
-    node.step({ type: "append", from: 2, to: 1, term: 1, prevLogIndex: 1, prevLogTerm: 1, entries: [promoteStranger], commit: 0 });
+    node.step({ type: "append", from: 2, to: 1, term: 1, prevLogIndex: 1, prevLogTerm: 1, entries: [promoteStranger], commit: 0, readContext: 0 });
     assert.equal(node.status().lastIndex, 1, "nothing appended");
     assert.ok(!drainMessages(node).some((m) => m.type === "append-response"), "nothing acknowledged");
     // The same change for a node that is a learner is appended and acknowledged.
     const learnerNode = newNode({ term: 1, terms: [1], learners: [9] });
-    learnerNode.step({ type: "append", from: 2, to: 1, term: 1, prevLogIndex: 1, prevLogTerm: 1, entries: [promoteStranger], commit: 0 });
+    learnerNode.step({ type: "append", from: 2, to: 1, term: 1, prevLogIndex: 1, prevLogTerm: 1, entries: [promoteStranger], commit: 0, readContext: 0 });
     assert.equal(learnerNode.status().lastIndex, 2);
     assert.deepEqual(learnerNode.status().confState.voters, [1, 2, 3, 9]);
   });

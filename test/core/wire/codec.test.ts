@@ -26,9 +26,9 @@ export const messageArbitrary: fc.Arbitrary<Message> = fc.oneof(
   ),
   fc.record({ h: header, preVote: fc.boolean(), granted: fc.boolean() }).map(({ h, ...rest }) => ({ type: "vote-response" as const, ...h, ...rest })),
   fc
-    .record({ h: header, prevLogIndex: fc.nat({ max: 1e12 }), prevLogTerm: counter, commit: counter })
+    .record({ h: header, prevLogIndex: fc.nat({ max: 1e12 }), prevLogTerm: counter, commit: counter, readContext: counter })
     .chain(({ h, ...rest }) => entriesFrom(rest.prevLogIndex).map((entries) => ({ type: "append" as const, ...h, ...rest, entries }))),
-  fc.record({ h: header, success: fc.boolean(), index: counter, conflictTerm: counter, conflictIndex: counter }).map(({ h, ...rest }) => ({
+  fc.record({ h: header, success: fc.boolean(), index: counter, conflictTerm: counter, conflictIndex: counter, readContext: counter }).map(({ h, ...rest }) => ({
     type: "append-response" as const,
     ...h,
     ...rest,
@@ -128,6 +128,7 @@ describe("peer codec", () => {
       prevLogTerm: 1,
       commit: 4,
       entries: [{ term: 2, index: 6, type: "normal", data: new Uint8Array() }],
+      readContext: 0,
     };
     // encodeMessage does not check contiguity (the core never produces this); decoding must.
     const decoded = decodePayload(encodeMessage(message));
