@@ -52,7 +52,7 @@ describe("strictLeaderLease: the voters' promise behind lease reads", () => {
       node.step({ type: "heartbeat", from: 2, to: 1, term: 2, commit: 0, readContext: 0 });
       drainMessages(node);
       // A stray answer of term 3 (to an append this node sent when it led) clears the known leader...
-      node.step({ type: "append-response", from: 3, to: 1, term: 3, success: false, index: 0, conflictTerm: 0, conflictIndex: 0 });
+      node.step({ type: "append-response", from: 3, to: 1, term: 3, success: false, index: 0, conflictTerm: 0, conflictIndex: 0, readContext: 0 });
       drainMessages(node);
       assert.equal(node.status().leaderId, 0);
       assert.equal(node.status().hardState.term, 3);
