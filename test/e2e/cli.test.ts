@@ -96,5 +96,8 @@ describe("blixard kv and cluster commands", { timeout: 120_000 }, () => {
     const nodeFlags = await blixard("node", "--id", "1", "--peer-listen", "127.0.0.1:1", "--api-listen", "127.0.0.1:2", "--data-dir", dir);
     assert.equal(nodeFlags.code, 2);
     assert.match(nodeFlags.stderr, /^blixard: give exactly one of --initial-cluster/);
+    const syncPoints = await blixard("node", "--id", "1", "--peer-listen", "127.0.0.1:1", "--api-listen", "127.0.0.1:2", "--data-dir", dir, "--initial-cluster", "1=127.0.0.1:1", "--sync-points", "sometimes");
+    assert.equal(syncPoints.code, 2);
+    assert.equal(syncPoints.stderr, 'blixard: --sync-points: "sometimes" is not riding or strict\n');
   });
 });

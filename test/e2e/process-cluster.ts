@@ -128,6 +128,8 @@ export class ProcessCluster {
     const membership = node.joinVia !== undefined ? ["--join", node.joinVia] : ["--initial-cluster", this.initialCluster];
     const args = [BIN, "node", "--id", String(id), "--peer-listen", node.peer, "--api-listen", node.api, "--data-dir", node.dataDir, ...membership];
     args.push("--tick-ms", String(this.tickMs), "--election-ticks", String(this.electionTicks), "--log-level", this.logLevel);
+    // Both sync point modes run in every real-process test: even ids strict (two fdatasyncs per write), odd ids riding (the default).
+    args.push("--sync-points", id % 2 === 0 ? "strict" : "riding");
     const log = openSync(node.logFile, "a");
     // BLIXARD_NODE_ARGS: extra node flags for the node processes (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof").
     const nodeFlags = (process.env.BLIXARD_NODE_ARGS ?? "").split(" ").filter((flag) => flag !== "");

@@ -21,6 +21,7 @@ export interface NodeCommandOptions {
   advertiseApi?: string;
   tickMs: string;
   electionTicks: string;
+  syncPoints: string;
   logLevel: string;
 }
 
@@ -70,6 +71,8 @@ export function parseNodeOptions(options: NodeCommandOptions, log: NodeRuntimeCo
     throw new UsageError("--cluster-id: use 1 to 128 letters, digits, '.', '_' or '-'");
   }
   const tickMs = positiveInteger(options.tickMs, "--tick-ms", 10_000);
+  const syncPoints = options.syncPoints;
+  if (syncPoints !== "riding" && syncPoints !== "strict") throw new UsageError(`--sync-points: "${syncPoints}" is not riding or strict`);
   const electionTicks = positiveInteger(options.electionTicks, "--election-ticks", 1_000);
   if (electionTicks < 2) throw new UsageError("--election-ticks: must be at least 2 (heartbeats go every tick)");
   return {
@@ -84,6 +87,7 @@ export function parseNodeOptions(options: NodeCommandOptions, log: NodeRuntimeCo
     advertiseApi: options.advertiseApi === undefined ? undefined : address(options.advertiseApi, "--advertise-api"),
     tickMs,
     electionTicks,
+    syncPoints,
     log,
   };
 }
@@ -103,6 +107,11 @@ export function registerNodeCommand(program: Command): void {
     .option("--advertise-api <HOST:PORT>", "API address others use (default: --api-listen)")
     .option("--tick-ms <MS>", "milliseconds per Raft tick (heartbeat interval)", "100")
     .option("--election-ticks <N>", "ticks without a leader before an election (randomized up to 2x)", "10")
+    .option(
+      "--sync-points <MODE>",
+      "riding: one fdatasync per write, the WAL's sync point rides on the next (default); strict: a second fdatasync per write closes the window in which a write the disk dropped could be cut as a torn tail (docs/STORAGE.md)",
+      "riding",
+    )
     .option("--log-level <LEVEL>", "pino log level: debug, info, warn, error", "info")
     .action(async (options: NodeCommandOptions) => {
       const levels = ["trace", "debug", "info", "warn", "error", "fatal", "silent"];

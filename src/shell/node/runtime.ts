@@ -56,6 +56,8 @@ export interface NodeRuntimeConfig {
   /** Requests without an outcome after this long are answered as timed out / unknown. */
   readonly requestTimeoutMs?: number;
   readonly snapshotEveryEntries?: number;
+  /** The WAL's sync point mode (src/core/storage): "riding" (default, one fdatasync per write) or "strict" (two). */
+  readonly syncPoints?: "riding" | "strict";
   readonly log: Logger;
   /** Serve every request through connect-node, without the unary fast path (tests compare both). */
   readonly plainConnectOnly?: boolean;
@@ -149,7 +151,7 @@ export class NodeRuntime {
     } catch (error) {
       throw new StartupError(`cannot use data directory ${config.dataDir}: ${(error as Error).message}`);
     }
-    const storage = await new Promise<RaftStorage | StorageError>((resolve) => RaftStorage.open(disk, { nodeId: config.nodeId, clusterId }, bootstrap, {}, resolve));
+    const storage = await new Promise<RaftStorage | StorageError>((resolve) => RaftStorage.open(disk, { nodeId: config.nodeId, clusterId }, bootstrap, { syncPoints: config.syncPoints ?? "riding" }, resolve));
     if (storage instanceof StorageError) {
       disk.close();
       if (storage.code === "identity-mismatch") throw new StartupError(`data directory ${config.dataDir} belongs to another node or cluster: ${storage.message}`);
