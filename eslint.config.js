@@ -1,17 +1,22 @@
-// Lint rules. The block for src/core/** enforces the determinism rule of
+// Lint rules. The block for every file under src/ except src/shell/ enforces the determinism rule of
 // docs/ARCHITECTURE.md ("Determinism"): core code reaches time, timers, randomness and
 // I/O only through the Environment interface (src/core/env/environment.ts), never runs
 // async code, uses no float math whose last bits the language leaves to the engine, and
 // imports nothing but other core files. test/lint/determinism-guard.test.ts proves that
 // every rule here fires, including on the known walk-arounds (aliases, computed access,
 // globalThis, dynamic import, a helper under src/shell).
+//
+// Deterministic is the default: the rules apply to all of src/ but the shell, so a file placed
+// anywhere else under src/ (a stray src/raft/, a new top-level folder) is held to them too, and
+// blixard/layout tells it where it belongs. Only src/shell/ may reach the operating system.
 import { builtinModules } from "node:module";
 import { dirname, relative, resolve, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 import tseslint from "typescript-eslint";
 
 const repositoryRoot = dirname(fileURLToPath(import.meta.url));
-const coreDirectories = ["src/core/**"];
+const coreFiles = ["src/**"];
+const shellFiles = ["src/shell/**"];
 
 const nondeterministic = "is forbidden in core code: use the Environment interface (src/core/env/environment.ts)";
 const engineDependent = "is forbidden in core code: its result is not exactly specified by the language and may differ between engines; use + - * / and integer math";
@@ -109,6 +114,28 @@ const coreImportsRule = {
   },
 };
 
+/** blixard/layout: every source file lives under src/core (deterministic) or src/shell (the operating system). */
+const layoutRule = {
+  meta: {
+    type: "problem",
+    docs: { description: "source files live under src/core or src/shell" },
+    schema: [],
+    messages: {
+      outsideLayout:
+        "{{file}} is outside src/core and src/shell: core code (deterministic, linted by these rules) goes under src/core/, code that uses the operating system under src/shell/ (docs/ARCHITECTURE.md, \"Where things live\")",
+    },
+  },
+  create(context) {
+    const filename = context.filename ?? context.getFilename();
+    const file = relative(repositoryRoot, filename).split(sep).join("/");
+    return {
+      Program: (node) => {
+        if (!file.startsWith("src/core/") && !file.startsWith("src/shell/")) context.report({ node, messageId: "outsideLayout", data: { file } });
+      },
+    };
+  },
+};
+
 export default tseslint.config(
   { ignores: ["node_modules/**", "src/shell/api/gen/**", "coverage/**"] },
   ...tseslint.configs.recommended,
@@ -119,9 +146,11 @@ export default tseslint.config(
     },
   },
   {
-    files: coreDirectories,
-    plugins: { blixard: { rules: { "core-imports": coreImportsRule } } },
+    files: coreFiles,
+    ignores: shellFiles,
+    plugins: { blixard: { rules: { "core-imports": coreImportsRule, layout: layoutRule } } },
     rules: {
+      "blixard/layout": "error",
       "@typescript-eslint/no-explicit-any": "error",
       "blixard/core-imports": "error",
       "no-restricted-globals": [

@@ -4,9 +4,12 @@
 // under src/shell, async/await) is linted as if it were a file under src/core, and the
 // expected rule must report it with a message that names the problem. A clean core
 // snippet and a shell snippet that uses the OS must pass, and the real src/core tree must
-// lint without errors, so `npm test` enforces the guard as well as `npm run lint`.
+// lint without errors, so `npm test` enforces the guard as well as `npm run lint`. The same
+// walk-arounds in a file outside src/core (src/raft/, where the core used to live) must be
+// rejected too: the rules cover all of src/ but the shell, and src/ holds only core and shell.
 import { test, describe } from "node:test";
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -42,6 +45,7 @@ const RESTRICTED_GLOBALS = "no-restricted-globals";
 const RESTRICTED_PROPERTIES = "no-restricted-properties";
 const RESTRICTED_IMPORTS = "no-restricted-imports";
 const CORE_IMPORTS = "blixard/core-imports";
+const LAYOUT = "blixard/layout";
 
 const TRANSCENDENTAL_MATH = [
   "log", "log2", "log10", "log1p", "exp", "expm1", "pow", "sin", "cos", "tan", "asin", "acos", "atan", "atan2",
@@ -127,6 +131,26 @@ const MUST_FAIL: readonly MustFail[] = [
   { name: "a file outside src", code: 'import { waitUntil } from "../../../test/support/wait-until.ts"; export { waitUntil };', ruleId: CORE_IMPORTS, names: /outside src\/core/ },
 ];
 
+/**
+ * The walk-arounds, placed where the lint once did not look: a file under src/ outside src/core
+ * (here src/raft/, the core's old home) is core by default, so each form is rejected there too,
+ * and the layout rule says where the file belongs.
+ */
+const STRAY = "src/raft/guard-fixture.ts";
+const MUST_FAIL_OUTSIDE_CORE: readonly MustFail[] = [
+  { name: "globalThis.setTimeout", code: "export const a = globalThis.setTimeout;", ruleId: RESTRICTED_GLOBALS, names: /globalThis/ },
+  { name: "an alias of Date", code: "const D = Date; export const b = D.now();", ruleId: RESTRICTED_GLOBALS, names: /Date/ },
+  { name: "Date() without new", code: "export const c = Date();", ruleId: RESTRICTED_GLOBALS, names: /Date/ },
+  { name: "an async function returning a Promise", code: "export async function d(): Promise<number> { return 1; }", ruleId: RESTRICTED_SYNTAX, names: /async function/ },
+  { name: "a dynamic import of node:fs", code: 'export const e = () => import("node:fs");', ruleId: CORE_IMPORTS, names: /dynamic import/ },
+  { name: "randomUUID from node:crypto", code: 'import { randomUUID } from "node:crypto"; export const f = randomUUID();', ruleId: RESTRICTED_IMPORTS, names: /node:crypto/ },
+  { name: "performance from node:perf_hooks", code: 'import { performance } from "node:perf_hooks"; export const g = performance.timeOrigin;', ruleId: RESTRICTED_IMPORTS, names: /node:perf_hooks/ },
+  { name: "process.nextTick", code: "export const h = process.nextTick;", ruleId: RESTRICTED_GLOBALS, names: /process/ },
+  { name: "crypto.randomUUID()", code: "export const i = crypto.randomUUID();", ruleId: RESTRICTED_GLOBALS, names: /crypto/ },
+  { name: "eval", code: 'export const j = eval("1");', ruleId: RESTRICTED_GLOBALS, names: /eval/ },
+  { name: "a file outside src/core and src/shell at all", code: "export const k = 1;", ruleId: LAYOUT, names: /outside src\/core and src\/shell/ },
+].map((form) => ({ ...form, filePath: STRAY }));
+
 /** Core code that uses everything the guard allows: it must lint with no message at all. */
 const CLEAN_CORE = `
 import { assert } from "../assert.ts";
@@ -167,8 +191,8 @@ export async function load(path: string): Promise<string> {
 }
 `;
 
-describe("the determinism guard (eslint.config.js, src/core/**)", () => {
-  for (const { name, code, ruleId, names, filePath } of MUST_FAIL) {
+describe("the determinism guard (eslint.config.js: all of src/ but src/shell/)", () => {
+  for (const { name, code, ruleId, names, filePath } of [...MUST_FAIL, ...MUST_FAIL_OUTSIDE_CORE]) {
     test(`rejects ${name}`, async () => {
       const findings = await lint(code, filePath ?? "src/core/sim/guard-fixture.ts");
       const hit = findings.find((f) => f.ruleId === ruleId && f.severity === 2 && names.test(f.message));
@@ -179,6 +203,11 @@ describe("the determinism guard (eslint.config.js, src/core/**)", () => {
   test("passes clean core code (exactly specified Math, sorted iteration, relative core imports)", async () => {
     const findings = await lint(CLEAN_CORE, "src/core/sim/guard-fixture.ts");
     assert.deepEqual(findings, []);
+  });
+
+  test("the source tree has only core and shell at its top", () => {
+    const tops = new Set(execFileSync("git", ["ls-files", "--cached", "--others", "--exclude-standard", "src"], { cwd: repositoryRoot, encoding: "utf8" }).split("\n").filter((f) => f !== "").map((f) => f.split("/")[1]));
+    assert.deepEqual([...tops].sort(), ["core", "shell"]);
   });
 
   test("passes shell code that uses the operating system", async () => {
@@ -210,7 +239,7 @@ describe("the determinism guard (eslint.config.js, src/core/**)", () => {
         }
       }
     };
-    visit(join(repositoryRoot, "src", "core"));
+    for (const name of readdirSync(join(repositoryRoot, "src")).sort()) if (name !== "shell") visit(join(repositoryRoot, "src", name));
     assert.deepEqual(found, reviewed, "an eslint directive in src/core: review it and list it here");
   });
 });
