@@ -17,14 +17,9 @@ import type { World } from "./world.ts";
 /** Simulated clients send with this origin word (request ids are unique across the workload). */
 const CLIENT_ORIGIN = 0;
 
-/** Every message of the simulation is channel bytes: the world carries no other payload. */
-export interface NoOtherPayload {
-  readonly type: "none";
-}
-
 export class SimClientPath {
   constructor(
-    private readonly world: World<NoOtherPayload>,
+    private readonly world: World,
     /** The workload's side: the outcome of request `requestId` reached client endpoint `to`. */
     private readonly outcomeArrived: (to: EndpointId, requestId: number, outcome: RequestOutcome) => void,
     /** A node answered a client with bytes that are not an outcome for it ("Client Protocol"). */

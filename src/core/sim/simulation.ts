@@ -11,7 +11,7 @@
 //     history's linearizability (linearizability-check.ts) at the end.
 // One thread, one virtual clock, one seed. The run stops at the first violation.
 
-import { AssertionFailure, assert, unreachable } from "../assert.ts";
+import { AssertionFailure, assert } from "../assert.ts";
 import type { CrashKind, EndpointId } from "../env/environment.ts";
 import { DEFAULT_MAX_FRAME_BYTES } from "../wire/frame.ts";
 import { DEFAULT_PEER_QUEUE_LIMITS } from "../wire/peer-queue.ts";
@@ -20,7 +20,7 @@ import type { NodeId, PlantedBug } from "../raft/types.ts";
 import { MESSAGE_TYPE_CODES } from "../raft/message-codes.ts";
 import type { StoragePlantedBug } from "../storage/raft-storage.ts";
 import { defaultRaftTuning, defaultReplicaOptions, type ReplicaOptions } from "../replica/replica.ts";
-import { SimClientPath, type NoOtherPayload } from "./client-path.ts";
+import { SimClientPath } from "./client-path.ts";
 import { AdminWorkload, defaultAdminWorkloadOptions, type AdminWorkloadOptions, type AdminWorkloadStats } from "./admin-workload.ts";
 import type { RequestPathOptions, RequestPathPlantedBug, RequestPathStats } from "../replica/request-path.ts";
 import type { KvPlantedBug } from "../replica/kv-state-machine.ts";
@@ -193,7 +193,7 @@ export class Simulation {
   readonly queue: EventQueue;
   private readonly options: SimulationOptions;
   private readonly limits: SimulationLimits;
-  private readonly world: World<NoOtherPayload>;
+  private readonly world: World;
   private readonly cluster: Cluster;
   private readonly clientPath: SimClientPath;
   private readonly monitor: SafetyMonitor;
@@ -230,7 +230,7 @@ export class Simulation {
     this.corruption = new CorruptionConsent(nodeIds, options.faultModelPlantedBugs);
     this.refusalCheck = new StartRefusalCheck(options.nodeCount, (id) => this.corruption.wasTainted(id));
     this.failpoints = new FailpointDriver(Prng.stream(seed, "failpoints"), { ...profile.failpoints, ...options.failpoints });
-    this.world = new World<NoOtherPayload>(
+    this.world = new World(
       {
         seed,
         hostCount: options.nodeCount,
@@ -253,8 +253,6 @@ export class Simulation {
         threw: (host, error) => this.nodeThrew(host, error),
         afterStep: (host) => this.cluster.afterStep(host),
         raftSent: (host, to, bytes) => this.raftSent(host, to, bytes),
-        deliver: (_from, _to, payload) => assert(false, `the simulation sent a ${payload.type} payload: every message is channel bytes`),
-        payloadBytes: (payload) => unreachable(payload.type as never, "non-channel payload"),
       },
     );
     this.queue = this.world.queue;

@@ -36,7 +36,6 @@ import { SimTrace, TRACE } from "./trace.ts";
 
 /** One channel message in flight: the channel's own bytes (the raft channel: the wire codec's), exactly as over TCP. */
 export interface ChannelBytes {
-  readonly type: "channel";
   readonly channel: ChannelName;
   readonly bytes: Uint8Array;
 }
@@ -95,7 +94,7 @@ export interface WorldOptions {
 }
 
 /** What the world asks of whoever runs it. */
-export interface WorldHooks<Payload> {
+export interface WorldHooks {
   /** True once the run has failed: no more host code runs. */
   stopped(): boolean;
   /** Host code threw (an assertion failure, or any other error). */
@@ -104,10 +103,6 @@ export interface WorldHooks<Payload> {
   afterStep(host: SimHost): void;
   /** A raft-channel message leaves a host (before the network sees it). */
   raftSent(host: SimHost, to: EndpointId, bytes: Uint8Array): void;
-  /** A message that is not channel bytes arrived at an endpoint. */
-  deliver(from: EndpointId, to: EndpointId, payload: Payload): void;
-  /** The size a payload that is not channel bytes would have on the wire, as channel bytes (an estimate). */
-  payloadBytes(payload: Payload): number;
 }
 
 /** What the cluster uses of the world: hosts, their processes, time and the trace (not the network's payloads). */
@@ -122,10 +117,11 @@ export interface HostWorld {
   runOnHost(host: SimHost, kind: number, detail: number, action: () => void, process?: HostProcess): void;
 }
 
-export class World<Payload extends { readonly type: string }> implements HostWorld {
+export class World implements HostWorld {
   readonly queue: EventQueue;
   readonly trace: SimTrace;
-  readonly network: SimNetwork<ChannelBytes | Payload>;
+  /** Every message of a run is one channel's bytes. */
+  readonly network: SimNetwork<ChannelBytes>;
   /** Channel messages that arrived where nobody receives their channel (a process down or starting, a channel not served). */
   readonly droppedWithoutReceiver: ChannelDropCounts = { raft: 0, client: 0, agent: 0 };
   readonly hosts: SimHost[] = [];
@@ -135,10 +131,10 @@ export class World<Payload extends { readonly type: string }> implements HostWor
   private readonly timersPerHostMax: number;
   private readonly cpuEventUs: number;
   private readonly failpoint: Failpoint;
-  private readonly hooks: WorldHooks<Payload>;
+  private readonly hooks: WorldHooks;
   private readonly clientReceivers = new Map<ChannelName, ClientEndpointReceiver>();
 
-  constructor(options: WorldOptions, hooks: WorldHooks<Payload>) {
+  constructor(options: WorldOptions, hooks: WorldHooks) {
     assert(Number.isSafeInteger(options.hostCount) && options.hostCount >= 1, "host count out of range");
     this.hooks = hooks;
     this.timersPerHostMax = options.timersPerHostMax;
@@ -163,14 +159,14 @@ export class World<Payload extends { readonly type: string }> implements HostWor
       duplicateProbability: 0, // clients speak over a connection: loss means a timeout, never a duplicate
       reorder: false,
     };
-    this.network = new SimNetwork<ChannelBytes | Payload>(
+    this.network = new SimNetwork<ChannelBytes>(
       this.queue,
       Prng.stream(seed, "network"),
       endpointCount,
       clientLink,
       options.networkLimits,
       (from, to, payload) => this.deliver(from, to, payload),
-      (payload) => (isChannelBytes(payload) ? payload.bytes.length : hooks.payloadBytes(payload)),
+      (payload) => payload.bytes.length,
     );
     const [bandwidthMin, bandwidthMax] = profile.linkBandwidthBytesPerSecond;
     for (const from of this.hostIds) {
@@ -344,7 +340,7 @@ export class World<Payload extends { readonly type: string }> implements HostWor
   sendFromClient(channel: ChannelName, fromEndpoint: EndpointId, toHost: NodeId, bytes: Uint8Array): boolean {
     assert(channel !== "raft", "clients do not speak the raft channel");
     if (!(fromEndpoint >= this.firstClientEndpoint && toHost >= 1 && toHost <= this.hosts.length)) assert(false, `client endpoint ${fromEndpoint} sent to ${toHost}`);
-    return this.network.send(fromEndpoint, toHost, { type: "channel", channel, bytes }, false);
+    return this.network.send(fromEndpoint, toHost, { channel, bytes }, false);
   }
 
   private sendFromHost(process: HostProcess, channel: ChannelName, to: EndpointId, bytes: Uint8Array): boolean {
@@ -359,14 +355,10 @@ export class World<Payload extends { readonly type: string }> implements HostWor
       if (!(to >= 1 && to <= this.network.endpointCount && to !== host.id)) assert(false, `node ${host.id} sent on the ${channel} channel to endpoint ${to}`);
     }
     // Only the raft channel may be duplicated: the others ride a connection (a duplicated forward would apply twice).
-    return this.network.send(host.id, to, { type: "channel", channel, bytes }, channel === "raft");
+    return this.network.send(host.id, to, { channel, bytes }, channel === "raft");
   }
 
-  private deliver(from: EndpointId, to: EndpointId, payload: ChannelBytes | Payload): void {
-    if (!isChannelBytes(payload)) {
-      this.hooks.deliver(from, to, payload);
-      return;
-    }
+  private deliver(from: EndpointId, to: EndpointId, payload: ChannelBytes): void {
     const channel = payload.channel;
     if (to >= this.firstClientEndpoint) {
       const receiver = this.clientReceivers.get(channel);
@@ -390,13 +382,3 @@ export class World<Payload extends { readonly type: string }> implements HostWor
     this.deliverToHost(host, process, receiver, from, payload.bytes);
   }
 }
-
-function isChannelBytes(payload: { readonly type: string }): payload is ChannelBytes {
-  switch (payload.type) {
-    case "channel":
-      return true;
-    default:
-      return false;
-  }
-}
-

@@ -12,13 +12,9 @@ import { seedFromNumber } from "../../../src/core/sim/seed.ts";
 import { World } from "../../../src/core/sim/world.ts";
 import { wireSizeBytes } from "../../../src/core/wire/channel-frame.ts";
 
-interface Other {
-  readonly type: "other";
-}
-
 function makeWorld(maxFrameBytes = DEFAULT_NETWORK_LIMITS.maxFrameBytes) {
   const threw: unknown[] = [];
-  const world = new World<Other>(
+  const world = new World(
     {
       seed: seedFromNumber(1),
       hostCount: 3,
@@ -37,8 +33,6 @@ function makeWorld(maxFrameBytes = DEFAULT_NETWORK_LIMITS.maxFrameBytes) {
       threw: (_host, error) => threw.push(error),
       afterStep: () => {},
       raftSent: () => {},
-      deliver: () => {},
-      payloadBytes: () => 1,
     },
   );
   const drain = () => {
