@@ -3,7 +3,7 @@
 // them, every clock drifting by the published bound, wall clocks jumping), lease reads on, and
 // 16 read-heavy clients half of whose operations start at a random node, so that an isolated
 // leader keeps answering reads from its lease until the lease ends. Shared by
-// test/core/sim/lease-planted-bugs.test.ts and test/core/sim/lease-scan.ts (the scan behind the
+// test/core/sim/lease-planted-bugs.test.ts and test/core/sim/scan-planted-bugs.ts (the scan behind the
 // seed lists and the table rows).
 
 import { FAULT_PROFILES } from "../../../src/core/sim/fault-profile.ts";

@@ -1,14 +1,16 @@
-// Scans seeds 1..N for every planted bug (bug on, then the same seed with the bug off) and
-// prints the rows of docs/PLANTED-BUGS.md. Not a test: run it by hand after changing the
-// core, the driver or a profile, then update the seed lists in planted-bug-configs.ts.
+// Scans seeds 1..N for every planted Raft and lease bug (bug on, then the same seed with the bug
+// off) and prints the rows of docs/PLANTED-BUGS.md. Not a test: run it by hand after changing the
+// core, the driver, leases or a profile, then update the seed lists in planted-bug-configs.ts and
+// lease-bug-configs.ts.
 //   node --import tsx test/core/sim/scan-planted-bugs.ts [N=50] [bug]
 
 import { runSimulation } from "../../../src/core/sim/simulation.ts";
+import { LEASE_PLANTED_BUG_CONFIGS } from "./lease-bug-configs.ts";
 import { PLANTED_BUG_CONFIGS } from "./planted-bug-configs.ts";
 
 const seedCount = Number(process.argv[2] ?? 50);
 const only = process.argv[3];
-for (const config of PLANTED_BUG_CONFIGS) {
+for (const config of [...PLANTED_BUG_CONFIGS, ...LEASE_PLANTED_BUG_CONFIGS]) {
   if (only !== undefined && config.bug !== only) continue;
   const caught: number[] = [];
   const other: string[] = [];
