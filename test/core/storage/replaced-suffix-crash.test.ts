@@ -61,13 +61,10 @@ function persistSynced(world: World, storage: RaftStorage, batch: PersistBatch):
  * disk events (or completes). Returns the recovered log and whether the crash came before the
  * third persist was acknowledged.
  */
-function runAndCrash(diskSeed: number, faults: Partial<DiskFaults>, crashAfterEvents: number): { log: string[]; acknowledged: boolean; events: number } {
-  const world = makeWorld(diskSeed, faults);
-  const storage = openOk(world, OPTIONS);
-  persistSynced(world, storage, BATCH_TERM_1);
-  persistSynced(world, storage, BATCH_TERM_2);
+/** Starts `batch`, crashes the host after `crashAfterEvents` disk events (or once it completes), and reopens. */
+function persistThenCrash(world: World, storage: RaftStorage, batch: PersistBatch, crashAfterEvents: number): { reopened: RaftStorage; acknowledged: boolean; events: number } {
   let acknowledged = false;
-  storage.persist(BATCH_TERM_3, true, (error) => {
+  storage.persist(batch, true, (error) => {
     assert.equal(error, undefined);
     acknowledged = true;
   });
@@ -77,6 +74,15 @@ function runAndCrash(diskSeed: number, faults: Partial<DiskFaults>, crashAfterEv
   world.scheduler.clear();
   const reopened = openStore(world, OPTIONS);
   if (reopened instanceof StorageError) assert.fail(`open after crash failed: ${reopened.message}`);
+  return { reopened, acknowledged, events };
+}
+
+function runAndCrash(diskSeed: number, faults: Partial<DiskFaults>, crashAfterEvents: number): { log: string[]; acknowledged: boolean; events: number } {
+  const world = makeWorld(diskSeed, faults);
+  const storage = openOk(world, OPTIONS);
+  persistSynced(world, storage, BATCH_TERM_1);
+  persistSynced(world, storage, BATCH_TERM_2);
+  const { reopened, acknowledged, events } = persistThenCrash(world, storage, BATCH_TERM_3, crashAfterEvents);
   assert.equal(reopened.recovered.snapshot, undefined);
   return { log: shape(reopened.recovered.entries), acknowledged, events };
 }
@@ -142,18 +148,7 @@ describe("a replacement that removes the segment holding the newest commit recor
     persistSynced(world, storage, FILL);
     persistSynced(world, storage, ROLL);
     assert.ok(world.disk.list().includes("wal-0000000000000018.log"), "the setup should roll into a second segment");
-    const replacing = setup(world, storage);
-    let acknowledged = false;
-    replacing.persist(replacement, true, (error) => {
-      assert.equal(error, undefined);
-      acknowledged = true;
-    });
-    let events = 0;
-    while (events < crashAfterEvents && world.scheduler.step()) events++;
-    world.disk.crash();
-    world.scheduler.clear();
-    const reopened = openStore(world, OPTIONS);
-    if (reopened instanceof StorageError) assert.fail(`open after crash failed: ${reopened.message}`);
+    const { reopened, acknowledged, events } = persistThenCrash(world, setup(world, storage), replacement, crashAfterEvents);
     if (acknowledged) assert.deepEqual(shape(reopened.recovered.entries).slice(20), ["21/2"], "the replaced entries came back");
     return { commit: reopened.recovered.hardState.commit, acknowledged, events };
   }
