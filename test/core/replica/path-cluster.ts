@@ -2,6 +2,7 @@
 // simulator's parts (event queue, clocks, SimDisk), with a hand-driven transport of both the
 // raft and client channels that tests can cut, refuse or black-hole. Shared by the request
 // path and membership agent tests.
+import { runQueueUntil } from "../../support/simulated-time.ts";
 import assert from "node:assert/strict";
 import type { ChannelName, EndpointId, Environment, ReceiveVerdict, Timers } from "../../../src/core/env/environment.ts";
 import { noFailpoints, silentLogger } from "../../../src/core/env/environment.ts";
@@ -145,12 +146,7 @@ export class PathCluster {
   }
 
   runUntil(condition: () => boolean, budgetMs: number): void {
-    const deadlineUs = this.queue.timeUs + budgetMs * 1000;
-    while (!condition()) {
-      const next = this.queue.peekTimeUs();
-      assert.ok(next !== undefined && next <= deadlineUs, `condition not reached within ${budgetMs} ms of simulated time`);
-      this.queue.runNext();
-    }
+    runQueueUntil(this.queue, condition, budgetMs);
   }
 
   runFor(ms: number): void {

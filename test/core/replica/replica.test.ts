@@ -1,6 +1,7 @@
 // The replica driver's client outcomes and recovery, on the simulator's world (hosts with
 // clocks and SimDisks, the simulated network that tests can cut) with node processes built by
 // the production factory (src/core/replica/node-process.ts), as in every simulation run.
+import { runQueueUntil } from "../../support/simulated-time.ts";
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { decodePeerPayload } from "../../../src/core/wire/codec.ts";
@@ -122,12 +123,7 @@ class MiniCluster {
   }
 
   runUntil(condition: () => boolean, budgetMs: number): void {
-    const deadlineUs = this.queue.timeUs + budgetMs * 1000;
-    while (!condition()) {
-      const next = this.queue.peekTimeUs();
-      assert.ok(next !== undefined && next <= deadlineUs, `condition not reached within ${budgetMs} ms of simulated time`);
-      this.queue.runNext();
-    }
+    runQueueUntil(this.queue, condition, budgetMs);
   }
 
   leader(among: readonly NodeId[] = this.ids): NodeId | undefined {

@@ -3,6 +3,7 @@
 // 0 or at the bound, with wall-clock offsets and jumps, changes whether a read is answered from
 // the lease or needs a ReadIndex round. With correct code only the monotonic clock's drift
 // matters; the planted bug lease-from-wall-clock makes a wall-clock jump matter too.
+import { runQueueUntil } from "../../support/simulated-time.ts";
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import type { Environment } from "../../../src/core/env/environment.ts";
@@ -85,12 +86,7 @@ class LeaseCluster {
   }
 
   runUntil(condition: () => boolean, budgetMs: number): void {
-    const deadlineUs = this.queue.timeUs + budgetMs * 1000;
-    while (!condition()) {
-      const next = this.queue.peekTimeUs();
-      assert.ok(next !== undefined && next <= deadlineUs, `condition not reached within ${budgetMs} ms of simulated time`);
-      this.queue.runNext();
-    }
+    runQueueUntil(this.queue, condition, budgetMs);
   }
 
   /** Runs every event up to true time `timeUs`, and stops there (an empty event marks it). */
