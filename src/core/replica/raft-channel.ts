@@ -8,11 +8,10 @@ import { assert } from "../assert.ts";
 import type { EndpointId, Environment, ReceiveVerdict } from "../env/environment.ts";
 import type { Message } from "../raft/types.ts";
 import { decodePeerPayload, encodeMessage } from "../wire/codec.ts";
-import { DEFAULT_MAX_FRAME_BYTES } from "../wire/frame.ts";
 
 export interface RaftChannelStats {
   sent: number;
-  /** The transport refused them at once (no route, queue full, too large). */
+  /** The transport refused them at once (no route, queue full, over its frame limit: it logs and counts which). */
   notSent: number;
   received: number;
   malformed: number;
@@ -20,15 +19,11 @@ export interface RaftChannelStats {
 
 export class RaftChannel {
   readonly stats: RaftChannelStats = { sent: 0, notSent: 0, received: 0, malformed: 0 };
-  private readonly maxPayloadBytes: number;
 
   constructor(
     private readonly env: Environment,
     private readonly deliver: (message: Message) => void,
-    maxFrameBytes: number = DEFAULT_MAX_FRAME_BYTES,
   ) {
-    assert(Number.isSafeInteger(maxFrameBytes) && maxFrameBytes > 0, "the frame limit must be a positive integer");
-    this.maxPayloadBytes = maxFrameBytes;
     env.transport.receive("raft", this.onBytes);
   }
 
@@ -40,34 +35,31 @@ export class RaftChannel {
       this.stats.notSent += 1;
       return;
     }
-    const bytes = encodeMessage(message);
-    if (bytes.length > this.maxPayloadBytes) {
-      // Only a snapshot can be this large (appends are bounded by maxMessageBytes): an operating
-      // limit, reported, not a crash; the follower keeps asking and the operator sees why.
-      this.env.log.error({ peer: message.to, type: message.type, sizeBytes: bytes.length, limitBytes: this.maxPayloadBytes }, "message exceeds the frame limit: dropped");
-      this.stats.notSent += 1;
-      return;
-    }
-    if (this.env.transport.send("raft", message.to, bytes)) this.stats.sent += 1;
+    // The frame limit is the transport's, one check on every path (TCP and the simulated network):
+    // only a snapshot can exceed it, and then send says false and the follower keeps asking.
+    if (this.env.transport.send("raft", message.to, encodeMessage(message))) this.stats.sent += 1;
     else this.stats.notSent += 1;
   }
 
   /** The transport's receiver: one function for the channel's life, not a closure per message. */
   private readonly onBytes = (from: EndpointId, bytes: Uint8Array): ReceiveVerdict => {
-    const decoded = decodePeerPayload(bytes, this.maxPayloadBytes);
-    let problem: string | undefined;
-    if (!decoded.ok) problem = decoded.error;
-    else if (decoded.payload.kind !== "message") problem = "a hello on the raft channel";
-    else if (decoded.payload.message.from !== from || decoded.payload.message.to !== this.env.nodeId) {
-      problem = `message from ${decoded.payload.message.from} to ${decoded.payload.message.to} arrived from ${from} at ${this.env.nodeId}`;
-    }
-    if (problem !== undefined || !decoded.ok || decoded.payload.kind !== "message") {
+    // The transport bounded the frame; decoding bounds every byte string by it.
+    const decoded = decodePeerPayload(bytes);
+    const message = decoded.ok && decoded.payload.kind === "message" ? decoded.payload.message : undefined;
+    const problem = !decoded.ok
+      ? decoded.error
+      : message === undefined
+        ? "a hello on the raft channel"
+        : message.from !== from || message.to !== this.env.nodeId
+          ? `message from ${message.from} to ${message.to} arrived from ${from} at ${this.env.nodeId}`
+          : undefined;
+    if (message === undefined || problem !== undefined) {
       this.stats.malformed += 1;
       this.env.log.warn({ from, error: problem }, "malformed raft message dropped");
       return "malformed";
     }
     this.stats.received += 1;
-    this.deliver(decoded.payload.message);
+    this.deliver(message);
     return "ok";
   };
 }
