@@ -25,7 +25,7 @@ export class TickSchedule {
   private timer: TimerHandle | undefined;
   /** The node's monotonic clock (us) at the tick boundary the armed interval starts from. */
   private intervalStartUs = 0;
-  /** Ticks after intervalStartMs at which the timer fires: the core's deadline when armed. */
+  /** Ticks after intervalStartUs at which the timer fires: the core's deadline when armed. */
   private dueTicks = 0;
   /** Ticks of this interval already handed to the core (by beforeInput); always < dueTicks. */
   private givenTicks = 0;
