@@ -18,7 +18,7 @@ import type { Environment, TimerHandle } from "../env/environment.ts";
 import type { NodeId } from "../raft/types.ts";
 import { decodeMemberAddresses, memberKey, type MemberAddresses } from "./address-book.ts";
 import type { AppliedReader, RequestPath } from "./request-path.ts";
-import type { KvReplica } from "./node-process.ts";
+import type { NodeReplica } from "./node-process.ts";
 import type { RequestOutcome } from "./request-types.ts";
 import { ensureSnapshotForJoiners } from "./snapshot-for-joiners.ts";
 
@@ -58,7 +58,7 @@ export class MembershipAgent {
 
   constructor(
     private readonly env: Environment,
-    private readonly replica: KvReplica,
+    private readonly replica: NodeReplica,
     private readonly path: RequestPath,
     private readonly machine: AppliedReader,
     private readonly options: MembershipAgentOptions,
@@ -142,7 +142,7 @@ export class MembershipAgent {
   }
 
   private recordIsCurrent(): boolean {
-    const stored = decodeMemberAddresses(this.machine.query({ key: memberKey(this.env.nodeId) }));
+    const stored = decodeMemberAddresses(this.machine.value(memberKey(this.env.nodeId)));
     return stored !== undefined && stored.peer === this.options.addresses.peer && stored.api === this.options.addresses.api;
   }
 

@@ -1,23 +1,25 @@
 // What one Blixard node process runs, given its Environment and its opened storage: the
-// replica driver over the key-value state machine (and, as the node grows, whatever runs
-// beside the replica). The real runtime (src/shell/node/runtime.ts) and the simulator's
+// replica driver over the node's state machine (the key-value map and the orchestrator's
+// cluster state, node-state-machine.ts), the request path, and what runs beside them. The real runtime (src/shell/node/runtime.ts) and the simulator's
 // cluster (src/core/sim/cluster.ts) both build their nodes here, so the simulator runs the
 // same assembly that production runs.
 
 import { assert } from "../assert.ts";
 import type { Environment } from "../env/environment.ts";
 import type { RaftStorage } from "../storage/raft-storage.ts";
-import { KvStateMachine, type KvPlantedBug, type KvQuery, type KvResult } from "./kv-state-machine.ts";
+import type { KvPlantedBug } from "./kv-state-machine.ts";
+import type { ClusterPlantedBug } from "../cluster/cluster-state.ts";
+import { NodeStateMachine, type NodeQuery, type NodeQueryResult, type NodeResult } from "./node-state-machine.ts";
 import { Replica, type ReplicaOptions } from "./replica.ts";
 import { MembershipAgent, type MembershipAgentOptions } from "./membership-agent.ts";
 import { RequestPath, type RequestPathOptions } from "./request-path.ts";
 
-export type KvReplica = Replica<KvResult, KvQuery, string>;
+export type NodeReplica = Replica<NodeResult, NodeQuery, NodeQueryResult>;
 
 export interface NodeProcess {
-  readonly replica: KvReplica;
+  readonly replica: NodeReplica;
   /** The replica's state machine (the runtime reads it for serializable local reads). */
-  readonly machine: KvStateMachine;
+  readonly machine: NodeStateMachine;
   /** Every client request, kv and admin, served or forwarded (the transport's client channel). */
   readonly requestPath: RequestPath;
 }
@@ -25,6 +27,8 @@ export interface NodeProcess {
 export interface NodeProcessOptions extends ReplicaOptions {
   /** Test harness only: bugs planted in the state machine. */
   readonly kvPlantedBugs?: ReadonlySet<KvPlantedBug>;
+  /** Test harness only: bugs planted in the cluster state machine. */
+  readonly clusterPlantedBugs?: ReadonlySet<ClusterPlantedBug>;
 }
 
 /** Builds a node's process; the caller starts it (process.replica.start()). */
@@ -32,8 +36,8 @@ export function createNodeProcess(env: Environment, storage: RaftStorage, option
   assert(options.tickMs > 0, "a node process needs a positive tick");
   // A forward waits for the leader's own outcome: its deadline must outlast the leader's request timeout.
   assert(pathOptions.forwardTimeoutMs > options.requestTimeoutMs, "a forward's deadline must outlast the leader's request timeout");
-  const machine = new KvStateMachine(options.kvPlantedBugs);
-  const replica: KvReplica = new Replica<KvResult, KvQuery, string>(env, storage, machine, options);
+  const machine = new NodeStateMachine({ kv: options.kvPlantedBugs, cluster: options.clusterPlantedBugs });
+  const replica: NodeReplica = new Replica<NodeResult, NodeQuery, NodeQueryResult>(env, storage, machine, options);
   const requestPath = new RequestPath(env, replica, machine, pathOptions);
   return { replica, machine, requestPath };
 }

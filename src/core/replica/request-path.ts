@@ -28,7 +28,11 @@ import type { ConfState, NodeId } from "../raft/types.ts";
 import { CLIENT_FRAME_BYTES_MAX, decodeClientFrame, encodeClientFrame, HOPS_MAX, ORIGIN_MAX } from "../wire/client-codec.ts";
 import { DeadlineSweep } from "./deadline-sweep.ts";
 import { decodeMemberAddresses, encodeMemberAddresses, memberKey, type MemberAddresses } from "./address-book.ts";
-import { encodeKvCommand, type KvQuery, type KvResult } from "./kv-state-machine.ts";
+import { encodeKvCommand, type KvResult } from "./kv-state-machine.ts";
+import { answerClusterRead } from "../cluster/cluster-read.ts";
+import type { ClusterView } from "../cluster/types.ts";
+import { defaultSchedulerOptions, type SchedulerOptions } from "../scheduler/scheduler.ts";
+import { CLUSTER_QUERY, encodeClusterCommand, type NodeQuery, type NodeQueryResult, type NodeResult } from "./node-state-machine.ts";
 import type { CommandOutcome, Replica, ReplicaRefusal } from "./replica.ts";
 import {
   needsLeader,
@@ -58,6 +62,8 @@ export interface RequestPathOptions {
   readonly plantedBugs?: ReadonlySet<RequestPathPlantedBug>;
   /** A put or cas acknowledged ok by this node (the simulator's durability check). */
   readonly onAcknowledged?: (index: number) => void;
+  /** How a plan read (cluster-read "plan") schedules: the cluster's scheduler settings. */
+  readonly scheduler?: SchedulerOptions;
 }
 
 export const defaultRequestPathOptions: RequestPathOptions = {
@@ -87,11 +93,12 @@ interface PendingForward {
   readonly done: (outcome: RequestOutcome) => void;
 }
 
-type KvReplica = Replica<KvResult, KvQuery, string>;
+type NodeReplica = Replica<NodeResult, NodeQuery, NodeQueryResult>;
 
-/** What the path reads of the state machine: the applied value of a key ("" when absent). */
+/** What the path reads of the applied state: a key's value ("" when absent), and the cluster state. */
 export interface AppliedReader {
-  query(query: KvQuery): string;
+  value(key: string): string;
+  readonly cluster: ClusterView;
 }
 
 export class RequestPath {
@@ -118,7 +125,7 @@ export class RequestPath {
 
   constructor(
     private readonly env: Environment,
-    private readonly replica: KvReplica,
+    private readonly replica: NodeReplica,
     private readonly machine: AppliedReader,
     options: RequestPathOptions = defaultRequestPathOptions,
   ) {
@@ -264,11 +271,22 @@ export class RequestPath {
     const replica = this.replica;
     switch (request.kind) {
       case "get-local":
-        return done(okOutcome({ kind: "get", value: this.machine.query({ key: request.key }), index: replica.core.appliedIndex() }, this.env.nodeId));
+        return done(okOutcome({ kind: "get", value: this.machine.value(request.key), index: replica.core.appliedIndex() }, this.env.nodeId));
       case "get":
         return replica.read({ key: request.key }, (outcome) => {
-          if (outcome.status === "ok") done(okOutcome({ kind: "get", value: outcome.result, index: outcome.index }, this.env.nodeId));
-          else done(this.refused(outcome.refusal));
+          if (outcome.status !== "ok") return done(this.refused(outcome.refusal));
+          assert(typeof outcome.result === "string", "a key-value read answers a string");
+          done(okOutcome({ kind: "get", value: outcome.result, index: outcome.index }, this.env.nodeId));
+        });
+      case "cluster":
+        return replica.submit(encodeClusterCommand(request.envelope), (outcome) => done(this.clusterOutcome(outcome)));
+      case "cluster-read":
+        return replica.read(CLUSTER_QUERY, (outcome) => {
+          if (outcome.status !== "ok") return done(this.refused(outcome.refusal));
+          assert(typeof outcome.result !== "string", "a cluster read answers the cluster state");
+          // Read inside the callback: the state at (or after) the read point, which is what linearizability asks.
+          const answer = answerClusterRead(outcome.result, request.read, this.options.scheduler ?? defaultSchedulerOptions);
+          done(okOutcome({ kind: "cluster-read", index: outcome.index, answer }, this.env.nodeId));
         });
       case "put":
         return replica.submit(encodeKvCommand({ op: "put", key: request.key, value: request.value }), (outcome) => done(this.kvOutcome(outcome)));
@@ -296,7 +314,7 @@ export class RequestPath {
    * applied and the second was refused, the outcome is the second's, and a retry is safe.
    */
   private addLearner(request: Extract<ClientRequest, { kind: "add-learner" }>, done: (outcome: RequestOutcome) => void): void {
-    const stored = decodeMemberAddresses(this.machine.query({ key: memberKey(request.nodeId) }));
+    const stored = decodeMemberAddresses(this.machine.value(memberKey(request.nodeId)));
     // An empty API address keeps the one on record: the node announces its own once it runs.
     const wanted: MemberAddresses = { peer: request.peer, api: request.api !== "" ? request.api : (stored?.api ?? "") };
     const thenAdd = (index: number): void => {
@@ -317,10 +335,19 @@ export class RequestPath {
     });
   }
 
-  private kvOutcome(outcome: CommandOutcome<KvResult>): RequestOutcome {
+  private clusterOutcome(outcome: CommandOutcome<NodeResult>): RequestOutcome {
+    if (outcome.status !== "ok") return outcome.status === "rejected" ? this.refused(outcome.refusal) : this.unknownCommand(outcome.reason);
+    const result = outcome.result;
+    assert(result.op === "cluster", "a cluster command's result is the cluster state's");
+    // Applied: ok, whether the state machine took it or refused it (a refusal is its deterministic verdict, with no effect).
+    return okOutcome({ kind: "cluster", index: outcome.index, result: result.result }, this.env.nodeId);
+  }
+
+  private kvOutcome(outcome: CommandOutcome<NodeResult>): RequestOutcome {
     switch (outcome.status) {
       case "ok": {
         const result = outcome.result;
+        assert(result.op !== "cluster", "a key-value command's result is the map's");
         // The map was full: the entry applied as a no-op, so the command certainly had no effect.
         if (result.op === "rejected") return notApplied("map-full", this.env.nodeId, `the key-value map is full (${result.reason})`);
         this.options.onAcknowledged?.(outcome.index);

@@ -11,6 +11,9 @@
 //                  the node stopped with it in flight). A retry may apply a write twice.
 
 import type { ConfState, NodeId } from "../raft/types.ts";
+import { validateClusterRead, type ClusterRead, type ClusterReadAnswer } from "../cluster/cluster-read.ts";
+import { validateEnvelope } from "../cluster/command-codec.ts";
+import type { ClusterResult, CommandEnvelope } from "../cluster/types.ts";
 import { RESERVED_KEY_PREFIX } from "./address-book.ts";
 import { validateKvCommand } from "./kv-state-machine.ts";
 
@@ -28,7 +31,11 @@ export type ClientRequest =
   | { readonly kind: "add-learner"; readonly nodeId: NodeId; readonly peer: string; readonly api: string; readonly addressesOnly: boolean }
   | { readonly kind: "promote"; readonly nodeId: NodeId }
   | { readonly kind: "remove"; readonly nodeId: NodeId }
-  | { readonly kind: "transfer-leader"; readonly targetId: NodeId };
+  | { readonly kind: "transfer-leader"; readonly targetId: NodeId }
+  /** A change of the orchestrator's cluster state (src/core/cluster/): applied in log order, or refused by the state machine with a reason. */
+  | { readonly kind: "cluster"; readonly envelope: CommandEnvelope }
+  /** A linearizable read of the cluster state (ReadIndex on the leader). */
+  | { readonly kind: "cluster-read"; readonly read: ClusterRead };
 
 export type ClientRequestKind = ClientRequest["kind"];
 
@@ -38,7 +45,10 @@ export type RequestResult =
   | { readonly kind: "cas"; readonly swapped: boolean; readonly current: string; readonly index: number }
   /** add-learner, promote, remove: the log index of the change (0: nothing needed changing) and the membership after it. */
   | { readonly kind: "membership"; readonly index: number; readonly confState: ConfState }
-  | { readonly kind: "transfer"; readonly leaderId: NodeId };
+  | { readonly kind: "transfer"; readonly leaderId: NodeId }
+  /** The command was applied at index; the state machine's verdict (ok, or rejected with a reason and no effect). */
+  | { readonly kind: "cluster"; readonly index: number; readonly result: ClusterResult }
+  | { readonly kind: "cluster-read"; readonly index: number; readonly answer: ClusterReadAnswer };
 
 /** Why a request certainly had no effect. */
 export const NOT_APPLIED_REASONS = [
@@ -108,6 +118,10 @@ export function resultKindFor(kind: ClientRequestKind): RequestResult["kind"] {
       return "membership";
     case "transfer-leader":
       return "transfer";
+    case "cluster":
+      return "cluster";
+    case "cluster-read":
+      return "cluster-read";
   }
 }
 
@@ -139,6 +153,10 @@ export function validateRequest(request: ClientRequest): string | undefined {
       return isNodeId(request.nodeId) ? undefined : `node_id: must be a positive integer, got ${request.nodeId}`;
     case "transfer-leader":
       return isNodeId(request.targetId) ? undefined : `target_id: must be a positive integer, got ${request.targetId}`;
+    case "cluster":
+      return validateEnvelope(request.envelope);
+    case "cluster-read":
+      return validateClusterRead(request.read);
   }
 }
 

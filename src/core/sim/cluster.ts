@@ -7,7 +7,7 @@
 import { assert } from "../assert.ts";
 import type { CrashKind } from "../env/environment.ts";
 import type { ConfState, NodeId, RaftCore } from "../raft/types.ts";
-import { createNodeProcess, startMembershipAgent, type KvReplica } from "../replica/node-process.ts";
+import { createNodeProcess, startMembershipAgent, type NodeReplica } from "../replica/node-process.ts";
 import { defaultMembershipAgentTiming } from "../replica/membership-agent.ts";
 import type { ReplicaOptions } from "../replica/replica.ts";
 import type { RequestPath, RequestPathOptions, RequestPathStats } from "../replica/request-path.ts";
@@ -32,7 +32,7 @@ export interface StartRefusal {
 /** One start of a node: the host process and, once its storage opened, the replica. */
 export interface NodeIncarnation {
   readonly process: HostProcess;
-  replica: KvReplica | undefined;
+  replica: NodeReplica | undefined;
   /** The node's request path (client channel), built with the replica. */
   requestPath: RequestPath | undefined;
 }

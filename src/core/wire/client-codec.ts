@@ -17,6 +17,9 @@
 import { assert, unreachable } from "../assert.ts";
 import type { NodeId } from "../raft/types.ts";
 import { KV_KEY_BYTES_MAX, KV_VALUE_BYTES_MAX } from "../replica/kv-state-machine.ts";
+import { decodeEnvelope, encodeEnvelope } from "../cluster/command-codec.ts";
+import type { ClusterRead, ClusterReadAnswer } from "../cluster/cluster-read.ts";
+import { CLUSTER_LIMITS, type ClusterResult } from "../cluster/types.ts";
 import {
   ADDRESS_BYTES_MAX,
   DETAIL_BYTES_MAX,
@@ -29,8 +32,12 @@ import {
 import { ByteReader, ByteWriter, DecodeFailure } from "./bytes.ts";
 import { MAX_MEMBERS } from "./codec.ts";
 
-/** No client frame is larger: two values at their limit and a little more. */
-export const CLIENT_FRAME_BYTES_MAX = 2 * KV_VALUE_BYTES_MAX + KV_KEY_BYTES_MAX + 4 * 1024;
+/** A cluster read's JSON form is small: a few names and numbers, or a plan's list of ids. */
+const CLUSTER_READ_BYTES_MAX = 16 * 1024;
+/** A cluster result or read answer (a page of records, a plan) as JSON. */
+export const CLUSTER_ANSWER_BYTES_MAX = 1024 * 1024;
+/** No client frame is larger: two values at their limit, or a cluster command or answer at its limit, and a little more. */
+export const CLIENT_FRAME_BYTES_MAX = Math.max(2 * KV_VALUE_BYTES_MAX + KV_KEY_BYTES_MAX, CLUSTER_LIMITS.commandBytesMax, CLUSTER_ANSWER_BYTES_MAX) + 4 * 1024;
 /** Hops a request may have made; a forwarded request (1) is never forwarded again. */
 export const HOPS_MAX = 1;
 
@@ -56,11 +63,11 @@ export type ClientDecodeResult = { readonly ok: true; readonly frame: ClientFram
 const FRAME_REQUEST = 1;
 const FRAME_OUTCOME = 2;
 
-const REQUEST_TAGS = { get: 1, "get-local": 2, put: 3, cas: 4, "add-learner": 5, promote: 6, remove: 7, "transfer-leader": 8 } as const;
+const REQUEST_TAGS = { get: 1, "get-local": 2, put: 3, cas: 4, "add-learner": 5, promote: 6, remove: 7, "transfer-leader": 8, cluster: 9, "cluster-read": 10 } as const;
 const STATUS_OK = 1;
 const STATUS_NOT_APPLIED = 2;
 const STATUS_UNKNOWN = 3;
-const RESULT_TAGS = { get: 1, put: 2, cas: 3, membership: 4, transfer: 5 } as const;
+const RESULT_TAGS = { get: 1, put: 2, cas: 3, membership: 4, transfer: 5, cluster: 6, "cluster-read": 7 } as const;
 
 /** Origins are 32-bit words (drawn once per incarnation). */
 export const ORIGIN_MAX = 0xffff_ffff;
@@ -116,6 +123,12 @@ function writeRequest(writer: ByteWriter, request: ClientRequest): void {
     case "transfer-leader":
       writer.uvarint(request.targetId);
       return;
+    case "cluster":
+      writer.bytes(encodeEnvelope(request.envelope));
+      return;
+    case "cluster-read":
+      writer.string(JSON.stringify(request.read));
+      return;
     default:
       return unreachable(request, "client request");
   }
@@ -167,6 +180,14 @@ function writeResult(writer: ByteWriter, result: RequestResult): void {
       return;
     case "transfer":
       writer.uvarint(result.leaderId);
+      return;
+    case "cluster":
+      writer.uvarint(result.index);
+      writer.string(JSON.stringify(result.result));
+      return;
+    case "cluster-read":
+      writer.uvarint(result.index);
+      writer.string(JSON.stringify(result.answer));
       return;
     default:
       return unreachable(result, "request result");
@@ -250,6 +271,13 @@ function readRequest(reader: ByteReader): ClientRequest {
       return { kind: "remove", nodeId: readNodeId(reader, "node id") };
     case REQUEST_TAGS["transfer-leader"]:
       return { kind: "transfer-leader", targetId: readNodeId(reader, "target id") };
+    case REQUEST_TAGS.cluster: {
+      const decoded = decodeEnvelope(reader.bytes("cluster command", CLUSTER_LIMITS.commandBytesMax));
+      if ("error" in decoded) throw new DecodeFailure(`cluster command: ${decoded.error}`);
+      return { kind: "cluster", envelope: decoded };
+    }
+    case REQUEST_TAGS["cluster-read"]:
+      return { kind: "cluster-read", read: parseClusterRead(reader.string("cluster read", CLUSTER_READ_BYTES_MAX)) };
     default:
       throw new DecodeFailure(`unknown request kind ${tag}`);
   }
@@ -297,6 +325,18 @@ function readResult(reader: ByteReader): RequestResult {
     }
     case RESULT_TAGS.transfer:
       return { kind: "transfer", leaderId: readNodeId(reader, "leader id") };
+    case RESULT_TAGS.cluster: {
+      const index = reader.uvarint("index");
+      const result = parseJson(reader.string("cluster result", CLUSTER_ANSWER_BYTES_MAX), "cluster result") as ClusterResult;
+      if (result.status !== "ok" && result.status !== "rejected") throw new DecodeFailure("cluster result: no status");
+      return { kind: "cluster", index, result };
+    }
+    case RESULT_TAGS["cluster-read"]: {
+      const index = reader.uvarint("index");
+      const answer = parseJson(reader.string("cluster read answer", CLUSTER_ANSWER_BYTES_MAX), "cluster read answer") as ClusterReadAnswer;
+      if (typeof answer.what !== "string") throw new DecodeFailure("cluster read answer: no kind");
+      return { kind: "cluster-read", index, answer };
+    }
     default:
       throw new DecodeFailure(`unknown result kind ${tag}`);
   }
@@ -313,4 +353,50 @@ function readIds(reader: ByteReader, what: string): NodeId[] {
     ids.push(id);
   }
   return ids;
+}
+
+
+function parseJson(text: string, what: string): { readonly [key: string]: unknown } {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    throw new DecodeFailure(`${what}: not JSON`);
+  }
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) throw new DecodeFailure(`${what}: not an object`);
+  return parsed as { readonly [key: string]: unknown };
+}
+
+/** The JSON form of a ClusterRead, checked field by field (validateClusterRead then checks the ranges). */
+function parseClusterRead(text: string): ClusterRead {
+  const value = parseJson(text, "cluster read");
+  const text_ = (key: string): string => {
+    const field = value[key];
+    if (typeof field !== "string") throw new DecodeFailure(`cluster read: ${key} is not a string`);
+    return field;
+  };
+  const number = (key: string): number => {
+    const field = value[key];
+    if (typeof field !== "number" || !Number.isSafeInteger(field)) throw new DecodeFailure(`cluster read: ${key} is not an integer`);
+    return field;
+  };
+  switch (value.what) {
+    case "vm":
+      return { what: "vm", tenant: text_("tenant"), name: text_("name") };
+    case "vms":
+      return { what: "vms", tenant: text_("tenant"), afterId: number("afterId"), limit: number("limit") };
+    case "node":
+      return { what: "node", nodeId: number("nodeId") };
+    case "nodes":
+      return { what: "nodes", afterId: number("afterId"), limit: number("limit") };
+    case "events":
+      return { what: "events", afterIndex: number("afterIndex"), limit: number("limit") };
+    case "plan": {
+      const ids = value.vmIds;
+      if (!Array.isArray(ids) || !ids.every((id): id is number => typeof id === "number" && Number.isSafeInteger(id))) throw new DecodeFailure("cluster read: vmIds is not a list of integers");
+      return { what: "plan", vmIds: ids };
+    }
+    default:
+      throw new DecodeFailure("cluster read: unknown kind");
+  }
 }

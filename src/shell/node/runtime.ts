@@ -23,9 +23,9 @@ import { ListenError, TcpTransport } from "../os/tcp-transport.ts";
 import { parseHostPort } from "../os/address.ts";
 import type { ConfState, NodeId } from "../../core/raft/types.ts";
 import { RaftStorage, StorageError } from "../../core/storage/raft-storage.ts";
-import type { KvStateMachine } from "../../core/replica/kv-state-machine.ts";
+import type { NodeStateMachine } from "../../core/replica/node-state-machine.ts";
 import { decodeMemberAddresses, memberKey, type MemberAddresses } from "../../core/replica/address-book.ts";
-import { createNodeProcess, startMembershipAgent, type KvReplica } from "../../core/replica/node-process.ts";
+import { createNodeProcess, startMembershipAgent, type NodeReplica } from "../../core/replica/node-process.ts";
 import { defaultRaftTuning, defaultReplicaOptions, type ReplicaStatus } from "../../core/replica/replica.ts";
 import { defaultRequestPathOptions, type RequestPath } from "../../core/replica/request-path.ts";
 import type { ClientRequest, RequestOutcome } from "../../core/replica/request-types.ts";
@@ -103,8 +103,8 @@ export class NodeRuntime {
   private readonly env: SystemEnvironment;
   private readonly disk: SystemDisk;
   private readonly transport: TcpTransport;
-  private readonly machine: KvStateMachine;
-  private readonly replica: KvReplica;
+  private readonly machine: NodeStateMachine;
+  private readonly replica: NodeReplica;
   /** Every client request goes through it: the Connect services and the membership agent. */
   readonly requestPath: RequestPath;
   private agent: MembershipAgent | undefined;
@@ -118,8 +118,8 @@ export class NodeRuntime {
     env: SystemEnvironment;
     disk: SystemDisk;
     transport: TcpTransport;
-    machine: KvStateMachine;
-    replica: KvReplica;
+    machine: NodeStateMachine;
+    replica: NodeReplica;
     requestPath: RequestPath;
     peerAddress: string;
     apiAddress: string;
@@ -246,7 +246,7 @@ export class NodeRuntime {
 
   /** Exactly what the replicated book (as applied here) says about a member. */
   storedAddresses(id: NodeId): MemberAddresses | undefined {
-    return decodeMemberAddresses(this.machine.query({ key: memberKey(id) }));
+    return decodeMemberAddresses(this.machine.value(memberKey(id)));
   }
 
   /** The peer address known for a member (book first, then --initial-cluster). */

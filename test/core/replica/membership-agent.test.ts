@@ -24,7 +24,7 @@ function isLearner(cluster: PathCluster, at: NodeId, id: NodeId): boolean {
 }
 
 function bookEntry(cluster: PathCluster, at: NodeId, id: NodeId): { peer: string; api: string } | undefined {
-  return decodeMemberAddresses(cluster.machines.get(at)!.query({ key: memberKey(id) }));
+  return decodeMemberAddresses(cluster.machines.get(at)!.value(memberKey(id)));
 }
 
 describe("membership agent", () => {

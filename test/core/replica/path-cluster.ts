@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import type { ChannelName, EndpointId, Environment, ReceiveVerdict, Timers } from "../../../src/core/env/environment.ts";
 import { noFailpoints, silentLogger } from "../../../src/core/env/environment.ts";
 import { Replica, defaultRaftTuning, type ReplicaOptions } from "../../../src/core/replica/replica.ts";
-import { KvStateMachine, type KvQuery, type KvResult } from "../../../src/core/replica/kv-state-machine.ts";
+import { NodeStateMachine, type NodeQuery, type NodeQueryResult, type NodeResult } from "../../../src/core/replica/node-state-machine.ts";
 import { RequestPath, type RequestPathOptions } from "../../../src/core/replica/request-path.ts";
 import type { ClientRequest, RequestOutcome } from "../../../src/core/replica/request-types.ts";
 import type { ConfState, NodeId } from "../../../src/core/raft/types.ts";
@@ -36,9 +36,9 @@ type Receiver = (from: EndpointId, bytes: Uint8Array) => ReceiveVerdict;
 
 export class PathCluster {
   readonly queue = new EventQueue(1_000_000);
-  readonly replicas = new Map<NodeId, Replica<KvResult, KvQuery, string>>();
+  readonly replicas = new Map<NodeId, Replica<NodeResult, NodeQuery, NodeQueryResult>>();
   readonly paths = new Map<NodeId, RequestPath>();
-  readonly machines = new Map<NodeId, KvStateMachine>();
+  readonly machines = new Map<NodeId, NodeStateMachine>();
   readonly envs = new Map<NodeId, Environment>();
   private readonly receivers = new Map<string, Receiver>();
   private readonly timers = new Map<NodeId, SimTimers>();
@@ -103,7 +103,7 @@ export class PathCluster {
       storage = result;
     });
     this.runUntil(() => storage !== undefined, 1_000);
-    const machine = new KvStateMachine();
+    const machine = new NodeStateMachine();
     const replica = new Replica(env, storage!, machine, replicaOptions);
     // The path arms its timers through a counting wrapper: the sweep is the only timer it uses.
     const countingTimers: Timers = {

@@ -6,8 +6,9 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { decodePeerPayload } from "../../../src/core/wire/codec.ts";
 import { defaultRaftTuning, type CommandOutcome, type ReplicaOptions } from "../../../src/core/replica/replica.ts";
-import { encodeKvCommand, type KvResult, type KvStateMachine } from "../../../src/core/replica/kv-state-machine.ts";
-import { createNodeProcess, type KvReplica } from "../../../src/core/replica/node-process.ts";
+import { encodeKvCommand } from "../../../src/core/replica/kv-state-machine.ts";
+import type { NodeResult, NodeStateMachine } from "../../../src/core/replica/node-state-machine.ts";
+import { createNodeProcess, type NodeReplica } from "../../../src/core/replica/node-process.ts";
 import { defaultRequestPathOptions } from "../../../src/core/replica/request-path.ts";
 import type { ConfState, Entry, Message, NodeId } from "../../../src/core/raft/types.ts";
 import { RaftStorage } from "../../../src/core/storage/raft-storage.ts";
@@ -31,8 +32,8 @@ const options: ReplicaOptions = {
 class MiniCluster {
   readonly world: World;
   readonly queue: EventQueue;
-  readonly replicas = new Map<NodeId, KvReplica>();
-  readonly machines = new Map<NodeId, KvStateMachine>();
+  readonly replicas = new Map<NodeId, NodeReplica>();
+  readonly machines = new Map<NodeId, NodeStateMachine>();
   readonly applied = new Map<NodeId, Entry[]>();
   private readonly incarnations = new Map<NodeId, number>();
   /** Every message a replica sent, with the simulated time it left. */
@@ -133,8 +134,8 @@ class MiniCluster {
     });
   }
 
-  submit(id: NodeId, key: string, value: string): () => CommandOutcome<KvResult> | undefined {
-    let outcome: CommandOutcome<KvResult> | undefined;
+  submit(id: NodeId, key: string, value: string): () => CommandOutcome<NodeResult> | undefined {
+    let outcome: CommandOutcome<NodeResult> | undefined;
     this.replicas.get(id)!.submit(encodeKvCommand({ op: "put", key, value }), (o) => (outcome = o));
     return () => outcome;
   }
@@ -150,7 +151,7 @@ describe("replica driver", () => {
     let read: string | undefined;
     cluster.replicas.get(1)!.read({ key: "k4" }, (o) => {
       assert.equal(o.status, "ok");
-      if (o.status === "ok") read = o.result;
+      if (o.status === "ok" && typeof o.result === "string") read = o.result;
     });
     cluster.runUntil(() => read !== undefined, 5_000);
     assert.equal(read, "v44");

@@ -21,7 +21,7 @@ import { seedFromNumber } from "../../../src/core/sim/seed.ts";
 import { SimClock, SimTimers } from "../../../src/core/sim/sim-clock.ts";
 import { SimDisk } from "../../../src/core/sim/sim-disk.ts";
 
-type KvReplica = Replica<KvResult, KvQuery, string>;
+type NodeReplica = Replica<KvResult, KvQuery, string>;
 
 const options: ReplicaOptions = {
   tickMs: 10,
@@ -38,7 +38,7 @@ const leaseUs = holderDurationUs(promiseUs);
 /** Three replicas on one event queue; the network delivers after 1 ms. Every clock has the same drift and offset. */
 class LeaseCluster {
   readonly queue = new EventQueue(1_000_000);
-  readonly replicas = new Map<NodeId, KvReplica>();
+  readonly replicas = new Map<NodeId, NodeReplica>();
   readonly clocks = new Map<NodeId, SimClock>();
 
   constructor(driftPpm: number, offsetUs: number, plantedBugs: ReadonlySet<PlantedBug> = new Set()) {

@@ -1,0 +1,194 @@
+// The cluster controller: the part of the orchestrator that acts for the cluster rather than for
+// one node. It runs in every node process, as deterministic core code on the Environment's
+// timers; only the Raft leader's instance proposes. Each round it:
+//   1. notes, on this process's monotonic clock, when it first saw each node's latest lease
+//      renewal applied (every replica does this, leader or not, so a new leader already knows);
+//   2. declares down every node whose renewal it has not seen renewed for the controller's lease
+//      bound Lc (src/core/agent/lease-timing.ts, docs/FENCING.md): by then, in true time, that
+//      node's VMs are dead whatever its clock did, so the state machine may place them elsewhere
+//      at once;
+//   3. schedules pending VMs (src/core/scheduler/) and proposes the placements in batches;
+//   4. moves a draining node's VMs off one at a time (cold migration through the state machine).
+// Every proposal is bounded: one placement batch and one migration per draining node in flight,
+// one declaration per node. A proposal whose outcome is unknown is simply looked at again next
+// round: each one names the state it expects (epoch and renewal index, generations), so a
+// duplicate is refused by the state machine, never applied twice.
+
+import { assert } from "../assert.ts";
+import type { Environment, TimerHandle } from "../env/environment.ts";
+import { controllerDeclareDownAfterUs, type LeaseTiming } from "../agent/lease-timing.ts";
+import { planToCommands, schedule, type SchedulerOptions } from "../scheduler/scheduler.ts";
+import type { ClusterCommand, ClusterResult, ClusterView, CommandEnvelope, NodeId, VmId } from "../cluster/types.ts";
+
+/** Planted bugs of the controller (test harness only, docs/PLANTED-BUGS.md). */
+export type ControllerPlantedBug =
+  /** Declares a node down as soon as one renewal is late (renewIntervalUs after it), without waiting out the lease bound: its VMs may still run. */
+  "no-fencing-wait";
+
+export interface ControllerOptions {
+  readonly timing: LeaseTiming;
+  /** How often the controller looks at the state. */
+  readonly roundIntervalMs: number;
+  readonly scheduler: SchedulerOptions;
+  /** Pending VMs one scheduling round considers (the oldest first). */
+  readonly scheduleBatchMax: number;
+  readonly plantedBugs?: ReadonlySet<ControllerPlantedBug>;
+}
+
+/** The controller's way to the cluster: the request path (through the local replica, or forwarded). */
+export interface ControllerPorts {
+  readonly readState: () => ClusterView;
+  readonly isLeader: () => boolean;
+  readonly submit: (envelope: CommandEnvelope, done: (outcome: ControllerOutcome) => void) => void;
+}
+
+export type ControllerOutcome = { readonly status: "ok"; readonly index: number; readonly result: ClusterResult } | { readonly status: "not-applied" | "unknown"; readonly detail: string };
+
+export interface ControllerStats {
+  rounds: number;
+  declaredDown: number;
+  placementBatches: number;
+  placementsProposed: number;
+  migrationsProposed: number;
+  proposalsFailed: number;
+}
+
+/** When this process first saw a node's lease at (epoch, renewedIndex). */
+interface RenewalSeen {
+  readonly epoch: number;
+  readonly renewedIndex: number;
+  readonly seenAtUs: number;
+}
+
+export class ClusterController {
+  readonly stats: ControllerStats = { rounds: 0, declaredDown: 0, placementBatches: 0, placementsProposed: 0, migrationsProposed: 0, proposalsFailed: 0 };
+  private readonly renewals = new Map<NodeId, RenewalSeen>();
+  private readonly declaring = new Set<NodeId>();
+  private readonly migrating = new Set<NodeId>();
+  private placing = false;
+  private timer: TimerHandle | undefined;
+  private stopped = false;
+  private readonly declareDownAfterUs: number;
+  private readonly noFencingWait: boolean;
+
+  constructor(
+    private readonly env: Environment,
+    private readonly ports: ControllerPorts,
+    private readonly options: ControllerOptions,
+  ) {
+    assert(options.roundIntervalMs > 0 && options.scheduleBatchMax > 0, "controller intervals and batches are positive");
+    this.declareDownAfterUs = controllerDeclareDownAfterUs(options.timing);
+    assert(this.declareDownAfterUs > options.timing.leaseDurationUs, "the controller waits longer than any lease");
+    this.noFencingWait = options.plantedBugs?.has("no-fencing-wait") ?? false;
+  }
+
+  start(): void {
+    assert(this.timer === undefined && !this.stopped, "a controller starts once");
+    this.timer = this.env.timers.after(this.options.roundIntervalMs, this.round);
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.timer !== undefined) this.env.timers.cancel(this.timer);
+    this.timer = undefined;
+  }
+
+  private readonly round = (): void => {
+    this.timer = undefined;
+    if (this.stopped) return;
+    this.stats.rounds += 1;
+    const view = this.ports.readState();
+    const nowUs = this.env.monotonic.nowUs();
+    this.noteRenewals(view, nowUs);
+    if (this.ports.isLeader()) {
+      this.declareExpired(view, nowUs);
+      this.schedulePending(view);
+      this.drain(view);
+    }
+    this.timer = this.env.timers.after(this.options.roundIntervalMs, this.round);
+  };
+
+  /** Step 1: the first time this process sees each (epoch, renewedIndex); forgets removed nodes. */
+  private noteRenewals(view: ClusterView, nowUs: number): void {
+    const present = new Set<NodeId>();
+    for (const node of view.nodes()) {
+      present.add(node.id);
+      const seen = this.renewals.get(node.id);
+      if (seen === undefined || seen.epoch !== node.lease.epoch || seen.renewedIndex !== node.lease.renewedIndex) {
+        assert(seen === undefined || node.lease.epoch > seen.epoch || node.lease.renewedIndex >= seen.renewedIndex, "a lease never goes back");
+        this.renewals.set(node.id, { epoch: node.lease.epoch, renewedIndex: node.lease.renewedIndex, seenAtUs: nowUs });
+      }
+    }
+    for (const id of [...this.renewals.keys()]) if (!present.has(id)) this.renewals.delete(id);
+    assert(this.renewals.size === present.size, "one renewal record per node");
+  }
+
+  /** Step 2. */
+  private declareExpired(view: ClusterView, nowUs: number): void {
+    const waitUs = this.noFencingWait ? this.options.timing.renewIntervalUs * 2 : this.declareDownAfterUs;
+    for (const node of view.nodes()) {
+      if (node.state === "down" || this.declaring.has(node.id)) continue;
+      const seen = this.renewals.get(node.id);
+      assert(seen !== undefined, "every node's renewal was noted this round");
+      if (nowUs - seen.seenAtUs < waitUs) continue;
+      this.declaring.add(node.id);
+      this.stats.declaredDown += 1;
+      this.propose({ kind: "node-declare-down", nodeId: node.id, epoch: seen.epoch, renewedIndex: seen.renewedIndex }, () => this.declaring.delete(node.id));
+    }
+  }
+
+  /** Step 3: the oldest pending VMs, one batch in flight at a time. */
+  private schedulePending(view: ClusterView): void {
+    if (this.placing) return;
+    const pending: VmId[] = [];
+    for (const vm of view.vms()) {
+      if (vm.phase !== "pending" || vm.desired !== "running" || vm.nodeId !== 0) continue;
+      pending.push(vm.id);
+      if (pending.length === this.options.scheduleBatchMax) break;
+    }
+    if (pending.length === 0) return;
+    const plan = schedule(view, pending, this.options.scheduler);
+    const commands = planToCommands(plan, 0);
+    if (commands.length === 0) return;
+    this.placing = true;
+    this.stats.placementBatches += 1;
+    let outstanding = commands.length;
+    for (const command of commands) {
+      if (command.kind === "placements-commit") this.stats.placementsProposed += command.placements.length;
+      this.propose(command, () => {
+        outstanding -= 1;
+        assert(outstanding >= 0, "more outcomes than placement commands");
+        if (outstanding === 0) this.placing = false;
+      });
+    }
+  }
+
+  /** Step 4: one VM at a time off each draining node (lowest id first), once none of its VMs is stopping. */
+  private drain(view: ClusterView): void {
+    for (const node of view.nodes()) {
+      if (node.state !== "draining" || this.migrating.has(node.id)) continue;
+      let candidate: VmId = 0;
+      let candidateGeneration = 0;
+      let moving = false;
+      for (const vm of view.vmsOnNode(node.id)) {
+        if (vm.phase === "stopping" || vm.phase === "deleting") moving = true;
+        else if (candidate === 0 && vm.desired === "running" && (vm.phase === "running" || vm.phase === "starting" || vm.phase === "scheduled")) {
+          candidate = vm.id;
+          candidateGeneration = vm.generation;
+        }
+      }
+      if (moving || candidate === 0) continue;
+      this.migrating.add(node.id);
+      this.stats.migrationsProposed += 1;
+      this.propose({ kind: "vm-migrate", vmId: candidate, expectedGeneration: candidateGeneration, targetNodeId: 0 }, () => this.migrating.delete(node.id));
+    }
+  }
+
+  private propose(body: ClusterCommand, settled: () => void): void {
+    const envelope: CommandEnvelope = { stampUs: this.env.wall.nowMs() * 1000, requestId: "", body };
+    this.ports.submit(envelope, (outcome) => {
+      if (outcome.status !== "ok") this.stats.proposalsFailed += 1;
+      settled();
+    });
+  }
+}
