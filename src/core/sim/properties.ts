@@ -38,6 +38,16 @@ export const PROPERTIES = {
   "Clean Disk Starts": "a node whose disk was never corrupted never refuses to start as corrupt",
   "Minority Refusals": "at most f of 2f+1 voters refuse to start as corrupt (the fault model keeps a majority of disks intact)",
   "Client Protocol": "every answer a client receives has the shape its operation expects, and every recorded result is one the operation can have",
+  // The orchestrator's (orchestrator-monitor.ts), checked when the run has the orchestrator workload.
+  "VM At Most Once": "at most one instance of each VM runs at any instant of true simulated time",
+  "Node Capacity Held": "no node's running VMs exceed its capacity under its overcommit policy",
+  "Anti-Affinity Held": "hard anti-affinity is never violated among running VMs",
+  "Fresh Fencing Token": "no VM is started with a stale fencing token: a placement older than one some replica has applied, or an epoch its node no longer holds",
+  "Cluster State Consistent":
+    "on every replica after every cluster command: tenant usage equals the sum of the tenant's VMs and stays within quota, no node is promised beyond its capacity, no IP or MAC is held twice, hard anti-affinity holds among assigned VMs",
+  "Generations Increase": "a VM's and a node's generation never decreases on any replica",
+  "Cluster State Agreement": "every replica holds the same cluster state at the same applied index",
+  "VM Liveness": "once faults stop, every VM desired running that some node can hold runs (exactly once, on its current placement) within the stated bound",
 } as const;
 
 export type PropertyName = keyof typeof PROPERTIES;

@@ -1,0 +1,274 @@
+// Simulated orchestrator users: they set up tenants (one with a tight quota, so quota races
+// happen) and an IP pool, then create, stop, start, update, migrate and delete VMs, and ask for
+// plans, through the one request path (cluster and cluster-read requests), as the VM API will.
+// Each client runs one operation at a time against the node it believes leads, follows leader
+// hints, retries what was certainly not applied (bounded), and counts outcomes. A change that
+// names a VM reads it first (linearizably) for its id and generation, then sends the change with
+// that generation: a compare-and-set, so concurrent users race on purpose.
+
+import { AssertionFailure, assert } from "../assert.ts";
+import type { ClusterReadAnswer } from "../cluster/cluster-read.ts";
+import type { ClusterCommand, ClusterResult, CommandEnvelope, Quota, VmRecord, VmSpec } from "../cluster/types.ts";
+import type { NodeId } from "../raft/types.ts";
+import type { ClientRequest, RequestOutcome } from "../replica/request-types.ts";
+import type { EventQueue } from "./event-queue.ts";
+import type { Prng } from "./prng.ts";
+
+export interface OrchestratorWorkloadOptions {
+  readonly clientCount: number;
+  /** VM names per tenant: few, so creates collide with existing names. */
+  readonly namesPerTenant: number;
+  readonly thinkTimeMs: readonly [number, number];
+  /** A request without an answer after this long is given up (its effect unknown). */
+  readonly requestTimeoutMs: number;
+  /** Attempts per request, each after a definite refusal. */
+  readonly attemptsMax: number;
+  readonly mix: { readonly create: number; readonly stop: number; readonly start: number; readonly update: number; readonly migrate: number; readonly delete: number; readonly plan: number };
+}
+
+export const defaultOrchestratorWorkloadOptions: OrchestratorWorkloadOptions = {
+  clientCount: 2,
+  namesPerTenant: 8,
+  thinkTimeMs: [100, 600],
+  requestTimeoutMs: 3_000,
+  attemptsMax: 5,
+  mix: { create: 6, stop: 1, start: 2, update: 1, migrate: 1, delete: 2, plan: 1 },
+};
+
+export const SIM_TENANTS: ReadonlyArray<{ readonly name: string; readonly quota: Quota }> = [
+  { name: "acme", quota: { vmsMax: 40, vcpusMax: 64, memoryMibMax: 65_536, diskGibMax: 2_000, vmsPerNodeMax: 8 } },
+  // Tight: a few VMs only, so concurrent creates race for the last of it.
+  { name: "tiny", quota: { vmsMax: 3, vcpusMax: 4, memoryMibMax: 4_096, diskGibMax: 40, vmsPerNodeMax: 2 } },
+];
+
+export const SIM_IP_POOL = { name: "pool-a", cidr: "10.10.0.0/27", gateway: "10.10.0.1", reserved: ["10.10.0.2"] } as const;
+
+export interface OrchestratorWorkloadStats {
+  requests: number;
+  applied: number;
+  rejected: number;
+  notApplied: number;
+  unknown: number;
+  setupDone: boolean;
+}
+
+type Operation = keyof OrchestratorWorkloadOptions["mix"];
+
+interface Client {
+  readonly index: number;
+  readonly endpoint: number;
+  believedLeader: NodeId;
+  requestId: number;
+  request: ClientRequest | undefined;
+  attempts: number;
+  deadline: number;
+  done: ((outcome: RequestOutcome) => void) | undefined;
+  created: number;
+}
+
+export class OrchestratorWorkload {
+  readonly stats: OrchestratorWorkloadStats = { requests: 0, applied: 0, rejected: 0, notApplied: 0, unknown: 0, setupDone: false };
+  private readonly clients: Client[] = [];
+  private stopInvokingAtUs = Number.POSITIVE_INFINITY;
+  private nextRequestId = 1;
+  private readonly operations: Operation[];
+  private readonly weights: number[];
+
+  constructor(
+    private readonly queue: EventQueue,
+    private readonly random: Prng,
+    private readonly nodeIds: readonly NodeId[],
+    firstEndpoint: number,
+    private readonly options: OrchestratorWorkloadOptions,
+    private readonly send: (fromEndpoint: number, toNode: NodeId, requestId: number, request: ClientRequest) => void,
+  ) {
+    assert(options.clientCount >= 1 && options.attemptsMax >= 1, "an orchestrator workload has clients and attempts");
+    for (let i = 0; i < options.clientCount; i++) {
+      this.clients.push({ index: i, endpoint: firstEndpoint + i, believedLeader: nodeIds[0]!, requestId: 0, request: undefined, attempts: 0, deadline: 0, done: undefined, created: 0 });
+    }
+    this.operations = Object.keys(options.mix).sort() as Operation[];
+    this.weights = this.operations.map((operation) => options.mix[operation]);
+    assert(this.weights.some((weight) => weight > 0), "some operation has weight");
+  }
+
+  /** The endpoints this workload's clients use (the world's client endpoints after the others). */
+  get endpoints(): readonly number[] {
+    return this.clients.map((client) => client.endpoint);
+  }
+
+  owns(endpoint: number): boolean {
+    return this.clients.some((client) => client.endpoint === endpoint);
+  }
+
+  start(stopInvokingAtUs: number): void {
+    this.stopInvokingAtUs = stopInvokingAtUs;
+    const first = this.clients[0]!;
+    // Client 0 sets the cluster up (tenants, then the pool); then every client starts.
+    const setup: ClusterCommand[] = [
+      ...SIM_TENANTS.map((tenant): ClusterCommand => ({ kind: "tenant-set", name: tenant.name, quota: tenant.quota })),
+      { kind: "ip-pool-create", pool: { ...SIM_IP_POOL, reserved: [...SIM_IP_POOL.reserved] } },
+    ];
+    const step = (i: number): void => {
+      if (i === setup.length) {
+        this.stats.setupDone = true;
+        for (const client of this.clients) this.scheduleNext(client);
+        return;
+      }
+      this.command(first, setup[i]!, `setup-${i}`, (result) => {
+        // Applied (ok or already there) moves on; anything else tries the same step again later.
+        if (result === undefined) this.queue.after(500_000, () => step(i));
+        else step(i + 1);
+      });
+    };
+    this.queue.after(200_000, () => step(0));
+  }
+
+  /** An outcome reached one of this workload's endpoints. */
+  receive(endpoint: number, requestId: number, outcome: RequestOutcome): void {
+    const client = this.clients.find((candidate) => candidate.endpoint === endpoint);
+    assert(client !== undefined, () => `endpoint ${endpoint} is not an orchestrator client`);
+    if (client.requestId !== requestId || client.done === undefined) return; // late: given up already
+    if (outcome.status === "ok") client.believedLeader = outcome.servedBy;
+    if (outcome.status === "not-applied") {
+      this.stats.notApplied += 1;
+      if (outcome.leaderHint !== 0) client.believedLeader = outcome.leaderHint;
+      else client.believedLeader = this.nodeIds[this.random.intBelow(this.nodeIds.length)]!;
+      if (client.attempts < this.options.attemptsMax && this.queue.timeUs < client.deadline) {
+        this.queue.after(50_000 * client.attempts, () => this.attempt(client));
+        return;
+      }
+    }
+    if (outcome.status === "unknown") this.stats.unknown += 1;
+    const done = client.done;
+    client.done = undefined;
+    done(outcome);
+  }
+
+  // ---- operations ------------------------------------------------------------------------
+
+  private scheduleNext(client: Client): void {
+    const [min, max] = this.options.thinkTimeMs;
+    const delayUs = (min + this.random.intBelow(max - min + 1)) * 1000;
+    if (this.queue.timeUs + delayUs >= this.stopInvokingAtUs) return;
+    this.queue.after(delayUs, () => this.invoke(client));
+  }
+
+  private invoke(client: Client): void {
+    const operation = this.operations[this.pickWeighted()]!;
+    const tenant = SIM_TENANTS[this.random.intBelow(SIM_TENANTS.length)]!.name;
+    const name = `vm-${this.random.intBelow(this.options.namesPerTenant)}`;
+    const next = (): void => this.scheduleNext(client);
+    if (operation === "create") {
+      client.created += 1;
+      this.command(client, { kind: "vm-create", spec: this.spec(tenant, name), desired: "running" }, `c${client.index}-create-${client.created}`, next);
+      return;
+    }
+    this.readVm(client, tenant, name, (vm) => {
+      if (vm === undefined) return next();
+      const command = this.change(operation, vm);
+      if (command === undefined) return next();
+      this.command(client, command, "", next);
+    });
+  }
+
+  /** An index into `operations`, with probability proportional to its weight (integer draw). */
+  private pickWeighted(): number {
+    let total = 0;
+    for (const weight of this.weights) total += weight;
+    let draw = this.random.intBelow(total);
+    for (let i = 0; i < this.weights.length; i++) {
+      draw -= this.weights[i]!;
+      if (draw < 0) return i;
+    }
+    return unreachableIndex();
+  }
+
+  private change(operation: Operation, vm: VmRecord): ClusterCommand | undefined {
+    const expectedGeneration = vm.generation;
+    switch (operation) {
+      case "stop":
+        return { kind: "vm-set-desired", vmId: vm.id, expectedGeneration, desired: "stopped" };
+      case "start":
+        return { kind: "vm-set-desired", vmId: vm.id, expectedGeneration, desired: "running" };
+      case "update":
+        return { kind: "vm-update", vmId: vm.id, expectedGeneration, spec: { ...vm.spec, kernelCmdline: `console=ttyS0 gen=${expectedGeneration}` } };
+      case "migrate":
+        return { kind: "vm-migrate", vmId: vm.id, expectedGeneration, targetNodeId: 0 };
+      case "delete":
+        return { kind: "vm-delete", vmId: vm.id, expectedGeneration };
+      case "plan":
+      case "create":
+        return undefined;
+    }
+  }
+
+  private spec(tenant: string, name: string): VmSpec {
+    const groups = ["", "db", "web"] as const;
+    const group = groups[this.random.intBelow(groups.length)]!;
+    return {
+      tenant,
+      name,
+      resources: { vcpus: 1 + this.random.intBelow(2), memoryMib: 256 * (1 + this.random.intBelow(4)), diskGib: 1 + this.random.intBelow(10) },
+      image: { kernel: "/images/vmlinux", initrd: "/images/initrd.img", rootDisk: "" },
+      kernelCmdline: "console=ttyS0",
+      interfaces: this.random.intBelow(2) === 0 ? [] : [{ mode: "user", ipPool: SIM_IP_POOL.name, portForwards: [] }],
+      priority: this.random.intBelow(3) * 100,
+      preemptible: this.random.intBelow(3) === 0,
+      restartPolicy: "always",
+      healthCheck: { kind: "process" },
+      antiAffinity: group === "" ? { group: "", mode: "soft", weight: 1, maxPerNode: 1 } : group === "db" ? { group, mode: "hard", weight: 1, maxPerNode: 1 } : { group, mode: "soft", weight: 50, maxPerNode: 1 },
+      constraints: [],
+    };
+  }
+
+  /** A linearizable read of one VM: its record, or undefined (absent, or the read failed). */
+  private readVm(client: Client, tenant: string, name: string, then: (vm: VmRecord | undefined) => void): void {
+    this.request(client, { kind: "cluster-read", read: { what: "vm", tenant, name } }, (outcome) => {
+      if (outcome.status !== "ok") return then(undefined);
+      assert(outcome.result.kind === "cluster-read", "a cluster read answers a cluster read");
+      const answer: ClusterReadAnswer = outcome.result.answer;
+      assert(answer.what === "vm", "a vm read answers a vm");
+      then(answer.vm ?? undefined);
+    });
+  }
+
+  /** Sends a command; `then` gets the state machine's verdict, or undefined when it was not applied or its fate is unknown. */
+  private command(client: Client, body: ClusterCommand, requestId: string, then: (result: ClusterResult | undefined) => void): void {
+    const envelope: CommandEnvelope = { stampUs: this.queue.timeUs, requestId, body };
+    this.request(client, { kind: "cluster", envelope }, (outcome) => {
+      if (outcome.status !== "ok") return then(undefined);
+      assert(outcome.result.kind === "cluster", "a cluster command answers a cluster result");
+      if (outcome.result.result.status === "ok") this.stats.applied += 1;
+      else this.stats.rejected += 1;
+      then(outcome.result.result);
+    });
+  }
+
+  private request(client: Client, request: ClientRequest, done: (outcome: RequestOutcome) => void): void {
+    assert(client.done === undefined, "one request per client at a time");
+    client.request = request;
+    client.attempts = 0;
+    client.done = done;
+    client.deadline = this.queue.timeUs + this.options.requestTimeoutMs * 1000;
+    this.queue.after(this.options.requestTimeoutMs * 1000, () => {
+      if (client.done !== done) return; // answered already (this request's `done` is unique to it)
+      client.done = undefined;
+      this.stats.unknown += 1;
+      done({ status: "unknown", reason: "timeout", detail: "no answer before the client's deadline" });
+    });
+    this.attempt(client);
+  }
+
+  private attempt(client: Client): void {
+    assert(client.request !== undefined, "an attempt has a request");
+    if (client.done === undefined) return;
+    client.attempts += 1;
+    client.requestId = this.nextRequestId++;
+    this.stats.requests += 1;
+    this.send(client.endpoint, client.believedLeader, client.requestId, client.request);
+  }
+}
+
+function unreachableIndex(): never {
+  throw new AssertionFailure("a weighted draw fell outside its weights");
+}
