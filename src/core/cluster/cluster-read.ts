@@ -7,7 +7,8 @@
 // without bound however large the cluster is.
 
 import { assert, unreachable } from "../assert.ts";
-import { schedule, type SchedulePlan, type SchedulerOptions } from "../scheduler/scheduler.ts";
+import { schedule } from "../scheduler/schedule.ts";
+import type { SchedulePlan, SchedulerOptions } from "../scheduler/scheduler-types.ts";
 import { CLUSTER_LIMITS, type ClusterEvent, type ClusterView, type NodeId, type NodeRecord, type VmId, type VmRecord } from "./types.ts";
 
 /** Records in one page of a list read: 50 records at their largest (long image paths and command lines) stay well inside a client frame. */

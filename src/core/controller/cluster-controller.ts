@@ -17,8 +17,11 @@
 import { assert } from "../assert.ts";
 import type { Environment, TimerHandle } from "../env/environment.ts";
 import { controllerDeclareDownAfterUs, type LeaseTiming } from "../agent/lease-timing.ts";
-import { planToCommands, schedule, type SchedulerOptions } from "../scheduler/scheduler.ts";
-import type { ClusterCommand, ClusterResult, ClusterView, CommandEnvelope, NodeId, VmId } from "../cluster/types.ts";
+import { planToCommands } from "../scheduler/plan-commands.ts";
+import { schedule } from "../scheduler/schedule.ts";
+import type { SchedulerOptions } from "../scheduler/scheduler-types.ts";
+import type { SubmitCommand } from "../agent/submit-outcome.ts";
+import type { ClusterCommand, ClusterView, CommandEnvelope, NodeId, VmId } from "../cluster/types.ts";
 
 /** Planted bugs of the controller (test harness only, docs/PLANTED-BUGS.md). */
 export type ControllerPlantedBug =
@@ -39,10 +42,9 @@ export interface ControllerOptions {
 export interface ControllerPorts {
   readonly readState: () => ClusterView;
   readonly isLeader: () => boolean;
-  readonly submit: (envelope: CommandEnvelope, done: (outcome: ControllerOutcome) => void) => void;
+  readonly submit: SubmitCommand;
 }
 
-export type ControllerOutcome = { readonly status: "ok"; readonly index: number; readonly result: ClusterResult } | { readonly status: "not-applied" | "unknown"; readonly detail: string };
 
 export interface ControllerStats {
   rounds: number;
@@ -66,6 +68,8 @@ export class ClusterController {
   private readonly declaring = new Set<NodeId>();
   private readonly migrating = new Set<NodeId>();
   private placing = false;
+  /** round-robin: where the last plan's rotation ended. */
+  private roundRobinLast: NodeId = 0;
   private timer: TimerHandle | undefined;
   private stopped = false;
   private readonly declareDownAfterUs: number;
@@ -147,8 +151,11 @@ export class ClusterController {
       if (pending.length === this.options.scheduleBatchMax) break;
     }
     if (pending.length === 0) return;
-    const plan = schedule(view, pending, this.options.scheduler);
-    const commands = planToCommands(plan, 0);
+    const plan = schedule(view, pending, { ...this.options.scheduler, roundRobinAfterNodeId: this.roundRobinLast });
+    this.roundRobinLast = plan.roundRobinLastNodeId;
+    const split = planToCommands(plan, "controller");
+    assert(split.kind === "ok", "the controller's plan is split into commands of any size");
+    const commands = split.commands;
     if (commands.length === 0) return;
     this.placing = true;
     this.stats.placementBatches += 1;
@@ -185,7 +192,7 @@ export class ClusterController {
   }
 
   private propose(body: ClusterCommand, settled: () => void): void {
-    const envelope: CommandEnvelope = { stampUs: this.env.wall.nowMs() * 1000, requestId: "", body };
+    const envelope: CommandEnvelope = { stampUs: Math.floor(this.env.wall.nowMs()) * 1000, requestId: "", body };
     this.ports.submit(envelope, (outcome) => {
       if (outcome.status !== "ok") this.stats.proposalsFailed += 1;
       settled();

@@ -13,6 +13,12 @@ import { NodeStateMachine, type NodeQuery, type NodeQueryResult, type NodeResult
 import { Replica, type ReplicaOptions } from "./replica.ts";
 import { MembershipAgent, type MembershipAgentOptions } from "./membership-agent.ts";
 import { RequestPath, type RequestPathOptions } from "./request-path.ts";
+import type { RequestOutcome } from "./request-types.ts";
+import type { ClusterView, CommandEnvelope } from "../cluster/types.ts";
+import { ClusterController, type ControllerOptions } from "../controller/cluster-controller.ts";
+import { NodeAgent, type NodeAgentOptions } from "../agent/node-agent.ts";
+import type { SubmitOutcome } from "../agent/submit-outcome.ts";
+import type { VmBackend } from "../agent/vm-backend.ts";
 
 export type NodeReplica = Replica<NodeResult, NodeQuery, NodeQueryResult>;
 
@@ -53,4 +59,50 @@ export function startMembershipAgent(env: Environment, node: NodeProcess, option
   agent.start();
   assert(agent.isJoined === (options.joinVia === undefined) || agent.isJoined, "an agent that must join starts unjoined");
   return agent;
+}
+
+/** The orchestrator's settings for one node: its agent (registration, lease timing) and the controller. */
+export interface OrchestratorNodeOptions {
+  readonly agent: NodeAgentOptions;
+  readonly controller: ControllerOptions;
+}
+
+/** The orchestrator's parts in a node process (both stop with it). */
+export interface OrchestratorParts {
+  readonly agent: NodeAgent;
+  readonly controller: ClusterController;
+}
+
+/**
+ * Starts the node's orchestrator work: its agent, which makes this node's share of the cluster
+ * state real on `backend`, and the cluster controller (declares nodes down, schedules, drains),
+ * which proposes only while this node leads. Both reach the cluster through the request path
+ * and read this node's applied cluster state.
+ */
+export function startOrchestrator(env: Environment, node: NodeProcess, backend: VmBackend, options: OrchestratorNodeOptions): OrchestratorParts {
+  assert(!node.replica.isStopped, "an orchestrator for a stopped replica");
+  // The agent's contract: `done` runs later, never inside submit (a refusal known at once waits for the next turn).
+  const submit = (envelope: CommandEnvelope, done: (outcome: SubmitOutcome) => void): void => {
+    let returned = false;
+    node.requestPath.submit({ kind: "cluster", envelope }, (outcome) => {
+      const mapped = submitOutcomeOf(outcome);
+      if (returned) done(mapped);
+      else env.timers.after(0, () => done(mapped));
+    });
+    returned = true;
+  };
+  const readState = (): ClusterView => node.machine.cluster;
+  const agent = new NodeAgent(env, backend, { submit, readState }, options.agent);
+  const controller = new ClusterController(env, { submit, readState, isLeader: () => !node.replica.isStopped && node.replica.core.currentRole() === "leader" }, options.controller);
+  agent.start();
+  controller.start();
+  return { agent, controller };
+}
+
+/** A request outcome as the orchestrator's parts see it: the state machine's verdict, or why there is none. */
+function submitOutcomeOf(outcome: RequestOutcome): SubmitOutcome {
+  if (outcome.status === "not-applied") return { status: "not-applied", detail: `${outcome.reason}: ${outcome.detail}` };
+  if (outcome.status === "unknown") return { status: "unknown", detail: `${outcome.reason}: ${outcome.detail}` };
+  assert(outcome.result.kind === "cluster", "a cluster command answers a cluster result");
+  return { status: "ok", index: outcome.result.index, result: outcome.result.result };
 }

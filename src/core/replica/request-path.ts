@@ -31,7 +31,7 @@ import { decodeMemberAddresses, encodeMemberAddresses, memberKey, type MemberAdd
 import { encodeKvCommand, type KvResult } from "./kv-state-machine.ts";
 import { answerClusterRead } from "../cluster/cluster-read.ts";
 import type { ClusterView } from "../cluster/types.ts";
-import { defaultSchedulerOptions, type SchedulerOptions } from "../scheduler/scheduler.ts";
+import { DEFAULT_SCHEDULER_OPTIONS, type SchedulerOptions } from "../scheduler/scheduler-types.ts";
 import { CLUSTER_QUERY, encodeClusterCommand, type NodeQuery, type NodeQueryResult, type NodeResult } from "./node-state-machine.ts";
 import type { CommandOutcome, Replica, ReplicaRefusal } from "./replica.ts";
 import {
@@ -285,7 +285,7 @@ export class RequestPath {
           if (outcome.status !== "ok") return done(this.refused(outcome.refusal));
           assert(typeof outcome.result !== "string", "a cluster read answers the cluster state");
           // Read inside the callback: the state at (or after) the read point, which is what linearizability asks.
-          const answer = answerClusterRead(outcome.result, request.read, this.options.scheduler ?? defaultSchedulerOptions);
+          const answer = answerClusterRead(outcome.result, request.read, this.options.scheduler ?? DEFAULT_SCHEDULER_OPTIONS);
           done(okOutcome({ kind: "cluster-read", index: outcome.index, answer }, this.env.nodeId));
         });
       case "put":

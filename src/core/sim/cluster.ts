@@ -7,7 +7,10 @@
 import { assert } from "../assert.ts";
 import type { CrashKind } from "../env/environment.ts";
 import type { ConfState, NodeId, RaftCore } from "../raft/types.ts";
-import { createNodeProcess, startMembershipAgent, type NodeReplica } from "../replica/node-process.ts";
+import { createNodeProcess, startMembershipAgent, startOrchestrator, type NodeReplica, type OrchestratorNodeOptions, type OrchestratorParts } from "../replica/node-process.ts";
+import { CLUSTER_COMMAND_TAG } from "../replica/node-state-machine.ts";
+import type { ClusterPlantedBug, ClusterState } from "../cluster/cluster-state.ts";
+import type { SimVmHost } from "./sim-vm-backend.ts";
 import { defaultMembershipAgentTiming } from "../replica/membership-agent.ts";
 import type { ReplicaOptions } from "../replica/replica.ts";
 import type { RequestPath, RequestPathOptions, RequestPathStats } from "../replica/request-path.ts";
@@ -35,6 +38,21 @@ export interface NodeIncarnation {
   replica: NodeReplica | undefined;
   /** The node's request path (client channel), built with the replica. */
   requestPath: RequestPath | undefined;
+  /** The node's agent and the cluster controller, when the run has the orchestrator. */
+  orchestrator: OrchestratorParts | undefined;
+}
+
+/** What the cluster needs to run the orchestrator on its nodes (simulation.ts builds it). */
+export interface ClusterOrchestrator {
+  /** The VMs of a host: they outlive the node's incarnations and die with the host. */
+  readonly vmHost: (id: NodeId) => SimVmHost;
+  /** The node's agent (registration, timing) and controller settings. */
+  readonly nodeOptions: (id: NodeId) => OrchestratorNodeOptions;
+  readonly clusterPlantedBugs: ReadonlySet<ClusterPlantedBug> | undefined;
+  /** A replica applied a cluster command (the orchestrator monitor's turn). */
+  readonly clusterApplied: (id: NodeId, index: number, state: ClusterState) => void;
+  /** A replica restarted or installed a snapshot: its state starts again from there. */
+  readonly stateReset: (id: NodeId, state: ClusterState) => void;
 }
 
 interface ClusterNode {
@@ -55,6 +73,8 @@ export interface ClusterOptions {
   readonly cpuApplyByteNs: number;
   /** Every node also runs the real node's membership agent (address announcements, snapshots for joiners). */
   readonly membershipAgent: boolean;
+  /** Every node also runs the orchestrator (agent and controller), when set. */
+  readonly orchestrator: ClusterOrchestrator | undefined;
   /** A node refused to start on a corrupt store (after it was recorded): the start-refusal checks' turn. */
   readonly refused: (refusal: StartRefusal) => void;
   /** A failure the run reports (and stops at). */
@@ -149,7 +169,7 @@ export class Cluster {
     const number = ++node.incarnations;
     const host = node.host;
     const process = this.world.startProcess(host, number);
-    const incarnation: NodeIncarnation = { process, replica: undefined, requestPath: undefined };
+    const incarnation: NodeIncarnation = { process, replica: undefined, requestPath: undefined, orchestrator: undefined };
     node.current = incarnation;
     this.world.trace.event(number === 1 ? TRACE.started : TRACE.restart, id, number, 0);
     this.world.runOnHost(host, TRACE.restart, number, () => {
@@ -165,15 +185,24 @@ export class Cluster {
         }
         this.monitor.recovered(id, result.recovered);
         this.observePersistence(id, incarnation, result);
+        const orchestrator = this.options.orchestrator;
+        let machineCluster: ClusterState | undefined;
         const built = createNodeProcess(process.env, result, {
           ...this.options.replica,
           kvPlantedBugs: this.options.kvPlantedBugs,
+          clusterPlantedBugs: orchestrator?.clusterPlantedBugs,
           observer: {
             applied: (entry) => {
               this.monitor.applied(id, entry);
               this.chargeApply(host, entry.data.length);
+              if (orchestrator !== undefined && machineCluster !== undefined && entry.data.length > 0 && entry.data[0] === CLUSTER_COMMAND_TAG) {
+                orchestrator.clusterApplied(id, entry.index, machineCluster);
+              }
             },
-            restored: (snapshot) => this.monitor.restored(id, snapshot),
+            restored: (snapshot) => {
+              this.monitor.restored(id, snapshot);
+              if (orchestrator !== undefined && machineCluster !== undefined) orchestrator.stateReset(id, machineCluster);
+            },
             leaseRead: (term) => this.checkLeaseHeld(id, incarnation, term),
           },
           onFatal: (error) => this.options.fail("Restartable", `node ${id} stopped on a storage failure: ${error.message}`, id),
@@ -186,7 +215,12 @@ export class Cluster {
         });
         incarnation.replica = built.replica;
         incarnation.requestPath = built.requestPath;
+        machineCluster = built.machine.cluster;
+        if (orchestrator !== undefined) orchestrator.stateReset(id, built.machine.cluster);
         built.replica.start();
+        if (orchestrator !== undefined) {
+          incarnation.orchestrator = startOrchestrator(process.env, built, orchestrator.vmHost(id).backendFor(process.env), orchestrator.nodeOptions(id));
+        }
         // The same background membership work the real node runs: address announcements through the
         // request path, snapshots for joiners while learners exist. Simulated hosts have no sockets;
         // their addresses are names.
@@ -223,8 +257,12 @@ export class Cluster {
     node.host.pausedUntilUs = 0;
     this.world.endProcess(node.host);
     // stop() tells waiting clients "stopped"; a crashed process says nothing, so replies are dropped (alive is false).
+    incarnation.orchestrator?.agent.stop();
+    incarnation.orchestrator?.controller.stop();
     incarnation.replica?.stop();
     incarnation.requestPath?.stop();
+    // A process kill leaves the node's VMs running (they are not its children: #9's guard holds them); a host crash kills them.
+    if (kind === "host-crash") this.options.orchestrator?.vmHost(id).hostCrashed();
     if (incarnation.requestPath !== undefined) addStats(this.endedPathStats, incarnation.requestPath.stats);
     if (kind === "host-crash") node.host.disk.crash();
     else node.host.disk.processKill();

@@ -11,7 +11,8 @@ import { assert } from "../assert.ts";
 import type { ClusterState } from "../cluster/cluster-state.ts";
 import { addResources, allocatable, fitsWithin, NO_RESOURCES } from "../cluster/resources.ts";
 import type { ClusterView, FencingToken, NodeId, VmId, VmSpec } from "../cluster/types.ts";
-import { schedule, type SchedulerOptions } from "../scheduler/scheduler.ts";
+import { schedule } from "../scheduler/schedule.ts";
+import type { SchedulerOptions } from "../scheduler/scheduler-types.ts";
 import { hashBytes } from "./hash.ts";
 import type { PropertyName } from "./properties.ts";
 
@@ -131,7 +132,7 @@ export class OrchestratorMonitor {
       if (vm.nodeId === 0) {
         const plan = schedule(state, [vm.id], scheduler);
         const decision = plan.decisions[0];
-        if (decision !== undefined && decision.outcome === "unplaceable") continue;
+        if (decision !== undefined && decision.kind === "unplaceable") continue;
       }
       this.fail("VM Liveness", `vm ${vm.id} (${vm.spec.tenant}/${vm.spec.name}) is desired running but is ${vm.phase} on node ${vm.nodeId} with ${instances.length} instance(s) running, ${boundMs} ms after the faults stopped`, vm.nodeId === 0 ? undefined : vm.nodeId);
       return;
