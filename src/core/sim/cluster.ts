@@ -8,7 +8,7 @@ import { assert } from "../assert.ts";
 import type { CrashKind } from "../env/environment.ts";
 import type { ConfState, NodeId, RaftCore } from "../raft/types.ts";
 import { createNodeProcess, startMembershipAgent, startOrchestrator, type NodeReplica, type OrchestratorNodeOptions, type OrchestratorParts } from "../replica/node-process.ts";
-import { CLUSTER_COMMAND_TAG } from "../replica/node-state-machine.ts";
+import { CLUSTER_COMMAND_TAG, type NodeStateMachine } from "../replica/node-state-machine.ts";
 import type { ClusterPlantedBug, ClusterState } from "../cluster/cluster-state.ts";
 import type { SimVmHost } from "./sim-vm-backend.ts";
 import { defaultMembershipAgentTiming } from "../replica/membership-agent.ts";
@@ -40,6 +40,13 @@ export interface NodeIncarnation {
   requestPath: RequestPath | undefined;
   /** The node's agent and the cluster controller, when the run has the orchestrator. */
   orchestrator: OrchestratorParts | undefined;
+  /** The replica's state machine, built with it. */
+  machine: NodeStateMachine | undefined;
+}
+
+export interface ReplicaClusterState {
+  readonly nodeId: NodeId;
+  readonly state: ClusterState;
 }
 
 /** What the cluster needs to run the orchestrator on its nodes (simulation.ts builds it). */
@@ -151,6 +158,16 @@ export class Cluster {
     return leader;
   }
 
+  /** The cluster state of every running replica (for the orchestrator's checks). */
+  clusterStates(): ReplicaClusterState[] {
+    const states: ReplicaClusterState[] = [];
+    for (const node of this.nodes) {
+      const current = node.current;
+      if (current?.process.alive === true && current.machine !== undefined) states.push({ nodeId: node.host.id, state: current.machine.cluster });
+    }
+    return states;
+  }
+
   /** The highest term any running node holds. */
   maxTerm(): number {
     return Math.max(0, ...this.nodes.map((node) => node.current?.replica?.core.status().hardState.term ?? 0));
@@ -169,7 +186,7 @@ export class Cluster {
     const number = ++node.incarnations;
     const host = node.host;
     const process = this.world.startProcess(host, number);
-    const incarnation: NodeIncarnation = { process, replica: undefined, requestPath: undefined, orchestrator: undefined };
+    const incarnation: NodeIncarnation = { process, replica: undefined, requestPath: undefined, orchestrator: undefined, machine: undefined };
     node.current = incarnation;
     this.world.trace.event(number === 1 ? TRACE.started : TRACE.restart, id, number, 0);
     this.world.runOnHost(host, TRACE.restart, number, () => {
@@ -216,6 +233,7 @@ export class Cluster {
         incarnation.replica = built.replica;
         incarnation.requestPath = built.requestPath;
         machineCluster = built.machine.cluster;
+        incarnation.machine = built.machine;
         if (orchestrator !== undefined) orchestrator.stateReset(id, built.machine.cluster);
         built.replica.start();
         if (orchestrator !== undefined) {

@@ -24,7 +24,11 @@ import { SimClientPath } from "./client-path.ts";
 import { AdminWorkload, defaultAdminWorkloadOptions, type AdminWorkloadOptions, type AdminWorkloadStats } from "./admin-workload.ts";
 import type { RequestPathOptions, RequestPathPlantedBug, RequestPathStats } from "../replica/request-path.ts";
 import type { KvPlantedBug } from "../replica/kv-state-machine.ts";
-import { Cluster } from "./cluster.ts";
+import { Cluster, type ClusterOrchestrator } from "./cluster.ts";
+import { OrchestratorMonitor } from "./orchestrator-monitor.ts";
+import { defaultOrchestratorWorkloadOptions, OrchestratorWorkload, type OrchestratorWorkloadStats } from "./orchestrator-workload.ts";
+import { SimVmHost } from "./sim-vm-backend.ts";
+import { orchestratorNodeOptions, resolveSimOrchestrator, type ResolvedSimOrchestrator, type SimOrchestratorOptions } from "./sim-orchestrator.ts";
 import { CorruptionConsent, type FaultModelPlantedBug } from "./corruption-consent.ts";
 import type { EventQueue } from "./event-queue.ts";
 import type { FaultKind, FaultProfile } from "./fault-profile.ts";
@@ -103,6 +107,8 @@ export interface SimulationOptions {
   readonly reproduceCommand?: string;
   /** Search steps for the end-of-run linearizability check (default LINEARIZABILITY_STEP_LIMIT). */
   readonly linearizabilityStepLimit?: number;
+  /** Runs the orchestrator on every node (agents, controller, simulated VM hosts) with its users and checks; off when undefined. */
+  readonly orchestrator?: Partial<SimOrchestratorOptions>;
 }
 
 /** Faster than production (elections after 10-20 ticks, heartbeats every 2), so a minute holds many terms. The tick comes from the fault profile unless given here. */
@@ -183,6 +189,24 @@ export interface SimulationResult {
   readonly requestPath: RequestPathStats;
   /** The operator's leader transfers by outcome class, when SimulationOptions.admin was given. */
   readonly admin: AdminWorkloadStats | undefined;
+  /** The orchestrator's run, when SimulationOptions.orchestrator was given. */
+  readonly orchestrator: OrchestratorRunSummary | undefined;
+}
+
+export interface OrchestratorRunSummary {
+  readonly workload: OrchestratorWorkloadStats;
+  /** VM instances started and stopped on the simulated hosts, and running at the end. */
+  readonly instancesStarted: number;
+  readonly instancesStopped: number;
+  readonly instancesRunning: number;
+  /** VMs in the most advanced replica's state at the end, by phase. */
+  readonly vmsByPhase: Readonly<Record<string, number>>;
+  readonly nodesDown: number;
+  readonly auditsRun: number;
+  readonly agreementChecks: number;
+  /** Whether VM Liveness was checked at the end (the faults healed at least livenessBoundMs before it). */
+  readonly livenessChecked: boolean;
+  readonly livenessBoundMs: number;
 }
 
 const FAULT_CODES: Record<FaultKind, number> = { partition: 1, crash: 2, "clock-jump": 3, clog: 4, "loss-burst": 5, pause: 6 };
@@ -208,6 +232,10 @@ export class Simulation {
   private readonly corruption: CorruptionConsent;
   private readonly refusalCheck: StartRefusalCheck;
   private readonly failpoints: FailpointDriver;
+  private readonly orchestrator: ResolvedSimOrchestrator | undefined;
+  private readonly orchestratorMonitor: OrchestratorMonitor | undefined;
+  private readonly orchestratorWorkload: OrchestratorWorkload | undefined;
+  private readonly vmHosts: SimVmHost[] = [];
 
   constructor(options: SimulationOptions) {
     assert(Number.isSafeInteger(options.nodeCount) && options.nodeCount >= 1 && options.nodeCount <= NODE_COUNT_MAX, "node count out of range");
@@ -225,6 +253,8 @@ export class Simulation {
 
     const workloadOptions: WorkloadOptions = { ...defaultWorkloadOptions, ...options.workload };
     assert(workloadOptions.clientCount <= CLIENT_COUNT_MAX, "too many clients");
+    this.orchestrator = options.orchestrator === undefined ? undefined : resolveSimOrchestrator(options.orchestrator);
+    const orchestratorClients = this.orchestrator?.workload.clientCount ?? 0;
     const nodeIds: NodeId[] = [];
     for (let id = 1; id <= options.nodeCount; id++) nodeIds.push(id);
     this.corruption = new CorruptionConsent(nodeIds, options.faultModelPlantedBugs);
@@ -235,7 +265,8 @@ export class Simulation {
         seed,
         hostCount: options.nodeCount,
         // The operator (admin-workload.ts), when there is one, is the endpoint after the clients.
-        clientCount: workloadOptions.clientCount + (adminOptions !== undefined ? 1 : 0),
+        // The orchestrator's users, when there are any, after those.
+        clientCount: workloadOptions.clientCount + (adminOptions !== undefined ? 1 : 0) + orchestratorClients,
         profile,
         eventQueueMax: this.limits.eventQueueMax,
         networkLimits: {
@@ -257,6 +288,25 @@ export class Simulation {
     );
     this.queue = this.world.queue;
     this.monitor = new SafetyMonitor(nodeIds, Math.floor(options.nodeCount / 2) + 1, (id) => this.cluster.coreOf(id));
+    let clusterOrchestrator: ClusterOrchestrator | undefined;
+    if (this.orchestrator !== undefined) {
+      const resolved = this.orchestrator;
+      const monitor = new OrchestratorMonitor(
+        (property, message, nodeId) => this.fail(property, message, nodeId),
+        () => this.cluster.clusterStates(),
+      );
+      this.orchestratorMonitor = monitor;
+      for (const host of this.world.hosts) {
+        this.vmHosts.push(new SimVmHost(host.id, this.queue, host.clock, Prng.stream(seed, `vm-host-${host.id}`), (nodeId, vmId, token, running) => monitor.instance(nodeId, vmId, token, running), resolved.vmHost));
+      }
+      clusterOrchestrator = {
+        vmHost: (id) => this.vmHosts[id - 1]!,
+        nodeOptions: (id) => orchestratorNodeOptions(resolved, id),
+        clusterPlantedBugs: resolved.plantedBugs.cluster,
+        clusterApplied: (id, index, state) => monitor.applied(id, index, state),
+        stateReset: (id) => monitor.restarted(id),
+      };
+    }
     this.cluster = new Cluster(this.world, this.monitor, {
       replica: replicaOptions,
       requestPath: {
@@ -272,6 +322,7 @@ export class Simulation {
       // joiners, announcing re-added members) is for. Elsewhere off, so the other profiles keep
       // their schedules (their planted-bug seeds were found without it).
       membershipAgent: adminOptions !== undefined,
+      orchestrator: clusterOrchestrator,
       refused: (refusal) => {
         const violation = this.refusalCheck.refused(refusal);
         if (violation !== undefined) this.fail(violation.property, violation.message, refusal.nodeId);
@@ -283,6 +334,7 @@ export class Simulation {
       this.world,
       (to, requestId, outcome) => {
         if (this.admin !== undefined && to === this.admin.endpoint) this.admin.receive(requestId, outcome);
+        else if (this.orchestratorWorkload?.owns(to) === true) this.orchestratorWorkload.receive(to, requestId, outcome);
         else this.workload.receive(to, requestId, outcome);
       },
       (nodeId, message) => this.fail("Client Protocol", message, nodeId),
@@ -313,6 +365,16 @@ export class Simulation {
       (event) => this.recordHistory(event),
       (message) => this.fail("Client Protocol", message, undefined),
     );
+    if (this.orchestrator !== undefined) {
+      this.orchestratorWorkload = new OrchestratorWorkload(
+        this.queue,
+        Prng.stream(seed, "orchestrator-workload"),
+        nodeIds,
+        this.world.firstClientEndpoint + workloadOptions.clientCount + (adminOptions !== undefined ? 1 : 0),
+        this.orchestrator.workload,
+        (from, to, requestId, request) => this.clientPath.send(from, to, requestId, request),
+      );
+    }
     const target: NemesisTarget = {
       nodeIds,
       isUp: (id) => this.cluster.isUp(id),
@@ -335,6 +397,8 @@ export class Simulation {
     const stopInvokingAtUs = this.endUs - Math.min(this.workloadTimeoutUs(), tailUs);
     this.workload.start(stopInvokingAtUs);
     this.admin?.start(stopInvokingAtUs);
+    // The orchestrator's users stop early enough for VM Liveness to be judged on a quiet cluster.
+    this.orchestratorWorkload?.start(Math.min(stopInvokingAtUs, this.endUs - this.livenessBoundUs()));
     this.nemesis.start(this.healAtUs);
     const markAtUs = this.options.profile.healAtFraction < 1 ? this.healAtUs : 0;
     this.queue.at(markAtUs, () => this.workload.markPhase());
@@ -350,6 +414,7 @@ export class Simulation {
       }
     }
     if (this.failure === undefined) this.workload.finish();
+    if (this.failure === undefined && this.livenessChecked()) this.orchestratorMonitor!.checkLiveness(this.orchestrator!.scheduler, this.orchestrator!.livenessBoundMs);
     const linearizability = checkLinearizability(this.history.events, this.options.linearizabilityStepLimit).summary;
     if (linearizability.malformed) this.fail("Client Protocol", `the client history cannot be checked: ${linearizability.reason}`, undefined);
     if (linearizability.verdict === "illegal") {
@@ -400,6 +465,42 @@ export class Simulation {
       history: this.history.events,
       requestPath: this.cluster.requestPathStats(),
       admin: this.admin === undefined ? undefined : { ...this.admin.stats },
+      orchestrator: this.orchestratorSummary(),
+    };
+  }
+
+  private livenessBoundUs(): number {
+    return this.orchestrator === undefined ? 0 : this.orchestrator.livenessBoundMs * 1000;
+  }
+
+  /** VM Liveness is judged when the faults stopped, and the users stopped, at least its bound before the end. */
+  private livenessChecked(): boolean {
+    return this.orchestrator !== undefined && this.options.profile.healAtFraction < 1 && this.endUs - this.healAtUs >= this.livenessBoundUs();
+  }
+
+  private orchestratorSummary(): OrchestratorRunSummary | undefined {
+    const monitor = this.orchestratorMonitor;
+    if (this.orchestrator === undefined || monitor === undefined || this.orchestratorWorkload === undefined) return undefined;
+    const vmsByPhase: Record<string, number> = {};
+    let nodesDown = 0;
+    const states = this.cluster.clusterStates();
+    let latest = states[0]?.state;
+    for (const replica of states) if (latest === undefined || replica.state.appliedIndex > latest.appliedIndex) latest = replica.state;
+    if (latest !== undefined) {
+      for (const vm of latest.vms()) vmsByPhase[vm.phase] = (vmsByPhase[vm.phase] ?? 0) + 1;
+      for (const node of latest.nodes()) if (node.state === "down") nodesDown += 1;
+    }
+    return {
+      workload: { ...this.orchestratorWorkload.stats },
+      instancesStarted: monitor.stats.instancesStarted,
+      instancesStopped: monitor.stats.instancesStopped,
+      instancesRunning: monitor.runningInstances,
+      vmsByPhase,
+      nodesDown,
+      auditsRun: monitor.stats.auditsRun,
+      agreementChecks: monitor.stats.agreementChecks,
+      livenessChecked: this.livenessChecked(),
+      livenessBoundMs: this.orchestrator.livenessBoundMs,
     };
   }
 
