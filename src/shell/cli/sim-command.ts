@@ -13,7 +13,7 @@ import { checkLinearizability, LINEARIZABILITY_STEP_LIMIT_CLI, type Linearizabil
 import { FAULT_PROFILES, FAULT_PROFILE_NAMES, faultProfile } from "../../core/sim/fault-profile.ts";
 import { historyToJsonLines } from "../../core/sim/history.ts";
 import { isSeed, parseSeed, seedFromBigInt, type Seed } from "../../core/sim/seed.ts";
-import { DURATION_MS_MAX, NODE_COUNT_MAX, runSimulation, type SimulationResult } from "../../core/sim/simulation.ts";
+import { DURATION_MS_MAX, NODE_COUNT_MAX, reproduceCommand, runSimulation, type OrchestratorRunSummary, type SimulationResult } from "../../core/sim/simulation.ts";
 
 export interface SimCommandOptions {
   seed?: string;
@@ -23,13 +23,19 @@ export interface SimCommandOptions {
   trace?: string;
   history?: string;
   report?: string;
+  workload?: string;
 }
+
+export const SIM_WORKLOADS = ["kv", "orchestrator"] as const;
+export type SimWorkload = (typeof SIM_WORKLOADS)[number];
 
 export interface ParsedSimArguments {
   readonly seed: Seed;
   readonly nodeCount: number;
   readonly durationMs: number;
   readonly profileName: string;
+  /** kv: key-value clients only; orchestrator: the orchestrator (agents, controller, VM hosts, its users and checks) beside them. */
+  readonly workload: SimWorkload;
 }
 
 /** "60s", "2m", "500ms", "1h" or plain milliseconds, as integer milliseconds; undefined when malformed. */
@@ -62,7 +68,9 @@ export function parseSimArguments(options: SimCommandOptions, randomSeed: () => 
   if (faultProfile(options.faults) === undefined) {
     throw new UsageError(`--faults: unknown profile "${options.faults}" (one of: ${FAULT_PROFILE_NAMES.join(", ")})`);
   }
-  return { seed, nodeCount, durationMs, profileName: options.faults };
+  const workload = (options.workload ?? "kv").trim();
+  if (!(SIM_WORKLOADS as readonly string[]).includes(workload)) throw new UsageError(`--workload: unknown workload "${options.workload}" (one of: ${SIM_WORKLOADS.join(", ")})`);
+  return { seed, nodeCount, durationMs, profileName: options.faults, workload: workload as SimWorkload };
 }
 
 export function registerSimCommand(program: Command): void {
@@ -73,6 +81,7 @@ export function registerSimCommand(program: Command): void {
     .option("--nodes <n>", `cluster size, 1..${NODE_COUNT_MAX}`, "5")
     .option("--time <duration>", "simulated time: 60s, 2m, 500ms or plain milliseconds", "60s")
     .option("--faults <profile>", `fault profile: ${FAULT_PROFILE_NAMES.join(" | ")}`, "standard")
+    .option("--workload <name>", `what the clients do: ${SIM_WORKLOADS.join(" | ")} (orchestrator: VMs on simulated hosts, with the orchestrator's properties checked)`, "kv")
     .option("--trace <file>", "write one line per simulation event to this file")
     .option("--history <file>", "write the client history as JSON lines (the format `blixard check` reads)")
     .option("--report <file>", "write the linearizability check of the history as a self-contained HTML report")
@@ -105,6 +114,8 @@ export function runSimCommand(
       profile,
       trace: trace === undefined ? undefined : (line) => trace.write(line),
       linearizabilityStepLimit: LINEARIZABILITY_STEP_LIMIT_CLI,
+      orchestrator: parsed.workload === "orchestrator" ? {} : undefined,
+      reproduceCommand: parsed.workload === "orchestrator" ? `${reproduceCommand({ seed: parsed.seed, nodeCount: parsed.nodeCount, durationMs: parsed.durationMs, profile })} --workload orchestrator` : undefined,
     });
   } finally {
     trace?.close();
@@ -185,11 +196,27 @@ export function formatSummary(result: SimulationResult, wallMs: number): string 
       : [
           `  operator    ${result.admin.sent} requests (${result.admin.ok} ok, ${result.admin.notApplied} not applied, ${result.admin.unknown} unknown, ${result.admin.unanswered} unanswered): ${result.admin.transfers} leader transfers, ${result.admin.removes} voters removed (${result.admin.removesOfLeader} the leader), ${result.admin.learnersAdded} learners added, ${result.admin.promotions} promoted`,
         ]),
+    ...(result.orchestrator === undefined ? [] : formatOrchestrator(result.orchestrator)),
     `  storage     ${storage}`,
     `  liveness    ${liveness}`,
     `  trace hash  ${result.traceHash}`,
     "",
   ].join("\n");
+}
+
+function formatOrchestrator(run: OrchestratorRunSummary): string[] {
+  const phases = Object.entries(run.vmsByPhase)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([phase, count]) => `${count} ${phase}`)
+    .join(", ");
+  const users = run.workload;
+  return [
+    `  vms         ${phases || "none"} at the end; ${run.instancesStarted} instances started, ${run.instancesStopped} stopped, ${run.instancesRunning} running; ${run.nodesDown} nodes down`,
+    `  users       ${users.requests} requests: ${users.applied} applied, ${users.rejected} refused by the state machine, ${users.notApplied} not applied, ${users.unknown} unknown`,
+    `  vm checks   at most once, capacity, anti-affinity, fresh tokens on every start; ${run.auditsRun} state audits, ${run.agreementChecks} agreement checks; liveness ${
+      run.livenessChecked ? `checked (${run.livenessBoundMs} ms after the faults stopped)` : "not checked (the faults did not stop long enough before the end)"
+    }`,
+  ];
 }
 
 function formatLinearizability(check: LinearizabilitySummary): string {
