@@ -47,7 +47,7 @@ export class NodeStateMachine implements StateMachine<NodeResult, NodeQuery, Nod
 
   constructor(plantedBugs: NodeStateMachinePlantedBugs = {}) {
     this.kv = new KvStateMachine(plantedBugs.kv);
-    this.cluster = new ClusterState(plantedBugs.cluster);
+    this.cluster = new ClusterState({ plantedBugs: plantedBugs.cluster });
   }
 
   apply(index: number, command: Uint8Array): NodeResult {
