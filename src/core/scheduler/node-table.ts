@@ -41,6 +41,8 @@ export class NodeTable {
   readonly featureSets: readonly ReadonlySet<string>[];
   /** Interned topology values per domain kind (ids are dense from 0, in order of first appearance by node id). */
   readonly domainIds: Readonly<Record<DomainKind, Int32Array>>;
+  /** Per-call cache of per-node columns for single static constraints (static-feasibility.ts). */
+  readonly memo = new Map<string, Uint8Array>();
   private readonly indexById: Map<NodeId, number>;
 
   constructor(view: ClusterView, capacityIgnoresOvercommit: boolean) {

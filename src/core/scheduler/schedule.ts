@@ -31,7 +31,7 @@ import {
   type SchedulerPlantedBug,
 } from "./scheduler-types.ts";
 import { PREFER_BONUS_PER_MATCH, SPREAD_PENALTY_PER_VM, freePermille, resourceScore } from "./score.ts";
-import { StaticFeasibility, staticConstraintsOf } from "./static-feasibility.ts";
+import { StaticFeasibility, staticConstraintsOf, staticKeyOf } from "./static-feasibility.ts";
 
 const TENANT_FILTER = FILTER_INDEX.get("tenant vms per node")!;
 const ANTI_AFFINITY_FILTER = FILTER_INDEX.get("anti-affinity")!;
@@ -132,11 +132,12 @@ class ScheduleRun {
 
   private contextOf(vm: VmRecord): VmContext {
     const spec = vm.spec;
-    const constraints = staticConstraintsOf(spec.constraints, this.bugs.has("required-labels-ignored"));
-    let feasibility = this.feasibilityByKey.get(constraints.key);
+    const ignoreLabels = this.bugs.has("required-labels-ignored");
+    const key = staticKeyOf(spec.constraints, ignoreLabels);
+    let feasibility = this.feasibilityByKey.get(key);
     if (feasibility === undefined) {
-      feasibility = new StaticFeasibility(this.table, constraints);
-      this.feasibilityByKey.set(constraints.key, feasibility);
+      feasibility = new StaticFeasibility(this.table, staticConstraintsOf(spec.constraints, ignoreLabels));
+      this.feasibilityByKey.set(key, feasibility);
     }
     let tenantPerNodeMax = this.tenantPerNodeMax.get(spec.tenant);
     if (tenantPerNodeMax === undefined) {

@@ -24,6 +24,37 @@ export interface StaticConstraints {
   readonly labels: readonly string[];
 }
 
+/**
+ * The key of a constraint set's static part, built without parsing it (the scheduler calls this
+ * once per VM): length-prefixed fields, so distinct sets have distinct keys. Spread constraints
+ * are scored, not filtered, and left out.
+ */
+export function staticKeyOf(constraints: readonly PlacementConstraint[], ignoreLabels: boolean): string {
+  let key = "";
+  for (const c of constraints) {
+    switch (c.kind) {
+      case "label":
+        if (!ignoreLabels) key += `L${c.key.length}:${c.key}${c.value.length}:${c.value}`;
+        break;
+      case "feature":
+        key += `F${c.feature.length}:${c.feature}`;
+        break;
+      case "datacenter":
+        key += `D${c.mode[0]}${c.value.length}:${c.value}`;
+        break;
+      case "zone":
+        key += `Z${c.mode[0]}${c.value.length}:${c.value}`;
+        break;
+      case "pinned":
+        key += `P${c.nodeId};`;
+        break;
+      case "spread":
+        break;
+    }
+  }
+  return key;
+}
+
 export function staticConstraintsOf(constraints: readonly PlacementConstraint[], ignoreLabels: boolean): StaticConstraints {
   const result = {
     pinned: [] as NodeId[],
@@ -57,19 +88,7 @@ export function staticConstraintsOf(constraints: readonly PlacementConstraint[],
         break; // scored, not filtered (score.ts)
     }
   }
-  // JSON of string and number arrays: unambiguous, so equal keys mean equal constraint sets.
-  const key = JSON.stringify([
-    result.pinned,
-    result.datacenterRequire,
-    result.datacenterExclude,
-    result.datacenterPrefer,
-    result.zoneRequire,
-    result.zoneExclude,
-    result.zonePrefer,
-    result.features,
-    result.labels,
-  ]);
-  return { key, ...result };
+  return { key: staticKeyOf(constraints, ignoreLabels), ...result };
 }
 
 const DATACENTER = FILTER_INDEX.get("datacenter")!;
@@ -78,7 +97,36 @@ const PINNED = FILTER_INDEX.get("pinned elsewhere")!;
 const FEATURE = FILTER_INDEX.get("missing feature")!;
 const LABEL = FILTER_INDEX.get("missing label")!;
 
-/** The index (FILTER_NAMES) of the first static filter node i fails, or -1 when it passes them all. */
+/**
+ * Per node, 1 where it fails one static constraint (cached per call on the table: many
+ * constraint sets share their constraints).
+ */
+function failingNodes(table: NodeTable, key: string, fails: (i: number) => boolean): Uint8Array {
+  let column = table.memo.get(key);
+  if (column === undefined) {
+    column = new Uint8Array(table.count);
+    for (let i = 0; i < table.count; i++) column[i] = fails(i) ? 1 : 0;
+    table.memo.set(key, column);
+  }
+  return column;
+}
+
+/** The static filters of a constraint set as (filter index, failing nodes) columns, in evaluation order. */
+function staticColumns(table: NodeTable, constraints: StaticConstraints): { readonly filter: number; readonly failing: Uint8Array }[] {
+  const columns: { filter: number; failing: Uint8Array }[] = [];
+  for (const pinned of constraints.pinned) columns.push({ filter: PINNED, failing: failingNodes(table, `pinned\u0000${pinned}`, (i) => table.ids[i] !== pinned) });
+  for (const value of constraints.datacenterRequire)
+    columns.push({ filter: DATACENTER, failing: failingNodes(table, `dc=\u0000${value}`, (i) => table.records[i]!.topology.datacenter !== value) });
+  for (const value of constraints.datacenterExclude)
+    columns.push({ filter: DATACENTER, failing: failingNodes(table, `dc!\u0000${value}`, (i) => table.records[i]!.topology.datacenter === value) });
+  for (const value of constraints.zoneRequire) columns.push({ filter: ZONE, failing: failingNodes(table, `zone=\u0000${value}`, (i) => table.records[i]!.topology.zone !== value) });
+  for (const value of constraints.zoneExclude) columns.push({ filter: ZONE, failing: failingNodes(table, `zone!\u0000${value}`, (i) => table.records[i]!.topology.zone === value) });
+  for (const feature of constraints.features) columns.push({ filter: FEATURE, failing: failingNodes(table, `feature\u0000${feature}`, (i) => !table.featureSets[i]!.has(feature)) });
+  for (const label of constraints.labels) columns.push({ filter: LABEL, failing: failingNodes(table, `label\u0000${label}`, (i) => !table.labelSets[i]!.has(label)) });
+  return columns;
+}
+
+/** The index (FILTER_NAMES) of the first static filter node i fails, or -1 when it passes them all (the oracle's definition; StaticFeasibility computes the same by columns). */
 export function firstStaticFailure(table: NodeTable, i: number, constraints: StaticConstraints): number {
   const state = table.stateFilter[i]!;
   if (state >= 0) return state;
@@ -128,8 +176,10 @@ export class StaticFeasibility {
     this.preferMatches = new Int16Array(table.count);
     const passing: number[] = [];
     const matches: number[] = [];
+    const columns = staticColumns(table, constraints);
     for (let i = 0; i < table.count; i++) {
-      const failure = firstStaticFailure(table, i, constraints);
+      let failure: number = table.stateFilter[i]!;
+      for (let c = 0; failure < 0 && c < columns.length; c++) if (columns[c]!.failing[i] === 1) failure = columns[c]!.filter;
       this.failures[i] = failure;
       if (failure === -1) {
         passing.push(i);
