@@ -66,8 +66,8 @@ export type BackendReport =
   | { readonly kind: "instance"; readonly status: InstanceStatus }
   | { readonly kind: "start-refused"; readonly vmId: VmId; readonly token: FencingToken; readonly refusal: StartRefusal; readonly detail: string }
   | { readonly kind: "deleted"; readonly vmId: VmId }
-  /** Every instance the backend holds, ascending vmId (the answer to list()). */
-  | { readonly kind: "listed"; readonly instances: readonly InstanceStatus[] }
+  /** Every instance the backend holds, ascending vmId, and the guard's armed deadline (0: never armed): the answer to list(). */
+  | { readonly kind: "listed"; readonly instances: readonly InstanceStatus[]; readonly fenceDeadlineUs: number }
   /** status: the HTTP status for http probes, else 0. */
   | { readonly kind: "probed"; readonly vmId: VmId; readonly probe: HealthProbe["kind"]; readonly ok: boolean; readonly status: number; readonly detail: string }
   | { readonly kind: "console"; readonly vmId: VmId; readonly text: string };
