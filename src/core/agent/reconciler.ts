@@ -265,6 +265,7 @@ export class Reconciler {
   private onSlice(slice: NodeSlice): void {
     assert(slice.appliedIndex >= 0, "an applied index is non-negative");
     if (slice.appliedIndex < this.slice.appliedIndex) return; // an older read than one already seen
+    for (let i = 1; i < slice.vms.length; i++) assert(slice.vms[i - 1]!.id < slice.vms[i]!.id, "the slice's VMs are in ascending id order");
     this.slice = slice;
     const node = slice.node;
     if (this.phaseNow !== "member" || this.epochNow === 0 || node === undefined) return;
