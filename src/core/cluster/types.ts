@@ -249,6 +249,11 @@ export interface VmRecord {
   readonly restarts: number;
   /** Why it is pending or failed ("" otherwise): the scheduler's explanation or the last error. */
   readonly reason: string;
+  /**
+   * Added by the cluster state: the node a vm-migrate asked for, remembered from the migrate until
+   * the VM is placed again (the scheduler should prefer it). Absent when none was asked for.
+   */
+  readonly migrateTargetNodeId?: NodeId;
 }
 
 export type ObservedPhase = "unknown" | "starting" | "running" | "stopped" | "exited" | "crashed" | "unhealthy";
