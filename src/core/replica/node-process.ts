@@ -92,7 +92,7 @@ export function startOrchestrator(env: Environment, node: NodeProcess, backend: 
     returned = true;
   };
   const readState = (): ClusterView => node.machine.cluster;
-  const agent = new NodeAgent(env, backend, { submit, readState }, options.agent);
+  const agent = new NodeAgent(env, backend, submit, readState, options.agent);
   const controller = new ClusterController(env, { submit, readState, isLeader: () => !node.replica.isStopped && node.replica.core.currentRole() === "leader" }, options.controller);
   agent.start();
   controller.start();

@@ -5,7 +5,8 @@
 
 import { assert } from "../assert.ts";
 import { validateLeaseTiming, type LeaseTiming } from "../agent/lease-timing.ts";
-import type { AgentPlantedBug, NodeAgentOptions } from "../agent/node-agent.ts";
+import { defaultReconcileIntervalUs, type NodeAgentOptions } from "../agent/node-agent.ts";
+import { defaultReconcilerOptions, type AgentPlantedBug } from "../agent/reconciler.ts";
 import type { ClusterPlantedBug } from "../cluster/cluster-state.ts";
 import type { NodeRegistration, OvercommitPolicy, Resources } from "../cluster/types.ts";
 import type { ControllerPlantedBug } from "../controller/cluster-controller.ts";
@@ -92,9 +93,8 @@ export function nodeRegistration(options: SimOrchestratorOptions, id: NodeId): N
 
 export function orchestratorNodeOptions(options: ResolvedSimOrchestrator, id: NodeId): OrchestratorNodeOptions {
   const agent: NodeAgentOptions = {
-    registration: nodeRegistration(options, id),
-    timing: options.timing,
-    plantedBugs: options.plantedBugs.agent,
+    reconciler: { ...defaultReconcilerOptions(nodeRegistration(options, id), options.timing), plantedBugs: [...(options.plantedBugs.agent ?? [])].sort() },
+    reconcileIntervalUs: defaultReconcileIntervalUs,
   };
   return {
     agent,
