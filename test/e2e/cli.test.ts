@@ -9,6 +9,7 @@ import { join, resolve } from "node:path";
 import { silentLogger } from "../../src/core/env/environment.ts";
 import { NodeRuntime } from "../../src/shell/node/runtime.ts";
 import { waitUntil } from "../support/wait-until.ts";
+import { ADMIN_TOKEN, BOOTSTRAP_TOKENS } from "../support/admin-token.ts";
 
 const BIN = resolve(import.meta.dirname, "../../bin/blixard.js");
 
@@ -20,7 +21,7 @@ interface Run {
 
 function blixard(...args: string[]): Promise<Run> {
   return new Promise((resolveRun) => {
-    execFile(process.execPath, [BIN, ...args], { timeout: 30_000, env: { ...process.env, BLIXARD_ENDPOINT: "" } }, (error, stdout, stderr) => {
+    execFile(process.execPath, [BIN, ...args], { timeout: 30_000, env: { ...process.env, BLIXARD_ENDPOINT: "", BLIXARD_TOKEN: ADMIN_TOKEN.text, BLIXARD_CONTEXT: join(tmpdir(), "blixard-cli-no-context.yaml") } }, (error, stdout, stderr) => {
       const code = error === null ? 0 : typeof error.code === "number" ? error.code : 1;
       resolveRun({ code, stdout, stderr });
     });
@@ -41,6 +42,7 @@ describe("blixard kv and cluster commands", { timeout: 120_000 }, () => {
       initialCluster: new Map([[1, "127.0.0.1:0"]]),
       log: silentLogger,
       tickMs: 20,
+      bootstrapTokens: BOOTSTRAP_TOKENS,
     });
     endpoint = `--endpoint=http://${node.apiAddress}`;
     await waitUntil("leadership", () => node.status().raft.role === "leader");
