@@ -34,7 +34,15 @@ export interface GatekeeperOptions {
   /** The wall clock, for expiry (tests pass their own). */
   readonly wallNowMs?: () => number;
   readonly table?: Readonly<Record<string, readonly Role[]>>;
+  /** Test harness only (docs/PLANTED-BUGS.md); production never sets any. */
+  readonly plantedBugs?: ReadonlySet<GatekeeperPlantedBug>;
 }
+
+/**
+ * authenticate-without-authorize: a valid token of any role may call any method (the classic
+ * bug of checking who is calling but not what they may do); the role matrix test catches it.
+ */
+export type GatekeeperPlantedBug = "authenticate-without-authorize";
 
 /** Bootstrap tokens carry this creation stamp: they were made outside the cluster. */
 const BOOTSTRAP_CREATED_AT_MS = 1;
@@ -43,6 +51,7 @@ export class Gatekeeper {
   private readonly bootstrap: ReadonlyMap<string, TokenRecord>;
   private readonly wallNowMs: () => number;
   private readonly table: Readonly<Record<string, readonly Role[]>>;
+  private readonly skipAuthorization: boolean;
 
   constructor(
     private readonly lookup: TokenLookup,
@@ -53,6 +62,7 @@ export class Gatekeeper {
     );
     this.wallNowMs = options.wallNowMs ?? Date.now;
     this.table = options.table ?? METHOD_ROLES;
+    this.skipAuthorization = options.plantedBugs?.has("authenticate-without-authorize") === true;
   }
 
   /** The caller of `method` ("<package.Service>/<Method>") with this Authorization header, or the error to answer. */
@@ -69,6 +79,7 @@ export class Gatekeeper {
     }
     const roles = rolesFor(method, this.table);
     const caller: Caller = { tokenId: verdict.record.id, role: verdict.record.role, tenant: verdict.record.tenant, authorization: authorization! };
+    if (this.skipAuthorization) return caller;
     if (roles === undefined) return notAppliedError(`${method} is not in the role table: refused`, Code.PermissionDenied);
     if (!roles.includes(caller.role)) return notAppliedError(`a ${caller.role} token may not call ${method} (allowed: ${roles.join(", ")})`, Code.PermissionDenied);
     return caller;

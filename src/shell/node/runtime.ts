@@ -35,7 +35,7 @@ import { createNodeRoutes, createNodeServices, servicePairs } from "../api/servi
 import { createConnectUnaryHandler } from "../api/connect-unary.ts";
 import { createApiClients, endpointUrl, type ApiClients } from "../api/client.ts";
 import { decodeTokenRecord, TOKEN_KEY_PREFIX, TOKENS_LISTED_MAX, tokenKey, type TokenRecord } from "../../core/replica/token-book.ts";
-import { Gatekeeper } from "../auth/gatekeeper.ts";
+import { Gatekeeper, type GatekeeperPlantedBug } from "../auth/gatekeeper.ts";
 import type { PresentedToken } from "../auth/bearer-token.ts";
 
 export interface NodeRuntimeConfig {
@@ -60,6 +60,8 @@ export interface NodeRuntimeConfig {
   /** The WAL's sync point mode (src/core/storage): "riding" (default, one fdatasync per write) or "strict" (two). */
   readonly syncPoints?: "riding" | "strict";
   readonly log: Logger;
+  /** Test harness only: planted bugs of the gatekeeper (docs/PLANTED-BUGS.md). */
+  readonly gatekeeperPlantedBugs?: ReadonlySet<GatekeeperPlantedBug>;
   /** Serve every request through connect-node, without the unary fast path (tests compare both). */
   readonly plainConnectOnly?: boolean;
   /** Admin tokens valid on this node besides the replicated book (--bootstrap-token-hash): how a new cluster gets its first token. */
@@ -209,7 +211,7 @@ export class NodeRuntime {
     resolvePeer = (peer) => self.memberAddresses(peer)?.peer ?? fallbackPeer(peer);
     replica.start();
     try {
-      const gate = new Gatekeeper(self, { bootstrapTokens: config.bootstrapTokens });
+      const gate = new Gatekeeper(self, { bootstrapTokens: config.bootstrapTokens, plantedBugs: config.gatekeeperPlantedBugs });
       const services = createNodeServices(self, gate);
       const fastPath = config.plainConnectOnly === true ? undefined : createConnectUnaryHandler(servicePairs(services), (method, authorization) => gate.admit(method, authorization));
       const api = await startApiServer(config.apiListen, createNodeRoutes(services), fastPath);
