@@ -20,7 +20,7 @@ import { NodeRuntime } from "../../../src/shell/node/runtime.ts";
 import { NODE_SERVICES } from "../../../src/shell/api/services.ts";
 import { createApiClients } from "../../../src/shell/api/client.ts";
 import { METHOD_ROLES, methodKey } from "../../../src/shell/auth/method-roles.ts";
-import { expectedCell, MATRIX_BEGIN, MATRIX_CALLERS, MATRIX_END, renderRoleMatrix, type MatrixCaller, type MatrixCell } from "../../../src/shell/auth/role-matrix.ts";
+import { expectedCell, MATRIX_BEGIN, MATRIX_CALLERS, MATRIX_END, renderRoleMatrix, type MatrixCell } from "../../../src/shell/auth/role-matrix.ts";
 import type { GatekeeperPlantedBug } from "../../../src/shell/auth/gatekeeper.ts";
 import { waitUntil } from "../../support/wait-until.ts";
 import { ADMIN_TOKEN, BOOTSTRAP_TOKENS } from "../../support/admin-token.ts";
