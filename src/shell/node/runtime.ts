@@ -14,7 +14,7 @@
 // forwards: unknown) and the replica (waiting requests: "stopped" or unknown), flush and close
 // peer connections, close files.
 import { createHash } from "node:crypto";
-import { ConnectError } from "@connectrpc/connect";
+import { Code, ConnectError } from "@connectrpc/connect";
 import { assert } from "../../core/assert.ts";
 import type { Logger } from "../../core/env/environment.ts";
 import { SystemDisk } from "../os/system-disk.ts";
@@ -335,6 +335,10 @@ async function askJoinTarget(joinUrl: string, token: string | undefined, log: Lo
       }
       lastError = "the member reported no cluster id, node id or peer address";
     } catch (error) {
+      // A refused token will not get better by waiting: say so at once.
+      if (error instanceof ConnectError && (error.code === Code.Unauthenticated || error.code === Code.PermissionDenied)) {
+        throw new StartupError(`${joinUrl} refused this node's token (${error.rawMessage}): give a token with --join-token-file or BLIXARD_TOKEN`);
+      }
       lastError = error instanceof ConnectError ? error.rawMessage : (error as Error).message;
     }
     log.info({ join: joinUrl, error: lastError }, "waiting for the join endpoint");

@@ -122,6 +122,16 @@ describe("node API (one in-process node)", { timeout: 60_000 }, () => {
     assert.ok(status.nodes[0]!.applied >= 1n);
   });
 
+  test("requests without a valid token are Unauthenticated on every protocol; a join with a refused token fails at once", async () => {
+    await expectCode(createApiClients(url).kv.get({ key: "k" }), Code.Unauthenticated, /^no bearer token/);
+    await expectCode(createClient(KvService, createGrpcTransport({ baseUrl: url })).get({ key: "k" }), Code.Unauthenticated, /^no bearer token/);
+    await expectCode(createApiClients(url, { token: "blx_0123456789abcdef_" + "A".repeat(43) }).kv.put({ key: "k", value: "v" }), Code.Unauthenticated, /^unknown or revoked token$/);
+    const response = await fetch(`${url}/blixard.v1.KvService/Get`, { method: "POST", headers: { "content-type": "application/json" }, body: "{}" });
+    assert.equal(response.status, 401);
+    const joining = NodeRuntime.start({ nodeId: 5, peerListen: "127.0.0.1:0", apiListen: "127.0.0.1:0", dataDir: join(dir, "joiner"), join: url, joinToken: "nope", log: silentLogger });
+    await assert.rejects(joining, (error: unknown) => error instanceof StartupError && /refused this node's token/.test(error.message));
+  });
+
   test("a busy port and a foreign data directory are one-line startup errors", async () => {
     const busyPeer = NodeRuntime.start({ nodeId: 1, peerListen: node.peerAddress, apiListen: "127.0.0.1:0", dataDir: join(dir, "other"), initialCluster: new Map([[1, node.peerAddress]]), log: silentLogger });
     await assert.rejects(busyPeer, (error: unknown) => error instanceof StartupError && /address already in use/.test(error.message) && !error.message.includes("\n"));
