@@ -12,6 +12,7 @@
 // etcd comes from the Debian package etcd-server; when `etcd` is not on PATH that half
 // is skipped with the command that installs it. This script installs nothing.
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { ADMIN_HEADERS } from "../test/support/admin-token.ts";
 import { mkdtempSync, rmSync, openSync, closeSync } from "node:fs";
 import http from "node:http";
 import os from "node:os";
@@ -81,7 +82,8 @@ function post(agent: http.Agent, address: string, path: string, body: string): P
   const [host, port] = address.split(":");
   return new Promise((resolve, reject) => {
     const request = http.request(
-      { agent, host, port: Number(port), path, method: "POST", headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body) } },
+      // Blixard's API wants the harness's admin token (etcd runs without auth and gets none).
+      { agent, host, port: Number(port), path, method: "POST", headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body), ...(path.startsWith("/blixard.") ? ADMIN_HEADERS : {}) } },
       (response) => {
         response.resume();
         response.on("end", () => resolve(response.statusCode ?? 0));

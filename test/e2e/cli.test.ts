@@ -3,12 +3,13 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { silentLogger } from "../../src/core/env/environment.ts";
 import { NodeRuntime } from "../../src/shell/node/runtime.ts";
 import { waitUntil } from "../support/wait-until.ts";
+import { ADMIN_TOKEN, BOOTSTRAP_TOKENS } from "../support/admin-token.ts";
 
 const BIN = resolve(import.meta.dirname, "../../bin/blixard.js");
 
@@ -19,8 +20,14 @@ interface Run {
 }
 
 function blixard(...args: string[]): Promise<Run> {
+  return blixardWith({}, ...args);
+}
+
+/** The CLI with the harness's admin token and no context file, unless `env` says otherwise. */
+function blixardWith(env: Record<string, string>, ...args: string[]): Promise<Run> {
   return new Promise((resolveRun) => {
-    execFile(process.execPath, [BIN, ...args], { timeout: 30_000, env: { ...process.env, BLIXARD_ENDPOINT: "" } }, (error, stdout, stderr) => {
+    const base = { ...process.env, BLIXARD_ENDPOINT: "", BLIXARD_TOKEN: ADMIN_TOKEN.text, BLIXARD_CONTEXT: join(tmpdir(), "blixard-cli-no-context.yaml") };
+    execFile(process.execPath, [BIN, ...args], { timeout: 30_000, env: { ...base, ...env } }, (error, stdout, stderr) => {
       const code = error === null ? 0 : typeof error.code === "number" ? error.code : 1;
       resolveRun({ code, stdout, stderr });
     });
@@ -41,6 +48,7 @@ describe("blixard kv and cluster commands", { timeout: 120_000 }, () => {
       initialCluster: new Map([[1, "127.0.0.1:0"]]),
       log: silentLogger,
       tickMs: 20,
+      bootstrapTokens: BOOTSTRAP_TOKENS,
     });
     endpoint = `--endpoint=http://${node.apiAddress}`;
     await waitUntil("leadership", () => node.status().raft.role === "leader");
@@ -76,6 +84,33 @@ describe("blixard kv and cluster commands", { timeout: 120_000 }, () => {
       (JSON.parse(members.stdout) as { members: { id: string; kind: string }[] }).members.map((m) => [m.id, m.kind]),
       [["1", "voter"]],
     );
+  });
+
+  test("token bootstrap makes a token file (0600) and a context the next command uses with no flags", async () => {
+    const contextFile = join(dir, "context", "context.yaml");
+    const tokenFile = join(dir, "first-token");
+    const made = await blixardWith({ BLIXARD_CONTEXT: contextFile }, "token", "bootstrap", "--out", tokenFile, "--save-context", "--endpoint", `http://${node.apiAddress}`);
+    assert.equal(made.code, 0, made.stderr);
+    const [tokenLine, flagLine] = made.stdout.split("\n");
+    const token = /^token: (blx_\S+)$/.exec(tokenLine!)?.[1];
+    assert.ok(token !== undefined, made.stdout);
+    assert.match(flagLine!, /^node flag: --bootstrap-token-hash [0-9a-f]{16}:[0-9a-f]{64}$/);
+    assert.equal(readFileSync(tokenFile, "utf8"), `${token}\n`);
+    assert.equal(statSync(tokenFile).mode & 0o777, 0o600);
+    assert.equal(statSync(contextFile).mode & 0o777, 0o600);
+    // This node was not started with that hash: the context's token is refused, which shows it was the one sent.
+    const fromContext = await blixardWith({ BLIXARD_CONTEXT: contextFile, BLIXARD_TOKEN: "" }, "kv", "get", "color");
+    assert.equal(fromContext.code, 1);
+    assert.equal(fromContext.stderr, "blixard: Unauthenticated: unknown or revoked token\n");
+    // The environment's token wins over the context's.
+    const fromEnv = await blixardWith({ BLIXARD_CONTEXT: contextFile }, "kv", "get", "color");
+    assert.equal(fromEnv.code, 0, fromEnv.stderr);
+    const badRole = await blixard("token", "create", "--role", "root", endpoint);
+    assert.equal(badRole.code, 2);
+    assert.equal(badRole.stderr, 'blixard: --role: "root" is not one of admin, operator, tenant, read-only\n');
+    const badHash = await blixard("node", "--id", "1", "--peer-listen", "127.0.0.1:1", "--api-listen", "127.0.0.1:2", "--data-dir", dir, "--initial-cluster", "1=127.0.0.1:1", "--bootstrap-token-hash", "nope");
+    assert.equal(badHash.code, 2);
+    assert.match(badHash.stderr, /^blixard: --bootstrap-token-hash: "nope" is not ID:SHA256HEX/);
   });
 
   test("errors are one line: exit 1 for a failed call, exit 2 for bad input", async () => {

@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { ConnectError } from "@connectrpc/connect";
 import { createApiClients, type ApiClients } from "../../src/shell/api/client.ts";
+import { ADMIN_TOKEN, BOOTSTRAP_TOKEN_FLAG } from "../support/admin-token.ts";
 
 const BIN = resolve(import.meta.dirname, "../../bin/blixard.js");
 
@@ -130,10 +131,12 @@ export class ProcessCluster {
     args.push("--tick-ms", String(this.tickMs), "--election-ticks", String(this.electionTicks), "--log-level", this.logLevel);
     // Both sync point modes run in every real-process test: even ids strict (two fdatasyncs per write), odd ids riding (the default).
     args.push("--sync-points", id % 2 === 0 ? "strict" : "riding");
+    // Every node accepts the harness's admin token; a joining node shows it to the join endpoint (BLIXARD_TOKEN).
+    args.push(...BOOTSTRAP_TOKEN_FLAG);
     const log = openSync(node.logFile, "a");
     // BLIXARD_NODE_ARGS: extra node flags for the node processes (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof").
     const nodeFlags = (process.env.BLIXARD_NODE_ARGS ?? "").split(" ").filter((flag) => flag !== "");
-    const child = spawn(process.execPath, [...nodeFlags, ...args], { stdio: ["ignore", log, log] });
+    const child = spawn(process.execPath, [...nodeFlags, ...args], { stdio: ["ignore", log, log], env: { ...process.env, BLIXARD_TOKEN: ADMIN_TOKEN.text } });
     closeSync(log);
     node.child = child;
     node.exit = new Promise((resolveExit) => child.once("exit", (code, signal) => resolveExit(code ?? (signal === null ? null : -1))));
@@ -184,7 +187,7 @@ export class ProcessCluster {
   client(id: number): ApiClients {
     let clients = this.clients.get(id);
     if (clients === undefined) {
-      clients = createApiClients(this.nodes.get(id)!.api, { timeoutMs: 3_000 });
+      clients = createApiClients(this.nodes.get(id)!.api, { timeoutMs: 3_000, token: ADMIN_TOKEN.text });
       this.clients.set(id, clients);
     }
     return clients;

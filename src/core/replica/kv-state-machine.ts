@@ -199,6 +199,18 @@ export class KvStateMachine implements StateMachine<KvResult, KvQuery, string> {
     return this.entries.get(query.key) ?? "";
   }
 
+  /**
+   * The entries whose key starts with `prefix` and whose value is not "" (absent), in ascending
+   * key order, at most `limit` of them: the token list reads the book this way.
+   */
+  entriesWithPrefix(prefix: string, limit: number): Array<readonly [string, string]> {
+    assert(prefix !== "" && limit > 0, "a prefix scan names a prefix and a positive limit");
+    const found: Array<readonly [string, string]> = [];
+    for (const [key, value] of this.entries) if (value !== "" && key.startsWith(prefix)) found.push([key, value]);
+    found.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+    return found.slice(0, limit);
+  }
+
   /** Keys in ascending code-unit order, so equal maps give equal bytes. */
   snapshot(): Uint8Array {
     const keys = [...this.entries.keys()].sort();

@@ -71,6 +71,11 @@ export class NodeStateMachine implements StateMachine<NodeResult, NodeQuery, Nod
     return this.kv.query({ key });
   }
 
+  /** Key-value entries whose key starts with `prefix`, in key order, at most `limit` (the token list). */
+  entriesWithPrefix(prefix: string, limit: number): Array<readonly [string, string]> {
+    return this.kv.entriesWithPrefix(prefix, limit);
+  }
+
   /** kv length u32 | kv snapshot | cluster snapshot. */
   snapshot(): Uint8Array {
     const kv = this.kv.snapshot();

@@ -33,6 +33,7 @@ import { answerClusterRead } from "../cluster/cluster-read.ts";
 import type { ClusterView } from "../cluster/types.ts";
 import { DEFAULT_SCHEDULER_OPTIONS, type SchedulerOptions } from "../scheduler/scheduler-types.ts";
 import { CLUSTER_QUERY, encodeClusterCommand, type NodeQuery, type NodeQueryResult, type NodeResult } from "./node-state-machine.ts";
+import { encodeTokenRecord, tokenKey } from "./token-book.ts";
 import type { CommandOutcome, Replica, ReplicaRefusal } from "./replica.ts";
 import {
   needsLeader,
@@ -297,6 +298,10 @@ export class RequestPath {
         return replica.changeMembership({ type: request.kind, nodeId: request.nodeId }, (outcome) => done(this.membershipOutcome(outcome)));
       case "add-learner":
         return this.addLearner(request, done);
+      case "token-create":
+        return this.createToken(request, done);
+      case "token-revoke":
+        return this.revokeToken(request, done);
       case "transfer-leader":
         if (request.targetId === this.env.nodeId) return done(okOutcome({ kind: "transfer", leaderId: this.env.nodeId }, this.env.nodeId));
         return replica.transferLeadership(request.targetId, (outcome) => {
@@ -317,16 +322,32 @@ export class RequestPath {
     const stored = decodeMemberAddresses(this.machine.value(memberKey(request.nodeId)));
     // An empty API address keeps the one on record: the node announces its own once it runs.
     const wanted: MemberAddresses = { peer: request.peer, api: request.api !== "" ? request.api : (stored?.api ?? "") };
+    const isMember = (): boolean => {
+      const confState = this.replica.status().raft.confState;
+      return confState.voters.includes(request.nodeId) || confState.learners.includes(request.nodeId);
+    };
+    const unchanged = stored !== undefined && stored.peer === wanted.peer && stored.api === wanted.api;
+    // Adding a node never rewrites a member's addresses (a retried join with the same ones is fine):
+    // changing them is the explicit address update (addressesOnly), which only an admin may send.
+    if (!request.addressesOnly && !unchanged && isMember()) {
+      const onRecord = stored === undefined ? "no address record yet" : `peer ${stored.peer}, api ${stored.api === "" ? "(none)" : stored.api}`;
+      return done(
+        notApplied(
+          "invalid-conf-change",
+          this.replica.core.currentLeader(),
+          `node ${request.nodeId} is already a member (${onRecord}): add-learner does not rewrite a member's addresses; to change them use the address update (blixard cluster add-learner --update-addresses, admin only)`,
+        ),
+      );
+    }
     const thenAdd = (index: number): void => {
       const confState = this.replica.status().raft.confState;
-      const isMember = confState.voters.includes(request.nodeId) || confState.learners.includes(request.nodeId);
-      if (request.addressesOnly || isMember) return done(okOutcome({ kind: "membership", index, confState }, this.env.nodeId));
+      if (request.addressesOnly || isMember()) return done(okOutcome({ kind: "membership", index, confState }, this.env.nodeId));
       this.replica.changeMembership({ type: "add-learner", nodeId: request.nodeId }, (outcome) => {
         if (outcome.status === "ok") ensureSnapshotForJoiners(this.replica, this.env.nodeId);
         done(this.membershipOutcome(outcome));
       });
     };
-    if (stored !== undefined && stored.peer === wanted.peer && stored.api === wanted.api) return thenAdd(0);
+    if (unchanged) return thenAdd(0);
     this.replica.submit(encodeKvCommand({ op: "put", key: memberKey(request.nodeId), value: encodeMemberAddresses(wanted) }), (outcome) => {
       const mapped = this.kvOutcome(outcome);
       if (mapped.status !== "ok") return done(mapped);
@@ -341,6 +362,36 @@ export class RequestPath {
     assert(result.op === "cluster", "a cluster command's result is the cluster state's");
     // Applied: ok, whether the state machine took it or refused it (a refusal is its deterministic verdict, with no effect).
     return okOutcome({ kind: "cluster", index: outcome.index, result: result.result }, this.env.nodeId);
+  }
+
+  /**
+   * Writes a token record (compare-and-set from absent, so a record is never overwritten). A retry
+   * of the same record after an unknown outcome finds it in place: ok with index 0.
+   */
+  private createToken(request: Extract<ClientRequest, { kind: "token-create" }>, done: (outcome: RequestOutcome) => void): void {
+    const key = tokenKey(request.record.id);
+    const wanted = encodeTokenRecord(request.record);
+    const stored = this.machine.value(key);
+    if (stored === wanted) return done(okOutcome({ kind: "put", index: 0 }, this.env.nodeId));
+    if (stored !== "") return done(notApplied("invalid", 0, `a token with id ${request.record.id} exists already`));
+    this.replica.submit(encodeKvCommand({ op: "cas", key, expected: "", value: wanted }), (outcome) => done(this.tokenWriteOutcome(outcome, key, wanted)));
+  }
+
+  /** Empties a token's record (the book reads "" as absent). Revoking an unknown or revoked id is ok with index 0. */
+  private revokeToken(request: Extract<ClientRequest, { kind: "token-revoke" }>, done: (outcome: RequestOutcome) => void): void {
+    const key = tokenKey(request.id);
+    const stored = this.machine.value(key);
+    if (stored === "") return done(okOutcome({ kind: "put", index: 0 }, this.env.nodeId));
+    this.replica.submit(encodeKvCommand({ op: "cas", key, expected: stored, value: "" }), (outcome) => done(this.tokenWriteOutcome(outcome, key, "")));
+  }
+
+  /** A token write's cas as a put result: swapped, or already holding what was wanted, is ok; else another write won. */
+  private tokenWriteOutcome(outcome: CommandOutcome<NodeResult>, key: string, wanted: string): RequestOutcome {
+    const mapped = this.kvOutcome(outcome);
+    if (mapped.status !== "ok") return mapped;
+    assert(mapped.result.kind === "cas", "a token write is a cas");
+    if (mapped.result.swapped || mapped.result.current === wanted) return okOutcome({ kind: "put", index: mapped.result.index }, this.env.nodeId);
+    return notApplied("superseded", this.env.nodeId, `${key} changed while this request was in flight; it was not applied, retry`);
   }
 
   private kvOutcome(outcome: CommandOutcome<NodeResult>): RequestOutcome {

@@ -16,6 +16,7 @@ import { validateEnvelope } from "../cluster/command-codec.ts";
 import type { ClusterResult, CommandEnvelope } from "../cluster/types.ts";
 import { RESERVED_KEY_PREFIX } from "./address-book.ts";
 import { validateKvCommand } from "./kv-state-machine.ts";
+import { isTokenId, TOKEN_KEY_PREFIX, validateTokenRecord, type TokenRecord } from "./token-book.ts";
 
 /** Upper bound on an address's length in a request (HOST:PORT; the shell checks the syntax). */
 export const ADDRESS_BYTES_MAX = 256;
@@ -27,7 +28,11 @@ export type ClientRequest =
   | { readonly kind: "get-local"; readonly key: string }
   | { readonly kind: "put"; readonly key: string; readonly value: string }
   | { readonly kind: "cas"; readonly key: string; readonly expected: string; readonly value: string }
-  /** Records the node's addresses in the book, then (unless addressesOnly or already a member) adds it as a learner. */
+  /**
+   * Records the node's addresses in the book, then (unless addressesOnly or already a member) adds
+   * it as a learner. Without addressesOnly, the addresses of an existing member are never rewritten
+   * (refused unless they already match); addressesOnly is the explicit address update.
+   */
   | { readonly kind: "add-learner"; readonly nodeId: NodeId; readonly peer: string; readonly api: string; readonly addressesOnly: boolean }
   | { readonly kind: "promote"; readonly nodeId: NodeId }
   | { readonly kind: "remove"; readonly nodeId: NodeId }
@@ -35,7 +40,11 @@ export type ClientRequest =
   /** A change of the orchestrator's cluster state (src/core/cluster/): applied in log order, or refused by the state machine with a reason. */
   | { readonly kind: "cluster"; readonly envelope: CommandEnvelope }
   /** A linearizable read of the cluster state (ReadIndex on the leader). */
-  | { readonly kind: "cluster-read"; readonly read: ClusterRead };
+  | { readonly kind: "cluster-read"; readonly read: ClusterRead }
+  /** Adds a token to the book (token-book.ts); a retry of the same record is ok with index 0. */
+  | { readonly kind: "token-create"; readonly record: TokenRecord }
+  /** Removes a token from the book; revoking an unknown or revoked id is ok with index 0. */
+  | { readonly kind: "token-revoke"; readonly id: string };
 
 export type ClientRequestKind = ClientRequest["kind"];
 
@@ -109,6 +118,8 @@ export function resultKindFor(kind: ClientRequestKind): RequestResult["kind"] {
     case "get-local":
       return "get";
     case "put":
+    case "token-create": // the index of the write (0: nothing needed changing)
+    case "token-revoke":
       return "put";
     case "cas":
       return "cas";
@@ -134,7 +145,9 @@ export function validateRequest(request: ClientRequest): string | undefined {
   switch (request.kind) {
     case "get":
     case "get-local":
-      return request.key === "" ? "key: must not be empty" : undefined;
+      if (request.key === "") return "key: must not be empty";
+      // Token records are listed by the admin-only token list, never read as keys.
+      return request.key.startsWith(TOKEN_KEY_PREFIX) ? `key: keys starting with ${TOKEN_KEY_PREFIX} are readable only through the token list` : undefined;
     case "put":
     case "cas": {
       if (request.key === "") return "key: must not be empty";
@@ -157,6 +170,10 @@ export function validateRequest(request: ClientRequest): string | undefined {
       return validateEnvelope(request.envelope);
     case "cluster-read":
       return validateClusterRead(request.read);
+    case "token-create":
+      return validateTokenRecord(request.record);
+    case "token-revoke":
+      return isTokenId(request.id) ? undefined : "id: a token id is 16 lowercase hex digits";
   }
 }
 

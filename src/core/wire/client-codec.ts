@@ -29,6 +29,7 @@ import {
   type RequestOutcome,
   type RequestResult,
 } from "../replica/request-types.ts";
+import { decodeTokenRecord, encodeTokenRecord, isTokenId, TOKEN_RECORD_BYTES_MAX } from "../replica/token-book.ts";
 import { ByteReader, ByteWriter, DecodeFailure } from "./bytes.ts";
 import { MAX_MEMBERS } from "./codec.ts";
 
@@ -63,7 +64,21 @@ export type ClientDecodeResult = { readonly ok: true; readonly frame: ClientFram
 const FRAME_REQUEST = 1;
 const FRAME_OUTCOME = 2;
 
-const REQUEST_TAGS = { get: 1, "get-local": 2, put: 3, cas: 4, "add-learner": 5, promote: 6, remove: 7, "transfer-leader": 8, cluster: 9, "cluster-read": 10 } as const;
+// The orchestrator's requests are 9 and 10; the token requests take tags from 20 up.
+const REQUEST_TAGS = {
+  get: 1,
+  "get-local": 2,
+  put: 3,
+  cas: 4,
+  "add-learner": 5,
+  promote: 6,
+  remove: 7,
+  "transfer-leader": 8,
+  cluster: 9,
+  "cluster-read": 10,
+  "token-create": 20,
+  "token-revoke": 21,
+} as const;
 const STATUS_OK = 1;
 const STATUS_NOT_APPLIED = 2;
 const STATUS_UNKNOWN = 3;
@@ -128,6 +143,12 @@ function writeRequest(writer: ByteWriter, request: ClientRequest): void {
       return;
     case "cluster-read":
       writer.string(JSON.stringify(request.read));
+      return;
+    case "token-create":
+      writer.string(encodeTokenRecord(request.record));
+      return;
+    case "token-revoke":
+      writer.string(request.id);
       return;
     default:
       return unreachable(request, "client request");
@@ -278,6 +299,16 @@ function readRequest(reader: ByteReader): ClientRequest {
     }
     case REQUEST_TAGS["cluster-read"]:
       return { kind: "cluster-read", read: parseClusterRead(reader.string("cluster read", CLUSTER_READ_BYTES_MAX)) };
+    case REQUEST_TAGS["token-create"]: {
+      const record = decodeTokenRecord(reader.string("token record", TOKEN_RECORD_BYTES_MAX));
+      if (record === undefined) throw new DecodeFailure("token record: not a valid record");
+      return { kind: "token-create", record };
+    }
+    case REQUEST_TAGS["token-revoke"]: {
+      const id = reader.string("token id", TOKEN_RECORD_BYTES_MAX);
+      if (!isTokenId(id)) throw new DecodeFailure("token id: not 16 lowercase hex digits");
+      return { kind: "token-revoke", id };
+    }
     default:
       throw new DecodeFailure(`unknown request kind ${tag}`);
   }

@@ -4,11 +4,13 @@ import { createClient, type Client } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { ClusterService } from "./gen/blixard/v1/cluster_pb.ts";
 import { KvService } from "./gen/blixard/v1/kv_pb.ts";
+import { TokenService } from "./gen/blixard/v1/token_pb.ts";
 
 export interface ApiClients {
   readonly url: string;
   readonly kv: Client<typeof KvService>;
   readonly cluster: Client<typeof ClusterService>;
+  readonly token: Client<typeof TokenService>;
 }
 
 export interface ApiClientOptions {
@@ -17,6 +19,8 @@ export interface ApiClientOptions {
   readonly httpVersion?: "1.1" | "2";
   /** Extra headers on every request (nodes mark forwarded requests). */
   readonly headers?: Record<string, string>;
+  /** A bearer token sent on every request (docs/SECURITY.md). */
+  readonly token?: string;
 }
 
 /** "host:port" or a URL -> a base URL ("http://host:port"). */
@@ -27,7 +31,7 @@ export function endpointUrl(endpoint: string): string {
 
 export function createApiClients(endpoint: string, options: ApiClientOptions = {}): ApiClients {
   const url = endpointUrl(endpoint);
-  const headers = options.headers;
+  const headers = options.token === undefined || options.token === "" ? options.headers : { ...options.headers, authorization: `Bearer ${options.token}` };
   const transport = createConnectTransport({
     baseUrl: url,
     httpVersion: options.httpVersion ?? "1.1",
@@ -42,5 +46,5 @@ export function createApiClients(endpoint: string, options: ApiClientOptions = {
             },
           ],
   });
-  return { url, kv: createClient(KvService, transport), cluster: createClient(ClusterService, transport) };
+  return { url, kv: createClient(KvService, transport), cluster: createClient(ClusterService, transport), token: createClient(TokenService, transport) };
 }

@@ -20,21 +20,31 @@ const CONTENT_TYPE = /^application\/(json|proto)(?:;\s*charset=utf-8)?$/i;
 type UnaryImpl = (request: unknown, context: Pick<HandlerContext, "requestHeader">) => Promise<unknown>;
 
 interface UnaryMethod {
+  /** "<package.Service>/<Method>", the role table's key. */
+  readonly key: string;
   readonly input: DescMessage;
   readonly output: DescMessage;
   readonly impl: UnaryImpl;
 }
 
 /** Returns a handler that serves what it covers and returns false for anything else. */
+/** The gatekeeper's check on a method and an Authorization header: an error to answer, or a caller. */
+export type Admit = (method: string, authorization: string | undefined) => ConnectError | object;
+
+/**
+ * `admit` runs on the headers before the body is read: a caller without a valid token or role
+ * is answered at once (the implementations check again, so the connect-node path is covered too).
+ */
 export function createConnectUnaryHandler(
   services: ReadonlyArray<readonly [DescService, object]>,
+  admit?: Admit,
 ): (request: http.IncomingMessage, response: http.ServerResponse) => boolean {
   const methods = new Map<string, UnaryMethod>();
   for (const [service, implementation] of services) {
     for (const method of service.methods) {
       const impl = (implementation as Record<string, unknown>)[method.localName];
       if (method.methodKind !== "unary" || typeof impl !== "function") continue;
-      methods.set(`/${service.typeName}/${method.name}`, { input: method.input, output: method.output, impl: impl.bind(implementation) as UnaryImpl });
+      methods.set(`/${service.typeName}/${method.name}`, { key: `${service.typeName}/${method.name}`, input: method.input, output: method.output, impl: impl.bind(implementation) as UnaryImpl });
     }
   }
   return (request, response) => {
@@ -51,6 +61,15 @@ export function createConnectUnaryHandler(
     const protocolVersion = headers["connect-protocol-version"];
     if (protocolVersion !== undefined && protocolVersion !== "1") return false;
     const json = match[1]!.toLowerCase() === "json";
+    if (admit !== undefined) {
+      const authorization = headers.authorization;
+      const admitted = admit(method.key, typeof authorization === "string" ? authorization : undefined);
+      if (admitted instanceof ConnectError) {
+        request.resume(); // the body is not read: drain it so the connection can be reused
+        writeError(response, admitted);
+        return true;
+      }
+    }
     serve(method, json, timeoutHeader === undefined ? undefined : Number(timeoutHeader), request, response);
     return true;
   };

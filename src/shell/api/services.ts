@@ -3,9 +3,10 @@
 // (InvalidArgument names the field), hands the request path a ClientRequest, and maps the
 // outcome: ok to the response; "certainly not applied" and "unknown" to distinct codes
 // (outcome-codes.ts, docs/OPERATIONS.md). Forwarding to the leader happens inside the request
-// path, over the peer transport's client channel, not here.
+// path, over the peer transport's client channel, not here. Every method first passes the
+// gatekeeper (src/shell/auth): the token and the role table, before its handler runs.
 import { Code, ConnectError, type ConnectRouter, type ServiceImpl } from "@connectrpc/connect";
-import { create } from "@bufbuild/protobuf";
+import { create, type DescService } from "@bufbuild/protobuf";
 import { assert } from "../../core/assert.ts";
 import { parseHostPort } from "../os/address.ts";
 import type { ConfState, NodeId } from "../../core/raft/types.ts";
@@ -24,12 +25,33 @@ import {
   type NodeStatus,
 } from "./gen/blixard/v1/cluster_pb.ts";
 import { KvService } from "./gen/blixard/v1/kv_pb.ts";
+import { TokenService, TokenInfoSchema, type TokenInfo } from "./gen/blixard/v1/token_pb.ts";
+import { isRole, type TokenRecord } from "../../core/replica/token-book.ts";
+import type { Gatekeeper } from "../auth/gatekeeper.ts";
+import { guardService } from "../auth/guarded-service.ts";
+import { assertTableCovers } from "../auth/method-roles.ts";
+import { newToken } from "../auth/bearer-token.ts";
 
 const STATUS_FANOUT_TIMEOUT_MS = 1_000;
+/** Token lifetimes up to ten years (a longer one is a token that should not expire: ttl 0). */
+const TOKEN_TTL_SECONDS_MAX = 10 * 365 * 24 * 3600;
+
+/** Every service a node serves: the role table must cover exactly these (assertTableCovers). */
+export const NODE_SERVICES: readonly DescService[] = [KvService, ClusterService, TokenService];
 
 export interface NodeServices {
   readonly kv: ServiceImpl<typeof KvService>;
   readonly cluster: ServiceImpl<typeof ClusterService>;
+  readonly token: ServiceImpl<typeof TokenService>;
+}
+
+/** Services with their implementations, for the fast path. */
+export function servicePairs(services: NodeServices): ReadonlyArray<readonly [DescService, object]> {
+  return [
+    [KvService, services.kv],
+    [ClusterService, services.cluster],
+    [TokenService, services.token],
+  ];
 }
 
 /** The routes connect-node serves (every protocol), over the same implementations as the fast path. */
@@ -37,11 +59,17 @@ export function createNodeRoutes(services: NodeServices): (router: ConnectRouter
   return (router) => {
     router.service(KvService, services.kv);
     router.service(ClusterService, services.cluster);
+    router.service(TokenService, services.token);
   };
 }
 
-/** The service implementations; they read nothing from the context (forwarding is the request path's). */
-export function createNodeServices(runtime: NodeRuntime): NodeServices {
+function tokenInfo(record: TokenRecord): TokenInfo {
+  return create(TokenInfoSchema, { id: record.id, role: record.role, tenant: record.tenant, createdAtMs: BigInt(record.createdAtMs), expiresAtMs: BigInt(record.expiresAtMs) });
+}
+
+/** The service implementations, each method behind the gatekeeper (forwarding is the request path's). */
+export function createNodeServices(runtime: NodeRuntime, gate: Gatekeeper): NodeServices {
+  assertTableCovers(NODE_SERVICES);
   /** A leader's API URL for error messages, or "". */
   const whereIs = (id: NodeId): string => {
     const api = runtime.memberAddresses(id)?.api;
@@ -88,7 +116,7 @@ export function createNodeServices(runtime: NodeRuntime): NodeServices {
   };
 
   return {
-    kv: {
+    kv: guardService(KvService, gate, {
       async get(request) {
         const key = requireKey(request.key);
         const result = await call(request.serializable ? { kind: "get-local", key } : { kind: "get", key }, "get");
@@ -106,10 +134,10 @@ export function createNodeServices(runtime: NodeRuntime): NodeServices {
         const result = await call({ kind: "cas", key, expected: request.expected, value: request.value }, "cas");
         return { succeeded: result.swapped, current: result.current, index: BigInt(result.index) };
       },
-    },
+    }),
 
-    cluster: {
-      async status(request) {
+    cluster: guardService(ClusterService, gate, {
+      async status(request, caller) {
         const raft = runtime.status().raft;
         const response = {
           clusterId: runtime.clusterId,
@@ -128,7 +156,10 @@ export function createNodeServices(runtime: NodeRuntime): NodeServices {
               create(NodeStatusSchema, { id: BigInt(id), reachable: false, peerAddress: runtime.peerAddressOf(id) ?? "", apiAddress: addresses?.api ?? "", error });
             if (addresses === undefined || addresses.api === "") return unreachable("API address not known yet");
             try {
-              const remote = await runtime.clientsFor(endpointUrl(addresses.api)).cluster.status({ localOnly: true }, { timeoutMs: STATUS_FANOUT_TIMEOUT_MS });
+              // On the caller's behalf, with the caller's token: the other node checks it too.
+              const remote = await runtime
+                .clientsFor(endpointUrl(addresses.api))
+                .cluster.status({ localOnly: true }, { timeoutMs: STATUS_FANOUT_TIMEOUT_MS, headers: { authorization: caller.authorization } });
               const node = remote.nodes[0];
               return node ?? unreachable("empty status");
             } catch (error) {
@@ -156,7 +187,34 @@ export function createNodeServices(runtime: NodeRuntime): NodeServices {
         const result = await call({ kind: "transfer-leader", targetId }, "transfer");
         return { leaderId: BigInt(result.leaderId) };
       },
-    },
+    }),
+
+    token: guardService(TokenService, gate, {
+      async createToken(request) {
+        invalidIf(isRole(request.role) ? undefined : `role: "${request.role}" is not one of admin, operator, tenant, read-only`);
+        invalidIf(request.ttlSeconds > BigInt(TOKEN_TTL_SECONDS_MAX) ? `ttl_seconds: at most ${TOKEN_TTL_SECONDS_MAX} (ten years); 0 for no expiry` : undefined);
+        const token = newToken();
+        // The stamps are data in the command: every replica stores the same ones.
+        const createdAtMs = Date.now();
+        const record: TokenRecord = {
+          id: token.id,
+          role: request.role as TokenRecord["role"],
+          tenant: request.tenant,
+          hashHex: token.hashHex,
+          createdAtMs,
+          expiresAtMs: request.ttlSeconds === 0n ? 0 : createdAtMs + Number(request.ttlSeconds) * 1000,
+        };
+        const result = await call({ kind: "token-create", record }, "put");
+        return { token: token.text, info: tokenInfo(record), index: BigInt(result.index) };
+      },
+      async listTokens() {
+        return { tokens: runtime.tokenRecords().map(tokenInfo) };
+      },
+      async revokeToken(request) {
+        const result = await call({ kind: "token-revoke", id: request.id }, "put");
+        return { index: BigInt(result.index) };
+      },
+    }),
   };
 }
 

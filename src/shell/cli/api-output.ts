@@ -1,32 +1,45 @@
 // Shared plumbing of the CLI commands that talk to a node's API (`cluster`, `kv`):
-// the --endpoint / -o / --timeout-ms options, one-line errors, and plain tables.
+// the --endpoint / --token / -o / --timeout-ms options (with the environment and the context
+// file behind them, cli-context.ts), one-line errors, and plain tables.
 import type { Command } from "commander";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { toJson, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
 import { createApiClients, type ApiClients } from "../api/client.ts";
 import { outcomeClassOfError } from "../api/outcome-codes.ts";
 import { UsageError } from "./usage-error.ts";
+import { readContext } from "./cli-context.ts";
 
 export interface ApiCommandOptions {
   endpoint?: string;
+  token?: string;
   output: string;
   timeoutMs: string;
 }
 
 export function addApiOptions(command: Command): Command {
   return command
-    .option("--endpoint <URL>", "a node's API address, e.g. http://127.0.0.1:8001 (default: $BLIXARD_ENDPOINT)")
+    .option("--endpoint <URL>", "a node's API address, e.g. http://127.0.0.1:8001 (default: $BLIXARD_ENDPOINT, then the context file)")
+    .option("--token <TOKEN>", "a bearer token (default: $BLIXARD_TOKEN, then the context file; prefer those: flags show in ps)")
     .option("-o, --output <FORMAT>", "table or json", "table")
     .option("--timeout-ms <MS>", "give up on the request after this long", "10000");
 }
 
+/** The first setting that is given and not empty. */
+function firstGiven(...values: Array<string | undefined>): string | undefined {
+  return values.find((value) => value !== undefined && value.trim() !== "");
+}
+
 export function apiClients(options: ApiCommandOptions): ApiClients {
-  const endpoint = options.endpoint ?? process.env.BLIXARD_ENDPOINT;
-  if (endpoint === undefined || endpoint.trim() === "") throw new UsageError("--endpoint is required (or set BLIXARD_ENDPOINT)");
+  // The context file is read only when a flag or the environment leaves something open.
+  const fromFlagsOrEnv = { endpoint: firstGiven(options.endpoint, process.env.BLIXARD_ENDPOINT), token: firstGiven(options.token, process.env.BLIXARD_TOKEN) };
+  const context = fromFlagsOrEnv.endpoint === undefined || fromFlagsOrEnv.token === undefined ? readContext() : undefined;
+  const endpoint = firstGiven(fromFlagsOrEnv.endpoint, context?.endpoints[0]);
+  const token = firstGiven(fromFlagsOrEnv.token, context?.token);
+  if (endpoint === undefined) throw new UsageError("--endpoint is required (or set BLIXARD_ENDPOINT)");
   if (options.output !== "table" && options.output !== "json") throw new UsageError(`-o: "${options.output}" is neither table nor json`);
   if (!/^\d+$/.test(options.timeoutMs) || Number(options.timeoutMs) < 1) throw new UsageError(`--timeout-ms: "${options.timeoutMs}" is not a positive integer`);
   try {
-    return createApiClients(endpoint, { timeoutMs: Number(options.timeoutMs) });
+    return createApiClients(endpoint, { timeoutMs: Number(options.timeoutMs), token: token?.trim() });
   } catch (error) {
     throw new UsageError(`--endpoint: ${(error as Error).message}`);
   }

@@ -59,14 +59,16 @@ export function registerClusterCommand(program: Command): void {
     runApiCall(options, StatusResponseSchema, (clients) => clients.cluster.status({ localOnly: true }), (status) => membersTable(status.members)),
   );
 
-  addApiOptions(cluster.command("add-learner <id>").description("add a node as a non-voting learner"))
+  addApiOptions(cluster.command("add-learner <id>").description("add a node as a non-voting learner (admin); never rewrites a member's addresses"))
     .option("--peer <HOST:PORT>", "the new node's peer address")
     .option("--api <HOST:PORT>", "the new node's API address (it announces it itself when omitted)")
-    .action((id: string, options: ApiCommandOptions & { peer?: string; api?: string }) => {
+    .option("--update-addresses", "only rewrite the node's address record (an existing member that moved); membership does not change")
+    .action((id: string, options: ApiCommandOptions & { peer?: string; api?: string; updateAddresses?: boolean }) => {
       const nodeId = parseId(id, "id");
       const peerAddress = checkAddress(options.peer, "--peer", true);
       const apiAddress = checkAddress(options.api, "--api", false);
-      return runApiCall(options, AddLearnerResponseSchema, (clients) => clients.cluster.addLearner({ nodeId, peerAddress, apiAddress }), (r) =>
+      const addressesOnly = options.updateAddresses === true;
+      return runApiCall(options, AddLearnerResponseSchema, (clients) => clients.cluster.addLearner({ nodeId, peerAddress, apiAddress, addressesOnly }), (r) =>
         `OK (index ${r.index})\n${membersTable(r.members)}`,
       );
     });

@@ -1,13 +1,16 @@
 // `blixard node`: runs one cluster member until SIGTERM or SIGINT. Bad flags are one
 // line and exit 2 (UsageError); a failure to start (port in use, data directory of
 // another node or cluster, corrupt storage) is one line and exit 1. Logs are pino JSON
-// lines on stdout.
+// lines on stdout. Every API call needs a bearer token (docs/SECURITY.md): a new cluster's
+// first admin token is the one whose hash --bootstrap-token-hash gives.
 import type { Command } from "commander";
 import pino from "pino";
 import { UsageError } from "./usage-error.ts";
 import { parseHostPort } from "../os/address.ts";
 import { NodeRuntime, StartupError, type NodeRuntimeConfig } from "../node/runtime.ts";
 import type { NodeId } from "../../core/raft/types.ts";
+import { readFileSync } from "node:fs";
+import type { PresentedToken } from "../auth/bearer-token.ts";
 
 export interface NodeCommandOptions {
   id?: string;
@@ -23,6 +26,33 @@ export interface NodeCommandOptions {
   electionTicks: string;
   syncPoints: string;
   logLevel: string;
+  bootstrapTokenHash?: string;
+  joinTokenFile?: string;
+}
+
+/** "ID:SHA256HEX[,ID:SHA256HEX...]" (what `blixard token bootstrap` prints) -> the bootstrap admin tokens. */
+export function parseBootstrapTokenHashes(text: string): PresentedToken[] {
+  const tokens: PresentedToken[] = [];
+  for (const part of text.split(",").map((p) => p.trim()).filter((p) => p !== "")) {
+    const match = /^([0-9a-f]{16}):([0-9a-f]{64})$/.exec(part);
+    if (match === null) throw new UsageError(`--bootstrap-token-hash: "${part.slice(0, 100)}" is not ID:SHA256HEX (see blixard token bootstrap)`);
+    tokens.push({ id: match[1]!, hashHex: match[2]! });
+  }
+  if (tokens.length === 0 || tokens.length > 16) throw new UsageError("--bootstrap-token-hash: give 1 to 16 ID:SHA256HEX entries");
+  return tokens;
+}
+
+/** The token a joining node shows the join endpoint: --join-token-file, else $BLIXARD_TOKEN. */
+function joinToken(options: NodeCommandOptions): string | undefined {
+  if (options.joinTokenFile !== undefined) {
+    try {
+      return readFileSync(options.joinTokenFile, "utf8").trim();
+    } catch (error) {
+      throw new UsageError(`--join-token-file: ${(error as Error).message}`);
+    }
+  }
+  const fromEnv = process.env.BLIXARD_TOKEN;
+  return fromEnv !== undefined && fromEnv.trim() !== "" ? fromEnv.trim() : undefined;
 }
 
 function positiveInteger(text: string, flag: string, max = Number.MAX_SAFE_INTEGER): number {
@@ -89,6 +119,8 @@ export function parseNodeOptions(options: NodeCommandOptions, log: NodeRuntimeCo
     electionTicks,
     syncPoints,
     log,
+    bootstrapTokens: options.bootstrapTokenHash === undefined ? undefined : parseBootstrapTokenHashes(options.bootstrapTokenHash),
+    joinToken: options.join === undefined ? undefined : joinToken(options),
   };
 }
 
@@ -113,6 +145,8 @@ export function registerNodeCommand(program: Command): void {
       "riding",
     )
     .option("--log-level <LEVEL>", "pino log level: debug, info, warn, error", "info")
+    .option("--bootstrap-token-hash <ID:SHA256,...>", "admin token(s) this node accepts besides the replicated book: the hash `blixard token bootstrap` prints (a new cluster's first token)")
+    .option("--join-token-file <FILE>", "with --join: the token to show the join endpoint (default: $BLIXARD_TOKEN)")
     .action(async (options: NodeCommandOptions) => {
       const levels = ["trace", "debug", "info", "warn", "error", "fatal", "silent"];
       if (!levels.includes(options.logLevel)) throw new UsageError(`--log-level: one of ${levels.join(", ")}`);

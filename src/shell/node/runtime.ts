@@ -14,7 +14,7 @@
 // forwards: unknown) and the replica (waiting requests: "stopped" or unknown), flush and close
 // peer connections, close files.
 import { createHash } from "node:crypto";
-import { ConnectError } from "@connectrpc/connect";
+import { Code, ConnectError } from "@connectrpc/connect";
 import { assert } from "../../core/assert.ts";
 import type { Logger } from "../../core/env/environment.ts";
 import { SystemDisk } from "../os/system-disk.ts";
@@ -31,11 +31,12 @@ import { defaultRequestPathOptions, type RequestPath } from "../../core/replica/
 import type { ClientRequest, RequestOutcome } from "../../core/replica/request-types.ts";
 import { defaultMembershipAgentTiming, type MembershipAgent } from "../../core/replica/membership-agent.ts";
 import { startApiServer, type ApiServer } from "../api/http-server.ts";
-import { createNodeRoutes, createNodeServices } from "../api/services.ts";
+import { createNodeRoutes, createNodeServices, servicePairs } from "../api/services.ts";
 import { createConnectUnaryHandler } from "../api/connect-unary.ts";
-import { ClusterService } from "../api/gen/blixard/v1/cluster_pb.ts";
-import { KvService } from "../api/gen/blixard/v1/kv_pb.ts";
 import { createApiClients, endpointUrl, type ApiClients } from "../api/client.ts";
+import { decodeTokenRecord, TOKEN_KEY_PREFIX, TOKENS_LISTED_MAX, tokenKey, type TokenRecord } from "../../core/replica/token-book.ts";
+import { Gatekeeper, type GatekeeperPlantedBug } from "../auth/gatekeeper.ts";
+import type { PresentedToken } from "../auth/bearer-token.ts";
 
 export interface NodeRuntimeConfig {
   readonly nodeId: NodeId;
@@ -59,8 +60,14 @@ export interface NodeRuntimeConfig {
   /** The WAL's sync point mode (src/core/storage): "riding" (default, one fdatasync per write) or "strict" (two). */
   readonly syncPoints?: "riding" | "strict";
   readonly log: Logger;
+  /** Test harness only: planted bugs of the gatekeeper (docs/PLANTED-BUGS.md). */
+  readonly gatekeeperPlantedBugs?: ReadonlySet<GatekeeperPlantedBug>;
   /** Serve every request through connect-node, without the unary fast path (tests compare both). */
   readonly plainConnectOnly?: boolean;
+  /** Admin tokens valid on this node besides the replicated book (--bootstrap-token-hash): how a new cluster gets its first token. */
+  readonly bootstrapTokens?: readonly PresentedToken[];
+  /** The token this node presents to the join endpoint (its status call); the join itself goes over the peer port. */
+  readonly joinToken?: string;
   /** Called when the node must stop on its own (a failed fsync): the process should exit non-zero. */
   readonly onFatal?: (error: Error) => void;
 }
@@ -141,7 +148,7 @@ export class NodeRuntime {
   static async start(config: NodeRuntimeConfig): Promise<NodeRuntime> {
     validateConfig(config);
     const log = config.log;
-    const joinTarget = config.join !== undefined ? await askJoinTarget(config.join, log) : undefined;
+    const joinTarget = config.join !== undefined ? await askJoinTarget(config.join, config.joinToken, log) : undefined;
     const clusterId = config.clusterId ?? (config.initialCluster !== undefined ? clusterIdFromMembers(config.initialCluster) : joinTarget!.clusterId);
     const bootstrap: ConfState = config.initialCluster !== undefined ? { voters: [...config.initialCluster.keys()].sort((a, b) => a - b), learners: [] } : { voters: [], learners: [] };
 
@@ -204,8 +211,9 @@ export class NodeRuntime {
     resolvePeer = (peer) => self.memberAddresses(peer)?.peer ?? fallbackPeer(peer);
     replica.start();
     try {
-      const services = createNodeServices(self);
-      const fastPath = config.plainConnectOnly === true ? undefined : createConnectUnaryHandler([[KvService, services.kv], [ClusterService, services.cluster]]);
+      const gate = new Gatekeeper(self, { bootstrapTokens: config.bootstrapTokens, plantedBugs: config.gatekeeperPlantedBugs });
+      const services = createNodeServices(self, gate);
+      const fastPath = config.plainConnectOnly === true ? undefined : createConnectUnaryHandler(servicePairs(services), (method, authorization) => gate.admit(method, authorization));
       const api = await startApiServer(config.apiListen, createNodeRoutes(services), fastPath);
       self.api = api;
       (self as { apiAddress: string }).apiAddress = config.advertiseApi ?? api.address;
@@ -247,6 +255,19 @@ export class NodeRuntime {
   /** Exactly what the replicated book (as applied here) says about a member. */
   storedAddresses(id: NodeId): MemberAddresses | undefined {
     return decodeMemberAddresses(this.machine.value(memberKey(id)));
+  }
+
+  /** The token book's record for an id, as applied on this node (the gatekeeper's lookup). */
+  tokenRecord(id: string): TokenRecord | undefined {
+    return decodeTokenRecord(this.machine.value(tokenKey(id)));
+  }
+
+  /** Every token in the book as applied on this node, by id (at most TOKENS_LISTED_MAX). */
+  tokenRecords(): TokenRecord[] {
+    return this.machine
+      .entriesWithPrefix(TOKEN_KEY_PREFIX, TOKENS_LISTED_MAX)
+      .map(([, value]) => decodeTokenRecord(value))
+      .filter((record): record is TokenRecord => record !== undefined);
   }
 
   /** The peer address known for a member (book first, then --initial-cluster). */
@@ -301,8 +322,8 @@ function validateConfig(config: NodeRuntimeConfig): void {
  * Asks a member for the cluster id and for its own node id and peer address (the membership
  * agent joins through it), retrying until a deadline (the member may be starting too).
  */
-async function askJoinTarget(joinUrl: string, log: Logger): Promise<JoinTarget> {
-  const clients = createApiClients(endpointUrl(joinUrl), { timeoutMs: 2_000 });
+async function askJoinTarget(joinUrl: string, token: string | undefined, log: Logger): Promise<JoinTarget> {
+  const clients = createApiClients(endpointUrl(joinUrl), { timeoutMs: 2_000, token });
   const deadline = Date.now() + CLUSTER_ID_DEADLINE_MS;
   let lastError = "";
   while (Date.now() < deadline) {
@@ -314,6 +335,10 @@ async function askJoinTarget(joinUrl: string, log: Logger): Promise<JoinTarget> 
       }
       lastError = "the member reported no cluster id, node id or peer address";
     } catch (error) {
+      // A refused token will not get better by waiting: say so at once.
+      if (error instanceof ConnectError && (error.code === Code.Unauthenticated || error.code === Code.PermissionDenied)) {
+        throw new StartupError(`${joinUrl} refused this node's token (${error.rawMessage}): give a token with --join-token-file or BLIXARD_TOKEN`);
+      }
       lastError = error instanceof ConnectError ? error.rawMessage : (error as Error).message;
     }
     log.info({ join: joinUrl, error: lastError }, "waiting for the join endpoint");

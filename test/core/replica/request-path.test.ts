@@ -168,6 +168,52 @@ describe("request path", () => {
     assert.ok(self.status === "ok" && self.result.kind === "transfer");
   });
 
+  test("add-learner never rewrites a member's addresses; the same ones are idempotent, the address update (addressesOnly) rewrites", () => {
+    const cluster = new PathCluster([1, 2, 3]);
+    const leader = cluster.leader();
+    const follower = cluster.follower(leader);
+    const added = cluster.outcomeOf(follower, { kind: "add-learner", nodeId: 9, peer: "h:9", api: "h:19", addressesOnly: false });
+    assert.equal(added.status, "ok", JSON.stringify(added));
+    const again = cluster.outcomeOf(follower, { kind: "add-learner", nodeId: 9, peer: "h:9", api: "h:19", addressesOnly: false });
+    assert.ok(again.status === "ok" && again.result.kind === "membership" && again.result.index === 0, JSON.stringify(again));
+    // The attack of issue #12: add-learner against an existing member with an address of one's own.
+    for (const target of [9, leader]) {
+      const rewrite = cluster.outcomeOf(follower, { kind: "add-learner", nodeId: target, peer: "evil:1", api: "evil:2", addressesOnly: false });
+      assert.ok(rewrite.status === "not-applied" && rewrite.reason === "invalid-conf-change" && /already a member .*--update-addresses/.test(rewrite.detail), JSON.stringify(rewrite));
+    }
+    const book = (id: number): string => cluster.machines.get(leader)!.value(`_blixard/member/${id}`);
+    assert.deepEqual(JSON.parse(book(9)), { peer: "h:9", api: "h:19" });
+    const update = cluster.outcomeOf(follower, { kind: "add-learner", nodeId: 9, peer: "h:99", api: "", addressesOnly: true });
+    assert.equal(update.status, "ok", JSON.stringify(update));
+    assert.deepEqual(JSON.parse(book(9)), { peer: "h:99", api: "h:19" });
+  });
+
+  test("token-create writes a record once (a retry is ok with index 0, another record under the id is refused); token-revoke empties it, idempotently", () => {
+    const cluster = new PathCluster([1, 2, 3]);
+    const leader = cluster.leader();
+    const follower = cluster.follower(leader);
+    const record = { id: "00112233aabbccdd", role: "read-only" as const, tenant: "", hashHex: "c".repeat(64), createdAtMs: 5_000, expiresAtMs: 0 };
+    const key = `_blixard/token/${record.id}`;
+    const created = cluster.outcomeOf(follower, { kind: "token-create", record });
+    assert.ok(created.status === "ok" && created.result.kind === "put" && created.result.index > 0, JSON.stringify(created));
+    const retry = cluster.outcomeOf(follower, { kind: "token-create", record });
+    assert.ok(retry.status === "ok" && retry.result.kind === "put" && retry.result.index === 0, JSON.stringify(retry));
+    expectStatus(cluster.outcomeOf(follower, { kind: "token-create", record: { ...record, role: "admin" } }), "not-applied", "invalid");
+    // The record is never readable as a key, and never writable by kv put.
+    expectStatus(cluster.outcomeOf(follower, { kind: "get", key }, 0), "not-applied", "invalid");
+    expectStatus(cluster.outcomeOf(follower, { kind: "get-local", key }, 0), "not-applied", "invalid");
+    expectStatus(cluster.outcomeOf(follower, { kind: "put", key, value: "" }, 0), "not-applied", "invalid");
+    cluster.runFor(200);
+    for (const machine of cluster.machines.values()) assert.notEqual(machine.query({ key }), "", "every replica holds the record");
+    const revoked = cluster.outcomeOf(follower, { kind: "token-revoke", id: record.id });
+    assert.ok(revoked.status === "ok" && revoked.result.kind === "put" && revoked.result.index > created.result.index, JSON.stringify(revoked));
+    cluster.runFor(200);
+    for (const machine of cluster.machines.values()) assert.equal(machine.query({ key }), "", "every replica dropped the record");
+    const twice = cluster.outcomeOf(follower, { kind: "token-revoke", id: record.id });
+    assert.ok(twice.status === "ok" && twice.result.kind === "put" && twice.result.index === 0, JSON.stringify(twice));
+    expectStatus(cluster.outcomeOf(follower, { kind: "token-revoke", id: "not-an-id" }, 0), "not-applied", "invalid");
+  });
+
   test("forwards are bounded: past forwardsPendingMax the next is not-applied overloaded", () => {
     const cluster = new PathCluster([1, 2, 3], { forwardsPendingMax: 2 });
     const leader = cluster.leader();

@@ -7,6 +7,7 @@ import fc from "fast-check";
 import { CLIENT_FRAME_BYTES_MAX, decodeClientFrame, encodeClientFrame, type ClientFrame } from "../../../src/core/wire/client-codec.ts";
 import { NOT_APPLIED_REASONS, UNKNOWN_REASONS, type ClientRequest, type RequestOutcome, type RequestResult } from "../../../src/core/replica/request-types.ts";
 import { KV_VALUE_BYTES_MAX } from "../../../src/core/replica/kv-state-machine.ts";
+import { lowerHex, tokenRecord } from "../../support/token-arbitraries.ts";
 
 const id = fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER });
 const index = fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER });
@@ -23,6 +24,8 @@ const request: fc.Arbitrary<ClientRequest> = fc.oneof(
   fc.record({ kind: fc.constant("promote" as const), nodeId: id }),
   fc.record({ kind: fc.constant("remove" as const), nodeId: id }),
   fc.record({ kind: fc.constant("transfer-leader" as const), targetId: id }),
+  tokenRecord.map((record) => ({ kind: "token-create" as const, record })),
+  lowerHex(16).map((tokenId) => ({ kind: "token-revoke" as const, id: tokenId })),
 );
 
 const result: fc.Arbitrary<RequestResult> = fc.oneof(

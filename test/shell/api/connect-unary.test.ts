@@ -10,6 +10,7 @@ import { silentLogger } from "../../../src/core/env/environment.ts";
 import { NodeRuntime } from "../../../src/shell/node/runtime.ts";
 import { PutRequestSchema } from "../../../src/shell/api/gen/blixard/v1/kv_pb.ts";
 import { waitUntil } from "../../support/wait-until.ts";
+import { ADMIN_HEADERS, BOOTSTRAP_TOKENS } from "../../support/admin-token.ts";
 
 interface Reply {
   readonly status: number;
@@ -18,7 +19,7 @@ interface Reply {
 }
 
 async function call(base: string, path: string, contentType: string, body: string | Uint8Array, headers: Record<string, string> = {}): Promise<Reply> {
-  const response = await fetch(`${base}${path}`, { method: "POST", headers: { "content-type": contentType, ...headers }, body });
+  const response = await fetch(`${base}${path}`, { method: "POST", headers: { "content-type": contentType, ...ADMIN_HEADERS, ...headers }, body });
   const text = Buffer.from(await response.arrayBuffer()).toString("base64");
   return { status: response.status, contentType: response.headers.get("content-type"), body: text };
 }
@@ -47,6 +48,7 @@ describe("Connect unary fast path answers like connect-node", { timeout: 60_000 
         clusterId: "same-cluster",
         log: silentLogger,
         tickMs: 20,
+        bootstrapTokens: BOOTSTRAP_TOKENS,
         plainConnectOnly: plain,
       });
       nodes.push(node);

@@ -198,8 +198,9 @@ export type AddLearnerRequest = Message<"blixard.v1.AddLearnerRequest"> & {
   apiAddress: string;
 
   /**
-   * When true, only the node's address record is written (a member announcing its
-   * addresses); membership never changes, so a removed node cannot re-add itself.
+   * When true, only the node's address record is written (the explicit address update,
+   * `blixard cluster add-learner --update-addresses`); membership never changes, so a removed
+   * node cannot re-add itself.
    *
    * @generated from field: bool addresses_only = 4;
    */
@@ -370,7 +371,8 @@ export const ClusterService: GenService<{
   },
   /**
    * Adds a node as a learner (non-voting). Idempotent: adding a learner or voter that is
-   * already a member with the same addresses succeeds without a new entry.
+   * already a member with the same addresses succeeds without a new entry; an existing member
+   * with other addresses is refused (failed_precondition): change them with addresses_only.
    *
    * @generated from rpc blixard.v1.ClusterService.AddLearner
    */
