@@ -61,6 +61,9 @@ export function startMembershipAgent(env: Environment, node: NodeProcess, option
   return agent;
 }
 
+/** How long an outcome known inside submit waits before it is reported (see startOrchestrator). */
+export const IMMEDIATE_OUTCOME_DELAY_MS = 50;
+
 /** The orchestrator's settings for one node: its agent (registration, lease timing) and the controller. */
 export interface OrchestratorNodeOptions {
   readonly agent: NodeAgentOptions;
@@ -81,13 +84,14 @@ export interface OrchestratorParts {
  */
 export function startOrchestrator(env: Environment, node: NodeProcess, backend: VmBackend, options: OrchestratorNodeOptions): OrchestratorParts {
   assert(!node.replica.isStopped, "an orchestrator for a stopped replica");
-  // The agent's contract: `done` runs later, never inside submit (a refusal known at once waits for the next turn).
+  // The agent's contract: `done` runs later, never inside submit. A refusal known at once (no leader
+  // yet, overloaded) comes back after a short pause, so that no caller that retries on it can spin.
   const submit = (envelope: CommandEnvelope, done: (outcome: SubmitOutcome) => void): void => {
     let returned = false;
     node.requestPath.submit({ kind: "cluster", envelope }, (outcome) => {
       const mapped = submitOutcomeOf(outcome);
       if (returned) done(mapped);
-      else env.timers.after(0, () => done(mapped));
+      else env.timers.after(IMMEDIATE_OUTCOME_DELAY_MS, () => done(mapped));
     });
     returned = true;
   };
