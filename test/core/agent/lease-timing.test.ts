@@ -20,15 +20,20 @@ import {
 
 const PPM = 1_000_000n;
 
-/** Integer readings of offset + the integral of a piecewise-constant rate within the bound (as lease.test.ts models it). */
+/**
+ * Integer readings (the floor) of offset + phase + the integral of a piecewise-constant rate within
+ * the bound (as lease.test.ts models it); phase (in millionths of a microsecond) is where between
+ * two ticks the continuous clock stood at true time 0.
+ */
 class ModelClock {
   constructor(
     readonly offsetUs: bigint,
     readonly segments: ReadonlyArray<{ lengthUs: bigint; driftPpm: bigint }>,
+    readonly phase: bigint = 0n,
   ) {}
 
   read(t: bigint): bigint {
-    let numerator = 0n;
+    let numerator = this.phase;
     let left = t;
     for (let i = 0; i < this.segments.length && left > 0n; i++) {
       const segment = this.segments[i]!;
@@ -58,12 +63,13 @@ const bound = CLOCK_DRIFT_BOUND_PPM;
 const clockArb = fc
   .record({
     offsetUs: fc.integer({ min: 0, max: 1_000_000_000 }),
+    phase: fc.integer({ min: 0, max: 999_999 }),
     segments: fc.array(fc.record({ lengthUs: fc.integer({ min: 1, max: 2_000_000_000 }), driftPpm: fc.integer({ min: -bound, max: bound }) }), { minLength: 1, maxLength: 4 }),
   })
-  .map(({ offsetUs, segments }) => new ModelClock(BigInt(offsetUs), segments.map((s) => ({ lengthUs: BigInt(s.lengthUs), driftPpm: BigInt(s.driftPpm) }))));
+  .map(({ offsetUs, phase, segments }) => new ModelClock(BigInt(offsetUs), segments.map((s) => ({ lengthUs: BigInt(s.lengthUs), driftPpm: BigInt(s.driftPpm) })), BigInt(phase)));
 
 /** A clock at the bound: the agent's slow, the controller's fast, the worst case. */
-const atBound = (driftPpm: number) => new ModelClock(0n, [{ lengthUs: 1n, driftPpm: BigInt(driftPpm) }]);
+const atBound = (driftPpm: number, phase = 0n) => new ModelClock(0n, [{ lengthUs: 1n, driftPpm: BigInt(driftPpm) }], phase);
 
 const timingArb = fc
   .record({ leaseDurationUs: fc.integer({ min: 1_000, max: 600_000_000 }), stopPermille: fc.integer({ min: 1, max: 500 }), renewPermille: fc.integer({ min: 1, max: 150 }) })
@@ -137,7 +143,7 @@ describe("lease timing", () => {
     for (const leaseDurationUs of [1_000, 999_983, 10_000_000, 123_456_789]) {
       const timing: LeaseTiming = { leaseDurationUs, renewIntervalUs: Math.floor(leaseDurationUs / 10), stopBoundUs: Math.floor(leaseDurationUs / 5), startBoundUs: 1 };
       for (const tsTrue of [0n, 7n, 1_000_003n]) {
-        const { deadTrue, declareTrue } = scenario(atBound(-bound), atBound(bound), timing, tsTrue, 0n, 0n, controllerDeclareDownAfterUs(timing));
+        const { deadTrue, declareTrue } = scenario(atBound(-bound), atBound(bound, 999_999n), timing, tsTrue, 0n, 0n, controllerDeclareDownAfterUs(timing));
         assert.ok(deadTrue <= declareTrue, `L=${leaseDurationUs} ts=${tsTrue}: dead ${deadTrue} > declare ${declareTrue}`);
       }
     }
@@ -145,9 +151,10 @@ describe("lease timing", () => {
 
   test("the two microseconds of slack matter: a guard at s + L fires one microsecond after the controller declares", () => {
     const timing: LeaseTiming = { leaseDurationUs: 1_000, renewIntervalUs: 10, stopBoundUs: 100, startBoundUs: 1 };
+    // The controller's clock is a hair before its next tick at true time 0: its first microsecond reads early.
     const agent = atBound(-bound);
-    const controller = new ModelClock(5n, [{ lengthUs: 1n, driftPpm: BigInt(bound) }]);
-    const tsTrue = 9n;
+    const controller = atBound(bound, 999_999n);
+    const tsTrue = 0n;
     const s = agent.read(tsTrue);
     const declareTrue = controller.firstTimeReaching(controller.read(tsTrue) + BigInt(controllerDeclareDownAfterUs(timing)), tsTrue);
     const guardWithoutSlackTrue = agent.firstTimeReaching(s + BigInt(timing.leaseDurationUs), tsTrue);
