@@ -4,7 +4,7 @@
 // the host; every true state change reaches the observer.
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import type { FencingToken, VmSpec } from "../../../src/core/cluster/types.ts";
+import type { FencingToken } from "../../../src/core/cluster/types.ts";
 import type { BackendReport, VmBackend } from "../../../src/core/agent/vm-backend.ts";
 import { noFailpoints } from "../../../src/core/env/environment.ts";
 import { FAULT_PROFILES } from "../../../src/core/sim/fault-profile.ts";
@@ -14,21 +14,8 @@ import { seedFromNumber } from "../../../src/core/sim/seed.ts";
 import { SimVmHost, defaultSimVmHostOptions, type SimVmHostOptions } from "../../../src/core/sim/sim-vm-backend.ts";
 import { World } from "../../../src/core/sim/world.ts";
 import { runQueueUntil } from "../../support/simulated-time.ts";
+import { testVmSpec } from "../agent/test-vm-spec.ts";
 
-export const testVmSpec: VmSpec = {
-  tenant: "t",
-  name: "vm",
-  resources: { vcpus: 1, memoryMib: 256, diskGib: 1 },
-  image: { kernel: "/k", initrd: "/i", rootDisk: "" },
-  kernelCmdline: "",
-  interfaces: [],
-  priority: 0,
-  preemptible: false,
-  restartPolicy: "always",
-  healthCheck: { kind: "none" },
-  antiAffinity: { group: "", mode: "hard", weight: 1, maxPerNode: 1 },
-  constraints: [],
-};
 
 function makeRig(overrides: Partial<SimVmHostOptions> = {}, driftPpm = 0) {
   const threw: unknown[] = [];
