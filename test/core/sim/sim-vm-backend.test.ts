@@ -58,7 +58,7 @@ function makeRig(overrides: Partial<SimVmHostOptions> = {}, driftPpm = 0) {
 }
 
 const token = (placement: number, epoch = 1): FencingToken => ({ nodeId: 1, epoch, placement });
-const farFuture = 1_000_000_000_000;
+const farFuture = 1_000_000_000_000; // 11.6 days: within the guard's horizon
 
 function createAndStart(backend: VmBackend, vmId: number, t: FencingToken): void {
   backend.create({ vmId, spec: testVmSpec, addresses: [] });
