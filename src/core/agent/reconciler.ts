@@ -214,7 +214,12 @@ export class Reconciler {
   nextWakeUs(clock: AgentClock): number {
     let wakeUs = NEVER_US;
     const toMonotonic = (leaseUs: number): number => clock.monotonicUs + (leaseUs - this.leaseNowUs(clock));
-    if (this.phaseNow === "member") wakeUs = Math.min(wakeUs, toMonotonic(this.lastHeartbeatLeaseUs + this.options.timing.renewIntervalUs));
+    // Only deadlines still ahead: one already due was acted on by the step that just ran (or waits on an answer in flight).
+    if (this.phaseNow === "member" && !this.hasInFlight("heartbeat")) {
+      const heartbeatUs = toMonotonic(this.lastHeartbeatLeaseUs + this.options.timing.renewIntervalUs);
+      if (heartbeatUs > clock.monotonicUs) wakeUs = Math.min(wakeUs, heartbeatUs);
+    }
+    if (this.phaseNow === "joining" && this.joinNotBeforeUs > clock.monotonicUs) wakeUs = Math.min(wakeUs, this.joinNotBeforeUs);
     if (this.deadlineUs !== undefined) {
       const fenceLeaseUs = this.deadlineUs - this.options.timing.stopBoundUs;
       if (fenceLeaseUs > this.leaseNowUs(clock)) wakeUs = Math.min(wakeUs, toMonotonic(fenceLeaseUs));

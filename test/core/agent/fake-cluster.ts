@@ -23,6 +23,7 @@ export class FakeCluster implements ClusterView {
   readonly cutOff = new Set<NodeId>();
   readonly declaredDownAtTrueUs: number[] = [];
   readonly commands: ClusterCommand["kind"][] = [];
+  readonly requestIds: string[] = [];
 
   constructor(
     private readonly queue: EventQueue,
@@ -47,6 +48,7 @@ export class FakeCluster implements ClusterView {
   submitFor(env: Environment): SubmitCommand {
     return (envelope, done) => {
       const nodeId = env.nodeId;
+      this.requestIds.push(envelope.requestId);
       const answer = (outcome: SubmitOutcome, delayMs: number): void => void env.timers.after(delayMs, () => done(outcome));
       if (this.cutOff.has(nodeId)) return answer({ status: "unknown", detail: "timed out" }, 500);
       this.queue.at(this.queue.timeUs + 1_000, () => {

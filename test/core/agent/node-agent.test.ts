@@ -144,6 +144,7 @@ describe("node agent in the simulated world", () => {
     assert.equal(second.reconciler.epoch, 1);
     assert.equal(rig.cluster.declaredDownAtTrueUs.length, 0);
     assert.ok(!rig.cluster.commands.slice(1).includes("node-register"), "joined by heartbeat, not by registering again");
+    assert.equal(new Set(rig.cluster.requestIds).size, rig.cluster.requestIds.length, "request ids are unique across incarnations");
   });
 
   test("planted bug no-self-fence: a paused node's VM outlives its lease, and the controller's check fires", () => {

@@ -355,6 +355,19 @@ describe("reconciler: declared down", () => {
   });
 });
 
+describe("reconciler: waking", () => {
+  test("the next wake-up is the next heartbeat, or the fence; never 'now' while a heartbeat waits for its answer", () => {
+    const rig = new AgentRig();
+    const s = rig.join();
+    assert.equal(rig.reconciler.nextWakeUs(rig.clock), s + defaultLeaseTiming.renewIntervalUs);
+    rig.advance(defaultLeaseTiming.renewIntervalUs);
+    rig.tick();
+    assert.equal(rig.pendingHeartbeats.size, 1);
+    rig.advance(defaultLeaseTiming.renewIntervalUs * 2); // the answer is late: the next heartbeat would be due
+    assert.equal(rig.reconciler.nextWakeUs(rig.clock), fenceAtUs(s, defaultLeaseTiming), "the fence, not a busy loop");
+  });
+});
+
 describe("reconciler: reports", () => {
   test("observed phases go out in vm-observed commands of at most reportsPerCommandMax, one in flight, resent when lost", () => {
     const rig = new AgentRig({ vmsMax: 2_000 });
