@@ -109,7 +109,7 @@ export class SimVmHost {
   /** The backend for a new incarnation of the node process (the previous one is dead: its reports go nowhere). */
   backendFor(env: Environment): VmBackend {
     assert(env.nodeId === this.nodeId, () => `host ${this.nodeId} gave a backend to node ${env.nodeId}`);
-    const backend = new SimVmBackend(this, env);
+    const backend = new SimVmBackend(this, env, this.options.instancesMax * 8 + 64);
     this.current = backend;
     return backend;
   }
@@ -349,10 +349,12 @@ export class SimVmHost {
 /** One incarnation's handle on its host's VMs: calls go to the host, reports come back on this incarnation's timers. */
 class SimVmBackend implements VmBackend {
   private handler: BackendReportHandler | undefined;
+  private queued: BackendReport[] = [];
 
   constructor(
     private readonly host: SimVmHost,
     private readonly env: Environment,
+    private readonly queuedMax: number,
   ) {}
 
   subscribe(handler: BackendReportHandler): void {
@@ -388,11 +390,23 @@ class SimVmBackend implements VmBackend {
     this.host.probe(this, vmId, probe);
   }
 
+  /**
+   * Queues a report; one timer delivers the queue in order (one event per burst, not per report:
+   * a fence of a thousand VMs is a thousand reports). Bounded: a process that stops taking its
+   * reports (paused) holds at most a few per instance before they would be a leak.
+   */
   report(report: BackendReport): void {
-    const handler = this.handler;
-    if (handler === undefined) return;
-    this.env.timers.after(0, () => handler(report));
+    if (this.handler === undefined) return;
+    assert(this.queued.length < this.queuedMax, () => `more than ${this.queuedMax} backend reports queued for one incarnation`);
+    this.queued.push(report);
+    if (this.queued.length === 1) this.env.timers.after(0, this.flush);
   }
+
+  private readonly flush = (): void => {
+    const reports = this.queued;
+    this.queued = [];
+    for (const report of reports) this.handler!(report);
+  };
 
   reportStatus(status: InstanceStatus): void {
     this.report({ kind: "instance", status });

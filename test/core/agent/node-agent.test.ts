@@ -55,9 +55,10 @@ function makeRig(plantedBugs: AgentPlantedBug[] = []) {
   const agentHost: SimHost = world.host(NODE_ID);
   const running = new Map<string, boolean>();
   const stale: string[] = [];
+  const history: string[] = [];
   const vmHost = new SimVmHost(NODE_ID, world.queue, agentHost.clock, Prng.stream(seedFromNumber(1), "vms-2"), (nodeId, vmId, token, isRunning) => {
     running.set(`${vmId}@${token.epoch}/${token.placement}`, isRunning);
-    void nodeId;
+    history.push(`${world.queue.timeUs} ${nodeId} ${vmId}@${token.epoch}/${token.placement} ${isRunning}`);
   }, defaultSimVmHostOptions);
   const cluster = new FakeCluster(world.queue, world.host(1).clock, defaultLeaseTiming, () => vmHost.runningCount());
   let agent: NodeAgent | undefined;
@@ -82,7 +83,7 @@ function makeRig(plantedBugs: AgentPlantedBug[] = []) {
     const untilUs = world.queue.timeUs + ms * 1000;
     run(() => world.queue.timeUs >= untilUs || (world.queue.peekTimeUs() ?? Infinity) > untilUs, ms + 1);
   };
-  return { world, agentHost, vmHost, cluster, startIncarnation, crashProcess, run, runFor, running, stale, agent: () => agent! };
+  return { world, agentHost, vmHost, cluster, startIncarnation, crashProcess, run, runFor, running, stale, history, agent: () => agent! };
 }
 
 describe("node agent in the simulated world", () => {
@@ -145,6 +146,24 @@ describe("node agent in the simulated world", () => {
     assert.equal(rig.cluster.declaredDownAtTrueUs.length, 0);
     assert.ok(!rig.cluster.commands.slice(1).includes("node-register"), "joined by heartbeat, not by registering again");
     assert.equal(new Set(rig.cluster.requestIds).size, rig.cluster.requestIds.length, "request ids are unique across incarnations");
+  });
+
+  test("deterministic: the same run twice gives the same VM history, commands and request ids", () => {
+    const once = () => {
+      const rig = makeRig();
+      rig.cluster.addVm(10, NODE_ID);
+      rig.cluster.addVm(11, NODE_ID);
+      rig.startIncarnation(1);
+      rig.runFor(3_000);
+      rig.cluster.cutOff.add(NODE_ID);
+      rig.runFor(15_000);
+      rig.cluster.cutOff.delete(NODE_ID);
+      rig.runFor(5_000);
+      return { history: rig.history, commands: rig.cluster.commands, requestIds: rig.cluster.requestIds };
+    };
+    const first = once();
+    assert.ok(first.history.length >= 6, `a run with starts, fences and restarts (${first.history.length} changes)`);
+    assert.deepEqual(once(), first);
   });
 
   test("planted bug no-self-fence: a paused node's VM outlives its lease, and the controller's check fires", () => {
