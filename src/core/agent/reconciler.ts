@@ -181,6 +181,7 @@ export class Reconciler {
   private mustRegister = false;
   private slice: NodeSlice = { appliedIndex: 0, node: undefined, vms: [] };
   private readonly vms = new Map<VmId, LocalVm>();
+  private sortedCache: LocalVm[] | undefined = undefined;
   private wasFencing = false;
   /** Why the agent last learned it was down (status, tests). */
   lastDownReason = "";
@@ -448,7 +449,7 @@ export class Reconciler {
           this.renew(flight.submittedLeaseUs);
           return;
         }
-        if (result.code === "stale-epoch" || result.code === "not-found" || result.code === "conflict") this.enterDown(`heartbeat refused: ${result.code} ${result.message}`);
+        if (result.code === "stale-epoch" || result.code === "not-found") this.enterDown(`heartbeat refused: ${result.code} ${result.message}`);
         return;
       }
       case "report": {
@@ -592,13 +593,18 @@ export class Reconciler {
       const record = this.recordOf(vm.vmId);
       const wanted = this.isWanted(record);
       if (record !== undefined && record.token.placement !== vm.placement && wanted) resetPlacementState(vm, record.token.placement);
-      if (fencing || vm.pending !== undefined) continue;
+      // Until a command applied under the epoch confirms it (a restarted process joining by its record), act on nothing but fencing:
+      // a lagging read might not show VMs that are in fact assigned here.
+      if (fencing || vm.pending !== undefined || !this.epochConfirmed) continue;
       if (wanted) this.reconcileWanted(vm, record!, mayStart, nowUs);
       else this.reconcileUnwanted(vm, record, nowUs);
     }
     // Forget VMs that are neither assigned here nor held by the backend (bounded table).
     for (const vm of this.sortedVms()) {
-      if (vm.instance === undefined && vm.pending === undefined && this.recordOf(vm.vmId) === undefined) this.vms.delete(vm.vmId);
+      if (vm.instance === undefined && vm.pending === undefined && this.recordOf(vm.vmId) === undefined) {
+        this.vms.delete(vm.vmId);
+        this.sortedCache = undefined;
+      }
     }
   }
 
@@ -830,11 +836,14 @@ export class Reconciler {
       lastSent: undefined,
     };
     this.vms.set(vmId, vm);
+    this.sortedCache = undefined;
     return vm;
   }
 
-  private sortedVms(): LocalVm[] {
-    return [...this.vms.values()].sort((a, b) => a.vmId - b.vmId);
+  /** Ascending id; cached until the table changes (a step per report must not sort every time). */
+  private sortedVms(): readonly LocalVm[] {
+    if (this.sortedCache === undefined) this.sortedCache = [...this.vms.values()].sort((a, b) => a.vmId - b.vmId);
+    return this.sortedCache;
   }
 
   private kill(vm: LocalVm, reason: KillReason): void {
