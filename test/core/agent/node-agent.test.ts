@@ -166,6 +166,20 @@ describe("node agent in the simulated world", () => {
     assert.deepEqual(once(), first);
   });
 
+  test("planted bug lease-on-wall-clock: a wall clock stepped back 5 s stretches the lease past the controller's declare time; with the bug off the same run is safe", () => {
+    const run = (plantedBugs: AgentPlantedBug[]) => {
+      const rig = makeRig(plantedBugs);
+      rig.cluster.addVm(10, NODE_ID);
+      rig.startIncarnation(1);
+      rig.run(() => rig.vmHost.status(10)?.state === "running", 5_000);
+      rig.cluster.cutOff.add(NODE_ID);
+      rig.agentHost.clock.jump(-5_000_000); // an NTP step back, on the agent's host only
+      rig.run(() => rig.cluster.declaredDownAtTrueUs.length === 1, 30_000);
+    };
+    run([]);
+    assert.throws(() => run(["lease-on-wall-clock"]), /declared down .* with VMs running/);
+  });
+
   test("planted bug no-self-fence: a paused node's VM outlives its lease, and the controller's check fires", () => {
     const rig = makeRig(["no-self-fence"]);
     rig.cluster.addVm(10, NODE_ID);
