@@ -9,7 +9,8 @@
 //              the guard's armed deadline (its predecessor's lease, which it honours) and starts
 //              or stops nothing until it knows them;
 //   joining    it registers (no record, or a record that says down), or takes the epoch of the
-//              record it finds (a process restart) and renews it with a heartbeat;
+//              record it finds (a process restart) and renews it with a heartbeat; until a
+//              command applied under the epoch confirms it, it acts on nothing but fencing;
 //   member     it renews every renewIntervalUs; a renewal whose outcome is applied-ok moves the
 //              deadline to agentLeaseDeadlineUs(s), s read before the submit; the guard is armed
 //              with it. From fenceAtUs on it kills every VM and starts none until renewed;
@@ -329,6 +330,8 @@ export class Reconciler {
   }
 
   private onListed(instances: readonly InstanceStatus[], fenceDeadlineUs: number): void {
+    for (let i = 1; i < instances.length; i++) assert(instances[i - 1]!.vmId < instances[i]!.vmId, "a backend lists in ascending vmId order");
+    assert(Number.isSafeInteger(fenceDeadlineUs) && fenceDeadlineUs >= 0, "a fence deadline is a non-negative integer");
     this.listRequested = false;
     const held = new Set<VmId>();
     for (const status of instances) {
@@ -365,6 +368,8 @@ export class Reconciler {
 
   /** The backend's word about one instance; a run that ended is judged for the restart policy. */
   private applyInstance(vm: LocalVm, status: InstanceStatus): void {
+    assert(status.vmId === vm.vmId, "a status for another VM");
+    assert(status.state === "created" || status.token !== undefined, () => `vm ${vm.vmId} is ${status.state} without a token`);
     const wasAlive = vm.instance !== undefined && isAlive(vm.instance);
     vm.instance = status;
     const nowUs = this.clock.monotonicUs;
@@ -482,7 +487,10 @@ export class Reconciler {
   private renew(submittedLeaseUs: number): void {
     this.stats.renewals += 1;
     const deadlineUs = agentLeaseDeadlineUs(submittedLeaseUs, this.options.timing);
+    const previousUs = this.deadlineUs;
     if (this.deadlineUs === undefined || deadlineUs > this.deadlineUs) this.deadlineUs = deadlineUs;
+    assert(previousUs === undefined || this.deadlineUs >= previousUs, "a renewal never shortens the lease");
+    assert(this.phaseNow === "member" && this.epochConfirmed, "only a confirmed member holds a lease");
   }
 
   private enterDown(why: string): void {
@@ -741,6 +749,7 @@ export class Reconciler {
       reports.push({ vmId: record.id, placement: record.token.placement, phase: observed.phase, detail: observed.detail });
     }
     if (reports.length === 0) return;
+    assert(reports.length <= CLUSTER_LIMITS.reportsPerCommandMax, "a report batch within the command's limit");
     this.stats.reportsSent += reports.length;
     this.propose("report", { kind: "vm-observed", nodeId: this.options.registration.id, epoch: this.epochNow, reports }, this.epochNow, reports);
   }
@@ -852,6 +861,9 @@ export class Reconciler {
   }
 
   private call(vm: LocalVm, call: BackendCall): void {
+    // One operation per VM at a time; only a kill may overtake one (fencing, health, a down).
+    assert(vm.pending === undefined || call.op === "kill", () => `vm ${vm.vmId}: ${call.op} while ${vm.pending?.op} is pending`);
+    assert(call.op !== "list" && call.op !== "arm-fence", "node-wide calls are not a VM's");
     vm.pending = { op: call.op, sinceUs: this.clock.monotonicUs };
     this.effects.push({ kind: "backend", call });
   }
