@@ -7,7 +7,10 @@
 // incarnation's timers (env.timers.after(0)), so they never run inside the call, wait while the
 // process is paused, and die with the process (a report to a dead incarnation is lost; the next
 // one lists). VM events (boot done, crash, a graceful stop finishing) and the guard run on the
-// world's event queue in true time, whatever the process does.
+// world's event queue in true time, whatever the process does: World.pause() holds the node
+// process's events only, so it models a pause of the node process (a GC, a SIGSTOP), not of the
+// VMs or the guard. These events are not folded into the trace hash; the observer sees each
+// state change synchronously (a checker that wants them in the hash can fold them in there).
 //
 // Faults (all off by default): a started VM crashes with crashPermille within crashWithinUs of
 // booting; it hangs with hangPermille (process alive, but TCP/HTTP/console probes fail and it
