@@ -100,7 +100,7 @@ export class SimVmHost {
     private readonly queue: EventQueue,
     private readonly clock: SimClock,
     private readonly random: Random,
-    private readonly observer: InstanceObserver,
+    private readonly onInstance: InstanceObserver,
     private readonly options: SimVmHostOptions = defaultSimVmHostOptions,
   ) {
     assert(options.bootDelayUs[0] >= 0 && options.bootDelayUs[0] <= options.bootDelayUs[1], "boot delay bounds out of order");
@@ -120,7 +120,7 @@ export class SimVmHost {
   /** The host lost power: every VM dies at once, the guard with them; queued VM events are void. */
   hostCrashed(): void {
     for (const instance of this.sortedInstances()) {
-      if (isAlive(instance.state)) this.observer(this.nodeId, instance.vmId, instance.token!, false);
+      if (isAlive(instance.state)) this.onInstance(this.nodeId, instance.vmId, instance.token!, false);
     }
     this.instances.clear();
     this.fenceDeadlineUs = 0;
@@ -301,7 +301,7 @@ export class SimVmHost {
     instance.run += 1;
     const alive = isAlive(state);
     assert(instance.token !== undefined || !alive, "a running instance has a token");
-    if (wasAlive !== alive) this.observer(this.nodeId, instance.vmId, instance.token!, alive);
+    if (wasAlive !== alive) this.onInstance(this.nodeId, instance.vmId, instance.token!, alive);
     this.current?.reportStatus(statusOf(instance));
   }
 
