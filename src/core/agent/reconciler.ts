@@ -40,7 +40,7 @@
 import { assert, unreachable } from "../assert.ts";
 import { CLUSTER_LIMITS, type ClusterCommand, type FencingToken, type NodeRecord, type NodeRegistration, type ObservedPhase, type VmId, type VmRecord, type VmReport } from "../cluster/types.ts";
 import { agentLeaseDeadlineUs, validateLeaseTiming, type LeaseTiming } from "./lease-timing.ts";
-import { restartDelayUs, validateRestartBackoff, type RestartBackoff } from "./restart-backoff.ts";
+import { defaultRestartBackoff, restartDelayUs, validateRestartBackoff, type RestartBackoff } from "./restart-backoff.ts";
 import type { SubmitOutcome } from "./submit-outcome.ts";
 import type { BackendReport, HealthProbe, InstanceStatus, VmInstanceSpec } from "./vm-backend.ts";
 
@@ -67,7 +67,7 @@ export function defaultReconcilerOptions(registration: NodeRegistration, timing:
   return {
     registration,
     timing,
-    backoff: { baseUs: 1_000_000, capUs: 60_000_000, stableRunUs: 30_000_000, restartsMax: 100 },
+    backoff: defaultRestartBackoff,
     stopGraceMs: Math.floor(timing.stopBoundUs / 2_000),
     reportResendUs: 1_000_000,
     probeIntervalUs: 1_000_000,
