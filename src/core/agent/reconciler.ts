@@ -9,7 +9,8 @@
 //              the guard's armed deadline (its predecessor's lease, which it honours) and starts
 //              or stops nothing until it knows them;
 //   joining    it registers (no record, or a record that says down), or takes the epoch of the
-//              record it finds (a process restart) and renews it with a heartbeat;
+//              record it finds (a process restart) and renews it with a heartbeat; until a
+//              command applied under the epoch confirms it, it acts on nothing but fencing;
 //   member     it renews every renewIntervalUs; a renewal whose outcome is applied-ok moves the
 //              deadline to agentLeaseDeadlineUs(s), s read before the submit; the guard is armed
 //              with it. From fenceAtUs on it kills every VM and starts none until renewed;
@@ -39,7 +40,7 @@
 import { assert, unreachable } from "../assert.ts";
 import { CLUSTER_LIMITS, type ClusterCommand, type FencingToken, type NodeRecord, type NodeRegistration, type ObservedPhase, type VmId, type VmRecord, type VmReport } from "../cluster/types.ts";
 import { agentLeaseDeadlineUs, validateLeaseTiming, type LeaseTiming } from "./lease-timing.ts";
-import { restartDelayUs, validateRestartBackoff, type RestartBackoff } from "./restart-backoff.ts";
+import { defaultRestartBackoff, restartDelayUs, validateRestartBackoff, type RestartBackoff } from "./restart-backoff.ts";
 import type { SubmitOutcome } from "./submit-outcome.ts";
 import type { BackendReport, HealthProbe, InstanceStatus, VmInstanceSpec } from "./vm-backend.ts";
 
@@ -66,7 +67,7 @@ export function defaultReconcilerOptions(registration: NodeRegistration, timing:
   return {
     registration,
     timing,
-    backoff: { baseUs: 1_000_000, capUs: 60_000_000, stableRunUs: 30_000_000, restartsMax: 100 },
+    backoff: defaultRestartBackoff,
     stopGraceMs: Math.floor(timing.stopBoundUs / 2_000),
     reportResendUs: 1_000_000,
     probeIntervalUs: 1_000_000,
@@ -181,6 +182,7 @@ export class Reconciler {
   private mustRegister = false;
   private slice: NodeSlice = { appliedIndex: 0, node: undefined, vms: [] };
   private readonly vms = new Map<VmId, LocalVm>();
+  private sortedCache: LocalVm[] | undefined = undefined;
   private wasFencing = false;
   /** Why the agent last learned it was down (status, tests). */
   lastDownReason = "";
@@ -214,7 +216,12 @@ export class Reconciler {
   nextWakeUs(clock: AgentClock): number {
     let wakeUs = NEVER_US;
     const toMonotonic = (leaseUs: number): number => clock.monotonicUs + (leaseUs - this.leaseNowUs(clock));
-    if (this.phaseNow === "member") wakeUs = Math.min(wakeUs, toMonotonic(this.lastHeartbeatLeaseUs + this.options.timing.renewIntervalUs));
+    // Only deadlines still ahead: one already due was acted on by the step that just ran (or waits on an answer in flight).
+    if (this.phaseNow === "member" && !this.hasInFlight("heartbeat")) {
+      const heartbeatUs = toMonotonic(this.lastHeartbeatLeaseUs + this.options.timing.renewIntervalUs);
+      if (heartbeatUs > clock.monotonicUs) wakeUs = Math.min(wakeUs, heartbeatUs);
+    }
+    if (this.phaseNow === "joining" && this.joinNotBeforeUs > clock.monotonicUs) wakeUs = Math.min(wakeUs, this.joinNotBeforeUs);
     if (this.deadlineUs !== undefined) {
       const fenceLeaseUs = this.deadlineUs - this.options.timing.stopBoundUs;
       if (fenceLeaseUs > this.leaseNowUs(clock)) wakeUs = Math.min(wakeUs, toMonotonic(fenceLeaseUs));
@@ -323,6 +330,8 @@ export class Reconciler {
   }
 
   private onListed(instances: readonly InstanceStatus[], fenceDeadlineUs: number): void {
+    for (let i = 1; i < instances.length; i++) assert(instances[i - 1]!.vmId < instances[i]!.vmId, "a backend lists in ascending vmId order");
+    assert(Number.isSafeInteger(fenceDeadlineUs) && fenceDeadlineUs >= 0, "a fence deadline is a non-negative integer");
     this.listRequested = false;
     const held = new Set<VmId>();
     for (const status of instances) {
@@ -359,6 +368,8 @@ export class Reconciler {
 
   /** The backend's word about one instance; a run that ended is judged for the restart policy. */
   private applyInstance(vm: LocalVm, status: InstanceStatus): void {
+    assert(status.vmId === vm.vmId, "a status for another VM");
+    assert(status.state === "created" || status.token !== undefined, () => `vm ${vm.vmId} is ${status.state} without a token`);
     const wasAlive = vm.instance !== undefined && isAlive(vm.instance);
     vm.instance = status;
     const nowUs = this.clock.monotonicUs;
@@ -443,7 +454,7 @@ export class Reconciler {
           this.renew(flight.submittedLeaseUs);
           return;
         }
-        if (result.code === "stale-epoch" || result.code === "not-found" || result.code === "conflict") this.enterDown(`heartbeat refused: ${result.code} ${result.message}`);
+        if (result.code === "stale-epoch" || result.code === "not-found") this.enterDown(`heartbeat refused: ${result.code} ${result.message}`);
         return;
       }
       case "report": {
@@ -476,7 +487,10 @@ export class Reconciler {
   private renew(submittedLeaseUs: number): void {
     this.stats.renewals += 1;
     const deadlineUs = agentLeaseDeadlineUs(submittedLeaseUs, this.options.timing);
+    const previousUs = this.deadlineUs;
     if (this.deadlineUs === undefined || deadlineUs > this.deadlineUs) this.deadlineUs = deadlineUs;
+    assert(previousUs === undefined || this.deadlineUs >= previousUs, "a renewal never shortens the lease");
+    assert(this.phaseNow === "member" && this.epochConfirmed, "only a confirmed member holds a lease");
   }
 
   private enterDown(why: string): void {
@@ -587,13 +601,18 @@ export class Reconciler {
       const record = this.recordOf(vm.vmId);
       const wanted = this.isWanted(record);
       if (record !== undefined && record.token.placement !== vm.placement && wanted) resetPlacementState(vm, record.token.placement);
-      if (fencing || vm.pending !== undefined) continue;
+      // Until a command applied under the epoch confirms it (a restarted process joining by its record), act on nothing but fencing:
+      // a lagging read might not show VMs that are in fact assigned here.
+      if (fencing || vm.pending !== undefined || !this.epochConfirmed) continue;
       if (wanted) this.reconcileWanted(vm, record!, mayStart, nowUs);
       else this.reconcileUnwanted(vm, record, nowUs);
     }
     // Forget VMs that are neither assigned here nor held by the backend (bounded table).
     for (const vm of this.sortedVms()) {
-      if (vm.instance === undefined && vm.pending === undefined && this.recordOf(vm.vmId) === undefined) this.vms.delete(vm.vmId);
+      if (vm.instance === undefined && vm.pending === undefined && this.recordOf(vm.vmId) === undefined) {
+        this.vms.delete(vm.vmId);
+        this.sortedCache = undefined;
+      }
     }
   }
 
@@ -730,6 +749,7 @@ export class Reconciler {
       reports.push({ vmId: record.id, placement: record.token.placement, phase: observed.phase, detail: observed.detail });
     }
     if (reports.length === 0) return;
+    assert(reports.length <= CLUSTER_LIMITS.reportsPerCommandMax, "a report batch within the command's limit");
     this.stats.reportsSent += reports.length;
     this.propose("report", { kind: "vm-observed", nodeId: this.options.registration.id, epoch: this.epochNow, reports }, this.epochNow, reports);
   }
@@ -825,11 +845,14 @@ export class Reconciler {
       lastSent: undefined,
     };
     this.vms.set(vmId, vm);
+    this.sortedCache = undefined;
     return vm;
   }
 
-  private sortedVms(): LocalVm[] {
-    return [...this.vms.values()].sort((a, b) => a.vmId - b.vmId);
+  /** Ascending id; cached until the table changes (a step per report must not sort every time). */
+  private sortedVms(): readonly LocalVm[] {
+    if (this.sortedCache === undefined) this.sortedCache = [...this.vms.values()].sort((a, b) => a.vmId - b.vmId);
+    return this.sortedCache;
   }
 
   private kill(vm: LocalVm, reason: KillReason): void {
@@ -838,6 +861,9 @@ export class Reconciler {
   }
 
   private call(vm: LocalVm, call: BackendCall): void {
+    // One operation per VM at a time; only a kill may overtake one (fencing, health, a down).
+    assert(vm.pending === undefined || call.op === "kill", () => `vm ${vm.vmId}: ${call.op} while ${vm.pending?.op} is pending`);
+    assert(call.op !== "list" && call.op !== "arm-fence", "node-wide calls are not a VM's");
     vm.pending = { op: call.op, sinceUs: this.clock.monotonicUs };
     this.effects.push({ kind: "backend", call });
   }
