@@ -369,3 +369,176 @@ describe("cluster state: placements-commit", () => {
     rejects(d, { kind: "placements-commit", checkIndex: 0, placements: [{ vmId: a, expectedGeneration: 1, nodeId: 1 }, { vmId: a, expectedGeneration: 1, nodeId: 1 }], evictions: [] }, "invalid", "appears twice");
   });
 });
+
+describe("cluster state: agent reports", () => {
+  test("scheduled -> starting -> running; reports of an older placement or another node are ignored", () => {
+    const d = Driver.withNodes(2);
+    const id = d.create(spec("a"));
+    d.place(id, 1);
+    d.report(1, id, "starting");
+    assert.equal(vm(d, id).phase, "starting");
+    const before = vm(d, id);
+    d.report(1, id, "running", before.token.placement + 5);
+    d.report(2, id, "running");
+    assert.equal(vm(d, id).generation, before.generation, "ignored reports change nothing");
+    d.report(1, id, "running");
+    assert.equal(vm(d, id).phase, "running");
+    assert.equal(vm(d, id).observed.phase, "running");
+    assert.equal(vm(d, id).observed.index, d.index);
+    rejects(d, { kind: "vm-observed", nodeId: 1, epoch: 3, reports: [] }, "stale-epoch", "epoch");
+    rejects(d, { kind: "vm-observed", nodeId: 8, epoch: 1, reports: [] }, "not-found");
+  });
+
+  test("restart policy: always restarts, on-failure restarts a crash but not an exit, never fails and releases", () => {
+    const d = Driver.withNodes(1);
+    const always = runningVm(d, "always", { restartPolicy: "always" });
+    d.report(1, always, "exited");
+    assert.equal(vm(d, always).phase, "starting");
+    assert.equal(vm(d, always).restarts, 1);
+    const onFailure = runningVm(d, "onf", { restartPolicy: "on-failure" });
+    d.report(1, onFailure, "crashed");
+    assert.equal(vm(d, onFailure).restarts, 1);
+    d.report(1, onFailure, "running");
+    d.report(1, onFailure, "exited");
+    assert.equal(vm(d, onFailure).phase, "failed");
+    assert.equal(vm(d, onFailure).nodeId, 0);
+    const never = runningVm(d, "never", { restartPolicy: "never" });
+    d.report(1, never, "unhealthy");
+    assert.equal(vm(d, never).phase, "running", "unhealthy but running, and never restarted");
+    d.report(1, never, "crashed");
+    assert.equal(vm(d, never).phase, "failed");
+    assert.match(vm(d, never).reason, /crashed on node 1; restart policy never/);
+    assert.deepEqual(d.state.node(1)!.allocated, vm(d, always).spec.resources);
+    assert.deepEqual(d.state.audit(), []);
+  });
+});
+
+describe("cluster state: tenants and pools", () => {
+  test("a quota below usage is allowed, blocks growth, and is not an audit failure", () => {
+    const d = Driver.withNodes(1);
+    d.create(spec("a"));
+    d.create(spec("b"));
+    d.ok({ kind: "tenant-set", name: "acme", quota: { ...bigQuota, vmsMax: 1 } });
+    assert.deepEqual(d.state.audit(), []);
+    rejects(d, { kind: "vm-create", spec: spec("c"), desired: "running" }, "quota-exceeded", "vmsMax 1");
+  });
+
+  test("tenant-remove only without vms; unknown tenant is not-found", () => {
+    const d = Driver.withNodes(0);
+    const id = d.create(spec("a"));
+    rejects(d, { kind: "tenant-remove", name: "acme" }, "conflict", "1 vms");
+    rejects(d, { kind: "tenant-remove", name: "ghost" }, "not-found");
+    d.ok({ kind: "vm-delete", vmId: id, expectedGeneration: 0 });
+    d.ok({ kind: "tenant-remove", name: "acme" });
+    assert.equal(d.state.tenant("acme"), undefined);
+  });
+
+  test("pools: exists, overlapping, exhausted, unknown pool, remove only when nothing is held", () => {
+    const d = Driver.withNodes(0);
+    d.ok({ kind: "ip-pool-create", pool: pool("net", "10.0.0.0/30", "10.0.0.1") });
+    rejects(d, { kind: "ip-pool-create", pool: pool("net", "10.9.0.0/30", "10.9.0.1") }, "already-exists");
+    rejects(d, { kind: "ip-pool-create", pool: pool("other", "10.0.0.0/24", "10.0.0.1") }, "conflict", "overlaps");
+    rejects(d, { kind: "ip-pool-create", pool: pool("bad", "10.0.0.1/24", "10.0.0.1") }, "invalid", "host bits");
+    const nic = (ipPool: string) => [{ mode: "user" as const, ipPool, portForwards: [] }];
+    const a = d.create(spec("a", { interfaces: nic("net") }));
+    assert.deepEqual(vm(d, a).addresses, [{ pool: "net", address: "10.0.0.2", mac: "02:00:0a:00:00:02" }]);
+    rejects(d, { kind: "vm-create", spec: spec("b", { interfaces: nic("net") }), desired: "running" }, "pool-exhausted", "interfaces[0]");
+    rejects(d, { kind: "vm-create", spec: spec("b", { interfaces: nic("ghost") }), desired: "running" }, "not-found", "ipPool");
+    rejects(d, { kind: "ip-pool-remove", name: "net" }, "conflict", "held");
+    rejects(d, { kind: "ip-pool-remove", name: "ghost" }, "not-found");
+    d.ok({ kind: "vm-delete", vmId: a, expectedGeneration: 0 });
+    d.ok({ kind: "ip-pool-remove", name: "net" });
+  });
+
+  test("an interface that cannot get an address rolls back the addresses taken for earlier interfaces", () => {
+    const d = Driver.withNodes(0);
+    d.ok({ kind: "ip-pool-create", pool: pool("big", "10.1.0.0/24", "10.1.0.1") });
+    d.ok({ kind: "ip-pool-create", pool: pool("tiny", "10.2.0.0/30", "10.2.0.1", ["10.2.0.2"]) });
+    const nics = [
+      { mode: "user" as const, ipPool: "big", portForwards: [] },
+      { mode: "user" as const, ipPool: "tiny", portForwards: [] },
+    ];
+    rejects(d, { kind: "vm-create", spec: spec("a", { interfaces: nics }), desired: "running" }, "pool-exhausted", "interfaces[1]");
+    const id = d.create(spec("b", { interfaces: [nics[0]!] }));
+    assert.equal(vm(d, id).addresses[0]!.address, "10.1.0.2");
+  });
+});
+
+describe("cluster state: idempotency, events, limits", () => {
+  test("a retried request id returns the first result and changes nothing; a rejection is not recorded", () => {
+    const d = Driver.withNodes(1);
+    const first = d.run({ kind: "vm-create", spec: spec("a"), desired: "running" }, "req-1");
+    const before = stateBytes(d.state);
+    const again = d.run({ kind: "vm-create", spec: spec("a"), desired: "running" }, "req-1");
+    assert.deepEqual(again, first);
+    assert.equal(stateBytes(d.state), before);
+    assert.equal([...d.state.vms()].length, 1);
+    rejects(d, { kind: "vm-create", spec: spec("a"), desired: "running" }, "already-exists", undefined, "req-2");
+    d.ok({ kind: "vm-create", spec: spec("b"), desired: "running" }, "req-2");
+  });
+
+  test("request ids are forgotten oldest first past requestIdsRetainedMax", () => {
+    const d = Driver.withNodes(0);
+    const max = CLUSTER_LIMITS.requestIdsRetainedMax;
+    for (let i = 0; i <= max; i++) d.ok({ kind: "tenant-set", name: "t", quota: bigQuota }, `r${i}`);
+    const recorded = JSON.parse(new TextDecoder().decode(d.state.snapshot())).requests as { requestId: string }[];
+    assert.equal(recorded.length, max);
+    assert.equal(recorded[0]!.requestId, "r1");
+  });
+
+  test("events carry the index, a sequence within it and the stamp; eventsAfter pages them", () => {
+    const d = Driver.withNodes(1);
+    const a = d.create(spec("a"));
+    const b = d.create(spec("b"));
+    const commitIndex = d.index + 1;
+    d.ok({ kind: "placements-commit", checkIndex: 0, placements: [{ vmId: a, expectedGeneration: 1, nodeId: 1 }, { vmId: b, expectedGeneration: 1, nodeId: 1 }], evictions: [] });
+    const { events, truncated } = d.state.eventsAfter(commitIndex - 1, 10);
+    assert.equal(truncated, false);
+    assert.deepEqual(events.map((e) => [e.index, e.sequence, e.kind, e.vmId]), [
+      [commitIndex, 0, "vm-scheduled", a],
+      [commitIndex, 1, "vm-scheduled", b],
+    ]);
+    assert.equal(events[0]!.stampUs, (commitIndex - 1) * 10);
+    assert.equal(d.state.eventsAfter(0, 2).events.length, 2);
+    assert.equal(d.state.eventsAfter(d.index, 10).events.length, 0);
+  });
+
+  test("the event ring drops the oldest past eventsRetainedMax and says so", () => {
+    const d = Driver.withNodes(0);
+    const max = CLUSTER_LIMITS.eventsRetainedMax;
+    for (let i = 0; i < max + 5; i++) d.ok({ kind: "tenant-set", name: "t", quota: bigQuota });
+    const all = d.state.eventsAfter(0, max * 2);
+    assert.equal(all.events.length, max);
+    assert.equal(all.truncated, true);
+    assert.equal(d.state.eventsAfter(d.index - 3, 10).truncated, false);
+  });
+
+  test("limit-exceeded: pools past ipPoolsMax", () => {
+    const d = Driver.withNodes(0);
+    for (let i = 0; i < CLUSTER_LIMITS.ipPoolsMax; i++) {
+      d.ok({ kind: "ip-pool-create", pool: pool(`p${i}`, `10.${i}.0.0/30`, `10.${i}.0.1`) });
+    }
+    rejects(d, { kind: "ip-pool-create", pool: pool("one-more", "11.0.0.0/30", "11.0.0.1") }, "limit-exceeded", "ipPoolsMax");
+  });
+
+  test("limit-exceeded: nodes past nodesMax", () => {
+    const d = Driver.withNodes(0);
+    for (let id = 1; id <= CLUSTER_LIMITS.nodesMax; id++) d.ok({ kind: "node-register", node: registration(id) });
+    rejects(d, { kind: "node-register", node: registration(CLUSTER_LIMITS.nodesMax + 1) }, "limit-exceeded", "nodesMax");
+  });
+
+  test("generations only grow, also across a node's down and registration", () => {
+    const d = Driver.withNodes(1);
+    const id = runningVm(d, "a");
+    const seen: number[] = [vm(d, id).generation];
+    d.ok({ kind: "node-declare-down", nodeId: 1, epoch: 1, renewedIndex: d.state.node(1)!.lease.renewedIndex });
+    seen.push(vm(d, id).generation);
+    const nodeGeneration = d.state.node(1)!.generation;
+    d.ok({ kind: "node-register", node: registration(1) });
+    assert.ok(d.state.node(1)!.generation > nodeGeneration);
+    d.place(id, 1);
+    seen.push(vm(d, id).generation);
+    assert.deepEqual([...seen].sort((x, y) => x - y), seen);
+    assert.equal(new Set(seen).size, seen.length);
+  });
+});
