@@ -594,7 +594,8 @@ export class ClusterState implements ClusterView {
     if (vm.phase === "failed" && vm.nodeId !== 0 && desired === "running") {
       return reject("conflict", `desired: failed vm ${vmId} is still being stopped on node ${vm.nodeId}`);
     }
-    if (vm.desired === desired && vm.phase !== "failed") return ok({ kind: "vm", vm });
+    // Nothing to do, except that desired running restarts a failed (unassigned) VM.
+    if (vm.desired === desired && !(vm.phase === "failed" && desired === "running")) return ok({ kind: "vm", vm });
     let changes: Partial<VmRecord>;
     if (desired === "running") {
       // stopped or failed (unassigned) -> pending; stopping stays stopping and becomes pending once stopped.
