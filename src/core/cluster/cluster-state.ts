@@ -475,9 +475,13 @@ export class ClusterState implements ClusterView {
   // -------------------------------------------------------------------------------------
   // VMs
 
-  /** Why no registered node could ever hold the spec (capacity under overcommit, ignoring what is allocated), or "" when one could. */
+  /**
+   * Why no registered node could ever hold the spec (capacity under overcommit, ignoring what is
+   * allocated), or "" when one could. With no node registered yet (a cluster starting) there is
+   * nothing to judge by: "", so the controller does not fail VMs created before the nodes came up.
+   */
   private neverFits(spec: VmSpec): string {
-    if (this.nodeSlots.size === 0) return "no node is registered";
+    if (this.nodeSlots.size === 0) return "";
     for (const id of this.nodeIdsSorted) {
       if (shortfall(spec.resources, allocatable(this.nodeSlots.get(id)!.node)) === undefined) return "";
     }
