@@ -14,8 +14,8 @@ test("a 4,096-entry placements-commit on a 5,000-node state applies well under 2
   // Nodes already hold VMs, so the per-node checks (anti-affinity, vmsPerNodeMax) have something to scan.
   const group = { group: "web", mode: "hard" as const, weight: 0, maxPerNode: 4 };
   const placedBefore: number[] = [];
-  for (let i = 0; i < 10_000; i++) placedBefore.push(d.create(spec(`old-${i}`, { antiAffinity: group })));
-  d.ok({ kind: "placements-commit", checkIndex: 0, placements: placedBefore.slice(0, 4096).map((vmId, i) => ({ vmId, expectedGeneration: 1, nodeId: 1 + (i % 5000) })), evictions: [] });
+  for (let i = 0; i < 4_096; i++) placedBefore.push(d.create(spec(`old-${i}`, { antiAffinity: group })));
+  d.ok({ kind: "placements-commit", checkIndex: 0, placements: placedBefore.map((vmId, i) => ({ vmId, expectedGeneration: 1, nodeId: 1 + (i % 5000) })), evictions: [] });
   const count = CLUSTER_LIMITS.placementsPerCommandMax;
   const ids: number[] = [];
   for (let i = 0; i < count; i++) ids.push(d.create(spec(`new-${i}`, { antiAffinity: group })));
@@ -28,7 +28,7 @@ test("a 4,096-entry placements-commit on a 5,000-node state applies well under 2
   };
   // Fresh copies restored up front, so restoring (and collecting its garbage) is not timed;
   // the first trials also warm the JIT, as a long-running replica's apply is warm.
-  const trials = 8;
+  const trials = 6;
   const states = Array.from({ length: trials }, () => {
     const state = new ClusterState();
     state.restore(bytes);
@@ -53,8 +53,8 @@ test("a 4,096-entry placements-commit on a 5,000-node state applies well under 2
   samples.sort((a, b) => a - b);
   wall.sort((a, b) => a - b);
   console.log(`placements-commit of ${count} on 5000 nodes: cpu best ${samples[0]!.toFixed(2)} ms, median ${samples[trials / 2]!.toFixed(2)} ms; wall best ${wall[0]!.toFixed(2)} ms, median ${wall[trials / 2]!.toFixed(2)} ms`);
-  // The goal is well under 20 ms (measured: 7-19 ms CPU on 2 cores shared by seven engineers,
-  // load average 12); the bound is twice the goal so that a loaded machine does not make the test flaky,
+  // The goal is well under 20 ms (measured: 10-19 ms CPU on 2 cores shared by seven engineers,
+  // load average 12-20); the bound is twice the goal so that a loaded machine does not make the test flaky,
   // while a slowdown of the hot path (a scan of every VM per placement) still fails it.
   assert.ok(samples[0]! < 40, `best ${samples[0]} ms`);
 });
