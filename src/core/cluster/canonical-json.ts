@@ -78,10 +78,6 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
-function join(path: string, name: string): string {
-  return path === "" ? name : `${path}.${name}`;
-}
-
 function describe(value: unknown): string {
   if (typeof value === "string") return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}...` : value);
   if (typeof value === "number" || typeof value === "boolean") return String(value);
@@ -90,74 +86,219 @@ function describe(value: unknown): string {
   return typeof value === "object" ? "an object" : typeof value;
 }
 
-function checkFields(value: Record<string, unknown>, fields: readonly Field[], path: string, tag: string | undefined, depth: number): string | undefined {
-  let present = tag === undefined ? 0 : 1;
-  for (const f of fields) {
-    if (!Object.hasOwn(value, f.name) || value[f.name] === undefined) {
-      if (f.optional === true) continue;
-      return `${join(path, f.name)}: missing`;
+// Schemas are compiled once into closures (a checker and a writer per schema node), so a
+// 4,096-entry batch costs a few function calls per field, and a path string is built only on
+// the way back from an error.
+
+interface Problem {
+  path: string;
+  readonly message: string;
+}
+
+type Checker = (value: unknown, depth: number) => Problem | undefined;
+type Writer = (value: unknown, depth: number) => string;
+
+function within(problem: Problem, step: string): Problem {
+  problem.path = problem.path === "" ? step : problem.path.startsWith("[") ? `${step}${problem.path}` : `${step}.${problem.path}`;
+  return problem;
+}
+
+const checkers = new WeakMap<Schema, Checker>();
+const writers = new WeakMap<Schema, Writer>();
+
+function checker(schema: Schema): Checker {
+  let compiled = checkers.get(schema);
+  if (compiled === undefined) {
+    compiled = compileChecker(schema);
+    checkers.set(schema, compiled);
+  }
+  return compiled;
+}
+
+function writer(schema: Schema): Writer {
+  let compiled = writers.get(schema);
+  if (compiled === undefined) {
+    compiled = compileWriter(schema);
+    writers.set(schema, compiled);
+  }
+  return compiled;
+}
+
+function problem(message: string): Problem {
+  return { path: "", message };
+}
+
+function compileFields(fields: readonly Field[], tag: string | undefined): (value: Record<string, unknown>, depth: number) => Problem | undefined {
+  const names = fields.map((f) => f.name);
+  const known = new Set(names);
+  if (tag !== undefined) known.add(tag);
+  const children = fields.map((f) => checker(f.schema));
+  return (value, depth) => {
+    let present = tag === undefined ? 0 : 1;
+    for (let i = 0; i < fields.length; i++) {
+      const f = fields[i]!;
+      const v = value[f.name];
+      if (v === undefined || !Object.hasOwn(value, f.name)) {
+        if (f.optional === true) continue;
+        return within(problem("missing"), f.name);
+      }
+      present++;
+      const found = children[i]!(v, depth + 1);
+      if (found !== undefined) return within(found, f.name);
     }
-    present++;
-    const error = checkShape(value[f.name], f.schema, join(path, f.name), depth + 1);
-    if (error !== undefined) return error;
+    let keyCount = 0;
+    for (const _key in value) keyCount++;
+    if (keyCount !== present) {
+      const unknown = Object.keys(value).find((k) => !known.has(k));
+      return problem(`unknown field ${JSON.stringify(unknown ?? "?")}`);
+    }
+    return undefined;
+  };
+}
+
+function compileChecker(schema: Schema): Checker {
+  switch (schema.t) {
+    case "int": {
+      const { min, max } = schema;
+      return (value) =>
+        typeof value === "number" && Number.isSafeInteger(value) && value >= min && value <= max ? undefined : problem(`must be an integer ${min}..${max}, got ${describe(value)}`);
+    }
+    case "text": {
+      const { minBytes, maxBytes, rule } = schema;
+      return (value) => {
+        if (typeof value !== "string") return problem(`must be text, got ${describe(value)}`);
+        const bytes = utf8Bytes(value);
+        if (bytes < 0) return problem("not well-formed Unicode (a lone surrogate)");
+        if (bytes < minBytes || bytes > maxBytes) return problem(`must be ${minBytes}..${maxBytes} UTF-8 bytes, got ${bytes}`);
+        if ((rule === "name" || (rule === "name-or-empty" && value !== "")) && !isName(value)) {
+          return problem(`must be a name (letters, digits, '.', '_', '-', starting with a letter or digit), got ${describe(value)}`);
+        }
+        return undefined;
+      };
+    }
+    case "bool":
+      return (value) => (typeof value === "boolean" ? undefined : problem(`must be true or false, got ${describe(value)}`));
+    case "enum": {
+      const values = new Set(schema.values);
+      const list = schema.values.join(", ");
+      return (value) => (typeof value === "string" && values.has(value) ? undefined : problem(`must be one of ${list}, got ${describe(value)}`));
+    }
+    case "array": {
+      const max = schema.max;
+      const element = checker(schema.of);
+      return (value, depth) => {
+        if (depth > DEPTH_MAX) return problem("nested too deeply");
+        if (!Array.isArray(value)) return problem(`must be an array, got ${describe(value)}`);
+        if (value.length > max) return problem(`at most ${max} entries, got ${value.length}`);
+        for (let i = 0; i < value.length; i++) {
+          const found = element(value[i], depth + 1);
+          if (found !== undefined) return within(found, `[${i}]`);
+        }
+        return undefined;
+      };
+    }
+    case "object": {
+      const fields = compileFields(schema.fields, undefined);
+      return (value, depth) => {
+        if (depth > DEPTH_MAX) return problem("nested too deeply");
+        return isPlainObject(value) ? fields(value, depth) : problem(`must be an object, got ${describe(value)}`);
+      };
+    }
+    case "union": {
+      const tagName = schema.tag;
+      const variants = new Map(Object.entries(schema.variants).map(([tag, fields]) => [tag, compileFields(fields, tagName)] as const));
+      const list = Object.keys(schema.variants).join(", ");
+      return (value, depth) => {
+        if (depth > DEPTH_MAX) return problem("nested too deeply");
+        if (!isPlainObject(value)) return problem(`must be an object, got ${describe(value)}`);
+        const tag = value[tagName];
+        const fields = typeof tag === "string" && Object.hasOwn(schema.variants, tag) ? variants.get(tag) : undefined;
+        if (fields === undefined) return within(problem(`must be one of ${list}, got ${describe(tag)}`), tagName);
+        return fields(value, depth);
+      };
+    }
   }
-  const keys = Object.keys(value);
-  if (keys.length !== present) {
-    const known = new Set(fields.map((f) => f.name));
-    const unknown = keys.find((k) => !known.has(k) && k !== tag);
-    return `${path === "" ? "(top)" : path}: unknown field ${JSON.stringify(unknown ?? "?")}`;
-  }
-  return undefined;
 }
 
 /**
- * Why `value` does not have the shape and ranges of `schema` (one line naming the field), or
- * undefined when it does. Never throws, whatever `value` is.
+ * Why `value` does not have the shape and ranges of `schema` (one line naming the field, under
+ * `path`), or undefined when it does. Never throws, whatever `value` is.
  */
-export function checkShape(value: unknown, schema: Schema, path: string, depth = 0): string | undefined {
-  if (depth > DEPTH_MAX) return `${path}: nested too deeply`;
-  const where = path === "" ? "(top)" : path;
+export function checkShape(value: unknown, schema: Schema, path: string): string | undefined {
+  const found = checker(schema)(value, 0);
+  if (found === undefined) return undefined;
+  const full = path === "" ? found.path : found.path === "" ? path : found.path.startsWith("[") ? `${path}${found.path}` : `${path}.${found.path}`;
+  return `${full === "" ? "(top)" : full}: ${found.message}`;
+}
+
+function compileWriterFields(fields: readonly Field[], opening: string): (value: Record<string, unknown>, depth: number) => string {
+  const prefixes = fields.map((f, i) => `${i === 0 && opening === "{" ? "" : ","}${JSON.stringify(f.name)}:`);
+  const anyOptional = fields.some((f) => f.optional === true);
+  const children = fields.map((f) => writer(f.schema));
+  return (value, depth) => {
+    let out = opening;
+    let first = opening === "{";
+    for (let i = 0; i < fields.length; i++) {
+      const f = fields[i]!;
+      const v = value[f.name];
+      if (v === undefined) {
+        assert(f.optional === true, () => `canonical json: missing field ${f.name}`);
+        continue;
+      }
+      const prefix = anyOptional ? `${first ? "" : ","}${JSON.stringify(f.name)}:` : prefixes[i]!;
+      first = false;
+      out += prefix + children[i]!(v, depth + 1);
+    }
+    return `${out}}`;
+  };
+}
+
+function compileWriter(schema: Schema): Writer {
   switch (schema.t) {
     case "int":
-      if (typeof value !== "number" || !Number.isSafeInteger(value) || value < schema.min || value > schema.max) {
-        return `${where}: must be an integer ${schema.min}..${schema.max}, got ${describe(value)}`;
-      }
-      return undefined;
-    case "text": {
-      if (typeof value !== "string") return `${where}: must be text, got ${describe(value)}`;
-      const bytes = utf8Bytes(value);
-      if (bytes < 0) return `${where}: not well-formed Unicode (a lone surrogate)`;
-      if (bytes < schema.minBytes || bytes > schema.maxBytes) {
-        return `${where}: must be ${schema.minBytes}..${schema.maxBytes} UTF-8 bytes, got ${bytes}`;
-      }
-      if (schema.rule === "name" || (schema.rule === "name-or-empty" && value !== "")) {
-        if (!isName(value)) return `${where}: must be a name (letters, digits, '.', '_', '-', starting with a letter or digit), got ${describe(value)}`;
-      }
-      return undefined;
-    }
-    case "bool":
-      return typeof value === "boolean" ? undefined : `${where}: must be true or false, got ${describe(value)}`;
+      return (value) => {
+        assert(typeof value === "number" && Number.isSafeInteger(value), () => `canonical json: ${describe(value)} is not a safe integer`);
+        return `${value}`;
+      };
+    case "text":
     case "enum":
-      return typeof value === "string" && schema.values.includes(value) ? undefined : `${where}: must be one of ${schema.values.join(", ")}, got ${describe(value)}`;
+      return (value) => {
+        assert(typeof value === "string", () => `canonical json: ${describe(value)} is not text`);
+        return JSON.stringify(value);
+      };
+    case "bool":
+      return (value) => {
+        assert(typeof value === "boolean", "canonical json: not a boolean");
+        return value ? "true" : "false";
+      };
     case "array": {
-      if (!Array.isArray(value)) return `${where}: must be an array, got ${describe(value)}`;
-      if (value.length > schema.max) return `${where}: at most ${schema.max} entries, got ${value.length}`;
-      for (let i = 0; i < value.length; i++) {
-        const error = checkShape(value[i], schema.of, `${path}[${i}]`, depth + 1);
-        if (error !== undefined) return error;
-      }
-      return undefined;
+      const element = writer(schema.of);
+      return (value, depth) => {
+        assert(Array.isArray(value) && depth <= DEPTH_MAX, "canonical json: not an array, or nested too deeply");
+        let out = "[";
+        for (let i = 0; i < value.length; i++) out += (i > 0 ? "," : "") + element(value[i], depth + 1);
+        return `${out}]`;
+      };
     }
-    case "object":
-      if (!isPlainObject(value)) return `${where}: must be an object, got ${describe(value)}`;
-      return checkFields(value, schema.fields, path, undefined, depth);
+    case "object": {
+      const fields = compileWriterFields(schema.fields, "{");
+      return (value, depth) => {
+        assert(isPlainObject(value) && depth <= DEPTH_MAX, "canonical json: not an object, or nested too deeply");
+        return fields(value, depth);
+      };
+    }
     case "union": {
-      if (!isPlainObject(value)) return `${where}: must be an object, got ${describe(value)}`;
-      const tag = value[schema.tag];
-      if (typeof tag !== "string" || !Object.hasOwn(schema.variants, tag)) {
-        return `${join(path, schema.tag)}: must be one of ${Object.keys(schema.variants).join(", ")}, got ${describe(tag)}`;
-      }
-      return checkFields(value, schema.variants[tag]!, path, schema.tag, depth);
+      const tagName = schema.tag;
+      const variants = new Map(
+        Object.entries(schema.variants).map(([tag, fields]) => [tag, compileWriterFields(fields, `{${JSON.stringify(tagName)}:${JSON.stringify(tag)}`)] as const),
+      );
+      return (value, depth) => {
+        assert(isPlainObject(value) && depth <= DEPTH_MAX, "canonical json: not an object, or nested too deeply");
+        const tag = value[tagName];
+        const fields = typeof tag === "string" && Object.hasOwn(schema.variants, tag) ? variants.get(tag) : undefined;
+        assert(fields !== undefined, () => `canonical json: unknown ${tagName} ${describe(tag)}`);
+        return fields(value, depth);
+      };
     }
   }
 }
@@ -166,53 +307,8 @@ export function checkShape(value: unknown, schema: Schema, path: string, depth =
  * The canonical JSON text of `value` (which must already have the schema's shape): fields in
  * schema order, optional fields only when present, no whitespace.
  */
-export function writeCanonical(value: unknown, schema: Schema, depth = 0): string {
-  assert(depth <= DEPTH_MAX, "canonical json: nested too deeply");
-  switch (schema.t) {
-    case "int":
-      assert(typeof value === "number" && Number.isSafeInteger(value), () => `canonical json: ${describe(value)} is not a safe integer`);
-      return String(value);
-    case "text":
-    case "enum":
-      assert(typeof value === "string", () => `canonical json: ${describe(value)} is not text`);
-      return JSON.stringify(value);
-    case "bool":
-      assert(typeof value === "boolean", "canonical json: not a boolean");
-      return value ? "true" : "false";
-    case "array": {
-      assert(Array.isArray(value), "canonical json: not an array");
-      let out = "[";
-      for (let i = 0; i < value.length; i++) {
-        if (i > 0) out += ",";
-        out += writeCanonical(value[i], schema.of, depth + 1);
-      }
-      return `${out}]`;
-    }
-    case "object":
-      assert(isPlainObject(value), "canonical json: not an object");
-      return `{${writeFields(value, schema.fields, depth)}}`;
-    case "union": {
-      assert(isPlainObject(value), "canonical json: not an object");
-      const tag = value[schema.tag];
-      assert(typeof tag === "string" && Object.hasOwn(schema.variants, tag), () => `canonical json: unknown ${schema.tag} ${describe(tag)}`);
-      const rest = writeFields(value, schema.variants[tag]!, depth);
-      return `{${JSON.stringify(schema.tag)}:${JSON.stringify(tag)}${rest === "" ? "" : `,${rest}`}}`;
-    }
-  }
-}
-
-function writeFields(value: Record<string, unknown>, fields: readonly Field[], depth: number): string {
-  let out = "";
-  for (const f of fields) {
-    const v = value[f.name];
-    if (v === undefined) {
-      assert(f.optional === true, () => `canonical json: missing field ${f.name}`);
-      continue;
-    }
-    if (out !== "") out += ",";
-    out += `${JSON.stringify(f.name)}:${writeCanonical(v, f.schema, depth + 1)}`;
-  }
-  return out;
+export function writeCanonical(value: unknown, schema: Schema): string {
+  return writer(schema)(value, 0);
 }
 
 /** A deep copy of `value` holding exactly the schema's fields, in schema order (the state stores only such copies). */

@@ -97,15 +97,30 @@ function sameResources(a: Resources, b: Resources): boolean {
   return a.vcpus === b.vcpus && a.memoryMib === b.memoryMib && a.diskGib === b.diskGib;
 }
 
+function allocatableOne(capacity: number, permille: number, reserve: number): number {
+  return Math.max(0, Math.floor((capacity * permille) / 1000) - reserve);
+}
+
 /** allocatable = floor(capacity * ratio / 1000) - reserve, per resource, at least 0 (types.ts OvercommitPolicy). */
 export function allocatable(node: NodeRegistration): Resources {
-  const one = (capacity: number, permille: number, reserve: number): number => Math.max(0, Math.floor((capacity * permille) / 1000) - reserve);
   const o = node.overcommit;
   return {
-    vcpus: one(node.capacity.vcpus, o.cpuPermille, o.reserve.vcpus),
-    memoryMib: one(node.capacity.memoryMib, o.memoryPermille, o.reserve.memoryMib),
-    diskGib: one(node.capacity.diskGib, o.diskPermille, o.reserve.diskGib),
+    vcpus: allocatableOne(node.capacity.vcpus, o.cpuPermille, o.reserve.vcpus),
+    memoryMib: allocatableOne(node.capacity.memoryMib, o.memoryPermille, o.reserve.memoryMib),
+    diskGib: allocatableOne(node.capacity.diskGib, o.diskPermille, o.reserve.diskGib),
   };
+}
+
+/** Whether `need` fits on the node beside what is allocated there (the hot path of placements-commit: no objects made). */
+function fitsOn(node: NodeRecord, need: Resources): boolean {
+  const o = node.overcommit;
+  const c = node.capacity;
+  const a = node.allocated;
+  return (
+    a.vcpus + need.vcpus <= allocatableOne(c.vcpus, o.cpuPermille, o.reserve.vcpus) &&
+    a.memoryMib + need.memoryMib <= allocatableOne(c.memoryMib, o.memoryPermille, o.reserve.memoryMib) &&
+    a.diskGib + need.diskGib <= allocatableOne(c.diskGib, o.diskPermille, o.reserve.diskGib)
+  );
 }
 
 /** The first resource of `need` that does not fit in `room`, named, or undefined when all fit. */
@@ -180,9 +195,11 @@ export class ClusterState implements ClusterView {
   private droppedThroughIndex = 0;
   private eventSequence = 0;
   private readonly bugs: ReadonlySet<ClusterPlantedBug>;
+  private readonly capacityCheckStale: boolean;
 
   constructor(options: ClusterStateOptions = {}) {
     this.bugs = options.plantedBugs ?? new Set();
+    this.capacityCheckStale = this.bugs.has("capacity-check-stale");
   }
 
   // -------------------------------------------------------------------------------------
@@ -458,9 +475,13 @@ export class ClusterState implements ClusterView {
   // -------------------------------------------------------------------------------------
   // VMs
 
-  /** Why no registered node could ever hold the spec (capacity under overcommit, ignoring what is allocated), or "" when one could. */
+  /**
+   * Why no registered node could ever hold the spec (capacity under overcommit, ignoring what is
+   * allocated), or "" when one could. With no node registered yet (a cluster starting) there is
+   * nothing to judge by: "", so the controller does not fail VMs created before the nodes came up.
+   */
   private neverFits(spec: VmSpec): string {
-    if (this.nodeSlots.size === 0) return "no node is registered";
+    if (this.nodeSlots.size === 0) return "";
     for (const id of this.nodeIdsSorted) {
       if (shortfall(spec.resources, allocatable(this.nodeSlots.get(id)!.node)) === undefined) return "";
     }
@@ -577,7 +598,8 @@ export class ClusterState implements ClusterView {
     if (vm.phase === "failed" && vm.nodeId !== 0 && desired === "running") {
       return reject("conflict", `desired: failed vm ${vmId} is still being stopped on node ${vm.nodeId}`);
     }
-    if (vm.desired === desired && vm.phase !== "failed") return ok({ kind: "vm", vm });
+    // Nothing to do, except that desired running restarts a failed (unassigned) VM.
+    if (vm.desired === desired && !(vm.phase === "failed" && desired === "running")) return ok({ kind: "vm", vm });
     let changes: Partial<VmRecord>;
     if (desired === "running") {
       // stopped or failed (unassigned) -> pending; stopping stays stopping and becomes pending once stopped.
@@ -674,11 +696,10 @@ export class ClusterState implements ClusterView {
   private placementRefusal(vm: VmRecord, nodeSlot: NodeSlot): string | undefined {
     const node = nodeSlot.node;
     if (node.state !== "ready") return `node ${node.id} is ${node.state}`;
-    if (!this.bugs.has("capacity-check-stale")) {
-      const missing = shortfall(vm.spec.resources, room(node));
-      if (missing !== undefined) return `node ${node.id} lacks ${missing}`;
-    }
-    for (const c of vm.spec.constraints) {
+    if (!this.capacityCheckStale && !fitsOn(node, vm.spec.resources)) return `node ${node.id} lacks ${shortfall(vm.spec.resources, room(node))}`;
+    const constraints = vm.spec.constraints;
+    for (let i = 0; i < constraints.length; i++) {
+      const c = constraints[i]!;
       if (c.kind === "label" && !node.labels.some((l) => l.key === c.key && l.value === c.value)) return `node ${node.id} lacks label ${c.key}=${c.value}`;
       if (c.kind === "feature" && !node.features.includes(c.feature)) return `node ${node.id} lacks feature ${c.feature}`;
       if (c.kind === "pinned" && c.nodeId !== node.id) return `vm is pinned to node ${c.nodeId}`;
@@ -790,8 +811,10 @@ export class ClusterState implements ClusterView {
     this.setNode(nodeSlot, { allocated: add(node.allocated, vm.spec.resources) }, index, true);
     const token = { nodeId: node.id, epoch: node.lease.epoch, placement: vm.token.placement + 1 };
     const changes: Partial<VmRecord> = { nodeId: node.id, token, phase: "scheduled", reason: "", restarts: 0, observed: { phase: "unknown", index, detail: "" } };
-    const { migrateTargetNodeId: _target, ...withoutTarget } = vm;
-    slot.vm = withoutTarget;
+    if (vm.migrateTargetNodeId !== undefined) {
+      const { migrateTargetNodeId: _target, ...withoutTarget } = vm;
+      slot.vm = withoutTarget;
+    }
     const updated = this.setVm(slot, changes, index);
     this.emit(index, stampUs, "vm-scheduled", node.id, vm.id, `placement ${token.placement}, epoch ${token.epoch}`);
     assert(updated.generation === vm.generation + 1, "placement bumped the generation more than once");

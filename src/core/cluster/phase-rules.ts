@@ -20,7 +20,8 @@ export type AssignedPhase = Extract<VmPhase, "scheduled" | "starting" | "running
 
 export const REPORT_RULES: Readonly<Record<AssignedPhase, Readonly<Record<ObservedPhase, ReportOutcome>>>> = {
   //          unknown    starting    running    stopped            exited             crashed            unhealthy
-  scheduled: { unknown: "observe", starting: "starting", running: "running", stopped: "restart-policy", exited: "restart-policy", crashed: "restart-policy", unhealthy: "restart-policy" },
+  // scheduled + stopped: not started yet (an agent may list it before starting it), nothing to restart.
+  scheduled: { unknown: "observe", starting: "starting", running: "running", stopped: "observe", exited: "restart-policy", crashed: "restart-policy", unhealthy: "restart-policy" },
   starting: { unknown: "observe", starting: "observe", running: "running", stopped: "restart-policy", exited: "restart-policy", crashed: "restart-policy", unhealthy: "restart-policy" },
   running: { unknown: "observe", starting: "starting", running: "observe", stopped: "restart-policy", exited: "restart-policy", crashed: "restart-policy", unhealthy: "restart-policy" },
   stopping: { unknown: "observe", starting: "observe", running: "observe", stopped: "unassign", exited: "unassign", crashed: "unassign", unhealthy: "observe" },
