@@ -122,6 +122,25 @@ function checkCapacity(view: FixtureView, plan: SchedulePlan): void {
   }
 }
 
+/**
+ * A full cluster: every node holds 31 preemptible VMs of 4 vcpus (priority 0-2), leaving 2 vcpus
+ * free; `pending` VMs of priority 900 and 4 vcpus each must preempt one.
+ */
+export function preemptionView(workload: ScheduleBenchWorkload, pending: number): { readonly view: FixtureView; readonly vmIds: readonly number[] } {
+  const nodes = workload.registrations.map((registration) => ({ ...nodeRecord({ id: registration.id }), ...registration }));
+  const vms = [];
+  let id = 1;
+  for (const node of nodes) {
+    for (let k = 0; k < 31; k++) vms.push(vmRecord({ id: id++, nodeId: node.id, resources: { vcpus: 4, memoryMib: 2_048, diskGib: 20 }, priority: k % 3, preemptible: true, tenant: `tenant-${k}` }));
+  }
+  const vmIds: number[] = [];
+  for (let k = 0; k < pending; k++) {
+    vmIds.push(id);
+    vms.push(vmRecord({ id: id++, resources: { vcpus: 4, memoryMib: 2_048, diskGib: 20 }, priority: 900, tenant: `urgent-${k % 10}`, constraints: [{ kind: "feature", feature: "kvm" }] }));
+  }
+  return { view: new FixtureView({ nodes, vms }), vmIds };
+}
+
 function argument(name: string, fallback: string): string {
   const at = process.argv.indexOf(`--${name}`);
   return at >= 0 && at + 1 < process.argv.length ? process.argv[at + 1]! : fallback;
@@ -170,6 +189,24 @@ function main(): void {
       );
     }
   }
+  const preempt = Number(argument("preempt", "10000"));
+  if (preempt > 0) preemptionBench(nodeCount, preempt);
+}
+
+function preemptionBench(nodeCount: number, pending: number): void {
+  const { view, vmIds } = preemptionView(scheduleBenchWorkload(nodeCount, 0), pending);
+  const options: SchedulerOptions = { ...DEFAULT_SCHEDULER_OPTIONS, strategy: "spread" };
+  schedule(view, vmIds.slice(0, 500), options);
+  const cpuBefore = process.cpuUsage();
+  const started = performance.now();
+  const plan = schedule(view, vmIds, options);
+  const elapsedMs = performance.now() - started;
+  const cpu = process.cpuUsage(cpuBefore);
+  const preempting = plan.decisions.filter((d) => d.kind === "preempting").length;
+  console.log(
+    `preemption: ${nodeCount} full nodes (${nodeCount * 31} preemptible VMs), ${pending} VMs of priority 900: ${preempting} preempting (${plan.evictions.length} evictions), ` +
+      `${elapsedMs.toFixed(0)} ms wall (${Math.round(pending / (elapsedMs / 1000))} decisions/s), ${((cpu.user + cpu.system) / 1000).toFixed(0)} ms cpu; load ${load()}`,
+  );
 }
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) main();
