@@ -141,6 +141,16 @@ export function preemptionView(workload: ScheduleBenchWorkload, pending: number)
   return { view: new FixtureView({ nodes, vms }), vmIds };
 }
 
+/** How evenly (spread) or tightly (bin-pack) the plan filled the nodes. */
+function quality(view: FixtureView, plan: SchedulePlan): string {
+  const vcpus = new Map<number, number>();
+  for (const node of view.nodes()) vcpus.set(node.id, node.allocated.vcpus);
+  for (const p of plan.placements) vcpus.set(p.nodeId, vcpus.get(p.nodeId)! + view.vm(p.vmId)!.spec.resources.vcpus);
+  const values = [...vcpus.values()].sort((a, b) => a - b);
+  const used = values.filter((v) => v > 0).length;
+  return `${used} of ${values.length} nodes used; vcpus per node min ${values[0] ?? 0}, median ${values[values.length >> 1] ?? 0}, max ${values[values.length - 1] ?? 0}`;
+}
+
 function argument(name: string, fallback: string): string {
   const at = process.argv.indexOf(`--${name}`);
   return at >= 0 && at + 1 < process.argv.length ? process.argv[at + 1]! : fallback;
@@ -161,6 +171,7 @@ function main(): void {
   console.log(`load average before: ${load()}`);
   console.log("wall: elapsed time; cpu: this process's CPU time (user + system), which a shared machine disturbs less");
   console.log("strategy      VMs       placed  preempting  unplaceable wall ms wall placed/s  cpu ms  cpu placed/s   load average (1 5 15 min)");
+  const qualities: string[] = [];
   for (const strategy of strategies) {
     for (const vmCount of sizes) {
       const workload = scheduleBenchWorkload(nodeCount, vmCount);
@@ -182,6 +193,7 @@ function main(): void {
         if (decision.kind === "preempting") preempting += 1;
         else if (decision.kind === "unplaceable") unplaceable += 1;
       }
+      qualities.push(`${strategy} ${vmCount}: ${quality(view, plan)}`);
       const rate = Math.round(plan.placements.length / (elapsedMs / 1000));
       const cpuRate = Math.round(plan.placements.length / (cpuMs / 1000));
       console.log(
@@ -189,6 +201,8 @@ function main(): void {
       );
     }
   }
+  console.log("placement quality (vcpus allocated per node, under the overcommit policy's allocatable):");
+  for (const line of qualities) console.log(`  ${line}`);
   const preempt = Number(argument("preempt", "10000"));
   if (preempt > 0) preemptionBench(nodeCount, preempt);
 }
