@@ -122,6 +122,35 @@ function checkCapacity(view: FixtureView, plan: SchedulePlan): void {
   }
 }
 
+/**
+ * A full cluster: every node holds 31 preemptible VMs of 4 vcpus (priority 0-2), leaving 2 vcpus
+ * free; `pending` VMs of priority 900 and 4 vcpus each must preempt one.
+ */
+export function preemptionView(workload: ScheduleBenchWorkload, pending: number): { readonly view: FixtureView; readonly vmIds: readonly number[] } {
+  const nodes = workload.registrations.map((registration) => ({ ...nodeRecord({ id: registration.id }), ...registration }));
+  const vms = [];
+  let id = 1;
+  for (const node of nodes) {
+    for (let k = 0; k < 31; k++) vms.push(vmRecord({ id: id++, nodeId: node.id, resources: { vcpus: 4, memoryMib: 2_048, diskGib: 20 }, priority: k % 3, preemptible: true, tenant: `tenant-${k}` }));
+  }
+  const vmIds: number[] = [];
+  for (let k = 0; k < pending; k++) {
+    vmIds.push(id);
+    vms.push(vmRecord({ id: id++, resources: { vcpus: 4, memoryMib: 2_048, diskGib: 20 }, priority: 900, tenant: `urgent-${k % 10}`, constraints: [{ kind: "feature", feature: "kvm" }] }));
+  }
+  return { view: new FixtureView({ nodes, vms }), vmIds };
+}
+
+/** How evenly (spread) or tightly (bin-pack) the plan filled the nodes. */
+function quality(view: FixtureView, plan: SchedulePlan): string {
+  const vcpus = new Map<number, number>();
+  for (const node of view.nodes()) vcpus.set(node.id, node.allocated.vcpus);
+  for (const p of plan.placements) vcpus.set(p.nodeId, vcpus.get(p.nodeId)! + view.vm(p.vmId)!.spec.resources.vcpus);
+  const values = [...vcpus.values()].sort((a, b) => a - b);
+  const used = values.filter((v) => v > 0).length;
+  return `${used} of ${values.length} nodes used; vcpus per node min ${values[0] ?? 0}, median ${values[values.length >> 1] ?? 0}, max ${values[values.length - 1] ?? 0}`;
+}
+
 function argument(name: string, fallback: string): string {
   const at = process.argv.indexOf(`--${name}`);
   return at >= 0 && at + 1 < process.argv.length ? process.argv[at + 1]! : fallback;
@@ -139,7 +168,10 @@ function main(): void {
   const strategies = argument("strategies", "spread,bin-pack,round-robin").split(",") as SchedulingStrategy[];
   const candidatesMax = Number(argument("candidates", String(DEFAULT_SCHEDULER_OPTIONS.candidatesMax)));
   console.log(`scheduler alone: ${nodeCount} nodes, candidatesMax ${candidatesMax}, Node.js ${process.version}`);
-  console.log("strategy      VMs       placed  preempting  unplaceable      ms   placements/s   load average (1 5 15 min)");
+  console.log(`load average before: ${load()}`);
+  console.log("wall: elapsed time; cpu: this process's CPU time (user + system), which a shared machine disturbs less");
+  console.log("strategy      VMs       placed  preempting  unplaceable wall ms wall placed/s  cpu ms  cpu placed/s   load average (1 5 15 min)");
+  const qualities: string[] = [];
   for (const strategy of strategies) {
     for (const vmCount of sizes) {
       const workload = scheduleBenchWorkload(nodeCount, vmCount);
@@ -148,9 +180,12 @@ function main(): void {
       const options: SchedulerOptions = { ...DEFAULT_SCHEDULER_OPTIONS, strategy, candidatesMax };
       // One untimed warm-up on a small batch so the JIT has compiled the scan.
       schedule(view, vmIds.slice(0, 2_000), options);
+      const cpuBefore = process.cpuUsage();
       const started = performance.now();
       const plan = schedule(view, vmIds, options);
       const elapsedMs = performance.now() - started;
+      const cpu = process.cpuUsage(cpuBefore);
+      const cpuMs = (cpu.user + cpu.system) / 1000;
       checkCapacity(view, plan);
       let preempting = 0;
       let unplaceable = 0;
@@ -158,12 +193,34 @@ function main(): void {
         if (decision.kind === "preempting") preempting += 1;
         else if (decision.kind === "unplaceable") unplaceable += 1;
       }
+      qualities.push(`${strategy} ${vmCount}: ${quality(view, plan)}`);
       const rate = Math.round(plan.placements.length / (elapsedMs / 1000));
+      const cpuRate = Math.round(plan.placements.length / (cpuMs / 1000));
       console.log(
-        `${strategy.padEnd(12)} ${String(vmCount).padStart(7)} ${String(plan.placements.length).padStart(10)} ${String(preempting).padStart(11)} ${String(unplaceable).padStart(12)} ${elapsedMs.toFixed(0).padStart(7)} ${String(rate).padStart(14)}   ${load()}`,
+        `${strategy.padEnd(12)} ${String(vmCount).padStart(7)} ${String(plan.placements.length).padStart(10)} ${String(preempting).padStart(11)} ${String(unplaceable).padStart(12)} ${elapsedMs.toFixed(0).padStart(7)} ${String(rate).padStart(14)} ${cpuMs.toFixed(0).padStart(7)} ${String(cpuRate).padStart(14)}   ${load()}`,
       );
     }
   }
+  console.log("placement quality (vcpus allocated per node, under the overcommit policy's allocatable):");
+  for (const line of qualities) console.log(`  ${line}`);
+  const preempt = Number(argument("preempt", "10000"));
+  if (preempt > 0) preemptionBench(nodeCount, preempt);
+}
+
+function preemptionBench(nodeCount: number, pending: number): void {
+  const { view, vmIds } = preemptionView(scheduleBenchWorkload(nodeCount, 0), pending);
+  const options: SchedulerOptions = { ...DEFAULT_SCHEDULER_OPTIONS, strategy: "spread" };
+  schedule(view, vmIds.slice(0, 500), options);
+  const cpuBefore = process.cpuUsage();
+  const started = performance.now();
+  const plan = schedule(view, vmIds, options);
+  const elapsedMs = performance.now() - started;
+  const cpu = process.cpuUsage(cpuBefore);
+  const preempting = plan.decisions.filter((d) => d.kind === "preempting").length;
+  console.log(
+    `preemption: ${nodeCount} full nodes (${nodeCount * 31} preemptible VMs), ${pending} VMs of priority 900: ${preempting} preempting (${plan.evictions.length} evictions), ` +
+      `${elapsedMs.toFixed(0)} ms wall (${Math.round(pending / (elapsedMs / 1000))} decisions/s), ${((cpu.user + cpu.system) / 1000).toFixed(0)} ms cpu; load ${load()}`,
+  );
 }
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) main();

@@ -1,7 +1,7 @@
 // The nodes of one schedule() call as columns: index i is the i-th node in ascending id order
 // (sorted here, so the result never depends on the view's iteration order). Free resources live
 // in typed arrays that the batch decrements as it places, so the per-candidate capacity check is
-// three array reads. Labels and features become sets, topology values small integers.
+// three array reads. Topology values become small integers (for the spread counts).
 
 import { assert } from "../assert.ts";
 import type { ClusterView, NodeId, NodeRecord, NodeState } from "../cluster/types.ts";
@@ -36,9 +36,6 @@ export class NodeTable {
   readonly freeVcpus: Float64Array;
   readonly freeMemoryMib: Float64Array;
   readonly freeDiskGib: Float64Array;
-  /** "key\0value" per label. */
-  readonly labelSets: readonly ReadonlySet<string>[];
-  readonly featureSets: readonly ReadonlySet<string>[];
   /** Interned topology values per domain kind (ids are dense from 0, in order of first appearance by node id). */
   readonly domainIds: Readonly<Record<DomainKind, Int32Array>>;
   /** Per-call cache of per-node columns for single static constraints (static-feasibility.ts). */
@@ -58,8 +55,6 @@ export class NodeTable {
     this.freeVcpus = new Float64Array(count);
     this.freeMemoryMib = new Float64Array(count);
     this.freeDiskGib = new Float64Array(count);
-    const labelSets: ReadonlySet<string>[] = [];
-    const featureSets: ReadonlySet<string>[] = [];
     this.indexById = new Map();
     const interners: Record<DomainKind, Map<string, number>> = { datacenter: new Map(), zone: new Map(), rack: new Map() };
     this.domainIds = { datacenter: new Int32Array(count), zone: new Int32Array(count), rack: new Int32Array(count) };
@@ -76,8 +71,6 @@ export class NodeTable {
       this.freeVcpus[i] = allocatable.vcpus - node.allocated.vcpus;
       this.freeMemoryMib[i] = allocatable.memoryMib - node.allocated.memoryMib;
       this.freeDiskGib[i] = allocatable.diskGib - node.allocated.diskGib;
-      labelSets.push(new Set(node.labels.map((label) => labelKey(label.key, label.value))));
-      featureSets.push(new Set(node.features));
       for (const kind of ["datacenter", "zone", "rack"] as const) {
         const value = node.topology[kind];
         let id = interners[kind].get(value);
@@ -88,8 +81,6 @@ export class NodeTable {
         this.domainIds[kind][i] = id;
       }
     }
-    this.labelSets = labelSets;
-    this.featureSets = featureSets;
     assert(this.indexById.size === count, "one index per node");
   }
 

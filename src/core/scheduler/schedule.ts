@@ -15,7 +15,7 @@
 // the choice among feasible nodes is bounded.
 
 import { assert } from "../assert.ts";
-import type { ClusterView, EvictionEntry, NodeId, PlacementEntry, VmId, VmRecord, VmSpec } from "../cluster/types.ts";
+import type { ClusterView, EvictionEntry, NodeId, PlacementEntry, Resources, VmId, VmRecord, VmSpec } from "../cluster/types.ts";
 import { explain, exclusionsOf } from "./explanation.ts";
 import { compareCandidates, fewestEvictions, type EvictionCandidate } from "./fewest-evictions.ts";
 import { NodeTable, type DomainKind } from "./node-table.ts";
@@ -38,6 +38,17 @@ const ANTI_AFFINITY_FILTER = FILTER_INDEX.get("anti-affinity")!;
 const VCPUS_FILTER = FILTER_INDEX.get("insufficient vcpus")!;
 const MEMORY_FILTER = FILTER_INDEX.get("insufficient memory")!;
 const DISK_FILTER = FILTER_INDEX.get("insufficient disk")!;
+
+/** Over the first k eviction candidates of a node (index k): sums of resources and priorities, and the largest single amounts. */
+interface EvictionPrefix {
+  readonly vcpus: Float64Array;
+  readonly memoryMib: Float64Array;
+  readonly diskGib: Float64Array;
+  readonly priority: Float64Array;
+  readonly vcpusMax: Float64Array;
+  readonly memoryMibMax: Float64Array;
+  readonly diskGibMax: Float64Array;
+}
 
 /** What one VM's filters and scores need to know, gathered once per VM. */
 interface VmContext {
@@ -88,6 +99,13 @@ export function schedule(view: ClusterView, vmIds: readonly VmId[], options: Sch
   return { appliedIndex: view.appliedIndex, decisions: complete, placements: run.placements, evictions: run.evictions, roundRobinLastNodeId: run.roundRobinLastNodeId };
 }
 
+/** ceil(deficit / largest): at least this many evictions cover the deficit of one resource (0 when there is none). */
+function evictionsAtLeast(deficit: number, largest: number): number {
+  if (deficit <= 0) return 0;
+  if (largest <= 0) return Number.MAX_SAFE_INTEGER;
+  return Math.ceil(deficit / largest);
+}
+
 function notSchedulable(vmId: VmId, explanation: string): ScheduleDecision {
   return { kind: "unplaceable", vmId, explanation, exclusions: [] };
 }
@@ -105,8 +123,13 @@ class ScheduleRun {
   private readonly feasibilityByKey = new Map<string, StaticFeasibility>();
   private readonly tenantPerNodeMax = new Map<string, number>();
   private readonly evicted = new Set<VmId>();
-  private readonly vmsOnNode = new Map<number, readonly VmRecord[]>();
+  private readonly preemptibleOnNode = new Map<
+    number,
+    { readonly candidates: readonly EvictionCandidate[]; readonly prefix: EvictionPrefix }
+  >();
   private readonly limit: number;
+  /** The lowest priority of any assigned preemptible VM: a bound that ends the preemption search early. */
+  private readonly preemptiblePriorityMin: number;
 
   constructor(view: ClusterView, options: SchedulerOptions) {
     this.view = view;
@@ -115,6 +138,9 @@ class ScheduleRun {
     this.table = new NodeTable(view, this.bugs.has("capacity-ignores-overcommit"));
     this.occupancy = new Occupancy(view, this.table);
     this.roundRobinLastNodeId = options.roundRobinAfterNodeId;
+    let preemptiblePriorityMin = Number.MAX_SAFE_INTEGER;
+    for (const vm of view.vms()) if (vm.nodeId !== 0 && vm.spec.preemptible) preemptiblePriorityMin = Math.min(preemptiblePriorityMin, vm.spec.priority);
+    this.preemptiblePriorityMin = preemptiblePriorityMin;
     this.limit = options.candidatesMax === 0 ? Number.MAX_SAFE_INTEGER : options.candidatesMax;
   }
 
@@ -332,6 +358,8 @@ class ScheduleRun {
     let bestCount = Number.MAX_SAFE_INTEGER;
     let bestPriority = Number.MAX_SAFE_INTEGER;
     for (let position = 0; position < rotation.length; position++) {
+      // One eviction of the lowest priority any preemptible VM has cannot be beaten (a tie goes to the lower node id, already found).
+      if (bestCount === 1 && bestPriority <= this.preemptiblePriorityMin) break;
       const i = rotation[position]!;
       const failure = this.dynamicFailure(context, i);
       if (failure < VCPUS_FILTER) continue; // passes (the scan would have found it: only with a planted bug) or fails a filter eviction cannot fix
@@ -340,7 +368,7 @@ class ScheduleRun {
         memoryMib: context.memoryMib - table.freeMemoryMib[i]!,
         diskGib: context.diskGib - table.freeDiskGib[i]!,
       };
-      const candidates = this.evictionCandidates(i, spec);
+      const candidates = this.evictionCandidates(i, spec, deficit, bestCount, bestPriority);
       if (candidates.length === 0) continue;
       let chosen: readonly EvictionCandidate[];
       let prioritySum: number;
@@ -385,21 +413,64 @@ class ScheduleRun {
     return { kind: "preempting", vmId: context.vm.id, nodeId, evictions, explanation: `preempting ${count} ${count === 1 ? "VM" : "VMs"} on node ${nodeId}` };
   }
 
-  private evictionCandidates(i: number, spec: VmSpec): EvictionCandidate[] {
-    let onNode = this.vmsOnNode.get(i);
+  /**
+   * The VMs of node i that a VM of this priority may evict, in search order, or none when even
+   * all of them together (evicted or not) could not cover the deficit: the per-node list is
+   * built once per call with prefix sums, so a node that cannot help costs a binary search.
+   */
+  private evictionCandidates(i: number, spec: VmSpec, deficit: Resources, bestCount: number, bestPriority: number): EvictionCandidate[] {
+    let onNode = this.preemptibleOnNode.get(i);
     if (onNode === undefined) {
-      onNode = [...this.view.vmsOnNode(this.table.idAt(i))];
-      this.vmsOnNode.set(i, onNode);
+      const candidates: EvictionCandidate[] = [];
+      for (const other of this.view.vmsOnNode(this.table.idAt(i))) {
+        if (!other.spec.preemptible || other.phase === "stopping" || other.phase === "deleting") continue;
+        const resources = other.spec.resources;
+        candidates.push({ vmId: other.id, generation: other.generation, priority: other.spec.priority, vcpus: resources.vcpus, memoryMib: resources.memoryMib, diskGib: resources.diskGib });
+      }
+      candidates.sort(compareCandidates);
+      const size = candidates.length + 1;
+      const prefix: EvictionPrefix = {
+        vcpus: new Float64Array(size),
+        memoryMib: new Float64Array(size),
+        diskGib: new Float64Array(size),
+        priority: new Float64Array(size),
+        vcpusMax: new Float64Array(size),
+        memoryMibMax: new Float64Array(size),
+        diskGibMax: new Float64Array(size),
+      };
+      candidates.forEach((c, k) => {
+        prefix.vcpus[k + 1] = prefix.vcpus[k]! + c.vcpus;
+        prefix.memoryMib[k + 1] = prefix.memoryMib[k]! + c.memoryMib;
+        prefix.diskGib[k + 1] = prefix.diskGib[k]! + c.diskGib;
+        prefix.priority[k + 1] = prefix.priority[k]! + c.priority;
+        prefix.vcpusMax[k + 1] = Math.max(prefix.vcpusMax[k]!, c.vcpus);
+        prefix.memoryMibMax[k + 1] = Math.max(prefix.memoryMibMax[k]!, c.memoryMib);
+        prefix.diskGibMax[k + 1] = Math.max(prefix.diskGibMax[k]!, c.diskGib);
+      });
+      onNode = { candidates, prefix };
+      this.preemptibleOnNode.set(i, onNode);
     }
+    const { candidates, prefix } = onNode;
+    // How many have a strictly lower priority (binary search: candidates are by priority ascending).
     const equalToo = this.bugs.has("preempt-equal-priority");
-    const candidates: EvictionCandidate[] = [];
-    for (const other of onNode) {
-      const lower = equalToo ? other.spec.priority <= spec.priority : other.spec.priority < spec.priority;
-      if (!other.spec.preemptible || !lower || other.phase === "stopping" || other.phase === "deleting" || this.evicted.has(other.id)) continue;
-      const resources = other.spec.resources;
-      candidates.push({ vmId: other.id, generation: other.generation, priority: other.spec.priority, vcpus: resources.vcpus, memoryMib: resources.memoryMib, diskGib: resources.diskGib });
+    let low = 0;
+    let high = candidates.length;
+    while (low < high) {
+      const middle = (low + high) >>> 1;
+      const priority = candidates[middle]!.priority;
+      if (equalToo ? priority <= spec.priority : priority < spec.priority) low = middle + 1;
+      else high = middle;
     }
-    return candidates.sort(compareCandidates);
+    if (prefix.vcpus[low]! < deficit.vcpus || prefix.memoryMib[low]! < deficit.memoryMib || prefix.diskGib[low]! < deficit.diskGib) return [];
+    // Bounds against the best node so far (nodes come in ascending id order, so a tie loses):
+    // fewer evictions than countBound are impossible here; a set of size k costs at least the k lowest priorities.
+    const countBound = Math.max(1, evictionsAtLeast(deficit.vcpus, prefix.vcpusMax[low]!), evictionsAtLeast(deficit.memoryMib, prefix.memoryMibMax[low]!), evictionsAtLeast(deficit.diskGib, prefix.diskGibMax[low]!));
+    if (countBound > bestCount) return [];
+    if (countBound === bestCount && bestCount <= low && prefix.priority[bestCount]! >= bestPriority) return [];
+    const eligible: EvictionCandidate[] = [];
+    for (let k = 0; k < low; k++) if (!this.evicted.has(candidates[k]!.vmId)) eligible.push(candidates[k]!);
+    assert(eligible.every((c) => (equalToo ? c.priority <= spec.priority : c.priority < spec.priority)), "only lower priorities are eligible");
+    return eligible;
   }
 
   /** Every node, counted under the first filter it fails (exact: all nodes are examined). */

@@ -20,8 +20,7 @@ export interface StaticConstraints {
   readonly zoneExclude: readonly string[];
   readonly zonePrefer: readonly string[];
   readonly features: readonly string[];
-  /** labelKey(key, value) each. */
-  readonly labels: readonly string[];
+  readonly labels: readonly { readonly key: string; readonly value: string }[];
 }
 
 /**
@@ -65,12 +64,12 @@ export function staticConstraintsOf(constraints: readonly PlacementConstraint[],
     zoneExclude: [] as string[],
     zonePrefer: [] as string[],
     features: [] as string[],
-    labels: [] as string[],
+    labels: [] as { key: string; value: string }[],
   };
   for (const constraint of constraints) {
     switch (constraint.kind) {
       case "label":
-        if (!ignoreLabels) result.labels.push(labelKey(constraint.key, constraint.value));
+        if (!ignoreLabels) result.labels.push({ key: constraint.key, value: constraint.value });
         break;
       case "feature":
         result.features.push(constraint.feature);
@@ -121,8 +120,10 @@ function staticColumns(table: NodeTable, constraints: StaticConstraints): { read
     columns.push({ filter: DATACENTER, failing: failingNodes(table, `dc!\u0000${value}`, (i) => table.records[i]!.topology.datacenter === value) });
   for (const value of constraints.zoneRequire) columns.push({ filter: ZONE, failing: failingNodes(table, `zone=\u0000${value}`, (i) => table.records[i]!.topology.zone !== value) });
   for (const value of constraints.zoneExclude) columns.push({ filter: ZONE, failing: failingNodes(table, `zone!\u0000${value}`, (i) => table.records[i]!.topology.zone === value) });
-  for (const feature of constraints.features) columns.push({ filter: FEATURE, failing: failingNodes(table, `feature\u0000${feature}`, (i) => !table.featureSets[i]!.has(feature)) });
-  for (const label of constraints.labels) columns.push({ filter: LABEL, failing: failingNodes(table, `label\u0000${label}`, (i) => !table.labelSets[i]!.has(label)) });
+  for (const feature of constraints.features)
+    columns.push({ filter: FEATURE, failing: failingNodes(table, `feature\u0000${feature}`, (i) => !table.records[i]!.features.includes(feature)) });
+  for (const label of constraints.labels)
+    columns.push({ filter: LABEL, failing: failingNodes(table, `label\u0000${labelKey(label.key, label.value)}`, (i) => !hasLabel(table, i, label.key, label.value)) });
   return columns;
 }
 
@@ -137,11 +138,15 @@ export function firstStaticFailure(table: NodeTable, i: number, constraints: Sta
   for (const value of constraints.datacenterExclude) if (topology.datacenter === value) return DATACENTER;
   for (const value of constraints.zoneRequire) if (topology.zone !== value) return ZONE;
   for (const value of constraints.zoneExclude) if (topology.zone === value) return ZONE;
-  const features = table.featureSets[i]!;
-  for (const feature of constraints.features) if (!features.has(feature)) return FEATURE;
-  const labels = table.labelSets[i]!;
-  for (const label of constraints.labels) if (!labels.has(label)) return LABEL;
+  const features = table.records[i]!.features;
+  for (const feature of constraints.features) if (!features.includes(feature)) return FEATURE;
+  for (const label of constraints.labels) if (!hasLabel(table, i, label.key, label.value)) return LABEL;
   return -1;
+}
+
+function hasLabel(table: NodeTable, i: number, key: string, value: string): boolean {
+  for (const label of table.records[i]!.labels) if (label.key === key && label.value === value) return true;
+  return false;
 }
 
 /** How many "prefer" constraints node i satisfies. */
@@ -174,33 +179,41 @@ export class StaticFeasibility {
     this.constraints = constraints;
     this.failures = new Int8Array(table.count);
     this.preferMatches = new Int16Array(table.count);
-    const passing: number[] = [];
-    const matches: number[] = [];
+    const hasPreferences = constraints.datacenterPrefer.length + constraints.zonePrefer.length > 0;
     const columns = staticColumns(table, constraints);
+    const passing = new Int32Array(table.count);
+    let passingCount = 0;
+    let matchesMax = 0;
     for (let i = 0; i < table.count; i++) {
       let failure: number = table.stateFilter[i]!;
       for (let c = 0; failure < 0 && c < columns.length; c++) if (columns[c]!.failing[i] === 1) failure = columns[c]!.filter;
       this.failures[i] = failure;
-      if (failure === -1) {
-        passing.push(i);
+      if (failure !== -1) continue;
+      passing[passingCount++] = i;
+      if (hasPreferences) {
         const m = preferredMatches(table, i, constraints);
-        matches.push(m);
         this.preferMatches[i] = m;
+        if (m > matchesMax) matchesMax = m;
       }
     }
-    this.byIndex = Int32Array.from(passing);
-    const order = passing.map((_, position) => position).sort((a, b) => matches[b]! - matches[a]! || passing[a]! - passing[b]!);
-    this.ordered = Int32Array.from(order.map((position) => passing[position]!));
+    this.byIndex = passing.slice(0, passingCount);
+    // Tiers by preferred matches, descending, each in index order: a counting sort (matches are few).
+    this.ordered = new Int32Array(passingCount);
     const tierStarts: number[] = [];
     const tierMatches: number[] = [];
-    for (let position = 0; position < order.length; position++) {
-      const m = matches[order[position]!]!;
-      if (position === 0 || m !== tierMatches[tierMatches.length - 1]) {
-        tierStarts.push(position);
+    let filled = 0;
+    for (let m = matchesMax; m >= 0; m--) {
+      const start = filled;
+      for (let p = 0; p < passingCount; p++) {
+        const i = this.byIndex[p]!;
+        if (this.preferMatches[i] === m) this.ordered[filled++] = i;
+      }
+      if (filled > start) {
+        tierStarts.push(start);
         tierMatches.push(m);
       }
     }
-    tierStarts.push(order.length);
+    tierStarts.push(filled);
     this.tierStarts = tierStarts;
     this.tierMatches = tierMatches;
     this.cursors = tierMatches.map(() => 0);
