@@ -63,7 +63,7 @@ export const defaultSimOrchestratorOptions: SimOrchestratorOptions = {
   scheduler: DEFAULT_SCHEDULER_OPTIONS,
   // A node declared down (Lc 3.7 s after its last renewal), its VMs placed (a round) and booted
   // (0.5 s), nodes that crashed restarted and registered again, with room to spare.
-  livenessBoundMs: 20_000,
+  livenessBoundMs: 10_000,
   plantedBugs: {},
 };
 
