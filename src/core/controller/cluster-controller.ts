@@ -170,7 +170,7 @@ export class ClusterController {
     }
   }
 
-  /** Step 4: one VM at a time off each draining node (lowest id first), once none of its VMs is stopping. */
+  /** Step 4: one VM at a time off each draining node (lowest running id first), once none of its VMs is stopping. */
   private drain(view: ClusterView): void {
     for (const node of view.nodes()) {
       if (node.state !== "draining" || this.migrating.has(node.id)) continue;
@@ -179,7 +179,8 @@ export class ClusterController {
       let moving = false;
       for (const vm of view.vmsOnNode(node.id)) {
         if (vm.phase === "stopping" || vm.phase === "deleting") moving = true;
-        else if (candidate === 0 && vm.desired === "running" && (vm.phase === "running" || vm.phase === "starting" || vm.phase === "scheduled")) {
+        // Only a running VM migrates (the state machine refuses others); one still starting is moved once it runs.
+        else if (candidate === 0 && vm.desired === "running" && vm.phase === "running") {
           candidate = vm.id;
           candidateGeneration = vm.generation;
         }
