@@ -546,11 +546,23 @@ export class Simulation {
 
 /** The CLI command that replays a run with these options. */
 export function reproduceCommand(
-  options: Pick<SimulationOptions, "seed" | "nodeCount" | "durationMs" | "profile" | "plantedBugs" | "storagePlantedBugs" | "faultModelPlantedBugs" | "kvPlantedBugs">,
+  options: Pick<SimulationOptions, "seed" | "nodeCount" | "durationMs" | "profile" | "plantedBugs" | "storagePlantedBugs" | "faultModelPlantedBugs" | "kvPlantedBugs" | "orchestrator">,
 ): string {
-  const base = `npx blixard sim --seed ${options.seed.text} --nodes ${options.nodeCount} --time ${options.durationMs}ms --faults ${options.profile.name}`;
-  const bugs = [...(options.plantedBugs ?? []), ...(options.storagePlantedBugs ?? []), ...(options.faultModelPlantedBugs ?? []), ...(options.kvPlantedBugs ?? [])].sort();
-  return bugs.length === 0 ? base : `${base}   (with planted bug ${bugs.join(", ")}: test harness only, see test/core/sim/planted-bugs.test.ts)`;
+  const workload = options.orchestrator === undefined ? "" : " --workload orchestrator";
+  const base = `npx blixard sim --seed ${options.seed.text} --nodes ${options.nodeCount} --time ${options.durationMs}ms --faults ${options.profile.name}${workload}`;
+  const orchestratorBugs = options.orchestrator?.plantedBugs;
+  const bugs = [
+    ...(options.plantedBugs ?? []),
+    ...(options.storagePlantedBugs ?? []),
+    ...(options.faultModelPlantedBugs ?? []),
+    ...(options.kvPlantedBugs ?? []),
+    ...(orchestratorBugs?.cluster ?? []),
+    ...(orchestratorBugs?.controller ?? []),
+    ...(orchestratorBugs?.agent ?? []),
+    ...(orchestratorBugs?.backend ?? []),
+  ].sort();
+  const testFile = options.orchestrator === undefined ? "planted-bugs.test.ts" : "orchestrator-simulation.test.ts";
+  return bugs.length === 0 ? base : `${base}   (with planted bug ${bugs.join(", ")}: test harness only, see test/core/sim/${testFile})`;
 }
 
 export function runSimulation(options: SimulationOptions): SimulationResult {

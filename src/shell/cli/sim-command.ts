@@ -13,7 +13,7 @@ import { checkLinearizability, LINEARIZABILITY_STEP_LIMIT_CLI, type Linearizabil
 import { FAULT_PROFILES, FAULT_PROFILE_NAMES, faultProfile } from "../../core/sim/fault-profile.ts";
 import { historyToJsonLines } from "../../core/sim/history.ts";
 import { isSeed, parseSeed, seedFromBigInt, type Seed } from "../../core/sim/seed.ts";
-import { DURATION_MS_MAX, NODE_COUNT_MAX, reproduceCommand, runSimulation, type OrchestratorRunSummary, type SimulationResult } from "../../core/sim/simulation.ts";
+import { DURATION_MS_MAX, NODE_COUNT_MAX, runSimulation, type OrchestratorRunSummary, type SimulationResult } from "../../core/sim/simulation.ts";
 
 export interface SimCommandOptions {
   seed?: string;
@@ -115,7 +115,6 @@ export function runSimCommand(
       trace: trace === undefined ? undefined : (line) => trace.write(line),
       linearizabilityStepLimit: LINEARIZABILITY_STEP_LIMIT_CLI,
       orchestrator: parsed.workload === "orchestrator" ? {} : undefined,
-      reproduceCommand: parsed.workload === "orchestrator" ? `${reproduceCommand({ seed: parsed.seed, nodeCount: parsed.nodeCount, durationMs: parsed.durationMs, profile })} --workload orchestrator` : undefined,
     });
   } finally {
     trace?.close();
