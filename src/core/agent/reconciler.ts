@@ -529,7 +529,8 @@ export class Reconciler {
     this.expirePending(nowUs);
     switch (this.phaseNow) {
       case "adopting":
-        if (!this.listRequested) this.requestList();
+        // Asked again when the answer is overdue (a backend that lost the request, an incarnation that missed it).
+        if (!this.listRequested || nowUs - this.listAskedAtUs > this.options.opTimeoutUs) this.requestList();
         return;
       case "joining":
         // Adopted VMs are left alone while joining (their guard holds them), except for fencing.

@@ -8,7 +8,8 @@ import assert from "node:assert/strict";
 import { CLUSTER_LIMITS } from "../../../src/core/cluster/types.ts";
 import { agentLeaseDeadlineUs, defaultLeaseTiming, fenceAtUs } from "../../../src/core/agent/lease-timing.ts";
 import { restartDelayUs, defaultRestartBackoff } from "../../../src/core/agent/restart-backoff.ts";
-import { AgentRig, NODE_ID, nodeRecord, okNone, status, vmRecord } from "./agent-rig.ts";
+import { AgentRig, NODE_ID, nodeRecord, okNone, registration, status, vmRecord } from "./agent-rig.ts";
+import { defaultReconcilerOptions } from "../../../src/core/agent/reconciler.ts";
 
 const L = defaultLeaseTiming.leaseDurationUs;
 
@@ -33,6 +34,9 @@ describe("reconciler: joining", () => {
     assert.deepEqual(rig.last, [{ kind: "backend", call: { op: "list" } }]);
     rig.tick();
     assert.deepEqual(rig.last, [], "nothing until the list answers");
+    rig.advance(defaultReconcilerOptions(registration, defaultLeaseTiming).opTimeoutUs + 1);
+    rig.tick();
+    assert.deepEqual(rig.last, [{ kind: "backend", call: { op: "list" } }], "asked again once the answer is overdue");
     rig.report({ kind: "listed", instances: [], fenceDeadlineUs: 0 });
     const submittedUs = rig.monotonicUs;
     const register = rig.proposals("node-register");
