@@ -8,6 +8,7 @@
 // (only appliedIndex moves). docs/ORCHESTRATOR.md describes the records, the lifecycle and the
 // rejections.
 
+import { addResources, allocatable, fitsWithin } from "./resources.ts";
 import { assert, unreachable } from "../assert.ts";
 import { checkShape, copyCanonical, writeCanonical } from "./canonical-json.ts";
 import { validateEnvelope } from "./command-validation.ts";
@@ -97,30 +98,9 @@ function sameResources(a: Resources, b: Resources): boolean {
   return a.vcpus === b.vcpus && a.memoryMib === b.memoryMib && a.diskGib === b.diskGib;
 }
 
-function allocatableOne(capacity: number, permille: number, reserve: number): number {
-  return Math.max(0, Math.floor((capacity * permille) / 1000) - reserve);
-}
-
-/** allocatable = floor(capacity * ratio / 1000) - reserve, per resource, at least 0 (types.ts OvercommitPolicy). */
-export function allocatable(node: NodeRegistration): Resources {
-  const o = node.overcommit;
-  return {
-    vcpus: allocatableOne(node.capacity.vcpus, o.cpuPermille, o.reserve.vcpus),
-    memoryMib: allocatableOne(node.capacity.memoryMib, o.memoryPermille, o.reserve.memoryMib),
-    diskGib: allocatableOne(node.capacity.diskGib, o.diskPermille, o.reserve.diskGib),
-  };
-}
-
-/** Whether `need` fits on the node beside what is allocated there (the hot path of placements-commit: no objects made). */
+/** Whether `need` fits on the node beside what is allocated there (resources.ts: the scheduler's definition too). */
 function fitsOn(node: NodeRecord, need: Resources): boolean {
-  const o = node.overcommit;
-  const c = node.capacity;
-  const a = node.allocated;
-  return (
-    a.vcpus + need.vcpus <= allocatableOne(c.vcpus, o.cpuPermille, o.reserve.vcpus) &&
-    a.memoryMib + need.memoryMib <= allocatableOne(c.memoryMib, o.memoryPermille, o.reserve.memoryMib) &&
-    a.diskGib + need.diskGib <= allocatableOne(c.diskGib, o.diskPermille, o.reserve.diskGib)
-  );
+  return fitsWithin(addResources(node.allocated, need), allocatable(node));
 }
 
 /** The first resource of `need` that does not fit in `room`, named, or undefined when all fit. */

@@ -5,7 +5,7 @@
 
 import { assert } from "../assert.ts";
 import type { ClusterView, NodeId, NodeRecord, NodeState } from "../cluster/types.ts";
-import { allocatableOf } from "./allocatable.ts";
+import { allocatable } from "../cluster/resources.ts";
 
 /** Node state as a small integer: the filter index of a state that excludes (FILTER_NAMES order), -1 for ready. */
 export function stateFilterIndex(state: NodeState): number {
@@ -64,13 +64,13 @@ export class NodeTable {
       this.ids[i] = node.id;
       this.indexById.set(node.id, i);
       this.stateFilter[i] = stateFilterIndex(node.state);
-      const allocatable = capacityIgnoresOvercommit ? node.capacity : allocatableOf(node);
-      this.allocatableVcpus[i] = allocatable.vcpus;
-      this.allocatableMemoryMib[i] = allocatable.memoryMib;
-      this.allocatableDiskGib[i] = allocatable.diskGib;
-      this.freeVcpus[i] = allocatable.vcpus - node.allocated.vcpus;
-      this.freeMemoryMib[i] = allocatable.memoryMib - node.allocated.memoryMib;
-      this.freeDiskGib[i] = allocatable.diskGib - node.allocated.diskGib;
+      const promised = capacityIgnoresOvercommit ? node.capacity : allocatable(node);
+      this.allocatableVcpus[i] = promised.vcpus;
+      this.allocatableMemoryMib[i] = promised.memoryMib;
+      this.allocatableDiskGib[i] = promised.diskGib;
+      this.freeVcpus[i] = promised.vcpus - node.allocated.vcpus;
+      this.freeMemoryMib[i] = promised.memoryMib - node.allocated.memoryMib;
+      this.freeDiskGib[i] = promised.diskGib - node.allocated.diskGib;
       for (const kind of ["datacenter", "zone", "rack"] as const) {
         const value = node.topology[kind];
         let id = interners[kind].get(value);

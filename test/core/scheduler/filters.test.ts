@@ -3,7 +3,7 @@
 
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { allocatableOf } from "../../../src/core/scheduler/allocatable.ts";
+import { allocatable as allocatableOf } from "../../../src/core/cluster/resources.ts";
 import { schedule } from "../../../src/core/scheduler/schedule.ts";
 import { DEFAULT_SCHEDULER_OPTIONS, type ScheduleDecision } from "../../../src/core/scheduler/scheduler-types.ts";
 import { FixtureView, nodeRecord, quota, vmRecord, type NodeShape, type VmShape } from "../../support/cluster-view-fixture.ts";
