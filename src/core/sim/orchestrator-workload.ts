@@ -1,13 +1,17 @@
 // Simulated orchestrator users: they set up tenants (one with a tight quota, so quota races
-// happen) and an IP pool, then create, stop, start, update, migrate and delete VMs, and ask for
-// plans, through the one request path (cluster and cluster-read requests), as the VM API will.
+// happen) and an IP pool, then create, stop, start, update, migrate and delete VMs, and place
+// pending VMs themselves (a plan read, then its placements committed, racing the controller's
+// own: half unchecked, which the state machine must recheck entry by entry, half with the
+// plan's check index, which it must refuse whole when stale), through the one request path
+// (cluster and cluster-read requests), as the VM API will.
 // Each client runs one operation at a time against the node it believes leads, follows leader
 // hints, retries what was certainly not applied (bounded), and counts outcomes. A change that
 // names a VM reads it first (linearizably) for its id and generation, then sends the change with
 // that generation: a compare-and-set, so concurrent users race on purpose.
 
 import { AssertionFailure, assert } from "../assert.ts";
-import type { ClusterReadAnswer } from "../cluster/cluster-read.ts";
+import { CLUSTER_PAGE_MAX, PLAN_VMS_MAX, type ClusterReadAnswer } from "../cluster/cluster-read.ts";
+import { planToCommands } from "../scheduler/plan-commands.ts";
 import type { ClusterCommand, ClusterResult, CommandEnvelope, Quota, VmRecord, VmSpec } from "../cluster/types.ts";
 import type { NodeId } from "../raft/types.ts";
 import type { ClientRequest, RequestOutcome } from "../replica/request-types.ts";
@@ -23,7 +27,7 @@ export interface OrchestratorWorkloadOptions {
   readonly requestTimeoutMs: number;
   /** Attempts per request, each after a definite refusal. */
   readonly attemptsMax: number;
-  readonly mix: { readonly create: number; readonly stop: number; readonly start: number; readonly update: number; readonly migrate: number; readonly delete: number; readonly plan: number };
+  readonly mix: { readonly create: number; readonly stop: number; readonly start: number; readonly update: number; readonly migrate: number; readonly delete: number; readonly place: number };
 }
 
 export const defaultOrchestratorWorkloadOptions: OrchestratorWorkloadOptions = {
@@ -32,7 +36,7 @@ export const defaultOrchestratorWorkloadOptions: OrchestratorWorkloadOptions = {
   thinkTimeMs: [100, 600],
   requestTimeoutMs: 3_000,
   attemptsMax: 5,
-  mix: { create: 6, stop: 1, start: 2, update: 1, migrate: 1, delete: 2, plan: 1 },
+  mix: { create: 6, stop: 1, start: 2, update: 1, migrate: 1, delete: 2, place: 2 },
 };
 
 export const SIM_TENANTS: ReadonlyArray<{ readonly name: string; readonly quota: Quota }> = [
@@ -163,6 +167,7 @@ export class OrchestratorWorkload {
       this.command(client, { kind: "vm-create", spec: this.spec(tenant, name), desired: "running" }, `c${client.index}-create-${client.created}`, next);
       return;
     }
+    if (operation === "place") return this.place(client, next);
     this.readVm(client, tenant, name, (vm) => {
       if (vm === undefined) return next();
       const command = this.change(operation, vm);
@@ -196,7 +201,7 @@ export class OrchestratorWorkload {
         return { kind: "vm-migrate", vmId: vm.id, expectedGeneration, targetNodeId: 0 };
       case "delete":
         return { kind: "vm-delete", vmId: vm.id, expectedGeneration };
-      case "plan":
+      case "place":
       case "create":
         return undefined;
     }
@@ -219,6 +224,22 @@ export class OrchestratorWorkload {
       antiAffinity: group === "" ? { group: "", mode: "soft", weight: 1, maxPerNode: 1 } : group === "db" ? { group, mode: "hard", weight: 1, maxPerNode: 1 } : { group, mode: "soft", weight: 50, maxPerNode: 1 },
       constraints: [],
     };
+  }
+
+  /** Reads the first page of VMs, plans the pending ones, and commits the plan (checked or not, by a coin). */
+  private place(client: Client, next: () => void): void {
+    this.request(client, { kind: "cluster-read", read: { what: "vms", tenant: "", afterId: 0, limit: CLUSTER_PAGE_MAX } }, (outcome) => {
+      if (outcome.status !== "ok" || outcome.result.kind !== "cluster-read" || outcome.result.answer.what !== "vms") return next();
+      const pending = outcome.result.answer.vms.filter((vm) => vm.phase === "pending" && vm.desired === "running").map((vm) => vm.id);
+      if (pending.length === 0) return next();
+      this.request(client, { kind: "cluster-read", read: { what: "plan", vmIds: pending.slice(0, PLAN_VMS_MAX) } }, (planned) => {
+        if (planned.status !== "ok" || planned.result.kind !== "cluster-read" || planned.result.answer.what !== "plan") return next();
+        const answer = planned.result.answer;
+        const split = planToCommands(answer.plan, this.random.intBelow(2) === 0 ? "controller" : "checked");
+        if (split.kind !== "ok" || split.commands.length === 0) return next();
+        this.command(client, split.commands[0]!, "", next);
+      });
+    });
   }
 
   /** A linearizable read of one VM: its record, or undefined (absent, or the read failed). */
