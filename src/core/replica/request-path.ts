@@ -28,7 +28,7 @@ import type { ConfState, NodeId } from "../raft/types.ts";
 import { CLIENT_FRAME_BYTES_MAX, decodeClientFrame, encodeClientFrame, HOPS_MAX, ORIGIN_MAX } from "../wire/client-codec.ts";
 import { DeadlineSweep } from "./deadline-sweep.ts";
 import { decodeMemberAddresses, encodeMemberAddresses, memberKey, type MemberAddresses } from "./address-book.ts";
-import { encodeKvCommand, type KvResult } from "./kv-state-machine.ts";
+import { encodeKvCommand } from "./kv-state-machine.ts";
 import { answerClusterRead } from "../cluster/cluster-read.ts";
 import type { ClusterView } from "../cluster/types.ts";
 import { DEFAULT_SCHEDULER_OPTIONS, type SchedulerOptions } from "../scheduler/scheduler-types.ts";
