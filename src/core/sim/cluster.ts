@@ -203,7 +203,6 @@ export class Cluster {
         this.monitor.recovered(id, result.recovered);
         this.observePersistence(id, incarnation, result);
         const orchestrator = this.options.orchestrator;
-        let machineCluster: ClusterState | undefined;
         const built = createNodeProcess(process.env, result, {
           ...this.options.replica,
           kvPlantedBugs: this.options.kvPlantedBugs,
@@ -212,13 +211,14 @@ export class Cluster {
             applied: (entry) => {
               this.monitor.applied(id, entry);
               this.chargeApply(host, entry.data.length);
-              if (orchestrator !== undefined && machineCluster !== undefined && entry.data.length > 0 && entry.data[0] === CLUSTER_COMMAND_TAG) {
-                orchestrator.clusterApplied(id, entry.index, machineCluster);
+              const machine = incarnation.machine;
+              if (orchestrator !== undefined && machine !== undefined && entry.data.length > 0 && entry.data[0] === CLUSTER_COMMAND_TAG) {
+                orchestrator.clusterApplied(id, entry.index, machine.cluster);
               }
             },
             restored: (snapshot) => {
               this.monitor.restored(id, snapshot);
-              if (orchestrator !== undefined && machineCluster !== undefined) orchestrator.stateReset(id, machineCluster);
+              if (orchestrator !== undefined && incarnation.machine !== undefined) orchestrator.stateReset(id, incarnation.machine.cluster);
             },
             leaseRead: (term) => this.checkLeaseHeld(id, incarnation, term),
           },
@@ -232,7 +232,6 @@ export class Cluster {
         });
         incarnation.replica = built.replica;
         incarnation.requestPath = built.requestPath;
-        machineCluster = built.machine.cluster;
         incarnation.machine = built.machine;
         if (orchestrator !== undefined) orchestrator.stateReset(id, built.machine.cluster);
         built.replica.start();

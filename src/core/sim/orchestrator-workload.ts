@@ -32,7 +32,7 @@ export interface OrchestratorWorkloadOptions {
 
 export const defaultOrchestratorWorkloadOptions: OrchestratorWorkloadOptions = {
   clientCount: 2,
-  namesPerTenant: 8,
+  namesPerTenant: 12,
   thinkTimeMs: [100, 600],
   requestTimeoutMs: 3_000,
   attemptsMax: 5,

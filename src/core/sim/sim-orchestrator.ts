@@ -54,7 +54,8 @@ export const simLeaseTiming: LeaseTiming = {
 export const defaultSimOrchestratorOptions: SimOrchestratorOptions = {
   workload: defaultOrchestratorWorkloadOptions,
   timing: simLeaseTiming,
-  capacity: { vcpus: 8, memoryMib: 8_192, diskGib: 200 },
+  // Small nodes: a few VMs fill one, so capacity binds (and the plans racing for it matter).
+  capacity: { vcpus: 8, memoryMib: 4_096, diskGib: 200 },
   // Twice the vCPUs (CPU is time-shared), memory exact, a little held back for the host.
   overcommit: { cpuPermille: 2_000, memoryPermille: 1_000, diskPermille: 1_000, reserve: { vcpus: 0, memoryMib: 512, diskGib: 10 } },
   vmHost: defaultSimVmHostOptions,

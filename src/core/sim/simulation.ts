@@ -26,7 +26,7 @@ import type { RequestPathOptions, RequestPathPlantedBug, RequestPathStats } from
 import type { KvPlantedBug } from "../replica/kv-state-machine.ts";
 import { Cluster, type ClusterOrchestrator } from "./cluster.ts";
 import { OrchestratorMonitor } from "./orchestrator-monitor.ts";
-import { defaultOrchestratorWorkloadOptions, OrchestratorWorkload, type OrchestratorWorkloadStats } from "./orchestrator-workload.ts";
+import { OrchestratorWorkload, type OrchestratorWorkloadStats } from "./orchestrator-workload.ts";
 import { SimVmHost } from "./sim-vm-backend.ts";
 import { orchestratorNodeOptions, resolveSimOrchestrator, type ResolvedSimOrchestrator, type SimOrchestratorOptions } from "./sim-orchestrator.ts";
 import { CorruptionConsent, type FaultModelPlantedBug } from "./corruption-consent.ts";

@@ -99,8 +99,8 @@ describe("orchestrator monitor", () => {
 
   test("Node Capacity Held: running instances beyond the node's allocatable resources", () => {
     const rig = new Rig();
-    // 8 vCPUs at 2x overcommit = 16; memory 8 GiB less 512 MiB reserve = 7,680 MiB.
-    const big = { resources: { vcpus: 8, memoryMib: 4_096, diskGib: 10 } };
+    // 8 vCPUs at 2x overcommit = 16; memory 4 GiB less 512 MiB reserve = 3,584 MiB.
+    const big = { resources: { vcpus: 8, memoryMib: 2_048, diskGib: 10 } };
     const a = rig.placed("a", 1, big);
     rig.monitor.instance(1, a.id, a.token, true);
     assert.deepEqual(rig.failures, []);
