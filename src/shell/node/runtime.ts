@@ -29,6 +29,7 @@ import { createNodeProcess, startMembershipAgent, type NodeReplica } from "../..
 import { defaultRaftTuning, defaultReplicaOptions, type ReplicaStatus } from "../../core/replica/replica.ts";
 import { defaultRequestPathOptions, type RequestPath } from "../../core/replica/request-path.ts";
 import type { ClientRequest, RequestOutcome } from "../../core/replica/request-types.ts";
+import type { ClusterView } from "../../core/cluster/types.ts";
 import { defaultMembershipAgentTiming, type MembershipAgent } from "../../core/replica/membership-agent.ts";
 import { startApiServer, type ApiServer } from "../api/http-server.ts";
 import { createNodeRoutes, createNodeServices, servicePairs } from "../api/services.ts";
@@ -244,6 +245,11 @@ export class NodeRuntime {
   /** Serves or forwards one client request (src/core/replica/request-path.ts); resolves with its outcome, never rejects. */
   submit(request: ClientRequest): Promise<RequestOutcome> {
     return new Promise((resolve) => this.requestPath.submit(request, resolve));
+  }
+
+  /** The orchestrator's cluster state as applied on this node (read-only: serializable, may lag the leader). */
+  get clusterView(): ClusterView {
+    return this.machine.cluster;
   }
 
   /** A member's addresses from the replicated book; this node's own are always known. */
