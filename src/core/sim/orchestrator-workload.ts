@@ -226,13 +226,19 @@ export class OrchestratorWorkload {
     };
   }
 
-  /** Reads the first page of VMs, plans the pending ones, and commits the plan (checked or not, by a coin). */
+  /**
+   * Reads the first page of VMs, plans one pending VM of it (drawn), and commits the plan, checked
+   * or not by a coin. One VM, not all: its plan puts it where the controller's plan for all of them
+   * may put another, so the two commits race for the same room.
+   */
   private place(client: Client, next: () => void): void {
     this.request(client, { kind: "cluster-read", read: { what: "vms", tenant: "", afterId: 0, limit: CLUSTER_PAGE_MAX } }, (outcome) => {
       if (outcome.status !== "ok" || outcome.result.kind !== "cluster-read" || outcome.result.answer.what !== "vms") return next();
       const pending = outcome.result.answer.vms.filter((vm) => vm.phase === "pending" && vm.desired === "running").map((vm) => vm.id);
       if (pending.length === 0) return next();
-      this.request(client, { kind: "cluster-read", read: { what: "plan", vmIds: pending.slice(0, PLAN_VMS_MAX) } }, (planned) => {
+      const chosen = pending[this.random.intBelow(pending.length)]!;
+      assert(PLAN_VMS_MAX >= 1, "a plan read takes at least one VM");
+      this.request(client, { kind: "cluster-read", read: { what: "plan", vmIds: [chosen] } }, (planned) => {
         if (planned.status !== "ok" || planned.result.kind !== "cluster-read" || planned.result.answer.what !== "plan") return next();
         const answer = planned.result.answer;
         const split = planToCommands(answer.plan, this.random.intBelow(2) === 0 ? "controller" : "checked");
