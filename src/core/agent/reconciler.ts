@@ -739,6 +739,17 @@ export class Reconciler {
       if (reports.length >= CLUSTER_LIMITS.reportsPerCommandMax) break;
       if (record.nodeId !== this.options.registration.id || record.token.epoch !== this.epochNow) continue;
       const vm = this.vms.get(record.id);
+      // The state waits for this node to say the VM stopped (it is stopping: moved, evicted, desired
+      // stopped; or deleting). When nothing of it runs here, say so for its current placement, even
+      // if the state already holds a stop of an earlier run: that old report does not end the wait,
+      // and no other report would ever come.
+      if ((record.phase === "stopping" || record.phase === "deleting") && (vm === undefined || (vm.pending === undefined && (vm.instance === undefined || vm.instance.state === "stopped")))) {
+        const sent = vm?.lastSent;
+        if (sent !== undefined && sent.placement === record.token.placement && sent.phase === "stopped" && nowUs - sent.atUs < this.options.reportResendUs) continue;
+        if (vm !== undefined) vm.lastSent = { placement: record.token.placement, phase: "stopped", atUs: nowUs };
+        reports.push({ vmId: record.id, placement: record.token.placement, phase: "stopped", detail: vm?.instance === undefined ? "not running here" : vm.instance.exit });
+        continue;
+      }
       if (vm === undefined || vm.instance === undefined || vm.instance.token === undefined) continue;
       if (vm.instance.token.placement !== record.token.placement) continue;
       const observed = this.observedOf(vm);
