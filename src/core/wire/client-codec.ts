@@ -21,6 +21,7 @@ import {
   ADDRESS_BYTES_MAX,
   DETAIL_BYTES_MAX,
   NOT_APPLIED_REASONS,
+  REQUEST_BYTES_MAX,
   UNKNOWN_REASONS,
   type ClientRequest,
   type RequestOutcome,
@@ -29,8 +30,8 @@ import {
 import { ByteReader, ByteWriter, DecodeFailure } from "./bytes.ts";
 import { MAX_MEMBERS } from "./codec.ts";
 
-/** No client frame is larger: two values at their limit and a little more. */
-export const CLIENT_FRAME_BYTES_MAX = 2 * KV_VALUE_BYTES_MAX + KV_KEY_BYTES_MAX + 4 * 1024;
+/** No client frame is larger: the request limit every path shares (two values at their limit and a little more). */
+export const CLIENT_FRAME_BYTES_MAX = REQUEST_BYTES_MAX;
 /** Hops a request may have made; a forwarded request (1) is never forwarded again. */
 export const HOPS_MAX = 1;
 

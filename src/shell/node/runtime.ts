@@ -30,7 +30,7 @@ import { defaultRaftTuning, defaultReplicaOptions, type ReplicaStatus } from "..
 import { defaultRequestPathOptions, type RequestPath } from "../../core/replica/request-path.ts";
 import type { ClientRequest, RequestOutcome } from "../../core/replica/request-types.ts";
 import { defaultMembershipAgentTiming, type MembershipAgent } from "../../core/replica/membership-agent.ts";
-import { startApiServer, type ApiServer } from "../api/http-server.ts";
+import { startApiServer, type ApiServer, type ApiServerLimits, type ApiServerStats } from "../api/http-server.ts";
 import { createNodeRoutes, createNodeServices } from "../api/services.ts";
 import { createConnectUnaryHandler } from "../api/connect-unary.ts";
 import { ClusterService } from "../api/gen/blixard/v1/cluster_pb.ts";
@@ -61,6 +61,8 @@ export interface NodeRuntimeConfig {
   readonly log: Logger;
   /** Serve every request through connect-node, without the unary fast path (tests compare both). */
   readonly plainConnectOnly?: boolean;
+  /** The API listener's connection limits (default: defaultApiServerLimits; tests shorten them). */
+  readonly apiLimits?: ApiServerLimits;
   /** Called when the node must stop on its own (a failed fsync): the process should exit non-zero. */
   readonly onFatal?: (error: Error) => void;
 }
@@ -206,7 +208,7 @@ export class NodeRuntime {
     try {
       const services = createNodeServices(self);
       const fastPath = config.plainConnectOnly === true ? undefined : createConnectUnaryHandler([[KvService, services.kv], [ClusterService, services.cluster]]);
-      const api = await startApiServer(config.apiListen, createNodeRoutes(services), fastPath);
+      const api = await startApiServer(config.apiListen, createNodeRoutes(services), fastPath, config.apiLimits);
       self.api = api;
       (self as { apiAddress: string }).apiAddress = config.advertiseApi ?? api.address;
     } catch (error) {
@@ -262,6 +264,11 @@ export class NodeRuntime {
       this.clients.set(url, clients);
     }
     return clients;
+  }
+
+  /** What the API listener's connection limits refused and closed (undefined before it listens). */
+  apiStats(): Readonly<ApiServerStats> | undefined {
+    return this.api?.stats;
   }
 
   transportStats(): ReturnType<TcpTransport["stats"]> {
