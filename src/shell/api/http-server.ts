@@ -48,6 +48,12 @@ export interface ApiServerLimits {
   readonly connectionsPerSourceMax: number;
   /** HTTP/2 streams one session may have open at once (SETTINGS_MAX_CONCURRENT_STREAMS). */
   readonly http2StreamsPerSessionMax: number;
+  /**
+   * HTTP/2 streams open across all sessions; the excess is refused (REFUSED_STREAM: never
+   * processed, safe to retry). Each open stream may buffer one request body, so this and
+   * connectionsMax together bound the request bytes held in memory.
+   */
+  readonly http2StreamsMax: number;
 }
 
 export const defaultApiServerLimits: ApiServerLimits = {
@@ -58,6 +64,7 @@ export const defaultApiServerLimits: ApiServerLimits = {
   connectionsMax: 1_024,
   connectionsPerSourceMax: 256,
   http2StreamsPerSessionMax: 16,
+  http2StreamsMax: 1_024,
 };
 
 /** Counters of the connection limits; `open` is the only one that goes down. */
@@ -70,6 +77,7 @@ export interface ApiServerStats {
   closedHeadersTimeout: number;
   closedBodyTimeout: number;
   closedIdleTimeout: number;
+  refusedHttp2StreamsMax: number;
 }
 
 const HTTP2_PREFACE_START = "PRI ";
@@ -96,6 +104,7 @@ export function startApiServer(
     closedHeadersTimeout: 0,
     closedBodyTimeout: 0,
     closedIdleTimeout: 0,
+    refusedHttp2StreamsMax: 0,
   };
   const deadlines = new WeakMap<net.Socket, SocketDeadline>();
   const serveHttp1 = (request: http.IncomingMessage, response: http.ServerResponse): void => {
@@ -114,10 +123,11 @@ export function startApiServer(
   );
   const sockets = new Set<net.Socket>();
   const sessions = new Set<http2.Http2Session>();
+  const http2Streams = { open: 0 };
   h2c.on("session", (session) => {
     sessions.add(session);
     session.on("close", () => sessions.delete(session));
-    watchHttp2Session(session, limits, stats);
+    watchHttp2Session(session, limits, stats, http2Streams);
   });
   const openPerSource = new Map<string, number>();
   const listener = net.createServer((socket) => {
@@ -257,7 +267,7 @@ class SocketDeadline {
  * trickle of CONTINUATION frames do not extend it, unlike Http2Session.setTimeout), and each
  * stream's body must end within bodyTimeoutMs of its headers.
  */
-function watchHttp2Session(session: http2.Http2Session, limits: ApiServerLimits, stats: ApiServerStats): void {
+function watchHttp2Session(session: http2.Http2Session, limits: ApiServerLimits, stats: ApiServerStats, streams: { open: number }): void {
   let openStreams = 0;
   let idle: NodeJS.Timeout | undefined;
   const armIdle = (): void => {
@@ -268,6 +278,12 @@ function watchHttp2Session(session: http2.Http2Session, limits: ApiServerLimits,
   };
   armIdle();
   session.on("stream", (stream: http2.ServerHttp2Stream) => {
+    if (streams.open >= limits.http2StreamsMax) {
+      stats.refusedHttp2StreamsMax++;
+      stream.close(http2.constants.NGHTTP2_REFUSED_STREAM);
+      return;
+    }
+    streams.open++;
     openStreams++;
     assert(openStreams <= limits.http2StreamsPerSessionMax + 1, "more streams open than the session allows");
     clearTimeout(idle);
@@ -278,7 +294,9 @@ function watchHttp2Session(session: http2.Http2Session, limits: ApiServerLimits,
     stream.once("end", () => clearTimeout(body));
     stream.once("close", () => {
       clearTimeout(body);
+      streams.open--;
       openStreams--;
+      assert(streams.open >= 0 && openStreams >= 0, "HTTP/2 stream counts went negative");
       if (openStreams === 0 && !session.destroyed) armIdle();
     });
   });

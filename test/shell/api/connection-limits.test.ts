@@ -25,6 +25,7 @@ const LIMITS: ApiServerLimits = {
   connectionsMax: 600,
   connectionsPerSourceMax: 200,
   http2StreamsPerSessionMax: 4,
+  http2StreamsMax: 64,
 };
 /** Slack for timers on a shared, loaded machine: a deadline must fire before deadline + this. */
 const SLACK_MS = 1_500;
@@ -226,7 +227,7 @@ describe("API connection limits", { timeout: 90_000 }, () => {
 });
 
 describe("API connection caps (deadlines long enough to hold connections while they are counted)", { timeout: 60_000 }, () => {
-  const CAP_LIMITS: ApiServerLimits = { ...defaultApiServerLimits, firstByteTimeoutMs: 30_000, connectionsMax: 60, connectionsPerSourceMax: 20 };
+  const CAP_LIMITS: ApiServerLimits = { ...defaultApiServerLimits, firstByteTimeoutMs: 30_000, connectionsMax: 60, connectionsPerSourceMax: 20, http2StreamsMax: 3 };
   let server: ApiServer;
   let capPort: number;
   const capStats = (): Readonly<ApiServerStats> => server.stats;
@@ -267,4 +268,27 @@ describe("API connection caps (deadlines long enough to hold connections while t
     await Promise.all(held.map((raw) => raw.closed));
   });
 
+
+  test("HTTP/2 streams over the total cap are refused (REFUSED_STREAM: never processed) and counted", async () => {
+    const before = capStats().refusedHttp2StreamsMax;
+    const sessions = [http2.connect(`http://127.0.0.1:${capPort}`), http2.connect(`http://127.0.0.1:${capPort}`)];
+    const streams: http2.ClientHttp2Stream[] = [];
+    for (let i = 0; i < CAP_LIMITS.http2StreamsMax + 1; i++) {
+      const session = sessions[i % sessions.length]!;
+      session.on("error", () => {});
+      const stream = session.request({ ":method": "POST", ":path": "/blixard.v1.KvService/Get", "content-type": "application/json" });
+      stream.on("error", () => {});
+      stream.write("{");
+      streams.push(stream);
+      // One at a time, so which stream is the excess is known.
+      await waitUntil("the stream open on the server", () => stream.id !== undefined, 5_000);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const last = streams[streams.length - 1]!;
+    await new Promise<void>((resolve) => (last.closed ? resolve() : last.once("close", () => resolve())));
+    assert.equal(last.rstCode, http2.constants.NGHTTP2_REFUSED_STREAM);
+    assert.equal(capStats().refusedHttp2StreamsMax, before + 1);
+    assert.ok(streams.slice(0, -1).every((stream) => !stream.closed), "the streams within the cap stay open");
+    for (const session of sessions) session.destroy();
+  });
 });
