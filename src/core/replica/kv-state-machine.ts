@@ -43,23 +43,56 @@ function asciiLength(text: string): number {
   return text.length;
 }
 
+/**
+ * The UTF-8 length of `text`, or -1 when it is not well-formed UTF-16: a lone surrogate (a JSON
+ * "\ud800" escape makes one) has no UTF-8 form, and TextEncoder would write it as U+FFFD, so two
+ * different keys would be stored as one.
+ */
 function utf8Length(text: string): number {
   const ascii = asciiLength(text);
-  return ascii >= 0 ? ascii : encoder.encode(text).length;
+  if (ascii >= 0) return ascii;
+  let bytes = 0;
+  for (let i = 0; i < text.length; i++) {
+    const unit = text.charCodeAt(i);
+    if (unit < 0x80) bytes += 1;
+    else if (unit < 0x800) bytes += 2;
+    else if (unit >= 0xd800 && unit <= 0xdbff) {
+      const next = i + 1 < text.length ? text.charCodeAt(i + 1) : 0;
+      if (next < 0xdc00 || next > 0xdfff) return -1;
+      bytes += 4;
+      i++;
+    } else if (unit >= 0xdc00 && unit <= 0xdfff) return -1;
+    else bytes += 3;
+  }
+  return bytes;
+}
+
+/** Why `text` cannot be a key or value's `field` of at most `maxBytes` UTF-8 bytes, or undefined. */
+function validateText(field: string, text: string, maxBytes: number): string | undefined {
+  const bytes = utf8Length(text);
+  if (bytes < 0) return `${field}: not valid UTF-8 (holds a lone surrogate); refused rather than rewritten`;
+  if (bytes > maxBytes) return `${field}: ${bytes} bytes exceeds the limit of ${maxBytes}`;
+  return undefined;
+}
+
+/**
+ * Why `key` cannot name an entry, or undefined. The one key rule for every path: reads
+ * (get, serializable get) and writes, Connect and the client channel alike.
+ */
+export function validateKvKey(key: string): string | undefined {
+  if (key === "") return "key: must not be empty";
+  return validateText("key", key, KV_KEY_BYTES_MAX);
 }
 
 /** Why a command is invalid, or undefined when it is valid. Callers turn this into InvalidArgument. */
 export function validateKvCommand(command: KvCommand): string | undefined {
-  const keyBytes = utf8Length(command.key);
-  if (keyBytes === 0) return "key: must not be empty";
-  if (keyBytes > KV_KEY_BYTES_MAX) return `key: ${keyBytes} bytes exceeds the limit of ${KV_KEY_BYTES_MAX}`;
+  const keyProblem = validateKvKey(command.key);
+  if (keyProblem !== undefined) return keyProblem;
   if (command.op === "cas") {
-    const expectedBytes = utf8Length(command.expected);
-    if (expectedBytes > KV_VALUE_BYTES_MAX) return `expected: ${expectedBytes} bytes exceeds the limit of ${KV_VALUE_BYTES_MAX}`;
+    const expectedProblem = validateText("expected", command.expected, KV_VALUE_BYTES_MAX);
+    if (expectedProblem !== undefined) return expectedProblem;
   }
-  const valueBytes = utf8Length(command.value);
-  if (valueBytes > KV_VALUE_BYTES_MAX) return `value: ${valueBytes} bytes exceeds the limit of ${KV_VALUE_BYTES_MAX}`;
-  return undefined;
+  return validateText("value", command.value, KV_VALUE_BYTES_MAX);
 }
 
 /** The UTF-8 bytes of `text` when it is not plain ASCII, else undefined (written by writeText's fast path). */

@@ -15,8 +15,17 @@ import { validateClusterRead, type ClusterRead, type ClusterReadAnswer } from ".
 import { validateEnvelope } from "../cluster/command-codec.ts";
 import type { ClusterResult, CommandEnvelope } from "../cluster/types.ts";
 import { RESERVED_KEY_PREFIX } from "./address-book.ts";
-import { validateKvCommand } from "./kv-state-machine.ts";
+import { KV_KEY_BYTES_MAX, KV_VALUE_BYTES_MAX, validateKvCommand, validateKvKey } from "./kv-state-machine.ts";
 import { isTokenId, TOKEN_KEY_PREFIX, validateTokenRecord, type TokenRecord } from "./token-book.ts";
+
+/**
+ * Upper bound on one request's encoded size, on every path: a Connect body (binary or JSON,
+ * HTTP/1.1 fast path and connect-node alike) and a client-channel frame. Two values at their
+ * limit (a cas), a key, and room for the rest. A JSON body whose escapes make it larger than
+ * this is refused (resource_exhausted) although its fields are within their limits: binary
+ * never is.
+ */
+export const REQUEST_BYTES_MAX = 2 * KV_VALUE_BYTES_MAX + KV_KEY_BYTES_MAX + 4 * 1024;
 
 /** Upper bound on an address's length in a request (HOST:PORT; the shell checks the syntax). */
 export const ADDRESS_BYTES_MAX = 256;
@@ -145,12 +154,16 @@ export function validateRequest(request: ClientRequest): string | undefined {
   switch (request.kind) {
     case "get":
     case "get-local":
-      if (request.key === "") return "key: must not be empty";
+      {
+        const invalid = validateKvKey(request.key);
+        if (invalid !== undefined) return invalid;
+      }
       // Token records are listed by the admin-only token list, never read as keys.
       return request.key.startsWith(TOKEN_KEY_PREFIX) ? `key: keys starting with ${TOKEN_KEY_PREFIX} are readable only through the token list` : undefined;
     case "put":
     case "cas": {
-      if (request.key === "") return "key: must not be empty";
+      const keyProblem = validateKvKey(request.key);
+      if (keyProblem !== undefined) return keyProblem;
       if (request.key.startsWith(RESERVED_KEY_PREFIX)) return `key: keys starting with ${RESERVED_KEY_PREFIX} are reserved for the cluster`;
       return request.kind === "put"
         ? validateKvCommand({ op: "put", key: request.key, value: request.value })

@@ -24,6 +24,7 @@ import {
   ADDRESS_BYTES_MAX,
   DETAIL_BYTES_MAX,
   NOT_APPLIED_REASONS,
+  REQUEST_BYTES_MAX,
   UNKNOWN_REASONS,
   type ClientRequest,
   type RequestOutcome,
@@ -37,8 +38,11 @@ import { MAX_MEMBERS } from "./codec.ts";
 const CLUSTER_READ_BYTES_MAX = 16 * 1024;
 /** A cluster result or read answer (a page of records, a plan) as JSON. */
 export const CLUSTER_ANSWER_BYTES_MAX = 1024 * 1024;
-/** No client frame is larger: two values at their limit, or a cluster command or answer at its limit, and a little more. */
-export const CLIENT_FRAME_BYTES_MAX = Math.max(2 * KV_VALUE_BYTES_MAX + KV_KEY_BYTES_MAX, CLUSTER_LIMITS.commandBytesMax, CLUSTER_ANSWER_BYTES_MAX) + 4 * 1024;
+/**
+ * No client frame is larger: the key-value request limit every path shares (REQUEST_BYTES_MAX), or
+ * a cluster command (CLUSTER_LIMITS.commandBytesMax, on every path too) or answer at its limit, and a little more.
+ */
+export const CLIENT_FRAME_BYTES_MAX = Math.max(REQUEST_BYTES_MAX, CLUSTER_LIMITS.commandBytesMax + 4 * 1024, CLUSTER_ANSWER_BYTES_MAX + 4 * 1024);
 /** Hops a request may have made; a forwarded request (1) is never forwarded again. */
 export const HOPS_MAX = 1;
 

@@ -10,11 +10,11 @@
 import type http from "node:http";
 import { Code, ConnectError, type HandlerContext } from "@connectrpc/connect";
 import { notAppliedError, unknownOutcomeError } from "./outcome-codes.ts";
+import { REQUEST_BYTES_MAX } from "../../core/replica/request-types.ts";
+import { STRICT_UTF8 } from "./strict-utf8.ts";
 import { codeToHttpStatus, errorToJsonBytes } from "@connectrpc/connect/protocol-connect";
 import { create, fromBinary, fromJsonString, toBinary, toJsonString, type DescMessage, type DescService } from "@bufbuild/protobuf";
 
-/** Request bodies above this are refused (resource_exhausted), like a read limit on connect-node. */
-const MAX_BODY_BYTES = 4 * 1024 * 1024;
 const CONTENT_TYPE = /^application\/(json|proto)(?:;\s*charset=utf-8)?$/i;
 
 type UnaryImpl = (request: unknown, context: Pick<HandlerContext, "requestHeader">) => Promise<unknown>;
@@ -81,9 +81,9 @@ function serve(method: UnaryMethod, json: boolean, timeoutMs: number | undefined
   let refused = false;
   request.on("data", (chunk: Buffer) => {
     sizeBytes += chunk.length;
-    if (sizeBytes > MAX_BODY_BYTES && !refused) {
+    if (sizeBytes > REQUEST_BYTES_MAX && !refused) {
       refused = true;
-      writeError(response, notAppliedError(`message size ${sizeBytes} is larger than configured readMaxBytes ${MAX_BODY_BYTES}`, Code.ResourceExhausted));
+      writeError(response, notAppliedError(`message size ${sizeBytes} is larger than configured readMaxBytes ${REQUEST_BYTES_MAX}`, Code.ResourceExhausted));
     }
     if (!refused) chunks.push(chunk);
   });
@@ -93,7 +93,7 @@ function serve(method: UnaryMethod, json: boolean, timeoutMs: number | undefined
     const body = Buffer.concat(chunks);
     let input: unknown;
     try {
-      input = json ? fromJsonString(method.input, body.toString("utf8")) : fromBinary(method.input, body);
+      input = json ? fromJsonString(method.input, STRICT_UTF8.decode(body)) : fromBinary(method.input, body);
     } catch (error) {
       // The same words as connect-node, so both paths answer alike.
       const reason = (error as Error).message;

@@ -10,7 +10,7 @@ import { create, type DescService } from "@bufbuild/protobuf";
 import { assert } from "../../core/assert.ts";
 import { parseHostPort } from "../os/address.ts";
 import type { ConfState, NodeId } from "../../core/raft/types.ts";
-import { validateKvCommand } from "../../core/replica/kv-state-machine.ts";
+import { validateKvCommand, validateKvKey } from "../../core/replica/kv-state-machine.ts";
 import { RESERVED_KEY_PREFIX } from "../../core/replica/address-book.ts";
 import type { ClientRequest, RequestResult } from "../../core/replica/request-types.ts";
 import type { NodeRuntime } from "../node/runtime.ts";
@@ -224,8 +224,9 @@ function invalidIf(problem: string | undefined): void {
   if (problem !== undefined) throw notAppliedError(problem, Code.InvalidArgument);
 }
 
+/** The same key rule for reads and writes: a get of a key no put could write is refused like that put. */
 function requireKey(key: string): string {
-  invalidIf(key === "" ? "key: must not be empty" : undefined);
+  invalidIf(validateKvKey(key));
   return key;
 }
 

@@ -7,6 +7,7 @@ import { registerNodeCommand } from "./node-command.ts";
 import { registerClusterCommand } from "./cluster-command.ts";
 import { registerKvCommand } from "./kv-command.ts";
 import { registerTokenCommand } from "./token-command.ts";
+import { invalidUtf8Argument, readRawCmdline } from "./raw-argv.ts";
 
 export function buildProgram(): Command {
   const program = new Command("blixard")
@@ -28,6 +29,11 @@ export function buildProgram(): Command {
 /** Runs the CLI and returns the process exit code; never throws for bad input. */
 export async function main(argv: readonly string[]): Promise<number> {
   const program = buildProgram();
+  const invalidArgument = invalidUtf8Argument(argv, readRawCmdline());
+  if (invalidArgument !== undefined) {
+    process.stderr.write(`blixard: ${invalidArgument}\n`);
+    return EXIT_USAGE;
+  }
   try {
     await program.parseAsync([...argv], { from: "user" });
     return typeof process.exitCode === "number" ? process.exitCode : 0;

@@ -1,11 +1,14 @@
 // `blixard node`: runs one cluster member until SIGTERM or SIGINT. Bad flags are one
 // line and exit 2 (UsageError); a failure to start (port in use, data directory of
-// another node or cluster, corrupt storage) is one line and exit 1. Logs are pino JSON
-// lines on stdout. Every API call needs a bearer token (docs/SECURITY.md): a new cluster's
-// first admin token is the one whose hash --bootstrap-token-hash gives.
+// another node or cluster, corrupt storage) is one line and exit 1; a storage failure
+// while running is one line and exit 4; an uncaught error is one line and exit 5
+// (fatal-exit.ts, docs/OPERATIONS.md "Exit codes"). Logs are pino JSON lines on stdout.
+// Every API call needs a bearer token (docs/SECURITY.md): a new cluster's first admin token is
+// the one whose hash --bootstrap-token-hash gives.
 import type { Command } from "commander";
 import pino from "pino";
 import { UsageError } from "./usage-error.ts";
+import { EXIT_STARTUP_FAILED, EXIT_STORAGE_FAILED, FATAL_STOP_GRACE_MS, installFatalHandlers, reportFatal } from "./fatal-exit.ts";
 import { parseHostPort } from "../os/address.ts";
 import { NodeRuntime, StartupError, type NodeRuntimeConfig } from "../node/runtime.ts";
 import type { NodeId } from "../../core/raft/types.ts";
@@ -152,14 +155,14 @@ export function registerNodeCommand(program: Command): void {
       if (!levels.includes(options.logLevel)) throw new UsageError(`--log-level: one of ${levels.join(", ")}`);
       const logger = pino({ level: options.logLevel, base: { node: options.id } });
       const config = parseNodeOptions(options, logger);
+      installFatalHandlers(logger);
       let runtime: NodeRuntime;
-      let fatal = false;
+      let fatalError: Error | undefined;
       try {
-        runtime = await NodeRuntime.start({ ...config, onFatal: () => (fatal = true) });
+        runtime = await NodeRuntime.start({ ...config, onFatal: (error) => (fatalError ??= error) });
       } catch (error) {
         if (error instanceof StartupError) {
-          process.stderr.write(`blixard node: ${error.message}\n`);
-          process.exitCode = 1;
+          reportFatal(`blixard node: ${error.message}`, EXIT_STARTUP_FAILED);
           return;
         }
         throw error;
@@ -180,6 +183,12 @@ export function registerNodeCommand(program: Command): void {
         process.once("SIGTERM", () => shutdown("SIGTERM"));
         process.once("SIGINT", () => shutdown("SIGINT"));
       });
-      process.exitCode = fatal ? 1 : 0;
+      if (fatalError === undefined) {
+        process.exitCode = 0;
+        return;
+      }
+      reportFatal(`blixard node: fatal: storage failed while running, node stopped (data directory ${config.dataDir}): ${fatalError.message}`, EXIT_STORAGE_FAILED);
+      // The runtime is stopping (it began when the failure was reported); a stop that hangs must not keep the process alive.
+      setTimeout(() => process.exit(EXIT_STORAGE_FAILED), FATAL_STOP_GRACE_MS).unref();
     });
 }

@@ -31,7 +31,7 @@ import { defaultRequestPathOptions, type RequestPath } from "../../core/replica/
 import type { ClientRequest, RequestOutcome } from "../../core/replica/request-types.ts";
 import type { ClusterView } from "../../core/cluster/types.ts";
 import { defaultMembershipAgentTiming, type MembershipAgent } from "../../core/replica/membership-agent.ts";
-import { startApiServer, type ApiServer } from "../api/http-server.ts";
+import { startApiServer, type ApiServer, type ApiServerLimits, type ApiServerStats } from "../api/http-server.ts";
 import { createNodeRoutes, createNodeServices, servicePairs } from "../api/services.ts";
 import { createConnectUnaryHandler } from "../api/connect-unary.ts";
 import { createApiClients, endpointUrl, type ApiClients } from "../api/client.ts";
@@ -69,6 +69,8 @@ export interface NodeRuntimeConfig {
   readonly bootstrapTokens?: readonly PresentedToken[];
   /** The token this node presents to the join endpoint (its status call); the join itself goes over the peer port. */
   readonly joinToken?: string;
+  /** The API listener's connection limits (default: defaultApiServerLimits; tests shorten them). */
+  readonly apiLimits?: ApiServerLimits;
   /** Called when the node must stop on its own (a failed fsync): the process should exit non-zero. */
   readonly onFatal?: (error: Error) => void;
 }
@@ -215,7 +217,7 @@ export class NodeRuntime {
       const gate = new Gatekeeper(self, { bootstrapTokens: config.bootstrapTokens, plantedBugs: config.gatekeeperPlantedBugs });
       const services = createNodeServices(self, gate);
       const fastPath = config.plainConnectOnly === true ? undefined : createConnectUnaryHandler(servicePairs(services), (method, authorization) => gate.admit(method, authorization));
-      const api = await startApiServer(config.apiListen, createNodeRoutes(services), fastPath);
+      const api = await startApiServer(config.apiListen, createNodeRoutes(services), fastPath, config.apiLimits);
       self.api = api;
       (self as { apiAddress: string }).apiAddress = config.advertiseApi ?? api.address;
     } catch (error) {
@@ -289,6 +291,11 @@ export class NodeRuntime {
       this.clients.set(url, clients);
     }
     return clients;
+  }
+
+  /** What the API listener's connection limits refused and closed (undefined before it listens). */
+  apiStats(): Readonly<ApiServerStats> | undefined {
+    return this.api?.stats;
   }
 
   transportStats(): ReturnType<TcpTransport["stats"]> {
