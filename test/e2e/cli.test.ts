@@ -35,6 +35,7 @@ describe("blixard kv and cluster commands", { timeout: 120_000 }, () => {
   before(async () => {
     node = await NodeRuntime.start({
       nodeId: 1,
+      security: "insecure",
       peerListen: "127.0.0.1:0",
       apiListen: "127.0.0.1:0",
       dataDir: join(dir, "node-1"),

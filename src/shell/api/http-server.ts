@@ -2,7 +2,8 @@
 // what curl speaks by default) and cleartext HTTP/2 with prior knowledge (gRPC,
 // and Connect over h2c). Node's http2 server accepts HTTP/1.1 only over TLS, so
 // the listener peeks at the first bytes: the HTTP/2 connection preface starts
-// with "PRI * HTTP/2.0", which no HTTP/1.1 request line can.
+// with "PRI * HTTP/2.0", which no HTTP/1.1 request line can. With `tls`, the same port
+// speaks TLS instead, HTTP/2 or HTTP/1.1 by ALPN (tls-api-listener.ts).
 import http from "node:http";
 import http2 from "node:http2";
 import net from "node:net";
@@ -11,6 +12,7 @@ import { connectNodeAdapter } from "@connectrpc/connect-node";
 import type { ConnectRouter } from "@connectrpc/connect";
 import { ListenError } from "../os/tcp-transport.ts";
 import { formatHostPort, parseHostPort } from "../os/address.ts";
+import { createTlsApiServer, type ApiTls } from "./tls-api-listener.ts";
 
 export interface ApiServer {
   /** The bound "host:port". */
@@ -30,6 +32,7 @@ export function startApiServer(
   listen: string,
   routes: (router: ConnectRouter) => void,
   fastPath?: (request: http.IncomingMessage, response: http.ServerResponse) => boolean,
+  tls?: ApiTls,
 ): Promise<ApiServer> {
   const { host, port } = parseHostPort(listen);
   const handler = connectNodeAdapter({ routes, readMaxBytes: MAX_REQUEST_BYTES });
@@ -41,6 +44,7 @@ export function startApiServer(
     sessions.add(session);
     session.on("close", () => sessions.delete(session));
   });
+  const secure = tls === undefined ? undefined : createTlsApiServer(tls, handler, fastPath, sessions);
   const listener = net.createServer((socket) => {
     sockets.add(socket);
     // Responses are small and latency-bound: no Nagle delay (http.Server would set this itself
@@ -50,7 +54,9 @@ export function startApiServer(
     socket.on("error", () => socket.destroy());
     socket.once("data", (chunk: Buffer) => {
       socket.pause();
-      if (chunk.subarray(0, HTTP2_PREFACE_START.length).toString("latin1") === HTTP2_PREFACE_START) {
+      if (secure !== undefined) {
+        secure.accept(socket, chunk, replayingStream);
+      } else if (chunk.subarray(0, HTTP2_PREFACE_START.length).toString("latin1") === HTTP2_PREFACE_START) {
         // The http2 server reads from the socket's native handle, which would skip the bytes
         // already read: it gets a stream that replays them, then relays the socket.
         h2c.emit("connection", replayingStream(socket, chunk));

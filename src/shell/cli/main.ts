@@ -6,6 +6,7 @@ import { registerCheckCommand } from "./check-command.ts";
 import { registerNodeCommand } from "./node-command.ts";
 import { registerClusterCommand } from "./cluster-command.ts";
 import { registerKvCommand } from "./kv-command.ts";
+import { registerCaCommand } from "./ca-command.ts";
 
 export function buildProgram(): Command {
   const program = new Command("blixard")
@@ -19,6 +20,7 @@ export function buildProgram(): Command {
   registerNodeCommand(program);
   registerClusterCommand(program);
   registerKvCommand(program);
+  registerCaCommand(program);
   for (const command of program.commands) command.exitOverride();
   return program;
 }

@@ -1,7 +1,9 @@
 // `blixard node`: runs one cluster member until SIGTERM or SIGINT. Bad flags are one
 // line and exit 2 (UsageError); a failure to start (port in use, data directory of
 // another node or cluster, corrupt storage) is one line and exit 1. Logs are pino JSON
-// lines on stdout.
+// lines on stdout. Security must be chosen: --tls-dir DIR (mutual TLS between nodes, TLS on
+// the API) or --insecure (plaintext, for local experiments); neither is a usage error. SIGHUP
+// reloads the TLS directory (it is also reloaded when its files change).
 import type { Command } from "commander";
 import pino from "pino";
 import { UsageError } from "./usage-error.ts";
@@ -19,6 +21,8 @@ export interface NodeCommandOptions {
   clusterId?: string;
   advertisePeer?: string;
   advertiseApi?: string;
+  tlsDir?: string;
+  insecure?: boolean;
   tickMs: string;
   electionTicks: string;
   syncPoints: string;
@@ -74,6 +78,7 @@ export function parseNodeOptions(options: NodeCommandOptions, log: NodeRuntimeCo
   const syncPoints = options.syncPoints;
   if (syncPoints !== "riding" && syncPoints !== "strict") throw new UsageError(`--sync-points: "${syncPoints}" is not riding or strict`);
   const electionTicks = positiveInteger(options.electionTicks, "--election-ticks", 1_000);
+  const security = parseSecurity(options);
   if (electionTicks < 2) throw new UsageError("--election-ticks: must be at least 2 (heartbeats go every tick)");
   return {
     nodeId,
@@ -88,8 +93,19 @@ export function parseNodeOptions(options: NodeCommandOptions, log: NodeRuntimeCo
     tickMs,
     electionTicks,
     syncPoints,
+    security,
     log,
   };
+}
+
+/** --tls-dir DIR or --insecure, exactly one. */
+export function parseSecurity(options: Pick<NodeCommandOptions, "tlsDir" | "insecure">): NodeRuntimeConfig["security"] {
+  const tlsDir = options.tlsDir?.trim();
+  if (tlsDir === "") throw new UsageError("--tls-dir: give a directory");
+  if (tlsDir !== undefined && options.insecure === true) throw new UsageError("give one of --tls-dir DIR and --insecure, not both");
+  if (tlsDir !== undefined) return { tlsDir };
+  if (options.insecure === true) return "insecure";
+  throw new UsageError("give --tls-dir DIR (ca.pem, node.pem, node-key.pem from `blixard ca issue`) or --insecure (plaintext, unauthenticated)");
 }
 
 export function registerNodeCommand(program: Command): void {
@@ -105,6 +121,8 @@ export function registerNodeCommand(program: Command): void {
     .option("--cluster-id <ID>", "cluster id (default: a hash of --initial-cluster, or asked from --join)")
     .option("--advertise-peer <HOST:PORT>", "peer address others dial (default: --peer-listen)")
     .option("--advertise-api <HOST:PORT>", "API address others use (default: --api-listen)")
+    .option("--tls-dir <DIR>", "TLS files: ca.pem (the cluster's CA), node.pem and node-key.pem (this node's certificate and key, from `blixard ca issue`); reloaded on SIGHUP and on change")
+    .option("--insecure", "no TLS: plaintext peer port and API, nobody authenticated (local experiments only)")
     .option("--tick-ms <MS>", "milliseconds per Raft tick (heartbeat interval)", "100")
     .option("--election-ticks <N>", "ticks without a leader before an election (randomized up to 2x)", "10")
     .option(
@@ -143,6 +161,10 @@ export function registerNodeCommand(program: Command): void {
           logger.info({ signal }, "shutting down");
           void runtime.stop().then(finish);
         };
+        process.on("SIGHUP", () => {
+          logger.info({ signal: "SIGHUP" }, runtime.insecure ? "SIGHUP: nothing to reload (--insecure)" : "SIGHUP: reloading the TLS directory");
+          runtime.reloadTls("SIGHUP");
+        });
         process.once("SIGTERM", () => shutdown("SIGTERM"));
         process.once("SIGINT", () => shutdown("SIGINT"));
       });

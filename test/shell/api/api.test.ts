@@ -35,6 +35,7 @@ describe("node API (one in-process node)", { timeout: 60_000 }, () => {
   before(async () => {
     node = await NodeRuntime.start({
       nodeId: 1,
+      security: "insecure",
       peerListen: "127.0.0.1:0",
       apiListen: "127.0.0.1:0",
       dataDir: join(dir, "node-1"),
@@ -115,13 +116,13 @@ describe("node API (one in-process node)", { timeout: 60_000 }, () => {
   });
 
   test("a busy port and a foreign data directory are one-line startup errors", async () => {
-    const busyPeer = NodeRuntime.start({ nodeId: 1, peerListen: node.peerAddress, apiListen: "127.0.0.1:0", dataDir: join(dir, "other"), initialCluster: new Map([[1, node.peerAddress]]), log: silentLogger });
+    const busyPeer = NodeRuntime.start({ nodeId: 1, peerListen: node.peerAddress, apiListen: "127.0.0.1:0", dataDir: join(dir, "other"), initialCluster: new Map([[1, node.peerAddress]]), log: silentLogger, security: "insecure" });
     await assert.rejects(busyPeer, (error: unknown) => error instanceof StartupError && /address already in use/.test(error.message) && !error.message.includes("\n"));
-    const busyApi = NodeRuntime.start({ nodeId: 1, peerListen: "127.0.0.1:0", apiListen: node.apiAddress, dataDir: join(dir, "other2"), initialCluster: new Map([[1, "127.0.0.1:1"]]), log: silentLogger });
+    const busyApi = NodeRuntime.start({ nodeId: 1, peerListen: "127.0.0.1:0", apiListen: node.apiAddress, dataDir: join(dir, "other2"), initialCluster: new Map([[1, "127.0.0.1:1"]]), log: silentLogger, security: "insecure" });
     await assert.rejects(busyApi, (error: unknown) => error instanceof StartupError && /API requests .* address already in use/.test(error.message));
     // node-1's directory, claimed by node 2 of another cluster.
     await node.stop();
-    const foreign = NodeRuntime.start({ nodeId: 2, peerListen: "127.0.0.1:0", apiListen: "127.0.0.1:0", dataDir: join(dir, "node-1"), initialCluster: new Map([[2, "127.0.0.1:1"]]), log: silentLogger });
+    const foreign = NodeRuntime.start({ nodeId: 2, peerListen: "127.0.0.1:0", apiListen: "127.0.0.1:0", dataDir: join(dir, "node-1"), initialCluster: new Map([[2, "127.0.0.1:1"]]), log: silentLogger, security: "insecure" });
     await assert.rejects(foreign, (error: unknown) => error instanceof StartupError && /belongs to another node or cluster/.test(error.message) && !error.message.includes("\n"));
   });
 });
