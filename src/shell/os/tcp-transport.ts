@@ -56,7 +56,8 @@ import { assert } from "../../core/assert.ts";
 import { CHANNEL_NAMES, type ChannelName, type EndpointId, type Logger, type ReceiveVerdict, type Transport } from "../../core/env/environment.ts";
 import type { NodeId } from "../../core/raft/types.ts";
 import { CHANNEL_TAG_BYTES, decodeChannelPayload, encodeChannelFrame } from "../../core/wire/channel-frame.ts";
-import { decodePayload, encodeHello, WIRE_VERSION, type Hello } from "../../core/wire/codec.ts";
+import { encodeHello, WIRE_VERSION, type Hello } from "../../core/wire/codec.ts";
+import { PRE_HELLO_FRAME_BYTES_MAX, readHandshake } from "../../core/wire/peer-handshake.ts";
 import { DEFAULT_MAX_FRAME_BYTES, encodeFrame, FrameDecoder } from "../../core/wire/frame.ts";
 import { DEFAULT_PEER_QUEUE_LIMITS, PeerQueueBound, validatePeerQueueLimits, type PeerQueueLimits } from "../../core/wire/peer-queue.ts";
 import { formatHostPort, parseHostPort } from "./address.ts";
@@ -66,8 +67,7 @@ import { nodeIdOfCertificate } from "../tls/node-identity.ts";
 export const MAX_PEERS = 1_024;
 /** Upper bound on accepted connections still waiting for their hello. */
 export const MAX_PENDING_ACCEPTS = 256;
-/** Upper bound on one frame's payload until the peer's hello is verified (a hello is far smaller). */
-export const PRE_HELLO_FRAME_BYTES_MAX = 4 * 1024;
+export { PRE_HELLO_FRAME_BYTES_MAX };
 /** Default for the one deadline from accept (or dial) to a verified hello, TLS handshake included. */
 export const HANDSHAKE_TIMEOUT_MS_DEFAULT = 3_000;
 
@@ -570,27 +570,31 @@ export class TcpTransport implements Transport {
 
   private onData(connection: Connection, chunk: Buffer): void {
     if (connection.closed || this.closed) return;
-    let input: Uint8Array = new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength);
-    // At most two rounds: the hello under the small pre-hello limit (one frame only), then the
-    // rest of the chunk under the normal limit once the hello is verified.
-    for (let round = 0; round < 2; round++) {
-      const beforeHello = !connection.helloReceived;
-      const result = connection.decoder.push(input, beforeHello ? 1 : Number.MAX_SAFE_INTEGER);
-      input = new Uint8Array(0);
-      if (!result.ok) return this.malformed(connection, beforeHello ? `before the hello: ${result.error}` : result.error);
-      if (beforeHello) {
-        const bytes = result.payloads[0];
-        if (bytes === undefined) return; // the hello is not complete yet
-        const decoded = decodePayload(bytes, PRE_HELLO_FRAME_BYTES_MAX);
-        if (!decoded.ok) return this.malformed(connection, decoded.error);
-        if (decoded.payload.kind !== "hello") return this.malformed(connection, "first frame is not a hello");
-        this.onHello(connection, decoded.payload);
-        if (connection.closed || !connection.helloReceived) return;
-        continue;
+    let bytes = new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    if (!connection.helloReceived) {
+      // The hello under the small pre-hello limit (src/core/wire/peer-handshake.ts), one frame only.
+      const verdict = readHandshake(connection.decoder, bytes, {
+        localNodeId: this.options.nodeId,
+        clusterId: this.options.clusterId,
+        certifiedPeer: connection.certifiedPeer,
+        dialedPeer: connection.dialer === this.options.nodeId ? connection.peer : undefined,
+      });
+      if (verdict.kind === "incomplete") return;
+      if (verdict.kind === "refused") {
+        if (verdict.malformed) return this.malformed(connection, verdict.reason);
+        this.rejectedHellos += 1;
+        this.options.log.warn({ remote: remoteKey(connection.socket), reason: verdict.reason }, "rejecting peer connection");
+        this.closeConnection(connection);
+        return;
       }
-      this.deliver(connection, result.payloads);
-      return;
+      this.onHello(connection, verdict.hello);
+      if (connection.closed || !connection.helloReceived) return;
+      // The chunk is in the decoder already: what followed the hello is read below, under the normal limit.
+      bytes = new Uint8Array(0);
     }
+    const result = connection.decoder.push(bytes);
+    if (!result.ok) return this.malformed(connection, result.error);
+    this.deliver(connection, result.payloads);
   }
 
   /** Hands frames of a connection past its verified hello to their channels' receivers. */
@@ -615,28 +619,9 @@ export class TcpTransport implements Transport {
     }
   }
 
+  /** A hello that readHandshake accepted: registers the connection as the peer's link. */
   private onHello(connection: Connection, hello: Hello): void {
-    if (connection.helloReceived) return this.malformed(connection, "second hello on one connection");
-    const reason =
-      hello.version !== WIRE_VERSION
-        ? `wire version ${hello.version}, expected ${WIRE_VERSION}`
-        : hello.clusterId !== this.options.clusterId
-          ? `cluster id ${JSON.stringify(hello.clusterId)}, expected ${JSON.stringify(this.options.clusterId)}`
-          : hello.to !== this.options.nodeId
-            ? `hello addressed to node ${hello.to}, this is node ${this.options.nodeId}`
-            : hello.from === this.options.nodeId
-              ? "hello from this node's own id"
-              : connection.certifiedPeer !== undefined && hello.from !== connection.certifiedPeer
-                ? `hello from node ${hello.from} but the certificate names node ${connection.certifiedPeer}`
-                : connection.peer !== undefined && hello.from !== connection.peer
-                  ? `dialed node ${connection.peer} but node ${hello.from} answered`
-                  : undefined;
-    if (reason !== undefined) {
-      this.rejectedHellos += 1;
-      this.options.log.warn({ peer: hello.from, reason }, "rejecting peer connection");
-      this.closeConnection(connection);
-      return;
-    }
+    assert(!connection.helloReceived, "a second hello on one connection");
     if (!this.links.has(hello.from) && this.links.size >= MAX_PEERS) {
       this.rejectedHellos += 1;
       this.options.log.warn({ peer: hello.from, limit: MAX_PEERS }, "rejecting peer connection: too many peers");
