@@ -27,13 +27,20 @@ export type HandshakeVerdict =
   /** `malformed`: bytes that are not a hello at all; otherwise a well-formed hello this node refuses. */
   | { readonly kind: "refused"; readonly malformed: boolean; readonly reason: string };
 
+/**
+ * A bug planted by the fuzz test only (docs/PLANTED-BUGS.md), to show that its checks fire:
+ * "hello-ignores-certificate" believes the hello's `from` whatever the certificate names (the
+ * original forged-hello hole). Nothing else can switch it on.
+ */
+export type HandshakePlantedBug = "hello-ignores-certificate";
+
 /** Why this node refuses a well-formed hello, or undefined when it accepts it. */
-export function helloRefusal(hello: Hello, expected: HandshakeExpectations): string | undefined {
+export function helloRefusal(hello: Hello, expected: HandshakeExpectations, plantedBug?: HandshakePlantedBug): string | undefined {
   if (hello.version !== WIRE_VERSION) return `wire version ${hello.version}, expected ${WIRE_VERSION}`;
   if (hello.clusterId !== expected.clusterId) return `cluster id ${JSON.stringify(hello.clusterId)}, expected ${JSON.stringify(expected.clusterId)}`;
   if (hello.to !== expected.localNodeId) return `hello addressed to node ${hello.to}, this is node ${expected.localNodeId}`;
   if (hello.from === expected.localNodeId) return "hello from this node's own id";
-  if (expected.certifiedPeer !== undefined && hello.from !== expected.certifiedPeer) return `hello from node ${hello.from} but the certificate names node ${expected.certifiedPeer}`;
+  if (plantedBug !== "hello-ignores-certificate" && expected.certifiedPeer !== undefined && hello.from !== expected.certifiedPeer) return `hello from node ${hello.from} but the certificate names node ${expected.certifiedPeer}`;
   if (expected.dialedPeer !== undefined && hello.from !== expected.dialedPeer) return `dialed node ${expected.dialedPeer} but node ${hello.from} answered`;
   return undefined;
 }
@@ -43,7 +50,7 @@ export function helloRefusal(hello: Hello, expected: HandshakeExpectations): str
  * be PRE_HELLO_FRAME_BYTES_MAX) and judges the first frame. Takes at most one frame: what follows
  * the hello stays buffered, for the caller to read under the normal limit once it accepts.
  */
-export function readHandshake(decoder: FrameDecoder, chunk: Uint8Array, expected: HandshakeExpectations): HandshakeVerdict {
+export function readHandshake(decoder: FrameDecoder, chunk: Uint8Array, expected: HandshakeExpectations, plantedBug?: HandshakePlantedBug): HandshakeVerdict {
   assert(decoder.limitBytes === PRE_HELLO_FRAME_BYTES_MAX, "a connection before its hello reads under the pre-hello limit");
   const result = decoder.push(chunk, 1);
   if (!result.ok) return { kind: "refused", malformed: true, reason: `before the hello: ${result.error}` };
@@ -57,7 +64,7 @@ export function readHandshake(decoder: FrameDecoder, chunk: Uint8Array, expected
   const decoded = decodePayload(bytes, PRE_HELLO_FRAME_BYTES_MAX);
   if (!decoded.ok) return { kind: "refused", malformed: true, reason: decoded.error };
   if (decoded.payload.kind !== "hello") return { kind: "refused", malformed: true, reason: "first frame is not a hello" };
-  const reason = helloRefusal(decoded.payload, expected);
+  const reason = helloRefusal(decoded.payload, expected, plantedBug);
   if (reason !== undefined) return { kind: "refused", malformed: false, reason };
   return { kind: "accepted", hello: decoded.payload };
 }
