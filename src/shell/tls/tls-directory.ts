@@ -80,7 +80,8 @@ export function readTlsFiles(dir: string): TlsFiles {
   return { caPem: readPem(dir, TLS_CA_FILE), certPem: readPem(dir, TLS_CERT_FILE), keyPem: readPem(dir, TLS_KEY_FILE) };
 }
 
-function credentialsOf(files: TlsFiles, version: number): TlsCredentials {
+/** Credentials for the transport and the API from PEM texts (no checks: checkTlsFiles does those). */
+export function credentialsOf(files: TlsFiles, version: number): TlsCredentials {
   const options: tls.SecureContextOptions = { ca: files.caPem, cert: files.certPem, key: files.keyPem, minVersion: "TLSv1.3" };
   return { version, options, context: tls.createSecureContext(options) };
 }
