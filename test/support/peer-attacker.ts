@@ -100,3 +100,50 @@ export function attack(address: string, credentials: AttackCredentials, bytes: U
     });
   });
 }
+
+export interface FloodResult {
+  readonly closedByPeer: boolean;
+  /** Bytes handed to the socket before it closed (the kernel's buffers hold some of them; the peer read fewer). */
+  readonly bytesWritten: number;
+  readonly elapsedMs: number;
+}
+
+/**
+ * Connects like attack() and writes `first`, then zeros in 64 KiB chunks (respecting back
+ * pressure) until `totalBytes` are written, the peer closes, or `deadlineMs` passes.
+ */
+export function flood(address: string, credentials: AttackCredentials, first: Uint8Array, totalBytes: number, deadlineMs: number): Promise<FloodResult> {
+  const [host, port] = address.split(":");
+  const started = Date.now();
+  const chunk = new Uint8Array(64 * 1024);
+  return new Promise((resolve) => {
+    let bytesWritten = 0;
+    let done = false;
+    const socket =
+      credentials === "plain"
+        ? net.connect({ host: host!, port: Number(port) })
+        : tls.connect({ host: host!, port: Number(port), ca: credentials.caPem, cert: credentials.certPem, key: credentials.keyPem, rejectUnauthorized: false });
+    const finish = (closedByPeer: boolean): void => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      socket.destroy();
+      resolve({ closedByPeer, bytesWritten, elapsedMs: Date.now() - started });
+    };
+    const timer = setTimeout(() => finish(false), deadlineMs);
+    const pump = (): void => {
+      while (!done && !socket.destroyed && bytesWritten < totalBytes) {
+        bytesWritten += chunk.length;
+        if (!socket.write(chunk)) return void socket.once("drain", pump);
+      }
+    };
+    socket.on("error", () => undefined);
+    socket.on("close", () => finish(true));
+    socket.on("data", () => undefined);
+    socket.once(credentials === "plain" ? "connect" : "secureConnect", () => {
+      socket.write(first);
+      bytesWritten += first.length;
+      pump();
+    });
+  });
+}
