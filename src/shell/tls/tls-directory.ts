@@ -19,6 +19,8 @@ export const TLS_CERT_FILE = "node.pem";
 export const TLS_KEY_FILE = "node-key.pem";
 /** Upper bound on one PEM file's size: a certificate chain is a few KiB. */
 export const TLS_FILE_BYTES_MAX = 256 * 1024;
+/** Upper bound on the CA certificates in ca.pem (two during a CA rotation). */
+export const CA_BUNDLE_CERTIFICATES_MAX = 8;
 /** Changes closer together than this are one reload (an editor or `cp` writes in several steps). */
 const RELOAD_DEBOUNCE_MS = 300;
 
@@ -52,16 +54,19 @@ function readPem(dir: string, name: string): string {
  * node id the certificate names.
  */
 export function checkTlsFiles(files: TlsFiles, nodeId: NodeId | undefined, where: string, nowMs: number = Date.now()): NodeId {
-  let ca: X509Certificate;
+  // ca.pem may be a bundle (old and new CA during a CA rotation): the certificate must come from one of them.
+  const caPems = files.caPem.match(/-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g) ?? [];
+  if (caPems.length === 0 || caPems.length > CA_BUNDLE_CERTIFICATES_MAX) throw new TlsDirectoryError(`${where}: ${TLS_CA_FILE} holds ${caPems.length} certificates (1 to ${CA_BUNDLE_CERTIFICATES_MAX})`);
+  let cas: X509Certificate[];
   let cert: X509Certificate;
   try {
-    ca = new X509Certificate(files.caPem);
+    cas = caPems.map((pem) => new X509Certificate(pem));
     cert = new X509Certificate(files.certPem);
   } catch (error) {
     throw new TlsDirectoryError(`${where}: not a PEM certificate: ${(error as Error).message}`);
   }
-  if (!ca.ca) throw new TlsDirectoryError(`${where}: ${TLS_CA_FILE} is not a CA certificate`);
-  if (!cert.checkIssued(ca) || !cert.verify(ca.publicKey)) throw new TlsDirectoryError(`${where}: ${TLS_CERT_FILE} was not issued by the CA in ${TLS_CA_FILE}`);
+  if (!cas.every((ca) => ca.ca)) throw new TlsDirectoryError(`${where}: ${TLS_CA_FILE} holds a certificate that is not a CA`);
+  if (!cas.some((ca) => cert.checkIssued(ca) && cert.verify(ca.publicKey))) throw new TlsDirectoryError(`${where}: ${TLS_CERT_FILE} was not issued by the CA in ${TLS_CA_FILE}`);
   if (Date.parse(cert.validTo) < nowMs || Date.parse(cert.validFrom) > nowMs) throw new TlsDirectoryError(`${where}: ${TLS_CERT_FILE} is valid only from ${cert.validFrom} to ${cert.validTo}`);
   let key;
   try {
