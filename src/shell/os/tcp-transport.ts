@@ -518,8 +518,9 @@ export class TcpTransport implements Transport {
       socket.destroy();
       return;
     }
-    assert(socket.authorized, "the TLS server let an unauthorized peer through");
-    const identity = nodeIdOfCertificate(socket.getPeerCertificate());
+    // The TLS server closes unauthorized peers itself (rejectUnauthorized); checked again rather
+    // than asserted, since a crash here would be a remote kill switch.
+    const identity = socket.authorized ? nodeIdOfCertificate(socket.getPeerCertificate()) : { ok: false as const, error: `certificate not verified: ${String(socket.authorizationError)}` };
     if (!identity.ok) {
       this.rejectedCertificates += 1;
       this.options.log.warn({ remote: remoteKey(socket), error: identity.error }, "rejecting peer connection: certificate names no node");
