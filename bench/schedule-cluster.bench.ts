@@ -1,6 +1,6 @@
 // The scheduler end to end through a three-node cluster: placements committed per second. Three
-// real nodes in this process (NodeRuntime: TCP on loopback, fdatasync'd WAL in temporary
-// directories), N registered nodes and M pending VMs (the same workload as the scheduler-alone
+// real nodes in this process (NodeRuntime: mutual TLS on loopback with a CA made for the run,
+// fdatasync'd WAL in temporary directories), N registered nodes and M pending VMs (the same workload as the scheduler-alone
 // bench, bench/schedule.bench.ts), then, timed: schedule() on the leader's applied state in
 // batches, each batch split by planToCommands into placements-commit commands of at most
 // CLUSTER_LIMITS.placementsPerCommandMax entries, submitted together, until every VM is placed.
@@ -20,6 +20,7 @@ import { schedule } from "../src/core/scheduler/schedule.ts";
 import { DEFAULT_SCHEDULER_OPTIONS } from "../src/core/scheduler/scheduler-types.ts";
 import type { RequestOutcome } from "../src/core/replica/request-types.ts";
 import { NodeRuntime } from "../src/shell/node/runtime.ts";
+import { initCa, issueNode } from "../src/shell/cli/ca-command.ts";
 import { freePort, waitFor } from "../test/e2e/process-cluster.ts";
 import { scheduleBenchWorkload } from "./schedule.bench.ts";
 import pino from "pino";
@@ -68,9 +69,12 @@ async function main(): Promise<void> {
   const log = pino({ level: "silent" });
   const nodes: NodeRuntime[] = [];
   try {
+    await initCa(join(dir, "ca"));
     for (const id of [1, 2, 3]) {
+      const tlsDir = await issueNode(join(dir, "ca"), id, ["127.0.0.1", "localhost"]);
       nodes.push(
         await NodeRuntime.start({
+          security: { tlsDir },
           nodeId: id,
           peerListen: initialCluster.get(id)!,
           apiListen: `127.0.0.1:${ports[id + 2]}`,
@@ -127,7 +131,7 @@ async function main(): Promise<void> {
     const placed = vmCount - left;
     process.stdout.write(
       [
-        `end to end through a three-node cluster (in-process nodes, loopback TCP, fdatasync WAL): ${nodeCount} nodes, ${vmCount} VMs`,
+        `end to end through a three-node cluster (in-process nodes, mutual TLS on loopback, fdatasync WAL): ${nodeCount} nodes, ${vmCount} VMs`,
         `  setup (register, tenants, create; not timed): ${setupS.toFixed(1)} s`,
         `  placed ${placed} VMs in ${seconds.toFixed(2)} s: ${Math.round(placed / seconds)} placements committed per second (goal 3,750/s)`,
         `  of which scheduling and splitting on the leader: ${(schedulingMs / 1000).toFixed(2)} s; ${commands} placements-commit commands`,

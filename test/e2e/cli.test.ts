@@ -42,6 +42,7 @@ describe("blixard kv and cluster commands", { timeout: 120_000 }, () => {
   before(async () => {
     node = await NodeRuntime.start({
       nodeId: 1,
+      security: "insecure",
       peerListen: "127.0.0.1:0",
       apiListen: "127.0.0.1:0",
       dataDir: join(dir, "node-1"),
@@ -76,7 +77,8 @@ describe("blixard kv and cluster commands", { timeout: 120_000 }, () => {
     const status = await blixard("cluster", "status", endpoint);
     assert.equal(status.code, 0, status.stderr);
     const lines = status.stdout.trimEnd().split("\n");
-    assert.match(lines[0]!, /^cluster c-[0-9a-f]{16}  leader 1  term \d+$/);
+    // The node runs with --insecure: every status says so.
+    assert.match(lines[0]!, /^cluster c-[0-9a-f]{16}  leader 1  term \d+  INSECURE \(--insecure: plaintext, peers and clients not authenticated\)$/);
     assert.match(lines[1]!, /^ID\s+ROLE\s+TERM\s+COMMIT\s+APPLIED\s+LAST\s+API$/);
     assert.match(lines[2]!, /^1\s+leader\s+/);
     const members = await blixard("cluster", "members", endpoint, "-o", "json");

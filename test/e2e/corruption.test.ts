@@ -70,7 +70,8 @@ describe("three node processes: bad bytes on disk and on the wire", { timeout: 1
       socket.write(bytes);
       await Promise.race([closed, new Promise((_, reject) => setTimeout(() => reject(new Error("peer port kept a garbage connection open")), 10_000))]);
     }
-    await waitFor("a malformed-frame warning in the log", 5_000, () => (/malformed frame from peer/.test(cluster.log(target)) ? true : undefined));
+    // The cluster runs over mutual TLS: garbage fails the TLS handshake (a plaintext cluster would log a malformed frame).
+    await waitFor("a failed-handshake or malformed-frame warning in the log", 5_000, () => (/peer TLS handshake failed|malformed frame from peer/.test(cluster.log(target)) ? true : undefined));
     await cluster.waitForLeader(running, 10_000);
     await cluster.put("after-garbage", "fine", 10_000, running);
     assert.equal(await cluster.get(target, "after-garbage"), "fine");

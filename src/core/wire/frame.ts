@@ -29,8 +29,23 @@ export class FrameDecoder {
   private bufferedBytes = 0;
   private failed = false;
 
-  constructor(private readonly maxFrameBytes: number = DEFAULT_MAX_FRAME_BYTES) {
+  constructor(private maxFrameBytes: number = DEFAULT_MAX_FRAME_BYTES) {
     assert(maxFrameBytes > 0 && maxFrameBytes <= 0xffff_ffff, "maxFrameBytes out of range");
+  }
+
+  /** The bound on one frame's payload now in force. */
+  get limitBytes(): number {
+    return this.maxFrameBytes;
+  }
+
+  /**
+   * Changes the frame limit: a connection starts with a small one until its peer's hello is
+   * verified (src/shell/os/tcp-transport.ts). Frames still buffered are judged by the new limit.
+   */
+  setLimit(maxFrameBytes: number): void {
+    assert(!this.failed, "FrameDecoder used after an error");
+    assert(Number.isSafeInteger(maxFrameBytes) && maxFrameBytes > 0 && maxFrameBytes <= 0xffff_ffff, () => `frame limit ${maxFrameBytes} out of range`);
+    this.maxFrameBytes = maxFrameBytes;
   }
 
   /** Bytes held for a frame not yet complete. */
@@ -38,14 +53,16 @@ export class FrameDecoder {
     return this.bufferedBytes;
   }
 
-  push(chunk: Uint8Array): FrameResult {
+  /** Appends `chunk` and returns the complete frames, at most `payloadsMax` (the rest stays buffered). */
+  push(chunk: Uint8Array, payloadsMax: number = Number.MAX_SAFE_INTEGER): FrameResult {
     assert(!this.failed, "FrameDecoder used after an error");
+    assert(payloadsMax >= 1, "payloadsMax must be at least 1");
     if (chunk.length > 0) {
       this.chunks.push(chunk);
       this.bufferedBytes += chunk.length;
     }
     const payloads: Uint8Array[] = [];
-    while (this.bufferedBytes >= FRAME_HEADER_BYTES) {
+    while (this.bufferedBytes >= FRAME_HEADER_BYTES && payloads.length < payloadsMax) {
       const header = this.peek(FRAME_HEADER_BYTES);
       const view = new DataView(header.buffer, header.byteOffset, FRAME_HEADER_BYTES);
       const length = view.getUint32(0, false);

@@ -1,5 +1,7 @@
-// Typed clients of a node's API (Connect protocol over HTTP/1.1 or h2c), used by the
-// CLI, by nodes forwarding to their leader, by the e2e tests and by the benchmark.
+// Typed clients of a node's API (Connect protocol over HTTP/1.1 or h2c, or either over TLS),
+// used by the CLI, by nodes forwarding to their leader, by the e2e tests and by the benchmark.
+// With `tls`, the server's certificate must chain to the given CA (the cluster's): the system's
+// trust store is not used, since a cluster CA is never in it.
 import { createClient, type Client } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { ClusterService } from "./gen/blixard/v1/cluster_pb.ts";
@@ -21,21 +23,32 @@ export interface ApiClientOptions {
   readonly headers?: Record<string, string>;
   /** A bearer token sent on every request (docs/SECURITY.md). */
   readonly token?: string;
+  /** Verify the server against this CA (PEM) and optionally present a client certificate; implies https. */
+  readonly tls?: ClientTls;
 }
 
-/** "host:port" or a URL -> a base URL ("http://host:port"). */
-export function endpointUrl(endpoint: string): string {
+export interface ClientTls {
+  readonly caPem: string;
+  readonly certPem?: string;
+  readonly keyPem?: string;
+}
+
+/** "host:port" or a URL -> a base URL ("http://host:port", or "https://" for a bare address with `scheme`). */
+export function endpointUrl(endpoint: string, scheme: "http" | "https" = "http"): string {
   const trimmed = endpoint.trim();
-  return /^https?:\/\//.test(trimmed) ? trimmed.replace(/\/+$/, "") : `http://${trimmed}`;
+  return /^https?:\/\//.test(trimmed) ? trimmed.replace(/\/+$/, "") : `${scheme}://${trimmed}`;
 }
 
 export function createApiClients(endpoint: string, options: ApiClientOptions = {}): ApiClients {
-  const url = endpointUrl(endpoint);
+  const clientTls = options.tls;
+  const url = endpointUrl(endpoint, clientTls === undefined ? "http" : "https");
+  if (clientTls !== undefined && url.startsWith("http://")) throw new Error(`${url} is plaintext http:// but a CA was given: use https://`);
   const headers = options.token === undefined || options.token === "" ? options.headers : { ...options.headers, authorization: `Bearer ${options.token}` };
   const transport = createConnectTransport({
     baseUrl: url,
     httpVersion: options.httpVersion ?? "1.1",
     defaultTimeoutMs: options.timeoutMs ?? 10_000,
+    ...(clientTls === undefined ? {} : { nodeOptions: { ca: clientTls.caPem, cert: clientTls.certPem, key: clientTls.keyPem } }),
     interceptors:
       headers === undefined
         ? []

@@ -2,7 +2,8 @@
 // what curl speaks by default) and cleartext HTTP/2 with prior knowledge (gRPC,
 // and Connect over h2c). Node's http2 server accepts HTTP/1.1 only over TLS, so
 // the listener peeks at the first bytes: the HTTP/2 connection preface starts
-// with "PRI * HTTP/2.0", which no HTTP/1.1 request line can.
+// with "PRI * HTTP/2.0", which no HTTP/1.1 request line can. With `tls`, the same port
+// speaks TLS instead, HTTP/2 or HTTP/1.1 by ALPN (tls-api-listener.ts).
 import http from "node:http";
 import http2 from "node:http2";
 import net from "node:net";
@@ -14,6 +15,7 @@ import { formatHostPort, parseHostPort } from "../os/address.ts";
 import { assert } from "../../core/assert.ts";
 import { REQUEST_BYTES_MAX } from "../../core/replica/request-types.ts";
 import { STRICT_UTF8 } from "./strict-utf8.ts";
+import { createTlsApiServer, type ApiTls } from "./tls-api-listener.ts";
 
 export interface ApiServer {
   /** The bound "host:port". */
@@ -88,6 +90,7 @@ export function startApiServer(
   routes: (router: ConnectRouter) => void,
   fastPath?: (request: http.IncomingMessage, response: http.ServerResponse) => boolean,
   limits: ApiServerLimits = defaultApiServerLimits,
+  tls?: ApiTls,
 ): Promise<ApiServer> {
   assert(limits.connectionsPerSourceMax >= 1 && limits.connectionsPerSourceMax <= limits.connectionsMax, "per-source cap must be within the total cap");
   assert(limits.firstByteTimeoutMs > 0 && limits.headersTimeoutMs > 0 && limits.bodyTimeoutMs > 0 && limits.idleTimeoutMs > 0, "every deadline is positive");
@@ -130,6 +133,24 @@ export function startApiServer(
     watchHttp2Session(session, limits, stats, http2Streams);
   });
   const openPerSource = new Map<string, number>();
+  const secure =
+    tls === undefined
+      ? undefined
+      : createTlsApiServer(tls, handler, fastPath, sessions, {
+          handshakeTimeoutMs: limits.headersTimeoutMs,
+          // After the handshake, the TLS socket is under the same deadlines as a plaintext one: its first
+          // request's headers, then each body, then the next headers (HTTP/2 sessions: watchHttp2Session).
+          secured: (socket) => {
+            const deadline = new SocketDeadline(socket, limits, stats, "headers");
+            deadlines.set(socket, deadline);
+            socket.once("close", () => deadline.clear());
+          },
+          request: (request, response) => deadlines.get(request.socket)?.onRequest(request, response),
+          session: (session) => {
+            deadlines.get(session.socket as net.Socket)?.clear();
+            watchHttp2Session(session, limits, stats, http2Streams);
+          },
+        });
   const listener = net.createServer((socket) => {
     const source = socket.remoteAddress ?? "";
     const fromSource = openPerSource.get(source) ?? 0;
@@ -161,7 +182,11 @@ export function startApiServer(
     socket.on("error", () => socket.destroy());
     socket.once("data", (chunk: Buffer) => {
       socket.pause();
-      if (chunk.subarray(0, HTTP2_PREFACE_START.length).toString("latin1") === HTTP2_PREFACE_START) {
+      if (secure !== undefined) {
+        // The TLS layer takes it from here: its handshake has its own total deadline, then the request deadlines.
+        deadline.clear();
+        secure.accept(socket, chunk, replayingStream);
+      } else if (chunk.subarray(0, HTTP2_PREFACE_START.length).toString("latin1") === HTTP2_PREFACE_START) {
         // HTTP/2's own deadlines are per session and per stream (watchHttp2Session).
         deadline.clear();
         // The http2 server reads from the socket's native handle, which would skip the bytes
@@ -222,8 +247,11 @@ class SocketDeadline {
     private readonly socket: net.Socket,
     private readonly limits: ApiServerLimits,
     private readonly stats: ApiServerStats,
+    /** "first-byte" for an accepted socket; "headers" for a TLS socket just past its handshake. */
+    start: "first-byte" | "headers" = "first-byte",
   ) {
-    this.arm(limits.firstByteTimeoutMs, "closedFirstByteTimeout");
+    if (start === "first-byte") this.arm(limits.firstByteTimeoutMs, "closedFirstByteTimeout");
+    else this.awaitHeaders(limits.headersTimeoutMs);
   }
 
   awaitHeaders(timeoutMs: number): void {

@@ -23,8 +23,11 @@ function membersTable(members: readonly Member[]): string {
   );
 }
 
-function statusTable(status: StatusResponse): string {
-  const header = `cluster ${status.clusterId}  leader ${status.leaderId === 0n ? "unknown" : String(status.leaderId)}  term ${status.term}`;
+/** Named on every status while on: a node served this over plaintext, so it (and its cluster) runs with --insecure. */
+export const INSECURE_NOTE = "INSECURE (--insecure: plaintext, peers and clients not authenticated)";
+
+function statusTable(status: StatusResponse, insecure: boolean): string {
+  const header = `cluster ${status.clusterId}  leader ${status.leaderId === 0n ? "unknown" : String(status.leaderId)}  term ${status.term}${insecure ? `  ${INSECURE_NOTE}` : ""}`;
   const rows = status.nodes.map((node) =>
     node.reachable
       ? [String(node.id), node.role, String(node.term), String(node.commit), String(node.applied), String(node.lastIndex), node.apiAddress]
@@ -52,7 +55,7 @@ export function registerClusterCommand(program: Command): void {
   addApiOptions(cluster.command("status").description("leader, term, and commit/applied index of every member"))
     .option("--local", "report only the contacted node")
     .action((options: ApiCommandOptions & { local?: boolean }) =>
-      runApiCall(options, StatusResponseSchema, (clients) => clients.cluster.status({ localOnly: options.local === true }), statusTable),
+      runApiCall(options, StatusResponseSchema, (clients) => clients.cluster.status({ localOnly: options.local === true }), (status, clients) => statusTable(status, clients.url.startsWith("http://"))),
     );
 
   addApiOptions(cluster.command("members").description("voters and learners with their addresses")).action((options: ApiCommandOptions) =>

@@ -8,6 +8,7 @@ import { registerClusterCommand } from "./cluster-command.ts";
 import { registerKvCommand } from "./kv-command.ts";
 import { registerTokenCommand } from "./token-command.ts";
 import { invalidUtf8Argument, readRawCmdline } from "./raw-argv.ts";
+import { registerCaCommand } from "./ca-command.ts";
 
 export function buildProgram(): Command {
   const program = new Command("blixard")
@@ -22,6 +23,7 @@ export function buildProgram(): Command {
   registerClusterCommand(program);
   registerKvCommand(program);
   registerTokenCommand(program);
+  registerCaCommand(program);
   for (const command of program.commands) command.exitOverride();
   return program;
 }

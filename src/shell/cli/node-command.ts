@@ -5,6 +5,9 @@
 // (fatal-exit.ts, docs/OPERATIONS.md "Exit codes"). Logs are pino JSON lines on stdout.
 // Every API call needs a bearer token (docs/SECURITY.md): a new cluster's first admin token is
 // the one whose hash --bootstrap-token-hash gives.
+// Security must be chosen: --tls-dir DIR (mutual TLS between nodes, TLS on the API) or
+// --insecure (plaintext, for local experiments); neither is a usage error. SIGHUP reloads the TLS
+// directory (it is also reloaded when its files change).
 import type { Command } from "commander";
 import pino from "pino";
 import { UsageError } from "./usage-error.ts";
@@ -25,6 +28,8 @@ export interface NodeCommandOptions {
   clusterId?: string;
   advertisePeer?: string;
   advertiseApi?: string;
+  tlsDir?: string;
+  insecure?: boolean;
   tickMs: string;
   electionTicks: string;
   syncPoints: string;
@@ -107,6 +112,7 @@ export function parseNodeOptions(options: NodeCommandOptions, log: NodeRuntimeCo
   const syncPoints = options.syncPoints;
   if (syncPoints !== "riding" && syncPoints !== "strict") throw new UsageError(`--sync-points: "${syncPoints}" is not riding or strict`);
   const electionTicks = positiveInteger(options.electionTicks, "--election-ticks", 1_000);
+  const security = parseSecurity(options);
   if (electionTicks < 2) throw new UsageError("--election-ticks: must be at least 2 (heartbeats go every tick)");
   return {
     nodeId,
@@ -121,10 +127,21 @@ export function parseNodeOptions(options: NodeCommandOptions, log: NodeRuntimeCo
     tickMs,
     electionTicks,
     syncPoints,
+    security,
     log,
     bootstrapTokens: options.bootstrapTokenHash === undefined ? undefined : parseBootstrapTokenHashes(options.bootstrapTokenHash),
     joinToken: options.join === undefined ? undefined : joinToken(options),
   };
+}
+
+/** --tls-dir DIR or --insecure, exactly one. */
+export function parseSecurity(options: Pick<NodeCommandOptions, "tlsDir" | "insecure">): NodeRuntimeConfig["security"] {
+  const tlsDir = options.tlsDir?.trim();
+  if (tlsDir === "") throw new UsageError("--tls-dir: give a directory");
+  if (tlsDir !== undefined && options.insecure === true) throw new UsageError("give one of --tls-dir DIR and --insecure, not both");
+  if (tlsDir !== undefined) return { tlsDir };
+  if (options.insecure === true) return "insecure";
+  throw new UsageError("give --tls-dir DIR (ca.pem, node.pem, node-key.pem from `blixard ca issue`) or --insecure (plaintext, unauthenticated)");
 }
 
 export function registerNodeCommand(program: Command): void {
@@ -140,6 +157,8 @@ export function registerNodeCommand(program: Command): void {
     .option("--cluster-id <ID>", "cluster id (default: a hash of --initial-cluster, or asked from --join)")
     .option("--advertise-peer <HOST:PORT>", "peer address others dial (default: --peer-listen)")
     .option("--advertise-api <HOST:PORT>", "API address others use (default: --api-listen)")
+    .option("--tls-dir <DIR>", "TLS files: ca.pem (the cluster's CA), node.pem and node-key.pem (this node's certificate and key, from `blixard ca issue`); reloaded on SIGHUP and on change")
+    .option("--insecure", "no TLS: plaintext peer port and API, nobody authenticated (local experiments only)")
     .option("--tick-ms <MS>", "milliseconds per Raft tick (heartbeat interval)", "100")
     .option("--election-ticks <N>", "ticks without a leader before an election (randomized up to 2x)", "10")
     .option(
@@ -180,6 +199,10 @@ export function registerNodeCommand(program: Command): void {
           logger.info({ signal }, "shutting down");
           void runtime.stop().then(finish);
         };
+        process.on("SIGHUP", () => {
+          logger.info({ signal: "SIGHUP" }, runtime.insecure ? "SIGHUP: nothing to reload (--insecure)" : "SIGHUP: reloading the TLS directory");
+          runtime.reloadTls("SIGHUP");
+        });
         process.once("SIGTERM", () => shutdown("SIGTERM"));
         process.once("SIGINT", () => shutdown("SIGINT"));
       });

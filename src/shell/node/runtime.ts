@@ -3,7 +3,11 @@
 // ((src/core/wire, src/shell/os)) and the Connect API ((src/shell/api)). Nothing about consensus or the state
 // machine lives here: this file only starts, connects and stops things.
 //
-// Startup order: (with --join) ask the join endpoint for the cluster id and its node id,
+// Security: with a TLS directory (--tls-dir) the peer port is mutual TLS and the API is TLS,
+// both with the node's certificate; the directory is reloaded on SIGHUP and when it changes.
+// --insecure runs both in plaintext and says so in the startup line (docs/SECURITY.md).
+//
+// Startup order: TLS files, (with --join) ask the join endpoint for the cluster id and its node id,
 // storage (identity check, recovery), peer listener, replica and request path, API
 // listener; then the membership agent (src/core/replica/membership-agent.ts: joining,
 // announcing this node's addresses in the replicated book, snapshots for joiners) runs on
@@ -34,7 +38,8 @@ import { defaultMembershipAgentTiming, type MembershipAgent } from "../../core/r
 import { startApiServer, type ApiServer, type ApiServerLimits, type ApiServerStats } from "../api/http-server.ts";
 import { createNodeRoutes, createNodeServices, servicePairs } from "../api/services.ts";
 import { createConnectUnaryHandler } from "../api/connect-unary.ts";
-import { createApiClients, endpointUrl, type ApiClients } from "../api/client.ts";
+import { createApiClients, endpointUrl, type ApiClients, type ClientTls } from "../api/client.ts";
+import { TlsDirectory, TlsDirectoryError } from "../tls/tls-directory.ts";
 import { decodeTokenRecord, TOKEN_KEY_PREFIX, TOKENS_LISTED_MAX, tokenKey, type TokenRecord } from "../../core/replica/token-book.ts";
 import { Gatekeeper, type GatekeeperPlantedBug } from "../auth/gatekeeper.ts";
 import type { PresentedToken } from "../auth/bearer-token.ts";
@@ -47,6 +52,8 @@ export interface NodeRuntimeConfig {
   readonly advertisePeer?: string;
   readonly advertiseApi?: string;
   readonly dataDir: string;
+  /** The TLS directory (ca.pem, node.pem, node-key.pem), or "insecure" for plaintext everywhere. */
+  readonly security: { readonly tlsDir: string } | "insecure";
   /** Bootstrap members and their peer addresses (a new cluster), or undefined with `join`. */
   readonly initialCluster?: ReadonlyMap<NodeId, string>;
   /** The API URL of any member of the cluster to join (as a learner). */
@@ -121,9 +128,11 @@ export class NodeRuntime {
   private api: ApiServer | undefined;
   private stopped = false;
   private readonly clients = new Map<string, ApiClients>();
+  private readonly tls: TlsDirectory | undefined;
 
   private constructor(parts: {
     config: NodeRuntimeConfig;
+    tls: TlsDirectory | undefined;
     clusterId: string;
     env: SystemEnvironment;
     disk: SystemDisk;
@@ -135,6 +144,7 @@ export class NodeRuntime {
     apiAddress: string;
   }) {
     this.config = parts.config;
+    this.tls = parts.tls;
     this.nodeId = parts.config.nodeId;
     this.clusterId = parts.clusterId;
     this.log = parts.config.log;
@@ -151,7 +161,17 @@ export class NodeRuntime {
   static async start(config: NodeRuntimeConfig): Promise<NodeRuntime> {
     validateConfig(config);
     const log = config.log;
-    const joinTarget = config.join !== undefined ? await askJoinTarget(config.join, config.joinToken, log) : undefined;
+    let tlsDirectory: TlsDirectory | undefined;
+    if (config.security !== "insecure") {
+      try {
+        tlsDirectory = TlsDirectory.open(config.security.tlsDir, config.nodeId, log);
+      } catch (error) {
+        if (error instanceof TlsDirectoryError) throw new StartupError(`--tls-dir: ${error.message}`);
+        throw error;
+      }
+    }
+    const clientTls = (): ClientTls | undefined => (tlsDirectory === undefined ? undefined : clientTlsOf(tlsDirectory));
+    const joinTarget = config.join !== undefined ? await askJoinTarget(config.join, config.joinToken, log, clientTls()) : undefined;
     const clusterId = config.clusterId ?? (config.initialCluster !== undefined ? clusterIdFromMembers(config.initialCluster) : joinTarget!.clusterId);
     const bootstrap: ConfState = config.initialCluster !== undefined ? { voters: [...config.initialCluster.keys()].sort((a, b) => a - b), learners: [] } : { voters: [], learners: [] };
 
@@ -179,12 +199,14 @@ export class NodeRuntime {
       listen: config.peerListen,
       resolve: (peer) => resolvePeer(peer),
       log,
+      tls: tlsDirectory === undefined ? undefined : { current: () => tlsDirectory.current() },
     });
     let peerBound: string;
     try {
       peerBound = await transport.listen();
     } catch (error) {
       disk.close();
+      tlsDirectory?.close();
       if (error instanceof ListenError) throw new StartupError(error.message);
       throw error;
     }
@@ -209,7 +231,7 @@ export class NodeRuntime {
       { ...defaultRequestPathOptions, forwardTimeoutMs: requestTimeoutMs + FORWARD_MARGIN_MS },
     );
     const peerAddress = config.advertisePeer ?? peerBound;
-    const self = new NodeRuntime({ config, clusterId, env, disk, transport, machine, replica, requestPath, peerAddress, apiAddress: "" });
+    const self = new NodeRuntime({ config, tls: tlsDirectory, clusterId, env, disk, transport, machine, replica, requestPath, peerAddress, apiAddress: "" });
     started.runtime = self;
     resolvePeer = (peer) => self.memberAddresses(peer)?.peer ?? fallbackPeer(peer);
     replica.start();
@@ -217,7 +239,8 @@ export class NodeRuntime {
       const gate = new Gatekeeper(self, { bootstrapTokens: config.bootstrapTokens, plantedBugs: config.gatekeeperPlantedBugs });
       const services = createNodeServices(self, gate);
       const fastPath = config.plainConnectOnly === true ? undefined : createConnectUnaryHandler(servicePairs(services), (method, authorization) => gate.admit(method, authorization));
-      const api = await startApiServer(config.apiListen, createNodeRoutes(services), fastPath, config.apiLimits);
+      const apiTls = tlsDirectory === undefined ? undefined : { current: () => tlsDirectory.current(), onReload: (listener: Parameters<TlsDirectory["onReload"]>[0]) => tlsDirectory.onReload(listener) };
+      const api = await startApiServer(config.apiListen, createNodeRoutes(services), fastPath, config.apiLimits, apiTls);
       self.api = api;
       (self as { apiAddress: string }).apiAddress = config.advertiseApi ?? api.address;
     } catch (error) {
@@ -225,7 +248,14 @@ export class NodeRuntime {
       if (error instanceof ListenError) throw new StartupError(error.message);
       throw error;
     }
-    log.info({ nodeId: config.nodeId, clusterId, peer: self.peerAddress, api: self.apiAddress, dataDir: config.dataDir, recoveredCommit: storage.recovered.hardState.commit }, "node started");
+    // Cached API clients hold the old credentials: after a reload, new ones are made on demand.
+    tlsDirectory?.onReload(() => self.clients.clear());
+    tlsDirectory?.watch();
+    const security = tlsDirectory === undefined ? "INSECURE" : "mtls";
+    log.info(
+      { nodeId: config.nodeId, clusterId, peer: self.peerAddress, api: self.apiAddress, dataDir: config.dataDir, recoveredCommit: storage.recovered.hardState.commit, security, tlsDir: tlsDirectory?.dir, certificateNotAfter: tlsDirectory?.notAfter },
+      tlsDirectory === undefined ? "node started INSECURE (--insecure: no TLS, peers and clients are not authenticated)" : "node started (mutual TLS on the peer port, TLS on the API)",
+    );
     self.agent = startMembershipAgent(env, { replica, machine, requestPath }, {
       ...defaultMembershipAgentTiming,
       addresses: { peer: self.peerAddress, api: self.apiAddress },
@@ -238,6 +268,16 @@ export class NodeRuntime {
 
   status(): ReplicaStatus {
     return this.replica.status();
+  }
+
+  /** True while the node runs with --insecure (plaintext, nobody authenticated). */
+  get insecure(): boolean {
+    return this.tls === undefined;
+  }
+
+  /** Reloads the TLS directory (SIGHUP); false when there is none or its files fail the checks (the old ones stay). */
+  reloadTls(reason: string): boolean {
+    return this.tls?.reload(reason) ?? false;
   }
 
   get isStopped(): boolean {
@@ -284,10 +324,12 @@ export class NodeRuntime {
   }
 
   /** Cached API clients for a URL (connections are reused): the status fan-out. */
-  clientsFor(url: string): ApiClients {
+  clientsFor(endpoint: string): ApiClients {
+    // Members' API addresses are "host:port" (callers may have made them http:// URLs): this node's security decides the scheme.
+    const url = endpointUrl(endpoint.replace(/^https?:\/\//, ""), this.tls === undefined ? "http" : "https");
     let clients = this.clients.get(url);
     if (clients === undefined) {
-      clients = createApiClients(url, { timeoutMs: (this.config.requestTimeoutMs ?? defaultReplicaOptions.requestTimeoutMs) + 1_000 });
+      clients = createApiClients(url, { timeoutMs: (this.config.requestTimeoutMs ?? defaultReplicaOptions.requestTimeoutMs) + 1_000, tls: this.tls === undefined ? undefined : clientTlsOf(this.tls) });
       this.clients.set(url, clients);
     }
     return clients;
@@ -315,6 +357,7 @@ export class NodeRuntime {
     await apiClosed;
     await this.transport.close();
     this.env.timers.cancelAll();
+    this.tls?.close();
     this.disk.close();
     this.log.info({ nodeId: this.nodeId }, "node stopped");
   }
@@ -335,8 +378,8 @@ function validateConfig(config: NodeRuntimeConfig): void {
  * Asks a member for the cluster id and for its own node id and peer address (the membership
  * agent joins through it), retrying until a deadline (the member may be starting too).
  */
-async function askJoinTarget(joinUrl: string, token: string | undefined, log: Logger): Promise<JoinTarget> {
-  const clients = createApiClients(endpointUrl(joinUrl), { timeoutMs: 2_000, token });
+async function askJoinTarget(joinUrl: string, token: string | undefined, log: Logger, tls: ClientTls | undefined): Promise<JoinTarget> {
+  const clients = createApiClients(tls === undefined ? endpointUrl(joinUrl) : endpointUrl(joinUrl.replace(/^http:\/\//, ""), "https"), { timeoutMs: 2_000, token, tls });
   const deadline = Date.now() + CLUSTER_ID_DEADLINE_MS;
   let lastError = "";
   while (Date.now() < deadline) {
@@ -358,4 +401,10 @@ async function askJoinTarget(joinUrl: string, token: string | undefined, log: Lo
     await new Promise((resolve) => setTimeout(resolve, 500));
   }
   throw new StartupError(`cannot reach ${joinUrl} to join: ${lastError}`);
+}
+
+/** A node talks to other nodes' APIs as a client with its own certificate, trusting the cluster's CA. */
+function clientTlsOf(directory: TlsDirectory): ClientTls {
+  const options = directory.current().options;
+  return { caPem: String(options.ca), certPem: String(options.cert), keyPem: String(options.key) };
 }

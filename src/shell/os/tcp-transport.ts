@@ -13,6 +13,22 @@
 // wrong cluster, wrong target id or a frame that is not a hello first closes the
 // connection, so two clusters on one host never mix.
 //
+// Authentication (docs/SECURITY.md). With `tls`, the port speaks mutual TLS only: each side
+// presents a certificate issued by the cluster's CA and naming its node id (a URI SAN
+// blixard://node/<id>, src/shell/tls/node-identity.ts). A dialer checks that the server's
+// certificate names the peer it meant to reach; both sides check that the hello's `from`
+// equals the id in the other's certificate. So a connection without a valid certificate, or
+// whose certificate names another node, is closed before any frame reaches a channel
+// receiver, and no connection can claim (and so replace) another node's link. Without `tls`
+// (--insecure) the hello is believed, as before.
+//
+// Before the hello. Until the peer's hello is verified a connection may carry frames of at
+// most PRE_HELLO_FRAME_BYTES_MAX (4 KiB; a hello is under 200 bytes), and it must finish the
+// TCP accept, the TLS handshake and the hello within ONE deadline (handshakeTimeoutMs) counted
+// from accept (or from the dial), never extended by arriving bytes. At most
+// MAX_PENDING_ACCEPTS accepted connections wait for their hello at once; more are closed at
+// accept. Past the hello, the normal frame limit (maxFrameBytes) holds.
+//
 // Sending. send() never blocks and never throws for operating conditions: it
 // frames the channel's bytes and appends them to the peer's queue, bounded in messages
 // and bytes by the policy shared with the simulator (src/core/wire/peer-queue.ts); a
@@ -35,19 +51,37 @@
 // the node keeps running. A reply goes back with send(channel, from, ...): the peer's
 // endpoint is its node id, whichever side dialed.
 import net from "node:net";
+import tls from "node:tls";
 import { assert } from "../../core/assert.ts";
 import { CHANNEL_NAMES, type ChannelName, type EndpointId, type Logger, type ReceiveVerdict, type Transport } from "../../core/env/environment.ts";
 import type { NodeId } from "../../core/raft/types.ts";
 import { CHANNEL_TAG_BYTES, decodeChannelPayload, encodeChannelFrame } from "../../core/wire/channel-frame.ts";
-import { decodePayload, encodeHello, WIRE_VERSION, type Hello } from "../../core/wire/codec.ts";
+import { encodeHello, WIRE_VERSION, type Hello } from "../../core/wire/codec.ts";
+import { PRE_HELLO_FRAME_BYTES_MAX, readHandshake } from "../../core/wire/peer-handshake.ts";
 import { DEFAULT_MAX_FRAME_BYTES, encodeFrame, FrameDecoder } from "../../core/wire/frame.ts";
 import { DEFAULT_PEER_QUEUE_LIMITS, PeerQueueBound, validatePeerQueueLimits, type PeerQueueLimits } from "../../core/wire/peer-queue.ts";
 import { formatHostPort, parseHostPort } from "./address.ts";
+import { nodeIdOfCertificate } from "../tls/node-identity.ts";
 
 /** Upper bound on distinct peers one transport keeps state for (a cluster is far smaller). */
 export const MAX_PEERS = 1_024;
 /** Upper bound on accepted connections still waiting for their hello. */
 export const MAX_PENDING_ACCEPTS = 256;
+export { PRE_HELLO_FRAME_BYTES_MAX };
+/** Default for the one deadline from accept (or dial) to a verified hello, TLS handshake included. */
+export const HANDSHAKE_TIMEOUT_MS_DEFAULT = 3_000;
+
+/** Where the transport gets its TLS credentials: called per connection, so a reload (rotation) takes effect at the next one. */
+export interface PeerTls {
+  /** The node's current credentials (the CA it trusts, its certificate and key); `version` grows on every reload. */
+  readonly current: () => TlsCredentials;
+}
+
+export interface TlsCredentials {
+  readonly version: number;
+  readonly options: tls.SecureContextOptions;
+  readonly context: tls.SecureContext;
+}
 
 export interface TcpTransportOptions {
   readonly nodeId: NodeId;
@@ -65,9 +99,12 @@ export interface TcpTransportOptions {
   readonly maxBatchBytes?: number;
   readonly backoffInitialMs?: number;
   readonly backoffMaxMs?: number;
-  readonly connectTimeoutMs?: number;
   /** Uniform in [0, 1), for backoff jitter. */
   readonly random?: () => number;
+  /** Mutual TLS on every connection; undefined means --insecure (plain TCP, the hello believed). */
+  readonly tls?: PeerTls | undefined;
+  /** One deadline from accept (or dial) to the peer's verified hello, TLS handshake included. */
+  readonly handshakeTimeoutMs?: number;
 }
 
 export interface PeerLinkStats {
@@ -93,6 +130,12 @@ export interface TransportStats {
   readonly framesWithoutReceiver: Readonly<Record<ChannelName, number>>;
   readonly rejectedHellos: number;
   readonly acceptedConnections: number;
+  /** Connections closed because their peer's certificate was missing, invalid or named no (or another) node. */
+  readonly rejectedCertificates: number;
+  /** Connections closed because the handshake (TLS and hello) missed its deadline. */
+  readonly handshakeTimeouts: number;
+  /** Accepted connections closed at once because MAX_PENDING_ACCEPTS were already waiting for their hello. */
+  readonly refusedPendingFull: number;
 }
 
 /** A listen failure the caller reports as one line (e.g. the port is in use). */
@@ -107,7 +150,14 @@ export class ListenError extends Error {
 }
 
 interface Connection {
+  /** What frames travel on: the TLS socket, or the TCP socket itself without TLS. */
   readonly socket: net.Socket;
+  /** The node id the peer's verified certificate names (undefined without TLS). */
+  readonly certifiedPeer: NodeId | undefined;
+  /** The TCP socket under `socket` (the same socket without TLS): admission and the deadline count it. */
+  readonly rawSocket: net.Socket;
+  /** A dial's one handshake deadline (accepted sockets have theirs in `handshaking`), cleared at the verified hello. */
+  handshakeTimer: NodeJS.Timeout | undefined;
   /** The node that dialed: this node for dials, the peer (known at its hello) for accepted connections. */
   dialer: NodeId;
   readonly decoder: FrameDecoder;
@@ -144,14 +194,21 @@ type ChannelReceiver = (from: EndpointId, bytes: Uint8Array) => ReceiveVerdict;
 export class TcpTransport implements Transport {
   private readonly receivers = new Map<ChannelName, ChannelReceiver>();
   private readonly framesWithoutReceiver: Record<ChannelName, number> = { raft: 0, client: 0, agent: 0 };
-  private readonly options: Required<TcpTransportOptions>;
+  private readonly options: Required<Omit<TcpTransportOptions, "tls">> & { readonly tls: PeerTls | undefined };
   private readonly links = new Map<NodeId, PeerLink>();
   private readonly accepted = new Set<Connection>();
+  /** Accepted TCP sockets still before their verified hello (TLS handshake included), with their deadline. */
+  private readonly handshaking = new Map<net.Socket, NodeJS.Timeout>();
+  /** The same sockets by "address|port", to find the TCP socket under a TLS socket. */
+  private readonly handshakingByRemote = new Map<string, net.Socket>();
   private server: net.Server | undefined;
   private closed = false;
   private malformedFrames = 0;
   private rejectedHellos = 0;
   private acceptedConnections = 0;
+  private rejectedCertificates = 0;
+  private handshakeTimeouts = 0;
+  private refusedPendingFull = 0;
   private boundAddress: string | undefined;
 
   constructor(options: TcpTransportOptions) {
@@ -161,21 +218,49 @@ export class TcpTransport implements Transport {
       maxBatchBytes: 4 * 1024 * 1024,
       backoffInitialMs: 50,
       backoffMaxMs: 2_000,
-      connectTimeoutMs: 2_000,
       random: Math.random,
+      tls: undefined,
+      handshakeTimeoutMs: HANDSHAKE_TIMEOUT_MS_DEFAULT,
       ...options,
     };
     assert(Number.isSafeInteger(options.nodeId) && options.nodeId >= 1, "node id must be a positive integer");
     validatePeerQueueLimits(this.options.queueLimits);
     assert(Number.isSafeInteger(this.options.maxFrameBytes) && this.options.maxFrameBytes > 0, "the frame limit must be a positive integer");
     assert(this.options.backoffInitialMs > 0 && this.options.backoffMaxMs >= this.options.backoffInitialMs, "bad backoff bounds");
+    assert(Number.isSafeInteger(this.options.handshakeTimeoutMs) && this.options.handshakeTimeoutMs > 0, "the handshake timeout must be a positive integer");
   }
 
   /** Starts accepting peers; resolves with the bound "host:port", rejects with a ListenError. */
   listen(): Promise<string> {
     assert(this.server === undefined, "listen called twice");
     const { host, port } = parseHostPort(this.options.listen);
-    const server = net.createServer((socket) => this.accept(socket));
+    const peerTls = this.options.tls;
+    let server: net.Server;
+    if (peerTls === undefined) {
+      server = net.createServer((socket) => {
+        if (this.admit(socket)) this.accept(socket, socket, undefined);
+      });
+    } else {
+      // The CA check is OpenSSL's (rejectUnauthorized); the node id check is ours, at secureConnection.
+      let credentials = peerTls.current();
+      const tlsServer = tls.createServer({ ...credentials.options, requestCert: true, rejectUnauthorized: true, handshakeTimeout: this.options.handshakeTimeoutMs });
+      // Runs before the TLS server wraps the socket: each connection gets the credentials current
+      // at its accept (rotation without a restart), and the admission check runs first.
+      tlsServer.prependListener("connection", (socket: net.Socket) => {
+        const latest = peerTls.current();
+        if (latest.version !== credentials.version) {
+          credentials = latest;
+          tlsServer.setSecureContext(latest.options);
+        }
+        this.admit(socket);
+      });
+      tlsServer.on("secureConnection", (socket: tls.TLSSocket) => this.acceptTls(socket));
+      tlsServer.on("tlsClientError", (error, socket) => {
+        this.rejectedCertificates += 1;
+        this.options.log.warn({ remote: `${socket.remoteAddress}:${socket.remotePort}`, error: error.message.split("\n")[0] }, "peer TLS handshake failed: closing the connection");
+      });
+      server = tlsServer;
+    }
     this.server = server;
     return new Promise((resolve, reject) => {
       server.once("error", (error: NodeJS.ErrnoException) => {
@@ -254,6 +339,9 @@ export class TcpTransport implements Transport {
       framesWithoutReceiver: { ...this.framesWithoutReceiver },
       rejectedHellos: this.rejectedHellos,
       acceptedConnections: this.acceptedConnections,
+      rejectedCertificates: this.rejectedCertificates,
+      handshakeTimeouts: this.handshakeTimeouts,
+      refusedPendingFull: this.refusedPendingFull,
     };
   }
 
@@ -268,6 +356,10 @@ export class TcpTransport implements Transport {
       for (const connection of [link.connection, link.dialing]) if (connection !== undefined) sockets.push(connection.socket);
     }
     for (const connection of this.accepted) sockets.push(connection.socket);
+    for (const [raw, timer] of this.handshaking) {
+      clearTimeout(timer);
+      sockets.push(raw);
+    }
     for (const socket of sockets) socket.end();
     // end() lets written frames reach the peer; a peer that does not close its side in time is cut off.
     const forceTimer = setTimeout(() => {
@@ -338,14 +430,34 @@ export class TcpTransport implements Transport {
       return;
     }
     link.dials += 1;
-    const socket = net.connect({ host: target.host, port: target.port });
-    const connection = this.newConnection(socket, this.options.nodeId, link.peer);
+    const peerTls = this.options.tls;
+    const expected = link.peer;
+    const socket =
+      peerTls === undefined
+        ? net.connect({ host: target.host, port: target.port })
+        : tls.connect({
+            host: target.host,
+            port: target.port,
+            secureContext: peerTls.current().context,
+            ...(net.isIP(target.host) === 0 ? { servername: target.host } : {}),
+            // The chain is OpenSSL's check (rejectUnauthorized); who the server is, is ours: the node dialed.
+            checkServerIdentity: (_host, certificate) => {
+              const identity = nodeIdOfCertificate(certificate);
+              const error = !identity.ok ? identity.error : identity.nodeId !== expected ? `dialed node ${expected} but its certificate names node ${identity.nodeId}` : undefined;
+              if (error === undefined) return undefined;
+              this.rejectedCertificates += 1;
+              this.options.log.warn({ peer: expected, error }, "rejecting peer connection: wrong certificate");
+              return new Error(error);
+            },
+          });
+    const connection = this.newConnection(socket, socket, this.options.nodeId, link.peer, peerTls === undefined ? undefined : expected);
     link.dialing = connection;
-    socket.setTimeout(this.options.connectTimeoutMs, () => {
-      if (!connection.established) socket.destroy(new Error("connect timeout"));
-    });
-    socket.once("connect", () => {
-      socket.setTimeout(0);
+    // One deadline from the dial to the peer's hello (TCP connect and TLS handshake included).
+    connection.handshakeTimer = setTimeout(() => {
+      this.handshakeTimeouts += 1;
+      socket.destroy(new Error("handshake timeout"));
+    }, this.options.handshakeTimeoutMs);
+    socket.once(peerTls === undefined ? "connect" : "secureConnect", () => {
       if (connection.closed) return;
       socket.write(encodeFrame(this.hello(link.peer), this.options.maxFrameBytes));
       link.dialing = undefined;
@@ -358,31 +470,82 @@ export class TcpTransport implements Transport {
     return encodeHello(hello);
   }
 
-  private accept(socket: net.Socket): void {
+  /**
+   * Admits an accepted TCP socket into the handshake phase, or closes it: the node is closing,
+   * or MAX_PENDING_ACCEPTS sockets already wait for their hello. Starts its one deadline.
+   */
+  private admit(socket: net.Socket): boolean {
     if (this.closed) {
       socket.destroy();
-      return;
+      return false;
     }
-    if (this.accepted.size >= MAX_PENDING_ACCEPTS) {
-      // Connections that have not said hello yet are bounded too (each lives at most connectTimeoutMs).
+    if (this.handshaking.size >= MAX_PENDING_ACCEPTS) {
+      this.refusedPendingFull += 1;
+      socket.destroy();
+      return false;
+    }
+    this.acceptedConnections += 1;
+    const remote = remoteKey(socket);
+    const timer = setTimeout(() => {
+      // The deadline counts from accept and is never reset by bytes (a trickle cannot extend it).
+      this.handshakeTimeouts += 1;
+      this.options.log.warn({ remote, timeoutMs: this.options.handshakeTimeoutMs }, "peer handshake missed its deadline: closing the connection");
+      socket.destroy();
+    }, this.options.handshakeTimeoutMs);
+    this.handshaking.set(socket, timer);
+    this.handshakingByRemote.set(remote, socket);
+    socket.once("close", () => this.endHandshake(socket));
+    socket.on("error", () => socket.destroy());
+    assert(this.handshaking.size <= MAX_PENDING_ACCEPTS, "pending accepts over their bound");
+    return true;
+  }
+
+  /** The socket finished its handshake (a verified hello) or closed: its deadline no longer applies. */
+  private endHandshake(socket: net.Socket): void {
+    const timer = this.handshaking.get(socket);
+    if (timer === undefined) return;
+    clearTimeout(timer);
+    this.handshaking.delete(socket);
+    const remote = remoteKey(socket);
+    if (this.handshakingByRemote.get(remote) === socket) this.handshakingByRemote.delete(remote);
+  }
+
+  /** A TLS connection whose certificate chains to the CA: it must name exactly one node id. */
+  private acceptTls(socket: tls.TLSSocket): void {
+    const raw = this.handshakingByRemote.get(remoteKey(socket));
+    if (raw === undefined || this.closed) {
+      // Its TCP socket already closed (deadline) or the node is closing.
       socket.destroy();
       return;
     }
-    this.acceptedConnections += 1;
-    const connection = this.newConnection(socket, 0, undefined);
-    this.accepted.add(connection);
-    // An accepted socket that never says hello is closed after the connect timeout.
-    socket.setTimeout(this.options.connectTimeoutMs, () => {
-      if (!connection.helloReceived) socket.destroy();
-    });
+    // The TLS server closes unauthorized peers itself (rejectUnauthorized); checked again rather
+    // than asserted, since a crash here would be a remote kill switch.
+    const identity = socket.authorized ? nodeIdOfCertificate(socket.getPeerCertificate()) : { ok: false as const, error: `certificate not verified: ${String(socket.authorizationError)}` };
+    if (!identity.ok) {
+      this.rejectedCertificates += 1;
+      this.options.log.warn({ remote: remoteKey(socket), error: identity.error }, "rejecting peer connection: certificate names no node");
+      socket.destroy();
+      raw.destroy();
+      return;
+    }
+    this.accept(socket, raw, identity.nodeId);
   }
 
-  private newConnection(socket: net.Socket, dialer: NodeId, peer: NodeId | undefined): Connection {
+  private accept(socket: net.Socket, raw: net.Socket, certifiedPeer: NodeId | undefined): void {
+    // The deadline set at admit() still runs on `raw`; a verified hello ends it (onHello).
+    const connection = this.newConnection(socket, raw, 0, undefined, certifiedPeer);
+    this.accepted.add(connection);
+  }
+
+  private newConnection(socket: net.Socket, rawSocket: net.Socket, dialer: NodeId, peer: NodeId | undefined, certifiedPeer: NodeId | undefined): Connection {
     const connection: Connection = {
       socket,
+      rawSocket,
+      certifiedPeer,
+      handshakeTimer: undefined,
       dialer,
-      // A frame's payload is a channel tag and at most maxFrameBytes of the channel's bytes.
-      decoder: new FrameDecoder(this.options.maxFrameBytes + CHANNEL_TAG_BYTES),
+      // Small until the peer's hello is verified; then a channel tag and at most maxFrameBytes of the channel's bytes.
+      decoder: new FrameDecoder(PRE_HELLO_FRAME_BYTES_MAX),
       peer,
       helloReceived: false,
       established: false,
@@ -408,17 +571,38 @@ export class TcpTransport implements Transport {
 
   private onData(connection: Connection, chunk: Buffer): void {
     if (connection.closed || this.closed) return;
-    const result = connection.decoder.push(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
-    if (!result.ok) return this.malformed(connection, result.error);
-    for (const bytes of result.payloads) {
-      if (connection.closed) return;
-      if (!connection.helloReceived) {
-        const decoded = decodePayload(bytes, this.options.maxFrameBytes);
-        if (!decoded.ok) return this.malformed(connection, decoded.error);
-        if (decoded.payload.kind !== "hello") return this.malformed(connection, "first frame is not a hello");
-        this.onHello(connection, decoded.payload);
-        continue;
+    let bytes = new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    if (!connection.helloReceived) {
+      // The hello under the small pre-hello limit (src/core/wire/peer-handshake.ts), one frame only.
+      const verdict = readHandshake(connection.decoder, bytes, {
+        localNodeId: this.options.nodeId,
+        clusterId: this.options.clusterId,
+        certifiedPeer: connection.certifiedPeer,
+        dialedPeer: connection.dialer === this.options.nodeId ? connection.peer : undefined,
+      });
+      if (verdict.kind === "incomplete") return;
+      if (verdict.kind === "refused") {
+        if (verdict.malformed) return this.malformed(connection, verdict.reason);
+        this.rejectedHellos += 1;
+        this.options.log.warn({ remote: remoteKey(connection.socket), reason: verdict.reason }, "rejecting peer connection");
+        this.closeConnection(connection);
+        return;
       }
+      this.onHello(connection, verdict.hello);
+      if (connection.closed || !connection.helloReceived) return;
+      // The chunk is in the decoder already: what followed the hello is read below, under the normal limit.
+      bytes = new Uint8Array(0);
+    }
+    const result = connection.decoder.push(bytes);
+    if (!result.ok) return this.malformed(connection, result.error);
+    this.deliver(connection, result.payloads);
+  }
+
+  /** Hands frames of a connection past its verified hello to their channels' receivers. */
+  private deliver(connection: Connection, payloads: readonly Uint8Array[]): void {
+    assert(connection.helloReceived, "frames delivered before the hello");
+    for (const bytes of payloads) {
+      if (connection.closed) return;
       const peer = connection.peer;
       assert(peer !== undefined, "a connection past its hello knows its peer");
       const framed = decodeChannelPayload(bytes);
@@ -436,26 +620,9 @@ export class TcpTransport implements Transport {
     }
   }
 
+  /** A hello that readHandshake accepted: registers the connection as the peer's link. */
   private onHello(connection: Connection, hello: Hello): void {
-    if (connection.helloReceived) return this.malformed(connection, "second hello on one connection");
-    const reason =
-      hello.version !== WIRE_VERSION
-        ? `wire version ${hello.version}, expected ${WIRE_VERSION}`
-        : hello.clusterId !== this.options.clusterId
-          ? `cluster id ${JSON.stringify(hello.clusterId)}, expected ${JSON.stringify(this.options.clusterId)}`
-          : hello.to !== this.options.nodeId
-            ? `hello addressed to node ${hello.to}, this is node ${this.options.nodeId}`
-            : hello.from === this.options.nodeId
-              ? "hello from this node's own id"
-              : connection.peer !== undefined && hello.from !== connection.peer
-                ? `dialed node ${connection.peer} but node ${hello.from} answered`
-                : undefined;
-    if (reason !== undefined) {
-      this.rejectedHellos += 1;
-      this.options.log.warn({ peer: hello.from, reason }, "rejecting peer connection");
-      this.closeConnection(connection);
-      return;
-    }
+    assert(!connection.helloReceived, "a second hello on one connection");
     if (!this.links.has(hello.from) && this.links.size >= MAX_PEERS) {
       this.rejectedHellos += 1;
       this.options.log.warn({ peer: hello.from, limit: MAX_PEERS }, "rejecting peer connection: too many peers");
@@ -463,7 +630,11 @@ export class TcpTransport implements Transport {
       return;
     }
     connection.helloReceived = true;
-    connection.socket.setTimeout(0);
+    // Verified: the handshake deadline and the small frame limit end here.
+    this.endHandshake(connection.rawSocket);
+    clearTimeout(connection.handshakeTimer);
+    connection.handshakeTimer = undefined;
+    connection.decoder.setLimit(this.options.maxFrameBytes + CHANNEL_TAG_BYTES);
     const link = this.link(hello.from);
     link.backoffMs = this.options.backoffInitialMs;
     if (connection.peer === undefined) {
@@ -558,6 +729,8 @@ export class TcpTransport implements Transport {
 
   private detach(connection: Connection): void {
     this.accepted.delete(connection);
+    clearTimeout(connection.handshakeTimer);
+    connection.handshakeTimer = undefined;
     if (connection.peer === undefined) return;
     const link = this.links.get(connection.peer);
     if (link === undefined) return;
@@ -586,4 +759,9 @@ export class TcpTransport implements Transport {
       if (link.queue.length > 0) this.maybeDial(link);
     }, delayMs);
   }
+}
+
+/** "address|port" of a socket's remote end: unique among one listener's live connections. */
+function remoteKey(socket: net.Socket): string {
+  return `${socket.remoteAddress ?? "?"}|${socket.remotePort ?? 0}`;
 }

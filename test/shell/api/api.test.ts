@@ -42,6 +42,7 @@ describe("node API (one in-process node)", { timeout: 60_000 }, () => {
   before(async () => {
     node = await NodeRuntime.start({
       nodeId: 1,
+      security: "insecure",
       peerListen: "127.0.0.1:0",
       apiListen: "127.0.0.1:0",
       dataDir: join(dir, "node-1"),
@@ -128,18 +129,18 @@ describe("node API (one in-process node)", { timeout: 60_000 }, () => {
     await expectCode(createApiClients(url, { token: "blx_0123456789abcdef_" + "A".repeat(43) }).kv.put({ key: "k", value: "v" }), Code.Unauthenticated, /^unknown or revoked token$/);
     const response = await fetch(`${url}/blixard.v1.KvService/Get`, { method: "POST", headers: { "content-type": "application/json" }, body: "{}" });
     assert.equal(response.status, 401);
-    const joining = NodeRuntime.start({ nodeId: 5, peerListen: "127.0.0.1:0", apiListen: "127.0.0.1:0", dataDir: join(dir, "joiner"), join: url, joinToken: "nope", log: silentLogger });
+    const joining = NodeRuntime.start({ security: "insecure", nodeId: 5, peerListen: "127.0.0.1:0", apiListen: "127.0.0.1:0", dataDir: join(dir, "joiner"), join: url, joinToken: "nope", log: silentLogger });
     await assert.rejects(joining, (error: unknown) => error instanceof StartupError && /refused this node's token/.test(error.message));
   });
 
   test("a busy port and a foreign data directory are one-line startup errors", async () => {
-    const busyPeer = NodeRuntime.start({ nodeId: 1, peerListen: node.peerAddress, apiListen: "127.0.0.1:0", dataDir: join(dir, "other"), initialCluster: new Map([[1, node.peerAddress]]), log: silentLogger });
+    const busyPeer = NodeRuntime.start({ nodeId: 1, peerListen: node.peerAddress, apiListen: "127.0.0.1:0", dataDir: join(dir, "other"), initialCluster: new Map([[1, node.peerAddress]]), log: silentLogger, security: "insecure" });
     await assert.rejects(busyPeer, (error: unknown) => error instanceof StartupError && /address already in use/.test(error.message) && !error.message.includes("\n"));
-    const busyApi = NodeRuntime.start({ nodeId: 1, peerListen: "127.0.0.1:0", apiListen: node.apiAddress, dataDir: join(dir, "other2"), initialCluster: new Map([[1, "127.0.0.1:1"]]), log: silentLogger });
+    const busyApi = NodeRuntime.start({ nodeId: 1, peerListen: "127.0.0.1:0", apiListen: node.apiAddress, dataDir: join(dir, "other2"), initialCluster: new Map([[1, "127.0.0.1:1"]]), log: silentLogger, security: "insecure" });
     await assert.rejects(busyApi, (error: unknown) => error instanceof StartupError && /API requests .* address already in use/.test(error.message));
     // node-1's directory, claimed by node 2 of another cluster.
     await node.stop();
-    const foreign = NodeRuntime.start({ nodeId: 2, peerListen: "127.0.0.1:0", apiListen: "127.0.0.1:0", dataDir: join(dir, "node-1"), initialCluster: new Map([[2, "127.0.0.1:1"]]), log: silentLogger });
+    const foreign = NodeRuntime.start({ nodeId: 2, peerListen: "127.0.0.1:0", apiListen: "127.0.0.1:0", dataDir: join(dir, "node-1"), initialCluster: new Map([[2, "127.0.0.1:1"]]), log: silentLogger, security: "insecure" });
     await assert.rejects(foreign, (error: unknown) => error instanceof StartupError && /belongs to another node or cluster/.test(error.message) && !error.message.includes("\n"));
   });
 });

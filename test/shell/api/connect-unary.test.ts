@@ -41,6 +41,7 @@ describe("Connect unary fast path answers like connect-node", { timeout: 60_000 
     for (const plain of [false, true]) {
       const node = await NodeRuntime.start({
         nodeId: 1,
+        security: "insecure",
         peerListen: "127.0.0.1:0",
         apiListen: "127.0.0.1:0",
         dataDir: join(dir, plain ? "plain" : "fast"),

@@ -88,7 +88,7 @@ describe("API connection limits", { timeout: 90_000 }, () => {
   let stats: () => Readonly<ApiServerStats>;
 
   before(async () => {
-    node = await NodeRuntime.start({
+    node = await NodeRuntime.start({ security: "insecure",
       nodeId: 1,
       peerListen: "127.0.0.1:0",
       apiListen: "127.0.0.1:0",

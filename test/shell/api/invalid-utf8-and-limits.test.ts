@@ -45,7 +45,7 @@ describe("invalid UTF-8 and the key limit on every API path", { timeout: 60_000 
 
   before(async () => {
     for (const plain of [false, true]) {
-      const node = await NodeRuntime.start({
+      const node = await NodeRuntime.start({ security: "insecure",
         nodeId: 1,
         peerListen: "127.0.0.1:0",
         apiListen: "127.0.0.1:0",

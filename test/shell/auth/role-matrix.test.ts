@@ -35,7 +35,7 @@ interface MatrixNode {
 }
 
 async function startNode(dir: string, name: string, plantedBugs?: ReadonlySet<GatekeeperPlantedBug>): Promise<MatrixNode> {
-  const runtime = await NodeRuntime.start({
+  const runtime = await NodeRuntime.start({ security: "insecure",
     nodeId: 1,
     peerListen: "127.0.0.1:0",
     apiListen: "127.0.0.1:0",
