@@ -227,7 +227,9 @@ export type PlantedBug =
   | "double-vote-in-term"
   // The replica driver's lease reads (src/core/replica/replica.ts, docs/PLANTED-BUGS.md):
   | "lease-from-wall-clock"
-  | "lease-ignores-drift";
+  | "lease-ignores-drift"
+  // The replica driver on a full disk: a persist refused for want of space is treated as done.
+  | "ack-before-durable-on-enospc";
 
 export interface RaftConfig {
   readonly id: NodeId;

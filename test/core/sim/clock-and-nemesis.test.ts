@@ -102,6 +102,8 @@ describe("nemesis", () => {
       jumpClock: () => {},
       leaderId: () => 1,
       pause: () => {},
+      fillDisk: () => {},
+      freeDisk: () => {},
       network,
       note: () => {},
     };
