@@ -592,11 +592,10 @@ export class Replica<Result, Query, QueryResult> {
     if (this.stopped) return;
     const ready = this.persistingReady;
     assert(ready !== undefined, "a persist completed with no Ready in flight");
-    if (error !== undefined && error.code === "no-space" && !this.bugs.has("ack-before-durable-on-enospc")) return this.waitForSpace(ready, error);
+    if (error !== undefined && error.code === "no-space") return this.waitForSpace(ready, error);
     this.persistingReady = undefined;
-    if (error !== undefined && error.code !== "no-space") return this.fail(error);
-    // (Planted bug ack-before-durable-on-enospc: a refused persist goes on as if it were durable.)
-    if (this.diskRetryTimer === undefined && this.diskRetryDelayMs > 0) this.spaceBack();
+    if (error !== undefined) return this.fail(error);
+    if (this.diskRetryDelayMs > 0) this.spaceBack();
     if (ready.mustSync && ready.entries.length > 0) this.syncPointLagsSinceUs = this.env.monotonic.nowUs();
     if (!this.bugs.has("vote-before-persist")) this.send(ready.messages);
     this.applyReady(ready);
@@ -617,6 +616,8 @@ export class Replica<Result, Query, QueryResult> {
     assert(this.persisting && this.persistingReady === ready, "waiting for space with no Ready in flight");
     assert(this.diskRetryTimer === undefined, "two retries of one persist");
     this.persistsRefusedNoSpace += 1;
+    // Planted bug: the acknowledgements and votes leave at the first refusal, as if the batch were durable.
+    if (this.diskRetryDelayMs === 0 && this.bugs.has("ack-before-durable-on-enospc")) this.send(ready.messages);
     this.diskSpace.persistRefused(error.message);
     this.ticks.stop();
     this.diskRetryDelayMs = this.diskRetryDelayMs === 0 ? this.diskRetryDelayMinMs : Math.min(this.diskRetryDelayMaxMs, this.diskRetryDelayMs * 2);
