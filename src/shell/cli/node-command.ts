@@ -8,6 +8,7 @@ import { UsageError } from "./usage-error.ts";
 import { parseHostPort } from "../os/address.ts";
 import { NodeRuntime, StartupError, type NodeRuntimeConfig } from "../node/runtime.ts";
 import type { NodeId } from "../../core/raft/types.ts";
+import { DISK_RESERVE_BYTES_DEFAULT } from "../../core/replica/disk-space.ts";
 
 export interface NodeCommandOptions {
   id?: string;
@@ -22,6 +23,8 @@ export interface NodeCommandOptions {
   tickMs: string;
   electionTicks: string;
   syncPoints: string;
+  /** Default DISK_RESERVE_BYTES_DEFAULT; tests that build options by hand may leave it out. */
+  diskReserveBytes?: string;
   logLevel: string;
 }
 
@@ -74,6 +77,9 @@ export function parseNodeOptions(options: NodeCommandOptions, log: NodeRuntimeCo
   const syncPoints = options.syncPoints;
   if (syncPoints !== "riding" && syncPoints !== "strict") throw new UsageError(`--sync-points: "${syncPoints}" is not riding or strict`);
   const electionTicks = positiveInteger(options.electionTicks, "--election-ticks", 1_000);
+  const reserveText = options.diskReserveBytes ?? String(DISK_RESERVE_BYTES_DEFAULT);
+  const diskReserveBytes = Number(reserveText);
+  if (!/^\d+$/.test(reserveText) || !Number.isSafeInteger(diskReserveBytes)) throw new UsageError(`--disk-reserve-bytes: "${reserveText}" is not a whole number of bytes`);
   if (electionTicks < 2) throw new UsageError("--election-ticks: must be at least 2 (heartbeats go every tick)");
   return {
     nodeId,
@@ -88,6 +94,7 @@ export function parseNodeOptions(options: NodeCommandOptions, log: NodeRuntimeCo
     tickMs,
     electionTicks,
     syncPoints,
+    diskReserveBytes,
     log,
   };
 }
@@ -111,6 +118,11 @@ export function registerNodeCommand(program: Command): void {
       "--sync-points <MODE>",
       "riding: one fdatasync per write, the WAL's sync point rides on the next (default); strict: a second fdatasync per write closes the window in which a write the disk dropped could be cut as a torn tail (docs/STORAGE.md)",
       "riding",
+    )
+    .option(
+      "--disk-reserve-bytes <BYTES>",
+      "refuse new writes (ResourceExhausted, alarm disk-full) while the data directory has less free space than this, so the log never fills the disk to the last byte; 0: only when a write fails with ENOSPC (docs/OPERATIONS.md)",
+      String(DISK_RESERVE_BYTES_DEFAULT),
     )
     .option("--log-level <LEVEL>", "pino log level: debug, info, warn, error", "info")
     .action(async (options: NodeCommandOptions) => {
