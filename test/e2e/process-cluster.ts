@@ -69,6 +69,8 @@ export class ProcessCluster {
   readonly nodes = new Map<number, NodeProcess>();
   private readonly clients = new Map<number, ApiClients>();
   private initialCluster = "";
+  /** Flags every node process gets after the cluster's own (e.g. a small --disk-reserve-bytes). */
+  extraNodeArgs: readonly string[] = [];
 
   constructor(
     readonly name: string,
@@ -130,6 +132,7 @@ export class ProcessCluster {
     args.push("--tick-ms", String(this.tickMs), "--election-ticks", String(this.electionTicks), "--log-level", this.logLevel);
     // Both sync point modes run in every real-process test: even ids strict (two fdatasyncs per write), odd ids riding (the default).
     args.push("--sync-points", id % 2 === 0 ? "strict" : "riding");
+    args.push(...this.extraNodeArgs);
     const log = openSync(node.logFile, "a");
     // BLIXARD_NODE_ARGS: extra node flags for the node processes (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof").
     const nodeFlags = (process.env.BLIXARD_NODE_ARGS ?? "").split(" ").filter((flag) => flag !== "");
