@@ -173,6 +173,24 @@ describe("RaftStorage on a full disk", () => {
     assert.equal(world.disk.list().filter((name) => parseSegmentFileName(name) !== undefined).length, 1);
   });
 
+  test("reopening a store on a full disk writes nothing new: it opens after a crash, and appends once there is room", () => {
+    for (let seed = 1; seed <= 8; seed++) {
+      const { world, storage } = prepared(seed);
+      // An unsynced append, so the crash leaves a torn tail for open to cut.
+      storage.persist(batchOf({ entries: sized(6, 8, 1, 500) }), true, () => {});
+      world.disk.crash();
+      world.scheduler.clear();
+      world.disk.setCapacityBytes(world.disk.usedBytes());
+      const reopened = openOk(world);
+      assert.deepEqual(plain(reopened.recovered.entries).slice(0, 5), ACKNOWLEDGED, `seed ${seed}`);
+      const next = reopened.stats().lastIndex + 1;
+      world.disk.setCapacityBytes(world.disk.usedBytes()); // cutting the torn tail freed some
+      assert.equal(persistResult(world, reopened, batchOf({ entries: sized(next, next, 1, 500) }))?.code, "no-space");
+      world.disk.setCapacityBytes(Number.POSITIVE_INFINITY);
+      assert.equal(persistResult(world, reopened, batchOf({ entries: sized(next, next, 1, 500) })), undefined);
+    }
+  });
+
   test("a full disk at a flush is still fatal: after a failed fsync the page cache cannot be trusted", () => {
     const { world, storage } = prepared(6);
     const originalSync = world.disk.sync.bind(world.disk);
