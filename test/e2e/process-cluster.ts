@@ -84,6 +84,8 @@ export class ProcessCluster {
   readonly nodes = new Map<number, NodeProcess>();
   private readonly clients = new Map<number, ApiClients>();
   private initialCluster = "";
+  /** Flags every node process gets after the cluster's own (e.g. a small --disk-reserve-bytes). */
+  extraNodeArgs: readonly string[] = [];
 
   constructor(
     readonly name: string,
@@ -178,6 +180,7 @@ export class ProcessCluster {
     args.push("--sync-points", id % 2 === 0 ? "strict" : "riding");
     // Every node accepts the harness's admin token; a joining node shows it to the join endpoint (BLIXARD_TOKEN).
     args.push(...BOOTSTRAP_TOKEN_FLAG);
+    args.push(...this.extraNodeArgs);
     const log = openSync(node.logFile, "a");
     // BLIXARD_NODE_ARGS: extra node flags for the node processes (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof").
     const nodeFlags = (process.env.BLIXARD_NODE_ARGS ?? "").split(" ").filter((flag) => flag !== "");

@@ -58,7 +58,12 @@ export interface Random {
   float(): number;
 }
 
-/** An operating error of the disk: the caller handles it (usually by stopping the node with a clear message). */
+/**
+ * An operating error of the disk: the caller handles it. ENOSPC (the file system's EDQUOT too:
+ * a quota is a full disk for this directory) from write, truncate or rename means "no space
+ * now": the storage undoes the partial write and reports "no-space", which the node survives
+ * (docs/STORAGE.md, "A full disk"); anything else, or any error of a flush, stops the node.
+ */
 export class DiskError extends Error {
   constructor(
     readonly code: "ENOSPC" | "EIO" | "ENOENT" | "EOTHER",
@@ -98,6 +103,15 @@ export interface Disk {
   sync(name: string, done: (error: DiskError | undefined) => void): void;
   /** Makes creations, renames and removals durable, then calls `done`. */
   syncDirectory(done: (error: DiskError | undefined) => void): void;
+  /**
+   * Bytes still free for this directory's files (statfs: blocks available to an unprivileged
+   * writer, times the block size), or undefined when the file system cannot say. The node
+   * refuses new writes while this is under its reserve, so the log never fills the disk to the
+   * last byte (src/core/replica/disk-space.ts).
+   */
+  freeBytes(): number | undefined;
+  /** Where the directory is, for people: its path (the simulator names the host). */
+  readonly location: string;
 }
 
 /**

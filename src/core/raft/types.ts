@@ -227,7 +227,10 @@ export type PlantedBug =
   | "double-vote-in-term"
   // The replica driver's lease reads (src/core/replica/replica.ts, docs/PLANTED-BUGS.md):
   | "lease-from-wall-clock"
-  | "lease-ignores-drift";
+  | "lease-ignores-drift"
+  // The replica driver on a full disk: a persist refused for want of space sends its Ready's
+  // acknowledgements and votes at once (and retries the persist), as if the batch were durable.
+  | "ack-before-durable-on-enospc";
 
 export interface RaftConfig {
   readonly id: NodeId;

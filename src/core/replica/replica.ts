@@ -12,6 +12,15 @@
 //   ok       the command was applied at `index`;
 //   rejected the command certainly had no effect (refused, or its log slot was taken by another leader's entry);
 //   unknown  it may or may not take effect (timed out, or the node stopped first).
+//
+// A full disk (docs/STORAGE.md and docs/OPERATIONS.md, "A full disk") is an operating error, not
+// a fatal one: a persist that storage refused with "no-space" keeps its Ready (nothing of it is
+// sent, applied or advanced) and is retried with a bounded backoff until it fits. Meanwhile the
+// node is frozen like a paused one (no ticks; Raft messages dropped as a lossy network would), so
+// no vote, term or acknowledgement leaves before it is durable; new commands, reads and transfers
+// are refused at once ("disk-full", certainly not applied); commands already in flight keep
+// their deadlines. The disk-full alarm (disk-space.ts) is raised meanwhile, and also, without
+// freezing anything, while free space is under the reserve.
 
 import { assert, unreachable } from "../assert.ts";
 import { CLOCK_DRIFT_BOUND_PPM, type Environment } from "../env/environment.ts";
@@ -34,6 +43,7 @@ import type {
 } from "../raft/types.ts";
 import type { RaftStorage, StorageError } from "../storage/raft-storage.ts";
 import { DeadlineSweep } from "./deadline-sweep.ts";
+import { DISK_RESERVE_BYTES_DEFAULT, DiskSpace, type DiskFullAlarm } from "./disk-space.ts";
 import { RaftChannel } from "./raft-channel.ts";
 import type { StateMachine } from "./state-machine.ts";
 import { TickSchedule } from "./tick-schedule.ts";
@@ -66,6 +76,15 @@ export interface ReplicaOptions {
    * renews the lease, when it does not.
    */
   readonly readMode?: ReadMode;
+  /**
+   * New writes are refused while the data directory has fewer free bytes than this (Disk.freeBytes;
+   * default DISK_RESERVE_BYTES_DEFAULT; 0: only a persist refused for want of space raises the alarm).
+   */
+  readonly diskReserveBytes?: number;
+  /** A persist refused for want of space is retried after this long, doubling up to diskRetryDelayMaxMs. Default 10. */
+  readonly diskRetryDelayMinMs?: number;
+  /** Default 1000. */
+  readonly diskRetryDelayMaxMs?: number;
   /** Test harness only. */
   readonly plantedBugs?: ReadonlySet<PlantedBug>;
   readonly observer?: ReplicaObserver;
@@ -100,7 +119,9 @@ export type ReplicaRefusal =
   | { readonly code: "overloaded"; readonly limit: number }
   | { readonly code: "stopped" }
   | { readonly code: "superseded"; readonly index: number }
-  | { readonly code: "timeout" };
+  | { readonly code: "timeout" }
+  /** The disk-full alarm is raised on this node (its message names the node and the data directory). */
+  | { readonly code: "disk-full"; readonly alarm: DiskFullAlarm };
 
 export type CommandOutcome<Result> =
   | { readonly status: "ok"; readonly index: number; readonly result: Result }
@@ -120,6 +141,13 @@ export interface ReplicaStatus {
   readonly stopped: boolean;
   /** Reads answered from the leader lease without a ReadIndex round (readMode "lease"), since start. */
   readonly leaseReads: number;
+  /** The disk-full alarm, while raised. */
+  readonly diskFull: DiskFullAlarm | undefined;
+  /** A persist refused for want of space is waiting to be retried: this node's Raft is frozen meanwhile. */
+  readonly persistWaitingForSpace: boolean;
+  /** Persists refused for want of space (each retry counts), and Raft messages dropped while frozen by one, since start. */
+  readonly persistsRefusedNoSpace: number;
+  readonly messagesDroppedWhileDiskFull: number;
 }
 
 interface PendingCommand {
@@ -195,6 +223,17 @@ export class Replica<Result, Query, QueryResult> {
   /** A read was answered from the lease since the last renewal round was asked for. */
   private leaseUsed = false;
   private leaseReads = 0;
+  // A full disk (the header comment; disk-space.ts).
+  private readonly diskSpace: DiskSpace;
+  private readonly diskRetryDelayMinMs: number;
+  private readonly diskRetryDelayMaxMs: number;
+  /** The Ready whose persist storage refused for want of space waits for this retry timer (undefined: none waits). */
+  private diskRetryTimer: number | undefined;
+  private diskRetryDelayMs = 0;
+  private persistsRefusedNoSpace = 0;
+  private messagesDroppedWhileDiskFull = 0;
+  /** A snapshot refused for want of space is not tried again before this monotonic time. */
+  private snapshotRetryAtUs = Number.MIN_SAFE_INTEGER;
 
   constructor(
     private readonly env: Environment,
@@ -210,6 +249,10 @@ export class Replica<Result, Query, QueryResult> {
     this.leaseReadsOn = options.readMode === "lease";
     assert(!this.leaseReadsOn || options.raft.checkQuorum, "lease reads need CheckQuorum (the voters' side of the lease)");
     this.leasePromiseUs = leaderLeasePromiseUs(options);
+    this.diskSpace = new DiskSpace(env, { reserveBytes: options.diskReserveBytes ?? DISK_RESERVE_BYTES_DEFAULT, checkIntervalMs: options.tickMs });
+    this.diskRetryDelayMinMs = options.diskRetryDelayMinMs ?? 10;
+    this.diskRetryDelayMaxMs = options.diskRetryDelayMaxMs ?? 1000;
+    assert(this.diskRetryDelayMinMs > 0 && this.diskRetryDelayMinMs <= this.diskRetryDelayMaxMs, "disk retry delays must be positive and ordered");
     const recovered = storage.recovered;
     // Lease reads need the voters' promise to survive restarts and term changes: strictLeaderLease.
     // They also time the lease from when a ReadIndex round was asked for, so a round must start
@@ -245,6 +288,8 @@ export class Replica<Result, Query, QueryResult> {
     this.stopped = true;
     this.ticks.stop();
     this.deadlines.stop();
+    if (this.diskRetryTimer !== undefined) this.env.timers.cancel(this.diskRetryTimer);
+    this.diskRetryTimer = undefined;
     for (const [index, command] of this.commands) {
       command.done({ status: "unknown", reason: "stopped" });
       this.commands.delete(index);
@@ -262,6 +307,11 @@ export class Replica<Result, Query, QueryResult> {
 
   receive(message: Message): void {
     if (this.stopped) return;
+    // Frozen by a full disk: the core could not hand out what it would answer. Lost, as on a lossy network.
+    if (this.diskRetryTimer !== undefined) {
+      this.messagesDroppedWhileDiskFull += 1;
+      return;
+    }
     if (message.to !== this.env.nodeId) assert(false, `message for ${message.to} delivered to ${this.env.nodeId}`);
     this.ticks.beforeInput();
     this.core.step(message);
@@ -282,6 +332,9 @@ export class Replica<Result, Query, QueryResult> {
   /** A linearizable read (ReadIndex): answered from local state once it has applied the confirmed read point. */
   read(query: Query, done: (outcome: ReadOutcome<QueryResult>) => void): void {
     if (this.stopped) return done({ status: "rejected", refusal: { code: "stopped" } });
+    // Only a frozen node refuses reads: under the reserve alone its Raft runs and confirms them.
+    const frozen = this.frozenByFullDisk();
+    if (frozen !== undefined) return done({ status: "rejected", refusal: frozen });
     if (this.pendingRequests() >= this.options.maxPendingRequests) {
       return done({ status: "rejected", refusal: { code: "overloaded", limit: this.options.maxPendingRequests } });
     }
@@ -365,6 +418,8 @@ export class Replica<Result, Query, QueryResult> {
 
   transferLeadership(target: NodeId, done: (outcome: TransferOutcome) => void): void {
     if (this.stopped) return done({ status: "rejected", refusal: { code: "stopped" } });
+    const frozen = this.frozenByFullDisk();
+    if (frozen !== undefined) return done({ status: "rejected", refusal: frozen });
     if (this.transfer !== undefined) return done({ status: "rejected", refusal: { code: "transfer-in-progress", target: this.transfer.target } });
     // A transfer hands the voters a TimeoutNow that overrides their lease: no lease reads in this term from now on.
     if (this.core.currentRole() === "leader") this.leaseRevokedTerm = this.core.currentTerm();
@@ -377,7 +432,30 @@ export class Replica<Result, Query, QueryResult> {
   }
 
   status(): ReplicaStatus {
-    return { raft: this.core.status(), pendingCommands: this.commands.size, pendingReads: this.reads.size, stopped: this.stopped, leaseReads: this.leaseReads };
+    return {
+      raft: this.core.status(),
+      pendingCommands: this.commands.size,
+      pendingReads: this.reads.size,
+      stopped: this.stopped,
+      leaseReads: this.leaseReads,
+      diskFull: this.diskSpace.alarm(),
+      persistWaitingForSpace: this.diskRetryTimer !== undefined,
+      persistsRefusedNoSpace: this.persistsRefusedNoSpace,
+      messagesDroppedWhileDiskFull: this.messagesDroppedWhileDiskFull,
+    };
+  }
+
+  /** The disk-full alarm while raised (the request path refuses writes on it before forwarding them). */
+  diskFullAlarm(): DiskFullAlarm | undefined {
+    return this.diskSpace.alarm();
+  }
+
+  /** The refusal of a node frozen by a refused persist, or undefined. */
+  private frozenByFullDisk(): ReplicaRefusal | undefined {
+    if (this.diskRetryTimer === undefined) return undefined;
+    const alarm = this.diskSpace.alarm();
+    assert(alarm !== undefined, "a node frozen by a full disk has its alarm raised");
+    return { code: "disk-full", alarm };
   }
 
   private pendingRequests(): number {
@@ -386,6 +464,9 @@ export class Replica<Result, Query, QueryResult> {
 
   private proposeWith(propose: () => ReturnType<RaftCore["propose"]>, done: (outcome: CommandOutcome<unknown>) => void): void {
     if (this.stopped) return done({ status: "rejected", refusal: { code: "stopped" } });
+    // Before the core sees it: a refused command certainly never entered the log here.
+    const alarm = this.diskSpace.alarm();
+    if (alarm !== undefined) return done({ status: "rejected", refusal: { code: "disk-full", alarm } });
     if (this.pendingRequests() >= this.options.maxPendingRequests) {
       return done({ status: "rejected", refusal: { code: "overloaded", limit: this.options.maxPendingRequests } });
     }
@@ -465,7 +546,10 @@ export class Replica<Result, Query, QueryResult> {
   };
 
   private readonly onSyncPointFlushed = (error: StorageError | undefined): void => {
-    if (error !== undefined && !this.stopped) this.fail(error);
+    if (error === undefined || this.stopped) return;
+    // The slot keeps its older sync point; the flush is tried again a tick later.
+    if (error.code === "no-space") this.syncPointLagsSinceUs = this.env.monotonic.nowUs();
+    else this.fail(error);
   };
 
   /**
@@ -508,8 +592,10 @@ export class Replica<Result, Query, QueryResult> {
     if (this.stopped) return;
     const ready = this.persistingReady;
     assert(ready !== undefined, "a persist completed with no Ready in flight");
+    if (error !== undefined && error.code === "no-space") return this.waitForSpace(ready, error);
     this.persistingReady = undefined;
     if (error !== undefined) return this.fail(error);
+    if (this.diskRetryDelayMs > 0) this.spaceBack();
     if (ready.mustSync && ready.entries.length > 0) this.syncPointLagsSinceUs = this.env.monotonic.nowUs();
     if (!this.bugs.has("vote-before-persist")) this.send(ready.messages);
     this.applyReady(ready);
@@ -519,6 +605,39 @@ export class Replica<Result, Query, QueryResult> {
     this.maybeSnapshot();
     this.drive();
   };
+
+  /**
+   * Storage refused `ready`'s persist for want of space, and undid what it had half done: keep
+   * the Ready (nothing of it leaves, applies or advances), freeze (no ticks; messages dropped),
+   * raise the alarm and persist the same Ready again after a backoff (10 ms doubling to 1 s by
+   * default): bounded in rate, unbounded in time, since only an operator can free the space.
+   */
+  private waitForSpace(ready: Ready, error: StorageError): void {
+    assert(this.persisting && this.persistingReady === ready, "waiting for space with no Ready in flight");
+    assert(this.diskRetryTimer === undefined, "two retries of one persist");
+    this.persistsRefusedNoSpace += 1;
+    // Planted bug: the acknowledgements and votes leave at the first refusal, as if the batch were durable.
+    if (this.diskRetryDelayMs === 0 && this.bugs.has("ack-before-durable-on-enospc")) this.send(ready.messages);
+    this.diskSpace.persistRefused(error.message);
+    this.ticks.stop();
+    this.diskRetryDelayMs = this.diskRetryDelayMs === 0 ? this.diskRetryDelayMinMs : Math.min(this.diskRetryDelayMaxMs, this.diskRetryDelayMs * 2);
+    this.diskRetryTimer = this.env.timers.after(this.diskRetryDelayMs, this.retryPersist);
+  }
+
+  private readonly retryPersist = (): void => {
+    this.diskRetryTimer = undefined;
+    if (this.stopped) return;
+    const ready = this.persistingReady;
+    assert(ready !== undefined && this.persisting, "a persist retry with no Ready waiting");
+    this.storage.persist(ready, ready.mustSync, this.onPersisted);
+  };
+
+  /** The first persist after a refused one went through: unfreeze and clear the alarm. */
+  private spaceBack(): void {
+    this.diskRetryDelayMs = 0;
+    this.diskSpace.persistSucceeded();
+    if (!this.ticks.armed) this.ticks.start();
+  }
 
   private send(messages: readonly Message[]): void {
     for (let i = 0; i < messages.length; i += 1) {
@@ -613,6 +732,7 @@ export class Replica<Result, Query, QueryResult> {
   }
 
   private maybeSnapshot(): void {
+    if (this.env.monotonic.nowUs() < this.snapshotRetryAtUs) return;
     // The failpoint (src/core/env/failpoints.ts) is evaluated only when there is something to snapshot.
     const requested = this.applied > this.snapshotIndex && (this.snapshotRequested || this.env.failpoint("replica/snapshot-early"));
     if (!requested && this.applied - this.snapshotIndex < this.options.snapshotEveryEntries) return;
@@ -624,6 +744,14 @@ export class Replica<Result, Query, QueryResult> {
     this.persisting = true;
     this.storage.saveSnapshot(snapshot, (error) => {
       if (this.stopped) return;
+      if (error !== undefined && error.code === "no-space") {
+        // Nothing changed on disk; the log just stays longer. Tried again after a retry delay at most.
+        this.persisting = false;
+        this.snapshotRequested ||= requested;
+        this.snapshotRetryAtUs = this.env.monotonic.nowUs() + this.diskRetryDelayMaxMs * 1000;
+        this.env.log.warn({ error: error.message }, "snapshot refused for want of space; compaction waits");
+        return this.drive();
+      }
       if (error !== undefined) return this.fail(error);
       this.persisting = false;
       this.snapshotIndex = index;

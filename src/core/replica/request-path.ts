@@ -42,6 +42,7 @@ import {
   resultKindFor,
   unknownOutcome,
   validateRequest,
+  writesLog,
   type ClientRequest,
   type RequestOutcome,
   type RequestResult,
@@ -184,6 +185,9 @@ export class RequestPath {
     if (this.stopped || this.replica.isStopped) return done(notApplied("stopped", 0, "node is shutting down"));
     const invalid = validateRequest(request);
     if (invalid !== undefined) return done(notApplied("invalid", 0, invalid));
+    // A node whose disk is full refuses writes before forwarding them: its client learns which disk, at once.
+    const diskFull = writesLog(request) ? this.replica.diskFullAlarm() : undefined;
+    if (diskFull !== undefined) return done(notApplied("disk-full", this.replica.core.currentLeader(), diskFull.message));
     const core = this.replica.core;
     if (!needsLeader(request) || core.currentRole() === "leader") return this.serveLocally(request, done);
     const leaderId = core.currentLeader();
@@ -466,6 +470,8 @@ export class RequestPath {
       case "timeout":
         // A read or a leader transfer without an outcome in time: the transfer may still happen.
         return unknownOutcome("timeout", "timed out before the request completed");
+      case "disk-full":
+        return notApplied("disk-full", leaderHint, refusal.alarm.message);
       default:
         return unreachable(refusal, "replica refusal");
     }

@@ -83,6 +83,7 @@ export const NOT_APPLIED_REASONS = [
   "transfer-in-progress",
   "map-full", // the key-value map is full: the command was applied as a no-op
   "invalid", // the request is malformed (a wire request the services would have refused)
+  "disk-full", // the disk-full alarm is raised on the node that refused it (the detail names the node and its data directory)
 ] as const;
 export type NotAppliedReason = (typeof NOT_APPLIED_REASONS)[number];
 
@@ -113,6 +114,26 @@ export function notApplied(reason: NotAppliedReason, leaderHint: NodeId, detail:
 
 export function unknownOutcome(reason: UnknownReason, detail: string): RequestOutcome {
   return { status: "unknown", reason, detail };
+}
+
+/** Whether this request would write the log (so a node whose disk is full refuses it before it goes anywhere). */
+export function writesLog(request: ClientRequest): boolean {
+  switch (request.kind) {
+    case "get":
+    case "get-local":
+    case "transfer-leader":
+    case "cluster-read":
+      return false;
+    case "put":
+    case "cas":
+    case "add-learner":
+    case "promote":
+    case "remove":
+    case "cluster":
+    case "token-create":
+    case "token-revoke":
+      return true;
+  }
 }
 
 /** Whether this request must run on the leader (so a follower forwards it). */

@@ -10,8 +10,9 @@ import type { FailpointProbabilities } from "./failpoint-driver.ts";
 
 export const CRASH_KINDS: readonly CrashKind[] = ["process-kill", "host-crash"];
 
-export type FaultKind = "partition" | "crash" | "clock-jump" | "clog" | "loss-burst" | "pause";
-export const FAULT_KINDS: readonly FaultKind[] = ["partition", "crash", "clock-jump", "clog", "loss-burst", "pause"];
+export type FaultKind = "partition" | "crash" | "clock-jump" | "clog" | "loss-burst" | "pause" | "disk-full";
+// Last in the list: a kind of weight 0 at the end leaves every earlier profile's draws as they were.
+export const FAULT_KINDS: readonly FaultKind[] = ["partition", "crash", "clock-jump", "clog", "loss-burst", "pause", "disk-full"];
 
 export type PartitionShape = "isolate" | "minority" | "deaf" | "mute";
 export const PARTITION_SHAPES: readonly PartitionShape[] = ["isolate", "minority", "deaf", "mute"];
@@ -79,6 +80,14 @@ export interface FaultProfile {
   readonly lossBurstDurationMs: readonly [number, number];
   /** A paused node (a stop-the-world GC, a VM descheduled) runs nothing, then handles its backlog in order. */
   readonly pauseDurationMs: readonly [number, number];
+  /**
+   * A full disk: the node's SimDisk capacity drops to what its files use plus a slack drawn from
+   * diskFullSlackBytes (so a batch may half fit), for a time drawn from diskFullDurationMs; then
+   * the space comes back. The node must survive it: writes refused, Raft frozen while a persist
+   * waits, nothing acknowledged before it is durable.
+   */
+  readonly diskFullDurationMs: readonly [number, number];
+  readonly diskFullSlackBytes: readonly [number, number];
   /** Fraction of the run after which every fault is healed and no new one starts. */
   readonly healAtFraction: number;
   /**
@@ -125,7 +134,7 @@ const calm = {
   diskWriteCorruptionProbability: 0,
   diskMisdirectedWriteProbability: 0,
   nemesisIntervalMs: [1_000, 1_000],
-  weights: { partition: 0, crash: 0, "clock-jump": 0, clog: 0, "loss-burst": 0, pause: 0 },
+  weights: { partition: 0, crash: 0, "clock-jump": 0, clog: 0, "loss-burst": 0, pause: 0, "disk-full": 0 },
   partitionShapeWeights: { isolate: 1, minority: 1, deaf: 1, mute: 1 },
   targetLeaderProbability: 0,
   partitionDurationMs: [0, 0],
@@ -138,6 +147,8 @@ const calm = {
   lossBurstProbability: 0,
   lossBurstDurationMs: [0, 0],
   pauseDurationMs: [0, 0],
+  diskFullDurationMs: [0, 0],
+  diskFullSlackBytes: [0, 0],
   healAtFraction: 1,
   replicaTuning: "simulation",
   raftMaxMessageBytes: 0,
@@ -169,7 +180,7 @@ const standard: FaultProfile = {
   diskSyncLatencyMs: [0.2, 5],
   diskTearProbability: 0.5,
   nemesisIntervalMs: [500, 3_000],
-  weights: { partition: 3, crash: 3, "clock-jump": 1, clog: 2, "loss-burst": 1, pause: 1 },
+  weights: { partition: 3, crash: 3, "clock-jump": 1, clog: 2, "loss-burst": 1, pause: 1, "disk-full": 0 },
   pauseDurationMs: [100, 2_000],
   targetLeaderProbability: 0.3,
   partitionDurationMs: [500, 5_000],
@@ -218,7 +229,7 @@ export const FAULT_PROFILES: Readonly<Record<string, FaultProfile>> = {
     diskWriteCorruptionProbability: 0.002,
     diskMisdirectedWriteProbability: 0.002,
     nemesisIntervalMs: [100, 1_000],
-    weights: { partition: 3, crash: 3, "clock-jump": 1, clog: 2, "loss-burst": 1, pause: 1 },
+    weights: { partition: 3, crash: 3, "clock-jump": 1, clog: 2, "loss-burst": 1, pause: 1, "disk-full": 0 },
     pauseDurationMs: [50, 3_000],
     targetLeaderProbability: 0.5,
     partitionDurationMs: [200, 5_000],
@@ -252,7 +263,7 @@ export const FAULT_PROFILES: Readonly<Record<string, FaultProfile>> = {
     diskSyncLatencyMs: [0.2, 5],
     diskTearProbability: 0.5,
     nemesisIntervalMs: [1_000, 5_000],
-    weights: { partition: 3, crash: 3, "clock-jump": 1, clog: 2, "loss-burst": 1, pause: 1 },
+    weights: { partition: 3, crash: 3, "clock-jump": 1, clog: 2, "loss-burst": 1, pause: 1, "disk-full": 0 },
     pauseDurationMs: [100, 2_000],
     targetLeaderProbability: 0.3,
     partitionDurationMs: [1_000, 6_000],
@@ -281,7 +292,7 @@ export const FAULT_PROFILES: Readonly<Record<string, FaultProfile>> = {
     diskWriteCorruptionProbability: 0.01,
     diskMisdirectedWriteProbability: 0.01,
     nemesisIntervalMs: [200, 1_500],
-    weights: { partition: 1, crash: 6, "clock-jump": 0, clog: 1, "loss-burst": 0, pause: 1 },
+    weights: { partition: 1, crash: 6, "clock-jump": 0, clog: 1, "loss-burst": 0, pause: 1, "disk-full": 0 },
     pauseDurationMs: [100, 1_000],
     targetLeaderProbability: 0.3,
     partitionDurationMs: [300, 2_000],
@@ -300,7 +311,7 @@ export const FAULT_PROFILES: Readonly<Record<string, FaultProfile>> = {
     diskSyncLatencyMs: [0.2, 5],
     diskTearProbability: 0.5,
     nemesisIntervalMs: [200, 800],
-    weights: { partition: 3, crash: 4, "clock-jump": 0, clog: 1, "loss-burst": 0, pause: 0 },
+    weights: { partition: 3, crash: 4, "clock-jump": 0, clog: 1, "loss-burst": 0, pause: 0, "disk-full": 0 },
     targetLeaderProbability: 0.7,
     partitionDurationMs: [300, 2_500],
     crashDowntimeMs: [100, 1_500],
@@ -317,7 +328,7 @@ export const FAULT_PROFILES: Readonly<Record<string, FaultProfile>> = {
     diskSyncLatencyMs: [0.2, 5],
     diskTearProbability: 0.5,
     nemesisIntervalMs: [100, 600],
-    weights: { partition: 1, crash: 4, "clock-jump": 0, clog: 0, "loss-burst": 0, pause: 0 },
+    weights: { partition: 1, crash: 4, "clock-jump": 0, clog: 0, "loss-burst": 0, pause: 0, "disk-full": 0 },
     partitionShapeWeights: { isolate: 1, minority: 1, deaf: 0, mute: 0 },
     targetLeaderProbability: 1,
     partitionDurationMs: [100, 1_000],
@@ -336,7 +347,7 @@ export const FAULT_PROFILES: Readonly<Record<string, FaultProfile>> = {
     diskSyncLatencyMs: [0.2, 5],
     diskTearProbability: 0.5,
     nemesisIntervalMs: [30, 300],
-    weights: { partition: 3, crash: 2, "clock-jump": 0, clog: 0, "loss-burst": 0, pause: 0 },
+    weights: { partition: 3, crash: 2, "clock-jump": 0, clog: 0, "loss-burst": 0, pause: 0, "disk-full": 0 },
     partitionShapeWeights: { isolate: 1, minority: 0, deaf: 0, mute: 0 },
     targetLeaderProbability: 1,
     partitionDurationMs: [100, 1_000],
@@ -352,7 +363,7 @@ export const FAULT_PROFILES: Readonly<Record<string, FaultProfile>> = {
     clockDriftMaxPpm: 100_000, // the published bound (CLOCK_DRIFT_BOUND_PPM): the simulator never exceeds it
     diskSyncLatencyMs: [0.2, 5],
     nemesisIntervalMs: [300, 1_500],
-    weights: { partition: 4, crash: 1, "clock-jump": 0, clog: 2, "loss-burst": 0, pause: 3 },
+    weights: { partition: 4, crash: 1, "clock-jump": 0, clog: 2, "loss-burst": 0, pause: 3, "disk-full": 0 },
     pauseDurationMs: [200, 2_000],
     partitionShapeWeights: { isolate: 2, minority: 0, deaf: 0, mute: 2 },
     targetLeaderProbability: 0.9,
@@ -360,6 +371,16 @@ export const FAULT_PROFILES: Readonly<Record<string, FaultProfile>> = {
     crashDowntimeMs: [100, 1_500],
     clogDurationMs: [200, 1_500],
     healAtFraction: 0.8,
+  },
+  "disk-full": {
+    ...standard,
+    name: "disk-full",
+    description:
+      "the standard faults, and disks filling up: every 0.3-2 s a partition, crash, clog, pause or a full disk (the leader's 30% of the time; a few KiB of slack, so batches half fit) for 0.2-3 s, several at once; healed at 80%",
+    nemesisIntervalMs: [300, 2_000],
+    weights: { partition: 2, crash: 2, "clock-jump": 0, clog: 1, "loss-burst": 0, pause: 1, "disk-full": 6 },
+    diskFullDurationMs: [200, 3_000],
+    diskFullSlackBytes: [0, 8_192],
   },
   lease: {
     ...calm,
@@ -372,7 +393,7 @@ export const FAULT_PROFILES: Readonly<Record<string, FaultProfile>> = {
     clockDriftAtBound: true,
     diskSyncLatencyMs: [0.2, 2],
     nemesisIntervalMs: [100, 600],
-    weights: { partition: 4, crash: 1, "clock-jump": 4, clog: 0, "loss-burst": 0, pause: 1 },
+    weights: { partition: 4, crash: 1, "clock-jump": 4, clog: 0, "loss-burst": 0, pause: 1, "disk-full": 0 },
     pauseDurationMs: [50, 500],
     partitionShapeWeights: { isolate: 1, minority: 0, deaf: 0, mute: 0 }, // a mute leader still hears its successor and steps down
     targetLeaderProbability: 0.9,
@@ -401,6 +422,8 @@ export function validateFaultProfile(profile: FaultProfile): void {
     ["clogDurationMs", profile.clogDurationMs],
     ["lossBurstDurationMs", profile.lossBurstDurationMs],
     ["pauseDurationMs", profile.pauseDurationMs],
+    ["diskFullDurationMs", profile.diskFullDurationMs],
+    ["diskFullSlackBytes", profile.diskFullSlackBytes],
   ];
   for (const [name, [min, max]] of ranges) assert(min >= 0 && min <= max, () => `fault profile ${profile.name}: ${name} is not a range`);
   assert(profile.nemesisIntervalMs[0] > 0, "nemesis interval must be positive");

@@ -23,6 +23,10 @@ export interface NemesisTarget {
   jumpClock(nodeId: NodeId, deltaUs: number): void;
   /** Freezes a running node until `untilUs`: it handles nothing meanwhile, then its backlog in order. */
   pause(nodeId: NodeId, untilUs: number): void;
+  /** Fills a node's disk: from now on only `slackBytes` more fit. */
+  fillDisk(nodeId: NodeId, slackBytes: number): void;
+  /** Gives a filled disk its space back. */
+  freeDisk(nodeId: NodeId): void;
   /** The node that currently leads in the highest term, or 0. */
   leaderId(): NodeId;
   /** The network between nodes (node endpoints are their ids). */
@@ -38,7 +42,9 @@ export type CrashKindCounts = Record<CrashKind, number>;
 export const CRASH_KIND_CODES: Readonly<Record<CrashKind, number>> = { "host-crash": 0, "process-kill": 1 };
 
 export class Nemesis {
-  readonly counts: FaultCounts = { partition: 0, crash: 0, "clock-jump": 0, clog: 0, "loss-burst": 0, pause: 0 };
+  readonly counts: FaultCounts = { partition: 0, crash: 0, "clock-jump": 0, clog: 0, "loss-burst": 0, pause: 0, "disk-full": 0 };
+  /** Nodes whose disk is full now, ascending. */
+  private fullDisks: NodeId[] = [];
   /** The crash faults by kind: they sum to counts.crash. */
   readonly crashKinds: CrashKindCounts = { "process-kill": 0, "host-crash": 0 };
   private readonly totalWeight: number;
@@ -102,6 +108,8 @@ export class Nemesis {
         return this.lossBurst();
       case "pause":
         return this.pause();
+      case "disk-full":
+        return this.fillDisk();
     }
   }
 
@@ -248,6 +256,26 @@ export class Nemesis {
     this.target.note("pause", node);
   }
 
+  /** A disk fills up (the node up or down: the disk stays full across a crash) and frees again later. */
+  private fillDisk(): void {
+    const candidates = this.target.nodeIds.filter((id) => !this.fullDisks.includes(id));
+    if (candidates.length === 0) return;
+    const node = this.victim(candidates);
+    const [slackMin, slackMax] = this.profile.diskFullSlackBytes;
+    this.target.fillDisk(node, this.random.intBetween(slackMin, slackMax));
+    this.fullDisks = [...this.fullDisks, node].sort((a, b) => a - b);
+    this.counts["disk-full"]++;
+    this.target.note("disk-full", node);
+    const [min, max] = this.profile.diskFullDurationMs;
+    this.queue.after(this.random.intBetween(min * 1000, max * 1000), () => this.freeDisk(node));
+  }
+
+  private freeDisk(node: NodeId): void {
+    if (!this.fullDisks.includes(node)) return;
+    this.fullDisks = this.fullDisks.filter((id) => id !== node);
+    this.target.freeDisk(node);
+  }
+
   private restoreLink(from: NodeId, to: NodeId): void {
     const key = `${from}>${to}`;
     const original = this.lossBursts.get(key);
@@ -264,6 +292,7 @@ export class Nemesis {
       const [from, to] = key.split(">").map(Number) as [number, number];
       this.restoreLink(from, to);
     }
+    for (const node of [...this.fullDisks]) this.freeDisk(node);
     for (const id of this.target.nodeIds) if (!this.target.isUp(id)) this.target.restart(id);
   }
 

@@ -18,6 +18,11 @@
 // in flight at the kill may or may not have reached the device: modelled as not, which
 // keeps its operations exposed to a later host crash.
 //
+// Capacity (unlimited by default): the bytes of every file in the view count against it; a
+// write that would grow past it stores the prefix that fits (as a real file system does before
+// it answers ENOSPC) and throws DiskError ENOSPC. The nemesis fills a disk by lowering the
+// capacity to what is used and frees it by raising it again (setCapacityBytes).
+//
 // Corruption (off by default): reads may return a flipped bit, writes may store one, and a
 // write may land at the wrong offset. Each needs the rate's draw AND the simulator's
 // `mayCorrupt(name, offset, length)` consent: the simulator uses it to keep one intact copy of
@@ -62,6 +67,10 @@ export const DEFAULT_DISK_FAULTS: DiskFaults = {
 
 export interface SimDiskOptions {
   readonly random: Random;
+  /** For messages: where this directory is ("sim host 3"). */
+  readonly location?: string;
+  /** Bytes the files may hold in all (the view's sizes); default unlimited. */
+  readonly capacityBytes?: number;
   /** Runs `callback` after `delayMs` of simulated time (never re-entrantly). */
   readonly schedule: (delayMs: number, callback: () => void) => void;
   /** Missing fields take DEFAULT_DISK_FAULTS. */
@@ -83,6 +92,8 @@ export interface SimDiskStats {
   readCorruptions: number;
   writeCorruptions: number;
   misdirectedWrites: number;
+  /** Writes refused with ENOSPC (their prefix that fitted was stored). */
+  noSpaceWrites: number;
 }
 
 /** All counters at zero: a new disk, or the start of a cluster-wide sum. */
@@ -100,6 +111,7 @@ export function emptySimDiskStats(): SimDiskStats {
     readCorruptions: 0,
     writeCorruptions: 0,
     misdirectedWrites: 0,
+    noSpaceWrites: 0,
   };
 }
 
@@ -210,9 +222,16 @@ export class SimDisk implements Disk {
   /** Incremented by crash(): callbacks of an earlier epoch never run. */
   private epoch = 0;
   private readonly counters: SimDiskStats = emptySimDiskStats();
+  readonly location: string;
+  private capacityBytes: number;
+  /** Sum of the view's file sizes (each inode once). */
+  private usedBytesValue = 0;
 
   constructor(options: SimDiskOptions) {
     this.random = options.random;
+    this.location = options.location ?? "simulated disk";
+    this.capacityBytes = options.capacityBytes ?? Number.POSITIVE_INFINITY;
+    assert(this.capacityBytes >= 0, "disk capacity must not be negative");
     this.schedule = options.schedule;
     this.faults = { ...DEFAULT_DISK_FAULTS, ...options.faults };
     const f = this.faults;
@@ -251,6 +270,21 @@ export class SimDisk implements Disk {
     return this.files.get(name)?.view.size;
   }
 
+  freeBytes(): number | undefined {
+    return this.capacityBytes === Number.POSITIVE_INFINITY ? undefined : Math.max(0, this.capacityBytes - this.usedBytesValue);
+  }
+
+  /** The bytes the view's files hold. */
+  usedBytes(): number {
+    return this.usedBytesValue;
+  }
+
+  /** Fills (capacity at or below what is used) or frees the disk; Infinity: unlimited. Draws no randomness. */
+  setCapacityBytes(capacityBytes: number): void {
+    assert(capacityBytes >= 0, "disk capacity must not be negative");
+    this.capacityBytes = capacityBytes;
+  }
+
   write(name: string, offset: number, data: Uint8Array): void {
     let inode = this.files.get(name);
     if (inode === undefined) {
@@ -261,6 +295,15 @@ export class SimDisk implements Disk {
       this.pendingDirectory.push({ seq: ++this.seq, kind: "link", name, inode });
     }
     if (!(offset >= 0 && offset <= inode.view.size)) assert(false, `write to ${name} at ${offset} beyond its size ${inode.view.size}`);
+    const growthBytes = Math.max(0, offset + data.length - inode.view.size);
+    const roomBytes = Math.max(0, this.capacityBytes - this.usedBytesValue);
+    if (growthBytes > roomBytes) {
+      // Full: the prefix that fits is stored (a short write), then ENOSPC. No fault draws: the refusal is the fault.
+      const fitting = data.length - (growthBytes - roomBytes);
+      if (fitting > 0) this.writeInode(inode, offset, copyOf(data.subarray(0, fitting)));
+      this.counters.noSpaceWrites++;
+      throw new DiskError("ENOSPC", `write ${name}: no space left on ${this.location} (${fitting} of ${data.length} bytes written)`);
+    }
     this.counters.writes++;
     this.counters.bytesWritten += data.length;
     let stored = copyOf(data);
@@ -287,7 +330,13 @@ export class SimDisk implements Disk {
         }
       }
     }
+    this.writeInode(inode, at, stored);
+  }
+
+  private writeInode(inode: Inode, at: number, stored: Uint8Array): void {
+    const sizeBefore = inode.view.size;
     inode.view.write(at, stored);
+    this.usedBytesValue += inode.view.size - sizeBefore;
     inode.pending.push({ seq: ++this.seq, offset: at, data: stored });
   }
 
@@ -302,6 +351,7 @@ export class SimDisk implements Disk {
     const inode = this.files.get(name);
     if (inode === undefined) throw new DiskError("ENOENT", `remove: no such file ${name}`);
     this.files.delete(name);
+    this.usedBytesValue -= inode.view.size;
     this.pendingDirectory.push({ seq: ++this.seq, kind: "unlink", name, inode });
   }
 
@@ -310,6 +360,8 @@ export class SimDisk implements Disk {
     const inode = this.files.get(from);
     if (inode === undefined) throw new DiskError("ENOENT", `rename: no such file ${from}`);
     if (from === to) return;
+    const replaced = this.files.get(to);
+    if (replaced !== undefined && replaced !== inode) this.usedBytesValue -= replaced.view.size;
     this.files.delete(from);
     this.files.set(to, inode);
     this.pendingDirectory.push({ seq: ++this.seq, kind: "rename", from, to, inode });
@@ -381,6 +433,8 @@ export class SimDisk implements Disk {
     }
     this.files = survivors;
     this.durableFiles = new Map(survivors);
+    this.usedBytesValue = 0;
+    for (const inode of new Set(survivors.values())) this.usedBytesValue += inode.view.size;
   }
 
   /**
@@ -440,6 +494,7 @@ export class SimDisk implements Disk {
   }
 
   private truncateInode(inode: Inode, size: number): void {
+    this.usedBytesValue += size - inode.view.size;
     inode.view.truncate(size);
     inode.pending.push({ seq: ++this.seq, size });
   }

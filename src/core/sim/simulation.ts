@@ -125,6 +125,9 @@ export const simReplicaOptions: Omit<ReplicaOptions, "observer" | "onFatal" | "p
   snapshotEveryEntries: 500,
   maxPendingRequests: 1_000,
   requestTimeoutMs: 1_000,
+  // Below a disk's slack drawn by the disk-full fault (0-8 KiB) half the time: a full disk is met both
+  // by the reserve check (writes refused before the log) and by persists that half fit.
+  diskReserveBytes: 4_096,
 };
 
 /** The replica tuning a profile runs: the simulation's or production's, with the profile's tick and append size. */
@@ -209,7 +212,7 @@ export interface OrchestratorRunSummary {
   readonly livenessBoundMs: number;
 }
 
-const FAULT_CODES: Record<FaultKind, number> = { partition: 1, crash: 2, "clock-jump": 3, clog: 4, "loss-burst": 5, pause: 6 };
+const FAULT_CODES: Record<FaultKind, number> = { partition: 1, crash: 2, "clock-jump": 3, clog: 4, "loss-burst": 5, pause: 6, "disk-full": 7 };
 const HISTORY_TYPE_CODES = { invoke: 1, ok: 2, fail: 3, info: 4 } as const;
 const HISTORY_F_CODES = { get: 1, put: 2, cas: 3 } as const;
 
@@ -383,6 +386,11 @@ export class Simulation {
       jumpClock: (id, deltaUs) => this.world.host(id).clock.jump(deltaUs),
       leaderId: () => this.cluster.currentLeader(),
       pause: (id, untilUs) => this.world.pause(this.world.host(id), untilUs),
+      fillDisk: (id, slackBytes) => {
+        const disk = this.world.host(id).disk;
+        disk.setCapacityBytes(disk.usedBytes() + slackBytes);
+      },
+      freeDisk: (id) => this.world.host(id).disk.setCapacityBytes(Number.POSITIVE_INFINITY),
       network: this.world.network as SimNetwork<unknown>,
       note: (kind, detail) => this.world.trace.event(TRACE.fault, FAULT_CODES[kind], detail, 0),
     };

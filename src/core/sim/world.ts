@@ -194,6 +194,7 @@ export class World implements HostWorld {
       const driftPpm = drawClockDriftPpm(clockRandom, profile.clockDriftMaxPpm, profile.clockDriftAtBound === true);
       const disk = new SimDisk({
         random: Prng.stream(seed, `disk-${id}`),
+        location: `sim host ${id}`,
         schedule: (delayMs, callback) => this.queue.atTarget(this.queue.timeUs + Math.ceil(delayMs * 1000), diskEvents, 0, callback),
         faults: {
           writeLatencyMs: profile.diskWriteLatencyMs,

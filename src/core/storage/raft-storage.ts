@@ -14,7 +14,12 @@
 //      snapshot's removal of the old log is durable before the new log is written;
 //   5. a sync point never covers bytes whose fsync has not completed (docs/STORAGE.md, "The
 //      sync point window"): by default it rides on the next append's fsync, or is flushed on
-//      its own when the log goes idle.
+//      its own when the log goes idle;
+//   6. a write, truncate or rename that finds the disk full (ENOSPC) is undone (a partial
+//      append truncated back, a half-written temporary file or new segment removed) and
+//      reported as "no-space" without failing the store: every step of a persist is either
+//      done, and recorded as done, or not started, so the same batch may be persisted again
+//      (docs/STORAGE.md, "A full disk"). A flush that fails, even with ENOSPC, still fails it.
 // One persist or saveSnapshot at a time (asserted): the driver waits for `done`.
 
 import { AssertionFailure, assert } from "../assert.ts";
@@ -98,6 +103,8 @@ export interface StorageStats {
   snapshotIndex: number;
   /** The last index in the log (the snapshot's index when the log after it is empty). */
   lastIndex: number;
+  /** Commit marks left out because the disk was full (a persist of a commit alone). */
+  commitMarksSkipped: number;
 }
 
 interface ResolvedOptions {
@@ -144,7 +151,7 @@ function runSteps(steps: readonly Step[], done: Next): void {
     try {
       step(next);
     } catch (thrown) {
-      if (thrown instanceof DiskError) return done(StorageError.io("operation", "data directory", thrown));
+      if (thrown instanceof DiskError) return done(StorageError.ofWrite("operation", "data directory", thrown));
       throw thrown;
     }
   };
@@ -180,6 +187,13 @@ export class RaftStorage {
   private waitingForFlush: (() => void) | undefined;
   /** A synced append happened since the previous flushSyncPointWhenIdle: the log is not idle. */
   private appendedSinceIdleCheck = false;
+  /**
+   * The received snapshot that a persist installed before it stopped with "no-space" (0: none):
+   * the retry of that batch carries it again, and it is already durable, so it is not installed twice.
+   */
+  private snapshotInstalledByUnfinishedPersist = 0;
+  /** Commit marks left out because the disk was full (the commit index is volatile in Raft). */
+  private commitMarksSkipped = 0;
 
   private constructor(disk: Disk, options: ResolvedOptions, recovered: RecoveredState, segments: SegmentState[], terms: TermRuns, stored: HardState) {
     this.disk = disk;
@@ -272,15 +286,20 @@ export class RaftStorage {
     this.startPersist(batch, mustSync, done);
   }
 
-  private startPersist(batch: PersistBatch, mustSync: boolean, done: (error: StorageError | undefined) => void): void {
+  private startPersist(given: PersistBatch, mustSync: boolean, done: (error: StorageError | undefined) => void): void {
     if (this.failed !== undefined) return this.complete(done, this.failed, true);
+    // The retry of a batch whose received snapshot was installed before the disk filled: the rest of it.
+    const installed = given.snapshot !== undefined && given.snapshot.metadata.index === this.snapshotInstalledByUnfinishedPersist;
+    const batch: PersistBatch = installed ? { snapshot: undefined, entries: given.entries, hardState: given.hardState } : given;
+    this.snapshotInstalledByUnfinishedPersist = 0;
     this.checkBatch(batch);
+    const hardStateBefore = this.hardState;
     this.busy = true;
     if (mustSync && batch.entries.length > 0) this.appendedSinceIdleCheck = true;
     const hardState = batch.hardState;
     const termOrVoteChanged = hardState !== undefined && (hardState.term !== this.storedTerm || hardState.vote !== this.storedVote);
     if (!termOrVoteChanged && batch.snapshot === undefined && this.appendsWithoutWaiting(batch.entries)) {
-      this.persistFast(batch.entries, hardState, mustSync, done);
+      this.persistFast(batch.entries, hardState, mustSync, done, hardStateBefore);
       return;
     }
     let synchronous = true;
@@ -295,37 +314,61 @@ export class RaftStorage {
 
     runSteps(steps, (error) => {
       this.busy = false;
-      if (error !== undefined) this.failed = error;
+      if (error === undefined) this.snapshotInstalledByUnfinishedPersist = 0;
+      else this.persistFailed(error, hardStateBefore);
       this.complete(done, error, synchronous);
     });
     synchronous = false;
   }
 
   /**
+   * A persist stopped with `error`. "no-space" leaves the store open: every step before the
+   * failing one is durable or recorded as written, the failing one was undone, and the batch is
+   * not the store's state yet (the core's hard state goes back to the one before it), so the
+   * caller may persist the same batch again. Anything else fails the store for good.
+   */
+  private persistFailed(error: StorageError, hardStateBefore: HardState): void {
+    if (error.code !== "no-space") {
+      this.failed = error;
+      return;
+    }
+    this.hardState = hardStateBefore;
+    assert(this.commitSynced <= this.commitWritten, "a synced commit above the written one after a full disk");
+  }
+
+  /**
    * The common case without closures or steps: the batch goes to the tail segment with no
    * removal, roll or hard state write before it; then, if mustSync, one sync.
    */
-  private persistFast(entries: readonly Entry[], hardState: HardState | undefined, mustSync: boolean, done: (error: StorageError | undefined) => void): void {
+  private persistFast(entries: readonly Entry[], hardState: HardState | undefined, mustSync: boolean, done: (error: StorageError | undefined) => void, hardStateBefore: HardState): void {
     const commit = hardState?.commit ?? this.hardState.commit;
     if (hardState !== undefined) this.hardState = hardState;
     const recordCommit = commit > this.commitWritten && commit > this.snapshotIndex;
+    let error: StorageError | undefined;
     if (entries.length > 0 || recordCommit) {
       try {
         this.writeBatch(entries, recordCommit ? commit : undefined, undefined);
       } catch (thrown) {
         if (!(thrown instanceof DiskError)) throw thrown;
-        this.failed = StorageError.io("write", this.segments[this.segments.length - 1]!.name, thrown);
+        error = StorageError.ofWrite("write", this.segments[this.segments.length - 1]!.name, thrown);
+        if (error.code === "no-space" && entries.length === 0 && !mustSync) {
+          // A commit mark alone that does not fit is left out: Raft's commit index is volatile,
+          // recovery may return an older one, and the next batch that fits records it.
+          this.commitMarksSkipped += 1;
+          error = undefined;
+        }
       }
     }
-    if (!mustSync || this.failed !== undefined) {
+    if (error !== undefined || !mustSync) {
       this.busy = false;
-      return this.complete(done, this.failed, true);
+      if (error !== undefined) this.persistFailed(error, hardStateBefore);
+      return this.complete(done, error, true);
     }
     let synchronous = true;
-    this.syncLog((error) => {
+    this.syncLog((syncError) => {
       this.busy = false;
-      if (error !== undefined) this.failed = error;
-      this.complete(done, error, synchronous);
+      if (syncError !== undefined) this.persistFailed(syncError, hardStateBefore);
+      this.complete(done, syncError, synchronous);
     });
     synchronous = false;
   }
@@ -387,7 +430,8 @@ export class RaftStorage {
       ],
       (error) => {
         this.busy = false;
-        if (error !== undefined) this.failed = error;
+        // A full disk refused the snapshot file (removed again): nothing changed, compaction waits.
+        if (error !== undefined && error.code !== "no-space") this.failed = error;
         this.complete(done, error, synchronous);
       },
     );
@@ -426,9 +470,11 @@ export class RaftStorage {
       point = this.writeRidingSyncPoint(tail);
     } catch (thrown) {
       if (!(thrown instanceof DiskError)) throw thrown;
-      this.failed = StorageError.io("write", tail.name, thrown);
+      const error = StorageError.ofWrite("write", tail.name, thrown);
+      // A full disk: the slot keeps its old sync point (a slot write is undone like any other); a later flush retries.
+      if (error.code !== "no-space") this.failed = error;
       this.flushing = false;
-      return done(this.failed);
+      return done(error);
     }
     assert(point !== undefined, "a lagging sync point wrote no slot");
     const sizeAtSync = tail.sizeBytes;
@@ -457,7 +503,7 @@ export class RaftStorage {
   stats(): StorageStats {
     let walBytes = 0;
     for (const segment of this.segments) walBytes += segment.sizeBytes;
-    return { walBytes, segments: this.segments.length, snapshotIndex: this.snapshotIndex, lastIndex: this.terms.lastIndex };
+    return { walBytes, segments: this.segments.length, snapshotIndex: this.snapshotIndex, lastIndex: this.terms.lastIndex, commitMarksSkipped: this.commitMarksSkipped };
   }
 
   private complete(done: (error: StorageError | undefined) => void, error: StorageError | undefined, synchronous: boolean): void {
@@ -514,13 +560,13 @@ export class RaftStorage {
   private writeFileAtomically(name: string, bytes: Uint8Array, next: Next): void {
     const temporary = name + TEMPORARY_SUFFIX;
     if (this.disk.size(temporary) !== undefined) this.disk.remove(temporary);
-    this.disk.write(temporary, 0, bytes);
+    this.writeOrUndo(temporary, 0, bytes, true);
     this.disk.sync(temporary, (error) => {
       if (error !== undefined) return next(StorageError.io("sync", temporary, error));
       try {
         this.disk.rename(temporary, name);
       } catch (thrown) {
-        if (thrown instanceof DiskError) return next(StorageError.io("rename", temporary, thrown));
+        if (thrown instanceof DiskError) return next(StorageError.ofWrite("rename", temporary, thrown));
         throw thrown;
       }
       const directoryWasDirty = this.directoryDirty;
@@ -556,7 +602,7 @@ export class RaftStorage {
         for (const segment of this.segments) this.disk.remove(segment.name);
         this.removeOlderSnapshots(index);
       } catch (thrown) {
-        if (thrown instanceof DiskError) return next(StorageError.io("remove", "segment", thrown));
+        if (thrown instanceof DiskError) return next(StorageError.ofWrite("remove", "segment", thrown));
         throw thrown;
       }
       this.disk.syncDirectory((directoryError) => {
@@ -568,6 +614,7 @@ export class RaftStorage {
         this.directoryDirty = false;
         this.commitWritten = Math.max(this.commitWritten, index);
         this.commitSynced = Math.max(this.commitSynced, index);
+        this.snapshotInstalledByUnfinishedPersist = index;
         next();
       });
     });
@@ -613,12 +660,7 @@ export class RaftStorage {
   /** One write to the tail (or to `newSegment`, which becomes the tail): entries, then the commit record if any. */
   private writeBatch(entries: readonly Entry[], commit: number | undefined, newSegment: SegmentState | undefined): void {
     const prevTerm = newSegment === undefined ? undefined : this.terms.termAt(newSegment.firstIndex - 1)!;
-    if (newSegment !== undefined) {
-      for (const segment of this.segments) segment.lastIndex = Math.min(segment.lastIndex, newSegment.firstIndex - 1);
-      this.segments.push(newSegment);
-      this.directoryDirty = true;
-    }
-    const tail = this.segments[this.segments.length - 1];
+    const tail = newSegment ?? this.segments[this.segments.length - 1];
     assert(tail !== undefined, "commit record with no segment to hold it");
     let bytes: Uint8Array;
     if (newSegment === undefined) bytes = encodeBatch(tail.sizeBytes, undefined, 0, entries, commit);
@@ -631,12 +673,41 @@ export class RaftStorage {
       bytes.set(header, 0);
       bytes.set(batch, SEGMENT_DATA_START);
     }
-    this.disk.write(tail.name, tail.sizeBytes, bytes);
+    // Nothing is recorded before the write succeeded: a full disk leaves the store as it was (guarantee 6).
+    this.writeOrUndo(tail.name, tail.sizeBytes, bytes, newSegment !== undefined);
+    if (newSegment !== undefined) {
+      for (const segment of this.segments) segment.lastIndex = Math.min(segment.lastIndex, newSegment.firstIndex - 1);
+      this.segments.push(newSegment);
+      this.directoryDirty = true;
+    }
     tail.sizeBytes += bytes.length;
     this.tailDirty = true;
     for (const entry of entries) this.terms.append(entry.index, entry.term);
     if (entries.length > 0) tail.lastIndex = entries[entries.length - 1]!.index;
     if (commit !== undefined) this.commitWritten = commit;
+  }
+
+  /**
+   * One write of `bytes` at `offset` of `name` (a new file when `creates`). When the disk
+   * refuses it (full, or failing), what the write may have left is undone before the error goes
+   * on (guarantee 6): a file it was creating is removed, an existing one truncated back to
+   * `offset`, so the bytes after the store's recorded end are gone from the view. Undone or not,
+   * a crash may still bring them back (the truncate is not synced): recovery then reads the
+   * complete records of a prefix of the batch, which the core wrote, and cuts the rest as a torn
+   * tail; nothing was acknowledged on them.
+   */
+  private writeOrUndo(name: string, offset: number, bytes: Uint8Array, creates: boolean): void {
+    assert(!creates || offset === 0, "a new file is written from its start");
+    try {
+      this.disk.write(name, offset, bytes);
+    } catch (thrown) {
+      if (!(thrown instanceof DiskError)) throw thrown;
+      const sizeAfter = this.disk.size(name);
+      if (sizeAfter !== undefined && creates) this.disk.remove(name);
+      else if (sizeAfter !== undefined && sizeAfter > offset) this.disk.truncate(name, offset);
+      assert(creates ? this.disk.size(name) === undefined : (this.disk.size(name) ?? 0) <= offset, "a refused write was not undone");
+      throw thrown;
+    }
   }
 
   /**
@@ -724,7 +795,7 @@ export class RaftStorage {
     try {
       if (syncFile && this.options.syncPoints === "riding") point = this.writeRidingSyncPoint(tail);
     } catch (thrown) {
-      if (thrown instanceof DiskError) return next(StorageError.io("write", tail!.name, thrown));
+      if (thrown instanceof DiskError) return next(StorageError.ofWrite("write", tail!.name, thrown));
       throw thrown;
     }
     const progress: SyncLogProgress = { pending: (syncFile ? 1 : 0) + (syncDirectory ? 1 : 0), failure: undefined, tail, sizeAtSync: tail?.sizeBytes ?? 0, point, syncedFile: syncFile, syncedDirectory: syncDirectory, commit };
@@ -760,7 +831,7 @@ export class RaftStorage {
     try {
       this.disk.write(tail.name, syncPointSlotOffset(point.seq), encodeSyncPoint(point));
     } catch (thrown) {
-      if (thrown instanceof DiskError) return next(StorageError.io("write", tail.name, thrown));
+      if (thrown instanceof DiskError) return next(StorageError.ofWrite("write", tail.name, thrown));
       throw thrown;
     }
     this.disk.sync(tail.name, (error) => {

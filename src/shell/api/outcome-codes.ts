@@ -37,6 +37,7 @@ export function codeForNotApplied(reason: NotAppliedReason): Code {
     case "too-many-uncommitted":
     case "too-many-pending-reads":
     case "map-full":
+    case "disk-full":
       return Code.ResourceExhausted;
     case "conf-change-pending":
     case "invalid-conf-change":

@@ -94,8 +94,10 @@ export function createNodeServices(runtime: NodeRuntime, gate: Gatekeeper): Node
   };
 
   const localNodeStatus = (): NodeStatus => {
-    const raft = runtime.status().raft;
+    const status = runtime.status();
+    const raft = status.raft;
     return create(NodeStatusSchema, {
+      alarms: status.diskFull === undefined ? [] : [`disk-full: ${status.diskFull.message}`],
       id: BigInt(runtime.nodeId),
       reachable: true,
       // The core calls a learner a follower; operators want to see which nodes vote.

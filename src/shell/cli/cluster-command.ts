@@ -33,7 +33,9 @@ function statusTable(status: StatusResponse, insecure: boolean): string {
       ? [String(node.id), node.role, String(node.term), String(node.commit), String(node.applied), String(node.lastIndex), node.apiAddress]
       : [String(node.id), "unreachable", "-", "-", "-", "-", `${node.apiAddress} (${node.error})`],
   );
-  return `${header}\n${formatTable(["ID", "ROLE", "TERM", "COMMIT", "APPLIED", "LAST", "API"], rows)}`;
+  // Alarms after the table, one line each, so that the table's columns stay as they were.
+  const alarms = status.nodes.flatMap((node) => node.alarms.map((alarm) => `ALARM node ${node.id}: ${alarm}`));
+  return `${header}\n${formatTable(["ID", "ROLE", "TERM", "COMMIT", "APPLIED", "LAST", "API"], rows)}${alarms.map((line) => `\n${line}`).join("")}`;
 }
 
 function checkAddress(text: string | undefined, flag: string, required: boolean): string {

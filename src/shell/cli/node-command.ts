@@ -17,6 +17,7 @@ import { NodeRuntime, StartupError, type NodeRuntimeConfig } from "../node/runti
 import type { NodeId } from "../../core/raft/types.ts";
 import { readFileSync } from "node:fs";
 import type { PresentedToken } from "../auth/bearer-token.ts";
+import { DISK_RESERVE_BYTES_DEFAULT } from "../../core/replica/disk-space.ts";
 
 export interface NodeCommandOptions {
   id?: string;
@@ -33,6 +34,8 @@ export interface NodeCommandOptions {
   tickMs: string;
   electionTicks: string;
   syncPoints: string;
+  /** Default DISK_RESERVE_BYTES_DEFAULT; tests that build options by hand may leave it out. */
+  diskReserveBytes?: string;
   logLevel: string;
   bootstrapTokenHash?: string;
   joinTokenFile?: string;
@@ -113,6 +116,9 @@ export function parseNodeOptions(options: NodeCommandOptions, log: NodeRuntimeCo
   if (syncPoints !== "riding" && syncPoints !== "strict") throw new UsageError(`--sync-points: "${syncPoints}" is not riding or strict`);
   const electionTicks = positiveInteger(options.electionTicks, "--election-ticks", 1_000);
   const security = parseSecurity(options);
+  const reserveText = options.diskReserveBytes ?? String(DISK_RESERVE_BYTES_DEFAULT);
+  const diskReserveBytes = Number(reserveText);
+  if (!/^\d+$/.test(reserveText) || !Number.isSafeInteger(diskReserveBytes)) throw new UsageError(`--disk-reserve-bytes: "${reserveText}" is not a whole number of bytes`);
   if (electionTicks < 2) throw new UsageError("--election-ticks: must be at least 2 (heartbeats go every tick)");
   return {
     nodeId,
@@ -128,6 +134,7 @@ export function parseNodeOptions(options: NodeCommandOptions, log: NodeRuntimeCo
     electionTicks,
     syncPoints,
     security,
+    diskReserveBytes,
     log,
     bootstrapTokens: options.bootstrapTokenHash === undefined ? undefined : parseBootstrapTokenHashes(options.bootstrapTokenHash),
     joinToken: options.join === undefined ? undefined : joinToken(options),
@@ -165,6 +172,11 @@ export function registerNodeCommand(program: Command): void {
       "--sync-points <MODE>",
       "riding: one fdatasync per write, the WAL's sync point rides on the next (default); strict: a second fdatasync per write closes the window in which a write the disk dropped could be cut as a torn tail (docs/STORAGE.md)",
       "riding",
+    )
+    .option(
+      "--disk-reserve-bytes <BYTES>",
+      "refuse new writes (ResourceExhausted, alarm disk-full) while the data directory has less free space than this, so the log never fills the disk to the last byte; 0: only when a write fails with ENOSPC (docs/OPERATIONS.md)",
+      String(DISK_RESERVE_BYTES_DEFAULT),
     )
     .option("--log-level <LEVEL>", "pino log level: debug, info, warn, error", "info")
     .option("--bootstrap-token-hash <ID:SHA256,...>", "admin token(s) this node accepts besides the replicated book: the hash `blixard token bootstrap` prints (a new cluster's first token)")

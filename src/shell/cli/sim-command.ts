@@ -179,7 +179,7 @@ export function formatSummary(result: SimulationResult, wallMs: number): string 
   const disk = result.disk;
   const storage = `corrupted reads ${disk.readCorruptions}, writes ${disk.writeCorruptions}, misdirected ${disk.misdirectedWrites} (on nodes ${result.corruptibleNodes.join(", ") || "none"}); refused to start: corrupt ${refused.length}${
     refused.length === 0 ? "" : ` (${refused.map((r) => `n${r.nodeId} at ${(r.simulatedTimeUs / 1e6).toFixed(3)} s`).join(", ")})`
-  }`;
+  }; disk full: ${disk.noSpaceWrites} writes refused (ENOSPC)`;
   return [
     `blixard sim  seed ${result.seed}  ${result.nodeCount} nodes  faults ${result.profile}`,
     `  simulated   ${simulatedS.toFixed(3)} s in ${wallS.toFixed(3)} s wall: ${Math.round(simulatedS / wallS)}x acceleration`,

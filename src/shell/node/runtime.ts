@@ -65,6 +65,8 @@ export interface NodeRuntimeConfig {
   /** Requests without an outcome after this long are answered as timed out / unknown. */
   readonly requestTimeoutMs?: number;
   readonly snapshotEveryEntries?: number;
+  /** New writes are refused while the data directory has fewer free bytes (default 64 MiB; 0: only when a write fails with ENOSPC). */
+  readonly diskReserveBytes?: number;
   /** The WAL's sync point mode (src/core/storage): "riding" (default, one fdatasync per write) or "strict" (two). */
   readonly syncPoints?: "riding" | "strict";
   readonly log: Logger;
@@ -222,6 +224,7 @@ export class NodeRuntime {
         requestTimeoutMs,
         snapshotEveryEntries: config.snapshotEveryEntries ?? defaultReplicaOptions.snapshotEveryEntries,
         raft: { ...defaultRaftTuning, electionTicks: config.electionTicks ?? defaultRaftTuning.electionTicks },
+        ...(config.diskReserveBytes === undefined ? {} : { diskReserveBytes: config.diskReserveBytes }),
         onFatal: (error) => {
           log.error({ error: error.message }, "node stopping: fatal storage error");
           void started.runtime?.stop();

@@ -4,7 +4,7 @@
 // fsync, go through libuv's thread pool and call back. Open file descriptors are cached
 // (a WAL segment is written thousands of times) up to a bound, evicting idle ones.
 
-import { closeSync, constants, fdatasync, fstatSync, fsync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, unlinkSync, writeSync } from "node:fs";
+import { closeSync, constants, fdatasync, fstatSync, fsync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, statfsSync, unlinkSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { DiskError } from "../../core/env/environment.ts";
 import type { Disk } from "../../core/env/environment.ts";
@@ -42,6 +42,7 @@ function checkName(name: string): void {
 
 export class SystemDisk implements Disk {
   readonly directory: string;
+  readonly location: string;
   /** Insertion order is least recently opened first: the eviction order. */
   private readonly files = new Map<string, CachedFile>();
   private closed = false;
@@ -49,6 +50,7 @@ export class SystemDisk implements Disk {
   /** Creates `directory` (and its parents) when absent. */
   constructor(directory: string) {
     this.directory = directory;
+    this.location = directory;
     try {
       mkdirSync(directory, { recursive: true });
     } catch (error) {
@@ -172,6 +174,17 @@ export class SystemDisk implements Disk {
       closeQuietly(fd);
       done(error === null ? undefined : toDiskError("fsync directory", this.directory, error));
     });
+  }
+
+  /** statfs(2) of the directory: blocks available to an unprivileged writer (bavail, not bfree) times the block size. */
+  freeBytes(): number | undefined {
+    try {
+      const stats = statfsSync(this.directory);
+      const free = stats.bavail * stats.bsize;
+      return Number.isSafeInteger(free) && free >= 0 ? free : undefined;
+    } catch {
+      return undefined; // a file system that cannot say: the reserve check is skipped, ENOSPC still handled
+    }
   }
 
   /** Closes every cached descriptor (those with a flush in flight close when it finishes). */

@@ -40,6 +40,8 @@ function nemesisCrashes(profile: FaultProfile): { kinds: CrashKind[]; nemesis: N
     jumpClock: () => {},
     leaderId: () => 1,
     pause: () => {},
+    fillDisk: () => {},
+    freeDisk: () => {},
     network,
     note: () => {},
   };
@@ -51,7 +53,7 @@ function nemesisCrashes(profile: FaultProfile): { kinds: CrashKind[]; nemesis: N
 
 describe("crash kinds: the nemesis", () => {
   test("draws both kinds by weight, and counts them apart", () => {
-    const onlyCrashes = { partition: 0, crash: 1, "clock-jump": 0, clog: 0, "loss-burst": 0, pause: 0 };
+    const onlyCrashes = { partition: 0, crash: 1, "clock-jump": 0, clog: 0, "loss-burst": 0, pause: 0, "disk-full": 0 };
     const { kinds, nemesis } = nemesisCrashes({ ...FAULT_PROFILES.heavy!, weights: onlyCrashes, crashKindWeights: { "process-kill": 1, "host-crash": 1 } });
     const kills = kinds.filter((k) => k === "process-kill").length;
     assert.ok(kinds.length > 50, `only ${kinds.length} crashes`);
@@ -109,7 +111,7 @@ describe("crash kinds: the planted bug open-trusting-unsynced-reads", () => {
   const profile: FaultProfile = {
     ...FAULT_PROFILES["leader-churn"]!,
     name: "kill-then-crash",
-    weights: { partition: 0, crash: 1, "clock-jump": 0, clog: 0, "loss-burst": 0, pause: 0 },
+    weights: { partition: 0, crash: 1, "clock-jump": 0, clog: 0, "loss-burst": 0, pause: 0, "disk-full": 0 },
     nemesisIntervalMs: [5, 30],
     crashDowntimeMs: [1, 10],
     targetLeaderProbability: 0.3,

@@ -63,6 +63,13 @@ export const PLANTED_BUG_CONFIGS: readonly PlantedBugConfig[] = [
     options: (seed) => base(seed, "standard", 20_000),
   },
   {
+    bug: "ack-before-durable-on-enospc",
+    property: "Durability",
+    note: "disk-full profile: a follower whose append the full disk refused acknowledges it anyway (and retries the persist), so a leader commits an entry fewer than a quorum of disks hold",
+    seeds: range(1, 20),
+    options: (seed) => base(seed, "disk-full", 20_000),
+  },
+  {
     bug: "append-without-truncating-conflicts",
     property: "State Machine Safety",
     note: "elections profile: a follower keeps a stale suffix and applies an entry the leader never had there",

@@ -52,6 +52,7 @@ describe("planted bugs are caught by the right property", () => {
       "leader-ignores-higher-term",
       "read-index-without-quorum",
       "double-vote-in-term",
+      "ack-before-durable-on-enospc",
     ] as const) {
       assert.ok(bugs.has(bug), bug);
     }
