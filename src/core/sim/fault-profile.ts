@@ -382,6 +382,24 @@ export const FAULT_PROFILES: Readonly<Record<string, FaultProfile>> = {
     diskFullDurationMs: [200, 3_000],
     diskFullSlackBytes: [0, 8_192],
   },
+  fencing: {
+    ...standard,
+    name: "fencing",
+    description:
+      "for the orchestrator's fencing leases: one node (often the leader) isolated or paused for 1-8 s, past its lease, while its VMs run; every clock drifting by the published bound, wall clocks offset by up to 10 s and jumping by up to 5 s; crashes; healed at 80%",
+    clockOffsetMaxMs: 10_000,
+    clockDriftMaxPpm: 100_000, // the published bound (CLOCK_DRIFT_BOUND_PPM): the lease arithmetic must survive it
+    clockDriftAtBound: true,
+    nemesisIntervalMs: [1_000, 4_000],
+    weights: { partition: 3, crash: 1, "clock-jump": 2, clog: 0, "loss-burst": 0, pause: 3, "disk-full": 0 },
+    pauseDurationMs: [1_000, 8_000],
+    partitionShapeWeights: { isolate: 3, minority: 0, deaf: 1, mute: 1 },
+    targetLeaderProbability: 0.3,
+    partitionDurationMs: [1_000, 8_000],
+    crashDowntimeMs: [200, 3_000],
+    clockJumpMaxMs: 5_000,
+    healAtFraction: 0.8,
+  },
   lease: {
     ...calm,
     name: "lease",
