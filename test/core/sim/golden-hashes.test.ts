@@ -18,6 +18,8 @@ interface GoldenRun {
   readonly profile: string;
   readonly nodeCount: number;
   readonly durationMs: number;
+  /** The orchestrator beside the key-value clients (agents, controller, VM hosts, users). */
+  readonly workload?: "orchestrator";
 }
 
 interface GoldenResult extends GoldenRun {
@@ -38,13 +40,16 @@ const GOLDEN_RUNS: readonly GoldenRun[] = [
   { seed: "5", profile: "production", nodeCount: 3, durationMs: 20_000 },
   { seed: "3", profile: "membership", nodeCount: 5, durationMs: 15_000 },
   { seed: "11", profile: "lease", nodeCount: 5, durationMs: 10_000 },
+  { seed: "13", profile: "disk-full", nodeCount: 5, durationMs: 10_000 },
+  { seed: "8", profile: "fencing", nodeCount: 3, durationMs: 20_000, workload: "orchestrator" },
+  { seed: "21", profile: "standard", nodeCount: 3, durationMs: 20_000, workload: "orchestrator" },
 ];
 
 const GOLDEN_FILE = new URL("./golden-hashes.json", import.meta.url);
 const REGENERATE = "BLIXARD_UPDATE_GOLDEN=1 node scripts/test.mjs golden";
 
 function runName(run: GoldenRun): string {
-  return `seed ${run.seed}, ${run.profile}, ${run.nodeCount} nodes, ${run.durationMs} ms`;
+  return `seed ${run.seed}, ${run.profile}, ${run.nodeCount} nodes, ${run.durationMs} ms${run.workload === undefined ? "" : `, ${run.workload}`}`;
 }
 
 function runGolden(run: GoldenRun): GoldenResult {
@@ -52,7 +57,7 @@ function runGolden(run: GoldenRun): GoldenResult {
   assert.ok(isSeed(seed), `golden seed ${run.seed}`);
   const profile = FAULT_PROFILES[run.profile];
   assert.ok(profile !== undefined, `golden profile ${run.profile}`);
-  const result = runSimulation({ seed, nodeCount: run.nodeCount, durationMs: run.durationMs, profile });
+  const result = runSimulation({ seed, nodeCount: run.nodeCount, durationMs: run.durationMs, profile, orchestrator: run.workload === "orchestrator" ? {} : undefined });
   return { ...run, traceHash: result.traceHash, events: result.events };
 }
 
