@@ -21,7 +21,7 @@ import { planToCommands } from "../scheduler/plan-commands.ts";
 import { schedule } from "../scheduler/schedule.ts";
 import type { SchedulerOptions } from "../scheduler/scheduler-types.ts";
 import type { SubmitCommand } from "../agent/submit-outcome.ts";
-import type { ClusterCommand, ClusterView, CommandEnvelope, NodeId, VmId } from "../cluster/types.ts";
+import { CLUSTER_LIMITS, type ClusterCommand, type ClusterView, type CommandEnvelope, type NodeId, type VmId } from "../cluster/types.ts";
 
 /** Planted bugs of the controller (test harness only, docs/PLANTED-BUGS.md). */
 export type ControllerPlantedBug =
@@ -68,6 +68,11 @@ export class ClusterController {
   private readonly declaring = new Set<NodeId>();
   private readonly migrating = new Set<NodeId>();
   private placing = false;
+  /**
+   * VMs waiting for the evictions made for them (forVmId -> evictees): not scheduled again until
+   * every evictee has stopped, or a second plan would evict still more VMs for the same one.
+   */
+  private readonly awaitingEvictions = new Map<VmId, readonly VmId[]>();
   /** round-robin: where the last plan's rotation ended. */
   private roundRobinLast: NodeId = 0;
   private timer: TimerHandle | undefined;
@@ -144,9 +149,16 @@ export class ClusterController {
   /** Step 3: the oldest pending VMs, one batch in flight at a time. */
   private schedulePending(view: ClusterView): void {
     if (this.placing) return;
+    for (const [forVmId, evictees] of [...this.awaitingEvictions]) {
+      const stillStopping = evictees.some((id) => view.vm(id)?.phase === "stopping");
+      if (!stillStopping || view.vm(forVmId)?.phase !== "pending") this.awaitingEvictions.delete(forVmId);
+    }
+    // Bounded: every key is a VM that still exists and is pending (others were just dropped).
+    assert(this.awaitingEvictions.size <= CLUSTER_LIMITS.vmsMax, "evictions awaited for more VMs than exist");
     const pending: VmId[] = [];
     for (const vm of view.vms()) {
       if (vm.phase !== "pending" || vm.desired !== "running" || vm.nodeId !== 0) continue;
+      if (this.awaitingEvictions.has(vm.id)) continue;
       pending.push(vm.id);
       if (pending.length === this.options.scheduleBatchMax) break;
     }
@@ -161,7 +173,12 @@ export class ClusterController {
     this.stats.placementBatches += 1;
     let outstanding = commands.length;
     for (const command of commands) {
-      if (command.kind === "placements-commit") this.stats.placementsProposed += command.placements.length;
+      if (command.kind === "placements-commit") {
+        this.stats.placementsProposed += command.placements.length;
+        const byVm = new Map<VmId, VmId[]>();
+        for (const eviction of command.evictions) byVm.set(eviction.forVmId, [...(byVm.get(eviction.forVmId) ?? []), eviction.vmId]);
+        for (const [forVmId, evictees] of byVm) this.awaitingEvictions.set(forVmId, evictees);
+      }
       this.propose(command, () => {
         outstanding -= 1;
         assert(outstanding >= 0, "more outcomes than placement commands");

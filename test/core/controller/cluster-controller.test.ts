@@ -182,4 +182,24 @@ describe("cluster controller", () => {
     const stopping = [...rig.state.vmsOnNode(1)].filter((vm) => vm.phase === "stopping");
     assert.equal(stopping.length, 1);
   });
+
+  test("preempts once for a VM, and waits for its evictees to stop before scheduling it again", () => {
+    const rig = new Rig();
+    withNodes(rig, 1);
+    // Node 1 holds 3,584 MiB: two preemptible low-priority VMs fill it.
+    for (const name of ["low-a", "low-b"]) rig.command({ kind: "vm-create", spec: spec(name, { resources: { vcpus: 1, memoryMib: 1_792, diskGib: 1 }, preemptible: true }), desired: "running" });
+    rig.controller.start();
+    const renew = (): void => {
+      rig.command({ kind: "node-heartbeat", nodeId: 1, epoch: 1 });
+      rig.queue.after(timing.renewIntervalUs, renew);
+    };
+    renew();
+    rig.runUntilUs(500_000);
+    assert.equal([...rig.state.vmsOnNode(1)].length, 2);
+    rig.command({ kind: "vm-create", spec: spec("high", { resources: { vcpus: 1, memoryMib: 1_792, diskGib: 1 }, priority: 500 }), desired: "running" });
+    rig.runUntilUs(5_000_000);
+    const evictions = rig.proposed.flatMap((command) => (command.kind === "placements-commit" ? command.evictions : []));
+    assert.equal(evictions.length, 1, `one eviction while the evictee is still stopping: ${JSON.stringify(evictions)}`);
+    assert.equal([...rig.state.vmsOnNode(1)].filter((vm) => vm.phase === "stopping").length, 1);
+  });
 });
