@@ -16,6 +16,7 @@ import { createApiClients } from "../../src/shell/api/client.ts";
 import { defaultApiServerLimits } from "../../src/shell/api/http-server.ts";
 import { REQUEST_BYTES_MAX } from "../../src/core/replica/request-types.ts";
 import { freePort, waitFor } from "./process-cluster.ts";
+import { ADMIN_TOKEN, BOOTSTRAP_TOKEN_FLAG } from "../support/admin-token.ts";
 
 const BIN = resolve(import.meta.dirname, "../../bin/blixard.js");
 /** The stated bound: about 3x the node's resident size at rest plus its worst case of buffered requests (1,024 x ~150 KiB). */
@@ -46,9 +47,9 @@ describe("API memory under slow hostile connections", { timeout: 120_000, skip: 
     const peer = `127.0.0.1:${await freePort()}`;
     const apiPort = await freePort();
     const api = `127.0.0.1:${apiPort}`;
-    child = spawn(process.execPath, [BIN, "node", "--id", "1", "--peer-listen", peer, "--api-listen", api, "--data-dir", join(dir, "n1"), "--initial-cluster", `1=${peer}`, "--log-level", "warn"], { stdio: "ignore" });
+    child = spawn(process.execPath, [BIN, "node", "--id", "1", "--peer-listen", peer, "--api-listen", api, "--data-dir", join(dir, "n1"), "--initial-cluster", `1=${peer}`, "--log-level", "warn", "--insecure", ...BOOTSTRAP_TOKEN_FLAG], { stdio: "ignore" });
     const pid = child.pid!;
-    const clients = createApiClients(api, { timeoutMs: 3_000 });
+    const clients = createApiClients(api, { timeoutMs: 3_000, token: ADMIN_TOKEN.text });
     await waitFor("the node to accept a write", 30_000, async () => ((await clients.kv.put({ key: "k", value: "v" })).index > 0n ? true : undefined));
     const restBytes = residentBytes(pid);
 

@@ -110,7 +110,7 @@ describe("blixard kv and cluster commands", { timeout: 120_000 }, () => {
     const badRole = await blixard("token", "create", "--role", "root", endpoint);
     assert.equal(badRole.code, 2);
     assert.equal(badRole.stderr, 'blixard: --role: "root" is not one of admin, operator, tenant, read-only\n');
-    const badHash = await blixard("node", "--id", "1", "--peer-listen", "127.0.0.1:1", "--api-listen", "127.0.0.1:2", "--data-dir", dir, "--initial-cluster", "1=127.0.0.1:1", "--bootstrap-token-hash", "nope");
+    const badHash = await blixard("node", "--id", "1", "--peer-listen", "127.0.0.1:1", "--api-listen", "127.0.0.1:2", "--data-dir", dir, "--initial-cluster", "1=127.0.0.1:1", "--bootstrap-token-hash", "nope", "--insecure");
     assert.equal(badHash.code, 2);
     assert.match(badHash.stderr, /^blixard: --bootstrap-token-hash: "nope" is not ID:SHA256HEX/);
   });

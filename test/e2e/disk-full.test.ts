@@ -13,6 +13,8 @@ import { appendFileSync, mkdirSync, rmSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { ProcessCluster, waitFor } from "./process-cluster.ts";
+import { ADMIN_TOKEN } from "../support/admin-token.ts";
+import { issueClient } from "../../src/shell/cli/ca-command.ts";
 
 const BIN = resolve(import.meta.dirname, "../../bin/blixard.js");
 const IDS = [1, 2, 3] as const;
@@ -75,7 +77,7 @@ function freeFileSystem(dataDir: string): void {
 
 function blixard(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolveRun) => {
-    execFile(process.execPath, [BIN, ...args], { timeout: 30_000, env: { ...process.env, BLIXARD_ENDPOINT: "" } }, (error, stdout, stderr) => {
+    execFile(process.execPath, [BIN, ...args], { timeout: 30_000, env: { ...process.env, BLIXARD_ENDPOINT: "", BLIXARD_TOKEN: ADMIN_TOKEN.text } }, (error, stdout, stderr) => {
       resolveRun({ code: error === null ? 0 : typeof error.code === "number" ? error.code : 1, stdout, stderr });
     });
   });
@@ -106,7 +108,9 @@ describe("three node processes, each on its own 8 MiB tmpfs: a full disk stops w
   });
 
   const dataDir = (id: number): string => cluster.nodes.get(id)!.dataDir;
-  const endpoint = (id: number): string => `http://${cluster.nodes.get(id)!.api}`;
+  /** The CLI's way to node `id`: over TLS with a client certificate of the cluster's CA (issued in `before`). */
+  let cliTlsDir = "";
+  const endpoint = (id: number): string => cluster.nodes.get(id)!.api;
 
   /** A put at `id` that must be acknowledged (retried across a leader change). */
   async function putAcknowledged(key: string, value: string, via: readonly number[] = IDS): Promise<void> {
@@ -156,7 +160,8 @@ describe("three node processes, each on its own 8 MiB tmpfs: a full disk stops w
   }
 
   async function alarmsShown(id: number): Promise<string> {
-    const run = await blixard("cluster", "status", "--endpoint", endpoint(id));
+    if (cliTlsDir === "") cliTlsDir = await issueClient(cluster.caDir!, "disk-full-cli");
+    const run = await blixard("cluster", "status", "--endpoint", endpoint(id), "--tls-dir", cliTlsDir);
     assert.equal(run.code, 0, run.stderr);
     return run.stdout;
   }

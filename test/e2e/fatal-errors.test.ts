@@ -11,6 +11,7 @@ import { join, resolve } from "node:path";
 import { createApiClients } from "../../src/shell/api/client.ts";
 import { EXIT_INTERNAL_ERROR, EXIT_STORAGE_FAILED } from "../../src/shell/cli/fatal-exit.ts";
 import { freePort, waitFor } from "./process-cluster.ts";
+import { ADMIN_TOKEN, BOOTSTRAP_TOKEN_FLAG } from "../support/admin-token.ts";
 
 const BIN = resolve(import.meta.dirname, "../../bin/blixard.js");
 
@@ -28,7 +29,7 @@ function runNode(args: string[], logFile: string, onStarted?: () => void): { fin
   child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString("utf8")));
   child.stdout.on("data", (chunk: Buffer) => {
     stdout += chunk.toString("utf8");
-    if (onStarted !== undefined && stdout.includes('"msg":"node started"')) onStarted();
+    if (onStarted !== undefined && stdout.includes('"msg":"node started')) onStarted();
   });
   const finished = new Promise<Finished>((resolveExit) =>
     child.once("exit", (code) => {
@@ -64,10 +65,10 @@ describe("fatal errors after start-up", { timeout: 120_000 }, () => {
     mkdirSync(dataDir);
     const peer = `127.0.0.1:${await freePort()}`;
     const api = `127.0.0.1:${await freePort()}`;
-    const args = ["--id", "1", "--peer-listen", peer, "--api-listen", api, "--data-dir", dataDir, "--initial-cluster", `1=${peer}`];
+    const args = ["--id", "1", "--peer-listen", peer, "--api-listen", api, "--data-dir", dataDir, "--initial-cluster", `1=${peer}`, "--insecure", ...BOOTSTRAP_TOKEN_FLAG];
 
     const first = runNode(args, join(dir, "first.log"));
-    const clients = createApiClients(api, { timeoutMs: 2_000 });
+    const clients = createApiClients(api, { timeoutMs: 2_000, token: ADMIN_TOKEN.text });
     await waitFor("the first run to accept a write", 30_000, async () => ((await clients.kv.put({ key: "k", value: "v" })).index > 0n ? true : undefined));
     first.kill();
     assert.equal((await first.finished).code, 0);

@@ -11,12 +11,13 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import tls from "node:tls";
 import { ProcessCluster, waitFor } from "./process-cluster.ts";
+import { ADMIN_TOKEN } from "../support/admin-token.ts";
 
 const BIN = resolve(import.meta.dirname, "../../bin/blixard.js");
 
 function blixard(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolvePromise) => {
-    execFile(process.execPath, [BIN, ...args], { timeout: 30_000, env: { ...process.env, BLIXARD_ENDPOINT: "", BLIXARD_CA: "", BLIXARD_TLS_DIR: "" } }, (error, stdout, stderr) => {
+    execFile(process.execPath, [BIN, ...args], { timeout: 30_000, env: { ...process.env, BLIXARD_ENDPOINT: "", BLIXARD_CA: "", BLIXARD_TLS_DIR: "", BLIXARD_TOKEN: ADMIN_TOKEN.text } }, (error, stdout, stderr) => {
       resolvePromise({ code: error === null ? 0 : typeof error.code === "number" ? error.code : -1, stdout, stderr });
     });
   });
