@@ -11,6 +11,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { createApiClients } from "../../src/shell/api/client.ts";
 import { ADMIN_TOKEN } from "../support/admin-token.ts";
 import { ProcessCluster, waitFor } from "./process-cluster.ts";
+import { issueClient } from "../../src/shell/cli/ca-command.ts";
 
 const BIN = resolve(import.meta.dirname, "../../bin/blixard.js");
 
@@ -20,9 +21,12 @@ interface Run {
   readonly stderr: string;
 }
 
+/** The CLI's client certificate directory for the TLS cluster (issued in `before`). */
+let cliTlsDir = "";
+
 function blixard(token: string, ...args: string[]): Promise<Run> {
   return new Promise((resolveRun) => {
-    const env = { ...process.env, BLIXARD_ENDPOINT: "", BLIXARD_TOKEN: token, BLIXARD_CONTEXT: join(import.meta.dirname, "no-such-context.yaml") };
+    const env = { ...process.env, BLIXARD_ENDPOINT: "", BLIXARD_TOKEN: token, BLIXARD_TLS_DIR: cliTlsDir, BLIXARD_CONTEXT: join(import.meta.dirname, "no-such-context.yaml") };
     execFile(process.execPath, [BIN, ...args], { timeout: 30_000, env }, (error, stdout, stderr) => {
       resolveRun({ code: error === null ? 0 : typeof error.code === "number" ? error.code : 1, stdout, stderr });
     });
@@ -40,10 +44,11 @@ async function codeOf(call: Promise<unknown>): Promise<string> {
 
 describe("three node processes: tokens and roles", { timeout: 180_000 }, () => {
   const cluster = new ProcessCluster("tokens");
-  const endpoint = (id: number): string => `--endpoint=http://${cluster.nodes.get(id)!.api}`;
+  const endpoint = (id: number): string => `--endpoint=${cluster.nodes.get(id)!.api}`;
 
   before(async () => {
     await cluster.bootstrap([1, 2, 3]);
+    cliTlsDir = await issueClient(cluster.caDir!, "tokens-cli");
   });
   after(async () => {
     await cluster.cleanup();
@@ -66,7 +71,7 @@ describe("three node processes: tokens and roles", { timeout: 180_000 }, () => {
 
     // The token is in the book on every node: it reads on each (linearizable and serializable) and may not write.
     for (const id of [1, 2, 3]) {
-      const clients = createApiClients(cluster.nodes.get(id)!.api, { token, timeoutMs: 3_000 });
+      const clients = createApiClients(cluster.nodes.get(id)!.api, { token, timeoutMs: 3_000, tls: await cluster.clientTls() });
       const value = await waitFor(`the read-only token to work on node ${id}`, 10_000, async () => (await clients.kv.get({ key: "shared", serializable: true })).value);
       assert.equal(value, "value");
       assert.equal((await clients.kv.get({ key: "shared" })).value, "value");
@@ -96,7 +101,7 @@ describe("three node processes: tokens and roles", { timeout: 180_000 }, () => {
       return statuses.length === 3 && statuses.every((s) => s.applied >= revokedAt) ? true : undefined;
     });
     for (const id of [1, 2, 3]) {
-      const clients = createApiClients(cluster.nodes.get(id)!.api, { token, timeoutMs: 3_000 });
+      const clients = createApiClients(cluster.nodes.get(id)!.api, { token, timeoutMs: 3_000, tls: await cluster.clientTls() });
       assert.equal(await codeOf(clients.kv.get({ key: "shared", serializable: true })), "Unauthenticated", `node ${id}`);
       assert.equal(await codeOf(clients.kv.get({ key: "shared" })), "Unauthenticated", `node ${id}`);
       assert.equal(await codeOf(clients.cluster.status({ localOnly: true })), "Unauthenticated", `node ${id}`);

@@ -16,6 +16,7 @@ import { NodeRuntime } from "../../../src/shell/node/runtime.ts";
 import { defaultApiServerLimits, startApiServer, type ApiServer, type ApiServerLimits, type ApiServerStats } from "../../../src/shell/api/http-server.ts";
 import { KvService } from "../../../src/shell/api/gen/blixard/v1/kv_pb.ts";
 import { waitUntil } from "../../support/wait-until.ts";
+import { ADMIN_HEADERS, BOOTSTRAP_TOKENS } from "../../support/admin-token.ts";
 
 const LIMITS: ApiServerLimits = {
   firstByteTimeoutMs: 400,
@@ -68,7 +69,7 @@ function goodCall(port: number, localAddress: string, path: string, body: object
   return new Promise((resolve, reject) => {
     const payload = JSON.stringify(body);
     const request = http.request(
-      { host: "127.0.0.1", port, localAddress, method: "POST", path, agent: false, timeout: GOOD_CLIENT_TIMEOUT_MS, headers: { "content-type": "application/json", "content-length": Buffer.byteLength(payload) } },
+      { host: "127.0.0.1", port, localAddress, method: "POST", path, agent: false, timeout: GOOD_CLIENT_TIMEOUT_MS, headers: { ...ADMIN_HEADERS, "content-type": "application/json", "content-length": Buffer.byteLength(payload) } },
       (response) => {
         let text = "";
         response.on("data", (chunk: Buffer) => (text += chunk.toString("utf8")));
@@ -88,7 +89,7 @@ describe("API connection limits", { timeout: 90_000 }, () => {
   let stats: () => Readonly<ApiServerStats>;
 
   before(async () => {
-    node = await NodeRuntime.start({ security: "insecure",
+    node = await NodeRuntime.start({ security: "insecure", bootstrapTokens: BOOTSTRAP_TOKENS,
       nodeId: 1,
       peerListen: "127.0.0.1:0",
       apiListen: "127.0.0.1:0",
@@ -118,7 +119,7 @@ describe("API connection limits", { timeout: 90_000 }, () => {
   test("headers trickled a byte at a time are cut at the headers deadline, not reset by each byte", async () => {
     const before = stats().closedHeadersTimeout;
     const raw = rawConnect(port);
-    trickle(raw.socket, "POST /blixard.v1.KvService/Get HTTP/1.1\r\nHost: x\r\nX-Padding: " + "a".repeat(10_000), 20);
+    trickle(raw.socket, `POST /blixard.v1.KvService/Get HTTP/1.1\r\nHost: x\r\nAuthorization: ${ADMIN_HEADERS.authorization}\r\nX-Padding: ` + "a".repeat(10_000), 20);
     const elapsedMs = await raw.closed;
     assert.ok(elapsedMs < LIMITS.firstByteTimeoutMs + LIMITS.headersTimeoutMs + SLACK_MS, `closed after ${elapsedMs} ms`);
     assert.equal(stats().closedHeadersTimeout, before + 1);
@@ -128,7 +129,7 @@ describe("API connection limits", { timeout: 90_000 }, () => {
     for (const contentType of ["application/json", "application/grpc-web+json"]) {
       const before = stats().closedBodyTimeout;
       const raw = rawConnect(port);
-      raw.socket.write(`POST /blixard.v1.KvService/Get HTTP/1.1\r\nHost: x\r\nContent-Type: ${contentType}\r\nContent-Length: 100000\r\n\r\n`);
+      raw.socket.write(`POST /blixard.v1.KvService/Get HTTP/1.1\r\nHost: x\r\nAuthorization: ${ADMIN_HEADERS.authorization}\r\nContent-Type: ${contentType}\r\nContent-Length: 100000\r\n\r\n`);
       // gRPC-Web frames its message: a flag byte and a 4-byte length (within the request limit), then the message.
       if (contentType.startsWith("application/grpc-web")) raw.socket.write(Uint8Array.from([0, 0, 0x01, 0x86, 0x9b]));
       trickle(raw.socket, "{" + " ".repeat(99_990), 20);
@@ -142,9 +143,9 @@ describe("API connection limits", { timeout: 90_000 }, () => {
     const before = stats().closedHeadersTimeout;
     const raw = rawConnect(port);
     const body = JSON.stringify({ key: "k" });
-    raw.socket.write(`POST /blixard.v1.KvService/Get HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+    raw.socket.write(`POST /blixard.v1.KvService/Get HTTP/1.1\r\nHost: x\r\nAuthorization: ${ADMIN_HEADERS.authorization}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
     await waitUntil("the first answer", () => raw.received, 5_000);
-    trickle(raw.socket, "POST /blixard.v1.KvService/Get HTTP/1.1\r\nHost: x\r\nX-Padding: " + "a".repeat(10_000), 20);
+    trickle(raw.socket, `POST /blixard.v1.KvService/Get HTTP/1.1\r\nHost: x\r\nAuthorization: ${ADMIN_HEADERS.authorization}\r\nX-Padding: ` + "a".repeat(10_000), 20);
     const elapsedMs = await raw.closed;
     assert.ok(elapsedMs < LIMITS.idleTimeoutMs + LIMITS.headersTimeoutMs + SLACK_MS + 1_000, `closed after ${elapsedMs} ms`);
     // Node's own keep-alive timeout may close it first (it resets per byte; ours does not): either way it is closed.
@@ -172,7 +173,7 @@ describe("API connection limits", { timeout: 90_000 }, () => {
     const before = stats().closedBodyTimeout;
     const session = http2.connect(`http://127.0.0.1:${port}`);
     session.on("error", () => {});
-    const slow = session.request({ ":method": "POST", ":path": "/blixard.v1.KvService/Get", "content-type": "application/json" });
+    const slow = session.request({ ":method": "POST", ":path": "/blixard.v1.KvService/Get", "content-type": "application/json", authorization: ADMIN_HEADERS.authorization! });
     slow.on("error", () => {});
     slow.write("{");
     const start = Date.now();
@@ -180,7 +181,7 @@ describe("API connection limits", { timeout: 90_000 }, () => {
     const elapsedMs = Date.now() - start;
     assert.ok(elapsedMs < LIMITS.bodyTimeoutMs + SLACK_MS, `cancelled after ${elapsedMs} ms`);
     assert.equal(stats().closedBodyTimeout, before + 1);
-    const good = session.request({ ":method": "POST", ":path": "/blixard.v1.KvService/Get", "content-type": "application/json" });
+    const good = session.request({ ":method": "POST", ":path": "/blixard.v1.KvService/Get", "content-type": "application/json", authorization: ADMIN_HEADERS.authorization! });
     let status = 0;
     good.on("response", (headers) => (status = Number(headers[":status"])));
     good.resume();
@@ -199,9 +200,9 @@ describe("API connection limits", { timeout: 90_000 }, () => {
     const flood: Raw[] = [];
     for (let i = 0; i < 2_000; i++) {
       const raw = rawConnect(port, "127.0.0.9");
-      if (i % 3 === 1) trickle(raw.socket, "POST /blixard.v1.KvService/Get HTTP/1.1\r\nHost: x\r\nX-P: " + "a".repeat(5_000), 100);
+      if (i % 3 === 1) trickle(raw.socket, "POST /blixard.v1.KvService/Get HTTP/1.1\r\nHost: x\r\nAuthorization: ${ADMIN_HEADERS.authorization}\r\nX-P: " + "a".repeat(5_000), 100);
       if (i % 3 === 2) {
-        raw.socket.write("POST /blixard.v1.KvService/Put HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n");
+        raw.socket.write("POST /blixard.v1.KvService/Put HTTP/1.1\r\nHost: x\r\nAuthorization: ${ADMIN_HEADERS.authorization}\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n");
         trickle(raw.socket, "{" + " ".repeat(9_999), 100);
       }
       flood.push(raw);
@@ -276,7 +277,7 @@ describe("API connection caps (deadlines long enough to hold connections while t
     for (let i = 0; i < CAP_LIMITS.http2StreamsMax + 1; i++) {
       const session = sessions[i % sessions.length]!;
       session.on("error", () => {});
-      const stream = session.request({ ":method": "POST", ":path": "/blixard.v1.KvService/Get", "content-type": "application/json" });
+      const stream = session.request({ ":method": "POST", ":path": "/blixard.v1.KvService/Get", "content-type": "application/json", authorization: ADMIN_HEADERS.authorization! });
       stream.on("error", () => {});
       stream.write("{");
       streams.push(stream);

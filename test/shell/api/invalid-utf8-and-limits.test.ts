@@ -13,6 +13,7 @@ import { GetRequestSchema, PutRequestSchema } from "../../../src/shell/api/gen/b
 import { KV_KEY_BYTES_MAX } from "../../../src/core/replica/kv-state-machine.ts";
 import { REQUEST_BYTES_MAX } from "../../../src/core/replica/request-types.ts";
 import { waitUntil } from "../../support/wait-until.ts";
+import { ADMIN_HEADERS, BOOTSTRAP_TOKENS } from "../../support/admin-token.ts";
 
 interface Reply {
   readonly status: number;
@@ -22,7 +23,7 @@ interface Reply {
 }
 
 async function call(base: string, method: string, contentType: string, body: Uint8Array | string): Promise<Reply> {
-  const response = await fetch(`${base}/blixard.v1.KvService/${method}`, { method: "POST", headers: { "content-type": contentType }, body });
+  const response = await fetch(`${base}/blixard.v1.KvService/${method}`, { method: "POST", headers: { ...ADMIN_HEADERS, "content-type": contentType }, body });
   const text = Buffer.from(await response.arrayBuffer()).toString("utf8");
   const json = response.headers.get("content-type") === "application/json" ? (JSON.parse(text === "" ? "{}" : text) as { code?: string; message?: string; value?: string }) : {};
   return { status: response.status, code: json.code ?? "", message: json.message ?? "", value: json.value ?? "" };
@@ -45,7 +46,7 @@ describe("invalid UTF-8 and the key limit on every API path", { timeout: 60_000 
 
   before(async () => {
     for (const plain of [false, true]) {
-      const node = await NodeRuntime.start({ security: "insecure",
+      const node = await NodeRuntime.start({ security: "insecure", bootstrapTokens: BOOTSTRAP_TOKENS,
         nodeId: 1,
         peerListen: "127.0.0.1:0",
         apiListen: "127.0.0.1:0",

@@ -17,6 +17,7 @@ import { KvService } from "../../../src/shell/api/gen/blixard/v1/kv_pb.ts";
 import { initCa, issueClient, issueNode } from "../../../src/shell/cli/ca-command.ts";
 import { createCertificateAuthority, issueCertificate } from "../../../src/shell/tls/certificate-authority.ts";
 import { waitUntil } from "../../support/wait-until.ts";
+import { ADMIN_HEADERS, ADMIN_TOKEN, BOOTSTRAP_TOKENS } from "../../support/admin-token.ts";
 
 describe("the API over TLS", () => {
   const dir = mkdtempSync(join(tmpdir(), "blixard-tls-api-"));
@@ -28,7 +29,7 @@ describe("the API over TLS", () => {
     const tlsDir = await issueNode(join(dir, "ca"), 1, ["127.0.0.1"]);
     const clientDir = await issueClient(join(dir, "ca"), "tester");
     clientTls = { caPem: readFileSync(join(clientDir, "ca.pem"), "utf8"), certPem: readFileSync(join(clientDir, "client.pem"), "utf8"), keyPem: readFileSync(join(clientDir, "client-key.pem"), "utf8") };
-    node = await NodeRuntime.start({ nodeId: 1, security: { tlsDir }, peerListen: "127.0.0.1:0", apiListen: "127.0.0.1:0", dataDir: join(dir, "node-1"), initialCluster: new Map([[1, "127.0.0.1:0"]]), log: silentLogger, tickMs: 20 });
+    node = await NodeRuntime.start({ nodeId: 1, security: { tlsDir }, peerListen: "127.0.0.1:0", apiListen: "127.0.0.1:0", dataDir: join(dir, "node-1"), initialCluster: new Map([[1, "127.0.0.1:0"]]), log: silentLogger, tickMs: 20, bootstrapTokens: BOOTSTRAP_TOKENS });
     await waitUntil("leadership", () => node.status().raft.role === "leader");
   });
   after(async () => {
@@ -37,12 +38,12 @@ describe("the API over TLS", () => {
   });
 
   test("HTTP/1.1 and HTTP/2 (ALPN), with and without a client certificate, Connect and gRPC", async () => {
-    const withCert = createApiClients(node.apiAddress, { tls: clientTls });
+    const withCert = createApiClients(node.apiAddress, { tls: clientTls, token: ADMIN_TOKEN.text });
     assert.ok(withCert.url.startsWith("https://"), withCert.url);
     await withCert.kv.put({ key: "k", value: "v" });
-    const h2 = createApiClients(node.apiAddress, { tls: { caPem: clientTls.caPem }, httpVersion: "2" });
+    const h2 = createApiClients(node.apiAddress, { tls: { caPem: clientTls.caPem }, httpVersion: "2", token: ADMIN_TOKEN.text });
     assert.equal((await h2.kv.get({ key: "k" })).value, "v");
-    const grpc = createClient(KvService, createGrpcTransport({ baseUrl: `https://${node.apiAddress}`, nodeOptions: { ca: clientTls.caPem } }));
+    const grpc = createClient(KvService, createGrpcTransport({ baseUrl: `https://${node.apiAddress}`, nodeOptions: { ca: clientTls.caPem }, interceptors: [(next) => (request) => { request.header.set("authorization", ADMIN_HEADERS.authorization!); return next(request); }] }));
     assert.equal((await grpc.get({ key: "k" })).value, "v");
   });
 
