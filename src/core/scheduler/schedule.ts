@@ -427,6 +427,7 @@ class ScheduleRun {
     table.freeDiskGib[bestNode] = table.freeDiskGib[bestNode]! - Math.max(0, context.diskGib - freed.diskGib);
     this.occupancy.add(spec, bestNode);
     this.evictions.push(...evictions);
+    this.preemptibleOnNode.delete(bestNode); // rebuilt without the evictees, so its bounds stay tight
     const nodeId = table.idAt(bestNode);
     const count = evictions.length;
     return { kind: "preempting", vmId: context.vm.id, nodeId, evictions, explanation: `preempting ${count} ${count === 1 ? "VM" : "VMs"} on node ${nodeId}` };
@@ -442,7 +443,7 @@ class ScheduleRun {
     if (onNode === undefined) {
       const candidates: EvictionCandidate[] = [];
       for (const other of this.view.vmsOnNode(this.table.idAt(i))) {
-        if (!other.spec.preemptible || other.phase === "stopping" || other.phase === "deleting") continue;
+        if (!other.spec.preemptible || other.phase === "stopping" || other.phase === "deleting" || this.evicted.has(other.id)) continue;
         const resources = other.spec.resources;
         candidates.push({ vmId: other.id, generation: other.generation, priority: other.spec.priority, vcpus: resources.vcpus, memoryMib: resources.memoryMib, diskGib: resources.diskGib });
       }
