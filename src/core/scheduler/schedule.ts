@@ -224,6 +224,13 @@ class ScheduleRun {
     return score;
   }
 
+  /** VMs of the group (or tenant) in node i's domains, summed over the VM's spread constraints. */
+  private spreadPenalty(context: VmContext, i: number): number {
+    let sharing = 0;
+    for (const spread of context.spreads) sharing += spread.counts.get(spread.domains[i]!) ?? 0;
+    return sharing;
+  }
+
   private score(context: VmContext, i: number): number {
     const table = this.table;
     const resources = resourceScore(
@@ -246,7 +253,9 @@ class ScheduleRun {
   /**
    * spread and bin-pack: tiers by preferred matches (descending); in each tier, from its cursor,
    * wrapping, the nodes that pass every filter are scored until candidatesMax were. The best
-   * score wins, ties the lowest node id. Cursors then move: spread past the last node examined
+   * score wins, ties the lowest node id. A VM with spread constraints scans on past
+   * candidatesMax while its best candidate shares a domain with its group: the domain
+   * component is exact. Cursors then move: spread past the last node examined
    * (the next VM looks at the next nodes), bin-pack to the first node that passed (it keeps
    * filling the same nodes).
    */
@@ -257,8 +266,11 @@ class ScheduleRun {
     const spread = this.options.strategy === "spread";
     let best = -1;
     let bestScore = -Infinity;
+    let bestSpreadPenalty = 0;
+    const spreadWithinCandidates = this.bugs.has("spread-within-candidates");
     let examined = 0;
-    for (let tier = 0; tier + 1 < tierStarts.length && examined < this.limit; tier++) {
+    let done = false;
+    for (let tier = 0; tier + 1 < tierStarts.length && !done; tier++) {
       const start = tierStarts[tier]!;
       const length = tierStarts[tier + 1]! - start;
       const cursor = cursors[tier]!;
@@ -276,9 +288,13 @@ class ScheduleRun {
         if (score > bestScore || (score === bestScore && i < best)) {
           best = i;
           bestScore = score;
+          bestSpreadPenalty = this.spreadPenalty(context, i);
         }
         examined += 1;
-        if (examined >= this.limit) break;
+        if (examined >= this.limit && (bestSpreadPenalty === 0 || spreadWithinCandidates)) {
+          done = true;
+          break;
+        }
       }
       if (spread && lastExamined >= 0) cursors[tier] = lastExamined + 1 >= length ? 0 : lastExamined + 1;
       if (!spread && firstPassing >= 0) cursors[tier] = firstPassing;
@@ -311,8 +327,10 @@ class ScheduleRun {
     const steps = this.bugs.has("give-up-after-half") ? Math.floor(length / 2) : length;
     let best = -1;
     let bestScore = -Infinity;
+    let bestSpreadPenalty = 0;
+    const spreadWithinCandidates = this.bugs.has("spread-within-candidates");
     let examined = 0;
-    for (let step = 0; step < steps && examined < this.limit; step++) {
+    for (let step = 0; step < steps && (examined < this.limit || (bestSpreadPenalty > 0 && !spreadWithinCandidates)); step++) {
       let position = startPosition + step;
       if (position >= length) position -= length;
       const i = rotation[position]!;
@@ -321,6 +339,7 @@ class ScheduleRun {
       if (score > bestScore) {
         best = i;
         bestScore = score;
+        bestSpreadPenalty = this.spreadPenalty(context, i);
       }
       examined += 1;
     }
@@ -408,6 +427,7 @@ class ScheduleRun {
     table.freeDiskGib[bestNode] = table.freeDiskGib[bestNode]! - Math.max(0, context.diskGib - freed.diskGib);
     this.occupancy.add(spec, bestNode);
     this.evictions.push(...evictions);
+    this.preemptibleOnNode.delete(bestNode); // rebuilt without the evictees, so its bounds stay tight
     const nodeId = table.idAt(bestNode);
     const count = evictions.length;
     return { kind: "preempting", vmId: context.vm.id, nodeId, evictions, explanation: `preempting ${count} ${count === 1 ? "VM" : "VMs"} on node ${nodeId}` };
@@ -423,7 +443,7 @@ class ScheduleRun {
     if (onNode === undefined) {
       const candidates: EvictionCandidate[] = [];
       for (const other of this.view.vmsOnNode(this.table.idAt(i))) {
-        if (!other.spec.preemptible || other.phase === "stopping" || other.phase === "deleting") continue;
+        if (!other.spec.preemptible || other.phase === "stopping" || other.phase === "deleting" || this.evicted.has(other.id)) continue;
         const resources = other.spec.resources;
         candidates.push({ vmId: other.id, generation: other.generation, priority: other.spec.priority, vcpus: resources.vcpus, memoryMib: resources.memoryMib, diskGib: resources.diskGib });
       }

@@ -26,7 +26,9 @@ export type SchedulerPlantedBug =
   /** Preemption evicts every eligible VM on the chosen node, not the fewest. */
   | "preempt-every-candidate"
   /** A VM is declared unplaceable after examining only the first half of the nodes. */
-  | "give-up-after-half";
+  | "give-up-after-half"
+  /** The spread constraint is honoured only among the first candidatesMax candidates. */
+  | "spread-within-candidates";
 
 export interface SchedulerOptions {
   readonly strategy: SchedulingStrategy;

@@ -139,6 +139,21 @@ export class OracleState {
     return best;
   }
 
+  /** VMs of the spec's group (or, without one, its tenant) in node's domain, summed over its spread constraints. */
+  spreadSharing(node: NodeRecord, spec: VmSpec): number {
+    let sharing = 0;
+    for (const c of spec.constraints) {
+      if (c.kind !== "spread") continue;
+      for (const other of this.nodes) {
+        if (other.topology[c.domain] !== node.topology[c.domain]) continue;
+        sharing += this.onNode
+          .get(other.id)!
+          .filter((s) => s.tenant === spec.tenant && (spec.antiAffinity.group === "" || s.antiAffinity.group === spec.antiAffinity.group)).length;
+      }
+    }
+    return sharing;
+  }
+
   add(spec: VmSpec, nodeId: number, resources: readonly [number, number, number]): void {
     const u = this.used.get(nodeId)!;
     this.used.set(nodeId, [u[0] + resources[0], u[1] + resources[1], u[2] + resources[2]]);

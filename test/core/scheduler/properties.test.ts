@@ -9,6 +9,8 @@
 //     tie rules (lowest total priority, then lowest node id);
 //   - Really Unplaceable: an unplaceable VM passes no node's filters (and no preemption helps),
 //     and its explanation's counts are the exact first-failure counts;
+//   - Fewest In Domain: a VM with spread constraints goes where the fewest of its group (or
+//     tenant) share the domain, among all feasible nodes, whatever candidatesMax;
 //   - Deterministic: the same input gives the same plan, also with the view iterating backwards.
 // Each planted bug (SchedulerPlantedBug) must make one of them fail.
 
@@ -41,7 +43,7 @@ function decisionOf(plan: SchedulePlan, vmId: number): ScheduleDecision {
   return decision;
 }
 
-type Property = "capacity" | "constraints" | "priority" | "fewest" | "unplaceable";
+type Property = "capacity" | "constraints" | "priority" | "fewest" | "unplaceable" | "spread";
 
 /** Replays the plan against the oracle; throws (naming the property) at the first violation. */
 function checkPlan(view: FixtureView, vmIds: readonly number[], plan: SchedulePlan, checked: ReadonlySet<Property>): void {
@@ -60,6 +62,11 @@ function checkPlan(view: FixtureView, vmIds: readonly number[], plan: SchedulePl
         const failure = state.failure(node, spec);
         if (checked.has("constraints") && failure !== undefined && !failure.startsWith("insufficient")) throw new Error(`constraints: vm ${vm.id} placed on node ${node.id}, which fails ${failure}`);
         if (checked.has("capacity") && failure !== undefined && failure.startsWith("insufficient")) throw new Error(`capacity: vm ${vm.id} placed on node ${node.id}: ${failure}`);
+        if (checked.has("spread") && spec.constraints.some((c) => c.kind === "spread")) {
+          const fewest = Math.min(...state.nodes.filter((n) => state.failure(n, spec) === undefined).map((n) => state.spreadSharing(n, spec)));
+          const sharing = state.spreadSharing(node, spec);
+          if (sharing > fewest) throw new Error(`spread: vm ${vm.id} placed where ${sharing} of its group share the domain; a feasible node has ${fewest}`);
+        }
         state.add(spec, node.id, need);
         break;
       }
@@ -126,7 +133,7 @@ function checkPlan(view: FixtureView, vmIds: readonly number[], plan: SchedulePl
   for (const p of plan.placements) assert.equal(p.expectedGeneration, view.vm(p.vmId)!.generation);
 }
 
-const ALL: ReadonlySet<Property> = new Set(["capacity", "constraints", "priority", "fewest", "unplaceable"]);
+const ALL: ReadonlySet<Property> = new Set(["capacity", "constraints", "priority", "fewest", "unplaceable", "spread"]);
 
 function planProperty(plantedBugs: readonly SchedulerPlantedBug[], checked: ReadonlySet<Property>, singleVm: boolean) {
   return fc.property(scenarioArbitrary, (scenario) => {
@@ -138,7 +145,7 @@ function planProperty(plantedBugs: readonly SchedulerPlantedBug[], checked: Read
 }
 
 describe("scheduler properties against the brute-force oracle", () => {
-  test("batches: within capacity, hard constraints, lower priority only, fewest evictions, really unplaceable", () => {
+  test("batches: within capacity, hard constraints, lower priority only, fewest evictions, really unplaceable, fewest in domain", () => {
     fc.assert(planProperty([], ALL, false), { seed: SEED, numRuns: RUNS });
   });
 
@@ -181,6 +188,7 @@ describe("each planted bug makes a property fail", () => {
     { bug: "preempt-equal-priority", property: "priority", singleVm: true },
     { bug: "preempt-every-candidate", property: "fewest", singleVm: true },
     { bug: "give-up-after-half", property: "unplaceable", singleVm: true },
+    { bug: "spread-within-candidates", property: "spread", singleVm: false },
   ];
   for (const { bug, property, singleVm } of cases) {
     test(`${bug} is caught by "${property}"`, () => {
