@@ -14,6 +14,7 @@ import { EventQueue } from "../../../src/core/sim/event-queue.ts";
 import { SimClock, SimTimers } from "../../../src/core/sim/sim-clock.ts";
 import { nodeRegistration, defaultSimOrchestratorOptions, simLeaseTiming } from "../../../src/core/sim/sim-orchestrator.ts";
 import { DEFAULT_SCHEDULER_OPTIONS } from "../../../src/core/scheduler/scheduler-types.ts";
+import { spec as fixtureSpec } from "../cluster/fixtures.ts";
 
 const timing = simLeaseTiming;
 const LC_US = controllerDeclareDownAfterUs(timing);
@@ -73,22 +74,9 @@ class Rig {
   }
 }
 
+/** The cluster tests' spec (test/core/cluster/fixtures.ts), small and of priority 0 unless overridden. */
 function spec(name: string, overrides: Partial<VmSpec> = {}): VmSpec {
-  return {
-    tenant: "acme",
-    name,
-    resources: { vcpus: 1, memoryMib: 512, diskGib: 1 },
-    image: { kernel: "/k", initrd: "/i", rootDisk: "" },
-    kernelCmdline: "console=ttyS0",
-    interfaces: [],
-    priority: 0,
-    preemptible: false,
-    restartPolicy: "always",
-    healthCheck: { kind: "process" },
-    antiAffinity: { group: "", mode: "soft", weight: 1, maxPerNode: 1 },
-    constraints: [],
-    ...overrides,
-  };
+  return fixtureSpec(name, { resources: { vcpus: 1, memoryMib: 512, diskGib: 1 }, priority: 0, ...overrides });
 }
 
 function withNodes(rig: Rig, count: number): void {

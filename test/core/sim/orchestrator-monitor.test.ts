@@ -8,6 +8,7 @@ import { OrchestratorMonitor, type ReplicaState } from "../../../src/core/sim/or
 import type { PropertyName } from "../../../src/core/sim/properties.ts";
 import { defaultSimOrchestratorOptions, nodeRegistration } from "../../../src/core/sim/sim-orchestrator.ts";
 import { DEFAULT_SCHEDULER_OPTIONS } from "../../../src/core/scheduler/scheduler-types.ts";
+import { spec as fixtureSpec } from "../cluster/fixtures.ts";
 
 interface Failure {
   readonly property: PropertyName;
@@ -53,22 +54,9 @@ class Rig {
   }
 }
 
+/** The cluster tests' spec (test/core/cluster/fixtures.ts), small and of priority 0 unless overridden. */
 function spec(name: string, overrides: Partial<VmSpec> = {}): VmSpec {
-  return {
-    tenant: "acme",
-    name,
-    resources: { vcpus: 1, memoryMib: 512, diskGib: 1 },
-    image: { kernel: "/k", initrd: "/i", rootDisk: "" },
-    kernelCmdline: "",
-    interfaces: [],
-    priority: 0,
-    preemptible: false,
-    restartPolicy: "always",
-    healthCheck: { kind: "process" },
-    antiAffinity: { group: "", mode: "soft", weight: 1, maxPerNode: 1 },
-    constraints: [],
-    ...overrides,
-  };
+  return fixtureSpec(name, { resources: { vcpus: 1, memoryMib: 512, diskGib: 1 }, priority: 0, ...overrides });
 }
 
 describe("orchestrator monitor", () => {
