@@ -17,47 +17,7 @@ import {
   validateLeaseTiming,
   type LeaseTiming,
 } from "../../../src/core/agent/lease-timing.ts";
-
-const PPM = 1_000_000n;
-
-/**
- * Integer readings (the floor) of offset + phase + the integral of a piecewise-constant rate within
- * the bound (as lease.test.ts models it); phase (in millionths of a microsecond) is where between
- * two ticks the continuous clock stood at true time 0.
- */
-class ModelClock {
-  constructor(
-    readonly offsetUs: bigint,
-    readonly segments: ReadonlyArray<{ lengthUs: bigint; driftPpm: bigint }>,
-    readonly phase: bigint = 0n,
-  ) {}
-
-  read(t: bigint): bigint {
-    let numerator = this.phase;
-    let left = t;
-    for (let i = 0; i < this.segments.length && left > 0n; i++) {
-      const segment = this.segments[i]!;
-      const length = i === this.segments.length - 1 || segment.lengthUs > left ? left : segment.lengthUs;
-      numerator += length * (PPM + segment.driftPpm);
-      left -= length;
-    }
-    return this.offsetUs + numerator / PPM;
-  }
-
-  /** The first true time >= from at which the reading reaches `target`. */
-  firstTimeReaching(target: bigint, from: bigint): bigint {
-    if (this.read(from) >= target) return from;
-    let low = from;
-    let high = from + 1n;
-    while (this.read(high) < target) high = from + (high - from) * 2n;
-    while (high - low > 1n) {
-      const middle = (low + high) / 2n;
-      if (this.read(middle) >= target) high = middle;
-      else low = middle;
-    }
-    return high;
-  }
-}
+import { ModelClock } from "../../support/model-clock.ts";
 
 const bound = CLOCK_DRIFT_BOUND_PPM;
 const clockArb = fc

@@ -7,47 +7,7 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import { CLOCK_DRIFT_BOUND_PPM } from "../../../src/core/env/environment.ts";
 import { LEASE_PROMISE_US_MAX, holderDurationUs, leaseFromRound, leaseHolds, promiseEndUs, renewLease } from "../../../src/core/lease/lease.ts";
-
-const PPM = 1_000_000n;
-
-/**
- * A monotonic clock as the simulator and the Environment promise it: integer readings of
- * offset + the integral of a rate that stays within the bound, piecewise constant in true time
- * (segments of `lengthUs` at `driftPpm`; the last segment's rate continues forever).
- */
-class ModelClock {
-  constructor(
-    readonly offsetUs: bigint,
-    readonly segments: ReadonlyArray<{ lengthUs: bigint; driftPpm: bigint }>,
-  ) {}
-
-  /** The reading at integer true time `t` (floor of the exact value). */
-  read(t: bigint): bigint {
-    let numerator = 0n; // in microseconds * 1e6
-    let left = t;
-    for (let i = 0; i < this.segments.length && left > 0n; i++) {
-      const segment = this.segments[i]!;
-      const length = i === this.segments.length - 1 || segment.lengthUs > left ? left : segment.lengthUs;
-      numerator += length * (PPM + segment.driftPpm);
-      left -= length;
-    }
-    return this.offsetUs + numerator / PPM;
-  }
-
-  /** The first true time >= from at which the reading reaches `target` (readings never decrease). */
-  firstTimeReaching(target: bigint, from: bigint): bigint {
-    if (this.read(from) >= target) return from;
-    let low = from; // read(low) < target
-    let high = from + 1n;
-    while (this.read(high) < target) high = from + (high - from) * 2n;
-    while (high - low > 1n) {
-      const mid = (low + high) / 2n;
-      if (this.read(mid) < target) low = mid;
-      else high = mid;
-    }
-    return high;
-  }
-}
+import { ModelClock } from "../../support/model-clock.ts";
 
 const bound = CLOCK_DRIFT_BOUND_PPM;
 const drift = fc.integer({ min: -bound, max: bound });
