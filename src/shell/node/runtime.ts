@@ -43,6 +43,7 @@ import { TlsDirectory, TlsDirectoryError } from "../tls/tls-directory.ts";
 import { decodeTokenRecord, TOKEN_KEY_PREFIX, TOKENS_LISTED_MAX, tokenKey, type TokenRecord } from "../../core/replica/token-book.ts";
 import { Gatekeeper, type GatekeeperPlantedBug } from "../auth/gatekeeper.ts";
 import type { PresentedToken } from "../auth/bearer-token.ts";
+import type { NodeVmHost } from "../vm/node-vm-host.ts";
 
 export interface NodeRuntimeConfig {
   readonly nodeId: NodeId;
@@ -131,6 +132,8 @@ export class NodeRuntime {
   private stopped = false;
   private readonly clients = new Map<string, ApiClients>();
   private readonly tls: TlsDirectory | undefined;
+  /** This node's VMs, when it runs the orchestrator (undefined otherwise). */
+  private vms: NodeVmHost | undefined;
 
   private constructor(parts: {
     config: NodeRuntimeConfig;
@@ -293,6 +296,11 @@ export class NodeRuntime {
   }
 
   /** The orchestrator's cluster state as applied on this node (read-only: serializable, may lag the leader). */
+  /** This node's VMs (their consoles), or undefined when the node runs no orchestrator. */
+  get vmHost(): NodeVmHost | undefined {
+    return this.vms;
+  }
+
   get clusterView(): ClusterView {
     return this.machine.cluster;
   }
