@@ -29,7 +29,7 @@ import type { ConfState, NodeId } from "../../core/raft/types.ts";
 import { RaftStorage, StorageError } from "../../core/storage/raft-storage.ts";
 import type { NodeStateMachine } from "../../core/replica/node-state-machine.ts";
 import { decodeMemberAddresses, memberKey, type MemberAddresses } from "../../core/replica/address-book.ts";
-import { createNodeProcess, startMembershipAgent, type NodeReplica } from "../../core/replica/node-process.ts";
+import { createNodeProcess, startMembershipAgent, startOrchestrator, type NodeReplica, type OrchestratorParts } from "../../core/replica/node-process.ts";
 import { defaultRaftTuning, defaultReplicaOptions, type ReplicaStatus } from "../../core/replica/replica.ts";
 import { defaultRequestPathOptions, type RequestPath } from "../../core/replica/request-path.ts";
 import type { ClientRequest, RequestOutcome } from "../../core/replica/request-types.ts";
@@ -44,6 +44,12 @@ import { decodeTokenRecord, TOKEN_KEY_PREFIX, TOKENS_LISTED_MAX, tokenKey, type 
 import { Gatekeeper, type GatekeeperPlantedBug } from "../auth/gatekeeper.ts";
 import type { PresentedToken } from "../auth/bearer-token.ts";
 import type { NodeVmHost } from "../vm/node-vm-host.ts";
+import type { VmBackend } from "../../core/agent/vm-backend.ts";
+import type { NodeRegistration } from "../../core/cluster/types.ts";
+import { validateLeaseTiming, type LeaseTiming } from "../../core/agent/lease-timing.ts";
+import { defaultReconcileIntervalUs } from "../../core/agent/node-agent.ts";
+import { defaultReconcilerOptions } from "../../core/agent/reconciler.ts";
+import { DEFAULT_SCHEDULER_OPTIONS } from "../../core/scheduler/scheduler-types.ts";
 
 export interface NodeRuntimeConfig {
   readonly nodeId: NodeId;
@@ -83,6 +89,22 @@ export interface NodeRuntimeConfig {
   readonly apiLimits?: ApiServerLimits;
   /** Called when the node must stop on its own (a failed fsync): the process should exit non-zero. */
   readonly onFatal?: (error: Error) => void;
+  /** Run the orchestrator here: this node's agent on a VM backend, and the controller (absent: a key-value node only). */
+  readonly orchestrator?: OrchestratorRuntimeConfig;
+}
+
+/**
+ * The orchestrator on a real node. The backend is built by the caller's factory once the node's
+ * Environment exists (its monotonic clock is the one the lease deadlines are read on), so this
+ * file knows no backend kind.
+ */
+export interface OrchestratorRuntimeConfig {
+  readonly backend: (env: SystemEnvironment) => { readonly backend: VmBackend; readonly host: NodeVmHost; readonly close: () => Promise<void> };
+  /** What this node registers, but for its id and address (the runtime's own). */
+  readonly registration: Omit<NodeRegistration, "id" | "address">;
+  readonly timing: LeaseTiming;
+  /** How often the controller looks at the cluster (default 200 ms). */
+  readonly controllerRoundMs?: number;
 }
 
 /** A failure to start, reported as one line (the CLI prints it and exits 1). */
@@ -134,6 +156,7 @@ export class NodeRuntime {
   private readonly tls: TlsDirectory | undefined;
   /** This node's VMs, when it runs the orchestrator (undefined otherwise). */
   private vms: NodeVmHost | undefined;
+  private orchestrator: (OrchestratorParts & { readonly closeBackend: () => Promise<void> }) | undefined;
 
   private constructor(parts: {
     config: NodeRuntimeConfig;
@@ -267,7 +290,24 @@ export class NodeRuntime {
       addresses: { peer: self.peerAddress, api: self.apiAddress },
       joinVia: joinTarget?.nodeId,
     });
+    if (config.orchestrator !== undefined) self.startOrchestrator(config.orchestrator);
     return self;
+  }
+
+  /** Builds the backend and starts this node's agent and the controller (both stop with the node; the VMs do not). */
+  private startOrchestrator(orchestrator: OrchestratorRuntimeConfig): void {
+    assert(this.orchestrator === undefined && this.apiAddress !== "", "the orchestrator starts once, after the API listens");
+    validateLeaseTiming(orchestrator.timing);
+    const { backend, host, close } = orchestrator.backend(this.env);
+    const registration: NodeRegistration = { ...orchestrator.registration, id: this.nodeId, address: this.apiAddress };
+    const parts = startOrchestrator(this.env, { replica: this.replica, machine: this.machine, requestPath: this.requestPath }, backend, {
+      agent: { reconciler: defaultReconcilerOptions(registration, orchestrator.timing), reconcileIntervalUs: defaultReconcileIntervalUs },
+      controller: { timing: orchestrator.timing, roundIntervalMs: orchestrator.controllerRoundMs ?? 200, scheduler: DEFAULT_SCHEDULER_OPTIONS, scheduleBatchMax: 256 },
+    });
+    this.orchestrator = { ...parts, closeBackend: close };
+    this.vms = host;
+    assert(this.vmHost === host, "the API sees this node's VM host");
+    this.log.info({ nodeId: this.nodeId, vmBackend: host.description, capacity: registration.capacity, leaseMs: orchestrator.timing.leaseDurationUs / 1000 }, "orchestrator started");
   }
 
   // ---- what the API service calls -------------------------------------------------
@@ -359,6 +399,10 @@ export class NodeRuntime {
     if (this.stopped) return;
     this.stopped = true;
     this.agent?.stop();
+    // The agent stops renewing; the VMs and their guards live on (the next incarnation adopts them,
+    // or the guards fence them when the lease runs out: docs/VMS.md).
+    this.orchestrator?.agent.stop();
+    this.orchestrator?.controller.stop();
     this.log.info({ nodeId: this.nodeId }, "node stopping");
     // Stop accepting first; then stopping the request path and the replica answers every waiting
     // request (unknown or "stopped"), so the API server drains at once instead of at its grace deadline.
@@ -367,6 +411,7 @@ export class NodeRuntime {
     this.replica.stop();
     await apiClosed;
     await this.transport.close();
+    await this.orchestrator?.closeBackend();
     this.env.timers.cancelAll();
     this.tls?.close();
     this.disk.close();
