@@ -9,6 +9,7 @@ import { registerKvCommand } from "./kv-command.ts";
 import { registerTokenCommand } from "./token-command.ts";
 import { invalidUtf8Argument, readRawCmdline } from "./raw-argv.ts";
 import { registerCaCommand } from "./ca-command.ts";
+import { registerUpCommand } from "./up-command.ts";
 
 export function buildProgram(): Command {
   const program = new Command("blixard")
@@ -17,6 +18,7 @@ export function buildProgram(): Command {
     .showSuggestionAfterError(true)
     .exitOverride()
     .configureOutput({ outputError: (text, write) => write(text.trimEnd().split("\n")[0] + "\n") });
+  registerUpCommand(program);
   registerSimCommand(program);
   registerCheckCommand(program);
   registerNodeCommand(program);
