@@ -110,6 +110,8 @@ export function startNodes(prepared: PreparedCluster, extraEnv: Readonly<Record<
     const log = openSync(node.logFile, "a", 0o600);
     const child = spawn(process.execPath, [BIN, ...nodeArguments(node, prepared.nodes, prepared.layout, hash)], { stdio: ["ignore", log, log], env: { ...process.env, ...extraEnv } });
     closeSync(log);
+    // For operators and tests that signal one node (kill -STOP $(cat node-2/node.pid)).
+    if (child.pid !== undefined) writeFileSync(join(node.dataDir, "node.pid"), `${child.pid}\n`);
     const running: RunningNode = { node, child, exitCode: null, exited: Promise.resolve() };
     running.exited = new Promise<void>((done) =>
       child.once("exit", (code, signal) => {

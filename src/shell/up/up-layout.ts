@@ -8,6 +8,7 @@
 //   ca/                     the cluster CA (ca.pem, ca-key.pem), from `blixard ca init`
 //   node-<id>/              the node's --data-dir; node-<id>/tls its --tls-dir; node-<id>/vms its VMs
 //   node-<id>/node.log      the node's stdout and stderr (JSON log lines)
+//   node-<id>/node.pid      the node process's pid while up runs it
 
 import { join } from "node:path";
 import { assert } from "../../core/assert.ts";
