@@ -109,6 +109,7 @@ export function createNodeServices(runtime: NodeRuntime, gate: Gatekeeper): Node
       lastIndex: BigInt(raft.lastIndex),
       peerAddress: runtime.peerAddress,
       apiAddress: runtime.apiAddress,
+      vmBackend: runtime.vmHost?.description ?? "",
     });
   };
 

@@ -30,12 +30,12 @@ function statusTable(status: StatusResponse, insecure: boolean): string {
   const header = `cluster ${status.clusterId}  leader ${status.leaderId === 0n ? "unknown" : String(status.leaderId)}  term ${status.term}${insecure ? `  ${INSECURE_NOTE}` : ""}`;
   const rows = status.nodes.map((node) =>
     node.reachable
-      ? [String(node.id), node.role, String(node.term), String(node.commit), String(node.applied), String(node.lastIndex), node.apiAddress]
-      : [String(node.id), "unreachable", "-", "-", "-", "-", `${node.apiAddress} (${node.error})`],
+      ? [String(node.id), node.role, String(node.term), String(node.commit), String(node.applied), String(node.lastIndex), node.apiAddress, node.vmBackend === "" ? "-" : node.vmBackend]
+      : [String(node.id), "unreachable", "-", "-", "-", "-", `${node.apiAddress} (${node.error})`, "-"],
   );
   // Alarms after the table, one line each, so that the table's columns stay as they were.
   const alarms = status.nodes.flatMap((node) => node.alarms.map((alarm) => `ALARM node ${node.id}: ${alarm}`));
-  return `${header}\n${formatTable(["ID", "ROLE", "TERM", "COMMIT", "APPLIED", "LAST", "API"], rows)}${alarms.map((line) => `\n${line}`).join("")}`;
+  return `${header}\n${formatTable(["ID", "ROLE", "TERM", "COMMIT", "APPLIED", "LAST", "API", "VMS"], rows)}${alarms.map((line) => `\n${line}`).join("")}`;
 }
 
 function checkAddress(text: string | undefined, flag: string, required: boolean): string {
