@@ -79,7 +79,7 @@ describe("blixard kv and cluster commands", { timeout: 120_000 }, () => {
     const lines = status.stdout.trimEnd().split("\n");
     // The node runs with --insecure: every status says so.
     assert.match(lines[0]!, /^cluster c-[0-9a-f]{16}  leader 1  term \d+  INSECURE \(--insecure: plaintext, peers and clients not authenticated\)$/);
-    assert.match(lines[1]!, /^ID\s+ROLE\s+TERM\s+COMMIT\s+APPLIED\s+LAST\s+API$/);
+    assert.match(lines[1]!, /^ID\s+ROLE\s+TERM\s+COMMIT\s+APPLIED\s+LAST\s+API\s+VMS$/);
     assert.match(lines[2]!, /^1\s+leader\s+/);
     const members = await blixard("cluster", "members", endpoint, "-o", "json");
     assert.deepEqual(
