@@ -100,6 +100,11 @@ export function startOrchestrator(env: Environment, node: NodeProcess, backend: 
   const controller = new ClusterController(env, { submit, readState, isLeader: () => !node.replica.isStopped && node.replica.core.currentRole() === "leader" }, options.controller);
   agent.start();
   controller.start();
+  // Both look at a change within this turn of the event loop, not at their next scheduled pass.
+  node.machine.onClusterChange(() => {
+    agent.wake();
+    controller.wake();
+  });
   return { agent, controller };
 }
 

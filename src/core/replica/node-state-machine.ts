@@ -44,6 +44,8 @@ export interface NodeStateMachinePlantedBugs {
 export class NodeStateMachine implements StateMachine<NodeResult, NodeQuery, NodeQueryResult> {
   readonly kv: KvStateMachine;
   readonly cluster: ClusterState;
+  /** Told after every applied cluster command and restore (the orchestrator's parts wake on it); never changes state. */
+  private clusterListeners: Array<() => void> = [];
 
   constructor(plantedBugs: NodeStateMachinePlantedBugs = {}) {
     this.kv = new KvStateMachine(plantedBugs.kv);
@@ -58,6 +60,7 @@ export class NodeStateMachine implements StateMachine<NodeResult, NodeQuery, Nod
     assert(!("error" in decoded), () => `a committed cluster command does not decode: ${"error" in decoded ? decoded.error : ""}`);
     const result = this.cluster.apply(index, decoded);
     assert(this.cluster.appliedIndex === index, "the cluster state records the index it applied");
+    this.notifyCluster();
     return { op: "cluster", result };
   }
 
@@ -94,5 +97,19 @@ export class NodeStateMachine implements StateMachine<NodeResult, NodeQuery, Nod
     assert(4 + kvLength <= snapshot.length, "node snapshot truncated");
     this.kv.restore(snapshot.subarray(4, 4 + kvLength));
     this.cluster.restore(snapshot.subarray(4 + kvLength));
+    this.notifyCluster();
+  }
+
+  /**
+   * Calls `listener` after each cluster change. It runs inside apply, so it must only note the change
+   * (arm a timer), never read or propose there: see NodeAgent.wake and ClusterController.wake.
+   */
+  onClusterChange(listener: () => void): void {
+    assert(this.clusterListeners.length < 8, "a few listeners at most (the agent and the controller)");
+    this.clusterListeners.push(listener);
+  }
+
+  private notifyCluster(): void {
+    for (const listener of this.clusterListeners) listener();
   }
 }

@@ -126,6 +126,22 @@ describe("cluster controller", () => {
     assert.equal(rig.state.node(1)!.state, "down");
   });
 
+  test("woken by a change, it places a new VM within a tenth of a round, not at the next round; a burst of wakes costs one round", () => {
+    const rig = new Rig();
+    withNodes(rig, 1);
+    rig.controller.start();
+    rig.runUntilUs(150_000); // one regular round at 100 ms; the next is due at 200 ms
+    const roundsBefore = rig.controller.stats.rounds;
+    rig.command({ kind: "vm-create", spec: spec("quick"), desired: "running" });
+    for (let i = 0; i < 10; i++) rig.controller.wake();
+    rig.runUntilUs(160_000); // 100 ms + a tenth of the 100 ms interval = 110 ms: the early round ran at once
+    assert.equal(rig.controller.stats.rounds, roundsBefore + 1, "ten wakes, one early round");
+    assert.ok(rig.kinds().includes("placements-commit"), "placed at the early round");
+    rig.controller.wake();
+    rig.runUntilUs(165_000);
+    assert.equal(rig.controller.stats.rounds, roundsBefore + 2, "another wake a tenth of a round later: another round");
+  });
+
   test("schedules pending VMs and places them", () => {
     const rig = new Rig();
     withNodes(rig, 3);
