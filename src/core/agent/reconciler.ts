@@ -54,6 +54,8 @@ export interface ReconcilerOptions {
   /** Grace of a graceful stop; below stopBoundUs, so a kill after it still fits. */
   readonly stopGraceMs: number;
   readonly reportResendUs: number;
+  /** After a report that was not applied: how long before it is sent again (below reportResendUs). */
+  readonly reportRetryUs: number;
   /** Probe interval of health checks that name none (kind "process", "console"). */
   readonly probeIntervalUs: number;
   readonly registerRetryUs: number;
@@ -70,6 +72,7 @@ export function defaultReconcilerOptions(registration: NodeRegistration, timing:
     backoff: defaultRestartBackoff,
     stopGraceMs: Math.floor(timing.stopBoundUs / 2_000),
     reportResendUs: 1_000_000,
+    reportRetryUs: 100_000,
     probeIntervalUs: 1_000_000,
     registerRetryUs: 500_000,
     opTimeoutUs: Math.max(timing.startBoundUs, timing.stopBoundUs) * 2,
@@ -196,7 +199,7 @@ export class Reconciler {
     validateLeaseTiming(options.timing);
     validateRestartBackoff(options.backoff);
     assert(options.stopGraceMs * 1000 < options.timing.stopBoundUs, "a graceful stop's grace must leave room for a kill within the stop bound");
-    assert(options.vmsMax > 0 && options.reportResendUs > 0 && options.probeIntervalUs > 0 && options.registerRetryUs > 0 && options.opTimeoutUs > 0, "agent bounds and intervals must be positive");
+    assert(options.vmsMax > 0 && options.reportResendUs > 0 && options.reportRetryUs > 0 && options.reportRetryUs <= options.reportResendUs && options.probeIntervalUs > 0 && options.registerRetryUs > 0 && options.opTimeoutUs > 0, "agent bounds and intervals must be positive");
   }
 
   get phase(): LeasePhase {
@@ -464,7 +467,8 @@ export class Reconciler {
         if (outcome.status !== "ok") {
           for (const report of flight.reports) {
             const vm = this.vms.get(report.vmId);
-            if (vm !== undefined) vm.lastSent = undefined; // resend at the next tick
+            // Resend after reportRetryUs, not at once: a refusal known at once (no leader yet) must not make a loop.
+            if (vm?.lastSent !== undefined) vm.lastSent = { ...vm.lastSent, atUs: this.clock.monotonicUs - this.options.reportResendUs + this.options.reportRetryUs };
           }
         }
         return;

@@ -61,8 +61,13 @@ export function startMembershipAgent(env: Environment, node: NodeProcess, option
   return agent;
 }
 
-/** How long an outcome known inside submit waits before it is reported (see startOrchestrator). */
-export const IMMEDIATE_OUTCOME_DELAY_MS = 50;
+/**
+ * How long an outcome known inside submit waits before it is reported (see startOrchestrator): the
+ * next timer turn. The callers pace their own retries (the reconciler's reportRetryUs and
+ * registerRetryUs, the heartbeat interval, the controller's rounds), so a refusal known at once
+ * makes no loop.
+ */
+export const IMMEDIATE_OUTCOME_DELAY_MS = 0;
 
 /** The orchestrator's settings for one node: its agent (registration, lease timing) and the controller. */
 export interface OrchestratorNodeOptions {
@@ -85,7 +90,7 @@ export interface OrchestratorParts {
 export function startOrchestrator(env: Environment, node: NodeProcess, backend: VmBackend, options: OrchestratorNodeOptions): OrchestratorParts {
   assert(!node.replica.isStopped, "an orchestrator for a stopped replica");
   // The agent's contract: `done` runs later, never inside submit. A refusal known at once (no leader
-  // yet, overloaded) comes back after a short pause, so that no caller that retries on it can spin.
+  // yet, overloaded) comes back on the next timer turn.
   const submit = (envelope: CommandEnvelope, done: (outcome: SubmitOutcome) => void): void => {
     let returned = false;
     node.requestPath.submit({ kind: "cluster", envelope }, (outcome) => {

@@ -395,8 +395,11 @@ describe("reconciler: reports", () => {
     assert.ok(third[0]?.body.kind === "vm-observed");
     assert.equal(third[0].body.reports.length, 75);
     rig.lose(third[0].proposal);
+    assert.deepEqual(rig.proposals("vm-observed"), [], "not again at once: a refusal known at once must not make a loop");
+    rig.advance(defaultReconcilerOptions(registration, defaultLeaseTiming).reportRetryUs);
+    rig.tick();
     const resent = rig.proposals("vm-observed");
     assert.ok(resent[0]?.body.kind === "vm-observed");
-    assert.equal(resent[0].body.reports.length, 75, "a lost report is sent again");
+    assert.equal(resent[0].body.reports.length, 75, "a lost report is sent again after reportRetryUs");
   });
 });
