@@ -193,7 +193,9 @@ function onChildExit(code, signal) {
 }
 
 /**
- * Records the end, tells the watchers, closes the socket and lets the process end.
+ * Records the end, tells the watchers, closes the socket and lets the process end. The socket's
+ * path goes first, before state.json says stopped: a backend that sees stopped may start a new
+ * guard at once, whose guard.sock this one must not unlink.
  * @param {Exit} exit
  * @param {string} detail
  */
@@ -202,6 +204,12 @@ function finish(exit, detail) {
   finished = true;
   clearTimeout(fenceTimer);
   clearTimeout(graceTimer);
+  server.close();
+  try {
+    fs.unlinkSync(files.socket);
+  } catch {
+    // not bound yet, or already gone
+  }
   setState({ state: "stopped", exit, stoppedAtMs: Date.now(), detail });
   if (child !== undefined && (childAlive || !childClosed)) {
     // Fenced with the VM still alive (its group was SIGKILLed), or its last console lines not
@@ -214,17 +222,12 @@ function finish(exit, detail) {
 }
 
 let shutDown = false;
+/** The watchers' connections end once console.log is complete: a backend that sees the end may read it. */
 function shutdown() {
   if (shutDown) return;
   shutDown = true;
   consoleLog.close();
   for (const socket of watchers) socket.end();
-  server.close();
-  try {
-    fs.unlinkSync(files.socket);
-  } catch {
-    // already gone
-  }
   // Nothing else holds the event loop; this bounds a connection that will not close.
   setTimeout(() => process.exit(0), EXIT_WAIT_MS).unref();
 }
@@ -387,7 +390,8 @@ function serve() {
   created.maxConnections = CONNECTIONS_MAX;
   const umask = process.umask(0o177);
   created.listen(files.socket, () => {
-    fs.chmodSync(files.socket, 0o600);
+    if (finished) created.close(); // refused or died before the socket was up
+    else fs.chmodSync(files.socket, 0o600);
   });
   process.umask(umask);
   created.on("error", (error) => {
