@@ -114,6 +114,29 @@ describe("vm guard", () => {
     await guardRequest(join(vmDir, "guard.sock"), { op: "kill" }, 2_000);
   });
 
+  test("with a QMP socket: running once QMP says so; pause, resume and the graceful stop go over QMP (system_powerdown plus the console line)", async () => {
+    const vmsDir = scope.tempDir();
+    fenceInMs(join(vmsDir, "fence.json"), 60_000);
+    const qmpSocket = join(vmsDir, "qmp.sock");
+    const vmDir = writeLaunch(vmsDir, 25, {
+      plan: { argv: [process.execPath, FAKE_QEMU_FIXTURE, qmpSocket], env: {}, gracefulStop: { kind: "qmp-powerdown", consoleLine: "BLIXARD-POWEROFF" }, qmpSocket },
+    });
+    scope.startGuard(vmDir);
+    await waitUntil("spawned", () => (readState(vmDir)?.childPid ?? 0) > 0);
+    assert.equal(readState(vmDir)!.state, "booting", "booting until QMP says running");
+    await waitUntil("running", () => readState(vmDir)?.state === "running");
+    assert.equal(readState(vmDir)!.detail, "");
+    await waitUntil("the guard's socket is up", () => existsSync(join(vmDir, "guard.sock")));
+    const socket = join(vmDir, "guard.sock");
+    assert.equal((await guardRequest(socket, { op: "pause" }, 3_000)).ok, true);
+    assert.equal((await guardRequest(socket, { op: "resume" }, 3_000)).ok, true);
+    await guardRequest(socket, { op: "stop", graceMs: 5_000 }, 3_000);
+    await waitUntil("stopped", () => readState(vmDir)?.state === "stopped");
+    assert.equal(readState(vmDir)!.exit, "stopped");
+    const lines = vmLines(readConsoleLog(vmDir));
+    for (const expected of ["qmp stop", "qmp cont", "qmp system_powerdown", "console got BLIXARD-POWEROFF"]) assert.ok(lines.includes(expected), `${expected} in ${lines.join(" | ")}`);
+  });
+
   test("the control socket refuses bad requests and stays up", async () => {
     const { vmDir } = await runningGuard(18);
     const socket = join(vmDir, "guard.sock");
@@ -212,6 +235,7 @@ describe("vm guard", () => {
 const POLL_MS = 100;
 /** What a loaded 2-core machine may add to a timer and a process exit. */
 const SCHEDULING_SLACK_MS = 250;
+const FAKE_QEMU_FIXTURE = fileURLToPath(new URL("./fake-qemu.fixture.mjs", import.meta.url));
 const STOPPED_NODE_FIXTURE = fileURLToPath(new URL("./stopped-node.fixture.ts", import.meta.url));
 
 /** The fence property: killed no earlier than one poll before the deadline and no later than one poll after it, exit fenced. */
