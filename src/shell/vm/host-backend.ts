@@ -395,7 +395,7 @@ export class HostVmBackend implements VmBackend, NodeVmHost {
       instance.state = "stopped";
       instance.exit = last.exit;
     } else {
-      if (last !== undefined && last.childPid > 0) killOrphan(last.childPid, this.options.log, instance.vmId);
+      if (last !== undefined && last.childPid > 0) killOrphan(last.childPid, instance.dir, this.options.log, instance.vmId);
       instance.state = "stopped";
       instance.exit = "crashed";
       this.options.log.warn({ vmId: instance.vmId, why, lastState: last?.state ?? "none" }, "vm guard gone without recording the end: crashed");
@@ -416,8 +416,8 @@ export class HostVmBackend implements VmBackend, NodeVmHost {
     // A guard that does not answer (hung, stopped): kill it and its VM's group ourselves.
     const guard = instance.guard;
     if (guard !== undefined) {
-      if (guard.childPid > 0) killOrphan(guard.childPid, this.options.log, instance.vmId);
-      if (guard.guardPid > 0 && processExists(guard.guardPid)) process.kill(guard.guardPid, "SIGKILL");
+      if (guard.childPid > 0) killOrphan(guard.childPid, instance.dir, this.options.log, instance.vmId);
+      if (guard.guardPid > 0 && processArgsInclude(guard.guardPid, instance.dir)) process.kill(guard.guardPid, "SIGKILL");
     }
     instance.watch?.destroy();
     instance.state = "stopped";
@@ -677,13 +677,34 @@ function processExists(pid: number): boolean {
   }
 }
 
-/** A VM whose guard is gone must not run on unfenced: SIGKILL its process group (it leads one: the guard spawned it detached). */
-function killOrphan(childPid: number, log: Logger, vmId: VmId): void {
+/**
+ * A VM whose guard is gone must not run on unfenced: SIGKILL its process group (it leads one: the
+ * guard spawned it detached). Only when the pid is still this instance's VM (its environment has
+ * BLIXARD_VM_DIR=<dir>, which the guard sets): after a reboot, state.json's pids are someone else's.
+ */
+function killOrphan(childPid: number, dir: string, log: Logger, vmId: VmId): void {
+  if (!processEnvironmentIncludes(childPid, `BLIXARD_VM_DIR=${dir}`)) return;
   try {
     process.kill(-childPid, "SIGKILL");
     log.warn({ vmId, childPid }, "killed the process group of a vm whose guard is gone");
   } catch {
     // no such group: nothing runs
+  }
+}
+
+function processEnvironmentIncludes(pid: number, entry: string): boolean {
+  try {
+    return readFileSync(`/proc/${pid}/environ`, "utf8").split("\0").includes(entry);
+  } catch {
+    return false; // gone, or not ours to read
+  }
+}
+
+function processArgsInclude(pid: number, arg: string): boolean {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").includes(arg);
+  } catch {
+    return false;
   }
 }
 

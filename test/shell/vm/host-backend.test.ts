@@ -6,7 +6,8 @@
 
 import { after, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, readFileSync } from "node:fs";
+import { spawn } from "node:child_process";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import type { BackendReport, InstanceStatus, VmInstanceSpec } from "../../../src/core/agent/vm-backend.ts";
@@ -240,6 +241,28 @@ describe("host vm backend (process launcher)", () => {
     assert.deepEqual(listed.instances, [{ vmId: 4, state: "stopped", token: token(1, 1), exit: "crashed" }]);
     await waitUntil("the orphan is killed", () => !processAlive(childPid));
     assert.ok(log.lines.some((line) => line.includes("killed the process group of a vm whose guard is gone")), log.lines.join("\n"));
+  });
+
+  test("after a reboot, a state.json's pids are someone else's: the instance is crashed, the process that has the pid now is left alone", async () => {
+    const vmsDir = scope.tempDir();
+    const first = new Harness(vmsDir);
+    first.arm();
+    first.backend.create(guestInstance(12));
+    await first.next("created", "created");
+    await first.startRunning(12, token(1, 1));
+    first.backend.kill(12);
+    await first.status("killed", 12, "stopped", "killed");
+    first.backend.close();
+    // As a reboot leaves it: state.json says running, with pids that now belong to another process group.
+    const stranger = scope.track(spawn(process.execPath, ["-e", "setInterval(() => {}, 1000)"], { detached: true, stdio: "ignore" }));
+    const vmDir = join(vmsDir, "12");
+    const last = readState(vmDir)!;
+    writeFileSync(join(vmDir, "state.json"), JSON.stringify({ ...last, state: "running", exit: "none", childPid: stranger.pid, guardPid: stranger.pid }));
+
+    const second = new Harness(vmsDir);
+    second.backend.list();
+    assert.deepEqual((await second.next("the list", "listed")).instances, [{ vmId: 12, state: "stopped", token: token(1, 1), exit: "crashed" }]);
+    assert.ok(processAlive(stranger.pid!), "the stranger lives");
   });
 
   test("delete kills a running instance and removes its files", async () => {

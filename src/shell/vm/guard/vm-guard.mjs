@@ -92,7 +92,11 @@ let childClosed = false;
 /** @type {Exit | undefined} */
 let exitOverride;
 let paused = false;
+/** A stop or kill that came before the VM's spawn event: carried out once it has spawned. */
+/** @type {{ kind: "kill" } | { kind: "stop", graceMs: number } | undefined} */
+let pendingRequest;
 let finished = false;
+let shutDown = false;
 /** @type {NodeJS.Timeout | undefined} */
 let fenceTimer;
 /** @type {NodeJS.Timeout | undefined} */
@@ -100,6 +104,22 @@ let graceTimer;
 /** When fence.json first failed to read in the current run of failures; -1n: it reads. */
 let fenceUnreadableSinceNs = -1n;
 let fenceDeadlineNs = 0n;
+
+// A bug in the guard must not leave its VM running unguarded: note it, kill the VM, record crashed.
+process.on("uncaughtException", (error) => {
+  try {
+    consoleLog.note(`guard failed: ${error.stack ?? error.message}`);
+  } catch {
+    // the log is what failed
+  }
+  signalGroup("SIGKILL");
+  try {
+    state = { ...state, state: "stopped", exit: "crashed", stoppedAtMs: Date.now(), detail: `guard failed: ${error.message}` };
+    writeState();
+  } finally {
+    process.exit(70);
+  }
+});
 
 writeState();
 consoleLog.note(`start vm=${launch.vmId} token=${launch.token.nodeId}/${launch.token.epoch}/${launch.token.placement} guard-pid=${process.pid}`);
@@ -119,7 +139,10 @@ function startVm() {
     fenceDeadlineNs = fence.deadlineNs;
   }
   const [command, ...args] = launch.plan.argv;
-  child = spawn(command, args, { env: { ...process.env, ...launch.plan.env }, stdio: ["pipe", "pipe", "pipe"], detached: true });
+  // BLIXARD_VM_DIR marks the VM's process as this instance's: a backend that finds the guard gone
+  // kills a pid from state.json only when its environment says so (pids are reused).
+  const env = { ...process.env, ...launch.plan.env, BLIXARD_VM_DIR: vmDir };
+  child = spawn(command, args, { env, stdio: ["pipe", "pipe", "pipe"], detached: true });
   child.stdin.on("error", () => {}); // EPIPE after the VM died: its exit is what counts
   pipeLines(child.stdout);
   pipeLines(child.stderr);
@@ -128,6 +151,8 @@ function startVm() {
     const pid = child?.pid ?? 0;
     consoleLog.note(`spawned pid=${pid} in ${Math.round(process.uptime() * 1000)} ms since guard start`);
     setState({ childPid: pid });
+    if (pendingRequest?.kind === "kill") return killVm();
+    if (pendingRequest?.kind === "stop") return stopGracefully(pendingRequest.graceMs);
     if (launch.plan.qmpSocket === "") setRunning("");
     else void waitQmpRunning();
   });
@@ -221,7 +246,6 @@ function finish(exit, detail) {
   }
 }
 
-let shutDown = false;
 /** The watchers' connections end once console.log is complete: a backend that sees the end may read it. */
 function shutdown() {
   if (shutDown) return;
@@ -283,6 +307,7 @@ function readFence() {
 
 /** @param {number} graceMs */
 function stopGracefully(graceMs) {
+  if (!childAlive && !finished && child !== undefined) pendingRequest ??= { kind: "stop", graceMs };
   if (!childAlive || state.state === "stopping") return;
   if (paused) resumeVm();
   setState({ state: "stopping", detail: `graceful stop, ${graceMs} ms grace` });
@@ -310,6 +335,7 @@ function stopGracefully(graceMs) {
 }
 
 function killVm() {
+  if (!childAlive && !finished && child !== undefined) pendingRequest = { kind: "kill" };
   if (!childAlive) return;
   if (exitOverride === undefined) exitOverride = "killed";
   if (paused) signalGroup("SIGCONT");
