@@ -58,7 +58,12 @@ export interface LaunchFile {
   readonly fencePollMs: number;
   /** Bytes console.log may reach before the guard rotates it to console.log.1 (one old file kept). */
   readonly consoleBytesMax: number;
+  /** Harness-only (docs/PLANTED-BUGS.md): set by tests' launch files only, never by the backend. */
+  readonly plantedBug?: GuardPlantedBug;
 }
+
+/** ignore-fence: the guard never kills for the fence deadline (and spawns past it): the fence tests must fail with it. */
+export type GuardPlantedBug = "ignore-fence";
 
 /** fence.json. deadlineNs: CLOCK_MONOTONIC nanoseconds (process.hrtime.bigint()) as a decimal string; "0" never armed. */
 export interface FenceFile {
@@ -90,6 +95,9 @@ export interface GuardState {
  *   kill     SIGKILL now
  *   console  write one line to the VM's console input (a health ping, an agreed command)
  *   pause / resume   QMP stop / cont for qemu, SIGSTOP / SIGCONT for a process
+ *   watch    answered like status, then the connection stays open and carries one more
+ *            {"ok":true,"state":...} line for every later change of state.json, until the
+ *            guard exits (the backend's way to follow an instance without polling)
  */
 export type GuardRequest =
   | { readonly op: "status" }
@@ -97,7 +105,11 @@ export type GuardRequest =
   | { readonly op: "kill" }
   | { readonly op: "console"; readonly line: string }
   | { readonly op: "pause" }
-  | { readonly op: "resume" };
+  | { readonly op: "resume" }
+  | { readonly op: "watch" };
+
+/** Bytes of one request or response line on guard.sock (longer ones close the connection). */
+export const GUARD_LINE_BYTES_MAX = 64 * 1024;
 
 export type GuardResponse = { readonly ok: true; readonly state: GuardState } | { readonly ok: false; readonly error: string };
 
