@@ -55,7 +55,6 @@ export interface QemuCommandInput {
 export type QemuCommand = { readonly argv: readonly string[] } | { readonly error: string };
 
 // Control characters (newline included) end or split a value wherever QEMU or the kernel reads it.
-// eslint-disable-next-line no-control-regex
 const CONTROL_CHARACTER = /[\u0000-\u001f\u007f]/;
 const MAC_PATTERN = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i;
 
