@@ -9,6 +9,7 @@ import { registerKvCommand } from "./kv-command.ts";
 import { registerTokenCommand } from "./token-command.ts";
 import { invalidUtf8Argument, readRawCmdline } from "./raw-argv.ts";
 import { registerCaCommand } from "./ca-command.ts";
+import { registerImageCommand } from "./image-command.ts";
 
 export function buildProgram(): Command {
   const program = new Command("blixard")
@@ -24,6 +25,7 @@ export function buildProgram(): Command {
   registerKvCommand(program);
   registerTokenCommand(program);
   registerCaCommand(program);
+  registerImageCommand(program);
   for (const command of program.commands) command.exitOverride();
   return program;
 }
