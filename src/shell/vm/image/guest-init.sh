@@ -36,7 +36,7 @@ power_off() {
 
 # ACPI power button: busybox acpid maps the input event to PWRF/00000080 and runs this script.
 mkdir -p /etc/acpi/PWRF
-printf '#!/bin/sh\necho "blixard-guest: ACPI power button"\nsync\npoweroff -f\n' > /etc/acpi/PWRF/00000080
+printf '#!/bin/sh\necho "blixard-guest: ACPI power button, powering off" > /dev/console\nsync\npoweroff -f\n' > /etc/acpi/PWRF/00000080
 chmod 755 /etc/acpi/PWRF/00000080
 acpid -c /etc/acpi -l /dev/null 2>/dev/null
 
