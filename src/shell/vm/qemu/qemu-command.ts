@@ -171,6 +171,8 @@ export function buildQemuCommand(input: QemuCommandInput): QemuCommand {
     "-smp", String(vcpus),
     "-nodefaults", "-no-user-config", "-no-reboot",
     "-display", "none",
+    // seccomp: a guest that took over QEMU still cannot exec, raise privileges or use obsolete syscalls.
+    "-sandbox", "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny",
     // The console is QEMU's stdio (the guard reads stdout, writes stdin); signal=off so a ^C on
     // that stream is a byte for the guest, not a kill for QEMU. No monitor anywhere but QMP.
     "-chardev", "stdio,id=console,signal=off",

@@ -50,6 +50,7 @@ describe("qemu command line", () => {
     assert.deepEqual(values(argv, "-smp"), ["2"]);
     for (const flag of ["-nodefaults", "-no-user-config", "-no-reboot"]) assert.ok(argv.includes(flag), flag);
     assert.deepEqual(values(argv, "-display"), ["none"]);
+    assert.deepEqual(values(argv, "-sandbox"), ["on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny"]);
     assert.deepEqual(values(argv, "-chardev"), ["stdio,id=console,signal=off"]);
     assert.deepEqual(values(argv, "-serial"), ["chardev:console"]);
     assert.ok(!argv.includes("-monitor") && !argv.includes("-nographic"), "no monitor on stdio");
