@@ -249,22 +249,43 @@ export async function buildDefaultImage(options: BuildOptions): Promise<BuildRes
   }
 }
 
-/** Renames the staged image into place; an old directory is moved aside first and removed after. */
+/**
+ * Renames the staged image into place; an old directory is moved aside first and removed after.
+ * Two builds racing for one directory (two nodes of one host starting at once): the loser finds a
+ * whole image there, built by the winner, and keeps it.
+ */
 function installStaging(staging: string, outDir: string): void {
+  const raced = (error: unknown): boolean => {
+    const code = (error as NodeJS.ErrnoException).code;
+    return (code === "ENOTEMPTY" || code === "EEXIST" || code === "ENOENT") && !("error" in readValidImage(outDir));
+  };
   if (existsSync(outDir)) {
     if (!statSync(outDir).isDirectory()) throw new ImageBuildError(`${outDir} exists and is not a directory`);
     const aside = `${staging}.old`;
-    renameSync(outDir, aside);
+    try {
+      renameSync(outDir, aside);
+    } catch (error) {
+      if (raced(error)) return;
+      throw error;
+    }
     try {
       renameSync(staging, outDir);
     } catch (error) {
+      if (raced(error)) {
+        rmSync(aside, { recursive: true, force: true });
+        return;
+      }
       renameSync(aside, outDir);
       throw error;
     }
     rmSync(aside, { recursive: true, force: true });
     return;
   }
-  renameSync(staging, outDir);
+  try {
+    renameSync(staging, outDir);
+  } catch (error) {
+    if (!raced(error)) throw error;
+  }
 }
 
 /** For `blixard up`: the default image in dir, built first (and said so) when it is missing or stale. */

@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { VmInstanceSpec } from "../../../../src/core/agent/vm-backend.ts";
 import type { VmImage } from "../../../../src/core/cluster/types.ts";
-import { createQemuLauncher, detectQemu } from "../../../../src/shell/vm/qemu/qemu-launcher.ts";
+import { createDetectedQemuLauncher, createQemuLauncher, detectQemu } from "../../../../src/shell/vm/qemu/qemu-launcher.ts";
 import { GUEST_LINES } from "../../../../src/shell/vm/launch-plan.ts";
 import { vmSpec } from "../../../support/cluster-view-fixture.ts";
 
@@ -72,6 +72,14 @@ describe("qemu launcher", () => {
     const plan = launcher.plan(instance({ kernel: "default", initrd: "default", rootDisk: "" }), vmDir);
     assert.ok("argv" in plan);
     assert.equal(plan.argv[plan.argv.indexOf("-accel") + 1], "kvm");
+  });
+
+  test("createDetectedQemuLauncher probes: no KVM device is TCG, said in the description", async () => {
+    const launcher = await createDetectedQemuLauncher({ imageDir, kvmDevice: join(dir, "no-kvm") });
+    assert.equal(launcher.description, `qemu (tcg: ${join(dir, "no-kvm")} absent)`);
+    const plan = launcher.plan(instance({ kernel: "default", initrd: "default", rootDisk: "" }), vmDir);
+    assert.ok("argv" in plan);
+    assert.match(plan.argv[plan.argv.indexOf("-append") + 1]!, / tsc_early_khz=\d+/);
   });
 
   test("detectQemu: the version line of a real QEMU, and a missing binary", async (t) => {
