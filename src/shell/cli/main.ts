@@ -10,6 +10,7 @@ import { registerTokenCommand } from "./token-command.ts";
 import { invalidUtf8Argument, readRawCmdline } from "./raw-argv.ts";
 import { registerCaCommand } from "./ca-command.ts";
 import { registerUpCommand } from "./up-command.ts";
+import { registerImageCommand } from "./image-command.ts";
 
 export function buildProgram(): Command {
   const program = new Command("blixard")
@@ -26,6 +27,7 @@ export function buildProgram(): Command {
   registerKvCommand(program);
   registerTokenCommand(program);
   registerCaCommand(program);
+  registerImageCommand(program);
   for (const command of program.commands) command.exitOverride();
   return program;
 }
