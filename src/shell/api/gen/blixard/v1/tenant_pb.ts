@@ -12,21 +12,21 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file blixard/v1/tenant.proto.
  */
 export const file_blixard_v1_tenant: GenFile = /*@__PURE__*/
-  fileDesc("ChdibGl4YXJkL3YxL3RlbmFudC5wcm90bxIKYmxpeGFyZC52MSJzCgVRdW90YRIPCgd2bXNfbWF4GAEgASgNEhEKCXZjcHVzX21heBgCIAEoDRIWCg5tZW1vcnlfbWliX21heBgDIAEoBBIUCgxkaXNrX2dpYl9tYXgYBCABKAQSGAoQdm1zX3Blcl9ub2RlX21heBgFIAEoDSJECgtUZW5hbnRVc2FnZRILCgN2bXMYASABKA0SKAoJcmVzb3VyY2VzGAIgASgLMhUuYmxpeGFyZC52MS5SZXNvdXJjZXMiZgoMVGVuYW50UmVjb3JkEgwKBG5hbWUYASABKAkSIAoFcXVvdGEYAiABKAsyES5ibGl4YXJkLnYxLlF1b3RhEiYKBXVzYWdlGAMgASgLMhcuYmxpeGFyZC52MS5UZW5hbnRVc2FnZSJkChxUZW5hbnRTZXJ2aWNlU2V0UXVvdGFSZXF1ZXN0Eg4KBnRlbmFudBgBIAEoCRIgCgVxdW90YRgCIAEoCzIRLmJsaXhhcmQudjEuUXVvdGESEgoKcmVxdWVzdF9pZBgDIAEoCSJYCh1UZW5hbnRTZXJ2aWNlU2V0UXVvdGFSZXNwb25zZRIoCgZ0ZW5hbnQYASABKAsyGC5ibGl4YXJkLnYxLlRlbmFudFJlY29yZBINCgVpbmRleBgCIAEoBCIuChxUZW5hbnRTZXJ2aWNlR2V0UXVvdGFSZXF1ZXN0Eg4KBnRlbmFudBgBIAEoCSJYCh1UZW5hbnRTZXJ2aWNlR2V0UXVvdGFSZXNwb25zZRIoCgZ0ZW5hbnQYASABKAsyGC5ibGl4YXJkLnYxLlRlbmFudFJlY29yZBINCgVpbmRleBgCIAEoBCIrChlUZW5hbnRTZXJ2aWNlVXNhZ2VSZXF1ZXN0Eg4KBnRlbmFudBgBIAEoCSJVChpUZW5hbnRTZXJ2aWNlVXNhZ2VSZXNwb25zZRIoCgZ0ZW5hbnQYASABKAsyGC5ibGl4YXJkLnYxLlRlbmFudFJlY29yZBINCgVpbmRleBgCIAEoBDKpAgoNVGVuYW50U2VydmljZRJfCghTZXRRdW90YRIoLmJsaXhhcmQudjEuVGVuYW50U2VydmljZVNldFF1b3RhUmVxdWVzdBopLmJsaXhhcmQudjEuVGVuYW50U2VydmljZVNldFF1b3RhUmVzcG9uc2USXwoIR2V0UXVvdGESKC5ibGl4YXJkLnYxLlRlbmFudFNlcnZpY2VHZXRRdW90YVJlcXVlc3QaKS5ibGl4YXJkLnYxLlRlbmFudFNlcnZpY2VHZXRRdW90YVJlc3BvbnNlElYKBVVzYWdlEiUuYmxpeGFyZC52MS5UZW5hbnRTZXJ2aWNlVXNhZ2VSZXF1ZXN0GiYuYmxpeGFyZC52MS5UZW5hbnRTZXJ2aWNlVXNhZ2VSZXNwb25zZWIGcHJvdG8z", [file_blixard_v1_vm]);
+  fileDesc("ChdibGl4YXJkL3YxL3RlbmFudC5wcm90bxIKYmxpeGFyZC52MSJzCgVRdW90YRIPCgd2bXNfbWF4GAEgASgEEhEKCXZjcHVzX21heBgCIAEoBBIWCg5tZW1vcnlfbWliX21heBgDIAEoBBIUCgxkaXNrX2dpYl9tYXgYBCABKAQSGAoQdm1zX3Blcl9ub2RlX21heBgFIAEoBCJECgtUZW5hbnRVc2FnZRILCgN2bXMYASABKAQSKAoJcmVzb3VyY2VzGAIgASgLMhUuYmxpeGFyZC52MS5SZXNvdXJjZXMiZgoMVGVuYW50UmVjb3JkEgwKBG5hbWUYASABKAkSIAoFcXVvdGEYAiABKAsyES5ibGl4YXJkLnYxLlF1b3RhEiYKBXVzYWdlGAMgASgLMhcuYmxpeGFyZC52MS5UZW5hbnRVc2FnZSJkChxUZW5hbnRTZXJ2aWNlU2V0UXVvdGFSZXF1ZXN0Eg4KBnRlbmFudBgBIAEoCRIgCgVxdW90YRgCIAEoCzIRLmJsaXhhcmQudjEuUXVvdGESEgoKcmVxdWVzdF9pZBgDIAEoCSJYCh1UZW5hbnRTZXJ2aWNlU2V0UXVvdGFSZXNwb25zZRIoCgZ0ZW5hbnQYASABKAsyGC5ibGl4YXJkLnYxLlRlbmFudFJlY29yZBINCgVpbmRleBgCIAEoBCIuChxUZW5hbnRTZXJ2aWNlR2V0UXVvdGFSZXF1ZXN0Eg4KBnRlbmFudBgBIAEoCSJYCh1UZW5hbnRTZXJ2aWNlR2V0UXVvdGFSZXNwb25zZRIoCgZ0ZW5hbnQYASABKAsyGC5ibGl4YXJkLnYxLlRlbmFudFJlY29yZBINCgVpbmRleBgCIAEoBCIrChlUZW5hbnRTZXJ2aWNlVXNhZ2VSZXF1ZXN0Eg4KBnRlbmFudBgBIAEoCSJVChpUZW5hbnRTZXJ2aWNlVXNhZ2VSZXNwb25zZRIoCgZ0ZW5hbnQYASABKAsyGC5ibGl4YXJkLnYxLlRlbmFudFJlY29yZBINCgVpbmRleBgCIAEoBDKpAgoNVGVuYW50U2VydmljZRJfCghTZXRRdW90YRIoLmJsaXhhcmQudjEuVGVuYW50U2VydmljZVNldFF1b3RhUmVxdWVzdBopLmJsaXhhcmQudjEuVGVuYW50U2VydmljZVNldFF1b3RhUmVzcG9uc2USXwoIR2V0UXVvdGESKC5ibGl4YXJkLnYxLlRlbmFudFNlcnZpY2VHZXRRdW90YVJlcXVlc3QaKS5ibGl4YXJkLnYxLlRlbmFudFNlcnZpY2VHZXRRdW90YVJlc3BvbnNlElYKBVVzYWdlEiUuYmxpeGFyZC52MS5UZW5hbnRTZXJ2aWNlVXNhZ2VSZXF1ZXN0GiYuYmxpeGFyZC52MS5UZW5hbnRTZXJ2aWNlVXNhZ2VSZXNwb25zZWIGcHJvdG8z", [file_blixard_v1_vm]);
 
 /**
  * @generated from message blixard.v1.Quota
  */
 export type Quota = Message<"blixard.v1.Quota"> & {
   /**
-   * @generated from field: uint32 vms_max = 1;
+   * @generated from field: uint64 vms_max = 1;
    */
-  vmsMax: number;
+  vmsMax: bigint;
 
   /**
-   * @generated from field: uint32 vcpus_max = 2;
+   * @generated from field: uint64 vcpus_max = 2;
    */
-  vcpusMax: number;
+  vcpusMax: bigint;
 
   /**
    * @generated from field: uint64 memory_mib_max = 3;
@@ -39,9 +39,9 @@ export type Quota = Message<"blixard.v1.Quota"> & {
   diskGibMax: bigint;
 
   /**
-   * @generated from field: uint32 vms_per_node_max = 5;
+   * @generated from field: uint64 vms_per_node_max = 5;
    */
-  vmsPerNodeMax: number;
+  vmsPerNodeMax: bigint;
 };
 
 /**
@@ -56,9 +56,9 @@ export const QuotaSchema: GenMessage<Quota> = /*@__PURE__*/
  */
 export type TenantUsage = Message<"blixard.v1.TenantUsage"> & {
   /**
-   * @generated from field: uint32 vms = 1;
+   * @generated from field: uint64 vms = 1;
    */
-  vms: number;
+  vms: bigint;
 
   /**
    * @generated from field: blixard.v1.Resources resources = 2;
