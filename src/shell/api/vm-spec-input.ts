@@ -73,7 +73,7 @@ const constraint = z.discriminatedUnion("kind", [
 
 const specDocument = z.strictObject({
   /** "" lets the server choose: the caller's own tenant for a tenant token, "default" otherwise. */
-  tenant: z.union([z.literal(""), dnsLabel]).default(""),
+  tenant: text(L.nameBytesMax).default(""),
   name: dnsLabel,
   resources: z.strictObject({
     vcpus: int(1, L.vcpusMax),
@@ -95,7 +95,7 @@ const specDocument = z.strictObject({
   healthCheck: healthCheck.default({ kind: "none" }),
   antiAffinity: z
     .strictObject({
-      group: z.union([z.literal(""), dnsLabel]).default(""),
+      group: text(L.nameBytesMax).default(""),
       mode: z.enum(["hard", "soft"]).default("hard"),
       weight: int(0, 1_000).default(100),
       maxPerNode: int(0, 1_000).default(1),
