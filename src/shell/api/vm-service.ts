@@ -94,8 +94,28 @@ function isStale(error: unknown): boolean {
   return error instanceof ConnectError && error.metadata.get(REJECTION_HEADER) === "stale-generation";
 }
 
-export function createVmService(host: VmApiHost, gate: Gatekeeper) {
+/**
+ * Test harness only (docs/PLANTED-BUGS.md); production never sets any. tenant-scope-ignored: the
+ * handlers forget the caller's tenant (a tenant token acts like an operator within the methods its
+ * role may call), the classic multi-tenant bug; the tenant isolation test must catch it.
+ */
+export type VmServicePlantedBug = "tenant-scope-ignored";
+
+export interface VmServiceOptions {
+  readonly plantedBugs?: ReadonlySet<VmServicePlantedBug>;
+}
+
+/** The handlers with every tenant caller seen as an operator (the planted bug). */
+function withoutTenantScope<H extends object>(handlers: H): H {
+  const unscoped = (caller: Caller): Caller => (caller.role === "tenant" ? { ...caller, role: "operator", tenant: "" } : caller);
+  return Object.fromEntries(
+    Object.entries(handlers).map(([name, handler]) => [name, (request: unknown, caller: Caller, context: HandlerContext) => (handler as (r: unknown, c: Caller, x: HandlerContext) => unknown)(request, unscoped(caller), context)]),
+  ) as H;
+}
+
+export function createVmService(host: VmApiHost, gate: Gatekeeper, options: VmServiceOptions = {}) {
   const calls = new VmApiCalls(host);
+  const scoped = options.plantedBugs?.has("tenant-scope-ignored") === true ? withoutTenantScope : <H>(handlers: H): H => handlers;
 
   /**
    * A write against the VM's current generation: reads it, submits `body(vm, generation)`, and
@@ -148,7 +168,7 @@ export function createVmService(host: VmApiHost, gate: Gatekeeper) {
     }
   }
 
-  return guardService(VmService, gate, {
+  return guardService(VmService, gate, scoped({
     async create(request, caller) {
       const requestId = requireRequestId(request.requestId);
       const spec = scopedSpec(caller, specFromProto(request.spec));
@@ -336,7 +356,7 @@ export function createVmService(host: VmApiHost, gate: Gatekeeper) {
       const last = answer.events[answer.events.length - 1];
       return { events: visible.map(eventToProto), truncated: answer.truncated, nextAfterIndex: BigInt(last?.index ?? afterIndex) };
     },
-  });
+  }));
 }
 
 /**

@@ -1,7 +1,8 @@
 // The VM API once a node is registered (by a node-register command submitted here, since no
 // agent runs in these tests): a plan that places a VM and its commit, the node-state commands,
 // a migrate the state refuses, and the console stream, read from a stand-in for the node's
-// vmHost (the real one is the lead's runtime wiring) through the service's own handler.
+// vmHost (the real one is the lead's runtime wiring) through the service's own handler; and the
+// planted bug tenant-scope-ignored, which the tenant isolation check must catch.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -15,10 +16,17 @@ import { NodeRuntime } from "../../../src/shell/node/runtime.ts";
 import { createApiClients, type ApiClients } from "../../../src/shell/api/client.ts";
 import { specToProto } from "../../../src/shell/api/vm-proto.ts";
 import { specFromDocument } from "../../../src/shell/api/vm-spec-input.ts";
-import { createVmService } from "../../../src/shell/api/vm-service.ts";
+import { createVmService, type VmServicePlantedBug } from "../../../src/shell/api/vm-service.ts";
 import { Gatekeeper } from "../../../src/shell/auth/gatekeeper.ts";
 import { QuotaSchema } from "../../../src/shell/api/gen/blixard/v1/tenant_pb.ts";
-import { VmServiceConsoleRequestSchema, type VmServiceConsoleResponse } from "../../../src/shell/api/gen/blixard/v1/vm_pb.ts";
+import {
+  VmServiceConsoleRequestSchema,
+  VmServiceGetRequestSchema,
+  VmServiceListRequestSchema,
+  type VmServiceConsoleResponse,
+  type VmServiceGetResponse,
+  type VmServiceListResponse,
+} from "../../../src/shell/api/gen/blixard/v1/vm_pb.ts";
 import type { ConsoleChunk, NodeVmHost } from "../../../src/shell/vm/node-vm-host.ts";
 import { waitUntil } from "../../support/wait-until.ts";
 import { ADMIN_HEADERS, ADMIN_TOKEN, BOOTSTRAP_TOKENS } from "../../support/admin-token.ts";
@@ -153,5 +161,31 @@ describe("VM API with a registered node", { timeout: 60_000 }, () => {
     setTimeout(() => (consoleLog.text += "2026-01-01T00:00:00.200Z BLIXARD-HEARTBEAT vm=1 seq=1\n"), 300);
     assert.match(await followed, /BLIXARD-READY[\s\S]*BLIXARD-HEARTBEAT/);
     abort.abort();
+  });
+
+  test("planted bug tenant-scope-ignored: the tenant isolation check fires (and passes without it)", async () => {
+    await admin.tenant.setQuota({ tenant: "other", quota: create(QuotaSchema, { vmsMax: 10n, vcpusMax: 8n, memoryMibMax: 8_192n, diskGibMax: 100n, vmsPerNodeMax: 10n }) });
+    const { vm: theirs } = await admin.vm.create({ spec: { ...spec("theirs"), tenant: "other" } });
+    const tenantToken = (await admin.token.createToken({ role: "tenant", tenant: "acme" })).token;
+    const context = { requestHeader: new Headers({ authorization: `Bearer ${tenantToken}` }), signal: new AbortController().signal } as unknown as HandlerContext;
+    /** What an acme token could see of tenant other's VM: every entry is an isolation violation. */
+    const violations = async (plantedBugs: ReadonlySet<VmServicePlantedBug>): Promise<string[]> => {
+      const host = { nodeId: node.nodeId, submit: node.submit.bind(node), clusterView: node.clusterView, vmHost: undefined, memberAddresses: node.memberAddresses.bind(node), clientsFor: node.clientsFor.bind(node) };
+      const service = createVmService(host, new Gatekeeper(node, { bootstrapTokens: BOOTSTRAP_TOKENS }), { plantedBugs });
+      const found: string[] = [];
+      try {
+        const got = (await service.get(create(VmServiceGetRequestSchema, { vm: { id: theirs!.id } }), context)) as VmServiceGetResponse;
+        found.push(`get by id answered ${got.vm?.spec?.tenant}/${got.vm?.spec?.name}`);
+      } catch (error) {
+        assert.equal(ConnectError.from(error).code, Code.NotFound);
+      }
+      const listed = (await service.list(create(VmServiceListRequestSchema, {}), context)) as VmServiceListResponse;
+      for (const vm of listed.vms) if (vm.spec?.tenant !== "acme") found.push(`list showed ${vm.spec?.tenant}/${vm.spec?.name}`);
+      return found;
+    };
+    assert.deepEqual(await violations(new Set()), []);
+    const caught = await violations(new Set(["tenant-scope-ignored"]));
+    assert.ok(caught.includes("get by id answered other/theirs"), caught.join("\n"));
+    assert.ok(caught.includes("list showed other/theirs"), caught.join("\n"));
   });
 });
