@@ -128,7 +128,7 @@ describe("blixard kv and cluster commands", { timeout: 120_000 }, () => {
     const badId = await blixard("cluster", "promote", "zero", endpoint);
     assert.equal(badId.code, 2);
     assert.equal(badId.stderr, 'blixard: id: "zero" is not a positive integer\n');
-    const badOutput = await blixard("cluster", "status", endpoint, "-o", "yaml");
+    const badOutput = await blixard("cluster", "status", endpoint, "-o", "xml");
     assert.equal(badOutput.code, 2);
     const nodeFlags = await blixard("node", "--id", "1", "--peer-listen", "127.0.0.1:1", "--api-listen", "127.0.0.1:2", "--data-dir", dir);
     assert.equal(nodeFlags.code, 2);

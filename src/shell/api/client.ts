@@ -7,12 +7,18 @@ import { createConnectTransport } from "@connectrpc/connect-node";
 import { ClusterService } from "./gen/blixard/v1/cluster_pb.ts";
 import { KvService } from "./gen/blixard/v1/kv_pb.ts";
 import { TokenService } from "./gen/blixard/v1/token_pb.ts";
+import { VmService } from "./gen/blixard/v1/vm_pb.ts";
+import { NodeService } from "./gen/blixard/v1/node_pb.ts";
+import { TenantService } from "./gen/blixard/v1/tenant_pb.ts";
 
 export interface ApiClients {
   readonly url: string;
   readonly kv: Client<typeof KvService>;
   readonly cluster: Client<typeof ClusterService>;
   readonly token: Client<typeof TokenService>;
+  readonly vm: Client<typeof VmService>;
+  readonly node: Client<typeof NodeService>;
+  readonly tenant: Client<typeof TenantService>;
 }
 
 export interface ApiClientOptions {
@@ -59,5 +65,13 @@ export function createApiClients(endpoint: string, options: ApiClientOptions = {
             },
           ],
   });
-  return { url, kv: createClient(KvService, transport), cluster: createClient(ClusterService, transport), token: createClient(TokenService, transport) };
+  return {
+    url,
+    kv: createClient(KvService, transport),
+    cluster: createClient(ClusterService, transport),
+    token: createClient(TokenService, transport),
+    vm: createClient(VmService, transport),
+    node: createClient(NodeService, transport),
+    tenant: createClient(TenantService, transport),
+  };
 }

@@ -31,18 +31,27 @@ import type { Gatekeeper } from "../auth/gatekeeper.ts";
 import { guardService } from "../auth/guarded-service.ts";
 import { assertTableCovers } from "../auth/method-roles.ts";
 import { newToken } from "../auth/bearer-token.ts";
+import { VmService } from "./gen/blixard/v1/vm_pb.ts";
+import { NodeService } from "./gen/blixard/v1/node_pb.ts";
+import { TenantService } from "./gen/blixard/v1/tenant_pb.ts";
+import { createVmService } from "./vm-service.ts";
+import { createVmNodeService } from "./vm-node-service.ts";
+import { createVmTenantService } from "./vm-tenant-service.ts";
 
 const STATUS_FANOUT_TIMEOUT_MS = 1_000;
 /** Token lifetimes up to ten years (a longer one is a token that should not expire: ttl 0). */
 const TOKEN_TTL_SECONDS_MAX = 10 * 365 * 24 * 3600;
 
 /** Every service a node serves: the role table must cover exactly these (assertTableCovers). */
-export const NODE_SERVICES: readonly DescService[] = [KvService, ClusterService, TokenService];
+export const NODE_SERVICES: readonly DescService[] = [KvService, ClusterService, TokenService, VmService, NodeService, TenantService];
 
 export interface NodeServices {
   readonly kv: ServiceImpl<typeof KvService>;
   readonly cluster: ServiceImpl<typeof ClusterService>;
   readonly token: ServiceImpl<typeof TokenService>;
+  readonly vm: ServiceImpl<typeof VmService>;
+  readonly node: ServiceImpl<typeof NodeService>;
+  readonly tenant: ServiceImpl<typeof TenantService>;
 }
 
 /** Services with their implementations, for the fast path. */
@@ -51,6 +60,9 @@ export function servicePairs(services: NodeServices): ReadonlyArray<readonly [De
     [KvService, services.kv],
     [ClusterService, services.cluster],
     [TokenService, services.token],
+    [VmService, services.vm],
+    [NodeService, services.node],
+    [TenantService, services.tenant],
   ];
 }
 
@@ -60,6 +72,9 @@ export function createNodeRoutes(services: NodeServices): (router: ConnectRouter
     router.service(KvService, services.kv);
     router.service(ClusterService, services.cluster);
     router.service(TokenService, services.token);
+    router.service(VmService, services.vm);
+    router.service(NodeService, services.node);
+    router.service(TenantService, services.tenant);
   };
 }
 
@@ -119,6 +134,9 @@ export function createNodeServices(runtime: NodeRuntime, gate: Gatekeeper): Node
   };
 
   return {
+    vm: createVmService(runtime, gate),
+    node: createVmNodeService(runtime, gate),
+    tenant: createVmTenantService(runtime, gate),
     kv: guardService(KvService, gate, {
       async get(request) {
         const key = requireKey(request.key);

@@ -11,6 +11,11 @@
 //   kv writes       admin, operator
 //   cluster status  admin, operator, read-only (the nodes are operators' business, not tenants')
 //   membership, leadership, tokens: admin only
+//   VMs             reads (Get, List, Watch, Console, Events): every role, a tenant its own VMs only;
+//                   changes (Create, Plan, Start, Stop, Restart, Delete): admin, operator, tenant (its own);
+//                   Migrate: admin, operator (where a VM runs is the operators' business)
+//   nodes           reads: admin, operator, read-only; cordon, uncordon, drain: admin, operator
+//   tenants         SetQuota: admin; GetQuota, Usage: every role, a tenant its own only
 import type { DescService } from "@bufbuild/protobuf";
 import { ROLES, type Role } from "../../core/replica/token-book.ts";
 
@@ -29,6 +34,26 @@ export const METHOD_ROLES: Readonly<Record<MethodKey, readonly Role[]>> = {
   "blixard.v1.TokenService/CreateToken": ["admin"],
   "blixard.v1.TokenService/ListTokens": ["admin"],
   "blixard.v1.TokenService/RevokeToken": ["admin"],
+  "blixard.v1.VmService/Create": ["admin", "operator", "tenant"],
+  "blixard.v1.VmService/Plan": ["admin", "operator", "tenant"],
+  "blixard.v1.VmService/Get": ["admin", "operator", "tenant", "read-only"],
+  "blixard.v1.VmService/List": ["admin", "operator", "tenant", "read-only"],
+  "blixard.v1.VmService/Start": ["admin", "operator", "tenant"],
+  "blixard.v1.VmService/Stop": ["admin", "operator", "tenant"],
+  "blixard.v1.VmService/Restart": ["admin", "operator", "tenant"],
+  "blixard.v1.VmService/Delete": ["admin", "operator", "tenant"],
+  "blixard.v1.VmService/Migrate": ["admin", "operator"],
+  "blixard.v1.VmService/Watch": ["admin", "operator", "tenant", "read-only"],
+  "blixard.v1.VmService/Console": ["admin", "operator", "tenant", "read-only"],
+  "blixard.v1.VmService/Events": ["admin", "operator", "tenant", "read-only"],
+  "blixard.v1.NodeService/List": ["admin", "operator", "read-only"],
+  "blixard.v1.NodeService/Get": ["admin", "operator", "read-only"],
+  "blixard.v1.NodeService/Cordon": ["admin", "operator"],
+  "blixard.v1.NodeService/Uncordon": ["admin", "operator"],
+  "blixard.v1.NodeService/Drain": ["admin", "operator"],
+  "blixard.v1.TenantService/SetQuota": ["admin"],
+  "blixard.v1.TenantService/GetQuota": ["admin", "operator", "tenant", "read-only"],
+  "blixard.v1.TenantService/Usage": ["admin", "operator", "tenant", "read-only"],
 };
 
 export function methodKey(service: DescService, methodName: string): MethodKey {

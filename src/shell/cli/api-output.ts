@@ -1,5 +1,5 @@
-// Shared plumbing of the CLI commands that talk to a node's API (`cluster`, `kv`):
-// the --endpoint / --token / -o / --timeout-ms options (with the environment and the context
+// Shared plumbing of the CLI commands that talk to a node's API (`cluster`, `kv`, `vm`, the
+// node-admin subcommands, `tenant`): the --endpoint / --token / -o / --timeout-ms options (with the environment and the context
 // file behind them, cli-context.ts), TLS (--ca, --cert, --key, --tls-dir), one-line errors, and
 // plain tables.
 import { existsSync, readFileSync } from "node:fs";
@@ -7,6 +7,7 @@ import { join } from "node:path";
 import type { Command } from "commander";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { toJson, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
+import YAML from "yaml";
 import { createApiClients, type ApiClients, type ClientTls } from "../api/client.ts";
 import { outcomeClassOfError } from "../api/outcome-codes.ts";
 import { UsageError } from "./usage-error.ts";
@@ -27,7 +28,7 @@ export function addApiOptions(command: Command): Command {
   return command
     .option("--endpoint <URL>", "a node's API address, e.g. http://127.0.0.1:8001 (default: $BLIXARD_ENDPOINT, then the context file)")
     .option("--token <TOKEN>", "a bearer token (default: $BLIXARD_TOKEN, then the context file; prefer those: flags show in ps)")
-    .option("-o, --output <FORMAT>", "table or json", "table")
+    .option("-o, --output <FORMAT>", "table, json or yaml", "table")
     .option("--timeout-ms <MS>", "give up on the request after this long", "10000")
     .option("--ca <FILE>", "verify the node's TLS certificate against this CA (the cluster's ca.pem; default: $BLIXARD_CA); implies https://")
     .option("--cert <FILE>", "present this client certificate (with --key)")
@@ -106,7 +107,7 @@ export function apiClients(options: ApiCommandOptions): ApiClients {
   const endpoint = firstGiven(fromFlagsOrEnv.endpoint, context?.endpoints[0]);
   const token = firstGiven(fromFlagsOrEnv.token, context?.token);
   if (endpoint === undefined) throw new UsageError("--endpoint is required (or set BLIXARD_ENDPOINT)");
-  if (options.output !== "table" && options.output !== "json") throw new UsageError(`-o: "${options.output}" is neither table nor json`);
+  if (options.output !== "table" && options.output !== "json" && options.output !== "yaml") throw new UsageError(`-o: "${options.output}" is not table, json or yaml`);
   if (!/^\d+$/.test(options.timeoutMs) || Number(options.timeoutMs) < 1) throw new UsageError(`--timeout-ms: "${options.timeoutMs}" is not a positive integer`);
   try {
     return createApiClients(endpoint, { timeoutMs: Number(options.timeoutMs), token: token?.trim(), tls: clientTlsOf(options) });
@@ -124,38 +125,95 @@ export function parseId(text: string, what: string): bigint {
 export const EXIT_NOT_APPLIED = 1;
 /** A failed call whose outcome is unknown: the write or change may or may not have been applied. */
 export const EXIT_OUTCOME_UNKNOWN = 3;
+// The orchestrator's commands (`vm`, `node list|get|cordon|uncordon|drain`, `tenant`) tell apart
+// four classes of "certainly not applied" besides 1 (docs/OPERATIONS.md, "Exit codes of the CLI").
+// 4 and 5 are `blixard node`'s (storage failed, internal error), so these start at 6.
+/** The VM, node or tenant does not exist (NotFound). */
+export const EXIT_NOT_FOUND = 6;
+/** The state is not what the command assumed: the name is taken, a stale generation, a transition not allowed now (AlreadyExists, FailedPrecondition). */
+export const EXIT_CONFLICT = 7;
+/** The input is wrong: a spec file or a field the node refused (InvalidArgument, or a spec file refused before it was sent). */
+export const EXIT_INVALID_INPUT = 8;
+/** No node could take it now: unreachable, no leader, stopping (Unavailable). Retry. */
+export const EXIT_UNAVAILABLE = 9;
+
+/** Which exit codes a command uses: "outcome" (0 1 2 3, `kv` and `cluster`) or "detailed" (also 6 7 8 9). */
+export type ExitCodes = "outcome" | "detailed";
+
+/** The exit code of a failed call that certainly had no effect. */
+export function notAppliedExitCode(code: Code, exitCodes: ExitCodes): number {
+  if (exitCodes === "outcome") return EXIT_NOT_APPLIED;
+  switch (code) {
+    case Code.NotFound:
+      return EXIT_NOT_FOUND;
+    case Code.AlreadyExists:
+    case Code.FailedPrecondition:
+      return EXIT_CONFLICT;
+    case Code.InvalidArgument:
+      return EXIT_INVALID_INPUT;
+    case Code.Unavailable:
+      return EXIT_UNAVAILABLE;
+    default:
+      return EXIT_NOT_APPLIED;
+  }
+}
+
+/** Writes a failed call's one line to stderr and sets the exit code. */
+export function reportApiError(error: unknown, clients: ApiClients, exitCodes: ExitCodes = "outcome"): void {
+  const connect = ConnectError.from(error);
+  const tlsReason = explainTlsError(clients.url, connect.rawMessage);
+  const reason =
+    tlsReason !== undefined
+      ? tlsReason.text
+      : connect.code === Code.Unavailable && /ECONNREFUSED|fetch failed|connect/i.test(connect.rawMessage)
+        ? `cannot reach ${clients.url}: ${connect.rawMessage}`
+        : connect.rawMessage;
+  const unknown = tlsReason?.handshake !== true && outcomeClassOfError(connect) === "unknown";
+  process.stderr.write(`blixard: ${Code[connect.code]}: ${reason.split("\n")[0]}${unknown && !/outcome unknown/.test(reason) ? " (outcome unknown: it may or may not have been applied)" : ""}\n`);
+  process.exitCode = unknown ? EXIT_OUTCOME_UNKNOWN : tlsReason !== undefined ? EXIT_NOT_APPLIED : notAppliedExitCode(connect.code, exitCodes);
+}
+
+/** A message as -o json (one line) or -o yaml (a document). */
+export function formatMessage<Desc extends DescMessage>(output: string, schema: Desc, message: MessageShape<Desc>): string {
+  const json = toJson(schema, message, { alwaysEmitImplicit: true });
+  return output === "yaml" ? `---\n${YAML.stringify(json).trimEnd()}` : JSON.stringify(json);
+}
 
 /**
- * Runs one API call; prints its result as JSON or through `table`. A failure is one line on
- * stderr, exit 1 when the request certainly had no effect, exit 3 when its outcome is unknown
- * (docs/OPERATIONS.md: deadline_exceeded from the node, or the connection broke after sending).
+ * Runs one API call; prints its result as JSON, YAML or through `table`. A failure is one line on
+ * stderr, exit 1 when the request certainly had no effect (or 6..9 with `detailed` exit codes),
+ * exit 3 when its outcome is unknown (docs/OPERATIONS.md: deadline_exceeded from the node, or the
+ * connection broke after sending).
  */
 export async function runApiCall<Desc extends DescMessage>(
   options: ApiCommandOptions,
   schema: Desc,
   call: (clients: ApiClients) => Promise<MessageShape<Desc>>,
   table: (response: MessageShape<Desc>, clients: ApiClients) => string,
+  exitCodes: ExitCodes = "outcome",
 ): Promise<void> {
+  await runApiCallAnswering(options, schema, call, table, exitCodes);
+}
+
+/** runApiCall that also hands back the response (undefined after a failure, already reported). */
+export async function runApiCallAnswering<Desc extends DescMessage>(
+  options: ApiCommandOptions,
+  schema: Desc,
+  call: (clients: ApiClients) => Promise<MessageShape<Desc>>,
+  table: (response: MessageShape<Desc>, clients: ApiClients) => string,
+  exitCodes: ExitCodes = "outcome",
+): Promise<MessageShape<Desc> | undefined> {
   const clients = apiClients(options);
   let response: MessageShape<Desc>;
   try {
     response = await call(clients);
   } catch (error) {
-    const connect = ConnectError.from(error);
-    const tlsReason = explainTlsError(clients.url, connect.rawMessage);
-    const reason =
-      tlsReason !== undefined
-        ? tlsReason.text
-        : connect.code === Code.Unavailable && /ECONNREFUSED|fetch failed|connect/i.test(connect.rawMessage)
-          ? `cannot reach ${clients.url}: ${connect.rawMessage}`
-          : connect.rawMessage;
-    const unknown = tlsReason?.handshake !== true && outcomeClassOfError(connect) === "unknown";
-    process.stderr.write(`blixard: ${Code[connect.code]}: ${reason.split("\n")[0]}${unknown && !/outcome unknown/.test(reason) ? " (outcome unknown: it may or may not have been applied)" : ""}\n`);
-    process.exitCode = unknown ? EXIT_OUTCOME_UNKNOWN : EXIT_NOT_APPLIED;
-    return;
+    reportApiError(error, clients, exitCodes);
+    return undefined;
   }
-  if (options.output === "json") process.stdout.write(`${JSON.stringify(toJson(schema, response, { alwaysEmitImplicit: true }))}\n`);
+  if (options.output === "json" || options.output === "yaml") process.stdout.write(`${formatMessage(options.output, schema, response)}\n`);
   else process.stdout.write(`${table(response, clients)}\n`);
+  return response;
 }
 
 /** Left-aligned columns separated by two spaces. */

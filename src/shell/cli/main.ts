@@ -11,6 +11,9 @@ import { invalidUtf8Argument, readRawCmdline } from "./raw-argv.ts";
 import { registerCaCommand } from "./ca-command.ts";
 import { registerUpCommand } from "./up-command.ts";
 import { registerImageCommand } from "./image-command.ts";
+import { registerVmCommand } from "./vm-command.ts";
+import { registerTenantCommand } from "./tenant-command.ts";
+import { registerNodeAdminCommands } from "./node-admin-command.ts";
 
 export function buildProgram(): Command {
   const program = new Command("blixard")
@@ -18,6 +21,9 @@ export function buildProgram(): Command {
     .version("0.1.0")
     .showSuggestionAfterError(true)
     .exitOverride()
+    // Options belong to the command they follow: `blixard node --tls-dir D` (start a node) and
+    // `blixard node list --tls-dir D` (the API's TLS) do not collide.
+    .enablePositionalOptions()
     .configureOutput({ outputError: (text, write) => write(text.trimEnd().split("\n")[0] + "\n") });
   registerUpCommand(program);
   registerSimCommand(program);
@@ -28,7 +34,15 @@ export function buildProgram(): Command {
   registerTokenCommand(program);
   registerCaCommand(program);
   registerImageCommand(program);
-  for (const command of program.commands) command.exitOverride();
+  registerVmCommand(program);
+  registerTenantCommand(program);
+  registerNodeAdminCommands(program.commands.find((command) => command.name() === "node")!);
+  // Every command at every depth reports instead of exiting (the vm, node and tenant commands nest).
+  const override = (command: Command): void => {
+    command.exitOverride();
+    for (const sub of command.commands) override(sub);
+  };
+  for (const command of program.commands) override(command);
   return program;
 }
 

@@ -61,7 +61,7 @@ describe("gatekeeper", () => {
     assert.ok(!(caller instanceof ConnectError));
     assert.deepEqual({ ...caller, authorization: "" }, { tokenId: readOnly.id, role: "read-only", tenant: "", authorization: "" });
     assert.deepEqual(refusal(gate.admit(PUT, authorizationHeader(readOnly.text))), { code: "PermissionDenied", message: `a read-only token may not call ${PUT} (allowed: admin, operator)` });
-    assert.equal(refusal(gate.admit("blixard.v1.VmService/Create", authorizationHeader(bootstrap.text))).code, "PermissionDenied");
+    assert.equal(refusal(gate.admit("blixard.v1.VmService/Teleport", authorizationHeader(bootstrap.text))).code, "PermissionDenied");
   });
 
   test("the bootstrap token is an admin", () => {

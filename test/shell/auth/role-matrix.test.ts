@@ -3,7 +3,7 @@
 // role and with none, over the unary fast path (Connect JSON over HTTP/1.1) and over connect-node
 // (gRPC over h2c). Each cell must be exactly what the table says: allowed (any answer but
 // Unauthenticated or PermissionDenied: the empty requests are refused as invalid or harmless),
-// PermissionDenied, or Unauthenticated. docs/SECURITY.md must hold the matrix the table renders.
+// PermissionDenied, or Unauthenticated. A server stream's cell is its first message or error. docs/SECURITY.md must hold the matrix the table renders.
 // The planted bug authenticate-without-authorize (a valid token may call anything) must make the
 // matrix check fail.
 import { after, before, describe, test } from "node:test";
@@ -60,8 +60,19 @@ async function startNode(dir: string, name: string, plantedBugs?: ReadonlySet<Ga
 /** What one call answered, as a matrix cell ("allowed" for anything but the two refusals). */
 async function cellOf(transport: Transport, service: DescService, methodName: string): Promise<MatrixCell> {
   const method = service.methods.find((m) => m.name === methodName)!;
-  const client = createClient(service, transport) as unknown as Record<string, (request: unknown) => Promise<unknown>>;
+  const client = createClient(service, transport) as unknown as Record<string, (request: unknown, options?: { signal: AbortSignal }) => unknown>;
   try {
+    if (method.methodKind === "server_streaming") {
+      // A stream is admitted or refused before its first message; its first message (or error) is the cell.
+      const abort = new AbortController();
+      const stream = client[method.localName]!(create(method.input), { signal: abort.signal }) as AsyncIterable<unknown>;
+      try {
+        for await (const _message of stream) break;
+      } finally {
+        abort.abort();
+      }
+      return "allowed";
+    }
     await client[method.localName]!(create(method.input));
     return "allowed";
   } catch (error) {
