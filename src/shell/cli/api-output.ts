@@ -103,14 +103,17 @@ function firstGiven(...values: Array<string | undefined>): string | undefined {
 export function apiClients(options: ApiCommandOptions): ApiClients {
   // The context file is read only when a flag or the environment leaves something open.
   const fromFlagsOrEnv = { endpoint: firstGiven(options.endpoint, process.env.BLIXARD_ENDPOINT), token: firstGiven(options.token, process.env.BLIXARD_TOKEN) };
-  const context = fromFlagsOrEnv.endpoint === undefined || fromFlagsOrEnv.token === undefined ? readContext() : undefined;
+  const tlsFromFlagsOrEnv = [options.tlsDir, options.ca, options.cert, options.key, process.env.BLIXARD_TLS_DIR, process.env.BLIXARD_CA].some((value) => value !== undefined && value !== "");
+  const context = fromFlagsOrEnv.endpoint === undefined || fromFlagsOrEnv.token === undefined || !tlsFromFlagsOrEnv ? readContext() : undefined;
   const endpoint = firstGiven(fromFlagsOrEnv.endpoint, context?.endpoints[0]);
   const token = firstGiven(fromFlagsOrEnv.token, context?.token);
   if (endpoint === undefined) throw new UsageError("--endpoint is required (or set BLIXARD_ENDPOINT)");
   if (options.output !== "table" && options.output !== "json" && options.output !== "yaml") throw new UsageError(`-o: "${options.output}" is not table, json or yaml`);
   if (!/^\d+$/.test(options.timeoutMs) || Number(options.timeoutMs) < 1) throw new UsageError(`--timeout-ms: "${options.timeoutMs}" is not a positive integer`);
   try {
-    return createApiClients(endpoint, { timeoutMs: Number(options.timeoutMs), token: token?.trim(), tls: clientTlsOf(options) });
+    // The context's CA (what `blixard up` writes) when no flag or variable names TLS files.
+    const tls = tlsFromFlagsOrEnv || context === undefined || context.ca === "" ? clientTlsOf(options) : clientTlsOf({ ...options, ca: context.ca });
+    return createApiClients(endpoint, { timeoutMs: Number(options.timeoutMs), token: token?.trim(), tls });
   } catch (error) {
     throw new UsageError(`--endpoint: ${(error as Error).message}`);
   }

@@ -18,6 +18,10 @@ import type { NodeId } from "../../core/raft/types.ts";
 import { readFileSync } from "node:fs";
 import type { PresentedToken } from "../auth/bearer-token.ts";
 import { DISK_RESERVE_BYTES_DEFAULT } from "../../core/replica/disk-space.ts";
+import { LEASE_MS_DEFAULT, RESERVE_DEFAULT, parseNodeVmFlags, type NodeVmFlagsInput } from "./node-vm-flags.ts";
+import { orchestratorRuntimeConfig } from "./node-orchestrator.ts";
+import { findOnPath } from "../vm/qemu/qemu-launcher.ts";
+import { QEMU_BINARY } from "../vm/qemu/qemu-command.ts";
 
 export interface NodeCommandOptions {
   id?: string;
@@ -181,16 +185,33 @@ export function registerNodeCommand(program: Command): void {
     .option("--log-level <LEVEL>", "pino log level: debug, info, warn, error", "info")
     .option("--bootstrap-token-hash <ID:SHA256,...>", "admin token(s) this node accepts besides the replicated book: the hash `blixard token bootstrap` prints (a new cluster's first token)")
     .option("--join-token-file <FILE>", "with --join: the token to show the join endpoint (default: $BLIXARD_TOKEN)")
-    .action(async (options: NodeCommandOptions) => {
+    .option("--vm-backend <KIND>", "run VMs here: qemu (microVMs; KVM when it works, else TCG), process (supervised processes), or none (default: a key-value node only)")
+    .option("--vms-dir <DIR>", "where this node's VMs keep their files (default: <data-dir>/vms)")
+    .option("--image-dir <DIR>", "the default guest image (`blixard image build`; default: $BLIXARD_IMAGE_DIR or ~/.cache/blixard/image)")
+    .option("--lease-ms <MS>", `this node's lease: a node silent this long has fenced its VMs, and they may run elsewhere (default ${LEASE_MS_DEFAULT})`)
+    .option("--reserve-vcpus <N>", `vCPUs held back from VMs (default ${RESERVE_DEFAULT.vcpus})`)
+    .option("--reserve-memory-mib <MIB>", `memory held back for the host (default ${RESERVE_DEFAULT.memoryMib})`)
+    .option("--reserve-disk-gib <GIB>", `disk held back for the host (default ${RESERVE_DEFAULT.diskGib})`)
+    .option("--datacenter <NAME>", "this node's datacenter, for placement rules (default: local)")
+    .option("--zone <NAME>", "this node's zone (default: local)")
+    .option("--rack <NAME>", "this node's rack (default: local)")
+    .option("--label <KEY=VALUE>", "a node label for placement constraints (repeatable)", (value: string, previous: string[] = []) => [...previous, value])
+    .action(async (options: NodeCommandOptions & NodeVmFlagsInput) => {
       const levels = ["trace", "debug", "info", "warn", "error", "fatal", "silent"];
       if (!levels.includes(options.logLevel)) throw new UsageError(`--log-level: one of ${levels.join(", ")}`);
       const logger = pino({ level: options.logLevel, base: { node: options.id } });
       const config = parseNodeOptions(options, logger);
+      const vmFlags = parseNodeVmFlags(options, config.dataDir);
       installFatalHandlers(logger);
+      if (vmFlags?.backend === "qemu" && findOnPath(QEMU_BINARY) === undefined) {
+        reportFatal(`blixard node: --vm-backend qemu: ${QEMU_BINARY} not found on PATH (apt-get install -y --no-install-recommends qemu-system-x86)`, EXIT_STARTUP_FAILED);
+        return;
+      }
+      const orchestrator = vmFlags === undefined ? undefined : await orchestratorRuntimeConfig(vmFlags, logger);
       let runtime: NodeRuntime;
       let fatalError: Error | undefined;
       try {
-        runtime = await NodeRuntime.start({ ...config, onFatal: (error) => (fatalError ??= error) });
+        runtime = await NodeRuntime.start({ ...config, orchestrator, onFatal: (error) => (fatalError ??= error) });
       } catch (error) {
         if (error instanceof StartupError) {
           reportFatal(`blixard node: ${error.message}`, EXIT_STARTUP_FAILED);

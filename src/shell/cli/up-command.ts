@@ -11,7 +11,7 @@ import { contextPath, writeContext } from "./cli-context.ts";
 import { LEASE_MS_DEFAULT } from "./node-vm-flags.ts";
 import { UP_BASE_PORT_DEFAULT, type UpBackend, type UpLayout } from "../up/up-layout.ts";
 import { prepareCluster, startNodes, stopNodes, waitForCluster, type PreparedCluster, type RunningNode } from "../up/local-cluster.ts";
-import { upBackendChoice, upImage, upNodesReady, upStopVms } from "../up/up-vms.ts";
+import { upBackendChoice, upDefaultTenant, upImage, upNodesReady, upStopVms } from "../up/up-vms.ts";
 import { endpointUrl } from "../api/client.ts";
 
 const READY_DEADLINE_MS = 90_000;
@@ -94,7 +94,11 @@ export function registerUpCommand(program: Command): void {
       process.once("SIGINT", () => void stopAll("Ctrl-C"));
       process.once("SIGTERM", () => void stopAll("SIGTERM"));
       try {
-        await waitForCluster(prepared, running, READY_DEADLINE_MS, (clients) => upNodesReady(clients, prepared.nodes.length), say);
+        await waitForCluster(prepared, running, READY_DEADLINE_MS, async (clients) => {
+          const missing = await upNodesReady(clients, prepared.nodes.length);
+          if (missing === undefined) await upDefaultTenant(clients);
+          return missing;
+        }, say);
       } catch (error) {
         const asked = stopping !== undefined;
         await stopAll("start-up failed");
