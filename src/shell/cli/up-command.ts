@@ -10,7 +10,7 @@ import { UsageError } from "./usage-error.ts";
 import { contextPath, writeContext } from "./cli-context.ts";
 import { LEASE_MS_DEFAULT } from "./node-vm-flags.ts";
 import { UP_BASE_PORT_DEFAULT, type UpBackend, type UpLayout } from "../up/up-layout.ts";
-import { prepareCluster, startNodes, stopNodes, waitForCluster, type PreparedCluster, type RunningNode } from "../up/local-cluster.ts";
+import { clientsOf, prepareCluster, startNodes, stopNodes, waitForCluster, type PreparedCluster, type RunningNode } from "../up/local-cluster.ts";
 import { upBackendChoice, upDefaultTenant, upImage, upNodesReady, upStopVms } from "../up/up-vms.ts";
 import { endpointUrl } from "../api/client.ts";
 
@@ -106,18 +106,34 @@ export function registerUpCommand(program: Command): void {
         throw error;
       }
       writeContext({ endpoints: prepared.nodes.map((n) => endpointUrl(n.apiAddress, "https")), token: prepared.token, ca: prepared.caFile });
-      process.stdout.write(summary(prepared, choice.line));
+      // What the nodes themselves say they run (qemu with kvm or tcg and why), not only what up asked for.
+      const described = await clientsOf(prepared, prepared.nodes[0]!).cluster.status({ localOnly: true }).then((status) => status.nodes[0]?.vmBackend ?? "", () => "");
+      process.stdout.write(summary(prepared, described !== "" ? described : choice.line));
       const ending = await untilStoppedOrNodeExits(running, () => stopping, stopAll);
       await stopping;
       process.exitCode = ending === "asked" ? 0 : 1;
     });
 }
 
-/** Resolves once a stop was asked for, or a node exited on its own (then stops the rest: exit 1). */
+/**
+ * Resolves once a stop was asked for, or every node has exited. A node that exits on its own is
+ * reported and the others go on without it, as a cluster should (its VMs move once its lease runs
+ * out); `blixard up` again brings it back.
+ */
 async function untilStoppedOrNodeExits(running: readonly RunningNode[], stopping: () => Promise<void> | undefined, stopAll: (why: string) => Promise<void>): Promise<"asked" | "node-exited"> {
-  const exited = await Promise.race(running.map((r) => r.exited.then(() => r)));
-  if (stopping() !== undefined) return "asked";
-  process.stderr.write(`blixard up: node ${exited.node.id} exited with code ${exited.exitCode} (log: ${exited.node.logFile}); stopping the others\n`);
-  await stopAll(`node ${exited.node.id} exited`);
+  const reported = new Set<number>();
+  for (;;) {
+    const alive = running.filter((r) => r.exitCode === null);
+    if (stopping() !== undefined) return "asked";
+    if (alive.length === 0) break;
+    const exited = await Promise.race(alive.map((r) => r.exited.then(() => r)));
+    if (stopping() !== undefined) return "asked";
+    if (!reported.has(exited.node.id)) {
+      reported.add(exited.node.id);
+      process.stderr.write(`blixard up: node ${exited.node.id} exited with code ${exited.exitCode} (log: ${exited.node.logFile}); the others go on without it\n`);
+    }
+  }
+  process.stderr.write("blixard up: every node exited\n");
+  await stopAll("every node exited");
   return "node-exited";
 }
