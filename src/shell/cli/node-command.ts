@@ -18,7 +18,7 @@ import type { NodeId } from "../../core/raft/types.ts";
 import { readFileSync } from "node:fs";
 import type { PresentedToken } from "../auth/bearer-token.ts";
 import { DISK_RESERVE_BYTES_DEFAULT } from "../../core/replica/disk-space.ts";
-import { LEASE_MS_DEFAULT, RESERVE_DEFAULT, parseNodeVmFlags, type NodeVmFlagsInput } from "./node-vm-flags.ts";
+import { CPU_OVERCOMMIT_DEFAULT, CPU_OVERCOMMIT_MAX, LEASE_MS_DEFAULT, RESERVE_DEFAULT, parseNodeVmFlags, type NodeVmFlagsInput } from "./node-vm-flags.ts";
 import { orchestratorRuntimeConfig } from "./node-orchestrator.ts";
 import { findOnPath } from "../vm/qemu/qemu-launcher.ts";
 import { QEMU_BINARY } from "../vm/qemu/qemu-command.ts";
@@ -195,6 +195,7 @@ export function registerNodeCommand(program: Command): void {
     .option("--datacenter <NAME>", "this node's datacenter, for placement rules (default: local)")
     .option("--zone <NAME>", "this node's zone (default: local)")
     .option("--rack <NAME>", "this node's rack (default: local)")
+    .option("--cpu-overcommit <RATIO>", `vCPUs promised to VMs per host CPU, 1 to ${CPU_OVERCOMMIT_MAX} (default ${CPU_OVERCOMMIT_DEFAULT})`)
     .option("--label <KEY=VALUE>", "a node label for placement constraints (repeatable)", (value: string, previous: string[] = []) => [...previous, value])
     .action(async (options: NodeCommandOptions & NodeVmFlagsInput) => {
       const levels = ["trace", "debug", "info", "warn", "error", "fatal", "silent"];

@@ -16,10 +16,13 @@ import { defaultImageDir } from "../vm/image/image-dir.ts";
 import { leaseTimingOf, type NodeVmFlags } from "./node-vm-flags.ts";
 
 /**
- * vCPUs are time-shared, so a node promises up to four per host CPU; memory and disk exactly. The
- * reserve is already taken off the capacity (hostCapacity), so none is held back twice.
+ * vCPUs are time-shared, so a node promises --cpu-overcommit of them per host CPU (default four);
+ * memory and disk exactly. The reserve is already taken off the capacity (hostCapacity), so none is
+ * held back twice.
  */
-export const NODE_OVERCOMMIT: OvercommitPolicy = { cpuPermille: 4_000, memoryPermille: 1_000, diskPermille: 1_000, reserve: { vcpus: 0, memoryMib: 0, diskGib: 0 } };
+export function nodeOvercommit(cpuOvercommit: number): OvercommitPolicy {
+  return { cpuPermille: cpuOvercommit * 1_000, memoryPermille: 1_000, diskPermille: 1_000, reserve: { vcpus: 0, memoryMib: 0, diskGib: 0 } };
+}
 
 export async function orchestratorRuntimeConfig(flags: NodeVmFlags, log: Logger): Promise<OrchestratorRuntimeConfig> {
   const vmsDir = resolve(flags.vmsDir);
@@ -34,7 +37,7 @@ export async function orchestratorRuntimeConfig(flags: NodeVmFlags, log: Logger)
     },
     registration: {
       capacity: hostCapacity(vmsDir, flags.reserve),
-      overcommit: NODE_OVERCOMMIT,
+      overcommit: nodeOvercommit(flags.cpuOvercommit),
       labels: flags.labels,
       features,
       topology: flags.topology,

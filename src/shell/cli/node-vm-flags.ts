@@ -23,6 +23,7 @@ export interface NodeVmFlagsInput {
   zone?: string;
   rack?: string;
   label?: string[];
+  cpuOvercommit?: string;
 }
 
 export interface NodeVmFlags {
@@ -35,9 +36,13 @@ export interface NodeVmFlags {
   readonly topology: Topology;
   /** Sorted by key, keys unique. */
   readonly labels: readonly Label[];
+  /** vCPUs promised per host CPU (time-shared). */
+  readonly cpuOvercommit: number;
 }
 
 export const LEASE_MS_DEFAULT = 10_000;
+export const CPU_OVERCOMMIT_DEFAULT = 4;
+export const CPU_OVERCOMMIT_MAX = 64;
 /** Held back for the host and Blixard itself unless told otherwise. */
 export const RESERVE_DEFAULT: Resources = { vcpus: 0, memoryMib: 512, diskGib: 1 };
 
@@ -93,6 +98,11 @@ export function parseNodeVmFlags(input: NodeVmFlagsInput, dataDir: string): Node
       rack: topologyName(input.rack, "--rack", "local"),
     },
     labels,
+    cpuOvercommit: (() => {
+      const ratio = wholeNumber(input.cpuOvercommit, "--cpu-overcommit", CPU_OVERCOMMIT_DEFAULT, CPU_OVERCOMMIT_MAX);
+      if (ratio < 1) throw new UsageError("--cpu-overcommit: at least 1 (no more vCPUs than host CPUs)");
+      return ratio;
+    })(),
   };
 }
 

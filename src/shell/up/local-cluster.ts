@@ -102,13 +102,13 @@ export interface RunningNode {
 }
 
 /** Starts every node as a child process (stdout and stderr to its node.log). */
-export function startNodes(prepared: PreparedCluster, extraEnv: Readonly<Record<string, string>> = {}): RunningNode[] {
+export function startNodes(prepared: PreparedCluster, extraArgs: readonly string[] = []): RunningNode[] {
   const { token } = tokenOf(join(prepared.dataDir, TOKEN_FILE));
   const hash = `${token.id}:${token.hashHex}`;
   return prepared.nodes.map((node) => {
     mkdirSync(node.dataDir, { recursive: true, mode: 0o700 });
     const log = openSync(node.logFile, "a", 0o600);
-    const child = spawn(process.execPath, [BIN, ...nodeArguments(node, prepared.nodes, prepared.layout, hash)], { stdio: ["ignore", log, log], env: { ...process.env, ...extraEnv } });
+    const child = spawn(process.execPath, [BIN, ...nodeArguments(node, prepared.nodes, prepared.layout, hash), ...extraArgs], { stdio: ["ignore", log, log] });
     closeSync(log);
     // For operators and tests that signal one node (kill -STOP $(cat node-2/node.pid)).
     if (child.pid !== undefined) writeFileSync(join(node.dataDir, "node.pid"), `${child.pid}\n`);

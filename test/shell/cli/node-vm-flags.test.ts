@@ -16,6 +16,7 @@ test("node VM flags: defaults, labels sorted, bad values named", () => {
   assert.ok(flags !== undefined);
   assert.equal(flags.vmsDir, "/d/vms");
   assert.equal(flags.leaseMs, 10_000);
+  assert.equal(flags.cpuOvercommit, 4);
   assert.deepEqual(flags.labels, [{ key: "aa", value: "2" }, { key: "zz", value: "1" }]);
   assert.deepEqual(flags.topology, { datacenter: "local", zone: "z1", rack: "local" });
   const bad: Array<[Record<string, unknown>, RegExp]> = [
@@ -26,6 +27,8 @@ test("node VM flags: defaults, labels sorted, bad values named", () => {
     [{ vmBackend: "qemu", zone: "Zone A" }, /^--zone:/],
     [{ vmBackend: "qemu", label: ["nokey"] }, /^--label:/],
     [{ vmBackend: "qemu", label: ["a=1", "a=2"] }, /^--label: key "a" given twice/],
+    [{ vmBackend: "qemu", cpuOvercommit: "0" }, /^--cpu-overcommit: at least 1/],
+    [{ vmBackend: "qemu", cpuOvercommit: "65" }, /^--cpu-overcommit: 65 is more than 64/],
   ];
   for (const [input, message] of bad) assert.throws(() => parseNodeVmFlags(input, "/d"), (e: unknown) => e instanceof UsageError && message.test(e.message), JSON.stringify(input));
 });
