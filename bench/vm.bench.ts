@@ -32,7 +32,7 @@ const flag = (name: string, fallback: string): string => {
 };
 const backend = flag("--backend", qemuVersion() !== undefined ? "qemu" : "process") as "qemu" | "process";
 const sequentialVms = Number(flag("--vms", "5"));
-const burstVms = Number(flag("--burst", "40"));
+const burstVms = Number(flag("--burst", "16"));
 
 const load = (): string => loadavg().map((value) => value.toFixed(2)).join(" ");
 
@@ -48,16 +48,21 @@ async function startCluster(nodes: number, kind: "qemu" | "process", basePort: n
   if (kind === "qemu") await upImage(imageDir, (line) => console.log(`  ${line}`));
   const prepared = await prepareCluster(join(dir, "cluster"), { nodes, basePort, backend: kind, imageDir, leaseMs: 10_000 }, new Set());
   const running = startNodes(prepared, nodeArgs);
-  await waitForCluster(prepared, running, 120_000, async (clients) => {
-    const missing = await upNodesReady(clients, nodes);
-    if (missing === undefined) await upDefaultTenant(clients);
-    return missing;
-  }, () => {});
   const stop = async (): Promise<void> => {
     await stopNodes(running);
     await upStopVms(prepared.nodes);
     rmSync(dir, { recursive: true, force: true });
   };
+  try {
+    await waitForCluster(prepared, running, 120_000, async (clients) => {
+      const missing = await upNodesReady(clients, nodes);
+      if (missing === undefined) await upDefaultTenant(clients);
+      return missing;
+    }, () => {});
+  } catch (error) {
+    await stop();
+    throw error;
+  }
   return { prepared, stop, clients: clientsOf(prepared, prepared.nodes[0]!, 30_000), dir };
 }
 
@@ -122,7 +127,7 @@ async function createToReady(): Promise<void> {
 async function burstOnOneNode(kind: "qemu" | "process", count: number): Promise<void> {
   console.log(`burst: ${count} VMs created at once on 1 node, ${kind} backend (load ${load()})`);
   // One vCPU each: the node promises enough of them for the burst (--cpu-overcommit).
-  const { prepared, stop, clients } = await startCluster(1, kind, 17400, ["--cpu-overcommit", "64"]);
+  const { prepared, stop, clients } = await startCluster(1, kind, 17400, ["--cpu-overcommit", "10"]);
   try {
     const t0 = Date.now();
     await Promise.all(Array.from({ length: count }, (_, i) => clients.vm.create({ spec: create(VmSpecSchema, specOf(`burst-${i}`, kind === "qemu" ? 128 : 16)), requestId: `burst-${i}-${t0}` })));

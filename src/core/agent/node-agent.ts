@@ -35,6 +35,7 @@ export class NodeAgent {
   readonly reconciler: Reconciler;
   private readonly requestTag: string;
   private requestCounter = 0;
+  private loggedRefusal = "";
   private timer: TimerHandle | undefined;
   private timerAtUs = 0;
   private started = false;
@@ -94,6 +95,10 @@ export class NodeAgent {
     if (this.stopped) return;
     const clock = this.readClock();
     const effects = this.reconciler.step(clock, input);
+    if (this.reconciler.registerRefusal !== this.loggedRefusal) {
+      this.loggedRefusal = this.reconciler.registerRefusal;
+      this.env.log.error({ nodeId: this.env.nodeId, refusal: this.loggedRefusal }, "the cluster refuses this node's registration; it runs no VMs until that changes");
+    }
     for (const effect of effects) this.carryOut(effect);
     this.schedule(clock);
   }

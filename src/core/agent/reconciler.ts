@@ -167,6 +167,8 @@ export interface ReconcilerStats {
 const NEVER_US = Number.MAX_SAFE_INTEGER;
 
 export class Reconciler {
+  /** Why the last registration was refused ("" when none was): the driver logs it. */
+  registerRefusal = "";
   readonly stats: ReconcilerStats = { registrations: 0, heartbeats: 0, renewals: 0, starts: 0, restarts: 0, fences: 0, downs: 0, reportsSent: 0 };
   private phaseNow: LeasePhase = "adopting";
   private listRequested = false;
@@ -441,6 +443,8 @@ export class Reconciler {
         if (result.status === "rejected") {
           // already-exists: the node is registered and not down (our read was stale); join by its record once the read catches up.
           if (result.code === "already-exists") this.mustRegister = false;
+          // Anything else will be refused again (an invalid registration): say why, for the operator.
+          else this.registerRefusal = `${result.code}: ${result.message}`;
           return;
         }
         if (result.detail.kind !== "node") return;

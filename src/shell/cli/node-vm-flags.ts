@@ -6,6 +6,7 @@
 import { join } from "node:path";
 import type { Label, Resources, Topology } from "../../core/cluster/types.ts";
 import { CLUSTER_LIMITS } from "../../core/cluster/types.ts";
+import { OVERCOMMIT_PERMILLE_MAX } from "../../core/cluster/schemas.ts";
 import { UsageError } from "./usage-error.ts";
 import { validateLeaseTiming, type LeaseTiming } from "../../core/agent/lease-timing.ts";
 
@@ -42,7 +43,8 @@ export interface NodeVmFlags {
 
 export const LEASE_MS_DEFAULT = 10_000;
 export const CPU_OVERCOMMIT_DEFAULT = 4;
-export const CPU_OVERCOMMIT_MAX = 64;
+/** The cluster state's bound on an overcommit ratio (OVERCOMMIT_PERMILLE_MAX), in whole times. */
+export const CPU_OVERCOMMIT_MAX = OVERCOMMIT_PERMILLE_MAX / 1_000;
 /** Held back for the host and Blixard itself unless told otherwise. */
 export const RESERVE_DEFAULT: Resources = { vcpus: 0, memoryMib: 512, diskGib: 1 };
 
