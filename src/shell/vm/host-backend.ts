@@ -29,6 +29,9 @@ import { CONSOLE_READ_BYTES_MAX, type ConsoleChunk, type NodeVmHost } from "./no
 import { guardRequest, guardWatch } from "./guard/guard-client.ts";
 import { TokenMemory } from "./token-memory.ts";
 
+/** The longest grace period the guard takes (vm-guard.mjs); longer ones are cut to it. */
+const GUARD_GRACE_MS_MAX = 3_600_000;
+
 export const GUARD_SCRIPT = fileURLToPath(new URL("./guard/vm-guard.mjs", import.meta.url));
 
 export interface HostVmBackendLimits {
@@ -193,7 +196,7 @@ export class HostVmBackend implements VmBackend, NodeVmHost {
       const instance = this.load(vmId);
       if (instance === undefined) return;
       if (!isAlive(instance.state)) return this.reportStatus(instance, true);
-      await this.ask(instance, { op: "stop", graceMs });
+      await this.ask(instance, { op: "stop", graceMs: Math.min(graceMs, GUARD_GRACE_MS_MAX) });
     });
   }
 
@@ -220,9 +223,11 @@ export class HostVmBackend implements VmBackend, NodeVmHost {
   }
 
   list(): void {
-    const vmIds = this.instanceDirIds();
-    // Load every instance (adopting live guards) in its own chain, then answer once all are done.
-    const loads = vmIds.map((vmId) => this.enqueue(vmId, async () => void this.load(vmId)));
+    // Every VM on disk, in memory or with calls under way (a create made before this list is in
+    // the answer, as in the simulator): each loaded (live guards adopted) in its own chain, then
+    // one answer once all are done.
+    const vmIds = new Set([...this.instanceDirIds(), ...this.instances.keys(), ...this.chains.keys()]);
+    const loads = [...vmIds].map((vmId) => this.enqueue(vmId, async () => void this.load(vmId)));
     void Promise.all(loads).then(() => {
       const instances = [...this.instances.values()].sort((a, b) => a.vmId - b.vmId).map(statusOf);
       this.report({ kind: "listed", instances, fenceDeadlineUs: this.fenceDeadlineUs() });
@@ -370,7 +375,8 @@ export class HostVmBackend implements VmBackend, NodeVmHost {
         },
         onClose: (wasConnected, error) => {
           if (!connected) return resolve(false);
-          if (instance.watch === socket) instance.watch = undefined;
+          if (instance.watch !== socket) return; // dropped on purpose (delete gave up on the guard)
+          instance.watch = undefined;
           if (!this.closed) this.guardGone(instance, wasConnected ? "guard exited" : error);
         },
       });
@@ -419,7 +425,9 @@ export class HostVmBackend implements VmBackend, NodeVmHost {
       if (guard.childPid > 0) killOrphan(guard.childPid, instance.dir, this.options.log, instance.vmId);
       if (guard.guardPid > 0 && processArgsInclude(guard.guardPid, instance.dir)) process.kill(guard.guardPid, "SIGKILL");
     }
-    instance.watch?.destroy();
+    const watch = instance.watch;
+    instance.watch = undefined;
+    watch?.destroy();
     instance.state = "stopped";
     instance.exit = "killed";
     this.reportStatus(instance, false);

@@ -148,6 +148,7 @@ function startVm() {
   pipeLines(child.stderr);
   child.on("spawn", () => {
     childAlive = true;
+    if (finished) return signalGroup("SIGKILL"); // fenced before the spawn completed: it must not run
     const pid = child?.pid ?? 0;
     consoleLog.note(`spawned pid=${pid} in ${Math.round(process.uptime() * 1000)} ms since guard start`);
     setState({ childPid: pid });
