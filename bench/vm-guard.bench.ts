@@ -10,7 +10,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { GUARD_SCRIPT } from "../src/shell/vm/host-backend.ts";
 import { PROCESS_GUEST_SCRIPT } from "../src/shell/vm/process/process-launcher.ts";
-import type { GuardState, LaunchFile } from "../src/shell/vm/launch-plan.ts";
+import { DEFAULT_IMAGE, type GuardState, type LaunchFile } from "../src/shell/vm/launch-plan.ts";
+import { HostVmBackend } from "../src/shell/vm/host-backend.ts";
+import { ProcessLauncher } from "../src/shell/vm/process/process-launcher.ts";
+import { systemMonotonicClock } from "../src/shell/os/system-environment.ts";
+import type { BackendReport } from "../src/core/agent/vm-backend.ts";
+import { testVmSpec } from "../test/core/agent/test-vm-spec.ts";
 
 const RUNS = Number(process.argv[2] ?? "10");
 const vmsDir = mkdtempSync(join(tmpdir(), "bvm-bench-"));
@@ -67,6 +72,28 @@ try {
   const boots = [...bootMs].sort((a, b) => a - b);
   console.log(`  of which node's start until the guard's first line: median ${boots[Math.floor(RUNS / 2)]} ms`);
   console.log(`idle RSS: guard ${Math.round(rssKib(guardPid) / 1024)} MiB, process guest ${Math.round(rssKib(childPid) / 1024)} MiB`);
+  // Through the backend: start() to the "running" report (tokens.json fsync, launch.json, the guard, the spawn).
+  const backendDir = join(vmsDir, "backend");
+  const silent = { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} };
+  const backend = new HostVmBackend({ vmsDir: backendDir, launcher: new ProcessLauncher(), monotonicNowUs: systemMonotonicClock.nowUs, log: silent });
+  const reports: BackendReport[] = [];
+  backend.subscribe((report) => reports.push(report));
+  backend.armFence(systemMonotonicClock.nowUs() + 600_000_000);
+  const startMs: number[] = [];
+  for (let run = 1; run <= RUNS; run++) {
+    backend.create({ vmId: run, spec: { ...testVmSpec, image: { ...testVmSpec.image, kernel: DEFAULT_IMAGE } }, addresses: [] });
+    while (!reports.some((r) => r.kind === "created" && r.vmId === run)) await sleep(1);
+    const begunMs = performance.now();
+    backend.start(run, { nodeId: 1, epoch: 1, placement: 1 });
+    const isRunning = (r: BackendReport): boolean => r.kind === "instance" && r.status.vmId === run && r.status.state === "running";
+    while (!reports.some(isRunning)) await sleep(1);
+    startMs.push(performance.now() - begunMs);
+    backend.kill(run);
+    while (!reports.some((r) => r.kind === "instance" && r.status.vmId === run && r.status.state === "stopped")) await sleep(1);
+  }
+  backend.close();
+  const starts = [...startMs].sort((a, b) => a - b);
+  console.log(`backend start() to running over ${RUNS} runs: min ${starts[0].toFixed(0)} ms, median ${starts[Math.floor(RUNS / 2)].toFixed(0)} ms, max ${starts.at(-1)!.toFixed(0)} ms`);
 } finally {
   for (const pid of pids) {
     try {
