@@ -180,7 +180,7 @@ describe("host vm backend (process launcher)", () => {
 
   test("tokens.json survives the backend: a new backend on the same directory refuses what the old one had superseded", async () => {
     const vmsDir = scope.tempDir();
-    const first = new Harness(vmsDir);
+    const first = new Harness(vmsDir, { limits: { fencePollMs: 50, spareGuards: 0 } }); // guards started fresh
     first.arm();
     first.backend.create(guestInstance(2));
     await first.next("created", "created");
@@ -205,6 +205,7 @@ describe("host vm backend (process launcher)", () => {
     await first.next("created", "created");
     await first.startRunning(3, token(1, 1));
     const guardPid = readState(join(vmsDir, "3"))!.guardPid;
+    assert.ok(readFileSync(`/proc/${guardPid}/cmdline`, "utf8").split("\0").includes("--spare"), "the spare guard took the vm");
     first.backend.close(); // the node process goes; its guards stay
 
     const second = new Harness(vmsDir);
