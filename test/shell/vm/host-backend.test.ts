@@ -7,7 +7,7 @@
 import { after, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import type { BackendReport, InstanceStatus, VmInstanceSpec } from "../../../src/core/agent/vm-backend.ts";
@@ -203,6 +203,7 @@ describe("host vm backend (process launcher)", () => {
     first.arm();
     first.backend.create(guestInstance(3));
     await first.next("created", "created");
+    await waitUntil("the spare guard is up", () => readdirSync(vmsDir).some((name) => name.startsWith("spare-") && name.endsWith(".sock")));
     await first.startRunning(3, token(1, 1));
     const guardPid = readState(join(vmsDir, "3"))!.guardPid;
     assert.ok(readFileSync(`/proc/${guardPid}/cmdline`, "utf8").split("\0").includes("--spare"), "the spare guard took the vm");
