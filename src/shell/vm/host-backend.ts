@@ -353,7 +353,6 @@ export class HostVmBackend implements VmBackend, NodeVmHost {
     const guard = (await this.takeSpare(instance.dir)) ?? this.spawnGuard([instance.dir]);
     await this.follow(instance, guard.process, guard.exited);
     this.prepareSpare(); // after this start's guard is up: two node processes booting at once slow both
-
   }
 
   /** Starts a guard process, detached so that it outlives this process. */
@@ -392,11 +391,12 @@ export class HostVmBackend implements VmBackend, NodeVmHost {
     if (spare === undefined || spare.exited()) return undefined;
     const askedMs = Date.now();
     if (await guardHandOff(spare.socketPath, vmDir, this.limits.spareHandOffTimeoutMs)) return spare;
-    if (!spare.exited() && Date.now() - askedMs < this.limits.spareHandOffTimeoutMs && existsSync(spare.socketPath) === false) {
+    const booting = !spare.exited() && Date.now() - askedMs < this.limits.spareHandOffTimeoutMs && !existsSync(spare.socketPath);
+    if (booting && !this.closed && this.spare === undefined) {
       this.spare = spare; // not listening yet: still booting
       return undefined;
     }
-    this.options.log.warn({ socketPath: spare.socketPath }, "the spare vm guard did not take its vm: starting one fresh");
+    if (!booting) this.options.log.warn({ socketPath: spare.socketPath }, "the spare vm guard did not take its vm: starting one fresh");
     spare.process.kill("SIGKILL");
     rmSync(spare.socketPath, { force: true });
     return undefined;
@@ -484,7 +484,8 @@ export class HostVmBackend implements VmBackend, NodeVmHost {
     const guard = instance.guard;
     if (guard !== undefined) {
       if (guard.childPid > 0) killOrphan(guard.childPid, instance.dir, this.options.log, instance.vmId);
-      if (guard.guardPid > 0 && processArgsInclude(guard.guardPid, instance.dir)) process.kill(guard.guardPid, "SIGKILL");
+      // Only a guard process (pids are reused); a spare that took the VM has its socket, not the directory, in its arguments.
+      if (guard.guardPid > 0 && processArgsInclude(guard.guardPid, this.options.guardScript ?? GUARD_SCRIPT)) process.kill(guard.guardPid, "SIGKILL");
     }
     const watch = instance.watch;
     instance.watch = undefined;

@@ -286,6 +286,21 @@ describe("host vm backend (process launcher)", () => {
     await h.next("deleted again", "deleted");
   });
 
+  test("delete of an instance whose guard is hung (SIGSTOPped): after the wait, the backend kills the guard and the VM itself", async () => {
+    const h = new Harness(scope.tempDir(), { limits: { fencePollMs: 50, deleteKillWaitMs: 300, guardRequestTimeoutMs: 200 } });
+    h.arm();
+    h.backend.create(guestInstance(13));
+    await h.next("created", "created");
+    await h.startRunning(13, token(1, 1));
+    const { childPid, guardPid } = readState(join(h.vmsDir, "13"))!;
+    process.kill(guardPid, "SIGSTOP");
+    h.backend.delete(13);
+    await h.status("killed", 13, "stopped", "killed");
+    await h.next("deleted", "deleted", (r) => r.vmId === 13);
+    await waitUntil("the vm and its guard are dead", () => !processAlive(childPid) && !processAlive(guardPid));
+    assert.ok(!existsSync(join(h.vmsDir, "13")));
+  });
+
   test("the guard fences at the armed deadline; a start after it is refused fence-expired", async () => {
     const h = new Harness(scope.tempDir());
     h.arm();
