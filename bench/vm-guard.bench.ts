@@ -3,16 +3,23 @@
 //                   "[guard] spawned" line's timestamp), over RUNS sequential starts;
 //                   (and how much of it is node's own start, to the guard's first line);
 //   RSS             VmRSS of one idle guard and of its built-in process guest, after 2 s.
-// A few seconds on a quiet machine: node --import tsx bench/vm-guard.bench.ts [runs]
+// A few seconds on a quiet machine: node --import tsx bench/vm-guard.bench.ts [runs] [ms between the backend's starts]
 import { spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { GUARD_SCRIPT } from "../src/shell/vm/host-backend.ts";
 import { PROCESS_GUEST_SCRIPT } from "../src/shell/vm/process/process-launcher.ts";
-import type { GuardState, LaunchFile } from "../src/shell/vm/launch-plan.ts";
+import { DEFAULT_IMAGE, type GuardState, type LaunchFile } from "../src/shell/vm/launch-plan.ts";
+import { HostVmBackend } from "../src/shell/vm/host-backend.ts";
+import { ProcessLauncher } from "../src/shell/vm/process/process-launcher.ts";
+import { systemMonotonicClock } from "../src/shell/os/system-environment.ts";
+import type { BackendReport } from "../src/core/agent/vm-backend.ts";
+import { testVmSpec } from "../test/core/agent/test-vm-spec.ts";
 
 const RUNS = Number(process.argv[2] ?? "10");
+/** Pause between the backend's starts (0: back to back, when each start waits for the spare started by the one before). */
+const SPACING_MS = Number(process.argv[3] ?? "500");
 const vmsDir = mkdtempSync(join(tmpdir(), "bvm-bench-"));
 const fenceFile = join(vmsDir, "fence.json");
 writeFileSync(fenceFile, JSON.stringify({ deadlineNs: String(process.hrtime.bigint() + 600_000_000_000n) }));
@@ -67,6 +74,29 @@ try {
   const boots = [...bootMs].sort((a, b) => a - b);
   console.log(`  of which node's start until the guard's first line: median ${boots[Math.floor(RUNS / 2)]} ms`);
   console.log(`idle RSS: guard ${Math.round(rssKib(guardPid) / 1024)} MiB, process guest ${Math.round(rssKib(childPid) / 1024)} MiB`);
+  // Through the backend: start() to the "running" report (tokens.json fsync, launch.json, the guard, the spawn).
+  const backendDir = join(vmsDir, "backend");
+  const silent = { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} };
+  const backend = new HostVmBackend({ vmsDir: backendDir, launcher: new ProcessLauncher(), monotonicNowUs: systemMonotonicClock.nowUs, log: silent });
+  const reports: BackendReport[] = [];
+  backend.subscribe((report) => reports.push(report));
+  backend.armFence(systemMonotonicClock.nowUs() + 600_000_000);
+  const startMs: number[] = [];
+  for (let run = 1; run <= RUNS; run++) {
+    backend.create({ vmId: run, spec: { ...testVmSpec, image: { ...testVmSpec.image, kernel: DEFAULT_IMAGE } }, addresses: [] });
+    while (!reports.some((r) => r.kind === "created" && r.vmId === run)) await sleep(1);
+    const begunMs = performance.now();
+    backend.start(run, { nodeId: 1, epoch: 1, placement: 1 });
+    const isRunning = (r: BackendReport): boolean => r.kind === "instance" && r.status.vmId === run && r.status.state === "running";
+    while (!reports.some(isRunning)) await sleep(1);
+    startMs.push(performance.now() - begunMs);
+    backend.kill(run);
+    while (!reports.some((r) => r.kind === "instance" && r.status.vmId === run && r.status.state === "stopped")) await sleep(1);
+    await sleep(SPACING_MS); // starts spaced out: the spare guard started after one start is ready for the next
+  }
+  backend.close();
+  const starts = [...startMs].sort((a, b) => a - b);
+  console.log(`backend start() to running over ${RUNS} runs ${SPACING_MS} ms apart: min ${starts[0].toFixed(0)} ms, median ${starts[Math.floor(RUNS / 2)].toFixed(0)} ms, max ${starts.at(-1)!.toFixed(0)} ms`);
 } finally {
   for (const pid of pids) {
     try {

@@ -26,8 +26,11 @@ import type { Logger } from "../../core/env/environment.ts";
 import type { BackendReport, BackendReportHandler, HealthProbe, InstanceExit, InstanceState, InstanceStatus, StartRefusal, VmBackend, VmInstanceSpec } from "../../core/agent/vm-backend.ts";
 import { UNIX_SOCKET_PATH_BYTES_MAX, type FenceFile, type GuardRequest, type GuardState, type LaunchFile, type LaunchPlan, type VmLauncher } from "./launch-plan.ts";
 import { CONSOLE_READ_BYTES_MAX, type ConsoleChunk, type NodeVmHost } from "./node-vm-host.ts";
-import { guardRequest, guardWatch } from "./guard/guard-client.ts";
+import { guardHandOff, guardRequest, guardWatch } from "./guard/guard-client.ts";
 import { TokenMemory } from "./token-memory.ts";
+
+/** The longest grace period the guard takes (vm-guard.mjs); longer ones are cut to it. */
+const GUARD_GRACE_MS_MAX = 3_600_000;
 
 export const GUARD_SCRIPT = fileURLToPath(new URL("./guard/vm-guard.mjs", import.meta.url));
 
@@ -51,6 +54,10 @@ export interface HostVmBackendLimits {
   readonly probeTimeoutMsMax: number;
   /** Reports waiting for delivery (one event-loop turn's worth). */
   readonly reportsQueuedMax: number;
+  /** 1: keep one spare guard started ahead of need, so a start does not wait for node to boot (about 80 ms here); 0: start each guard fresh. */
+  readonly spareGuards: number;
+  /** How long a start waits for the spare to take its VM before it starts a fresh guard instead. */
+  readonly spareHandOffTimeoutMs: number;
 }
 
 export const defaultHostVmBackendLimits: HostVmBackendLimits = {
@@ -64,6 +71,8 @@ export const defaultHostVmBackendLimits: HostVmBackendLimits = {
   deleteKillWaitMs: 5_000,
   probeTimeoutMsMax: 30_000,
   reportsQueuedMax: 65_536,
+  spareGuards: 1,
+  spareHandOffTimeoutMs: 500,
 };
 
 export interface HostVmBackendOptions {
@@ -80,6 +89,13 @@ export interface HostVmBackendOptions {
   readonly guardScript?: string;
   /** Added to every launch.json (tests only: a harness-only planted bug, docs/PLANTED-BUGS.md). */
   readonly launchExtras?: Pick<LaunchFile, "plantedBug">;
+}
+
+interface GuardProcess {
+  readonly process: ChildProcess;
+  readonly exited: () => boolean;
+  /** A spare's socket ("" for a guard started for its VM). */
+  readonly socketPath: string;
 }
 
 interface HostInstance {
@@ -117,18 +133,23 @@ export class HostVmBackend implements VmBackend, NodeVmHost {
   /** The armed deadline on the host's CLOCK_MONOTONIC (process.hrtime.bigint), 0n never armed. */
   private fenceDeadlineNs: bigint;
   private handler: BackendReportHandler | undefined;
+  /** A guard started ahead of need (vm-guard.mjs --spare), waiting on its socket for a VM directory. */
+  private spare: GuardProcess | undefined;
+  private sparesStarted = 0;
   private queued: BackendReport[] = [];
   private closed = false;
 
   constructor(private readonly options: HostVmBackendOptions) {
     assert(isAbsolute(options.vmsDir), "vmsDir is an absolute path");
     this.limits = { ...defaultHostVmBackendLimits, ...options.limits };
-    for (const [name, value] of Object.entries(this.limits)) assert(Number.isSafeInteger(value) && value > 0, () => `limit ${name} must be a positive integer`);
+    for (const [name, value] of Object.entries(this.limits)) assert(Number.isSafeInteger(value) && value >= 0, () => `limit ${name} must be a non-negative integer`);
+    assert(this.limits.vmsMax > 0 && this.limits.fencePollMs > 0 && this.limits.spareGuards <= 1, "vmsMax and fencePollMs positive; at most one spare guard");
     this.description = options.launcher.description;
     mkdirSync(options.vmsDir, { recursive: true, mode: 0o700 });
     this.tokens = new TokenMemory(join(options.vmsDir, "tokens.json"));
     this.fenceFile = join(options.vmsDir, "fence.json");
     this.fenceDeadlineNs = readFenceDeadlineNs(this.fenceFile);
+    this.prepareSpare();
   }
 
   subscribe(handler: BackendReportHandler): void {
@@ -140,6 +161,10 @@ export class HostVmBackend implements VmBackend, NodeVmHost {
   close(): void {
     this.closed = true;
     for (const instance of this.instances.values()) instance.watch?.destroy();
+    const spare = this.spare;
+    this.spare = undefined;
+    if (spare !== undefined && !spare.exited()) spare.process.kill("SIGKILL");
+    if (spare !== undefined) rmSync(spare.socketPath, { force: true });
   }
 
   // ----- VmBackend
@@ -193,7 +218,7 @@ export class HostVmBackend implements VmBackend, NodeVmHost {
       const instance = this.load(vmId);
       if (instance === undefined) return;
       if (!isAlive(instance.state)) return this.reportStatus(instance, true);
-      await this.ask(instance, { op: "stop", graceMs });
+      await this.ask(instance, { op: "stop", graceMs: Math.min(graceMs, GUARD_GRACE_MS_MAX) });
     });
   }
 
@@ -220,9 +245,11 @@ export class HostVmBackend implements VmBackend, NodeVmHost {
   }
 
   list(): void {
-    const vmIds = this.instanceDirIds();
-    // Load every instance (adopting live guards) in its own chain, then answer once all are done.
-    const loads = vmIds.map((vmId) => this.enqueue(vmId, async () => void this.load(vmId)));
+    // Every VM on disk, in memory or with calls under way (a create made before this list is in
+    // the answer, as in the simulator): each loaded (live guards adopted) in its own chain, then
+    // one answer once all are done.
+    const vmIds = new Set([...this.instanceDirIds(), ...this.instances.keys(), ...this.chains.keys()]);
+    const loads = [...vmIds].map((vmId) => this.enqueue(vmId, async () => void this.load(vmId)));
     void Promise.all(loads).then(() => {
       const instances = [...this.instances.values()].sort((a, b) => a.vmId - b.vmId).map(statusOf);
       this.report({ kind: "listed", instances, fenceDeadlineUs: this.fenceDeadlineUs() });
@@ -323,17 +350,56 @@ export class HostVmBackend implements VmBackend, NodeVmHost {
     instance.exit = "none";
     this.resetGuardGone(instance);
     this.reportStatus(instance, false);
-    const guardProcess = spawn(process.execPath, [this.options.guardScript ?? GUARD_SCRIPT, instance.dir], { detached: true, stdio: "ignore" });
-    let guardExited = false;
-    guardProcess.on("exit", () => {
-      guardExited = true;
+    const guard = (await this.takeSpare(instance.dir)) ?? this.spawnGuard([instance.dir]);
+    await this.follow(instance, guard.process, guard.exited);
+    this.prepareSpare(); // after this start's guard is up: two node processes booting at once slow both
+  }
+
+  /** Starts a guard process, detached so that it outlives this process. */
+  private spawnGuard(args: readonly string[]): GuardProcess {
+    const child = spawn(process.execPath, [this.options.guardScript ?? GUARD_SCRIPT, ...args], { detached: true, stdio: "ignore" });
+    let exited = false;
+    child.on("exit", () => {
+      exited = true;
     });
-    guardProcess.on("error", (error) => {
-      guardExited = true;
-      this.options.log.error({ vmId: instance.vmId, error: error.message }, "vm guard did not start");
+    child.on("error", (error) => {
+      exited = true;
+      this.options.log.error({ args, error: error.message }, "vm guard did not start");
     });
-    guardProcess.unref();
-    await this.follow(instance, guardProcess, () => guardExited);
+    child.unref();
+    return { process: child, exited: () => exited, socketPath: "" };
+  }
+
+  /** Keeps one spare guard ready (limits.spareGuards), its socket beside the VMs' directories. */
+  private prepareSpare(): void {
+    if (this.closed || this.spare !== undefined || this.limits.spareGuards === 0) return;
+    this.sparesStarted += 1;
+    const socketPath = join(this.options.vmsDir, `spare-${process.pid}-${this.sparesStarted}.sock`);
+    if (socketPathProblem(socketPath) !== "") return; // a start then spawns its guard fresh
+    const spare = this.spawnGuard(["--spare", socketPath]);
+    this.spare = { ...spare, socketPath };
+  }
+
+  /**
+   * The spare guard, once it has taken vmDir; undefined when there is none or it is not up yet
+   * (then it stays the spare, for the next start, and this one starts a fresh guard: waiting for
+   * a spare that is still booting is no faster). A spare that does not answer in time is killed.
+   */
+  private async takeSpare(vmDir: string): Promise<GuardProcess | undefined> {
+    const spare = this.spare;
+    this.spare = undefined;
+    if (spare === undefined || spare.exited()) return undefined;
+    const askedMs = Date.now();
+    if (await guardHandOff(spare.socketPath, vmDir, this.limits.spareHandOffTimeoutMs)) return spare;
+    const booting = !spare.exited() && Date.now() - askedMs < this.limits.spareHandOffTimeoutMs && !existsSync(spare.socketPath);
+    if (booting && !this.closed && this.spare === undefined) {
+      this.spare = spare; // not listening yet: still booting
+      return undefined;
+    }
+    if (!booting) this.options.log.warn({ socketPath: spare.socketPath }, "the spare vm guard did not take its vm: starting one fresh");
+    spare.process.kill("SIGKILL");
+    rmSync(spare.socketPath, { force: true });
+    return undefined;
   }
 
   /**
@@ -370,7 +436,8 @@ export class HostVmBackend implements VmBackend, NodeVmHost {
         },
         onClose: (wasConnected, error) => {
           if (!connected) return resolve(false);
-          if (instance.watch === socket) instance.watch = undefined;
+          if (instance.watch !== socket) return; // dropped on purpose (delete gave up on the guard)
+          instance.watch = undefined;
           if (!this.closed) this.guardGone(instance, wasConnected ? "guard exited" : error);
         },
       });
@@ -417,9 +484,12 @@ export class HostVmBackend implements VmBackend, NodeVmHost {
     const guard = instance.guard;
     if (guard !== undefined) {
       if (guard.childPid > 0) killOrphan(guard.childPid, instance.dir, this.options.log, instance.vmId);
-      if (guard.guardPid > 0 && processArgsInclude(guard.guardPid, instance.dir)) process.kill(guard.guardPid, "SIGKILL");
+      // Only a guard process (pids are reused); a spare that took the VM has its socket, not the directory, in its arguments.
+      if (guard.guardPid > 0 && processArgsInclude(guard.guardPid, this.options.guardScript ?? GUARD_SCRIPT)) process.kill(guard.guardPid, "SIGKILL");
     }
-    instance.watch?.destroy();
+    const watch = instance.watch;
+    instance.watch = undefined;
+    watch?.destroy();
     instance.state = "stopped";
     instance.exit = "killed";
     this.reportStatus(instance, false);

@@ -7,7 +7,7 @@
 import { after, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import type { BackendReport, InstanceStatus, VmInstanceSpec } from "../../../src/core/agent/vm-backend.ts";
@@ -180,7 +180,7 @@ describe("host vm backend (process launcher)", () => {
 
   test("tokens.json survives the backend: a new backend on the same directory refuses what the old one had superseded", async () => {
     const vmsDir = scope.tempDir();
-    const first = new Harness(vmsDir);
+    const first = new Harness(vmsDir, { limits: { fencePollMs: 50, spareGuards: 0 } }); // guards started fresh
     first.arm();
     first.backend.create(guestInstance(2));
     await first.next("created", "created");
@@ -203,8 +203,10 @@ describe("host vm backend (process launcher)", () => {
     first.arm();
     first.backend.create(guestInstance(3));
     await first.next("created", "created");
+    await waitUntil("the spare guard is up", () => readdirSync(vmsDir).some((name) => name.startsWith("spare-") && name.endsWith(".sock")));
     await first.startRunning(3, token(1, 1));
     const guardPid = readState(join(vmsDir, "3"))!.guardPid;
+    assert.ok(readFileSync(`/proc/${guardPid}/cmdline`, "utf8").split("\0").includes("--spare"), "the spare guard took the vm");
     first.backend.close(); // the node process goes; its guards stay
 
     const second = new Harness(vmsDir);
@@ -282,6 +284,21 @@ describe("host vm backend (process launcher)", () => {
     assert.deepEqual((await h.next("the list", "listed")).instances, []);
     h.backend.delete(5); // deleting what is gone is fine
     await h.next("deleted again", "deleted");
+  });
+
+  test("delete of an instance whose guard is hung (SIGSTOPped): after the wait, the backend kills the guard and the VM itself", async () => {
+    const h = new Harness(scope.tempDir(), { limits: { fencePollMs: 50, deleteKillWaitMs: 300, guardRequestTimeoutMs: 200 } });
+    h.arm();
+    h.backend.create(guestInstance(13));
+    await h.next("created", "created");
+    await h.startRunning(13, token(1, 1));
+    const { childPid, guardPid } = readState(join(h.vmsDir, "13"))!;
+    process.kill(guardPid, "SIGSTOP");
+    h.backend.delete(13);
+    await h.status("killed", 13, "stopped", "killed");
+    await h.next("deleted", "deleted", (r) => r.vmId === 13);
+    await waitUntil("the vm and its guard are dead", () => !processAlive(childPid) && !processAlive(guardPid));
+    assert.ok(!existsSync(join(h.vmsDir, "13")));
   });
 
   test("the guard fences at the armed deadline; a start after it is refused fence-expired", async () => {

@@ -84,3 +84,35 @@ function parseResponse(line: string): GuardAnswer {
   }
   return { ok: false, error: `guard: unreadable answer ${line.slice(0, 80)}`, unreachable: true };
 }
+
+/**
+ * Hands a spare guard (vm-guard.mjs --spare <socket>) its VM directory; true once it has taken
+ * it (it is that VM's guard from then on), false when no spare answered in time.
+ */
+export function guardHandOff(spareSocketPath: string, vmDir: string, timeoutMs: number): Promise<boolean> {
+  assert(Number.isSafeInteger(timeoutMs) && timeoutMs > 0, "a hand-off has a deadline");
+  return new Promise((resolve) => {
+    const socket = createConnection(spareSocketPath);
+    let buffered = "";
+    const done = (taken: boolean): void => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(taken);
+    };
+    const timer = setTimeout(() => done(false), timeoutMs);
+    socket.setEncoding("utf8");
+    socket.on("connect", () => socket.write(`${JSON.stringify({ vmDir })}\n`));
+    socket.on("error", () => done(false));
+    socket.on("close", () => done(false));
+    socket.on("data", (chunk: string) => {
+      buffered += chunk;
+      const newline = buffered.indexOf("\n");
+      if (newline < 0) return buffered.length > GUARD_LINE_BYTES_MAX ? done(false) : undefined;
+      try {
+        done((JSON.parse(buffered.slice(0, newline)) as { ok?: unknown }).ok === true);
+      } catch {
+        done(false);
+      }
+    });
+  });
+}

@@ -23,6 +23,7 @@ import fs from "node:fs";
 import net from "node:net";
 import path from "node:path";
 import { StringDecoder } from "node:string_decoder";
+import { performance } from "node:perf_hooks";
 
 /** @typedef {import("../launch-plan.ts").LaunchFile} LaunchFile */
 /** @typedef {import("../launch-plan.ts").GuardState} GuardState */
@@ -49,38 +50,22 @@ const QMP_EXCHANGE_TIMEOUT_MS = 2000;
 const EXIT_WAIT_MS = 2000;
 const NS_PER_MS = 1_000_000n;
 
-const vmDir = process.argv[2];
-if (vmDir === undefined || !path.isAbsolute(vmDir)) {
-  process.stderr.write("usage: vm-guard.mjs <absolute vm directory>\n");
-  process.exit(2);
-}
-
-const files = {
-  launch: path.join(vmDir, "launch.json"),
-  state: path.join(vmDir, "state.json"),
-  console: path.join(vmDir, "console.log"),
-  socket: path.join(vmDir, "guard.sock"),
-};
-
+// Set by runGuard: the instance this guard holds.
+let vmDir = "";
+/** @type {{ launch: string, state: string, console: string, socket: string }} */
+let files;
 /** @type {LaunchFile} */
-const launch = readLaunchFile(files.launch);
-const ignoreFence = launch.plantedBug === "ignore-fence";
-const pollNs = BigInt(launch.fencePollMs) * NS_PER_MS;
-
+let launch;
+let ignoreFence = false;
+let pollNs = 0n;
 /** @type {GuardState} */
-let state = {
-  vmId: launch.vmId,
-  token: launch.token,
-  guardPid: process.pid,
-  childPid: 0,
-  state: "booting",
-  exit: "none",
-  startedAtMs: Date.now(),
-  stoppedAtMs: 0,
-  detail: "",
-};
-
-const consoleLog = openConsoleLog(files.console, launch.consoleBytesMax);
+let state;
+/** @type {ReturnType<typeof openConsoleLog>} */
+let consoleLog;
+/** @type {net.Server} */
+let server;
+/** performance.now() when this guard took its VM (a spare: when it was handed one). */
+let tookVmAtMs = 0;
 /** @type {Set<net.Socket>} */
 const watchers = new Set();
 /** @type {import("node:child_process").ChildProcessWithoutNullStreams | undefined} */
@@ -107,6 +92,7 @@ let fenceDeadlineNs = 0n;
 
 // A bug in the guard must not leave its VM running unguarded: note it, kill the VM, record crashed.
 process.on("uncaughtException", (error) => {
+  if (state === undefined) throw error; // a spare, or before launch.json was read: nothing to guard
   try {
     consoleLog.note(`guard failed: ${error.stack ?? error.message}`);
   } catch {
@@ -121,10 +107,91 @@ process.on("uncaughtException", (error) => {
   }
 });
 
-writeState();
-consoleLog.note(`start vm=${launch.vmId} token=${launch.token.nodeId}/${launch.token.epoch}/${launch.token.placement} guard-pid=${process.pid}`);
-const server = serve();
-startVm();
+const [firstArg, secondArg] = process.argv.slice(2);
+if (firstArg === "--spare" && secondArg !== undefined && path.isAbsolute(secondArg)) waitAsSpare(secondArg);
+else if (firstArg !== undefined && path.isAbsolute(firstArg)) runGuard(firstArg);
+else {
+  process.stderr.write("usage: vm-guard.mjs <absolute vm directory> | --spare <absolute socket path>\n");
+  process.exit(2);
+}
+
+/** @param {string} dir */
+function runGuard(dir) {
+  tookVmAtMs = performance.now();
+  vmDir = dir;
+  files = {
+    launch: path.join(vmDir, "launch.json"),
+    state: path.join(vmDir, "state.json"),
+    console: path.join(vmDir, "console.log"),
+    socket: path.join(vmDir, "guard.sock"),
+  };
+  launch = readLaunchFile(files.launch);
+  ignoreFence = launch.plantedBug === "ignore-fence";
+  pollNs = BigInt(launch.fencePollMs) * NS_PER_MS;
+  state = {
+    vmId: launch.vmId,
+    token: launch.token,
+    guardPid: process.pid,
+    childPid: 0,
+    state: "booting",
+    exit: "none",
+    startedAtMs: Date.now(),
+    stoppedAtMs: 0,
+    detail: "",
+  };
+  consoleLog = openConsoleLog(files.console, launch.consoleBytesMax);
+  writeState();
+  consoleLog.note(`start vm=${launch.vmId} token=${launch.token.nodeId}/${launch.token.epoch}/${launch.token.placement} guard-pid=${process.pid}`);
+  server = serve();
+  startVm();
+}
+
+// ----- a spare guard
+
+/**
+ * A guard started ahead of need, so that a start does not wait for node to boot: it listens on
+ * `socketPath` for one line {"vmDir":"..."} (from the backend that started it), answers
+ * {"ok":true} and becomes that VM's guard. Until then it exits when the process that started it
+ * is gone (its parent pid changes): a spare nobody can use again must not linger.
+ * @param {string} socketPath
+ */
+function waitAsSpare(socketPath) {
+  const parentPid = process.ppid;
+  let handedOff = false;
+  const spare = net.createServer((socket) => {
+    let buffered = "";
+    socket.setEncoding("utf8");
+    socket.on("error", () => {});
+    socket.on("data", (chunk) => {
+      buffered += chunk;
+      const newline = buffered.indexOf("\n");
+      if (buffered.length > GUARD_LINE_BYTES_MAX) return void socket.destroy();
+      if (newline < 0) return;
+      /** @type {unknown} */
+      let dir;
+      try {
+        dir = JSON.parse(buffered.slice(0, newline))?.vmDir;
+      } catch {
+        dir = undefined;
+      }
+      if (handedOff || typeof dir !== "string" || !path.isAbsolute(dir)) return void socket.end(`${JSON.stringify({ ok: false, error: "a spare takes one {\"vmDir\": <absolute path>}" })}\n`);
+      handedOff = true;
+      clearInterval(parentWatch);
+      spare.close();
+      socket.end(`${JSON.stringify({ ok: true })}\n`);
+      runGuard(dir);
+    });
+  });
+  const umask = process.umask(0o177);
+  spare.listen(socketPath);
+  process.umask(umask);
+  spare.on("error", () => process.exit(1));
+  const parentWatch = setInterval(() => {
+    if (process.ppid === parentPid) return;
+    spare.close();
+    process.exit(0);
+  }, 500);
+}
 
 // ----- starting
 
@@ -148,8 +215,9 @@ function startVm() {
   pipeLines(child.stderr);
   child.on("spawn", () => {
     childAlive = true;
+    if (finished) return signalGroup("SIGKILL"); // fenced before the spawn completed: it must not run
     const pid = child?.pid ?? 0;
-    consoleLog.note(`spawned pid=${pid} in ${Math.round(process.uptime() * 1000)} ms since guard start`);
+    consoleLog.note(`spawned pid=${pid} ${Math.round(performance.now() - tookVmAtMs)} ms after the guard took the vm (${Math.round(process.uptime() * 1000)} ms after its process started)`);
     setState({ childPid: pid });
     if (pendingRequest?.kind === "kill") return killVm();
     if (pendingRequest?.kind === "stop") return stopGracefully(pendingRequest.graceMs);

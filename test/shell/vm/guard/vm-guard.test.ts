@@ -7,7 +7,7 @@
 import { after, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { guardRequest } from "../../../../src/shell/vm/guard/guard-client.ts";
@@ -228,7 +228,11 @@ describe("vm guard", () => {
     await waitUntil("fenced", () => readState(vmDir)?.state === "stopped");
     assert.equal(readState(vmDir)!.exit, "fenced");
     assert.ok(processAlive(node.pid!), "the node process is still there, stopped");
+    // The node's spare guard (started after its start, for the next one) outlives a stop, not the node's death.
+    const spares = (): number[] => processesWhoseArgsInclude(join(vmsDir, "spare-"));
+    assert.ok(spares().length >= 1, "a spare guard waits"); // (the fenced vm's guard, once a spare itself, may still be exiting)
     process.kill(node.pid!, "SIGKILL");
+    await waitUntil("the spare guard exits with its node", () => spares().length === 0, 5_000);
   });
 });
 
@@ -254,6 +258,21 @@ async function expectFencedByDeadline(vmId: number, plantedBug: GuardPlantedBug 
   } finally {
     await guardRequest(join(vmDir, "guard.sock"), { op: "kill" }, 1_000);
   }
+}
+
+/** Live processes with an argument starting with `prefix` (from /proc). */
+function processesWhoseArgsInclude(prefix: string): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const args = readFileSync(`/proc/${entry}/cmdline`, "utf8").split("\0");
+      if (args.some((arg) => arg.startsWith(prefix)) && processAlive(Number(entry))) pids.push(Number(entry));
+    } catch {
+      // gone
+    }
+  }
+  return pids;
 }
 
 /** /proc/<pid>/stat, "" when the process is gone. */
