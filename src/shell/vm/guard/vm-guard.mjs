@@ -39,6 +39,8 @@ const CONSOLE_LINE_CHARS_MAX = 4096;
 const CONSOLE_INPUT_BYTES_MAX = 4096;
 /** Connections served at once on guard.sock. */
 const CONNECTIONS_MAX = 32;
+/** util-linux's setpriv: runs the VM with a parent-death signal (see startVm). */
+const SETPRIV = "/usr/bin/setpriv";
 /** The longest grace period a stop may ask for. */
 const GRACE_MS_MAX = 3_600_000;
 /** How long the guard waits for QEMU to say "running" on QMP before it says running anyway. */
@@ -205,7 +207,9 @@ function startVm() {
     }
     fenceDeadlineNs = fence.deadlineNs;
   }
-  const [command, ...args] = launch.plan.argv;
+  // Under setpriv --pdeathsig (util-linux, on every Debian), the kernel kills the VM the moment this
+  // guard dies, even by SIGKILL: a guard never leaves a VM running unfenced behind it.
+  const [command, ...args] = fs.existsSync(SETPRIV) ? [SETPRIV, "--pdeathsig", "KILL", "--", ...launch.plan.argv] : launch.plan.argv;
   // BLIXARD_VM_DIR marks the VM's process as this instance's: a backend that finds the guard gone
   // kills a pid from state.json only when its environment says so (pids are reused).
   const env = { ...process.env, ...launch.plan.env, BLIXARD_VM_DIR: vmDir };

@@ -54,6 +54,16 @@ describe("vm guard", () => {
     await guardRequest(join(vmDir, "guard.sock"), { op: "kill" }, 2_000);
   });
 
+  test("a guard killed with SIGKILL takes its VM with it (setpriv --pdeathsig), even one that ignores its console closing", async (t) => {
+    if (!existsSync("/usr/bin/setpriv")) return t.skip("no /usr/bin/setpriv (util-linux) here");
+    // A VM that never reads its console and ignores SIGTERM and SIGHUP: only the kernel's parent-death signal ends it.
+    const plan = { argv: ["/bin/sh", "-c", "trap '' TERM HUP; while :; do sleep 1; done"], env: {}, gracefulStop: { kind: "signal" as const, signal: "SIGTERM" as const }, qmpSocket: "" };
+    const { vmDir, childPid } = await runningGuard(19, { plan });
+    assert.ok(processAlive(childPid));
+    process.kill(readState(vmDir)!.guardPid, "SIGKILL");
+    await waitUntil("the VM to die with its guard", () => !processAlive(childPid), 5_000);
+  });
+
   test("a graceful stop powers the guest off: stopped/stopped, the guard exits and removes its socket", async () => {
     const { vmDir, childPid } = await runningGuard(12);
     const answer = await guardRequest(join(vmDir, "guard.sock"), { op: "stop", graceMs: 5_000 }, 2_000);
