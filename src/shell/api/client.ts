@@ -2,6 +2,9 @@
 // used by the CLI, by nodes forwarding to their leader, by the e2e tests and by the benchmark.
 // With `tls`, the server's certificate must chain to the given CA (the cluster's): the system's
 // trust store is not used, since a cluster CA is never in it.
+import http from "node:http";
+import https from "node:https";
+import type net from "node:net";
 import { createClient, type Client } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { ClusterService } from "./gen/blixard/v1/cluster_pb.ts";
@@ -39,6 +42,22 @@ export interface ClientTls {
   readonly keyPem?: string;
 }
 
+/**
+ * An HTTP/1.1 agent whose sockets send at once (TCP_NODELAY). A request's body and the chunked
+ * encoding's last chunk leave as separate small writes; with Nagle's algorithm the second waits
+ * for the ACK of the first, which the server delays by ~40 ms: every call took 45 ms instead of 5.
+ */
+function noDelayAgent(tls: ClientTls | undefined): http.Agent {
+  const agent = tls === undefined ? new http.Agent({ keepAlive: true }) : new https.Agent({ keepAlive: true, ca: tls.caPem, cert: tls.certPem, key: tls.keyPem });
+  const createConnection = (agent as unknown as { createConnection: (...args: unknown[]) => net.Socket }).createConnection.bind(agent);
+  (agent as unknown as { createConnection: (...args: unknown[]) => net.Socket }).createConnection = (...args: unknown[]) => {
+    const socket = createConnection(...args);
+    socket.setNoDelay(true);
+    return socket;
+  };
+  return agent;
+}
+
 /** "host:port" or a URL -> a base URL ("http://host:port", or "https://" for a bare address with `scheme`). */
 export function endpointUrl(endpoint: string, scheme: "http" | "https" = "http"): string {
   const trimmed = endpoint.trim();
@@ -50,11 +69,15 @@ export function createApiClients(endpoint: string, options: ApiClientOptions = {
   const url = endpointUrl(endpoint, clientTls === undefined ? "http" : "https");
   if (clientTls !== undefined && url.startsWith("http://")) throw new Error(`${url} is plaintext http:// but a CA was given: use https://`);
   const headers = options.token === undefined || options.token === "" ? options.headers : { ...options.headers, authorization: `Bearer ${options.token}` };
+  const tlsOptions = clientTls === undefined ? {} : { ca: clientTls.caPem, cert: clientTls.certPem, key: clientTls.keyPem };
+  const versioned =
+    (options.httpVersion ?? "1.1") === "1.1"
+      ? { httpVersion: "1.1" as const, nodeOptions: { ...tlsOptions, agent: noDelayAgent(clientTls) } }
+      : { httpVersion: "2" as const, ...(clientTls === undefined ? {} : { nodeOptions: tlsOptions }) };
   const transport = createConnectTransport({
     baseUrl: url,
-    httpVersion: options.httpVersion ?? "1.1",
+    ...versioned,
     defaultTimeoutMs: options.timeoutMs ?? 10_000,
-    ...(clientTls === undefined ? {} : { nodeOptions: { ca: clientTls.caPem, cert: clientTls.certPem, key: clientTls.keyPem } }),
     interceptors:
       headers === undefined
         ? []
