@@ -350,13 +350,28 @@ export function createVmService(host: VmApiHost, gate: Gatekeeper, options: VmSe
       const limit = pageLimit(request.limit, "limit");
       const afterIndex = requireCount(request.afterIndex, "after_index");
       const { answer } = await calls.read({ what: "events", afterIndex, limit });
-      const visible = await eventFilter(calls, caller, vmId)(answer.events);
-      // The next page starts after the last index fully read (a page that ends inside an index
-      // repeats that index next time, which the client sees as the same events again).
-      const last = answer.events[answer.events.length - 1];
-      return { events: visible.map(eventToProto), truncated: answer.truncated, nextAfterIndex: BigInt(last?.index ?? afterIndex) };
+      const page = answer.events;
+      const { nextAfterIndex, cut } = nextPageAfter(page, limit, afterIndex);
+      const visible = await eventFilter(calls, caller, vmId)(page);
+      return { events: visible.map(eventToProto), truncated: answer.truncated || cut, nextAfterIndex: BigInt(nextAfterIndex) };
     },
   }));
+}
+
+/**
+ * Where the next page of events starts. A full page may end inside an index (several events share
+ * one): the next page then starts before that index, so its events come again (a client sees the
+ * ones it has twice, never misses one). A full page of ONE index cannot be continued by index (the
+ * cluster read has no sequence cursor): the next page starts after it, and `cut` says events were skipped.
+ */
+export function nextPageAfter(page: readonly ClusterEvent[], limit: number, afterIndex: number): { nextAfterIndex: number; cut: boolean } {
+  assert(page.length <= limit, "a page holds at most its limit");
+  if (page.length === 0) return { nextAfterIndex: afterIndex, cut: false };
+  const lastIndex = page[page.length - 1]!.index;
+  if (page.length < limit) return { nextAfterIndex: lastIndex, cut: false };
+  let before = afterIndex;
+  for (const event of page) if (event.index < lastIndex) before = event.index;
+  return before > afterIndex ? { nextAfterIndex: before, cut: false } : { nextAfterIndex: lastIndex, cut: true };
 }
 
 /**
