@@ -82,7 +82,6 @@ function planResponse(decision: ScheduleDecision, checkIndex: number, vmId: numb
   }
 }
 
-
 /** The spec of a create or plan, with the caller's tenant forced on it and the name checked. */
 function scopedSpec(caller: Caller, spec: VmSpec): VmSpec {
   const tenant = scopedTenant(caller, spec.tenant);
@@ -257,7 +256,9 @@ export function createVmService(host: VmApiHost, gate: Gatekeeper, options: VmSe
       const deadline = Date.now() + timeoutMs;
       for (;;) {
         const { vm } = await calls.resolveVm(caller, ref);
-        if (vm.phase === "stopped" || vm.phase === "failed") break;
+        // Desired running again: someone started it since, or this is a retry of a restart whose
+        // start was applied (its stop step answered the first result and changed nothing).
+        if (vm.phase === "stopped" || vm.phase === "failed" || vm.desired === "running") break;
         if (Date.now() >= deadline || context.signal.aborted) {
           throw notAppliedError(`vm ${vm.id} did not stop within ${timeoutMs} ms (it is ${vm.phase}, desired stopped): start it when it has stopped`, Code.FailedPrecondition);
         }
