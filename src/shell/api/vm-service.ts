@@ -336,8 +336,11 @@ export function createVmService(host: VmApiHost, gate: Gatekeeper, options: VmSe
         yield* consoleHere(vm, offset, request.follow, context.signal);
         return;
       }
-      const api = host.memberAddresses(nodeId)?.api;
-      if (api === undefined || api === "") throw notAppliedError(`vm ${vm.id} is on node ${nodeId}, whose API address is not known`, Code.Unavailable);
+      // The member book first (what the node announced); a node this one has not heard from yet
+      // is found by the address it registered with.
+      let api = host.memberAddresses(nodeId)?.api ?? "";
+      if (api === "") api = (await calls.read({ what: "node", nodeId })).answer.node?.address ?? "";
+      if (api === "") throw notAppliedError(`vm ${vm.id} is on node ${nodeId}, whose API address is not known`, Code.Unavailable);
       // On the caller's behalf, with the caller's token: the VM's node checks it too.
       const remote = host.clientsFor(endpointUrl(api)).vm.console(
         { vm: { id: BigInt(vm.id), tenant: vm.spec.tenant, name: vm.spec.name }, offset: BigInt(offset), follow: request.follow, localOnly: true },
