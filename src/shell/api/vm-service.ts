@@ -29,7 +29,7 @@ import { notAppliedError } from "./outcome-codes.ts";
 import { REJECTION_HEADER } from "./vm-rejection-codes.ts";
 import { eventToProto, specFromProto, vmToProto } from "./vm-proto.ts";
 import { hypotheticalVm, HYPOTHETICAL_VM_ID, viewWithVm } from "./vm-plan-view.ts";
-import { invalidIf, notFound, pause, requireCount, requireRequestId, scopedFilter, scopedTenant, stepRequestId, VmApiCalls, type VmApiHost } from "./vm-api-calls.ts";
+import { invalidIf, notFound, pause, signalOf, requireCount, requireRequestId, scopedFilter, scopedTenant, stepRequestId, VmApiCalls, type VmApiHost } from "./vm-api-calls.ts";
 import { isDnsLabel } from "./vm-spec-input.ts";
 
 /** Attempts of a write the service retries on stale-generation (the controller moved the record on). */
@@ -259,10 +259,10 @@ export function createVmService(host: VmApiHost, gate: Gatekeeper, options: VmSe
         // Desired running again: someone started it since, or this is a retry of a restart whose
         // start was applied (its stop step answered the first result and changed nothing).
         if (vm.phase === "stopped" || vm.phase === "failed" || vm.desired === "running") break;
-        if (Date.now() >= deadline || context.signal.aborted) {
+        if (Date.now() >= deadline || signalOf(context).aborted) {
           throw notAppliedError(`vm ${vm.id} did not stop within ${timeoutMs} ms (it is ${vm.phase}, desired stopped): start it when it has stopped`, Code.FailedPrecondition);
         }
-        await pause(STREAM_POLL_MS, context.signal);
+        await pause(STREAM_POLL_MS, signalOf(context));
       }
       const { vm, index } = await setDesired(caller, ref, 0n, stepRequestId(request.requestId, ":start"), "running");
       return { vm: vmToProto(vm), index: BigInt(index) };
@@ -293,7 +293,7 @@ export function createVmService(host: VmApiHost, gate: Gatekeeper, options: VmSe
       let skip = 0;
       const deadline = Date.now() + STREAM_DURATION_MS_MAX;
       let first = true;
-      while (!context.signal.aborted && Date.now() < deadline) {
+      while (!signalOf(context).aborted && Date.now() < deadline) {
         const { answer } = await calls.read({ what: "events", afterIndex, limit: CLUSTER_PAGE_MAX });
         const page = answer.events;
         const fresh = page.slice(skip);
@@ -323,7 +323,7 @@ export function createVmService(host: VmApiHost, gate: Gatekeeper, options: VmSe
           yield { $typeName: "blixard.v1.VmServiceWatchResponse", events: visible, truncated, index: BigInt(afterIndex) };
           first = false;
         }
-        if (fresh.length === 0 && !truncated) await pause(STREAM_POLL_MS, context.signal);
+        if (fresh.length === 0 && !truncated) await pause(STREAM_POLL_MS, signalOf(context));
       }
     },
 
@@ -333,7 +333,7 @@ export function createVmService(host: VmApiHost, gate: Gatekeeper, options: VmSe
       const nodeId = consoleNodeOf(vm);
       if (nodeId === 0) notFound(`vm ${vm.id} has never been placed on a node: it has no console yet`);
       if (nodeId === host.nodeId || request.localOnly) {
-        yield* consoleHere(vm, offset, request.follow, context.signal);
+        yield* consoleHere(vm, offset, request.follow, signalOf(context));
         return;
       }
       // The member book first (what the node announced); a node this one has not heard from yet
@@ -344,7 +344,7 @@ export function createVmService(host: VmApiHost, gate: Gatekeeper, options: VmSe
       // On the caller's behalf, with the caller's token: the VM's node checks it too.
       const remote = host.clientsFor(endpointUrl(api)).vm.console(
         { vm: { id: BigInt(vm.id), tenant: vm.spec.tenant, name: vm.spec.name }, offset: BigInt(offset), follow: request.follow, localOnly: true },
-        { signal: context.signal, timeoutMs: STREAM_DURATION_MS_MAX, headers: { authorization: caller.authorization } },
+        { signal: signalOf(context), timeoutMs: STREAM_DURATION_MS_MAX, headers: { authorization: caller.authorization } },
       );
       for await (const chunk of remote) yield chunk;
     },
