@@ -7,7 +7,7 @@
 // PermissionDenied (the caller asked for something its token may never do, and learns nothing
 // by it: the answer is the same whether that tenant exists or not); a VM of another tenant
 // reached by id is NotFound (it is invisible to the caller, as if absent).
-import { Code } from "@connectrpc/connect";
+import { Code, type HandlerContext } from "@connectrpc/connect";
 import { assert } from "../../core/assert.ts";
 import type { ClusterRead, ClusterReadAnswer } from "../../core/cluster/cluster-read.ts";
 import { validateEnvelope } from "../../core/cluster/command-codec.ts";
@@ -156,6 +156,16 @@ export class VmApiCalls {
     if (vm === undefined || vm.id !== id || (name !== "" && vm.spec.name !== name) || !visibleTo(caller, vm)) notFound(`vm ${id} not found`);
     return { vm, index };
   }
+}
+
+const NEVER_ABORTED = new AbortController().signal;
+
+/**
+ * The call's abort signal. The unary fast path (connect-unary.ts) hands handlers a context with
+ * the request headers only: there a call is never cancelled early, and its own deadlines bound it.
+ */
+export function signalOf(context: Pick<HandlerContext, "signal"> | Pick<HandlerContext, "requestHeader">): AbortSignal {
+  return (context as Partial<HandlerContext>).signal ?? NEVER_ABORTED;
 }
 
 /** Sleeps ms, or less when the signal aborts (then resolves at once). */

@@ -29,7 +29,7 @@ import { notAppliedError } from "./outcome-codes.ts";
 import { REJECTION_HEADER } from "./vm-rejection-codes.ts";
 import { eventToProto, specFromProto, vmToProto } from "./vm-proto.ts";
 import { hypotheticalVm, HYPOTHETICAL_VM_ID, viewWithVm } from "./vm-plan-view.ts";
-import { invalidIf, notFound, pause, requireCount, requireRequestId, scopedFilter, scopedTenant, stepRequestId, VmApiCalls, type VmApiHost } from "./vm-api-calls.ts";
+import { invalidIf, notFound, pause, signalOf, requireCount, requireRequestId, scopedFilter, scopedTenant, stepRequestId, VmApiCalls, type VmApiHost } from "./vm-api-calls.ts";
 import { isDnsLabel } from "./vm-spec-input.ts";
 
 /** Attempts of a write the service retries on stale-generation (the controller moved the record on). */
@@ -81,7 +81,6 @@ function planResponse(decision: ScheduleDecision, checkIndex: number, vmId: numb
       });
   }
 }
-
 
 /** The spec of a create or plan, with the caller's tenant forced on it and the name checked. */
 function scopedSpec(caller: Caller, spec: VmSpec): VmSpec {
@@ -257,11 +256,13 @@ export function createVmService(host: VmApiHost, gate: Gatekeeper, options: VmSe
       const deadline = Date.now() + timeoutMs;
       for (;;) {
         const { vm } = await calls.resolveVm(caller, ref);
-        if (vm.phase === "stopped" || vm.phase === "failed") break;
-        if (Date.now() >= deadline || context.signal.aborted) {
+        // Desired running again: someone started it since, or this is a retry of a restart whose
+        // start was applied (its stop step answered the first result and changed nothing).
+        if (vm.phase === "stopped" || vm.phase === "failed" || vm.desired === "running") break;
+        if (Date.now() >= deadline || signalOf(context).aborted) {
           throw notAppliedError(`vm ${vm.id} did not stop within ${timeoutMs} ms (it is ${vm.phase}, desired stopped): start it when it has stopped`, Code.FailedPrecondition);
         }
-        await pause(STREAM_POLL_MS, context.signal);
+        await pause(STREAM_POLL_MS, signalOf(context));
       }
       const { vm, index } = await setDesired(caller, ref, 0n, stepRequestId(request.requestId, ":start"), "running");
       return { vm: vmToProto(vm), index: BigInt(index) };
@@ -292,7 +293,7 @@ export function createVmService(host: VmApiHost, gate: Gatekeeper, options: VmSe
       let skip = 0;
       const deadline = Date.now() + STREAM_DURATION_MS_MAX;
       let first = true;
-      while (!context.signal.aborted && Date.now() < deadline) {
+      while (!signalOf(context).aborted && Date.now() < deadline) {
         const { answer } = await calls.read({ what: "events", afterIndex, limit: CLUSTER_PAGE_MAX });
         const page = answer.events;
         const fresh = page.slice(skip);
@@ -322,7 +323,7 @@ export function createVmService(host: VmApiHost, gate: Gatekeeper, options: VmSe
           yield { $typeName: "blixard.v1.VmServiceWatchResponse", events: visible, truncated, index: BigInt(afterIndex) };
           first = false;
         }
-        if (fresh.length === 0 && !truncated) await pause(STREAM_POLL_MS, context.signal);
+        if (fresh.length === 0 && !truncated) await pause(STREAM_POLL_MS, signalOf(context));
       }
     },
 
@@ -332,15 +333,18 @@ export function createVmService(host: VmApiHost, gate: Gatekeeper, options: VmSe
       const nodeId = consoleNodeOf(vm);
       if (nodeId === 0) notFound(`vm ${vm.id} has never been placed on a node: it has no console yet`);
       if (nodeId === host.nodeId || request.localOnly) {
-        yield* consoleHere(vm, offset, request.follow, context.signal);
+        yield* consoleHere(vm, offset, request.follow, signalOf(context));
         return;
       }
-      const api = host.memberAddresses(nodeId)?.api;
-      if (api === undefined || api === "") throw notAppliedError(`vm ${vm.id} is on node ${nodeId}, whose API address is not known`, Code.Unavailable);
+      // The member book first (what the node announced); a node this one has not heard from yet
+      // is found by the address it registered with.
+      let api = host.memberAddresses(nodeId)?.api ?? "";
+      if (api === "") api = (await calls.read({ what: "node", nodeId })).answer.node?.address ?? "";
+      if (api === "") throw notAppliedError(`vm ${vm.id} is on node ${nodeId}, whose API address is not known`, Code.Unavailable);
       // On the caller's behalf, with the caller's token: the VM's node checks it too.
       const remote = host.clientsFor(endpointUrl(api)).vm.console(
         { vm: { id: BigInt(vm.id), tenant: vm.spec.tenant, name: vm.spec.name }, offset: BigInt(offset), follow: request.follow, localOnly: true },
-        { signal: context.signal, timeoutMs: STREAM_DURATION_MS_MAX, headers: { authorization: caller.authorization } },
+        { signal: signalOf(context), timeoutMs: STREAM_DURATION_MS_MAX, headers: { authorization: caller.authorization } },
       );
       for await (const chunk of remote) yield chunk;
     },
@@ -350,13 +354,28 @@ export function createVmService(host: VmApiHost, gate: Gatekeeper, options: VmSe
       const limit = pageLimit(request.limit, "limit");
       const afterIndex = requireCount(request.afterIndex, "after_index");
       const { answer } = await calls.read({ what: "events", afterIndex, limit });
-      const visible = await eventFilter(calls, caller, vmId)(answer.events);
-      // The next page starts after the last index fully read (a page that ends inside an index
-      // repeats that index next time, which the client sees as the same events again).
-      const last = answer.events[answer.events.length - 1];
-      return { events: visible.map(eventToProto), truncated: answer.truncated, nextAfterIndex: BigInt(last?.index ?? afterIndex) };
+      const page = answer.events;
+      const { nextAfterIndex, cut } = nextPageAfter(page, limit, afterIndex);
+      const visible = await eventFilter(calls, caller, vmId)(page);
+      return { events: visible.map(eventToProto), truncated: answer.truncated || cut, nextAfterIndex: BigInt(nextAfterIndex) };
     },
   }));
+}
+
+/**
+ * Where the next page of events starts. A full page may end inside an index (several events share
+ * one): the next page then starts before that index, so its events come again (a client sees the
+ * ones it has twice, never misses one). A full page of ONE index cannot be continued by index (the
+ * cluster read has no sequence cursor): the next page starts after it, and `cut` says events were skipped.
+ */
+export function nextPageAfter(page: readonly ClusterEvent[], limit: number, afterIndex: number): { nextAfterIndex: number; cut: boolean } {
+  assert(page.length <= limit, "a page holds at most its limit");
+  if (page.length === 0) return { nextAfterIndex: afterIndex, cut: false };
+  const lastIndex = page[page.length - 1]!.index;
+  if (page.length < limit) return { nextAfterIndex: lastIndex, cut: false };
+  let before = afterIndex;
+  for (const event of page) if (event.index < lastIndex) before = event.index;
+  return before > afterIndex ? { nextAfterIndex: before, cut: false } : { nextAfterIndex: lastIndex, cut: true };
 }
 
 /**

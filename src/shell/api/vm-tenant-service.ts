@@ -11,7 +11,7 @@ import type { Caller, Gatekeeper } from "../auth/gatekeeper.ts";
 import { guardService } from "../auth/guarded-service.ts";
 import { TenantService } from "./gen/blixard/v1/tenant_pb.ts";
 import { notAppliedError } from "./outcome-codes.ts";
-import { notFound, pause, requireRequestId, scopedTenant, VmApiCalls, type VmApiHost } from "./vm-api-calls.ts";
+import { notFound, pause, signalOf, requireRequestId, scopedTenant, VmApiCalls, type VmApiHost } from "./vm-api-calls.ts";
 import { quotaFromProto, tenantToProto } from "./vm-proto.ts";
 
 /** How long a tenant read waits for this node to apply the read index. */
@@ -41,15 +41,15 @@ export function createVmTenantService(host: VmApiHost, gate: Gatekeeper) {
       const requestId = requireRequestId(request.requestId);
       const { index } = await calls.command({ kind: "tenant-set", name, quota: quotaFromProto(request.quota) }, requestId);
       // The leader applied it; read it back (with its usage) once this node has too.
-      const { tenant } = await readTenant(caller, name, context.signal);
+      const { tenant } = await readTenant(caller, name, signalOf(context));
       return { tenant: tenantToProto(tenant), index: BigInt(index) };
     },
     async getQuota(request, caller, context) {
-      const { tenant, index } = await readTenant(caller, request.tenant, context.signal);
+      const { tenant, index } = await readTenant(caller, request.tenant, signalOf(context));
       return { tenant: tenantToProto(tenant), index: BigInt(index) };
     },
     async usage(request, caller, context) {
-      const { tenant, index } = await readTenant(caller, request.tenant, context.signal);
+      const { tenant, index } = await readTenant(caller, request.tenant, signalOf(context));
       return { tenant: tenantToProto(tenant), index: BigInt(index) };
     },
   });

@@ -18,7 +18,8 @@ import { specToProto } from "../../../src/shell/api/vm-proto.ts";
 import { specFromDocument } from "../../../src/shell/api/vm-spec-input.ts";
 import { createVmService, type VmServicePlantedBug } from "../../../src/shell/api/vm-service.ts";
 import { Gatekeeper } from "../../../src/shell/auth/gatekeeper.ts";
-import { QuotaSchema } from "../../../src/shell/api/gen/blixard/v1/tenant_pb.ts";
+import { QuotaSchema, TenantServiceGetQuotaRequestSchema, type TenantServiceGetQuotaResponse } from "../../../src/shell/api/gen/blixard/v1/tenant_pb.ts";
+import { createVmTenantService } from "../../../src/shell/api/vm-tenant-service.ts";
 import {
   VmServiceConsoleRequestSchema,
   VmServiceGetRequestSchema,
@@ -101,6 +102,13 @@ describe("VM API with a registered node", { timeout: 60_000 }, () => {
     assert.deepEqual(plan.placed, [vm!.id]);
     const after = (await admin.vm.get({ vm: { id: vm!.id } })).vm!;
     assert.equal(after.phase, "scheduled");
+    // A tenant read on a node that has not applied the read index yet waits for it, with no abort signal (the fast path's context).
+    let staleReads = 3;
+    const laggingView = new Proxy(node.clusterView, { get: (target, key) => (key === "appliedIndex" && staleReads-- > 0 ? 0 : Reflect.get(target, key)) });
+    const tenants = createVmTenantService({ nodeId: 1, submit: node.submit.bind(node), clusterView: laggingView, vmHost: undefined, memberAddresses: node.memberAddresses.bind(node), clientsFor: node.clientsFor.bind(node) }, new Gatekeeper(node, { bootstrapTokens: BOOTSTRAP_TOKENS }));
+    const quota = (await tenants.getQuota(create(TenantServiceGetQuotaRequestSchema, { tenant: "acme" }), { requestHeader: new Headers(ADMIN_HEADERS) } as unknown as HandlerContext)) as TenantServiceGetQuotaResponse;
+    assert.equal(quota.tenant?.usage?.vms, 1n);
+    assert.ok(staleReads < 0, "the read waited for the index");
     assert.equal(after.nodeId, 1n);
     assert.deepEqual(
       (await admin.vm.list({ nodeId: 1n })).vms.map((v) => v.id),
@@ -108,6 +116,14 @@ describe("VM API with a registered node", { timeout: 60_000 }, () => {
     );
     // Only a running VM migrates: the state's refusal, as FailedPrecondition.
     await assert.rejects(admin.vm.migrate({ vm: { id: vm!.id } }), (error: unknown) => ConnectError.from(error).code === Code.FailedPrecondition && /only a running vm migrates/.test(ConnectError.from(error).rawMessage));
+    // No agent stops it here: a restart gives up after its stop timeout, certain of what it did
+    // (over the unary fast path, whose handler context has no abort signal).
+    await assert.rejects(admin.vm.restart({ vm: { id: vm!.id }, stopTimeoutMs: 300 }), (error: unknown) => {
+      const connect = ConnectError.from(error);
+      assert.equal(Code[connect.code], "FailedPrecondition", connect.rawMessage);
+      assert.match(connect.rawMessage, /did not stop within 300 ms \(it is stopping, desired stopped\)/);
+      return true;
+    });
     // This node runs no VM backend: its console says so.
     await assert.rejects(
       (async () => {

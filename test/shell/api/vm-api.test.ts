@@ -259,5 +259,39 @@ describe("VM API on three in-process nodes", { timeout: 90_000 }, () => {
     assert.equal(stopped.vm?.phase, "stopped");
     await viaFollower.vm.delete({ vm: { id: created.vm!.id } });
     await expectCode(viaOther.vm.get({ vm: { id: created.vm!.id } }), Code.NotFound, /not found/);
+
+    // A VM placed on the other follower: its console is asked of that node, with the caller's
+    // token. No VM backend runs there, and the answer says so: the call went to that node.
+    const registered = await follower.submit({
+      kind: "cluster",
+      envelope: {
+        stampUs: 0,
+        requestId: "",
+        body: {
+          kind: "node-register",
+          node: {
+            id: other.nodeId,
+            address: other.apiAddress,
+            capacity: { vcpus: 4, memoryMib: 4_096, diskGib: 10 },
+            overcommit: { cpuPermille: 1000, memoryPermille: 1000, diskPermille: 1000, reserve: { vcpus: 0, memoryMib: 0, diskGib: 0 } },
+            labels: [],
+            features: [],
+            topology: { datacenter: "", zone: "", rack: "" },
+          },
+        },
+      },
+    });
+    assert.equal(registered.status, "ok");
+    await viaFollower.vm.create({ spec: specToProto(spec("elsewhere", { tenant: "acme" })) });
+    const plan = await viaFollower.vm.plan({ spec: specToProto(spec("elsewhere", { tenant: "acme" })), commit: true });
+    assert.equal(plan.nodeId, BigInt(other.nodeId));
+    assert.ok(plan.committed);
+    await expectCode(
+      (async () => {
+        for await (const _chunk of viaFollower.vm.console({ vm: { tenant: "acme", name: "elsewhere" } })) break;
+      })(),
+      Code.FailedPrecondition,
+      new RegExp(`^node ${other.nodeId} runs no VMs`),
+    );
   });
 });

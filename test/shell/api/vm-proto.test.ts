@@ -98,3 +98,14 @@ describe("refusals as Connect codes", () => {
     });
   }
 });
+
+describe("events paging", () => {
+  const at = (index: number, sequence: number): ClusterEvent => ({ index, sequence, kind: "vm-created", stampUs: 0, nodeId: 0, vmId: 1, detail: "" });
+  test("a short page continues after its last index; a full page ending inside an index repeats that index; a full page of one index is cut", async () => {
+    const { nextPageAfter } = await import("../../../src/shell/api/vm-service.ts");
+    assert.deepEqual(nextPageAfter([], 3, 7), { nextAfterIndex: 7, cut: false });
+    assert.deepEqual(nextPageAfter([at(8, 0), at(9, 0)], 3, 7), { nextAfterIndex: 9, cut: false });
+    assert.deepEqual(nextPageAfter([at(8, 0), at(9, 0), at(9, 1)], 3, 7), { nextAfterIndex: 8, cut: false });
+    assert.deepEqual(nextPageAfter([at(9, 0), at(9, 1), at(9, 2)], 3, 7), { nextAfterIndex: 9, cut: true });
+  });
+});
