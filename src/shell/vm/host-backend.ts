@@ -88,7 +88,7 @@ export interface HostVmBackendOptions {
   /** The guard to run (tests only; the default is vm-guard.mjs beside this file). */
   readonly guardScript?: string;
   /** Added to every launch.json (tests only: a harness-only planted bug, docs/PLANTED-BUGS.md). */
-  readonly launchExtras?: Pick<LaunchFile, "plantedBug">;
+  readonly launchExtras?: Pick<LaunchFile, "plantedBug" | "withoutParentDeathSignal">;
 }
 
 interface GuardProcess {

@@ -60,6 +60,11 @@ export interface LaunchFile {
   readonly consoleBytesMax: number;
   /** Harness-only (docs/PLANTED-BUGS.md): set by tests' launch files only, never by the backend. */
   readonly plantedBug?: GuardPlantedBug;
+  /**
+   * Tests only: start the VM without setpriv's parent-death signal, as on a host without
+   * util-linux, so the backend's cleanup of a VM whose guard is gone can be exercised.
+   */
+  readonly withoutParentDeathSignal?: true;
 }
 
 /** ignore-fence: the guard never kills for the fence deadline (and spawns past it): the fence tests must fail with it. */

@@ -224,7 +224,8 @@ describe("host vm backend (process launcher)", () => {
 
   test("an instance whose guard died is crashed on adoption, and its VM is killed (no VM runs unguarded)", async () => {
     const vmsDir = scope.tempDir();
-    const first = new Harness(vmsDir);
+    // As on a host without setpriv: the kernel would otherwise kill the VM with its guard (vm-guard.test.ts).
+    const first = new Harness(vmsDir, { launchExtras: { withoutParentDeathSignal: true } });
     first.arm();
     // A command that ignores its console closing (unlike the built-in guest).
     first.backend.create(commandInstance(4, process.execPath, "-e setInterval(()=>{},1000)"));

@@ -209,7 +209,7 @@ function startVm() {
   }
   // Under setpriv --pdeathsig (util-linux, on every Debian), the kernel kills the VM the moment this
   // guard dies, even by SIGKILL: a guard never leaves a VM running unfenced behind it.
-  const [command, ...args] = fs.existsSync(SETPRIV) ? [SETPRIV, "--pdeathsig", "KILL", "--", ...launch.plan.argv] : launch.plan.argv;
+  const [command, ...args] = launch.withoutParentDeathSignal !== true && fs.existsSync(SETPRIV) ? [SETPRIV, "--pdeathsig", "KILL", "--", ...launch.plan.argv] : launch.plan.argv;
   // BLIXARD_VM_DIR marks the VM's process as this instance's: a backend that finds the guard gone
   // kills a pid from state.json only when its environment says so (pids are reused).
   const env = { ...process.env, ...launch.plan.env, BLIXARD_VM_DIR: vmDir };
