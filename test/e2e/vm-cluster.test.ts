@@ -171,6 +171,8 @@ for (const backend of ["process", "qemu"] as const) {
       const old = heartbeatTimes(up!.console(first.nodeId, first.id), first.id);
       const fresh = heartbeatTimes(up!.console(moved.nodeId, moved.id), moved.id);
       assert.ok(old.length === 0 || Math.max(...old) < Math.min(...fresh), "the killed node's instance (fenced by its guard) never overlaps the new one");
+      // With no flags, the CLI uses every endpoint of the context file: a dead member's refused connection moves on.
+      assert.match(await up!.cliOk("vm", "list"), /victim\s+running/);
     });
   });
 }

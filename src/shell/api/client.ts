@@ -5,7 +5,8 @@
 import http from "node:http";
 import https from "node:https";
 import type net from "node:net";
-import { createClient, type Client } from "@connectrpc/connect";
+import { createClient, type Client, type Transport } from "@connectrpc/connect";
+import { createFailoverTransport, FAILOVER_ENDPOINTS_MAX } from "./failover-transport.ts";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { ClusterService } from "./gen/blixard/v1/cluster_pb.ts";
 import { KvService } from "./gen/blixard/v1/kv_pb.ts";
@@ -64,7 +65,7 @@ export function endpointUrl(endpoint: string, scheme: "http" | "https" = "http")
   return /^https?:\/\//.test(trimmed) ? trimmed.replace(/\/+$/, "") : `${scheme}://${trimmed}`;
 }
 
-export function createApiClients(endpoint: string, options: ApiClientOptions = {}): ApiClients {
+function endpointTransport(endpoint: string, options: ApiClientOptions): { readonly url: string; readonly transport: Transport } {
   const clientTls = options.tls;
   const url = endpointUrl(endpoint, clientTls === undefined ? "http" : "https");
   if (clientTls !== undefined && url.startsWith("http://")) throw new Error(`${url} is plaintext http:// but a CA was given: use https://`);
@@ -88,6 +89,19 @@ export function createApiClients(endpoint: string, options: ApiClientOptions = {
             },
           ],
   });
+  return { url, transport };
+}
+
+/**
+ * Clients of one endpoint, or of several members of one cluster: then a call whose connection is
+ * refused goes to the next one (failover-transport.ts). `url` names the first.
+ */
+export function createApiClients(endpoints: string | readonly string[], options: ApiClientOptions = {}): ApiClients {
+  const list = typeof endpoints === "string" ? [endpoints] : endpoints;
+  if (list.length === 0 || list.length > FAILOVER_ENDPOINTS_MAX) throw new Error(`give 1 to ${FAILOVER_ENDPOINTS_MAX} endpoints`);
+  const transports = list.map((endpoint) => endpointTransport(endpoint, options));
+  const url = transports[0]!.url;
+  const transport = transports.length === 1 ? transports[0]!.transport : createFailoverTransport(transports.map((t) => t.transport));
   return {
     url,
     kv: createClient(KvService, transport),

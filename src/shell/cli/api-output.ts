@@ -26,7 +26,7 @@ export interface ApiCommandOptions {
 
 export function addApiOptions(command: Command): Command {
   return command
-    .option("--endpoint <URL>", "a node's API address, e.g. http://127.0.0.1:8001 (default: $BLIXARD_ENDPOINT, then the context file)")
+    .option("--endpoint <URL,...>", "a node's API address, e.g. https://127.0.0.1:8001, or several members separated by commas (a refused connection moves on to the next; default: $BLIXARD_ENDPOINT, then every endpoint in the context file)")
     .option("--token <TOKEN>", "a bearer token (default: $BLIXARD_TOKEN, then the context file; prefer those: flags show in ps)")
     .option("-o, --output <FORMAT>", "table, json or yaml", "table")
     .option("--timeout-ms <MS>", "give up on the request after this long", "10000")
@@ -105,7 +105,9 @@ export function apiClients(options: ApiCommandOptions): ApiClients {
   const fromFlagsOrEnv = { endpoint: firstGiven(options.endpoint, process.env.BLIXARD_ENDPOINT), token: firstGiven(options.token, process.env.BLIXARD_TOKEN) };
   const tlsFromFlagsOrEnv = [options.tlsDir, options.ca, options.cert, options.key, process.env.BLIXARD_TLS_DIR, process.env.BLIXARD_CA].some((value) => value !== undefined && value !== "");
   const context = fromFlagsOrEnv.endpoint === undefined || fromFlagsOrEnv.token === undefined || !tlsFromFlagsOrEnv ? readContext() : undefined;
-  const endpoint = firstGiven(fromFlagsOrEnv.endpoint, context?.endpoints[0]);
+  // A flag or variable may list several members ("a,b,c"); the context lists every member up wrote.
+  const endpoints = fromFlagsOrEnv.endpoint !== undefined ? fromFlagsOrEnv.endpoint.split(",").map((e) => e.trim()).filter((e) => e !== "") : (context?.endpoints ?? []).filter((e) => e.trim() !== "");
+  const endpoint = endpoints[0];
   const token = firstGiven(fromFlagsOrEnv.token, context?.token);
   if (endpoint === undefined) throw new UsageError("--endpoint is required (or set BLIXARD_ENDPOINT)");
   if (options.output !== "table" && options.output !== "json" && options.output !== "yaml") throw new UsageError(`-o: "${options.output}" is not table, json or yaml`);
@@ -113,7 +115,7 @@ export function apiClients(options: ApiCommandOptions): ApiClients {
   try {
     // The context's CA (what `blixard up` writes) when no flag or variable names TLS files.
     const tls = tlsFromFlagsOrEnv || context === undefined || context.ca === "" ? clientTlsOf(options) : clientTlsOf({ ...options, ca: context.ca });
-    return createApiClients(endpoint, { timeoutMs: Number(options.timeoutMs), token: token?.trim(), tls });
+    return createApiClients(endpoints, { timeoutMs: Number(options.timeoutMs), token: token?.trim(), tls });
   } catch (error) {
     throw new UsageError(`--endpoint: ${(error as Error).message}`);
   }
