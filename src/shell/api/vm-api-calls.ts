@@ -35,7 +35,10 @@ const REQUEST_ID_SUFFIX_BYTES_MAX = CLUSTER_LIMITS.requestIdBytesMax - API_REQUE
 export interface VmApiHost {
   readonly nodeId: NodeId;
   submit(request: ClientRequest): Promise<RequestOutcome>;
+  /** The applied state (serializable); its appliedIndex is that of the last CLUSTER command, not of the log. */
   readonly clusterView: ClusterView;
+  /** raft.applied: the log index this node has applied (every kind of entry). */
+  status(): { readonly raft: { readonly applied: number } };
   readonly vmHost: NodeVmHost | undefined;
   memberAddresses(id: NodeId): { readonly api: string } | undefined;
   clientsFor(endpoint: string): ApiClients;

@@ -25,7 +25,8 @@ export function createVmTenantService(host: VmApiHost, gate: Gatekeeper) {
     const name = scopedTenant(caller, named);
     const { index } = await calls.read({ what: "nodes", afterId: 0, limit: 1 });
     const deadline = Date.now() + TENANT_READ_CATCH_UP_MS_MAX;
-    while (host.clusterView.appliedIndex < index) {
+    // The log's applied index (the cluster state's own appliedIndex only moves with cluster commands).
+    while (host.status().raft.applied < index) {
       if (Date.now() >= deadline || signal.aborted) throw notAppliedError(`node ${host.nodeId} has not applied index ${index} within ${TENANT_READ_CATCH_UP_MS_MAX} ms: try another node`, Code.Unavailable);
       await pause(CATCH_UP_POLL_MS, signal);
     }

@@ -104,8 +104,8 @@ describe("VM API with a registered node", { timeout: 60_000 }, () => {
     assert.equal(after.phase, "scheduled");
     // A tenant read on a node that has not applied the read index yet waits for it, with no abort signal (the fast path's context).
     let staleReads = 3;
-    const laggingView = new Proxy(node.clusterView, { get: (target, key) => (key === "appliedIndex" && staleReads-- > 0 ? 0 : Reflect.get(target, key)) });
-    const tenants = createVmTenantService({ nodeId: 1, submit: node.submit.bind(node), clusterView: laggingView, vmHost: undefined, memberAddresses: node.memberAddresses.bind(node), clientsFor: node.clientsFor.bind(node) }, new Gatekeeper(node, { bootstrapTokens: BOOTSTRAP_TOKENS }));
+    const lagging = () => (staleReads-- > 0 ? { raft: { applied: 0 } } : node.status());
+    const tenants = createVmTenantService({ nodeId: 1, submit: node.submit.bind(node), clusterView: node.clusterView, status: lagging, vmHost: undefined, memberAddresses: node.memberAddresses.bind(node), clientsFor: node.clientsFor.bind(node) }, new Gatekeeper(node, { bootstrapTokens: BOOTSTRAP_TOKENS }));
     const quota = (await tenants.getQuota(create(TenantServiceGetQuotaRequestSchema, { tenant: "acme" }), { requestHeader: new Headers(ADMIN_HEADERS) } as unknown as HandlerContext)) as TenantServiceGetQuotaResponse;
     assert.equal(quota.tenant?.usage?.vms, 1n);
     assert.ok(staleReads < 0, "the read waited for the index");
@@ -154,6 +154,7 @@ describe("VM API with a registered node", { timeout: 60_000 }, () => {
         nodeId: node.nodeId,
         submit: (request) => node.submit(request),
         clusterView: node.clusterView,
+        status: () => node.status(),
         vmHost: consoleLog,
         memberAddresses: (id) => node.memberAddresses(id),
         clientsFor: (endpoint) => node.clientsFor(endpoint),
@@ -186,7 +187,7 @@ describe("VM API with a registered node", { timeout: 60_000 }, () => {
     const context = { requestHeader: new Headers({ authorization: `Bearer ${tenantToken}` }), signal: new AbortController().signal } as unknown as HandlerContext;
     /** What an acme token could see of tenant other's VM: every entry is an isolation violation. */
     const violations = async (plantedBugs: ReadonlySet<VmServicePlantedBug>): Promise<string[]> => {
-      const host = { nodeId: node.nodeId, submit: node.submit.bind(node), clusterView: node.clusterView, vmHost: undefined, memberAddresses: node.memberAddresses.bind(node), clientsFor: node.clientsFor.bind(node) };
+      const host = { nodeId: node.nodeId, submit: node.submit.bind(node), clusterView: node.clusterView, status: () => node.status(), vmHost: undefined, memberAddresses: node.memberAddresses.bind(node), clientsFor: node.clientsFor.bind(node) };
       const service = createVmService(host, new Gatekeeper(node, { bootstrapTokens: BOOTSTRAP_TOKENS }), { plantedBugs });
       const found: string[] = [];
       try {
