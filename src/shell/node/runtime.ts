@@ -335,12 +335,12 @@ export class NodeRuntime {
     return new Promise((resolve) => this.requestPath.submit(request, resolve));
   }
 
-  /** The orchestrator's cluster state as applied on this node (read-only: serializable, may lag the leader). */
   /** This node's VMs (their consoles), or undefined when the node runs no orchestrator. */
   get vmHost(): NodeVmHost | undefined {
     return this.vms;
   }
 
+  /** The orchestrator's cluster state as applied on this node (read-only: serializable, may lag the leader). */
   get clusterView(): ClusterView {
     return this.machine.cluster;
   }
