@@ -6,7 +6,8 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { freePort, waitFor } from "./process-cluster.ts";
+import net from "node:net";
+import { waitFor } from "./process-cluster.ts";
 
 const BIN = resolve(import.meta.dirname, "../../bin/blixard.js");
 const UP_READY_MS = 120_000;
@@ -24,6 +25,28 @@ export interface LocalUpOptions {
   readonly leaseMs: number;
   /** The default image's directory (qemu). */
   readonly imageDir?: string;
+}
+
+/** Whether a loopback port can be bound right now. */
+function portFree(port: number): Promise<boolean> {
+  return new Promise((resolvePort) => {
+    const server = net.createServer();
+    server.once("error", () => resolvePort(false));
+    server.listen({ host: "127.0.0.1", port }, () => server.close(() => resolvePort(true)));
+  });
+}
+
+/**
+ * A base port for up's layout (API on base+i, peers on base+50+i) whose every port is free, below
+ * Linux's ephemeral range (32768 and up), where outgoing connections never take a port from under us.
+ */
+async function freeBasePort(nodes: number): Promise<number> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const base = 10_000 + Math.floor(Math.random() * 22_000);
+    const ports = Array.from({ length: nodes }, (_, i) => [base + 1 + i, base + 51 + i]).flat();
+    if ((await Promise.all(ports.map(portFree))).every(Boolean)) return base;
+  }
+  throw new Error("no free base port for blixard up after 50 tries");
 }
 
 function killQuietly(pid: number, signal: NodeJS.Signals): void {
@@ -63,8 +86,7 @@ export class LocalUp {
 
   static async start(options: LocalUpOptions): Promise<LocalUp> {
     const dir = mkdtempSync(join(tmpdir(), "blixard-up-"));
-    // Ports basePort+1.. and basePort+51..: pick a base whose first API port was free a moment ago.
-    const basePort = Math.min(60_000, Math.max(20_000, (await freePort()) % 40_000 + 20_000));
+    const basePort = await freeBasePort(options.nodes);
     const contextFile = join(dir, "context.yaml");
     const args = [BIN, "up", "--nodes", String(options.nodes), "--data-dir", join(dir, "cluster"), "--backend", options.backend, "--base-port", String(basePort), "--lease-ms", String(options.leaseMs)];
     if (options.imageDir !== undefined) args.push("--image-dir", options.imageDir);
