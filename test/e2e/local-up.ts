@@ -93,10 +93,9 @@ export class LocalUp {
     const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, BLIXARD_CONTEXT: contextFile }, detached: true });
     const up = new LocalUp(dir, contextFile, basePort, options, child);
     try {
-      await waitFor("blixard up to say the cluster is up", UP_READY_MS, () => {
-        if (up.exited) throw new Error(`blixard up exited with ${up.exitCode}: ${up.output.slice(-5).join(" | ")}`);
-        return up.output.some((line) => line.startsWith("Blixard is up")) ? true : undefined;
-      });
+      // waitFor retries a probe that throws: an exited up is reported after the wait, at once.
+      const outcome = await waitFor("blixard up to say the cluster is up", UP_READY_MS, () => (up.exited ? "exited" : up.output.some((line) => line.startsWith("Blixard is up")) ? "up" : undefined));
+      if (outcome === "exited") throw new Error(`blixard up exited with ${up.exitCode}: ${up.output.slice(-5).join(" | ")}`);
     } catch (error) {
       await up.stop();
       throw error;
