@@ -142,8 +142,9 @@ for (const backend of ["process", "qemu"] as const) {
       try {
         const moved = await waitPhase("paused", (v) => v.phase === "running" && v.nodeId !== first.nodeId, "running on another node");
         await waitReady(moved.nodeId, moved.id);
-        // The old instance was killed by its guard, with the node process still stopped.
-        assert.match(up!.console(first.nodeId, first.id), /\[guard\] fenced/);
+        // The old instance was killed by its guard, with the node process still stopped. The guard writes
+        // its console file through a stream: its note (and the VM's last lines) may land a moment after the kill.
+        await waitFor("the old guard's fenced note", 10_000, () => (/\[guard\] fenced/.test(up!.console(first.nodeId, first.id)) ? true : undefined), 100);
         const old = heartbeatTimes(up!.console(first.nodeId, first.id), first.id);
         const fresh = heartbeatTimes(up!.console(moved.nodeId, moved.id), moved.id);
         assert.ok(old.length > 0 && fresh.length > 0, "both instances printed heartbeats");
