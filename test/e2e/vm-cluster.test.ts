@@ -25,6 +25,11 @@ interface VmView {
   readonly nodeId: number;
 }
 
+/** The last lines of a console log but heartbeats (for failure messages). */
+function tail(consoleText: string): string {
+  return consoleText.split("\n").filter((line) => !line.includes("BLIXARD-HEARTBEAT")).slice(-12).join("\n");
+}
+
 /** "<ISO time> BLIXARD-HEARTBEAT vm=<id> seq=<n>" lines of a console log -> their host times (ms). */
 function heartbeatTimes(consoleText: string, vmId: number): number[] {
   const times: number[] = [];
@@ -142,13 +147,14 @@ for (const backend of ["process", "qemu"] as const) {
       try {
         const moved = await waitPhase("paused", (v) => v.phase === "running" && v.nodeId !== first.nodeId, "running on another node");
         await waitReady(moved.nodeId, moved.id);
-        // The old instance was killed by its guard, with the node process still stopped. The guard writes
-        // its console file through a stream: its note (and the VM's last lines) may land a moment after the kill.
-        await waitFor("the old guard's fenced note", 10_000, () => (/\[guard\] fenced/.test(up!.console(first.nodeId, first.id)) ? true : undefined), 100);
+        // The old instance was killed by its guard, with the node process still stopped (the guard writes its
+        // console file synchronously, so its note is there by now). The tails say what happened if not.
+        const tails = (): string => `old node ${first.nodeId}:\n${tail(up!.console(first.nodeId, first.id))}\nnew node ${moved.nodeId}:\n${tail(up!.console(moved.nodeId, moved.id))}`;
+        assert.match(up!.console(first.nodeId, first.id), /\[guard\] fenced/, tails());
         const old = heartbeatTimes(up!.console(first.nodeId, first.id), first.id);
         const fresh = heartbeatTimes(up!.console(moved.nodeId, moved.id), moved.id);
-        assert.ok(old.length > 0 && fresh.length > 0, "both instances printed heartbeats");
-        assert.ok(Math.max(...old) < Math.min(...fresh), `the old instance's last heartbeat (${new Date(Math.max(...old)).toISOString()}) precedes the new one's first (${new Date(Math.min(...fresh)).toISOString()})`);
+        assert.ok(old.length > 0 && fresh.length > 0, `both instances printed heartbeats\n${tails()}`);
+        assert.ok(Math.max(...old) < Math.min(...fresh), `the old instance's last heartbeat (${new Date(Math.max(...old)).toISOString()}) precedes the new one's first (${new Date(Math.min(...fresh)).toISOString()})\n${tails()}`);
       } finally {
         process.kill(pid, "SIGCONT");
         down.delete(first.nodeId);
