@@ -10,7 +10,6 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Code, ConnectError, type HandlerContext } from "@connectrpc/connect";
 import { create } from "@bufbuild/protobuf";
-import { silentLogger } from "../../../src/core/env/environment.ts";
 import type { NodeRegistration } from "../../../src/core/cluster/types.ts";
 import { NodeRuntime } from "../../../src/shell/node/runtime.ts";
 import { createApiClients, type ApiClients } from "../../../src/shell/api/client.ts";
@@ -29,8 +28,8 @@ import {
   type VmServiceListResponse,
 } from "../../../src/shell/api/gen/blixard/v1/vm_pb.ts";
 import type { ConsoleChunk, NodeVmHost } from "../../../src/shell/vm/node-vm-host.ts";
-import { waitUntil } from "../../support/wait-until.ts";
 import { ADMIN_HEADERS, ADMIN_TOKEN, BOOTSTRAP_TOKENS } from "../../support/admin-token.ts";
+import { startSingleNode } from "../../support/single-node.ts";
 
 const REGISTRATION: NodeRegistration = {
   id: 1,
@@ -61,18 +60,7 @@ describe("VM API with a registered node", { timeout: 60_000 }, () => {
   let admin: ApiClients;
 
   before(async () => {
-    node = await NodeRuntime.start({
-      nodeId: 1,
-      security: "insecure",
-      peerListen: "127.0.0.1:0",
-      apiListen: "127.0.0.1:0",
-      dataDir: join(dir, "node-1"),
-      initialCluster: new Map([[1, "127.0.0.1:0"]]),
-      log: silentLogger,
-      tickMs: 20,
-      bootstrapTokens: BOOTSTRAP_TOKENS,
-    });
-    await waitUntil("leadership", () => node.status().raft.role === "leader");
+    node = await startSingleNode(dir);
     admin = createApiClients(`http://${node.apiAddress}`, { token: ADMIN_TOKEN.text });
     const registered = await node.submit({ kind: "cluster", envelope: { stampUs: 0, requestId: "", body: { kind: "node-register", node: REGISTRATION } } });
     assert.ok(registered.status === "ok" && registered.result.kind === "cluster" && registered.result.result.status === "ok", JSON.stringify(registered));

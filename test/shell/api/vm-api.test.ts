@@ -22,6 +22,7 @@ import type { VmSpec } from "../../../src/core/cluster/types.ts";
 import { waitUntil } from "../../support/wait-until.ts";
 import { ADMIN_TOKEN, BOOTSTRAP_TOKENS } from "../../support/admin-token.ts";
 import { freePort } from "../../e2e/process-cluster.ts";
+import { startSingleNode } from "../../support/single-node.ts";
 
 function spec(name: string, fields: Record<string, unknown> = {}): VmSpec {
   const parsed = specFromDocument({ name, resources: { vcpus: 1, memoryMib: 128 }, ...fields });
@@ -50,18 +51,7 @@ describe("VM API on one in-process node", { timeout: 90_000 }, () => {
   let readOnly: ApiClients;
 
   before(async () => {
-    node = await NodeRuntime.start({
-      nodeId: 1,
-      security: "insecure",
-      peerListen: "127.0.0.1:0",
-      apiListen: "127.0.0.1:0",
-      dataDir: join(dir, "node-1"),
-      initialCluster: new Map([[1, "127.0.0.1:0"]]),
-      log: silentLogger,
-      tickMs: 20,
-      bootstrapTokens: BOOTSTRAP_TOKENS,
-    });
-    await waitUntil("leadership", () => node.status().raft.role === "leader");
+    node = await startSingleNode(dir);
     const url = `http://${node.apiAddress}`;
     admin = createApiClients(url, { token: ADMIN_TOKEN.text });
     acme = createApiClients(url, { token: (await admin.token.createToken({ role: "tenant", tenant: "acme" })).token });

@@ -9,11 +9,10 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import YAML from "yaml";
-import { silentLogger } from "../../../src/core/env/environment.ts";
 import { NodeRuntime } from "../../../src/shell/node/runtime.ts";
 import { EXIT_CONFLICT, EXIT_INVALID_INPUT, EXIT_NOT_APPLIED, EXIT_NOT_FOUND, EXIT_UNAVAILABLE } from "../../../src/shell/cli/api-output.ts";
-import { waitUntil } from "../../support/wait-until.ts";
-import { ADMIN_TOKEN, BOOTSTRAP_TOKENS } from "../../support/admin-token.ts";
+import { ADMIN_TOKEN } from "../../support/admin-token.ts";
+import { startSingleNode } from "../../support/single-node.ts";
 
 const BIN = resolve(import.meta.dirname, "../../../bin/blixard.js");
 
@@ -44,19 +43,8 @@ describe("blixard vm, node and tenant commands", { timeout: 120_000 }, () => {
   let endpoint: string;
 
   before(async () => {
-    node = await NodeRuntime.start({
-      nodeId: 1,
-      security: "insecure",
-      peerListen: "127.0.0.1:0",
-      apiListen: "127.0.0.1:0",
-      dataDir: join(dir, "node-1"),
-      initialCluster: new Map([[1, "127.0.0.1:0"]]),
-      log: silentLogger,
-      tickMs: 20,
-      bootstrapTokens: BOOTSTRAP_TOKENS,
-    });
+    node = await startSingleNode(dir);
     endpoint = `--endpoint=http://${node.apiAddress}`;
-    await waitUntil("leadership", () => node.status().raft.role === "leader");
   });
   after(async () => {
     await node?.stop();
