@@ -37,6 +37,9 @@ function regularFileExists(path: string): boolean {
   }
 }
 
+/** The least guest memory the default image boots in. */
+export const DEFAULT_IMAGE_MEMORY_MIB_MIN = 80;
+
 /** The host paths of an instance's image, or the first one that is missing. */
 export function resolveImage(instance: VmInstanceSpec, imageDir: string, fileExists: (path: string) => boolean = regularFileExists): ResolvedImage | { readonly error: string } {
   const image = instance.spec.image;
@@ -49,6 +52,10 @@ export function resolveImage(instance: VmInstanceSpec, imageDir: string, fileExi
     }
     return path;
   };
+  // Measured (docs/IMAGES.md): with less, the default kernel cannot unpack its initramfs and QEMU exits at once.
+  if (image.kernel === DEFAULT_IMAGE && instance.spec.resources.memoryMib < DEFAULT_IMAGE_MEMORY_MIB_MIN) {
+    return { error: `resources.memoryMib: ${instance.spec.resources.memoryMib} MiB is too little for the default image under qemu (at least ${DEFAULT_IMAGE_MEMORY_MIB_MIN} MiB)` };
+  }
   const kernelPath = resolve("kernel", image.kernel, IMAGE_KERNEL_FILE);
   if (typeof kernelPath !== "string") return kernelPath;
   const initrdPath = resolve("initrd", image.initrd, IMAGE_INITRD_FILE);

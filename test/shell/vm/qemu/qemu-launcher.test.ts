@@ -66,6 +66,14 @@ describe("qemu launcher", () => {
     assert.match((launcher.plan(instance({ kernel: "default", initrd: "default", rootDisk: "" }), "/vms/a,b") as { error: string }).error, /^vmDir: .*comma/);
   });
 
+  test("the default image refuses less memory than it boots in, naming the field; an own kernel may take less", () => {
+    const small = (image: VmImage, memoryMib: number): VmInstanceSpec => ({ vmId: 12, spec: { ...vmSpec({ id: 12, resources: { vcpus: 1, memoryMib, diskGib: 1 } }), image }, addresses: [] });
+    const launcher = tcg();
+    assert.deepEqual(launcher.plan(small({ kernel: "default", initrd: "default", rootDisk: "" }, 64), vmDir), { error: "resources.memoryMib: 64 MiB is too little for the default image under qemu (at least 80 MiB)" });
+    assert.ok("argv" in launcher.plan(small({ kernel: "default", initrd: "default", rootDisk: "" }, 80), vmDir));
+    assert.ok("argv" in launcher.plan(small({ kernel: join(imageDir, "vmlinuz"), initrd: "default", rootDisk: "" }, 64), vmDir));
+  });
+
   test("KVM: the description and -accel kvm", () => {
     const launcher = createQemuLauncher({ accel: { accel: "kvm", reason: "kvm" }, tscKhz: 0, imageDir });
     assert.equal(launcher.description, "qemu (kvm)");
