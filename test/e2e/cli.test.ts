@@ -57,8 +57,10 @@ describe("blixard kv and cluster commands", { timeout: 120_000 }, () => {
     assert.equal((JSON.parse(json.stdout) as { value: string }).value, "blue");
     const failed = await blixard("kv", "cas", "color", "red", "green", endpoint);
     assert.match(failed.stdout, /^FAILED: current value is "blue"/);
+    assert.equal(failed.code, 7, "a failed compare exits with the conflict code");
     const swapped = await blixard("kv", "cas", "color", "blue", "green", endpoint);
     assert.match(swapped.stdout, /^OK/);
+    assert.equal(swapped.code, 0);
   });
 
   test("cluster status and members print tables", async () => {
@@ -69,6 +71,9 @@ describe("blixard kv and cluster commands", { timeout: 120_000 }, () => {
     assert.match(lines[0]!, /^cluster c-[0-9a-f]{16}  leader 1  term \d+  INSECURE \(--insecure: plaintext, peers and clients not authenticated\)$/);
     assert.match(lines[1]!, /^ID\s+ROLE\s+TERM\s+COMMIT\s+APPLIED\s+LAST\s+API\s+VMS$/);
     assert.match(lines[2]!, /^1\s+leader\s+/);
+    const versions = await blixard("version", endpoint);
+    assert.equal(versions.code, 0, versions.stderr);
+    assert.match(versions.stdout, /^client {2}\d+\.\d+\.\d+\nnode 1 {2}\d+\.\d+\.\d+\n$/, "the client's version and the node's own");
     const members = await blixard("cluster", "members", endpoint, "-o", "json");
     assert.deepEqual(
       (JSON.parse(members.stdout) as { members: { id: string; kind: string }[] }).members.map((m) => [m.id, m.kind]),

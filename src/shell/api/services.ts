@@ -31,6 +31,7 @@ import type { Gatekeeper } from "../auth/gatekeeper.ts";
 import { guardService } from "../auth/guarded-service.ts";
 import { assertTableCovers } from "../auth/method-roles.ts";
 import { newToken } from "../auth/bearer-token.ts";
+import { BLIXARD_VERSION } from "../version.ts";
 import { VmService } from "./gen/blixard/v1/vm_pb.ts";
 import { NodeService } from "./gen/blixard/v1/node_pb.ts";
 import { TenantService } from "./gen/blixard/v1/tenant_pb.ts";
@@ -125,6 +126,7 @@ export function createNodeServices(runtime: NodeRuntime, gate: Gatekeeper): Node
       peerAddress: runtime.peerAddress,
       apiAddress: runtime.apiAddress,
       vmBackend: runtime.vmHost?.description ?? "",
+      version: BLIXARD_VERSION,
     });
   };
 

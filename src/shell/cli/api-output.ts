@@ -111,7 +111,12 @@ export function apiClients(options: ApiCommandOptions): ApiClients {
   const token = firstGiven(fromFlagsOrEnv.token, context?.token);
   if (endpoint === undefined) throw new UsageError("--endpoint is required (or set BLIXARD_ENDPOINT)");
   if (options.output !== "table" && options.output !== "json" && options.output !== "yaml") throw new UsageError(`-o: "${options.output}" is not table, json or yaml`);
-  if (!/^\d+$/.test(options.timeoutMs) || Number(options.timeoutMs) < 1) throw new UsageError(`--timeout-ms: "${options.timeoutMs}" is not a positive integer`);
+  if (!/^\d+$/.test(options.timeoutMs) || Number(options.timeoutMs) < 1) throw new UsageError(`--timeout-ms: "${options.timeoutMs.slice(0, 40)}" is not a positive integer`);
+  if (Number(options.timeoutMs) > TIMEOUT_MS_MAX) throw new UsageError(`--timeout-ms: ${options.timeoutMs.slice(0, 40)} is more than ${TIMEOUT_MS_MAX} (about 24 days, the longest timer Node.js keeps)`);
+  for (const endpoint of endpoints) {
+    const problem = endpointProblem(endpoint);
+    if (problem !== undefined) throw new UsageError(`--endpoint: "${endpoint.slice(0, 100)}" ${problem}`);
+  }
   try {
     // The context's CA (what `blixard up` writes) when no flag or variable names TLS files.
     const tls = tlsFromFlagsOrEnv || context === undefined || context.ca === "" ? clientTlsOf(options) : clientTlsOf({ ...options, ca: context.ca });
@@ -122,8 +127,28 @@ export function apiClients(options: ApiCommandOptions): ApiClients {
 }
 
 export function parseId(text: string, what: string): bigint {
-  if (!/^\d+$/.test(text) || BigInt(text) < 1n || BigInt(text) > BigInt(Number.MAX_SAFE_INTEGER)) throw new UsageError(`${what}: "${text}" is not a positive integer`);
+  if (!/^\d+$/.test(text) || BigInt(text) < 1n) throw new UsageError(`${what}: "${text.slice(0, 40)}" is not a positive integer`);
+  if (BigInt(text) > BigInt(Number.MAX_SAFE_INTEGER)) throw new UsageError(`${what}: ${text.slice(0, 40)} is too large (at most ${Number.MAX_SAFE_INTEGER})`);
   return BigInt(text);
+}
+
+/** The longest timeout a Node.js timer keeps (2^31 - 1 ms); a longer one fires at once, with a warning. */
+export const TIMEOUT_MS_MAX = 2_147_483_647;
+
+/** Why an endpoint is not one ("host:port", or http:// or https:// with one), or undefined. */
+export function endpointProblem(endpoint: string): string | undefined {
+  const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):\/\//.exec(endpoint);
+  if (scheme !== null && scheme[1] !== "http" && scheme[1] !== "https") return `is not http:// or https:// (${scheme[1]}:// is not an API address)`;
+  let url: URL;
+  try {
+    url = new URL(scheme === null ? `http://${endpoint}` : endpoint);
+  } catch {
+    return "is not an address (give HOST:PORT or https://HOST:PORT)";
+  }
+  // URL drops a default port (https://h:443 has port ""): read it from the text itself.
+  if (url.port === "" && !/:\d{1,5}\/?$/.test(endpoint)) return "has no port (give HOST:PORT or https://HOST:PORT)";
+  if (url.pathname !== "/" || url.search !== "" || url.hash !== "" || url.username !== "" || url.password !== "") return "must be only a scheme, a host and a port";
+  return undefined;
 }
 
 /** A failed call whose request certainly had no effect (or a bad flag: 2, from UsageError). */

@@ -87,6 +87,8 @@ function check(file: string, options: CheckCommandOptions): number {
     const code = (error as NodeJS.ErrnoException).code ?? "unreadable";
     throw new CheckInputError(`${file}: cannot read (${code})`);
   }
+  // An empty file is a history nobody recorded (a wrong path, a run that wrote nothing): never a pass.
+  if (text.trim() === "") throw new CheckInputError(`${file}: empty: no operations to check`);
   const { history, model, result, format: usedFormat } = checkText(text, file, {
     model: modelName,
     ...(format !== undefined ? { format: format as FormatName } : {}),

@@ -14,17 +14,20 @@ import { registerImageCommand } from "./image-command.ts";
 import { registerVmCommand } from "./vm-command.ts";
 import { registerTenantCommand } from "./tenant-command.ts";
 import { registerNodeAdminCommands } from "./node-admin-command.ts";
+import { registerHelpCommand, registerVersionCommand } from "./version-command.ts";
+import { BLIXARD_VERSION } from "../version.ts";
 
 export function buildProgram(): Command {
   const program = new Command("blixard")
     .description("A Raft-replicated microVM orchestrator, proven in deterministic simulation.")
-    .version("0.1.0")
+    .version(BLIXARD_VERSION)
     .showSuggestionAfterError(true)
     .exitOverride()
     // Options belong to the command they follow: `blixard node --tls-dir D` (start a node) and
     // `blixard node list --tls-dir D` (the API's TLS) do not collide.
     .enablePositionalOptions()
-    .configureOutput({ outputError: (text, write) => write(text.trimEnd().split("\n")[0] + "\n") });
+    // One line: commander's "(Did you mean get?)" arrives on a second line, and is kept.
+    .configureOutput({ outputError: (text, write) => write(`${text.trim().split("\n").map((line) => line.trim()).filter((line) => line !== "").join(" ")}\n`) });
   registerUpCommand(program);
   registerSimCommand(program);
   registerCheckCommand(program);
@@ -37,6 +40,8 @@ export function buildProgram(): Command {
   registerVmCommand(program);
   registerTenantCommand(program);
   registerNodeAdminCommands(program.commands.find((command) => command.name() === "node")!);
+  registerVersionCommand(program);
+  registerHelpCommand(program);
   // Every command at every depth reports instead of exiting (the vm, node and tenant commands nest).
   const override = (command: Command): void => {
     command.exitOverride();
