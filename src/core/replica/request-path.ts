@@ -306,12 +306,18 @@ export class RequestPath {
         return this.createToken(request, done);
       case "token-revoke":
         return this.revokeToken(request, done);
-      case "transfer-leader":
+      case "transfer-leader": {
         if (request.targetId === this.env.nodeId) return done(okOutcome({ kind: "transfer", leaderId: this.env.nodeId }, this.env.nodeId));
+        // Said in the operator's words: leadership goes only to a voter (Raft calls it a conf-change refusal).
+        const voters = this.replica.status().raft.confState.voters;
+        if (!voters.includes(request.targetId)) {
+          return done(notApplied("invalid-conf-change", replica.core.currentLeader(), `cannot transfer leadership to node ${request.targetId}: it is not a voter (voters: ${voters.join(", ")})`));
+        }
         return replica.transferLeadership(request.targetId, (outcome) => {
           if (outcome.status === "ok") done(okOutcome({ kind: "transfer", leaderId: outcome.leaderId }, this.env.nodeId));
           else done(this.refused(outcome.refusal));
         });
+      }
       default:
         return unreachable(request, "client request");
     }
