@@ -2,8 +2,8 @@
 // node: readable lines and tables by default, JSON with -o json, one-line errors.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { execFile, spawn } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { NodeRuntime } from "../../src/shell/node/runtime.ts";
@@ -61,6 +61,21 @@ describe("blixard kv and cluster commands", { timeout: 120_000 }, () => {
     const swapped = await blixard("kv", "cas", "color", "blue", "green", endpoint);
     assert.match(swapped.stdout, /^OK/);
     assert.equal(swapped.code, 0);
+    // Values from a file and from stdin, byte for byte (newlines kept).
+    const file = join(dir, "value.txt");
+    writeFileSync(file, "line one\nline two\n");
+    assert.equal((await blixard("kv", "put", "from-file", "--from-file", file, endpoint)).code, 0);
+    assert.equal((await blixard("kv", "get", "from-file", endpoint)).stdout, "line one\nline two\n\n");
+    // The node runs in this process: the child must be awaited, never waited on synchronously.
+    const piped = await new Promise<{ code: number | null; stderr: string }>((done) => {
+      const child = spawn(process.execPath, [BIN, "kv", "put", "from-stdin", "-", endpoint], { env: { ...process.env, BLIXARD_ENDPOINT: "", BLIXARD_TOKEN: ADMIN_TOKEN.text, BLIXARD_CONTEXT: join(tmpdir(), "blixard-cli-no-context.yaml") } });
+      let stderr = "";
+      child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+      child.once("exit", (code) => done({ code, stderr }));
+      child.stdin.end("piped\n");
+    });
+    assert.equal(piped.code, 0, piped.stderr);
+    assert.equal((await blixard("kv", "get", "from-stdin", endpoint)).stdout, "piped\n\n");
   });
 
   test("cluster status and members print tables", async () => {
