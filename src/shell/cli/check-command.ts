@@ -6,6 +6,7 @@
 import { systemCheckResources } from "../os/check-resources.ts";
 import { readFileSync, writeFileSync } from "node:fs";
 import type { Command } from "commander";
+import YAML from "yaml";
 import {
   BadInputError,
   FORMAT_NAMES,
@@ -33,6 +34,7 @@ interface CheckCommandOptions {
   partition: boolean;
   initial?: string;
   json?: boolean;
+  output?: string;
 }
 
 class CheckInputError extends Error {}
@@ -49,7 +51,8 @@ export function registerCheckCommand(program: Command): void {
     .option("--fail-semantics <name>", "what :fail means: no-effect (Knossos) or compare-failed (a failed cas observed a different value); default per format")
     .option("--no-partition", "check the history as a whole instead of per key")
     .option("--initial <edn>", "initial value for register models (EDN, default 0)")
-    .option("--json", "print the result as JSON")
+    .option("-o, --output <FORMAT>", "table (the summary), json or yaml, as every other command", "table")
+    .option("--json", "the same as -o json (kept for scripts written before -o)")
     .action((file: string, options: CheckCommandOptions) => {
       process.exitCode = runCheck(file, options);
     });
@@ -75,6 +78,7 @@ function check(file: string, options: CheckCommandOptions): number {
   if (format !== undefined && !(FORMAT_NAMES as readonly string[]).includes(format)) throw new CheckInputError(`unknown format '${format}' (expected one of ${FORMAT_NAMES.join(", ")})`);
   const failSemantics = options.failSemantics;
   if (failSemantics !== undefined && failSemantics !== "no-effect" && failSemantics !== "compare-failed") throw new CheckInputError(`unknown fail semantics '${failSemantics}' (expected no-effect or compare-failed)`);
+  if (options.output !== undefined && !["table", "json", "yaml"].includes(options.output)) throw new CheckInputError(`-o: "${options.output.slice(0, 40)}" is not table, json or yaml`);
   const timeoutS = options.timeout === undefined ? DEFAULT_TIMEOUT_S : Number(options.timeout);
   if (!Number.isFinite(timeoutS) || timeoutS <= 0) throw new CheckInputError(`bad --timeout '${options.timeout}' (expected a positive number of seconds)`);
   let initial: Value | undefined;
@@ -106,7 +110,9 @@ function check(file: string, options: CheckCommandOptions): number {
       throw new CheckInputError(`${options.html}: cannot write the report (${code})`);
     }
   }
-  if (options.json === true) process.stdout.write(JSON.stringify({ format: usedFormat, ...result }) + "\n");
+  const output = options.json === true ? "json" : (options.output ?? "table");
+  if (output === "json") process.stdout.write(JSON.stringify({ format: usedFormat, ...result }) + "\n");
+  else if (output === "yaml") process.stdout.write(`---\n${YAML.stringify({ format: usedFormat, ...result }).trimEnd()}\n`);
   else process.stdout.write(summarize(history, model, result, usedFormat));
   return result.verdict === "ok" ? EXIT_LINEARIZABLE : result.verdict === "illegal" ? EXIT_NOT_LINEARIZABLE : EXIT_UNKNOWN;
 }

@@ -42,7 +42,7 @@ test("endpoints: host:port and http(s) URLs with a port; every other shape is na
 test("help reaches any depth: help kv put is kv put's help; an unknown one is named", async () => {
   const help = await blixard("help", "kv", "put");
   assert.equal(help.code, 0, help.stderr);
-  assert.match(help.stdout, /^Usage: blixard kv put \[options\] <key> <value>/m);
+  assert.match(help.stdout, /^Usage: blixard kv put \[options\] <key> \[value\]/m);
   const unknown = await blixard("help", "kv", "putt");
   assert.equal(unknown.code, 2);
   assert.match(unknown.stderr, /^blixard: help: no command "kv putt"/);
@@ -61,4 +61,17 @@ test("check of an empty file is bad input (exit 3), never 'linearizable, 0 opera
   assert.equal(run.code, 3, run.stdout);
   assert.equal(run.stdout, "");
   assert.match(run.stderr, /^blixard check: \/dev\/null: empty: no operations to check\n$/);
+});
+
+test("check takes -o json and -o yaml like every other command (--json stays), and refuses another format", async () => {
+  const history = resolve(import.meta.dirname, "../../../../shared/histories/knossos/cas-register/bad/bad-analysis.edn");
+  const json = await blixard("check", history, "--model", "cas-register", "-o", "json");
+  assert.equal(json.code, 1, "not linearizable");
+  assert.equal((JSON.parse(json.stdout) as { verdict: string }).verdict, "illegal");
+  assert.equal((await blixard("check", history, "--model", "cas-register", "--json")).stdout, json.stdout);
+  const yaml = await blixard("check", history, "--model", "cas-register", "-o", "yaml");
+  assert.match(yaml.stdout, /^---\nformat: edn\nverdict: illegal\n/);
+  const xml = await blixard("check", history, "--model", "cas-register", "-o", "xml");
+  assert.equal(xml.code, 3);
+  assert.match(xml.stderr, /^blixard check: -o: "xml" is not table, json or yaml\n$/);
 });
