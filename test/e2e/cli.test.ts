@@ -86,6 +86,9 @@ describe("blixard kv and cluster commands", { timeout: 120_000 }, () => {
     assert.match(lines[0]!, /^cluster c-[0-9a-f]{16}  leader 1  term \d+  INSECURE \(--insecure: plaintext, peers and clients not authenticated\)$/);
     assert.match(lines[1]!, /^ID\s+ROLE\s+TERM\s+COMMIT\s+APPLIED\s+LAST\s+API\s+VMS$/);
     assert.match(lines[2]!, /^1\s+leader\s+/);
+    const waited = await blixard("cluster", "wait", "--timeout", "10", endpoint);
+    assert.equal(waited.code, 0, waited.stderr);
+    assert.equal(waited.stdout, "ready: node 1 knows leader 1\n");
     const versions = await blixard("version", endpoint);
     assert.equal(versions.code, 0, versions.stderr);
     assert.match(versions.stdout, /^client {2}\d+\.\d+\.\d+\nnode 1 {2}\d+\.\d+\.\d+\n$/, "the client's version and the node's own");

@@ -1,4 +1,4 @@
-// `blixard cluster status|members|add-learner|promote|remove|transfer-leader`:
+// `blixard cluster status|wait|members|add-learner|promote|remove|transfer-leader`:
 // cluster administration through any member's API (changes are forwarded to the leader).
 // Membership changes one server at a time: add a node as a learner, let it catch up,
 // then promote it (an operator step: `status` shows its applied index next to the leader's).
@@ -14,7 +14,44 @@ import {
 } from "../api/gen/blixard/v1/cluster_pb.ts";
 import { UsageError } from "./usage-error.ts";
 import { parseHostPort } from "../os/address.ts";
-import { addApiOptions, formatTable, parseId, runApiCall, type ApiCommandOptions } from "./api-output.ts";
+import { ConnectError } from "@connectrpc/connect";
+import { addApiOptions, apiClients, EXIT_NOT_APPLIED, formatTable, parseId, runApiCall, type ApiCommandOptions } from "./api-output.ts";
+
+const WAIT_POLL_MS = 200;
+const WAIT_TIMEOUT_S_MAX = 86_400;
+
+/** Polls the node's own status until it reports a leader; a progress line on a terminal, one line on failure. */
+async function waitForCluster(options: ApiCommandOptions & { timeout: string }): Promise<void> {
+  if (!/^\d{1,6}$/.test(options.timeout) || Number(options.timeout) < 1 || Number(options.timeout) > WAIT_TIMEOUT_S_MAX) {
+    throw new UsageError(`--timeout: "${options.timeout.slice(0, 40)}" is not a whole number of seconds from 1 to ${WAIT_TIMEOUT_S_MAX}`);
+  }
+  const clients = apiClients(options);
+  const deadline = Date.now() + Number(options.timeout) * 1000;
+  const terminal = process.stderr.isTTY === true;
+  let last = "";
+  for (;;) {
+    try {
+      // A linearizable-enough check: this node's own view must name a leader, and it must answer at all.
+      const status = await clients.cluster.status({ localOnly: true });
+      if (status.leaderId > 0n) {
+        if (terminal) process.stderr.write("\r\x1b[K");
+        process.stdout.write(options.output === "json" ? `${JSON.stringify({ ready: true, leaderId: String(status.leaderId), nodeId: String(status.nodeId) })}\n` : `ready: node ${status.nodeId} knows leader ${status.leaderId}\n`);
+        return;
+      }
+      last = "no leader known yet";
+    } catch (error) {
+      last = ConnectError.from(error).rawMessage.split("\n")[0]!;
+    }
+    if (Date.now() >= deadline) {
+      if (terminal) process.stderr.write("\r\x1b[K");
+      process.stderr.write(`blixard: cluster not ready within ${options.timeout} s at ${clients.url}: ${last}\n`);
+      process.exitCode = EXIT_NOT_APPLIED;
+      return;
+    }
+    if (terminal) process.stderr.write(`\r\x1b[Kwaiting for ${clients.url}: ${last}`);
+    await new Promise((resolve) => setTimeout(resolve, WAIT_POLL_MS));
+  }
+}
 
 function membersTable(members: readonly Member[]): string {
   return formatTable(
@@ -59,6 +96,11 @@ export function registerClusterCommand(program: Command): void {
     .action((options: ApiCommandOptions & { local?: boolean }) =>
       runApiCall(options, StatusResponseSchema, (clients) => clients.cluster.status({ localOnly: options.local === true }), (status, clients) => statusTable(status, clients.url.startsWith("http://"))),
     );
+
+  addApiOptions(cluster.command("wait").description("wait until the contacted node knows a leader and can serve (a script's first step after starting nodes)"))
+    .option("--timeout <SECONDS>", "give up after this long (exit 1)", "30")
+    .addHelpText("after", "\nExample:\n  blixard cluster wait --endpoint 127.0.0.1:8001 --timeout 60 && blixard kv put k v\n")
+    .action((options: ApiCommandOptions & { timeout: string }) => waitForCluster(options));
 
   addApiOptions(cluster.command("members").description("voters and learners with their addresses")).action((options: ApiCommandOptions) =>
     runApiCall(options, StatusResponseSchema, (clients) => clients.cluster.status({ localOnly: true }), (status) => membersTable(status.members)),
