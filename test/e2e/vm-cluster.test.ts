@@ -69,6 +69,10 @@ for (const backend of ["process", "qemu"] as const) {
         return lines.length > 0 ? text : undefined;
       }, 250);
 
+    /** The first heartbeat comes a moment after READY: wait for one before comparing instances. */
+    const waitHeartbeat = (nodeId: number, vmId: number): Promise<true> =>
+      waitFor(`a heartbeat of vm ${vmId} on node ${nodeId}`, BOOT_DEADLINE_MS, () => (heartbeatTimes(up!.console(nodeId, vmId), vmId).length > 0 ? true : undefined), 100);
+
     before(async () => {
       skip = backend === "qemu" ? qemuSkipReason() : undefined;
       if (skip !== undefined) return;
@@ -141,12 +145,14 @@ for (const backend of ["process", "qemu"] as const) {
       await up!.cliOk("vm", "create", "paused", "--vcpus", "1", "--memory", "128");
       const first = await waitPhase("paused", (v) => v.phase === "running", "running");
       await waitReady(first.nodeId, first.id);
+      await waitHeartbeat(first.nodeId, first.id);
       const pid = up!.nodePid(first.nodeId);
       process.kill(pid, "SIGSTOP");
       down.add(first.nodeId);
       try {
         const moved = await waitPhase("paused", (v) => v.phase === "running" && v.nodeId !== first.nodeId, "running on another node");
         await waitReady(moved.nodeId, moved.id);
+        await waitHeartbeat(moved.nodeId, moved.id);
         // The old instance was killed by its guard, with the node process still stopped (the guard writes its
         // console file synchronously, so its note is there by now). The tails say what happened if not.
         const tails = (): string => `old node ${first.nodeId}:\n${tail(up!.console(first.nodeId, first.id))}\nnew node ${moved.nodeId}:\n${tail(up!.console(moved.nodeId, moved.id))}`;
@@ -175,6 +181,7 @@ for (const backend of ["process", "qemu"] as const) {
       down.add(first.nodeId);
       const moved = await waitPhase("victim", (v) => v.phase === "running" && v.nodeId !== first.nodeId, "running on another node");
       await waitReady(moved.nodeId, moved.id);
+      await waitHeartbeat(moved.nodeId, moved.id);
       const old = heartbeatTimes(up!.console(first.nodeId, first.id), first.id);
       const fresh = heartbeatTimes(up!.console(moved.nodeId, moved.id), moved.id);
       assert.ok(old.length === 0 || Math.max(...old) < Math.min(...fresh), "the killed node's instance (fenced by its guard) never overlaps the new one");
