@@ -131,12 +131,11 @@ export function createNodeMetrics(source: NodeMetricsSource): NodeMetrics {
   });
   new Gauge({
     name: "blixard_node_lease_epoch",
-    help: "This node's lease epoch in the cluster state as applied here (0: not registered; absent without the orchestrator).",
+    help: "This node's lease epoch in the cluster state as applied here (0: not registered, or no orchestrator on this node).",
     registers: [registry],
     collect() {
-      this.reset();
       const view = source.clusterViewIfOrchestrating();
-      if (view !== undefined) this.set(view.node(source.nodeId)?.lease.epoch ?? 0);
+      this.set(view?.node(source.nodeId)?.lease.epoch ?? 0);
     },
   });
   const fsync = new Histogram({ name: "blixard_fsync_duration_seconds", help: "fdatasync of WAL and snapshot files (kind=file) and fsync of the data directory (kind=directory).", labelNames: ["kind"], buckets: FSYNC_BUCKETS_SECONDS, registers: [registry] });

@@ -167,7 +167,8 @@ describe("probes and metrics on a node that leads", { timeout: 60_000 }, () => {
     const clients = createApiClients(node.apiAddress, { token: ADMIN_TOKEN.text });
     await clients.kv.put({ key: "metrics", value: "moves" });
     const afterPut = await scrape();
-    assert.equal(sampleValue(afterPut, "blixard_raft_proposals_total"), sampleValue(before, "blixard_raft_proposals_total")! + 1);
+    // At least: the membership agent may propose too (announcing this node's addresses).
+    assert.ok(sampleValue(afterPut, "blixard_raft_proposals_total")! >= sampleValue(before, "blixard_raft_proposals_total")! + 1);
     assert.equal(sampleValue(afterPut, "blixard_api_requests_total", putLabels), putsBefore + 1);
     assert.equal(sampleValue(afterPut, "blixard_api_request_duration_seconds_count", putLabels), putsBefore + 1);
     assert.ok(sampleValue(afterPut, "blixard_raft_commit_index")! > sampleValue(before, "blixard_raft_commit_index")!);
