@@ -148,6 +148,14 @@ describe("probes and metrics on a node that leads", { timeout: 60_000 }, () => {
     const ok = await get(`${base}/metrics`, ADMIN_HEADERS);
     assert.equal(ok.status, 200);
     assert.match(ok.contentType, /^text\/plain; version=0\.0\.4/);
+    // Read-only suffices (what Prometheus should get); a tenant's token does not.
+    const admin = createApiClients(node.apiAddress, { token: ADMIN_TOKEN.text });
+    const readOnly = (await admin.token.createToken({ role: "read-only", tenant: "" })).token;
+    const tenant = (await admin.token.createToken({ role: "tenant", tenant: "acme" })).token;
+    assert.equal((await get(`${base}/metrics`, { authorization: `Bearer ${readOnly}` })).status, 200);
+    const refused = await get(`${base}/metrics`, { authorization: `Bearer ${tenant}` });
+    assert.equal(refused.status, 403);
+    assert.match(refused.body, /admin, operator or read-only/);
   });
 
   test("/metrics parses and its values move: a put counts a proposal and an API request with its code", async () => {

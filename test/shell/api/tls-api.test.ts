@@ -70,7 +70,7 @@ describe("the API over TLS", () => {
           stream.end();
           return;
         }
-        const request = https.request(`https://${node.apiAddress}${path}`, { ca: clientTls.caPem, headers, ALPNProtocols: alpn, agent: false }, (response) => {
+        const request = https.request(`https://${node.apiAddress}${path}`, { ca: clientTls.caPem, headers, agent: false, ...({ ALPNProtocols: alpn } as object) }, (response) => {
           let body = "";
           response.on("data", (chunk: Buffer) => (body += chunk.toString()));
           response.on("end", () => resolve({ status: response.statusCode ?? 0, body, alpn: (response.socket as TLSSocket).alpnProtocol ?? false }));
