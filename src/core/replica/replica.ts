@@ -609,6 +609,8 @@ export class Replica<Result, Query, QueryResult> {
     assert(this.persistingReady === undefined, "a Ready started while another is being persisted");
     this.persisting = true;
     this.persistingReady = ready;
+    // Counted when the core hands the change over (its messages may leave before the persist ends).
+    if (ready.softState !== undefined) this.countSoftState(ready.softState);
     // A leader's appends travel while its own fsync runs (Raft dissertation 10.2.1): the core
     // put in this group only messages that depend on nothing this Ready makes durable.
     this.send(ready.messagesBeforePersist);
@@ -684,7 +686,6 @@ export class Replica<Result, Query, QueryResult> {
   }
 
   private applyReady(ready: Ready): void {
-    if (ready.softState !== undefined) this.countSoftState(ready.softState);
     if (ready.snapshot !== undefined) this.installSnapshot(ready.snapshot);
     const committedEntries = ready.committedEntries;
     for (let i = 0; i < committedEntries.length; i += 1) this.applyEntry(committedEntries[i]!);
