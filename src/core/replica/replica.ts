@@ -39,7 +39,9 @@ import type {
   RaftRefusal,
   RaftStatus,
   Ready,
+  Role,
   Snapshot,
+  SoftState,
 } from "../raft/types.ts";
 import type { RaftStorage, StorageError } from "../storage/raft-storage.ts";
 import { DeadlineSweep } from "./deadline-sweep.ts";
@@ -148,6 +150,25 @@ export interface ReplicaStatus {
   /** Persists refused for want of space (each retry counts), and Raft messages dropped while frozen by one, since start. */
   readonly persistsRefusedNoSpace: number;
   readonly messagesDroppedWhileDiskFull: number;
+  /** Counters since start, for /metrics (src/shell/node/node-metrics.ts reads them at scrape time). */
+  readonly counters: ReplicaCounters;
+}
+
+/**
+ * Events counted since start. Role and leader changes are seen at Ready boundaries (the core's
+ * softState), so a change undone within one Ready is not counted.
+ */
+export interface ReplicaCounters {
+  /** Commands and configuration changes the core accepted into its log here (as leader). */
+  readonly proposals: number;
+  /** Proposals refused here: stopped, disk full, overloaded, or refused by the core (not the leader, ...). */
+  readonly proposalsRejected: number;
+  /** Times this node was seen to campaign: its role became candidate, or leader from follower or pre-candidate. */
+  readonly campaigns: number;
+  /** Times this node became leader. */
+  readonly electionsWon: number;
+  /** Times the known leader changed to another node, not counting changes to "unknown" (etcd's leader_changes_seen). */
+  readonly leaderChanges: number;
 }
 
 interface PendingCommand {
@@ -232,6 +253,10 @@ export class Replica<Result, Query, QueryResult> {
   private diskRetryDelayMs = 0;
   private persistsRefusedNoSpace = 0;
   private messagesDroppedWhileDiskFull = 0;
+  private readonly counters = { proposals: 0, proposalsRejected: 0, campaigns: 0, electionsWon: 0, leaderChanges: 0 };
+  /** The role and leader of the last softState seen, for the counters. */
+  private seenRole: Role = "follower";
+  private seenLeaderId: NodeId = 0;
   /** A snapshot refused for want of space is not tried again before this monotonic time. */
   private snapshotRetryAtUs = Number.MIN_SAFE_INTEGER;
 
@@ -442,6 +467,7 @@ export class Replica<Result, Query, QueryResult> {
       persistWaitingForSpace: this.diskRetryTimer !== undefined,
       persistsRefusedNoSpace: this.persistsRefusedNoSpace,
       messagesDroppedWhileDiskFull: this.messagesDroppedWhileDiskFull,
+      counters: { ...this.counters },
     };
   }
 
@@ -463,6 +489,13 @@ export class Replica<Result, Query, QueryResult> {
   }
 
   private proposeWith(propose: () => ReturnType<RaftCore["propose"]>, done: (outcome: CommandOutcome<unknown>) => void): void {
+    this.proposeCounted(propose, (outcome) => {
+      if (outcome.status === "rejected") this.counters.proposalsRejected += 1;
+      done(outcome);
+    });
+  }
+
+  private proposeCounted(propose: () => ReturnType<RaftCore["propose"]>, done: (outcome: CommandOutcome<unknown>) => void): void {
     if (this.stopped) return done({ status: "rejected", refusal: { code: "stopped" } });
     // Before the core sees it: a refused command certainly never entered the log here.
     const alarm = this.diskSpace.alarm();
@@ -474,6 +507,7 @@ export class Replica<Result, Query, QueryResult> {
     const proposal = propose();
     if (!proposal.ok) return done({ status: "rejected", refusal: proposal.refusal });
     const { index, term } = proposal;
+    this.counters.proposals += 1;
     const displaced = this.commands.get(index);
     if (displaced !== undefined) {
       // This node led before, its entry at `index` was truncated, and it now leads again in a
@@ -575,6 +609,8 @@ export class Replica<Result, Query, QueryResult> {
     assert(this.persistingReady === undefined, "a Ready started while another is being persisted");
     this.persisting = true;
     this.persistingReady = ready;
+    // Counted when the core hands the change over (its messages may leave before the persist ends).
+    if (ready.softState !== undefined) this.countSoftState(ready.softState);
     // A leader's appends travel while its own fsync runs (Raft dissertation 10.2.1): the core
     // put in this group only messages that depend on nothing this Ready makes durable.
     this.send(ready.messagesBeforePersist);
@@ -670,6 +706,17 @@ export class Replica<Result, Query, QueryResult> {
     if (ready.softState !== undefined && this.transfer !== undefined && ready.softState.leaderId === this.transfer.target) {
       this.finishTransfer({ status: "ok", leaderId: this.transfer.target });
     }
+  }
+
+  private countSoftState(soft: SoftState): void {
+    if (soft.role !== this.seenRole) {
+      if (soft.role === "candidate" || (soft.role === "leader" && this.seenRole !== "candidate")) this.counters.campaigns += 1;
+      if (soft.role === "leader") this.counters.electionsWon += 1;
+    }
+    if (soft.leaderId !== this.seenLeaderId && soft.leaderId !== 0) this.counters.leaderChanges += 1;
+    this.seenRole = soft.role;
+    this.seenLeaderId = soft.leaderId;
+    assert(this.counters.electionsWon <= this.counters.campaigns, "won more elections than campaigned in");
   }
 
   private installSnapshot(snapshot: Snapshot): void {

@@ -84,6 +84,18 @@ export interface ApiServerStats {
 
 const HTTP2_PREFACE_START = "PRI ";
 
+/** A request and its answer as both HTTP/1.1 and HTTP/2 (compatibility API) present them. */
+export type AnyRequest = http.IncomingMessage | http2.Http2ServerRequest;
+export type AnyResponse = http.ServerResponse | http2.Http2ServerResponse;
+
+/** What the listener does around Connect, on every protocol (HTTP/1.1, h2c, TLS). */
+export interface ApiServerHooks {
+  /** Serves the plain HTTP paths it covers (/healthz, /readyz, /metrics: src/shell/api/probes.ts); false leaves the request to Connect. */
+  readonly plainPaths?: (request: AnyRequest, response: AnyResponse) => boolean;
+  /** Told of every request once its answer is done or abandoned: its path, HTTP status and duration. */
+  readonly onRequestDone?: (path: string, httpStatus: number, durationSeconds: number) => void;
+}
+
 /** `fastPath` serves what it covers (HTTP/1.1 only) and returns false to leave a request to connect-node. */
 export function startApiServer(
   listen: string,
@@ -91,13 +103,32 @@ export function startApiServer(
   fastPath?: (request: http.IncomingMessage, response: http.ServerResponse) => boolean,
   limits: ApiServerLimits = defaultApiServerLimits,
   tls?: ApiTls,
+  hooks: ApiServerHooks = {},
 ): Promise<ApiServer> {
   assert(limits.connectionsPerSourceMax >= 1 && limits.connectionsPerSourceMax <= limits.connectionsMax, "per-source cap must be within the total cap");
   assert(limits.firstByteTimeoutMs > 0 && limits.headersTimeoutMs > 0 && limits.bodyTimeoutMs > 0 && limits.idleTimeoutMs > 0, "every deadline is positive");
   const { host, port } = parseHostPort(listen);
   // A fatal decoder for JSON bodies: invalid UTF-8 is refused (invalid_argument), never rewritten to U+FFFD.
   const jsonOptions: Parameters<typeof connectNodeAdapter>[0]["jsonOptions"] = { textDecoder: STRICT_UTF8 } as never;
-  const handler = connectNodeAdapter({ routes, readMaxBytes: REQUEST_BYTES_MAX, jsonOptions });
+  const connectHandler = connectNodeAdapter({ routes, readMaxBytes: REQUEST_BYTES_MAX, jsonOptions });
+  // Over TLS an HTTP/1.1 request may pass through both the fast path and the handler: it is seen once.
+  const seen = new WeakSet<AnyRequest>();
+  /** Observes a request and serves it when it is a plain path; true when served. */
+  const front = (request: AnyRequest, response: AnyResponse): boolean => {
+    if (seen.has(request)) return false;
+    seen.add(request);
+    const onRequestDone = hooks.onRequestDone;
+    if (onRequestDone !== undefined) {
+      const startNs = process.hrtime.bigint();
+      const path = (request.url ?? "").split("?", 1)[0]!;
+      response.once("close", () => onRequestDone(path, response.statusCode, Number(process.hrtime.bigint() - startNs) / 1e9));
+    }
+    return hooks.plainPaths?.(request, response) ?? false;
+  };
+  const handler = (request: http.IncomingMessage | http2.Http2ServerRequest, response: http.ServerResponse | http2.Http2ServerResponse): void => {
+    if (!front(request, response)) void connectHandler(request as never, response as never);
+  };
+  const fastPathFront = (request: http.IncomingMessage, response: http.ServerResponse): boolean => front(request, response) || (fastPath?.(request, response) ?? false);
   const stats: ApiServerStats = {
     accepted: 0,
     open: 0,
@@ -112,7 +143,7 @@ export function startApiServer(
   const deadlines = new WeakMap<net.Socket, SocketDeadline>();
   const serveHttp1 = (request: http.IncomingMessage, response: http.ServerResponse): void => {
     deadlines.get(request.socket)?.onRequest(request, response);
-    if (fastPath === undefined || !fastPath(request, response)) void handler(request, response);
+    if (!fastPathFront(request, response)) handler(request, response);
   };
   const http1 = http.createServer({ maxHeaderSize: HTTP1_HEADER_BYTES_MAX }, serveHttp1);
   http1.keepAliveTimeout = limits.idleTimeoutMs;
@@ -136,7 +167,7 @@ export function startApiServer(
   const secure =
     tls === undefined
       ? undefined
-      : createTlsApiServer(tls, handler, fastPath, sessions, {
+      : createTlsApiServer(tls, handler, fastPathFront, sessions, {
           handshakeTimeoutMs: limits.headersTimeoutMs,
           // After the handshake, the TLS socket is under the same deadlines as a plaintext one: its first
           // request's headers, then each body, then the next headers (HTTP/2 sessions: watchHttp2Session).

@@ -36,6 +36,8 @@ import type { ClientRequest, RequestOutcome } from "../../core/replica/request-t
 import type { ClusterView } from "../../core/cluster/types.ts";
 import { defaultMembershipAgentTiming, type MembershipAgent } from "../../core/replica/membership-agent.ts";
 import { startApiServer, type ApiServer, type ApiServerLimits, type ApiServerStats } from "../api/http-server.ts";
+import { createProbePaths, PROBE_PATHS, readiness, type Readiness } from "../api/probes.ts";
+import { apiMethodLabel, createNodeMetrics, type NodeMetrics } from "./node-metrics.ts";
 import { createNodeRoutes, createNodeServices, servicePairs } from "../api/services.ts";
 import { createConnectUnaryHandler } from "../api/connect-unary.ts";
 import { createApiClients, endpointUrl, type ApiClients, type ClientTls } from "../api/client.ts";
@@ -147,6 +149,9 @@ export class NodeRuntime {
   private readonly transport: TcpTransport;
   private readonly machine: NodeStateMachine;
   private readonly replica: NodeReplica;
+  private readonly storage: RaftStorage;
+  /** This node's Prometheus registry and what the shell observes into it (GET /metrics). */
+  readonly metrics: NodeMetrics;
   /** Every client request goes through it: the Connect services and the membership agent. */
   readonly requestPath: RequestPath;
   private agent: MembershipAgent | undefined;
@@ -167,6 +172,7 @@ export class NodeRuntime {
     transport: TcpTransport;
     machine: NodeStateMachine;
     replica: NodeReplica;
+    storage: RaftStorage;
     requestPath: RequestPath;
     peerAddress: string;
     apiAddress: string;
@@ -181,6 +187,15 @@ export class NodeRuntime {
     this.transport = parts.transport;
     this.machine = parts.machine;
     this.replica = parts.replica;
+    this.storage = parts.storage;
+    this.metrics = createNodeMetrics({
+      nodeId: this.nodeId,
+      status: () => this.replica.status(),
+      walBytes: () => this.storage.stats().walBytes,
+      transportStats: () => this.transport.stats(),
+      clusterViewIfOrchestrating: () => (this.orchestrator === undefined ? undefined : this.machine.cluster),
+    });
+    this.disk.onSyncDone = (kind, durationSeconds) => this.metrics.observeSync(kind, durationSeconds);
     this.requestPath = parts.requestPath;
     this.peerAddress = parts.peerAddress;
     this.apiAddress = parts.apiAddress;
@@ -260,7 +275,7 @@ export class NodeRuntime {
       { ...defaultRequestPathOptions, forwardTimeoutMs: requestTimeoutMs + FORWARD_MARGIN_MS },
     );
     const peerAddress = config.advertisePeer ?? peerBound;
-    const self = new NodeRuntime({ config, tls: tlsDirectory, clusterId, env, disk, transport, machine, replica, requestPath, peerAddress, apiAddress: "" });
+    const self = new NodeRuntime({ config, tls: tlsDirectory, clusterId, env, disk, transport, machine, replica, storage, requestPath, peerAddress, apiAddress: "" });
     started.runtime = self;
     resolvePeer = (peer) => self.memberAddresses(peer)?.peer ?? fallbackPeer(peer);
     replica.start();
@@ -269,7 +284,18 @@ export class NodeRuntime {
       const services = createNodeServices(self, gate);
       const fastPath = config.plainConnectOnly === true ? undefined : createConnectUnaryHandler(servicePairs(services), (method, authorization) => gate.admit(method, authorization));
       const apiTls = tlsDirectory === undefined ? undefined : { current: () => tlsDirectory.current(), onReload: (listener: Parameters<TlsDirectory["onReload"]>[0]) => tlsDirectory.onReload(listener) };
-      const api = await startApiServer(config.apiListen, createNodeRoutes(services), fastPath, config.apiLimits, apiTls);
+      const knownPaths = new Set<string>(PROBE_PATHS);
+      for (const [service] of servicePairs(services)) for (const method of service.methods) knownPaths.add(`/${service.typeName}/${method.name}`);
+      const plainPaths = createProbePaths({
+        readiness: () => self.readiness(),
+        metrics: async () => ({ contentType: self.metrics.registry.contentType, text: await self.metrics.registry.metrics() }),
+        // Any token that may read the cluster's status may read its metrics (src/shell/api/probes.ts).
+        admitMetrics: (authorization) => gate.admit("blixard.v1.ClusterService/Status", authorization),
+      });
+      const api = await startApiServer(config.apiListen, createNodeRoutes(services), fastPath, config.apiLimits, apiTls, {
+        plainPaths,
+        onRequestDone: (path, httpStatus, durationSeconds) => self.metrics.observeApiRequest(apiMethodLabel(path, knownPaths), httpStatus, durationSeconds),
+      });
       self.api = api;
       (self as { apiAddress: string }).apiAddress = config.advertiseApi ?? api.address;
     } catch (error) {
@@ -314,6 +340,11 @@ export class NodeRuntime {
 
   status(): ReplicaStatus {
     return this.replica.status();
+  }
+
+  /** Whether this node can serve as a member of a cluster (GET /readyz). */
+  readiness(): Readiness {
+    return readiness(this.nodeId, this.stopped, this.replica.status());
   }
 
   /** True while the node runs with --insecure (plaintext, nobody authenticated). */

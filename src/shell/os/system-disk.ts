@@ -46,6 +46,8 @@ export class SystemDisk implements Disk {
   /** Insertion order is least recently opened first: the eviction order. */
   private readonly files = new Map<string, CachedFile>();
   private closed = false;
+  /** Told how long each fdatasync and directory fsync took, successful or not (the node's fsync histogram). */
+  onSyncDone: ((kind: "file" | "directory", durationSeconds: number) => void) | undefined;
 
   /** Creates `directory` (and its parents) when absent. */
   constructor(directory: string) {
@@ -154,7 +156,9 @@ export class SystemDisk implements Disk {
       return;
     }
     file.syncsInFlight++;
+    const startNs = process.hrtime.bigint();
     fdatasync(file.fd, (error) => {
+      this.onSyncDone?.("file", Number(process.hrtime.bigint() - startNs) / 1e9);
       file.syncsInFlight--;
       if (file.closeWhenIdle && file.syncsInFlight === 0) closeQuietly(file.fd);
       done(error === null ? undefined : toDiskError("fdatasync", name, error));
@@ -170,7 +174,9 @@ export class SystemDisk implements Disk {
       process.nextTick(() => done(diskError));
       return;
     }
+    const startNs = process.hrtime.bigint();
     fsync(fd, (error) => {
+      this.onSyncDone?.("directory", Number(process.hrtime.bigint() - startNs) / 1e9);
       closeQuietly(fd);
       done(error === null ? undefined : toDiskError("fsync directory", this.directory, error));
     });

@@ -193,6 +193,35 @@ describe("replica driver", () => {
     assert.equal(cluster.machines.get(oldLeader)!.query({ key: "x" }), "new-2");
   });
 
+  test("status counters: proposals accepted and refused, campaigns, elections won, leader changes (what /metrics reads)", () => {
+    const cluster = new MiniCluster([1, 2, 3]);
+    cluster.runUntil(() => cluster.leader() !== undefined, 5_000);
+    const first = cluster.leader()!;
+    const [a, b] = cluster.ids.filter((id) => id !== first) as [NodeId, NodeId];
+    cluster.runUntil(() => [a, b].every((id) => cluster.replicas.get(id)!.status().raft.leaderId === first), 5_000);
+    const counters = (id: NodeId) => cluster.replicas.get(id)!.status().counters;
+    assert.deepEqual({ won: counters(first).electionsWon, changes: counters(first).leaderChanges }, { won: 1, changes: 1 });
+    assert.ok(counters(first).campaigns >= 1);
+    const proposalsBefore = counters(first).proposals;
+    const puts = Array.from({ length: 3 }, (_, i) => cluster.submit(first, "k", `v${i}`));
+    cluster.runUntil(() => puts.every((o) => o()?.status === "ok"), 5_000);
+    assert.equal(counters(first).proposals, proposalsBefore + 3);
+    assert.equal(cluster.submit(a, "k", "refused")()?.status, "rejected");
+    assert.equal(counters(a).proposalsRejected, 1);
+    assert.equal(counters(a).proposals, 0);
+    // The leader is cut off: one of the others wins, and both see the leader change.
+    cluster.isolate(first);
+    cluster.runUntil(() => cluster.leader([a, b]) !== undefined, 10_000);
+    const second = cluster.leader([a, b])!;
+    const other = second === a ? b : a;
+    cluster.runUntil(() => cluster.replicas.get(other)!.status().raft.leaderId === second, 5_000);
+    assert.equal(counters(second).electionsWon, 1);
+    assert.ok(counters(second).campaigns >= 1);
+    assert.equal(counters(second).leaderChanges, 2);
+    assert.equal(counters(other).leaderChanges, 2);
+    assert.equal(counters(other).electionsWon, 0);
+  });
+
   test("stopping a replica answers its waiting commands with unknown", () => {
     const cluster = new MiniCluster([1, 2, 3]);
     cluster.runUntil(() => cluster.leader() !== undefined, 5_000);

@@ -8,6 +8,9 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import http from "node:http";
+import http2 from "node:http2";
+import https from "node:https";
+import type { TLSSocket } from "node:tls";
 import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { silentLogger } from "../../../src/core/env/environment.ts";
@@ -45,6 +48,44 @@ describe("the API over TLS", () => {
     assert.equal((await h2.kv.get({ key: "k" })).value, "v");
     const grpc = createClient(KvService, createGrpcTransport({ baseUrl: `https://${node.apiAddress}`, nodeOptions: { ca: clientTls.caPem }, interceptors: [(next) => (request) => { request.header.set("authorization", ADMIN_HEADERS.authorization!); return next(request); }] }));
     assert.equal((await grpc.get({ key: "k" })).value, "v");
+  });
+
+  test("/healthz, /readyz and /metrics over TLS, HTTP/1.1 and HTTP/2 (ALPN)", async () => {
+    const get = (path: string, headers: Record<string, string>, alpn: string[]): Promise<{ status: number; body: string; alpn: string | false }> =>
+      new Promise((resolve, reject) => {
+        if (alpn.includes("h2")) {
+          const session = http2.connect(`https://${node.apiAddress}`, { ca: clientTls.caPem });
+          session.on("error", reject);
+          const stream = session.request({ ":path": path, ...headers });
+          let body = "";
+          let status = 0;
+          stream.on("response", (response) => (status = Number(response[":status"])));
+          stream.on("data", (chunk: Buffer) => (body += chunk.toString()));
+          stream.on("end", () => {
+            const protocol = session.alpnProtocol ?? false;
+            session.close();
+            resolve({ status, body, alpn: protocol });
+          });
+          stream.on("error", reject);
+          stream.end();
+          return;
+        }
+        const request = https.request(`https://${node.apiAddress}${path}`, { ca: clientTls.caPem, headers, agent: false, ...({ ALPNProtocols: alpn } as object) }, (response) => {
+          let body = "";
+          response.on("data", (chunk: Buffer) => (body += chunk.toString()));
+          response.on("end", () => resolve({ status: response.statusCode ?? 0, body, alpn: (response.socket as TLSSocket).alpnProtocol ?? false }));
+        });
+        request.on("error", reject);
+        request.end();
+      });
+    for (const alpn of [["http/1.1"], ["h2"]]) {
+      assert.deepEqual(await get("/healthz", {}, alpn), { status: 200, body: "ok\n", alpn: alpn[0] });
+      assert.equal((await get("/readyz", {}, alpn)).status, 200);
+      assert.equal((await get("/metrics", {}, alpn)).status, 401);
+      const metrics = await get("/metrics", ADMIN_HEADERS, alpn);
+      assert.equal(metrics.status, 200);
+      assert.match(metrics.body, /^blixard_raft_role\{node_id="1"\} 3$/m);
+    }
   });
 
   test("a client certificate from another CA is refused; a plaintext request gets one clear error", async () => {
