@@ -217,7 +217,16 @@ describe("three node processes, each on its own 8 MiB tmpfs: a full disk stops w
 
     // 3. Every disk full: every node refuses writes, naming itself; reads are served everywhere.
     fillFileSystem(dataDir(followerB));
-    for (const id of IDS) assert.match(await refusedPut(id, `all-full-${id}`), new RegExp(`disk full on node ${id} \\(${dataDir(id).replaceAll("/", "\\/")}\\)`));
+    // A node notices its own disk on its next space check: until then a follower forwards, and the
+    // leader's refusal names the leader. Wait for each node's refusal to name itself.
+    for (const id of IDS) {
+      const own = new RegExp(`disk full on node ${id} \\(${dataDir(id).replaceAll("/", "\\/")}\\)`);
+      const named = await waitFor(`node ${id} to refuse naming its own disk`, 10_000, async () => {
+        const refusal = await refusedPut(id, `all-full-${id}`);
+        return own.test(refusal) ? refusal : undefined;
+      });
+      assert.match(named, own);
+    }
     const statusAll = await alarmsShown(followerB);
     for (const id of IDS) assert.match(statusAll, new RegExp(`ALARM node ${id}: disk-full`), statusAll);
     await expectEveryValue([leader, followerB]);
