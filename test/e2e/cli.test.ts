@@ -1,16 +1,14 @@
 // The CLI as a user runs it (bin/blixard.js in a child process) against one in-process
 // node: readable lines and tables by default, JSON with -o json, one-line errors.
 import { after, before, describe, test } from "node:test";
+import { runCli } from "../support/run-cli.ts";
 import assert from "node:assert/strict";
-import { execFile, spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { NodeRuntime } from "../../src/shell/node/runtime.ts";
-import { ADMIN_TOKEN } from "../support/admin-token.ts";
 import { startSingleNode } from "../support/single-node.ts";
 
-const BIN = resolve(import.meta.dirname, "../../bin/blixard.js");
 
 interface Run {
   readonly code: number;
@@ -24,13 +22,7 @@ function blixard(...args: string[]): Promise<Run> {
 
 /** The CLI with the harness's admin token and no context file, unless `env` says otherwise. */
 function blixardWith(env: Record<string, string>, ...args: string[]): Promise<Run> {
-  return new Promise((resolveRun) => {
-    const base = { ...process.env, BLIXARD_ENDPOINT: "", BLIXARD_TOKEN: ADMIN_TOKEN.text, BLIXARD_CONTEXT: join(tmpdir(), "blixard-cli-no-context.yaml") };
-    execFile(process.execPath, [BIN, ...args], { timeout: 30_000, env: { ...base, ...env } }, (error, stdout, stderr) => {
-      const code = error === null ? 0 : typeof error.code === "number" ? error.code : 1;
-      resolveRun({ code, stdout, stderr });
-    });
-  });
+  return runCli(args, { env });
 }
 
 describe("blixard kv and cluster commands", { timeout: 120_000 }, () => {
@@ -66,14 +58,7 @@ describe("blixard kv and cluster commands", { timeout: 120_000 }, () => {
     writeFileSync(file, "line one\nline two\n");
     assert.equal((await blixard("kv", "put", "from-file", "--from-file", file, endpoint)).code, 0);
     assert.equal((await blixard("kv", "get", "from-file", endpoint)).stdout, "line one\nline two\n\n");
-    // The node runs in this process: the child must be awaited, never waited on synchronously.
-    const piped = await new Promise<{ code: number | null; stderr: string }>((done) => {
-      const child = spawn(process.execPath, [BIN, "kv", "put", "from-stdin", "-", endpoint], { env: { ...process.env, BLIXARD_ENDPOINT: "", BLIXARD_TOKEN: ADMIN_TOKEN.text, BLIXARD_CONTEXT: join(tmpdir(), "blixard-cli-no-context.yaml") } });
-      let stderr = "";
-      child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-      child.once("exit", (code) => done({ code, stderr }));
-      child.stdin.end("piped\n");
-    });
+    const piped = await runCli(["kv", "put", "from-stdin", "-", endpoint], { input: "piped\n" });
     assert.equal(piped.code, 0, piped.stderr);
     assert.equal((await blixard("kv", "get", "from-stdin", endpoint)).stdout, "piped\n\n");
   });

@@ -7,16 +7,15 @@
 // Needs mount(2) (we run as root in CI); without it the test skips, saying why. Every tmpfs is
 // unmounted in `after`, after the processes are gone.
 import { after, before, describe, test } from "node:test";
+import { runCli, type CliRun } from "../support/run-cli.ts";
 import assert from "node:assert/strict";
-import { execFile, execFileSync } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { appendFileSync, mkdirSync, rmSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { ProcessCluster, waitFor } from "./process-cluster.ts";
-import { ADMIN_TOKEN } from "../support/admin-token.ts";
 import { issueClient } from "../../src/shell/cli/ca-command.ts";
 
-const BIN = resolve(import.meta.dirname, "../../bin/blixard.js");
 const IDS = [1, 2, 3] as const;
 const TMPFS_SIZE = "8m";
 /** Writes are refused under 1 MiB free (the default, 64 MiB, is more than the whole tmpfs). */
@@ -75,12 +74,8 @@ function freeFileSystem(dataDir: string): void {
   rmSync(join(dataDir, "filler"), { recursive: true, force: true });
 }
 
-function blixard(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolveRun) => {
-    execFile(process.execPath, [BIN, ...args], { timeout: 30_000, env: { ...process.env, BLIXARD_ENDPOINT: "", BLIXARD_TOKEN: ADMIN_TOKEN.text } }, (error, stdout, stderr) => {
-      resolveRun({ code: error === null ? 0 : typeof error.code === "number" ? error.code : 1, stdout, stderr });
-    });
-  });
+function blixard(...args: string[]): Promise<CliRun> {
+  return runCli(args, { env: { BLIXARD_CONTEXT: "" } });
 }
 
 describe("three node processes, each on its own 8 MiB tmpfs: a full disk stops writes, not nodes", { timeout: 240_000 }, () => {

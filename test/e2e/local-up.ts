@@ -5,19 +5,15 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import net from "node:net";
 import { waitFor } from "./process-cluster.ts";
+import { BLIXARD_BIN, runCli, type CliRun } from "../support/run-cli.ts";
 
-const BIN = resolve(import.meta.dirname, "../../bin/blixard.js");
 const UP_READY_MS = 120_000;
 const UP_STOP_MS = 60_000;
 
-export interface CliResult {
-  readonly code: number;
-  readonly stdout: string;
-  readonly stderr: string;
-}
+export type CliResult = CliRun;
 
 export interface LocalUpOptions {
   readonly nodes: number;
@@ -88,7 +84,7 @@ export class LocalUp {
     const dir = mkdtempSync(join(tmpdir(), "blixard-up-"));
     const basePort = await freeBasePort(options.nodes);
     const contextFile = join(dir, "context.yaml");
-    const args = [BIN, "up", "--nodes", String(options.nodes), "--data-dir", join(dir, "cluster"), "--backend", options.backend, "--base-port", String(basePort), "--lease-ms", String(options.leaseMs)];
+    const args = [BLIXARD_BIN, "up", "--nodes", String(options.nodes), "--data-dir", join(dir, "cluster"), "--backend", options.backend, "--base-port", String(basePort), "--lease-ms", String(options.leaseMs)];
     if (options.imageDir !== undefined) args.push("--image-dir", options.imageDir);
     const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, BLIXARD_CONTEXT: contextFile }, detached: true });
     const up = new LocalUp(dir, contextFile, basePort, options, child);
@@ -122,20 +118,8 @@ export class LocalUp {
   }
 
   /** Runs the CLI with this cluster's context file (no flags needed, as after a real `up`). */
-  async cli(...args: string[]): Promise<CliResult> {
-    return new Promise((done, fail) => {
-      const child = spawn(process.execPath, [BIN, ...args], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, BLIXARD_CONTEXT: this.contextFile } });
-      let stdout = "";
-      let stderr = "";
-      child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
-      child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-      const timer = setTimeout(() => child.kill("SIGKILL"), 120_000);
-      child.once("error", fail);
-      child.once("exit", (code) => {
-        clearTimeout(timer);
-        done({ code: code ?? 1, stdout, stderr });
-      });
-    });
+  cli(...args: string[]): Promise<CliResult> {
+    return runCli(args, { env: { BLIXARD_CONTEXT: this.contextFile, BLIXARD_TOKEN: "" } });
   }
 
   async cliOk(...args: string[]): Promise<string> {

@@ -2,19 +2,14 @@
 // (issue #13's list: suggestions that reached nobody, endpoints that were not addresses, timeouts
 // Node.js cannot keep, numbers too large called "not a positive integer").
 import { test } from "node:test";
+import { runCli, type CliRun } from "../../support/run-cli.ts";
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
 import { resolve } from "node:path";
 import { endpointProblem } from "../../../src/shell/cli/api-output.ts";
 
-const BIN = resolve(import.meta.dirname, "../../../bin/blixard.js");
 
-function blixard(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((done) => {
-    execFile(process.execPath, [BIN, ...args], { timeout: 30_000, env: { ...process.env, BLIXARD_CONTEXT: "/nonexistent/context.yaml" } }, (error, stdout, stderr) => {
-      done({ code: error === null ? 0 : typeof error.code === "number" ? error.code : 1, stdout, stderr });
-    });
-  });
+function blixard(...args: string[]): Promise<CliRun> {
+  return runCli(args, { env: { BLIXARD_CONTEXT: "/nonexistent/context.yaml" } });
 }
 
 const cases: Array<[string[], RegExp]> = [

@@ -3,18 +3,16 @@
 // -o json and -o yaml, one-line errors, and the exit codes that tell not-found (6), conflict (7),
 // invalid input (8) and unavailable (9) apart (api-output.ts, docs/OPERATIONS.md).
 import { after, before, describe, test } from "node:test";
+import { runCli } from "../../support/run-cli.ts";
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import YAML from "yaml";
 import { NodeRuntime } from "../../../src/shell/node/runtime.ts";
 import { EXIT_CONFLICT, EXIT_INVALID_INPUT, EXIT_NOT_APPLIED, EXIT_NOT_FOUND, EXIT_UNAVAILABLE } from "../../../src/shell/cli/api-output.ts";
-import { ADMIN_TOKEN } from "../../support/admin-token.ts";
 import { startSingleNode } from "../../support/single-node.ts";
 
-const BIN = resolve(import.meta.dirname, "../../../bin/blixard.js");
 
 interface Run {
   readonly code: number;
@@ -23,13 +21,7 @@ interface Run {
 }
 
 function blixard(...args: string[]): Promise<Run> {
-  return new Promise((resolveRun) => {
-    const env = { ...process.env, BLIXARD_ENDPOINT: "", BLIXARD_TOKEN: ADMIN_TOKEN.text, BLIXARD_CONTEXT: join(tmpdir(), "blixard-vm-cli-no-context.yaml") };
-    execFile(process.execPath, [BIN, ...args], { timeout: 30_000, env }, (error, stdout, stderr) => {
-      const code = error === null ? 0 : typeof error.code === "number" ? error.code : 1;
-      resolveRun({ code, stdout, stderr });
-    });
-  });
+  return runCli(args);
 }
 
 function oneLine(run: Run, pattern: RegExp): void {
