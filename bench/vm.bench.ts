@@ -18,7 +18,8 @@ import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { create } from "@bufbuild/protobuf";
 import { clientsOf, prepareCluster, startNodes, stopNodes, waitForCluster, type PreparedCluster } from "../src/shell/up/local-cluster.ts";
-import { upDefaultTenant, upImage, upNodesReady, upStopVms, qemuVersion } from "../src/shell/up/up-vms.ts";
+import { upDefaultTenant, upImage, upNodesReady, upStopVms } from "../src/shell/up/up-vms.ts";
+import { detectQemu } from "../src/shell/vm/qemu/qemu-launcher.ts";
 import { specToProto } from "../src/shell/api/vm-proto.ts";
 import { VmSpecSchema } from "../src/shell/api/gen/blixard/v1/vm_pb.ts";
 import { specFromDocument } from "../src/shell/api/vm-spec-input.ts";
@@ -30,7 +31,7 @@ const flag = (name: string, fallback: string): string => {
   const at = args.indexOf(name);
   return at >= 0 && args[at + 1] !== undefined ? args[at + 1]! : fallback;
 };
-const backend = flag("--backend", qemuVersion() !== undefined ? "qemu" : "process") as "qemu" | "process";
+const backend = flag("--backend", (await detectQemu()).available ? "qemu" : "process") as "qemu" | "process";
 const sequentialVms = Number(flag("--vms", "5"));
 const burstVms = Number(flag("--burst", "16"));
 

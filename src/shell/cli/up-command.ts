@@ -65,7 +65,7 @@ export function registerUpCommand(program: Command): void {
       if (command.getOptionValueSource("nodes") === "cli") explicit.add("nodes");
       if (command.getOptionValueSource("basePort") === "cli") explicit.add("basePort");
       if (options.backend !== "auto" && options.backend !== "qemu" && options.backend !== "process") throw new UsageError(`--backend: "${options.backend.slice(0, 40)}" is not auto, qemu or process`);
-      const choice = upBackendChoice(options.backend);
+      const choice = await upBackendChoice(options.backend);
       if (options.backend !== "auto") explicit.add("backend");
       const say = (line: string): void => void process.stdout.write(`${line}\n`);
       say(`VM backend: ${choice.backend} (${choice.why})`);

@@ -1,12 +1,12 @@
 // What `blixard up` needs from the VM side: which backend to use and why, the default image
 // (built on first use), whether every node's agent has registered, and stopping the VMs the nodes
 // left running once they are gone.
-import { spawnSync } from "node:child_process";
 import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { guardRequest } from "../vm/guard/guard-client.ts";
 import { defaultImageDir } from "../vm/image/image-dir.ts";
 import { ensureDefaultImage, ImageBuildError } from "../vm/image/image-builder.ts";
+import { detectQemu } from "../vm/qemu/qemu-launcher.ts";
 import type { ApiClients } from "../api/client.ts";
 import { UsageError } from "../cli/usage-error.ts";
 import { Code, ConnectError } from "@connectrpc/connect";
@@ -19,22 +19,16 @@ export interface BackendChoice {
   readonly line: string;
 }
 
-/** The qemu binary's version line, or undefined when it is not on PATH (or does not run). */
-export function qemuVersion(): string | undefined {
-  const probe = spawnSync("qemu-system-x86_64", ["--version"], { encoding: "utf8", timeout: 5_000 });
-  if (probe.status !== 0 || typeof probe.stdout !== "string") return undefined;
-  return probe.stdout.split("\n")[0]?.trim();
-}
-
-export function upBackendChoice(asked: string): BackendChoice {
-  const version = qemuVersion();
+/** The backend `up` uses: what was asked for, or (auto) qemu when detectQemu finds it; and why. */
+export async function upBackendChoice(asked: string): Promise<BackendChoice> {
   if (asked === "process") return { backend: "process", why: "--backend process", line: "process" };
+  const qemu = await detectQemu();
   if (asked === "qemu") {
-    if (version === undefined) throw new UsageError("--backend qemu: qemu-system-x86_64 not found on PATH (sudo apt-get install -y --no-install-recommends qemu-system-x86 busybox-static)");
-    return { backend: "qemu", why: `--backend qemu: ${version}`, line: "qemu" };
+    if (!qemu.available) throw new UsageError(`--backend qemu: ${qemu.reason}`);
+    return { backend: "qemu", why: `--backend qemu: ${qemu.version}`, line: "qemu" };
   }
-  if (version !== undefined) return { backend: "qemu", why: `${version} found on PATH`, line: "qemu" };
-  return { backend: "process", why: "qemu-system-x86_64 not found on PATH; install qemu-system-x86 and busybox-static for real microVMs", line: "process" };
+  if (qemu.available) return { backend: "qemu", why: `${qemu.version} found on PATH`, line: "qemu" };
+  return { backend: "process", why: `${qemu.reason}; install qemu-system-x86 and busybox-static for real microVMs`, line: "process" };
 }
 
 /** Builds the default image when it is missing (saying so), so the first VM can boot. */
