@@ -103,6 +103,12 @@ describe("blixard kv and cluster commands", { timeout: 120_000 }, () => {
     // The environment's token wins over the context's.
     const fromEnv = await blixardWith({ BLIXARD_CONTEXT: contextFile }, "kv", "get", "color");
     assert.equal(fromEnv.code, 0, fromEnv.stderr);
+    const hashOnly = await blixardWith({ BLIXARD_CONTEXT: join(dir, "context", "hash-only.yaml") }, "token", "bootstrap", "--hash-only", "--save-context");
+    assert.equal(hashOnly.code, 0, hashOnly.stderr);
+    assert.match(hashOnly.stdout, /^[0-9a-f]{16}:[0-9a-f]{64}\n$/, "only the flag's value, for BOOT=$(...)");
+    const hashLost = await blixard("token", "bootstrap", "--hash-only");
+    assert.equal(hashLost.code, 2);
+    assert.equal(hashLost.stderr, "blixard: --hash-only: give --out FILE or --save-context too, or the token itself would be lost\n");
     const badRole = await blixard("token", "create", "--role", "root", endpoint);
     assert.equal(badRole.code, 2);
     assert.equal(badRole.stderr, 'blixard: --role: "root" is not one of admin, operator, tenant, read-only\n');

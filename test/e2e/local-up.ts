@@ -6,8 +6,8 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import net from "node:net";
 import { waitFor } from "./process-cluster.ts";
+import { portFree } from "../support/free-port.ts";
 import { BLIXARD_BIN, runCli, type CliRun } from "../support/run-cli.ts";
 
 const UP_READY_MS = 120_000;
@@ -21,15 +21,6 @@ export interface LocalUpOptions {
   readonly leaseMs: number;
   /** The default image's directory (qemu). */
   readonly imageDir?: string;
-}
-
-/** Whether a loopback port can be bound right now. */
-function portFree(port: number): Promise<boolean> {
-  return new Promise((resolvePort) => {
-    const server = net.createServer();
-    server.once("error", () => resolvePort(false));
-    server.listen({ host: "127.0.0.1", port }, () => server.close(() => resolvePort(true)));
-  });
 }
 
 /**

@@ -45,12 +45,21 @@ export function registerTokenCommand(program: Command): void {
     .option("--out <FILE>", "also write the token to FILE (mode 0600)")
     .option("--save-context", "store the token in the CLI's context file")
     .option("--endpoint <URL>", "with --save-context: the endpoint to store beside it")
-    .action((options: { out?: string; saveContext?: boolean; endpoint?: string }) => {
+    .option("--hash-only", "print only the value of the nodes' --bootstrap-token-hash flag, for a shell variable (needs --out or --save-context, so the token is kept)")
+    .addHelpText("after", "\nExample:\n  BOOT=$(blixard token bootstrap --hash-only --save-context --endpoint https://127.0.0.1:8001)\n  blixard node ... --bootstrap-token-hash $BOOT\n")
+    .action((options: { out?: string; saveContext?: boolean; endpoint?: string; hashOnly?: boolean }) => {
+      if (options.hashOnly === true && options.out === undefined && options.saveContext !== true) {
+        throw new UsageError("--hash-only: give --out FILE or --save-context too, or the token itself would be lost");
+      }
       const made = newToken();
       if (options.out !== undefined) writeFileSync(options.out, `${made.text}\n`, { mode: 0o600, flag: "wx" });
       if (options.saveContext === true) {
         const previous = readContext();
         writeContext({ endpoints: options.endpoint !== undefined ? [options.endpoint] : (previous?.endpoints ?? []), token: made.text, ca: previous?.ca ?? "" });
+      }
+      if (options.hashOnly === true) {
+        process.stdout.write(`${made.id}:${made.hashHex}\n`);
+        return;
       }
       process.stdout.write(`token: ${made.text}\n`);
       process.stdout.write(`node flag: --bootstrap-token-hash ${made.id}:${made.hashHex}\n`);
@@ -61,7 +70,9 @@ export function registerTokenCommand(program: Command): void {
     .requiredOption("--role <ROLE>", `one of ${ROLES.join(", ")}`)
     .option("--tenant <NAME>", "the tenant a tenant token acts for (tenant role only)")
     .option("--ttl <DURATION>", "expire after this long (90s, 30m, 12h, 7d); default: never")
-    .action((options: ApiCommandOptions & { role: string; tenant?: string; ttl?: string }) => {
+    .option("--token-only", "print only the token, for a shell variable")
+    .addHelpText("after", "\nExample:\n  TOKEN=$(blixard token create --role read-only --ttl 12h --token-only)\n")
+    .action((options: ApiCommandOptions & { role: string; tenant?: string; ttl?: string; tokenOnly?: boolean }) => {
       if (!isRole(options.role)) throw new UsageError(`--role: "${options.role}" is not one of ${ROLES.join(", ")}`);
       if (options.role === "tenant" && options.tenant === undefined) throw new UsageError("--tenant is required for a tenant token");
       if (options.role !== "tenant" && options.tenant !== undefined) throw new UsageError(`--tenant: only a tenant token names a tenant, not a ${options.role} token`);
@@ -70,7 +81,7 @@ export function registerTokenCommand(program: Command): void {
         options,
         CreateTokenResponseSchema,
         (clients) => clients.token.createToken({ role: options.role, tenant: options.tenant ?? "", ttlSeconds }),
-        (r) => `${r.token}\n${tokensTable(r.info === undefined ? [] : [r.info])}\n(the token is shown this once; the cluster keeps only its hash)`,
+        (r) => (options.tokenOnly === true ? r.token : `${r.token}\n${tokensTable(r.info === undefined ? [] : [r.info])}\n(the token is shown this once; the cluster keeps only its hash)`),
       );
     });
 
