@@ -1,16 +1,17 @@
-// The end-of-run check of a simulation: is the whole client history linearizable under the
-// key-value model (src/core/check: Wing-Gong/Lowe search per key, P-compositionality)? It runs
-// in every runSimulation, so every test and fuzzer built on it gets it.
+// The end-of-run checks of a simulation: is the whole client history linearizable under the
+// key-value model, and the orchestrator users' history under the VM registry model
+// (src/core/check: Wing-Gong/Lowe search per key, P-compositionality)? They run in every
+// runSimulation, so every test and fuzzer built on it gets them.
 //
 // The budget is a count of search steps, never wall time, so the verdict is as reproducible as
 // the run. Three answers, never a guess: "ok" (a linearization was found for every key),
 // "illegal" (some key has none: the run fails with property Linearizability), "unknown" (the
 // budget ran out: reported as unknown, never as a pass).
 
-import { BadInputError, buildHistory, checkHistory, kvModel, type CheckResult, type History as CheckedHistory, type SomeModel } from "../check/index.ts";
+import { BadInputError, buildHistory, checkHistory, kvModel, type CheckResult, type FailSemantics, type History as CheckedHistory, type OpEvent, type SomeModel } from "../check/index.ts";
+import { vmRegistryModel } from "../check/models/vm-registry.ts";
 import { DEFAULT_FAIL_SEMANTICS } from "../check/formats/detect.ts";
 import { assert } from "../assert.ts";
-import type { HistoryEvent } from "./history.ts";
 
 /**
  * Search steps per run, over all keys, in runSimulation (so in every test and fuzzer run). A clean
@@ -46,11 +47,27 @@ export interface LinearizabilityCheck {
   readonly detail: { readonly history: CheckedHistory; readonly model: SomeModel; readonly result: CheckResult } | undefined;
 }
 
-export function checkLinearizability(events: readonly HistoryEvent[], stepLimit: number = LINEARIZABILITY_STEP_LIMIT): LinearizabilityCheck {
+/** Which model judges a history, and how its `fail` completions read. */
+export interface CheckedModel {
+  readonly model: SomeModel;
+  readonly failSemantics: FailSemantics;
+}
+
+/** The key-value workload's history: the kv model; a failed cas is a failed compare (JSON lines' rule). */
+export function kvChecked(): CheckedModel {
+  return { model: kvModel(), failSemantics: DEFAULT_FAIL_SEMANTICS.jsonl };
+}
+
+/** The orchestrator users' history (registry-history.ts): the VM registry model; a fail is "certainly not applied". */
+export function vmRegistryChecked(): CheckedModel {
+  return { model: vmRegistryModel(), failSemantics: "no-effect" };
+}
+
+export function checkLinearizability(events: readonly OpEvent[], stepLimit: number = LINEARIZABILITY_STEP_LIMIT, checked: CheckedModel = kvChecked()): LinearizabilityCheck {
   assert(Number.isSafeInteger(stepLimit) && stepLimit > 0, "the step budget must be a positive integer");
   let history: CheckedHistory;
   try {
-    history = buildHistory(events, { file: "<simulation>", failSemantics: DEFAULT_FAIL_SEMANTICS.jsonl });
+    history = buildHistory(events, { file: "<simulation>", failSemantics: checked.failSemantics });
   } catch (error) {
     // The workload records well-formed histories by construction (history.ts asserts it), so this
     // is a simulator bug; it is reported, never a pass.
@@ -60,7 +77,7 @@ export function checkLinearizability(events: readonly HistoryEvent[], stepLimit:
       detail: undefined,
     };
   }
-  const model: SomeModel = kvModel();
+  const model = checked.model;
   const result = checkHistory(history, model, { stepLimit });
   assert(result.verdict !== "illegal" || result.illegalPartition !== undefined, "an illegal verdict names its key");
   return {

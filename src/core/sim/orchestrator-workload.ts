@@ -8,6 +8,11 @@
 // hints, retries what was certainly not applied (bounded), and counts outcomes. A change that
 // names a VM reads it first (linearizably) for its id and generation, then sends the change with
 // that generation: a compare-and-set, so concurrent users race on purpose.
+// Every VM operation is recorded in the users' history (registry-history.ts) for the VM registry
+// model's linearizability check: reads (a page read as one read per VM, and, when the page holds
+// every VM, one read of absence per other name), creates and the changes by generation. The
+// placement commits are not: they are the users standing in for the controller, whose own
+// changes the model takes as happening behind the users' backs.
 
 import { AssertionFailure, assert } from "../assert.ts";
 import { CLUSTER_PAGE_MAX, PLAN_VMS_MAX, type ClusterReadAnswer } from "../cluster/cluster-read.ts";
@@ -17,6 +22,11 @@ import type { NodeId } from "../raft/types.ts";
 import type { ClientRequest, RequestOutcome } from "../replica/request-types.ts";
 import type { EventQueue } from "./event-queue.ts";
 import type { Prng } from "./prng.ts";
+import type { RegistryFunction, RegistryHistory } from "./registry-history.ts";
+import { vmSpecSchema } from "../cluster/schemas.ts";
+import { writeCanonical } from "../cluster/canonical-json.ts";
+import { hashString } from "../check/model.ts";
+import type { Value } from "../check/value.ts";
 
 export interface OrchestratorWorkloadOptions {
   readonly clientCount: number;
@@ -46,6 +56,14 @@ export const SIM_TENANTS: ReadonlyArray<{ readonly name: string; readonly quota:
 ];
 
 export const SIM_IP_POOL = { name: "pool-a", cidr: "10.10.0.0/27", gateway: "10.10.0.1", reserved: ["10.10.0.2"] } as const;
+
+/**
+ * Operations the users' history must keep room for while the users run: each client may be one
+ * page read away from recording a read of every VM of the page and of every other name.
+ */
+export function registryHistoryReserve(options: OrchestratorWorkloadOptions): number {
+  return options.clientCount * (CLUSTER_PAGE_MAX + SIM_TENANTS.length * options.namesPerTenant + 1);
+}
 
 export interface OrchestratorWorkloadStats {
   requests: number;
@@ -85,6 +103,7 @@ export class OrchestratorWorkload {
     firstEndpoint: number,
     private readonly options: OrchestratorWorkloadOptions,
     private readonly send: (fromEndpoint: number, toNode: NodeId, requestId: number, request: ClientRequest) => void,
+    private readonly history: RegistryHistory,
   ) {
     assert(options.clientCount >= 1 && options.attemptsMax >= 1, "an orchestrator workload has clients and attempts");
     for (let i = 0; i < options.clientCount; i++) {
@@ -154,6 +173,8 @@ export class OrchestratorWorkload {
     const [min, max] = this.options.thinkTimeMs;
     const delayUs = (min + this.random.intBelow(max - min + 1)) * 1000;
     if (this.queue.timeUs + delayUs >= this.stopInvokingAtUs) return;
+    // A full history stops the users: an operation left out of it would make the rest unexplainable.
+    if (!this.history.acceptsInvocations) return;
     this.queue.after(delayUs, () => this.invoke(client));
   }
 
@@ -164,7 +185,9 @@ export class OrchestratorWorkload {
     const next = (): void => this.scheduleNext(client);
     if (operation === "create") {
       client.created += 1;
-      this.command(client, { kind: "vm-create", spec: this.spec(tenant, name), desired: "running" }, `c${client.index}-create-${client.created}`, next);
+      const spec = this.spec(tenant, name);
+      const recorded = this.history.invoke("vm-create", `${tenant}/${name}`, [specDigest(spec), "running"], this.queue.timeUs);
+      this.command(client, { kind: "vm-create", spec, desired: "running" }, `c${client.index}-create-${client.created}`, next, recorded);
       return;
     }
     if (operation === "place") return this.place(client, next);
@@ -172,7 +195,8 @@ export class OrchestratorWorkload {
       if (vm === undefined) return next();
       const command = this.change(operation, vm);
       if (command === undefined) return next();
-      this.command(client, command, "", next);
+      const recorded = this.history.invoke(REGISTRY_FUNCTION[command.kind]!, `${vm.spec.tenant}/${vm.spec.name}`, changeValue(command), this.queue.timeUs);
+      this.command(client, command, "", next, recorded);
     });
   }
 
@@ -232,8 +256,10 @@ export class OrchestratorWorkload {
    * may put another, so the two commits race for the same room.
    */
   private place(client: Client, next: () => void): void {
+    const invokeUs = this.queue.timeUs;
     this.request(client, { kind: "cluster-read", read: { what: "vms", tenant: "", afterId: 0, limit: CLUSTER_PAGE_MAX } }, (outcome) => {
       if (outcome.status !== "ok" || outcome.result.kind !== "cluster-read" || outcome.result.answer.what !== "vms") return next();
+      this.recordPage(outcome.result.answer.vms, outcome.result.answer.more, invokeUs);
       const pending = outcome.result.answer.vms.filter((vm) => vm.phase === "pending" && vm.desired === "running").map((vm) => vm.id);
       if (pending.length === 0) return next();
       const chosen = pending[this.random.intBelow(pending.length)]!;
@@ -248,26 +274,60 @@ export class OrchestratorWorkload {
     });
   }
 
+  /**
+   * A page of every tenant's VMs, as one read per VM over the page read's interval; a page that
+   * holds them all (no more) also read every other name the users use as absent.
+   */
+  private recordPage(vms: readonly VmRecord[], more: boolean, invokeUs: number): void {
+    const seen = new Set<string>();
+    for (const vm of vms) {
+      const key = `${vm.spec.tenant}/${vm.spec.name}`;
+      assert(!seen.has(key), () => `a page of VMs holds ${key} twice`);
+      seen.add(key);
+      this.history.record("vm-read", key, null, invokeUs, "ok", readValue(vm), this.queue.timeUs);
+    }
+    if (more) return;
+    for (const tenant of SIM_TENANTS) {
+      for (let i = 0; i < this.options.namesPerTenant; i++) {
+        const key = `${tenant.name}/vm-${i}`;
+        if (!seen.has(key)) this.history.record("vm-read", key, null, invokeUs, "ok", null, this.queue.timeUs);
+      }
+    }
+  }
+
   /** A linearizable read of one VM: its record, or undefined (absent, or the read failed). */
   private readVm(client: Client, tenant: string, name: string, then: (vm: VmRecord | undefined) => void): void {
+    const recorded = this.history.invoke("vm-read", `${tenant}/${name}`, null, this.queue.timeUs);
     this.request(client, { kind: "cluster-read", read: { what: "vm", tenant, name } }, (outcome) => {
-      if (outcome.status !== "ok") return then(undefined);
+      if (outcome.status !== "ok") {
+        this.history.complete(recorded, outcome.status === "not-applied" ? "fail" : "info", null, this.queue.timeUs);
+        return then(undefined);
+      }
       assert(outcome.result.kind === "cluster-read", "a cluster read answers a cluster read");
       const answer: ClusterReadAnswer = outcome.result.answer;
       assert(answer.what === "vm", "a vm read answers a vm");
+      this.history.complete(recorded, "ok", answer.vm === null ? null : readValue(answer.vm), this.queue.timeUs);
       then(answer.vm ?? undefined);
     });
   }
 
-  /** Sends a command; `then` gets the state machine's verdict, or undefined when it was not applied or its fate is unknown. */
-  private command(client: Client, body: ClusterCommand, requestId: string, then: (result: ClusterResult | undefined) => void): void {
+  /**
+   * Sends a command; `then` gets the state machine's verdict, or undefined when it was not applied
+   * or its fate is unknown. `recorded`: its operation in the users' history (-1: not recorded).
+   */
+  private command(client: Client, body: ClusterCommand, requestId: string, then: (result: ClusterResult | undefined) => void, recorded = -1): void {
     const envelope: CommandEnvelope = { stampUs: this.queue.timeUs, requestId, body };
     this.request(client, { kind: "cluster", envelope }, (outcome) => {
-      if (outcome.status !== "ok") return then(undefined);
+      if (outcome.status !== "ok") {
+        if (recorded >= 0) this.history.complete(recorded, outcome.status === "not-applied" ? "fail" : "info", null, this.queue.timeUs);
+        return then(undefined);
+      }
       assert(outcome.result.kind === "cluster", "a cluster command answers a cluster result");
-      if (outcome.result.result.status === "ok") this.stats.applied += 1;
+      const result = outcome.result.result;
+      if (result.status === "ok") this.stats.applied += 1;
       else this.stats.rejected += 1;
-      then(outcome.result.result);
+      if (recorded >= 0) this.history.complete(recorded, "ok", answerValue(body, result), this.queue.timeUs);
+      then(result);
     });
   }
 
@@ -294,6 +354,49 @@ export class OrchestratorWorkload {
     this.stats.requests += 1;
     this.send(client.endpoint, client.believedLeader, client.requestId, client.request);
   }
+}
+
+/** The history's functions for the commands users send by generation. */
+const REGISTRY_FUNCTION: Partial<Record<ClusterCommand["kind"], RegistryFunction>> = {
+  "vm-set-desired": "vm-set-desired",
+  "vm-update": "vm-update",
+  "vm-delete": "vm-delete",
+  "vm-migrate": "vm-migrate",
+};
+
+/** A spec as the model compares it: a hash of its canonical form, in hex. */
+function specDigest(spec: VmSpec): string {
+  return (hashString(writeCanonical(spec, vmSpecSchema)) >>> 0).toString(16).padStart(8, "0");
+}
+
+/** What a read saw, in the model's terms: [id, generation, desired, phase, spec digest]. */
+function readValue(vm: VmRecord): Value {
+  assert(vm.id > 0 && vm.generation >= 1, "a VM read has an id and a generation");
+  return [vm.id, vm.generation, vm.desired, vm.phase, specDigest(vm.spec)];
+}
+
+/** A change's invocation value (vm-registry.ts names each). */
+function changeValue(command: ClusterCommand): Value {
+  switch (command.kind) {
+    case "vm-set-desired":
+      return [command.vmId, command.expectedGeneration, command.desired];
+    case "vm-update":
+      return [command.vmId, command.expectedGeneration, specDigest(command.spec)];
+    case "vm-delete":
+      return [command.vmId, command.expectedGeneration];
+    case "vm-migrate":
+      return [command.vmId, command.expectedGeneration, command.targetNodeId];
+    default:
+      throw new AssertionFailure(`${command.kind} is not a change users make by generation`);
+  }
+}
+
+/** The state machine's verdict in the model's terms: ["ok", id, generation] for a create, ["ok", generation] for a change, ["rejected", code]. */
+function answerValue(body: ClusterCommand, result: ClusterResult): Value {
+  if (result.status === "rejected") return ["rejected", result.code];
+  assert(result.detail.kind === "vm", () => `${body.kind} answers its VM`);
+  const vm = result.detail.vm;
+  return body.kind === "vm-create" ? ["ok", vm.id, vm.generation] : ["ok", vm.generation];
 }
 
 function unreachableIndex(): never {

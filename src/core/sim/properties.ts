@@ -47,6 +47,8 @@ export const PROPERTIES = {
     "on every replica after every cluster command: tenant usage equals the sum of the tenant's VMs and stays within quota, no node is promised beyond its capacity, no IP or MAC is held twice, hard anti-affinity holds among assigned VMs",
   "Generations Increase": "a VM's and a node's generation never decreases on any replica",
   "Cluster State Agreement": "every replica holds the same cluster state at the same applied index",
+  "VM Registry Linearizability":
+    "the orchestrator users' history (reads, creates, and changes by generation) is linearizable under the VM registry model: some order of its operations, each taking effect between its invocation and its completion, with the cluster's own changes in between, explains every answer",
   "VM Liveness": "once faults stop, every VM desired running that some node can hold runs (exactly once, on its current placement) within the stated bound",
 } as const;
 

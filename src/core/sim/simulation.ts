@@ -26,7 +26,7 @@ import type { RequestPathOptions, RequestPathPlantedBug, RequestPathStats } from
 import type { KvPlantedBug } from "../replica/kv-state-machine.ts";
 import { Cluster, type ClusterOrchestrator } from "./cluster.ts";
 import { OrchestratorMonitor } from "./orchestrator-monitor.ts";
-import { OrchestratorWorkload, type OrchestratorWorkloadStats } from "./orchestrator-workload.ts";
+import { OrchestratorWorkload, registryHistoryReserve, type OrchestratorWorkloadStats } from "./orchestrator-workload.ts";
 import { SimVmHost } from "./sim-vm-backend.ts";
 import { orchestratorNodeOptions, resolveSimOrchestrator, type ResolvedSimOrchestrator, type SimOrchestratorOptions } from "./sim-orchestrator.ts";
 import { CorruptionConsent, type FaultModelPlantedBug } from "./corruption-consent.ts";
@@ -35,7 +35,9 @@ import type { FaultKind, FaultProfile } from "./fault-profile.ts";
 import { validateFaultProfile } from "./fault-profile.ts";
 import { FailpointDriver, type FailpointCoverage, type FailpointProbabilities } from "./failpoint-driver.ts";
 import { History, type HistoryEvent } from "./history.ts";
-import { checkLinearizability, type LinearizabilitySummary } from "./linearizability-check.ts";
+import { checkLinearizability, vmRegistryChecked, type LinearizabilitySummary } from "./linearizability-check.ts";
+import { RegistryHistory } from "./registry-history.ts";
+import type { OpEvent } from "../check/history.ts";
 import { Nemesis, type FaultCounts, type NemesisTarget } from "./nemesis.ts";
 import type { NetworkStats, SimNetwork } from "./network.ts";
 import { Prng } from "./prng.ts";
@@ -210,6 +212,10 @@ export interface OrchestratorRunSummary {
   /** Whether VM Liveness was checked at the end (the faults healed at least livenessBoundMs before it). */
   readonly livenessChecked: boolean;
   readonly livenessBoundMs: number;
+  /** The users' history checked under the VM registry model (property VM Registry Linearizability). */
+  readonly registry: LinearizabilitySummary;
+  /** That history, as checker events (JSON-lines shaped; `blixard check --model vm-registry` reads it). */
+  readonly registryHistory: readonly OpEvent[];
 }
 
 const FAULT_CODES: Record<FaultKind, number> = { partition: 1, crash: 2, "clock-jump": 3, clog: 4, "loss-burst": 5, pause: 6, "disk-full": 7 };
@@ -238,6 +244,8 @@ export class Simulation {
   private readonly orchestrator: ResolvedSimOrchestrator | undefined;
   private readonly orchestratorMonitor: OrchestratorMonitor | undefined;
   private readonly orchestratorWorkload: OrchestratorWorkload | undefined;
+  private readonly registryHistory: RegistryHistory | undefined;
+  private registryCheck: { readonly summary: LinearizabilitySummary; readonly events: readonly OpEvent[] } | undefined;
   private readonly vmHosts: SimVmHost[] = [];
 
   constructor(options: SimulationOptions) {
@@ -369,6 +377,8 @@ export class Simulation {
       (message) => this.fail("Client Protocol", message, undefined),
     );
     if (this.orchestrator !== undefined) {
+      // Half the event budget: two events per operation.
+      this.registryHistory = new RegistryHistory(Math.floor(this.limits.historyEventsMax / 4), registryHistoryReserve(this.orchestrator.workload));
       this.orchestratorWorkload = new OrchestratorWorkload(
         this.queue,
         Prng.stream(seed, "orchestrator-workload"),
@@ -376,6 +386,7 @@ export class Simulation {
         this.world.firstClientEndpoint + workloadOptions.clientCount + (adminOptions !== undefined ? 1 : 0),
         this.orchestrator.workload,
         (from, to, requestId, request) => this.clientPath.send(from, to, requestId, request),
+        this.registryHistory,
       );
     }
     const target: NemesisTarget = {
@@ -427,6 +438,15 @@ export class Simulation {
     if (linearizability.malformed) this.fail("Client Protocol", `the client history cannot be checked: ${linearizability.reason}`, undefined);
     if (linearizability.verdict === "illegal") {
       this.fail("Linearizability", `the client history is not linearizable (key ${linearizability.illegalKey}): no order of its operations explains every result`, undefined);
+    }
+    if (this.registryHistory !== undefined) {
+      const events = this.registryHistory.events();
+      const registry = checkLinearizability(events, this.options.linearizabilityStepLimit, vmRegistryChecked()).summary;
+      this.registryCheck = { summary: registry, events };
+      if (registry.malformed) this.fail("Client Protocol", `the orchestrator users' history cannot be checked: ${registry.reason}`, undefined);
+      if (registry.verdict === "illegal") {
+        this.fail("VM Registry Linearizability", `the orchestrator users' history is not linearizable (VM ${registry.illegalKey}): no order of its operations explains every result`, undefined);
+      }
     }
     return this.result(linearizability);
   }
@@ -489,6 +509,7 @@ export class Simulation {
   private orchestratorSummary(): OrchestratorRunSummary | undefined {
     const monitor = this.orchestratorMonitor;
     if (this.orchestrator === undefined || monitor === undefined || this.orchestratorWorkload === undefined) return undefined;
+    assert(this.registryCheck !== undefined, "the users' history is checked before the run's summary");
     const vmsByPhase: Record<string, number> = {};
     let nodesDown = 0;
     const states = this.cluster.clusterStates();
@@ -509,6 +530,8 @@ export class Simulation {
       agreementChecks: monitor.stats.agreementChecks,
       livenessChecked: this.livenessChecked(),
       livenessBoundMs: this.orchestrator.livenessBoundMs,
+      registry: this.registryCheck!.summary,
+      registryHistory: this.registryCheck!.events,
     };
   }
 

@@ -24,6 +24,7 @@ export interface SimCommandOptions {
   history?: string;
   report?: string;
   workload?: string;
+  vmHistory?: string;
 }
 
 export const SIM_WORKLOADS = ["kv", "orchestrator"] as const;
@@ -85,13 +86,15 @@ export function registerSimCommand(program: Command): void {
     .option("--trace <file>", "write one line per simulation event to this file")
     .option("--history <file>", "write the client history as JSON lines (the format `blixard check` reads)")
     .option("--report <file>", "write the linearizability check of the history as a self-contained HTML report")
+    .option("--vm-history <file>", "with --workload orchestrator: write the users' VM history as JSON lines (blixard check FILE --model vm-registry)")
     .addHelpText(
       "after",
       "\nFault profiles:\n" + FAULT_PROFILE_NAMES.map((name) => `  ${name.padEnd(15)} ${FAULT_PROFILES[name]!.description}`).join("\n"),
     )
     .action((options: SimCommandOptions) => {
       const parsed = parseSimArguments(options, () => seedFromBigInt(randomBytes(8).readBigUInt64BE()));
-      process.exitCode = runSimCommand(parsed, options.trace, options.history, options.report);
+      if (options.vmHistory !== undefined && parsed.workload !== "orchestrator") throw new UsageError("--vm-history: only the orchestrator workload has VM users (add --workload orchestrator)");
+      process.exitCode = runSimCommand(parsed, options.trace, options.history, options.report, options.vmHistory);
     });
 }
 
@@ -101,6 +104,7 @@ export function runSimCommand(
   traceFile: string | undefined,
   historyFile: string | undefined,
   reportFile: string | undefined = undefined,
+  vmHistoryFile: string | undefined = undefined,
 ): number {
   const profile = faultProfile(parsed.profileName)!;
   const trace = traceFile === undefined ? undefined : new LineFile(traceFile);
@@ -125,6 +129,13 @@ export function runSimCommand(
       writeFileSync(historyFile, historyToJsonLines(result.history));
     } catch (error) {
       throw new UsageError(`--history: cannot write ${historyFile}: ${(error as Error).message}`);
+    }
+  }
+  if (vmHistoryFile !== undefined && result.orchestrator !== undefined) {
+    try {
+      writeFileSync(vmHistoryFile, result.orchestrator.registryHistory.map((event) => JSON.stringify(event)).join("\n") + "\n");
+    } catch (error) {
+      throw new UsageError(`--vm-history: cannot write ${vmHistoryFile}: ${(error as Error).message}`);
     }
   }
   process.stdout.write(formatSummary(result, wallMs));
@@ -215,6 +226,7 @@ function formatOrchestrator(run: OrchestratorRunSummary): string[] {
     `  vm checks   at most once, capacity, anti-affinity, fresh tokens on every start; ${run.auditsRun} state audits, ${run.agreementChecks} agreement checks; liveness ${
       run.livenessChecked ? `checked (${run.livenessBoundMs} ms after the faults stopped)` : "not checked (the faults did not stop long enough before the end)"
     }`,
+    `  vm registry${formatLinearizability(run.registry).trimEnd().replace(/^ {2}/, " ").replace(/ keys,/, " VMs,")}`,
   ];
 }
 

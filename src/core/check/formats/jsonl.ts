@@ -9,18 +9,28 @@
 //   invocation's value (the outcome is unknown);
 // - time: simulated time in microseconds (an integer), for display: order is file order.
 // Blank lines are ignored. Check these histories with the `kv` model.
+// The orchestrator users' histories (`blixard sim --workload orchestrator --vm-history FILE`) use
+// the same lines with f vm-read | vm-create | vm-set-desired | vm-update | vm-delete | vm-migrate
+// and JSON values the `vm-registry` model reads (src/core/check/models/vm-registry.ts); the model,
+// not this reader, checks those values' shapes.
 import { BadInputError } from "../errors.ts";
 import type { EventType } from "../history.ts";
 
 export type KvFunction = "get" | "put" | "cas" | "append";
 export const KV_FUNCTIONS: readonly KvFunction[] = ["get", "put", "cas", "append"];
+export type VmRegistryFunction = "vm-read" | "vm-create" | "vm-set-desired" | "vm-update" | "vm-delete" | "vm-migrate";
+export const VM_REGISTRY_FUNCTIONS: readonly VmRegistryFunction[] = ["vm-read", "vm-create", "vm-set-desired", "vm-update", "vm-delete", "vm-migrate"];
+const FUNCTIONS: readonly string[] = [...KV_FUNCTIONS, ...VM_REGISTRY_FUNCTIONS];
+
+/** A JSON value as the vm-registry model's operations carry it. */
+export type JsonValue = string | number | boolean | null | readonly JsonValue[];
 
 export interface HistoryEvent {
   readonly process: number;
   readonly type: EventType;
-  readonly f: KvFunction;
+  readonly f: KvFunction | VmRegistryFunction;
   readonly key: string;
-  readonly value: string | null | readonly [string, string];
+  readonly value: string | null | readonly [string, string] | JsonValue;
   readonly time: number;
   /** 1-based line in the source file; set by parseJsonl, ignored by writeJsonl. */
   readonly line?: number;
@@ -58,9 +68,13 @@ function eventFromJson(parsed: unknown, file: string, line: number, text: string
   const { process, type, f, key, value, time } = record;
   if (typeof process !== "number" || !Number.isSafeInteger(process) || process < 0) throw new BadInputError(file, line, column("process"), `"process" must be a non-negative integer, found ${JSON.stringify(process) ?? "nothing"}`);
   if (typeof type !== "string" || !TYPES.includes(type)) throw new BadInputError(file, line, column("type"), `"type" must be invoke, ok, fail or info, found ${JSON.stringify(type) ?? "nothing"}`);
-  if (typeof f !== "string" || !(KV_FUNCTIONS as readonly string[]).includes(f)) throw new BadInputError(file, line, column("f"), `unknown operation ${JSON.stringify(f) ?? "(none)"} (expected get, put, cas or append)`);
+  if (typeof f !== "string" || !FUNCTIONS.includes(f)) throw new BadInputError(file, line, column("f"), `unknown operation ${JSON.stringify(f) ?? "(none)"} (expected get, put, cas or append, or ${VM_REGISTRY_FUNCTIONS.join(", ")})`);
   if (typeof key !== "string") throw new BadInputError(file, line, column("key"), `"key" must be a string, found ${JSON.stringify(key) ?? "nothing"}`);
   if (typeof time !== "number" || !Number.isSafeInteger(time)) throw new BadInputError(file, line, column("time"), `"time" must be an integer (microseconds), found ${JSON.stringify(time) ?? "nothing"}`);
+  if ((VM_REGISTRY_FUNCTIONS as readonly string[]).includes(f)) {
+    if (!isJsonValue(value, 0)) throw new BadInputError(file, line, column("value"), `"value" must be JSON without objects, found ${JSON.stringify(value) ?? "nothing"}`);
+    return { process, type: type as EventType, f: f as VmRegistryFunction, key, value: value as JsonValue, time, line };
+  }
   const valueOk =
     value === null ||
     typeof value === "string" ||
@@ -68,6 +82,15 @@ function eventFromJson(parsed: unknown, file: string, line: number, text: string
   if (!valueOk) throw new BadInputError(file, line, column("value"), `"value" must be null, a string or [expected, new], found ${JSON.stringify(value) ?? "nothing"}`);
   if (f === "cas" && type !== "ok" && type !== "fail" && !Array.isArray(value)) throw new BadInputError(file, line, column("value"), `cas needs "value": [expected, new]`);
   return { process, type: type as EventType, f: f as KvFunction, key, value: value as HistoryEvent["value"], time, line };
+}
+
+/** Nesting bound for a value, so a hostile file cannot recurse deeply. */
+const JSON_VALUE_DEPTH_MAX = 8;
+
+function isJsonValue(value: unknown, depth: number): value is JsonValue {
+  if (value === null || typeof value === "string" || typeof value === "boolean") return true;
+  if (typeof value === "number") return Number.isFinite(value);
+  return Array.isArray(value) && depth < JSON_VALUE_DEPTH_MAX && value.every((item) => isJsonValue(item, depth + 1));
 }
 
 /** Writes events as JSON lines, in the field order of the format's definition. */

@@ -7,9 +7,10 @@ import { multiRegisterModel } from "./multi-register.ts";
 import { mutexModel } from "./mutex.ts";
 import { registerModel } from "./register.ts";
 import { setModel } from "./set.ts";
+import { vmRegistryModel } from "./vm-registry.ts";
 
-export type ModelName = "register" | "cas-register" | "multi-register" | "kv" | "set" | "counter" | "mutex";
-export const MODEL_NAMES: readonly ModelName[] = ["register", "cas-register", "multi-register", "kv", "set", "counter", "mutex"];
+export type ModelName = "register" | "cas-register" | "multi-register" | "kv" | "set" | "counter" | "mutex" | "vm-registry";
+export const MODEL_NAMES: readonly ModelName[] = ["register", "cas-register", "multi-register", "kv", "set", "counter", "mutex", "vm-registry"];
 
 export interface ModelOptions {
   /** Initial value for register, cas-register and multi-register (default 0). */
@@ -37,7 +38,9 @@ export function createModel(name: ModelName, options: ModelOptions = {}): SomeMo
       return counterModel() as unknown as SomeModel;
     case "mutex":
       return mutexModel() as unknown as SomeModel;
+    case "vm-registry":
+      return vmRegistryModel() as unknown as SomeModel;
   }
 }
 
-export { counterModel, kvModel, multiRegisterModel, mutexModel, registerModel, setModel };
+export { counterModel, kvModel, multiRegisterModel, mutexModel, registerModel, setModel, vmRegistryModel };
