@@ -30,7 +30,8 @@ export function checkText(text: string, file: string, options: CheckTextOptions)
   const format = options.format ?? detectFormat(text);
   const events = parseEvents(text, file, format);
   const history = buildHistory(events, { file, failSemantics: options.failSemantics ?? DEFAULT_FAIL_SEMANTICS[format] });
-  const model = createModel(options.model, options);
+  // Jepsen's etcd test (the log format's source) and Porcupine's etcd model start the register absent.
+  const model = createModel(options.model, options.initial === undefined && format === "jepsen-log" ? { ...options, initial: null } : options);
   const result = checkHistory(history, model, options);
   return { format, history, model, result };
 }

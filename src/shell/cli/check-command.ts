@@ -50,7 +50,7 @@ export function registerCheckCommand(program: Command): void {
     .option("-t, --timeout <seconds>", `time budget; the answer is unknown after it (default ${DEFAULT_TIMEOUT_S})`)
     .option("--fail-semantics <name>", "what :fail means: no-effect (Knossos) or compare-failed (a failed cas observed a different value); default per format")
     .option("--no-partition", "check the history as a whole instead of per key")
-    .option("--initial <edn>", "initial value for register models (EDN, default 0)")
+    .option("--initial <edn>", "initial value for register models (EDN; default 0, and nil for Jepsen log lines); nil: the register starts absent and a read of nil means absent (Jepsen's etcd semantics)")
     .option("-o, --output <FORMAT>", "table (the summary), json or yaml, as every other command", "table")
     .option("--json", "the same as -o json (kept for scripts written before -o)")
     .action((file: string, options: CheckCommandOptions) => {

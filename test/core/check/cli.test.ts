@@ -23,6 +23,18 @@ function assertSelfContained(html: string): void {
 }
 
 describe("blixard check", () => {
+  test("Jepsen log lines start the register absent (--initial nil); --initial 0 reads nil as unknown", () => {
+    const log = path.join(scratch, "etcd.log");
+    // Spaces, not tabs, between fields; a read of nil after a write has completed.
+    writeFileSync(log, ["INFO  jepsen.util - 1 :invoke :write 3", "INFO  jepsen.util - 1 :ok :write 3", "INFO  jepsen.util - 0 :invoke :read nil", "INFO  jepsen.util - 0 :ok :read nil", ""].join("\n"));
+    const absent = blixard(log, "--model", "cas-register");
+    assert.equal(absent.status, 1, absent.stdout + absent.stderr);
+    assert.match(absent.stdout, /NOT linearizable \(model cas-register, format jepsen-log/);
+    assert.equal(blixard(log, "--model", "cas-register", "--initial", "nil").status, 1);
+    const knossos = blixard(log, "--model", "cas-register", "--initial", "0");
+    assert.equal(knossos.status, 0, knossos.stdout + knossos.stderr);
+  });
+
   test("exit 0 and an HTML report for a linearizable history", () => {
     const report = path.join(scratch, "ok.html");
     const run = blixard(path.join(HISTORIES, "porcupine-kv/c01-ok.txt"), "--model", "kv", "--html", report);

@@ -15,11 +15,11 @@ export const DEFAULT_FAIL_SEMANTICS: Readonly<Record<FormatName, FailSemantics>>
 };
 
 /**
- * Guesses the format: a line containing "jepsen.util - " means Jepsen log lines; a first
+ * Guesses the format: a line containing "jepsen.util -" means Jepsen log lines; a first
  * form starting with `{"` means JSON lines; anything else is read as EDN.
  */
 export function detectFormat(text: string): FormatName {
-  if (/jepsen\.util - /.test(text.slice(0, 1 << 16))) return "jepsen-log";
+  if (/jepsen\.util\s+-\s/.test(text.slice(0, 1 << 16))) return "jepsen-log";
   for (const line of text.split("\n", 1000)) {
     const trimmed = line.trim();
     if (trimmed.length === 0 || trimmed.startsWith(";")) continue;

@@ -13,7 +13,7 @@ export type ModelName = "register" | "cas-register" | "multi-register" | "kv" | 
 export const MODEL_NAMES: readonly ModelName[] = ["register", "cas-register", "multi-register", "kv", "set", "counter", "mutex", "vm-registry"];
 
 export interface ModelOptions {
-  /** Initial value for register, cas-register and multi-register (default 0). */
+  /** Initial value for register, cas-register and multi-register (default 0); null (nil) starts a register absent. */
   readonly initial?: Value;
 }
 

@@ -1,7 +1,12 @@
-// Registers (Knossos semantics): `read` (value nil = unknown, matches any state), `write`,
-// and, for the compare-and-set register, `cas [expected new]`. A cas that completed with
-// compare-failed observed a state other than `expected`; an info cas may have swapped.
-// Values are interned to integers so the state is one number.
+// Registers: `read`, `write`, and, for the compare-and-set register, `cas [expected new]`. A cas
+// that completed with compare-failed observed a state other than `expected`; an info cas may
+// have swapped. Values are interned to integers so the state is one number.
+// Two readings of nil, chosen by the initial value:
+// - a value (Knossos; default 0): a read of nil is a read whose value is unknown, so it matches
+//   any state (it is dropped);
+// - nil (Jepsen's etcd test, Porcupine's etcd model): the register starts absent; a read of nil
+//   means "absent" and matches only the absent register, and a cas against an absent register
+//   fails (its compare never holds, whatever it expected).
 import type { Operation } from "../history.ts";
 import type { Model, Prepared } from "../model.ts";
 import { Interner, badOperation, mix32 } from "../model.ts";
@@ -22,7 +27,7 @@ export interface RegisterInput {
 export type RegisterOutput = number;
 
 export interface RegisterOptions {
-  /** Initial value; Knossos' register tests start at 0. */
+  /** Initial value; Knossos' register tests start at 0. null: absent (Jepsen's etcd semantics, above). */
   readonly initial?: Value;
   /** Whether `cas` is allowed (the cas-register model). */
   readonly withCas?: boolean;
@@ -30,7 +35,10 @@ export interface RegisterOptions {
 
 export function registerModel(options: RegisterOptions = {}): Model<number, RegisterInput, RegisterOutput> {
   const values = new Interner();
-  const initial = values.id(valueKey(options.initial ?? 0));
+  const startsAbsent = options.initial === null;
+  const initial = values.id(valueKey(options.initial === undefined ? 0 : options.initial));
+  /** With startsAbsent: the absent register (nil's id; no write stores nil in an etcd register). */
+  const absent = startsAbsent ? initial : -1;
   const withCas = options.withCas ?? false;
   const expected = withCas ? "read, write or cas" : "read or write";
   return {
@@ -38,7 +46,7 @@ export function registerModel(options: RegisterOptions = {}): Model<number, Regi
     prepare(op: Operation): Prepared<RegisterInput, RegisterOutput> {
       switch (op.f) {
         case "read": {
-          if (op.status !== "ok" || op.completeValue === null) return "drop";
+          if (op.status !== "ok" || (op.completeValue === null && !startsAbsent)) return "drop";
           return { input: { kind: READ, a: values.id(valueKey(op.completeValue)), b: 0 }, output: 0 };
         }
         case "write":
@@ -60,8 +68,8 @@ export function registerModel(options: RegisterOptions = {}): Model<number, Regi
     step(state, input, output) {
       if (input.kind === READ) return input.a === state ? state : undefined;
       if (input.kind === WRITE) return input.a;
-      if (output === 0) return state !== input.a ? state : undefined;
-      return state === input.a ? input.b : undefined;
+      if (output === 0) return state !== input.a || state === absent ? state : undefined;
+      return state === input.a && state !== absent ? input.b : undefined;
     },
     isReadOnly: (input, output) => input.kind === READ || (input.kind === CAS && output === 0),
     hash: (state) => mix32(state),
@@ -72,6 +80,6 @@ export function registerModel(options: RegisterOptions = {}): Model<number, Regi
       const result = output === 1 ? "" : output === 0 ? " (compare failed)" : " (unknown)";
       return `cas ${values.text(input.a)} -> ${values.text(input.b)}${result}`;
     },
-    describeState: (state) => values.text(state),
+    describeState: (state) => (state === absent ? "absent" : values.text(state)),
   };
 }
