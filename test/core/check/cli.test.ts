@@ -23,6 +23,28 @@ function assertSelfContained(html: string): void {
 }
 
 describe("blixard check", () => {
+  test("--model list-append names the anomaly and judges --consistency", () => {
+    const txns = path.join(scratch, "write-skew.edn");
+    writeFileSync(
+      txns,
+      [
+        "{:process 0, :type :invoke, :f :txn, :value [[:r x nil] [:append y 1]]}",
+        "{:process 1, :type :invoke, :f :txn, :value [[:r y nil] [:append x 1]]}",
+        "{:process 0, :type :ok, :f :txn, :value [[:r x []] [:append y 1]]}",
+        "{:process 1, :type :ok, :f :txn, :value [[:r y []] [:append x 1]]}",
+        "",
+      ].join("\n"),
+    );
+    const strict = blixard(txns, "--model", "list-append");
+    assert.equal(strict.status, 1, strict.stdout + strict.stderr);
+    assert.match(strict.stdout, /NOT strict-serializable \(strongest model satisfied: snapshot-isolation/);
+    assert.match(strict.stdout, /G2: ops 0, 1/);
+    assert.equal(blixard(txns, "--model", "list-append", "--consistency", "snapshot-isolation").status, 0);
+    const bad = blixard(txns, "--model", "list-append", "--consistency", "linearizable");
+    assert.equal(bad.status, 3);
+    assert.match(bad.stderr, /--consistency: "linearizable" is not one of strict-serializable/);
+  });
+
   test("Jepsen log lines start the register absent (--initial nil); --initial 0 reads nil as unknown", () => {
     const log = path.join(scratch, "etcd.log");
     // Spaces, not tabs, between fields; a read of nil after a write has completed.

@@ -24,6 +24,7 @@ export class DependencyGraph {
     assert(from >= 0 && from < this.nodeCount && to >= 0 && to < this.nodeCount, () => `edge ${from} -> ${to} outside the graph`);
     assert(kind === WW || kind === WR || kind === RW || kind === RT, () => `unknown edge kind ${kind}`);
     if (from === to) return; // a transaction's dependency on itself is no cycle between transactions
+    assert(this.compacted === undefined, "edges are added before the graph is searched");
     const successors = this.out[from]!;
     successors.set(to, (successors.get(to) ?? 0) | kind);
   }
@@ -36,40 +37,57 @@ export class DependencyGraph {
     return this.out[node]!;
   }
 
-  /** Components with more than one node, each as its nodes in ascending order; components in order of their smallest node. */
-  cyclicComponents(): number[][] {
+  /**
+   * Components with more than one node of the subgraph of `allowed` edge kinds among `within`
+   * (all nodes when undefined), each as its nodes in ascending order; components in order of
+   * their smallest node.
+   */
+  cyclicComponents(allowed = WW | WR | RW | RT, within?: ReadonlySet<number>): number[][] {
+    const { offsets, targets, kinds } = this.compact();
+    const included = within === undefined ? undefined : new Uint8Array(this.nodeCount);
+    if (included !== undefined) for (const v of within!) included[v] = 1;
     const index = new Int32Array(this.nodeCount).fill(-1);
     const low = new Int32Array(this.nodeCount);
     const onStack = new Uint8Array(this.nodeCount);
     const stack: number[] = [];
     const components: number[][] = [];
     let counter = 0;
-    // Iterative Tarjan: (node, its successors' iterator) frames instead of recursion, so a long chain cannot overflow the stack.
-    for (let root = 0; root < this.nodeCount; root++) {
+    // Iterative Tarjan over the compact form: frames of (node, next edge position) instead of
+    // recursion, so a long chain cannot overflow the stack.
+    const frameNodes = new Int32Array(this.nodeCount);
+    const framePositions = new Int32Array(this.nodeCount);
+    const roots = within === undefined ? undefined : [...within].sort((a, b) => a - b);
+    for (let r = 0; r < (roots?.length ?? this.nodeCount); r++) {
+      const root = roots === undefined ? r : roots[r]!;
       if (index[root] !== -1) continue;
-      const frames: Array<{ node: number; next: Iterator<number> }> = [{ node: root, next: this.out[root]!.keys() }];
+      let depth = 0;
+      frameNodes[0] = root;
+      framePositions[0] = offsets[root]!;
       index[root] = low[root] = counter++;
       stack.push(root);
       onStack[root] = 1;
-      while (frames.length > 0) {
-        const frame = frames[frames.length - 1]!;
-        const step = frame.next.next();
-        if (!step.done) {
-          const successor = step.value;
+      while (depth >= 0) {
+        const node = frameNodes[depth]!;
+        const position = framePositions[depth]!;
+        if (position < offsets[node + 1]!) {
+          framePositions[depth] = position + 1;
+          const successor = targets[position]!;
+          if ((kinds[position]! & allowed) === 0 || (included !== undefined && included[successor] === 0)) continue;
           if (index[successor] === -1) {
             index[successor] = low[successor] = counter++;
             stack.push(successor);
             onStack[successor] = 1;
-            frames.push({ node: successor, next: this.out[successor]!.keys() });
+            depth++;
+            frameNodes[depth] = successor;
+            framePositions[depth] = offsets[successor]!;
           } else if (onStack[successor] === 1) {
-            low[frame.node] = Math.min(low[frame.node]!, index[successor]!);
+            low[node] = Math.min(low[node]!, index[successor]!);
           }
           continue;
         }
-        frames.pop();
-        const node = frame.node;
-        if (frames.length > 0) {
-          const parent = frames[frames.length - 1]!.node;
+        depth--;
+        if (depth >= 0) {
+          const parent = frameNodes[depth]!;
           low[parent] = Math.min(low[parent]!, low[node]!);
         }
         if (low[node] === index[node]) {
@@ -86,6 +104,31 @@ export class DependencyGraph {
     }
     assert(stack.length === 0, "every node left Tarjan's stack");
     return components.sort((a, b) => a[0]! - b[0]!);
+  }
+
+  private compacted: { offsets: Int32Array; targets: Int32Array; kinds: Uint8Array } | undefined;
+
+  /** The edges as arrays (offsets per node into targets and kinds), built once after the last add. */
+  private compact(): { offsets: Int32Array; targets: Int32Array; kinds: Uint8Array } {
+    if (this.compacted !== undefined) return this.compacted;
+    let edges = 0;
+    for (const successors of this.out) edges += successors.size;
+    const offsets = new Int32Array(this.nodeCount + 1);
+    const targets = new Int32Array(edges);
+    const kinds = new Uint8Array(edges);
+    let at = 0;
+    for (let v = 0; v < this.nodeCount; v++) {
+      offsets[v] = at;
+      for (const [successor, kind] of this.out[v]!) {
+        targets[at] = successor;
+        kinds[at] = kind;
+        at++;
+      }
+    }
+    offsets[this.nodeCount] = at;
+    assert(at === edges, "every edge is in the compact form");
+    this.compacted = { offsets, targets, kinds };
+    return this.compacted;
   }
 
   /**

@@ -74,6 +74,8 @@ export interface ListAppendResult {
 export const ANOMALIES_KEPT_PER_TYPE = 8;
 /** Micro-operations in one transaction; more is refused as bad input. */
 export const MICRO_OPS_PER_TXN_MAX = 10_000;
+/** Appends to one key that no read saw, ordered after the versions read (more are left unordered). */
+const UNSEEN_APPENDS_PER_KEY_MAX = 64;
 /** G-single searches tried per component before a cycle with rw edges is reported as G2. */
 const SINGLE_RW_SEARCHES_MAX = 2_000;
 
@@ -221,16 +223,18 @@ export function checkListAppend(history: History): ListAppendResult {
   const completedOrder = committed.filter((t) => t.op.status === "ok").sort((a, b) => a.op.completeIndex - b.op.completeIndex);
   // Nodes: transactions 0..n-1, then one real-time chain node per completed transaction (see rt below).
   const graph = new DependencyGraph(n + completedOrder.length);
-  const why = new Map<string, string>(); // "from,to,kind" -> reason
+  // Per edge, the first reason found, as a function: explanations are built only for the cycles reported.
+  const why: Array<Map<number, () => string>> = Array.from({ length: n }, () => new Map());
   const opOf = (v: number): number => committed[v]!.op.id;
-  const edge = (from: number, to: number, kind: number, reason: string): void => {
+  const edge = (from: number, to: number, kind: number, reason: () => string): void => {
     if (from === to) return;
     graph.add(from, to, kind);
-    const label = `${from},${to},${kind}`;
-    if (!why.has(label)) why.set(label, reason);
+    const label = to * 16 + kind;
+    const reasons = why[from]!;
+    if (!reasons.has(label)) reasons.set(label, reason);
   };
   for (const [key, order] of orders) {
-    const byValue = writers.get(key)!;
+    const byValue = writers.get(key) ?? new Map<string, { readonly opId: number; readonly last: boolean; readonly failed: boolean }>();
     const writerNode = (value: string): number | undefined => {
       const writer = byValue.get(value);
       return writer === undefined || writer.failed ? undefined : node.get(writer.opId);
@@ -238,19 +242,35 @@ export function checkListAppend(history: History): ListAppendResult {
     for (let i = 0; i + 1 < order.length; i++) {
       const a = writerNode(order[i]!);
       const b = writerNode(order[i + 1]!);
-      if (a !== undefined && b !== undefined) edge(a, b, WW, `op ${opOf(b)} appended ${show(key, order[i + 1]!)} to key ${showKey(key)} right after op ${opOf(a)}'s ${show(key, order[i]!)} (ww)`);
+      if (a !== undefined && b !== undefined) edge(a, b, WW, () => `op ${opOf(b)} appended ${show(key, order[i + 1]!)} to key ${showKey(key)} right after op ${opOf(a)}'s ${show(key, order[i]!)} (ww)`);
+    }
+    // A committed append no read saw comes after every version read (a read sees a whole prefix):
+    // after the last one in ww, and after every read that saw the whole order in rw.
+    const inOrder = new Set(order);
+    const unseen: Array<{ readonly value: string; readonly node: number }> = [];
+    for (const [value, writer] of byValue) {
+      if (inOrder.has(value) || writer.failed || unseen.length >= UNSEEN_APPENDS_PER_KEY_MAX) continue;
+      const w = node.get(writer.opId);
+      if (w !== undefined && committed[w]!.op.status === "ok") unseen.push({ value, node: w });
+    }
+    const lastWriter = order.length === 0 ? undefined : writerNode(order[order.length - 1]!);
+    for (const later of unseen) {
+      if (lastWriter !== undefined) edge(lastWriter, later.node, WW, () => `op ${opOf(later.node)} appended ${show(key, later.value)} to key ${showKey(key)}, which no read saw, so after op ${opOf(lastWriter)}'s ${show(key, order[order.length - 1]!)} (ww)`);
     }
     for (const read of reads.get(key)!) {
       const reader = node.get(read.opId)!;
       const m = read.list.length;
-      const seen = `[${read.list.map((v) => show(key, v)).join(" ")}]`;
+      if (m === order.length && isPrefix(read.list, order)) {
+        for (const later of unseen) edge(reader, later.node, RW, () => `op ${read.opId} read key ${showKey(key)} = [${read.list.map((v) => show(key, v)).join(" ")}], without ${show(key, later.value)}, which op ${opOf(later.node)} appended and no read saw (rw)`);
+      }
+      const seen = (): string => `[${read.list.map((v) => show(key, v)).join(" ")}]`;
       if (m > 0) {
         const w = writerNode(read.list[m - 1]!);
-        if (w !== undefined) edge(w, reader, WR, `op ${read.opId} read key ${showKey(key)} = ${seen}, ending in op ${opOf(w)}'s append (wr)`);
+        if (w !== undefined) edge(w, reader, WR, () => `op ${read.opId} read key ${showKey(key)} = ${seen()}, ending in op ${opOf(w)}'s append (wr)`);
       }
       if (m < order.length && isPrefix(read.list, order)) {
         const w = writerNode(order[m]!);
-        if (w !== undefined) edge(reader, w, RW, `op ${read.opId} read key ${showKey(key)} = ${seen}, without ${show(key, order[m]!)}, which op ${opOf(w)} appended next (rw)`);
+        if (w !== undefined) edge(reader, w, RW, () => `op ${read.opId} read key ${showKey(key)} = ${seen()}, without ${show(key, order[m]!)}, which op ${opOf(w)} appended next (rw)`);
       }
     }
   }
@@ -283,9 +303,9 @@ export function checkListAppend(history: History): ListAppendResult {
       if (j > i + 1) lines.push(`op ${opOf(from)} completed before op ${opOf(to)} was invoked (rt)`);
       else {
         const kinds = graph.kinds(from, to);
-        const kind = [WW, WR, RW].find((k) => (kinds & k) !== 0 && why.has(`${from},${to},${k}`));
+        const kind = [WW, WR, RW].find((k) => (kinds & k) !== 0 && why[from]!.has(to * 16 + k));
         assert(kind !== undefined, () => `the cycle's edge ${from} -> ${to} has a recorded reason`);
-        lines.push(why.get(`${from},${to},${kind}`)!);
+        lines.push(why[from]!.get(to * 16 + kind)!());
       }
       i = j;
     }
@@ -299,7 +319,7 @@ export function checkListAppend(history: History): ListAppendResult {
     return [...rotated, rotated[0]!];
   };
   const findCycle = (allowed: number, within: ReadonlySet<number>): number[] | undefined => {
-    for (const component of restrictedComponents(graph, allowed, within)) {
+    for (const component of graph.cyclicComponents(allowed, within)) {
       const members = new Set(component);
       const start = component.find((v) => v < n) ?? component[0]!;
       for (const [successor, kinds] of graph.successors(start)) {
@@ -337,14 +357,13 @@ export function checkListAppend(history: History): ListAppendResult {
     const { operations, explanation } = explain(cycle);
     anomalies.add(type, operations, explanation);
   };
-  const all = new Set<number>(Array.from({ length: graph.nodeCount }, (_, v) => v));
-  const nonRealtime = restrictedComponents(graph, WW | WR | RW, all);
+  const nonRealtime = graph.cyclicComponents(WW | WR | RW);
   const explained = new Set<number>();
   for (const component of nonRealtime) {
     classify(new Set(component), 0, "");
     for (const v of component) explained.add(v);
   }
-  for (const component of restrictedComponents(graph, WW | WR | RW | RT, all)) {
+  for (const component of graph.cyclicComponents(WW | WR | RW | RT)) {
     // A component that holds a cycle without real time was named above; the rest need rt.
     if (component.some((v) => explained.has(v))) continue;
     classify(new Set(component), RT, "-realtime");
@@ -364,22 +383,6 @@ export function checkListAppend(history: History): ListAppendResult {
   }
   assert((strongest === "strict-serializable") === (anomalies.list.length === 0), "a history has anomalies exactly when it is not strictly serializable");
   return { transactions: committed.length + failed.length, anomalies: anomalies.list, counts, strongestModel: strongest };
-}
-
-/** The cyclic components of the subgraph of `allowed` edges inside `within`. */
-function restrictedComponents(graph: DependencyGraph, allowed: number, within: ReadonlySet<number>): number[][] {
-  const members = [...within].sort((a, b) => a - b);
-  const local = new Map<number, number>();
-  members.forEach((v, i) => local.set(v, i));
-  const sub = new DependencyGraph(members.length);
-  for (const v of members) {
-    for (const [successor, kinds] of graph.successors(v)) {
-      const to = local.get(successor);
-      if (to === undefined) continue;
-      for (const kind of [WW, WR, RW, RT]) if ((kinds & allowed & kind) !== 0) sub.add(local.get(v)!, to, kind);
-    }
-  }
-  return sub.cyclicComponents().map((component) => component.map((i) => members[i]!));
 }
 
 class AnomalyLog {
