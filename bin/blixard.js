@@ -19,7 +19,7 @@ if (runFrom === "dist" && !current) {
 }
 let main;
 if (current) {
-  ({ main } = await import("../dist/shell/cli/main.js"));
+  ({ main } = await import("../dist/main.js"));
 } else {
   const { register } = await import("tsx/esm/api");
   register();
