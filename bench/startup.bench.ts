@@ -6,7 +6,8 @@
 //                          answers GET /healthz, polled every 2 ms;
 //   npx blixard --version  the README's way in, for reference (npm's own start is most of it).
 // Each figure is wall time from spawn() to exit (or to /healthz), median and p90 over RUNS runs,
-// run one at a time. The load average goes beside the figures: on a busy machine they mean little.
+// run one at a time, and the median CPU time (user + system, by GNU time when installed): on a busy
+// machine wall time mostly measures the others, so the load average goes beside the figures.
 //   npm run bench:startup [-- --runs 15]
 import { spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -57,11 +58,23 @@ function healthy(port: number): Promise<boolean> {
   });
 }
 
-/** Wall milliseconds from spawn to exit of `blixard ...args`, which must exit 0. */
-function timeCommand(runFrom: RunFrom, args: readonly string[], env: NodeJS.ProcessEnv, viaNpx = false): Promise<number> {
+/** GNU time, when installed, reports the CPU time a command used: on a busy machine, the steadier figure. */
+const GNU_TIME = "/usr/bin/time";
+const HAVE_GNU_TIME = spawnSync(GNU_TIME, ["-f", "%U", "true"]).status === 0;
+const CPU_LINE = /^blixard-bench-cpu (\d+\.\d+) (\d+\.\d+)$/m;
+
+interface Sample {
+  readonly wallMs: number;
+  /** User plus system CPU time, when GNU time measured it. */
+  readonly cpuMs: number | undefined;
+}
+
+/** Wall (and CPU) milliseconds from spawn to exit of `blixard ...args`, which must exit 0. */
+function timeCommand(runFrom: RunFrom, args: readonly string[], env: NodeJS.ProcessEnv, viaNpx = false): Promise<Sample> {
   return new Promise((resolveMs, reject) => {
     const startedNs = process.hrtime.bigint();
-    const [command, argv] = viaNpx ? ["npx", ["--no-install", "blixard", ...args]] : [process.execPath, [BIN, ...args]];
+    const [program, programArgs] = viaNpx ? ["npx", ["--no-install", "blixard", ...args]] : [process.execPath, [BIN, ...args]];
+    const [command, argv] = HAVE_GNU_TIME ? [GNU_TIME, ["-f", "blixard-bench-cpu %U %S", program, ...programArgs]] : [program, programArgs];
     const child = spawn(command, argv, { cwd: ROOT, env: { ...process.env, ...env, BLIXARD_RUN_FROM: runFrom }, stdio: ["ignore", "ignore", "pipe"] });
     let stderr = "";
     child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
@@ -69,8 +82,10 @@ function timeCommand(runFrom: RunFrom, args: readonly string[], env: NodeJS.Proc
     child.on("error", reject);
     child.on("close", (code) => {
       clearTimeout(deadline);
-      const ms = Number(process.hrtime.bigint() - startedNs) / 1e6;
-      if (code === 0) resolveMs(ms);
+      const wallMs = Number(process.hrtime.bigint() - startedNs) / 1e6;
+      const cpu = CPU_LINE.exec(stderr);
+      const cpuMs = cpu === null ? undefined : (Number(cpu[1]) + Number(cpu[2])) * 1000;
+      if (code === 0) resolveMs({ wallMs, cpuMs });
       else reject(new Error(`blixard ${args.join(" ")} (${runFrom}) exited ${code}: ${stderr.trim()}`));
     });
   });
@@ -119,9 +134,11 @@ function quantile(sortedMs: readonly number[], q: number): number {
 }
 
 const rows: string[] = [];
-function report(what: string, runFrom: RunFrom, samplesMs: number[]): void {
-  const sorted = [...samplesMs].sort((a, b) => a - b);
-  const row = `${what.padEnd(24)} ${(runFrom === "dist" ? "compiled" : "tsx").padEnd(9)} ${quantile(sorted, 0.5).toFixed(0).padStart(7)} ${quantile(sorted, 0.9).toFixed(0).padStart(7)}   (${samplesMs.length} runs)`;
+function report(what: string, runFrom: RunFrom, samples: readonly Sample[]): void {
+  const sorted = samples.map((sample) => sample.wallMs).sort((a, b) => a - b);
+  const cpu = samples.every((sample) => sample.cpuMs !== undefined) ? samples.map((sample) => sample.cpuMs!).sort((a, b) => a - b) : [];
+  const cpuMedian = cpu.length === 0 ? "-" : quantile(cpu, 0.5).toFixed(0);
+  const row = `${what.padEnd(24)} ${(runFrom === "dist" ? "compiled" : "tsx").padEnd(9)} ${quantile(sorted, 0.5).toFixed(0).padStart(7)} ${quantile(sorted, 0.9).toFixed(0).padStart(7)} ${cpuMedian.padStart(9)}   (${samples.length} runs)`;
   rows.push(row);
   console.log(row);
 }
@@ -134,7 +151,7 @@ async function main(): Promise<void> {
   }
   const loadBefore = load();
   console.log(`blixard start-up, ${RUNS} runs each; load average before: ${loadBefore}`);
-  console.log(`${"what".padEnd(24)} ${"path".padEnd(9)} ${"median".padStart(7)} ${"p90".padStart(7)}   (ms)`);
+  console.log(`${"what".padEnd(24)} ${"path".padEnd(9)} ${"median".padStart(7)} ${"p90".padStart(7)} ${"cpu p50".padStart(9)}   (ms; wall from spawn to exit, cpu: user+sys)`);
   const server = await startNode("dist");
   try {
     const env = { BLIXARD_ENDPOINT: `http://127.0.0.1:${server.apiPort}`, BLIXARD_TOKEN: token.text, HOME: scratch };
@@ -151,22 +168,22 @@ async function main(): Promise<void> {
     const commands: [string, string[]][] = [["--version", ["--version"]], ["help", ["help"]], ["kv get", ["kv", "get", "startup-bench"]], ["cluster status", ["cluster", "status"]]];
     for (const [what, args] of commands) {
       for (const runFrom of PATHS) {
-        const samples: number[] = [];
+        const samples: Sample[] = [];
         for (let run = 0; run < RUNS; run += 1) samples.push(await timeCommand(runFrom, args, env));
         report(what, runFrom, samples);
       }
     }
-    const npxSamples: number[] = [];
+    const npxSamples: Sample[] = [];
     for (let run = 0; run < Math.min(RUNS, 5); run += 1) npxSamples.push(await timeCommand("dist", ["--version"], env, true));
     report("npx blixard --version", "dist", npxSamples);
   } finally {
     await server.stop();
   }
   for (const runFrom of PATHS) {
-    const samples: number[] = [];
+    const samples: Sample[] = [];
     for (let run = 0; run < RUNS; run += 1) {
       const node = await startNode(runFrom);
-      samples.push(node.listenMs);
+      samples.push({ wallMs: node.listenMs, cpuMs: undefined });
       await node.stop();
     }
     report("node listening", runFrom, samples);
