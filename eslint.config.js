@@ -137,7 +137,7 @@ const layoutRule = {
 };
 
 export default tseslint.config(
-  { ignores: ["node_modules/**", "src/shell/api/gen/**", "coverage/**"] },
+  { ignores: ["node_modules/**", "src/shell/api/gen/**", "coverage/**", "dist/**"] },
   ...tseslint.configs.recommended,
   {
     rules: {
