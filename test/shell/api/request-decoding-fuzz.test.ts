@@ -29,7 +29,11 @@ const CODEC_RUNS = 75_000;
 function resultFor(request: ClientRequest): RequestResult {
   switch (resultKindFor(request.kind)) {
     case "get":
-      return { kind: "get", value: "", index: 1 };
+      return { kind: "get", value: "", index: 1, found: false, createRevision: 0, modRevision: 0, version: 0 };
+    case "delete":
+      return { kind: "delete", deleted: 0, more: false, index: 1 };
+    case "list":
+      return { kind: "list", entries: [], more: false, index: 1 };
     case "put":
       return { kind: "put", index: 1 };
     case "cas":
