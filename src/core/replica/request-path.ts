@@ -290,7 +290,8 @@ export class RequestPath {
           done(okOutcome(getResult(entry, outcome.index), this.env.nodeId));
         });
       case "list":
-        return replica.read({ key: request.startAfter === "" ? request.prefix || "list" : request.startAfter }, (outcome) => {
+        // A ReadIndex read whose query answer is unused: the page is read in the callback, at the read point.
+        return replica.read({ key: LIST_READ_POINT_KEY }, (outcome) => {
           if (outcome.status !== "ok") return done(this.refused(outcome.refusal));
           const page = this.machine.list({
             prefix: request.prefix,
@@ -527,6 +528,9 @@ export class RequestPath {
     };
   }
 }
+
+/** The key a list's read point queries (any key would do: the answer is not used). */
+const LIST_READ_POINT_KEY = "_blixard/list";
 
 /** A get's result: the entry, or not found (value "", revisions 0), at the read point `index`. */
 function getResult(entry: KvEntry | undefined, index: number): RequestResult {
