@@ -70,6 +70,12 @@ function stubRuntime(handedOn: string[]): NodeRuntime {
     memberAddresses: () => undefined,
     peerAddressOf: () => undefined,
     clientsFor: () => assert.fail("a local-only fuzz never fans out"),
+    // A watch answers at once (one change ready), so no fuzzed wait_ms makes the fuzz wait.
+    kvWatchSource: () => ({
+      changes: { newestRevision: 1, read: (from: number) => ({ status: "ok", changes: [{ type: "put", key: "k", value: "v", revision: from }], nextRevision: from + 1 }) },
+      onChange: () => () => {},
+      appliedIndex: () => 1,
+    }),
   };
   return stub as unknown as NodeRuntime;
 }
