@@ -5,6 +5,9 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { TOKEN_KEY_PREFIX } from "../../../src/core/replica/token-book.ts";
 import { PathCluster } from "./path-cluster.ts";
+import { encodeKvCommand, KV_KEY_BYTES_MAX, KV_VALUE_BYTES_MAX, KvStateMachine } from "../../../src/core/replica/kv-state-machine.ts";
+import { KV_LIST_LIMIT_MAX, KV_LIST_PAGE_BYTES_MAX, okOutcome } from "../../../src/core/replica/request-types.ts";
+import { CLIENT_FRAME_BYTES_MAX, decodeClientFrame, encodeClientFrame } from "../../../src/core/wire/client-codec.ts";
 
 describe("kv through the request path", () => {
   test("a follower forwards delete and list; get answers found and the revisions; list never shows token records", () => {
@@ -58,6 +61,25 @@ describe("kv through the request path", () => {
       const outcome = cluster.outcomeOf(leader, request);
       assert.ok(outcome.status === "not-applied" && outcome.reason === "invalid", JSON.stringify(outcome));
       assert.match(outcome.detail, pattern);
+    }
+  });
+});
+
+describe("a list page fits a client frame", () => {
+  test("the largest page (keys and values at their limits, up to the page's byte bound) encodes within CLIENT_FRAME_BYTES_MAX", () => {
+    const kv = new KvStateMachine();
+    // Non-ASCII keys and values at their byte limits: 3 UTF-8 bytes per character.
+    const keyChars = Math.floor(KV_KEY_BYTES_MAX / 3) - 2;
+    const value = "€".repeat(Math.floor(KV_VALUE_BYTES_MAX / 3));
+    for (let i = 0; i < 40; i++) kv.apply(i + 1, encodeKvCommand({ op: "put", key: `${String(i).padStart(2, "0")}${"é".repeat(keyChars)}`, value }));
+    for (let i = 0; i < 1000; i++) kv.apply(100 + i, encodeKvCommand({ op: "put", key: `z${String(i).padStart(4, "0")}${"ü".repeat(keyChars)}`, value: "" }));
+    for (const [startAfter, keysOnly] of [["", false], ["", true], ["z", false]] as const) {
+      const page = kv.list({ prefix: "", startAfter, limit: KV_LIST_LIMIT_MAX, keysOnly, bytesMax: KV_LIST_PAGE_BYTES_MAX });
+      assert.ok(page.entries.length >= 1 && page.more);
+      const bytes = encodeClientFrame({ kind: "outcome", origin: 1, requestId: 1, outcome: okOutcome({ kind: "list", entries: page.entries, more: page.more, index: 1 }, 1) });
+      assert.ok(bytes.length <= CLIENT_FRAME_BYTES_MAX, `${bytes.length} bytes`);
+      const decoded = decodeClientFrame(bytes);
+      assert.ok(decoded.ok, decoded.ok ? "" : decoded.error);
     }
   });
 });
