@@ -14,6 +14,7 @@
 //   cas: expected length u32 | expected utf-8 | new length u32 | new utf-8
 //   delete: nothing more
 //   delete-prefix (the key is the prefix): keys max u32
+//   create (a put only when the key is absent): value length u32 | value utf-8
 //
 // Recent changes are kept beside the map in a bounded ring (kv-change-ring.ts) for watches.
 
@@ -33,6 +34,8 @@ export const KV_CHANGES_KEPT_WEIGHT_MAX = 32 * 1024 * 1024;
 
 export type KvCommand =
   | { readonly op: "put"; readonly key: string; readonly value: string }
+  /** A put only when the key is absent (create-only); its result is a cas's (swapped, or the value found). */
+  | { readonly op: "create"; readonly key: string; readonly value: string }
   | { readonly op: "cas"; readonly key: string; readonly expected: string; readonly value: string }
   | { readonly op: "delete"; readonly key: string }
   /** Deletes the first keysMax keys (key order) that start with `key`; keysMax travels in the command so replay never depends on a constant. */
@@ -87,6 +90,7 @@ const OP_PUT = 1;
 const OP_CAS = 2;
 const OP_DELETE = 3;
 const OP_DELETE_PREFIX = 4;
+const OP_CREATE = 5;
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder("utf-8", { fatal: true });
@@ -158,6 +162,7 @@ export function validateKvCommand(command: KvCommand): string | undefined {
       return validateText("value", command.value, KV_VALUE_BYTES_MAX);
     }
     case "put":
+    case "create":
       return validateText("value", command.value, KV_VALUE_BYTES_MAX);
   }
 }
@@ -218,7 +223,7 @@ export function encodeKvCommand(command: KvCommand): Uint8Array {
   const valueLength = value?.length ?? command.value.length;
   const size = 1 + 2 + keyLength + (command.op === "cas" ? 4 + expectedLength : 0) + 4 + valueLength;
   const bytes = new Uint8Array(size);
-  bytes[0] = command.op === "put" ? OP_PUT : OP_CAS;
+  bytes[0] = command.op === "put" ? OP_PUT : command.op === "create" ? OP_CREATE : OP_CAS;
   bytes[1] = keyLength;
   bytes[2] = keyLength >>> 8;
   let offset = writeText(bytes, 3, command.key, key);
@@ -277,7 +282,7 @@ export function decodeKvCommand(bytes: Uint8Array): KvCommand {
     expected = readText(bytes, offset, offset + length);
     offset += length;
   } else {
-    assert(op === OP_PUT, () => `unknown kv op ${op}`);
+    assert(op === OP_PUT || op === OP_CREATE, () => `unknown kv op ${op}`);
   }
   assert(offset + 4 <= size, "kv command truncated");
   const valueLength = readU32(bytes, offset);
@@ -286,6 +291,7 @@ export function decodeKvCommand(bytes: Uint8Array): KvCommand {
   const value = readText(bytes, offset, offset + valueLength);
   offset += valueLength;
   assert(offset === size, "kv command has trailing bytes");
+  if (op === OP_CREATE) return { op: "create", key, value };
   return op === OP_PUT ? { op: "put", key, value } : { op: "cas", key, expected, value };
 }
 
@@ -348,6 +354,7 @@ export class KvStateMachine implements StateMachine<KvResult, KvQuery, string> {
     if (command.op === "cas" && current !== command.expected && !this.casWithoutCompare) {
       return { op: "cas", swapped: false, current };
     }
+    if (command.op === "create" && stored !== undefined) return { op: "cas", swapped: false, current };
     if (stored === undefined && this.entries.size >= KV_KEYS_MAX) return { op: "rejected", reason: "too-many-keys" };
     this.entries.set(command.key, {
       value: command.value,

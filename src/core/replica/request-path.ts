@@ -303,6 +303,8 @@ export class RequestPath {
           });
           done(okOutcome({ kind: "list", entries: page.entries, more: page.more, index: outcome.index }, this.env.nodeId));
         });
+      case "create":
+        return replica.submit(encodeKvCommand({ op: "create", key: request.key, value: request.value }), (outcome) => done(this.kvOutcome(outcome)));
       case "delete":
         return replica.submit(
           encodeKvCommand(request.prefix ? { op: "delete-prefix", key: request.key, keysMax: KV_DELETE_PREFIX_KEYS_MAX } : { op: "delete", key: request.key }),

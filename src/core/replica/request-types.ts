@@ -46,6 +46,8 @@ export type ClientRequest =
   | { readonly kind: "get-local"; readonly key: string }
   | { readonly kind: "put"; readonly key: string; readonly value: string }
   | { readonly kind: "cas"; readonly key: string; readonly expected: string; readonly value: string }
+  /** A put only when the key is absent (create-only); answered like a cas (swapped, or the value found). */
+  | { readonly kind: "create"; readonly key: string; readonly value: string }
   /** Deletes a key, or (prefix) the first KV_DELETE_PREFIX_KEYS_MAX keys in key order that start with `key`. */
   | { readonly kind: "delete"; readonly key: string; readonly prefix: boolean }
   /** Linearizable read (ReadIndex on the leader) of one page of keys: see KV_LIST_LIMIT_MAX and KV_LIST_PAGE_BYTES_MAX. */
@@ -153,6 +155,7 @@ export function writesLog(request: ClientRequest): boolean {
       return false;
     case "put":
     case "cas":
+    case "create":
     case "delete":
     case "add-learner":
     case "promote":
@@ -180,6 +183,7 @@ export function resultKindFor(kind: ClientRequestKind): RequestResult["kind"] {
     case "token-revoke":
       return "put";
     case "cas":
+    case "create":
       return "cas";
     case "delete":
       return "delete";
@@ -214,13 +218,14 @@ export function validateRequest(request: ClientRequest): string | undefined {
       // Token records are listed by the admin-only token list, never read as keys.
       return request.key.startsWith(TOKEN_KEY_PREFIX) ? `key: keys starting with ${TOKEN_KEY_PREFIX} are readable only through the token list` : undefined;
     case "put":
+    case "create":
     case "cas": {
       const keyProblem = validateKvKey(request.key);
       if (keyProblem !== undefined) return keyProblem;
       if (request.key.startsWith(RESERVED_KEY_PREFIX)) return `key: keys starting with ${RESERVED_KEY_PREFIX} are reserved for the cluster`;
-      return request.kind === "put"
-        ? validateKvCommand({ op: "put", key: request.key, value: request.value })
-        : validateKvCommand({ op: "cas", key: request.key, expected: request.expected, value: request.value });
+      return request.kind === "cas"
+        ? validateKvCommand({ op: "cas", key: request.key, expected: request.expected, value: request.value })
+        : validateKvCommand({ op: request.kind, key: request.key, value: request.value });
     }
     case "delete": {
       const keyProblem = validateKvKey(request.key);

@@ -69,7 +69,7 @@ export type ClientDecodeResult = { readonly ok: true; readonly frame: ClientFram
 const FRAME_REQUEST = 1;
 const FRAME_OUTCOME = 2;
 
-// The orchestrator's requests are 9 and 10; kv delete and list 11 and 12; the token requests take tags from 20 up.
+// The orchestrator's requests are 9 and 10; kv delete, list and create 11 to 13; the token requests take tags from 20 up.
 const REQUEST_TAGS = {
   get: 1,
   "get-local": 2,
@@ -83,6 +83,7 @@ const REQUEST_TAGS = {
   "cluster-read": 10,
   delete: 11,
   list: 12,
+  create: 13,
   "token-create": 20,
   "token-revoke": 21,
 } as const;
@@ -124,6 +125,7 @@ function writeRequest(writer: ByteWriter, request: ClientRequest): void {
       writer.string(request.key);
       return;
     case "put":
+    case "create":
       writer.string(request.key);
       writer.string(request.value);
       return;
@@ -318,6 +320,8 @@ function readRequest(reader: ByteReader): ClientRequest {
         expected: reader.string("expected", KV_VALUE_BYTES_MAX),
         value: reader.string("value", KV_VALUE_BYTES_MAX),
       };
+    case REQUEST_TAGS.create:
+      return { kind: "create", key: reader.string("key", KV_KEY_BYTES_MAX), value: reader.string("value", KV_VALUE_BYTES_MAX) };
     case REQUEST_TAGS.delete:
       return { kind: "delete", key: reader.string("key", KV_KEY_BYTES_MAX), prefix: reader.bool("prefix") };
     case REQUEST_TAGS.list: {

@@ -212,6 +212,12 @@ export function createNodeServices(runtime: NodeRuntime, gate: Gatekeeper): Node
       },
       async compareAndSet(request) {
         const key = requireWritableKey(request.key);
+        if (request.expectAbsent) {
+          invalidIf(request.expected !== "" ? "expected: must be empty with expect_absent (the key must not exist)" : undefined);
+          invalidIf(validateKvCommand({ op: "create", key, value: request.value }));
+          const created = await call({ kind: "create", key, value: request.value }, "cas");
+          return { succeeded: created.swapped, current: created.current, index: BigInt(created.index) };
+        }
         invalidIf(validateKvCommand({ op: "cas", key, expected: request.expected, value: request.value }));
         const result = await call({ kind: "cas", key, expected: request.expected, value: request.value }, "cas");
         return { succeeded: result.swapped, current: result.current, index: BigInt(result.index) };

@@ -111,9 +111,20 @@ export function registerKvCommand(program: Command): void {
 
   addApiOptions(kv.command("put <key> [value]").description('write a key; the value from the argument, "-" for stdin, or --from-file'))
     .option("--from-file <FILE>", "read the value from FILE (UTF-8, at most 64 KiB)")
-    .addHelpText("after", "\nExample:\n  blixard kv put greeting hello\n  echo hello | blixard kv put greeting -\n  blixard kv put motd --from-file motd.txt\n")
-    .action(async (key: string, value: string | undefined, options: ApiCommandOptions & { fromFile?: string }) => {
+    .option("--create-only", "write only if the key is absent (an existing key, even an empty one, exits 7 and is left as it is)")
+    .addHelpText("after", "\nExample:\n  blixard kv put greeting hello\n  echo hello | blixard kv put greeting -\n  blixard kv put motd --from-file motd.txt\n  blixard kv put lock/owner node-3 --create-only\n")
+    .action(async (key: string, value: string | undefined, options: ApiCommandOptions & { fromFile?: string; createOnly?: boolean }) => {
       const text = await valueOf(value, options.fromFile);
+      if (options.createOnly === true) {
+        const response = await runApiCallAnswering(
+          options,
+          CompareAndSetResponseSchema,
+          (clients) => clients.kv.compareAndSet({ key, expected: "", value: text, expectAbsent: true }),
+          (answer) => (answer.succeeded ? `OK (index ${answer.index})` : `FAILED: ${key} exists (value ${JSON.stringify(answer.current)}, index ${answer.index})`),
+        );
+        if (response !== undefined && !response.succeeded) process.exitCode = EXIT_CONFLICT;
+        return;
+      }
       await runApiCall(
         options,
         PutResponseSchema,
@@ -122,7 +133,11 @@ export function registerKvCommand(program: Command): void {
       );
     });
 
-  addApiOptions(kv.command("cas <key> <expected> <value>").description('set key to value only if it currently equals expected ("" = absent)')).action(
+  addApiOptions(
+    kv
+      .command("cas <key> <expected> <value>")
+      .description('set key to value only if it currently equals expected; an absent key compares equal to "" (for "only if absent" use kv put --create-only)'),
+  ).action(
     async (key: string, expected: string, value: string, options: ApiCommandOptions) => {
       const response = await runApiCallAnswering(
         options,

@@ -19,6 +19,7 @@ const command: fc.Arbitrary<KvCommand> = fc.oneof(
   fc.record({ op: fc.constant("put" as const), key, value }, { noNullPrototype: true }),
   fc.record({ op: fc.constant("cas" as const), key, expected: value, value }, { noNullPrototype: true }),
   fc.record({ op: fc.constant("delete" as const), key }, { noNullPrototype: true }),
+  fc.record({ op: fc.constant("create" as const), key, value }, { noNullPrototype: true }),
   fc.record({ op: fc.constant("delete-prefix" as const), key: fc.constantFrom("a", "b", "é"), keysMax: fc.integer({ min: 1, max: 3 }) }, { noNullPrototype: true }),
 );
 
@@ -35,9 +36,11 @@ function modelApply(model: Map<string, KvEntry>, index: number, c: KvCommand): v
       return;
     }
     case "cas":
+    case "create":
     case "put":
-      // A cas whose compare fails changes nothing; a swap is a write like a put.
+      // A cas whose compare fails, or a create of a present key, changes nothing; otherwise it is a write like a put.
       if (c.op === "cas" && (stored?.value ?? "") !== c.expected) return;
+      if (c.op === "create" && stored !== undefined) return;
       model.set(c.key, { value: c.value, createRevision: stored?.createRevision ?? index, modRevision: index, version: (stored?.version ?? 0) + 1 });
       return;
   }
@@ -98,6 +101,14 @@ describe("kv revisions", () => {
     assert.deepEqual(kv.apply(7, encodeKvCommand({ op: "delete", key: "k" })), { op: "delete", deleted: 0, more: false });
     kv.apply(8, encodeKvCommand({ op: "cas", key: "k", expected: "", value: "w" }));
     assert.deepEqual(kv.entry("k"), { value: "w", createRevision: 8, modRevision: 8, version: 1 });
+  });
+
+  test("create writes only an absent key: an empty value is present, so a create over it fails; a cas from \"\" matches both", () => {
+    const kv = new KvStateMachine();
+    assert.deepEqual(kv.apply(1, encodeKvCommand({ op: "create", key: "k", value: "" })), { op: "cas", swapped: true, current: "" });
+    assert.deepEqual(kv.apply(2, encodeKvCommand({ op: "create", key: "k", value: "v" })), { op: "cas", swapped: false, current: "" });
+    assert.deepEqual(kv.apply(3, encodeKvCommand({ op: "cas", key: "k", expected: "", value: "w" })), { op: "cas", swapped: true, current: "w" });
+    assert.deepEqual(kv.entry("k"), { value: "w", createRevision: 1, modRevision: 3, version: 2 });
   });
 
   test("a prefix delete removes at most its bound, the first keys in key order, and says more remain", () => {

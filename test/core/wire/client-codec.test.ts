@@ -21,6 +21,7 @@ const request: fc.Arbitrary<ClientRequest> = fc.oneof(
   fc.record({ kind: fc.constant("put" as const), key, value: text }),
   fc.record({ kind: fc.constant("cas" as const), key, expected: text, value: text }),
   fc.record({ kind: fc.constant("delete" as const), key, prefix: fc.boolean() }),
+  fc.record({ kind: fc.constant("create" as const), key, value: text }),
   fc.record({ kind: fc.constant("list" as const), prefix: text, startAfter: text, limit: fc.integer({ min: 1, max: 1000 }), keysOnly: fc.boolean() }),
   fc.record({ kind: fc.constant("add-learner" as const), nodeId: id, peer: text, api: text, addressesOnly: fc.boolean() }),
   fc.record({ kind: fc.constant("promote" as const), nodeId: id }),

@@ -48,6 +48,14 @@ describe("kv service: revisions, delete, list, watch (one in-process node)", { t
     assert.deepEqual([serializable.found, serializable.value, serializable.createRevision, serializable.modRevision, serializable.version], [true, "v", first.index, second.index, 2n]);
   });
 
+  test("compare-and-set with expect_absent creates only an absent key", async () => {
+    const created = await clients.kv.compareAndSet({ key: "create/k", value: "", expectAbsent: true });
+    assert.equal(created.succeeded, true);
+    const again = await clients.kv.compareAndSet({ key: "create/k", value: "x", expectAbsent: true });
+    assert.deepEqual([again.succeeded, again.current], [false, ""]);
+    await expectCode(clients.kv.compareAndSet({ key: "create/k", expected: "y", value: "x", expectAbsent: true }), Code.InvalidArgument, /^expected: must be empty with expect_absent/);
+  });
+
   test("delete: a key (deleted or not, with its revision), a prefix (bounded, says more remain), and the refusals", async () => {
     await clients.kv.put({ key: "del/a", value: "1" });
     const deleted = await clients.kv.delete({ key: "del/a" });

@@ -45,6 +45,15 @@ describe("blixard kv get, delete, list, watch", { timeout: 180_000 }, () => {
     assert.match(yaml.stdout, /version: "1"/);
   });
 
+  test("put --create-only writes an absent key and exits 7 on an existing one (even an empty one)", async () => {
+    const created = await blixard("kv", "put", "once", "", "--create-only");
+    assert.equal(created.code, 0, created.stderr);
+    assert.match(created.stdout, /^OK \(index \d+\)\n$/);
+    const again = await blixard("kv", "put", "once", "x", "--create-only");
+    assert.equal(again.code, 7);
+    assert.match(again.stdout, /^FAILED: once exists \(value "", index \d+\)\n$/);
+  });
+
   test("delete: a key, then absent; a prefix; a refused prefix is exit 1 with the field named", async () => {
     await clients.kv.put({ key: "gone", value: "x" });
     const deleted = await blixard("kv", "delete", "gone");
