@@ -167,6 +167,11 @@ describe("kv service: revisions, delete, list, watch (one in-process node)", { t
     await expectCode(clients.kv.watch({ key: "_blixard/token/", prefix: true }), Code.InvalidArgument, /^key: keys starting with _blixard\/token\//);
     await expectCode(clients.kv.watch({ key: "k", waitMs: WATCH_WAIT_MS_MAX + 1 }), Code.InvalidArgument, /^wait_ms: at most 60000/);
     await expectCode(clients.kv.watch({ key: "k", maxEvents: 1001 }), Code.InvalidArgument, /^max_events: at most 1000/);
+    await expectCode(clients.kv.watch({ key: "k", fromRevision: 1n << 60n }), Code.InvalidArgument, /^from_revision: \d+ is out of range/);
+    // A revision in the future is not an error: the watch waits for it (here: not at all).
+    const future = await clients.kv.watch({ key: "k", fromRevision: 1n << 40n, waitMs: 0 });
+    assert.deepEqual([future.events.length, future.nextRevision], [0, 1n << 40n]);
+    await expectCode(clients.kv.list({ prefix: "", startAfter: "s".repeat(1025) }), Code.InvalidArgument, /^start_after: 1025 bytes exceeds/);
   });
 });
 
