@@ -1,26 +1,51 @@
 // A small replicated key-value map: the workload of the simulator, the tests and the
 // benchmarks until the orchestrator's own state machine arrives. Keys and values are
-// strings; an absent key reads as "" (so compare-and-set from "" creates a key).
+// strings. An empty value is a stored value; an absent key is absent (get says found or not).
+// A compare-and-set compares values and an absent key compares equal to "", so a cas from ""
+// creates a key (and also matches a key that holds "": documented in docs/OPERATIONS.md).
+//
+// Revisions, as etcd keeps them: the revision of a write is the log index of its entry (unique
+// and monotone). Each key keeps its create revision (the write that created it since it was last
+// absent), its mod revision (the last write) and its version (writes since creation, 1 after the
+// creating one). They are replicated state and travel in the snapshot.
 //
 // Command encoding (little endian): op u8 | key length u16 | key utf-8 |
 //   put: value length u32 | value utf-8
 //   cas: expected length u32 | expected utf-8 | new length u32 | new utf-8
+//   delete: nothing more
+//   delete-prefix (the key is the prefix): keys max u32
+//   create (a put only when the key is absent): value length u32 | value utf-8
+//
+// Recent changes are kept beside the map in a bounded ring (kv-change-ring.ts) for watches.
 
 import { assert } from "../assert.ts";
+import { KvChangeRing, type KvChange } from "./kv-change-ring.ts";
 import type { StateMachine } from "./state-machine.ts";
 
 export const KV_KEY_BYTES_MAX = 1024;
 export const KV_VALUE_BYTES_MAX = 64 * 1024;
 /** Bounds the whole map so a snapshot stays a bounded message. */
 export const KV_KEYS_MAX = 100_000;
+/** A delete-prefix command removes at most this many keys (the first ones in key order); its result says whether more remain. */
+export const KV_DELETE_PREFIX_KEYS_MAX = 256;
+/** Recent changes kept for watches: at most this many, and at most this much text (kvChangeWeight). */
+export const KV_CHANGES_KEPT_MAX = 10_000;
+export const KV_CHANGES_KEPT_WEIGHT_MAX = 32 * 1024 * 1024;
 
 export type KvCommand =
   | { readonly op: "put"; readonly key: string; readonly value: string }
-  | { readonly op: "cas"; readonly key: string; readonly expected: string; readonly value: string };
+  /** A put only when the key is absent (create-only); its result is a cas's (swapped, or the value found). */
+  | { readonly op: "create"; readonly key: string; readonly value: string }
+  | { readonly op: "cas"; readonly key: string; readonly expected: string; readonly value: string }
+  | { readonly op: "delete"; readonly key: string }
+  /** Deletes the first keysMax keys (key order) that start with `key`; keysMax travels in the command so replay never depends on a constant. */
+  | { readonly op: "delete-prefix"; readonly key: string; readonly keysMax: number };
 
 export type KvResult =
   | { readonly op: "put" }
   | { readonly op: "cas"; readonly swapped: boolean; readonly current: string }
+  /** deleted: how many keys were removed (0 or 1 for a single key); more: keys with the prefix remain beyond keysMax. */
+  | { readonly op: "delete"; readonly deleted: number; readonly more: boolean }
   /** The command could not be applied because the map is full; it had no effect. */
   | { readonly op: "rejected"; readonly reason: "too-many-keys" };
 
@@ -28,8 +53,44 @@ export interface KvQuery {
   readonly key: string;
 }
 
+/** A stored key: its value and its revisions. */
+export interface KvEntry {
+  readonly value: string;
+  readonly createRevision: number;
+  readonly modRevision: number;
+  readonly version: number;
+}
+
+/** One key of a list page. With keysOnly the value is "" and valueBytes still says its size. */
+export interface KvListEntry extends KvEntry {
+  readonly key: string;
+  readonly valueBytes: number;
+}
+
+export interface KvListQuery {
+  /** "" lists every key. */
+  readonly prefix: string;
+  /** Only keys after this one ("" from the start). */
+  readonly startAfter: string;
+  readonly limit: number;
+  readonly keysOnly: boolean;
+  /** Stop before the page's keys and values exceed this many UTF-8 bytes (at least one entry is returned). */
+  readonly bytesMax: number;
+  /** Keys the page leaves out (the token book's records). */
+  readonly hidden?: (key: string) => boolean;
+}
+
+export interface KvListPage {
+  readonly entries: readonly KvListEntry[];
+  /** More keys match after the last entry: continue with startAfter = its key. */
+  readonly more: boolean;
+}
+
 const OP_PUT = 1;
 const OP_CAS = 2;
+const OP_DELETE = 3;
+const OP_DELETE_PREFIX = 4;
+const OP_CREATE = 5;
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder("utf-8", { fatal: true });
@@ -88,11 +149,29 @@ export function validateKvKey(key: string): string | undefined {
 export function validateKvCommand(command: KvCommand): string | undefined {
   const keyProblem = validateKvKey(command.key);
   if (keyProblem !== undefined) return keyProblem;
-  if (command.op === "cas") {
-    const expectedProblem = validateText("expected", command.expected, KV_VALUE_BYTES_MAX);
-    if (expectedProblem !== undefined) return expectedProblem;
+  switch (command.op) {
+    case "delete":
+      return undefined;
+    case "delete-prefix":
+      return Number.isSafeInteger(command.keysMax) && command.keysMax >= 1 && command.keysMax <= KV_DELETE_PREFIX_KEYS_MAX
+        ? undefined
+        : `keys max: must be 1..${KV_DELETE_PREFIX_KEYS_MAX}, got ${command.keysMax}`;
+    case "cas": {
+      const expectedProblem = validateText("expected", command.expected, KV_VALUE_BYTES_MAX);
+      if (expectedProblem !== undefined) return expectedProblem;
+      return validateText("value", command.value, KV_VALUE_BYTES_MAX);
+    }
+    case "put":
+    case "create":
+      return validateText("value", command.value, KV_VALUE_BYTES_MAX);
   }
-  return validateText("value", command.value, KV_VALUE_BYTES_MAX);
+}
+
+/** The UTF-8 size of a valid key or value. */
+export function kvTextBytes(text: string): number {
+  const bytes = utf8Length(text);
+  assert(bytes >= 0, "stored texts are well-formed");
+  return bytes;
 }
 
 /** The UTF-8 bytes of `text` when it is not plain ASCII, else undefined (written by writeText's fast path). */
@@ -126,6 +205,17 @@ export function encodeKvCommand(command: KvCommand): Uint8Array {
   assert(invalid === undefined, () => `invalid kv command: ${invalid}`);
   const key = nonAsciiBytes(command.key);
   const keyLength = key?.length ?? command.key.length;
+  if (command.op === "delete" || command.op === "delete-prefix") {
+    const size = 3 + keyLength + (command.op === "delete-prefix" ? 4 : 0);
+    const bytes = new Uint8Array(size);
+    bytes[0] = command.op === "delete" ? OP_DELETE : OP_DELETE_PREFIX;
+    bytes[1] = keyLength;
+    bytes[2] = keyLength >>> 8;
+    const offset = writeText(bytes, 3, command.key, key);
+    if (command.op === "delete-prefix") writeU32(bytes, offset, command.keysMax);
+    assert(offset + (command.op === "delete-prefix" ? 4 : 0) === size, "kv delete command size mismatch");
+    return bytes;
+  }
   const expectedText = command.op === "cas" ? command.expected : "";
   const expected = nonAsciiBytes(expectedText);
   const expectedLength = expected?.length ?? expectedText.length;
@@ -133,7 +223,7 @@ export function encodeKvCommand(command: KvCommand): Uint8Array {
   const valueLength = value?.length ?? command.value.length;
   const size = 1 + 2 + keyLength + (command.op === "cas" ? 4 + expectedLength : 0) + 4 + valueLength;
   const bytes = new Uint8Array(size);
-  bytes[0] = command.op === "put" ? OP_PUT : OP_CAS;
+  bytes[0] = command.op === "put" ? OP_PUT : command.op === "create" ? OP_CREATE : OP_CAS;
   bytes[1] = keyLength;
   bytes[2] = keyLength >>> 8;
   let offset = writeText(bytes, 3, command.key, key);
@@ -175,6 +265,14 @@ export function decodeKvCommand(bytes: Uint8Array): KvCommand {
   assert(offset + keyLength <= size, "kv command truncated");
   const key = readText(bytes, offset, offset + keyLength);
   offset += keyLength;
+  if (op === OP_DELETE) {
+    assert(offset === size, "kv delete command has trailing bytes");
+    return { op: "delete", key };
+  }
+  if (op === OP_DELETE_PREFIX) {
+    assert(offset + 4 === size, "kv delete-prefix command has the wrong size");
+    return { op: "delete-prefix", key, keysMax: readU32(bytes, offset) };
+  }
   let expected = "";
   if (op === OP_CAS) {
     assert(offset + 4 <= size, "kv command truncated");
@@ -184,7 +282,7 @@ export function decodeKvCommand(bytes: Uint8Array): KvCommand {
     expected = readText(bytes, offset, offset + length);
     offset += length;
   } else {
-    assert(op === OP_PUT, () => `unknown kv op ${op}`);
+    assert(op === OP_PUT || op === OP_CREATE, () => `unknown kv op ${op}`);
   }
   assert(offset + 4 <= size, "kv command truncated");
   const valueLength = readU32(bytes, offset);
@@ -193,6 +291,7 @@ export function decodeKvCommand(bytes: Uint8Array): KvCommand {
   const value = readText(bytes, offset, offset + valueLength);
   offset += valueLength;
   assert(offset === size, "kv command has trailing bytes");
+  if (op === OP_CREATE) return { op: "create", key, value };
   return op === OP_PUT ? { op: "put", key, value } : { op: "cas", key, expected, value };
 }
 
@@ -203,9 +302,39 @@ export function decodeKvCommand(bytes: Uint8Array): KvCommand {
  */
 export type KvPlantedBug = "cas-without-compare";
 
+/**
+ * Snapshot formats. The first (before revisions) began with the key count, a u32 never above
+ * KV_KEYS_MAX; the current one begins with SNAPSHOT_MARKER, which no count can equal, then a
+ * format number. An old snapshot (in a data directory written by an earlier version) restores
+ * with every revision and version unknown: 0.
+ *   format 2: marker u32 | format u32 | count u32 | per key in ascending code-unit order:
+ *     key length u32 | key | value length u32 | value | create revision u64 | mod revision u64 | version u64
+ */
+const SNAPSHOT_MARKER = 0xffff_ffff;
+const SNAPSHOT_FORMAT_REVISIONS = 2;
+const TWO_TO_32 = 0x1_0000_0000;
+
+function writeU64(view: DataView, offset: number, value: number): void {
+  assert(Number.isSafeInteger(value) && value >= 0, "a u64 field holds a safe non-negative integer");
+  view.setUint32(offset, value % TWO_TO_32, true);
+  view.setUint32(offset + 4, Math.floor(value / TWO_TO_32), true);
+}
+
+function readU64(view: DataView, offset: number): number {
+  const value = view.getUint32(offset + 4, true) * TWO_TO_32 + view.getUint32(offset, true);
+  assert(Number.isSafeInteger(value), "kv snapshot revision out of range");
+  return value;
+}
+
+function byKey(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
 export class KvStateMachine implements StateMachine<KvResult, KvQuery, string> {
-  private readonly entries = new Map<string, string>();
+  private readonly entries = new Map<string, KvEntry>();
   private readonly casWithoutCompare: boolean;
+  /** Recent changes for watches: derived from the applied entries, never in the snapshot. */
+  readonly changes = new KvChangeRing(KV_CHANGES_KEPT_MAX, KV_CHANGES_KEPT_WEIGHT_MAX);
 
   constructor(plantedBugs: ReadonlySet<KvPlantedBug> = new Set()) {
     this.casWithoutCompare = plantedBugs.has("cas-without-compare");
@@ -215,63 +344,121 @@ export class KvStateMachine implements StateMachine<KvResult, KvQuery, string> {
     return this.entries.size;
   }
 
-  apply(_index: number, commandBytes: Uint8Array): KvResult {
+  apply(index: number, commandBytes: Uint8Array): KvResult {
+    assert(Number.isSafeInteger(index) && index >= 1, "a kv command applies at a log index");
     const command = decodeKvCommand(commandBytes);
-    const current = this.entries.get(command.key) ?? "";
-    const creates = !this.entries.has(command.key);
+    if (command.op === "delete") return { op: "delete", deleted: this.remove(command.key, index) ? 1 : 0, more: false };
+    if (command.op === "delete-prefix") return this.removePrefix(command.key, command.keysMax, index);
+    const stored = this.entries.get(command.key);
+    const current = stored?.value ?? "";
     if (command.op === "cas" && current !== command.expected && !this.casWithoutCompare) {
       return { op: "cas", swapped: false, current };
     }
-    if (creates && this.entries.size >= KV_KEYS_MAX) return { op: "rejected", reason: "too-many-keys" };
-    this.entries.set(command.key, command.value);
+    if (command.op === "create" && stored !== undefined) return { op: "cas", swapped: false, current };
+    if (stored === undefined && this.entries.size >= KV_KEYS_MAX) return { op: "rejected", reason: "too-many-keys" };
+    this.entries.set(command.key, {
+      value: command.value,
+      createRevision: stored?.createRevision ?? index,
+      modRevision: index,
+      version: (stored?.version ?? 0) + 1,
+    });
+    this.changes.record({ type: "put", key: command.key, value: command.value, revision: index });
     assert(this.entries.size <= KV_KEYS_MAX, "kv map exceeds its key limit");
     return command.op === "put" ? { op: "put" } : { op: "cas", swapped: true, current: command.value };
   }
 
+  /** The value of a key, "" when absent (the address book and the simulator read it this way). */
   query(query: KvQuery): string {
-    return this.entries.get(query.key) ?? "";
+    return this.entries.get(query.key)?.value ?? "";
+  }
+
+  /** A key's value and revisions, or undefined when it is absent. */
+  entry(key: string): KvEntry | undefined {
+    return this.entries.get(key);
   }
 
   /**
-   * The entries whose key starts with `prefix` and whose value is not "" (absent), in ascending
-   * key order, at most `limit` of them: the token list reads the book this way.
+   * The entries whose key starts with `prefix` and whose value is not "", in ascending key
+   * order, at most `limit` of them: the token list reads the book this way (a token revoked
+   * before deletes existed was emptied, not deleted, and "" is never a record).
    */
   entriesWithPrefix(prefix: string, limit: number): Array<readonly [string, string]> {
     assert(prefix !== "" && limit > 0, "a prefix scan names a prefix and a positive limit");
     const found: Array<readonly [string, string]> = [];
-    for (const [key, value] of this.entries) if (value !== "" && key.startsWith(prefix)) found.push([key, value]);
-    found.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+    for (const [key, entry] of this.entries) if (entry.value !== "" && key.startsWith(prefix)) found.push([key, entry.value]);
+    found.sort((a, b) => byKey(a[0], b[0]));
     return found.slice(0, limit);
   }
 
-  /** Keys in ascending code-unit order, so equal maps give equal bytes. */
+  /**
+   * One page of keys starting with `prefix` after `startAfter`, in ascending code-unit order:
+   * at most `limit` entries and (after the first) at most `bytesMax` bytes of keys and values.
+   */
+  list(query: KvListQuery): KvListPage {
+    assert(query.limit >= 1 && query.bytesMax >= 1, "a page holds at least one entry");
+    const keys: string[] = [];
+    for (const key of this.entries.keys()) {
+      if (key > query.startAfter && key.startsWith(query.prefix) && query.hidden?.(key) !== true) keys.push(key);
+    }
+    keys.sort(byKey);
+    const entries: KvListEntry[] = [];
+    let bytes = 0;
+    for (const key of keys) {
+      if (entries.length >= query.limit) break;
+      const entry = this.entries.get(key)!;
+      const valueBytes = kvTextBytes(entry.value);
+      const entryBytes = kvTextBytes(key) + (query.keysOnly ? 0 : valueBytes);
+      if (entries.length > 0 && bytes + entryBytes > query.bytesMax) break;
+      bytes += entryBytes;
+      entries.push({ key, value: query.keysOnly ? "" : entry.value, valueBytes, createRevision: entry.createRevision, modRevision: entry.modRevision, version: entry.version });
+    }
+    assert(entries.length <= query.limit && entries.length <= keys.length, "a page stays within its limit");
+    return { entries, more: entries.length < keys.length };
+  }
+
+  /** Keys in ascending code-unit order, so equal maps give equal bytes (format 2, above). */
   snapshot(): Uint8Array {
-    const keys = [...this.entries.keys()].sort();
-    const encoded = keys.map((key) => [encoder.encode(key), encoder.encode(this.entries.get(key)!)] as const);
-    let size = 4;
-    for (const [key, value] of encoded) size += 8 + key.length + value.length;
+    const keys = [...this.entries.keys()].sort(byKey);
+    const encoded = keys.map((key) => [encoder.encode(key), encoder.encode(this.entries.get(key)!.value), this.entries.get(key)!] as const);
+    let size = 12;
+    for (const [key, value] of encoded) size += 8 + key.length + value.length + 24;
     const bytes = new Uint8Array(size);
     const view = new DataView(bytes.buffer);
-    view.setUint32(0, keys.length, true);
-    let offset = 4;
-    for (const [key, value] of encoded) {
+    view.setUint32(0, SNAPSHOT_MARKER, true);
+    view.setUint32(4, SNAPSHOT_FORMAT_REVISIONS, true);
+    view.setUint32(8, keys.length, true);
+    let offset = 12;
+    for (const [key, value, entry] of encoded) {
       view.setUint32(offset, key.length, true);
       bytes.set(key, offset + 4);
       offset += 4 + key.length;
       view.setUint32(offset, value.length, true);
       bytes.set(value, offset + 4);
       offset += 4 + value.length;
+      writeU64(view, offset, entry.createRevision);
+      writeU64(view, offset + 8, entry.modRevision);
+      writeU64(view, offset + 16, entry.version);
+      offset += 24;
     }
     assert(offset === size, "kv snapshot size mismatch");
     return bytes;
   }
 
+  /** Restores format 2, or the first format (revisions unknown: 0). The change ring starts afresh. */
   restore(snapshot: Uint8Array): void {
     assert(snapshot.length >= 4, "kv snapshot too short");
     const view = new DataView(snapshot.buffer, snapshot.byteOffset, snapshot.byteLength);
-    const count = view.getUint32(0, true);
+    const withRevisions = view.getUint32(0, true) === SNAPSHOT_MARKER;
+    let offset = 0;
+    if (withRevisions) {
+      assert(snapshot.length >= 12, "kv snapshot too short");
+      const format = view.getUint32(4, true);
+      assert(format === SNAPSHOT_FORMAT_REVISIONS, () => `unknown kv snapshot format ${format}`);
+      offset = 8;
+    }
+    const count = view.getUint32(offset, true);
     assert(count <= KV_KEYS_MAX, "kv snapshot exceeds the key limit");
-    let offset = 4;
+    offset += 4;
     const take = (): string => {
       assert(offset + 4 <= snapshot.length, "kv snapshot truncated");
       const length = view.getUint32(offset, true);
@@ -280,14 +467,49 @@ export class KvStateMachine implements StateMachine<KvResult, KvQuery, string> {
       offset += 4 + length;
       return text;
     };
+    const revision = (): number => {
+      assert(offset + 8 <= snapshot.length, "kv snapshot truncated");
+      const value = readU64(view, offset);
+      offset += 8;
+      return value;
+    };
     this.entries.clear();
+    this.changes.reset();
     let previous: string | undefined;
     for (let i = 0; i < count; i++) {
       const key = take();
       assert(previous === undefined || previous < key, "kv snapshot keys out of order");
-      this.entries.set(key, take());
+      const value = take();
+      if (withRevisions) {
+        const createRevision = revision();
+        const modRevision = revision();
+        const version = revision();
+        assert(createRevision <= modRevision, "a key is created before it is last modified");
+        this.entries.set(key, { value, createRevision, modRevision, version });
+      } else {
+        this.entries.set(key, { value, createRevision: 0, modRevision: 0, version: 0 });
+      }
       previous = key;
     }
     assert(offset === snapshot.length, "kv snapshot has trailing bytes");
   }
+
+  /** Removes one key; whether it was there. */
+  private remove(key: string, index: number): boolean {
+    if (!this.entries.delete(key)) return false;
+    this.changes.record({ type: "delete", key, value: "", revision: index });
+    return true;
+  }
+
+  private removePrefix(prefix: string, keysMax: number, index: number): KvResult {
+    const keys: string[] = [];
+    for (const key of this.entries.keys()) if (key.startsWith(prefix)) keys.push(key);
+    keys.sort(byKey);
+    const removed = keys.slice(0, keysMax);
+    for (const key of removed) assert(this.remove(key, index), "a listed key is present");
+    assert(removed.length <= keysMax, "a delete-prefix stays within its bound");
+    return { op: "delete", deleted: removed.length, more: keys.length > removed.length };
+  }
 }
+
+export type { KvChange };

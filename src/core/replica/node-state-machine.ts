@@ -12,7 +12,7 @@ import { assert } from "../assert.ts";
 import { ClusterState, type ClusterPlantedBug } from "../cluster/cluster-state.ts";
 import { decodeEnvelope, encodeEnvelope } from "../cluster/command-codec.ts";
 import type { ClusterResult, ClusterView, CommandEnvelope } from "../cluster/types.ts";
-import { KvStateMachine, type KvPlantedBug, type KvQuery, type KvResult } from "./kv-state-machine.ts";
+import { KvStateMachine, type KvEntry, type KvListPage, type KvListQuery, type KvPlantedBug, type KvQuery, type KvResult } from "./kv-state-machine.ts";
 import type { StateMachine } from "./state-machine.ts";
 
 export const CLUSTER_COMMAND_TAG = 0x10;
@@ -46,6 +46,8 @@ export class NodeStateMachine implements StateMachine<NodeResult, NodeQuery, Nod
   readonly cluster: ClusterState;
   /** Told after every applied cluster command and restore (the orchestrator's parts wake on it); never changes state. */
   private clusterListeners: Array<() => void> = [];
+  /** Told after every applied key-value command and restore (watches wake on it); never changes state. */
+  private kvListeners: Array<() => void> = [];
 
   constructor(plantedBugs: NodeStateMachinePlantedBugs = {}) {
     this.kv = new KvStateMachine(plantedBugs.kv);
@@ -54,7 +56,11 @@ export class NodeStateMachine implements StateMachine<NodeResult, NodeQuery, Nod
 
   apply(index: number, command: Uint8Array): NodeResult {
     assert(command.length >= 1, "an applied command is never empty");
-    if (command[0] !== CLUSTER_COMMAND_TAG) return this.kv.apply(index, command);
+    if (command[0] !== CLUSTER_COMMAND_TAG) {
+      const result = this.kv.apply(index, command);
+      this.notifyKv();
+      return result;
+    }
     const decoded = decodeEnvelope(command.subarray(1));
     // The log is checksummed and the proposer encoded what it validated: a bad entry is a programmer error.
     assert(!("error" in decoded), () => `a committed cluster command does not decode: ${"error" in decoded ? decoded.error : ""}`);
@@ -72,6 +78,16 @@ export class NodeStateMachine implements StateMachine<NodeResult, NodeQuery, Nod
   /** The key-value value of a key ("" when absent): the request path's reader of the address book. */
   value(key: string): string {
     return this.kv.query({ key });
+  }
+
+  /** A key's value and revisions, or undefined when absent. */
+  entry(key: string): KvEntry | undefined {
+    return this.kv.entry(key);
+  }
+
+  /** One page of keys in key order (kv list). */
+  list(query: KvListQuery): KvListPage {
+    return this.kv.list(query);
   }
 
   /** Key-value entries whose key starts with `prefix`, in key order, at most `limit` (the token list). */
@@ -98,6 +114,7 @@ export class NodeStateMachine implements StateMachine<NodeResult, NodeQuery, Nod
     this.kv.restore(snapshot.subarray(4, 4 + kvLength));
     this.cluster.restore(snapshot.subarray(4 + kvLength));
     this.notifyCluster();
+    this.notifyKv();
   }
 
   /**
@@ -107,6 +124,19 @@ export class NodeStateMachine implements StateMachine<NodeResult, NodeQuery, Nod
   onClusterChange(listener: () => void): void {
     assert(this.clusterListeners.length < 8, "a few listeners at most (the agent and the controller)");
     this.clusterListeners.push(listener);
+  }
+
+  /** Calls `listener` after each key-value apply and restore; the same rule as onClusterChange: only note it. */
+  onKvChange(listener: () => void): () => void {
+    assert(this.kvListeners.length < 8, "a few listeners at most (the watch hub)");
+    this.kvListeners.push(listener);
+    return () => {
+      this.kvListeners = this.kvListeners.filter((other) => other !== listener);
+    };
+  }
+
+  private notifyKv(): void {
+    for (const listener of this.kvListeners) listener();
   }
 
   private notifyCluster(): void {

@@ -28,12 +28,12 @@ import type { ConfState, NodeId } from "../raft/types.ts";
 import { CLIENT_FRAME_BYTES_MAX, decodeClientFrame, encodeClientFrame, HOPS_MAX, ORIGIN_MAX } from "../wire/client-codec.ts";
 import { DeadlineSweep } from "./deadline-sweep.ts";
 import { decodeMemberAddresses, encodeMemberAddresses, memberKey, type MemberAddresses } from "./address-book.ts";
-import { encodeKvCommand } from "./kv-state-machine.ts";
+import { encodeKvCommand, KV_DELETE_PREFIX_KEYS_MAX, type KvEntry, type KvListPage, type KvListQuery } from "./kv-state-machine.ts";
 import { answerClusterRead } from "../cluster/cluster-read.ts";
 import type { ClusterView } from "../cluster/types.ts";
 import { DEFAULT_SCHEDULER_OPTIONS, type SchedulerOptions } from "../scheduler/scheduler-types.ts";
 import { CLUSTER_QUERY, encodeClusterCommand, type NodeQuery, type NodeQueryResult, type NodeResult } from "./node-state-machine.ts";
-import { encodeTokenRecord, tokenKey } from "./token-book.ts";
+import { encodeTokenRecord, TOKEN_KEY_PREFIX, tokenKey } from "./token-book.ts";
 import type { CommandOutcome, Replica, ReplicaRefusal } from "./replica.ts";
 import {
   needsLeader,
@@ -43,6 +43,7 @@ import {
   unknownOutcome,
   validateRequest,
   writesLog,
+  KV_LIST_PAGE_BYTES_MAX,
   type ClientRequest,
   type RequestOutcome,
   type RequestResult,
@@ -97,9 +98,11 @@ interface PendingForward {
 
 type NodeReplica = Replica<NodeResult, NodeQuery, NodeQueryResult>;
 
-/** What the path reads of the applied state: a key's value ("" when absent), and the cluster state. */
+/** What the path reads of the applied state: a key's value ("" when absent), its entry, a page of keys, and the cluster state. */
 export interface AppliedReader {
   value(key: string): string;
+  entry(key: string): KvEntry | undefined;
+  list(query: KvListQuery): KvListPage;
   readonly cluster: ClusterView;
 }
 
@@ -276,13 +279,37 @@ export class RequestPath {
     const replica = this.replica;
     switch (request.kind) {
       case "get-local":
-        return done(okOutcome({ kind: "get", value: this.machine.value(request.key), index: replica.core.appliedIndex() }, this.env.nodeId));
+        return done(okOutcome(getResult(this.machine.entry(request.key), replica.core.appliedIndex()), this.env.nodeId));
       case "get":
         return replica.read({ key: request.key }, (outcome) => {
           if (outcome.status !== "ok") return done(this.refused(outcome.refusal));
           assert(typeof outcome.result === "string", "a key-value read answers a string");
-          done(okOutcome({ kind: "get", value: outcome.result, index: outcome.index }, this.env.nodeId));
+          // Read inside the callback: the applied state at the read point (the query's value is the same key's).
+          const entry = this.machine.entry(request.key);
+          assert((entry?.value ?? "") === outcome.result, "the entry read in the callback is the one the query read");
+          done(okOutcome(getResult(entry, outcome.index), this.env.nodeId));
         });
+      case "list":
+        // A ReadIndex read whose query answer is unused: the page is read in the callback, at the read point.
+        return replica.read({ key: LIST_READ_POINT_KEY }, (outcome) => {
+          if (outcome.status !== "ok") return done(this.refused(outcome.refusal));
+          const page = this.machine.list({
+            prefix: request.prefix,
+            startAfter: request.startAfter,
+            limit: request.limit,
+            keysOnly: request.keysOnly,
+            bytesMax: KV_LIST_PAGE_BYTES_MAX,
+            hidden: isTokenKey,
+          });
+          done(okOutcome({ kind: "list", entries: page.entries, more: page.more, index: outcome.index }, this.env.nodeId));
+        });
+      case "create":
+        return replica.submit(encodeKvCommand({ op: "create", key: request.key, value: request.value }), (outcome) => done(this.kvOutcome(outcome)));
+      case "delete":
+        return replica.submit(
+          encodeKvCommand(request.prefix ? { op: "delete-prefix", key: request.key, keysMax: KV_DELETE_PREFIX_KEYS_MAX } : { op: "delete", key: request.key }),
+          (outcome) => done(this.kvOutcome(outcome)),
+        );
       case "cluster":
         return replica.submit(encodeClusterCommand(request.envelope), (outcome) => done(this.clusterOutcome(outcome)));
       case "cluster-read":
@@ -387,12 +414,20 @@ export class RequestPath {
     this.replica.submit(encodeKvCommand({ op: "cas", key, expected: "", value: wanted }), (outcome) => done(this.tokenWriteOutcome(outcome, key, wanted)));
   }
 
-  /** Empties a token's record (the book reads "" as absent). Revoking an unknown or revoked id is ok with index 0. */
+  /**
+   * Deletes a token's record. Revoking an unknown or revoked id is ok with index 0 (a record
+   * revoked before deletes existed was emptied: "" is revoked too, and a delete removes it).
+   */
   private revokeToken(request: Extract<ClientRequest, { kind: "token-revoke" }>, done: (outcome: RequestOutcome) => void): void {
     const key = tokenKey(request.id);
-    const stored = this.machine.value(key);
-    if (stored === "") return done(okOutcome({ kind: "put", index: 0 }, this.env.nodeId));
-    this.replica.submit(encodeKvCommand({ op: "cas", key, expected: stored, value: "" }), (outcome) => done(this.tokenWriteOutcome(outcome, key, "")));
+    if (this.machine.entry(key) === undefined) return done(okOutcome({ kind: "put", index: 0 }, this.env.nodeId));
+    this.replica.submit(encodeKvCommand({ op: "delete", key }), (outcome) => {
+      const mapped = this.kvOutcome(outcome);
+      if (mapped.status !== "ok") return done(mapped);
+      assert(mapped.result.kind === "delete", "a token revoke is a delete");
+      // Deleted now, or by a concurrent revoke just before: revoked either way (the write's index or 0).
+      done(okOutcome({ kind: "put", index: mapped.result.deleted === 1 ? mapped.result.index : 0 }, this.env.nodeId));
+    });
   }
 
   /** A token write's cas as a put result: swapped, or already holding what was wanted, is ok; else another write won. */
@@ -413,6 +448,7 @@ export class RequestPath {
         if (result.op === "rejected") return notApplied("map-full", this.env.nodeId, `the key-value map is full (${result.reason})`);
         this.options.onAcknowledged?.(outcome.index);
         if (result.op === "put") return okOutcome({ kind: "put", index: outcome.index }, this.env.nodeId);
+        if (result.op === "delete") return okOutcome({ kind: "delete", deleted: result.deleted, more: result.more, index: outcome.index }, this.env.nodeId);
         return okOutcome({ kind: "cas", swapped: result.swapped, current: result.current, index: outcome.index }, this.env.nodeId);
       }
       case "rejected":
@@ -493,6 +529,20 @@ export class RequestPath {
       done(outcome);
     };
   }
+}
+
+/** The key a list's read point queries (any key would do: the answer is not used). */
+const LIST_READ_POINT_KEY = "_blixard/list";
+
+/** A get's result: the entry, or not found (value "", revisions 0), at the read point `index`. */
+function getResult(entry: KvEntry | undefined, index: number): RequestResult {
+  if (entry === undefined) return { kind: "get", value: "", index, found: false, createRevision: 0, modRevision: 0, version: 0 };
+  return { kind: "get", value: entry.value, index, found: true, createRevision: entry.createRevision, modRevision: entry.modRevision, version: entry.version };
+}
+
+/** Token records are listed by the admin-only token list only. */
+function isTokenKey(key: string): boolean {
+  return key.startsWith(TOKEN_KEY_PREFIX);
 }
 
 /** Every outcome is one of the three classes, and an ok carries the result of its request's kind. */

@@ -15,7 +15,7 @@ import { validateClusterRead, type ClusterRead, type ClusterReadAnswer } from ".
 import { validateEnvelope } from "../cluster/command-codec.ts";
 import type { ClusterResult, CommandEnvelope } from "../cluster/types.ts";
 import { RESERVED_KEY_PREFIX } from "./address-book.ts";
-import { KV_KEY_BYTES_MAX, KV_VALUE_BYTES_MAX, validateKvCommand, validateKvKey } from "./kv-state-machine.ts";
+import { KV_DELETE_PREFIX_KEYS_MAX, KV_KEY_BYTES_MAX, KV_VALUE_BYTES_MAX, validateKvCommand, validateKvKey, type KvListEntry } from "./kv-state-machine.ts";
 import { isTokenId, TOKEN_KEY_PREFIX, validateTokenRecord, type TokenRecord } from "./token-book.ts";
 
 /**
@@ -27,6 +27,15 @@ import { isTokenId, TOKEN_KEY_PREFIX, validateTokenRecord, type TokenRecord } fr
  */
 export const REQUEST_BYTES_MAX = 2 * KV_VALUE_BYTES_MAX + KV_KEY_BYTES_MAX + 4 * 1024;
 
+/** A list page holds at most this many keys. */
+export const KV_LIST_LIMIT_MAX = 1_000;
+/**
+ * A list page's keys and values stop at this many UTF-8 bytes (a first entry always fits: a key
+ * and a value at their limits), so a page fits a client frame (CLIENT_FRAME_BYTES_MAX) with its
+ * revisions, and a Connect response is a few hundred KiB at most, JSON escapes included.
+ */
+export const KV_LIST_PAGE_BYTES_MAX = 256 * 1024;
+
 /** Upper bound on an address's length in a request (HOST:PORT; the shell checks the syntax). */
 export const ADDRESS_BYTES_MAX = 256;
 
@@ -37,6 +46,12 @@ export type ClientRequest =
   | { readonly kind: "get-local"; readonly key: string }
   | { readonly kind: "put"; readonly key: string; readonly value: string }
   | { readonly kind: "cas"; readonly key: string; readonly expected: string; readonly value: string }
+  /** A put only when the key is absent (create-only); answered like a cas (swapped, or the value found). */
+  | { readonly kind: "create"; readonly key: string; readonly value: string }
+  /** Deletes a key, or (prefix) the first KV_DELETE_PREFIX_KEYS_MAX keys in key order that start with `key`. */
+  | { readonly kind: "delete"; readonly key: string; readonly prefix: boolean }
+  /** Linearizable read (ReadIndex on the leader) of one page of keys: see KV_LIST_LIMIT_MAX and KV_LIST_PAGE_BYTES_MAX. */
+  | { readonly kind: "list"; readonly prefix: string; readonly startAfter: string; readonly limit: number; readonly keysOnly: boolean }
   /**
    * Records the node's addresses in the book, then (unless addressesOnly or already a member) adds
    * it as a learner. Without addressesOnly, the addresses of an existing member are never rewritten
@@ -58,7 +73,20 @@ export type ClientRequest =
 export type ClientRequestKind = ClientRequest["kind"];
 
 export type RequestResult =
-  | { readonly kind: "get"; readonly value: string; readonly index: number }
+  /** found: the key exists (an empty value is found); value "" and revisions 0 when absent. */
+  | {
+      readonly kind: "get";
+      readonly value: string;
+      readonly index: number;
+      readonly found: boolean;
+      readonly createRevision: number;
+      readonly modRevision: number;
+      readonly version: number;
+    }
+  /** deleted: keys removed; more: keys with the prefix remain (a prefix delete stops at its bound); index: the write's revision. */
+  | { readonly kind: "delete"; readonly deleted: number; readonly more: boolean; readonly index: number }
+  /** A page in key order; more: keys remain after the last entry (continue after it). index: the read point. */
+  | { readonly kind: "list"; readonly entries: readonly KvListEntry[]; readonly more: boolean; readonly index: number }
   | { readonly kind: "put"; readonly index: number }
   | { readonly kind: "cas"; readonly swapped: boolean; readonly current: string; readonly index: number }
   /** add-learner, promote, remove: the log index of the change (0: nothing needed changing) and the membership after it. */
@@ -123,9 +151,12 @@ export function writesLog(request: ClientRequest): boolean {
     case "get-local":
     case "transfer-leader":
     case "cluster-read":
+    case "list":
       return false;
     case "put":
     case "cas":
+    case "create":
+    case "delete":
     case "add-learner":
     case "promote":
     case "remove":
@@ -152,7 +183,12 @@ export function resultKindFor(kind: ClientRequestKind): RequestResult["kind"] {
     case "token-revoke":
       return "put";
     case "cas":
+    case "create":
       return "cas";
+    case "delete":
+      return "delete";
+    case "list":
+      return "list";
     case "add-learner":
     case "promote":
     case "remove":
@@ -182,13 +218,35 @@ export function validateRequest(request: ClientRequest): string | undefined {
       // Token records are listed by the admin-only token list, never read as keys.
       return request.key.startsWith(TOKEN_KEY_PREFIX) ? `key: keys starting with ${TOKEN_KEY_PREFIX} are readable only through the token list` : undefined;
     case "put":
+    case "create":
     case "cas": {
       const keyProblem = validateKvKey(request.key);
       if (keyProblem !== undefined) return keyProblem;
       if (request.key.startsWith(RESERVED_KEY_PREFIX)) return `key: keys starting with ${RESERVED_KEY_PREFIX} are reserved for the cluster`;
-      return request.kind === "put"
-        ? validateKvCommand({ op: "put", key: request.key, value: request.value })
-        : validateKvCommand({ op: "cas", key: request.key, expected: request.expected, value: request.value });
+      return request.kind === "cas"
+        ? validateKvCommand({ op: "cas", key: request.key, expected: request.expected, value: request.value })
+        : validateKvCommand({ op: request.kind, key: request.key, value: request.value });
+    }
+    case "delete": {
+      const keyProblem = validateKvKey(request.key);
+      if (keyProblem !== undefined) return request.prefix ? keyProblem.replace(/^key/, "prefix") : keyProblem;
+      if (request.key.startsWith(RESERVED_KEY_PREFIX)) return `key: keys starting with ${RESERVED_KEY_PREFIX} are reserved for the cluster`;
+      // "_" or "_blix" would reach the cluster's own records too: such a prefix is refused as a whole.
+      if (request.prefix && RESERVED_KEY_PREFIX.startsWith(request.key)) return `prefix: "${request.key}" would match keys reserved for the cluster (${RESERVED_KEY_PREFIX}); use a longer prefix`;
+      return validateKvCommand(request.prefix ? { op: "delete-prefix", key: request.key, keysMax: KV_DELETE_PREFIX_KEYS_MAX } : { op: "delete", key: request.key });
+    }
+    case "list": {
+      if (!Number.isSafeInteger(request.limit) || request.limit < 1 || request.limit > KV_LIST_LIMIT_MAX) return `limit: must be 1..${KV_LIST_LIMIT_MAX}, got ${request.limit}`;
+      if (request.prefix !== "") {
+        const prefixProblem = validateKvKey(request.prefix);
+        if (prefixProblem !== undefined) return prefixProblem.replace(/^key/, "prefix");
+        if (request.prefix.startsWith(TOKEN_KEY_PREFIX)) return `prefix: keys starting with ${TOKEN_KEY_PREFIX} are readable only through the token list`;
+      }
+      if (request.startAfter !== "") {
+        const startProblem = validateKvKey(request.startAfter);
+        if (startProblem !== undefined) return startProblem.replace(/^key/, "start_after");
+      }
+      return undefined;
     }
     case "add-learner":
       if (!isNodeId(request.nodeId)) return `node_id: must be a positive integer, got ${request.nodeId}`;

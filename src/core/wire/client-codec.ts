@@ -16,13 +16,14 @@
 
 import { assert, unreachable } from "../assert.ts";
 import type { NodeId } from "../raft/types.ts";
-import { KV_KEY_BYTES_MAX, KV_VALUE_BYTES_MAX } from "../replica/kv-state-machine.ts";
+import { KV_KEY_BYTES_MAX, KV_VALUE_BYTES_MAX, type KvListEntry } from "../replica/kv-state-machine.ts";
 import { decodeEnvelope, encodeEnvelope } from "../cluster/command-codec.ts";
 import type { ClusterRead, ClusterReadAnswer } from "../cluster/cluster-read.ts";
 import { CLUSTER_LIMITS, type ClusterResult } from "../cluster/types.ts";
 import {
   ADDRESS_BYTES_MAX,
   DETAIL_BYTES_MAX,
+  KV_LIST_LIMIT_MAX,
   NOT_APPLIED_REASONS,
   REQUEST_BYTES_MAX,
   UNKNOWN_REASONS,
@@ -68,7 +69,7 @@ export type ClientDecodeResult = { readonly ok: true; readonly frame: ClientFram
 const FRAME_REQUEST = 1;
 const FRAME_OUTCOME = 2;
 
-// The orchestrator's requests are 9 and 10; the token requests take tags from 20 up.
+// The orchestrator's requests are 9 and 10; kv delete, list and create 11 to 13; the token requests take tags from 20 up.
 const REQUEST_TAGS = {
   get: 1,
   "get-local": 2,
@@ -80,13 +81,16 @@ const REQUEST_TAGS = {
   "transfer-leader": 8,
   cluster: 9,
   "cluster-read": 10,
+  delete: 11,
+  list: 12,
+  create: 13,
   "token-create": 20,
   "token-revoke": 21,
 } as const;
 const STATUS_OK = 1;
 const STATUS_NOT_APPLIED = 2;
 const STATUS_UNKNOWN = 3;
-const RESULT_TAGS = { get: 1, put: 2, cas: 3, membership: 4, transfer: 5, cluster: 6, "cluster-read": 7 } as const;
+const RESULT_TAGS = { get: 1, put: 2, cas: 3, membership: 4, transfer: 5, cluster: 6, "cluster-read": 7, delete: 8, list: 9 } as const;
 
 /** Origins are 32-bit words (drawn once per incarnation). */
 export const ORIGIN_MAX = 0xffff_ffff;
@@ -121,6 +125,7 @@ function writeRequest(writer: ByteWriter, request: ClientRequest): void {
       writer.string(request.key);
       return;
     case "put":
+    case "create":
       writer.string(request.key);
       writer.string(request.value);
       return;
@@ -128,6 +133,16 @@ function writeRequest(writer: ByteWriter, request: ClientRequest): void {
       writer.string(request.key);
       writer.string(request.expected);
       writer.string(request.value);
+      return;
+    case "delete":
+      writer.string(request.key);
+      writer.u8(request.prefix ? 1 : 0);
+      return;
+    case "list":
+      writer.string(request.prefix);
+      writer.string(request.startAfter);
+      writer.uvarint(request.limit);
+      writer.u8(request.keysOnly ? 1 : 0);
       return;
     case "add-learner":
       writer.uvarint(request.nodeId);
@@ -189,6 +204,29 @@ function writeResult(writer: ByteWriter, result: RequestResult): void {
     case "get":
       writer.string(result.value);
       writer.uvarint(result.index);
+      writer.u8(result.found ? 1 : 0);
+      writer.uvarint(result.createRevision);
+      writer.uvarint(result.modRevision);
+      writer.uvarint(result.version);
+      return;
+    case "delete":
+      writer.uvarint(result.deleted);
+      writer.u8(result.more ? 1 : 0);
+      writer.uvarint(result.index);
+      return;
+    case "list":
+      assert(result.entries.length <= KV_LIST_LIMIT_MAX, "a list page stays within its limit");
+      writer.u8(result.more ? 1 : 0);
+      writer.uvarint(result.index);
+      writer.uvarint(result.entries.length);
+      for (const entry of result.entries) {
+        writer.string(entry.key);
+        writer.string(entry.value);
+        writer.uvarint(entry.valueBytes);
+        writer.uvarint(entry.createRevision);
+        writer.uvarint(entry.modRevision);
+        writer.uvarint(entry.version);
+      }
       return;
     case "put":
       writer.uvarint(result.index);
@@ -282,6 +320,17 @@ function readRequest(reader: ByteReader): ClientRequest {
         expected: reader.string("expected", KV_VALUE_BYTES_MAX),
         value: reader.string("value", KV_VALUE_BYTES_MAX),
       };
+    case REQUEST_TAGS.create:
+      return { kind: "create", key: reader.string("key", KV_KEY_BYTES_MAX), value: reader.string("value", KV_VALUE_BYTES_MAX) };
+    case REQUEST_TAGS.delete:
+      return { kind: "delete", key: reader.string("key", KV_KEY_BYTES_MAX), prefix: reader.bool("prefix") };
+    case REQUEST_TAGS.list: {
+      const prefix = reader.string("prefix", KV_KEY_BYTES_MAX);
+      const startAfter = reader.string("start after", KV_KEY_BYTES_MAX);
+      const limit = reader.uvarint("limit");
+      if (limit < 1 || limit > KV_LIST_LIMIT_MAX) throw new DecodeFailure(`limit ${limit} out of 1..${KV_LIST_LIMIT_MAX}`);
+      return { kind: "list", prefix, startAfter, limit, keysOnly: reader.bool("keys only") };
+    }
     case REQUEST_TAGS["add-learner"]:
       return {
         kind: "add-learner",
@@ -346,8 +395,40 @@ function readOutcome(reader: ByteReader): RequestOutcome {
 function readResult(reader: ByteReader): RequestResult {
   const tag = reader.u8("result kind");
   switch (tag) {
-    case RESULT_TAGS.get:
-      return { kind: "get", value: reader.string("value", KV_VALUE_BYTES_MAX), index: reader.uvarint("index") };
+    case RESULT_TAGS.get: {
+      const value = reader.string("value", KV_VALUE_BYTES_MAX);
+      const index = reader.uvarint("index");
+      const found = reader.bool("found");
+      const createRevision = reader.uvarint("create revision");
+      const modRevision = reader.uvarint("mod revision");
+      const version = reader.uvarint("version");
+      if (!found && (value !== "" || createRevision !== 0 || modRevision !== 0 || version !== 0)) throw new DecodeFailure("get: an absent key has no value or revisions");
+      return { kind: "get", value, index, found, createRevision, modRevision, version };
+    }
+    case RESULT_TAGS.delete: {
+      const deleted = reader.uvarint("deleted");
+      return { kind: "delete", deleted, more: reader.bool("more"), index: reader.uvarint("index") };
+    }
+    case RESULT_TAGS.list: {
+      const more = reader.bool("more");
+      const index = reader.uvarint("index");
+      const count = reader.uvarint("entry count");
+      if (count > KV_LIST_LIMIT_MAX) throw new DecodeFailure(`list: ${count} entries exceed ${KV_LIST_LIMIT_MAX}`);
+      const entries: KvListEntry[] = [];
+      for (let i = 0; i < count; i++) {
+        const key = reader.string("key", KV_KEY_BYTES_MAX);
+        if (i > 0 && key <= entries[i - 1]!.key) throw new DecodeFailure("list: keys not in ascending order");
+        entries.push({
+          key,
+          value: reader.string("value", KV_VALUE_BYTES_MAX),
+          valueBytes: reader.uvarint("value bytes"),
+          createRevision: reader.uvarint("create revision"),
+          modRevision: reader.uvarint("mod revision"),
+          version: reader.uvarint("version"),
+        });
+      }
+      return { kind: "list", entries, more, index };
+    }
     case RESULT_TAGS.put:
       return { kind: "put", index: reader.uvarint("index") };
     case RESULT_TAGS.cas:

@@ -12,7 +12,10 @@ import { parseHostPort } from "../os/address.ts";
 import type { ConfState, NodeId } from "../../core/raft/types.ts";
 import { validateKvCommand, validateKvKey } from "../../core/replica/kv-state-machine.ts";
 import { RESERVED_KEY_PREFIX } from "../../core/replica/address-book.ts";
-import type { ClientRequest, RequestResult } from "../../core/replica/request-types.ts";
+import { KV_LIST_LIMIT_MAX, validateRequest, type ClientRequest, type RequestResult } from "../../core/replica/request-types.ts";
+import { TOKEN_KEY_PREFIX } from "../../core/replica/token-book.ts";
+import { KvWatchHub, WATCH_EVENTS_MAX, WATCH_WAIT_MS_MAX } from "./kv-watch.ts";
+import { signalOf } from "./vm-api-calls.ts";
 import type { NodeRuntime } from "../node/runtime.ts";
 import { endpointUrl } from "./client.ts";
 import { notAppliedError, outcomeError } from "./outcome-codes.ts";
@@ -24,7 +27,7 @@ import {
   StatusResponseSchema,
   type NodeStatus,
 } from "./gen/blixard/v1/cluster_pb.ts";
-import { KvService } from "./gen/blixard/v1/kv_pb.ts";
+import { KvEntrySchema, KvEventSchema, KvService } from "./gen/blixard/v1/kv_pb.ts";
 import { TokenService, TokenInfoSchema, type TokenInfo } from "./gen/blixard/v1/token_pb.ts";
 import { isRole, type TokenRecord } from "../../core/replica/token-book.ts";
 import type { Gatekeeper } from "../auth/gatekeeper.ts";
@@ -130,6 +133,8 @@ export function createNodeServices(runtime: NodeRuntime, gate: Gatekeeper): Node
     });
   };
 
+  const watches = new KvWatchHub(runtime.kvWatchSource());
+
   const membershipChange = async (request: ClientRequest): Promise<{ index: bigint; members: Member[] }> => {
     const result = await call(request, "membership");
     return { index: BigInt(result.index), members: members(result.confState) };
@@ -143,7 +148,61 @@ export function createNodeServices(runtime: NodeRuntime, gate: Gatekeeper): Node
       async get(request) {
         const key = requireKey(request.key);
         const result = await call(request.serializable ? { kind: "get-local", key } : { kind: "get", key }, "get");
-        return { value: result.value, index: BigInt(result.index) };
+        return {
+          value: result.value,
+          index: BigInt(result.index),
+          found: result.found,
+          createRevision: BigInt(result.createRevision),
+          modRevision: BigInt(result.modRevision),
+          version: BigInt(result.version),
+        };
+      },
+      async delete(request) {
+        const deletion: ClientRequest = { kind: "delete", key: request.key, prefix: request.prefix };
+        invalidIf(validateRequest(deletion));
+        const result = await call(deletion, "delete");
+        return { deleted: BigInt(result.deleted), more: result.more, index: BigInt(result.index) };
+      },
+      async list(request) {
+        const listing: ClientRequest = { kind: "list", prefix: request.prefix, startAfter: request.startAfter, limit: request.limit === 0 ? KV_LIST_LIMIT_MAX : request.limit, keysOnly: request.keysOnly };
+        invalidIf(validateRequest(listing));
+        const result = await call(listing, "list");
+        const entries = result.entries.map((entry) =>
+          create(KvEntrySchema, {
+            key: entry.key,
+            value: entry.value,
+            valueBytes: BigInt(entry.valueBytes),
+            createRevision: BigInt(entry.createRevision),
+            modRevision: BigInt(entry.modRevision),
+            version: BigInt(entry.version),
+          }),
+        );
+        return { entries, more: result.more, nextStartAfter: result.more ? (result.entries.at(-1)?.key ?? "") : "", index: BigInt(result.index) };
+      },
+      async watch(request, _caller, context) {
+        const matches = watchFilter(request.key, request.prefix);
+        invalidIf(request.fromRevision > BigInt(Number.MAX_SAFE_INTEGER) ? `from_revision: ${request.fromRevision} is out of range` : undefined);
+        invalidIf(request.maxEvents > WATCH_EVENTS_MAX ? `max_events: at most ${WATCH_EVENTS_MAX}, got ${request.maxEvents}` : undefined);
+        invalidIf(request.waitMs > WATCH_WAIT_MS_MAX ? `wait_ms: at most ${WATCH_WAIT_MS_MAX}, got ${request.waitMs}` : undefined);
+        const answer = await watches.watch({
+          matches,
+          fromRevision: Number(request.fromRevision),
+          eventsMax: request.maxEvents === 0 ? WATCH_EVENTS_MAX : request.maxEvents,
+          waitMs: request.waitMs,
+          signal: signalOf(context),
+        });
+        if (answer.status === "too-many-watches") throw notAppliedError(`too many watches waiting on this node (limit ${answer.limit}); retry later`, Code.ResourceExhausted);
+        if (answer.status === "compacted") {
+          throw notAppliedError(
+            `revision ${request.fromRevision} has been compacted; the oldest available is ${answer.oldestRevision} (current revision ${answer.currentRevision})`,
+            Code.FailedPrecondition,
+          );
+        }
+        return {
+          events: answer.changes.map((change) => create(KvEventSchema, { type: change.type, key: change.key, value: change.value, revision: BigInt(change.revision) })),
+          nextRevision: BigInt(answer.nextRevision),
+          currentRevision: BigInt(answer.currentRevision),
+        };
       },
       async put(request) {
         const key = requireWritableKey(request.key);
@@ -153,6 +212,12 @@ export function createNodeServices(runtime: NodeRuntime, gate: Gatekeeper): Node
       },
       async compareAndSet(request) {
         const key = requireWritableKey(request.key);
+        if (request.expectAbsent) {
+          invalidIf(request.expected !== "" ? "expected: must be empty with expect_absent (the key must not exist)" : undefined);
+          invalidIf(validateKvCommand({ op: "create", key, value: request.value }));
+          const created = await call({ kind: "create", key, value: request.value }, "cas");
+          return { succeeded: created.swapped, current: created.current, index: BigInt(created.index) };
+        }
         invalidIf(validateKvCommand({ op: "cas", key, expected: request.expected, value: request.value }));
         const result = await call({ kind: "cas", key, expected: request.expected, value: request.value }, "cas");
         return { succeeded: result.swapped, current: result.current, index: BigInt(result.index) };
@@ -251,6 +316,17 @@ function invalidIf(problem: string | undefined): void {
 function requireKey(key: string): string {
   invalidIf(validateKvKey(key));
   return key;
+}
+
+/** Which keys a watch reports: one key, or a prefix ("" for all); token records never. */
+function watchFilter(key: string, prefix: boolean): (key: string) => boolean {
+  if (!prefix || key !== "") {
+    const problem = validateKvKey(key);
+    invalidIf(problem === undefined ? undefined : prefix ? problem.replace(/^key/, "prefix") : problem);
+  }
+  invalidIf(key.startsWith(TOKEN_KEY_PREFIX) ? `key: keys starting with ${TOKEN_KEY_PREFIX} are readable only through the token list` : undefined);
+  if (!prefix) return (candidate) => candidate === key;
+  return (candidate) => candidate.startsWith(key) && !candidate.startsWith(TOKEN_KEY_PREFIX);
 }
 
 function requireWritableKey(key: string): string {

@@ -28,6 +28,7 @@ import { parseHostPort } from "../os/address.ts";
 import type { ConfState, NodeId } from "../../core/raft/types.ts";
 import { RaftStorage, StorageError } from "../../core/storage/raft-storage.ts";
 import type { NodeStateMachine } from "../../core/replica/node-state-machine.ts";
+import type { KvWatchSource } from "../api/kv-watch.ts";
 import { decodeMemberAddresses, memberKey, type MemberAddresses } from "../../core/replica/address-book.ts";
 import { createNodeProcess, startMembershipAgent, startOrchestrator, type NodeReplica, type OrchestratorParts } from "../../core/replica/node-process.ts";
 import { defaultRaftTuning, defaultReplicaOptions, type ReplicaStatus } from "../../core/replica/replica.ts";
@@ -390,6 +391,11 @@ export class NodeRuntime {
   /** The token book's record for an id, as applied on this node (the gatekeeper's lookup). */
   tokenRecord(id: string): TokenRecord | undefined {
     return decodeTokenRecord(this.machine.value(tokenKey(id)));
+  }
+
+  /** What kv watches read on this node (src/shell/api/kv-watch.ts): the change ring, its apply notification, the applied index. */
+  kvWatchSource(): KvWatchSource {
+    return { changes: this.machine.kv.changes, onChange: (listener) => this.machine.onKvChange(listener), appliedIndex: () => this.replica.core.appliedIndex() };
   }
 
   /** Every token in the book as applied on this node, by id (at most TOKENS_LISTED_MAX). */

@@ -20,7 +20,7 @@ const cas: ClientOperation = { f: "cas", key: "k0", expected: "", value: "c0-2" 
 
 describe("Client Protocol: outcome shapes", () => {
   test("well-formed outcomes pass", () => {
-    assert.equal(outcomeProblem(get, { status: "ok", result: { kind: "get", value: "", index: 1 }, servedBy: 1 }), undefined);
+    assert.equal(outcomeProblem(get, { status: "ok", result: { kind: "get", value: "", index: 1, found: false, createRevision: 0, modRevision: 0, version: 0 }, servedBy: 1 }), undefined);
     assert.equal(outcomeProblem(put, { status: "ok", result: { kind: "put", index: 1 }, servedBy: 1 }), undefined);
     assert.equal(outcomeProblem(cas, { status: "ok", result: { kind: "cas", swapped: false, current: "x", index: 1 }, servedBy: 1 }), undefined);
     assert.equal(outcomeProblem(cas, { status: "not-applied", reason: "not-leader", leaderHint: 0, detail: "" }), undefined);
@@ -30,7 +30,7 @@ describe("Client Protocol: outcome shapes", () => {
   test("an ok of another operation's kind is named", () => {
     const bad: Array<[ClientOperation, RequestOutcome]> = [
       [get, { status: "ok", result: { kind: "put", index: 1 }, servedBy: 1 }],
-      [put, { status: "ok", result: { kind: "get", value: "c0-1", index: 1 }, servedBy: 1 }],
+      [put, { status: "ok", result: { kind: "get", value: "c0-1", index: 1, found: true, createRevision: 1, modRevision: 1, version: 1 }, servedBy: 1 }],
       [cas, { status: "ok", result: { kind: "put", index: 1 }, servedBy: 1 }],
       [put, { status: "ok", result: { kind: "membership", index: 1, confState: { voters: [1], learners: [] } }, servedBy: 1 }],
     ];
@@ -59,7 +59,7 @@ describe("Client Protocol: outcome shapes", () => {
     const { from, requestId, request } = sent[0]!;
     // A result of the wrong kind for the operation: what a read's string would be confused with.
     const wrong: RequestOutcome =
-      request.kind === "get" ? { status: "ok", result: { kind: "put", index: 1 }, servedBy: 1 } : { status: "ok", result: { kind: "get", value: "x", index: 1 }, servedBy: 1 };
+      request.kind === "get" ? { status: "ok", result: { kind: "put", index: 1 }, servedBy: 1 } : { status: "ok", result: { kind: "get", value: "x", index: 1, found: true, createRevision: 1, modRevision: 1, version: 1 }, servedBy: 1 };
     assert.doesNotThrow(() => workload.receive(from, requestId, wrong));
     assert.equal(violations.length, 1);
     assert.match(violations[0]!, /client 0/);
@@ -88,7 +88,7 @@ describe("Client Protocol: outcome shapes", () => {
       if (previous !== undefined) assert.equal(to, previous, "the request went to the node that served the previous ok");
       const result =
         request.kind === "get"
-          ? { kind: "get" as const, value: "", index: 1 }
+          ? { kind: "get" as const, value: "", index: 1, found: false, createRevision: 0, modRevision: 0, version: 0 }
           : request.kind === "put"
             ? { kind: "put" as const, index: 1 }
             : { kind: "cas" as const, swapped: false, current: "", index: 1 };
@@ -120,7 +120,7 @@ describe("Client Protocol: outcome shapes", () => {
       const { from, requestId, request } = sent.at(-1)!;
       // Answered at once (ok for a read, unknown for a write: either ends the operation), well before its deadline.
       if (request.kind !== "get") workload.receive(from, requestId, { status: "unknown", reason: "stopped", detail: "" });
-      else workload.receive(from, requestId, { status: "ok", result: { kind: "get", value: "", index: 1 }, servedBy: 1 });
+      else workload.receive(from, requestId, { status: "ok", result: { kind: "get", value: "", index: 1, found: false, createRevision: 0, modRevision: 0, version: 0 }, servedBy: 1 });
       // The next operation's think timer and at most the one deadline event armed for an earlier operation.
       assert.ok(queue.size <= 2, `${queue.size} events queued after operation ${i}`);
     }

@@ -20,6 +20,9 @@ const request: fc.Arbitrary<ClientRequest> = fc.oneof(
   key.map((k) => ({ kind: "get-local" as const, key: k })),
   fc.record({ kind: fc.constant("put" as const), key, value: text }),
   fc.record({ kind: fc.constant("cas" as const), key, expected: text, value: text }),
+  fc.record({ kind: fc.constant("delete" as const), key, prefix: fc.boolean() }),
+  fc.record({ kind: fc.constant("create" as const), key, value: text }),
+  fc.record({ kind: fc.constant("list" as const), prefix: text, startAfter: text, limit: fc.integer({ min: 1, max: 1000 }), keysOnly: fc.boolean() }),
   fc.record({ kind: fc.constant("add-learner" as const), nodeId: id, peer: text, api: text, addressesOnly: fc.boolean() }),
   fc.record({ kind: fc.constant("promote" as const), nodeId: id }),
   fc.record({ kind: fc.constant("remove" as const), nodeId: id }),
@@ -29,7 +32,14 @@ const request: fc.Arbitrary<ClientRequest> = fc.oneof(
 );
 
 const result: fc.Arbitrary<RequestResult> = fc.oneof(
-  fc.record({ kind: fc.constant("get" as const), value: text, index }),
+  fc.oneof(
+    fc.record({ kind: fc.constant("get" as const), value: text, index, found: fc.constant(true), createRevision: index, modRevision: index, version: index }),
+    fc.record({ kind: fc.constant("get" as const), value: fc.constant(""), index, found: fc.constant(false), createRevision: fc.constant(0), modRevision: fc.constant(0), version: fc.constant(0) }),
+  ),
+  fc.record({ kind: fc.constant("delete" as const), deleted: fc.nat({ max: 256 }), more: fc.boolean(), index }),
+  fc.uniqueArray(fc.record({ key, value: text, valueBytes: index, createRevision: index, modRevision: index, version: index }), { selector: (e) => e.key, maxLength: 5 }).chain((entries) =>
+    fc.record({ kind: fc.constant("list" as const), entries: fc.constant([...entries].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))), more: fc.boolean(), index }),
+  ),
   fc.record({ kind: fc.constant("put" as const), index }),
   fc.record({ kind: fc.constant("cas" as const), swapped: fc.boolean(), current: text, index }),
   fc.record({ kind: fc.constant("membership" as const), index, confState: fc.record({ voters: sortedIds, learners: sortedIds }) }),

@@ -29,7 +29,11 @@ const CODEC_RUNS = 75_000;
 function resultFor(request: ClientRequest): RequestResult {
   switch (resultKindFor(request.kind)) {
     case "get":
-      return { kind: "get", value: "", index: 1 };
+      return { kind: "get", value: "", index: 1, found: false, createRevision: 0, modRevision: 0, version: 0 };
+    case "delete":
+      return { kind: "delete", deleted: 0, more: false, index: 1 };
+    case "list":
+      return { kind: "list", entries: [], more: false, index: 1 };
     case "put":
       return { kind: "put", index: 1 };
     case "cas":
@@ -66,6 +70,12 @@ function stubRuntime(handedOn: string[]): NodeRuntime {
     memberAddresses: () => undefined,
     peerAddressOf: () => undefined,
     clientsFor: () => assert.fail("a local-only fuzz never fans out"),
+    // A watch answers at once (one change ready), so no fuzzed wait_ms makes the fuzz wait.
+    kvWatchSource: () => ({
+      changes: { newestRevision: 1, read: (from: number) => ({ status: "ok", changes: [{ type: "put", key: "k", value: "v", revision: from }], nextRevision: from + 1 }) },
+      onChange: () => () => {},
+      appliedIndex: () => 1,
+    }),
   };
   return stub as unknown as NodeRuntime;
 }

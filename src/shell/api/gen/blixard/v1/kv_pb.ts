@@ -10,7 +10,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file blixard/v1/kv.proto.
  */
 export const file_blixard_v1_kv: GenFile = /*@__PURE__*/
-  fileDesc("ChNibGl4YXJkL3YxL2t2LnByb3RvEgpibGl4YXJkLnYxIi8KCkdldFJlcXVlc3QSCwoDa2V5GAEgASgJEhQKDHNlcmlhbGl6YWJsZRgCIAEoCCIrCgtHZXRSZXNwb25zZRINCgV2YWx1ZRgBIAEoCRINCgVpbmRleBgCIAEoBCIoCgpQdXRSZXF1ZXN0EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCSIcCgtQdXRSZXNwb25zZRINCgVpbmRleBgBIAEoBCJEChRDb21wYXJlQW5kU2V0UmVxdWVzdBILCgNrZXkYASABKAkSEAoIZXhwZWN0ZWQYAiABKAkSDQoFdmFsdWUYAyABKAkiSgoVQ29tcGFyZUFuZFNldFJlc3BvbnNlEhEKCXN1Y2NlZWRlZBgBIAEoCBIPCgdjdXJyZW50GAIgASgJEg0KBWluZGV4GAMgASgEMtEBCglLdlNlcnZpY2USNgoDR2V0EhYuYmxpeGFyZC52MS5HZXRSZXF1ZXN0GhcuYmxpeGFyZC52MS5HZXRSZXNwb25zZRI2CgNQdXQSFi5ibGl4YXJkLnYxLlB1dFJlcXVlc3QaFy5ibGl4YXJkLnYxLlB1dFJlc3BvbnNlElQKDUNvbXBhcmVBbmRTZXQSIC5ibGl4YXJkLnYxLkNvbXBhcmVBbmRTZXRSZXF1ZXN0GiEuYmxpeGFyZC52MS5Db21wYXJlQW5kU2V0UmVzcG9uc2ViBnByb3RvMw");
+  fileDesc("ChNibGl4YXJkL3YxL2t2LnByb3RvEgpibGl4YXJkLnYxIi8KCkdldFJlcXVlc3QSCwoDa2V5GAEgASgJEhQKDHNlcmlhbGl6YWJsZRgCIAEoCCJ6CgtHZXRSZXNwb25zZRINCgV2YWx1ZRgBIAEoCRINCgVpbmRleBgCIAEoBBINCgVmb3VuZBgDIAEoCBIXCg9jcmVhdGVfcmV2aXNpb24YBCABKAQSFAoMbW9kX3JldmlzaW9uGAUgASgEEg8KB3ZlcnNpb24YBiABKAQiKAoKUHV0UmVxdWVzdBILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAkiHAoLUHV0UmVzcG9uc2USDQoFaW5kZXgYASABKAQiWwoUQ29tcGFyZUFuZFNldFJlcXVlc3QSCwoDa2V5GAEgASgJEhAKCGV4cGVjdGVkGAIgASgJEg0KBXZhbHVlGAMgASgJEhUKDWV4cGVjdF9hYnNlbnQYBCABKAgiSgoVQ29tcGFyZUFuZFNldFJlc3BvbnNlEhEKCXN1Y2NlZWRlZBgBIAEoCBIPCgdjdXJyZW50GAIgASgJEg0KBWluZGV4GAMgASgEIiwKDURlbGV0ZVJlcXVlc3QSCwoDa2V5GAEgASgJEg4KBnByZWZpeBgCIAEoCCI+Cg5EZWxldGVSZXNwb25zZRIPCgdkZWxldGVkGAEgASgEEgwKBG1vcmUYAiABKAgSDQoFaW5kZXgYAyABKAQiVAoLTGlzdFJlcXVlc3QSDgoGcHJlZml4GAEgASgJEhMKC3N0YXJ0X2FmdGVyGAIgASgJEg0KBWxpbWl0GAMgASgNEhEKCWtleXNfb25seRgEIAEoCCJ6CgdLdkVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCRITCgt2YWx1ZV9ieXRlcxgDIAEoBBIXCg9jcmVhdGVfcmV2aXNpb24YBCABKAQSFAoMbW9kX3JldmlzaW9uGAUgASgEEg8KB3ZlcnNpb24YBiABKAQiawoMTGlzdFJlc3BvbnNlEiQKB2VudHJpZXMYASADKAsyEy5ibGl4YXJkLnYxLkt2RW50cnkSDAoEbW9yZRgCIAEoCBIYChBuZXh0X3N0YXJ0X2FmdGVyGAMgASgJEg0KBWluZGV4GAQgASgEImcKDFdhdGNoUmVxdWVzdBILCgNrZXkYASABKAkSDgoGcHJlZml4GAIgASgIEhUKDWZyb21fcmV2aXNpb24YAyABKAQSEgoKbWF4X2V2ZW50cxgEIAEoDRIPCgd3YWl0X21zGAUgASgNIkUKB0t2RXZlbnQSDAoEdHlwZRgBIAEoCRILCgNrZXkYAiABKAkSDQoFdmFsdWUYAyABKAkSEAoIcmV2aXNpb24YBCABKAQiZQoNV2F0Y2hSZXNwb25zZRIjCgZldmVudHMYASADKAsyEy5ibGl4YXJkLnYxLkt2RXZlbnQSFQoNbmV4dF9yZXZpc2lvbhgCIAEoBBIYChBjdXJyZW50X3JldmlzaW9uGAMgASgEMosDCglLdlNlcnZpY2USNgoDR2V0EhYuYmxpeGFyZC52MS5HZXRSZXF1ZXN0GhcuYmxpeGFyZC52MS5HZXRSZXNwb25zZRI2CgNQdXQSFi5ibGl4YXJkLnYxLlB1dFJlcXVlc3QaFy5ibGl4YXJkLnYxLlB1dFJlc3BvbnNlElQKDUNvbXBhcmVBbmRTZXQSIC5ibGl4YXJkLnYxLkNvbXBhcmVBbmRTZXRSZXF1ZXN0GiEuYmxpeGFyZC52MS5Db21wYXJlQW5kU2V0UmVzcG9uc2USPwoGRGVsZXRlEhkuYmxpeGFyZC52MS5EZWxldGVSZXF1ZXN0GhouYmxpeGFyZC52MS5EZWxldGVSZXNwb25zZRI5CgRMaXN0EhcuYmxpeGFyZC52MS5MaXN0UmVxdWVzdBoYLmJsaXhhcmQudjEuTGlzdFJlc3BvbnNlEjwKBVdhdGNoEhguYmxpeGFyZC52MS5XYXRjaFJlcXVlc3QaGS5ibGl4YXJkLnYxLldhdGNoUmVzcG9uc2ViBnByb3RvMw");
 
 /**
  * @generated from message blixard.v1.GetRequest
@@ -42,6 +42,8 @@ export const GetRequestSchema: GenMessage<GetRequest> = /*@__PURE__*/
  */
 export type GetResponse = Message<"blixard.v1.GetResponse"> & {
   /**
+   * The value; "" when the key is absent (see found).
+   *
    * @generated from field: string value = 1;
    */
   value: string;
@@ -52,6 +54,28 @@ export type GetResponse = Message<"blixard.v1.GetResponse"> & {
    * @generated from field: uint64 index = 2;
    */
   index: bigint;
+
+  /**
+   * Whether the key exists. An empty value is found; an absent key is not.
+   *
+   * @generated from field: bool found = 3;
+   */
+  found: boolean;
+
+  /**
+   * @generated from field: uint64 create_revision = 4;
+   */
+  createRevision: bigint;
+
+  /**
+   * @generated from field: uint64 mod_revision = 5;
+   */
+  modRevision: bigint;
+
+  /**
+   * @generated from field: uint64 version = 6;
+   */
+  version: bigint;
 };
 
 /**
@@ -88,7 +112,7 @@ export const PutRequestSchema: GenMessage<PutRequest> = /*@__PURE__*/
  */
 export type PutResponse = Message<"blixard.v1.PutResponse"> & {
   /**
-   * The log index at which the write was committed and applied.
+   * The log index at which the write was committed and applied (the key's new mod revision).
    *
    * @generated from field: uint64 index = 1;
    */
@@ -120,6 +144,14 @@ export type CompareAndSetRequest = Message<"blixard.v1.CompareAndSetRequest"> & 
    * @generated from field: string value = 3;
    */
   value: string;
+
+  /**
+   * Create-only: succeed only when the key is absent (an existing key, even one holding "",
+   * fails). `expected` must then be "".
+   *
+   * @generated from field: bool expect_absent = 4;
+   */
+  expectAbsent: boolean;
 };
 
 /**
@@ -161,11 +193,308 @@ export const CompareAndSetResponseSchema: GenMessage<CompareAndSetResponse> = /*
   messageDesc(file_blixard_v1_kv, 5);
 
 /**
+ * @generated from message blixard.v1.DeleteRequest
+ */
+export type DeleteRequest = Message<"blixard.v1.DeleteRequest"> & {
+  /**
+   * The key, or with `prefix` the prefix (not empty, and not a prefix of "_blixard/").
+   *
+   * @generated from field: string key = 1;
+   */
+  key: string;
+
+  /**
+   * @generated from field: bool prefix = 2;
+   */
+  prefix: boolean;
+};
+
+/**
+ * Describes the message blixard.v1.DeleteRequest.
+ * Use `create(DeleteRequestSchema)` to create a new message.
+ */
+export const DeleteRequestSchema: GenMessage<DeleteRequest> = /*@__PURE__*/
+  messageDesc(file_blixard_v1_kv, 6);
+
+/**
+ * @generated from message blixard.v1.DeleteResponse
+ */
+export type DeleteResponse = Message<"blixard.v1.DeleteResponse"> & {
+  /**
+   * How many keys were deleted (0 or 1 for one key).
+   *
+   * @generated from field: uint64 deleted = 1;
+   */
+  deleted: bigint;
+
+  /**
+   * A prefix delete stopped at its bound of 256 keys and more keys with the prefix remain.
+   *
+   * @generated from field: bool more = 2;
+   */
+  more: boolean;
+
+  /**
+   * The log index (revision) of the delete.
+   *
+   * @generated from field: uint64 index = 3;
+   */
+  index: bigint;
+};
+
+/**
+ * Describes the message blixard.v1.DeleteResponse.
+ * Use `create(DeleteResponseSchema)` to create a new message.
+ */
+export const DeleteResponseSchema: GenMessage<DeleteResponse> = /*@__PURE__*/
+  messageDesc(file_blixard_v1_kv, 7);
+
+/**
+ * @generated from message blixard.v1.ListRequest
+ */
+export type ListRequest = Message<"blixard.v1.ListRequest"> & {
+  /**
+   * "" lists every key (the token book's records are never listed).
+   *
+   * @generated from field: string prefix = 1;
+   */
+  prefix: string;
+
+  /**
+   * Only keys after this one: "" starts at the first, a page's next_start_after continues.
+   *
+   * @generated from field: string start_after = 2;
+   */
+  startAfter: string;
+
+  /**
+   * Keys in this page, 1..1000 (0 means 1000). A page also stops at 256 KiB of keys and values.
+   *
+   * @generated from field: uint32 limit = 3;
+   */
+  limit: number;
+
+  /**
+   * Leave the values out (value_bytes still says each value's size).
+   *
+   * @generated from field: bool keys_only = 4;
+   */
+  keysOnly: boolean;
+};
+
+/**
+ * Describes the message blixard.v1.ListRequest.
+ * Use `create(ListRequestSchema)` to create a new message.
+ */
+export const ListRequestSchema: GenMessage<ListRequest> = /*@__PURE__*/
+  messageDesc(file_blixard_v1_kv, 8);
+
+/**
+ * @generated from message blixard.v1.KvEntry
+ */
+export type KvEntry = Message<"blixard.v1.KvEntry"> & {
+  /**
+   * @generated from field: string key = 1;
+   */
+  key: string;
+
+  /**
+   * @generated from field: string value = 2;
+   */
+  value: string;
+
+  /**
+   * @generated from field: uint64 value_bytes = 3;
+   */
+  valueBytes: bigint;
+
+  /**
+   * @generated from field: uint64 create_revision = 4;
+   */
+  createRevision: bigint;
+
+  /**
+   * @generated from field: uint64 mod_revision = 5;
+   */
+  modRevision: bigint;
+
+  /**
+   * @generated from field: uint64 version = 6;
+   */
+  version: bigint;
+};
+
+/**
+ * Describes the message blixard.v1.KvEntry.
+ * Use `create(KvEntrySchema)` to create a new message.
+ */
+export const KvEntrySchema: GenMessage<KvEntry> = /*@__PURE__*/
+  messageDesc(file_blixard_v1_kv, 9);
+
+/**
+ * @generated from message blixard.v1.ListResponse
+ */
+export type ListResponse = Message<"blixard.v1.ListResponse"> & {
+  /**
+   * @generated from field: repeated blixard.v1.KvEntry entries = 1;
+   */
+  entries: KvEntry[];
+
+  /**
+   * More keys match after this page: ask again with start_after = next_start_after.
+   *
+   * @generated from field: bool more = 2;
+   */
+  more: boolean;
+
+  /**
+   * @generated from field: string next_start_after = 3;
+   */
+  nextStartAfter: string;
+
+  /**
+   * The read point of the page.
+   *
+   * @generated from field: uint64 index = 4;
+   */
+  index: bigint;
+};
+
+/**
+ * Describes the message blixard.v1.ListResponse.
+ * Use `create(ListResponseSchema)` to create a new message.
+ */
+export const ListResponseSchema: GenMessage<ListResponse> = /*@__PURE__*/
+  messageDesc(file_blixard_v1_kv, 10);
+
+/**
+ * @generated from message blixard.v1.WatchRequest
+ */
+export type WatchRequest = Message<"blixard.v1.WatchRequest"> & {
+  /**
+   * The key, or with `prefix` the prefix ("" with prefix: every key).
+   *
+   * @generated from field: string key = 1;
+   */
+  key: string;
+
+  /**
+   * @generated from field: bool prefix = 2;
+   */
+  prefix: boolean;
+
+  /**
+   * The first revision to report; 0: from now (the contacted node's applied index + 1).
+   *
+   * @generated from field: uint64 from_revision = 3;
+   */
+  fromRevision: bigint;
+
+  /**
+   * At most this many events per answer, 1..1000 (0 means 1000); a delete of several keys at
+   * one revision is never split, so an answer may hold up to 256 more.
+   *
+   * @generated from field: uint32 max_events = 4;
+   */
+  maxEvents: number;
+
+  /**
+   * How long to wait for a first event, at most 60000 ms (0 means 0: answer at once).
+   *
+   * @generated from field: uint32 wait_ms = 5;
+   */
+  waitMs: number;
+};
+
+/**
+ * Describes the message blixard.v1.WatchRequest.
+ * Use `create(WatchRequestSchema)` to create a new message.
+ */
+export const WatchRequestSchema: GenMessage<WatchRequest> = /*@__PURE__*/
+  messageDesc(file_blixard_v1_kv, 11);
+
+/**
+ * @generated from message blixard.v1.KvEvent
+ */
+export type KvEvent = Message<"blixard.v1.KvEvent"> & {
+  /**
+   * "put" or "delete".
+   *
+   * @generated from field: string type = 1;
+   */
+  type: string;
+
+  /**
+   * @generated from field: string key = 2;
+   */
+  key: string;
+
+  /**
+   * The value written ("" for a delete).
+   *
+   * @generated from field: string value = 3;
+   */
+  value: string;
+
+  /**
+   * The log index of the change.
+   *
+   * @generated from field: uint64 revision = 4;
+   */
+  revision: bigint;
+};
+
+/**
+ * Describes the message blixard.v1.KvEvent.
+ * Use `create(KvEventSchema)` to create a new message.
+ */
+export const KvEventSchema: GenMessage<KvEvent> = /*@__PURE__*/
+  messageDesc(file_blixard_v1_kv, 12);
+
+/**
+ * @generated from message blixard.v1.WatchResponse
+ */
+export type WatchResponse = Message<"blixard.v1.WatchResponse"> & {
+  /**
+   * The changes from from_revision on, in revision order.
+   *
+   * @generated from field: repeated blixard.v1.KvEvent events = 1;
+   */
+  events: KvEvent[];
+
+  /**
+   * Where to continue: the next call's from_revision.
+   *
+   * @generated from field: uint64 next_revision = 2;
+   */
+  nextRevision: bigint;
+
+  /**
+   * The contacted node's applied index when it answered.
+   *
+   * @generated from field: uint64 current_revision = 3;
+   */
+  currentRevision: bigint;
+};
+
+/**
+ * Describes the message blixard.v1.WatchResponse.
+ * Use `create(WatchResponseSchema)` to create a new message.
+ */
+export const WatchResponseSchema: GenMessage<WatchResponse> = /*@__PURE__*/
+  messageDesc(file_blixard_v1_kv, 13);
+
+/**
  * The replicated key-value store: every write goes through Raft; reads are
  * linearizable (ReadIndex) unless the caller asks for a serializable local read.
  * A request sent to a follower is forwarded to the leader. Keys and values are
- * strings; an absent key reads as "" (so compare-and-set from "" creates a key).
+ * strings. An empty value is a stored value: Get says whether the key was found.
  * Keys starting with "_blixard/" are reserved for the cluster's own records (read-only).
+ *
+ * Revisions: the revision of a write is the Raft log index of its entry (unique and
+ * monotone). Each key keeps its create revision, mod revision and version (writes since
+ * it was created), as etcd does; 0 when unknown (a key restored from a snapshot written
+ * before revisions existed).
  *
  * @generated from service blixard.v1.KvService
  */
@@ -187,7 +516,8 @@ export const KvService: GenService<{
     output: typeof PutResponseSchema;
   },
   /**
-   * Sets key to value only when its current value equals `expected` ("" for absent).
+   * Sets key to value only when its current value equals `expected`. An absent key
+   * compares equal to "": a cas from "" creates a key (and also matches a key holding "").
    *
    * @generated from rpc blixard.v1.KvService.CompareAndSet
    */
@@ -195,6 +525,37 @@ export const KvService: GenService<{
     methodKind: "unary";
     input: typeof CompareAndSetRequestSchema;
     output: typeof CompareAndSetResponseSchema;
+  },
+  /**
+   * Deletes a key, or the first keys (at most 256, in key order) starting with a prefix.
+   *
+   * @generated from rpc blixard.v1.KvService.Delete
+   */
+  delete: {
+    methodKind: "unary";
+    input: typeof DeleteRequestSchema;
+    output: typeof DeleteResponseSchema;
+  },
+  /**
+   * One page of keys in ascending key order, a linearizable read.
+   *
+   * @generated from rpc blixard.v1.KvService.List
+   */
+  list: {
+    methodKind: "unary";
+    input: typeof ListRequestSchema;
+    output: typeof ListResponseSchema;
+  },
+  /**
+   * A blocking query: the changes from a revision on, answered as soon as there are
+   * some, or empty at the wait deadline; call again from next_revision.
+   *
+   * @generated from rpc blixard.v1.KvService.Watch
+   */
+  watch: {
+    methodKind: "unary";
+    input: typeof WatchRequestSchema;
+    output: typeof WatchResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_blixard_v1_kv, 0);
