@@ -309,7 +309,10 @@ export class RequestPath {
       case "transfer-leader": {
         if (request.targetId === this.env.nodeId) return done(okOutcome({ kind: "transfer", leaderId: this.env.nodeId }, this.env.nodeId));
         // Said in the operator's words: leadership goes only to a voter (Raft calls it a conf-change refusal).
-        const voters = this.replica.status().raft.confState.voters;
+        const { voters, learners } = this.replica.status().raft.confState;
+        if (!voters.includes(request.targetId) && !learners.includes(request.targetId)) {
+          return done(notApplied("not-a-member", replica.core.currentLeader(), `cannot transfer leadership to node ${request.targetId}: it is not a member of the cluster (voters: ${voters.join(", ")})`));
+        }
         if (!voters.includes(request.targetId)) {
           return done(notApplied("invalid-conf-change", replica.core.currentLeader(), `cannot transfer leadership to node ${request.targetId}: it is not a voter (voters: ${voters.join(", ")})`));
         }

@@ -45,6 +45,8 @@ export function codeForNotApplied(reason: NotAppliedReason): Code {
       return Code.FailedPrecondition;
     case "invalid":
       return Code.InvalidArgument;
+    case "not-a-member":
+      return Code.NotFound;
     default:
       return unreachable(reason, "not-applied reason");
   }

@@ -15,7 +15,7 @@ import {
 import { UsageError } from "./usage-error.ts";
 import { parseHostPort } from "../os/address.ts";
 import { ConnectError } from "@connectrpc/connect";
-import { addApiOptions, apiClients, EXIT_NOT_APPLIED, formatTable, parseId, runApiCall, type ApiCommandOptions } from "./api-output.ts";
+import { addApiOptions, apiClients, EXIT_UNAVAILABLE, formatTable, parseId, runApiCall, type ApiCommandOptions } from "./api-output.ts";
 
 const WAIT_POLL_MS = 200;
 const WAIT_TIMEOUT_S_MAX = 86_400;
@@ -45,7 +45,7 @@ async function waitForCluster(options: ApiCommandOptions & { timeout: string }):
     if (Date.now() >= deadline) {
       if (terminal) process.stderr.write("\r\x1b[K");
       process.stderr.write(`blixard: cluster not ready within ${options.timeout} s at ${clients.url}: ${last}\n`);
-      process.exitCode = EXIT_NOT_APPLIED;
+      process.exitCode = EXIT_UNAVAILABLE;
       return;
     }
     if (terminal) process.stderr.write(`\r\x1b[Kwaiting for ${clients.url}: ${last}`);
