@@ -1,0 +1,105 @@
+// Logs that tell the story (docs/OPERATIONS.md, "Logs"; src/core/replica/replica-log.ts): a
+// three-node cluster's captured JSON log has each node's start line (id, addresses, version,
+// data directory), an election won, a leader change, a membership change with its index, and on
+// the removed node the line saying it was removed. Then the rate limit on its own.
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { InProcessCluster, type LogRecord } from "../../support/in-process-cluster.ts";
+import { waitUntil } from "../../support/wait-until.ts";
+import { LINES_PER_WINDOW_MAX, LineBudget, WINDOW_MS } from "../../../src/core/replica/replica-log.ts";
+import type { Environment } from "../../../src/core/env/environment.ts";
+import { BLIXARD_VERSION } from "../../../src/shell/version.ts";
+
+const INFO = 30;
+
+function find(log: readonly LogRecord[], pattern: RegExp, level = INFO): LogRecord | undefined {
+  return log.find((record) => pattern.test(record.msg) && record.level >= level);
+}
+
+describe("a three-node cluster's log tells the story", { timeout: 120_000 }, () => {
+  let dir: string;
+  let cluster: InProcessCluster;
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), "blixard-story-"));
+    cluster = await InProcessCluster.start(dir);
+  });
+  after(async () => {
+    await cluster?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test("start, an election won, a leader change, a membership change, and the removal on the removed node", async () => {
+    const leader = await cluster.waitForLeader();
+    for (const id of [1, 2, 3]) {
+      const started = find(cluster.logOf(id), /^node started/);
+      assert.ok(started !== undefined, `node ${id} logged its start`);
+      assert.equal(started.nodeId, id);
+      assert.equal(started.version, BLIXARD_VERSION);
+      assert.equal(started.api, cluster.nodes.get(id)!.apiAddress);
+      assert.equal(typeof started.peer, "string");
+      assert.equal(started.dataDir, join(dir, `node-${id}`));
+    }
+    const won = find(cluster.logOf(leader), /^election won/);
+    assert.ok(won !== undefined, `the leader ${leader} logged its election`);
+    assert.equal(typeof won.term, "number");
+    assert.ok((won.votesGranted as number) >= 2, `a majority of votes: ${JSON.stringify(won)}`);
+    for (const id of [1, 2, 3]) assert.ok(find(cluster.logOf(id), new RegExp(`^leader changed: node none -> node ${leader}$`)) !== undefined, `node ${id} logged the first leader`);
+
+    // A leader change: hand leadership to another node.
+    const next = [1, 2, 3].find((id) => id !== leader && id !== 3) ?? [1, 2].find((id) => id !== leader)!;
+    await cluster.client(leader).cluster.transferLeader({ targetId: BigInt(next) });
+    await waitUntil("the new leader", () => cluster.nodes.get(next)!.status().raft.role === "leader", 20_000);
+    await waitUntil("the leader change line on every node", () => [1, 2, 3].every((id) => find(cluster.logOf(id), new RegExp(`^leader changed: node ${leader} -> node ${next}$`)) !== undefined), 20_000);
+    const change = find(cluster.logOf(next), new RegExp(`^leader changed: node ${leader} -> node ${next}$`))!;
+    assert.equal(change.previousLeader, leader);
+    assert.equal(change.leader, next);
+    assert.ok(find(cluster.logOf(next), /^election won/) !== undefined, "the new leader won an election");
+
+    // A membership change: remove node 3 (not the leader).
+    const removal = await cluster.client(next).cluster.remove({ nodeId: 3n });
+    const index = Number(removal.index);
+    assert.ok(index > 0);
+    for (const id of [1, 2]) {
+      await waitUntil(`node ${id}'s membership line`, () => find(cluster.logOf(id), /^membership change applied: node 3 removed$/) !== undefined, 10_000);
+      const line = find(cluster.logOf(id), /^membership change applied: node 3 removed$/)!;
+      assert.equal(line.index, index);
+      assert.equal(line.member, 3);
+      assert.deepEqual(line.voters, [1, 2]);
+    }
+    await waitUntil("node 3's removal line", () => find(cluster.logOf(3), /was removed from the cluster/) !== undefined, 10_000);
+    const removed = cluster.logOf(3).filter((record) => /was removed from the cluster/.test(record.msg));
+    assert.equal(removed.length, 1, "said once");
+    assert.equal(removed[0]!.index, index);
+    assert.equal(removed[0]!.level, 40);
+  });
+});
+
+describe("the rate limit of repeating lines", () => {
+  function fakeEnv(): { env: Environment; warned: string[]; advanceMs: (ms: number) => void } {
+    let nowUs = 1_000_000;
+    const warned: string[] = [];
+    const env = {
+      nodeId: 1,
+      monotonic: { nowUs: () => nowUs },
+      log: { debug() {}, info() {}, warn: (_fields: unknown, message: string) => void warned.push(message), error() {} },
+    } as unknown as Environment;
+    return { env, warned, advanceMs: (ms) => (nowUs += ms * 1000) };
+  }
+
+  test(`at most ${LINES_PER_WINDOW_MAX} lines per ${WINDOW_MS / 1000} s, one warning, and the count carried into the next window`, () => {
+    const { env, warned, advanceMs } = fakeEnv();
+    const budget = new LineBudget(env, "election");
+    let written = 0;
+    for (let i = 0; i < 1_000; i++) if (budget.take().write) written += 1;
+    assert.equal(written, LINES_PER_WINDOW_MAX);
+    assert.equal(warned.length, 1);
+    assert.equal(budget.suppressedTotal, 1_000 - LINES_PER_WINDOW_MAX);
+    advanceMs(WINDOW_MS);
+    const first = budget.take();
+    assert.deepEqual(first, { write: true, suppressedBefore: 1_000 - LINES_PER_WINDOW_MAX });
+    assert.deepEqual(budget.take(), { write: true, suppressedBefore: 0 });
+  });
+});
