@@ -153,6 +153,8 @@ export interface ReplicaStatus {
   readonly messagesDroppedWhileDiskFull: number;
   /** Counters since start, for /metrics (src/shell/node/node-metrics.ts reads them at scrape time). */
   readonly counters: ReplicaCounters;
+  /** The index of the applied change that removed this node from the cluster (it was a member and is not), or 0. */
+  readonly removedAtIndex: number;
 }
 
 /**
@@ -475,6 +477,7 @@ export class Replica<Result, Query, QueryResult> {
       persistsRefusedNoSpace: this.persistsRefusedNoSpace,
       messagesDroppedWhileDiskFull: this.messagesDroppedWhileDiskFull,
       counters: { ...this.counters },
+      removedAtIndex: this.removedAt,
     };
   }
 

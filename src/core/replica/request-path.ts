@@ -185,6 +185,10 @@ export class RequestPath {
     if (this.stopped || this.replica.isStopped) return done(notApplied("stopped", 0, "node is shutting down"));
     const invalid = validateRequest(request);
     if (invalid !== undefined) return done(notApplied("invalid", 0, invalid));
+    // A removed node still knows its old leader and its old state: it must not serve (or forward)
+    // as if it were a member. Its client is told to go to a member (docs/OPERATIONS.md, "A removed node").
+    const removedAt = this.replica.removedAtIndex();
+    if (removedAt !== 0) return done(notApplied("removed", 0, `this node (${this.env.nodeId}) was removed from the cluster at index ${removedAt}; contact a member`));
     // A node whose disk is full refuses writes before forwarding them: its client learns which disk, at once.
     const diskFull = writesLog(request) ? this.replica.diskFullAlarm() : undefined;
     if (diskFull !== undefined) return done(notApplied("disk-full", this.replica.core.currentLeader(), diskFull.message));

@@ -32,6 +32,7 @@ export function codeForNotApplied(reason: NotAppliedReason): Code {
     case "forward-not-sent":
     case "stopped":
     case "superseded":
+    case "removed":
       return Code.Unavailable;
     case "overloaded":
     case "too-many-uncommitted":

@@ -33,12 +33,13 @@ async function waitForCluster(options: ApiCommandOptions & { timeout: string }):
     try {
       // A linearizable-enough check: this node's own view must name a leader, and it must answer at all.
       const status = await clients.cluster.status({ localOnly: true });
-      if (status.leaderId > 0n) {
+      const removed = status.nodes[0]?.role === "removed";
+      if (removed) last = status.nodes[0]!.alarms.find((alarm) => alarm.startsWith("removed")) ?? "removed from the cluster";
+      else if (status.leaderId > 0n) {
         if (terminal) process.stderr.write("\r\x1b[K");
         process.stdout.write(options.output === "json" ? `${JSON.stringify({ ready: true, leaderId: String(status.leaderId), nodeId: String(status.nodeId) })}\n` : `ready: node ${status.nodeId} knows leader ${status.leaderId}\n`);
         return;
-      }
-      last = "no leader known yet";
+      } else last = "no leader known yet";
     } catch (error) {
       last = ConnectError.from(error).rawMessage.split("\n")[0]!;
     }
