@@ -9,7 +9,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { InProcessCluster, type LogRecord } from "../../support/in-process-cluster.ts";
 import { waitUntil } from "../../support/wait-until.ts";
-import { LINES_PER_WINDOW_MAX, LineBudget, WINDOW_MS } from "../../../src/core/replica/replica-log.ts";
+import { LINES_PER_WINDOW_MAX, LineBudget, ReplicaLog, WINDOW_MS } from "../../../src/core/replica/replica-log.ts";
+import type { Message } from "../../../src/core/raft/types.ts";
 import type { Environment } from "../../../src/core/env/environment.ts";
 import { BLIXARD_VERSION } from "../../../src/shell/version.ts";
 
@@ -77,18 +78,66 @@ describe("a three-node cluster's log tells the story", { timeout: 120_000 }, () 
   });
 });
 
-describe("the rate limit of repeating lines", () => {
-  function fakeEnv(): { env: Environment; warned: string[]; advanceMs: (ms: number) => void } {
-    let nowUs = 1_000_000;
-    const warned: string[] = [];
-    const env = {
-      nodeId: 1,
-      monotonic: { nowUs: () => nowUs },
-      log: { debug() {}, info() {}, warn: (_fields: unknown, message: string) => void warned.push(message), error() {} },
-    } as unknown as Environment;
-    return { env, warned, advanceMs: (ms) => (nowUs += ms * 1000) };
-  }
+function fakeEnv(): { env: Environment; warned: string[]; infos: Array<{ fields: Record<string, unknown>; message: string }>; advanceMs: (ms: number) => void } {
+  let nowUs = 1_000_000;
+  const warned: string[] = [];
+  const infos: Array<{ fields: Record<string, unknown>; message: string }> = [];
+  const env = {
+    nodeId: 1,
+    monotonic: { nowUs: () => nowUs },
+    log: { debug() {}, info: (fields: Record<string, unknown>, message: string) => void infos.push({ fields, message }), warn: (_fields: unknown, message: string) => void warned.push(message), error() {} },
+  } as unknown as Environment;
+  return { env, warned, infos, advanceMs: (ms) => (nowUs += ms * 1000) };
+}
 
+describe("the replica's lines on their own", () => {
+  const vote = (from: number, term: number, granted: boolean): Message => ({ type: "vote-response", from, to: 1, term, preVote: false, granted }) as Message;
+
+  test("an election won counts the votes heard (its own included); one lost says so; pre-votes are not counted", () => {
+    const { env, infos } = fakeEnv();
+    const story = new ReplicaLog(env);
+    story.roleChanged({ previousRole: "follower", role: "candidate", previousLeader: 0, leader: 0, term: 4, voters: [1, 2, 3, 4, 5] });
+    story.heard(vote(2, 4, true));
+    story.heard({ ...vote(3, 4, true), preVote: true } as Message);
+    story.heard(vote(4, 3, true)); // an old term's
+    story.heard(vote(5, 4, false));
+    story.heard(vote(3, 4, true));
+    story.roleChanged({ previousRole: "candidate", role: "leader", previousLeader: 0, leader: 1, term: 4, voters: [1, 2, 3, 4, 5] });
+    assert.deepEqual(infos.map((line) => line.message), ["election started: campaigning for leadership", "election won: this node leads", "leader changed: node none -> node 1"]);
+    assert.equal(infos[1]!.fields.votesGranted, 3);
+    assert.equal(infos[1]!.fields.votesNeeded, 3);
+    story.roleChanged({ previousRole: "leader", role: "candidate", previousLeader: 1, leader: 0, term: 5, voters: [1, 2, 3, 4, 5] });
+    story.heard(vote(2, 5, false));
+    story.roleChanged({ previousRole: "candidate", role: "follower", previousLeader: 0, leader: 2, term: 6, voters: [1, 2, 3, 4, 5] });
+    assert.deepEqual(infos.slice(3).map((line) => line.message), ["election started: campaigning for leadership", "election lost", "leader changed: node 1 -> node 2"]);
+  });
+
+  test("snapshots sent, installed and taken carry index and bytes; membership lines name the member and index", () => {
+    const { env, infos, warned } = fakeEnv();
+    const story = new ReplicaLog(env);
+    story.snapshotSent(3, 100, 4_096);
+    story.snapshotInstalled(100, 4_096, 2);
+    story.snapshotTaken(200, 8_192);
+    assert.deepEqual(infos.map((line) => [line.message, line.fields.index, line.fields.bytes]), [
+      ["snapshot sent to node 3", 100, 4_096],
+      ["snapshot installed from the leader", 100, 4_096],
+      ["snapshot taken; the log before it is compacted", 200, 8_192],
+    ]);
+    infos.length = 0;
+    assert.equal(story.membershipApplied(7, { voters: [1, 2, 3], learners: [] }, { voters: [1, 2, 3], learners: [4] }), false);
+    assert.equal(story.membershipApplied(8, { voters: [1, 2, 3], learners: [4] }, { voters: [1, 2, 3, 4], learners: [] }), false);
+    assert.equal(story.membershipApplied(9, { voters: [1, 2, 3, 4], learners: [] }, { voters: [2, 3, 4], learners: [] }), true);
+    assert.deepEqual(infos.map((line) => [line.message, line.fields.index]), [
+      ["membership change applied: node 4 added as a learner", 7],
+      ["membership change applied: node 4 promoted to voter", 8],
+      ["membership change applied: node 1 removed", 9],
+    ]);
+    assert.equal(warned.length, 1);
+    assert.match(warned[0]!, /this node \(1\) was removed from the cluster at index 9/);
+  });
+});
+
+describe("the rate limit of repeating lines", () => {
   test(`at most ${LINES_PER_WINDOW_MAX} lines per ${WINDOW_MS / 1000} s, one warning, and the count carried into the next window`, () => {
     const { env, warned, advanceMs } = fakeEnv();
     const budget = new LineBudget(env, "election");
