@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { NodeRuntime } from "../../src/shell/node/runtime.ts";
 import { startSingleNode } from "../support/single-node.ts";
+import { EXIT_INVALID_INPUT, EXIT_NOT_FOUND, EXIT_PERMISSION_DENIED, EXIT_UNAVAILABLE } from "../../src/shell/cli/api-output.ts";
 
 
 interface Run {
@@ -98,7 +99,7 @@ describe("blixard kv and cluster commands", { timeout: 120_000 }, () => {
     assert.equal(statSync(contextFile).mode & 0o777, 0o600);
     // This node was not started with that hash: the context's token is refused, which shows it was the one sent.
     const fromContext = await blixardWith({ BLIXARD_CONTEXT: contextFile, BLIXARD_TOKEN: "" }, "kv", "get", "color");
-    assert.equal(fromContext.code, 1);
+    assert.equal(fromContext.code, EXIT_PERMISSION_DENIED);
     assert.equal(fromContext.stderr, "blixard: Unauthenticated: unknown or revoked token\n");
     // The environment's token wins over the context's.
     const fromEnv = await blixardWith({ BLIXARD_CONTEXT: contextFile }, "kv", "get", "color");
@@ -117,13 +118,17 @@ describe("blixard kv and cluster commands", { timeout: 120_000 }, () => {
     assert.match(badHash.stderr, /^blixard: --bootstrap-token-hash: "nope" is not ID:SHA256HEX/);
   });
 
-  test("errors are one line: exit 1 for a failed call, exit 2 for bad input", async () => {
+  test("errors are one line: the exit code names the class of a failed call, exit 2 for bad input", async () => {
     const invalid = await blixard("kv", "put", "_blixard/x", "y", endpoint);
-    assert.equal(invalid.code, 1);
+    assert.equal(invalid.code, EXIT_INVALID_INPUT);
     assert.equal(invalid.stderr, "blixard: InvalidArgument: key: keys starting with _blixard/ are reserved for the cluster\n");
     const unreachable = await blixard("kv", "get", "a", "--endpoint", "127.0.0.1:1");
-    assert.equal(unreachable.code, 1);
+    assert.equal(unreachable.code, EXIT_UNAVAILABLE);
     assert.match(unreachable.stderr, /^blixard: Unavailable: cannot reach http:\/\/127\.0\.0\.1:1[^\n]*\n$/);
+    // A member the request names does not exist: not found, in the operator's words.
+    const transfer = await blixard("cluster", "transfer-leader", "9", endpoint);
+    assert.equal(transfer.code, EXIT_NOT_FOUND, transfer.stderr);
+    assert.match(transfer.stderr, /^blixard: NotFound: cannot transfer leadership to node 9: it is not a member of the cluster \(voters: 1\)/);
     const noEndpoint = await blixard("kv", "get", "a");
     assert.equal(noEndpoint.code, 2);
     assert.equal(noEndpoint.stderr, "blixard: --endpoint is required (or set BLIXARD_ENDPOINT)\n");

@@ -10,6 +10,7 @@ import { join, resolve } from "node:path";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { createApiClients } from "../../src/shell/api/client.ts";
 import { ADMIN_TOKEN } from "../support/admin-token.ts";
+import { EXIT_CONFLICT, EXIT_PERMISSION_DENIED } from "../../src/shell/cli/api-output.ts";
 import { ProcessCluster, waitFor } from "./process-cluster.ts";
 import { issueClient } from "../../src/shell/cli/ca-command.ts";
 
@@ -79,7 +80,7 @@ describe("three node processes: tokens and roles", { timeout: 180_000 }, () => {
       assert.equal(await codeOf(clients.token.listTokens({})), "PermissionDenied");
     }
     const put = await blixard(token, "kv", "put", "shared", "mine", endpoint(leader));
-    assert.equal(put.code, 1);
+    assert.equal(put.code, EXIT_PERMISSION_DENIED);
     assert.match(put.stderr, /^blixard: PermissionDenied: a read-only token may not call blixard\.v1\.KvService\/Put/);
 
     // The list shows ids, roles, tenants and stamps; never a secret or a hash.
@@ -109,10 +110,10 @@ describe("three node processes: tokens and roles", { timeout: 180_000 }, () => {
     const again = await blixard(ADMIN_TOKEN.text, "token", "revoke", info.id, endpoint(leader));
     assert.match(again.stdout, /was not in the book/);
     const refused = await blixard(token, "kv", "get", "shared", endpoint(follower));
-    assert.equal(refused.code, 1);
+    assert.equal(refused.code, EXIT_PERMISSION_DENIED);
     assert.equal(refused.stderr, "blixard: Unauthenticated: unknown or revoked token\n");
     const none = await blixard("", "cluster", "status", endpoint(follower));
-    assert.equal(none.code, 1);
+    assert.equal(none.code, EXIT_PERMISSION_DENIED);
     assert.match(none.stderr, /^blixard: Unauthenticated: no bearer token/);
   });
 
@@ -124,7 +125,7 @@ describe("three node processes: tokens and roles", { timeout: 180_000 }, () => {
 
     const attack = ["cluster", "add-learner", String(victim), "--peer", "127.0.0.1:1", "--api", "127.0.0.1:2", endpoint(leader)];
     const asAdmin = await blixard(ADMIN_TOKEN.text, ...attack);
-    assert.equal(asAdmin.code, 1);
+    assert.equal(asAdmin.code, EXIT_CONFLICT);
     assert.match(asAdmin.stderr, new RegExp(`^blixard: FailedPrecondition: node ${victim} is already a member \\(peer ${real.peer.replace(/\./g, "\\.")}, .*--update-addresses`));
     assert.match((await blixard(operator.token, ...attack)).stderr, /^blixard: PermissionDenied: /);
     assert.match((await blixard("", ...attack)).stderr, /^blixard: Unauthenticated: /);

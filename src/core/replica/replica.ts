@@ -47,6 +47,7 @@ import type { RaftStorage, StorageError } from "../storage/raft-storage.ts";
 import { DeadlineSweep } from "./deadline-sweep.ts";
 import { DISK_RESERVE_BYTES_DEFAULT, DiskSpace, type DiskFullAlarm } from "./disk-space.ts";
 import { RaftChannel } from "./raft-channel.ts";
+import { isMember, ReplicaLog } from "./replica-log.ts";
 import type { StateMachine } from "./state-machine.ts";
 import { TickSchedule } from "./tick-schedule.ts";
 
@@ -152,6 +153,8 @@ export interface ReplicaStatus {
   readonly messagesDroppedWhileDiskFull: number;
   /** Counters since start, for /metrics (src/shell/node/node-metrics.ts reads them at scrape time). */
   readonly counters: ReplicaCounters;
+  /** The index of the applied change that removed this node from the cluster (it was a member and is not), or 0. */
+  readonly removedAtIndex: number;
 }
 
 /**
@@ -259,6 +262,10 @@ export class Replica<Result, Query, QueryResult> {
   private seenLeaderId: NodeId = 0;
   /** A snapshot refused for want of space is not tried again before this monotonic time. */
   private snapshotRetryAtUs = Number.MIN_SAFE_INTEGER;
+  /** The operator's story: elections, leaders, membership, snapshots (logging only: replica-log.ts). */
+  private readonly story: ReplicaLog;
+  /** The index of the applied change that removed this node from the configuration, while it is not a member again; 0: not removed. */
+  private removedAt = 0;
 
   constructor(
     private readonly env: Environment,
@@ -274,6 +281,7 @@ export class Replica<Result, Query, QueryResult> {
     this.leaseReadsOn = options.readMode === "lease";
     assert(!this.leaseReadsOn || options.raft.checkQuorum, "lease reads need CheckQuorum (the voters' side of the lease)");
     this.leasePromiseUs = leaderLeasePromiseUs(options);
+    this.story = new ReplicaLog(env);
     this.diskSpace = new DiskSpace(env, { reserveBytes: options.diskReserveBytes ?? DISK_RESERVE_BYTES_DEFAULT, checkIntervalMs: options.tickMs });
     this.diskRetryDelayMinMs = options.diskRetryDelayMinMs ?? 10;
     this.diskRetryDelayMaxMs = options.diskRetryDelayMaxMs ?? 1000;
@@ -338,6 +346,7 @@ export class Replica<Result, Query, QueryResult> {
       return;
     }
     if (message.to !== this.env.nodeId) assert(false, `message for ${message.to} delivered to ${this.env.nodeId}`);
+    this.story.heard(message);
     this.ticks.beforeInput();
     this.core.step(message);
     this.drive();
@@ -468,6 +477,7 @@ export class Replica<Result, Query, QueryResult> {
       persistsRefusedNoSpace: this.persistsRefusedNoSpace,
       messagesDroppedWhileDiskFull: this.messagesDroppedWhileDiskFull,
       counters: { ...this.counters },
+      removedAtIndex: this.removedAt,
     };
   }
 
@@ -681,6 +691,7 @@ export class Replica<Result, Query, QueryResult> {
       // However the core came to send it (a transfer, its own removal), a TimeoutNow lets the
       // target campaign through the voters' lease: this term's lease is void for good.
       if (message.type === "timeout-now") this.leaseRevokedTerm = Math.max(this.leaseRevokedTerm, message.term);
+      else if (message.type === "snapshot") this.story.snapshotSent(message.to, message.snapshot.metadata.index, message.snapshot.data.length);
       this.raftChannel.send(message);
     }
   }
@@ -709,6 +720,14 @@ export class Replica<Result, Query, QueryResult> {
   }
 
   private countSoftState(soft: SoftState): void {
+    this.story.roleChanged({
+      previousRole: this.seenRole,
+      role: soft.role,
+      previousLeader: this.seenLeaderId,
+      leader: soft.leaderId,
+      term: this.core.currentTerm(),
+      voters: this.core.status().confState.voters,
+    });
     if (soft.role !== this.seenRole) {
       if (soft.role === "candidate" || (soft.role === "leader" && this.seenRole !== "candidate")) this.counters.campaigns += 1;
       if (soft.role === "leader") this.counters.electionsWon += 1;
@@ -725,7 +744,11 @@ export class Replica<Result, Query, QueryResult> {
     this.machine.restore(snapshot.data);
     this.applied = index;
     this.snapshotIndex = index;
+    const before = this.appliedConfState;
     this.appliedConfState = snapshot.metadata.confState;
+    this.story.snapshotInstalled(index, snapshot.data.length, this.core.currentLeader());
+    // A joiner's first snapshot is its first configuration, not a change to log.
+    if (before.voters.length + before.learners.length > 0) this.membershipApplied(index, before, this.appliedConfState);
     // Commands waiting at covered indexes cannot be told apart from others' entries any more.
     for (const [pendingIndex, command] of this.commands) {
       if (pendingIndex > index) continue;
@@ -740,8 +763,10 @@ export class Replica<Result, Query, QueryResult> {
     if (entry.index !== this.applied + 1) assert(false, `applying ${entry.index} after ${this.applied}`);
     let result: unknown = undefined;
     if (entry.type === "conf-change") {
+      const before = this.appliedConfState;
       this.appliedConfState = confStateAfterEntries(this.appliedConfState, [entry]);
       result = this.appliedConfState;
+      this.membershipApplied(entry.index, before, this.appliedConfState);
     } else if (entry.data.length > 0) {
       result = this.machine.apply(entry.index, entry.data);
     }
@@ -757,6 +782,22 @@ export class Replica<Result, Query, QueryResult> {
       // Another leader's entry took this slot: the proposal was truncated and is never applied.
       command.done({ status: "rejected", refusal: { code: "superseded", index: entry.index } });
     }
+  }
+
+  /** Logs a configuration change and keeps track of this node's own removal (and return). */
+  private membershipApplied(index: number, before: ConfState, after: ConfState): void {
+    if (this.story.membershipApplied(index, before, after)) {
+      this.removedAt = index;
+    } else if (this.removedAt !== 0 && isMember(after, this.env.nodeId)) {
+      this.removedAt = 0;
+      this.story.memberAgain(index);
+    }
+    assert(this.removedAt === 0 || !isMember(after, this.env.nodeId), "a removed node is not a member");
+  }
+
+  /** The index of the applied change that removed this node (it was a member and is not), or 0. */
+  removedAtIndex(): number {
+    return this.removedAt;
   }
 
   private answerReads(): void {
@@ -802,6 +843,7 @@ export class Replica<Result, Query, QueryResult> {
       if (error !== undefined) return this.fail(error);
       this.persisting = false;
       this.snapshotIndex = index;
+      this.story.snapshotTaken(index, snapshot.data.length);
       this.core.compact(index, snapshot.data);
       this.drive();
     });

@@ -188,6 +188,10 @@ export class RequestPath {
     if (this.stopped || this.replica.isStopped) return done(notApplied("stopped", 0, "node is shutting down"));
     const invalid = validateRequest(request);
     if (invalid !== undefined) return done(notApplied("invalid", 0, invalid));
+    // A removed node still knows its old leader and its old state: it must not serve (or forward)
+    // as if it were a member. Its client is told to go to a member (docs/OPERATIONS.md, "A removed node").
+    const removedAt = this.replica.removedAtIndex();
+    if (removedAt !== 0) return done(notApplied("removed", 0, `this node (${this.env.nodeId}) was removed from the cluster at index ${removedAt}; contact a member`));
     // A node whose disk is full refuses writes before forwarding them: its client learns which disk, at once.
     const diskFull = writesLog(request) ? this.replica.diskFullAlarm() : undefined;
     if (diskFull !== undefined) return done(notApplied("disk-full", this.replica.core.currentLeader(), diskFull.message));
@@ -336,7 +340,10 @@ export class RequestPath {
       case "transfer-leader": {
         if (request.targetId === this.env.nodeId) return done(okOutcome({ kind: "transfer", leaderId: this.env.nodeId }, this.env.nodeId));
         // Said in the operator's words: leadership goes only to a voter (Raft calls it a conf-change refusal).
-        const voters = this.replica.status().raft.confState.voters;
+        const { voters, learners } = this.replica.status().raft.confState;
+        if (!voters.includes(request.targetId) && !learners.includes(request.targetId)) {
+          return done(notApplied("not-a-member", replica.core.currentLeader(), `cannot transfer leadership to node ${request.targetId}: it is not a member of the cluster (voters: ${voters.join(", ")})`));
+        }
         if (!voters.includes(request.targetId)) {
           return done(notApplied("invalid-conf-change", replica.core.currentLeader(), `cannot transfer leadership to node ${request.targetId}: it is not a voter (voters: ${voters.join(", ")})`));
         }

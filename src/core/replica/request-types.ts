@@ -112,6 +112,8 @@ export const NOT_APPLIED_REASONS = [
   "map-full", // the key-value map is full: the command was applied as a no-op
   "invalid", // the request is malformed (a wire request the services would have refused)
   "disk-full", // the disk-full alarm is raised on the node that refused it (the detail names the node and its data directory)
+  "not-a-member", // the request names a node that is not in the cluster's configuration (a leader transfer to it)
+  "removed", // this node was removed from the cluster: it serves nothing as a member (the detail says at which index)
 ] as const;
 export type NotAppliedReason = (typeof NOT_APPLIED_REASONS)[number];
 

@@ -160,6 +160,8 @@ function runSteps(steps: readonly Step[], done: Next): void {
 
 export class RaftStorage {
   readonly recovered: RecoveredState;
+  /** What opening repaired (for the node's log): torn tails cut to a size, files removed. Empty for a new store. */
+  recoveryRepairs: { readonly truncations: ReadonlyArray<{ readonly name: string; readonly sizeBytes: number }>; readonly removals: readonly string[] } = { truncations: [], removals: [] };
   private readonly disk: Disk;
   private readonly options: ResolvedOptions;
   /** The live segments in order; the last one is the tail that appends go to. */
@@ -232,6 +234,7 @@ export class RaftStorage {
       confState: recoveredConfState(recovery, bootstrap),
     };
     const storage = new RaftStorage(disk, resolved, recovered, recovery.segments, recovery.terms, recovery.storedHardState);
+    storage.recoveryRepairs = { truncations: recovery.truncations, removals: recovery.removals };
 
     const steps: Step[] = [];
     if (stored === undefined) {

@@ -16,6 +16,7 @@ import { assert } from "../../core/assert.ts";
 import { REQUEST_BYTES_MAX } from "../../core/replica/request-types.ts";
 import { STRICT_UTF8 } from "./strict-utf8.ts";
 import { createTlsApiServer, type ApiTls } from "./tls-api-listener.ts";
+import { withConnectErrorBodies } from "./connect-error-body.ts";
 
 export interface ApiServer {
   /** The bound "host:port". */
@@ -126,7 +127,10 @@ export function startApiServer(
     return hooks.plainPaths?.(request, response) ?? false;
   };
   const handler = (request: http.IncomingMessage | http2.Http2ServerRequest, response: http.ServerResponse | http2.Http2ServerResponse): void => {
-    if (!front(request, response)) void connectHandler(request as never, response as never);
+    if (front(request, response)) return;
+    // connect-node's 404, 405, 415 and 413 have no body: they get a Connect error body (connect-error-body.ts).
+    withConnectErrorBodies(request, response);
+    void connectHandler(request as never, response as never);
   };
   const fastPathFront = (request: http.IncomingMessage, response: http.ServerResponse): boolean => front(request, response) || (fastPath?.(request, response) ?? false);
   const stats: ApiServerStats = {

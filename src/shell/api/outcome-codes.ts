@@ -32,6 +32,7 @@ export function codeForNotApplied(reason: NotAppliedReason): Code {
     case "forward-not-sent":
     case "stopped":
     case "superseded":
+    case "removed":
       return Code.Unavailable;
     case "overloaded":
     case "too-many-uncommitted":
@@ -45,6 +46,8 @@ export function codeForNotApplied(reason: NotAppliedReason): Code {
       return Code.FailedPrecondition;
     case "invalid":
       return Code.InvalidArgument;
+    case "not-a-member":
+      return Code.NotFound;
     default:
       return unreachable(reason, "not-applied reason");
   }

@@ -25,6 +25,7 @@ export function readiness(nodeId: NodeId, stopped: boolean, status: ReplicaStatu
   assert(nodeId >= 1, "a node id is positive");
   const raft = status.raft;
   if (stopped || status.stopped) return { ready: false, reason: "the node is stopping" };
+  if (status.removedAtIndex !== 0) return { ready: false, reason: `node ${nodeId} was removed from the cluster at index ${status.removedAtIndex}` };
   const { voters, learners } = raft.confState;
   if (!voters.includes(nodeId) && !learners.includes(nodeId)) {
     return { ready: false, reason: `node ${nodeId} is not a member of the cluster it knows (not yet joined, or removed)` };

@@ -116,11 +116,14 @@ export function createNodeServices(runtime: NodeRuntime, gate: Gatekeeper): Node
     const status = runtime.status();
     const raft = status.raft;
     return create(NodeStatusSchema, {
-      alarms: status.diskFull === undefined ? [] : [`disk-full: ${status.diskFull.message}`],
+      alarms: [
+        ...(status.diskFull === undefined ? [] : [`disk-full: ${status.diskFull.message}`]),
+        ...(status.removedAtIndex === 0 ? [] : [`removed from the cluster at index ${status.removedAtIndex}`]),
+      ],
       id: BigInt(runtime.nodeId),
       reachable: true,
-      // The core calls a learner a follower; operators want to see which nodes vote.
-      role: raft.confState.learners.includes(runtime.nodeId) ? "learner" : raft.role,
+      // The core calls a learner a follower; operators want to see which nodes vote, and which one was removed.
+      role: status.removedAtIndex !== 0 ? "removed" : raft.confState.learners.includes(runtime.nodeId) ? "learner" : raft.role,
       term: BigInt(raft.hardState.term),
       leaderId: BigInt(raft.leaderId),
       commit: BigInt(raft.hardState.commit),

@@ -151,28 +151,33 @@ export function endpointProblem(endpoint: string): string | undefined {
   return undefined;
 }
 
-/** A failed call whose request certainly had no effect (or a bad flag: 2, from UsageError). */
+// The exit codes of every command that calls a node's API: ONE table (docs/OPERATIONS.md, "Exit
+// codes of the CLI's API commands"). 2 is a usage error (UsageError, usage-error.ts); 4 and 5 are
+// `blixard node`'s own (fatal-exit.ts), so the classes of "certainly not applied" start at 6.
+/** A failed call whose request certainly had no effect, for a reason none of the classes below names (quota, capacity, overload, a full disk, a TLS mismatch). */
 export const EXIT_NOT_APPLIED = 1;
 /** A failed call whose outcome is unknown: the write or change may or may not have been applied. */
 export const EXIT_OUTCOME_UNKNOWN = 3;
-// The orchestrator's commands (`vm`, `node list|get|cordon|uncordon|drain`, `tenant`) tell apart
-// four classes of "certainly not applied" besides 1 (docs/OPERATIONS.md, "Exit codes of the CLI").
-// 4 and 5 are `blixard node`'s (storage failed, internal error), so these start at 6.
-/** The VM, node or tenant does not exist (NotFound). */
+/** What the request names does not exist: a VM, node, tenant or member (NotFound). */
 export const EXIT_NOT_FOUND = 6;
-/** The state is not what the command assumed: the name is taken, a stale generation, a transition not allowed now (AlreadyExists, FailedPrecondition). */
+/** The state is not what the command assumed: the name is taken, a stale generation, a transition or membership change not allowed now, a `kv cas` whose compare failed (AlreadyExists, FailedPrecondition). */
 export const EXIT_CONFLICT = 7;
 /** The input is wrong: a spec file or a field the node refused (InvalidArgument, or a spec file refused before it was sent). */
 export const EXIT_INVALID_INPUT = 8;
-/** No node could take it now: unreachable, no leader, stopping (Unavailable). Retry. */
+/** No node could take it now: unreachable, no leader, stopping, removed from the cluster (Unavailable). Retry, maybe elsewhere. */
 export const EXIT_UNAVAILABLE = 9;
+/** The token is missing, unknown, expired or revoked, or its role may not do this (Unauthenticated, PermissionDenied). */
+export const EXIT_PERMISSION_DENIED = 10;
 
-/** Which exit codes a command uses: "outcome" (0 1 2 3, `kv` and `cluster`) or "detailed" (also 6 7 8 9). */
+/**
+ * Kept only so that callers written for the two modes this file had ("outcome": 0-3, "detailed":
+ * also 6-9) still compile: every command now uses the one table, and the value is ignored.
+ * @deprecated drop the argument.
+ */
 export type ExitCodes = "outcome" | "detailed";
 
-/** The exit code of a failed call that certainly had no effect. */
-export function notAppliedExitCode(code: Code, exitCodes: ExitCodes): number {
-  if (exitCodes === "outcome") return EXIT_NOT_APPLIED;
+/** The exit code of a failed call that certainly had no effect (the second argument is ignored: see ExitCodes). */
+export function notAppliedExitCode(code: Code, _ignored?: ExitCodes): number {
   switch (code) {
     case Code.NotFound:
       return EXIT_NOT_FOUND;
@@ -183,13 +188,16 @@ export function notAppliedExitCode(code: Code, exitCodes: ExitCodes): number {
       return EXIT_INVALID_INPUT;
     case Code.Unavailable:
       return EXIT_UNAVAILABLE;
+    case Code.Unauthenticated:
+    case Code.PermissionDenied:
+      return EXIT_PERMISSION_DENIED;
     default:
       return EXIT_NOT_APPLIED;
   }
 }
 
 /** Writes a failed call's one line to stderr and sets the exit code. */
-export function reportApiError(error: unknown, clients: ApiClients, exitCodes: ExitCodes = "outcome"): void {
+export function reportApiError(error: unknown, clients: ApiClients, _ignored?: ExitCodes): void {
   const connect = ConnectError.from(error);
   const tlsReason = explainTlsError(clients.url, connect.rawMessage);
   const reason =
@@ -200,7 +208,7 @@ export function reportApiError(error: unknown, clients: ApiClients, exitCodes: E
         : connect.rawMessage;
   const unknown = tlsReason?.handshake !== true && outcomeClassOfError(connect) === "unknown";
   process.stderr.write(`blixard: ${Code[connect.code]}: ${reason.split("\n")[0]}${unknown && !/outcome unknown/.test(reason) ? " (outcome unknown: it may or may not have been applied)" : ""}\n`);
-  process.exitCode = unknown ? EXIT_OUTCOME_UNKNOWN : tlsReason !== undefined ? EXIT_NOT_APPLIED : notAppliedExitCode(connect.code, exitCodes);
+  process.exitCode = unknown ? EXIT_OUTCOME_UNKNOWN : tlsReason !== undefined ? EXIT_NOT_APPLIED : notAppliedExitCode(connect.code);
 }
 
 /** A message as -o json (one line) or -o yaml (a document). */
@@ -211,18 +219,18 @@ export function formatMessage<Desc extends DescMessage>(output: string, schema: 
 
 /**
  * Runs one API call; prints its result as JSON, YAML or through `table`. A failure is one line on
- * stderr, exit 1 when the request certainly had no effect (or 6..9 with `detailed` exit codes),
- * exit 3 when its outcome is unknown (docs/OPERATIONS.md: deadline_exceeded from the node, or the
- * connection broke after sending).
+ * stderr and an exit code of the one table above: 3 when its outcome is unknown (docs/OPERATIONS.md:
+ * deadline_exceeded from the node, or the connection broke after sending), else the class of
+ * "certainly not applied" (1, 6 to 10). The last argument is ignored (see ExitCodes).
  */
 export async function runApiCall<Desc extends DescMessage>(
   options: ApiCommandOptions,
   schema: Desc,
   call: (clients: ApiClients) => Promise<MessageShape<Desc>>,
   table: (response: MessageShape<Desc>, clients: ApiClients) => string,
-  exitCodes: ExitCodes = "outcome",
+  _ignored?: ExitCodes,
 ): Promise<void> {
-  await runApiCallAnswering(options, schema, call, table, exitCodes);
+  await runApiCallAnswering(options, schema, call, table);
 }
 
 /** runApiCall that also hands back the response (undefined after a failure, already reported). */
@@ -231,14 +239,14 @@ export async function runApiCallAnswering<Desc extends DescMessage>(
   schema: Desc,
   call: (clients: ApiClients) => Promise<MessageShape<Desc>>,
   table: (response: MessageShape<Desc>, clients: ApiClients) => string,
-  exitCodes: ExitCodes = "outcome",
+  _ignored?: ExitCodes,
 ): Promise<MessageShape<Desc> | undefined> {
   const clients = apiClients(options);
   let response: MessageShape<Desc>;
   try {
     response = await call(clients);
   } catch (error) {
-    reportApiError(error, clients, exitCodes);
+    reportApiError(error, clients);
     return undefined;
   }
   if (options.output === "json" || options.output === "yaml") process.stdout.write(`${formatMessage(options.output, schema, response)}\n`);

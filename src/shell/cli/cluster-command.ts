@@ -15,7 +15,7 @@ import {
 import { UsageError } from "./usage-error.ts";
 import { parseHostPort } from "../os/address.ts";
 import { ConnectError } from "@connectrpc/connect";
-import { addApiOptions, apiClients, EXIT_NOT_APPLIED, formatTable, parseId, runApiCall, type ApiCommandOptions } from "./api-output.ts";
+import { addApiOptions, apiClients, EXIT_UNAVAILABLE, formatTable, parseId, runApiCall, type ApiCommandOptions } from "./api-output.ts";
 
 const WAIT_POLL_MS = 200;
 const WAIT_TIMEOUT_S_MAX = 86_400;
@@ -33,19 +33,20 @@ async function waitForCluster(options: ApiCommandOptions & { timeout: string }):
     try {
       // A linearizable-enough check: this node's own view must name a leader, and it must answer at all.
       const status = await clients.cluster.status({ localOnly: true });
-      if (status.leaderId > 0n) {
+      const removed = status.nodes[0]?.role === "removed";
+      if (removed) last = status.nodes[0]!.alarms.find((alarm) => alarm.startsWith("removed")) ?? "removed from the cluster";
+      else if (status.leaderId > 0n) {
         if (terminal) process.stderr.write("\r\x1b[K");
         process.stdout.write(options.output === "json" ? `${JSON.stringify({ ready: true, leaderId: String(status.leaderId), nodeId: String(status.nodeId) })}\n` : `ready: node ${status.nodeId} knows leader ${status.leaderId}\n`);
         return;
-      }
-      last = "no leader known yet";
+      } else last = "no leader known yet";
     } catch (error) {
       last = ConnectError.from(error).rawMessage.split("\n")[0]!;
     }
     if (Date.now() >= deadline) {
       if (terminal) process.stderr.write("\r\x1b[K");
       process.stderr.write(`blixard: cluster not ready within ${options.timeout} s at ${clients.url}: ${last}\n`);
-      process.exitCode = EXIT_NOT_APPLIED;
+      process.exitCode = EXIT_UNAVAILABLE;
       return;
     }
     if (terminal) process.stderr.write(`\r\x1b[Kwaiting for ${clients.url}: ${last}`);

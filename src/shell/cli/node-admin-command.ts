@@ -54,11 +54,10 @@ export function registerNodeAdminCommands(node: Command): void {
           return { ...first, nodes, nextCursor: cursor };
         },
         (r) => nodeRows(r.nodes),
-        "detailed",
       ),
   );
   example(addApiOptions(node.command("get <id>").description("one node's record")), "blixard node get 2 -o yaml").action((id: string, options: ApiCommandOptions) =>
-    runApiCall(options, NodeServiceGetResponseSchema, (c) => c.node.get({ nodeId: parseId(id, "id") }), (r) => nodeRows(r.node === undefined ? [] : [r.node]), "detailed"),
+    runApiCall(options, NodeServiceGetResponseSchema, (c) => c.node.get({ nodeId: parseId(id, "id") }), (r) => nodeRows(r.node === undefined ? [] : [r.node])),
   );
   const stateChange = (verb: string, description: string, call: "cordon" | "uncordon" | "drain", schema: typeof NodeServiceCordonResponseSchema | typeof NodeServiceUncordonResponseSchema | typeof NodeServiceDrainResponseSchema) =>
     example(addApiOptions(node.command(`${verb} <id>`).description(description)).option("--request-id <ID>", "idempotency key (default: a fresh random one)"), `blixard node ${verb} 2`).action(
@@ -68,7 +67,6 @@ export function registerNodeAdminCommands(node: Command): void {
           schema,
           (c) => c.node[call]({ nodeId: parseId(id, "id"), requestId: options.requestId ?? randomUUID() }),
           (r) => `node ${r.node?.id}: ${r.node?.state} (index ${r.index})`,
-          "detailed",
         ),
     );
   stateChange("cordon", "take no new VMs; keep the ones it has", "cordon", NodeServiceCordonResponseSchema);

@@ -2,7 +2,8 @@
 // line and exit 2 (UsageError); a failure to start (port in use, data directory of
 // another node or cluster, corrupt storage) is one line and exit 1; a storage failure
 // while running is one line and exit 4; an uncaught error is one line and exit 5
-// (fatal-exit.ts, docs/OPERATIONS.md "Exit codes"). Logs are pino JSON lines on stdout.
+// (fatal-exit.ts, docs/OPERATIONS.md "Exit codes"). Logs go to stdout: pino JSON lines, or readable
+// lines on a terminal (--log-format, src/shell/node/log-format.ts).
 // Every API call needs a bearer token (docs/SECURITY.md): a new cluster's first admin token is
 // the one whose hash --bootstrap-token-hash gives.
 // Security must be chosen: --tls-dir DIR (mutual TLS between nodes, TLS on the API) or
@@ -11,6 +12,7 @@
 import type { Command } from "commander";
 import pino from "pino";
 import { UsageError } from "./usage-error.ts";
+import { LOG_FORMATS, prettyDestination, resolveLogFormat } from "../node/log-format.ts";
 import { EXIT_STARTUP_FAILED, EXIT_STORAGE_FAILED, FATAL_STOP_GRACE_MS, installFatalHandlers, reportFatal } from "./fatal-exit.ts";
 import { parseHostPort } from "../os/address.ts";
 import { NodeRuntime, StartupError, type NodeRuntimeConfig } from "../node/runtime.ts";
@@ -41,6 +43,8 @@ export interface NodeCommandOptions {
   /** Default DISK_RESERVE_BYTES_DEFAULT; tests that build options by hand may leave it out. */
   diskReserveBytes?: string;
   logLevel: string;
+  /** json, pretty or auto (pretty on a terminal); tests that build options by hand may leave it out (auto). */
+  logFormat?: string;
   bootstrapTokenHash?: string;
   joinTokenFile?: string;
 }
@@ -183,6 +187,7 @@ export function registerNodeCommand(program: Command): void {
       String(DISK_RESERVE_BYTES_DEFAULT),
     )
     .option("--log-level <LEVEL>", "pino log level: debug, info, warn, error", "info")
+    .option("--log-format <FORMAT>", "json (one JSON record per line), pretty (readable lines) or auto: pretty when stdout is a terminal, else json", "auto")
     .option("--bootstrap-token-hash <ID:SHA256,...>", "admin token(s) this node accepts besides the replicated book: the hash `blixard token bootstrap` prints (a new cluster's first token)")
     .option("--join-token-file <FILE>", "with --join: the token to show the join endpoint (default: $BLIXARD_TOKEN)")
     .option("--vm-backend <KIND>", "run VMs here: qemu (microVMs; KVM when it works, else TCG), process (supervised processes), or none (default: a key-value node only)")
@@ -200,7 +205,10 @@ export function registerNodeCommand(program: Command): void {
     .action(async (options: NodeCommandOptions & NodeVmFlagsInput) => {
       const levels = ["trace", "debug", "info", "warn", "error", "fatal", "silent"];
       if (!levels.includes(options.logLevel)) throw new UsageError(`--log-level: one of ${levels.join(", ")}`);
-      const logger = pino({ level: options.logLevel, base: { node: options.id } });
+      const logFormat = resolveLogFormat(options.logFormat ?? "auto", process.stdout.isTTY === true);
+      if (logFormat === undefined) throw new UsageError(`--log-format: "${String(options.logFormat).slice(0, 40)}" is not one of ${LOG_FORMATS.join(", ")}`);
+      const pinoOptions = { level: options.logLevel, base: { node: options.id } };
+      const logger = logFormat === "pretty" ? pino(pinoOptions, prettyDestination()) : pino(pinoOptions);
       const config = parseNodeOptions(options, logger);
       const vmFlags = parseNodeVmFlags(options, config.dataDir);
       installFatalHandlers(logger);

@@ -54,15 +54,15 @@ export function registerTenantCommand(program: Command): void {
       diskGibMax: count(options.disk, "--disk"),
       vmsPerNodeMax: options.vmsPerNode === undefined ? vmsMax : count(options.vmsPerNode, "--vms-per-node"),
     });
-    return runApiCall(options, TenantServiceSetQuotaResponseSchema, (c) => c.tenant.setQuota({ tenant: name, quota: value, requestId: options.requestId ?? randomUUID() }), (r) => `${tenantTable(r.tenant)}\n(index ${r.index})`, "detailed");
+    return runApiCall(options, TenantServiceSetQuotaResponseSchema, (c) => c.tenant.setQuota({ tenant: name, quota: value, requestId: options.requestId ?? randomUUID() }), (r) => `${tenantTable(r.tenant)}\n(index ${r.index})`);
   });
 
   example(addApiOptions(quota.command("get [tenant]").description("a tenant's quota and usage (a tenant token: its own)")), "blixard tenant quota get acme -o yaml").action(
     (name: string | undefined, options: ApiCommandOptions) =>
-      runApiCall(options, TenantServiceGetQuotaResponseSchema, (c) => c.tenant.getQuota({ tenant: name ?? "" }), (r) => tenantTable(r.tenant), "detailed"),
+      runApiCall(options, TenantServiceGetQuotaResponseSchema, (c) => c.tenant.getQuota({ tenant: name ?? "" }), (r) => tenantTable(r.tenant)),
   );
 
   example(addApiOptions(tenant.command("usage [tenant]").description("what a tenant's VMs use, against its quota")), "blixard tenant usage acme").action(
-    (name: string | undefined, options: ApiCommandOptions) => runApiCall(options, TenantServiceUsageResponseSchema, (c) => c.tenant.usage({ tenant: name ?? "" }), (r) => tenantTable(r.tenant), "detailed"),
+    (name: string | undefined, options: ApiCommandOptions) => runApiCall(options, TenantServiceUsageResponseSchema, (c) => c.tenant.usage({ tenant: name ?? "" }), (r) => tenantTable(r.tenant)),
   );
 }

@@ -32,7 +32,6 @@ import { specFromDocument, specFromText, SPEC_DOCUMENT_BYTES_MAX } from "../api/
 import { addApiOptions, apiClients, EXIT_INVALID_INPUT, EXIT_NOT_APPLIED, formatMessage, formatTable, reportApiError, runApiCall, runApiCallAnswering, type ApiCommandOptions } from "./api-output.ts";
 import { UsageError } from "./usage-error.ts";
 
-const DETAILED = "detailed" as const;
 /** `vm list` follows cursors for at most this many pages (50 VMs each). */
 const LIST_PAGES_MAX = 200;
 /** --wait polls the VM this often. */
@@ -231,7 +230,7 @@ async function waitForRunning(options: CreateOptions, ref: VmRef, timeoutSeconds
       vm = (await clients.vm.get({ vm: ref })).vm;
     } catch (error) {
       if (tty) process.stderr.write("\n");
-      reportApiError(error, clients, DETAILED);
+      reportApiError(error, clients);
       return;
     }
     const seconds = ((Date.now() - started) / 1000).toFixed(1);
@@ -265,7 +264,7 @@ async function runStream<M>(options: ApiCommandOptions, open: (clients: ReturnTy
   try {
     for await (const message of open(clients, abort.signal)) print(message);
   } catch (error) {
-    if (!abort.signal.aborted) reportApiError(error, clients, DETAILED);
+    if (!abort.signal.aborted) reportApiError(error, clients);
   } finally {
     process.off("SIGINT", stop);
   }
@@ -307,7 +306,6 @@ export function registerVmCommand(program: Command): void {
         VmServiceCreateResponseSchema,
         (clients) => clients.vm.create({ spec: specToProto(spec), createStopped: options.stopped === true, requestId }),
         (r) => `created vm ${r.vm?.spec?.tenant}/${r.vm?.spec?.name} (id ${r.vm?.id}, ${r.vm?.phase}, index ${r.index})`,
-        DETAILED,
       );
       if (response?.vm !== undefined && options.wait === true && options.stopped !== true) await waitForRunning(options, create(VmRefSchema, { id: response.vm.id }), timeoutSeconds);
     }),
@@ -338,7 +336,6 @@ export function registerVmCommand(program: Command): void {
           const committed = r.committed ? [`committed at index ${r.commitIndex}: placed ${r.placed.join(",") || "-"}, skipped ${r.skipped.join(",") || "-"}`] : [];
           return [head, ...why, ...excluded, ...evictions, ...committed].join("\n");
         },
-        DETAILED,
       );
     }),
   );
@@ -370,21 +367,20 @@ export function registerVmCommand(program: Command): void {
         return create(VmServiceListResponseSchema, { vms: all, nextCursor: cursor, index });
       },
       (r) => vmRows(r.vms),
-      DETAILED,
     );
   });
 
   withExample(readOptions(vm.command("get <vm>").description("one VM by NAME (with --tenant) or by id (digits only)")), "blixard vm get web", "blixard vm get 42 -o yaml").action(
-    (arg: string, options: VmRefOptions) => runApiCall(options, VmServiceGetResponseSchema, (clients) => clients.vm.get({ vm: vmRefOf(arg, options.tenant) }), (r) => vmDetail(r.vm), DETAILED),
+    (arg: string, options: VmRefOptions) => runApiCall(options, VmServiceGetResponseSchema, (clients) => clients.vm.get({ vm: vmRefOf(arg, options.tenant) }), (r) => vmDetail(r.vm)),
   );
 
   const oneLine = (verb: string) => (r: { vm?: VmRecord; index: bigint }) => `${verb} vm ${r.vm?.spec?.tenant}/${r.vm?.spec?.name}: ${r.vm?.phase}, desired ${r.vm?.desired} (generation ${r.vm?.generation}, index ${r.index})`;
 
   withExample(writeOptions(vm.command("start <vm>").description("set desired running")), "blixard vm start web").action((arg: string, options: WriteOptions) =>
-    runApiCall(options, VmServiceStartResponseSchema, (c) => c.vm.start({ vm: vmRefOf(arg, options.tenant), expectedGeneration: generationOf(options), requestId: requestIdOf(options) }), oneLine("started"), DETAILED),
+    runApiCall(options, VmServiceStartResponseSchema, (c) => c.vm.start({ vm: vmRefOf(arg, options.tenant), expectedGeneration: generationOf(options), requestId: requestIdOf(options) }), oneLine("started")),
   );
   withExample(writeOptions(vm.command("stop <vm>").description("set desired stopped (the node stops it gracefully)")), "blixard vm stop web").action((arg: string, options: WriteOptions) =>
-    runApiCall(options, VmServiceStopResponseSchema, (c) => c.vm.stop({ vm: vmRefOf(arg, options.tenant), expectedGeneration: generationOf(options), requestId: requestIdOf(options) }), oneLine("stopped"), DETAILED),
+    runApiCall(options, VmServiceStopResponseSchema, (c) => c.vm.stop({ vm: vmRefOf(arg, options.tenant), expectedGeneration: generationOf(options), requestId: requestIdOf(options) }), oneLine("stopped")),
   );
   withExample(
     writeOptions(vm.command("restart <vm>").description("stop, wait until stopped, start again (a cold restart in place, not a migration)")).option(
@@ -402,11 +398,10 @@ export function registerVmCommand(program: Command): void {
       VmServiceRestartResponseSchema,
       (c) => c.vm.restart({ vm: vmRefOf(arg, options.tenant), expectedGeneration: generationOf(options), requestId: requestIdOf(options), stopTimeoutMs }),
       oneLine("restarted"),
-      DETAILED,
     );
   });
   withExample(writeOptions(vm.command("delete <vm>").description("delete a VM (its node stops it, then the record goes)")), "blixard vm delete web").action((arg: string, options: WriteOptions) =>
-    runApiCall(options, VmServiceDeleteResponseSchema, (c) => c.vm.delete({ vm: vmRefOf(arg, options.tenant), expectedGeneration: generationOf(options), requestId: requestIdOf(options) }), oneLine("deleting"), DETAILED),
+    runApiCall(options, VmServiceDeleteResponseSchema, (c) => c.vm.delete({ vm: vmRefOf(arg, options.tenant), expectedGeneration: generationOf(options), requestId: requestIdOf(options) }), oneLine("deleting")),
   );
   withExample(
     writeOptions(vm.command("migrate <vm>").description("cold migration: stop it where it runs, place it again")).option("--to <NODE>", "the node to move it to (default: where the scheduler says)"),
@@ -417,7 +412,6 @@ export function registerVmCommand(program: Command): void {
       VmServiceMigrateResponseSchema,
       (c) => c.vm.migrate({ vm: vmRefOf(arg, options.tenant), targetNodeId: options.to === undefined ? 0n : nonNegative(options.to, "--to"), expectedGeneration: generationOf(options), requestId: requestIdOf(options) }),
       oneLine("migrating"),
-      DETAILED,
     ),
   );
 
@@ -449,7 +443,6 @@ export function registerVmCommand(program: Command): void {
       VmServiceEventsResponseSchema,
       (c) => c.vm.events({ afterIndex: nonNegative(options.after, "--after"), limit: positiveInt(options.limit, "--limit"), vmId: options.vm === undefined ? 0n : nonNegative(options.vm, "--vm") }),
       (r) => `${eventRows(r.events)}${r.truncated ? "\n(older events were dropped: list the VMs again)" : ""}\nnext: --after ${r.nextAfterIndex}`,
-      DETAILED,
     ),
   );
 

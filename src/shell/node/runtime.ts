@@ -53,6 +53,7 @@ import { validateLeaseTiming, type LeaseTiming } from "../../core/agent/lease-ti
 import { defaultReconcileIntervalUs } from "../../core/agent/node-agent.ts";
 import { defaultReconcilerOptions } from "../../core/agent/reconciler.ts";
 import { DEFAULT_SCHEDULER_OPTIONS } from "../../core/scheduler/scheduler-types.ts";
+import { BLIXARD_VERSION } from "../version.ts";
 
 export interface NodeRuntimeConfig {
   readonly nodeId: NodeId;
@@ -229,8 +230,16 @@ export class NodeRuntime {
     if (storage instanceof StorageError) {
       disk.close();
       if (storage.code === "identity-mismatch") throw new StartupError(`data directory ${config.dataDir} belongs to another node or cluster: ${storage.message}`);
-      if (storage.code === "corrupt") throw new StartupError(`${storage.message}; refusing to start (see docs/ARCHITECTURE.md, corruption policy)`);
+      if (storage.code === "corrupt") {
+        log.error({ nodeId: config.nodeId, dataDir: config.dataDir, error: storage.message }, "corruption found in the data directory: refusing to start");
+        throw new StartupError(`${storage.message}; refusing to start (see docs/ARCHITECTURE.md, corruption policy)`);
+      }
       throw new StartupError(storage.message);
+    }
+    const { truncations, removals } = storage.recoveryRepairs;
+    if (truncations.length > 0 || removals.length > 0) {
+      // A torn tail (a write a crash interrupted) is expected after a crash; said once, with what was cut.
+      log.warn({ nodeId: config.nodeId, dataDir: config.dataDir, truncated: truncations.map((t) => `${t.name} to ${t.sizeBytes} bytes`).slice(0, 16), removed: removals.slice(0, 16) }, "storage recovery repaired the data directory (a torn tail after a crash)");
     }
 
     // The replica's raft channel and the request path's client channel register themselves as the transport's receivers.
@@ -309,7 +318,21 @@ export class NodeRuntime {
     tlsDirectory?.watch();
     const security = tlsDirectory === undefined ? "INSECURE" : "mtls";
     log.info(
-      { nodeId: config.nodeId, clusterId, peer: self.peerAddress, api: self.apiAddress, dataDir: config.dataDir, recoveredCommit: storage.recovered.hardState.commit, security, tlsDir: tlsDirectory?.dir, certificateNotAfter: tlsDirectory?.notAfter },
+      {
+        nodeId: config.nodeId,
+        version: BLIXARD_VERSION,
+        clusterId,
+        peer: self.peerAddress,
+        api: self.apiAddress,
+        dataDir: config.dataDir,
+        recoveredTerm: storage.recovered.hardState.term,
+        recoveredCommit: storage.recovered.hardState.commit,
+        recoveredSnapshotIndex: storage.recovered.snapshot?.metadata.index ?? 0,
+        join: config.join,
+        security,
+        tlsDir: tlsDirectory?.dir,
+        certificateNotAfter: tlsDirectory?.notAfter,
+      },
       tlsDirectory === undefined ? "node started INSECURE (--insecure: no TLS, peers and clients are not authenticated)" : "node started (mutual TLS on the peer port, TLS on the API)",
     );
     self.agent = startMembershipAgent(env, { replica, machine, requestPath }, {
@@ -440,7 +463,7 @@ export class NodeRuntime {
     // or the guards fence them when the lease runs out: docs/VMS.md).
     this.orchestrator?.agent.stop();
     this.orchestrator?.controller.stop();
-    this.log.info({ nodeId: this.nodeId }, "node stopping");
+    this.log.info({ nodeId: this.nodeId, term: this.replica.core.currentTerm(), applied: this.replica.status().raft.applied }, "node stopping");
     // Stop accepting first; then stopping the request path and the replica answers every waiting
     // request (unknown or "stopped"), so the API server drains at once instead of at its grace deadline.
     const apiClosed = this.api?.close();

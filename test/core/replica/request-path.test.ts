@@ -188,6 +188,32 @@ describe("request path", () => {
     assert.deepEqual(JSON.parse(book(9)), { peer: "h:99", api: "h:19" });
   });
 
+  test("a transfer to a node that is not a member is not-a-member; a removed node refuses every request as removed, and serves again once re-added", () => {
+    const cluster = new PathCluster([1, 2, 3]);
+    const leader = cluster.leader();
+    expectStatus(cluster.outcomeOf(leader, { kind: "transfer-leader", targetId: 9 }), "not-applied", "not-a-member");
+    const removedId = cluster.follower(leader);
+    // The leader's first entry of its term must apply before it takes a membership change.
+    cluster.runUntil(() => cluster.replicas.get(leader)!.status().raft.applied >= cluster.replicas.get(leader)!.status().raft.lastIndex, 2_000);
+    const removal = cluster.outcomeOf(leader, { kind: "remove", nodeId: removedId });
+    assert.ok(removal.status === "ok" && removal.result.kind === "membership", JSON.stringify(removal));
+    const index = removal.result.index;
+    cluster.runUntil(() => cluster.replicas.get(removedId)!.removedAtIndex() !== 0, 2_000);
+    assert.equal(cluster.replicas.get(removedId)!.removedAtIndex(), index);
+    assert.equal(cluster.replicas.get(removedId)!.status().removedAtIndex, index);
+    // Reads (local ones too), writes and admin requests: none is served or forwarded by the removed node.
+    for (const request of [{ kind: "get", key: "k" }, { kind: "get-local", key: "k" }, { kind: "put", key: "k", value: "v" }, { kind: "transfer-leader", targetId: leader }] as const) {
+      const outcome = cluster.outcomeOf(removedId, request);
+      assert.ok(outcome.status === "not-applied" && outcome.reason === "removed", `${request.kind}: ${JSON.stringify(outcome)}`);
+      assert.equal(outcome.detail, `this node (${removedId}) was removed from the cluster at index ${index}; contact a member`);
+    }
+    // Added back (as a learner), it is a member again and serves.
+    const back = cluster.outcomeOf(leader, { kind: "add-learner", nodeId: removedId, peer: `h:${removedId}`, api: "", addressesOnly: false });
+    assert.equal(back.status, "ok", JSON.stringify(back));
+    cluster.runUntil(() => cluster.replicas.get(removedId)!.removedAtIndex() === 0, 3_000);
+    expectStatus(cluster.outcomeOf(removedId, { kind: "put", key: "k", value: "again" }), "ok");
+  });
+
   test("token-create writes a record once (a retry is ok with index 0, another record under the id is refused); token-revoke empties it, idempotently", () => {
     const cluster = new PathCluster([1, 2, 3]);
     const leader = cluster.leader();

@@ -106,8 +106,8 @@ describe("node API (one in-process node)", { timeout: 60_000 }, () => {
     const clients = createApiClients(url, { token: ADMIN_TOKEN.text });
     await expectCode(clients.cluster.promote({ nodeId: 9n }), Code.FailedPrecondition, /invalid membership change/);
     await expectCode(clients.cluster.remove({ nodeId: 9n }), Code.FailedPrecondition, /invalid membership change/);
-    // Transferring to a node that is not a voter is refused, not attempted.
-    await expectCode(clients.cluster.transferLeader({ targetId: 9n }), Code.FailedPrecondition, /^cannot transfer leadership to node 9: it is not a voter \(voters: 1\)$/);
+    // Transferring to a node that is not a member is refused as not found, not attempted.
+    await expectCode(clients.cluster.transferLeader({ targetId: 9n }), Code.NotFound, /^cannot transfer leadership to node 9: it is not a member of the cluster \(voters: 1\)$/);
   });
 
   test("status names the cluster, the leader and the members", async () => {

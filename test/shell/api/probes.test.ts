@@ -16,7 +16,7 @@ import { ADMIN_HEADERS, ADMIN_TOKEN, BOOTSTRAP_TOKENS } from "../../support/admi
 import { startSingleNode } from "../../support/single-node.ts";
 import { parseExposition, sampleValue } from "../../support/prometheus-text.ts";
 
-function statusWith(overrides: { voters?: number[]; learners?: number[]; leaderId?: number; commit?: number; applied?: number; stopped?: boolean }): ReplicaStatus {
+function statusWith(overrides: { voters?: number[]; learners?: number[]; leaderId?: number; commit?: number; applied?: number; stopped?: boolean; removedAtIndex?: number }): ReplicaStatus {
   const commit = overrides.commit ?? 10;
   return {
     raft: {
@@ -40,6 +40,7 @@ function statusWith(overrides: { voters?: number[]; learners?: number[]; leaderI
     persistsRefusedNoSpace: 0,
     messagesDroppedWhileDiskFull: 0,
     counters: { proposals: 0, proposalsRejected: 0, campaigns: 0, electionsWon: 0, leaderChanges: 0 },
+    removedAtIndex: overrides.removedAtIndex ?? 0,
   } as ReplicaStatus;
 }
 
@@ -54,6 +55,7 @@ describe("readiness (pure)", () => {
     assert.match(reason(readiness(1, true, statusWith({}))), /stopping/);
     assert.match(reason(readiness(1, false, statusWith({ stopped: true }))), /stopping/);
     assert.match(reason(readiness(1, false, statusWith({ voters: [2, 3] }))), /node 1 is not a member .*removed/);
+    assert.equal(reason(readiness(1, false, statusWith({ voters: [2, 3], removedAtIndex: 12 }))), "node 1 was removed from the cluster at index 12");
     assert.match(reason(readiness(1, false, statusWith({ leaderId: 0 }))), /no leader is known \(term 3\)/);
     assert.match(reason(readiness(1, false, statusWith({ commit: 5_000, applied: 5_000 - READY_APPLY_LAG_ENTRIES_MAX - 1 }))), /applied index 3999 is 1001 entries behind commit index 5000/);
   });

@@ -10,7 +10,7 @@ import type { AddressInfo } from "node:net";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { codeToHttpStatus, errorToJsonBytes } from "@connectrpc/connect/protocol-connect";
 import { PutResponseSchema } from "../../../src/shell/api/gen/blixard/v1/kv_pb.ts";
-import { EXIT_NOT_APPLIED, EXIT_OUTCOME_UNKNOWN, runApiCall } from "../../../src/shell/cli/api-output.ts";
+import { EXIT_CONFLICT, EXIT_INVALID_INPUT, EXIT_NOT_APPLIED, EXIT_NOT_FOUND, EXIT_OUTCOME_UNKNOWN, EXIT_PERMISSION_DENIED, EXIT_UNAVAILABLE, runApiCall } from "../../../src/shell/cli/api-output.ts";
 import { OUTCOME_HEADER } from "../../../src/shell/api/outcome-codes.ts";
 
 describe("CLI exit codes by outcome class", () => {
@@ -38,10 +38,14 @@ describe("CLI exit codes by outcome class", () => {
   });
 
   for (const [code, said, exit] of [
-    [Code.Unavailable, "not-applied", EXIT_NOT_APPLIED],
+    [Code.Unavailable, "not-applied", EXIT_UNAVAILABLE],
     [Code.ResourceExhausted, "not-applied", EXIT_NOT_APPLIED],
-    [Code.FailedPrecondition, "not-applied", EXIT_NOT_APPLIED],
-    [Code.InvalidArgument, "not-applied", EXIT_NOT_APPLIED],
+    [Code.FailedPrecondition, "not-applied", EXIT_CONFLICT],
+    [Code.AlreadyExists, "not-applied", EXIT_CONFLICT],
+    [Code.InvalidArgument, "not-applied", EXIT_INVALID_INPUT],
+    [Code.NotFound, "not-applied", EXIT_NOT_FOUND],
+    [Code.PermissionDenied, "not-applied", EXIT_PERMISSION_DENIED],
+    [Code.Unauthenticated, "not-applied", EXIT_PERMISSION_DENIED],
     [Code.DeadlineExceeded, "unknown", EXIT_OUTCOME_UNKNOWN],
     [Code.Unavailable, undefined, EXIT_OUTCOME_UNKNOWN],
     [Code.ResourceExhausted, undefined, EXIT_OUTCOME_UNKNOWN],

@@ -72,9 +72,9 @@ test("check takes -o json and -o yaml like every other command (--json stays), a
   assert.match(xml.stderr, /^blixard check: -o: "xml" is not table, json or yaml\n$/);
 });
 
-test("cluster wait gives up at its timeout with one line and exit 1; a bad timeout is a usage error", async () => {
+test("cluster wait gives up at its timeout with one line and exit 9 (unavailable); a bad timeout is a usage error", async () => {
   const run = await blixard("cluster", "wait", "--endpoint", "127.0.0.1:1", "--timeout", "1");
-  assert.equal(run.code, 1);
+  assert.equal(run.code, 9);
   assert.match(run.stderr, /^blixard: cluster not ready within 1 s at http:\/\/127\.0\.0\.1:1: .*ECONNREFUSED.*\n$/);
   const bad = await blixard("cluster", "wait", "--endpoint", "127.0.0.1:1", "--timeout", "0");
   assert.equal(bad.code, 2);
