@@ -1,7 +1,7 @@
 // A node's clocks and timers in simulation. The node never sees true time:
 //   monotonic  nowUs() = (1 + drift) * true time, in integer microseconds: never jumps, and its
 //              rate stays within the published bound (CLOCK_DRIFT_BOUND_PPM), as Environment promises;
-//   wall       nowMs() = (offset + (1 + drift) * true time + accumulated jumps) / 1000: offset
+//   wall       nowMs() = (start + offset + (1 + drift) * true time + accumulated jumps) / 1000: offset
 //              between nodes, and stepped either way by the nemesis's clock jumps.
 // Timers measure elapsed monotonic time at the drifted rate, like a monotonic OS timer,
 // so a jump moves what nowMs() reads but not when armed timers fire.
@@ -9,6 +9,14 @@
 import { assert } from "../assert.ts";
 import { CLOCK_DRIFT_BOUND_PPM, type MonotonicClock, type TimerHandle, type Timers, type WallClock } from "../env/environment.ts";
 import type { EventQueue, EventTarget } from "./event-queue.ts";
+
+/**
+ * Where every simulated wall clock starts (2026-01-01T00:00:00Z, in µs), before its offset: a real
+ * wall clock reads about 1.77e15 µs, and code that stamps commands with it (the controller, the
+ * agents) refuses negative stamps. Started at 0, a clock stepped back by the nemesis read before
+ * 1970, and that node's agent and controller had every command refused as invalid.
+ */
+export const SIM_WALL_CLOCK_START_US = 1_767_225_600_000_000;
 
 /** Real clocks drift by tens of ppm; we allow far more to provoke lease and timeout bugs, but never beyond the published bound. */
 export const CLOCK_DRIFT_PPM_MAX = CLOCK_DRIFT_BOUND_PPM;
@@ -45,7 +53,9 @@ export class SimClock implements MonotonicClock, WallClock {
 
   /** Wall clock: offset and jumps on top of the drifted time. */
   nowMs(): number {
-    return (this.offsetUs + this.nowUs() + this.jumpUs) / 1000;
+    const wallUs = SIM_WALL_CLOCK_START_US + this.offsetUs + this.nowUs() + this.jumpUs;
+    assert(wallUs > 0, () => `simulated wall clock at ${wallUs} µs: before 1970`);
+    return wallUs / 1000;
   }
 
   /** Moves the local clock by `deltaUs` (either sign): an NTP step, a VM pause, an operator. */

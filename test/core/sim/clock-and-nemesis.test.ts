@@ -1,7 +1,10 @@
 import { test, describe } from "node:test";
 import assert from "node:assert/strict";
 import { EventQueue } from "../../../src/core/sim/event-queue.ts";
-import { CLOCK_DRIFT_PPM_MAX, SimClock, SimTimers, drawClockDriftPpm } from "../../../src/core/sim/sim-clock.ts";
+import { CLOCK_DRIFT_PPM_MAX, SIM_WALL_CLOCK_START_US, SimClock, SimTimers, drawClockDriftPpm } from "../../../src/core/sim/sim-clock.ts";
+
+/** Wall-clock milliseconds since the simulated wall clocks' common start. */
+const START_MS = SIM_WALL_CLOCK_START_US / 1000;
 import { Nemesis, type NemesisTarget } from "../../../src/core/sim/nemesis.ts";
 import { FAULT_PROFILES, type FaultKind, type FaultProfile } from "../../../src/core/sim/fault-profile.ts";
 import { DEFAULT_NETWORK_LIMITS, SimNetwork } from "../../../src/core/sim/network.ts";
@@ -9,15 +12,18 @@ import { Prng } from "../../../src/core/sim/prng.ts";
 import { seedFromNumber } from "../../../src/core/sim/seed.ts";
 
 describe("node clocks and timers", () => {
-  test("a clock reads offset + drifted true time + jumps; the node never sees true time", () => {
+  test("a clock reads start + offset + drifted true time + jumps; the node never sees true time", () => {
     const queue = new EventQueue(100);
     const clock = new SimClock(queue, 5_000_000, 100_000); // +5 s, runs 10% fast
-    assert.equal(clock.nowMs(), 5000);
+    assert.equal(clock.nowMs() - START_MS, 5000);
+    assert.ok(clock.nowMs() > Date.UTC(2025, 0, 1), "a wall clock reads a real date, as production's does");
     queue.at(1_000_000, () => {});
     queue.runNext();
-    assert.equal(clock.nowMs(), 5000 + 1100);
+    assert.equal(clock.nowMs() - START_MS, 5000 + 1100);
     clock.jump(-2_000_000);
-    assert.equal(clock.nowMs(), 3000 + 1100);
+    assert.equal(clock.nowMs() - START_MS, 3000 + 1100);
+    clock.jump(-9_000_000);
+    assert.ok(clock.nowMs() > 0, "stepped back past the run's start, it still reads after 1970");
   });
 
   test("the monotonic clock never jumps: nowUs ignores offset and jumps, only drift moves its rate", () => {
@@ -28,7 +34,7 @@ describe("node clocks and timers", () => {
     assert.equal(clock.nowUs(), 900_000);
     clock.jump(-2_000_000);
     assert.equal(clock.nowUs(), 900_000, "a wall-clock jump leaves the monotonic clock alone");
-    assert.equal(clock.nowMs(), (5_000_000 + 900_000 - 2_000_000) / 1000);
+    assert.equal(clock.nowMs() - START_MS, (5_000_000 + 900_000 - 2_000_000) / 1000);
   });
 
   test("drift draws: uniform within the profile's bound, or exactly at it (the lease profile), from one draw either way", () => {

@@ -99,6 +99,16 @@ describe("the orchestrator in simulation", () => {
     }
   });
 
+  test("heavy faults (a node refuses to start as corrupt, wall clocks stepped back past the run's start) keep VM Liveness", () => {
+    // Seed 1 once left every VM pending: the simulated wall clocks started at 0, a step back made two
+    // nodes' clocks read before 1970, and their agents' and controller's stamped commands were refused.
+    const result = runSimulation(options(1, {}, "heavy"));
+    assert.equal(result.failure, undefined, `${result.failure?.property}: ${result.failure?.message}`);
+    const run = summary(result);
+    assert.ok(run.livenessChecked && run.instancesStarted > 0, JSON.stringify(run));
+    assert.ok(result.faults["clock-jump"] > 0, "the clocks were stepped");
+  });
+
   test("one seed reproduces an orchestrator run exactly", () => {
     const first = runSimulation({ ...options(4), durationMs: 30_000 });
     const second = runSimulation({ ...options(4), durationMs: 30_000 });
