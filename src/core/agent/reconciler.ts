@@ -439,6 +439,8 @@ export class Reconciler {
     switch (flight.purpose) {
       case "register": {
         this.joinNotBeforeUs = this.clock.monotonicUs + (result?.status === "ok" ? 0 : this.options.registerRetryUs);
+        // Refused before the log as invalid (node-process.ts writes "reason: detail"): it will be refused again, so say why.
+        if (outcome.status === "not-applied" && outcome.detail.startsWith("invalid:")) this.registerRefusal = outcome.detail;
         if (outcome.status !== "ok" || result === undefined || this.phaseNow !== "joining") return;
         if (result.status === "rejected") {
           // already-exists: the node is registered and not down (our read was stale); join by its record once the read catches up.

@@ -51,6 +51,20 @@ describe("reconciler: joining", () => {
     assert.equal(rig.reconciler.leaseDeadlineMonotonicUs(rig.clock), agentLeaseDeadlineUs(submittedUs, defaultLeaseTiming));
   });
 
+  test("a registration refused as invalid before the log is retried, and the refusal is kept for the driver to log", () => {
+    const rig = new AgentRig();
+    rig.tick();
+    rig.report({ kind: "listed", instances: [], fenceDeadlineUs: 0 });
+    const first = rig.proposals("node-register");
+    assert.equal(first.length, 1);
+    rig.step({ kind: "outcome", proposal: first[0]!.proposal, outcome: { status: "not-applied", detail: "invalid: stampUs: must be an integer 0..9007199254740991, got -5" } });
+    assert.equal(rig.reconciler.registerRefusal, "invalid: stampUs: must be an integer 0..9007199254740991, got -5");
+    assert.equal(rig.reconciler.phase, "joining");
+    rig.advance(defaultReconcilerOptions(registration, defaultLeaseTiming).registerRetryUs);
+    rig.tick();
+    assert.equal(rig.proposals("node-register").length, 1, "registered again after the retry interval");
+  });
+
   test("a restarted process finds its record live: it heartbeats under that epoch, keeps its adopted VM running, and honours the old guard deadline", () => {
     const rig = new AgentRig();
     rig.node = nodeRecord(3);
