@@ -3,31 +3,21 @@ import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { main } from "../../../src/shell/cli/main.ts";
+import { runCli } from "../../support/run-cli.ts";
 import { parseDurationMs, parseSimArguments, type SimCommandOptions } from "../../../src/shell/cli/sim-command.ts";
 import { UsageError } from "../../../src/shell/cli/usage-error.ts";
 import { seedFromNumber } from "../../../src/core/sim/seed.ts";
 
 const defaults: SimCommandOptions = { nodes: "5", time: "60s", faults: "standard" };
 
-/** Runs the CLI in-process, capturing what it prints. */
+/**
+ * Runs the CLI in a child process. (In-process, with process.stdout.write swapped out, the test
+ * runner's own reports, which reach its parent through this process's stdout, were swallowed
+ * whenever they were flushed while a command ran.)
+ */
 async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const writeOut = process.stdout.write.bind(process.stdout);
-  const writeErr = process.stderr.write.bind(process.stderr);
-  process.stdout.write = ((chunk: string) => (out.push(String(chunk)), true)) as typeof process.stdout.write;
-  process.stderr.write = ((chunk: string) => (err.push(String(chunk)), true)) as typeof process.stderr.write;
-  const previousExitCode = process.exitCode;
-  try {
-    process.exitCode = undefined;
-    const code = await main(args);
-    return { code, out: out.join(""), err: err.join("") };
-  } finally {
-    process.exitCode = previousExitCode;
-    process.stdout.write = writeOut;
-    process.stderr.write = writeErr;
-  }
+  const run = await runCli(args);
+  return { code: run.code, out: run.stdout, err: run.stderr };
 }
 
 describe("blixard sim arguments", () => {
