@@ -60,30 +60,14 @@ const blixardPlugin = {
 const listing = sourceListing(root);
 rmSync(next, { recursive: true, force: true });
 const startedMs = performance.now();
-await build({
-  absWorkingDir: root,
-  entryPoints: { main: "src/shell/cli/main.ts" },
-  outdir: next,
-  // Every chunk in dist/ itself: the import.meta.url rewrite above is relative to dist/.
-  chunkNames: "[name]-[hash]",
-  bundle: true,
-  splitting: true,
-  format: "esm",
-  platform: "node",
-  target: "node20",
-  keepNames: true,
-  sourcemap: true,
-  logLevel: "warning",
-  // A bundled CommonJS module's require() of a Node.js module needs a require in ES module scope.
-  banner: { js: 'import { createRequire as __blixardCreateRequire } from "node:module"; const require = __blixardCreateRequire(import.meta.url);' },
-  plugins: [blixardPlugin],
-});
-for (const source of filesUnder(srcDir).filter((path) => !path.endsWith(".ts"))) {
-  const target = join(next, relative(srcDir, source));
-  mkdirSync(dirname(target), { recursive: true });
-  copyFileSync(source, target);
+try {
+  await bundle();
+} catch (error) {
+  // dist/ stays as it was: stamped and current only if nothing changed since it was built.
+  rmSync(next, { recursive: true, force: true });
+  console.error(`build: failed, dist/ left as it was: ${error.message}`);
+  process.exit(1);
 }
-writeFileSync(join(next, STAMP_NAME), listing);
 rmSync(previous, { recursive: true, force: true });
 try {
   renameSync(join(root, "dist"), previous);
@@ -93,3 +77,31 @@ try {
 renameSync(next, join(root, "dist"));
 rmSync(previous, { recursive: true, force: true });
 console.log(`build: dist/ from src/ in ${Math.round(performance.now() - startedMs)} ms`);
+
+/** The bundle, the copied files and the stamp, in `next`. */
+async function bundle() {
+  await build({
+    absWorkingDir: root,
+    entryPoints: { main: "src/shell/cli/main.ts" },
+    outdir: next,
+    // Every chunk in dist/ itself: the import.meta.url rewrite above is relative to dist/.
+    chunkNames: "[name]-[hash]",
+    bundle: true,
+    splitting: true,
+    format: "esm",
+    platform: "node",
+    target: "node20",
+    keepNames: true,
+    sourcemap: true,
+    logLevel: "warning",
+    // A bundled CommonJS module's require() of a Node.js module needs a require in ES module scope.
+    banner: { js: 'import { createRequire as __blixardCreateRequire } from "node:module"; const require = __blixardCreateRequire(import.meta.url);' },
+    plugins: [blixardPlugin],
+  });
+  for (const source of filesUnder(srcDir).filter((path) => !path.endsWith(".ts"))) {
+    const target = join(next, relative(srcDir, source));
+    mkdirSync(dirname(target), { recursive: true });
+    copyFileSync(source, target);
+  }
+  writeFileSync(join(next, STAMP_NAME), listing);
+}

@@ -28,7 +28,7 @@ if (files.length === 0) {
 
 if (process.env.BLIXARD_RUN_FROM !== "src" && !distIsCurrent(process.cwd())) {
   const build = spawnSync(process.execPath, ["scripts/build.mjs"], { stdio: "inherit" });
-  // A failed build leaves dist/ unstamped: the spawned CLIs run src/ through tsx, slower but current.
+  // A failed build leaves the old dist/, stale: the spawned CLIs run src/ through tsx, slower but current.
   if (build.status !== 0) console.error("test: npm run build failed; the tests' CLIs run src/ through tsx");
 }
 

@@ -99,7 +99,7 @@ describe("bin/blixard.js runs dist/ only when it is current", { timeout: 120_000
     assert.equal(distIsCurrent(root), false);
   });
 
-  test("no dist/ at all, or a dist/ without a stamp (a build that failed), runs src/", async () => {
+  test("no dist/ at all, or a dist/ without its stamp, runs src/", async () => {
     rmSync(join(root, "dist", STAMP_NAME));
     assert.equal((await runBin(root)).stdout, "src kv get k\n");
     rmSync(join(root, "dist"), { recursive: true });
