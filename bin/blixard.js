@@ -17,6 +17,14 @@ if (runFrom === "dist" && !current) {
   process.stderr.write("blixard: BLIXARD_RUN_FROM=dist, but dist/ is missing or older than src/: run npm run build\n");
   process.exit(2);
 }
+// A reader that went away (`blixard kv list | head`) ends the command quietly with SIGPIPE's exit
+// code, as a C program's default SIGPIPE would, instead of a stack trace for an unhandled EPIPE.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on("error", (error) => {
+    if (error.code === "EPIPE") process.exit(128 + 13);
+    throw error;
+  });
+}
 let main;
 if (current) {
   ({ main } = await import("../dist/main.js"));
