@@ -9,6 +9,7 @@
 import { Command, CommanderError, Help } from "commander";
 import { UsageError, EXIT_USAGE } from "./usage-error.ts";
 import { invalidUtf8Argument, readRawCmdline } from "./raw-argv.ts";
+import { COMMAND_EXAMPLES, examplesText } from "./command-examples.ts";
 import { registerHelpCommand } from "./help-command.ts";
 import { BLIXARD_VERSION } from "../version.ts";
 
@@ -90,12 +91,15 @@ export async function buildProgram(load: ReadonlySet<string>): Promise<Command> 
     else stubTerms.set(program.command(command.name).description(command.description), command.term);
   }
   registerHelpCommand(program);
-  // Every command at every depth reports instead of exiting (the vm, node and tenant commands nest).
-  const override = (command: Command): void => {
+  // Every command at every depth reports instead of exiting (the vm, node and tenant commands nest),
+  // and ends its help with an example (command-examples.ts for those whose own file gives none).
+  const override = (command: Command, path: string): void => {
     command.exitOverride();
-    for (const sub of command.commands) override(sub);
+    const examples = COMMAND_EXAMPLES[path];
+    if (examples !== undefined && !stubTerms.has(command)) command.addHelpText("after", examplesText(examples));
+    for (const sub of command.commands) override(sub, `${path} ${sub.name()}`);
   };
-  for (const command of program.commands) override(command);
+  for (const command of program.commands) override(command, command.name());
   return program;
 }
 
