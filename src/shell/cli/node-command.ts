@@ -217,6 +217,20 @@ export function registerNodeCommand(program: Command): void {
         return;
       }
       const orchestrator = vmFlags === undefined ? undefined : await orchestratorRuntimeConfig(vmFlags, logger);
+      // SIGTERM and SIGINT are taken from before the node starts: one that arrives while it starts
+      // (after its "node started" line, before it waits) stops it cleanly once started, instead of
+      // killing the process by the signal's default action.
+      let onStopSignal: ((signal: string) => void) | undefined;
+      let stopSignal: string | undefined;
+      const stopSignalled = (signal: string): void => {
+        if (onStopSignal !== undefined) return onStopSignal(signal);
+        stopSignal ??= signal;
+        logger.info({ signal, graceMs: FATAL_STOP_GRACE_MS }, "stop requested while starting: the node stops once started, or the process exits within the grace");
+        // A start that waits (a join endpoint not answering yet) must not hold the stop for long.
+        setTimeout(() => process.exit(0), FATAL_STOP_GRACE_MS).unref();
+      };
+      process.once("SIGTERM", () => stopSignalled("SIGTERM"));
+      process.once("SIGINT", () => stopSignalled("SIGINT"));
       let runtime: NodeRuntime;
       let fatalError: Error | undefined;
       try {
@@ -245,8 +259,8 @@ export function registerNodeCommand(program: Command): void {
           logger.info({ signal: "SIGHUP" }, runtime.insecure ? "SIGHUP: nothing to reload (--insecure)" : "SIGHUP: reloading the TLS directory");
           runtime.reloadTls("SIGHUP");
         });
-        process.once("SIGTERM", () => shutdown("SIGTERM"));
-        process.once("SIGINT", () => shutdown("SIGINT"));
+        onStopSignal = shutdown;
+        if (stopSignal !== undefined) shutdown(stopSignal);
       });
       if (fatalError === undefined) {
         process.exitCode = 0;
