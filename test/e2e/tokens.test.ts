@@ -66,6 +66,9 @@ describe("three node processes: tokens and roles", { timeout: 180_000 }, () => {
     assert.match(token, /^blx_[0-9a-f]{16}_[A-Za-z0-9_-]{43}$/);
     assert.equal(info.role, "read-only");
     assert.equal(Number(info.expiresAtMs) - Number(info.createdAtMs), 3_600_000);
+    // The follower that forwarded the create answers only once it has applied it: the token works there at once.
+    const atOnce = createApiClients(cluster.nodes.get(follower)!.api, { token, timeoutMs: 3_000, tls: await cluster.clientTls() });
+    assert.equal((await atOnce.kv.get({ key: "shared", serializable: true })).value, "value", "no wait: in force at the node that answered");
     const tenant = await blixard(ADMIN_TOKEN.text, "token", "create", "--role", "tenant", "--tenant", "acme", endpoint(leader));
     assert.equal(tenant.code, 0, tenant.stderr);
     assert.match(tenant.stdout, /^blx_[0-9a-f]{16}_\S+\nID\s+ROLE\s+TENANT\s+CREATED\s+EXPIRES\n[0-9a-f]{16}\s+tenant\s+acme\s+/);
@@ -97,6 +100,7 @@ describe("three node processes: tokens and roles", { timeout: 180_000 }, () => {
     assert.equal(revoke.code, 0, revoke.stderr);
     const revokedAt = Number(/index (\d+)/.exec(revoke.stdout)?.[1]);
     assert.ok(revokedAt > 0, revoke.stdout);
+    assert.equal(await codeOf(atOnce.kv.get({ key: "shared", serializable: true })), "Unauthenticated", "the revocation is in force at once at the node that answered");
     await waitFor(`every node to apply the revocation (index ${revokedAt})`, 10_000, async () => {
       const statuses = await cluster.statuses([1, 2, 3]);
       return statuses.length === 3 && statuses.every((s) => s.applied >= revokedAt) ? true : undefined;

@@ -138,6 +138,29 @@ export function createNodeServices(runtime: NodeRuntime, gate: Gatekeeper): Node
 
   const watches = new KvWatchHub(runtime.kvWatchSource());
 
+  /**
+   * Resolves once this node has applied `index` (at most LOCAL_APPLY_WAIT_MS later): a token
+   * created or revoked through a follower is then in force at the node that answered, so the
+   * caller's next request there sees it (the leader answers after its own apply; a follower that
+   * forwarded may not have applied yet).
+   */
+  const localApply = (index: number): Promise<void> =>
+    new Promise((done) => {
+      const source = runtime.kvWatchSource();
+      if (source.appliedIndex() >= index) return done();
+      let settled = false;
+      const finish = (): void => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        unsubscribe();
+        done();
+      };
+      const timer = setTimeout(finish, LOCAL_APPLY_WAIT_MS);
+      // Checked after the apply batch that notified, when the applied index has moved.
+      const unsubscribe = source.onChange(() => setImmediate(() => source.appliedIndex() >= index && finish()));
+    });
+
   const membershipChange = async (request: ClientRequest): Promise<{ index: bigint; members: Member[] }> => {
     const result = await call(request, "membership");
     return { index: BigInt(result.index), members: members(result.confState) };
@@ -296,6 +319,7 @@ export function createNodeServices(runtime: NodeRuntime, gate: Gatekeeper): Node
           expiresAtMs: request.ttlSeconds === 0n ? 0 : createdAtMs + Number(request.ttlSeconds) * 1000,
         };
         const result = await call({ kind: "token-create", record }, "put");
+        await localApply(result.index);
         return { token: token.text, info: tokenInfo(record), index: BigInt(result.index) };
       },
       async listTokens() {
@@ -303,11 +327,15 @@ export function createNodeServices(runtime: NodeRuntime, gate: Gatekeeper): Node
       },
       async revokeToken(request) {
         const result = await call({ kind: "token-revoke", id: request.id }, "put");
+        await localApply(result.index);
         return { index: BigInt(result.index) };
       },
     }),
   };
 }
+
+/** How long a token change waits for this node's own apply before answering anyway. */
+const LOCAL_APPLY_WAIT_MS = 2_000;
 
 // ---- validation ---------------------------------------------------------------------
 
