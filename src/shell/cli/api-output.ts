@@ -169,15 +169,8 @@ export const EXIT_UNAVAILABLE = 9;
 /** The token is missing, unknown, expired or revoked, or its role may not do this (Unauthenticated, PermissionDenied). */
 export const EXIT_PERMISSION_DENIED = 10;
 
-/**
- * Kept only so that callers written for the two modes this file had ("outcome": 0-3, "detailed":
- * also 6-9) still compile: every command now uses the one table, and the value is ignored.
- * @deprecated drop the argument.
- */
-export type ExitCodes = "outcome" | "detailed";
-
-/** The exit code of a failed call that certainly had no effect (the second argument is ignored: see ExitCodes). */
-export function notAppliedExitCode(code: Code, _ignored?: ExitCodes): number {
+/** The exit code of a failed call that certainly had no effect. */
+export function notAppliedExitCode(code: Code): number {
   switch (code) {
     case Code.NotFound:
       return EXIT_NOT_FOUND;
@@ -197,7 +190,7 @@ export function notAppliedExitCode(code: Code, _ignored?: ExitCodes): number {
 }
 
 /** Writes a failed call's one line to stderr and sets the exit code. */
-export function reportApiError(error: unknown, clients: ApiClients, _ignored?: ExitCodes): void {
+export function reportApiError(error: unknown, clients: ApiClients): void {
   const connect = ConnectError.from(error);
   const tlsReason = explainTlsError(clients.url, connect.rawMessage);
   const reason =
@@ -221,14 +214,13 @@ export function formatMessage<Desc extends DescMessage>(output: string, schema: 
  * Runs one API call; prints its result as JSON, YAML or through `table`. A failure is one line on
  * stderr and an exit code of the one table above: 3 when its outcome is unknown (docs/OPERATIONS.md:
  * deadline_exceeded from the node, or the connection broke after sending), else the class of
- * "certainly not applied" (1, 6 to 10). The last argument is ignored (see ExitCodes).
+ * "certainly not applied" (1, 6 to 10).
  */
 export async function runApiCall<Desc extends DescMessage>(
   options: ApiCommandOptions,
   schema: Desc,
   call: (clients: ApiClients) => Promise<MessageShape<Desc>>,
   table: (response: MessageShape<Desc>, clients: ApiClients) => string,
-  _ignored?: ExitCodes,
 ): Promise<void> {
   await runApiCallAnswering(options, schema, call, table);
 }
@@ -239,7 +231,6 @@ export async function runApiCallAnswering<Desc extends DescMessage>(
   schema: Desc,
   call: (clients: ApiClients) => Promise<MessageShape<Desc>>,
   table: (response: MessageShape<Desc>, clients: ApiClients) => string,
-  _ignored?: ExitCodes,
 ): Promise<MessageShape<Desc> | undefined> {
   const clients = apiClients(options);
   let response: MessageShape<Desc>;
