@@ -53,7 +53,7 @@ export function createProbePaths(sources: ProbeSources): (request: AnyRequest, r
     const path = (request.url ?? "").split("?", 1)[0];
     if (!(PROBE_PATHS as readonly string[]).includes(path ?? "")) return false;
     if (request.method !== "GET" && request.method !== "HEAD") {
-      answer(response, 405, `${path} answers GET only`, { allow: "GET, HEAD" });
+      answerError(response, 405, "unimplemented", `${path} answers GET only`, { allow: "GET, HEAD" });
       return true;
     }
     if (path === "/healthz") {
@@ -61,7 +61,8 @@ export function createProbePaths(sources: ProbeSources): (request: AnyRequest, r
       answer(response, 200, "ok");
     } else if (path === "/readyz") {
       const verdict = sources.readiness();
-      answer(response, verdict.ready ? 200 : 503, verdict.ready ? "ok" : `not ready: ${verdict.reason}`);
+      if (verdict.ready) answer(response, 200, "ok");
+      else answerError(response, 503, "unavailable", `not ready: ${verdict.reason}`);
     } else {
       serveMetrics(sources, request, response);
     }
@@ -74,9 +75,9 @@ function serveMetrics(sources: ProbeSources, request: AnyRequest, response: AnyR
   const admitted = sources.admitMetrics(Array.isArray(header) ? header[0] : header);
   if (admitted instanceof ConnectError) {
     if (admitted.code === Code.PermissionDenied) {
-      answer(response, 403, "/metrics needs an admin, operator or read-only token");
+      answerError(response, 403, "permission_denied", "/metrics needs an admin, operator or read-only token");
     } else {
-      answer(response, 401, `/metrics needs a bearer token: ${admitted.rawMessage}`, { "www-authenticate": 'Bearer realm="blixard"' });
+      answerError(response, 401, "unauthenticated", `/metrics needs a bearer token: ${admitted.rawMessage}`, { "www-authenticate": 'Bearer realm="blixard"' });
     }
     return;
   }
@@ -87,9 +88,20 @@ function serveMetrics(sources: ProbeSources, request: AnyRequest, response: AnyR
       response.end(text);
     },
     (error: unknown) => {
-      if (!response.headersSent && !response.destroyed) answer(response, 500, `cannot collect metrics: ${(error as Error).message}`);
+      if (!response.headersSent && !response.destroyed) answerError(response, 500, "internal", `cannot collect metrics: ${(error as Error).message}`);
     },
   );
+}
+
+/**
+ * An error answer: a Connect error body, {"code","message"} as application/json, as every other
+ * error of the API has (docs/OPERATIONS.md, "Errors over HTTP"); the status is what probes read.
+ */
+function answerError(response: AnyResponse, status: number, code: string, message: string, headers: Record<string, string> = {}): void {
+  assert(status >= 400 && code !== "", "an error answer has an error status and a Connect code");
+  const payload = Buffer.from(JSON.stringify({ code, message }));
+  response.writeHead(status, { "content-type": "application/json", "content-length": String(payload.length), "cache-control": "no-store", ...headers });
+  response.end(payload);
 }
 
 /** One line of text and a newline: what curl and a probe's log show. */

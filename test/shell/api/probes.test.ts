@@ -94,7 +94,10 @@ describe("probes on a node with no leader", { timeout: 30_000 }, () => {
     assert.deepEqual(await get(`${base}/healthz`), { status: 200, body: "ok\n", contentType: "text/plain; charset=utf-8" });
     const ready = await get(`${base}/readyz`);
     assert.equal(ready.status, 503);
-    assert.match(ready.body, /^not ready: no leader is known \(term \d+\)\n$/);
+    assert.equal(ready.contentType, "application/json", "an error answer carries a Connect error body");
+    const readyError = JSON.parse(ready.body) as { code: string; message: string };
+    assert.equal(readyError.code, "unavailable");
+    assert.match(readyError.message, /^not ready: no leader is known \(term \d+\)$/);
     const metrics = parseExposition((await get(`${base}/metrics`, ADMIN_HEADERS)).body);
     assert.equal(sampleValue(metrics, "blixard_raft_leader_id"), 0);
     assert.notEqual(sampleValue(metrics, "blixard_raft_role"), 3);
@@ -120,7 +123,7 @@ describe("probes and metrics on a node that leads", { timeout: 60_000 }, () => {
     assert.equal((await get(`${base}/healthz`, {}, "HEAD")).status, 200);
     const post = await get(`${base}/readyz`, {}, "POST");
     assert.equal(post.status, 405);
-    assert.match(post.body, /GET only/);
+    assert.deepEqual(JSON.parse(post.body), { code: "unimplemented", message: "/readyz answers GET only" });
     assert.equal((await get(`${base}/healthzz`)).status, 404);
     assert.equal((await get(`${base}/`)).status, 404);
   });
@@ -144,7 +147,8 @@ describe("probes and metrics on a node that leads", { timeout: 60_000 }, () => {
   test("/metrics needs a token allowed to read cluster status", async () => {
     const none = await get(`${base}/metrics`);
     assert.equal(none.status, 401);
-    assert.match(none.body, /^\/metrics needs a bearer token: /);
+    assert.equal((JSON.parse(none.body) as { code: string }).code, "unauthenticated");
+    assert.match((JSON.parse(none.body) as { message: string }).message, /^\/metrics needs a bearer token: /);
     const wrong = await get(`${base}/metrics`, { authorization: "Bearer blx_nope_nope" });
     assert.equal(wrong.status, 401);
     const ok = await get(`${base}/metrics`, ADMIN_HEADERS);
@@ -157,7 +161,7 @@ describe("probes and metrics on a node that leads", { timeout: 60_000 }, () => {
     assert.equal((await get(`${base}/metrics`, { authorization: `Bearer ${readOnly}` })).status, 200);
     const refused = await get(`${base}/metrics`, { authorization: `Bearer ${tenant}` });
     assert.equal(refused.status, 403);
-    assert.match(refused.body, /admin, operator or read-only/);
+    assert.deepEqual(JSON.parse(refused.body), { code: "permission_denied", message: "/metrics needs an admin, operator or read-only token" });
   });
 
   test("/metrics parses and its values move: a put counts a proposal and an API request with its code", async () => {
