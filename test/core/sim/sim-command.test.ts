@@ -95,6 +95,24 @@ describe("blixard sim command", () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
+  test("--vm-history writes the orchestrator users' history, which check --model vm-registry accepts", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "blixard-sim-"));
+    try {
+      const file = join(dir, "vms.jsonl");
+      const run = await cli(["sim", "--workload", "orchestrator", "--seed", "3", "--nodes", "3", "--time", "15s", "--vm-history", file]);
+      assert.equal(run.code, 0, run.out + run.err);
+      assert.match(run.out, /vm registry linearizable yes \(\d+ operations, \d+ VMs/);
+      const checked = await cli(["check", file, "--model", "vm-registry"]);
+      assert.equal(checked.code, 0, checked.out + checked.err);
+      assert.match(checked.out, /linearizable \(model vm-registry, format jsonl/);
+      const kvOnly = await cli(["sim", "--seed", "3", "--time", "1s", "--vm-history", file]);
+      assert.equal(kvOnly.code, 2);
+      assert.match(kvOnly.err, /--vm-history: only the orchestrator workload has VM users/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test("a clean run's history is checked for linearizability, and --report writes the HTML report", async () => {
     const dir = mkdtempSync(join(tmpdir(), "blixard-sim-"));
     try {
