@@ -26,11 +26,21 @@ export const SWARM_CORRUPTION_MAX = 0.1;
 /** The faulty phase of a run: long enough for many faults, short enough for many seeds. */
 export const SWARM_FAULTY_MS: readonly [number, number] = [4_000, 14_000];
 /**
- * The healed tail after it, in which liveness is judged: key-value clients must see an operation
- * succeed; with the orchestrator, VM Liveness needs its bound (10 s, sim-orchestrator.ts) and 2 s more.
+ * The healed tail after it, in which liveness is judged. Key-value clients must see an operation
+ * succeed: a client whose operations go to a node that stays down (refused to start on a corrupt
+ * disk) waits out the 3 s operation timeout each time, so the tail holds several of them (6 s gave
+ * a false failure with one client). With the orchestrator, VM Liveness needs its bound (10 s,
+ * sim-orchestrator.ts) and 2 s more.
  */
-export const SWARM_TAIL_MS_KV = 6_000;
+export const SWARM_TAIL_MS_KV = 12_000;
 export const SWARM_TAIL_MS_ORCHESTRATOR = 12_000;
+
+/**
+ * Liveness needs the faults to stop, and a profile's steady loss does not stop at the heal point:
+ * above this, the healed tail is still lossy, and a run's liveness is not judged (2 of the first 32
+ * seeds, at 12% and more, missed their bounds only for it; without the loss they recovered).
+ */
+export const SWARM_LIVENESS_LOSS_MAX = 0.02;
 
 const PPM = 1_000_000;
 
@@ -82,7 +92,9 @@ export function drawSwarmRun(seed: Seed, workload: SwarmWorkload | undefined): S
   const intervalMinMs = tickMs === 10 ? prng.intBetween(50, 500) : prng.intBetween(300, 1_500);
   const nemesisIntervalMs: readonly [number, number] = [intervalMinMs, intervalMinMs + prng.intBetween(0, 2_500)];
 
-  const loss = on("loss", 0.5) ? ppm(prng, SWARM_LOSS_MAX * PPM) : 0;
+  // Steady loss persists after the heal point (the nemesis lifts only its own faults): half the lossy
+  // seeds stay at or below SWARM_LIVENESS_LOSS_MAX, so their liveness is judged too (swarmLivenessExclusion).
+  const loss = on("loss", 0.5) ? ppm(prng, (prng.chance(0.5) ? SWARM_LIVENESS_LOSS_MAX : SWARM_LOSS_MAX) * PPM) : 0;
   const duplication = on("duplication", 0.5) ? ppm(prng, SWARM_DUPLICATION_MAX * PPM) : 0;
   const reorder = on("reorder", 0.6) ? prng.pick([0.25, 0.5, 1]) : 0;
   const latencyMinUs = range(prng, 100, 2_000, 3_000);
@@ -176,7 +188,7 @@ export function drawSwarmRun(seed: Seed, workload: SwarmWorkload | undefined): S
   };
   const readHeavy = prng.chance(0.3);
   const clients: Partial<WorkloadOptions> = {
-    clientCount: prng.intBetween(1, 8),
+    clientCount: prng.intBetween(2, 8),
     keyCount: prng.intBetween(1, 6),
     wanderProbability: prng.pick([0, 0.1, 0.5, 1]),
     mix: readHeavy ? { get: 18, put: 1, cas: 1 } : { get: prng.intBetween(1, 6), put: prng.intBetween(1, 4), cas: prng.intBetween(0, 4) },
@@ -198,4 +210,11 @@ export function swarmSimulationOptions(seed: Seed, run: SwarmRun): SimulationOpt
     workload: run.workload === "orchestrator" ? { ...run.clients, clientCount: 1 } : run.clients,
     orchestrator: run.workload === "kv" ? undefined : {},
   };
+}
+
+/** Why a drawn run's liveness is not judged (its healed tail is not fault-free), or undefined when it is. */
+export function swarmLivenessExclusion(run: SwarmRun): string | undefined {
+  assert(run.profile.lossProbability >= 0 && run.profile.lossProbability <= SWARM_LOSS_MAX, "a swarm run's loss is within its range");
+  if (run.profile.lossProbability <= SWARM_LIVENESS_LOSS_MAX) return undefined;
+  return `steady loss ${(run.profile.lossProbability * 100).toFixed(1)}% outlasts the heal`;
 }

@@ -178,6 +178,7 @@ export async function runVoprCommand(parsed: ParsedVoprArguments, write: (text: 
   let excluded = 0;
   const failures: Array<{ report: VoprSeedReport; property: string; message: string; atS: number }> = [];
   let lastProgressMs = startedMs;
+  let progressCurrent = false;
   const progress = (): string => {
     const wallS = Math.max(performance.now() - startedMs, 1) / 1000;
     return `progress  ${seedsRun} seeds run, ${(simulatedUs / 3.6e9).toFixed(3)} simulated hours, ${failures.length} failures, ${Math.round(events / wallS)} events/s (${wallS.toFixed(1)} s wall, ${parsed.jobs} threads)\n`;
@@ -192,15 +193,17 @@ export async function runVoprCommand(parsed: ParsedVoprArguments, write: (text: 
       failures.push({ report, ...failure });
       write(`FAILURE  seed ${report.seed}  ${failure.property}: ${failure.message} (at ${failure.atS.toFixed(6)} s simulated)\n  reproduce  ${report.reproduce}\n`);
     }
+    progressCurrent = false;
     if (performance.now() - lastProgressMs >= PROGRESS_INTERVAL_MS) {
       lastProgressMs = performance.now();
       write(progress());
+      progressCurrent = true;
     }
   });
   assert(started === seedsRun, "every started seed was reported");
-  write(progress());
+  if (!progressCurrent) write(progress());
   const cut = started < jobs.length ? `; the budget stopped the batch after ${started} of ${jobs.length} seeds` : "";
-  write(`result  ${failures.length === 0 ? "PASS" : "FAIL"}: ${seedsRun} seeds, ${failures.length} failures, ${excluded} runs unrecoverable by design (liveness not judged)${cut}\n`);
+  write(`result  ${failures.length === 0 ? "PASS" : "FAIL"}: ${seedsRun} seeds, ${failures.length} failures, ${excluded} runs whose liveness was not judged (unrecoverable by design, or steady loss outlasting the heal)${cut}\n`);
   for (const failure of failures) write(`  seed ${failure.report.seed}  ${failure.property}  ${failure.report.reproduce}\n`);
   return failures.length === 0 ? 0 : 1;
 }

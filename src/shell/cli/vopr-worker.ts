@@ -7,9 +7,9 @@
 import { isMainThread, parentPort, workerData } from "node:worker_threads";
 import { assert } from "../../core/assert.ts";
 import { FAULT_PROFILES } from "../../core/sim/fault-profile.ts";
-import { isSeed, parseSeed, type Seed } from "../../core/sim/seed.ts";
+import { isSeed, parseSeed, seedFromBigInt, type Seed } from "../../core/sim/seed.ts";
 import { runSimulation, type SimulationOptions } from "../../core/sim/simulation.ts";
-import { drawSwarmRun, swarmSimulationOptions, type SwarmWorkload } from "../../core/sim/swarm.ts";
+import { drawSwarmRun, swarmLivenessExclusion, swarmSimulationOptions, type SwarmWorkload } from "../../core/sim/swarm.ts";
 import type { PlantedBug } from "../../core/raft/types.ts";
 import type { StoragePlantedBug } from "../../core/storage/recovery.ts";
 import type { RequestPathPlantedBug } from "../../core/replica/request-path.ts";
@@ -74,11 +74,21 @@ export function seedSelectedFor(seed: Seed): { determinism: boolean; canary: boo
 export const CANARY_BUG = "cas-without-compare";
 export const CANARY_PROPERTY = "Linearizability";
 
+/**
+ * Test harness only (docs/PLANTED-BUGS.md): bugs in the VOPR's own pipeline, each of which one of its
+ * checks must catch; the command never sets them.
+ *   canary-without-bug: the canary runs without its planted bug (Canary must fire);
+ *   rerun-another-seed: the determinism self-check's second run uses the next seed (Determinism must fire);
+ *   clients-time-out-at-once: the clients give up on every operation after 1 ms (Recovered must fire).
+ */
+export type VoprPipelineBug = "canary-without-bug" | "rerun-another-seed" | "clients-time-out-at-once";
+
 export interface VoprJob {
   readonly seed: string;
   readonly mode: VoprMode;
   readonly workload: SwarmWorkload | undefined;
   readonly plant: string | undefined;
+  readonly pipelineBug?: VoprPipelineBug;
 }
 
 export interface VoprFailure {
@@ -111,32 +121,43 @@ export function runVoprJob(job: VoprJob): VoprSeedReport {
   const seed = parsed;
   const draw = drawSwarmRun(seed, job.workload);
   const reproduce = voprReproduceCommand(job);
-  const options: SimulationOptions = { ...swarmSimulationOptions(seed, draw), ...(job.plant === undefined ? {} : plantOptions(job.plant)), reproduceCommand: reproduce };
+  const swarm = swarmSimulationOptions(seed, draw);
+  const options: SimulationOptions = {
+    ...swarm,
+    ...(job.pipelineBug === "clients-time-out-at-once" ? { workload: { ...swarm.workload, operationTimeoutMs: 1 } } : {}),
+    ...(job.plant === undefined ? {} : plantOptions(job.plant)),
+    reproduceCommand: reproduce,
+  };
   const result = runSimulation(options);
   const failures: VoprFailure[] = [];
   const judgeSafety = job.mode !== "liveness";
   const judgeLiveness = job.mode !== "safety";
   let simulatedUs = result.simulatedUs;
   let events = result.events;
-  // A safety violation stops the run, so liveness mode reports it too: nothing after it was observed.
-  if (result.failure !== undefined && (result.failure.property !== "VM Liveness" || judgeLiveness)) {
-    failures.push({ property: result.failure.property, message: result.failure.message, atS: result.failure.simulatedTimeUs / 1e6 });
-  }
   // A majority that refuses to start on corrupt disks has no quorum by design: its liveness is not judged.
   const quorum = Math.floor(draw.nodeCount / 2) + 1;
-  const excluded = draw.nodeCount - result.refusedToStart.length < quorum ? `${result.refusedToStart.length} of ${draw.nodeCount} nodes refused to start on corrupt disks` : undefined;
+  const excluded = draw.nodeCount - result.refusedToStart.length < quorum ? `${result.refusedToStart.length} of ${draw.nodeCount} nodes refused to start on corrupt disks` : swarmLivenessExclusion(draw);
+  // A safety violation stops the run, so liveness mode reports it too: nothing after it was observed.
+  if (result.failure !== undefined && (result.failure.property !== "VM Liveness" || (judgeLiveness && excluded === undefined))) {
+    failures.push({ property: result.failure.property, message: result.failure.message, atS: result.failure.simulatedTimeUs / 1e6 });
+  }
+  // VM Liveness is judged before the histories, and a run keeps its first failure: an illegal history behind it is still a failure.
+  if (judgeSafety && result.failure?.property === "VM Liveness") {
+    if (result.linearizability.verdict === "illegal") failures.push({ property: "Linearizability", message: `the client history is not linearizable (key ${result.linearizability.illegalKey})`, atS: result.simulatedUs / 1e6 });
+    if (result.orchestrator?.registry.verdict === "illegal") failures.push({ property: "VM Registry Linearizability", message: `the orchestrator users' history is not linearizable (VM ${result.orchestrator.registry.illegalKey})`, atS: result.simulatedUs / 1e6 });
+  }
   if (judgeLiveness && result.failure === undefined && excluded === undefined && !result.recovered) {
     failures.push({ property: "Recovered", message: `no client operation succeeded in the ${((draw.durationMs - draw.faultyMs) / 1000).toFixed(1)} s after the faults stopped`, atS: result.simulatedUs / 1e6 });
   }
   const selected = seedSelectedFor(seed);
   if (selected.determinism) {
-    const again = runSimulation(options);
+    const again = runSimulation(job.pipelineBug === "rerun-another-seed" ? { ...options, seed: seedFromBigInt(BigInt(job.seed) + 1n) } : options);
     simulatedUs += again.simulatedUs;
     events += again.events;
     if (again.traceHash !== result.traceHash) failures.push({ property: "Determinism", message: `the same run gave trace hashes ${result.traceHash} and ${again.traceHash}`, atS: 0 });
   }
   if (selected.canary && job.plant === undefined) {
-    const canary = runSimulation({ seed, nodeCount: 5, durationMs: 20_000, profile: FAULT_PROFILES.standard!, ...plantOptions(CANARY_BUG) });
+    const canary = runSimulation({ seed, nodeCount: 5, durationMs: 20_000, profile: FAULT_PROFILES.standard!, ...(job.pipelineBug === "canary-without-bug" ? {} : plantOptions(CANARY_BUG)) });
     simulatedUs += canary.simulatedUs;
     events += canary.events;
     if (canary.failure?.property !== CANARY_PROPERTY) {
@@ -144,7 +165,7 @@ export function runVoprJob(job: VoprJob): VoprSeedReport {
     }
   }
   const extras = [selected.determinism ? "determinism checked" : "", selected.canary && job.plant === undefined ? "canary caught" : ""].filter((text) => text !== "");
-  const outcome = failures.length === 0 ? (excluded === undefined ? "ok" : `ok (liveness not judged: ${excluded})`) : `FAILED ${failures.map((failure) => failure.property).join(", ")}`;
+  const outcome = failures.length === 0 ? (excluded === undefined || !judgeLiveness ? "ok" : `ok (liveness not judged: ${excluded})`) : `FAILED ${failures.map((failure) => failure.property).join(", ")}`;
   const line = [
     `seed ${job.seed}`,
     `${draw.workload} ${draw.nodeCount} nodes ${(draw.durationMs / 1000).toFixed(3)} s (faults until ${(draw.faultyMs / 1000).toFixed(3)} s)`,

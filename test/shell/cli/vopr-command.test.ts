@@ -4,6 +4,8 @@
 // one line and exit 2.
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
+import { seedFromNumber } from "../../../src/core/sim/seed.ts";
+import { runVoprJob, seedSelectedFor } from "../../../src/shell/cli/vopr-worker.ts";
 import { runCli } from "../../support/run-cli.ts";
 
 /** The report without the lines that carry wall-clock figures (progress: events/s, wall seconds). */
@@ -64,5 +66,29 @@ describe("blixard vopr", { timeout: 120_000 }, () => {
       assert.equal(run.stderr.trimEnd().split("\n").length, 1, run.stderr);
       assert.match(run.stderr.trim(), pattern);
     }
+  });
+});
+
+// Each of the VOPR's own checks fires on a bug planted in its pipeline (harness only: VoprJob.pipelineBug).
+describe("the VOPR's own checks catch bugs planted in its pipeline", () => {
+  test("a canary run without its bug is a Canary failure (seed 2 is a canary seed)", () => {
+    assert.ok(seedSelectedFor(seedFromNumber(2)).canary);
+    const clean = runVoprJob({ seed: "2", mode: "safety", workload: "kv", plant: undefined });
+    assert.deepEqual(clean.failures, []);
+    const broken = runVoprJob({ seed: "2", mode: "safety", workload: "kv", plant: undefined, pipelineBug: "canary-without-bug" });
+    assert.deepEqual(broken.failures.map((failure) => failure.property), ["Canary"]);
+  });
+
+  test("a second run that is not the same run is a Determinism failure (seed 1 runs twice)", () => {
+    assert.ok(seedSelectedFor(seedFromNumber(1)).determinism);
+    const broken = runVoprJob({ seed: "1", mode: "safety", workload: "kv", plant: undefined, pipelineBug: "rerun-another-seed" });
+    assert.deepEqual(broken.failures.map((failure) => failure.property), ["Determinism"]);
+  });
+
+  test("clients that never see an answer are a Recovered failure in liveness mode, and not judged in safety mode", () => {
+    const job = { seed: "3", workload: "kv", plant: undefined, pipelineBug: "clients-time-out-at-once" } as const;
+    assert.deepEqual(runVoprJob({ ...job, mode: "liveness" }).failures.map((failure) => failure.property), ["Recovered"]);
+    assert.deepEqual(runVoprJob({ ...job, mode: "safety" }).failures, []);
+    assert.deepEqual(runVoprJob({ ...job, mode: "liveness", pipelineBug: undefined }).failures, []);
   });
 });
