@@ -28,6 +28,7 @@ export interface LazyCommand {
 export const LAZY_COMMANDS: readonly LazyCommand[] = [
   { name: "up", term: "up [options]", description: "start a local cluster (default 3 nodes) with a VM backend, until Ctrl-C", load: async () => (await import("./up-command.ts")).registerUpCommand },
   { name: "sim", term: "sim [options]", description: "run one deterministic simulation of a whole cluster under faults, checking Raft safety after every step", load: async () => (await import("./sim-command.ts")).registerSimCommand },
+  { name: "vopr", term: "vopr [options]", description: "swarm-test the whole cluster: many simulations, each seed drawing its own cluster, faults and tuning, checked for safety and liveness", load: async () => (await import("./vopr-command.ts")).registerVoprCommand },
   { name: "check", term: "check [options] <file>", description: "check a recorded history for linearizability (exit 0 linearizable, 1 not, 2 unknown, 3 bad input)", load: async () => (await import("./check-command.ts")).registerCheckCommand },
   {
     name: "node",

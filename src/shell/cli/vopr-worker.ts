@@ -1,0 +1,193 @@
+// One VOPR seed, judged (`blixard vopr`, vopr-command.ts): the seed's swarm draw (swarm.ts) run
+// under the mode's checks, the determinism self-check and the canary where the seed is selected
+// for them. Runs in a worker thread (node:worker_threads) when started as one, or in the calling
+// thread (--jobs 1, tests). Everything a job returns is a function of the job alone: no clock is
+// read here (the events per second are the command's).
+
+import { isMainThread, parentPort, workerData } from "node:worker_threads";
+import { assert } from "../../core/assert.ts";
+import { FAULT_PROFILES } from "../../core/sim/fault-profile.ts";
+import { isSeed, parseSeed, seedFromBigInt, type Seed } from "../../core/sim/seed.ts";
+import { runSimulation, type SimulationOptions } from "../../core/sim/simulation.ts";
+import { drawSwarmRun, swarmLivenessExclusion, swarmSimulationOptions, type SwarmWorkload } from "../../core/sim/swarm.ts";
+import type { PlantedBug } from "../../core/raft/types.ts";
+import type { StoragePlantedBug } from "../../core/storage/recovery.ts";
+import type { RequestPathPlantedBug } from "../../core/replica/request-path.ts";
+import type { KvPlantedBug } from "../../core/replica/kv-state-machine.ts";
+import type { FaultModelPlantedBug } from "../../core/sim/corruption-consent.ts";
+
+export const VOPR_MODES = ["safety", "liveness", "both"] as const;
+export type VoprMode = (typeof VOPR_MODES)[number];
+
+// Every planted bug --plant can switch on, by family (Record types: a new bug of a family must be listed here).
+const RAFT_BUGS: Record<PlantedBug, true> = {
+  "vote-without-log-check": true,
+  "commit-previous-term-by-counting": true,
+  "vote-before-persist": true,
+  "append-without-truncating-conflicts": true,
+  "leader-ignores-higher-term": true,
+  "read-index-without-quorum": true,
+  "double-vote-in-term": true,
+  "lease-from-wall-clock": true,
+  "lease-ignores-drift": true,
+  "ack-before-durable-on-enospc": true,
+};
+const STORAGE_BUGS: Record<StoragePlantedBug, true> = {
+  "recover-skipping-checksums": true,
+  "torn-tail-as-corrupt": true,
+  "open-trusting-unsynced-reads": true,
+  "sync-point-covers-unsynced-batch": true,
+};
+const REQUEST_PATH_BUGS: Record<RequestPathPlantedBug, true> = { "forward-error-as-not-applied": true };
+const KV_BUGS: Record<KvPlantedBug, true> = { "cas-without-compare": true };
+const FAULT_MODEL_BUGS: Record<FaultModelPlantedBug, true> = { "consent-to-corrupt-every-node": true };
+
+/** The names --plant accepts, sorted. */
+export const VOPR_PLANT_NAMES: readonly string[] = [RAFT_BUGS, STORAGE_BUGS, REQUEST_PATH_BUGS, KV_BUGS, FAULT_MODEL_BUGS].flatMap((family) => Object.keys(family)).sort();
+
+/** The simulation options that switch on one planted bug. */
+export function plantOptions(name: string): Partial<SimulationOptions> {
+  if (Object.hasOwn(RAFT_BUGS, name)) return { plantedBugs: new Set([name as PlantedBug]) };
+  if (Object.hasOwn(STORAGE_BUGS, name)) return { storagePlantedBugs: new Set([name as StoragePlantedBug]) };
+  if (Object.hasOwn(REQUEST_PATH_BUGS, name)) return { requestPathPlantedBugs: new Set([name as RequestPathPlantedBug]) };
+  if (Object.hasOwn(KV_BUGS, name)) return { kvPlantedBugs: new Set([name as KvPlantedBug]) };
+  assert(Object.hasOwn(FAULT_MODEL_BUGS, name), () => `unknown planted bug ${name}`);
+  return { faultModelPlantedBugs: new Set([name as FaultModelPlantedBug]) };
+}
+
+/**
+ * Which seeds get the extra runs, by the seed's last 32-bit word (a decimal seed's low bits):
+ * one in 8 (word mod 8 = 1) runs twice for the determinism self-check, one in 16 (word mod 16 = 2)
+ * also runs the canary. Fixed, so a batch's report and a seed's reproduction do not depend on the batch.
+ */
+export const DETERMINISM_EVERY = 8;
+export const CANARY_EVERY = 16;
+export function seedSelectedFor(seed: Seed): { determinism: boolean; canary: boolean } {
+  const word = seed.words[seed.words.length === 3 ? 1 : seed.words.length - 1]! >>> 0;
+  return { determinism: word % DETERMINISM_EVERY === 1, canary: word % CANARY_EVERY === 2 };
+}
+
+/**
+ * The canary: a bug known to be caught, in a run known to catch it (the standard profile, 5 nodes,
+ * 20 s: docs/PLANTED-BUGS.md), on the seed itself. A canary that passes means the pipeline is broken.
+ */
+export const CANARY_BUG = "cas-without-compare";
+export const CANARY_PROPERTY = "Linearizability";
+
+/**
+ * Test harness only (docs/PLANTED-BUGS.md): bugs in the VOPR's own pipeline, each of which one of its
+ * checks must catch; the command never sets them.
+ *   canary-without-bug: the canary runs without its planted bug (Canary must fire);
+ *   rerun-another-seed: the determinism self-check's second run uses the next seed (Determinism must fire);
+ *   clients-time-out-at-once: the clients give up on every operation after 1 ms (Recovered must fire).
+ */
+export type VoprPipelineBug = "canary-without-bug" | "rerun-another-seed" | "clients-time-out-at-once";
+
+export interface VoprJob {
+  readonly seed: string;
+  readonly mode: VoprMode;
+  readonly workload: SwarmWorkload | undefined;
+  readonly plant: string | undefined;
+  readonly pipelineBug?: VoprPipelineBug;
+}
+
+export interface VoprFailure {
+  readonly property: string;
+  readonly message: string;
+  /** Simulated seconds into the run. */
+  readonly atS: number;
+}
+
+export interface VoprSeedReport {
+  readonly seed: string;
+  /** One line describing the draw and the outcome (deterministic). */
+  readonly line: string;
+  readonly simulatedUs: number;
+  readonly events: number;
+  readonly failures: readonly VoprFailure[];
+  /** Set when the run is unrecoverable by design and its liveness is not judged. */
+  readonly excluded: string | undefined;
+  readonly reproduce: string;
+}
+
+/** The one command that reruns exactly this job (the swarm draw is reproducible from the seed alone). */
+export function voprReproduceCommand(job: VoprJob): string {
+  return `npx blixard vopr --seed ${job.seed} --mode ${job.mode}${job.workload === undefined ? "" : ` --workload ${job.workload}`}${job.plant === undefined ? "" : ` --plant ${job.plant}`} --jobs 1`;
+}
+
+export function runVoprJob(job: VoprJob): VoprSeedReport {
+  const parsed = parseSeed(job.seed);
+  assert(isSeed(parsed), "the command parsed the seed");
+  const seed = parsed;
+  const draw = drawSwarmRun(seed, job.workload);
+  const reproduce = voprReproduceCommand(job);
+  const swarm = swarmSimulationOptions(seed, draw);
+  const options: SimulationOptions = {
+    ...swarm,
+    ...(job.pipelineBug === "clients-time-out-at-once" ? { workload: { ...swarm.workload, operationTimeoutMs: 1 } } : {}),
+    ...(job.plant === undefined ? {} : plantOptions(job.plant)),
+    reproduceCommand: reproduce,
+  };
+  const result = runSimulation(options);
+  const failures: VoprFailure[] = [];
+  const judgeSafety = job.mode !== "liveness";
+  const judgeLiveness = job.mode !== "safety";
+  let simulatedUs = result.simulatedUs;
+  let events = result.events;
+  // A majority that refuses to start on corrupt disks has no quorum by design: its liveness is not judged.
+  const quorum = Math.floor(draw.nodeCount / 2) + 1;
+  const excluded = draw.nodeCount - result.refusedToStart.length < quorum ? `${result.refusedToStart.length} of ${draw.nodeCount} nodes refused to start on corrupt disks` : swarmLivenessExclusion(draw);
+  // A safety violation stops the run, so liveness mode reports it too: nothing after it was observed.
+  if (result.failure !== undefined && (result.failure.property !== "VM Liveness" || (judgeLiveness && excluded === undefined))) {
+    failures.push({ property: result.failure.property, message: result.failure.message, atS: result.failure.simulatedTimeUs / 1e6 });
+  }
+  // VM Liveness is judged before the histories, and a run keeps its first failure: an illegal history behind it is still a failure.
+  if (judgeSafety && result.failure?.property === "VM Liveness") {
+    if (result.linearizability.verdict === "illegal") failures.push({ property: "Linearizability", message: `the client history is not linearizable (key ${result.linearizability.illegalKey})`, atS: result.simulatedUs / 1e6 });
+    if (result.orchestrator?.registry.verdict === "illegal") failures.push({ property: "VM Registry Linearizability", message: `the orchestrator users' history is not linearizable (VM ${result.orchestrator.registry.illegalKey})`, atS: result.simulatedUs / 1e6 });
+  }
+  if (judgeLiveness && result.failure === undefined && excluded === undefined && !result.recovered) {
+    failures.push({ property: "Recovered", message: `no client operation succeeded in the ${((draw.durationMs - draw.faultyMs) / 1000).toFixed(1)} s after the faults stopped`, atS: result.simulatedUs / 1e6 });
+  }
+  const selected = seedSelectedFor(seed);
+  if (selected.determinism) {
+    const again = runSimulation(job.pipelineBug === "rerun-another-seed" ? { ...options, seed: seedFromBigInt(BigInt(job.seed) + 1n) } : options);
+    simulatedUs += again.simulatedUs;
+    events += again.events;
+    if (again.traceHash !== result.traceHash) failures.push({ property: "Determinism", message: `the same run gave trace hashes ${result.traceHash} and ${again.traceHash}`, atS: 0 });
+  }
+  if (selected.canary && job.plant === undefined) {
+    const canary = runSimulation({ seed, nodeCount: 5, durationMs: 20_000, profile: FAULT_PROFILES.standard!, ...(job.pipelineBug === "canary-without-bug" ? {} : plantOptions(CANARY_BUG)) });
+    simulatedUs += canary.simulatedUs;
+    events += canary.events;
+    if (canary.failure?.property !== CANARY_PROPERTY) {
+      failures.push({ property: "Canary", message: `planted bug ${CANARY_BUG} was not caught by ${CANARY_PROPERTY} (got ${canary.failure?.property ?? "a clean run"}): the pipeline is broken`, atS: 0 });
+    }
+  }
+  const extras = [selected.determinism ? "determinism checked" : "", selected.canary && job.plant === undefined ? "canary caught" : ""].filter((text) => text !== "");
+  const outcome = failures.length === 0 ? (excluded === undefined || !judgeLiveness ? "ok" : `ok (liveness not judged: ${excluded})`) : `FAILED ${failures.map((failure) => failure.property).join(", ")}`;
+  const line = [
+    `seed ${job.seed}`,
+    `${draw.workload} ${draw.nodeCount} nodes ${(draw.durationMs / 1000).toFixed(3)} s (faults until ${(draw.faultyMs / 1000).toFixed(3)} s)`,
+    `faults ${draw.families.join(",") || "none"}`,
+    // "unknown" (the checker's step budget ran out) is not a failure, but never silently a pass: the line says so.
+    judgeSafety ? `linearizable ${result.linearizability.verdict}` : "",
+    `hash ${result.traceHash.slice(0, 16)}`,
+    ...extras,
+    outcome,
+  ].filter((part) => part !== "").join("  ");
+  assert(simulatedUs > 0 && events > 0, "a run simulates time and events");
+  return { seed: job.seed, line, simulatedUs, events, failures, excluded, reproduce };
+}
+
+// Started as a worker thread: answer each job posted to it, one at a time.
+if (!isMainThread && (workerData as { vopr?: boolean } | null)?.vopr === true) {
+  const port = parentPort!;
+  port.on("message", (job: VoprJob | null) => {
+    if (job === null) {
+      port.close();
+      return;
+    }
+    port.postMessage(runVoprJob(job));
+  });
+}

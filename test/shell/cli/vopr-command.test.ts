@@ -1,0 +1,94 @@
+// `blixard vopr` as a user runs it (a child process, worker threads): a small batch passes with a
+// report that is the same on every run apart from its wall-clock figures; a planted bug fails the
+// batch naming the property and a reproduction command that, run, fails the same way; bad input is
+// one line and exit 2.
+import { describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { seedFromNumber } from "../../../src/core/sim/seed.ts";
+import { runVoprJob, seedSelectedFor } from "../../../src/shell/cli/vopr-worker.ts";
+import { runCli } from "../../support/run-cli.ts";
+
+/** The report without the lines that carry wall-clock figures (progress: events/s, wall seconds). */
+function deterministicPart(stdout: string): string {
+  return stdout
+    .split("\n")
+    .filter((line) => !line.startsWith("progress  "))
+    .join("\n");
+}
+
+describe("blixard vopr", { timeout: 120_000 }, () => {
+  test("a small batch exits 0 with the same report every time, in seed order", async () => {
+    const first = await runCli(["vopr", "--seeds", "4", "--jobs", "2"]);
+    assert.equal(first.code, 0, first.stdout + first.stderr);
+    assert.match(first.stdout, /^result {2}PASS: 4 seeds, 0 failures/m);
+    assert.match(first.stdout, /^progress {2}4 seeds run, [\d.]+ simulated hours, 0 failures, \d+ events\/s/m);
+    const seedLines = first.stdout.split("\n").filter((line) => line.startsWith("seed "));
+    assert.deepEqual(seedLines.map((line) => line.split("  ")[0]), ["seed 1", "seed 2", "seed 3", "seed 4"]);
+    assert.match(first.stdout, /^seed 1 .*determinism checked {2}ok$/m, "seed 1 is the determinism self-check's");
+    assert.match(first.stdout, /^seed 2 .*canary caught {2}ok$/m, "seed 2 is the canary's");
+    const second = await runCli(["vopr", "--seeds", "4", "--jobs", "2"]);
+    assert.equal(second.code, 0);
+    assert.equal(deterministicPart(second.stdout), deterministicPart(first.stdout));
+  });
+
+  test("a planted bug fails the batch with its property and a reproduction command that fails the same way", async () => {
+    const run = await runCli(["vopr", "--seeds", "4", "--plant", "cas-without-compare", "--mode", "safety"]);
+    assert.equal(run.code, 1, run.stdout + run.stderr);
+    const failure = /^FAILURE {2}seed (\S+) {2}Linearizability: .*\n {2}reproduce {2}(.*)$/m.exec(run.stdout);
+    assert.ok(failure !== null, run.stdout);
+    const [, seed, command] = failure;
+    assert.match(run.stdout, /^result {2}FAIL: 4 seeds, [1-9]\d* failures/m);
+    assert.ok(command!.startsWith("npx blixard vopr "), command);
+    const args = command!.slice("npx blixard ".length).split(" ");
+    assert.deepEqual(args.slice(0, 3), ["vopr", "--seed", seed]);
+    const again = await runCli(args);
+    assert.equal(again.code, 1, again.stdout + again.stderr);
+    assert.match(again.stdout, new RegExp(`^FAILURE {2}seed ${seed} {2}Linearizability: `, "m"));
+    // The same run: its line (draw, verdict and trace hash) is the batch's line for that seed.
+    const line = (stdout: string): string | undefined => stdout.split("\n").find((text) => text.startsWith(`seed ${seed}  `));
+    assert.equal(line(again.stdout), line(run.stdout));
+  });
+
+  test("bad input is one line and exit 2", async () => {
+    for (const [args, pattern] of [
+      [["--bogus"], /unknown option '--bogus'/],
+      [["--plant", "no-such-bug"], /^blixard: --plant: unknown planted bug "no-such-bug"/],
+      [["--seed", "12x"], /^blixard: --seed: seed "12x" is neither/],
+      [["--seeds", "0"], /^blixard: --seeds: "0" is not an integer/],
+      [["--mode", "fast"], /^blixard: --mode: unknown mode "fast"/],
+      [["--budget", "soon"], /^blixard: --budget: "soon" is not a positive duration/],
+      [["--workload", "files"], /^blixard: --workload: unknown workload "files"/],
+      [["--seed", "1", "--seeds", "2"], /^blixard: --seed and --seeds: give one/],
+    ] as const) {
+      const run = await runCli(["vopr", ...args]);
+      assert.equal(run.code, 2, `${args.join(" ")}: ${run.stdout}${run.stderr}`);
+      assert.equal(run.stdout, "");
+      assert.equal(run.stderr.trimEnd().split("\n").length, 1, run.stderr);
+      assert.match(run.stderr.trim(), pattern);
+    }
+  });
+});
+
+// Each of the VOPR's own checks fires on a bug planted in its pipeline (harness only: VoprJob.pipelineBug).
+describe("the VOPR's own checks catch bugs planted in its pipeline", () => {
+  test("a canary run without its bug is a Canary failure (seed 2 is a canary seed)", () => {
+    assert.ok(seedSelectedFor(seedFromNumber(2)).canary);
+    const clean = runVoprJob({ seed: "2", mode: "safety", workload: "kv", plant: undefined });
+    assert.deepEqual(clean.failures, []);
+    const broken = runVoprJob({ seed: "2", mode: "safety", workload: "kv", plant: undefined, pipelineBug: "canary-without-bug" });
+    assert.deepEqual(broken.failures.map((failure) => failure.property), ["Canary"]);
+  });
+
+  test("a second run that is not the same run is a Determinism failure (seed 1 runs twice)", () => {
+    assert.ok(seedSelectedFor(seedFromNumber(1)).determinism);
+    const broken = runVoprJob({ seed: "1", mode: "safety", workload: "kv", plant: undefined, pipelineBug: "rerun-another-seed" });
+    assert.deepEqual(broken.failures.map((failure) => failure.property), ["Determinism"]);
+  });
+
+  test("clients that never see an answer are a Recovered failure in liveness mode, and not judged in safety mode", () => {
+    const job = { seed: "3", workload: "kv", plant: undefined, pipelineBug: "clients-time-out-at-once" } as const;
+    assert.deepEqual(runVoprJob({ ...job, mode: "liveness" }).failures.map((failure) => failure.property), ["Recovered"]);
+    assert.deepEqual(runVoprJob({ ...job, mode: "safety" }).failures, []);
+    assert.deepEqual(runVoprJob({ ...job, mode: "liveness", pipelineBug: undefined }).failures, []);
+  });
+});
