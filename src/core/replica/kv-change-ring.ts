@@ -17,7 +17,8 @@
 import { assert } from "../assert.ts";
 
 export interface KvChange {
-  readonly type: "put" | "delete";
+  /** append: value is the element appended to the key's list. */
+  readonly type: "put" | "delete" | "append";
   readonly key: string;
   /** The value written ("" for a delete). */
   readonly value: string;

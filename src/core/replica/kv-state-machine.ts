@@ -15,12 +15,22 @@
 //   delete: nothing more
 //   delete-prefix (the key is the prefix): keys max u32
 //   create (a put only when the key is absent): value length u32 | value utf-8
+//   append (to the key's list): value length u32 | value utf-8
+//   txn: op u8 | the txn as JSON utf-8 (kv-txn.ts; no key field)
+//
+// Lists (for list-append histories): a key holds either a value or a list, a typed kind of
+// entry. An append creates a list at an absent key and extends a list key; a value write
+// (put, cas, create) to a list key and an append to a value key are refused with no effect
+// ("wrong-kind"); a delete removes either. A get of a list key is found with value "" and
+// the list beside it. A list holds at most KV_LIST_ENTRIES_MAX elements and
+// KV_LIST_BYTES_MAX bytes of elements; an append past either is refused ("list-full").
 //
 // Recent changes are kept beside the map in a bounded ring (kv-change-ring.ts) for watches.
 
 import { assert } from "../assert.ts";
 import { KvChangeRing, type KvChange } from "./kv-change-ring.ts";
 import type { StateMachine } from "./state-machine.ts";
+import { compareHolds, decodeKvTxnBody, encodeKvTxnBody, validateKvTxnShape, type KvTxn, type KvTxnOp, type KvTxnOpResult } from "./kv-txn.ts";
 
 export const KV_KEY_BYTES_MAX = 1024;
 export const KV_VALUE_BYTES_MAX = 64 * 1024;
@@ -31,6 +41,10 @@ export const KV_DELETE_PREFIX_KEYS_MAX = 256;
 /** Recent changes kept for watches: at most this many, and at most this much text (kvChangeWeight). */
 export const KV_CHANGES_KEPT_MAX = 10_000;
 export const KV_CHANGES_KEPT_WEIGHT_MAX = 32 * 1024 * 1024;
+/** A list holds at most this many elements ... */
+export const KV_LIST_ENTRIES_MAX = 1024;
+/** ... and at most this many UTF-8 bytes of elements (a value's limit: a whole list fits wherever a value does). */
+export const KV_LIST_BYTES_MAX = KV_VALUE_BYTES_MAX;
 
 export type KvCommand =
   | { readonly op: "put"; readonly key: string; readonly value: string }
@@ -39,15 +53,24 @@ export type KvCommand =
   | { readonly op: "cas"; readonly key: string; readonly expected: string; readonly value: string }
   | { readonly op: "delete"; readonly key: string }
   /** Deletes the first keysMax keys (key order) that start with `key`; keysMax travels in the command so replay never depends on a constant. */
-  | { readonly op: "delete-prefix"; readonly key: string; readonly keysMax: number };
+  | { readonly op: "delete-prefix"; readonly key: string; readonly keysMax: number }
+  /** Appends value to the key's list (creating it at an absent key). */
+  | { readonly op: "append"; readonly key: string; readonly value: string }
+  /** A transaction (kv-txn.ts); key is "" and unused. */
+  | { readonly op: "txn"; readonly key: ""; readonly txn: KvTxn };
+
+export type KvRejectReason = "too-many-keys" | "wrong-kind" | "list-full";
 
 export type KvResult =
   | { readonly op: "put" }
   | { readonly op: "cas"; readonly swapped: boolean; readonly current: string }
   /** deleted: how many keys were removed (0 or 1 for a single key); more: keys with the prefix remain beyond keysMax. */
   | { readonly op: "delete"; readonly deleted: number; readonly more: boolean }
-  /** The command could not be applied because the map is full; it had no effect. */
-  | { readonly op: "rejected"; readonly reason: "too-many-keys" };
+  | { readonly op: "append"; readonly length: number }
+  /** succeeded: every compare held (the success branch ran); results: one per operation of the branch that ran. */
+  | { readonly op: "txn"; readonly succeeded: boolean; readonly results: readonly KvTxnOpResult[] }
+  /** The command could not be applied (the map or a list is full, or a key holds the other kind); it had no effect. detail names the key. */
+  | { readonly op: "rejected"; readonly reason: KvRejectReason; readonly detail: string };
 
 export interface KvQuery {
   readonly key: string;
@@ -59,6 +82,10 @@ export interface KvEntry {
   readonly createRevision: number;
   readonly modRevision: number;
   readonly version: number;
+  /** Present when the key holds a list (value is then ""). */
+  readonly list?: readonly string[];
+  /** The UTF-8 bytes of the list's elements (present with list). */
+  readonly listBytes?: number;
 }
 
 /** One key of a list page. With keysOnly the value is "" and valueBytes still says its size. */
@@ -91,6 +118,8 @@ const OP_CAS = 2;
 const OP_DELETE = 3;
 const OP_DELETE_PREFIX = 4;
 const OP_CREATE = 5;
+const OP_APPEND = 6;
+const OP_TXN = 7;
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder("utf-8", { fatal: true });
@@ -147,6 +176,7 @@ export function validateKvKey(key: string): string | undefined {
 
 /** Why a command is invalid, or undefined when it is valid. Callers turn this into InvalidArgument. */
 export function validateKvCommand(command: KvCommand): string | undefined {
+  if (command.op === "txn") return validateKvTxn(command.txn);
   const keyProblem = validateKvKey(command.key);
   if (keyProblem !== undefined) return keyProblem;
   switch (command.op) {
@@ -164,7 +194,24 @@ export function validateKvCommand(command: KvCommand): string | undefined {
     case "put":
     case "create":
       return validateText("value", command.value, KV_VALUE_BYTES_MAX);
+    case "append":
+      return validateText("value", command.value, KV_LIST_BYTES_MAX);
   }
+}
+
+/** Why a txn is invalid (its limits, then each key and value named by its place), or undefined. */
+export function validateKvTxn(txn: KvTxn): string | undefined {
+  for (const [i, compare] of txn.compares.entries()) {
+    const problem = validateKvKey(compare.key) ?? (compare.target === "value" ? validateText("value", compare.value, KV_VALUE_BYTES_MAX) : undefined);
+    if (problem !== undefined) return `compare[${i}].${problem}`;
+  }
+  for (const [name, ops] of [["success", txn.success], ["failure", txn.failure]] as const) {
+    for (const [i, op] of ops.entries()) {
+      const problem = validateKvKey(op.key) ?? (op.op === "put" || op.op === "append" ? validateText("value", op.value, op.op === "put" ? KV_VALUE_BYTES_MAX : KV_LIST_BYTES_MAX) : undefined);
+      if (problem !== undefined) return `${name}[${i}].${problem}`;
+    }
+  }
+  return validateKvTxnShape(txn, kvTextBytes);
 }
 
 /** The UTF-8 size of a valid key or value. */
@@ -203,6 +250,13 @@ function readU32(bytes: Uint8Array, offset: number): number {
 export function encodeKvCommand(command: KvCommand): Uint8Array {
   const invalid = validateKvCommand(command);
   assert(invalid === undefined, () => `invalid kv command: ${invalid}`);
+  if (command.op === "txn") {
+    const body = encodeKvTxnBody(command.txn);
+    const bytes = new Uint8Array(1 + body.length);
+    bytes[0] = OP_TXN;
+    bytes.set(body, 1);
+    return bytes;
+  }
   const key = nonAsciiBytes(command.key);
   const keyLength = key?.length ?? command.key.length;
   if (command.op === "delete" || command.op === "delete-prefix") {
@@ -223,7 +277,7 @@ export function encodeKvCommand(command: KvCommand): Uint8Array {
   const valueLength = value?.length ?? command.value.length;
   const size = 1 + 2 + keyLength + (command.op === "cas" ? 4 + expectedLength : 0) + 4 + valueLength;
   const bytes = new Uint8Array(size);
-  bytes[0] = command.op === "put" ? OP_PUT : command.op === "create" ? OP_CREATE : OP_CAS;
+  bytes[0] = command.op === "put" ? OP_PUT : command.op === "create" ? OP_CREATE : command.op === "append" ? OP_APPEND : OP_CAS;
   bytes[1] = keyLength;
   bytes[2] = keyLength >>> 8;
   let offset = writeText(bytes, 3, command.key, key);
@@ -258,6 +312,7 @@ function readText(bytes: Uint8Array, start: number, end: number): string {
 /** Decodes a command from a committed entry. The log is checksummed and commands were validated before proposal, so a malformed one is a programmer error. */
 export function decodeKvCommand(bytes: Uint8Array): KvCommand {
   const size = bytes.length;
+  if (size >= 1 && bytes[0] === OP_TXN) return { op: "txn", key: "", txn: decodeKvTxnBody(bytes.subarray(1)) };
   assert(size >= 3, "kv command too short");
   const op = bytes[0];
   const keyLength = bytes[1]! | (bytes[2]! << 8);
@@ -282,7 +337,7 @@ export function decodeKvCommand(bytes: Uint8Array): KvCommand {
     expected = readText(bytes, offset, offset + length);
     offset += length;
   } else {
-    assert(op === OP_PUT || op === OP_CREATE, () => `unknown kv op ${op}`);
+    assert(op === OP_PUT || op === OP_CREATE || op === OP_APPEND, () => `unknown kv op ${op}`);
   }
   assert(offset + 4 <= size, "kv command truncated");
   const valueLength = readU32(bytes, offset);
@@ -292,6 +347,7 @@ export function decodeKvCommand(bytes: Uint8Array): KvCommand {
   offset += valueLength;
   assert(offset === size, "kv command has trailing bytes");
   if (op === OP_CREATE) return { op: "create", key, value };
+  if (op === OP_APPEND) return { op: "append", key, value };
   return op === OP_PUT ? { op: "put", key, value } : { op: "cas", key, expected, value };
 }
 
@@ -299,8 +355,9 @@ export function decodeKvCommand(bytes: Uint8Array): KvCommand {
  * Bugs planted in the state machine for the test harness only (docs/PLANTED-BUGS.md); production never sets any.
  *   cas-without-compare: a cas swaps whatever the current value is (every replica agrees, so only
  *     the history's linearizability shows it).
+ *   txn-not-atomic: a txn refused part way keeps the writes made before the refused operation.
  */
-export type KvPlantedBug = "cas-without-compare";
+export type KvPlantedBug = "cas-without-compare" | "txn-not-atomic";
 
 /**
  * Snapshot formats. The first (before revisions) began with the key count, a u32 never above
@@ -309,9 +366,13 @@ export type KvPlantedBug = "cas-without-compare";
  * with every revision and version unknown: 0.
  *   format 2: marker u32 | format u32 | count u32 | per key in ascending code-unit order:
  *     key length u32 | key | value length u32 | value | create revision u64 | mod revision u64 | version u64
+ *   format 3 (written only when some key holds a list, so a map without lists stays readable by
+ *     a node of the previous version): as format 2, with after each key a kind u8 (0 value, 1 list)
+ *     and, for a list, in place of the value: element count u32 | per element length u32 | element
  */
 const SNAPSHOT_MARKER = 0xffff_ffff;
 const SNAPSHOT_FORMAT_REVISIONS = 2;
+const SNAPSHOT_FORMAT_LISTS = 3;
 const TWO_TO_32 = 0x1_0000_0000;
 
 function writeU64(view: DataView, offset: number, value: number): void {
@@ -333,11 +394,13 @@ function byKey(a: string, b: string): number {
 export class KvStateMachine implements StateMachine<KvResult, KvQuery, string> {
   private readonly entries = new Map<string, KvEntry>();
   private readonly casWithoutCompare: boolean;
+  private readonly txnNotAtomic: boolean;
   /** Recent changes for watches: derived from the applied entries, never in the snapshot. */
   readonly changes = new KvChangeRing(KV_CHANGES_KEPT_MAX, KV_CHANGES_KEPT_WEIGHT_MAX);
 
   constructor(plantedBugs: ReadonlySet<KvPlantedBug> = new Set()) {
     this.casWithoutCompare = plantedBugs.has("cas-without-compare");
+    this.txnNotAtomic = plantedBugs.has("txn-not-atomic");
   }
 
   get size(): number {
@@ -347,24 +410,132 @@ export class KvStateMachine implements StateMachine<KvResult, KvQuery, string> {
   apply(index: number, commandBytes: Uint8Array): KvResult {
     assert(Number.isSafeInteger(index) && index >= 1, "a kv command applies at a log index");
     const command = decodeKvCommand(commandBytes);
-    if (command.op === "delete") return { op: "delete", deleted: this.remove(command.key, index) ? 1 : 0, more: false };
-    if (command.op === "delete-prefix") return this.removePrefix(command.key, command.keysMax, index);
+    switch (command.op) {
+      case "delete":
+        return { op: "delete", deleted: this.remove(command.key, index) ? 1 : 0, more: false };
+      case "delete-prefix":
+        return this.removePrefix(command.key, command.keysMax, index);
+      case "txn":
+        return this.applyTxn(command.txn, index);
+      case "append": {
+        const write = new PendingWrites();
+        const appended = this.appendTo(command.key, command.value, index, write);
+        if (typeof appended !== "number") return appended;
+        this.commit(write);
+        return { op: "append", length: appended };
+      }
+      case "put":
+      case "cas":
+      case "create":
+        break;
+    }
     const stored = this.entries.get(command.key);
     const current = stored?.value ?? "";
+    if (stored?.list !== undefined) return wrongKind(command.key, "holds a list: a value write is refused (delete it first)");
     if (command.op === "cas" && current !== command.expected && !this.casWithoutCompare) {
       return { op: "cas", swapped: false, current };
     }
     if (command.op === "create" && stored !== undefined) return { op: "cas", swapped: false, current };
-    if (stored === undefined && this.entries.size >= KV_KEYS_MAX) return { op: "rejected", reason: "too-many-keys" };
-    this.entries.set(command.key, {
-      value: command.value,
-      createRevision: stored?.createRevision ?? index,
-      modRevision: index,
-      version: (stored?.version ?? 0) + 1,
-    });
-    this.changes.record({ type: "put", key: command.key, value: command.value, revision: index });
+    const write = new PendingWrites();
+    const rejected = this.putValue(command.key, command.value, index, write);
+    if (rejected !== undefined) return rejected;
+    this.commit(write);
     assert(this.entries.size <= KV_KEYS_MAX, "kv map exceeds its key limit");
     return command.op === "put" ? { op: "put" } : { op: "cas", swapped: true, current: command.value };
+  }
+
+  /** Runs the branch the compares choose, all or nothing: a refused operation undoes the ones before it. */
+  private applyTxn(txn: KvTxn, index: number): KvResult {
+    const succeeded = txn.compares.every((compare) => {
+      const entry = this.entries.get(compare.key);
+      return compareHolds(compare, entry === undefined ? undefined : { ...entry, isList: entry.list !== undefined });
+    });
+    const ops = succeeded ? txn.success : txn.failure;
+    const write = new PendingWrites();
+    const results: KvTxnOpResult[] = [];
+    for (const op of ops) {
+      const result = this.applyTxnOp(op, index, write);
+      if (result.op === "rejected") {
+        if (!this.txnNotAtomic) this.rollBack(write);
+        else this.commit(write);
+        return result;
+      }
+      results.push(result);
+    }
+    this.commit(write);
+    assert(results.length === ops.length, "a txn answers each operation of its branch");
+    return { op: "txn", succeeded, results };
+  }
+
+  private applyTxnOp(op: KvTxnOp, index: number, write: PendingWrites): KvTxnOpResult | Extract<KvResult, { op: "rejected" }> {
+    const stored = this.entries.get(op.key);
+    switch (op.op) {
+      case "get":
+        if (stored === undefined) return { op: "get", found: false, value: "", createRevision: 0, modRevision: 0, version: 0 };
+        return { op: "get", found: true, value: stored.value, createRevision: stored.createRevision, modRevision: stored.modRevision, version: stored.version };
+      case "read-list":
+        if (stored === undefined) return { op: "read-list", found: false, list: [] };
+        if (stored.list === undefined) return wrongKind(op.key, "holds a value: read it with get");
+        return { op: "read-list", found: true, list: stored.list };
+      case "delete":
+        if (stored === undefined) return { op: "delete", deleted: 0 };
+        write.remember(op.key, stored);
+        this.entries.delete(op.key);
+        write.changes.push({ type: "delete", key: op.key, value: "", revision: index });
+        return { op: "delete", deleted: 1 };
+      case "put": {
+        if (stored?.list !== undefined) return wrongKind(op.key, "holds a list: a value write is refused (delete it first)");
+        const rejected = this.putValue(op.key, op.value, index, write);
+        return rejected ?? { op: "put" };
+      }
+      case "append": {
+        const appended = this.appendTo(op.key, op.value, index, write);
+        return typeof appended === "number" ? { op: "append", length: appended } : appended;
+      }
+    }
+  }
+
+  /** Stores a value at key (not a list key: the caller checked), or says why it cannot. */
+  private putValue(key: string, value: string, index: number, write: PendingWrites): Extract<KvResult, { op: "rejected" }> | undefined {
+    const stored = this.entries.get(key);
+    assert(stored?.list === undefined, "a value write never replaces a list");
+    if (stored === undefined && this.entries.size >= KV_KEYS_MAX) return { op: "rejected", reason: "too-many-keys", detail: `${KV_KEYS_MAX} keys` };
+    write.remember(key, stored);
+    this.entries.set(key, { value, createRevision: stored?.createRevision ?? index, modRevision: index, version: (stored?.version ?? 0) + 1 });
+    write.changes.push({ type: "put", key, value, revision: index });
+    return undefined;
+  }
+
+  /** Appends value to key's list; the list's new length, or why it cannot. */
+  private appendTo(key: string, value: string, index: number, write: PendingWrites): number | Extract<KvResult, { op: "rejected" }> {
+    const stored = this.entries.get(key);
+    if (stored !== undefined && stored.list === undefined) return wrongKind(key, "holds a value: append is refused (delete it first)");
+    if (stored === undefined && this.entries.size >= KV_KEYS_MAX) return { op: "rejected", reason: "too-many-keys", detail: `${KV_KEYS_MAX} keys` };
+    const list = stored?.list ?? [];
+    const listBytes = (stored?.listBytes ?? 0) + kvTextBytes(value);
+    if (list.length + 1 > KV_LIST_ENTRIES_MAX) return { op: "rejected", reason: "list-full", detail: `${key}: a list holds at most ${KV_LIST_ENTRIES_MAX} elements` };
+    if (listBytes > KV_LIST_BYTES_MAX) return { op: "rejected", reason: "list-full", detail: `${key}: a list holds at most ${KV_LIST_BYTES_MAX} bytes of elements, this append makes ${listBytes}` };
+    write.remember(key, stored);
+    const grown = [...list, value];
+    this.entries.set(key, { value: "", createRevision: stored?.createRevision ?? index, modRevision: index, version: (stored?.version ?? 0) + 1, list: grown, listBytes });
+    write.changes.push({ type: "append", key, value, revision: index });
+    assert(grown.length <= KV_LIST_ENTRIES_MAX && listBytes <= KV_LIST_BYTES_MAX, "a list stays within its bounds");
+    return grown.length;
+  }
+
+  private commit(write: PendingWrites): void {
+    for (const change of write.changes) this.changes.record(change);
+    assert(this.entries.size <= KV_KEYS_MAX, "kv map exceeds its key limit");
+  }
+
+  /** Restores every key a refused txn touched, newest first, and drops its changes. */
+  private rollBack(write: PendingWrites): void {
+    for (let i = write.undo.length - 1; i >= 0; i--) {
+      const [key, previous] = write.undo[i]!;
+      if (previous === undefined) this.entries.delete(key);
+      else this.entries.set(key, previous);
+    }
+    write.changes.length = 0;
   }
 
   /** The value of a key, "" when absent (the address book and the simulator read it this way). */
@@ -416,25 +587,39 @@ export class KvStateMachine implements StateMachine<KvResult, KvQuery, string> {
     return { entries, more: entries.length < keys.length };
   }
 
-  /** Keys in ascending code-unit order, so equal maps give equal bytes (format 2, above). */
+  /** Keys in ascending code-unit order, so equal maps give equal bytes (format 2, or 3 with lists: above). */
   snapshot(): Uint8Array {
     const keys = [...this.entries.keys()].sort(byKey);
-    const encoded = keys.map((key) => [encoder.encode(key), encoder.encode(this.entries.get(key)!.value), this.entries.get(key)!] as const);
+    const withLists = keys.some((key) => this.entries.get(key)!.list !== undefined);
+    const encoded = keys.map((key) => {
+      const entry = this.entries.get(key)!;
+      const texts = entry.list === undefined ? [encoder.encode(entry.value)] : entry.list.map((element) => encoder.encode(element));
+      return [encoder.encode(key), texts, entry] as const;
+    });
     let size = 12;
-    for (const [key, value] of encoded) size += 8 + key.length + value.length + 24;
+    for (const [key, texts, entry] of encoded) {
+      size += 4 + key.length + 24 + (withLists ? 1 : 0) + (entry.list !== undefined ? 4 : 0);
+      for (const text of texts) size += 4 + text.length;
+    }
     const bytes = new Uint8Array(size);
     const view = new DataView(bytes.buffer);
     view.setUint32(0, SNAPSHOT_MARKER, true);
-    view.setUint32(4, SNAPSHOT_FORMAT_REVISIONS, true);
+    view.setUint32(4, withLists ? SNAPSHOT_FORMAT_LISTS : SNAPSHOT_FORMAT_REVISIONS, true);
     view.setUint32(8, keys.length, true);
     let offset = 12;
-    for (const [key, value, entry] of encoded) {
-      view.setUint32(offset, key.length, true);
-      bytes.set(key, offset + 4);
-      offset += 4 + key.length;
-      view.setUint32(offset, value.length, true);
-      bytes.set(value, offset + 4);
-      offset += 4 + value.length;
+    const put = (text: Uint8Array): void => {
+      view.setUint32(offset, text.length, true);
+      bytes.set(text, offset + 4);
+      offset += 4 + text.length;
+    };
+    for (const [key, texts, entry] of encoded) {
+      put(key);
+      if (withLists) bytes[offset++] = entry.list === undefined ? 0 : 1;
+      if (entry.list !== undefined) {
+        view.setUint32(offset, texts.length, true);
+        offset += 4;
+      }
+      for (const text of texts) put(text);
       writeU64(view, offset, entry.createRevision);
       writeU64(view, offset + 8, entry.modRevision);
       writeU64(view, offset + 16, entry.version);
@@ -444,16 +629,18 @@ export class KvStateMachine implements StateMachine<KvResult, KvQuery, string> {
     return bytes;
   }
 
-  /** Restores format 2, or the first format (revisions unknown: 0). The change ring starts afresh. */
+  /** Restores format 3, 2, or the first format (revisions unknown: 0). The change ring starts afresh. */
   restore(snapshot: Uint8Array): void {
     assert(snapshot.length >= 4, "kv snapshot too short");
     const view = new DataView(snapshot.buffer, snapshot.byteOffset, snapshot.byteLength);
     const withRevisions = view.getUint32(0, true) === SNAPSHOT_MARKER;
+    let withLists = false;
     let offset = 0;
     if (withRevisions) {
       assert(snapshot.length >= 12, "kv snapshot too short");
       const format = view.getUint32(4, true);
-      assert(format === SNAPSHOT_FORMAT_REVISIONS, () => `unknown kv snapshot format ${format}`);
+      assert(format === SNAPSHOT_FORMAT_REVISIONS || format === SNAPSHOT_FORMAT_LISTS, () => `unknown kv snapshot format ${format}`);
+      withLists = format === SNAPSHOT_FORMAT_LISTS;
       offset = 8;
     }
     const count = view.getUint32(offset, true);
@@ -479,13 +666,36 @@ export class KvStateMachine implements StateMachine<KvResult, KvQuery, string> {
     for (let i = 0; i < count; i++) {
       const key = take();
       assert(previous === undefined || previous < key, "kv snapshot keys out of order");
-      const value = take();
+      let kind = 0;
+      if (withLists) {
+        assert(offset + 1 <= snapshot.length, "kv snapshot truncated");
+        kind = snapshot[offset++]!;
+        assert(kind === 0 || kind === 1, () => `unknown kv snapshot entry kind ${kind}`);
+      }
+      let value = "";
+      let list: string[] | undefined;
+      let listBytes = 0;
+      if (kind === 1) {
+        assert(offset + 4 <= snapshot.length, "kv snapshot truncated");
+        const elements = view.getUint32(offset, true);
+        offset += 4;
+        assert(elements >= 1 && elements <= KV_LIST_ENTRIES_MAX, "a snapshot list is within its bound");
+        list = [];
+        for (let e = 0; e < elements; e++) {
+          const element = take();
+          listBytes += kvTextBytes(element);
+          list.push(element);
+        }
+        assert(listBytes <= KV_LIST_BYTES_MAX, "a snapshot list is within its byte bound");
+      } else {
+        value = take();
+      }
       if (withRevisions) {
         const createRevision = revision();
         const modRevision = revision();
         const version = revision();
         assert(createRevision <= modRevision, "a key is created before it is last modified");
-        this.entries.set(key, { value, createRevision, modRevision, version });
+        this.entries.set(key, list === undefined ? { value, createRevision, modRevision, version } : { value, createRevision, modRevision, version, list, listBytes });
       } else {
         this.entries.set(key, { value, createRevision: 0, modRevision: 0, version: 0 });
       }
@@ -510,6 +720,20 @@ export class KvStateMachine implements StateMachine<KvResult, KvQuery, string> {
     assert(removed.length <= keysMax, "a delete-prefix stays within its bound");
     return { op: "delete", deleted: removed.length, more: keys.length > removed.length };
   }
+}
+
+/** The writes of one command not yet committed: the entries they replaced (for a roll back) and their changes. */
+class PendingWrites {
+  readonly undo: Array<readonly [string, KvEntry | undefined]> = [];
+  readonly changes: KvChange[] = [];
+
+  remember(key: string, previous: KvEntry | undefined): void {
+    this.undo.push([key, previous]);
+  }
+}
+
+function wrongKind(key: string, why: string): Extract<KvResult, { op: "rejected" }> {
+  return { op: "rejected", reason: "wrong-kind", detail: `${key}: ${why}` };
 }
 
 export type { KvChange };

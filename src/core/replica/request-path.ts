@@ -307,6 +307,16 @@ export class RequestPath {
           });
           done(okOutcome({ kind: "list", entries: page.entries, more: page.more, index: outcome.index }, this.env.nodeId));
         });
+      case "read-list":
+        return replica.read({ key: request.key }, (outcome) => {
+          if (outcome.status !== "ok") return done(this.refused(outcome.refusal));
+          // Read inside the callback: the applied state at the read point.
+          done(okOutcome(readListResult(this.machine.entry(request.key), outcome.index), this.env.nodeId));
+        });
+      case "append":
+        return replica.submit(encodeKvCommand({ op: "append", key: request.key, value: request.value }), (outcome) => done(this.kvOutcome(outcome)));
+      case "txn":
+        return replica.submit(encodeKvCommand({ op: "txn", key: "", txn: request.txn }), (outcome) => done(this.kvOutcome(outcome)));
       case "create":
         return replica.submit(encodeKvCommand({ op: "create", key: request.key, value: request.value }), (outcome) => done(this.kvOutcome(outcome)));
       case "delete":
@@ -452,10 +462,16 @@ export class RequestPath {
         const result = outcome.result;
         assert(result.op !== "cluster", "a key-value command's result is the map's");
         // The map was full: the entry applied as a no-op, so the command certainly had no effect.
-        if (result.op === "rejected") return notApplied("map-full", this.env.nodeId, `the key-value map is full (${result.reason})`);
+        if (result.op === "rejected") {
+          // wrong-kind: a value write to a list key or an append to a value key; it had no effect.
+          if (result.reason === "wrong-kind") return notApplied("wrong-kind", this.env.nodeId, `wrong kind of entry: ${result.detail}`);
+          return notApplied("map-full", this.env.nodeId, `the key-value map is full (${result.reason}: ${result.detail})`);
+        }
         this.options.onAcknowledged?.(outcome.index);
         if (result.op === "put") return okOutcome({ kind: "put", index: outcome.index }, this.env.nodeId);
         if (result.op === "delete") return okOutcome({ kind: "delete", deleted: result.deleted, more: result.more, index: outcome.index }, this.env.nodeId);
+        if (result.op === "append") return okOutcome({ kind: "append", length: result.length, index: outcome.index }, this.env.nodeId);
+        if (result.op === "txn") return okOutcome({ kind: "txn", succeeded: result.succeeded, results: result.results, index: outcome.index }, this.env.nodeId);
         return okOutcome({ kind: "cas", swapped: result.swapped, current: result.current, index: outcome.index }, this.env.nodeId);
       }
       case "rejected":
@@ -545,6 +561,12 @@ const LIST_READ_POINT_KEY = "_blixard/list";
 function getResult(entry: KvEntry | undefined, index: number): RequestResult {
   if (entry === undefined) return { kind: "get", value: "", index, found: false, createRevision: 0, modRevision: 0, version: 0 };
   return { kind: "get", value: entry.value, index, found: true, createRevision: entry.createRevision, modRevision: entry.modRevision, version: entry.version };
+}
+
+/** A read-list's result: the key's list, or (absent) an empty list not found. A key holding a value is found with its value's revisions and an empty list. */
+function readListResult(entry: KvEntry | undefined, index: number): RequestResult {
+  if (entry === undefined) return { kind: "read-list", found: false, list: [], index, createRevision: 0, modRevision: 0, version: 0 };
+  return { kind: "read-list", found: entry.list !== undefined, list: entry.list ?? [], index, createRevision: entry.createRevision, modRevision: entry.modRevision, version: entry.version };
 }
 
 /** Token records are listed by the admin-only token list only. */

@@ -16,6 +16,7 @@ import { validateEnvelope } from "../cluster/command-codec.ts";
 import type { ClusterResult, CommandEnvelope } from "../cluster/types.ts";
 import { RESERVED_KEY_PREFIX } from "./address-book.ts";
 import { KV_DELETE_PREFIX_KEYS_MAX, KV_KEY_BYTES_MAX, KV_VALUE_BYTES_MAX, validateKvCommand, validateKvKey, type KvListEntry } from "./kv-state-machine.ts";
+import type { KvTxn, KvTxnOpResult } from "./kv-txn.ts";
 import { isTokenId, TOKEN_KEY_PREFIX, validateTokenRecord, type TokenRecord } from "./token-book.ts";
 
 /**
@@ -52,6 +53,12 @@ export type ClientRequest =
   | { readonly kind: "delete"; readonly key: string; readonly prefix: boolean }
   /** Linearizable read (ReadIndex on the leader) of one page of keys: see KV_LIST_LIMIT_MAX and KV_LIST_PAGE_BYTES_MAX. */
   | { readonly kind: "list"; readonly prefix: string; readonly startAfter: string; readonly limit: number; readonly keysOnly: boolean }
+  /** Appends value to the key's list (kv-state-machine.ts: lists are a typed kind of entry). */
+  | { readonly kind: "append"; readonly key: string; readonly value: string }
+  /** Linearizable read (ReadIndex on the leader) of a key's whole list. */
+  | { readonly kind: "read-list"; readonly key: string }
+  /** An etcd-style transaction (kv-txn.ts), one log entry. */
+  | { readonly kind: "txn"; readonly txn: KvTxn }
   /**
    * Records the node's addresses in the book, then (unless addressesOnly or already a member) adds
    * it as a learner. Without addressesOnly, the addresses of an existing member are never rewritten
@@ -88,6 +95,12 @@ export type RequestResult =
   /** A page in key order; more: keys remain after the last entry (continue after it). index: the read point. */
   | { readonly kind: "list"; readonly entries: readonly KvListEntry[]; readonly more: boolean; readonly index: number }
   | { readonly kind: "put"; readonly index: number }
+  /** length: the list's length after the append; index: the write's revision. */
+  | { readonly kind: "append"; readonly length: number; readonly index: number }
+  /** found: the key holds a list (an absent key reads as an empty list, not found); index: the read point. */
+  | { readonly kind: "read-list"; readonly found: boolean; readonly list: readonly string[]; readonly index: number; readonly createRevision: number; readonly modRevision: number; readonly version: number }
+  /** succeeded: the compares held (the success branch ran, else the failure branch); one result per operation of that branch; index: the txn's revision. */
+  | { readonly kind: "txn"; readonly succeeded: boolean; readonly results: readonly KvTxnOpResult[]; readonly index: number }
   | { readonly kind: "cas"; readonly swapped: boolean; readonly current: string; readonly index: number }
   /** add-learner, promote, remove: the log index of the change (0: nothing needed changing) and the membership after it. */
   | { readonly kind: "membership"; readonly index: number; readonly confState: ConfState }
@@ -114,6 +127,7 @@ export const NOT_APPLIED_REASONS = [
   "disk-full", // the disk-full alarm is raised on the node that refused it (the detail names the node and its data directory)
   "not-a-member", // the request names a node that is not in the cluster's configuration (a leader transfer to it)
   "removed", // this node was removed from the cluster: it serves nothing as a member (the detail says at which index)
+  "wrong-kind", // (last: the client channel sends a reason by its place in this list) a value write to a key holding a list, or an append to (or read-list of, in a txn) a key holding a value: applied as a no-op
 ] as const;
 export type NotAppliedReason = (typeof NOT_APPLIED_REASONS)[number];
 
@@ -154,7 +168,10 @@ export function writesLog(request: ClientRequest): boolean {
     case "transfer-leader":
     case "cluster-read":
     case "list":
+    case "read-list":
       return false;
+    case "append":
+    case "txn":
     case "put":
     case "cas":
     case "create":
@@ -191,6 +208,10 @@ export function resultKindFor(kind: ClientRequestKind): RequestResult["kind"] {
       return "delete";
     case "list":
       return "list";
+    case "append":
+    case "read-list":
+    case "txn":
+      return kind;
     case "add-learner":
     case "promote":
     case "remove":
@@ -250,6 +271,27 @@ export function validateRequest(request: ClientRequest): string | undefined {
       }
       return undefined;
     }
+    case "append": {
+      const keyProblem = validateKvKey(request.key) ?? reservedKeyProblem("key", request.key);
+      return keyProblem ?? validateKvCommand({ op: "append", key: request.key, value: request.value });
+    }
+    case "read-list":
+      return validateKvKey(request.key) ?? (request.key.startsWith(TOKEN_KEY_PREFIX) ? `key: keys starting with ${TOKEN_KEY_PREFIX} are readable only through the token list` : undefined);
+    case "txn": {
+      // Reserved keys are refused inside a txn as outside it: writes never, token records never read.
+      const problem = validateKvCommand({ op: "txn", key: "", txn: request.txn });
+      if (problem !== undefined) return problem;
+      for (const [i, compare] of request.txn.compares.entries()) {
+        if (compare.key.startsWith(TOKEN_KEY_PREFIX)) return `compare[${i}].key: keys starting with ${TOKEN_KEY_PREFIX} are readable only through the token list`;
+      }
+      for (const [name, ops] of [["success", request.txn.success], ["failure", request.txn.failure]] as const) {
+        for (const [i, op] of ops.entries()) {
+          const reserved = op.op === "get" || op.op === "read-list" ? (op.key.startsWith(TOKEN_KEY_PREFIX) ? `key: keys starting with ${TOKEN_KEY_PREFIX} are readable only through the token list` : undefined) : reservedKeyProblem("key", op.key);
+          if (reserved !== undefined) return `${name}[${i}].${reserved}`;
+        }
+      }
+      return undefined;
+    }
     case "add-learner":
       if (!isNodeId(request.nodeId)) return `node_id: must be a positive integer, got ${request.nodeId}`;
       if (request.peer === "") return "peer_address: must not be empty (HOST:PORT)";
@@ -269,6 +311,10 @@ export function validateRequest(request: ClientRequest): string | undefined {
     case "token-revoke":
       return isTokenId(request.id) ? undefined : "id: a token id is 16 lowercase hex digits";
   }
+}
+
+function reservedKeyProblem(field: string, key: string): string | undefined {
+  return key.startsWith(RESERVED_KEY_PREFIX) ? `${field}: keys starting with ${RESERVED_KEY_PREFIX} are reserved for the cluster` : undefined;
 }
 
 function isNodeId(value: number): boolean {

@@ -16,7 +16,8 @@
 
 import { assert, unreachable } from "../assert.ts";
 import type { NodeId } from "../raft/types.ts";
-import { KV_KEY_BYTES_MAX, KV_VALUE_BYTES_MAX, type KvListEntry } from "../replica/kv-state-machine.ts";
+import { KV_KEY_BYTES_MAX, KV_LIST_BYTES_MAX, KV_LIST_ENTRIES_MAX, KV_VALUE_BYTES_MAX, type KvListEntry } from "../replica/kv-state-machine.ts";
+import { KV_COMPARE_OPS, KV_TXN_COMPARES_MAX, KV_TXN_OPS_MAX, type KvCompare, type KvTxn, type KvTxnOp, type KvTxnOpResult } from "../replica/kv-txn.ts";
 import { decodeEnvelope, encodeEnvelope } from "../cluster/command-codec.ts";
 import type { ClusterRead, ClusterReadAnswer } from "../cluster/cluster-read.ts";
 import { CLUSTER_LIMITS, type ClusterResult } from "../cluster/types.ts";
@@ -69,7 +70,7 @@ export type ClientDecodeResult = { readonly ok: true; readonly frame: ClientFram
 const FRAME_REQUEST = 1;
 const FRAME_OUTCOME = 2;
 
-// The orchestrator's requests are 9 and 10; kv delete, list and create 11 to 13; the token requests take tags from 20 up.
+// The orchestrator's requests are 9 and 10; kv delete, list and create 11 to 13, append, read-list and txn 14 to 16; the token requests take tags from 20 up.
 const REQUEST_TAGS = {
   get: 1,
   "get-local": 2,
@@ -84,13 +85,21 @@ const REQUEST_TAGS = {
   delete: 11,
   list: 12,
   create: 13,
+  append: 14,
+  "read-list": 15,
+  txn: 16,
   "token-create": 20,
   "token-revoke": 21,
 } as const;
 const STATUS_OK = 1;
 const STATUS_NOT_APPLIED = 2;
 const STATUS_UNKNOWN = 3;
-const RESULT_TAGS = { get: 1, put: 2, cas: 3, membership: 4, transfer: 5, cluster: 6, "cluster-read": 7, delete: 8, list: 9 } as const;
+const RESULT_TAGS = { get: 1, put: 2, cas: 3, membership: 4, transfer: 5, cluster: 6, "cluster-read": 7, delete: 8, list: 9, append: 10, "read-list": 11, txn: 12 } as const;
+
+// A txn on the wire: compares (count, then per clause: target u8 | key | op u8 or exists u8 | value or number), then
+// the success and the failure branch (count, then per operation: op u8 | key | value for put and append).
+const COMPARE_TARGETS = ["value", "version", "mod-revision", "create-revision", "exists"] as const;
+const TXN_OPS = ["put", "delete", "get", "append", "read-list"] as const;
 
 /** Origins are 32-bit words (drawn once per incarnation). */
 export const ORIGIN_MAX = 0xffff_ffff;
@@ -137,6 +146,16 @@ function writeRequest(writer: ByteWriter, request: ClientRequest): void {
     case "delete":
       writer.string(request.key);
       writer.u8(request.prefix ? 1 : 0);
+      return;
+    case "append":
+      writer.string(request.key);
+      writer.string(request.value);
+      return;
+    case "read-list":
+      writer.string(request.key);
+      return;
+    case "txn":
+      writeTxn(writer, request.txn);
       return;
     case "list":
       writer.string(request.prefix);
@@ -231,6 +250,25 @@ function writeResult(writer: ByteWriter, result: RequestResult): void {
     case "put":
       writer.uvarint(result.index);
       return;
+    case "append":
+      writer.uvarint(result.length);
+      writer.uvarint(result.index);
+      return;
+    case "read-list":
+      writer.u8(result.found ? 1 : 0);
+      writeList(writer, result.list);
+      writer.uvarint(result.index);
+      writer.uvarint(result.createRevision);
+      writer.uvarint(result.modRevision);
+      writer.uvarint(result.version);
+      return;
+    case "txn":
+      writer.u8(result.succeeded ? 1 : 0);
+      writer.uvarint(result.index);
+      assert(result.results.length <= KV_TXN_OPS_MAX, "a txn answers at most its operations");
+      writer.uvarint(result.results.length);
+      for (const opResult of result.results) writeTxnOpResult(writer, opResult);
+      return;
     case "cas":
       writer.u8(result.swapped ? 1 : 0);
       writer.string(result.current);
@@ -254,6 +292,129 @@ function writeResult(writer: ByteWriter, result: RequestResult): void {
       return;
     default:
       return unreachable(result, "request result");
+  }
+}
+
+function writeTxn(writer: ByteWriter, txn: KvTxn): void {
+  assert(txn.compares.length <= KV_TXN_COMPARES_MAX, "a txn within its compare limit");
+  writer.uvarint(txn.compares.length);
+  for (const compare of txn.compares) {
+    writer.u8(COMPARE_TARGETS.indexOf(compare.target));
+    writer.string(compare.key);
+    if (compare.target === "exists") writer.u8(compare.exists ? 1 : 0);
+    else if (compare.target === "value") {
+      writer.u8(KV_COMPARE_OPS.indexOf(compare.op));
+      writer.string(compare.value);
+    } else {
+      writer.u8(KV_COMPARE_OPS.indexOf(compare.op));
+      writer.uvarint(compare.number);
+    }
+  }
+  for (const ops of [txn.success, txn.failure]) {
+    assert(ops.length <= KV_TXN_OPS_MAX, "a txn branch within its operation limit");
+    writer.uvarint(ops.length);
+    for (const op of ops) {
+      writer.u8(TXN_OPS.indexOf(op.op));
+      writer.string(op.key);
+      if (op.op === "put" || op.op === "append") writer.string(op.value);
+    }
+  }
+}
+
+function writeList(writer: ByteWriter, list: readonly string[]): void {
+  assert(list.length <= KV_LIST_ENTRIES_MAX, "a list within its bound");
+  writer.uvarint(list.length);
+  for (const element of list) writer.string(element);
+}
+
+function writeTxnOpResult(writer: ByteWriter, result: KvTxnOpResult): void {
+  writer.u8(TXN_OPS.indexOf(result.op));
+  switch (result.op) {
+    case "put":
+      return;
+    case "append":
+      writer.uvarint(result.length);
+      return;
+    case "delete":
+      writer.uvarint(result.deleted);
+      return;
+    case "get":
+      writer.u8(result.found ? 1 : 0);
+      writer.string(result.value);
+      writer.uvarint(result.createRevision);
+      writer.uvarint(result.modRevision);
+      writer.uvarint(result.version);
+      return;
+    case "read-list":
+      writer.u8(result.found ? 1 : 0);
+      writeList(writer, result.list);
+      return;
+    default:
+      return unreachable(result, "txn operation result");
+  }
+}
+
+function readTxn(reader: ByteReader): KvTxn {
+  const compareCount = reader.uvarint("compare count");
+  if (compareCount > KV_TXN_COMPARES_MAX) throw new DecodeFailure(`txn: ${compareCount} compares exceed ${KV_TXN_COMPARES_MAX}`);
+  const compares: KvCompare[] = [];
+  for (let i = 0; i < compareCount; i++) {
+    const target = COMPARE_TARGETS[reader.u8("compare target")];
+    if (target === undefined) throw new DecodeFailure("txn: unknown compare target");
+    const key = reader.string("compare key", KV_KEY_BYTES_MAX);
+    if (target === "exists") {
+      compares.push({ target, key, exists: reader.bool("exists") });
+      continue;
+    }
+    const op = KV_COMPARE_OPS[reader.u8("compare op")];
+    if (op === undefined) throw new DecodeFailure("txn: unknown compare op");
+    if (target === "value") {
+      if (op !== "==" && op !== "!=") throw new DecodeFailure("txn: a value compare is == or !=");
+      compares.push({ target, key, op, value: reader.string("compare value", KV_VALUE_BYTES_MAX) });
+    } else {
+      compares.push({ target, key, op, number: reader.uvarint("compare number") });
+    }
+  }
+  const branch = (name: string): KvTxnOp[] => {
+    const count = reader.uvarint(`${name} count`);
+    if (count > KV_TXN_OPS_MAX) throw new DecodeFailure(`txn: ${count} ${name} operations exceed ${KV_TXN_OPS_MAX}`);
+    const ops: KvTxnOp[] = [];
+    for (let i = 0; i < count; i++) {
+      const op = TXN_OPS[reader.u8("txn op")];
+      if (op === undefined) throw new DecodeFailure("txn: unknown operation");
+      const key = reader.string("key", KV_KEY_BYTES_MAX);
+      if (op === "put" || op === "append") ops.push({ op, key, value: reader.string("value", op === "put" ? KV_VALUE_BYTES_MAX : KV_LIST_BYTES_MAX) });
+      else ops.push({ op, key });
+    }
+    return ops;
+  };
+  const success = branch("success");
+  return { compares, success, failure: branch("failure") };
+}
+
+function readList(reader: ByteReader): string[] {
+  const count = reader.uvarint("list length");
+  if (count > KV_LIST_ENTRIES_MAX) throw new DecodeFailure(`list: ${count} elements exceed ${KV_LIST_ENTRIES_MAX}`);
+  const list: string[] = [];
+  for (let i = 0; i < count; i++) list.push(reader.string("element", KV_LIST_BYTES_MAX));
+  return list;
+}
+
+function readTxnOpResult(reader: ByteReader): KvTxnOpResult {
+  const op = TXN_OPS[reader.u8("txn result op")];
+  switch (op) {
+    case "put":
+      return { op };
+    case "append":
+      return { op, length: reader.uvarint("length") };
+    case "delete":
+      return { op, deleted: reader.uvarint("deleted") };
+    case "get":
+      return { op, found: reader.bool("found"), value: reader.string("value", KV_VALUE_BYTES_MAX), createRevision: reader.uvarint("create revision"), modRevision: reader.uvarint("mod revision"), version: reader.uvarint("version") };
+    case "read-list":
+      return { op, found: reader.bool("found"), list: readList(reader) };
+    default:
+      throw new DecodeFailure("txn: unknown operation result");
   }
 }
 
@@ -322,6 +483,12 @@ function readRequest(reader: ByteReader): ClientRequest {
       };
     case REQUEST_TAGS.create:
       return { kind: "create", key: reader.string("key", KV_KEY_BYTES_MAX), value: reader.string("value", KV_VALUE_BYTES_MAX) };
+    case REQUEST_TAGS.append:
+      return { kind: "append", key: reader.string("key", KV_KEY_BYTES_MAX), value: reader.string("value", KV_LIST_BYTES_MAX) };
+    case REQUEST_TAGS["read-list"]:
+      return { kind: "read-list", key: reader.string("key", KV_KEY_BYTES_MAX) };
+    case REQUEST_TAGS.txn:
+      return { kind: "txn", txn: readTxn(reader) };
     case REQUEST_TAGS.delete:
       return { kind: "delete", key: reader.string("key", KV_KEY_BYTES_MAX), prefix: reader.bool("prefix") };
     case REQUEST_TAGS.list: {
@@ -431,6 +598,24 @@ function readResult(reader: ByteReader): RequestResult {
     }
     case RESULT_TAGS.put:
       return { kind: "put", index: reader.uvarint("index") };
+    case RESULT_TAGS.append: {
+      const length = reader.uvarint("length");
+      return { kind: "append", length, index: reader.uvarint("index") };
+    }
+    case RESULT_TAGS["read-list"]: {
+      const found = reader.bool("found");
+      const list = readList(reader);
+      return { kind: "read-list", found, list, index: reader.uvarint("index"), createRevision: reader.uvarint("create revision"), modRevision: reader.uvarint("mod revision"), version: reader.uvarint("version") };
+    }
+    case RESULT_TAGS.txn: {
+      const succeeded = reader.bool("succeeded");
+      const index = reader.uvarint("index");
+      const count = reader.uvarint("result count");
+      if (count > KV_TXN_OPS_MAX) throw new DecodeFailure(`txn: ${count} results exceed ${KV_TXN_OPS_MAX}`);
+      const results: KvTxnOpResult[] = [];
+      for (let i = 0; i < count; i++) results.push(readTxnOpResult(reader));
+      return { kind: "txn", succeeded, results, index };
+    }
     case RESULT_TAGS.cas:
       return { kind: "cas", swapped: reader.bool("swapped"), current: reader.string("current", KV_VALUE_BYTES_MAX), index: reader.uvarint("index") };
     case RESULT_TAGS.membership: {

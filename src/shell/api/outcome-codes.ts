@@ -43,6 +43,7 @@ export function codeForNotApplied(reason: NotAppliedReason): Code {
     case "conf-change-pending":
     case "invalid-conf-change":
     case "transfer-in-progress":
+    case "wrong-kind":
       return Code.FailedPrecondition;
     case "invalid":
       return Code.InvalidArgument;

@@ -27,7 +27,8 @@ import {
   StatusResponseSchema,
   type NodeStatus,
 } from "./gen/blixard/v1/cluster_pb.ts";
-import { KvEntrySchema, KvEventSchema, KvService } from "./gen/blixard/v1/kv_pb.ts";
+import { KvEntrySchema, KvEventSchema, KvService, TxnOpResultSchema } from "./gen/blixard/v1/kv_pb.ts";
+import { kvTxnFromProto } from "./kv-txn-input.ts";
 import { TokenService, TokenInfoSchema, type TokenInfo } from "./gen/blixard/v1/token_pb.ts";
 import { isRole, type TokenRecord } from "../../core/replica/token-book.ts";
 import type { Gatekeeper } from "../auth/gatekeeper.ts";
@@ -229,6 +230,46 @@ export function createNodeServices(runtime: NodeRuntime, gate: Gatekeeper): Node
           nextRevision: BigInt(answer.nextRevision),
           currentRevision: BigInt(answer.currentRevision),
         };
+      },
+      async append(request) {
+        const appending: ClientRequest = { kind: "append", key: request.key, value: request.value };
+        invalidIf(validateRequest(appending));
+        const result = await call(appending, "append");
+        return { length: BigInt(result.length), index: BigInt(result.index) };
+      },
+      async readList(request) {
+        const reading: ClientRequest = { kind: "read-list", key: request.key };
+        invalidIf(validateRequest(reading));
+        const result = await call(reading, "read-list");
+        return {
+          list: [...result.list],
+          found: result.found,
+          index: BigInt(result.index),
+          createRevision: BigInt(result.createRevision),
+          modRevision: BigInt(result.modRevision),
+          version: BigInt(result.version),
+        };
+      },
+      async txn(request) {
+        const txn = kvTxnFromProto(request);
+        invalidIf(typeof txn === "string" ? txn : undefined);
+        const transaction: ClientRequest = { kind: "txn", txn: txn as Exclude<typeof txn, string> };
+        invalidIf(validateRequest(transaction));
+        const result = await call(transaction, "txn");
+        const results = result.results.map((one) =>
+          create(TxnOpResultSchema, {
+            op: one.op,
+            found: one.op === "get" || one.op === "read-list" ? one.found : false,
+            value: one.op === "get" ? one.value : "",
+            list: one.op === "read-list" ? [...one.list] : [],
+            deleted: BigInt(one.op === "delete" ? one.deleted : 0),
+            length: BigInt(one.op === "append" ? one.length : 0),
+            createRevision: BigInt(one.op === "get" ? one.createRevision : 0),
+            modRevision: BigInt(one.op === "get" ? one.modRevision : 0),
+            version: BigInt(one.op === "get" ? one.version : 0),
+          }),
+        );
+        return { succeeded: result.succeeded, results, index: BigInt(result.index) };
       },
       async put(request) {
         const key = requireWritableKey(request.key);

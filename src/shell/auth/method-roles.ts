@@ -29,6 +29,10 @@ export const METHOD_ROLES: Readonly<Record<MethodKey, readonly Role[]>> = {
   "blixard.v1.KvService/Delete": ["admin", "operator"],
   "blixard.v1.KvService/List": ["admin", "operator", "read-only"],
   "blixard.v1.KvService/Watch": ["admin", "operator", "read-only"],
+  "blixard.v1.KvService/Append": ["admin", "operator"],
+  "blixard.v1.KvService/ReadList": ["admin", "operator", "read-only"],
+  // A txn may write: a writer's call, even when its branches only read.
+  "blixard.v1.KvService/Txn": ["admin", "operator"],
   "blixard.v1.ClusterService/Status": ["admin", "operator", "read-only"],
   "blixard.v1.ClusterService/AddLearner": ["admin"],
   "blixard.v1.ClusterService/Promote": ["admin"],

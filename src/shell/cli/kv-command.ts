@@ -1,18 +1,26 @@
-// `blixard kv get|put|cas|delete|list|watch`: the replicated key-value map through a node's API.
+// `blixard kv get|put|cas|delete|list|watch|append|read-list|txn`: the replicated key-value map through a node's API.
 // Reads are linearizable unless --serializable; writes sent to a follower are forwarded.
 // Exit codes: 0 done, 1 certainly not applied, 2 bad flags, 3 outcome unknown (may have been
 // applied: read back before retrying a cas), 6 `get` of an absent key, 7 a cas whose compare
-// failed (nothing changed) or a watch from a compacted revision. See docs/OPERATIONS.md,
+// failed (nothing changed) or a watch from a compacted revision. A txn whose compares failed
+// ran its else branch: that is a success (exit 0), and it says so. See docs/OPERATIONS.md,
 // "Outcomes" and "Key-value commands".
 import { createReadStream } from "node:fs";
 import type { Command } from "commander";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { create, toJson } from "@bufbuild/protobuf";
+import { create, fromJson, toJson, type JsonValue } from "@bufbuild/protobuf";
 import YAML from "yaml";
 import { KV_KEYS_MAX, KV_VALUE_BYTES_MAX } from "../../core/replica/kv-state-machine.ts";
 import { KV_LIST_LIMIT_MAX } from "../../core/replica/request-types.ts";
 import { UsageError } from "./usage-error.ts";
+import { KV_TXN_TEXT_BYTES_MAX } from "../../core/replica/kv-txn.ts";
 import {
+  AppendResponseSchema,
+  ReadListResponseSchema,
+  TxnRequestSchema,
+  TxnResponseSchema,
+  type TxnOpResult,
+  type TxnRequest,
   CompareAndSetResponseSchema,
   DeleteResponseSchema,
   GetResponseSchema,
@@ -50,13 +58,13 @@ function parseCount(text: string, flag: string, min: number, max: number): numbe
 }
 
 /** Reads all of a stream, refusing more than KV_VALUE_BYTES_MAX (a value the node would refuse anyway). */
-async function readBounded(stream: NodeJS.ReadableStream, where: string): Promise<string> {
+async function readBounded(stream: NodeJS.ReadableStream, where: string, bytesMax: number = KV_VALUE_BYTES_MAX): Promise<string> {
   const chunks: Buffer[] = [];
   let bytes = 0;
   for await (const chunk of stream) {
     const buffer = typeof chunk === "string" ? Buffer.from(chunk) : (chunk as Buffer);
     bytes += buffer.length;
-    if (bytes > KV_VALUE_BYTES_MAX) throw new UsageError(`${where}: the value is larger than ${KV_VALUE_BYTES_MAX} bytes`);
+    if (bytes > bytesMax) throw new UsageError(`${where}: larger than ${bytesMax} bytes`);
     chunks.push(buffer);
   }
   return Buffer.concat(chunks).toString("utf8");
@@ -82,6 +90,7 @@ async function valueOf(argument: string | undefined, fromFile: string | undefine
 function formatEvent(event: KvEvent, output: string): string {
   if (output === "json") return JSON.stringify(toJson(KvEventSchema, event, { alwaysEmitImplicit: true }));
   if (output === "yaml") return `---\n${YAML.stringify(toJson(KvEventSchema, event, { alwaysEmitImplicit: true })).trimEnd()}`;
+  if (event.type === "append") return `APPEND ${event.key} ${JSON.stringify(event.value)} (revision ${event.revision})`;
   return event.type === "delete" ? `DELETE ${event.key} (revision ${event.revision})` : `PUT ${event.key} ${JSON.stringify(event.value)} (revision ${event.revision})`;
 }
 
@@ -169,6 +178,58 @@ export function registerKvCommand(program: Command): void {
         },
       ),
     );
+
+  addApiOptions(kv.command("append <key> [value]").description('append a value to the key\'s list (a key holds a value or a list: appending to a value is refused, exit 7); the value from the argument, "-" for stdin, or --from-file'))
+    .option("--from-file <FILE>", "read the value from FILE (UTF-8, at most 64 KiB)")
+    .addHelpText("after", "\nA list holds at most 1024 elements and 64 KiB of elements. Read it with kv read-list.\n\nExample:\n  blixard kv append history/1 '{\"op\":1}'\n")
+    .action(async (key: string, value: string | undefined, options: ApiCommandOptions & { fromFile?: string }) => {
+      const text = await valueOf(value, options.fromFile);
+      await runApiCall(
+        options,
+        AppendResponseSchema,
+        (clients) => clients.kv.append({ key, value: text }),
+        (response) => `OK (length ${response.length}, index ${response.index})`,
+      );
+    });
+
+  addApiOptions(kv.command("read-list <key>").description('read a key\'s whole list, one element per line (JSON-quoted); an absent key is "key K holds no list" on stderr and exit 6'))
+    .action(async (key: string, options: ApiCommandOptions) => {
+      const response = await runApiCallAnswering(options, ReadListResponseSchema, (clients) => clients.kv.readList({ key }), (answer) => answer.list.map((element) => JSON.stringify(element)).join("\n"));
+      if (response !== undefined && !response.found) {
+        process.stderr.write(`key ${key} holds no list\n`);
+        process.exitCode = EXIT_NOT_FOUND;
+      }
+    });
+
+  addApiOptions(
+    kv
+      .command("txn")
+      .description("run a transaction from a YAML or JSON file: compares, then the success operations if all hold, else the failure operations; atomic, one revision")
+      .addHelpText(
+        "after",
+        "\nThe file (docs/OPERATIONS.md, \"Transactions\"):\n" +
+          "  compare:\n" +
+          "    - { key: a, target: value, op: \"==\", value: \"1\" }      # value ==/!=\n" +
+          "    - { key: b, target: version, op: \"<\", number: 3 }      # version, mod-revision, create-revision ==/!=/</>\n" +
+          "    - { key: c, target: exists, exists: false }\n" +
+          "  success:\n" +
+          "    - { op: put, key: b, value: \"2\" }                    # put, delete, get, append, read-list\n" +
+          "  failure:\n" +
+          "    - { op: get, key: b }\n" +
+          "\nA txn whose compares failed ran its else branch: exit 0, and the table says \"else branch\". An operation that\n" +
+          "cannot apply (a put to a list key, an append to a value) refuses the whole txn: nothing written, exit 7.\n" +
+          "\nExample:\n  blixard kv txn --file txn.yaml\n  blixard kv txn --file - -o json < txn.json\n",
+      ),
+  )
+    .requiredOption("-f, --file <FILE>", 'the transaction, YAML or JSON ("-" for stdin)')
+    .action(async (options: ApiCommandOptions & { file: string }) => {
+      const request = await readTxnFile(options.file);
+      await runApiCall(options, TxnResponseSchema, (clients) => clients.kv.txn(request), (response) => {
+        const branch = response.succeeded ? "success branch ran: every compare held" : "else branch ran: a compare did not hold";
+        const rows = response.results.map((result, i) => [String(i), result.op, describeTxnResult(result)]);
+        return `${branch} (index ${response.index})${rows.length > 0 ? `\n${formatTable(["#", "OP", "RESULT"], rows)}` : ""}`;
+      });
+    });
 
   addApiOptions(
     kv
@@ -262,4 +323,52 @@ export function registerKvCommand(program: Command): void {
         next = answer.nextRevision;
       }
     });
+}
+
+/** A txn file: YAML or JSON (YAML reads both), in the TxnRequest's JSON form; bounded like the request it becomes. */
+async function readTxnFile(file: string): Promise<TxnRequest> {
+  // The keys and values have at most KV_TXN_TEXT_BYTES_MAX bytes; the file's syntax a little more.
+  const bytesMax = 2 * KV_TXN_TEXT_BYTES_MAX;
+  let text: string;
+  if (file === "-") text = await readBounded(process.stdin, "stdin", bytesMax);
+  else {
+    let stream: NodeJS.ReadableStream;
+    try {
+      stream = createReadStream(file);
+      await new Promise<void>((resolve, reject) => (stream as ReturnType<typeof createReadStream>).once("open", () => resolve()).once("error", reject));
+    } catch (error) {
+      throw new UsageError(`--file: cannot read ${file} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
+    }
+    text = await readBounded(stream, `--file ${file}`, bytesMax);
+  }
+  let parsed: unknown;
+  try {
+    parsed = YAML.parse(text);
+  } catch (error) {
+    throw new UsageError(`--file ${file}: not YAML or JSON (${(error as Error).message.split("\n")[0]})`);
+  }
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) throw new UsageError(`--file ${file}: a transaction is a map with compare, success and failure lists`);
+  try {
+    return fromJson(TxnRequestSchema, parsed as JsonValue);
+  } catch (error) {
+    throw new UsageError(`--file ${file}: ${(error as Error).message}`);
+  }
+}
+
+/** One operation's result as the table shows it. */
+function describeTxnResult(result: TxnOpResult): string {
+  switch (result.op) {
+    case "put":
+      return "OK";
+    case "delete":
+      return result.deleted === 1n ? "deleted" : "not found, nothing deleted";
+    case "append":
+      return `OK (length ${result.length})`;
+    case "get":
+      return result.found ? `${JSON.stringify(result.value)} (mod revision ${result.modRevision}, version ${result.version})` : "not found";
+    case "read-list":
+      return result.found ? JSON.stringify(result.list) : "no list";
+    default:
+      return result.op;
+  }
 }

@@ -42,6 +42,12 @@ function resultFor(request: ClientRequest): RequestResult {
       return { kind: "membership", index: 1, confState: { voters: [1], learners: [] } };
     case "transfer":
       return { kind: "transfer", leaderId: 1 };
+    case "append":
+      return { kind: "append", length: 1, index: 1 };
+    case "read-list":
+      return { kind: "read-list", found: false, list: [], index: 1, createRevision: 0, modRevision: 0, version: 0 };
+    case "txn":
+      return { kind: "txn", succeeded: true, results: [], index: 1 };
     case "cluster":
     case "cluster-read":
       return assert.fail(`the kv and cluster services never send a ${request.kind} request`);

@@ -10,7 +10,333 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file blixard/v1/kv.proto.
  */
 export const file_blixard_v1_kv: GenFile = /*@__PURE__*/
-  fileDesc("ChNibGl4YXJkL3YxL2t2LnByb3RvEgpibGl4YXJkLnYxIi8KCkdldFJlcXVlc3QSCwoDa2V5GAEgASgJEhQKDHNlcmlhbGl6YWJsZRgCIAEoCCJ6CgtHZXRSZXNwb25zZRINCgV2YWx1ZRgBIAEoCRINCgVpbmRleBgCIAEoBBINCgVmb3VuZBgDIAEoCBIXCg9jcmVhdGVfcmV2aXNpb24YBCABKAQSFAoMbW9kX3JldmlzaW9uGAUgASgEEg8KB3ZlcnNpb24YBiABKAQiKAoKUHV0UmVxdWVzdBILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAkiHAoLUHV0UmVzcG9uc2USDQoFaW5kZXgYASABKAQiWwoUQ29tcGFyZUFuZFNldFJlcXVlc3QSCwoDa2V5GAEgASgJEhAKCGV4cGVjdGVkGAIgASgJEg0KBXZhbHVlGAMgASgJEhUKDWV4cGVjdF9hYnNlbnQYBCABKAgiSgoVQ29tcGFyZUFuZFNldFJlc3BvbnNlEhEKCXN1Y2NlZWRlZBgBIAEoCBIPCgdjdXJyZW50GAIgASgJEg0KBWluZGV4GAMgASgEIiwKDURlbGV0ZVJlcXVlc3QSCwoDa2V5GAEgASgJEg4KBnByZWZpeBgCIAEoCCI+Cg5EZWxldGVSZXNwb25zZRIPCgdkZWxldGVkGAEgASgEEgwKBG1vcmUYAiABKAgSDQoFaW5kZXgYAyABKAQiVAoLTGlzdFJlcXVlc3QSDgoGcHJlZml4GAEgASgJEhMKC3N0YXJ0X2FmdGVyGAIgASgJEg0KBWxpbWl0GAMgASgNEhEKCWtleXNfb25seRgEIAEoCCJ6CgdLdkVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCRITCgt2YWx1ZV9ieXRlcxgDIAEoBBIXCg9jcmVhdGVfcmV2aXNpb24YBCABKAQSFAoMbW9kX3JldmlzaW9uGAUgASgEEg8KB3ZlcnNpb24YBiABKAQiawoMTGlzdFJlc3BvbnNlEiQKB2VudHJpZXMYASADKAsyEy5ibGl4YXJkLnYxLkt2RW50cnkSDAoEbW9yZRgCIAEoCBIYChBuZXh0X3N0YXJ0X2FmdGVyGAMgASgJEg0KBWluZGV4GAQgASgEImcKDFdhdGNoUmVxdWVzdBILCgNrZXkYASABKAkSDgoGcHJlZml4GAIgASgIEhUKDWZyb21fcmV2aXNpb24YAyABKAQSEgoKbWF4X2V2ZW50cxgEIAEoDRIPCgd3YWl0X21zGAUgASgNIkUKB0t2RXZlbnQSDAoEdHlwZRgBIAEoCRILCgNrZXkYAiABKAkSDQoFdmFsdWUYAyABKAkSEAoIcmV2aXNpb24YBCABKAQiZQoNV2F0Y2hSZXNwb25zZRIjCgZldmVudHMYASADKAsyEy5ibGl4YXJkLnYxLkt2RXZlbnQSFQoNbmV4dF9yZXZpc2lvbhgCIAEoBBIYChBjdXJyZW50X3JldmlzaW9uGAMgASgEMosDCglLdlNlcnZpY2USNgoDR2V0EhYuYmxpeGFyZC52MS5HZXRSZXF1ZXN0GhcuYmxpeGFyZC52MS5HZXRSZXNwb25zZRI2CgNQdXQSFi5ibGl4YXJkLnYxLlB1dFJlcXVlc3QaFy5ibGl4YXJkLnYxLlB1dFJlc3BvbnNlElQKDUNvbXBhcmVBbmRTZXQSIC5ibGl4YXJkLnYxLkNvbXBhcmVBbmRTZXRSZXF1ZXN0GiEuYmxpeGFyZC52MS5Db21wYXJlQW5kU2V0UmVzcG9uc2USPwoGRGVsZXRlEhkuYmxpeGFyZC52MS5EZWxldGVSZXF1ZXN0GhouYmxpeGFyZC52MS5EZWxldGVSZXNwb25zZRI5CgRMaXN0EhcuYmxpeGFyZC52MS5MaXN0UmVxdWVzdBoYLmJsaXhhcmQudjEuTGlzdFJlc3BvbnNlEjwKBVdhdGNoEhguYmxpeGFyZC52MS5XYXRjaFJlcXVlc3QaGS5ibGl4YXJkLnYxLldhdGNoUmVzcG9uc2ViBnByb3RvMw");
+  fileDesc("ChNibGl4YXJkL3YxL2t2LnByb3RvEgpibGl4YXJkLnYxIisKDUFwcGVuZFJlcXVlc3QSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJIi8KDkFwcGVuZFJlc3BvbnNlEg4KBmxlbmd0aBgBIAEoBBINCgVpbmRleBgCIAEoBCIeCg9SZWFkTGlzdFJlcXVlc3QSCwoDa2V5GAEgASgJIn4KEFJlYWRMaXN0UmVzcG9uc2USDAoEbGlzdBgBIAMoCRINCgVmb3VuZBgCIAEoCBINCgVpbmRleBgDIAEoBBIXCg9jcmVhdGVfcmV2aXNpb24YBCABKAQSFAoMbW9kX3JldmlzaW9uGAUgASgEEg8KB3ZlcnNpb24YBiABKAQiZAoKVHhuQ29tcGFyZRILCgNrZXkYASABKAkSDgoGdGFyZ2V0GAIgASgJEgoKAm9wGAMgASgJEg0KBXZhbHVlGAQgASgJEg4KBm51bWJlchgFIAEoBBIOCgZleGlzdHMYBiABKAgiLwoFVHhuT3ASCgoCb3AYASABKAkSCwoDa2V5GAIgASgJEg0KBXZhbHVlGAMgASgJIn0KClR4blJlcXVlc3QSJwoHY29tcGFyZRgBIAMoCzIWLmJsaXhhcmQudjEuVHhuQ29tcGFyZRIiCgdzdWNjZXNzGAIgAygLMhEuYmxpeGFyZC52MS5UeG5PcBIiCgdmYWlsdXJlGAMgAygLMhEuYmxpeGFyZC52MS5UeG5PcCKmAQoLVHhuT3BSZXN1bHQSCgoCb3AYASABKAkSDQoFZm91bmQYAiABKAgSDQoFdmFsdWUYAyABKAkSDAoEbGlzdBgEIAMoCRIPCgdkZWxldGVkGAUgASgEEg4KBmxlbmd0aBgGIAEoBBIXCg9jcmVhdGVfcmV2aXNpb24YByABKAQSFAoMbW9kX3JldmlzaW9uGAggASgEEg8KB3ZlcnNpb24YCSABKAQiWQoLVHhuUmVzcG9uc2USEQoJc3VjY2VlZGVkGAEgASgIEigKB3Jlc3VsdHMYAiADKAsyFy5ibGl4YXJkLnYxLlR4bk9wUmVzdWx0Eg0KBWluZGV4GAMgASgEIi8KCkdldFJlcXVlc3QSCwoDa2V5GAEgASgJEhQKDHNlcmlhbGl6YWJsZRgCIAEoCCJ6CgtHZXRSZXNwb25zZRINCgV2YWx1ZRgBIAEoCRINCgVpbmRleBgCIAEoBBINCgVmb3VuZBgDIAEoCBIXCg9jcmVhdGVfcmV2aXNpb24YBCABKAQSFAoMbW9kX3JldmlzaW9uGAUgASgEEg8KB3ZlcnNpb24YBiABKAQiKAoKUHV0UmVxdWVzdBILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAkiHAoLUHV0UmVzcG9uc2USDQoFaW5kZXgYASABKAQiWwoUQ29tcGFyZUFuZFNldFJlcXVlc3QSCwoDa2V5GAEgASgJEhAKCGV4cGVjdGVkGAIgASgJEg0KBXZhbHVlGAMgASgJEhUKDWV4cGVjdF9hYnNlbnQYBCABKAgiSgoVQ29tcGFyZUFuZFNldFJlc3BvbnNlEhEKCXN1Y2NlZWRlZBgBIAEoCBIPCgdjdXJyZW50GAIgASgJEg0KBWluZGV4GAMgASgEIiwKDURlbGV0ZVJlcXVlc3QSCwoDa2V5GAEgASgJEg4KBnByZWZpeBgCIAEoCCI+Cg5EZWxldGVSZXNwb25zZRIPCgdkZWxldGVkGAEgASgEEgwKBG1vcmUYAiABKAgSDQoFaW5kZXgYAyABKAQiVAoLTGlzdFJlcXVlc3QSDgoGcHJlZml4GAEgASgJEhMKC3N0YXJ0X2FmdGVyGAIgASgJEg0KBWxpbWl0GAMgASgNEhEKCWtleXNfb25seRgEIAEoCCJ6CgdLdkVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCRITCgt2YWx1ZV9ieXRlcxgDIAEoBBIXCg9jcmVhdGVfcmV2aXNpb24YBCABKAQSFAoMbW9kX3JldmlzaW9uGAUgASgEEg8KB3ZlcnNpb24YBiABKAQiawoMTGlzdFJlc3BvbnNlEiQKB2VudHJpZXMYASADKAsyEy5ibGl4YXJkLnYxLkt2RW50cnkSDAoEbW9yZRgCIAEoCBIYChBuZXh0X3N0YXJ0X2FmdGVyGAMgASgJEg0KBWluZGV4GAQgASgEImcKDFdhdGNoUmVxdWVzdBILCgNrZXkYASABKAkSDgoGcHJlZml4GAIgASgIEhUKDWZyb21fcmV2aXNpb24YAyABKAQSEgoKbWF4X2V2ZW50cxgEIAEoDRIPCgd3YWl0X21zGAUgASgNIkUKB0t2RXZlbnQSDAoEdHlwZRgBIAEoCRILCgNrZXkYAiABKAkSDQoFdmFsdWUYAyABKAkSEAoIcmV2aXNpb24YBCABKAQiZQoNV2F0Y2hSZXNwb25zZRIjCgZldmVudHMYASADKAsyEy5ibGl4YXJkLnYxLkt2RXZlbnQSFQoNbmV4dF9yZXZpc2lvbhgCIAEoBBIYChBjdXJyZW50X3JldmlzaW9uGAMgASgEMssECglLdlNlcnZpY2USNgoDR2V0EhYuYmxpeGFyZC52MS5HZXRSZXF1ZXN0GhcuYmxpeGFyZC52MS5HZXRSZXNwb25zZRI2CgNQdXQSFi5ibGl4YXJkLnYxLlB1dFJlcXVlc3QaFy5ibGl4YXJkLnYxLlB1dFJlc3BvbnNlElQKDUNvbXBhcmVBbmRTZXQSIC5ibGl4YXJkLnYxLkNvbXBhcmVBbmRTZXRSZXF1ZXN0GiEuYmxpeGFyZC52MS5Db21wYXJlQW5kU2V0UmVzcG9uc2USPwoGRGVsZXRlEhkuYmxpeGFyZC52MS5EZWxldGVSZXF1ZXN0GhouYmxpeGFyZC52MS5EZWxldGVSZXNwb25zZRI5CgRMaXN0EhcuYmxpeGFyZC52MS5MaXN0UmVxdWVzdBoYLmJsaXhhcmQudjEuTGlzdFJlc3BvbnNlEjwKBVdhdGNoEhguYmxpeGFyZC52MS5XYXRjaFJlcXVlc3QaGS5ibGl4YXJkLnYxLldhdGNoUmVzcG9uc2USPwoGQXBwZW5kEhkuYmxpeGFyZC52MS5BcHBlbmRSZXF1ZXN0GhouYmxpeGFyZC52MS5BcHBlbmRSZXNwb25zZRJFCghSZWFkTGlzdBIbLmJsaXhhcmQudjEuUmVhZExpc3RSZXF1ZXN0GhwuYmxpeGFyZC52MS5SZWFkTGlzdFJlc3BvbnNlEjYKA1R4bhIWLmJsaXhhcmQudjEuVHhuUmVxdWVzdBoXLmJsaXhhcmQudjEuVHhuUmVzcG9uc2ViBnByb3RvMw");
+
+/**
+ * @generated from message blixard.v1.AppendRequest
+ */
+export type AppendRequest = Message<"blixard.v1.AppendRequest"> & {
+  /**
+   * @generated from field: string key = 1;
+   */
+  key: string;
+
+  /**
+   * @generated from field: string value = 2;
+   */
+  value: string;
+};
+
+/**
+ * Describes the message blixard.v1.AppendRequest.
+ * Use `create(AppendRequestSchema)` to create a new message.
+ */
+export const AppendRequestSchema: GenMessage<AppendRequest> = /*@__PURE__*/
+  messageDesc(file_blixard_v1_kv, 0);
+
+/**
+ * @generated from message blixard.v1.AppendResponse
+ */
+export type AppendResponse = Message<"blixard.v1.AppendResponse"> & {
+  /**
+   * The list's length after the append.
+   *
+   * @generated from field: uint64 length = 1;
+   */
+  length: bigint;
+
+  /**
+   * The log index (revision) of the append.
+   *
+   * @generated from field: uint64 index = 2;
+   */
+  index: bigint;
+};
+
+/**
+ * Describes the message blixard.v1.AppendResponse.
+ * Use `create(AppendResponseSchema)` to create a new message.
+ */
+export const AppendResponseSchema: GenMessage<AppendResponse> = /*@__PURE__*/
+  messageDesc(file_blixard_v1_kv, 1);
+
+/**
+ * @generated from message blixard.v1.ReadListRequest
+ */
+export type ReadListRequest = Message<"blixard.v1.ReadListRequest"> & {
+  /**
+   * @generated from field: string key = 1;
+   */
+  key: string;
+};
+
+/**
+ * Describes the message blixard.v1.ReadListRequest.
+ * Use `create(ReadListRequestSchema)` to create a new message.
+ */
+export const ReadListRequestSchema: GenMessage<ReadListRequest> = /*@__PURE__*/
+  messageDesc(file_blixard_v1_kv, 2);
+
+/**
+ * @generated from message blixard.v1.ReadListResponse
+ */
+export type ReadListResponse = Message<"blixard.v1.ReadListResponse"> & {
+  /**
+   * @generated from field: repeated string list = 1;
+   */
+  list: string[];
+
+  /**
+   * Whether the key holds a list (false for an absent key, and for a key holding a value).
+   *
+   * @generated from field: bool found = 2;
+   */
+  found: boolean;
+
+  /**
+   * The read point.
+   *
+   * @generated from field: uint64 index = 3;
+   */
+  index: bigint;
+
+  /**
+   * @generated from field: uint64 create_revision = 4;
+   */
+  createRevision: bigint;
+
+  /**
+   * @generated from field: uint64 mod_revision = 5;
+   */
+  modRevision: bigint;
+
+  /**
+   * @generated from field: uint64 version = 6;
+   */
+  version: bigint;
+};
+
+/**
+ * Describes the message blixard.v1.ReadListResponse.
+ * Use `create(ReadListResponseSchema)` to create a new message.
+ */
+export const ReadListResponseSchema: GenMessage<ReadListResponse> = /*@__PURE__*/
+  messageDesc(file_blixard_v1_kv, 3);
+
+/**
+ * @generated from message blixard.v1.TxnCompare
+ */
+export type TxnCompare = Message<"blixard.v1.TxnCompare"> & {
+  /**
+   * @generated from field: string key = 1;
+   */
+  key: string;
+
+  /**
+   * "value", "version", "mod-revision", "create-revision" or "exists".
+   *
+   * @generated from field: string target = 2;
+   */
+  target: string;
+
+  /**
+   * "==", "!=", "<" or ">" ("==" or "!=" for value; unused for exists). A value compare
+   * against an absent key or a list is false; an absent key's revisions and version are 0.
+   *
+   * @generated from field: string op = 3;
+   */
+  op: string;
+
+  /**
+   * The value compared with (target value).
+   *
+   * @generated from field: string value = 4;
+   */
+  value: string;
+
+  /**
+   * The number compared with (version and revisions).
+   *
+   * @generated from field: uint64 number = 5;
+   */
+  number: bigint;
+
+  /**
+   * Whether the key must exist (target exists).
+   *
+   * @generated from field: bool exists = 6;
+   */
+  exists: boolean;
+};
+
+/**
+ * Describes the message blixard.v1.TxnCompare.
+ * Use `create(TxnCompareSchema)` to create a new message.
+ */
+export const TxnCompareSchema: GenMessage<TxnCompare> = /*@__PURE__*/
+  messageDesc(file_blixard_v1_kv, 4);
+
+/**
+ * @generated from message blixard.v1.TxnOp
+ */
+export type TxnOp = Message<"blixard.v1.TxnOp"> & {
+  /**
+   * "put", "delete", "get", "append" or "read-list".
+   *
+   * @generated from field: string op = 1;
+   */
+  op: string;
+
+  /**
+   * @generated from field: string key = 2;
+   */
+  key: string;
+
+  /**
+   * The value of a put or append.
+   *
+   * @generated from field: string value = 3;
+   */
+  value: string;
+};
+
+/**
+ * Describes the message blixard.v1.TxnOp.
+ * Use `create(TxnOpSchema)` to create a new message.
+ */
+export const TxnOpSchema: GenMessage<TxnOp> = /*@__PURE__*/
+  messageDesc(file_blixard_v1_kv, 5);
+
+/**
+ * @generated from message blixard.v1.TxnRequest
+ */
+export type TxnRequest = Message<"blixard.v1.TxnRequest"> & {
+  /**
+   * @generated from field: repeated blixard.v1.TxnCompare compare = 1;
+   */
+  compare: TxnCompare[];
+
+  /**
+   * @generated from field: repeated blixard.v1.TxnOp success = 2;
+   */
+  success: TxnOp[];
+
+  /**
+   * @generated from field: repeated blixard.v1.TxnOp failure = 3;
+   */
+  failure: TxnOp[];
+};
+
+/**
+ * Describes the message blixard.v1.TxnRequest.
+ * Use `create(TxnRequestSchema)` to create a new message.
+ */
+export const TxnRequestSchema: GenMessage<TxnRequest> = /*@__PURE__*/
+  messageDesc(file_blixard_v1_kv, 6);
+
+/**
+ * @generated from message blixard.v1.TxnOpResult
+ */
+export type TxnOpResult = Message<"blixard.v1.TxnOpResult"> & {
+  /**
+   * The operation answered ("put", "delete", "get", "append", "read-list").
+   *
+   * @generated from field: string op = 1;
+   */
+  op: string;
+
+  /**
+   * get, read-list: whether the key was found (read-list: holds a list).
+   *
+   * @generated from field: bool found = 2;
+   */
+  found: boolean;
+
+  /**
+   * get: the value.
+   *
+   * @generated from field: string value = 3;
+   */
+  value: string;
+
+  /**
+   * read-list: the list.
+   *
+   * @generated from field: repeated string list = 4;
+   */
+  list: string[];
+
+  /**
+   * delete: keys deleted (0 or 1).
+   *
+   * @generated from field: uint64 deleted = 5;
+   */
+  deleted: bigint;
+
+  /**
+   * append: the list's length after it.
+   *
+   * @generated from field: uint64 length = 6;
+   */
+  length: bigint;
+
+  /**
+   * get: the key's revisions.
+   *
+   * @generated from field: uint64 create_revision = 7;
+   */
+  createRevision: bigint;
+
+  /**
+   * @generated from field: uint64 mod_revision = 8;
+   */
+  modRevision: bigint;
+
+  /**
+   * @generated from field: uint64 version = 9;
+   */
+  version: bigint;
+};
+
+/**
+ * Describes the message blixard.v1.TxnOpResult.
+ * Use `create(TxnOpResultSchema)` to create a new message.
+ */
+export const TxnOpResultSchema: GenMessage<TxnOpResult> = /*@__PURE__*/
+  messageDesc(file_blixard_v1_kv, 7);
+
+/**
+ * @generated from message blixard.v1.TxnResponse
+ */
+export type TxnResponse = Message<"blixard.v1.TxnResponse"> & {
+  /**
+   * Whether the compares held: true, the success branch ran; false, the failure ("else") branch.
+   *
+   * @generated from field: bool succeeded = 1;
+   */
+  succeeded: boolean;
+
+  /**
+   * One result per operation of the branch that ran, in order.
+   *
+   * @generated from field: repeated blixard.v1.TxnOpResult results = 2;
+   */
+  results: TxnOpResult[];
+
+  /**
+   * The txn's revision (its log index).
+   *
+   * @generated from field: uint64 index = 3;
+   */
+  index: bigint;
+};
+
+/**
+ * Describes the message blixard.v1.TxnResponse.
+ * Use `create(TxnResponseSchema)` to create a new message.
+ */
+export const TxnResponseSchema: GenMessage<TxnResponse> = /*@__PURE__*/
+  messageDesc(file_blixard_v1_kv, 8);
 
 /**
  * @generated from message blixard.v1.GetRequest
@@ -35,7 +361,7 @@ export type GetRequest = Message<"blixard.v1.GetRequest"> & {
  * Use `create(GetRequestSchema)` to create a new message.
  */
 export const GetRequestSchema: GenMessage<GetRequest> = /*@__PURE__*/
-  messageDesc(file_blixard_v1_kv, 0);
+  messageDesc(file_blixard_v1_kv, 9);
 
 /**
  * @generated from message blixard.v1.GetResponse
@@ -83,7 +409,7 @@ export type GetResponse = Message<"blixard.v1.GetResponse"> & {
  * Use `create(GetResponseSchema)` to create a new message.
  */
 export const GetResponseSchema: GenMessage<GetResponse> = /*@__PURE__*/
-  messageDesc(file_blixard_v1_kv, 1);
+  messageDesc(file_blixard_v1_kv, 10);
 
 /**
  * @generated from message blixard.v1.PutRequest
@@ -105,7 +431,7 @@ export type PutRequest = Message<"blixard.v1.PutRequest"> & {
  * Use `create(PutRequestSchema)` to create a new message.
  */
 export const PutRequestSchema: GenMessage<PutRequest> = /*@__PURE__*/
-  messageDesc(file_blixard_v1_kv, 2);
+  messageDesc(file_blixard_v1_kv, 11);
 
 /**
  * @generated from message blixard.v1.PutResponse
@@ -124,7 +450,7 @@ export type PutResponse = Message<"blixard.v1.PutResponse"> & {
  * Use `create(PutResponseSchema)` to create a new message.
  */
 export const PutResponseSchema: GenMessage<PutResponse> = /*@__PURE__*/
-  messageDesc(file_blixard_v1_kv, 3);
+  messageDesc(file_blixard_v1_kv, 12);
 
 /**
  * @generated from message blixard.v1.CompareAndSetRequest
@@ -159,7 +485,7 @@ export type CompareAndSetRequest = Message<"blixard.v1.CompareAndSetRequest"> & 
  * Use `create(CompareAndSetRequestSchema)` to create a new message.
  */
 export const CompareAndSetRequestSchema: GenMessage<CompareAndSetRequest> = /*@__PURE__*/
-  messageDesc(file_blixard_v1_kv, 4);
+  messageDesc(file_blixard_v1_kv, 13);
 
 /**
  * @generated from message blixard.v1.CompareAndSetResponse
@@ -190,7 +516,7 @@ export type CompareAndSetResponse = Message<"blixard.v1.CompareAndSetResponse"> 
  * Use `create(CompareAndSetResponseSchema)` to create a new message.
  */
 export const CompareAndSetResponseSchema: GenMessage<CompareAndSetResponse> = /*@__PURE__*/
-  messageDesc(file_blixard_v1_kv, 5);
+  messageDesc(file_blixard_v1_kv, 14);
 
 /**
  * @generated from message blixard.v1.DeleteRequest
@@ -214,7 +540,7 @@ export type DeleteRequest = Message<"blixard.v1.DeleteRequest"> & {
  * Use `create(DeleteRequestSchema)` to create a new message.
  */
 export const DeleteRequestSchema: GenMessage<DeleteRequest> = /*@__PURE__*/
-  messageDesc(file_blixard_v1_kv, 6);
+  messageDesc(file_blixard_v1_kv, 15);
 
 /**
  * @generated from message blixard.v1.DeleteResponse
@@ -247,7 +573,7 @@ export type DeleteResponse = Message<"blixard.v1.DeleteResponse"> & {
  * Use `create(DeleteResponseSchema)` to create a new message.
  */
 export const DeleteResponseSchema: GenMessage<DeleteResponse> = /*@__PURE__*/
-  messageDesc(file_blixard_v1_kv, 7);
+  messageDesc(file_blixard_v1_kv, 16);
 
 /**
  * @generated from message blixard.v1.ListRequest
@@ -287,7 +613,7 @@ export type ListRequest = Message<"blixard.v1.ListRequest"> & {
  * Use `create(ListRequestSchema)` to create a new message.
  */
 export const ListRequestSchema: GenMessage<ListRequest> = /*@__PURE__*/
-  messageDesc(file_blixard_v1_kv, 8);
+  messageDesc(file_blixard_v1_kv, 17);
 
 /**
  * @generated from message blixard.v1.KvEntry
@@ -329,7 +655,7 @@ export type KvEntry = Message<"blixard.v1.KvEntry"> & {
  * Use `create(KvEntrySchema)` to create a new message.
  */
 export const KvEntrySchema: GenMessage<KvEntry> = /*@__PURE__*/
-  messageDesc(file_blixard_v1_kv, 9);
+  messageDesc(file_blixard_v1_kv, 18);
 
 /**
  * @generated from message blixard.v1.ListResponse
@@ -365,7 +691,7 @@ export type ListResponse = Message<"blixard.v1.ListResponse"> & {
  * Use `create(ListResponseSchema)` to create a new message.
  */
 export const ListResponseSchema: GenMessage<ListResponse> = /*@__PURE__*/
-  messageDesc(file_blixard_v1_kv, 10);
+  messageDesc(file_blixard_v1_kv, 19);
 
 /**
  * @generated from message blixard.v1.WatchRequest
@@ -411,7 +737,7 @@ export type WatchRequest = Message<"blixard.v1.WatchRequest"> & {
  * Use `create(WatchRequestSchema)` to create a new message.
  */
 export const WatchRequestSchema: GenMessage<WatchRequest> = /*@__PURE__*/
-  messageDesc(file_blixard_v1_kv, 11);
+  messageDesc(file_blixard_v1_kv, 20);
 
 /**
  * @generated from message blixard.v1.KvEvent
@@ -449,7 +775,7 @@ export type KvEvent = Message<"blixard.v1.KvEvent"> & {
  * Use `create(KvEventSchema)` to create a new message.
  */
 export const KvEventSchema: GenMessage<KvEvent> = /*@__PURE__*/
-  messageDesc(file_blixard_v1_kv, 12);
+  messageDesc(file_blixard_v1_kv, 21);
 
 /**
  * @generated from message blixard.v1.WatchResponse
@@ -482,7 +808,7 @@ export type WatchResponse = Message<"blixard.v1.WatchResponse"> & {
  * Use `create(WatchResponseSchema)` to create a new message.
  */
 export const WatchResponseSchema: GenMessage<WatchResponse> = /*@__PURE__*/
-  messageDesc(file_blixard_v1_kv, 13);
+  messageDesc(file_blixard_v1_kv, 22);
 
 /**
  * The replicated key-value store: every write goes through Raft; reads are
@@ -556,6 +882,40 @@ export const KvService: GenService<{
     methodKind: "unary";
     input: typeof WatchRequestSchema;
     output: typeof WatchResponseSchema;
+  },
+  /**
+   * Appends value to the key's list. A key holds a value or a list: an append to a key
+   * holding a value, or a put/cas to a key holding a list, is refused (FailedPrecondition)
+   * with no effect. A list holds at most 1024 elements and 64 KiB of elements.
+   *
+   * @generated from rpc blixard.v1.KvService.Append
+   */
+  append: {
+    methodKind: "unary";
+    input: typeof AppendRequestSchema;
+    output: typeof AppendResponseSchema;
+  },
+  /**
+   * A key's whole list, a linearizable read (an absent key: empty, not found).
+   *
+   * @generated from rpc blixard.v1.KvService.ReadList
+   */
+  readList: {
+    methodKind: "unary";
+    input: typeof ReadListRequestSchema;
+    output: typeof ReadListResponseSchema;
+  },
+  /**
+   * An etcd-style transaction, applied atomically in one log entry: when every compare
+   * holds the success operations run, else the failure operations. At most 64 compares,
+   * 64 operations and 8 reads per branch, 128 KiB of keys and values in all.
+   *
+   * @generated from rpc blixard.v1.KvService.Txn
+   */
+  txn: {
+    methodKind: "unary";
+    input: typeof TxnRequestSchema;
+    output: typeof TxnResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_blixard_v1_kv, 0);
