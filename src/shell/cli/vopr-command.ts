@@ -16,7 +16,7 @@ import { isSeed, parseSeed, seedFromBigInt } from "../../core/sim/seed.ts";
 import { SWARM_WORKLOADS, type SwarmWorkload } from "../../core/sim/swarm.ts";
 import { parseDurationMs } from "./sim-command.ts";
 import { UsageError } from "./usage-error.ts";
-import { CANARY_EVERY, DETERMINISM_EVERY, runVoprJob, VOPR_MODES, VOPR_PLANT_NAMES, type VoprJob, type VoprMode, type VoprSeedReport } from "./vopr-worker.ts";
+import { CANARY_EVERY, DETERMINISM_EVERY, runVoprJobReported, VOPR_MODES, VOPR_PLANT_NAMES, type VoprJob, type VoprMode, type VoprSeedReport } from "./vopr-worker.ts";
 
 export const VOPR_SEEDS_MAX = 1_000_000;
 export const VOPR_JOBS_MAX = 64;
@@ -128,7 +128,7 @@ async function runJobs(jobs: readonly VoprJob[], threads: number, budgetMs: numb
   if (threads === 1) {
     while (next < jobs.length && budgetLeft()) {
       const index = next++;
-      deliver(index, runVoprJob(jobs[index]!));
+      deliver(index, runVoprJobReported(jobs[index]!));
       // Let the event loop breathe (stdout drains) between seeds.
       await new Promise((resolve) => setImmediate(resolve));
     }
