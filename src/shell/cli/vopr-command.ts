@@ -117,12 +117,17 @@ function startWorker(): Worker {
 
 /** Runs the jobs on `jobs` threads (in this thread when 1), calling back in seed order; resolves when every started job is done. */
 async function runJobs(jobs: readonly VoprJob[], threads: number, budgetMs: number | undefined, startedMs: number, done: (report: VoprSeedReport) => void): Promise<number> {
-  const reports: Array<VoprSeedReport | undefined> = new Array(jobs.length).fill(undefined);
+  // Reports that arrived ahead of an earlier seed's, held until it arrives (at most one per thread and the ones after it).
+  const waiting = new Map<number, VoprSeedReport>();
   let next = 0;
   let printed = 0;
   const deliver = (index: number, report: VoprSeedReport): void => {
-    reports[index] = report;
-    while (printed < jobs.length && reports[printed] !== undefined) done(reports[printed++]!);
+    waiting.set(index, report);
+    for (let ready = waiting.get(printed); ready !== undefined; ready = waiting.get(printed)) {
+      waiting.delete(printed);
+      printed += 1;
+      done(ready);
+    }
   };
   const budgetLeft = (): boolean => budgetMs === undefined || performance.now() - startedMs < budgetMs;
   if (threads === 1) {
@@ -134,6 +139,7 @@ async function runJobs(jobs: readonly VoprJob[], threads: number, budgetMs: numb
     }
     return next;
   }
+  assert(threads >= 2 && threads <= VOPR_JOBS_MAX, "a thread count within its bound");
   const workers = Array.from({ length: threads }, () => startWorker());
   try {
     await Promise.all(
@@ -148,11 +154,13 @@ async function runJobs(jobs: readonly VoprJob[], threads: number, budgetMs: numb
               } else resolve();
             };
             worker.on("message", (report: VoprSeedReport) => {
-              deliver(current, report);
+              const index = current;
+              current = -1;
+              deliver(index, report);
               feed();
             });
             worker.once("error", reject);
-            worker.once("exit", (code) => (current >= 0 && reports[current] === undefined ? reject(new Error(`a VOPR worker exited (code ${code}) during seed ${jobs[current]!.seed}`)) : resolve()));
+            worker.once("exit", (code) => (current >= 0 ? reject(new Error(`a VOPR worker exited (code ${code}) during seed ${jobs[current]!.seed}`)) : resolve()));
             feed();
           }),
       ),
@@ -160,6 +168,7 @@ async function runJobs(jobs: readonly VoprJob[], threads: number, budgetMs: numb
   } finally {
     await Promise.all(workers.map((worker) => worker.terminate()));
   }
+  assert(printed === next && waiting.size === 0, "every started seed was delivered in order");
   return next;
 }
 
