@@ -207,7 +207,9 @@ export function swarmSimulationOptions(seed: Seed, run: SwarmRun): SimulationOpt
     durationMs: run.durationMs,
     profile: run.profile,
     replica: run.replica,
-    workload: run.workload === "orchestrator" ? { ...run.clients, clientCount: 1 } : run.clients,
+    // The orchestrator's runs keep two key-value clients: Recovered is judged on them (one that
+    // wanders to a node that stays down can miss every chance in the tail).
+    workload: run.workload === "orchestrator" ? { ...run.clients, clientCount: 2 } : run.clients,
     orchestrator: run.workload === "kv" ? undefined : {},
   };
 }

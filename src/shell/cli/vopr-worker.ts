@@ -177,7 +177,22 @@ export function runVoprJob(job: VoprJob): VoprSeedReport {
     outcome,
   ].filter((part) => part !== "").join("  ");
   assert(simulatedUs > 0 && events > 0, "a run simulates time and events");
+  assert(failures.length > 0 === line.includes("FAILED"), "the line says whether the seed failed");
   return { seed: job.seed, line, simulatedUs, events, failures, excluded, reproduce };
+}
+
+/**
+ * runVoprJob, with a throw outside the nodes' code (the simulator's own assertion, a checker's) reported
+ * as the seed's failure rather than ending the batch: the seed reproduces it.
+ */
+export function runVoprJobReported(job: VoprJob): VoprSeedReport {
+  try {
+    return runVoprJob(job);
+  } catch (error) {
+    const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+    const reproduce = voprReproduceCommand(job);
+    return { seed: job.seed, line: `seed ${job.seed}  FAILED Simulator Threw`, simulatedUs: 0, events: 0, failures: [{ property: "Simulator Threw", message, atS: 0 }], excluded: undefined, reproduce };
+  }
 }
 
 // Started as a worker thread: answer each job posted to it, one at a time.
@@ -188,6 +203,6 @@ if (!isMainThread && (workerData as { vopr?: boolean } | null)?.vopr === true) {
       port.close();
       return;
     }
-    port.postMessage(runVoprJob(job));
+    port.postMessage(runVoprJobReported(job));
   });
 }

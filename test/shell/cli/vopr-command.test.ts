@@ -49,6 +49,15 @@ describe("blixard vopr", { timeout: 120_000 }, () => {
     assert.equal(line(again.stdout), line(run.stdout));
   });
 
+  test("--budget stops starting seeds after that wall time, and says so", async () => {
+    const run = await runCli(["vopr", "--seeds", "100000", "--budget", "1s", "--jobs", "1", "--mode", "safety"]);
+    assert.equal(run.code, 0, run.stdout + run.stderr);
+    const cut = /^result {2}PASS: (\d+) seeds, 0 failures, .*; the budget stopped the batch after (\d+) of 100000 seeds$/m.exec(run.stdout);
+    assert.ok(cut !== null, run.stdout);
+    assert.equal(cut[1], cut[2]);
+    assert.ok(Number(cut[1]) >= 1 && Number(cut[1]) < 100000);
+  });
+
   test("bad input is one line and exit 2", async () => {
     for (const [args, pattern] of [
       [["--bogus"], /unknown option '--bogus'/],
