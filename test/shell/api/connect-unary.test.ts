@@ -24,12 +24,12 @@ async function call(base: string, path: string, contentType: string, body: strin
   return { status: response.status, contentType: response.headers.get("content-type"), body: text };
 }
 
-/** Replaces JSON "index" values (log positions differ between two clusters) with a marker. */
+/** Replaces JSON log positions ("index", and a key's create and mod revisions) with a marker: they differ between two clusters. */
 function normalized(reply: Reply): Reply {
   // A binary PutResponse holds only the index: compare that it is there, not its value.
   if (reply.contentType === "application/proto") return { ...reply, body: reply.body.length > 0 ? "binary" : "" };
   if (reply.contentType !== "application/json") return reply;
-  const text = Buffer.from(reply.body, "base64").toString("utf8").replace(/"index":"\d+"/g, '"index":"N"');
+  const text = Buffer.from(reply.body, "base64").toString("utf8").replace(/"(index|createRevision|modRevision)":"\d+"/g, '"$1":"N"');
   return { ...reply, body: text };
 }
 
