@@ -474,8 +474,8 @@ export class KvStateMachine implements StateMachine<KvResult, KvQuery, string> {
         if (stored === undefined) return { op: "get", found: false, value: "", createRevision: 0, modRevision: 0, version: 0 };
         return { op: "get", found: true, value: stored.value, createRevision: stored.createRevision, modRevision: stored.modRevision, version: stored.version };
       case "read-list":
-        if (stored === undefined) return { op: "read-list", found: false, list: [] };
-        if (stored.list === undefined) return wrongKind(op.key, "holds a value: read it with get");
+        // A key holding a value holds no list: not found, as read-list outside a txn answers (a read never refuses a txn).
+        if (stored?.list === undefined) return { op: "read-list", found: false, list: [] };
         return { op: "read-list", found: true, list: stored.list };
       case "delete":
         if (stored === undefined) return { op: "delete", deleted: 0 };

@@ -58,7 +58,7 @@ export type KvTxnOpResult =
   | { readonly op: "delete"; readonly deleted: number }
   /** A get of a key holding a list is found with value "" (read it with read-list). */
   | { readonly op: "get"; readonly found: boolean; readonly value: string; readonly createRevision: number; readonly modRevision: number; readonly version: number }
-  /** An absent key reads as an empty list, not found. */
+  /** An absent key, or one holding a value, reads as an empty list, not found. */
   | { readonly op: "read-list"; readonly found: boolean; readonly list: readonly string[] };
 
 export function isReadOp(op: KvTxnOp): boolean {

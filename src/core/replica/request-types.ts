@@ -127,7 +127,7 @@ export const NOT_APPLIED_REASONS = [
   "disk-full", // the disk-full alarm is raised on the node that refused it (the detail names the node and its data directory)
   "not-a-member", // the request names a node that is not in the cluster's configuration (a leader transfer to it)
   "removed", // this node was removed from the cluster: it serves nothing as a member (the detail says at which index)
-  "wrong-kind", // (last: the client channel sends a reason by its place in this list) a value write to a key holding a list, or an append to (or read-list of, in a txn) a key holding a value: applied as a no-op
+  "wrong-kind", // (last: the client channel sends a reason by its place in this list) a value write to a key holding a list, or an append to a key holding a value: applied as a no-op
 ] as const;
 export type NotAppliedReason = (typeof NOT_APPLIED_REASONS)[number];
 

@@ -193,6 +193,7 @@ export function registerKvCommand(program: Command): void {
     });
 
   addApiOptions(kv.command("read-list <key>").description('read a key\'s whole list, one element per line (JSON-quoted); an absent key is "key K holds no list" on stderr and exit 6'))
+    .addHelpText("after", "\nExample:\n  blixard kv read-list history/1\n  blixard kv read-list history/1 -o json\n")
     .action(async (key: string, options: ApiCommandOptions) => {
       const response = await runApiCallAnswering(options, ReadListResponseSchema, (clients) => clients.kv.readList({ key }), (answer) => answer.list.map((element) => JSON.stringify(element)).join("\n"));
       if (response !== undefined && !response.found) {

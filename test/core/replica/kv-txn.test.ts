@@ -34,8 +34,7 @@ function modelOp(model: Model, op: KvTxnOp, index: number): OpOutcome {
         ? { op: "get", found: false, value: "", createRevision: 0, modRevision: 0, version: 0 }
         : { op: "get", found: true, value: entry.value, createRevision: entry.createRevision, modRevision: entry.modRevision, version: entry.version };
     case "read-list":
-      if (entry === undefined) return { op: "read-list", found: false, list: [] };
-      return entry.list === undefined ? { op: "rejected", reason: "wrong-kind" } : { op: "read-list", found: true, list: entry.list };
+      return entry?.list === undefined ? { op: "read-list", found: false, list: [] } : { op: "read-list", found: true, list: entry.list };
     case "delete":
       return { op: "delete", deleted: model.delete(op.key) ? 1 : 0 };
     case "put":
