@@ -13,7 +13,6 @@ export const COMMAND_EXAMPLES: Readonly<Record<string, readonly string[]>> = {
   "cluster transfer-leader": ["blixard cluster transfer-leader 2"],
   kv: ["blixard kv put greeting hello && blixard kv get greeting", "blixard kv list --prefix jobs/ -o json"],
   "kv get": ["blixard kv get greeting", "blixard kv get greeting -o json        # found, value, revisions"],
-  "kv read-list": ["blixard kv append events started && blixard kv read-list events -o json"],
   "kv cas": ["blixard kv cas counter 41 42            # exit 7 if counter is not 41"],
   token: ["blixard token create --role read-only --ttl 12h", "blixard token list"],
   "token list": ["blixard token list -o json"],
