@@ -1,12 +1,11 @@
 // The API of one in-process node (a single-voter cluster): every protocol on one port,
 // InvalidArgument naming the field, and the startup errors that must be one line.
-import { OUTCOME_HEADER } from "../../../src/shell/api/outcome-codes.ts";
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Code, ConnectError, createClient, type Interceptor } from "@connectrpc/connect";
+import { Code, createClient, type Interceptor } from "@connectrpc/connect";
 import { createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
 import { silentLogger } from "../../../src/core/env/environment.ts";
 import { NodeRuntime, StartupError, clusterIdFromMembers } from "../../../src/shell/node/runtime.ts";
@@ -14,6 +13,7 @@ import { createApiClients } from "../../../src/shell/api/client.ts";
 import { KvService } from "../../../src/shell/api/gen/blixard/v1/kv_pb.ts";
 import { waitUntil } from "../../support/wait-until.ts";
 import { ADMIN_HEADERS, ADMIN_TOKEN, BOOTSTRAP_TOKENS } from "../../support/admin-token.ts";
+import { expectCode } from "../../support/expect-code.ts";
 
 
 /** A client interceptor that sends the harness's admin token. */
@@ -22,16 +22,6 @@ const withAdminToken: Interceptor = (next) => (request) => {
   return next(request);
 };
 
-async function expectCode(call: Promise<unknown>, code: Code, pattern: RegExp): Promise<void> {
-  await assert.rejects(call, (error: unknown) => {
-    const connect = ConnectError.from(error);
-    assert.equal(Code[connect.code], Code[code], connect.rawMessage);
-    assert.match(connect.rawMessage, pattern);
-    // The node says what the client may conclude, in a header the client library never makes up.
-    assert.equal(connect.metadata.get(OUTCOME_HEADER), code === Code.DeadlineExceeded ? "unknown" : "not-applied", connect.rawMessage);
-    return true;
-  });
-}
 
 describe("node API (one in-process node)", { timeout: 60_000 }, () => {
   const dir = mkdtempSync(join(tmpdir(), "blixard-api-"));

@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Code, ConnectError } from "@connectrpc/connect";
+import { Code } from "@connectrpc/connect";
 import type { NodeRuntime } from "../../../src/shell/node/runtime.ts";
 import { createApiClients, type ApiClients } from "../../../src/shell/api/client.ts";
 import { KV_DELETE_PREFIX_KEYS_MAX } from "../../../src/core/replica/kv-state-machine.ts";
@@ -13,15 +13,8 @@ import { KV_LIST_LIMIT_MAX } from "../../../src/core/replica/request-types.ts";
 import { WATCH_WAIT_MS_MAX } from "../../../src/shell/api/kv-watch.ts";
 import { ADMIN_TOKEN } from "../../support/admin-token.ts";
 import { startSingleNode } from "../../support/single-node.ts";
+import { expectCode } from "../../support/expect-code.ts";
 
-async function expectCode(call: Promise<unknown>, code: Code, pattern: RegExp): Promise<void> {
-  await assert.rejects(call, (error: unknown) => {
-    const connect = ConnectError.from(error);
-    assert.equal(Code[connect.code], Code[code], connect.rawMessage);
-    assert.match(connect.rawMessage, pattern);
-    return true;
-  });
-}
 
 describe("kv service: revisions, delete, list, watch (one in-process node)", { timeout: 120_000 }, () => {
   const dir = mkdtempSync(join(tmpdir(), "blixard-kv-api-"));

@@ -5,21 +5,14 @@ import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Code, ConnectError } from "@connectrpc/connect";
+import { Code } from "@connectrpc/connect";
 import type { NodeRuntime } from "../../../src/shell/node/runtime.ts";
 import { createApiClients, type ApiClients } from "../../../src/shell/api/client.ts";
 import { KV_TXN_COMPARES_MAX, KV_TXN_OPS_MAX } from "../../../src/core/replica/kv-txn.ts";
 import { ADMIN_TOKEN } from "../../support/admin-token.ts";
 import { startSingleNode } from "../../support/single-node.ts";
+import { expectCode } from "../../support/expect-code.ts";
 
-async function expectCode(call: Promise<unknown>, code: Code, pattern: RegExp): Promise<void> {
-  await assert.rejects(call, (error: unknown) => {
-    const connect = ConnectError.from(error);
-    assert.equal(Code[connect.code], Code[code], connect.rawMessage);
-    assert.match(connect.rawMessage, pattern);
-    return true;
-  });
-}
 
 describe("kv service: append, read-list, txn (one in-process node)", { timeout: 120_000 }, () => {
   const dir = mkdtempSync(join(tmpdir(), "blixard-kv-txn-api-"));
