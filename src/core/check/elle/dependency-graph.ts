@@ -9,7 +9,6 @@ export const WW = 1;
 export const WR = 2;
 export const RW = 4;
 export const RT = 8;
-export const EDGE_KIND_NAMES: Readonly<Record<number, string>> = { [WW]: "ww", [WR]: "wr", [RW]: "rw", [RT]: "rt" };
 
 export class DependencyGraph {
   /** Per node: successor -> kinds (bits). */
