@@ -98,7 +98,10 @@ export function decodeTokenRecord(value: string): TokenRecord | undefined {
   if (typeof id !== "string" || typeof role !== "string" || typeof tenant !== "string" || typeof hash !== "string") return undefined;
   if (typeof created !== "number" || typeof expires !== "number" || !isRole(role)) return undefined;
   const record: TokenRecord = { id, role, tenant, hashHex: hash, createdAtMs: created, expiresAtMs: expires };
-  return validateTokenRecord(record) === undefined ? record : undefined;
+  if (validateTokenRecord(record) !== undefined) return undefined;
+  // Only the one encoding encodeTokenRecord writes: JSON with extra whitespace or another spelling of
+  // a number is another byte string for the same record, and a frame must re-encode to its own bytes.
+  return encodeTokenRecord(record) === value ? record : undefined;
 }
 
 export type TokenVerdict =
