@@ -47,6 +47,8 @@ interface Result {
   readonly clients: number;
   readonly writes: number;
   readonly errors: number;
+  /** The first failed request's status and body (or transport error), so a broken setup is named, not averaged. */
+  readonly firstError?: string | undefined;
   readonly elapsedSeconds: number;
   readonly writesPerSecond: number;
   readonly p50Ms: number;
@@ -77,16 +79,19 @@ function percentile(sorted: readonly number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
 
-/** One POST with a JSON body; resolves with the status code. */
-function post(agent: http.Agent, address: string, path: string, body: string): Promise<number> {
+/** One POST with a JSON body; resolves with the status code and, for a status other than 200, the start of the body. */
+function post(agent: http.Agent, address: string, path: string, body: string): Promise<{ status: number; body: string }> {
   const [host, port] = address.split(":");
   return new Promise((resolve, reject) => {
     const request = http.request(
       // Blixard's API wants the harness's admin token (etcd runs without auth and gets none).
       { agent, host, port: Number(port), path, method: "POST", headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body), ...(path.startsWith("/blixard.") ? ADMIN_HEADERS : {}) } },
       (response) => {
-        response.resume();
-        response.on("end", () => resolve(response.statusCode ?? 0));
+        let text = "";
+        response.on("data", (chunk: Buffer) => {
+          if (response.statusCode !== 200 && text.length < 200) text += chunk.toString("utf8");
+        });
+        response.on("end", () => resolve({ status: response.statusCode ?? 0, body: text.slice(0, 200) }));
       },
     );
     request.on("error", reject);
@@ -94,13 +99,16 @@ function post(agent: http.Agent, address: string, path: string, body: string): P
   });
 }
 
+const KEYS_PER_CLIENT = 256;
+
 type MakeBody = (key: string, value: string) => string;
 
-async function load(address: string, path: string, makeBody: MakeBody, clients: number, seconds: number, valueBytes: number, label: string): Promise<Result> {
+async function load(address: string, path: string, makeBody: MakeBody, clients: number, seconds: number, valueBytes: number): Promise<Result> {
   const agent = new http.Agent({ keepAlive: true, maxSockets: clients });
   const value = "v".repeat(valueBytes);
   const latencies: number[] = [];
   let errors = 0;
+  let firstError: string | undefined;
   let writes = 0;
   // Warm-up: connections open, JIT warm.
   await Promise.all(Array.from({ length: clients }, (_, c) => post(agent, address, path, makeBody(`warm-${c}`, value)).catch(() => 0)));
@@ -110,16 +118,22 @@ async function load(address: string, path: string, makeBody: MakeBody, clients: 
     Array.from({ length: clients }, async (_, c) => {
       let n = 0;
       while (performance.now() < end) {
-        const key = `${label}-${c}-${n++}`;
+        // Each client overwrites its own 256 keys in turn, so neither system's key space grows
+        // without bound across points (Blixard's map holds at most 100,000 keys).
+        const key = `k-${c}-${n++ % KEYS_PER_CLIENT}`;
         const t0 = performance.now();
         try {
-          const status = await post(agent, address, path, makeBody(key, value));
-          if (status === 200) {
+          const answer = await post(agent, address, path, makeBody(key, value));
+          if (answer.status === 200) {
             latencies.push(performance.now() - t0);
             writes += 1;
-          } else errors += 1;
-        } catch {
+          } else {
+            errors += 1;
+            firstError ??= `HTTP ${answer.status}: ${answer.body}`;
+          }
+        } catch (error) {
           errors += 1;
+          firstError ??= (error as Error).message;
         }
       }
     }),
@@ -127,7 +141,7 @@ async function load(address: string, path: string, makeBody: MakeBody, clients: 
   const elapsedSeconds = (performance.now() - start) / 1000;
   agent.destroy();
   latencies.sort((a, b) => a - b);
-  return { clients, writes, errors, elapsedSeconds, writesPerSecond: writes / elapsedSeconds, p50Ms: percentile(latencies, 50), p99Ms: percentile(latencies, 99), latenciesMs: latencies };
+  return { clients, writes, errors, firstError, elapsedSeconds, writesPerSecond: writes / elapsedSeconds, p50Ms: percentile(latencies, 50), p99Ms: percentile(latencies, 99), latenciesMs: latencies };
 }
 
 /** A running cluster: where to send puts, how to shape them, how to stop it. */
@@ -140,7 +154,7 @@ interface Target {
 }
 
 async function startBlixard(): Promise<Target> {
-  const cluster = new ProcessCluster("bench", 100, 10, "info");
+  const cluster = new ProcessCluster("bench", 100, 10, "info", { insecure: true });
   try {
     await cluster.bootstrap([1, 2, 3]);
     const leader = await cluster.waitForLeader([1, 2, 3], 30_000);
@@ -242,10 +256,13 @@ async function main(): Promise<void> {
     for (const clients of options.clients) {
       for (let round = 0; round < options.rounds; round++) {
         for (const target of targets) {
-          const result = await load(target.address, target.path, target.makeBody, clients, options.seconds, options.valueBytes, `${target.name[0]}${clients}r${round}`);
+          const result = await load(target.address, target.path, target.makeBody, clients, options.seconds, options.valueBytes);
           const key = `${target.name}/${clients}`;
           points.set(key, [...(points.get(key) ?? []), result]);
           process.stdout.write(`${row(target.name, result)}   load ${load1()}\n`);
+          if (result.firstError !== undefined) process.stdout.write(`         first error: ${result.firstError}\n`);
+          // A point where more than 1% of requests failed measures the failure, not the system: stop rather than print a ratio.
+          if (result.errors * 100 > result.writes + result.errors) throw new Error(`${target.name} at ${clients} clients: ${result.errors} of ${result.writes + result.errors} requests failed (first: ${result.firstError}); no figures`);
         }
       }
     }
