@@ -114,6 +114,16 @@ export interface SimulationOptions {
   readonly orchestrator?: Partial<SimOrchestratorOptions>;
   /** Replays this fault schedule (fault-schedule.ts) instead of drawing the profile's nemesis faults; the profile still sets the network, disks and clocks. */
   readonly faultSchedule?: FaultSchedule;
+  /** Told each node's state after every event that changed one (the HTML timeline); it must not act on the run. */
+  readonly observeNodes?: (timeUs: number, nodes: readonly ObservedNode[]) => void;
+}
+
+/** What the timeline shows of a node at one moment. */
+export interface ObservedNode {
+  readonly id: NodeId;
+  readonly up: boolean;
+  readonly role: string;
+  readonly term: number;
 }
 
 /** Faster than production (elections after 10-20 ticks, heartbeats every 2), so a minute holds many terms. The tick comes from the fault profile unless given here. */
@@ -430,6 +440,7 @@ export class Simulation {
       const next = this.queue.peekTimeUs();
       if (next === undefined || next > this.endUs) break;
       this.queue.runNext();
+      if (this.options.observeNodes !== undefined) this.observe(this.options.observeNodes);
       if (this.failure !== undefined) break;
       const violation = this.monitor.violation;
       if (violation !== undefined) {
@@ -454,6 +465,19 @@ export class Simulation {
       }
     }
     return this.result(linearizability);
+  }
+
+  private lastObserved = "";
+
+  private observe(observer: (timeUs: number, nodes: readonly ObservedNode[]) => void): void {
+    const nodes = this.world.hostIds.map((id): ObservedNode => {
+      const status = this.cluster.isUp(id) ? this.cluster.coreOf(id)?.status() : undefined;
+      return { id, up: status !== undefined, role: status?.role ?? "down", term: status?.hardState.term ?? 0 };
+    });
+    const key = nodes.map((node) => `${node.role}:${node.term}`).join(",");
+    if (key === this.lastObserved) return;
+    this.lastObserved = key;
+    observer(this.queue.timeUs, nodes);
   }
 
   private workloadTimeoutUs(): number {
