@@ -38,6 +38,7 @@ import { History, type HistoryEvent } from "./history.ts";
 import { checkLinearizability, vmRegistryChecked, type LinearizabilitySummary } from "./linearizability-check.ts";
 import { RegistryHistory } from "./registry-history.ts";
 import type { OpEvent } from "../check/history.ts";
+import type { FaultSchedule } from "./fault-schedule.ts";
 import { Nemesis, type FaultCounts, type NemesisTarget } from "./nemesis.ts";
 import type { NetworkStats, SimNetwork } from "./network.ts";
 import { Prng } from "./prng.ts";
@@ -111,6 +112,18 @@ export interface SimulationOptions {
   readonly linearizabilityStepLimit?: number;
   /** Runs the orchestrator on every node (agents, controller, simulated VM hosts) with its users and checks; off when undefined. */
   readonly orchestrator?: Partial<SimOrchestratorOptions>;
+  /** Replays this fault schedule (fault-schedule.ts) instead of drawing the profile's nemesis faults; the profile still sets the network, disks and clocks. */
+  readonly faultSchedule?: FaultSchedule;
+  /** Told each node's state after every event that changed one (the HTML timeline); it must not act on the run. */
+  readonly observeNodes?: (timeUs: number, nodes: readonly ObservedNode[]) => void;
+}
+
+/** What the timeline shows of a node at one moment. */
+export interface ObservedNode {
+  readonly id: NodeId;
+  readonly up: boolean;
+  readonly role: string;
+  readonly term: number;
 }
 
 /** Faster than production (elections after 10-20 ticks, heartbeats every 2), so a minute holds many terms. The tick comes from the fault profile unless given here. */
@@ -196,6 +209,8 @@ export interface SimulationResult {
   readonly admin: AdminWorkloadStats | undefined;
   /** The orchestrator's run, when SimulationOptions.orchestrator was given. */
   readonly orchestrator: OrchestratorRunSummary | undefined;
+  /** The nemesis's steps, as drawn or replayed: SimulationOptions.faultSchedule reproduces the run with them. */
+  readonly faultSchedule: FaultSchedule;
 }
 
 export interface OrchestratorRunSummary {
@@ -405,7 +420,7 @@ export class Simulation {
       network: this.world.network as SimNetwork<unknown>,
       note: (kind, detail) => this.world.trace.event(TRACE.fault, FAULT_CODES[kind], detail, 0),
     };
-    this.nemesis = new Nemesis(this.queue, Prng.stream(seed, "faults"), profile, target);
+    this.nemesis = new Nemesis(this.queue, Prng.stream(seed, "faults"), profile, target, options.faultSchedule);
   }
 
   /** Runs to the end of simulated time or the first violation. */
@@ -425,6 +440,7 @@ export class Simulation {
       const next = this.queue.peekTimeUs();
       if (next === undefined || next > this.endUs) break;
       this.queue.runNext();
+      if (this.options.observeNodes !== undefined) this.observe(this.options.observeNodes);
       if (this.failure !== undefined) break;
       const violation = this.monitor.violation;
       if (violation !== undefined) {
@@ -449,6 +465,19 @@ export class Simulation {
       }
     }
     return this.result(linearizability);
+  }
+
+  private lastObserved = "";
+
+  private observe(observer: (timeUs: number, nodes: readonly ObservedNode[]) => void): void {
+    const nodes = this.world.hostIds.map((id): ObservedNode => {
+      const status = this.cluster.isUp(id) ? this.cluster.coreOf(id)?.status() : undefined;
+      return { id, up: status !== undefined, role: status?.role ?? "down", term: status?.hardState.term ?? 0 };
+    });
+    const key = nodes.map((node) => `${node.role}:${node.term}`).join(",");
+    if (key === this.lastObserved) return;
+    this.lastObserved = key;
+    observer(this.queue.timeUs, nodes);
   }
 
   private workloadTimeoutUs(): number {
@@ -494,6 +523,7 @@ export class Simulation {
       requestPath: this.cluster.requestPathStats(),
       admin: this.admin === undefined ? undefined : { ...this.admin.stats },
       orchestrator: this.orchestratorSummary(),
+      faultSchedule: [...this.nemesis.schedule],
     };
   }
 

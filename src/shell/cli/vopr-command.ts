@@ -16,10 +16,14 @@ import { isSeed, parseSeed, seedFromBigInt } from "../../core/sim/seed.ts";
 import { SWARM_WORKLOADS, type SwarmWorkload } from "../../core/sim/swarm.ts";
 import { parseDurationMs } from "./sim-command.ts";
 import { UsageError } from "./usage-error.ts";
+import { parseVoprReplayArguments, runVoprReplay, saveShrunkRun } from "./vopr-replay.ts";
+import { SHRINK_ATTEMPTS_MAX } from "../../core/sim/shrink.ts";
 import { CANARY_EVERY, DETERMINISM_EVERY, runVoprJobReported, VOPR_MODES, VOPR_PLANT_NAMES, type VoprJob, type VoprMode, type VoprSeedReport } from "./vopr-worker.ts";
 
 export const VOPR_SEEDS_MAX = 1_000_000;
 export const VOPR_JOBS_MAX = 64;
+/** Enough for ddmin over a swarm run's faults and every dimension's counts, a few seconds to a minute of runs. */
+export const VOPR_SHRINK_ATTEMPTS_DEFAULT = 100;
 /** A progress line at least this often (wall time) while seeds finish, and one at the end. */
 const PROGRESS_INTERVAL_MS = 5_000;
 const UINT64_MAX = (1n << 64n) - 1n;
@@ -33,6 +37,10 @@ export interface VoprCommandOptions {
   workload?: string;
   plant?: string;
   jobs?: string;
+  shrinkAttempts: string;
+  runsDir: string;
+  replay?: string;
+  timeline?: string;
 }
 
 export interface ParsedVoprArguments {
@@ -43,6 +51,15 @@ export interface ParsedVoprArguments {
   readonly workload: SwarmWorkload | undefined;
   readonly plant: string | undefined;
   readonly jobs: number;
+  /** Runs a failing seed's shrinking may spend (0: none). */
+  readonly shrinkAttempts: number;
+  /** Where shrunk runs' files are written. */
+  readonly runsDir: string;
+}
+
+function nonNegativeInteger(flag: string, text: string, max: number): number {
+  if (!/^\d+$/.test(text.trim()) || Number(text) > max) throw new UsageError(`${flag}: "${text}" is not an integer in 0..${max}`);
+  return Number(text);
 }
 
 function positiveInteger(flag: string, text: string, max: number): number {
@@ -77,7 +94,10 @@ export function parseVoprArguments(options: VoprCommandOptions): ParsedVoprArgum
   }
   if (options.plant !== undefined && !VOPR_PLANT_NAMES.includes(options.plant)) throw new UsageError(`--plant: unknown planted bug "${options.plant}" (one of: ${VOPR_PLANT_NAMES.join(", ")})`);
   const jobs = options.jobs === undefined ? Math.min(availableParallelism(), VOPR_JOBS_MAX) : positiveInteger("--jobs", options.jobs, VOPR_JOBS_MAX);
-  return { seeds, mode: options.mode as VoprMode, budgetMs, workload: options.workload as SwarmWorkload | undefined, plant: options.plant, jobs: Math.min(jobs, seeds.length) };
+  if (options.timeline !== undefined) throw new UsageError("--timeline: only with --replay FILE");
+  const shrinkAttempts = nonNegativeInteger("--shrink-attempts", options.shrinkAttempts, SHRINK_ATTEMPTS_MAX);
+  if (options.runsDir.trim() === "") throw new UsageError("--runs-dir: empty");
+  return { seeds, mode: options.mode as VoprMode, budgetMs, workload: options.workload as SwarmWorkload | undefined, plant: options.plant, jobs: Math.min(jobs, seeds.length), shrinkAttempts, runsDir: options.runsDir };
 }
 
 export function registerVoprCommand(program: Command): void {
@@ -92,9 +112,17 @@ export function registerVoprCommand(program: Command): void {
     .option("--workload <name>", `fix the workload instead of drawing it per seed: ${SWARM_WORKLOADS.join(" | ")}`)
     .option("--plant <bug>", "switch on a planted bug in every run (docs/PLANTED-BUGS.md), to see it caught")
     .option("--jobs <n>", "worker threads (default: one per core)")
-    .addHelpText("after", "\nExamples:\n  blixard vopr --seeds 100 --budget 2m\n  blixard vopr --seed 7 --mode liveness --jobs 1\n  blixard vopr --seeds 8 --plant cas-without-compare\n")
+    .option("--shrink-attempts <n>", `runs spent shrinking each failing seed (0: no shrinking; at most ${SHRINK_ATTEMPTS_MAX})`, String(VOPR_SHRINK_ATTEMPTS_DEFAULT))
+    .option("--runs-dir <dir>", "where the shrunk runs' files are written", "vopr-runs")
+    .option("--replay <file>", "replay one run file (a shrunk run's, printed with its failure) instead of drawing seeds")
+    .option("--timeline <file>", "with --replay: write the run as a self-contained HTML timeline")
+    .addHelpText(
+      "after",
+      "\nExamples:\n  blixard vopr --seeds 100 --budget 2m\n  blixard vopr --seed 7 --mode liveness --jobs 1\n  blixard vopr --seeds 8 --plant cas-without-compare\n  blixard vopr --replay vopr-runs/seed-1-shrunk.json\n",
+    )
     .action(async (options: VoprCommandOptions) => {
-      process.exitCode = await runVoprCommand(parseVoprArguments(options), (text) => process.stdout.write(text));
+      const write = (text: string): void => void process.stdout.write(text);
+      process.exitCode = options.replay !== undefined ? runVoprReplay(parseVoprReplayArguments(options), write) : await runVoprCommand(parseVoprArguments(options), write);
     });
 }
 
@@ -174,7 +202,7 @@ async function runJobs(jobs: readonly VoprJob[], threads: number, budgetMs: numb
 
 /** Runs the batch and prints its report; returns the exit code (0 clean, 1 any failure). */
 export async function runVoprCommand(parsed: ParsedVoprArguments, write: (text: string) => void): Promise<number> {
-  const jobs: VoprJob[] = parsed.seeds.map((seed) => ({ seed, mode: parsed.mode, workload: parsed.workload, plant: parsed.plant }));
+  const jobs: VoprJob[] = parsed.seeds.map((seed) => ({ seed, mode: parsed.mode, workload: parsed.workload, plant: parsed.plant, shrinkAttempts: parsed.shrinkAttempts }));
   const startedMs = performance.now();
   write(
     `blixard vopr  mode ${parsed.mode}  seeds ${parsed.seeds.length === 1 ? parsed.seeds[0] : `${parsed.seeds[0]}..${parsed.seeds[parsed.seeds.length - 1]}`}  workload ${parsed.workload ?? "drawn per seed"}${
@@ -202,6 +230,7 @@ export async function runVoprCommand(parsed: ParsedVoprArguments, write: (text: 
       failures.push({ report, ...failure });
       write(`FAILURE  seed ${report.seed}  ${failure.property}: ${failure.message} (at ${failure.atS.toFixed(6)} s simulated)\n  reproduce  ${report.reproduce}\n`);
     }
+    if (report.shrunk !== undefined) write(saveShrunkRun(parsed.runsDir, report.seed, report.shrunk));
     progressCurrent = false;
     if (performance.now() - lastProgressMs >= PROGRESS_INTERVAL_MS) {
       lastProgressMs = performance.now();

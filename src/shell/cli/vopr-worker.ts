@@ -9,6 +9,8 @@ import { assert } from "../../core/assert.ts";
 import { FAULT_PROFILES } from "../../core/sim/fault-profile.ts";
 import { isSeed, parseSeed, seedFromBigInt, type Seed } from "../../core/sim/seed.ts";
 import { runSimulation, type SimulationOptions } from "../../core/sim/simulation.ts";
+import { encodeRunFile } from "../../core/sim/run-file.ts";
+import { shrinkRun, type RunSize } from "../../core/sim/shrink.ts";
 import { drawSwarmRun, swarmLivenessExclusion, swarmSimulationOptions, type SwarmWorkload } from "../../core/sim/swarm.ts";
 import type { PlantedBug } from "../../core/raft/types.ts";
 import type { StoragePlantedBug } from "../../core/storage/recovery.ts";
@@ -89,6 +91,18 @@ export interface VoprJob {
   readonly workload: SwarmWorkload | undefined;
   readonly plant: string | undefined;
   readonly pipelineBug?: VoprPipelineBug;
+  /** Shrink a failing run (src/core/sim/shrink.ts) with at most this many runs; 0 or undefined: no shrinking. */
+  readonly shrinkAttempts?: number;
+}
+
+/** A failing run, shrunk: its run file (src/core/sim/run-file.ts) and its size beside the original's. */
+export interface VoprShrunkRun {
+  readonly property: string;
+  readonly runFile: string;
+  readonly originalSize: RunSize;
+  readonly shrunkSize: RunSize;
+  readonly attempts: number;
+  readonly stopped: string;
 }
 
 export interface VoprFailure {
@@ -108,6 +122,8 @@ export interface VoprSeedReport {
   /** Set when the run is unrecoverable by design and its liveness is not judged. */
   readonly excluded: string | undefined;
   readonly reproduce: string;
+  /** Set when the run failed with a simulation property and the job asked for shrinking. */
+  readonly shrunk?: VoprShrunkRun;
 }
 
 /** The one command that reruns exactly this job (the swarm draw is reproducible from the seed alone). */
@@ -178,7 +194,21 @@ export function runVoprJob(job: VoprJob): VoprSeedReport {
   ].filter((part) => part !== "").join("  ");
   assert(simulatedUs > 0 && events > 0, "a run simulates time and events");
   assert(failures.length > 0 === line.includes("FAILED"), "the line says whether the seed failed");
-  return { seed: job.seed, line, simulatedUs, events, failures, excluded, reproduce };
+  const shrunk = result.failure !== undefined && failures.some((failure) => failure.property === result.failure!.property) && (job.shrinkAttempts ?? 0) > 0 ? shrinkFailure(job, options) : undefined;
+  return { seed: job.seed, line, simulatedUs, events, failures, excluded, reproduce, ...(shrunk === undefined ? {} : { shrunk }) };
+}
+
+/** Shrinks the job's failing run and writes the result down as a run file (the caller saves it). */
+function shrinkFailure(job: VoprJob, options: SimulationOptions): VoprShrunkRun {
+  const outcome = shrinkRun(options, { attemptsMax: job.shrinkAttempts! });
+  const note = `shrunk from blixard vopr seed ${job.seed} (mode ${job.mode}${job.plant === undefined ? "" : `, planted bug ${job.plant}`}) in ${outcome.attempts} runs; original ${formatRunSize(outcome.originalSize)}`;
+  const runFile = encodeRunFile({ options: outcome.options, property: outcome.property, note });
+  return { property: outcome.property, runFile, originalSize: outcome.originalSize, shrunkSize: outcome.shrunkSize, attempts: outcome.attempts, stopped: outcome.stopped };
+}
+
+/** "5 nodes, 4 clients, 476 ops, 9 faults, 19.963 s": a run's size on one line. */
+export function formatRunSize(size: RunSize): string {
+  return `${size.nodes} nodes, ${size.clients} clients, ${size.operations} ops, ${size.faults} faults, ${(size.simulatedUs / 1e6).toFixed(3)} s`;
 }
 
 /**
