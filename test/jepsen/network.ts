@@ -96,8 +96,9 @@ export class Network {
     private readonly cleanup: CleanupRegistry,
   ) {
     this.prefix = runPrefix(process.pid);
-    // One /24 per run, from the pid, inside 10.77.0.0/16 (a private range this harness owns).
-    this.subnet = `10.77.${process.pid % 250}`;
+    // One /24 per run inside 10.77.0.0/16 (a private range this harness owns): the first one from
+    // the pid's on that no interface of this machine uses (concurrent runs must not share one).
+    this.subnet = `10.77.${kind === "namespaces" ? freeThirdOctet(process.pid % 250) : 0}`;
   }
 
   static create(kind: NetworkKind, ids: readonly number[], cleanup: CleanupRegistry): Network {
@@ -195,4 +196,13 @@ export function grudgeOf(ids: readonly number[], canHear: (a: number, b: number)
     grudge.set(a, blocked);
   }
   return grudge;
+}
+
+function freeThirdOctet(from: number): number {
+  const used = new Set([...run("ip", ["-o", "-4", "addr", "show"]).matchAll(/inet 10\.77\.(\d+)\./g)].map((m) => Number(m[1])));
+  for (let i = 0; i < 250; i += 1) {
+    const octet = (from + i) % 250;
+    if (!used.has(octet)) return octet;
+  }
+  throw new Error("every 10.77.X.0/24 subnet is in use");
 }
