@@ -8,7 +8,7 @@ import type { NodeProcesses } from "./node-processes.ts";
 import type { Random } from "./random.ts";
 import { localStatus } from "./recovery.ts";
 
-export const FAULT_KINDS = ["kill", "pause", "partition-one", "partition-majorities", "partition-ring", "partition-bridge", "rolling-restart"] as const;
+export const FAULT_KINDS = ["kill", "pause", "partition-one", "partition-majorities", "partition-ring", "partition-bridge", "rolling-restart", "membership"] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
 
 /** Which faults this run can inject, and a line for each that it cannot. */
@@ -24,10 +24,15 @@ export function availableFaults(network: Network, nodeCount: number): { readonly
   return { kinds, disabled };
 }
 
+/** Highest node id a membership change may give a new node (its address is 10.77.X.(10+id)). */
+export const NODE_ID_MAX = 200;
+
 export class Nemesis {
   readonly counts = new Map<FaultKind, number>();
   private killed: number[] = [];
   private paused: number[] = [];
+  /** A node that joined as a learner in :start-membership and is promoted in :stop-membership. */
+  private learner: number | undefined;
 
   constructor(
     private readonly history: HistoryRecorder,
@@ -95,6 +100,31 @@ export class Nemesis {
         this.history.nemesis(f, `restarted ${ids.join(",")}`);
         return;
       }
+      case "membership": {
+        // Remove a member that does not lead, stop it, and add a new node as a learner, all while
+        // the clients write; :stop-membership promotes it.
+        const leader = await this.leaderOf(ids);
+        const victim = shuffled.find((id) => id !== leader) ?? shuffled[0]!;
+        const newId = this.nodes.highestId + 1;
+        this.history.nemesis(f, `remove ${victim}, add ${newId}`);
+        if (newId > NODE_ID_MAX) {
+          this.history.nemesis(f, `skipped: node ids above ${NODE_ID_MAX} have no address`);
+          return;
+        }
+        const removed = await this.adminCall(ids.filter((id) => id !== victim), (id) => this.nodes.client(id, 2_000).cluster.remove({ nodeId: BigInt(victim) }));
+        if (removed !== undefined) {
+          this.history.nemesis(f, `remove ${victim} failed: ${removed}`);
+          return;
+        }
+        await this.nodes.kill(victim, "SIGTERM");
+        this.nodes.forget(victim);
+        const via = ids.find((id) => id !== victim)!;
+        await this.nodes.join(newId, via);
+        this.learner = newId;
+        await this.waitAnswering(newId);
+        this.history.nemesis(f, `removed ${victim}, added ${newId} as a learner`);
+        return;
+      }
       default: {
         const never: never = kind;
         throw new Error(`unknown fault ${String(never)}`);
@@ -118,16 +148,40 @@ export class Nemesis {
     this.nodes.crashes.push({ id, exit: `did not answer within ${this.restartBoundMs} ms of its restart`, logTail: this.nodes.logTail(id) });
   }
 
-  /** Stops the fault of `kind` (restarts the killed, resumes the paused, heals the network). */
+  /** Stops the fault of `kind` (restarts the killed, resumes the paused, heals the network, promotes the learner). */
   async stop(kind: FaultKind): Promise<void> {
     const f = `stop-${kind}`;
     this.history.nemesis(f, null);
-    await this.healAll();
-    this.history.nemesis(f, "healed");
+    const promoted = await this.healAll();
+    this.history.nemesis(f, promoted ?? "healed");
   }
 
-  /** Undoes every fault in force: heals the network, resumes paused nodes, restarts killed ones. */
-  async healAll(): Promise<void> {
+  private async leaderOf(ids: readonly number[]): Promise<number | undefined> {
+    for (const id of ids) {
+      const status = await localStatus(this.nodes, id);
+      if (status?.role === "leader") return id;
+    }
+    return undefined;
+  }
+
+  /** An admin call through any of `ids` (followers forward), retried within the restart bound; the last error, or undefined on success. */
+  private async adminCall(ids: readonly number[], call: (id: number) => Promise<unknown>): Promise<string | undefined> {
+    const start = Date.now();
+    let last = "no member to ask";
+    for (let i = 0; Date.now() - start < this.restartBoundMs && ids.length > 0; i += 1) {
+      try {
+        await call(ids[i % ids.length]!);
+        return undefined;
+      } catch (error) {
+        last = (error as Error).message.split("\n")[0]!;
+      }
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    return last;
+  }
+
+  /** Undoes every fault in force: heals the network, resumes paused nodes, restarts killed ones, promotes a learner; says what it promoted. */
+  async healAll(): Promise<string | undefined> {
     this.network.heal();
     for (const id of this.paused.splice(0)) this.nodes.resume(id);
     for (const id of this.killed.splice(0)) {
@@ -136,5 +190,10 @@ export class Nemesis {
         await this.waitAnswering(id);
       }
     }
+    const learner = this.learner;
+    if (learner === undefined) return undefined;
+    this.learner = undefined;
+    const failed = await this.adminCall(this.nodes.ids, (id) => this.nodes.client(id, 2_000).cluster.promote({ nodeId: BigInt(learner) }));
+    return failed === undefined ? `promoted ${learner}` : `promote ${learner} failed: ${failed}`;
   }
 }

@@ -2,7 +2,7 @@
 // SIGCONT, graceful restart; every exit the harness did not cause is recorded as a crash with the
 // tail of the node's log. Each process is registered for cleanup as it starts.
 import { spawn, type ChildProcess } from "node:child_process";
-import { closeSync, openSync, readFileSync } from "node:fs";
+import { closeSync, openSync, readFileSync, rmSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { createApiClients, type ApiClients, type ClientTls } from "../../src/shell/api/client.ts";
 import { initCa, issueClient, issueNode } from "../../src/shell/cli/ca-command.ts";
@@ -55,6 +55,9 @@ export class NodeProcesses {
     this.caDir = join(dir, "ca");
   }
 
+  /** The highest id any node of this run ever had (a new member takes the next). */
+  highestId = 0;
+
   get ids(): number[] {
     return [...this.nodes.keys()].sort((a, b) => a - b);
   }
@@ -86,6 +89,7 @@ export class NodeProcesses {
       joinVia,
     };
     this.nodes.set(id, node);
+    this.highestId = Math.max(this.highestId, id);
     return node;
   }
 
@@ -159,8 +163,10 @@ export class NodeProcesses {
   /** Forgets a node that left the cluster (after it was stopped). */
   forget(id: number): void {
     if (this.isRunning(id)) throw new Error(`node ${id} still runs`);
+    const node = this.nodes.get(id);
     this.nodes.delete(id);
-    this.clients.delete(id);
+    for (const key of [...this.clients.keys()]) if (Math.floor(key / 100_000) === id) this.clients.delete(key);
+    if (node !== undefined) rmSync(node.dataDir, { recursive: true, force: true });
   }
 
   logTail(id: number): string {

@@ -3,7 +3,7 @@
 // ports where they are not available), runs concurrent clients while the nemesis injects faults
 // on a schedule, heals, waits for recovery, makes final reads, checks the history and writes the
 // run directory. Exit 0 pass, 1 anomaly, 2 inconclusive or harness failure, 130/143 on a signal.
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { performance } from "node:perf_hooks";
@@ -107,7 +107,7 @@ export async function runHarness(options: HarnessOptions): Promise<HarnessResult
     const network = Network.create(kind, ids, cleanup);
     // Node data and certificates go when the run ends; the outputs and node logs stay.
     cleanup.add("node data", () => {
-      for (const entry of ["ca", ...ids.map((id) => `node-${id}`)]) rmSync(join(dir, entry), { recursive: true, force: true });
+      for (const entry of readdirSync(dir)) if (entry === "ca" || /^node-\d+$/.test(entry)) rmSync(join(dir, entry), { recursive: true, force: true });
     });
     const nodes = new NodeProcesses(dir, network, cleanup, options.tickMs);
     await nodes.bootstrap(ids);
