@@ -1,0 +1,199 @@
+// The nemesis: faults on a schedule, each logged into the history as Jepsen does (`:nemesis`
+// :info events, :start-KIND with what it did, then :stop-KIND). Every fault is undone by its stop
+// and by `healAll` (which the harness also runs from its finally block).
+import type { Network } from "./network.ts";
+import { grudgeOf } from "./network.ts";
+import type { HistoryRecorder } from "./history-recorder.ts";
+import type { NodeProcesses } from "./node-processes.ts";
+import type { Random } from "./random.ts";
+import { localStatus } from "./recovery.ts";
+
+export const FAULT_KINDS = ["kill", "pause", "partition-one", "partition-majorities", "partition-ring", "partition-bridge", "rolling-restart", "membership"] as const;
+export type FaultKind = (typeof FAULT_KINDS)[number];
+
+/** Which faults this run can inject, and a line for each that it cannot. */
+export function availableFaults(network: Network, nodeCount: number): { readonly kinds: FaultKind[]; readonly disabled: string[] } {
+  const kinds: FaultKind[] = [];
+  const disabled: string[] = [];
+  for (const kind of FAULT_KINDS) {
+    if (kind.startsWith("partition") && !network.canPartition) disabled.push(`${kind}: needs network namespaces`);
+    else if ((kind === "partition-ring" || kind === "partition-bridge") && nodeCount < 5) disabled.push(`${kind}: needs 5 nodes or more`);
+    else kinds.push(kind);
+  }
+  disabled.push("clock faults: not available (failpoints not merged)", "fsync errors / slow disks: not available (failpoints not merged)");
+  return { kinds, disabled };
+}
+
+/** Highest node id a membership change may give a new node (its address is 10.77.X.(10+id)). */
+export const NODE_ID_MAX = 200;
+
+export class Nemesis {
+  readonly counts = new Map<FaultKind, number>();
+  private killed: number[] = [];
+  private paused: number[] = [];
+  /** A node that joined as a learner in :start-membership and is promoted in :stop-membership. */
+  private learner: number | undefined;
+
+  constructor(
+    private readonly history: HistoryRecorder,
+    private readonly network: Network,
+    private readonly nodes: NodeProcesses,
+    private readonly random: Random,
+    private readonly members: () => number[],
+    private readonly restartBoundMs: number,
+  ) {}
+
+  /** Starts a fault of `kind`; returns once it is in force. */
+  async start(kind: FaultKind): Promise<void> {
+    this.counts.set(kind, (this.counts.get(kind) ?? 0) + 1);
+    const ids = this.members();
+    const shuffled = this.random.shuffle(ids);
+    const f = `start-${kind}`;
+    switch (kind) {
+      case "kill": {
+        const victim = shuffled[0]!;
+        this.history.nemesis(f, [victim]);
+        await this.nodes.kill(victim, "SIGKILL");
+        this.killed.push(victim);
+        this.history.nemesis(f, `killed ${victim}`);
+        return;
+      }
+      case "pause": {
+        const victim = shuffled[0]!;
+        this.history.nemesis(f, [victim]);
+        this.nodes.pause(victim);
+        this.paused.push(victim);
+        this.history.nemesis(f, `paused ${victim}`);
+        return;
+      }
+      case "partition-one": {
+        const alone = shuffled[0]!;
+        return this.partition(f, ids, (a, b) => a !== alone && b !== alone, `isolated ${alone}`);
+      }
+      case "partition-majorities": {
+        const minority = new Set(shuffled.slice(0, Math.floor(ids.length / 2)));
+        return this.partition(f, ids, (a, b) => minority.has(a) === minority.has(b), `split ${[...minority].join(",")} | ${ids.filter((id) => !minority.has(id)).join(",")}`);
+      }
+      case "partition-ring": {
+        // Each node hears its two neighbours on a random ring: every node sees a majority (of 5),
+        // no two see the same one.
+        const at = new Map(shuffled.map((id, i) => [id, i]));
+        const n = shuffled.length;
+        return this.partition(f, ids, (a, b) => {
+          const d = Math.abs(at.get(a)! - at.get(b)!);
+          return Math.min(d, n - d) <= 1;
+        }, `ring ${shuffled.join("-")}`);
+      }
+      case "partition-bridge": {
+        // Two halves that hear only themselves and one bridge node, which hears everyone.
+        const bridge = shuffled[0]!;
+        const half = new Set(shuffled.slice(1, 1 + Math.floor((shuffled.length - 1) / 2)));
+        return this.partition(f, ids, (a, b) => a === bridge || b === bridge || half.has(a) === half.has(b), `bridge ${bridge} between ${[...half].join(",")} | ${ids.filter((id) => id !== bridge && !half.has(id)).join(",")}`);
+      }
+      case "rolling-restart": {
+        this.history.nemesis(f, ids);
+        for (const id of ids) {
+          await this.nodes.kill(id, "SIGTERM");
+          this.nodes.start(id);
+          await this.waitAnswering(id);
+        }
+        this.history.nemesis(f, `restarted ${ids.join(",")}`);
+        return;
+      }
+      case "membership": {
+        // Remove a member that does not lead, stop it, and add a new node as a learner, all while
+        // the clients write; :stop-membership promotes it.
+        const leader = await this.leaderOf(ids);
+        const victim = shuffled.find((id) => id !== leader) ?? shuffled[0]!;
+        const newId = this.nodes.highestId + 1;
+        this.history.nemesis(f, `remove ${victim}, add ${newId}`);
+        if (newId > NODE_ID_MAX) {
+          this.history.nemesis(f, `skipped: node ids above ${NODE_ID_MAX} have no address`);
+          return;
+        }
+        const removed = await this.adminCall(ids.filter((id) => id !== victim), (id) => this.nodes.client(id, 2_000).cluster.remove({ nodeId: BigInt(victim) }));
+        if (removed !== undefined) {
+          this.history.nemesis(f, `remove ${victim} failed: ${removed}`);
+          return;
+        }
+        await this.nodes.kill(victim, "SIGTERM");
+        this.nodes.forget(victim);
+        const via = ids.find((id) => id !== victim)!;
+        await this.nodes.join(newId, via);
+        this.learner = newId;
+        await this.waitAnswering(newId);
+        this.history.nemesis(f, `removed ${victim}, added ${newId} as a learner`);
+        return;
+      }
+      default: {
+        const never: never = kind;
+        throw new Error(`unknown fault ${String(never)}`);
+      }
+    }
+  }
+
+  private async partition(f: string, ids: readonly number[], canHear: (a: number, b: number) => boolean, description: string): Promise<void> {
+    this.history.nemesis(f, description);
+    this.network.partition(grudgeOf(ids, canHear));
+    this.history.nemesis(f, description);
+  }
+
+  private async waitAnswering(id: number): Promise<void> {
+    const start = Date.now();
+    while (Date.now() - start < this.restartBoundMs) {
+      if (!this.nodes.isRunning(id)) return; // a crash: recorded by NodeProcesses
+      if ((await localStatus(this.nodes, id)) !== undefined) return;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    this.nodes.crashes.push({ id, exit: `did not answer within ${this.restartBoundMs} ms of its restart`, logTail: this.nodes.logTail(id) });
+  }
+
+  /** Stops the fault of `kind` (restarts the killed, resumes the paused, heals the network, promotes the learner). */
+  async stop(kind: FaultKind): Promise<void> {
+    const f = `stop-${kind}`;
+    this.history.nemesis(f, null);
+    const promoted = await this.healAll();
+    this.history.nemesis(f, promoted ?? "healed");
+  }
+
+  private async leaderOf(ids: readonly number[]): Promise<number | undefined> {
+    for (const id of ids) {
+      const status = await localStatus(this.nodes, id);
+      if (status?.role === "leader") return id;
+    }
+    return undefined;
+  }
+
+  /** An admin call through any of `ids` (followers forward), retried within the restart bound; the last error, or undefined on success. */
+  private async adminCall(ids: readonly number[], call: (id: number) => Promise<unknown>): Promise<string | undefined> {
+    const start = Date.now();
+    let last = "no member to ask";
+    for (let i = 0; Date.now() - start < this.restartBoundMs && ids.length > 0; i += 1) {
+      try {
+        await call(ids[i % ids.length]!);
+        return undefined;
+      } catch (error) {
+        last = (error as Error).message.split("\n")[0]!;
+      }
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    return last;
+  }
+
+  /** Undoes every fault in force: heals the network, resumes paused nodes, restarts killed ones, promotes a learner; says what it promoted. */
+  async healAll(): Promise<string | undefined> {
+    this.network.heal();
+    for (const id of this.paused.splice(0)) this.nodes.resume(id);
+    for (const id of this.killed.splice(0)) {
+      if (!this.nodes.isRunning(id)) {
+        this.nodes.start(id);
+        await this.waitAnswering(id);
+      }
+    }
+    const learner = this.learner;
+    if (learner === undefined) return undefined;
+    this.learner = undefined;
+    const failed = await this.adminCall(this.nodes.ids, (id) => this.nodes.client(id, 2_000).cluster.promote({ nodeId: BigInt(learner) }));
+    return failed === undefined ? `promoted ${learner}` : `promote ${learner} failed: ${failed}`;
+  }
+}
