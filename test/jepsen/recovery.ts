@@ -2,16 +2,11 @@
 // all agree on one leader and term, and every one has applied what that leader had committed
 // when the wait began. Returns the time it took, or undefined when the bound passed.
 import { performance } from "node:perf_hooks";
+import type { LocalStatus } from "../e2e/process-cluster.ts";
 import type { NodeProcesses } from "./node-processes.ts";
 
-export interface NodeStatusLine {
-  readonly id: number;
-  readonly role: string;
-  readonly term: number;
-  readonly leaderId: number;
-  readonly commit: number;
-  readonly applied: number;
-}
+/** The same fields the e2e harness reads from a node's local status. */
+export type NodeStatusLine = LocalStatus;
 
 export async function localStatus(nodes: NodeProcesses, id: number): Promise<NodeStatusLine | undefined> {
   try {
