@@ -32,7 +32,7 @@ describe("blixard vopr", { timeout: 120_000 }, () => {
   });
 
   test("a planted bug fails the batch with its property and a reproduction command that fails the same way", async () => {
-    const run = await runCli(["vopr", "--seeds", "4", "--plant", "cas-without-compare", "--mode", "safety"]);
+    const run = await runCli(["vopr", "--seeds", "4", "--plant", "cas-without-compare", "--mode", "safety", "--shrink-attempts", "0"]);
     assert.equal(run.code, 1, run.stdout + run.stderr);
     const failure = /^FAILURE {2}seed (\S+) {2}Linearizability: .*\n {2}reproduce {2}(.*)$/m.exec(run.stdout);
     assert.ok(failure !== null, run.stdout);
@@ -41,7 +41,7 @@ describe("blixard vopr", { timeout: 120_000 }, () => {
     assert.ok(command!.startsWith("npx blixard vopr "), command);
     const args = command!.slice("npx blixard ".length).split(" ");
     assert.deepEqual(args.slice(0, 3), ["vopr", "--seed", seed]);
-    const again = await runCli(args);
+    const again = await runCli([...args, "--shrink-attempts", "0"]);
     assert.equal(again.code, 1, again.stdout + again.stderr);
     assert.match(again.stdout, new RegExp(`^FAILURE {2}seed ${seed} {2}Linearizability: `, "m"));
     // The same run: its line (draw, verdict and trace hash) is the batch's line for that seed.
