@@ -18,13 +18,23 @@ if (runFrom === "dist" && !current) {
   process.exit(2);
 }
 // A reader that went away (`blixard kv list | head`) ends the command quietly with SIGPIPE's exit
-// code, as a C program's default SIGPIPE would, instead of a stack trace for an unhandled EPIPE.
+// code, as a C program's default SIGPIPE would, instead of a stack trace for an unhandled EPIPE:
+// whether the EPIPE comes from stdout's stream, from a synchronous write to a file that is a pipe
+// (`--trace /dev/stdout`), or from a callback.
+const SIGPIPE_EXIT = 128 + 13;
+const isBrokenPipe = (error) => error !== null && typeof error === "object" && error.code === "EPIPE";
 for (const stream of [process.stdout, process.stderr]) {
   stream.on("error", (error) => {
-    if (error.code === "EPIPE") process.exit(128 + 13);
+    if (isBrokenPipe(error)) process.exit(SIGPIPE_EXIT);
     throw error;
   });
 }
+process.on("uncaughtException", (error) => {
+  if (isBrokenPipe(error)) process.exit(SIGPIPE_EXIT);
+  // Anything else is a programmer error: crash as Node would without this handler (a throw here would exit 7).
+  process.stderr.write(`${error instanceof Error && error.stack !== undefined ? error.stack : String(error)}\n`);
+  process.exit(1);
+});
 let main;
 if (current) {
   ({ main } = await import("../dist/main.js"));
@@ -33,4 +43,9 @@ if (current) {
   register();
   ({ main } = await import("../src/shell/cli/main.ts"));
 }
-process.exitCode = await main(process.argv.slice(2));
+try {
+  process.exitCode = await main(process.argv.slice(2));
+} catch (error) {
+  if (isBrokenPipe(error)) process.exit(SIGPIPE_EXIT);
+  throw error;
+}
