@@ -1,6 +1,6 @@
 // The lease-read planted bugs (src/core/replica/replica.ts), switched on by this harness only,
 // must be reported by the simulator as "Lease Held" within their fixed lists of seeds of the
-// lease profile; the seeds tried must pass with the bug off, linearizability included. Same
+// lease profile; the seed that caught it must pass with the bug off, linearizability included. Same
 // shape as test/core/sim/planted-bugs.test.ts; docs/PLANTED-BUGS.md has the rows.
 import { expectPlantedBugCaught } from "../../support/planted-bug-scan.ts";
 import { describe, test } from "node:test";

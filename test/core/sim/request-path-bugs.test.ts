@@ -2,7 +2,7 @@
 // may have left, reported as certainly not applied. Simulated clients go through the
 // production request path, so the false "not applied" reaches them, they act on it, and the
 // history shows it: the run's linearizability check (or, first, No Stale Read) must reject
-// it. The seeds tried must pass, linearizability included, with the bug off.
+// it. The seed that caught it must pass, linearizability included, with the bug off.
 // Seeds and rates: test/core/sim/scan-forward-bug.ts, docs/PLANTED-BUGS.md.
 
 import { expectPlantedBugCaught } from "../../support/planted-bug-scan.ts";
