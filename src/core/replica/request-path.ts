@@ -29,6 +29,7 @@ import { CLIENT_FRAME_BYTES_MAX, decodeClientFrame, encodeClientFrame, HOPS_MAX,
 import { DeadlineSweep } from "./deadline-sweep.ts";
 import { decodeMemberAddresses, encodeMemberAddresses, memberKey, type MemberAddresses } from "./address-book.ts";
 import { encodeKvCommand, KV_DELETE_PREFIX_KEYS_MAX, type KvEntry, type KvListPage, type KvListQuery } from "./kv-state-machine.ts";
+import { isReadOp, type KvTxnOp, type KvTxnOpResult } from "./kv-txn.ts";
 import { answerClusterRead } from "../cluster/cluster-read.ts";
 import type { ClusterView } from "../cluster/types.ts";
 import { DEFAULT_SCHEDULER_OPTIONS, type SchedulerOptions } from "../scheduler/scheduler-types.ts";
@@ -53,7 +54,13 @@ import { ensureSnapshotForJoiners } from "./snapshot-for-joiners.ts";
 /** Planted bugs of the request path (test harness only, docs/PLANTED-BUGS.md). */
 export type RequestPathPlantedBug =
   /** A forward that may have left but got no answer (lost, leader crashed) is reported as certainly not applied. */
-  "forward-error-as-not-applied";
+  | "forward-error-as-not-applied"
+  /**
+   * A transaction of reads only is answered at once from this node's applied state, as if it were a
+   * get-local (an "optimization": no log entry, no ReadIndex): a follower or a deposed leader answers
+   * from the past. Only the transactions' isolation check (Transaction Isolation) sees it.
+   */
+  | "read-only-txn-served-locally";
 
 export interface RequestPathOptions {
   /** A forward without an answer after this long is unknown: longer than the leader's own request timeout. */
@@ -196,11 +203,29 @@ export class RequestPath {
     const diskFull = writesLog(request) ? this.replica.diskFullAlarm() : undefined;
     if (diskFull !== undefined) return done(notApplied("disk-full", this.replica.core.currentLeader(), diskFull.message));
     const core = this.replica.core;
+    if (this.bugs.has("read-only-txn-served-locally") && request.kind === "txn" && request.txn.compares.length === 0 && request.txn.success.every(isReadOp)) {
+      return done(okOutcome(this.localTxnReads(request.txn.success), this.env.nodeId));
+    }
     if (!needsLeader(request) || core.currentRole() === "leader") return this.serveLocally(request, done);
     const leaderId = core.currentLeader();
     if (hops >= HOPS_MAX) return done(notApplied("not-leader", leaderId, `not the leader${leaderId !== 0 ? `: node ${leaderId} leads` : ""}`));
     if (leaderId === 0 || leaderId === this.env.nodeId) return done(notApplied("no-leader", 0, "no leader is known (election in progress?); retry shortly"));
     this.forward(leaderId, request, done);
+  }
+
+  /** The planted bug's answer: the reads of a transaction from this node's applied state, now. */
+  private localTxnReads(ops: readonly KvTxnOp[]): RequestResult {
+    assert(ops.length > 0 && ops.every(isReadOp), "local transaction reads of a transaction that writes");
+    const index = this.replica.core.appliedIndex();
+    const results = ops.map((op): KvTxnOpResult => {
+      const entry = this.machine.entry(op.key);
+      if (op.op === "read-list") return { op: "read-list", found: entry?.list !== undefined, list: entry?.list ?? [] };
+      // As the state machine answers a txn's get: a key holding a list is found with value "".
+      if (entry === undefined) return { op: "get", found: false, value: "", createRevision: 0, modRevision: 0, version: 0 };
+      return { op: "get", found: true, value: entry.list === undefined ? entry.value : "", createRevision: entry.createRevision, modRevision: entry.modRevision, version: entry.version };
+    });
+    assert(results.length === ops.length, "one result per read");
+    return { kind: "txn", succeeded: true, results, index };
   }
 
   private forward(to: NodeId, request: ClientRequest, done: (outcome: RequestOutcome) => void, hops: number = HOPS_MAX): void {

@@ -3,13 +3,19 @@
 // this file only maps a history operation to the request path's ClientRequest, and checks an
 // outcome's shape against its operation before the workload reads it ("Client Protocol").
 
-import { unreachable } from "../assert.ts";
+import { assert, unreachable } from "../assert.ts";
+import type { KvTxnOp } from "../replica/kv-txn.ts";
 import type { ClientRequest, RequestOutcome } from "../replica/request-types.ts";
+
+/** A list-append transaction's micro-operation (Elle's [:append k v] and [:r k list]). */
+export type TxnMicroOp = { readonly f: "append"; readonly key: string; readonly value: string } | { readonly f: "r"; readonly key: string };
 
 export type ClientOperation =
   | { readonly f: "get"; readonly key: string }
   | { readonly f: "put"; readonly key: string; readonly value: string }
-  | { readonly f: "cas"; readonly key: string; readonly expected: string; readonly value: string };
+  | { readonly f: "cas"; readonly key: string; readonly expected: string; readonly value: string }
+  /** A list-append transaction: one etcd-style txn without compares whose success branch runs the micro-ops in order. */
+  | { readonly f: "txn"; readonly micro: readonly TxnMicroOp[] };
 
 /** The request path's request for an operation (reads are linearizable: ReadIndex). */
 export function requestFor(operation: ClientOperation): ClientRequest {
@@ -20,6 +26,11 @@ export function requestFor(operation: ClientOperation): ClientRequest {
       return { kind: "put", key: operation.key, value: operation.value };
     case "cas":
       return { kind: "cas", key: operation.key, expected: operation.expected, value: operation.value };
+    case "txn": {
+      assert(operation.micro.length > 0, "a transaction without micro-operations");
+      const success = operation.micro.map((micro): KvTxnOp => (micro.f === "append" ? { op: "append", key: micro.key, value: micro.value } : { op: "read-list", key: micro.key }));
+      return { kind: "txn", txn: { compares: [], success, failure: [] } };
+    }
     default:
       return unreachable(operation, "client operation");
   }
@@ -37,5 +48,14 @@ export function outcomeProblem(operation: ClientOperation, outcome: RequestOutco
   const result = outcome.result;
   const expected = operation.f === "get" ? "get" : operation.f;
   if (result.kind !== expected) return `a ${operation.f} got ok with a ${result.kind} result`;
+  if (operation.f === "txn" && result.kind === "txn") {
+    // No compares: the success branch must have run, one result per micro-op, each of its own kind.
+    if (!result.succeeded) return "a transaction without compares answered that its compares failed";
+    if (result.results.length !== operation.micro.length) return `a transaction of ${operation.micro.length} micro-ops got ${result.results.length} results`;
+    for (let i = 0; i < operation.micro.length; i++) {
+      const want = operation.micro[i]!.f === "append" ? "append" : "read-list";
+      if (result.results[i]!.op !== want) return `a transaction's micro-op ${i + 1} (${want}) got a ${result.results[i]!.op} result`;
+    }
+  }
   return undefined;
 }

@@ -37,6 +37,8 @@ export const PROPERTIES = {
   Linearizability: "the whole client history is linearizable under the key-value model: some order of its operations, each taking effect between its invocation and its completion, explains every result",
   "Clean Disk Starts": "a node whose disk was never corrupted never refuses to start as corrupt",
   "Minority Refusals": "at most f of 2f+1 voters refuse to start as corrupt (the fault model keeps a majority of disks intact)",
+  "Transaction Isolation":
+    "the list-append transactions' history is strict serializable (Elle's checker: no G0, G1a, G1b, G1c, G-single or G2 anomaly, nor a real-time cycle, duplicate, garbage or incompatible read): every transaction is one log entry",
   "Client Protocol": "every answer a client receives has the shape its operation expects, and every recorded result is one the operation can have",
   // The orchestrator's (orchestrator-monitor.ts), checked when the run has the orchestrator workload.
   "VM At Most Once": "at most one instance of each VM runs at any instant of true simulated time",

@@ -37,6 +37,7 @@ import { FailpointDriver, type FailpointCoverage, type FailpointProbabilities } 
 import { History, type HistoryEvent } from "./history.ts";
 import { checkLinearizability, vmRegistryChecked, type LinearizabilitySummary } from "./linearizability-check.ts";
 import { RegistryHistory } from "./registry-history.ts";
+import { checkTransactions, TransactionHistory, type TransactionSummary } from "./transaction-history.ts";
 import type { OpEvent } from "../check/history.ts";
 import type { FaultSchedule } from "./fault-schedule.ts";
 import { Nemesis, type FaultCounts, type NemesisTarget } from "./nemesis.ts";
@@ -203,6 +204,12 @@ export interface SimulationResult {
    */
   readonly linearizability: LinearizabilitySummary;
   readonly history: readonly HistoryEvent[];
+  /**
+   * The list-append transactions (workload mix.txn > 0), checked by the Elle-style checker at the
+   * end of the run: any model weaker than strict serializable is the run's failure
+   * (Transaction Isolation). Undefined when the workload ran no transactions.
+   */
+  readonly transactions: (TransactionSummary & { readonly history: readonly OpEvent[] }) | undefined;
   /** The nodes' request paths, summed: requests served, forwarded, forwards lost (timed out) or never sent. */
   readonly requestPath: RequestPathStats;
   /** The operator's leader transfers by outcome class, when SimulationOptions.admin was given. */
@@ -261,6 +268,8 @@ export class Simulation {
   private readonly orchestratorWorkload: OrchestratorWorkload | undefined;
   private readonly registryHistory: RegistryHistory | undefined;
   private registryCheck: { readonly summary: LinearizabilitySummary; readonly events: readonly OpEvent[] } | undefined;
+  private readonly transactionHistory: TransactionHistory | undefined;
+  private transactionCheck: TransactionSummary | undefined;
   private readonly vmHosts: SimVmHost[] = [];
 
   constructor(options: SimulationOptions) {
@@ -356,6 +365,8 @@ export class Simulation {
       fail: (property, message, nodeId) => this.fail(property, message, nodeId),
     });
     this.history = new History(this.limits.historyEventsMax, 2 * workloadOptions.clientCount + 2);
+    // A quarter of the event budget, as for the users' history: Elle's graph is larger per operation than the register search.
+    if ((workloadOptions.mix.txn ?? 0) > 0) this.transactionHistory = new TransactionHistory(Math.floor(this.limits.historyEventsMax / 4), 2 * workloadOptions.clientCount + 2);
     this.clientPath = new SimClientPath(
       this.world,
       (to, requestId, outcome) => {
@@ -390,6 +401,7 @@ export class Simulation {
       (from, to, requestId, request) => this.clientPath.send(from, to, requestId, request),
       (event) => this.recordHistory(event),
       (message) => this.fail("Client Protocol", message, undefined),
+      this.transactionHistory,
     );
     if (this.orchestrator !== undefined) {
       // Half the event budget: two events per operation.
@@ -464,6 +476,15 @@ export class Simulation {
         this.fail("VM Registry Linearizability", `the orchestrator users' history is not linearizable (VM ${registry.illegalKey}): no order of its operations explains every result`, undefined);
       }
     }
+    if (this.transactionHistory !== undefined && this.transactionHistory.events.length > 0) {
+      const transactions = checkTransactions(this.transactionHistory.events);
+      this.transactionCheck = transactions;
+      if (transactions.malformed !== undefined) this.fail("Client Protocol", `the transaction history cannot be checked: ${transactions.malformed}`, undefined);
+      else if (transactions.strongestModel !== "strict-serializable") {
+        const counts = Object.entries(transactions.counts).map(([type, count]) => `${type} x${count}`).join(", ");
+        this.fail("Transaction Isolation", `the transaction history is ${transactions.strongestModel} at best, not strict serializable (${counts}): ${transactions.firstAnomaly}`, undefined);
+      }
+    }
     return this.result(linearizability);
   }
 
@@ -520,6 +541,7 @@ export class Simulation {
       failure: this.failure,
       linearizability,
       history: this.history.events,
+      transactions: this.transactionCheck === undefined ? undefined : { ...this.transactionCheck, history: this.transactionHistory!.events },
       requestPath: this.cluster.requestPathStats(),
       admin: this.admin === undefined ? undefined : { ...this.admin.stats },
       orchestrator: this.orchestratorSummary(),

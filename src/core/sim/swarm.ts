@@ -194,9 +194,11 @@ export function drawSwarmRun(seed: Seed, workload: SwarmWorkload | undefined): S
     mix: readHeavy ? { get: 18, put: 1, cas: 1 } : { get: prng.intBetween(1, 6), put: prng.intBetween(1, 4), cas: prng.intBetween(0, 4) },
     thinkTimeMs: [0, prng.pick([20, 100, 300])],
   };
+  // List-append transactions beside the registers in half the runs, judged by Transaction Isolation (Elle).
+  const transactionWeight = prng.chance(0.5) ? prng.intBetween(1, 6) : 0;
   assert(nodeCount >= SWARM_NODE_COUNT_MIN && nodeCount <= SWARM_NODE_COUNT_MAX, "cluster size within the swarm's range");
   assert(profile.healAtFraction < 1, "every swarm run heals, so liveness can be judged");
-  return { nodeCount, durationMs, faultyMs, workload: chosen, profile, replica, clients: { ...defaultWorkloadOptions, ...clients }, families };
+  return { nodeCount, durationMs, faultyMs, workload: chosen, profile, replica, clients: { ...defaultWorkloadOptions, ...clients, mix: { ...clients.mix!, txn: transactionWeight } }, families };
 }
 
 /** runSimulation's options for a drawn run (planted bugs and the reproduction command are the caller's). */

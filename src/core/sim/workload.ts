@@ -1,5 +1,5 @@
 // Simulated clients: each runs one operation at a time (put, get through ReadIndex,
-// compare-and-set) against the node it believes leads, follows leader hints (a refusal's, and
+// compare-and-set, and with mix.txn list-append transactions, transaction-history.ts) against the node it believes leads, follows leader hints (a refusal's, and
 // the node that served an ok), retries
 // requests that were certainly refused (bounded), and records every operation in the
 // history with true simulated time. An operation whose outcome is unknown (timed out,
@@ -10,10 +10,11 @@
 import { assert, unreachable } from "../assert.ts";
 import type { NodeId } from "../raft/types.ts";
 import type { ClientRequest, RequestOutcome } from "../replica/request-types.ts";
-import { outcomeProblem, requestFor, type ClientOperation } from "./client-protocol.ts";
+import { outcomeProblem, requestFor, type ClientOperation, type TxnMicroOp } from "./client-protocol.ts";
 import type { EventQueue } from "./event-queue.ts";
 import type { History, HistoryEvent } from "./history.ts";
 import type { Prng } from "./prng.ts";
+import type { TransactionHistory, TxnMicroResult } from "./transaction-history.ts";
 import { KV_VALUE_BYTES_MAX } from "../replica/kv-state-machine.ts";
 
 export interface WorkloadOptions {
@@ -29,11 +30,23 @@ export interface WorkloadOptions {
   readonly retryBackoffMs: number;
   /** Probability that an operation starts at a random node rather than the believed leader (a load balancer in front). */
   readonly wanderProbability: number;
-  /** Operation mix, weights. */
-  readonly mix: { readonly get: number; readonly put: number; readonly cas: number };
+  /** Operation mix, weights; txn (list-append transactions, default 0) needs the simulation's transaction history. */
+  readonly mix: { readonly get: number; readonly put: number; readonly cas: number; readonly txn?: number };
+  /** Transactions: list keys "l0".."l<n-1>", and 1 to microOpsMax micro-ops each, half appends and half reads. */
+  readonly transactions?: TransactionOptions;
   /** Sizes of written values (a skewed mix, so appends fill up and get split). */
   readonly valueSizes: ValueSizes;
 }
+
+export interface TransactionOptions {
+  readonly listKeyCount: number;
+  readonly microOpsMax: number;
+}
+
+export const defaultTransactionOptions: TransactionOptions = { listKeyCount: 3, microOpsMax: 4 };
+
+/** The mix of `blixard sim --workload txn`: registers and list-append transactions, as Jepsen's runs mix them. */
+export const TRANSACTION_WORKLOAD_MIX: WorkloadOptions["mix"] = { get: 2, put: 2, cas: 2, txn: 4 };
 
 /**
  * Written values are drawn from three bands by weight, each uniform in its byte range: most
@@ -132,10 +145,16 @@ export class Workload {
     private readonly onHistory: (event: HistoryEvent) => void,
     /** A reply without the shape its operation expects ("Client Protocol"); the reply is not used. */
     private readonly protocolViolation: (message: string) => void,
+    /** Where transactions are recorded; required when mix.txn > 0. */
+    private readonly transactions: TransactionHistory | undefined = undefined,
   ) {
     assert(options.clientCount > 0 && options.keyCount > 0 && options.attemptsMax > 0, "workload sizes must be positive");
     assert(options.thinkTimeMs[0] >= 0 && options.thinkTimeMs[0] <= options.thinkTimeMs[1], "think time is not a range");
-    assert(options.mix.get + options.mix.put + options.mix.cas > 0, "operation mix is empty");
+    const txnWeight = options.mix.txn ?? 0;
+    assert(txnWeight >= 0 && options.mix.get + options.mix.put + options.mix.cas + txnWeight > 0, "operation mix is empty");
+    assert(txnWeight === 0 || transactions !== undefined, "transactions in the mix but no transaction history");
+    const txn = options.transactions ?? defaultTransactionOptions;
+    assert(txn.listKeyCount > 0 && txn.microOpsMax > 0, "transaction sizes must be positive");
     assert(options.wanderProbability >= 0 && options.wanderProbability <= 1, "wander probability outside [0, 1]");
     const sizes = options.valueSizes;
     assert(sizes.small.weight + sizes.large.weight + sizes.nearLimit.weight > 0, "value size bands have no weight");
@@ -179,6 +198,10 @@ export class Workload {
     }
   }
 
+  private get transactionsEnabled(): boolean {
+    return (this.options.mix.txn ?? 0) > 0;
+  }
+
   /** The request path's outcome of request `requestId` reached client endpoint `toEndpoint`. */
   receive(toEndpoint: number, requestId: number, outcome: RequestOutcome): void {
     const client = this.clients[toEndpoint - this.firstClientEndpoint];
@@ -202,7 +225,15 @@ export class Workload {
         client.believedLeader = outcome.servedBy;
         // outcomeProblem checked that the result is of the operation's kind.
         const result = outcome.result;
-        if (result.kind === "get") {
+        if (operation.f === "txn") {
+          assert(result.kind === "txn", () => `a transaction completed with a ${result.kind} result`);
+          // outcomeProblem checked one result of the micro-op's own kind per micro-op.
+          const done = operation.micro.map((micro, i): TxnMicroResult => {
+            const answer = result.results[i]!;
+            return micro.f === "append" ? micro : { f: "r", key: micro.key, list: answer.op === "read-list" ? answer.list : [] };
+          });
+          this.completeTransaction(client, "ok", done);
+        } else if (result.kind === "get") {
           client.lastSeen.set(operation.key, result.value);
           this.complete(client, "ok", result.value);
         } else if (result.kind === "put") {
@@ -224,6 +255,7 @@ export class Workload {
           // Every attempt was refused, so nothing happened. For get and put that is "fail"; for cas the
           // history format reserves "fail" for "the compare failed" (an observation of the value), so a
           // cas that never ran is recorded as info: sound, if less precise.
+          // A transaction refused on every attempt never applied either: "fail", which Elle reads as never committed.
           return this.complete(client, operation.f === "cas" ? "info" : "fail", undefined);
         }
         // Replies to the refused attempt are ignored from now on; the retry gets a fresh id.
@@ -260,13 +292,17 @@ export class Workload {
     assert(client.operation === undefined, "client invokes with an operation outstanding");
     const now = this.queue.timeUs;
     if (now >= this.stopInvokingAtUs || !this.history.acceptsInvocations) return;
+    if (this.transactions !== undefined && !this.transactions.acceptsInvocations) return;
     const operation = this.nextOperation(client);
     client.operation = operation;
     client.attempts = 0;
     client.deadlineUs = now + this.options.operationTimeoutMs * 1000;
     if (this.random.chance(this.options.wanderProbability)) client.believedLeader = this.random.pick(this.nodeIds);
-    const value = operation.f === "get" ? null : operation.f === "put" ? operation.value : ([operation.expected, operation.value] as const);
-    this.onHistory(this.history.invoke(client.process, operation.f, operation.key, value, now));
+    if (operation.f === "txn") this.transactions!.invoke(client.process, operation.micro, now);
+    else {
+      const value = operation.f === "get" ? null : operation.f === "put" ? operation.value : ([operation.expected, operation.value] as const);
+      this.onHistory(this.history.invoke(client.process, operation.f, operation.key, value, now));
+    }
     this.stats.invoked++;
     this.armDeadline(client);
     this.attempt(client);
@@ -300,9 +336,24 @@ export class Workload {
 
   private complete(client: Client, type: "ok" | "fail" | "info", readValue: string | undefined): void {
     const operation = client.operation!;
-    const now = this.queue.timeUs;
+    if (operation.f === "txn") {
+      assert(type !== "ok", "an ok transaction completes with its results");
+      return this.completeTransaction(client, type, undefined);
+    }
     const value = operation.f === "get" ? (type === "ok" ? readValue! : null) : operation.f === "put" ? operation.value : ([operation.expected, operation.value] as const);
-    this.onHistory(this.history.complete(client.process, type, value, now));
+    this.onHistory(this.history.complete(client.process, type, value, this.queue.timeUs));
+    this.completed(client, type);
+  }
+
+  private completeTransaction(client: Client, type: "ok" | "fail" | "info", results: readonly TxnMicroResult[] | undefined): void {
+    assert(client.operation?.f === "txn", "a transaction's completion for another operation");
+    this.transactions!.complete(client.process, type, results, this.queue.timeUs);
+    this.completed(client, type);
+  }
+
+  /** What every completion does after it is recorded: counts, a new process after info, the next operation. */
+  private completed(client: Client, type: "ok" | "fail" | "info"): void {
+    const now = this.queue.timeUs;
     client.operation = undefined;
     client.requestId = 0;
     if (type === "ok") {
@@ -321,11 +372,26 @@ export class Workload {
   private nextOperation(client: Client): ClientOperation {
     const key = `k${this.random.intBelow(this.options.keyCount)}`;
     const { get, put, cas } = this.options.mix;
-    const draw = this.random.intBelow(get + put + cas);
+    // Transactions come last in the draw, so a mix without them draws exactly as before they existed.
+    const draw = this.random.intBelow(get + put + cas + (this.options.mix.txn ?? 0));
+    if (draw >= get + put + cas) return this.nextTransaction(client);
     if (draw < get) return { f: "get", key };
     const value = this.padded(`c${client.index}-${++client.valueSequence}`);
     if (draw < get + put) return { f: "put", key, value };
     return { f: "cas", key, expected: client.lastSeen.get(key) ?? "", value };
+  }
+
+  /** 1 to microOpsMax micro-ops on random list keys, each an append (of a unique, unpadded value) or a read. */
+  private nextTransaction(client: Client): ClientOperation {
+    assert(this.transactionsEnabled, "a transaction drawn from a mix without them");
+    const { listKeyCount, microOpsMax } = this.options.transactions ?? defaultTransactionOptions;
+    const count = 1 + this.random.intBelow(microOpsMax);
+    const micro: TxnMicroOp[] = [];
+    for (let i = 0; i < count; i++) {
+      const key = `l${this.random.intBelow(listKeyCount)}`;
+      micro.push(this.random.intBelow(2) === 0 ? { f: "append", key, value: `c${client.index}-${++client.valueSequence}` } : { f: "r", key });
+    }
+    return { f: "txn", micro };
   }
 
   /** The unique name padded with dots to a drawn size (dots never occur in a name, so padded values stay unique). */

@@ -8,10 +8,12 @@ import { randomBytes } from "node:crypto";
 import type { Command } from "commander";
 import { UsageError } from "./usage-error.ts";
 import { assert } from "../../core/assert.ts";
-import { renderHtmlReport } from "../../core/check/index.ts";
+import { renderHtmlReport, writeEdnHistory } from "../../core/check/index.ts";
 import { checkLinearizability, LINEARIZABILITY_STEP_LIMIT_CLI, type LinearizabilitySummary } from "../../core/sim/linearizability-check.ts";
 import { FAULT_PROFILES, FAULT_PROFILE_NAMES, faultProfile } from "../../core/sim/fault-profile.ts";
 import { historyToJsonLines } from "../../core/sim/history.ts";
+import type { TransactionSummary } from "../../core/sim/transaction-history.ts";
+import { defaultWorkloadOptions, TRANSACTION_WORKLOAD_MIX } from "../../core/sim/workload.ts";
 import { isSeed, parseSeed, seedFromBigInt, type Seed } from "../../core/sim/seed.ts";
 import { DURATION_MS_MAX, NODE_COUNT_MAX, runSimulation, type OrchestratorRunSummary, type SimulationResult } from "../../core/sim/simulation.ts";
 
@@ -25,9 +27,10 @@ export interface SimCommandOptions {
   report?: string;
   workload?: string;
   vmHistory?: string;
+  txnHistory?: string;
 }
 
-export const SIM_WORKLOADS = ["kv", "orchestrator"] as const;
+export const SIM_WORKLOADS = ["kv", "txn", "orchestrator"] as const;
 export type SimWorkload = (typeof SIM_WORKLOADS)[number];
 
 export interface ParsedSimArguments {
@@ -82,11 +85,16 @@ export function registerSimCommand(program: Command): void {
     .option("--nodes <n>", `cluster size, 1..${NODE_COUNT_MAX}`, "5")
     .option("--time <duration>", "simulated time: 60s, 2m, 500ms or plain milliseconds", "60s")
     .option("--faults <profile>", `fault profile: ${FAULT_PROFILE_NAMES.join(" | ")}`, "standard")
-    .option("--workload <name>", `what the clients do: ${SIM_WORKLOADS.join(" | ")} (orchestrator: VMs on simulated hosts, with the orchestrator's properties checked)`, "kv")
+    .option(
+      "--workload <name>",
+      `what the clients do: ${SIM_WORKLOADS.join(" | ")} (txn: key-value clients that also run list-append transactions, checked for isolation anomalies; orchestrator: VMs on simulated hosts, with the orchestrator's properties checked)`,
+      "kv",
+    )
     .option("--trace <file>", "write one line per simulation event to this file")
     .option("--history <file>", "write the client history as JSON lines (the format `blixard check` reads)")
     .option("--report <file>", "write the linearizability check of the history as a self-contained HTML report")
     .option("--vm-history <file>", "with --workload orchestrator: write the users' VM history as JSON lines (blixard check FILE --model vm-registry)")
+    .option("--txn-history <file>", "with --workload txn: write the transactions' history as Jepsen EDN (blixard check FILE --model list-append, or Elle itself)")
     .addHelpText(
       "after",
       "\nFault profiles:\n" + FAULT_PROFILE_NAMES.map((name) => `  ${name.padEnd(15)} ${FAULT_PROFILES[name]!.description}`).join("\n"),
@@ -94,7 +102,8 @@ export function registerSimCommand(program: Command): void {
     .action((options: SimCommandOptions) => {
       const parsed = parseSimArguments(options, () => seedFromBigInt(randomBytes(8).readBigUInt64BE()));
       if (options.vmHistory !== undefined && parsed.workload !== "orchestrator") throw new UsageError("--vm-history: only the orchestrator workload has VM users (add --workload orchestrator)");
-      process.exitCode = runSimCommand(parsed, options.trace, options.history, options.report, options.vmHistory);
+      if (options.txnHistory !== undefined && parsed.workload !== "txn") throw new UsageError("--txn-history: only the txn workload runs transactions (add --workload txn)");
+      process.exitCode = runSimCommand(parsed, options.trace, options.history, options.report, options.vmHistory, options.txnHistory);
     });
 }
 
@@ -105,6 +114,7 @@ export function runSimCommand(
   historyFile: string | undefined,
   reportFile: string | undefined = undefined,
   vmHistoryFile: string | undefined = undefined,
+  txnHistoryFile: string | undefined = undefined,
 ): number {
   const profile = faultProfile(parsed.profileName)!;
   const trace = traceFile === undefined ? undefined : new LineFile(traceFile);
@@ -119,6 +129,7 @@ export function runSimCommand(
       trace: trace === undefined ? undefined : (line) => trace.write(line),
       linearizabilityStepLimit: LINEARIZABILITY_STEP_LIMIT_CLI,
       orchestrator: parsed.workload === "orchestrator" ? {} : undefined,
+      workload: parsed.workload === "txn" ? { ...defaultWorkloadOptions, mix: TRANSACTION_WORKLOAD_MIX } : undefined,
     });
   } finally {
     trace?.close();
@@ -138,8 +149,16 @@ export function runSimCommand(
       throw new UsageError(`--vm-history: cannot write ${vmHistoryFile}: ${(error as Error).message}`);
     }
   }
+  if (txnHistoryFile !== undefined && result.transactions !== undefined) {
+    try {
+      writeFileSync(txnHistoryFile, writeEdnHistory(result.transactions.history));
+    } catch (error) {
+      throw new UsageError(`--txn-history: cannot write ${txnHistoryFile}: ${(error as Error).message}`);
+    }
+  }
   process.stdout.write(formatSummary(result, wallMs));
   process.stdout.write(formatLinearizability(result.linearizability));
+  if (result.transactions !== undefined) process.stdout.write(formatTransactions(result.transactions));
   if (reportFile !== undefined) {
     // The run checked its history already; the report needs the checker's full result, which the
     // same deterministic check rebuilds (same history, same step budget, same verdict).
@@ -235,6 +254,12 @@ function formatLinearizability(check: LinearizabilitySummary): string {
   const verdict =
     check.verdict === "ok" ? "yes" : check.verdict === "illegal" ? "NO" : `unknown (${check.reason ?? `step budget of ${check.stepLimit} exhausted`}; reported, not a pass)`;
   return `  linearizable ${verdict} (${detail})\n`;
+}
+
+function formatTransactions(check: TransactionSummary): string {
+  const counts = Object.entries(check.counts).map(([type, count]) => `${type} x${count}`);
+  const verdict = check.strongestModel === "strict-serializable" ? "yes" : `NO (${check.strongestModel} at best: ${counts.join(", ")})`;
+  return `  strict serializable ${verdict} (${check.transactions} transactions)\n`;
 }
 
 /** Buffered line writer for --trace (a run can emit millions of lines). */

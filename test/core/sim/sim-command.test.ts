@@ -113,6 +113,25 @@ describe("blixard sim command", () => {
     }
   });
 
+  test("--workload txn checks list-append transactions; --txn-history writes them as EDN, which check --model list-append accepts", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "blixard-sim-"));
+    try {
+      const file = join(dir, "txns.edn");
+      const run = await cli(["sim", "--workload", "txn", "--seed", "3", "--time", "10s", "--txn-history", file]);
+      assert.equal(run.code, 0, run.out + run.err);
+      assert.match(run.out, /strict serializable yes \(\d+ transactions\)/);
+      assert.match(readFileSync(file, "utf8"), /^\{:process \d+, :type :invoke, :f :txn, :value \[\[:(append|r) "l\d"/);
+      const checked = await cli(["check", file, "--model", "list-append"]);
+      assert.equal(checked.code, 0, checked.out + checked.err);
+      assert.match(checked.out, /strict-serializable/);
+      const kvOnly = await cli(["sim", "--seed", "3", "--time", "1s", "--txn-history", file]);
+      assert.equal(kvOnly.code, 2);
+      assert.match(kvOnly.err, /--txn-history: only the txn workload runs transactions/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test("a clean run's history is checked for linearizability, and --report writes the HTML report", async () => {
     const dir = mkdtempSync(join(tmpdir(), "blixard-sim-"));
     try {
