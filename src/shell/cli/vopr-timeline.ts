@@ -6,7 +6,7 @@
 // Hovering any mark shows its details (SVG <title>).
 
 import type { FaultEvent } from "../../core/sim/fault-schedule.ts";
-import type { HistoryEvent } from "../../core/sim/history.ts";
+import { showValue } from "../../core/check/index.ts";
 import { runSimulation, type ObservedNode, type SimulationOptions, type SimulationResult } from "../../core/sim/simulation.ts";
 import { defaultWorkloadOptions } from "../../core/sim/workload.ts";
 
@@ -23,6 +23,14 @@ const NODE_ROW = 46;
 const CLIENT_ROW = 14;
 const ROLE_COLOURS: Record<string, string> = { leader: "#2e7d32", candidate: "#ef6c00", "pre-candidate": "#ffb74d", follower: "#90a4ae", down: "#b71c1c" };
 const OUTCOME_COLOURS: Record<string, string> = { ok: "#43a047", fail: "#9e9e9e", info: "#fbc02d", pending: "#e0e0e0" };
+
+/** A client operation's event as the timeline draws it, from either history. */
+interface TimelineOperation {
+  readonly process: number;
+  readonly type: string;
+  readonly time: number;
+  readonly label: string;
+}
 
 interface Observation {
   readonly timeUs: number;
@@ -147,27 +155,32 @@ export function renderTimeline(options: SimulationOptions, result: SimulationRes
 
   // Client operations: invocation to completion, one lane per client.
   svg.push(`<text x="8" y="${clientsTop - 8}" class="label">clients</text>`);
-  const open = new Map<number, HistoryEvent>();
   let operationsShown = 0;
-  const history = result.history;
-  const drawOperation = (invoke: HistoryEvent, endTimeUs: number, outcome: string): void => {
+  // An ok completion's label shows what it read; any other, the invocation's.
+  const drawOperation = (invoke: TimelineOperation, endTimeUs: number, outcome: string, label = invoke.label): void => {
     if (operationsShown >= TIMELINE_OPERATIONS_MAX) return;
     operationsShown++;
     const lane = invoke.process % clients;
     const top = clientsTop + lane * CLIENT_ROW;
     svg.push(
-      `<rect x="${px(x(invoke.time))}" y="${top}" width="${px(Math.max(x(endTimeUs) - x(invoke.time), 1))}" height="${CLIENT_ROW - 3}" fill="${OUTCOME_COLOURS[outcome]}" class="op"><title>process ${invoke.process}: ${invoke.f} ${escapeHtml(invoke.key)} ${escapeHtml(JSON.stringify(invoke.value))} -> ${outcome}, ${(invoke.time / 1e6).toFixed(6)}-${(endTimeUs / 1e6).toFixed(6)} s</title></rect>`,
+      `<rect x="${px(x(invoke.time))}" y="${top}" width="${px(Math.max(x(endTimeUs) - x(invoke.time), 1))}" height="${CLIENT_ROW - 3}" fill="${OUTCOME_COLOURS[outcome]}" class="op"><title>process ${invoke.process}: ${escapeHtml(label)} -> ${outcome}, ${(invoke.time / 1e6).toFixed(6)}-${(endTimeUs / 1e6).toFixed(6)} s</title></rect>`,
     );
   };
-  for (const event of history) {
-    if (event.type === "invoke") open.set(event.process, event);
-    else {
-      const invoke = open.get(event.process);
-      open.delete(event.process);
-      if (invoke !== undefined) drawOperation(invoke, event.time, event.type);
+  // The registers' history, then the list-append transactions' (the same clients run both, one operation at a time).
+  const registerOperations = result.history.map((event): TimelineOperation => ({ process: event.process, type: event.type, time: event.time, label: `${event.f} ${event.key} ${JSON.stringify(event.value)}` }));
+  const transactionOperations = (result.transactions?.history ?? []).map((event): TimelineOperation => ({ process: Number(event.process), type: event.type, time: event.time ?? 0, label: `txn ${showValue(event.value)}` }));
+  for (const operations of [registerOperations, transactionOperations]) {
+    const open = new Map<number, TimelineOperation>();
+    for (const event of operations) {
+      if (event.type === "invoke") open.set(event.process, event);
+      else {
+        const invoke = open.get(event.process);
+        open.delete(event.process);
+        if (invoke !== undefined) drawOperation(invoke, event.time, event.type, event.type === "ok" ? event.label : invoke.label);
+      }
     }
+    for (const invoke of [...open.values()].sort((a, b) => a.process - b.process)) drawOperation(invoke, endUs, "pending");
   }
-  for (const invoke of [...open.values()].sort((a, b) => a.process - b.process)) drawOperation(invoke, endUs, "pending");
 
   // The violation.
   const failure = result.failure;
