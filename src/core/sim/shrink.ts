@@ -57,6 +57,17 @@ export function runSize(options: SimulationOptions, result: SimulationResult): R
   };
 }
 
+/**
+ * Test harness only (docs/PLANTED-BUGS.md): the shrinker's planted bug and a stand-in for
+ * runSimulation, so a test can make a smaller candidate fail with another property.
+ *   any-failure-counts: a candidate is kept whatever property it fails with (the shrunk run then
+ *   reproduces some other bug; the postcondition "fails with the original property" must fire).
+ */
+export interface ShrinkHarness {
+  readonly plantedBug?: "any-failure-counts";
+  readonly run?: (options: SimulationOptions) => SimulationResult;
+}
+
 /** Strictly smaller: no dimension larger, and at least one smaller. */
 export function smallerRun(a: RunSize, b: RunSize): boolean {
   const keys = ["nodes", "clients", "operations", "faults", "simulatedUs"] as const;
@@ -67,10 +78,11 @@ export function smallerRun(a: RunSize, b: RunSize): boolean {
  * Shrinks a failing run. `options` must fail (its property is the one kept); a run with a
  * faultSchedule is taken as given, one without is pinned to the schedule it draws.
  */
-export function shrinkRun(options: SimulationOptions, budget: ShrinkBudget): ShrinkOutcome {
+export function shrinkRun(options: SimulationOptions, budget: ShrinkBudget, harness: ShrinkHarness = {}): ShrinkOutcome {
   assert(Number.isSafeInteger(budget.attemptsMax) && budget.attemptsMax >= 1 && budget.attemptsMax <= SHRINK_ATTEMPTS_MAX, "shrink attempts out of range");
+  const run = harness.run ?? runSimulation;
   const { trace: _trace, reproduceCommand: _reproduce, ...base } = options;
-  const first = runSimulation(base);
+  const first = run(base);
   assert(first.failure !== undefined, "only a failing run shrinks");
   const property = first.failure.property;
   const originalSize = runSize(base, first);
@@ -91,8 +103,9 @@ export function shrinkRun(options: SimulationOptions, budget: ShrinkBudget): Shr
       return false;
     }
     attempts++;
-    const result = runSimulation(candidate);
-    if (result.failure?.property !== property) return false;
+    const result = run(candidate);
+    if (result.failure === undefined) return false;
+    if (result.failure.property !== property && harness.plantedBug !== "any-failure-counts") return false;
     if (!smallerRun(runSize(candidate, result), runSize(best, bestResult))) return false;
     // The run replays from what it actually did: skipped events become "none", later dropped.
     best = { ...candidate, faultSchedule: result.faultSchedule };

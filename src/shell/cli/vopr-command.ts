@@ -38,6 +38,7 @@ export interface VoprCommandOptions {
   plant?: string;
   jobs?: string;
   shrinkAttempts: string;
+  shrinkTime: string;
   runsDir: string;
   replay?: string;
   timeline?: string;
@@ -53,6 +54,8 @@ export interface ParsedVoprArguments {
   readonly jobs: number;
   /** Runs a failing seed's shrinking may spend (0: none). */
   readonly shrinkAttempts: number;
+  /** Wall time one failing seed's shrinking may take (the search ends with the smallest run so far). */
+  readonly shrinkTimeMs: number;
   /** Where shrunk runs' files are written. */
   readonly runsDir: string;
 }
@@ -96,8 +99,10 @@ export function parseVoprArguments(options: VoprCommandOptions): ParsedVoprArgum
   const jobs = options.jobs === undefined ? Math.min(availableParallelism(), VOPR_JOBS_MAX) : positiveInteger("--jobs", options.jobs, VOPR_JOBS_MAX);
   if (options.timeline !== undefined) throw new UsageError("--timeline: only with --replay FILE");
   const shrinkAttempts = nonNegativeInteger("--shrink-attempts", options.shrinkAttempts, SHRINK_ATTEMPTS_MAX);
+  const shrinkTimeMs = parseDurationMs(options.shrinkTime);
+  if (shrinkTimeMs === undefined || shrinkTimeMs <= 0) throw new UsageError(`--shrink-time: "${options.shrinkTime}" is not a positive duration (examples: 30s, 5m)`);
   if (options.runsDir.trim() === "") throw new UsageError("--runs-dir: empty");
-  return { seeds, mode: options.mode as VoprMode, budgetMs, workload: options.workload as SwarmWorkload | undefined, plant: options.plant, jobs: Math.min(jobs, seeds.length), shrinkAttempts, runsDir: options.runsDir };
+  return { seeds, mode: options.mode as VoprMode, budgetMs, workload: options.workload as SwarmWorkload | undefined, plant: options.plant, jobs: Math.min(jobs, seeds.length), shrinkAttempts, shrinkTimeMs, runsDir: options.runsDir };
 }
 
 export function registerVoprCommand(program: Command): void {
@@ -113,6 +118,7 @@ export function registerVoprCommand(program: Command): void {
     .option("--plant <bug>", "switch on a planted bug in every run (docs/PLANTED-BUGS.md), to see it caught")
     .option("--jobs <n>", "worker threads (default: one per core)")
     .option("--shrink-attempts <n>", `runs spent shrinking each failing seed (0: no shrinking; at most ${SHRINK_ATTEMPTS_MAX})`, String(VOPR_SHRINK_ATTEMPTS_DEFAULT))
+    .option("--shrink-time <duration>", "wall time spent shrinking each failing seed, at most (the smallest run found by then is reported)", "2m")
     .option("--runs-dir <dir>", "where the shrunk runs' files are written", "vopr-runs")
     .option("--replay <file>", "replay one run file (a shrunk run's, printed with its failure) instead of drawing seeds")
     .option("--timeline <file>", "with --replay: write the run as a self-contained HTML timeline")
@@ -202,7 +208,7 @@ async function runJobs(jobs: readonly VoprJob[], threads: number, budgetMs: numb
 
 /** Runs the batch and prints its report; returns the exit code (0 clean, 1 any failure). */
 export async function runVoprCommand(parsed: ParsedVoprArguments, write: (text: string) => void): Promise<number> {
-  const jobs: VoprJob[] = parsed.seeds.map((seed) => ({ seed, mode: parsed.mode, workload: parsed.workload, plant: parsed.plant, shrinkAttempts: parsed.shrinkAttempts }));
+  const jobs: VoprJob[] = parsed.seeds.map((seed) => ({ seed, mode: parsed.mode, workload: parsed.workload, plant: parsed.plant, shrinkAttempts: parsed.shrinkAttempts, shrinkTimeMs: parsed.shrinkTimeMs }));
   const startedMs = performance.now();
   write(
     `blixard vopr  mode ${parsed.mode}  seeds ${parsed.seeds.length === 1 ? parsed.seeds[0] : `${parsed.seeds[0]}..${parsed.seeds[parsed.seeds.length - 1]}`}  workload ${parsed.workload ?? "drawn per seed"}${

@@ -93,6 +93,8 @@ export interface VoprJob {
   readonly pipelineBug?: VoprPipelineBug;
   /** Shrink a failing run (src/core/sim/shrink.ts) with at most this many runs; 0 or undefined: no shrinking. */
   readonly shrinkAttempts?: number;
+  /** Wall time the shrinking may take (default: no bound but the attempts). */
+  readonly shrinkTimeMs?: number;
 }
 
 /** A failing run, shrunk: its run file (src/core/sim/run-file.ts) and its size beside the original's. */
@@ -200,7 +202,9 @@ export function runVoprJob(job: VoprJob): VoprSeedReport {
 
 /** Shrinks the job's failing run and writes the result down as a run file (the caller saves it). */
 function shrinkFailure(job: VoprJob, options: SimulationOptions): VoprShrunkRun {
-  const outcome = shrinkRun(options, { attemptsMax: job.shrinkAttempts! });
+  // The one thing outside the run's options: a wall-time bound, which can only end the search early.
+  const deadlineMs = job.shrinkTimeMs === undefined ? Number.POSITIVE_INFINITY : performance.now() + job.shrinkTimeMs;
+  const outcome = shrinkRun(options, { attemptsMax: job.shrinkAttempts!, keepGoing: () => performance.now() < deadlineMs });
   const note = `shrunk from blixard vopr seed ${job.seed} (mode ${job.mode}${job.plant === undefined ? "" : `, planted bug ${job.plant}`}) in ${outcome.attempts} runs; original ${formatRunSize(outcome.originalSize)}`;
   const runFile = encodeRunFile({ options: outcome.options, property: outcome.property, note });
   return { property: outcome.property, runFile, originalSize: outcome.originalSize, shrunkSize: outcome.shrunkSize, attempts: outcome.attempts, stopped: outcome.stopped };

@@ -45,6 +45,22 @@ test("the budget ends the search early with a run that still fails", () => {
   assert.equal(timed.attempts, 1);
 });
 
+test("a smaller run that fails with another property is never kept; planted any-failure-counts keeps it and the postcondition fires", () => {
+  const { options, property } = planted("leader-ignores-higher-term", 1);
+  // A stand-in for runSimulation: every run with fewer nodes than the original "fails" with another property.
+  const otherProperty = property === "Durability" ? "Single Vote" : "Durability";
+  const run = (candidate: SimulationOptions) => {
+    const result = runSimulation(candidate);
+    if (candidate.nodeCount >= options.nodeCount || result.failure === undefined) return result;
+    return { ...result, failure: { ...result.failure, property: otherProperty } };
+  };
+  const honest = shrinkRun(options, { attemptsMax: 40 }, { run });
+  assert.equal(honest.property, property);
+  assert.equal(honest.result.failure?.property, property);
+  assert.equal(honest.shrunkSize.nodes, options.nodeCount, "no candidate with fewer nodes was kept");
+  assert.throws(() => shrinkRun(options, { attemptsMax: 40 }, { run, plantedBug: "any-failure-counts" }), /the shrunk run fails with the original property/);
+});
+
 test("a run file that is not one is refused with one line", () => {
   const { options } = planted("leader-ignores-higher-term", 1);
   const good = JSON.parse(encodeRunFile({ options, property: undefined, note: "" })) as Record<string, unknown>;

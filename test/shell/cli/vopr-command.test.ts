@@ -66,6 +66,7 @@ describe("blixard vopr", { timeout: 120_000 }, () => {
       [["--seeds", "0"], /^blixard: --seeds: "0" is not an integer/],
       [["--mode", "fast"], /^blixard: --mode: unknown mode "fast"/],
       [["--budget", "soon"], /^blixard: --budget: "soon" is not a positive duration/],
+      [["--shrink-time", "0"], /^blixard: --shrink-time: "0" is not a positive duration/],
       [["--workload", "files"], /^blixard: --workload: unknown workload "files"/],
       [["--seed", "1", "--seeds", "2"], /^blixard: --seed and --seeds: give one/],
     ] as const) {
