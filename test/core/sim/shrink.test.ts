@@ -5,7 +5,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { decodeRunFile, encodeRunFile } from "../../../src/core/sim/run-file.ts";
-import { runSimulation, type SimulationOptions } from "../../../src/core/sim/simulation.ts";
+import { runSimulation, type SimulationOptions, type SimulationResult } from "../../../src/core/sim/simulation.ts";
+import type { PropertyName } from "../../../src/core/sim/properties.ts";
 import { shrinkRun, smallerRun } from "../../../src/core/sim/shrink.ts";
 import { HARNESS_PLANTED_BUG_CONFIGS, PLANTED_BUG_CONFIGS } from "./planted-bug-configs.ts";
 
@@ -48,8 +49,8 @@ test("the budget ends the search early with a run that still fails", () => {
 test("a smaller run that fails with another property is never kept; planted any-failure-counts keeps it and the postcondition fires", () => {
   const { options, property } = planted("leader-ignores-higher-term", 1);
   // A stand-in for runSimulation: every run with fewer nodes than the original "fails" with another property.
-  const otherProperty = property === "Durability" ? "Single Vote" : "Durability";
-  const run = (candidate: SimulationOptions) => {
+  const otherProperty: PropertyName = property === "Durability" ? "Single Vote" : "Durability";
+  const run = (candidate: SimulationOptions): SimulationResult => {
     const result = runSimulation(candidate);
     if (candidate.nodeCount >= options.nodeCount || result.failure === undefined) return result;
     return { ...result, failure: { ...result.failure, property: otherProperty } };
