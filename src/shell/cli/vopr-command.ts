@@ -5,20 +5,30 @@
 // failure: the seed, the property and a one-line command that reruns exactly that run. Exit 1 on any
 // failure, 2 on bad input (one line, UsageError).
 
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { createRequire } from "node:module";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { Worker } from "node:worker_threads";
 import type { Command } from "commander";
 import { assert } from "../../core/assert.ts";
-import { isSeed, parseSeed, seedFromBigInt } from "../../core/sim/seed.ts";
+import { isSeed, parseSeed, seedFromBigInt, type Seed } from "../../core/sim/seed.ts";
 import { SWARM_WORKLOADS, type SwarmWorkload } from "../../core/sim/swarm.ts";
 import { parseDurationMs } from "./sim-command.ts";
 import { UsageError } from "./usage-error.ts";
 import { parseVoprReplayArguments, runVoprReplay, saveShrunkRun } from "./vopr-replay.ts";
 import { SHRINK_ATTEMPTS_MAX } from "../../core/sim/shrink.ts";
 import { CANARY_EVERY, DETERMINISM_EVERY, runVoprJobReported, VOPR_MODES, VOPR_PLANT_NAMES, type VoprJob, type VoprMode, type VoprSeedReport } from "./vopr-worker.ts";
+import { CoverageGuide } from "../../core/sim/coverage-guide.ts";
+import { formatSwarmSteer, isSwarmSteerError, parseSwarmSteer, type SwarmSteer } from "../../core/sim/swarm-steer.ts";
+import { CoverageTally } from "./vopr-coverage.ts";
+import { isCoveragePointName } from "../../core/env/coverage-points.ts";
+
+/**
+ * Guided batches run in rounds of this many seeds: a round's steers come from the rounds before it,
+ * in seed order, so the batch is the same whatever the thread count (at the cost of a wait per round).
+ */
+export const GUIDE_ROUND_SEEDS = 8;
 
 export const VOPR_SEEDS_MAX = 1_000_000;
 export const VOPR_JOBS_MAX = 64;
@@ -41,6 +51,9 @@ export interface VoprCommandOptions {
   runsDir: string;
   replay?: string;
   timeline?: string;
+  coverage?: string;
+  guided?: boolean;
+  steer?: string;
 }
 
 export interface ParsedVoprArguments {
@@ -55,6 +68,12 @@ export interface ParsedVoprArguments {
   readonly shrinkAttempts: number;
   /** Where shrunk runs' files are written. */
   readonly runsDir: string;
+  /** Where the coverage report is written as JSON (--coverage), if anywhere. */
+  readonly coverageFile: string | undefined;
+  /** Coverage-guided swarm: later seeds' draws are steered toward points reached rarely or never. */
+  readonly guided: boolean;
+  /** --steer with --seed: the forced draws of one steered run, to reproduce it. */
+  readonly steer: SwarmSteer | undefined;
 }
 
 function nonNegativeInteger(flag: string, text: string, max: number): number {
@@ -97,7 +116,28 @@ export function parseVoprArguments(options: VoprCommandOptions): ParsedVoprArgum
   if (options.timeline !== undefined) throw new UsageError("--timeline: only with --replay FILE");
   const shrinkAttempts = nonNegativeInteger("--shrink-attempts", options.shrinkAttempts, SHRINK_ATTEMPTS_MAX);
   if (options.runsDir.trim() === "") throw new UsageError("--runs-dir: empty");
-  return { seeds, mode: options.mode as VoprMode, budgetMs, workload: options.workload as SwarmWorkload | undefined, plant: options.plant, jobs: Math.min(jobs, seeds.length), shrinkAttempts, runsDir: options.runsDir };
+  if (options.coverage !== undefined && options.coverage.trim() === "") throw new UsageError("--coverage: empty file name");
+  let steer: SwarmSteer | undefined;
+  if (options.steer !== undefined) {
+    if (options.seed === undefined) throw new UsageError("--steer: only with --seed (it reproduces one steered run)");
+    if (options.guided === true) throw new UsageError("--steer and --guided: give one (a steered seed, or a guided batch)");
+    const parsed = parseSwarmSteer(options.steer);
+    if (isSwarmSteerError(parsed)) throw new UsageError(`--steer: ${parsed.error}`);
+    steer = parsed;
+  }
+  return {
+    seeds,
+    mode: options.mode as VoprMode,
+    budgetMs,
+    workload: options.workload as SwarmWorkload | undefined,
+    plant: options.plant,
+    jobs: Math.min(jobs, seeds.length),
+    shrinkAttempts,
+    runsDir: options.runsDir,
+    coverageFile: options.coverage,
+    guided: options.guided === true,
+    steer,
+  };
 }
 
 export function registerVoprCommand(program: Command): void {
@@ -116,9 +156,12 @@ export function registerVoprCommand(program: Command): void {
     .option("--runs-dir <dir>", "where the shrunk runs' files are written", "vopr-runs")
     .option("--replay <file>", "replay one run file (a shrunk run's, printed with its failure) instead of drawing seeds")
     .option("--timeline <file>", "with --replay: write the run as a self-contained HTML timeline")
+    .option("--coverage <file>", "write the batch's coverage report (points reached, how often, and never) as JSON")
+    .option("--guided", "coverage-guided swarm: steer later seeds' draws toward coverage points reached rarely or never")
+    .option("--steer <draws>", "with --seed: force these draws (dimension=0|1,...), as a guided batch printed for a steered seed")
     .addHelpText(
       "after",
-      "\nExamples:\n  blixard vopr --seeds 100 --budget 2m\n  blixard vopr --seed 7 --mode liveness --jobs 1\n  blixard vopr --seeds 8 --plant cas-without-compare\n  blixard vopr --replay vopr-runs/seed-1-shrunk.json\n",
+      "\nExamples:\n  blixard vopr --seeds 100 --budget 2m\n  blixard vopr --seed 7 --mode liveness --jobs 1\n  blixard vopr --seeds 8 --plant cas-without-compare\n  blixard vopr --seeds 64 --guided --coverage coverage.json\n  blixard vopr --replay vopr-runs/seed-1-shrunk.json\n",
     )
     .action(async (options: VoprCommandOptions) => {
       const write = (text: string): void => void process.stdout.write(text);
@@ -143,8 +186,11 @@ function startWorker(): Worker {
   return new Worker(bootstrap, { eval: true, workerData: { vopr: true } });
 }
 
-/** Runs the jobs on `jobs` threads (in this thread when 1), calling back in seed order; resolves when every started job is done. */
-async function runJobs(jobs: readonly VoprJob[], threads: number, budgetMs: number | undefined, startedMs: number, done: (report: VoprSeedReport) => void): Promise<number> {
+/**
+ * Runs the jobs on the pool's threads (in this thread when there is no pool), calling back in seed
+ * order; resolves with how many started (the budget stops new ones) once every started job is done.
+ */
+async function runJobs(jobs: readonly VoprJob[], pool: readonly Worker[] | undefined, budgetLeft: () => boolean, done: (report: VoprSeedReport) => void): Promise<number> {
   // Reports that arrived ahead of an earlier seed's, held until it arrives (at most one per thread and the ones after it).
   const waiting = new Map<number, VoprSeedReport>();
   let next = 0;
@@ -157,8 +203,7 @@ async function runJobs(jobs: readonly VoprJob[], threads: number, budgetMs: numb
       done(ready);
     }
   };
-  const budgetLeft = (): boolean => budgetMs === undefined || performance.now() - startedMs < budgetMs;
-  if (threads === 1) {
+  if (pool === undefined) {
     while (next < jobs.length && budgetLeft()) {
       const index = next++;
       deliver(index, runVoprJobReported(jobs[index]!));
@@ -167,65 +212,79 @@ async function runJobs(jobs: readonly VoprJob[], threads: number, budgetMs: numb
     }
     return next;
   }
-  assert(threads >= 2 && threads <= VOPR_JOBS_MAX, "a thread count within its bound");
-  const workers = Array.from({ length: threads }, () => startWorker());
-  try {
-    await Promise.all(
-      workers.map(
-        (worker) =>
-          new Promise<void>((resolve, reject) => {
-            let current = -1;
-            const feed = (): void => {
-              if (next < jobs.length && budgetLeft()) {
-                current = next++;
-                worker.postMessage(jobs[current]);
-              } else resolve();
-            };
-            worker.on("message", (report: VoprSeedReport) => {
-              const index = current;
-              current = -1;
-              deliver(index, report);
-              feed();
-            });
-            worker.once("error", reject);
-            worker.once("exit", (code) => (current >= 0 ? reject(new Error(`a VOPR worker exited (code ${code}) during seed ${jobs[current]!.seed}`)) : resolve()));
+  assert(pool.length >= 2 && pool.length <= VOPR_JOBS_MAX, "a thread count within its bound");
+  await Promise.all(
+    pool.map(
+      (worker) =>
+        new Promise<void>((resolve, reject) => {
+          let current = -1;
+          const onMessage = (report: VoprSeedReport): void => {
+            const index = current;
+            current = -1;
+            deliver(index, report);
             feed();
-          }),
-      ),
-    );
-  } finally {
-    await Promise.all(workers.map((worker) => worker.terminate()));
-  }
+          };
+          const onExit = (code: number): void => (current >= 0 ? reject(new Error(`a VOPR worker exited (code ${code}) during seed ${jobs[current]!.seed}`)) : resolve());
+          const feed = (): void => {
+            if (next < jobs.length && budgetLeft()) {
+              current = next++;
+              worker.postMessage(jobs[current]);
+              return;
+            }
+            // This round is done for this worker: it stays in the pool for the next one.
+            worker.off("message", onMessage);
+            worker.off("error", reject);
+            worker.off("exit", onExit);
+            resolve();
+          };
+          worker.on("message", onMessage);
+          worker.once("error", reject);
+          worker.once("exit", onExit);
+          feed();
+        }),
+    ),
+  );
   assert(printed === next && waiting.size === 0, "every started seed was delivered in order");
   return next;
 }
 
 /** Runs the batch and prints its report; returns the exit code (0 clean, 1 any failure). */
 export async function runVoprCommand(parsed: ParsedVoprArguments, write: (text: string) => void): Promise<number> {
-  const jobs: VoprJob[] = parsed.seeds.map((seed) => ({ seed, mode: parsed.mode, workload: parsed.workload, plant: parsed.plant, shrinkAttempts: parsed.shrinkAttempts }));
+  const jobOf = (seed: string, steer: SwarmSteer | undefined): VoprJob => ({
+    seed,
+    mode: parsed.mode,
+    workload: parsed.workload,
+    plant: parsed.plant,
+    shrinkAttempts: parsed.shrinkAttempts,
+    ...(steer === undefined || formatSwarmSteer(steer) === "" ? {} : { steer }),
+  });
   const startedMs = performance.now();
   write(
     `blixard vopr  mode ${parsed.mode}  seeds ${parsed.seeds.length === 1 ? parsed.seeds[0] : `${parsed.seeds[0]}..${parsed.seeds[parsed.seeds.length - 1]}`}  workload ${parsed.workload ?? "drawn per seed"}${
       parsed.plant === undefined ? "" : `  planted bug ${parsed.plant}`
-    }  (determinism self-check: 1 seed in ${DETERMINISM_EVERY}; canary: 1 in ${CANARY_EVERY})\n`,
+    }${parsed.guided ? `  guided (rounds of ${GUIDE_ROUND_SEEDS} seeds)` : ""}${parsed.steer === undefined ? "" : `  steer ${formatSwarmSteer(parsed.steer) || "none"}`}  (determinism self-check: 1 seed in ${DETERMINISM_EVERY}; canary: 1 in ${CANARY_EVERY})\n`,
   );
   let seedsRun = 0;
   let simulatedUs = 0;
   let events = 0;
   let excluded = 0;
   const failures: Array<{ report: VoprSeedReport; property: string; message: string; atS: number }> = [];
+  const tally = new CoverageTally();
+  const guide = parsed.guided ? new CoverageGuide() : undefined;
   let lastProgressMs = startedMs;
   let progressCurrent = false;
   const progress = (): string => {
     const wallS = Math.max(performance.now() - startedMs, 1) / 1000;
-    return `progress  ${seedsRun} seeds run, ${(simulatedUs / 3.6e9).toFixed(3)} simulated hours, ${failures.length} failures, ${Math.round(events / wallS)} events/s (${wallS.toFixed(1)} s wall, ${parsed.jobs} threads)\n`;
+    return `progress  ${seedsRun} seeds run, ${(simulatedUs / 3.6e9).toFixed(3)} simulated hours, ${failures.length} failures, ${tally.progress()}, ${Math.round(events / wallS)} events/s (${wallS.toFixed(1)} s wall, ${parsed.jobs} threads)\n`;
   };
-  const started = await runJobs(jobs, parsed.jobs, parsed.budgetMs, startedMs, (report) => {
+  const onReport = (job: VoprJob, report: VoprSeedReport): void => {
     seedsRun += 1;
     simulatedUs += report.simulatedUs;
     events += report.events;
     if (report.excluded !== undefined && parsed.mode !== "safety") excluded += 1;
-    write(`${report.line}\n`);
+    tally.add(report.coverage);
+    if (guide !== undefined && report.dimensions !== undefined) guide.record(report.dimensions, new Set(Object.keys(report.coverage).filter(isCoveragePointName)));
+    write(`${report.line}${job.steer === undefined ? "" : `  steer ${formatSwarmSteer(job.steer)}`}\n`);
     for (const failure of report.failures) {
       failures.push({ report, ...failure });
       write(`FAILURE  seed ${report.seed}  ${failure.property}: ${failure.message} (at ${failure.atS.toFixed(6)} s simulated)\n  reproduce  ${report.reproduce}\n`);
@@ -237,11 +296,57 @@ export async function runVoprCommand(parsed: ParsedVoprArguments, write: (text: 
       write(progress());
       progressCurrent = true;
     }
-  });
+  };
+  const budgetLeft = (): boolean => parsed.budgetMs === undefined || performance.now() - startedMs < parsed.budgetMs;
+  const pool = parsed.jobs === 1 ? undefined : Array.from({ length: parsed.jobs }, () => startWorker());
+  let started = 0;
+  try {
+    // Blind: one round of every seed. Guided: rounds of GUIDE_ROUND_SEEDS, each steered by the ones before it.
+    const roundSeeds = guide === undefined ? parsed.seeds.length : GUIDE_ROUND_SEEDS;
+    for (let first = 0; first < parsed.seeds.length && budgetLeft(); first += roundSeeds) {
+      const round = parsed.seeds.slice(first, first + roundSeeds).map((seed) => jobOf(seed, guide?.steerFor(parseSeedText(seed)) ?? parsed.steer));
+      let delivered = 0;
+      const ran = await runJobs(round, pool, budgetLeft, (report) => onReport(round[delivered++]!, report));
+      assert(ran === delivered, "every started seed of the round was reported");
+      started += ran;
+      if (ran < round.length) break;
+    }
+  } finally {
+    if (pool !== undefined) await Promise.all(pool.map((worker) => worker.terminate()));
+  }
   assert(started === seedsRun, "every started seed was reported");
   if (!progressCurrent) write(progress());
-  const cut = started < jobs.length ? `; the budget stopped the batch after ${started} of ${jobs.length} seeds` : "";
+  for (const line of tally.lines()) write(`${line}\n`);
+  if (parsed.coverageFile !== undefined) {
+    writeCoverageFile(parsed.coverageFile, tally, parsed, seedsRun);
+    write(`coverage report written to ${parsed.coverageFile}\n`);
+  }
+  const cut = started < parsed.seeds.length ? `; the budget stopped the batch after ${started} of ${parsed.seeds.length} seeds` : "";
   write(`result  ${failures.length === 0 ? "PASS" : "FAIL"}: ${seedsRun} seeds, ${failures.length} failures, ${parsed.mode === "safety" ? "liveness not judged (safety mode)" : `${excluded} runs whose liveness was not judged (unrecoverable by design, or steady loss outlasting the heal)`}${cut}\n`);
   for (const failure of failures) write(`  seed ${failure.report.seed}  ${failure.property}  ${failure.report.reproduce}\n`);
   return failures.length === 0 ? 0 : 1;
+}
+
+function parseSeedText(text: string): Seed {
+  const seed = parseSeed(text);
+  assert(isSeed(seed), "the command parsed every seed");
+  return seed;
+}
+
+/** The coverage report as JSON (docs/SIMULATION.md, "Coverage"): the batch it came from, then per point. */
+function writeCoverageFile(file: string, tally: CoverageTally, parsed: ParsedVoprArguments, seedsRun: number): void {
+  const report = {
+    kind: "blixard-vopr-coverage",
+    version: 1,
+    batch: { mode: parsed.mode, workload: parsed.workload ?? null, plant: parsed.plant ?? null, guided: parsed.guided, firstSeed: parsed.seeds[0], lastSeed: parsed.seeds[seedsRun - 1] ?? null },
+    seedsRun,
+    pointsReached: tally.reachedCount(),
+    points: tally.summary(),
+    neverReached: tally.neverReached(),
+  };
+  try {
+    writeFileSync(file, `${JSON.stringify(report, null, 2)}\n`);
+  } catch (error) {
+    throw new UsageError(`--coverage: cannot write ${file}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
+  }
 }
