@@ -23,6 +23,9 @@ import { CoverageGuide } from "../../core/sim/coverage-guide.ts";
 import { formatSwarmSteer, isSwarmSteerError, parseSwarmSteer, type SwarmSteer } from "../../core/sim/swarm-steer.ts";
 import { CoverageTally } from "./vopr-coverage.ts";
 import { isCoveragePointName } from "../../core/env/coverage-points.ts";
+import { parseShard, shardSeeds, type VoprShard } from "./vopr-shard.ts";
+import { batchSeedRange, sourceCommit, throughputLine, writeReportFile, type VoprBatchOptions } from "./vopr-report-file.ts";
+import { registerVoprMergeCommand } from "./vopr-merge.ts";
 
 /**
  * Guided batches run in rounds of this many seeds: a round's steers come from the rounds before it,
@@ -54,6 +57,9 @@ export interface VoprCommandOptions {
   coverage?: string;
   guided?: boolean;
   steer?: string;
+  shard?: string;
+  report?: string;
+  time?: string;
 }
 
 export interface ParsedVoprArguments {
@@ -74,6 +80,12 @@ export interface ParsedVoprArguments {
   readonly guided: boolean;
   /** --steer with --seed: the forced draws of one steered run, to reproduce it. */
   readonly steer: SwarmSteer | undefined;
+  /** --shard I/N: `seeds` is this shard's part of the batch. */
+  readonly shard: VoprShard | undefined;
+  /** The batch before sharding, as a report file names it (every shard's is the same). */
+  readonly batch: VoprBatchOptions;
+  /** Where the batch report is written as JSON (--report), for `blixard vopr merge`. */
+  readonly reportFile: string | undefined;
 }
 
 function nonNegativeInteger(flag: string, text: string, max: number): number {
@@ -90,12 +102,15 @@ function positiveInteger(flag: string, text: string, max: number): number {
 export function parseVoprArguments(options: VoprCommandOptions): ParsedVoprArguments {
   if (options.seed !== undefined && options.seeds !== undefined) throw new UsageError("--seed and --seeds: give one (a single seed, or a batch)");
   let seeds: string[];
+  if (options.time !== undefined && options.budget !== undefined) throw new UsageError("--time and --budget: give one (--time runs seeds until that wall time; --budget cuts a batch of --seeds)");
+  if (options.time !== undefined && options.seed !== undefined) throw new UsageError("--time: not with --seed (it runs as many seeds as fit)");
+  if (options.shard !== undefined && options.seed !== undefined) throw new UsageError("--shard: not with --seed (it splits a batch of --seeds)");
   if (options.seed !== undefined) {
     const parsed = parseSeed(options.seed);
     if (!isSeed(parsed)) throw new UsageError(`--seed: ${parsed.error}`);
     seeds = [parsed.text];
   } else {
-    const count = positiveInteger("--seeds", options.seeds ?? "16", VOPR_SEEDS_MAX);
+    const count = positiveInteger("--seeds", options.seeds ?? (options.time !== undefined ? String(VOPR_SEEDS_MAX) : "16"), VOPR_SEEDS_MAX);
     if (!/^\d+$/.test(options.first.trim())) throw new UsageError(`--first: "${options.first}" is not a 64-bit unsigned decimal integer`);
     const first = BigInt(options.first.trim());
     if (first + BigInt(count) - 1n > UINT64_MAX) throw new UsageError(`--first: ${options.first} plus ${count} seeds exceeds 2^64-1`);
@@ -104,9 +119,11 @@ export function parseVoprArguments(options: VoprCommandOptions): ParsedVoprArgum
   }
   if (!(VOPR_MODES as readonly string[]).includes(options.mode)) throw new UsageError(`--mode: unknown mode "${options.mode}" (one of: ${VOPR_MODES.join(", ")})`);
   let budgetMs: number | undefined;
-  if (options.budget !== undefined) {
-    budgetMs = parseDurationMs(options.budget);
-    if (budgetMs === undefined || budgetMs <= 0) throw new UsageError(`--budget: "${options.budget}" is not a positive duration (examples: 30s, 10m)`);
+  const budgetFlag = options.time !== undefined ? "--time" : "--budget";
+  const budgetText = options.time ?? options.budget;
+  if (budgetText !== undefined) {
+    budgetMs = parseDurationMs(budgetText);
+    if (budgetMs === undefined || budgetMs <= 0) throw new UsageError(`${budgetFlag}: "${budgetText}" is not a positive duration (examples: 30s, 10m)`);
   }
   if (options.workload !== undefined && !(SWARM_WORKLOADS as readonly string[]).includes(options.workload)) {
     throw new UsageError(`--workload: unknown workload "${options.workload}" (one of: ${SWARM_WORKLOADS.join(", ")})`);
@@ -125,8 +142,26 @@ export function parseVoprArguments(options: VoprCommandOptions): ParsedVoprArgum
     if (isSwarmSteerError(parsed)) throw new UsageError(`--steer: ${parsed.error}`);
     steer = parsed;
   }
+  if (options.report !== undefined && options.report.trim() === "") throw new UsageError("--report: empty file name");
+  const batch: VoprBatchOptions = {
+    mode: options.mode,
+    workload: options.workload ?? null,
+    plant: options.plant ?? null,
+    guided: options.guided === true,
+    first: seeds[0]!,
+    seeds: seeds.length,
+    budgetMs: budgetMs ?? null,
+  };
+  const shard = options.shard === undefined ? undefined : parseShard(options.shard);
+  if (shard !== undefined) {
+    seeds = shardSeeds(seeds, shard);
+    if (seeds.length === 0) throw new UsageError(`--shard: ${shard.index}/${shard.count} holds no seed of a batch of ${batch.seeds} (use at most ${batch.seeds} shards)`);
+  }
   return {
     seeds,
+    shard,
+    batch,
+    reportFile: options.report,
     mode: options.mode as VoprMode,
     budgetMs,
     workload: options.workload as SwarmWorkload | undefined,
@@ -141,8 +176,8 @@ export function parseVoprArguments(options: VoprCommandOptions): ParsedVoprArgum
 }
 
 export function registerVoprCommand(program: Command): void {
-  program
-    .command("vopr")
+  const vopr = program.command("vopr");
+  vopr
     .description("swarm-test the whole cluster: many simulations, each seed drawing its own cluster, faults and tuning, checked for safety and liveness")
     .option("--seed <seed>", "run this one seed (64-bit unsigned integer or 40-hex-digit commit hash)")
     .option("--seeds <n>", "run n seeds, --first, --first + 1, ... (default 16)")
@@ -159,14 +194,18 @@ export function registerVoprCommand(program: Command): void {
     .option("--coverage <file>", "write the batch's coverage report (points reached, how often, and never) as JSON")
     .option("--guided", "coverage-guided swarm: steer later seeds' draws toward coverage points reached rarely or never")
     .option("--steer <draws>", "with --seed: force these draws (dimension=0|1,...), as a guided batch printed for a steered seed")
+    .option("--shard <I/N>", "run shard I of N of the batch (0 <= I < N: the seeds at positions I, I+N, ...), e.g. a Kubernetes Indexed Job's index")
+    .option("--report <file>", "write the batch report as JSON, for blixard vopr merge")
+    .option("--time <duration>", "run seeds (from --first up) until this wall time is spent (10m, 1h): npm run vopr:long")
     .addHelpText(
       "after",
-      "\nExamples:\n  blixard vopr --seeds 100 --budget 2m\n  blixard vopr --seed 7 --mode liveness --jobs 1\n  blixard vopr --seeds 8 --plant cas-without-compare\n  blixard vopr --seeds 64 --guided --coverage coverage.json\n  blixard vopr --replay vopr-runs/seed-1-shrunk.json\n",
+      "\nExamples:\n  blixard vopr --seeds 100 --budget 2m\n  blixard vopr --seed 7 --mode liveness --jobs 1\n  blixard vopr --seeds 8 --plant cas-without-compare\n  blixard vopr --seeds 64 --guided --coverage coverage.json\n  blixard vopr --seeds 1000 --shard 0/4 --report shard-0.json\n  blixard vopr merge shard-*.json\n  blixard vopr --replay vopr-runs/seed-1-shrunk.json\n",
     )
     .action(async (options: VoprCommandOptions) => {
       const write = (text: string): void => void process.stdout.write(text);
       process.exitCode = options.replay !== undefined ? runVoprReplay(parseVoprReplayArguments(options), write) : await runVoprCommand(parseVoprArguments(options), write);
     });
+  registerVoprMergeCommand(vopr);
 }
 
 /** Where the worker's source is: beside this file from src/, or the source of the bundle's chunk (dist/ runs src/'s worker through tsx). */
@@ -260,9 +299,9 @@ export async function runVoprCommand(parsed: ParsedVoprArguments, write: (text: 
   });
   const startedMs = performance.now();
   write(
-    `blixard vopr  mode ${parsed.mode}  seeds ${parsed.seeds.length === 1 ? parsed.seeds[0] : `${parsed.seeds[0]}..${parsed.seeds[parsed.seeds.length - 1]}`}  workload ${parsed.workload ?? "drawn per seed"}${
+    `blixard vopr  mode ${parsed.mode}  seeds ${parsed.shard === undefined ? (parsed.seeds.length === 1 ? parsed.seeds[0] : `${parsed.seeds[0]}..${parsed.seeds[parsed.seeds.length - 1]}`) : batchSeedRange(parsed.batch)}  workload ${parsed.workload ?? "drawn per seed"}${
       parsed.plant === undefined ? "" : `  planted bug ${parsed.plant}`
-    }${parsed.guided ? `  guided (rounds of ${GUIDE_ROUND_SEEDS} seeds)` : ""}${parsed.steer === undefined ? "" : `  steer ${formatSwarmSteer(parsed.steer) || "none"}`}  (determinism self-check: 1 seed in ${DETERMINISM_EVERY}; canary: 1 in ${CANARY_EVERY})\n`,
+    }${parsed.shard === undefined ? "" : `  shard ${parsed.shard.index}/${parsed.shard.count} (every ${parsed.shard.count === 1 ? "" : `${parsed.shard.count}th `}seed from position ${parsed.shard.index}: ${parsed.seeds.length} of ${parsed.batch.seeds})`}${parsed.guided ? `  guided (rounds of ${GUIDE_ROUND_SEEDS} seeds)` : ""}${parsed.steer === undefined ? "" : `  steer ${formatSwarmSteer(parsed.steer) || "none"}`}  (determinism self-check: 1 seed in ${DETERMINISM_EVERY}; canary: 1 in ${CANARY_EVERY})\n`,
   );
   let seedsRun = 0;
   let simulatedUs = 0;
@@ -320,6 +359,27 @@ export async function runVoprCommand(parsed: ParsedVoprArguments, write: (text: 
   if (parsed.coverageFile !== undefined) {
     writeCoverageFile(parsed.coverageFile, tally, parsed, seedsRun);
     write(`coverage report written to ${parsed.coverageFile}\n`);
+  }
+  const wallMs = performance.now() - startedMs;
+  write(`${throughputLine(simulatedUs, wallMs, wallMs * parsed.jobs, `${parsed.jobs} thread${parsed.jobs === 1 ? "" : "s"}`)}\n`);
+  if (parsed.reportFile !== undefined) {
+    writeReportFile(parsed.reportFile, {
+      kind: "blixard-vopr-report",
+      version: 1,
+      commit: sourceCommit(),
+      batch: parsed.batch,
+      shard: parsed.shard ?? { index: 0, count: 1 },
+      seedsPlanned: parsed.seeds.length,
+      seedsRun,
+      simulatedUs,
+      events,
+      wallMs: Math.round(wallMs),
+      threads: parsed.jobs,
+      excluded,
+      failures: failures.map((failure) => ({ seed: failure.report.seed, property: failure.property, message: failure.message, reproduce: failure.report.reproduce })),
+      coverage: tally.summary(),
+    });
+    write(`batch report written to ${parsed.reportFile}\n`);
   }
   const cut = started < parsed.seeds.length ? `; the budget stopped the batch after ${started} of ${parsed.seeds.length} seeds` : "";
   write(`result  ${failures.length === 0 ? "PASS" : "FAIL"}: ${seedsRun} seeds, ${failures.length} failures, ${parsed.mode === "safety" ? "liveness not judged (safety mode)" : `${excluded} runs whose liveness was not judged (unrecoverable by design, or steady loss outlasting the heal)`}${cut}\n`);
