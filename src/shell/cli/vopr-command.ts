@@ -301,7 +301,7 @@ export async function runVoprCommand(parsed: ParsedVoprArguments, write: (text: 
   write(
     `blixard vopr  mode ${parsed.mode}  seeds ${parsed.shard === undefined ? (parsed.seeds.length === 1 ? parsed.seeds[0] : `${parsed.seeds[0]}..${parsed.seeds[parsed.seeds.length - 1]}`) : batchSeedRange(parsed.batch)}  workload ${parsed.workload ?? "drawn per seed"}${
       parsed.plant === undefined ? "" : `  planted bug ${parsed.plant}`
-    }${parsed.shard === undefined ? "" : `  shard ${parsed.shard.index}/${parsed.shard.count} (every ${parsed.shard.count === 1 ? "" : `${parsed.shard.count}th `}seed from position ${parsed.shard.index}: ${parsed.seeds.length} of ${parsed.batch.seeds})`}${parsed.guided ? `  guided (rounds of ${GUIDE_ROUND_SEEDS} seeds)` : ""}${parsed.steer === undefined ? "" : `  steer ${formatSwarmSteer(parsed.steer) || "none"}`}  (determinism self-check: 1 seed in ${DETERMINISM_EVERY}; canary: 1 in ${CANARY_EVERY})\n`,
+    }${parsed.shard === undefined ? "" : `  shard ${parsed.shard.index}/${parsed.shard.count} (positions ${parsed.shard.index}, ${parsed.shard.index + parsed.shard.count}, ...: ${parsed.seeds.length} of ${parsed.batch.seeds} seeds)`}${parsed.guided ? `  guided (rounds of ${GUIDE_ROUND_SEEDS} seeds)` : ""}${parsed.steer === undefined ? "" : `  steer ${formatSwarmSteer(parsed.steer) || "none"}`}  (determinism self-check: 1 seed in ${DETERMINISM_EVERY}; canary: 1 in ${CANARY_EVERY})\n`,
   );
   let seedsRun = 0;
   let simulatedUs = 0;
