@@ -7,7 +7,9 @@ import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import YAML from "yaml";
 import { parseShard, shardSeeds } from "../../../src/shell/cli/vopr-shard.ts";
+import { parseVoprArguments } from "../../../src/shell/cli/vopr-command.ts";
 import { runCli } from "../../support/run-cli.ts";
 
 const BATCH = ["vopr", "--seeds", "6", "--first", "30", "--mode", "safety", "--workload", "kv", "--jobs", "1", "--shrink-attempts", "0"];
@@ -74,6 +76,24 @@ describe("VOPR shards", { timeout: 180_000 }, () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  test("the Kubernetes Indexed Job runs one shard per completion index with flags the VOPR accepts", () => {
+    const manifest = YAML.parse(readFileSync(join(import.meta.dirname, "../../../deploy/vopr-indexed-job.yaml"), "utf8")) as {
+      kind: string;
+      spec: { completionMode: string; completions: number; template: { spec: { containers: Array<{ env: Array<{ name: string; value: string }>; args: string[] }> } } };
+    };
+    assert.equal(manifest.kind, "Job");
+    assert.equal(manifest.spec.completionMode, "Indexed");
+    const container = manifest.spec.template.spec.containers[0]!;
+    const env = Object.fromEntries(container.env.map((variable) => [variable.name, variable.value]));
+    assert.equal(Number(env.SHARDS), manifest.spec.completions, "SHARDS is the completion count");
+    const script = container.args[0]!;
+    assert.match(script, /--shard "\$JOB_COMPLETION_INDEX\/\$SHARDS"/);
+    assert.match(script, /--report "\/reports\/shard-\$JOB_COMPLETION_INDEX\.json"/);
+    // The script's flags, as the last pod would expand them, parse.
+    const parsed = parseVoprArguments({ seeds: env.SEEDS, first: "1", mode: "both", shrinkAttempts: "20", jobs: "2", runsDir: "/reports/runs-7", shard: `${manifest.spec.completions - 1}/${env.SHARDS}`, report: "/reports/shard-7.json", budget: "50m" });
+    assert.equal(parsed.seeds.length, Number(env.SEEDS) / manifest.spec.completions);
   });
 
   test("bad shard specs and flag combinations are one line and exit 2", async () => {
