@@ -1,7 +1,7 @@
 // `blixard vopr`: swarm fuzzing of the whole cluster (docs/SIMULATION.md, "VOPR"). Each seed draws
 // its own run (src/core/sim/swarm.ts); worker threads (vopr-worker.ts, one per core by default) run
 // the seeds, and the results are printed in seed order, so the report is the same for the same
-// flags whatever the threads' timing (apart from the progress lines' wall-clock figures). For each
+// flags whatever the threads' timing (apart from the wall-clock figures of the progress and throughput lines). For each
 // failure: the seed, the property and a one-line command that reruns exactly that run. Exit 1 on any
 // failure, 2 on bad input (one line, UsageError).
 
@@ -338,6 +338,9 @@ export async function runVoprCommand(parsed: ParsedVoprArguments, write: (text: 
   };
   const budgetLeft = (): boolean => parsed.budgetMs === undefined || performance.now() - startedMs < parsed.budgetMs;
   const pool = parsed.jobs === 1 ? undefined : Array.from({ length: parsed.jobs }, () => startWorker());
+  // A worker that exits between two guided rounds would never answer the next: runJobs checks this first.
+  const exited = new Set<Worker>();
+  for (const worker of pool ?? []) worker.once("exit", () => exited.add(worker));
   let started = 0;
   try {
     // Blind: one round of every seed. Guided: rounds of GUIDE_ROUND_SEEDS, each steered by the ones before it.
@@ -345,6 +348,8 @@ export async function runVoprCommand(parsed: ParsedVoprArguments, write: (text: 
     for (let first = 0; first < parsed.seeds.length && budgetLeft(); first += roundSeeds) {
       const round = parsed.seeds.slice(first, first + roundSeeds).map((seed) => jobOf(seed, guide?.steerFor(parseSeedText(seed)) ?? parsed.steer));
       let delivered = 0;
+      const gone = pool?.find((worker) => exited.has(worker));
+      if (gone !== undefined) throw new Error(`a VOPR worker exited between rounds, before seed ${round[0]!.seed}`);
       const ran = await runJobs(round, pool, budgetLeft, (report) => onReport(round[delivered++]!, report));
       assert(ran === delivered, "every started seed of the round was reported");
       started += ran;

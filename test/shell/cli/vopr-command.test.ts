@@ -8,11 +8,11 @@ import { seedFromNumber } from "../../../src/core/sim/seed.ts";
 import { runVoprJob, seedSelectedFor } from "../../../src/shell/cli/vopr-worker.ts";
 import { runCli } from "../../support/run-cli.ts";
 
-/** The report without the lines that carry wall-clock figures (progress: events/s, wall seconds). */
+/** The report without the lines that carry wall-clock figures (progress: events/s, wall seconds; throughput). */
 function deterministicPart(stdout: string): string {
   return stdout
     .split("\n")
-    .filter((line) => !line.startsWith("progress  "))
+    .filter((line) => !line.startsWith("progress  ") && !line.startsWith("throughput  "))
     .join("\n");
 }
 
