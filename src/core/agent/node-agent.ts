@@ -94,7 +94,11 @@ export class NodeAgent {
   private input(input: AgentInput): void {
     if (this.stopped) return;
     const clock = this.readClock();
+    const fencesBefore = this.reconciler.stats.fences;
+    const downsBefore = this.reconciler.stats.downs;
     const effects = this.reconciler.step(clock, input);
+    if (this.reconciler.stats.fences > fencesBefore) this.env.reached("agent/lease-expired-self-fence");
+    if (this.reconciler.stats.downs > downsBefore) this.env.reached("agent/learned-declared-down");
     if (this.reconciler.registerRefusal !== this.loggedRefusal) {
       this.loggedRefusal = this.reconciler.registerRefusal;
       this.env.log.error({ nodeId: this.env.nodeId, refusal: this.loggedRefusal }, "the cluster refuses this node's registration; it runs no VMs until that changes");

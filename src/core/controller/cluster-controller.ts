@@ -167,6 +167,8 @@ export class ClusterController {
       if (nowUs - seen.seenAtUs < waitUs) continue;
       this.declaring.add(node.id);
       this.stats.declaredDown += 1;
+      this.env.reached("controller/node-declared-down");
+      if ([...view.vmsOnNode(node.id)].length > 0) this.env.reached("controller/vm-evacuated");
       this.propose({ kind: "node-declare-down", nodeId: node.id, epoch: seen.epoch, renewedIndex: seen.renewedIndex }, () => this.declaring.delete(node.id));
     }
   }
@@ -203,6 +205,7 @@ export class ClusterController {
         const byVm = new Map<VmId, VmId[]>();
         for (const eviction of command.evictions) byVm.set(eviction.forVmId, [...(byVm.get(eviction.forVmId) ?? []), eviction.vmId]);
         for (const [forVmId, evictees] of byVm) this.awaitingEvictions.set(forVmId, evictees);
+        if (command.evictions.length > 0) this.env.reached("controller/placement-evicts");
       }
       this.propose(command, () => {
         outstanding -= 1;
@@ -230,6 +233,7 @@ export class ClusterController {
       if (moving || candidate === 0) continue;
       this.migrating.add(node.id);
       this.stats.migrationsProposed += 1;
+      this.env.reached("controller/vm-migrated-off-draining-node");
       this.propose({ kind: "vm-migrate", vmId: candidate, expectedGeneration: candidateGeneration, targetNodeId: 0 }, () => this.migrating.delete(node.id));
     }
   }
@@ -238,6 +242,7 @@ export class ClusterController {
     const envelope: CommandEnvelope = { stampUs: Math.floor(this.env.wall.nowMs()) * 1000, requestId: "", body };
     this.ports.submit(envelope, (outcome) => {
       if (outcome.status !== "ok") this.stats.proposalsFailed += 1;
+      if (outcome.status !== "ok") this.env.reached("controller/proposal-retried");
       settled();
     });
   }

@@ -9,6 +9,8 @@
 //
 // This file knows nothing of Raft: transports carry bytes on named channels, and each
 // channel's codec (src/core/wire) is the same in both worlds.
+
+import type { CoverageHook } from "./coverage-points.ts";
 //
 // Everything here is callback based and single threaded: a callback never runs
 // re-entrantly inside the call that scheduled it.
@@ -173,6 +175,8 @@ export interface Environment {
   readonly transport: Transport;
   readonly log: Logger;
   readonly failpoint: Failpoint;
+  /** Marks a named rare path as reached (src/core/env/coverage-points.ts): an observation, never an event. Production: noCoverage. */
+  readonly reached: CoverageHook;
 }
 
 /**

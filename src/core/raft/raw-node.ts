@@ -9,6 +9,7 @@ import { NO_ENTRIES, RaftLog } from "./log.ts";
 import { Membership } from "./membership.ts";
 import { hasQuorum } from "./quorum.ts";
 import { ReadOnly } from "./read-only.ts";
+import { noCoverage, type CoverageHook } from "../env/coverage-points.ts";
 import type { Progress } from "./tracker/progress.ts";
 import { ProgressTracker } from "./tracker/progress-tracker.ts";
 import type {
@@ -55,6 +56,7 @@ export class RawNode implements RaftCore {
   private readonly id: NodeId;
   private readonly config: RaftConfig;
   private readonly plantedBugs: ReadonlySet<PlantedBug>;
+  private readonly reached: CoverageHook;
 
   // Persistent state (HardState) and the log.
   private term: number;
@@ -109,6 +111,7 @@ export class RawNode implements RaftCore {
     this.id = config.id;
     this.config = config;
     this.plantedBugs = config.plantedBugs ?? NO_PLANTED_BUGS;
+    this.reached = config.reached ?? noCoverage;
     const snapshotIndex = recovered.snapshot?.metadata.index ?? 0;
     const snapshotTerm = recovered.snapshot?.metadata.term ?? 0;
     // Only the planted bug that skips truncation can leave a log whose terms decrease.
@@ -535,6 +538,7 @@ export class RawNode implements RaftCore {
     if (this.electionElapsed >= this.config.electionTicks) {
       this.electionElapsed = 0;
       if (this.config.checkQuorum && !this.quorumActive()) {
+        this.reached("raft/check-quorum-step-down");
         this.becomeFollower(this.term, 0);
         return;
       }
@@ -586,6 +590,7 @@ export class RawNode implements RaftCore {
         else this.becomeLeader();
         return true;
       case "lost":
+        this.reached("raft/election-lost");
         this.becomeFollower(this.term, 0);
         return true;
       case "pending":
@@ -601,6 +606,7 @@ export class RawNode implements RaftCore {
     let upToDate = this.log.isUpToDate(m.lastLogIndex, m.lastLogTerm);
     if (this.bug("vote-without-log-check")) upToDate = true;
     const granted = canVote && upToDate;
+    if (m.preVote && !granted) this.reached("raft/pre-vote-rejected");
     // A granted vote answers in the request's term; a pre-vote answer always carries the request's term.
     this.send({ type: "vote-response", from: this.id, to: m.from, term: m.preVote ? m.term : this.term, preVote: m.preVote, granted });
     if (granted && !m.preVote) {
@@ -620,7 +626,10 @@ export class RawNode implements RaftCore {
         // The leader lease (CheckQuorum): a follower that heard from a leader within the election
         // timeout ignores campaigns, unless the leader itself handed over with TimeoutNow.
         const inLease = this.config.checkQuorum && this.leaderId !== 0 && this.electionElapsed < this.config.electionTicks;
-        if (inLease && !m.leaderTransfer) return;
+        if (inLease && !m.leaderTransfer) {
+          this.reached("raft/campaign-ignored-in-lease");
+          return;
+        }
       }
       const keepsTerm = (m.type === "vote-request" && m.preVote) || (m.type === "vote-response" && m.preVote);
       if (!keepsTerm) {
@@ -669,6 +678,7 @@ export class RawNode implements RaftCore {
         // A leader cut off by PreVote/CheckQuorum would otherwise never learn of the newer
         // term (etcd-io/raft #8501): reply with ours, which makes it step down.
         if (this.config.checkQuorum || this.config.preVote) {
+          this.reached("raft/stale-leader-told-newer-term");
           this.send({ type: "append-response", from: this.id, term: this.term, to: m.from, success: false, index: 0, conflictTerm: 0, conflictIndex: 0, readContext: 0 });
         }
         return;
@@ -754,6 +764,7 @@ export class RawNode implements RaftCore {
         return;
       case "timeout-now":
         // The leader hands over: campaign at once, skipping pre-vote and the voters' lease.
+        this.reached("raft/leader-transfer-campaign");
         this.startElection({ skipPreVote: true, leaderTransfer: true });
         return;
       case "vote-response":
@@ -799,6 +810,7 @@ export class RawNode implements RaftCore {
     const prevTerm = this.log.termAt(m.prevLogIndex);
     if (prevTerm !== m.prevLogTerm) {
       // Paper 5.3: reject, with the dissertation's hint so the leader skips a whole term at once.
+      this.reached("raft/append-rejected-log-mismatch");
       if (prevTerm === undefined) {
         this.sendAppendResponse(m.from, false, m.prevLogIndex, 0, this.log.lastIndex() + 1);
       } else {
@@ -848,6 +860,7 @@ export class RawNode implements RaftCore {
         newEntries = newEntries.filter((entry) => entry.index > this.log.lastIndex());
       } else {
         assert(this.role !== "leader", "a leader never truncates its own log");
+        this.reached("raft/conflicting-entries-truncated");
         this.log.truncateFrom(conflictIndex);
         this.membership.truncatedFrom(conflictIndex);
       }
@@ -876,6 +889,7 @@ export class RawNode implements RaftCore {
       this.sendAppendResponse(m.from, true, index, 0, 0);
       return;
     }
+    this.reached("raft/snapshot-installed");
     this.log.restore(m.snapshot);
     this.membership.reset(index, confState);
     this.snapshot = m.snapshot;
@@ -1028,6 +1042,7 @@ export class RawNode implements RaftCore {
     const snapshot = this.snapshot;
     if (snapshot === undefined) return; // a joining node waits until this leader has compacted once
     assert(snapshot.metadata.index === this.log.snapshotIndex(), "the kept snapshot is not the log's base");
+    this.reached("raft/snapshot-sent");
     this.send({ type: "snapshot", from: this.id, term: this.term, to, snapshot });
     progress.becomeSnapshot(snapshot.metadata.index);
   }
@@ -1141,6 +1156,7 @@ export class RawNode implements RaftCore {
     const voters = this.membership.current().voters;
     // Round 0 (no round yet) is confirmed only by a quorum of the leader alone.
     const released = this.readOnly.release((round) => hasQuorum(voters, (id) => id === this.id || (round > 0 && this.readOnly.echoedRound(id) >= round)));
+    if (released.length > 0) this.reached("raft/read-index-answered");
     for (const read of released) this.readStates.push(read);
   }
 
@@ -1180,6 +1196,7 @@ export class RawNode implements RaftCore {
       // up-to-date voter (lowest id on ties) so the cluster need not wait an election timeout.
       this.broadcastAppend();
       const successor = this.tracker.mostUpToDateVoter((id) => this.membership.isVoter(id));
+      this.reached("raft/removed-leader-hands-over");
       if (successor.id !== 0 && successor.match === this.log.lastIndex()) this.send({ type: "timeout-now", from: this.id, term: this.term, to: successor.id });
       this.becomeFollower(this.term, 0);
     }

@@ -7,6 +7,8 @@
 // Ready, nobody mutates it (the simulator may deliver one message object to a
 // peer, or deliver it twice). Receivers copy what they keep if they must change it.
 
+import type { CoverageHook } from "../env/coverage-points.ts";
+
 /** A cluster member's identity: a positive safe integer, stable for the member's life. */
 export type NodeId = number;
 
@@ -268,6 +270,8 @@ export interface RaftConfig {
   readonly random: RandomSource;
   /** Test harness only: planted bugs to switch on. */
   readonly plantedBugs?: ReadonlySet<PlantedBug>;
+  /** Marks rare paths as reached (src/core/env/coverage-points.ts; the driver passes Environment.reached). Default: nothing. */
+  readonly reached?: CoverageHook;
 }
 
 /** Why a proposal, read or membership request was refused; an operating condition, not a crash. */

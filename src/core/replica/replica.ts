@@ -291,7 +291,7 @@ export class Replica<Result, Query, QueryResult> {
     // They also time the lease from when a ReadIndex round was asked for, so a round must start
     // at once rather than wait behind one in flight (shareReadRounds: false).
     const raft = this.leaseReadsOn ? { ...options.raft, strictLeaderLease: true, shareReadRounds: false } : options.raft;
-    this.core = new RawNode({ ...raft, id: env.nodeId, random: env.random, plantedBugs: options.plantedBugs }, recovered);
+    this.core = new RawNode({ ...raft, id: env.nodeId, random: env.random, plantedBugs: options.plantedBugs, reached: env.reached }, recovered);
     this.ticks = new TickSchedule(env, this.core, options.tickMs, this.onTicked);
     this.raftChannel = new RaftChannel(env, (message) => this.receive(message));
     // Exactly at each deadline (no minimum delay): a timed-out request is answered when its own timer would have fired.
@@ -638,6 +638,7 @@ export class Replica<Result, Query, QueryResult> {
     if (this.stopped) return;
     const ready = this.persistingReady;
     assert(ready !== undefined, "a persist completed with no Ready in flight");
+    if (error !== undefined && error.code === "no-space") this.env.reached("replica/persist-refused-no-space");
     if (error !== undefined && error.code === "no-space") return this.waitForSpace(ready, error);
     this.persistingReady = undefined;
     if (error !== undefined) return this.fail(error);
@@ -834,6 +835,7 @@ export class Replica<Result, Query, QueryResult> {
       if (this.stopped) return;
       if (error !== undefined && error.code === "no-space") {
         // Nothing changed on disk; the log just stays longer. Tried again after a retry delay at most.
+        this.env.reached("replica/snapshot-refused-no-space");
         this.persisting = false;
         this.snapshotRequested ||= requested;
         this.snapshotRetryAtUs = this.env.monotonic.nowUs() + this.diskRetryDelayMaxMs * 1000;

@@ -237,6 +237,7 @@ export class RequestPath {
     if (!this.env.transport.send("client", to, bytes)) {
       // Certainly never left: no route to the leader (its address is not known yet), or its queue is full.
       this.stats.forwardsNotSent += 1;
+      this.env.reached("request-path/forward-not-sent");
       return done(notApplied("forward-not-sent", to, `the request could not be sent to node ${to} (address not known yet, or its queue is full); retry`));
     }
     this.stats.forwarded += 1;
@@ -248,6 +249,7 @@ export class RequestPath {
   /** The outcome of a forward that may have left but got no answer: unknown (or, planted bug, not-applied). */
   private lostForward(forward: PendingForward, reason: "timeout" | "stopped", detail: string): RequestOutcome {
     if (this.bugs.has("forward-error-as-not-applied")) return notApplied("forward-not-sent", forward.to, detail);
+    this.env.reached("request-path/forward-outcome-unknown");
     return unknownOutcome(reason, `${detail}: it may or may not have been applied`);
   }
 

@@ -190,7 +190,7 @@ export class Cluster {
     node.current = incarnation;
     this.world.trace.event(number === 1 ? TRACE.started : TRACE.restart, id, number, 0);
     this.world.runOnHost(host, TRACE.restart, number, () => {
-      RaftStorage.open(host.disk, { nodeId: id, clusterId: CLUSTER_ID }, this.bootstrap, { plantedBugs: this.options.storagePlantedBugs }, (result) => {
+      RaftStorage.open(host.disk, { nodeId: id, clusterId: CLUSTER_ID }, this.bootstrap, { plantedBugs: this.options.storagePlantedBugs, reached: process.env.reached }, (result) => {
         if (!process.alive) return;
         if (result instanceof StorageError && result.code === "corrupt") {
           this.refuseToStart(node, result.message);

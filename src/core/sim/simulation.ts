@@ -34,6 +34,7 @@ import type { EventQueue } from "./event-queue.ts";
 import type { FaultKind, FaultProfile } from "./fault-profile.ts";
 import { validateFaultProfile } from "./fault-profile.ts";
 import { FailpointDriver, type FailpointCoverage, type FailpointProbabilities } from "./failpoint-driver.ts";
+import { CoverageCounter, type CoverageCount } from "./coverage-counter.ts";
 import { History, type HistoryEvent } from "./history.ts";
 import { checkLinearizability, vmRegistryChecked, type LinearizabilitySummary } from "./linearizability-check.ts";
 import { RegistryHistory } from "./registry-history.ts";
@@ -187,6 +188,8 @@ export interface SimulationResult {
   readonly droppedWithoutReceiver: Readonly<ChannelDropCounts>;
   /** Per failpoint, in name order: its probability, how often core code evaluated it, how often it fired. */
   readonly failpoints: readonly FailpointCoverage[];
+  /** Per coverage point (src/core/env/coverage-points.ts), in name order: how often the run reached it. */
+  readonly coverage: readonly CoverageCount[];
   readonly disk: SimDiskStats;
   /** Nodes that refused to start on a corrupt store (more than a minority, or one on a clean disk, is a failure: start-refusal-check.ts). */
   readonly refusedToStart: readonly StartRefusal[];
@@ -263,6 +266,7 @@ export class Simulation {
   private readonly corruption: CorruptionConsent;
   private readonly refusalCheck: StartRefusalCheck;
   private readonly failpoints: FailpointDriver;
+  private readonly coverage = new CoverageCounter();
   private readonly orchestrator: ResolvedSimOrchestrator | undefined;
   private readonly orchestratorMonitor: OrchestratorMonitor | undefined;
   private readonly orchestratorWorkload: OrchestratorWorkload | undefined;
@@ -311,6 +315,7 @@ export class Simulation {
         timersPerHostMax: this.limits.timersPerNodeMax,
         cpuEventUs: profile.cpuEventUs,
         failpoint: this.failpoints.failpoint,
+        reached: this.coverage.reached,
         mayCorrupt: (id, name, offset, length) => this.corruption.mayCorrupt(id, name, offset, length),
         traceLines: options.trace,
       },
@@ -533,6 +538,7 @@ export class Simulation {
       network: { ...this.world.network.stats },
       droppedWithoutReceiver: { ...this.world.droppedWithoutReceiver },
       failpoints: this.failpoints.coverage(),
+      coverage: this.coverage.coverage(),
       disk,
       refusedToStart: this.cluster.refusedToStart(),
       corruptibleNodes: this.corruption.tainted(),

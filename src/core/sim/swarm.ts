@@ -14,6 +14,7 @@ import { Prng } from "./prng.ts";
 import type { Seed } from "./seed.ts";
 import type { SimulationOptions } from "./simulation.ts";
 import { defaultWorkloadOptions, type WorkloadOptions } from "./workload.ts";
+import { SWARM_DIMENSIONS, type SwarmDimension, type SwarmDimensions, type SwarmSteer } from "./swarm-steer.ts";
 
 export const SWARM_WORKLOADS = ["kv", "orchestrator", "mixed"] as const;
 export type SwarmWorkload = (typeof SWARM_WORKLOADS)[number];
@@ -57,6 +58,8 @@ export interface SwarmRun {
   readonly clients: Partial<WorkloadOptions>;
   /** The fault families this seed switched on, in a fixed order (for reports and coverage of the draw itself). */
   readonly families: readonly string[];
+  /** Every on/off dimension's value as drawn, or as the steer forced it (swarm-steer.ts): what coverage guidance learns from. */
+  readonly dimensions: SwarmDimensions;
 }
 
 /** Parts per million in [0, maxPpm], as a probability. */
@@ -73,16 +76,20 @@ function range(prng: Prng, min: number, max: number, widthMax: number): readonly
  * One seed's run. `workload` fixes the workload family (--workload); undefined draws it too (kv half
  * the time, orchestrator and mixed a quarter each: the orchestrator's runs cost more events).
  */
-export function drawSwarmRun(seed: Seed, workload: SwarmWorkload | undefined): SwarmRun {
+export function drawSwarmRun(seed: Seed, workload: SwarmWorkload | undefined, steer: SwarmSteer = {}): SwarmRun {
   const prng = Prng.stream(seed, "swarm");
+  // A steered dimension is still drawn (the same draws, in the same order, as blind), then replaced.
+  const dimensions: Partial<Record<SwarmDimension, boolean>> = {};
+  const steered = (name: SwarmDimension, drawn: boolean): boolean => (dimensions[name] = steer[name] ?? drawn);
   const nodeCount = prng.intBetween(SWARM_NODE_COUNT_MIN, SWARM_NODE_COUNT_MAX);
   const faultyMs = prng.intBetween(SWARM_FAULTY_MS[0], SWARM_FAULTY_MS[1]);
-  const drawnWorkload = prng.pick(["kv", "kv", "orchestrator", "mixed"] as const);
+  const blindWorkload = prng.pick(["kv", "kv", "orchestrator", "mixed"] as const);
+  const drawnWorkload = steered("orchestrator", blindWorkload !== "kv") ? (blindWorkload === "kv" ? "mixed" : blindWorkload) : "kv";
   const chosen = workload ?? drawnWorkload;
   const durationMs = faultyMs + (chosen === "kv" ? SWARM_TAIL_MS_KV : SWARM_TAIL_MS_ORCHESTRATOR);
   const families: string[] = [];
-  const on = (name: string, probability: number): boolean => {
-    const enabled = prng.chance(probability);
+  const on = (name: SwarmDimension, probability: number): boolean => {
+    const enabled = steered(name, prng.chance(probability));
     if (enabled) families.push(name);
     return enabled;
   };
@@ -172,6 +179,7 @@ export function drawSwarmRun(seed: Seed, workload: SwarmWorkload | undefined): S
   };
   validateFaultProfile(profile);
 
+  const snapshotInterval = (drawn: number): number => (steered("snapshot-often", drawn === 20) ? 20 : drawn === 20 ? 100 : drawn);
   const electionTicks = prng.intBetween(5, 20);
   const replica: NonNullable<SimulationOptions["replica"]> = {
     tickMs,
@@ -179,14 +187,14 @@ export function drawSwarmRun(seed: Seed, workload: SwarmWorkload | undefined): S
       ...defaultRaftTuning,
       electionTicks,
       heartbeatTicks: prng.intBetween(1, Math.max(1, Math.floor(electionTicks / 3))),
-      preVote: prng.chance(0.5),
-      checkQuorum: prng.chance(0.5),
+      preVote: steered("pre-vote", prng.chance(0.5)),
+      checkQuorum: steered("check-quorum", prng.chance(0.5)),
       maxInflightMessages: prng.pick([1, 4, 64, 256]),
       maxMessageBytes: profile.raftMaxMessageBytes === 0 ? defaultRaftTuning.maxMessageBytes : profile.raftMaxMessageBytes,
     },
-    snapshotEveryEntries: prng.pick([20, 100, 500, 2_000]),
+    snapshotEveryEntries: snapshotInterval(prng.pick([20, 100, 500, 2_000])),
   };
-  const readHeavy = prng.chance(0.3);
+  const readHeavy = steered("read-heavy", prng.chance(0.3));
   const clients: Partial<WorkloadOptions> = {
     clientCount: prng.intBetween(2, 8),
     keyCount: prng.intBetween(1, 6),
@@ -198,7 +206,9 @@ export function drawSwarmRun(seed: Seed, workload: SwarmWorkload | undefined): S
   const transactionWeight = prng.chance(0.5) ? prng.intBetween(1, 6) : 0;
   assert(nodeCount >= SWARM_NODE_COUNT_MIN && nodeCount <= SWARM_NODE_COUNT_MAX, "cluster size within the swarm's range");
   assert(profile.healAtFraction < 1, "every swarm run heals, so liveness can be judged");
-  return { nodeCount, durationMs, faultyMs, workload: chosen, profile, replica, clients: { ...defaultWorkloadOptions, ...clients, mix: { ...clients.mix!, txn: transactionWeight } }, families };
+  for (const name of SWARM_DIMENSIONS) assert(dimensions[name] !== undefined, () => `dimension ${name} was drawn`);
+  if (workload !== undefined) dimensions.orchestrator = workload !== "kv";
+  return { nodeCount, durationMs, faultyMs, workload: chosen, profile, replica, clients: { ...defaultWorkloadOptions, ...clients, mix: { ...clients.mix!, txn: transactionWeight } }, families, dimensions: dimensions as SwarmDimensions };
 }
 
 /** runSimulation's options for a drawn run (planted bugs and the reproduction command are the caller's). */

@@ -23,6 +23,7 @@
 import { assert } from "../assert.ts";
 import type { ChannelName, EndpointId, Environment, Failpoint, Logger, ReceiveVerdict } from "../env/environment.ts";
 import { CHANNEL_NAMES, silentLogger } from "../env/environment.ts";
+import type { CoverageHook } from "../env/coverage-points.ts";
 import type { NodeId } from "../raft/types.ts";
 import { CHANNEL_TAGS } from "../wire/channel-frame.ts";
 import { EventQueue, type EventTarget } from "./event-queue.ts";
@@ -87,6 +88,8 @@ export interface WorldOptions {
   readonly cpuEventUs: number;
   /** Every host process's Environment.failpoint (the run's driver, or noFailpoints). */
   readonly failpoint: Failpoint;
+  /** Every host process's Environment.reached (the run's coverage counter, or noCoverage). */
+  readonly reached: CoverageHook;
   /** The corruption consent: may these bytes of this host's disk be corrupted? */
   readonly mayCorrupt: (hostId: NodeId, name: string, offset: number, length: number) => boolean;
   /** Receives one line per event when set (--trace). */
@@ -131,6 +134,7 @@ export class World implements HostWorld {
   private readonly timersPerHostMax: number;
   private readonly cpuEventUs: number;
   private readonly failpoint: Failpoint;
+  private readonly reached: CoverageHook;
   private readonly hooks: WorldHooks;
   private readonly clientReceivers = new Map<ChannelName, ClientEndpointReceiver>();
 
@@ -141,6 +145,7 @@ export class World implements HostWorld {
     assert(Number.isSafeInteger(options.cpuEventUs) && options.cpuEventUs >= 0, "event cost must be a non-negative integer");
     this.cpuEventUs = options.cpuEventUs;
     this.failpoint = options.failpoint;
+    this.reached = options.reached;
     const profile = options.profile;
     const seed = options.seed;
     this.queue = new EventQueue(options.eventQueueMax);
@@ -254,6 +259,7 @@ export class World implements HostWorld {
       },
       log: silentLogger as Logger,
       failpoint: this.failpoint,
+      reached: this.reached,
     };
     process = { host, number, timers, env, alive: true, raftReceiver: undefined, receivers: new Map() };
     host.process = process;

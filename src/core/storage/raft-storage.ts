@@ -25,6 +25,7 @@
 import { AssertionFailure, assert } from "../assert.ts";
 import { DiskError } from "../env/environment.ts";
 import type { Disk } from "../env/environment.ts";
+import type { CoverageHook } from "../env/coverage-points.ts";
 import type { ConfState, Entry, HardState, NodeId, RecoveredState, Snapshot } from "../raft/types.ts";
 import { HARD_STATE_FILE, IDENTITY_FILE, TEMPORARY_SUFFIX, parseSegmentFileName, parseSnapshotFileName, segmentFileName, snapshotFileName } from "./file-names.ts";
 import {
@@ -87,6 +88,8 @@ export interface StorageOptions {
   readonly syncPoints?: SyncPointMode;
   /** Test harness only (docs/PLANTED-BUGS.md): storage bugs to switch on. Never set in production. */
   readonly plantedBugs?: ReadonlySet<StoragePlantedBug>;
+  /** Marks rare paths of opening as reached (src/core/env/coverage-points.ts: Environment.reached). Default: nothing. */
+  readonly reached?: CoverageHook;
 }
 
 export type SyncPointMode = "riding" | "strict" | "off";
@@ -225,7 +228,9 @@ export class RaftStorage {
     assert(identity.clusterId.length > 0 && new TextEncoder().encode(identity.clusterId).length <= CLUSTER_ID_MAX_BYTES, "cluster id must be 1 to 256 bytes");
     const resolved = resolveOptions(options);
     const recovery = recover(disk, identity, { plantedBugs: resolved.plantedBugs });
+    if (recovery instanceof StorageError && recovery.code === "corrupt") options.reached?.("storage/corrupt-store-detected");
     if (recovery instanceof StorageError) return done(recovery);
+    if (recovery.truncations.length > 0) options.reached?.("storage/torn-tail-repaired");
     const stored = recovery.identity;
     const recovered: RecoveredState = {
       hardState: { term: recovery.storedHardState.term, vote: recovery.storedHardState.vote, commit: recovery.commit },

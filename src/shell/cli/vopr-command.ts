@@ -1,29 +1,44 @@
 // `blixard vopr`: swarm fuzzing of the whole cluster (docs/SIMULATION.md, "VOPR"). Each seed draws
 // its own run (src/core/sim/swarm.ts); worker threads (vopr-worker.ts, one per core by default) run
 // the seeds, and the results are printed in seed order, so the report is the same for the same
-// flags whatever the threads' timing (apart from the progress lines' wall-clock figures). For each
+// flags whatever the threads' timing (apart from the wall-clock figures of the progress and throughput lines). For each
 // failure: the seed, the property and a one-line command that reruns exactly that run. Exit 1 on any
 // failure, 2 on bad input (one line, UsageError).
 
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { createRequire } from "node:module";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { Worker } from "node:worker_threads";
 import type { Command } from "commander";
 import { assert } from "../../core/assert.ts";
-import { isSeed, parseSeed, seedFromBigInt } from "../../core/sim/seed.ts";
+import { isSeed, parseSeed, seedFromBigInt, type Seed } from "../../core/sim/seed.ts";
 import { SWARM_WORKLOADS, type SwarmWorkload } from "../../core/sim/swarm.ts";
 import { parseDurationMs } from "./sim-command.ts";
 import { UsageError } from "./usage-error.ts";
 import { parseVoprReplayArguments, runVoprReplay, saveShrunkRun } from "./vopr-replay.ts";
 import { SHRINK_ATTEMPTS_MAX } from "../../core/sim/shrink.ts";
 import { CANARY_EVERY, DETERMINISM_EVERY, runVoprJobReported, VOPR_MODES, VOPR_PLANT_NAMES, type VoprJob, type VoprMode, type VoprSeedReport } from "./vopr-worker.ts";
+import { CoverageGuide } from "../../core/sim/coverage-guide.ts";
+import { formatSwarmSteer, isSwarmSteerError, parseSwarmSteer, type SwarmSteer } from "../../core/sim/swarm-steer.ts";
+import { CoverageTally } from "./vopr-coverage.ts";
+import { isCoveragePointName } from "../../core/env/coverage-points.ts";
+import { parseShard, shardSeeds, type VoprShard } from "./vopr-shard.ts";
+import { batchSeedRange, sourceCommit, throughputLine, writeReportFile, type VoprBatchOptions } from "./vopr-report-file.ts";
+import { registerVoprMergeCommand } from "./vopr-merge.ts";
+
+/**
+ * Guided batches run in rounds of this many seeds: a round's steers come from the rounds before it,
+ * in seed order, so the batch is the same whatever the thread count (at the cost of a wait per round).
+ */
+export const GUIDE_ROUND_SEEDS = 8;
 
 export const VOPR_SEEDS_MAX = 1_000_000;
 export const VOPR_JOBS_MAX = 64;
 /** Enough for ddmin over a swarm run's faults and every dimension's counts, a few seconds to a minute of runs. */
 export const VOPR_SHRINK_ATTEMPTS_DEFAULT = 100;
+/** Wall time one failing seed's shrinking may take, by default. */
+export const VOPR_SHRINK_TIME_DEFAULT = "2m";
 /** A progress line at least this often (wall time) while seeds finish, and one at the end. */
 const PROGRESS_INTERVAL_MS = 5_000;
 const UINT64_MAX = (1n << 64n) - 1n;
@@ -38,10 +53,16 @@ export interface VoprCommandOptions {
   plant?: string;
   jobs?: string;
   shrinkAttempts: string;
-  shrinkTime: string;
+  shrinkTime?: string;
   runsDir: string;
   replay?: string;
   timeline?: string;
+  coverage?: string;
+  guided?: boolean;
+  steer?: string;
+  shard?: string;
+  report?: string;
+  time?: string;
 }
 
 export interface ParsedVoprArguments {
@@ -58,6 +79,18 @@ export interface ParsedVoprArguments {
   readonly shrinkTimeMs: number;
   /** Where shrunk runs' files are written. */
   readonly runsDir: string;
+  /** Where the coverage report is written as JSON (--coverage), if anywhere. */
+  readonly coverageFile: string | undefined;
+  /** Coverage-guided swarm: later seeds' draws are steered toward points reached rarely or never. */
+  readonly guided: boolean;
+  /** --steer with --seed: the forced draws of one steered run, to reproduce it. */
+  readonly steer: SwarmSteer | undefined;
+  /** --shard I/N: `seeds` is this shard's part of the batch. */
+  readonly shard: VoprShard | undefined;
+  /** The batch before sharding, as a report file names it (every shard's is the same). */
+  readonly batch: VoprBatchOptions;
+  /** Where the batch report is written as JSON (--report), for `blixard vopr merge`. */
+  readonly reportFile: string | undefined;
 }
 
 function nonNegativeInteger(flag: string, text: string, max: number): number {
@@ -74,12 +107,15 @@ function positiveInteger(flag: string, text: string, max: number): number {
 export function parseVoprArguments(options: VoprCommandOptions): ParsedVoprArguments {
   if (options.seed !== undefined && options.seeds !== undefined) throw new UsageError("--seed and --seeds: give one (a single seed, or a batch)");
   let seeds: string[];
+  if (options.time !== undefined && options.budget !== undefined) throw new UsageError("--time and --budget: give one (--time runs seeds until that wall time; --budget cuts a batch of --seeds)");
+  if (options.time !== undefined && options.seed !== undefined) throw new UsageError("--time: not with --seed (it runs as many seeds as fit)");
+  if (options.shard !== undefined && options.seed !== undefined) throw new UsageError("--shard: not with --seed (it splits a batch of --seeds)");
   if (options.seed !== undefined) {
     const parsed = parseSeed(options.seed);
     if (!isSeed(parsed)) throw new UsageError(`--seed: ${parsed.error}`);
     seeds = [parsed.text];
   } else {
-    const count = positiveInteger("--seeds", options.seeds ?? "16", VOPR_SEEDS_MAX);
+    const count = positiveInteger("--seeds", options.seeds ?? (options.time !== undefined ? String(VOPR_SEEDS_MAX) : "16"), VOPR_SEEDS_MAX);
     if (!/^\d+$/.test(options.first.trim())) throw new UsageError(`--first: "${options.first}" is not a 64-bit unsigned decimal integer`);
     const first = BigInt(options.first.trim());
     if (first + BigInt(count) - 1n > UINT64_MAX) throw new UsageError(`--first: ${options.first} plus ${count} seeds exceeds 2^64-1`);
@@ -88,9 +124,11 @@ export function parseVoprArguments(options: VoprCommandOptions): ParsedVoprArgum
   }
   if (!(VOPR_MODES as readonly string[]).includes(options.mode)) throw new UsageError(`--mode: unknown mode "${options.mode}" (one of: ${VOPR_MODES.join(", ")})`);
   let budgetMs: number | undefined;
-  if (options.budget !== undefined) {
-    budgetMs = parseDurationMs(options.budget);
-    if (budgetMs === undefined || budgetMs <= 0) throw new UsageError(`--budget: "${options.budget}" is not a positive duration (examples: 30s, 10m)`);
+  const budgetFlag = options.time !== undefined ? "--time" : "--budget";
+  const budgetText = options.time ?? options.budget;
+  if (budgetText !== undefined) {
+    budgetMs = parseDurationMs(budgetText);
+    if (budgetMs === undefined || budgetMs <= 0) throw new UsageError(`${budgetFlag}: "${budgetText}" is not a positive duration (examples: 30s, 10m)`);
   }
   if (options.workload !== undefined && !(SWARM_WORKLOADS as readonly string[]).includes(options.workload)) {
     throw new UsageError(`--workload: unknown workload "${options.workload}" (one of: ${SWARM_WORKLOADS.join(", ")})`);
@@ -99,15 +137,56 @@ export function parseVoprArguments(options: VoprCommandOptions): ParsedVoprArgum
   const jobs = options.jobs === undefined ? Math.min(availableParallelism(), VOPR_JOBS_MAX) : positiveInteger("--jobs", options.jobs, VOPR_JOBS_MAX);
   if (options.timeline !== undefined) throw new UsageError("--timeline: only with --replay FILE");
   const shrinkAttempts = nonNegativeInteger("--shrink-attempts", options.shrinkAttempts, SHRINK_ATTEMPTS_MAX);
-  const shrinkTimeMs = parseDurationMs(options.shrinkTime);
-  if (shrinkTimeMs === undefined || shrinkTimeMs <= 0) throw new UsageError(`--shrink-time: "${options.shrinkTime}" is not a positive duration (examples: 30s, 5m)`);
+  const shrinkTime = options.shrinkTime ?? VOPR_SHRINK_TIME_DEFAULT;
+  const shrinkTimeMs = parseDurationMs(shrinkTime);
+  if (shrinkTimeMs === undefined || shrinkTimeMs <= 0) throw new UsageError(`--shrink-time: "${shrinkTime}" is not a positive duration (examples: 30s, 5m)`);
   if (options.runsDir.trim() === "") throw new UsageError("--runs-dir: empty");
-  return { seeds, mode: options.mode as VoprMode, budgetMs, workload: options.workload as SwarmWorkload | undefined, plant: options.plant, jobs: Math.min(jobs, seeds.length), shrinkAttempts, shrinkTimeMs, runsDir: options.runsDir };
+  if (options.coverage !== undefined && options.coverage.trim() === "") throw new UsageError("--coverage: empty file name");
+  let steer: SwarmSteer | undefined;
+  if (options.steer !== undefined) {
+    if (options.seed === undefined) throw new UsageError("--steer: only with --seed (it reproduces one steered run)");
+    if (options.guided === true) throw new UsageError("--steer and --guided: give one (a steered seed, or a guided batch)");
+    const parsed = parseSwarmSteer(options.steer);
+    if (isSwarmSteerError(parsed)) throw new UsageError(`--steer: ${parsed.error}`);
+    steer = parsed;
+  }
+  if (options.report !== undefined && options.report.trim() === "") throw new UsageError("--report: empty file name");
+  const batch: VoprBatchOptions = {
+    mode: options.mode,
+    workload: options.workload ?? null,
+    plant: options.plant ?? null,
+    guided: options.guided === true,
+    first: seeds[0]!,
+    seeds: seeds.length,
+    budgetMs: budgetMs ?? null,
+  };
+  const shard = options.shard === undefined ? undefined : parseShard(options.shard);
+  if (shard !== undefined) {
+    seeds = shardSeeds(seeds, shard);
+    if (seeds.length === 0) throw new UsageError(`--shard: ${shard.index}/${shard.count} holds no seed of a batch of ${batch.seeds} (use at most ${batch.seeds} shards)`);
+  }
+  return {
+    seeds,
+    shard,
+    batch,
+    reportFile: options.report,
+    mode: options.mode as VoprMode,
+    budgetMs,
+    workload: options.workload as SwarmWorkload | undefined,
+    plant: options.plant,
+    jobs: Math.min(jobs, seeds.length),
+    shrinkAttempts,
+    shrinkTimeMs,
+    runsDir: options.runsDir,
+    coverageFile: options.coverage,
+    guided: options.guided === true,
+    steer,
+  };
 }
 
 export function registerVoprCommand(program: Command): void {
-  program
-    .command("vopr")
+  const vopr = program.command("vopr");
+  vopr
     .description("swarm-test the whole cluster: many simulations, each seed drawing its own cluster, faults and tuning, checked for safety and liveness")
     .option("--seed <seed>", "run this one seed (64-bit unsigned integer or 40-hex-digit commit hash)")
     .option("--seeds <n>", "run n seeds, --first, --first + 1, ... (default 16)")
@@ -118,18 +197,25 @@ export function registerVoprCommand(program: Command): void {
     .option("--plant <bug>", "switch on a planted bug in every run (docs/PLANTED-BUGS.md), to see it caught")
     .option("--jobs <n>", "worker threads (default: one per core)")
     .option("--shrink-attempts <n>", `runs spent shrinking each failing seed (0: no shrinking; at most ${SHRINK_ATTEMPTS_MAX})`, String(VOPR_SHRINK_ATTEMPTS_DEFAULT))
-    .option("--shrink-time <duration>", "wall time spent shrinking each failing seed, at most (the smallest run found by then is reported)", "2m")
+    .option("--shrink-time <duration>", "wall time spent shrinking each failing seed, at most (the smallest run found by then is reported)", VOPR_SHRINK_TIME_DEFAULT)
     .option("--runs-dir <dir>", "where the shrunk runs' files are written", "vopr-runs")
     .option("--replay <file>", "replay one run file (a shrunk run's, printed with its failure) instead of drawing seeds")
     .option("--timeline <file>", "with --replay: write the run as a self-contained HTML timeline")
+    .option("--coverage <file>", "write the batch's coverage report (points reached, how often, and never) as JSON")
+    .option("--guided", "coverage-guided swarm: steer later seeds' draws toward coverage points reached rarely or never")
+    .option("--steer <draws>", "with --seed: force these draws (dimension=0|1,...), as a guided batch printed for a steered seed")
+    .option("--shard <I/N>", "run shard I of N of the batch (0 <= I < N: the seeds at positions I, I+N, ...), e.g. a Kubernetes Indexed Job's index")
+    .option("--report <file>", "write the batch report as JSON, for blixard vopr merge")
+    .option("--time <duration>", "run seeds (from --first up) until this wall time is spent (10m, 1h): npm run vopr:long")
     .addHelpText(
       "after",
-      "\nExamples:\n  blixard vopr --seeds 100 --budget 2m\n  blixard vopr --seed 7 --mode liveness --jobs 1\n  blixard vopr --seeds 8 --plant cas-without-compare\n  blixard vopr --replay vopr-runs/seed-1-shrunk.json\n",
+      "\nExamples:\n  blixard vopr --seeds 100 --budget 2m\n  blixard vopr --seed 7 --mode liveness --jobs 1\n  blixard vopr --seeds 8 --plant cas-without-compare\n  blixard vopr --seeds 64 --guided --coverage coverage.json\n  blixard vopr --seeds 1000 --shard 0/4 --report shard-0.json\n  blixard vopr merge shard-*.json\n  blixard vopr --replay vopr-runs/seed-1-shrunk.json\n",
     )
     .action(async (options: VoprCommandOptions) => {
       const write = (text: string): void => void process.stdout.write(text);
       process.exitCode = options.replay !== undefined ? runVoprReplay(parseVoprReplayArguments(options), write) : await runVoprCommand(parseVoprArguments(options), write);
     });
+  registerVoprMergeCommand(vopr);
 }
 
 /** Where the worker's source is: beside this file from src/, or the source of the bundle's chunk (dist/ runs src/'s worker through tsx). */
@@ -149,8 +235,11 @@ function startWorker(): Worker {
   return new Worker(bootstrap, { eval: true, workerData: { vopr: true } });
 }
 
-/** Runs the jobs on `jobs` threads (in this thread when 1), calling back in seed order; resolves when every started job is done. */
-async function runJobs(jobs: readonly VoprJob[], threads: number, budgetMs: number | undefined, startedMs: number, done: (report: VoprSeedReport) => void): Promise<number> {
+/**
+ * Runs the jobs on the pool's threads (in this thread when there is no pool), calling back in seed
+ * order; resolves with how many started (the budget stops new ones) once every started job is done.
+ */
+async function runJobs(jobs: readonly VoprJob[], pool: readonly Worker[] | undefined, budgetLeft: () => boolean, done: (report: VoprSeedReport) => void): Promise<number> {
   // Reports that arrived ahead of an earlier seed's, held until it arrives (at most one per thread and the ones after it).
   const waiting = new Map<number, VoprSeedReport>();
   let next = 0;
@@ -163,8 +252,7 @@ async function runJobs(jobs: readonly VoprJob[], threads: number, budgetMs: numb
       done(ready);
     }
   };
-  const budgetLeft = (): boolean => budgetMs === undefined || performance.now() - startedMs < budgetMs;
-  if (threads === 1) {
+  if (pool === undefined) {
     while (next < jobs.length && budgetLeft()) {
       const index = next++;
       deliver(index, runVoprJobReported(jobs[index]!));
@@ -173,65 +261,80 @@ async function runJobs(jobs: readonly VoprJob[], threads: number, budgetMs: numb
     }
     return next;
   }
-  assert(threads >= 2 && threads <= VOPR_JOBS_MAX, "a thread count within its bound");
-  const workers = Array.from({ length: threads }, () => startWorker());
-  try {
-    await Promise.all(
-      workers.map(
-        (worker) =>
-          new Promise<void>((resolve, reject) => {
-            let current = -1;
-            const feed = (): void => {
-              if (next < jobs.length && budgetLeft()) {
-                current = next++;
-                worker.postMessage(jobs[current]);
-              } else resolve();
-            };
-            worker.on("message", (report: VoprSeedReport) => {
-              const index = current;
-              current = -1;
-              deliver(index, report);
-              feed();
-            });
-            worker.once("error", reject);
-            worker.once("exit", (code) => (current >= 0 ? reject(new Error(`a VOPR worker exited (code ${code}) during seed ${jobs[current]!.seed}`)) : resolve()));
+  assert(pool.length >= 2 && pool.length <= VOPR_JOBS_MAX, "a thread count within its bound");
+  await Promise.all(
+    pool.map(
+      (worker) =>
+        new Promise<void>((resolve, reject) => {
+          let current = -1;
+          const onMessage = (report: VoprSeedReport): void => {
+            const index = current;
+            current = -1;
+            deliver(index, report);
             feed();
-          }),
-      ),
-    );
-  } finally {
-    await Promise.all(workers.map((worker) => worker.terminate()));
-  }
+          };
+          const onExit = (code: number): void => (current >= 0 ? reject(new Error(`a VOPR worker exited (code ${code}) during seed ${jobs[current]!.seed}`)) : resolve());
+          const feed = (): void => {
+            if (next < jobs.length && budgetLeft()) {
+              current = next++;
+              worker.postMessage(jobs[current]);
+              return;
+            }
+            // This round is done for this worker: it stays in the pool for the next one.
+            worker.off("message", onMessage);
+            worker.off("error", reject);
+            worker.off("exit", onExit);
+            resolve();
+          };
+          worker.on("message", onMessage);
+          worker.once("error", reject);
+          worker.once("exit", onExit);
+          feed();
+        }),
+    ),
+  );
   assert(printed === next && waiting.size === 0, "every started seed was delivered in order");
   return next;
 }
 
 /** Runs the batch and prints its report; returns the exit code (0 clean, 1 any failure). */
 export async function runVoprCommand(parsed: ParsedVoprArguments, write: (text: string) => void): Promise<number> {
-  const jobs: VoprJob[] = parsed.seeds.map((seed) => ({ seed, mode: parsed.mode, workload: parsed.workload, plant: parsed.plant, shrinkAttempts: parsed.shrinkAttempts, shrinkTimeMs: parsed.shrinkTimeMs }));
+  const jobOf = (seed: string, steer: SwarmSteer | undefined): VoprJob => ({
+    seed,
+    mode: parsed.mode,
+    workload: parsed.workload,
+    plant: parsed.plant,
+    shrinkAttempts: parsed.shrinkAttempts,
+    shrinkTimeMs: parsed.shrinkTimeMs,
+    ...(steer === undefined || formatSwarmSteer(steer) === "" ? {} : { steer }),
+  });
   const startedMs = performance.now();
   write(
-    `blixard vopr  mode ${parsed.mode}  seeds ${parsed.seeds.length === 1 ? parsed.seeds[0] : `${parsed.seeds[0]}..${parsed.seeds[parsed.seeds.length - 1]}`}  workload ${parsed.workload ?? "drawn per seed"}${
+    `blixard vopr  mode ${parsed.mode}  seeds ${parsed.shard === undefined ? (parsed.seeds.length === 1 ? parsed.seeds[0] : `${parsed.seeds[0]}..${parsed.seeds[parsed.seeds.length - 1]}`) : batchSeedRange(parsed.batch)}  workload ${parsed.workload ?? "drawn per seed"}${
       parsed.plant === undefined ? "" : `  planted bug ${parsed.plant}`
-    }  (determinism self-check: 1 seed in ${DETERMINISM_EVERY}; canary: 1 in ${CANARY_EVERY})\n`,
+    }${parsed.shard === undefined ? "" : `  shard ${parsed.shard.index}/${parsed.shard.count} (positions ${parsed.shard.index}, ${parsed.shard.index + parsed.shard.count}, ...: ${parsed.seeds.length} of ${parsed.batch.seeds} seeds)`}${parsed.guided ? `  guided (rounds of ${GUIDE_ROUND_SEEDS} seeds)` : ""}${parsed.steer === undefined ? "" : `  steer ${formatSwarmSteer(parsed.steer) || "none"}`}  (determinism self-check: 1 seed in ${DETERMINISM_EVERY}; canary: 1 in ${CANARY_EVERY})\n`,
   );
   let seedsRun = 0;
   let simulatedUs = 0;
   let events = 0;
   let excluded = 0;
   const failures: Array<{ report: VoprSeedReport; property: string; message: string; atS: number }> = [];
+  const tally = new CoverageTally();
+  const guide = parsed.guided ? new CoverageGuide() : undefined;
   let lastProgressMs = startedMs;
   let progressCurrent = false;
   const progress = (): string => {
     const wallS = Math.max(performance.now() - startedMs, 1) / 1000;
-    return `progress  ${seedsRun} seeds run, ${(simulatedUs / 3.6e9).toFixed(3)} simulated hours, ${failures.length} failures, ${Math.round(events / wallS)} events/s (${wallS.toFixed(1)} s wall, ${parsed.jobs} threads)\n`;
+    return `progress  ${seedsRun} seeds run, ${(simulatedUs / 3.6e9).toFixed(3)} simulated hours, ${failures.length} failures, ${tally.progress()}, ${Math.round(events / wallS)} events/s (${wallS.toFixed(1)} s wall, ${parsed.jobs} threads)\n`;
   };
-  const started = await runJobs(jobs, parsed.jobs, parsed.budgetMs, startedMs, (report) => {
+  const onReport = (job: VoprJob, report: VoprSeedReport): void => {
     seedsRun += 1;
     simulatedUs += report.simulatedUs;
     events += report.events;
     if (report.excluded !== undefined && parsed.mode !== "safety") excluded += 1;
-    write(`${report.line}\n`);
+    tally.add(report.coverage);
+    if (guide !== undefined && report.dimensions !== undefined) guide.record(report.dimensions, new Set(Object.keys(report.coverage).filter(isCoveragePointName)));
+    write(`${report.line}${job.steer === undefined ? "" : `  steer ${formatSwarmSteer(job.steer)}`}\n`);
     for (const failure of report.failures) {
       failures.push({ report, ...failure });
       write(`FAILURE  seed ${report.seed}  ${failure.property}: ${failure.message} (at ${failure.atS.toFixed(6)} s simulated)\n  reproduce  ${report.reproduce}\n`);
@@ -243,11 +346,83 @@ export async function runVoprCommand(parsed: ParsedVoprArguments, write: (text: 
       write(progress());
       progressCurrent = true;
     }
-  });
+  };
+  const budgetLeft = (): boolean => parsed.budgetMs === undefined || performance.now() - startedMs < parsed.budgetMs;
+  const pool = parsed.jobs === 1 ? undefined : Array.from({ length: parsed.jobs }, () => startWorker());
+  // A worker that exits between two guided rounds would never answer the next: runJobs checks this first.
+  const exited = new Set<Worker>();
+  for (const worker of pool ?? []) worker.once("exit", () => exited.add(worker));
+  let started = 0;
+  try {
+    // Blind: one round of every seed. Guided: rounds of GUIDE_ROUND_SEEDS, each steered by the ones before it.
+    const roundSeeds = guide === undefined ? parsed.seeds.length : GUIDE_ROUND_SEEDS;
+    for (let first = 0; first < parsed.seeds.length && budgetLeft(); first += roundSeeds) {
+      const round = parsed.seeds.slice(first, first + roundSeeds).map((seed) => jobOf(seed, guide?.steerFor(parseSeedText(seed)) ?? parsed.steer));
+      let delivered = 0;
+      const gone = pool?.find((worker) => exited.has(worker));
+      if (gone !== undefined) throw new Error(`a VOPR worker exited between rounds, before seed ${round[0]!.seed}`);
+      const ran = await runJobs(round, pool, budgetLeft, (report) => onReport(round[delivered++]!, report));
+      assert(ran === delivered, "every started seed of the round was reported");
+      started += ran;
+      if (ran < round.length) break;
+    }
+  } finally {
+    if (pool !== undefined) await Promise.all(pool.map((worker) => worker.terminate()));
+  }
   assert(started === seedsRun, "every started seed was reported");
   if (!progressCurrent) write(progress());
-  const cut = started < jobs.length ? `; the budget stopped the batch after ${started} of ${jobs.length} seeds` : "";
+  for (const line of tally.lines()) write(`${line}\n`);
+  if (parsed.coverageFile !== undefined) {
+    writeCoverageFile(parsed.coverageFile, tally, parsed, seedsRun);
+    write(`coverage report written to ${parsed.coverageFile}\n`);
+  }
+  const wallMs = performance.now() - startedMs;
+  write(`${throughputLine(simulatedUs, wallMs, wallMs * parsed.jobs, `${parsed.jobs} thread${parsed.jobs === 1 ? "" : "s"}`)}\n`);
+  if (parsed.reportFile !== undefined) {
+    writeReportFile(parsed.reportFile, {
+      kind: "blixard-vopr-report",
+      version: 1,
+      commit: sourceCommit(),
+      batch: parsed.batch,
+      shard: parsed.shard ?? { index: 0, count: 1 },
+      seedsPlanned: parsed.seeds.length,
+      seedsRun,
+      simulatedUs,
+      events,
+      wallMs: Math.round(wallMs),
+      threads: parsed.jobs,
+      excluded,
+      failures: failures.map((failure) => ({ seed: failure.report.seed, property: failure.property, message: failure.message, reproduce: failure.report.reproduce })),
+      coverage: tally.summary(),
+    });
+    write(`batch report written to ${parsed.reportFile}\n`);
+  }
+  const cut = started < parsed.seeds.length ? `; the budget stopped the batch after ${started} of ${parsed.seeds.length} seeds` : "";
   write(`result  ${failures.length === 0 ? "PASS" : "FAIL"}: ${seedsRun} seeds, ${failures.length} failures, ${parsed.mode === "safety" ? "liveness not judged (safety mode)" : `${excluded} runs whose liveness was not judged (unrecoverable by design, or steady loss outlasting the heal)`}${cut}\n`);
   for (const failure of failures) write(`  seed ${failure.report.seed}  ${failure.property}  ${failure.report.reproduce}\n`);
   return failures.length === 0 ? 0 : 1;
+}
+
+function parseSeedText(text: string): Seed {
+  const seed = parseSeed(text);
+  assert(isSeed(seed), "the command parsed every seed");
+  return seed;
+}
+
+/** The coverage report as JSON (docs/SIMULATION.md, "Coverage"): the batch it came from, then per point. */
+function writeCoverageFile(file: string, tally: CoverageTally, parsed: ParsedVoprArguments, seedsRun: number): void {
+  const report = {
+    kind: "blixard-vopr-coverage",
+    version: 1,
+    batch: { mode: parsed.mode, workload: parsed.workload ?? null, plant: parsed.plant ?? null, guided: parsed.guided, firstSeed: parsed.seeds[0], lastSeed: parsed.seeds[seedsRun - 1] ?? null },
+    seedsRun,
+    pointsReached: tally.reachedCount(),
+    points: tally.summary(),
+    neverReached: tally.neverReached(),
+  };
+  try {
+    writeFileSync(file, `${JSON.stringify(report, null, 2)}\n`);
+  } catch (error) {
+    throw new UsageError(`--coverage: cannot write ${file}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
+  }
 }

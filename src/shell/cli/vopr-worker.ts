@@ -17,6 +17,7 @@ import type { StoragePlantedBug } from "../../core/storage/recovery.ts";
 import type { RequestPathPlantedBug } from "../../core/replica/request-path.ts";
 import type { KvPlantedBug } from "../../core/replica/kv-state-machine.ts";
 import type { FaultModelPlantedBug } from "../../core/sim/corruption-consent.ts";
+import { formatSwarmSteer, type SwarmDimensions, type SwarmSteer } from "../../core/sim/swarm-steer.ts";
 
 export const VOPR_MODES = ["safety", "liveness", "both"] as const;
 export type VoprMode = (typeof VOPR_MODES)[number];
@@ -95,6 +96,8 @@ export interface VoprJob {
   readonly shrinkAttempts?: number;
   /** Wall time the shrinking may take (default: no bound but the attempts). */
   readonly shrinkTimeMs?: number;
+  /** Coverage guidance's forced draws for this seed (swarm-steer.ts); absent or empty: the blind draw. */
+  readonly steer?: SwarmSteer;
 }
 
 /** A failing run, shrunk: its run file (src/core/sim/run-file.ts) and its size beside the original's. */
@@ -126,18 +129,23 @@ export interface VoprSeedReport {
   readonly reproduce: string;
   /** Set when the run failed with a simulation property and the job asked for shrinking. */
   readonly shrunk?: VoprShrunkRun;
+  /** The run's coverage points reached (src/core/env/coverage-points.ts), by name, with how often; none when it threw. */
+  readonly coverage: Readonly<Record<string, number>>;
+  /** The draw's on/off dimensions as they ran (coverage guidance learns from them); absent when it threw. */
+  readonly dimensions?: SwarmDimensions;
 }
 
 /** The one command that reruns exactly this job (the swarm draw is reproducible from the seed alone). */
 export function voprReproduceCommand(job: VoprJob): string {
-  return `npx blixard vopr --seed ${job.seed} --mode ${job.mode}${job.workload === undefined ? "" : ` --workload ${job.workload}`}${job.plant === undefined ? "" : ` --plant ${job.plant}`} --jobs 1`;
+  const steer = job.steer === undefined ? "" : formatSwarmSteer(job.steer);
+  return `npx blixard vopr --seed ${job.seed} --mode ${job.mode}${job.workload === undefined ? "" : ` --workload ${job.workload}`}${job.plant === undefined ? "" : ` --plant ${job.plant}`}${steer === "" ? "" : ` --steer ${steer}`} --jobs 1`;
 }
 
 export function runVoprJob(job: VoprJob): VoprSeedReport {
   const parsed = parseSeed(job.seed);
   assert(isSeed(parsed), "the command parsed the seed");
   const seed = parsed;
-  const draw = drawSwarmRun(seed, job.workload);
+  const draw = drawSwarmRun(seed, job.workload, job.steer);
   const reproduce = voprReproduceCommand(job);
   const swarm = swarmSimulationOptions(seed, draw);
   const options: SimulationOptions = {
@@ -197,7 +205,8 @@ export function runVoprJob(job: VoprJob): VoprSeedReport {
   assert(simulatedUs > 0 && events > 0, "a run simulates time and events");
   assert(failures.length > 0 === line.includes("FAILED"), "the line says whether the seed failed");
   const shrunk = result.failure !== undefined && failures.some((failure) => failure.property === result.failure!.property) && (job.shrinkAttempts ?? 0) > 0 ? shrinkFailure(job, options) : undefined;
-  return { seed: job.seed, line, simulatedUs, events, failures, excluded, reproduce, ...(shrunk === undefined ? {} : { shrunk }) };
+  const coverage = Object.fromEntries(result.coverage.filter((point) => point.reached > 0).map((point) => [point.name, point.reached]));
+  return { seed: job.seed, line, simulatedUs, events, failures, excluded, reproduce, ...(shrunk === undefined ? {} : { shrunk }), coverage, dimensions: draw.dimensions };
 }
 
 /** Shrinks the job's failing run and writes the result down as a run file (the caller saves it). */
@@ -225,7 +234,7 @@ export function runVoprJobReported(job: VoprJob): VoprSeedReport {
   } catch (error) {
     const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
     const reproduce = voprReproduceCommand(job);
-    return { seed: job.seed, line: `seed ${job.seed}  FAILED Simulator Threw`, simulatedUs: 0, events: 0, failures: [{ property: "Simulator Threw", message, atS: 0 }], excluded: undefined, reproduce };
+    return { seed: job.seed, line: `seed ${job.seed}  FAILED Simulator Threw`, simulatedUs: 0, events: 0, failures: [{ property: "Simulator Threw", message, atS: 0 }], excluded: undefined, reproduce, coverage: {} };
   }
 }
 

@@ -12,6 +12,7 @@ import { randomBytes } from "node:crypto";
 import { performance } from "node:perf_hooks";
 import { assert } from "../../core/assert.ts";
 import { noFailpoints, type Disk, type Environment, type Logger, type MonotonicClock, type Random, type TimerHandle, type Timers, type Transport, type WallClock } from "../../core/env/environment.ts";
+import { noCoverage } from "../../core/env/coverage-points.ts";
 import { Prng } from "../../core/sim/prng.ts";
 import type { NodeId } from "../../core/raft/types.ts";
 
@@ -95,5 +96,6 @@ export function createSystemEnvironment(parts: SystemEnvironmentParts): SystemEn
     transport: parts.transport,
     log: parts.log,
     failpoint: noFailpoints,
+    reached: noCoverage,
   };
 }

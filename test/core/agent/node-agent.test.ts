@@ -10,6 +10,7 @@ import { defaultLeaseTiming, controllerDeclareDownAfterUs } from "../../../src/c
 import { NodeAgent, defaultReconcileIntervalUs } from "../../../src/core/agent/node-agent.ts";
 import { defaultReconcilerOptions, type AgentPlantedBug } from "../../../src/core/agent/reconciler.ts";
 import { noFailpoints } from "../../../src/core/env/environment.ts";
+import { noCoverage } from "../../../src/core/env/coverage-points.ts";
 import { FAULT_PROFILES } from "../../../src/core/sim/fault-profile.ts";
 import { DEFAULT_NETWORK_LIMITS } from "../../../src/core/sim/network.ts";
 import { Prng } from "../../../src/core/sim/prng.ts";
@@ -33,6 +34,7 @@ function makeWorld(seedNumber: number) {
       networkLimits: DEFAULT_NETWORK_LIMITS,
       timersPerHostMax: 1_000,
       failpoint: noFailpoints,
+      reached: noCoverage,
       cpuEventUs: 0,
       mayCorrupt: () => false,
       traceLines: undefined,

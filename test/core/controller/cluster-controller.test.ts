@@ -10,6 +10,7 @@ import { ClusterState } from "../../../src/core/cluster/cluster-state.ts";
 import type { ClusterCommand, CommandEnvelope, VmSpec } from "../../../src/core/cluster/types.ts";
 import { ClusterController, type ControllerPlantedBug } from "../../../src/core/controller/cluster-controller.ts";
 import { silentLogger, noFailpoints, type Environment } from "../../../src/core/env/environment.ts";
+import { noCoverage } from "../../../src/core/env/coverage-points.ts";
 import { EventQueue } from "../../../src/core/sim/event-queue.ts";
 import { SimClock, SimTimers } from "../../../src/core/sim/sim-clock.ts";
 import { nodeRegistration, defaultSimOrchestratorOptions, simLeaseTiming } from "../../../src/core/sim/sim-orchestrator.ts";
@@ -40,6 +41,7 @@ class Rig {
       transport: undefined as never,
       log: silentLogger,
       failpoint: noFailpoints,
+      reached: noCoverage,
     } as Environment;
     this.controller = new ClusterController(
       env,

@@ -5,6 +5,7 @@
 import { runQueueUntil } from "../../support/simulated-time.ts";
 import assert from "node:assert/strict";
 import type { ChannelName, EndpointId, Environment, ReceiveVerdict, Timers } from "../../../src/core/env/environment.ts";
+import { noCoverage } from "../../../src/core/env/coverage-points.ts";
 import { noFailpoints, silentLogger } from "../../../src/core/env/environment.ts";
 import { Replica, defaultRaftTuning, type ReplicaOptions } from "../../../src/core/replica/replica.ts";
 import { NodeStateMachine, type NodeQuery, type NodeQueryResult, type NodeResult } from "../../../src/core/replica/node-state-machine.ts";
@@ -95,6 +96,7 @@ export class PathCluster {
       },
       log: silentLogger,
       failpoint: noFailpoints,
+      reached: noCoverage,
     };
     const bootstrap: ConfState = this.voters.includes(id) ? { voters: [...this.voters], learners: [] } : { voters: [], learners: [] };
     let storage: RaftStorage | undefined;

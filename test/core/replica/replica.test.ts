@@ -19,6 +19,7 @@ import { seedFromNumber } from "../../../src/core/sim/seed.ts";
 import { World } from "../../../src/core/sim/world.ts";
 import { DEFAULT_NETWORK_LIMITS } from "../../../src/core/sim/network.ts";
 import { noFailpoints } from "../../../src/core/env/environment.ts";
+import { noCoverage } from "../../../src/core/env/coverage-points.ts";
 
 const options: ReplicaOptions = {
   tickMs: 10,
@@ -52,6 +53,7 @@ class MiniCluster {
         networkLimits: DEFAULT_NETWORK_LIMITS,
         timersPerHostMax: 10_000,
         failpoint: noFailpoints,
+        reached: noCoverage,
         cpuEventUs: 0,
         mayCorrupt: () => false,
         traceLines: undefined,

@@ -6,6 +6,7 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { noFailpoints, type EndpointId, type ReceiveVerdict } from "../../../src/core/env/environment.ts";
+import { noCoverage } from "../../../src/core/env/coverage-points.ts";
 import { FAULT_PROFILES } from "../../../src/core/sim/fault-profile.ts";
 import { DEFAULT_NETWORK_LIMITS } from "../../../src/core/sim/network.ts";
 import { seedFromNumber } from "../../../src/core/sim/seed.ts";
@@ -24,6 +25,7 @@ function makeWorld(maxFrameBytes = DEFAULT_NETWORK_LIMITS.maxFrameBytes) {
       networkLimits: { ...DEFAULT_NETWORK_LIMITS, maxFrameBytes },
       timersPerHostMax: 100,
       failpoint: noFailpoints,
+      reached: noCoverage,
       cpuEventUs: 0,
       mayCorrupt: () => false,
       traceLines: undefined,

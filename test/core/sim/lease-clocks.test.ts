@@ -7,6 +7,7 @@ import { runQueueUntil } from "../../support/simulated-time.ts";
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import type { Environment } from "../../../src/core/env/environment.ts";
+import { noCoverage } from "../../../src/core/env/coverage-points.ts";
 import { noFailpoints, silentLogger } from "../../../src/core/env/environment.ts";
 import { holderDurationUs } from "../../../src/core/lease/lease.ts";
 import { decodePeerPayload } from "../../../src/core/wire/codec.ts";
@@ -67,6 +68,7 @@ class LeaseCluster {
         },
         log: silentLogger,
         failpoint: noFailpoints,
+        reached: noCoverage,
       };
       const bootstrap: ConfState = { voters: ids, learners: [] };
       let storage: RaftStorage | undefined;

@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import type { FencingToken } from "../../../src/core/cluster/types.ts";
 import type { BackendReport, VmBackend } from "../../../src/core/agent/vm-backend.ts";
 import { noFailpoints } from "../../../src/core/env/environment.ts";
+import { noCoverage } from "../../../src/core/env/coverage-points.ts";
 import { FAULT_PROFILES } from "../../../src/core/sim/fault-profile.ts";
 import { DEFAULT_NETWORK_LIMITS } from "../../../src/core/sim/network.ts";
 import { Prng } from "../../../src/core/sim/prng.ts";
@@ -30,6 +31,7 @@ function makeRig(overrides: Partial<SimVmHostOptions> = {}, driftPpm = 0) {
       networkLimits: DEFAULT_NETWORK_LIMITS,
       timersPerHostMax: 100,
       failpoint: noFailpoints,
+      reached: noCoverage,
       cpuEventUs: 0,
       mayCorrupt: () => false,
       traceLines: undefined,

@@ -8,11 +8,11 @@ import { seedFromNumber } from "../../../src/core/sim/seed.ts";
 import { runVoprJob, seedSelectedFor } from "../../../src/shell/cli/vopr-worker.ts";
 import { runCli } from "../../support/run-cli.ts";
 
-/** The report without the lines that carry wall-clock figures (progress: events/s, wall seconds). */
+/** The report without the lines that carry wall-clock figures (progress: events/s, wall seconds; throughput). */
 function deterministicPart(stdout: string): string {
   return stdout
     .split("\n")
-    .filter((line) => !line.startsWith("progress  "))
+    .filter((line) => !line.startsWith("progress  ") && !line.startsWith("throughput  "))
     .join("\n");
 }
 
@@ -21,7 +21,7 @@ describe("blixard vopr", { timeout: 120_000 }, () => {
     const first = await runCli(["vopr", "--seeds", "4", "--jobs", "2"]);
     assert.equal(first.code, 0, first.stdout + first.stderr);
     assert.match(first.stdout, /^result {2}PASS: 4 seeds, 0 failures/m);
-    assert.match(first.stdout, /^progress {2}4 seeds run, [\d.]+ simulated hours, 0 failures, \d+ events\/s/m);
+    assert.match(first.stdout, /^progress {2}4 seeds run, [\d.]+ simulated hours, 0 failures, coverage \d+\/\d+ points, \d+ events\/s/m);
     const seedLines = first.stdout.split("\n").filter((line) => line.startsWith("seed "));
     assert.deepEqual(seedLines.map((line) => line.split("  ")[0]), ["seed 1", "seed 2", "seed 3", "seed 4"]);
     assert.match(first.stdout, /^seed 1 .*determinism checked {2}ok$/m, "seed 1 is the determinism self-check's");
@@ -69,6 +69,10 @@ describe("blixard vopr", { timeout: 120_000 }, () => {
       [["--shrink-time", "0"], /^blixard: --shrink-time: "0" is not a positive duration/],
       [["--workload", "files"], /^blixard: --workload: unknown workload "files"/],
       [["--seed", "1", "--seeds", "2"], /^blixard: --seed and --seeds: give one/],
+      [["--steer", "crash=1"], /^blixard: --steer: only with --seed/],
+      [["--seed", "1", "--steer", "crash=yes"], /^blixard: --steer: "crash=yes" is not dimension=0 or dimension=1/],
+      [["--seed", "1", "--steer", "lightning=1"], /^blixard: --steer: unknown dimension "lightning"/],
+      [["--seed", "1", "--steer", "crash=1", "--guided"], /^blixard: --steer and --guided: give one/],
     ] as const) {
       const run = await runCli(["vopr", ...args]);
       assert.equal(run.code, 2, `${args.join(" ")}: ${run.stdout}${run.stderr}`);
