@@ -23,7 +23,8 @@
 // One persist or saveSnapshot at a time (asserted): the driver waits for `done`.
 
 import { AssertionFailure, assert } from "../assert.ts";
-import { DiskError } from "../env/environment.ts";
+import { DiskError, noFailpoints, type Failpoint } from "../env/environment.ts";
+import { injectedDiskError } from "../failpoints/failpoint-disk.ts";
 import type { Disk } from "../env/environment.ts";
 import type { ConfState, Entry, HardState, NodeId, RecoveredState, Snapshot } from "../raft/types.ts";
 import { HARD_STATE_FILE, IDENTITY_FILE, TEMPORARY_SUFFIX, parseSegmentFileName, parseSnapshotFileName, segmentFileName, snapshotFileName } from "./file-names.ts";
@@ -87,6 +88,8 @@ export interface StorageOptions {
   readonly syncPoints?: SyncPointMode;
   /** Test harness only (docs/PLANTED-BUGS.md): storage bugs to switch on. Never set in production. */
   readonly plantedBugs?: ReadonlySet<StoragePlantedBug>;
+  /** The Environment's failpoints: storage.snapshot-write (docs/FAILPOINTS.md). Default: none. */
+  readonly failpoint?: Failpoint;
 }
 
 export type SyncPointMode = "riding" | "strict" | "off";
@@ -115,6 +118,7 @@ interface ResolvedOptions {
   readonly defer: ((callback: () => void) => void) | undefined;
   readonly plantedBugs: ReadonlySet<StoragePlantedBug> | undefined;
   readonly syncPoints: SyncPointMode;
+  readonly failpoint: Failpoint;
 }
 
 type Next = (error?: StorageError) => void;
@@ -132,6 +136,7 @@ function resolveOptions(options: StorageOptions): ResolvedOptions {
     defer: options.defer,
     plantedBugs: options.plantedBugs,
     syncPoints: options.syncPoints ?? "riding",
+    failpoint: options.failpoint ?? noFailpoints,
   };
   assert(resolved.syncPoints === "riding" || resolved.syncPoints === "strict" || resolved.syncPoints === "off", "syncPoints must be riding, strict or off");
   assert(Number.isSafeInteger(resolved.segmentSizeBytes) && resolved.segmentSizeBytes >= SEGMENT_SIZE_MIN_BYTES, `segmentSizeBytes must be >= ${SEGMENT_SIZE_MIN_BYTES}`);
@@ -415,7 +420,7 @@ export class RaftStorage {
     const bytes = encodeSnapshotRecord(snapshot);
     runSteps(
       [
-        (next) => this.writeFileAtomically(snapshotFileName(index), bytes, next),
+        (next) => this.writeSnapshotFile(index, bytes, next),
         (next) => {
           // Removals need not be durable: recovery takes the newest snapshot and skips covered segments.
           this.snapshotIndex = index;
@@ -559,6 +564,17 @@ export class RaftStorage {
     assert(commit <= lastIndex, () => `commit ${commit} is beyond the last index ${lastIndex}`);
   }
 
+  /** A snapshot file, atomically; the storage.snapshot-write failpoint may fail it first (docs/FAILPOINTS.md). */
+  private writeSnapshotFile(index: number, bytes: Uint8Array, next: Next): void {
+    const name = snapshotFileName(index);
+    const verdict = this.options.failpoint("storage.snapshot-write");
+    if (verdict !== undefined) {
+      assert(verdict.kind === "return", "storage.snapshot-write answers only return");
+      return next(StorageError.ofWrite("write", name, injectedDiskError("storage.snapshot-write", verdict, `write ${name}`)));
+    }
+    this.writeFileAtomically(name, bytes, next);
+  }
+
   /** temp file, sync, rename, sync directory: the file holds either the old or the new content. */
   private writeFileAtomically(name: string, bytes: Uint8Array, next: Next): void {
     const temporary = name + TEMPORARY_SUFFIX;
@@ -599,7 +615,7 @@ export class RaftStorage {
   private installSnapshot(snapshot: Snapshot, next: Next): void {
     const { index, term } = snapshot.metadata;
     const bytes = encodeSnapshotRecord(snapshot);
-    this.writeFileAtomically(snapshotFileName(index), bytes, (error) => {
+    this.writeSnapshotFile(index, bytes, (error) => {
       if (error !== undefined) return next(error);
       try {
         for (const segment of this.segments) this.disk.remove(segment.name);

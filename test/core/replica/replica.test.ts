@@ -51,7 +51,7 @@ class MiniCluster {
         eventQueueMax: 1_000_000,
         networkLimits: DEFAULT_NETWORK_LIMITS,
         timersPerHostMax: 10_000,
-        failpoint: noFailpoints,
+        failpointFor: () => noFailpoints,
         cpuEventUs: 0,
         mayCorrupt: () => false,
         traceLines: undefined,

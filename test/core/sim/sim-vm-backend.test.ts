@@ -29,7 +29,7 @@ function makeRig(overrides: Partial<SimVmHostOptions> = {}, driftPpm = 0) {
       eventQueueMax: 10_000,
       networkLimits: DEFAULT_NETWORK_LIMITS,
       timersPerHostMax: 100,
-      failpoint: noFailpoints,
+      failpointFor: () => noFailpoints,
       cpuEventUs: 0,
       mayCorrupt: () => false,
       traceLines: undefined,

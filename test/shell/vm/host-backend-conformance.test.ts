@@ -86,7 +86,7 @@ function runOnSimulator(): unknown[][] {
       eventQueueMax: 10_000,
       networkLimits: DEFAULT_NETWORK_LIMITS,
       timersPerHostMax: 100,
-      failpoint: noFailpoints,
+      failpointFor: () => noFailpoints,
       cpuEventUs: 0,
       mayCorrupt: () => false,
       traceLines: undefined,
