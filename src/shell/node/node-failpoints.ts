@@ -43,6 +43,7 @@ export function processFailpointEffects(log: Logger): FailpointEffects {
       process.exit(EXIT_INTERNAL_ERROR);
     },
     crash: (name) => {
+      // Logged for a synchronous destination; pino's buffered one loses it, as kill -9 loses everything unflushed.
       log.error({ failpoint: name }, "failpoint crash: SIGKILL");
       process.kill(process.pid, "SIGKILL");
       // The signal is delivered before the call returns on Linux; should it not be, nothing after the point may run.
