@@ -158,7 +158,7 @@ export const FAILPOINTS = {
   "vm.start": {
     site: "src/shell/vm/host-backend.ts, start(), once the start is accepted, before the launch",
     summary: "a real VM (or process) is about to be launched",
-    returns: "the launch fails: the VM is reported crashed at start (exit crashed)",
+    returns: "the start is refused before the VM launches (start-refused, not-startable, naming the failpoint)",
     waits: "async",
     simulated: CRASH,
     beyondFaultModel: false,

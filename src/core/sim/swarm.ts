@@ -9,6 +9,7 @@
 import { assert } from "../assert.ts";
 import { CLOCK_DRIFT_BOUND_PPM } from "../env/environment.ts";
 import { defaultRaftTuning } from "../replica/replica.ts";
+import { drawFailpointProbabilities, type FailpointProbabilities } from "./failpoint-driver.ts";
 import { FAULT_PROFILES, validateFaultProfile, type FaultProfile } from "./fault-profile.ts";
 import { Prng } from "./prng.ts";
 import type { Seed } from "./seed.ts";
@@ -57,6 +58,8 @@ export interface SwarmRun {
   readonly clients: Partial<WorkloadOptions>;
   /** The fault families this seed switched on, in a fixed order (for reports and coverage of the draw itself). */
   readonly families: readonly string[];
+  /** BUGGIFY: the failpoints this seed enabled and their firing probabilities (failpoint-driver.ts, drawFailpointProbabilities). */
+  readonly failpoints: FailpointProbabilities;
 }
 
 /** Parts per million in [0, maxPpm], as a probability. */
@@ -196,7 +199,10 @@ export function drawSwarmRun(seed: Seed, workload: SwarmWorkload | undefined): S
   };
   assert(nodeCount >= SWARM_NODE_COUNT_MIN && nodeCount <= SWARM_NODE_COUNT_MAX, "cluster size within the swarm's range");
   assert(profile.healAtFraction < 1, "every swarm run heals, so liveness can be judged");
-  return { nodeCount, durationMs, faultyMs, workload: chosen, profile, replica, clients: { ...defaultWorkloadOptions, ...clients }, families };
+  // From a stream of their own, so the draws above are those of a swarm without failpoints.
+  const failpoints = drawFailpointProbabilities(Prng.stream(seed, "swarm/failpoints"));
+  const withFailpoints = Object.keys(failpoints).length > 0 ? [...families, "failpoints"] : families;
+  return { nodeCount, durationMs, faultyMs, workload: chosen, profile, replica, clients: { ...defaultWorkloadOptions, ...clients }, families: withFailpoints, failpoints };
 }
 
 /** runSimulation's options for a drawn run (planted bugs and the reproduction command are the caller's). */
@@ -211,6 +217,7 @@ export function swarmSimulationOptions(seed: Seed, run: SwarmRun): SimulationOpt
     // wanders to a node that stays down can miss every chance in the tail).
     workload: run.workload === "orchestrator" ? { ...run.clients, clientCount: 2 } : run.clients,
     orchestrator: run.workload === "kv" ? undefined : {},
+    failpoints: run.failpoints,
   };
 }
 
