@@ -211,9 +211,10 @@ export class HostVmBackend implements VmBackend, NodeVmHost {
         this.options.log.warn({ vmId, error: plan.error }, "vm start: no launch plan");
         return refuse("not-startable", `${this.options.launcher.kind}: ${plan.error}`);
       }
-      this.tokens.record(vmId, token); // durable before the start is accepted
+      // Before the start is accepted: a refused start leaves no token behind.
       const failed = await this.atFailpoint("vm.start");
       if (failed !== undefined) return refuse("not-startable", `injected by failpoint vm.start${failed.arg === undefined ? "" : ` (${failed.arg})`}`);
+      this.tokens.record(vmId, token); // durable before the start is accepted
       await this.launch(instance, token, plan);
     });
   }
