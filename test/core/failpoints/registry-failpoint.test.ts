@@ -5,6 +5,8 @@
 // what the point accepts, on every path, before anything is set.
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { resolve } from "node:path";
 import type { Random } from "../../../src/core/env/environment.ts";
 import { FAILPOINT_NAMES, FAILPOINTS, failpointActionProblem } from "../../../src/core/env/failpoints.ts";
 import { FailpointRegistry } from "../../../src/core/failpoints/failpoint-registry.ts";
@@ -127,5 +129,11 @@ describe("the catalogue's rules", () => {
       assert.match(parsed.error, pattern, spec);
     }
     assert.deepEqual(parseNodeFailpoints(""), { ok: true, value: [] });
+  });
+
+  test("docs/FAILPOINTS.md has a row for every point, and no row for a point that is not catalogued", () => {
+    const doc = readFileSync(resolve(import.meta.dirname, "../../../docs/FAILPOINTS.md"), "utf8");
+    const rows = [...doc.matchAll(/^\| `([a-z][a-z0-9.-]*)` \|/gm)].map((m) => m[1]).filter((name) => name.includes("."));
+    assert.deepEqual(rows, [...FAILPOINT_NAMES]);
   });
 });
