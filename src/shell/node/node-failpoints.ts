@@ -8,7 +8,7 @@
 
 import type { Failpoint, Logger } from "../../core/env/environment.ts";
 import { FailpointRegistry, type FailpointStatus } from "../../core/failpoints/failpoint-registry.ts";
-import { parseFailpointActions, parseFailpointSpec, type FailpointSetting } from "../../core/failpoints/failpoint-spec.ts";
+import { parseFailpointActions, parseFailpointSpec, renderFailpointActions, type FailpointSetting } from "../../core/failpoints/failpoint-spec.ts";
 import { checkedFailpointSettings, registryFailpoint, type FailpointEffects } from "../../core/failpoints/registry-failpoint.ts";
 import { EXIT_INTERNAL_ERROR, reportFatal } from "../cli/fatal-exit.ts";
 import { systemRandom } from "../os/system-environment.ts";
@@ -69,7 +69,7 @@ export class NodeFailpoints {
   /** Sets a point (replacing its actions, with fresh counts). The setting must be checked (parse*). */
   set(setting: FailpointSetting): void {
     this.registry.set(setting);
-    this.log.warn({ failpoint: setting.name, tasks: setting.tasks.length }, "failpoint set");
+    this.log.warn({ failpoint: setting.name, actions: renderFailpointActions(setting.tasks) }, "failpoint set");
   }
 
   /** Switches a point off; false when it was not set. */
