@@ -202,7 +202,7 @@ export class Cluster {
           return;
         }
         if (result instanceof StorageError) {
-          if (this.options.injected?.(id) === true) return this.supervisorRestart(id, "process-kill");
+          if (this.options.injected?.(id) === true) return this.supervisorRestart(id, "after-event");
           this.options.fail("Restartable", `node ${id} could not reopen its storage after a crash: ${result.message}`, id);
           return;
         }
@@ -230,7 +230,7 @@ export class Cluster {
           },
           onFatal: (error) => {
             // An injected disk error stops the node as it stops a real one (exit 4); a supervisor starts it again.
-            if (this.options.injected?.(id) === true) return this.supervisorRestart(id, "process-kill");
+            if (this.options.injected?.(id) === true) return this.supervisorRestart(id, "after-event");
             this.options.fail("Restartable", `node ${id} stopped on a storage failure: ${error.message}`, id);
           },
         }, {
@@ -298,18 +298,22 @@ export class Cluster {
 
   /**
    * A failpoint stopped the node (a crash at the point, or an injected disk error it stopped on):
-   * the process dies now, out of the event that stopped it, and a supervisor (systemd, a
-   * Kubernetes restart) starts it again after SUPERVISOR_RESTART_DELAY_US, unless something
-   * else (the nemesis) already did.
+   * the process dies, and a supervisor (systemd, a Kubernetes restart) starts it again after
+   * SUPERVISOR_RESTART_DELAY_US, unless something else (the nemesis) already did. `at` "now":
+   * the host's event has already unwound (a FailpointCrash caught by the world), so nothing
+   * after the point runs; "after-event": called from inside node code (a storage failure the
+   * replica stopped on), so the process ends once that event is over.
    */
-  supervisorRestart(id: NodeId, kind: CrashKind): void {
+  supervisorRestart(id: NodeId, at: "now" | "after-event"): void {
     const queue = this.world.queue;
-    queue.at(queue.timeUs, () => {
-      if (this.isUp(id)) this.crash(id, kind);
+    const kill = (): void => {
+      if (this.isUp(id)) this.crash(id, "process-kill");
       queue.at(queue.timeUs + SUPERVISOR_RESTART_DELAY_US, () => {
         if (!this.isUp(id)) this.start(id);
       });
-    });
+    };
+    if (at === "now") kill();
+    else queue.at(queue.timeUs, kill);
   }
 
   /**

@@ -587,7 +587,7 @@ export class Simulation {
   /** A failed assertion is a crash the seed reproduces; so is any other error thrown by node code. */
   private nodeThrew(host: SimHost, error: unknown): void {
     // A failpoint's crash (docs/FAILPOINTS.md): the process dies at the point, as kill -9 would; a supervisor restarts it.
-    if (error instanceof FailpointCrash) return this.cluster.supervisorRestart(host.id, "process-kill");
+    if (error instanceof FailpointCrash) return this.cluster.supervisorRestart(host.id, "now");
     const message = error instanceof AssertionFailure ? error.message : `threw ${error instanceof Error ? `${error.name}: ${error.message}` : String(error)}`;
     this.fail("No Assertion Failure", `node ${host.id}: ${message}`, host.id);
   }

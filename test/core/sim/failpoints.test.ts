@@ -140,7 +140,7 @@ describe("failpoints in whole runs", () => {
 
   test("the agent's and the VM backend's points fire in an orchestrator run that keeps every property", () => {
     const failpoints = { "agent.backend": 0.03, "agent.backend.after": 0.03, "vm.start": 0.2, "vm.stop": 0.5 };
-    const result = runSimulation({ seed: seedFromNumber(11), nodeCount: 3, durationMs: 60_000, profile: FAULT_PROFILES.standard!, orchestrator: {}, failpoints });
+    const result = runSimulation({ seed: seedFromNumber(15), nodeCount: 3, durationMs: 60_000, profile: FAULT_PROFILES.standard!, orchestrator: {}, failpoints });
     assert.equal(result.failure, undefined, `${result.failure?.property}: ${result.failure?.message}`);
     for (const point of result.failpoints) if (ORCHESTRATOR_POINTS.includes(point.name)) assert.ok(point.fired > 0, `${point.name}: ${point.fired} of ${point.evaluated}`);
   });
