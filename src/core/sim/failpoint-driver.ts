@@ -127,17 +127,24 @@ export class FailpointDriver {
   }
 }
 
-/** BUGGIFY's two probabilities, for the swarm: a point is enabled for a run with ENABLED, then fires with one drawn in FIRING. */
+/**
+ * BUGGIFY's probabilities, for the swarm: failpoints are on at all in a run with RUN_ENABLED (so
+ * some seeds have none: a quiet run finds what a busy one hides), then each point is enabled with
+ * ENABLED and fires with a probability drawn in FIRING.
+ */
+export const FAILPOINT_RUN_ENABLED_PPM = 500_000;
 export const FAILPOINT_ENABLED_PPM = 250_000;
 export const FAILPOINT_FIRING_PPM: readonly [number, number] = [1_000, 50_000];
 
 /**
- * One seed's failpoint probabilities (the swarm's draw): each catalogued point, in name order,
- * is enabled with FAILPOINT_ENABLED_PPM, and an enabled point fires with a probability drawn
- * in FAILPOINT_FIRING_PPM. Integer draws only.
+ * One seed's failpoint probabilities (the swarm's draw): with FAILPOINT_RUN_ENABLED_PPM the run
+ * has failpoints at all; then each catalogued point, in name order, is enabled with
+ * FAILPOINT_ENABLED_PPM, and an enabled point fires with a probability drawn in
+ * FAILPOINT_FIRING_PPM. Integer draws only.
  */
 export function drawFailpointProbabilities(random: Random): FailpointProbabilities {
   const out: Partial<Record<FailpointName, number>> = {};
+  if (random.intBelow(PARTS_PER_MILLION) >= FAILPOINT_RUN_ENABLED_PPM) return out;
   for (const name of FAILPOINT_NAMES) {
     if (random.intBelow(PARTS_PER_MILLION) >= FAILPOINT_ENABLED_PPM) continue;
     const ppm = FAILPOINT_FIRING_PPM[0] + random.intBelow(FAILPOINT_FIRING_PPM[1] - FAILPOINT_FIRING_PPM[0] + 1);
