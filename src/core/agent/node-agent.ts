@@ -61,7 +61,11 @@ export class NodeAgent {
   start(): void {
     assert(!this.started && !this.stopped, "node agent started twice");
     this.started = true;
-    this.backend.subscribe((report) => this.input({ kind: "report", report }));
+    this.backend.subscribe((report) => {
+      // docs/FAILPOINTS.md, agent.backend.after: the report is lost before the agent reads it.
+      if (this.env.failpoint("agent.backend.after") !== undefined) return;
+      this.input({ kind: "report", report });
+    });
     this.input({ kind: "state", slice: this.readSlice() });
   }
 
@@ -122,6 +126,8 @@ export class NodeAgent {
       }
       case "backend": {
         const call = effect.call;
+        // docs/FAILPOINTS.md, agent.backend: the call is lost; the reconciler sees no report and tries again.
+        if (this.env.failpoint("agent.backend") !== undefined) return;
         switch (call.op) {
           case "create":
             return this.backend.create(call.instance);

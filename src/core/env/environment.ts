@@ -22,8 +22,11 @@ import type { CoverageHook } from "./coverage-points.ts";
 //              stamped into commands for display. Never a duration, never a lease, never an
 //              ordering decision: it may jump either way at any moment.
 
+import type { FailpointName } from "./failpoints.ts";
+
 /** A process's or host's number in the cluster (Raft's node id; a simulated client's endpoint). */
 export type EndpointId = number;
+
 
 /**
  * The published bound on a monotonic clock's rate error against true time, in parts per
@@ -156,13 +159,26 @@ export interface Logger {
 }
 
 /**
- * Named fault-injection points in core code (BUGGIFY, fail-rs). `failpoint(name)` returns
- * true when the point fires; the code at the point decides what firing means there (fail the
- * operation, take the rare path). Production answers false: one branch and nothing else, until
- * the failpoints issue gives points actions from outside. The simulator drives them per run.
+ * What a failpoint asks of the code at it (src/core/env/failpoints.ts, docs/FAILPOINTS.md):
+ *   return  take the point's error path (arg: the error, e.g. "EIO", or undefined);
+ *   delay   complete the operation `ms` later, through the Environment's timers (only at
+ *           points whose catalogue entry waits; the core never sleeps itself);
+ *   pause   wait until `resume` calls back (only at shell points that await).
+ * Off, print, panic and crash never reach the code: the Environment carries them out (a
+ * panic or a crash does not return).
  */
-export type Failpoint = (name: string) => boolean;
-export const noFailpoints: Failpoint = () => false;
+export type FailpointVerdict =
+  | { readonly kind: "return"; readonly arg: string | undefined }
+  | { readonly kind: "delay"; readonly ms: number }
+  | { readonly kind: "pause"; readonly resume: (callback: () => void) => void };
+
+/**
+ * Named fault-injection points (BUGGIFY, fail-rs). `failpoint(name)` returns undefined when
+ * nothing happens, or the verdict the code at the point acts on. Production with nothing
+ * set answers undefined after one branch. The simulator drives points per run.
+ */
+export type Failpoint = (name: FailpointName) => FailpointVerdict | undefined;
+export const noFailpoints: Failpoint = () => undefined;
 
 export interface Environment {
   readonly nodeId: EndpointId;

@@ -34,7 +34,7 @@ export interface FailpointStatus {
 
 export class FailpointRegistry {
   private readonly points = new Map<string, PointState>();
-  private changeListeners: (() => void)[] = [];
+  private changeListeners: ((name: string) => void)[] = [];
 
   constructor(private readonly random: Random) {}
 
@@ -48,13 +48,13 @@ export class FailpointRegistry {
     assert(setting.tasks.length >= 1, "a failpoint setting has at least one task");
     assert(this.points.has(setting.name) || this.points.size < FAILPOINT_POINTS_MAX, () => `at most ${FAILPOINT_POINTS_MAX} failpoints are set at once`);
     this.points.set(setting.name, { setting, tasks: setting.tasks.map((task) => ({ task, remaining: task.count })), evaluated: 0, fired: 0 });
-    this.changed();
+    this.changed(setting.name);
   }
 
   /** Switches a point off; true when it was set. */
   clear(name: string): boolean {
     const was = this.points.delete(name);
-    if (was) this.changed();
+    if (was) this.changed(name);
     return was;
   }
 
@@ -86,15 +86,15 @@ export class FailpointRegistry {
       .map((p) => ({ name: p.setting.name, tasks: p.setting.tasks, remaining: p.tasks.map((t) => t.remaining), evaluated: p.evaluated, fired: p.fired }));
   }
 
-  /** Calls `listener` after every set or clear (a paused path waits on it). Returns the unsubscribe. */
-  onChange(listener: () => void): () => void {
+  /** Calls `listener` with the point's name after every set or clear (a paused path waits on it). Returns the unsubscribe. */
+  onChange(listener: (name: string) => void): () => void {
     this.changeListeners.push(listener);
     return () => {
       this.changeListeners = this.changeListeners.filter((l) => l !== listener);
     };
   }
 
-  private changed(): void {
-    for (const listener of [...this.changeListeners]) listener();
+  private changed(name: string): void {
+    for (const listener of [...this.changeListeners]) listener(name);
   }
 }

@@ -17,8 +17,12 @@ export interface RaftChannelStats {
   malformed: number;
 }
 
+/** Messages held back by a net.send delay at once; beyond it a delayed send is refused instead (a limit like any queue's). */
+export const RAFT_SENDS_DELAYED_MAX = 4_096;
+
 export class RaftChannel {
   readonly stats: RaftChannelStats = { sent: 0, notSent: 0, received: 0, malformed: 0 };
+  private delayed = 0;
 
   constructor(
     private readonly env: Environment,
@@ -30,14 +34,30 @@ export class RaftChannel {
   send(message: Message): void {
     if (message.from !== this.env.nodeId) assert(false, `node ${this.env.nodeId} sends a message from ${message.from}`);
     if (message.to === this.env.nodeId) assert(false, "a node does not send messages to itself");
-    if (this.env.failpoint("raft-channel/send-refused")) {
-      // As if the peer's send queue were full (src/core/env/failpoints.ts): Raft retransmits.
+    // docs/FAILPOINTS.md, net.send: refused as if the peer's send queue were full (Raft
+    // retransmits), or sent later through a timer.
+    const verdict = this.env.failpoint("net.send");
+    if (verdict !== undefined) {
+      if (verdict.kind === "delay" && this.delayed < RAFT_SENDS_DELAYED_MAX) {
+        this.delayed += 1;
+        const bytes = encodeMessage(message);
+        this.env.timers.after(verdict.ms, () => {
+          this.delayed -= 1;
+          this.transmit(message.to, bytes);
+        });
+        return;
+      }
+      assert(verdict.kind === "return" || verdict.kind === "delay", "net.send answers return or delay");
       this.stats.notSent += 1;
       return;
     }
+    this.transmit(message.to, encodeMessage(message));
+  }
+
+  private transmit(to: EndpointId, bytes: Uint8Array): void {
     // The frame limit is the transport's, one check on every path (TCP and the simulated network):
     // only a snapshot can exceed it, and then send says false and the follower keeps asking.
-    if (this.env.transport.send("raft", message.to, encodeMessage(message))) this.stats.sent += 1;
+    if (this.env.transport.send("raft", to, bytes)) this.stats.sent += 1;
     else this.stats.notSent += 1;
   }
 
@@ -59,6 +79,8 @@ export class RaftChannel {
       return "malformed";
     }
     this.stats.received += 1;
+    // docs/FAILPOINTS.md, net.receive: dropped as if lost on the way (not malformed: the peer is honest).
+    if (this.env.failpoint("net.receive") !== undefined) return "ok";
     this.deliver(message);
     return "ok";
   };

@@ -43,7 +43,9 @@ import type {
   Snapshot,
   SoftState,
 } from "../raft/types.ts";
-import type { RaftStorage, StorageError } from "../storage/raft-storage.ts";
+import type { RaftStorage } from "../storage/raft-storage.ts";
+import { StorageError } from "../storage/storage-error.ts";
+import { injectedDiskError } from "../failpoints/failpoint-disk.ts";
 import { DeadlineSweep } from "./deadline-sweep.ts";
 import { DISK_RESERVE_BYTES_DEFAULT, DiskSpace, type DiskFullAlarm } from "./disk-space.ts";
 import { RaftChannel } from "./raft-channel.ts";
@@ -626,6 +628,12 @@ export class Replica<Result, Query, QueryResult> {
     this.send(ready.messagesBeforePersist);
     // Planted bug: the other messages (votes, append acknowledgements) also leave before the state they depend on is durable.
     if (this.bugs.has("vote-before-persist")) this.send(ready.messages);
+    // docs/FAILPOINTS.md, raft.persist: the persist fails as the storage's I/O error would.
+    const failed = this.env.failpoint("raft.persist");
+    if (failed !== undefined) {
+      assert(failed.kind === "return", "raft.persist answers only return");
+      return this.onPersisted(StorageError.io("persist", "the Ready", injectedDiskError("raft.persist", failed, "persist a Ready")));
+    }
     // The Ready is the batch (it has the snapshot, entries and hard state fields storage reads).
     this.storage.persist(ready, ready.mustSync, this.onPersisted);
   }
@@ -644,7 +652,10 @@ export class Replica<Result, Query, QueryResult> {
     if (error !== undefined) return this.fail(error);
     if (this.diskRetryDelayMs > 0) this.spaceBack();
     if (ready.mustSync && ready.entries.length > 0) this.syncPointLagsSinceUs = this.env.monotonic.nowUs();
-    if (!this.bugs.has("vote-before-persist")) this.send(ready.messages);
+    // docs/FAILPOINTS.md, raft.persist.after: durable, and the messages that depend on it are lost.
+    const lost = this.env.failpoint("raft.persist.after");
+    assert(lost === undefined || lost.kind === "return", "raft.persist.after answers only return");
+    if (!this.bugs.has("vote-before-persist") && lost === undefined) this.send(ready.messages);
     this.applyReady(ready);
     this.ticks.beforeInput();
     this.core.advance();
@@ -698,6 +709,8 @@ export class Replica<Result, Query, QueryResult> {
   }
 
   private applyReady(ready: Ready): void {
+    // docs/FAILPOINTS.md, raft.apply: only panic or crash act here (the Environment carries them out).
+    if (ready.committedEntries.length > 0 && this.env.failpoint("raft.apply") !== undefined) assert(false, "raft.apply answers no verdict");
     if (ready.snapshot !== undefined) this.installSnapshot(ready.snapshot);
     const committedEntries = ready.committedEntries;
     for (let i = 0; i < committedEntries.length; i += 1) this.applyEntry(committedEntries[i]!);
@@ -823,7 +836,7 @@ export class Replica<Result, Query, QueryResult> {
   private maybeSnapshot(): void {
     if (this.env.monotonic.nowUs() < this.snapshotRetryAtUs) return;
     // The failpoint (src/core/env/failpoints.ts) is evaluated only when there is something to snapshot.
-    const requested = this.applied > this.snapshotIndex && (this.snapshotRequested || this.env.failpoint("replica/snapshot-early"));
+    const requested = this.applied > this.snapshotIndex && (this.snapshotRequested || this.env.failpoint("raft.snapshot-early") !== undefined);
     if (!requested && this.applied - this.snapshotIndex < this.options.snapshotEveryEntries) return;
     this.snapshotRequested = false;
     const index = this.applied;

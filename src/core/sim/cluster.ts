@@ -86,7 +86,12 @@ export interface ClusterOptions {
   readonly refused: (refusal: StartRefusal) => void;
   /** A failure the run reports (and stops at). */
   readonly fail: (property: PropertyName | "Restartable", message: string, nodeId: NodeId) => void;
+  /** An injected failpoint fault hit this node (docs/FAILPOINTS.md): its storage failures are the fault's, not a bug. */
+  readonly injected?: (id: NodeId) => boolean;
 }
+
+/** How long the simulated supervisor waits before it restarts a node that a failpoint stopped. */
+export const SUPERVISOR_RESTART_DELAY_US = 500_000;
 
 export class Cluster {
   private readonly nodes: ClusterNode[] = [];
@@ -190,13 +195,14 @@ export class Cluster {
     node.current = incarnation;
     this.world.trace.event(number === 1 ? TRACE.started : TRACE.restart, id, number, 0);
     this.world.runOnHost(host, TRACE.restart, number, () => {
-      RaftStorage.open(host.disk, { nodeId: id, clusterId: CLUSTER_ID }, this.bootstrap, { plantedBugs: this.options.storagePlantedBugs, reached: process.env.reached }, (result) => {
+      RaftStorage.open(process.env.disk, { nodeId: id, clusterId: CLUSTER_ID }, this.bootstrap, { plantedBugs: this.options.storagePlantedBugs, failpoint: process.env.failpoint, reached: process.env.reached }, (result) => {
         if (!process.alive) return;
         if (result instanceof StorageError && result.code === "corrupt") {
           this.refuseToStart(node, result.message);
           return;
         }
         if (result instanceof StorageError) {
+          if (this.options.injected?.(id) === true) return this.supervisorRestart(id, "after-event");
           this.options.fail("Restartable", `node ${id} could not reopen its storage after a crash: ${result.message}`, id);
           return;
         }
@@ -222,7 +228,11 @@ export class Cluster {
             },
             leaseRead: (term) => this.checkLeaseHeld(id, incarnation, term),
           },
-          onFatal: (error) => this.options.fail("Restartable", `node ${id} stopped on a storage failure: ${error.message}`, id),
+          onFatal: (error) => {
+            // An injected disk error stops the node as it stops a real one (exit 4); a supervisor starts it again.
+            if (this.options.injected?.(id) === true) return this.supervisorRestart(id, "after-event");
+            this.options.fail("Restartable", `node ${id} stopped on a storage failure: ${error.message}`, id);
+          },
         }, {
           ...this.options.requestPath,
           // The durability check: an acknowledged write must be on a quorum of disks.
@@ -284,6 +294,26 @@ export class Cluster {
     if (kind === "host-crash") node.host.disk.crash();
     else node.host.disk.processKill();
     this.monitor.crashed(id);
+  }
+
+  /**
+   * A failpoint stopped the node (a crash at the point, or an injected disk error it stopped on):
+   * the process dies, and a supervisor (systemd, a Kubernetes restart) starts it again after
+   * SUPERVISOR_RESTART_DELAY_US, unless something else (the nemesis) already did. `at` "now":
+   * the host's event has already unwound (a FailpointCrash caught by the world), so nothing
+   * after the point runs; "after-event": called from inside node code (a storage failure the
+   * replica stopped on), so the process ends once that event is over.
+   */
+  supervisorRestart(id: NodeId, at: "now" | "after-event"): void {
+    const queue = this.world.queue;
+    const kill = (): void => {
+      if (this.isUp(id)) this.crash(id, "process-kill");
+      queue.at(queue.timeUs + SUPERVISOR_RESTART_DELAY_US, () => {
+        if (!this.isUp(id)) this.start(id);
+      });
+    };
+    if (at === "now") kill();
+    else queue.at(queue.timeUs, kill);
   }
 
   /**

@@ -5,6 +5,7 @@
 // seed as its text. The expected failure's property is kept beside the options, so a replay can say
 // whether it still reproduces.
 
+import { isFailpointName } from "../env/failpoints.ts";
 import { AssertionFailure } from "../assert.ts";
 import { validateFaultProfile } from "./fault-profile.ts";
 import { validateFaultSchedule } from "./fault-schedule.ts";
@@ -65,6 +66,14 @@ export function decodeRunFile(text: string): RunFile | { readonly error: string 
   if (!Number.isSafeInteger(options.durationMs) || options.durationMs < 1 || options.durationMs > DURATION_MS_MAX) return { error: `options.durationMs: not an integer in 1..${DURATION_MS_MAX}` };
   if (options.profile === null || typeof options.profile !== "object") return { error: "options.profile: missing" };
   if (options.faultSchedule !== undefined && !Array.isArray(options.faultSchedule)) return { error: "options.faultSchedule: not a list" };
+  // Failpoints by name and probability (docs/FAILPOINTS.md); a file from before a rename names points that are gone.
+  if (options.failpoints !== undefined) {
+    if (options.failpoints === null || typeof options.failpoints !== "object") return { error: "options.failpoints: not an object" };
+    for (const [name, probability] of Object.entries(options.failpoints)) {
+      if (!isFailpointName(name)) return { error: `options.failpoints: no failpoint ${JSON.stringify(name.slice(0, 60))}` };
+      if (typeof probability !== "number" || !(probability >= 0 && probability <= 1)) return { error: `options.failpoints.${name}: not a probability in [0, 1]` };
+    }
+  }
   try {
     validateFaultProfile(options.profile);
     if (options.faultSchedule !== undefined) validateFaultSchedule(options.faultSchedule, options.nodeCount);

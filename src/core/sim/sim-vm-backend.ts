@@ -369,9 +369,14 @@ class SimVmBackend implements VmBackend {
     this.host.create(this, instance);
   }
   start(vmId: VmId, token: FencingToken): void {
+    // docs/FAILPOINTS.md, vm.start: the start fails before the VM launches (the shell backend's point, here too).
+    const failed = this.env.failpoint("vm.start");
+    if (failed !== undefined) return this.report({ kind: "start-refused", vmId, token, refusal: "not-startable", detail: `injected by failpoint vm.start (${failed.kind})` });
     this.host.start(this, vmId, token);
   }
   stop(vmId: VmId, graceMs: number): void {
+    // docs/FAILPOINTS.md, vm.stop: the stop request is lost; the VM keeps running.
+    if (this.env.failpoint("vm.stop") !== undefined) return;
     this.host.stop(this, vmId, graceMs);
   }
   kill(vmId: VmId): void {

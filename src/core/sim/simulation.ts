@@ -33,7 +33,8 @@ import { CorruptionConsent, type FaultModelPlantedBug } from "./corruption-conse
 import type { EventQueue } from "./event-queue.ts";
 import type { FaultKind, FaultProfile } from "./fault-profile.ts";
 import { validateFaultProfile } from "./fault-profile.ts";
-import { FailpointDriver, type FailpointCoverage, type FailpointProbabilities } from "./failpoint-driver.ts";
+import { FailpointDriver, type FailpointCoverage, type FailpointProbabilities, type InjectedFault } from "./failpoint-driver.ts";
+import { FailpointCrash } from "../failpoints/failpoint-crash.ts";
 import { CoverageCounter, type CoverageCount } from "./coverage-counter.ts";
 import { History, type HistoryEvent } from "./history.ts";
 import { checkLinearizability, vmRegistryChecked, type LinearizabilitySummary } from "./linearizability-check.ts";
@@ -190,6 +191,8 @@ export interface SimulationResult {
   readonly failpoints: readonly FailpointCoverage[];
   /** Per coverage point (src/core/env/coverage-points.ts), in name order: how often the run reached it. */
   readonly coverage: readonly CoverageCount[];
+  /** Failpoint firings beyond the fault model (an injected EIO), in order: faults of this run, not bugs of the code. */
+  readonly injectedFaults: readonly InjectedFault[];
   readonly disk: SimDiskStats;
   /** Nodes that refused to start on a corrupt store (more than a minority, or one on a clean disk, is a failure: start-refusal-check.ts). */
   readonly refusedToStart: readonly StartRefusal[];
@@ -297,8 +300,14 @@ export class Simulation {
     const nodeIds: NodeId[] = [];
     for (let id = 1; id <= options.nodeCount; id++) nodeIds.push(id);
     this.corruption = new CorruptionConsent(nodeIds, options.faultModelPlantedBugs);
-    this.refusalCheck = new StartRefusalCheck(options.nodeCount, (id) => this.corruption.wasTainted(id));
-    this.failpoints = new FailpointDriver(Prng.stream(seed, "failpoints"), { ...profile.failpoints, ...options.failpoints });
+    // A disk that an injected failpoint fault touched is not a clean disk (docs/FAILPOINTS.md, "Simulation").
+    this.refusalCheck = new StartRefusalCheck(options.nodeCount, (id) => this.corruption.wasTainted(id) || this.failpoints.wasInjected(id));
+    this.failpoints = new FailpointDriver(
+      Prng.stream(seed, "failpoints"),
+      { ...profile.failpoints, ...options.failpoints },
+      () => this.world.queue.timeUs,
+      profile.healAtFraction < 1 ? this.healAtUs : Number.POSITIVE_INFINITY,
+    );
     this.world = new World(
       {
         seed,
@@ -314,7 +323,7 @@ export class Simulation {
         },
         timersPerHostMax: this.limits.timersPerNodeMax,
         cpuEventUs: profile.cpuEventUs,
-        failpoint: this.failpoints.failpoint,
+        failpointFor: (id) => this.failpoints.failpointFor(id),
         reached: this.coverage.reached,
         mayCorrupt: (id, name, offset, length) => this.corruption.mayCorrupt(id, name, offset, length),
         traceLines: options.trace,
@@ -368,6 +377,7 @@ export class Simulation {
         if (violation !== undefined) this.fail(violation.property, violation.message, refusal.nodeId);
       },
       fail: (property, message, nodeId) => this.fail(property, message, nodeId),
+      injected: (id) => this.failpoints.wasInjected(id),
     });
     this.history = new History(this.limits.historyEventsMax, 2 * workloadOptions.clientCount + 2);
     // A quarter of the event budget, as for the users' history: Elle's graph is larger per operation than the register search.
@@ -539,6 +549,7 @@ export class Simulation {
       droppedWithoutReceiver: { ...this.world.droppedWithoutReceiver },
       failpoints: this.failpoints.coverage(),
       coverage: this.coverage.coverage(),
+      injectedFaults: this.failpoints.injectedFaults(),
       disk,
       refusedToStart: this.cluster.refusedToStart(),
       corruptibleNodes: this.corruption.tainted(),
@@ -603,6 +614,8 @@ export class Simulation {
 
   /** A failed assertion is a crash the seed reproduces; so is any other error thrown by node code. */
   private nodeThrew(host: SimHost, error: unknown): void {
+    // A failpoint's crash (docs/FAILPOINTS.md): the process dies at the point, as kill -9 would; a supervisor restarts it.
+    if (error instanceof FailpointCrash) return this.cluster.supervisorRestart(host.id, "now");
     const message = error instanceof AssertionFailure ? error.message : `threw ${error instanceof Error ? `${error.name}: ${error.message}` : String(error)}`;
     this.fail("No Assertion Failure", `node ${host.id}: ${message}`, host.id);
   }

@@ -9,6 +9,7 @@
 import { assert } from "../assert.ts";
 import { CLOCK_DRIFT_BOUND_PPM } from "../env/environment.ts";
 import { defaultRaftTuning } from "../replica/replica.ts";
+import { drawFailpointProbabilities, type FailpointProbabilities } from "./failpoint-driver.ts";
 import { FAULT_PROFILES, validateFaultProfile, type FaultProfile } from "./fault-profile.ts";
 import { Prng } from "./prng.ts";
 import type { Seed } from "./seed.ts";
@@ -60,6 +61,8 @@ export interface SwarmRun {
   readonly families: readonly string[];
   /** Every on/off dimension's value as drawn, or as the steer forced it (swarm-steer.ts): what coverage guidance learns from. */
   readonly dimensions: SwarmDimensions;
+  /** BUGGIFY: the failpoints this seed enabled and their firing probabilities (failpoint-driver.ts, drawFailpointProbabilities). */
+  readonly failpoints: FailpointProbabilities;
 }
 
 /** Parts per million in [0, maxPpm], as a probability. */
@@ -208,7 +211,21 @@ export function drawSwarmRun(seed: Seed, workload: SwarmWorkload | undefined, st
   assert(profile.healAtFraction < 1, "every swarm run heals, so liveness can be judged");
   for (const name of SWARM_DIMENSIONS) assert(dimensions[name] !== undefined, () => `dimension ${name} was drawn`);
   if (workload !== undefined) dimensions.orchestrator = workload !== "kv";
-  return { nodeCount, durationMs, faultyMs, workload: chosen, profile, replica, clients: { ...defaultWorkloadOptions, ...clients, mix: { ...clients.mix!, txn: transactionWeight } }, families, dimensions: dimensions as SwarmDimensions };
+  // From a stream of their own, so the draws above are those of a swarm without failpoints.
+  const failpoints = drawFailpointProbabilities(Prng.stream(seed, "swarm/failpoints"));
+  const withFailpoints = Object.keys(failpoints).length > 0 ? [...families, "failpoints"] : families;
+  return {
+    nodeCount,
+    durationMs,
+    faultyMs,
+    workload: chosen,
+    profile,
+    replica,
+    clients: { ...defaultWorkloadOptions, ...clients, mix: { ...clients.mix!, txn: transactionWeight } },
+    families: withFailpoints,
+    dimensions: dimensions as SwarmDimensions,
+    failpoints,
+  };
 }
 
 /** runSimulation's options for a drawn run (planted bugs and the reproduction command are the caller's). */
@@ -223,6 +240,7 @@ export function swarmSimulationOptions(seed: Seed, run: SwarmRun): SimulationOpt
     // wanders to a node that stays down can miss every chance in the tail).
     workload: run.workload === "orchestrator" ? { ...run.clients, clientCount: 2 } : run.clients,
     orchestrator: run.workload === "kv" ? undefined : {},
+    failpoints: run.failpoints,
   };
 }
 

@@ -20,6 +20,7 @@
 // frame for a channel without a receiver. At a client endpoint they go to the receiver the
 // simulated clients registered with receiveAtClients(); clients send with sendFromClient().
 
+import { FailpointDisk } from "../failpoints/failpoint-disk.ts";
 import { assert } from "../assert.ts";
 import type { ChannelName, EndpointId, Environment, Failpoint, Logger, ReceiveVerdict } from "../env/environment.ts";
 import { CHANNEL_NAMES, silentLogger } from "../env/environment.ts";
@@ -86,8 +87,8 @@ export interface WorldOptions {
   readonly timersPerHostMax: number;
   /** CPU time every event costs its host (FaultProfile.cpuEventUs). */
   readonly cpuEventUs: number;
-  /** Every host process's Environment.failpoint (the run's driver, or noFailpoints). */
-  readonly failpoint: Failpoint;
+  /** Each host's Environment.failpoint (the run's driver's, or noFailpoints). */
+  readonly failpointFor: (hostId: NodeId) => Failpoint;
   /** Every host process's Environment.reached (the run's coverage counter, or noCoverage). */
   readonly reached: CoverageHook;
   /** The corruption consent: may these bytes of this host's disk be corrupted? */
@@ -133,7 +134,8 @@ export class World implements HostWorld {
   readonly firstClientEndpoint: number;
   private readonly timersPerHostMax: number;
   private readonly cpuEventUs: number;
-  private readonly failpoint: Failpoint;
+  /** Host i's failpoint hook at index i - 1. */
+  private readonly failpoints: Failpoint[] = [];
   private readonly reached: CoverageHook;
   private readonly hooks: WorldHooks;
   private readonly clientReceivers = new Map<ChannelName, ClientEndpointReceiver>();
@@ -144,13 +146,15 @@ export class World implements HostWorld {
     this.timersPerHostMax = options.timersPerHostMax;
     assert(Number.isSafeInteger(options.cpuEventUs) && options.cpuEventUs >= 0, "event cost must be a non-negative integer");
     this.cpuEventUs = options.cpuEventUs;
-    this.failpoint = options.failpoint;
     this.reached = options.reached;
     const profile = options.profile;
     const seed = options.seed;
     this.queue = new EventQueue(options.eventQueueMax);
     this.trace = new SimTrace(this.queue, options.traceLines);
-    for (let id = 1; id <= options.hostCount; id++) this.hostIds.push(id);
+    for (let id = 1; id <= options.hostCount; id++) {
+      this.hostIds.push(id);
+      this.failpoints.push(options.failpointFor(id));
+    }
     this.firstClientEndpoint = options.hostCount + 1;
     const endpointCount = options.hostCount + options.clientCount;
 
@@ -237,13 +241,15 @@ export class World implements HostWorld {
     assert(host.process === undefined, () => `host ${host.id} started a second process`);
     let process: HostProcess | undefined = undefined;
     const timers = new SimTimers(this.queue, host.clock, (callback) => this.runOnHost(host, TRACE.timer, 0, callback, process), this.timersPerHostMax);
+    const failpoint = this.failpoints[host.id - 1]!;
     const env: Environment = {
       nodeId: host.id,
       monotonic: host.clock,
       wall: host.clock,
       timers,
       random: host.random,
-      disk: host.disk,
+      // The storage failpoints (docs/FAILPOINTS.md) wrap the host's disk for this process: its delays die with its timers.
+      disk: new FailpointDisk(host.disk, failpoint, timers),
       transport: {
         send: (channel, to, bytes) => this.sendFromHost(process!, channel, to, bytes),
         receive: (channel, handler) => {
@@ -258,7 +264,7 @@ export class World implements HostWorld {
         },
       },
       log: silentLogger as Logger,
-      failpoint: this.failpoint,
+      failpoint,
       reached: this.reached,
     };
     process = { host, number, timers, env, alive: true, raftReceiver: undefined, receivers: new Map() };

@@ -23,7 +23,8 @@
 // One persist or saveSnapshot at a time (asserted): the driver waits for `done`.
 
 import { AssertionFailure, assert } from "../assert.ts";
-import { DiskError } from "../env/environment.ts";
+import { DiskError, noFailpoints, type Failpoint } from "../env/environment.ts";
+import { injectedDiskError } from "../failpoints/failpoint-disk.ts";
 import type { Disk } from "../env/environment.ts";
 import type { CoverageHook } from "../env/coverage-points.ts";
 import type { ConfState, Entry, HardState, NodeId, RecoveredState, Snapshot } from "../raft/types.ts";
@@ -90,6 +91,8 @@ export interface StorageOptions {
   readonly plantedBugs?: ReadonlySet<StoragePlantedBug>;
   /** Marks rare paths of opening as reached (src/core/env/coverage-points.ts: Environment.reached). Default: nothing. */
   readonly reached?: CoverageHook;
+  /** The Environment's failpoints: storage.snapshot-write (docs/FAILPOINTS.md). Default: none. */
+  readonly failpoint?: Failpoint;
 }
 
 export type SyncPointMode = "riding" | "strict" | "off";
@@ -118,6 +121,7 @@ interface ResolvedOptions {
   readonly defer: ((callback: () => void) => void) | undefined;
   readonly plantedBugs: ReadonlySet<StoragePlantedBug> | undefined;
   readonly syncPoints: SyncPointMode;
+  readonly failpoint: Failpoint;
 }
 
 type Next = (error?: StorageError) => void;
@@ -135,6 +139,7 @@ function resolveOptions(options: StorageOptions): ResolvedOptions {
     defer: options.defer,
     plantedBugs: options.plantedBugs,
     syncPoints: options.syncPoints ?? "riding",
+    failpoint: options.failpoint ?? noFailpoints,
   };
   assert(resolved.syncPoints === "riding" || resolved.syncPoints === "strict" || resolved.syncPoints === "off", "syncPoints must be riding, strict or off");
   assert(Number.isSafeInteger(resolved.segmentSizeBytes) && resolved.segmentSizeBytes >= SEGMENT_SIZE_MIN_BYTES, `segmentSizeBytes must be >= ${SEGMENT_SIZE_MIN_BYTES}`);
@@ -420,7 +425,7 @@ export class RaftStorage {
     const bytes = encodeSnapshotRecord(snapshot);
     runSteps(
       [
-        (next) => this.writeFileAtomically(snapshotFileName(index), bytes, next),
+        (next) => this.writeSnapshotFile(index, bytes, next),
         (next) => {
           // Removals need not be durable: recovery takes the newest snapshot and skips covered segments.
           this.snapshotIndex = index;
@@ -564,6 +569,17 @@ export class RaftStorage {
     assert(commit <= lastIndex, () => `commit ${commit} is beyond the last index ${lastIndex}`);
   }
 
+  /** A snapshot file, atomically; the storage.snapshot-write failpoint may fail it first (docs/FAILPOINTS.md). */
+  private writeSnapshotFile(index: number, bytes: Uint8Array, next: Next): void {
+    const name = snapshotFileName(index);
+    const verdict = this.options.failpoint("storage.snapshot-write");
+    if (verdict !== undefined) {
+      assert(verdict.kind === "return", "storage.snapshot-write answers only return");
+      return next(StorageError.ofWrite("write", name, injectedDiskError("storage.snapshot-write", verdict, `write ${name}`)));
+    }
+    this.writeFileAtomically(name, bytes, next);
+  }
+
   /** temp file, sync, rename, sync directory: the file holds either the old or the new content. */
   private writeFileAtomically(name: string, bytes: Uint8Array, next: Next): void {
     const temporary = name + TEMPORARY_SUFFIX;
@@ -604,7 +620,7 @@ export class RaftStorage {
   private installSnapshot(snapshot: Snapshot, next: Next): void {
     const { index, term } = snapshot.metadata;
     const bytes = encodeSnapshotRecord(snapshot);
-    this.writeFileAtomically(snapshotFileName(index), bytes, (error) => {
+    this.writeSnapshotFile(index, bytes, (error) => {
       if (error !== undefined) return next(error);
       try {
         for (const segment of this.segments) this.disk.remove(segment.name);

@@ -14,6 +14,7 @@ import { TokenService } from "./gen/blixard/v1/token_pb.ts";
 import { VmService } from "./gen/blixard/v1/vm_pb.ts";
 import { NodeService } from "./gen/blixard/v1/node_pb.ts";
 import { TenantService } from "./gen/blixard/v1/tenant_pb.ts";
+import { FailpointService } from "./gen/blixard/v1/failpoint_pb.ts";
 
 export interface ApiClients {
   readonly url: string;
@@ -23,6 +24,7 @@ export interface ApiClients {
   readonly vm: Client<typeof VmService>;
   readonly node: Client<typeof NodeService>;
   readonly tenant: Client<typeof TenantService>;
+  readonly failpoint: Client<typeof FailpointService>;
 }
 
 export interface ApiClientOptions {
@@ -110,5 +112,6 @@ export function createApiClients(endpoints: string | readonly string[], options:
     vm: createClient(VmService, transport),
     node: createClient(NodeService, transport),
     tenant: createClient(TenantService, transport),
+    failpoint: createClient(FailpointService, transport),
   };
 }

@@ -39,6 +39,8 @@ import { BLIXARD_VERSION } from "../version.ts";
 import { VmService } from "./gen/blixard/v1/vm_pb.ts";
 import { NodeService } from "./gen/blixard/v1/node_pb.ts";
 import { TenantService } from "./gen/blixard/v1/tenant_pb.ts";
+import { FailpointService } from "./gen/blixard/v1/failpoint_pb.ts";
+import { createFailpointService } from "./failpoint-service.ts";
 import { createVmService } from "./vm-service.ts";
 import { createVmNodeService } from "./vm-node-service.ts";
 import { createVmTenantService } from "./vm-tenant-service.ts";
@@ -48,7 +50,7 @@ const STATUS_FANOUT_TIMEOUT_MS = 1_000;
 const TOKEN_TTL_SECONDS_MAX = 10 * 365 * 24 * 3600;
 
 /** Every service a node serves: the role table must cover exactly these (assertTableCovers). */
-export const NODE_SERVICES: readonly DescService[] = [KvService, ClusterService, TokenService, VmService, NodeService, TenantService];
+export const NODE_SERVICES: readonly DescService[] = [KvService, ClusterService, TokenService, VmService, NodeService, TenantService, FailpointService];
 
 export interface NodeServices {
   readonly kv: ServiceImpl<typeof KvService>;
@@ -57,6 +59,7 @@ export interface NodeServices {
   readonly vm: ServiceImpl<typeof VmService>;
   readonly node: ServiceImpl<typeof NodeService>;
   readonly tenant: ServiceImpl<typeof TenantService>;
+  readonly failpoint: ServiceImpl<typeof FailpointService>;
 }
 
 /** Services with their implementations, for the fast path. */
@@ -68,6 +71,7 @@ export function servicePairs(services: NodeServices): ReadonlyArray<readonly [De
     [VmService, services.vm],
     [NodeService, services.node],
     [TenantService, services.tenant],
+    [FailpointService, services.failpoint],
   ];
 }
 
@@ -80,6 +84,7 @@ export function createNodeRoutes(services: NodeServices): (router: ConnectRouter
     router.service(VmService, services.vm);
     router.service(NodeService, services.node);
     router.service(TenantService, services.tenant);
+    router.service(FailpointService, services.failpoint);
   };
 }
 
@@ -171,6 +176,7 @@ export function createNodeServices(runtime: NodeRuntime, gate: Gatekeeper): Node
     vm: createVmService(runtime, gate),
     node: createVmNodeService(runtime, gate),
     tenant: createVmTenantService(runtime, gate),
+    failpoint: createFailpointService(runtime, gate),
     kv: guardService(KvService, gate, {
       async get(request) {
         const key = requireKey(request.key);

@@ -16,6 +16,7 @@
 //                   Migrate: admin, operator (where a VM runs is the operators' business)
 //   nodes           reads: admin, operator, read-only; cordon, uncordon, drain: admin, operator
 //   tenants         SetQuota: admin; GetQuota, Usage: every role, a tenant its own only
+//   failpoints      Set, Clear, List: admin only (fault injection on the serving node)
 import type { DescService } from "@bufbuild/protobuf";
 import { ROLES, type Role } from "../../core/replica/token-book.ts";
 
@@ -61,6 +62,10 @@ export const METHOD_ROLES: Readonly<Record<MethodKey, readonly Role[]>> = {
   "blixard.v1.TenantService/SetQuota": ["admin"],
   "blixard.v1.TenantService/GetQuota": ["admin", "operator", "tenant", "read-only"],
   "blixard.v1.TenantService/Usage": ["admin", "operator", "tenant", "read-only"],
+  // Fault injection on the serving node (docs/FAILPOINTS.md): admin only, the list too (it shows what is broken on purpose).
+  "blixard.v1.FailpointService/Set": ["admin"],
+  "blixard.v1.FailpointService/Clear": ["admin"],
+  "blixard.v1.FailpointService/List": ["admin"],
 };
 
 export function methodKey(service: DescService, methodName: string): MethodKey {

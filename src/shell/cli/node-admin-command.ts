@@ -1,4 +1,4 @@
-// `blixard node list|get|cordon|uncordon|drain`: the orchestrator's nodes through a node's
+// `blixard node list|get|cordon|uncordon|drain` (and `node failpoint`, node-failpoint-command.ts): the orchestrator's nodes through a node's
 // NodeService (docs/VM-API.md). They are subcommands of `blixard node`, which with flags and no
 // subcommand still starts a node (node-command.ts): the program's options are positional
 // (main.ts), so `--tls-dir` after `node list` is the API's, not the node's. Exit codes as `blixard vm`.
@@ -13,6 +13,7 @@ import {
   type NodeRecord,
 } from "../api/gen/blixard/v1/node_pb.ts";
 import { addApiOptions, formatTable, parseId, runApiCall, type ApiCommandOptions } from "./api-output.ts";
+import { registerNodeFailpointCommands } from "./node-failpoint-command.ts";
 
 /** `node list` follows cursors for at most this many pages (50 nodes each). */
 const LIST_PAGES_MAX = 200;
@@ -72,4 +73,5 @@ export function registerNodeAdminCommands(node: Command): void {
   stateChange("cordon", "take no new VMs; keep the ones it has", "cordon", NodeServiceCordonResponseSchema);
   stateChange("uncordon", "take new VMs again (ready)", "uncordon", NodeServiceUncordonResponseSchema);
   stateChange("drain", "move its VMs off, take no new ones", "drain", NodeServiceDrainResponseSchema);
+  registerNodeFailpointCommands(node);
 }

@@ -9,6 +9,7 @@
 // Security must be chosen: --tls-dir DIR (mutual TLS between nodes, TLS on the API) or
 // --insecure (plaintext, for local experiments); neither is a usage error. SIGHUP reloads the TLS
 // directory (it is also reloaded when its files change).
+import { FAILPOINTS_ENV, NodeFailpoints, parseNodeFailpoints } from "../node/node-failpoints.ts";
 import type { Command } from "commander";
 import pino from "pino";
 import { UsageError } from "./usage-error.ts";
@@ -210,6 +211,10 @@ export function registerNodeCommand(program: Command): void {
       const pinoOptions = { level: options.logLevel, base: { node: options.id } };
       const logger = logFormat === "pretty" ? pino(pinoOptions, prettyDestination()) : pino(pinoOptions);
       const config = parseNodeOptions(options, logger);
+      // docs/FAILPOINTS.md: a bad spec is a usage error (exit 2); the node does not start.
+      const failpointSpec = process.env[FAILPOINTS_ENV] ?? "";
+      const initialFailpoints = parseNodeFailpoints(failpointSpec);
+      if (!initialFailpoints.ok) throw new UsageError(`${FAILPOINTS_ENV}: ${initialFailpoints.error}`);
       const vmFlags = parseNodeVmFlags(options, config.dataDir);
       installFatalHandlers(logger);
       if (vmFlags?.backend === "qemu" && findOnPath(QEMU_BINARY) === undefined) {
@@ -234,7 +239,8 @@ export function registerNodeCommand(program: Command): void {
       let runtime: NodeRuntime;
       let fatalError: Error | undefined;
       try {
-        runtime = await NodeRuntime.start({ ...config, orchestrator, onFatal: (error) => (fatalError ??= error) });
+        const failpoints = new NodeFailpoints(logger, undefined, initialFailpoints.value);
+        runtime = await NodeRuntime.start({ ...config, orchestrator, failpoints, onFatal: (error) => (fatalError ??= error) });
       } catch (error) {
         if (error instanceof StartupError) {
           reportFatal(`blixard node: ${error.message}`, EXIT_STARTUP_FAILED);

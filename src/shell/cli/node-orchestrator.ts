@@ -32,7 +32,7 @@ export async function orchestratorRuntimeConfig(flags: NodeVmFlags, log: Logger)
   const features = launcher.description === "qemu (kvm)" ? ["kvm"] : [];
   return {
     backend: (env) => {
-      const backend = new HostVmBackend({ vmsDir, launcher, monotonicNowUs: () => env.monotonic.nowUs(), log, nodeId: env.nodeId });
+      const backend = new HostVmBackend({ vmsDir, launcher, monotonicNowUs: () => env.monotonic.nowUs(), log, nodeId: env.nodeId, failpoint: env.failpoint });
       return { backend, host: backend, close: async () => backend.close() };
     },
     registration: {

@@ -22,7 +22,9 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { assert } from "../../core/assert.ts";
 import type { Logger } from "../../core/env/environment.ts";
 import { SystemDisk } from "../os/system-disk.ts";
-import { createSystemEnvironment, type SystemEnvironment } from "../os/system-environment.ts";
+import { createSystemEnvironment, SystemTimers, type SystemEnvironment } from "../os/system-environment.ts";
+import { FailpointDisk } from "../../core/failpoints/failpoint-disk.ts";
+import { NodeFailpoints } from "./node-failpoints.ts";
 import { ListenError, TcpTransport } from "../os/tcp-transport.ts";
 import { parseHostPort } from "../os/address.ts";
 import type { ConfState, NodeId } from "../../core/raft/types.ts";
@@ -93,6 +95,8 @@ export interface NodeRuntimeConfig {
   readonly apiLimits?: ApiServerLimits;
   /** Called when the node must stop on its own (a failed fsync): the process should exit non-zero. */
   readonly onFatal?: (error: Error) => void;
+  /** The node's failpoints (BLIXARD_FAILPOINTS, the admin API; docs/FAILPOINTS.md). Default: none set, panic and crash exit the process. */
+  readonly failpoints?: NodeFailpoints;
   /** Run the orchestrator here: this node's agent on a VM backend, and the controller (absent: a key-value node only). */
   readonly orchestrator?: OrchestratorRuntimeConfig;
 }
@@ -156,6 +160,8 @@ export class NodeRuntime {
   readonly metrics: NodeMetrics;
   /** Every client request goes through it: the Connect services and the membership agent. */
   readonly requestPath: RequestPath;
+  /** This node's failpoints: the admin API's FailpointService sets, clears and lists them. */
+  readonly failpoints: NodeFailpoints;
   private agent: MembershipAgent | undefined;
   private api: ApiServer | undefined;
   private stopped = false;
@@ -178,8 +184,10 @@ export class NodeRuntime {
     requestPath: RequestPath;
     peerAddress: string;
     apiAddress: string;
+    failpoints: NodeFailpoints;
   }) {
     this.config = parts.config;
+    this.failpoints = parts.failpoints;
     this.tls = parts.tls;
     this.nodeId = parts.config.nodeId;
     this.clusterId = parts.clusterId;
@@ -226,7 +234,13 @@ export class NodeRuntime {
     } catch (error) {
       throw new StartupError(`cannot use data directory ${config.dataDir}: ${(error as Error).message}`);
     }
-    const storage = await new Promise<RaftStorage | StorageError>((resolve) => RaftStorage.open(disk, { nodeId: config.nodeId, clusterId }, bootstrap, { syncPoints: config.syncPoints ?? "riding" }, resolve));
+    // The storage failpoints wrap the data directory (docs/FAILPOINTS.md); their delays run on the node's timers.
+    const failpoints = config.failpoints ?? new NodeFailpoints(log);
+    const timers = new SystemTimers();
+    const failpointDisk = new FailpointDisk(disk, failpoints.hook, timers);
+    const storage = await new Promise<RaftStorage | StorageError>((resolve) =>
+      RaftStorage.open(failpointDisk, { nodeId: config.nodeId, clusterId }, bootstrap, { syncPoints: config.syncPoints ?? "riding", failpoint: failpoints.hook }, resolve),
+    );
     if (storage instanceof StorageError) {
       disk.close();
       if (storage.code === "identity-mismatch") throw new StartupError(`data directory ${config.dataDir} belongs to another node or cluster: ${storage.message}`);
@@ -263,7 +277,7 @@ export class NodeRuntime {
       if (error instanceof ListenError) throw new StartupError(error.message);
       throw error;
     }
-    const env = createSystemEnvironment({ nodeId: config.nodeId, disk, transport, log });
+    const env = createSystemEnvironment({ nodeId: config.nodeId, disk: failpointDisk, transport, log, timers, failpoint: failpoints.hook });
     const started: { runtime?: NodeRuntime } = {};
     const requestTimeoutMs = config.requestTimeoutMs ?? defaultReplicaOptions.requestTimeoutMs;
     const { replica, machine, requestPath } = createNodeProcess(
@@ -285,7 +299,7 @@ export class NodeRuntime {
       { ...defaultRequestPathOptions, forwardTimeoutMs: requestTimeoutMs + FORWARD_MARGIN_MS },
     );
     const peerAddress = config.advertisePeer ?? peerBound;
-    const self = new NodeRuntime({ config, tls: tlsDirectory, clusterId, env, disk, transport, machine, replica, storage, requestPath, peerAddress, apiAddress: "" });
+    const self = new NodeRuntime({ config, tls: tlsDirectory, clusterId, env, disk, transport, machine, replica, storage, requestPath, peerAddress, apiAddress: "", failpoints });
     started.runtime = self;
     resolvePeer = (peer) => self.memberAddresses(peer)?.peer ?? fallbackPeer(peer);
     replica.start();

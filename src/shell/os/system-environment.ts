@@ -7,11 +7,11 @@
 //   random  the project's PRNG (xoshiro128**) seeded from node:crypto, so election timeouts differ per process;
 //   disk    SystemDisk over the data directory;
 //   transport the TCP transport (channels of bytes); log: pino;
-//   failpoint never fires (one branch) until the failpoints issue gives points actions.
+//   failpoint the node's registry (src/shell/node/node-failpoints.ts), or none: one branch.
 import { randomBytes } from "node:crypto";
 import { performance } from "node:perf_hooks";
 import { assert } from "../../core/assert.ts";
-import { noFailpoints, type Disk, type Environment, type Logger, type MonotonicClock, type Random, type TimerHandle, type Timers, type Transport, type WallClock } from "../../core/env/environment.ts";
+import { noFailpoints, type Disk, type Failpoint, type Environment, type Logger, type MonotonicClock, type Random, type TimerHandle, type Timers, type Transport, type WallClock } from "../../core/env/environment.ts";
 import { noCoverage } from "../../core/env/coverage-points.ts";
 import { Prng } from "../../core/sim/prng.ts";
 import type { NodeId } from "../../core/raft/types.ts";
@@ -78,6 +78,7 @@ export interface SystemEnvironmentParts {
   readonly log: Logger;
   readonly timers?: SystemTimers;
   readonly random?: Random;
+  readonly failpoint?: Failpoint;
 }
 
 export interface SystemEnvironment extends Environment {
@@ -95,7 +96,7 @@ export function createSystemEnvironment(parts: SystemEnvironmentParts): SystemEn
     disk: parts.disk,
     transport: parts.transport,
     log: parts.log,
-    failpoint: noFailpoints,
+    failpoint: parts.failpoint ?? noFailpoints,
     reached: noCoverage,
   };
 }

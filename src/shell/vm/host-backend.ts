@@ -22,7 +22,7 @@ import { isAbsolute, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { assert } from "../../core/assert.ts";
 import type { FencingToken, NodeId, VmId } from "../../core/cluster/types.ts";
-import type { Logger } from "../../core/env/environment.ts";
+import { noFailpoints, type Failpoint, type Logger } from "../../core/env/environment.ts";
 import type { BackendReport, BackendReportHandler, HealthProbe, InstanceExit, InstanceState, InstanceStatus, StartRefusal, VmBackend, VmInstanceSpec } from "../../core/agent/vm-backend.ts";
 import { UNIX_SOCKET_PATH_BYTES_MAX, type FenceFile, type GuardRequest, type GuardState, type LaunchFile, type LaunchPlan, type VmLauncher } from "./launch-plan.ts";
 import { CONSOLE_READ_BYTES_MAX, type ConsoleChunk, type NodeVmHost } from "./node-vm-host.ts";
@@ -82,6 +82,8 @@ export interface HostVmBackendOptions {
   /** The node Environment's monotonic clock (armFence's deadlines and list()'s are on it). */
   readonly monotonicNowUs: () => number;
   readonly log: Logger;
+  /** The node's failpoints: vm.start and vm.stop (docs/FAILPOINTS.md). Default: none. */
+  readonly failpoint?: Failpoint;
   readonly limits?: Partial<HostVmBackendLimits>;
   /** When set, starts with a token for another node are refused (stale-epoch), as the simulator's host does. */
   readonly nodeId?: NodeId;
@@ -126,6 +128,7 @@ const files = {
 export class HostVmBackend implements VmBackend, NodeVmHost {
   readonly description: string;
   private readonly limits: HostVmBackendLimits;
+  private readonly failpoint: Failpoint;
   private readonly instances = new Map<VmId, HostInstance>();
   private readonly chains = new Map<VmId, Promise<void>>();
   private readonly tokens: TokenMemory;
@@ -145,6 +148,7 @@ export class HostVmBackend implements VmBackend, NodeVmHost {
     for (const [name, value] of Object.entries(this.limits)) assert(Number.isSafeInteger(value) && value >= 0, () => `limit ${name} must be a non-negative integer`);
     assert(this.limits.vmsMax > 0 && this.limits.fencePollMs > 0 && this.limits.spareGuards <= 1, "vmsMax and fencePollMs positive; at most one spare guard");
     this.description = options.launcher.description;
+    this.failpoint = options.failpoint ?? noFailpoints;
     mkdirSync(options.vmsDir, { recursive: true, mode: 0o700 });
     this.tokens = new TokenMemory(join(options.vmsDir, "tokens.json"));
     this.fenceFile = join(options.vmsDir, "fence.json");
@@ -207,6 +211,9 @@ export class HostVmBackend implements VmBackend, NodeVmHost {
         this.options.log.warn({ vmId, error: plan.error }, "vm start: no launch plan");
         return refuse("not-startable", `${this.options.launcher.kind}: ${plan.error}`);
       }
+      // Before the start is accepted: a refused start leaves no token behind.
+      const failed = await this.atFailpoint("vm.start");
+      if (failed !== undefined) return refuse("not-startable", `injected by failpoint vm.start${failed.arg === undefined ? "" : ` (${failed.arg})`}`);
       this.tokens.record(vmId, token); // durable before the start is accepted
       await this.launch(instance, token, plan);
     });
@@ -218,6 +225,8 @@ export class HostVmBackend implements VmBackend, NodeVmHost {
       const instance = this.load(vmId);
       if (instance === undefined) return;
       if (!isAlive(instance.state)) return this.reportStatus(instance, true);
+      // The stop request is lost: the VM keeps running (the reconciler asks again).
+      if ((await this.atFailpoint("vm.stop")) !== undefined) return;
       await this.ask(instance, { op: "stop", graceMs: Math.min(graceMs, GUARD_GRACE_MS_MAX) });
     });
   }
@@ -328,6 +337,20 @@ export class HostVmBackend implements VmBackend, NodeVmHost {
     } finally {
       closeSync(fd);
     }
+  }
+
+  /**
+   * A shell point that awaits (docs/FAILPOINTS.md): sleep and delay wait here, pause waits until
+   * the point is changed or cleared; the return verdict, if any, is the caller's to act on. The
+   * VM's queue (enqueue) holds the calls behind it meanwhile, bounded as always.
+   */
+  private async atFailpoint(name: "vm.start" | "vm.stop"): Promise<{ readonly arg: string | undefined } | undefined> {
+    const verdict = this.failpoint(name);
+    if (verdict === undefined) return undefined;
+    if (verdict.kind === "return") return verdict;
+    if (verdict.kind === "delay") await new Promise<void>((resolve) => setTimeout(resolve, verdict.ms));
+    else await new Promise<void>((resolve) => verdict.resume(resolve));
+    return undefined;
   }
 
   // ----- starting an instance

@@ -33,7 +33,7 @@ function makeWorld(seedNumber: number) {
       eventQueueMax: 100_000,
       networkLimits: DEFAULT_NETWORK_LIMITS,
       timersPerHostMax: 1_000,
-      failpoint: noFailpoints,
+      failpointFor: () => noFailpoints,
       reached: noCoverage,
       cpuEventUs: 0,
       mayCorrupt: () => false,

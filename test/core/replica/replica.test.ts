@@ -52,7 +52,7 @@ class MiniCluster {
         eventQueueMax: 1_000_000,
         networkLimits: DEFAULT_NETWORK_LIMITS,
         timersPerHostMax: 10_000,
-        failpoint: noFailpoints,
+        failpointFor: () => noFailpoints,
         reached: noCoverage,
         cpuEventUs: 0,
         mayCorrupt: () => false,

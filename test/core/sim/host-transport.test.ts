@@ -24,7 +24,7 @@ function makeWorld(maxFrameBytes = DEFAULT_NETWORK_LIMITS.maxFrameBytes) {
       eventQueueMax: 10_000,
       networkLimits: { ...DEFAULT_NETWORK_LIMITS, maxFrameBytes },
       timersPerHostMax: 100,
-      failpoint: noFailpoints,
+      failpointFor: () => noFailpoints,
       reached: noCoverage,
       cpuEventUs: 0,
       mayCorrupt: () => false,

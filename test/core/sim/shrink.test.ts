@@ -71,6 +71,8 @@ test("a run file that is not one is refused with one line", () => {
     [JSON.stringify({ ...good, seed: "12x" }), /^seed: /],
     [JSON.stringify({ ...good, options: { ...(good.options as object), nodeCount: 99 } }), /^options\.nodeCount: /],
     [JSON.stringify({ ...good, options: { ...(good.options as object), faultSchedule: [{ atUs: 5, kind: "crash", node: 9, crashKind: "host-crash", downtimeUs: 1 }] } }), /^options: fault schedule node out of range/],
+    [JSON.stringify({ ...good, options: { ...(good.options as object), failpoints: { "raft-channel/send-refused": 0.1 } } }), /^options\.failpoints: no failpoint "raft-channel\/send-refused"/],
+    [JSON.stringify({ ...good, options: { ...(good.options as object), failpoints: { "net.send": 2 } } }), /^options\.failpoints\.net\.send: not a probability/],
   ];
   for (const [text, pattern] of cases) {
     const decoded = decodeRunFile(text);

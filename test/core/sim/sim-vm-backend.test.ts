@@ -30,7 +30,7 @@ function makeRig(overrides: Partial<SimVmHostOptions> = {}, driftPpm = 0) {
       eventQueueMax: 10_000,
       networkLimits: DEFAULT_NETWORK_LIMITS,
       timersPerHostMax: 100,
-      failpoint: noFailpoints,
+      failpointFor: () => noFailpoints,
       reached: noCoverage,
       cpuEventUs: 0,
       mayCorrupt: () => false,

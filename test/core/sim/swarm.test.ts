@@ -76,7 +76,7 @@ describe("swarm draws", () => {
       if (run.profile.lossProbability > 0.2) lossHigh += 1;
       sizes.add(run.nodeCount);
     }
-    for (const family of ["loss", "duplication", "reorder", "partition", "crash", "clock-offset", "clock-drift", "clock-jump", "clog", "loss-burst", "pause", "disk-full", "corruption", "membership"]) {
+    for (const family of ["loss", "duplication", "reorder", "partition", "crash", "clock-offset", "clock-drift", "clock-jump", "clog", "loss-burst", "pause", "disk-full", "corruption", "membership", "failpoints"]) {
       const count = on.get(family) ?? 0;
       assert.ok(count > 0 && count < seeds, `${family} on in ${count} of ${seeds} seeds`);
     }

@@ -132,6 +132,10 @@ describe("role matrix", { timeout: 120_000 }, () => {
     assert.deepEqual(Object.keys(METHOD_ROLES).sort(), served);
   });
 
+  test("fault injection (FailpointService) is admin only: every other role is PermissionDenied in the matrix below", () => {
+    for (const method of ["Set", "Clear", "List"]) assert.deepEqual(METHOD_ROLES[`blixard.v1.FailpointService/${method}`], ["admin"], method);
+  });
+
   test("every method, every role and no token, on both paths: exactly the table's cell", async () => {
     assert.deepEqual(await matrixViolations(node), []);
   });

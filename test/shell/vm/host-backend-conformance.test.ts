@@ -87,7 +87,7 @@ function runOnSimulator(): unknown[][] {
       eventQueueMax: 10_000,
       networkLimits: DEFAULT_NETWORK_LIMITS,
       timersPerHostMax: 100,
-      failpoint: noFailpoints,
+      failpointFor: () => noFailpoints,
       reached: noCoverage,
       cpuEventUs: 0,
       mayCorrupt: () => false,

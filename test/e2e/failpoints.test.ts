@@ -1,0 +1,172 @@
+// Failpoints on real `blixard node` processes (docs/FAILPOINTS.md): BLIXARD_FAILPOINTS at start
+// (a bad spec is one line and exit 2, and no node starts), each action where it acts (panic
+// exits 5 with one line naming the point; crash is SIGKILL; return(EIO) at storage.fsync is the
+// storage's failed-fsync path, exit 4; sleep delays the leader's sends, so a write takes at least
+// that long; off lets the point be reached without firing), and the admin API through the CLI:
+// set, list, clear, and PermissionDenied for a token that is not an admin's.
+import { after, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { createApiClients } from "../../src/shell/api/client.ts";
+import { EXIT_PERMISSION_DENIED } from "../../src/shell/cli/api-output.ts";
+import { EXIT_INTERNAL_ERROR, EXIT_STORAGE_FAILED } from "../../src/shell/cli/fatal-exit.ts";
+import { freePort, ProcessCluster, waitFor } from "./process-cluster.ts";
+import { ADMIN_TOKEN, BOOTSTRAP_TOKEN_FLAG } from "../support/admin-token.ts";
+import { runCli } from "../support/run-cli.ts";
+
+const BIN = resolve(import.meta.dirname, "../../bin/blixard.js");
+/** However a node ends here, it ends within this (a node that does not would fail the test, not hang it). */
+const NODE_DEADLINE_MS = 30_000;
+
+interface Ended {
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+interface RunningNode {
+  readonly api: string;
+  readonly ended: Promise<Ended>;
+  readonly kill: () => void;
+}
+
+async function startNode(dir: string, failpoints: string | undefined): Promise<RunningNode> {
+  const peer = `127.0.0.1:${await freePort()}`;
+  const api = `127.0.0.1:${await freePort()}`;
+  const args = [BIN, "node", "--id", "1", "--peer-listen", peer, "--api-listen", api, "--data-dir", dir, "--initial-cluster", `1=${peer}`, "--insecure", "--tick-ms", "20", ...BOOTSTRAP_TOKEN_FLAG];
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  if (failpoints === undefined) delete env.BLIXARD_FAILPOINTS;
+  else env.BLIXARD_FAILPOINTS = failpoints;
+  const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"], env });
+  let stdout = "";
+  let stderr = "";
+  child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString("utf8")));
+  child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString("utf8")));
+  const ended = new Promise<Ended>((done) => child.once("exit", (code, signal) => done({ code, signal, stdout, stderr })));
+  const timer = setTimeout(() => child.kill("SIGKILL"), NODE_DEADLINE_MS);
+  void ended.then(() => clearTimeout(timer));
+  return { api, ended, kill: () => child.kill("SIGKILL") };
+}
+
+function assertOneLine(stderr: string, pattern: RegExp): void {
+  assert.equal(stderr.trimEnd().split("\n").length, 1, `one stderr line, got: ${stderr}`);
+  assert.match(stderr, pattern);
+  assert.doesNotMatch(stderr, /\n\s+at /, "no stack trace");
+}
+
+describe("failpoints on real processes", { timeout: 180_000 }, () => {
+  const dir = mkdtempSync(join(tmpdir(), "blixard-failpoints-"));
+  const running: RunningNode[] = [];
+  after(() => {
+    for (const node of running) node.kill();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  let next = 0;
+  const dataDir = (): string => join(dir, `n${next++}`);
+
+  test("a bad BLIXARD_FAILPOINTS: one line naming the column or the point, exit 2, and the node does not start", async () => {
+    const cases: [string, RegExp][] = [
+      ["storage.fsync=1%retur(EIO)", /BLIXARD_FAILPOINTS: column 17: unknown action "retur"/],
+      ["storage.fsnc=return", /BLIXARD_FAILPOINTS: no failpoint "storage.fsnc"/],
+      ["raft.apply=return(EIO)", /BLIXARD_FAILPOINTS: raft.apply takes no return/],
+      ["storage.write=sleep(10)", /BLIXARD_FAILPOINTS: storage.write takes no sleep/],
+    ];
+    for (const [spec, pattern] of cases) {
+      const data = dataDir();
+      const node = await startNode(data, spec);
+      running.push(node);
+      const ended = await node.ended;
+      assert.equal(ended.code, 2, `${spec}: ${ended.stderr}`);
+      assertOneLine(ended.stderr, pattern);
+      assert.ok(!existsSync(data) || readdirSync(data).length === 0, `${spec}: the node wrote its data directory`);
+    }
+  });
+
+  test("panic: the process exits 5 with one line naming the point and its message", async () => {
+    const node = await startNode(dataDir(), "raft.apply=panic(planned outage)");
+    running.push(node);
+    const ended = await node.ended;
+    assert.equal(ended.code, EXIT_INTERNAL_ERROR, ended.stderr);
+    assertOneLine(ended.stderr, /failpoint raft\.apply panicked: planned outage/);
+  });
+
+  test("crash: the process dies by SIGKILL at the point, with nothing on stderr", async () => {
+    const node = await startNode(dataDir(), "raft.persist.after=crash");
+    running.push(node);
+    const ended = await node.ended;
+    assert.equal(ended.signal, "SIGKILL", `code ${ended.code}: ${ended.stderr}`);
+    assert.equal(ended.stderr, "");
+    // No log line is asked for: pino writes asynchronously, and kill -9 loses what was not written yet.
+  });
+
+  test("return(EIO) at storage.fsync, set through the CLI: the storage's failed-fsync path (exit 4, one line); list shows it; a non-admin token is refused", async () => {
+    const node = await startNode(dataDir(), undefined);
+    running.push(node);
+    const endpoint = `http://${node.api}`;
+    const clients = createApiClients(node.api, { timeoutMs: 2_000, token: ADMIN_TOKEN.text });
+    await waitFor("a first write", NODE_DEADLINE_MS, async () => ((await clients.kv.put({ key: "k", value: "v" })).index > 0n ? true : undefined));
+
+    const operator = await clients.token.createToken({ role: "operator", tenant: "", ttlSeconds: 0n });
+    const refused = await runCli(["node", "failpoint", "list", "--endpoint", endpoint], { env: { BLIXARD_TOKEN: operator.token } });
+    assert.equal(refused.code, EXIT_PERMISSION_DENIED, refused.stderr);
+    const typo = await runCli(["node", "failpoint", "set", "storage.fsync", "retrun(EIO)", "--endpoint", endpoint]);
+    assert.equal(typo.code, 2, typo.stderr);
+    assertOneLine(typo.stderr, /failpoint storage\.fsync: column 1: unknown action "retrun"/);
+
+    const set = await runCli(["node", "failpoint", "set", "storage.fsync", "return(EIO)", "--endpoint", endpoint]);
+    assert.equal(set.code, 0, set.stderr);
+    assert.match(set.stdout, /^node 1: storage\.fsync=return\(EIO\)$/m);
+    const listed = await runCli(["node", "failpoint", "list", "-o", "json", "--endpoint", endpoint]);
+    assert.equal(listed.code, 0, listed.stderr);
+    const list = JSON.parse(listed.stdout) as { nodeId: string; failpoints: { name: string; actions: string }[] };
+    assert.deepEqual(list.failpoints.map((p) => [p.name, p.actions]), [["storage.fsync", "return(EIO)"]]);
+
+    // The next write needs an fsync: it fails, and the node stops as on a real disk's EIO.
+    await clients.kv.put({ key: "k", value: "after" }).catch(() => undefined);
+    const ended = await node.ended;
+    assert.equal(ended.code, EXIT_STORAGE_FAILED, ended.stderr);
+    assertOneLine(ended.stderr, /storage failed while running.*EIO.*injected by failpoint storage\.fsync/);
+  });
+});
+
+describe("failpoints on a two-node cluster", { timeout: 180_000 }, () => {
+  // Elections slow enough (50 ms ticks, 30 of them) that a 300 ms delay of the leader's sends is no outage.
+  const cluster = new ProcessCluster("failpoints", 50, 30, "info", { insecure: true });
+  after(() => cluster.cleanup());
+
+  test("sleep(MS) at net.send delays the leader's appends, so a write takes at least MS; off is reached without firing; clear empties the list", async () => {
+    await cluster.bootstrap([1, 2]);
+    const leader = await cluster.waitForLeader([1, 2], 60_000);
+    await cluster.put("warm", "up", 30_000);
+    const endpoint = `http://${cluster.nodes.get(leader)!.api}`;
+    const cli = (...args: string[]) => runCli(["node", "failpoint", ...args, "--endpoint", endpoint]);
+
+    const set = await cli("set", "net.send", "sleep(300)");
+    assert.equal(set.code, 0, set.stderr);
+    const client = cluster.client(leader);
+    const startedMs = Date.now();
+    await client.kv.put({ key: "slow", value: "1" });
+    const tookMs = Date.now() - startedMs;
+    // Two voters: the write commits only once the follower has the append, which leaves 300 ms late.
+    assert.ok(tookMs >= 300, `the write took ${tookMs} ms with the leader's sends delayed by 300 ms`);
+    const listed = JSON.parse((await cli("list", "-o", "json")).stdout) as { failpoints: { name: string; evaluated: string; fired: string }[] };
+    assert.ok(Number(listed.failpoints[0]!.fired) > 0, JSON.stringify(listed));
+
+    assert.equal((await cli("set", "net.send", "off")).code, 0);
+    await client.kv.put({ key: "fast", value: "2" });
+    const off = JSON.parse((await cli("list", "-o", "json")).stdout) as { failpoints: { name: string; actions: string; evaluated: string; fired: string }[] };
+    assert.equal(off.failpoints[0]!.actions, "off");
+    assert.ok(Number(off.failpoints[0]!.evaluated) > 0 && off.failpoints[0]!.fired === "0", JSON.stringify(off));
+
+    const cleared = await cli("clear", "net.send");
+    assert.equal(cleared.code, 0, cleared.stderr);
+    assert.match(cleared.stdout, /net\.send cleared/);
+    const empty = await cli("list");
+    assert.match(empty.stdout, /no failpoint set/);
+    assert.equal((await cluster.get(leader, "fast")), "2");
+  });
+});
