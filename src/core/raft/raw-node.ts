@@ -7,7 +7,7 @@ import { assert, unreachable } from "../assert.ts";
 import { applyConfChange, decodeConfChange, encodeConfChange, tryDecodeConfChange, validateConfChange } from "./conf-change.ts";
 import { NO_ENTRIES, RaftLog } from "./log.ts";
 import { Membership } from "./membership.ts";
-import { hasQuorum } from "./quorum.ts";
+import { hasQuorum, majoritySize } from "./quorum.ts";
 import { ReadOnly } from "./read-only.ts";
 import { noCoverage, type CoverageHook } from "../env/coverage-points.ts";
 import type { Progress } from "./tracker/progress.ts";
@@ -71,6 +71,13 @@ export class RawNode implements RaftCore {
   private leaderId: NodeId = 0;
   private electionElapsed = 0;
   private heartbeatElapsed = 0;
+  /**
+   * Leader, quietHeartbeats: followers that answered this leader (an append or a heartbeat) since
+   * the last periodic heartbeat, and in the interval before it. An answer, not a send: a lost
+   * append must not also cost the follower its heartbeat.
+   */
+  private answeredSinceHeartbeat = new Set<NodeId>();
+  private answeredInterval = new Set<NodeId>();
   private randomizedElectionTimeout = 0;
   /**
    * Ticks since this node last heard from a leader or started (capped at electionTicks); kept
@@ -284,7 +291,8 @@ export class RawNode implements RaftCore {
     // Reads that arrived since the last Ready, with no round in flight, share one round now.
     if (this.readRoundWanted()) {
       this.readOnly.openRound(true);
-      this.broadcastHeartbeat();
+      if (this.config.quietHeartbeats === true) this.heartbeatReadQuorum();
+      else this.broadcastHeartbeat();
     }
     // New state objects only when they changed (an unchanged one equals the last handed out).
     const hardChanged = this.hardStateChanged();
@@ -474,6 +482,8 @@ export class RawNode implements RaftCore {
   private resetVolatile(): void {
     this.electionElapsed = 0;
     this.heartbeatElapsed = 0;
+    this.answeredSinceHeartbeat.clear();
+    this.answeredInterval.clear();
     this.resetRandomizedElectionTimeout();
     this.tracker.resetVotes();
     this.tracker.clear();
@@ -547,9 +557,10 @@ export class RawNode implements RaftCore {
     }
     if (this.heartbeatElapsed >= this.config.heartbeatTicks) {
       this.heartbeatElapsed = 0;
-      // A periodic heartbeat is a read round too: it covers every read pending now.
-      if (this.readOnly.hasUncovered()) this.readOnly.openRound(true);
-      this.broadcastHeartbeat();
+      // A periodic heartbeat is a read round too: it covers every read pending now, and then goes to everyone.
+      const round = this.readOnly.hasUncovered();
+      if (round) this.readOnly.openRound(true);
+      this.broadcastHeartbeat(this.config.quietHeartbeats === true && !round);
     }
   }
 
@@ -607,8 +618,11 @@ export class RawNode implements RaftCore {
     if (this.bug("vote-without-log-check")) upToDate = true;
     const granted = canVote && upToDate;
     if (m.preVote && !granted) this.reached("raft/pre-vote-rejected");
-    // A granted vote answers in the request's term; a pre-vote answer always carries the request's term.
-    this.send({ type: "vote-response", from: this.id, to: m.from, term: m.preVote ? m.term : this.term, preVote: m.preVote, granted });
+    // A granted pre-vote answers in the request's term (the candidate's next); a refusal in this
+    // node's own term (etcd-io/raft's rule), so a pre-candidate behind this node's term learns it:
+    // otherwise two pre-candidates, each refusing the other (one's log, the other's vote in its
+    // term), campaign forever (found by the simulator: heavy faults, 3 nodes, seed 6).
+    this.send({ type: "vote-response", from: this.id, to: m.from, term: m.preVote && granted ? m.term : this.term, preVote: m.preVote, granted });
     if (granted && !m.preVote) {
       assert(m.term === this.term, "a real vote is granted only in the current term");
       assert(this.vote === 0 || this.vote === m.from || this.plantedBugs.has("double-vote-in-term"), "second vote in one term");
@@ -631,7 +645,8 @@ export class RawNode implements RaftCore {
           return;
         }
       }
-      const keepsTerm = (m.type === "vote-request" && m.preVote) || (m.type === "vote-response" && m.preVote);
+      // A pre-vote and its grant are about a term not yet started; a refused pre-vote carries the voter's own term, which is newer: follow it.
+      const keepsTerm = (m.type === "vote-request" && m.preVote) || (m.type === "vote-response" && m.preVote && m.granted);
       if (!keepsTerm) {
         if (this.role === "leader" && this.bug("leader-ignores-higher-term")) {
           // Planted bug: adopt the newer term but ignore what it means; keep leading.
@@ -683,8 +698,8 @@ export class RawNode implements RaftCore {
         }
         return;
       case "vote-request":
-        if (m.preVote) this.send({ type: "vote-response", from: this.id, to: m.from, term: m.term, preVote: true, granted: false });
-        else this.send({ type: "vote-response", from: this.id, term: this.term, to: m.from, preVote: false, granted: false });
+        // A refusal carries this node's newer term: the sender (pre-vote or vote) learns it and follows.
+        this.send({ type: "vote-response", from: this.id, term: this.term, to: m.from, preVote: m.preVote, granted: false });
         return;
       case "vote-response":
       case "append-response":
@@ -725,7 +740,8 @@ export class RawNode implements RaftCore {
       case "vote-response": {
         const preVote = this.role === "pre-candidate";
         if (m.preVote !== preVote) return;
-        if (preVote && m.term !== this.term + 1) return;
+        // A pre-vote is granted in the proposed term and refused in the voter's, which is this one here (a newer one made this node follow).
+        if (preVote && m.term !== (m.granted ? this.term + 1 : this.term)) return;
         if (!this.membership.isVoter(m.from)) return;
         this.tracker.recordVote(m.from, m.granted);
         this.countVotes(preVote);
@@ -1053,6 +1069,7 @@ export class RawNode implements RaftCore {
     // Bad input, not a crash: a correct follower names only indexes this leader sent it.
     if (m.index > this.log.lastIndex()) return;
     progress.recentActive = true;
+    this.answered(m.from);
     this.readRoundEchoed(m.from, m.readContext);
     if (!m.success) {
       this.handleAppendRejection(m, progress);
@@ -1112,6 +1129,7 @@ export class RawNode implements RaftCore {
     const progress = this.tracker.get(m.from);
     if (progress === undefined) return;
     progress.recentActive = true;
+    this.answered(m.from);
     progress.probeSent = false;
     if (progress.state === "replicate" && progress.inflights.full()) {
       // Every append that filled the window may have been lost: an empty append gets acked
@@ -1134,7 +1152,8 @@ export class RawNode implements RaftCore {
    * Heartbeats to every follower, carrying the newest read round; a read round counts as the
    * periodic heartbeat (the next is due heartbeatTicks later).
    */
-  private broadcastHeartbeat(): void {
+  private broadcastHeartbeat(skipAnswered = false): void {
+    assert(!skipAnswered || this.config.quietHeartbeats === true, "only quiet heartbeats skip followers");
     const readContext = this.readOnly.currentRound();
     this.heartbeatElapsed = 0;
     const ids = this.tracker.ids();
@@ -1142,8 +1161,48 @@ export class RawNode implements RaftCore {
     for (let i = 0; i < ids.length; i += 1) {
       const id = ids[i]!;
       const progress = progressList[i]!;
+      if (skipAnswered && this.answeredSinceHeartbeat.has(id)) continue;
       this.send({ type: "heartbeat", from: this.id, term: this.term, to: id, commit: Math.min(this.log.committed, progress.match), readContext });
     }
+    if (this.config.quietHeartbeats === true) {
+      const previous = this.answeredInterval;
+      previous.clear();
+      this.answeredInterval = this.answeredSinceHeartbeat;
+      this.answeredSinceHeartbeat = previous;
+    }
+  }
+
+  /** A follower answered this leader in its term, so it heard from it since the last heartbeat (quietHeartbeats). */
+  private answered(id: NodeId): void {
+    if (this.config.quietHeartbeats !== true) return;
+    assert(this.role === "leader" && id !== this.id, "only a leader records a follower's answer");
+    this.answeredSinceHeartbeat.add(id);
+  }
+
+  /**
+   * Quiet heartbeats: a read round's heartbeats go to just enough voters to confirm it, those that
+   * answered in this heartbeat interval or the one before first, then those active in this election timeout,
+   * then the rest, each group in id order. If one of them does not answer, the next periodic
+   * heartbeat (or an append) carries the round to the others, so a read waits at most a
+   * heartbeat interval longer; the periodic heartbeat keeps every follower's election timer.
+   * Unlike broadcastHeartbeat this is not the periodic heartbeat: heartbeatElapsed keeps counting.
+   */
+  private heartbeatReadQuorum(): void {
+    assert(this.config.quietHeartbeats === true && this.role === "leader", "only a quiet leader sends a read round to a quorum");
+    const voters = this.membership.current().voters;
+    const needed = majoritySize(voters.length) - (voters.includes(this.id) ? 1 : 0);
+    const readContext = this.readOnly.currentRound();
+    const rank = (id: NodeId): number => (this.answeredSinceHeartbeat.has(id) || this.answeredInterval.has(id) ? 0 : this.tracker.get(id)?.recentActive === true ? 1 : 2);
+    const others = voters.filter((id) => id !== this.id).sort((a, b) => rank(a) - rank(b) || a - b);
+    let sent = 0;
+    for (const id of others) {
+      if (sent >= needed) break;
+      const progress = this.tracker.get(id);
+      if (progress === undefined) continue;
+      this.send({ type: "heartbeat", from: this.id, term: this.term, to: id, commit: Math.min(this.log.committed, progress.match), readContext });
+      sent += 1;
+    }
+    assert(sent <= needed && sent <= others.length, "a read round reaches at most the voters it needs");
   }
 
   /** Leader: some read waits for a round of heartbeats and none is in flight. */

@@ -257,6 +257,15 @@ export interface RaftConfig {
    * lease from when the round was asked for, so waiting behind a round would shorten it).
    */
   readonly shareReadRounds?: boolean;
+  /**
+   * Quiet heartbeats (default false, as etcd-io/raft): a periodic heartbeat skips a follower that
+   * answered an append since the previous heartbeat, since that append reset its election timer
+   * already (an answer, not a send: a lost append must not also cost it the heartbeat); a heartbeat
+   * that opens a read round still goes to every follower.
+   * A follower's commit index then reaches it with the next append or heartbeat, at most one
+   * heartbeat interval later (docs/RAFT.md, "Quiet heartbeats").
+   */
+  readonly quietHeartbeats?: boolean;
   /** Upper bound on the bytes of entry data in one append message (at least one entry is always sent). */
   readonly maxMessageBytes: number;
   /** Upper bound on append messages in flight to one follower. */

@@ -109,6 +109,7 @@ export const defaultRaftTuning: RaftTuning = {
   maxInflightBytes: 32 * 1024 * 1024,
   maxUncommittedBytes: 64 * 1024 * 1024,
   maxPendingReads: 4096,
+  quietHeartbeats: true,
 };
 
 export const defaultReplicaOptions: ReplicaOptions = {
@@ -291,8 +292,10 @@ export class Replica<Result, Query, QueryResult> {
     const recovered = storage.recovered;
     // Lease reads need the voters' promise to survive restarts and term changes: strictLeaderLease.
     // They also time the lease from when a ReadIndex round was asked for, so a round must start
-    // at once rather than wait behind one in flight (shareReadRounds: false).
-    const raft = this.leaseReadsOn ? { ...options.raft, strictLeaderLease: true, shareReadRounds: false } : options.raft;
+    // at once rather than wait behind one in flight (shareReadRounds: false). And they keep every
+    // follower's heartbeat and every round's full broadcast (quietHeartbeats: false): the lease's
+    // argument (docs/RAFT.md, "Lease reads") counts on each voter hearing the leader every interval.
+    const raft = this.leaseReadsOn ? { ...options.raft, strictLeaderLease: true, shareReadRounds: false, quietHeartbeats: false } : options.raft;
     this.core = new RawNode({ ...raft, id: env.nodeId, random: env.random, plantedBugs: options.plantedBugs, reached: env.reached }, recovered);
     this.ticks = new TickSchedule(env, this.core, options.tickMs, this.onTicked);
     this.raftChannel = new RaftChannel(env, (message) => this.receive(message));

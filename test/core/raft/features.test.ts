@@ -1,10 +1,11 @@
 // PreVote, CheckQuorum, ReadIndex, leader transfer, snapshots, membership, fast backtracking,
-// flow control and the Ready contract.
+// flow control, the Ready contract and quiet heartbeats.
 
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { AssertionFailure } from "../../../src/core/assert.ts";
-import type { AppendRequest, HeartbeatRequest, Message, VoteRequest } from "../../../src/core/raft/types.ts";
+import type { AppendRequest, HeartbeatRequest, Message, NodeId, VoteRequest } from "../../../src/core/raft/types.ts";
+import type { RawNode } from "../../../src/core/raft/raw-node.ts";
 import { Cluster, data } from "./harness.ts";
 import { acceptAndReply, allMessages, commitNoop, drain, drainMessages, entries, makeLeader, newNode } from "./helpers.ts";
 
@@ -49,6 +50,43 @@ describe("PreVote", () => {
     c.stabilize();
     assert.equal(c.leader(), 1);
     assert.equal(c.core(1).status().hardState.term, term);
+  });
+
+  test("a refused pre-vote carries the voter's newer term, so two pre-candidates that refuse each other cannot campaign forever", () => {
+    // Node 1 is a term ahead (it voted for itself in term 5) but its log is behind; node 3 has the
+    // longer log in term 4; node 2 is down. Node 1 cannot win (its log), and before the fix node 3
+    // could not either: node 1 refused its pre-vote for term 5 (it had voted in term 5) in term 5,
+    // which node 3 read as an answer about term 5 and kept its term 4 (the simulator's heavy
+    // faults on 3 nodes, seed 6: pre-candidates from 48 s to the end of the run).
+    const one = newNode({ id: 1, terms: [1, 2], term: 5, vote: 1, commit: 2, config: { preVote: true, checkQuorum: true } });
+    const three = newNode({ id: 3, terms: [1, 2, 3], term: 4, vote: 3, commit: 2, config: { preVote: true, checkQuorum: true } });
+    const nodes = new Map<NodeId, RawNode>([
+      [1, one],
+      [3, three],
+    ]);
+    const pump = (): void => {
+      for (let round = 0; round < 20; round += 1) {
+        let moved = false;
+        for (const node of nodes.values()) {
+          for (const m of drainMessages(node)) {
+            const to = nodes.get(m.to);
+            if (to === undefined) continue; // node 2 is down
+            to.step(m);
+            moved = true;
+          }
+        }
+        if (!moved) return;
+      }
+    };
+    three.campaign();
+    pump();
+    assert.equal(three.status().hardState.term, 5, "node 3 learned node 1's term from the refusal");
+    assert.equal(three.status().role, "follower");
+    three.campaign();
+    pump();
+    assert.equal(three.status().role, "leader", "with the newer term, node 3's pre-vote for term 6 is granted and it wins");
+    assert.equal(three.status().hardState.term, 6);
+    assert.equal(one.status().leaderId, 3);
   });
 
   test("without PreVote the same partition forces a new election", () => {
@@ -838,5 +876,78 @@ describe("the Ready contract", () => {
     node.ready();
     assert.equal(node.hasReady(), false);
     assert.throws(() => node.ready(), AssertionFailure);
+  });
+});
+
+describe("quiet heartbeats", () => {
+  const quiet = { quietHeartbeats: true, heartbeatTicks: 1 } as const;
+  const beatsTo = (messages: readonly Message[]) => (messages.filter((m) => m.type === "heartbeat") as HeartbeatRequest[]).map((m) => [m.to, m.readContext]);
+  const answerBeat = (node: RawNode, from: NodeId, readContext: number) => node.step({ type: "heartbeat-response", from, to: 1, term: node.status().hardState.term, readContext });
+
+  test("a periodic heartbeat skips the followers that answered since the last one, and reaches them again after a quiet interval", () => {
+    const node = newNode({ voters: [1, 2, 3, 4, 5], config: quiet });
+    makeLeader(node);
+    // Only 2 and 3 answer the no-op's append.
+    for (const m of drainMessages(node)) if (m.type === "append" && (m.to === 2 || m.to === 3)) node.step(acceptAndReply(m));
+    drainMessages(node);
+    node.tick();
+    assert.deepEqual(beatsTo(drainMessages(node)), [
+      [4, 0],
+      [5, 0],
+    ]);
+    // Nobody answered in the last interval: everyone hears the next heartbeat (no election timer starves).
+    node.tick();
+    assert.deepEqual(beatsTo(drainMessages(node)).map(([to]) => to), [2, 3, 4, 5]);
+  });
+
+  test("without quietHeartbeats every follower gets every periodic heartbeat (etcd-io/raft)", () => {
+    const node = newNode({ voters: [1, 2, 3, 4, 5], config: { heartbeatTicks: 1 } });
+    makeLeader(node);
+    for (const m of drainMessages(node)) if (m.type === "append") node.step(acceptAndReply(m));
+    drainMessages(node);
+    node.tick();
+    assert.deepEqual(beatsTo(drainMessages(node)).map(([to]) => to), [2, 3, 4, 5]);
+  });
+
+  test("a read round goes to just a quorum, those that answered lately first; the periodic heartbeat carries it to the rest", () => {
+    const node = newNode({ voters: [1, 2, 3, 4, 5], config: quiet });
+    makeLeader(node);
+    for (const m of drainMessages(node)) if (m.type === "append" && (m.to === 4 || m.to === 5)) node.step(acceptAndReply(m));
+    drainMessages(node);
+    const commit = node.status().hardState.commit;
+    assert.equal(node.readIndex(7), undefined);
+    // Two of four followers make a quorum with the leader: 4 and 5, who answered, not 2 and 3 by id.
+    assert.deepEqual(beatsTo(drainMessages(node)), [
+      [4, 1],
+      [5, 1],
+    ]);
+    // 5 answers, 4 never does: the read waits for the next periodic heartbeat, which carries round 1
+    // to those that did not answer in this interval (2 and 3; 4 answered the append, so its election
+    // timer was reset).
+    answerBeat(node, 5, 1);
+    assert.deepEqual(drainMessages(node).filter((m) => m.type !== "heartbeat"), []);
+    node.tick();
+    assert.deepEqual(beatsTo(drainMessages(node)), [
+      [2, 1],
+      [3, 1],
+    ]);
+    answerBeat(node, 2, 1);
+    assert.deepEqual(drain(node)!.readStates, [{ context: 7, index: commit }]);
+  });
+
+  test("a three-voter leader sends a read round to one follower; a single voter confirms at once", () => {
+    const three = newNode({ voters: [1, 2, 3], config: quiet });
+    makeLeader(three);
+    commitNoop(three);
+    assert.equal(three.readIndex(1), undefined);
+    assert.equal(beatsTo(drainMessages(three)).length, 1);
+    const single = newNode({ voters: [1], config: quiet });
+    single.campaign();
+    drainMessages(single);
+    assert.equal(single.status().role, "leader");
+    assert.equal(single.readIndex(1), undefined);
+    const rd = drain(single)!;
+    assert.deepEqual(rd.readStates.map((r) => r.context), [1]);
+    assert.deepEqual(beatsTo(allMessages(rd)), []);
   });
 });

@@ -57,7 +57,8 @@ const ORCHESTRATOR_BUGS: readonly OrchestratorBugConfig[] = [
     property: "Cluster State Consistent",
     seeds: [1, 2, 3, 4, 5, 6],
     durationMs: 30_000,
-    orchestrator: { scheduler: { ...DEFAULT_SCHEDULER_OPTIONS, plantedBugs: ["capacity-ignores-batch"] } },
+    // Six users with little pause: placements race often enough for a stale plan to reach apply.
+    orchestrator: { scheduler: { ...DEFAULT_SCHEDULER_OPTIONS, plantedBugs: ["capacity-ignores-batch"] }, workload: { ...defaultOrchestratorWorkloadOptions, clientCount: 6, thinkTimeMs: [10, 100] } },
   },
   { bug: "quota-not-released-on-delete", plant: { cluster: new Set(["quota-not-released-on-delete"]) }, property: "Cluster State Consistent", seeds: [1, 2, 3], durationMs: 30_000 },
   { bug: "ip-allocated-without-check", plant: { cluster: new Set(["ip-allocated-without-check"]) }, property: "Cluster State Consistent", seeds: [1, 2, 3], durationMs: 30_000 },
@@ -100,13 +101,20 @@ describe("the orchestrator in simulation", () => {
   });
 
   test("heavy faults (a node refuses to start as corrupt, wall clocks stepped back past the run's start) keep VM Liveness", () => {
-    // Seed 1 once left every VM pending: the simulated wall clocks started at 0, a step back made two
+    // A heavy run once left every VM pending: the simulated wall clocks started at 0, a step back made two
     // nodes' clocks read before 1970, and their agents' and controller's stamped commands were refused.
-    const result = runSimulation(options(1, {}, "heavy"));
-    assert.equal(result.failure, undefined, `${result.failure?.property}: ${result.failure?.message}`);
-    const run = summary(result);
-    assert.ok(run.livenessChecked && run.instancesStarted > 0, JSON.stringify(run));
-    assert.ok(result.faults["clock-jump"] > 0, "the clocks were stepped");
+    // On 3 nodes, with one refusing to start, some seeds' users never get their VMs created: VM Liveness
+    // is then judged on nothing, so the test asks for seeds where VMs ran, not for one seed's luck.
+    let judgedWithVms = 0;
+    for (const seed of [1, 2, 3, 4]) {
+      const result = runSimulation(options(seed, {}, "heavy"));
+      assert.equal(result.failure, undefined, `seed ${seed}: ${result.failure?.property}: ${result.failure?.message}`);
+      const run = summary(result);
+      assert.ok(run.livenessChecked, `seed ${seed}: ${JSON.stringify(run)}`);
+      assert.ok(result.faults["clock-jump"] > 0, `seed ${seed}: the clocks were stepped`);
+      if (run.instancesStarted > 0) judgedWithVms++;
+    }
+    assert.ok(judgedWithVms >= 2, `VM Liveness was judged on runs where VMs ran in only ${judgedWithVms} of 4 seeds`);
   });
 
   test("one seed reproduces an orchestrator run exactly", () => {
