@@ -7,8 +7,14 @@ import type { HistoryRecorder } from "./history-recorder.ts";
 import type { NodeProcesses } from "./node-processes.ts";
 import type { Random } from "./random.ts";
 import { localStatus } from "./recovery.ts";
+import { EXIT_STORAGE_FAILED } from "../../src/shell/cli/fatal-exit.ts";
 
-export const FAULT_KINDS = ["kill", "pause", "partition-one", "partition-majorities", "partition-ring", "partition-bridge", "rolling-restart", "membership"] as const;
+export const FAULT_KINDS = ["kill", "pause", "partition-one", "partition-majorities", "partition-ring", "partition-bridge", "rolling-restart", "membership", "slow-disk", "fsync-error"] as const;
+
+/** A slow disk: every fsync of the victim waits this long first (failpoint storage.fsync=delay(MS); docs/FAILPOINTS.md). */
+const SLOW_FSYNC_MS = [20, 50, 150] as const;
+/** How long an fsync error may take to reach the victim's disk (it fsyncs on every append it takes). */
+const FSYNC_ERROR_STOP_MS = 10_000;
 export type FaultKind = (typeof FAULT_KINDS)[number];
 
 /** Which faults this run can inject, and a line for each that it cannot. */
@@ -20,7 +26,7 @@ export function availableFaults(network: Network, nodeCount: number): { readonly
     else if ((kind === "partition-ring" || kind === "partition-bridge") && nodeCount < 5) disabled.push(`${kind}: needs 5 nodes or more`);
     else kinds.push(kind);
   }
-  disabled.push("clock faults: not available (failpoints not merged)", "fsync errors / slow disks: not available (failpoints not merged)");
+  disabled.push("clock faults: not available (no failpoint moves a real node's wall clock yet; the simulator's nemesis steps, offsets and drifts its clocks)");
   return { kinds, disabled };
 }
 
@@ -30,6 +36,8 @@ export const NODE_ID_MAX = 200;
 export class Nemesis {
   readonly counts = new Map<FaultKind, number>();
   private killed: number[] = [];
+  /** Nodes with a failpoint set by the nemesis, to clear at the heal. */
+  private slowed: number[] = [];
   private paused: number[] = [];
   /** A node that joined as a learner in :start-membership and is promoted in :stop-membership. */
   private learner: number | undefined;
@@ -125,6 +133,32 @@ export class Nemesis {
         this.history.nemesis(f, `removed ${victim}, added ${newId} as a learner`);
         return;
       }
+      case "slow-disk": {
+        // Set at run time through the admin API (FailpointService), as an operator would.
+        const victim = shuffled[0]!;
+        const delayMs = SLOW_FSYNC_MS[this.random.below(SLOW_FSYNC_MS.length)]!;
+        this.history.nemesis(f, [victim, delayMs]);
+        const failed = await this.adminCall([victim], (id) => this.nodes.client(id, 2_000).failpoint.set({ name: "storage.fsync", actions: `delay(${delayMs})` }));
+        if (failed === undefined) this.slowed.push(victim);
+        this.history.nemesis(f, failed === undefined ? `fsyncs of ${victim} wait ${delayMs} ms` : `slow disk on ${victim} failed: ${failed}`);
+        return;
+      }
+      case "fsync-error": {
+        // An fsync that fails is not retried: the node stops with exit 4 naming the disk (as etcd
+        // panics), and comes back at the heal. That stop is the design; any other exit is a crash.
+        const victim = shuffled[0]!;
+        this.history.nemesis(f, [victim]);
+        this.nodes.expectExitCode(victim, EXIT_STORAGE_FAILED);
+        const failed = await this.adminCall([victim], (id) => this.nodes.client(id, 2_000).failpoint.set({ name: "storage.fsync", actions: "return(EIO)" }));
+        if (failed !== undefined) {
+          this.history.nemesis(f, `fsync error on ${victim} failed: ${failed}`);
+          return;
+        }
+        this.killed.push(victim);
+        const stopped = await this.nodes.waitExit(victim, FSYNC_ERROR_STOP_MS);
+        this.history.nemesis(f, stopped ? `${victim} stopped on its fsync error` : `${victim} met no fsync within ${FSYNC_ERROR_STOP_MS} ms`);
+        return;
+      }
       default: {
         const never: never = kind;
         throw new Error(`unknown fault ${String(never)}`);
@@ -183,8 +217,13 @@ export class Nemesis {
   /** Undoes every fault in force: heals the network, resumes paused nodes, restarts killed ones, promotes a learner; says what it promoted. */
   async healAll(): Promise<string | undefined> {
     this.network.heal();
+    for (const id of this.slowed.splice(0)) {
+      if (this.nodes.isRunning(id)) await this.adminCall([id], (node) => this.nodes.client(node, 2_000).failpoint.clear({ name: "storage.fsync" }));
+    }
     for (const id of this.paused.splice(0)) this.nodes.resume(id);
     for (const id of this.killed.splice(0)) {
+      // A victim of an fsync error that never met an fsync still has the point set: a restart clears it (runtime settings do not persist).
+      if (this.nodes.isRunning(id) && this.nodes.expectsExit(id)) await this.nodes.kill(id, "SIGKILL");
       if (!this.nodes.isRunning(id)) {
         this.nodes.start(id);
         await this.waitAnswering(id);

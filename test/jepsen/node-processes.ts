@@ -34,6 +34,8 @@ interface ManagedNode {
   exited: Promise<void> | undefined;
   /** Set while the harness itself is stopping the process: that exit is not a crash. */
   expectingExit: boolean;
+  /** Set when the harness injected a fault the node must stop on (an fsync error): only this exit code is not a crash. */
+  expectedExitCode: number | undefined;
   paused: boolean;
   joinVia: string | undefined;
 }
@@ -85,6 +87,7 @@ export class NodeProcesses {
       child: undefined,
       exited: undefined,
       expectingExit: false,
+      expectedExitCode: undefined,
       paused: false,
       joinVia,
     };
@@ -110,11 +113,13 @@ export class NodeProcesses {
     closeSync(log);
     node.child = child;
     node.expectingExit = false;
+    node.expectedExitCode = undefined;
     node.paused = false;
     node.exited = new Promise((resolveExit) =>
       child.once("exit", (code, signal) => {
         if (node.child === child) node.child = undefined;
-        if (!node.expectingExit) this.crashes.push({ id, exit: signal ?? `code ${code}`, logTail: this.logTail(id) });
+        const asInjected = node.expectedExitCode !== undefined && code === node.expectedExitCode;
+        if (!node.expectingExit && !asInjected) this.crashes.push({ id, exit: signal ?? `code ${code}`, logTail: this.logTail(id) });
         resolveExit();
       }),
     );
@@ -125,6 +130,24 @@ export class NodeProcesses {
       child.kill("SIGKILL");
       await Promise.race([node.exited, sleep(5_000)]);
     });
+  }
+
+  /** From now on, node `id` exiting with `code` (and only that) is the injected fault's designed stop, not a crash. */
+  expectExitCode(id: number, code: number): void {
+    const node = this.nodes.get(id)!;
+    node.expectedExitCode = code;
+  }
+
+  /** Whether node `id` waits for an injected fault's designed stop. */
+  expectsExit(id: number): boolean {
+    return this.nodes.get(id)!.expectedExitCode !== undefined;
+  }
+
+  /** Resolves when node `id` has exited, or after `deadlineMs`; true if it exited. */
+  async waitExit(id: number, deadlineMs: number): Promise<boolean> {
+    const node = this.nodes.get(id)!;
+    if (node.child === undefined) return true;
+    return Promise.race([node.exited!.then(() => true), sleep(deadlineMs).then(() => false)]);
   }
 
   isRunning(id: number): boolean {
