@@ -322,10 +322,7 @@ export class Workload {
     const operation = client.operation;
     if (operation === undefined) return; // the operation it was armed for ended; the next one arms its own
     if (this.queue.timeUs < client.deadlineUs) return this.armDeadline(client); // a later operation's
-    // No final answer in time: a write may still apply (info); a read had no effect (fail). The node
-    // asked may be down: the next operation goes to the next node (an info already picks a new one),
-    // else a client can sit on a node that never comes back (the failpoints' VOPR seed 167).
-    if (operation.f === "get") client.believedLeader = this.nextNode(client.believedLeader);
+    // No final answer in time: a write may still apply (info); a read had no effect (fail).
     this.complete(client, operation.f === "get" ? "fail" : "info", undefined);
   }
 
