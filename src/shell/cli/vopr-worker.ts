@@ -202,6 +202,8 @@ export interface VoprJob {
   readonly workload: SwarmWorkload | undefined;
   readonly plant: string | undefined;
   readonly pipelineBug?: VoprPipelineBug;
+  /** With `plant`: the bug-off comparison (the scoreboard's): the same draw with only the bug's companions on. */
+  readonly plantOff?: boolean;
   /** Shrink a failing run (src/core/sim/shrink.ts) with at most this many runs; 0 or undefined: no shrinking. */
   readonly shrinkAttempts?: number;
 }
@@ -268,7 +270,7 @@ export function runVoprJob(job: VoprJob): VoprSeedReport {
     ...(job.pipelineBug === "clients-time-out-at-once" ? { workload: { ...swarm.workload, operationTimeoutMs: 1 } } : {}),
     reproduceCommand: reproduce,
   };
-  if (job.plant !== undefined) options = applyPlant(job.plant, options);
+  if (job.plant !== undefined) options = applyPlant(job.plant, options, job.plantOff === true);
   const result = runSimulation(options);
   const failures: VoprFailure[] = [];
   const judgeSafety = job.mode !== "liveness";
