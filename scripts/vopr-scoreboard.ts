@@ -16,7 +16,7 @@ import { renderScoreboardDocument } from "../src/shell/cli/scoreboard-document.t
 import { SCOREBOARD_BUDGET, SCOREBOARD_SEEDS_MAX, scoreBug, type ScoreboardBudget, type ScoreboardRow } from "../src/shell/cli/vopr-scoreboard.ts";
 import { parseDurationMs } from "../src/shell/cli/sim-command.ts";
 import { plantFamily, VOPR_PLANT_FAMILIES, VOPR_PLANT_NAMES } from "../src/shell/cli/vopr-worker.ts";
-import { SCOREBOARD_NOT_SIMULATED } from "../src/shell/cli/scoreboard-static.ts";
+import { SCOREBOARD_NO_SIMULATED_CHECK, SCOREBOARD_NOT_SIMULATED } from "../src/shell/cli/scoreboard-static.ts";
 
 const JOBS_MAX = 16;
 
@@ -73,7 +73,7 @@ if (parsed.bug !== undefined) {
 }
 
 const familyOrder = Object.keys(VOPR_PLANT_FAMILIES);
-const simulated = VOPR_PLANT_NAMES.filter((name) => !Object.hasOwn(SCOREBOARD_NOT_SIMULATED, name));
+const simulated = VOPR_PLANT_NAMES.filter((name) => !Object.hasOwn(SCOREBOARD_NOT_SIMULATED, name) && !Object.hasOwn(SCOREBOARD_NO_SIMULATED_CHECK, name));
 const bugs = parsed.bugs === undefined ? simulated : parsed.bugs.split(",").map((name) => name.trim());
 for (const name of bugs) unknown(name);
 bugs.sort((a, b) => familyOrder.indexOf(plantFamily(a)) - familyOrder.indexOf(plantFamily(b)) || (a < b ? -1 : a > b ? 1 : 0));

@@ -53,7 +53,9 @@ import { ensureSnapshotForJoiners } from "./snapshot-for-joiners.ts";
 /** Planted bugs of the request path (test harness only, docs/PLANTED-BUGS.md). */
 export type RequestPathPlantedBug =
   /** A forward that may have left but got no answer (lost, leader crashed) is reported as certainly not applied. */
-  "forward-error-as-not-applied";
+  | "forward-error-as-not-applied"
+  /** A linearizable get is answered from this node's applied state, like get-local, without a read point (no ReadIndex round). */
+  | "get-without-read-index";
 
 export interface RequestPathOptions {
   /** A forward without an answer after this long is unknown: longer than the leader's own request timeout. */
@@ -285,6 +287,7 @@ export class RequestPath {
       case "get-local":
         return done(okOutcome(getResult(this.machine.entry(request.key), replica.core.appliedIndex()), this.env.nodeId));
       case "get":
+        if (this.bugs.has("get-without-read-index")) return done(okOutcome(getResult(this.machine.entry(request.key), replica.core.appliedIndex()), this.env.nodeId));
         return replica.read({ key: request.key }, (outcome) => {
           if (outcome.status !== "ok") return done(this.refused(outcome.refusal));
           assert(typeof outcome.result === "string", "a key-value read answers a string");

@@ -238,8 +238,13 @@ export function drawSwarmRun(seed: Seed, workload: SwarmWorkload | undefined): S
  */
 export const SWARM_FOCUSES = ["none", "figure-8", "deposed-reads", "lease-reads", "crash-storm", "disk-full", "bit-flips"] as const;
 export type SwarmFocus = (typeof SWARM_FOCUSES)[number];
-/** Four seeds in ten keep their draw as it is; the others are shared among the focuses. */
-const SWARM_FOCUS_WEIGHTS: Readonly<Record<SwarmFocus, number>> = { none: 4, "figure-8": 1, "deposed-reads": 1, "lease-reads": 1, "crash-storm": 1, "disk-full": 1, "bit-flips": 1 };
+/**
+ * A third of the seeds keep their draw as it is; the others are shared among the focuses, twice as
+ * many for the two whose bugs a focused run catches least often (lease-reads: a backward jump or a
+ * drift at the bound on the leader, then its isolation; bit-flips: a flip in a committed entry's
+ * record, then a restart of that node).
+ */
+const SWARM_FOCUS_WEIGHTS: Readonly<Record<SwarmFocus, number>> = { none: 4, "figure-8": 1, "deposed-reads": 1, "lease-reads": 2, "crash-storm": 1, "disk-full": 1, "bit-flips": 2 };
 
 function drawSwarmFocus(prng: Prng): SwarmFocus {
   const total = SWARM_FOCUSES.reduce((sum, focus) => sum + SWARM_FOCUS_WEIGHTS[focus], 0);
@@ -278,7 +283,9 @@ function applySwarmFocus(prng: Prng, focus: SwarmFocus, parts: FocusedParts): Fo
     case "figure-8":
       profile = focusProfile("figure-8", heal);
       raft = { maxMessageBytes: 1, maxInflightMessages: 1 };
-      clients = { ...clients, clientCount: prng.intBetween(8, 16), thinkTimeMs: [0, 10], mix: { get: 1, put: 5, cas: 1 }, retryBackoffMs: 2 };
+      // A few fast writers: the tuned configuration's 16 (for the whole Figure 8 sequence) make histories whose
+      // linearizability check costs seconds; the commit by counting needs only a steady stream of writes.
+      clients = { ...clients, clientCount: prng.intBetween(4, 8), thinkTimeMs: [0, 10], mix: { get: 1, put: 5, cas: 1 }, retryBackoffMs: 2 };
       break;
     case "deposed-reads":
       profile = focusProfile("deposed-leader", heal);

@@ -24,7 +24,7 @@ export interface ScoreboardBudget {
 }
 
 /** The budget `npm run vopr:scoreboard` uses (docs/SCOREBOARD.md states it). */
-export const SCOREBOARD_BUDGET: ScoreboardBudget = { seedsMax: 48, wallMsPerBug: 90_000, shrinkAttempts: 24, mode: "both" };
+export const SCOREBOARD_BUDGET: ScoreboardBudget = { seedsMax: 64, wallMsPerBug: 240_000, shrinkAttempts: 16, mode: "both" };
 export const SCOREBOARD_SEEDS_MAX = 10_000;
 
 export interface ScoreboardCatch {

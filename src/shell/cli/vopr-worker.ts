@@ -47,7 +47,7 @@ const STORAGE_BUGS: Record<StoragePlantedBug, true> = {
   "open-trusting-unsynced-reads": true,
   "sync-point-covers-unsynced-batch": true,
 };
-const REQUEST_PATH_BUGS: Record<RequestPathPlantedBug, true> = { "forward-error-as-not-applied": true };
+const REQUEST_PATH_BUGS: Record<RequestPathPlantedBug, true> = { "forward-error-as-not-applied": true, "get-without-read-index": true };
 const KV_BUGS: Record<KvPlantedBug, true> = { "cas-without-compare": true, "txn-not-atomic": true };
 const FAULT_MODEL_BUGS: Record<FaultModelPlantedBug, true> = { "consent-to-corrupt-every-node": true };
 
