@@ -5,7 +5,8 @@
 // rewrites the document without rerunning. Bad flags: one line, exit 2.
 //
 //   node --import tsx scripts/vopr-scoreboard.ts [--bugs a,b] [--seeds N] [--shrink-attempts N]
-//        [--wall-per-bug 90s] [--jobs N] [--out FILE] [--runs-dir DIR] [--render-only]
+//        [--wall-per-bug 90s] [--jobs N] [--out FILE] [--runs-dir DIR] [--render-only] [--merge]
+//   --merge: with --bugs, the rows of those bugs replace theirs in rows.json (a rerun of a few rows).
 //   node --import tsx scripts/vopr-scoreboard.ts --bug NAME ...   (one bug; its row as JSON on stdout)
 
 import { spawn } from "node:child_process";
@@ -44,6 +45,7 @@ try {
       out: { type: "string", default: "docs/SCOREBOARD.md" },
       "runs-dir": { type: "string", default: "vopr-runs/scoreboard" },
       "render-only": { type: "boolean", default: false },
+      merge: { type: "boolean", default: false },
     },
     strict: true,
   }).values;
@@ -112,6 +114,10 @@ if (parsed["render-only"]) {
   };
   await Promise.all(Array.from({ length: Math.min(jobs, bugs.length) }, () => lane()));
   rows = bugs.map((bug) => results.get(bug)!);
+  if (parsed.merge) {
+    const kept = (JSON.parse(readFileSync(rowsFile, "utf8")) as ScoreboardRow[]).map((row) => results.get(row.bug) ?? row);
+    rows = [...kept, ...rows.filter((row) => !kept.some((old) => old.bug === row.bug))];
+  }
   mkdirSync(runsDir, { recursive: true });
   writeFileSync(rowsFile, `${JSON.stringify(rows, null, 1)}\n`);
 }
