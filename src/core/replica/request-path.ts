@@ -60,7 +60,9 @@ export type RequestPathPlantedBug =
    * get-local (an "optimization": no log entry, no ReadIndex): a follower or a deposed leader answers
    * from the past. Only the transactions' isolation check (Transaction Isolation) sees it.
    */
-  | "read-only-txn-served-locally";
+  | "read-only-txn-served-locally"
+  /** A linearizable get is answered from this node's applied state, like get-local, without a read point (no ReadIndex round). */
+  | "get-without-read-index";
 
 export interface RequestPathOptions {
   /** A forward without an answer after this long is unknown: longer than the leader's own request timeout. */
@@ -312,6 +314,7 @@ export class RequestPath {
       case "get-local":
         return done(okOutcome(getResult(this.machine.entry(request.key), replica.core.appliedIndex()), this.env.nodeId));
       case "get":
+        if (this.bugs.has("get-without-read-index")) return done(okOutcome(getResult(this.machine.entry(request.key), replica.core.appliedIndex()), this.env.nodeId));
         return replica.read({ key: request.key }, (outcome) => {
           if (outcome.status !== "ok") return done(this.refused(outcome.refusal));
           assert(typeof outcome.result === "string", "a key-value read answers a string");

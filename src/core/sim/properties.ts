@@ -27,6 +27,8 @@ export const PROPERTIES = {
   "Commit Monotonic": "a node's commit index never decreases while it runs, and its durable commit index never decreases across crashes",
   "Applied Monotonic": "a node's applied index never decreases while it runs",
   "Index Order": "on every node, applied <= committed <= last log index",
+  "Leader Commits Own Term":
+    "a leader moves its commit index, by counting replicas, only to an entry of its own term (earlier terms' entries commit only beneath one: Raft section 5.4.2, Figure 8)",
   Durability: "an entry acknowledged to a client as committed stays on a quorum of disks (it is never lost while a quorum of disks survives)",
   "Committed Data Intact":
     "committed data is never lost or altered: what a node recovers from its disk holds every entry it had made durable, and every recovered entry at a committed index has the committed term and bytes",
@@ -388,6 +390,14 @@ export class SafetyMonitor {
       this.fail("Index Order", `node ${nodeId} has applied ${applied}, commit ${commit}, last index ${lastIndex}`, nodeId);
     }
     view.seenTerm = Math.max(view.seenTerm, term);
+    // A leader seen leading this term before this step: its commit moved by counting (a node's first step as
+    // leader may carry a commit learned as a follower of the term before).
+    if (commit > view.seenCommit && view.leaderTerm === term && core.currentRole() === "leader") {
+      const committedTerm = core.termAt(commit);
+      if (committedTerm !== undefined && committedTerm !== term) {
+        this.fail("Leader Commits Own Term", `leader ${nodeId} of term ${term} moved its commit from ${view.seenCommit} to ${commit}, an entry of term ${committedTerm}`, nodeId);
+      }
+    }
     if (commit > view.seenCommit) {
       this.observeCommit(nodeId, core, view.seenCommit, commit, term);
       view.seenCommit = commit;

@@ -13,9 +13,10 @@ import { drawFailpointProbabilities, type FailpointProbabilities } from "./failp
 import { FAULT_PROFILES, validateFaultProfile, type FaultProfile } from "./fault-profile.ts";
 import { Prng } from "./prng.ts";
 import type { Seed } from "./seed.ts";
-import type { SimulationOptions } from "./simulation.ts";
+import { profileReplicaOptions, type SimulationOptions } from "./simulation.ts";
 import { defaultWorkloadOptions, type WorkloadOptions } from "./workload.ts";
 import { SWARM_DIMENSIONS, type SwarmDimension, type SwarmDimensions, type SwarmSteer } from "./swarm-steer.ts";
+import { defaultOrchestratorWorkloadOptions, type OrchestratorWorkloadOptions } from "./orchestrator-workload.ts";
 
 export const SWARM_WORKLOADS = ["kv", "orchestrator", "mixed"] as const;
 export type SwarmWorkload = (typeof SWARM_WORKLOADS)[number];
@@ -57,6 +58,8 @@ export interface SwarmRun {
   readonly profile: FaultProfile;
   readonly replica: NonNullable<SimulationOptions["replica"]>;
   readonly clients: Partial<WorkloadOptions>;
+  /** The orchestrator's users (when the workload has the orchestrator). */
+  readonly orchestratorUsers: OrchestratorWorkloadOptions;
   /** The fault families this seed switched on, in a fixed order (for reports and coverage of the draw itself). */
   readonly families: readonly string[];
   /** Every on/off dimension's value as drawn, or as the steer forced it (swarm-steer.ts): what coverage guidance learns from. */
@@ -64,6 +67,15 @@ export interface SwarmRun {
   /** BUGGIFY: the failpoints this seed enabled and their firing probabilities (failpoint-driver.ts, drawFailpointProbabilities). */
   readonly failpoints: FailpointProbabilities;
 }
+
+/** Four users racing on three names per tenant, changes by generation outnumbering creates (test/core/sim/orchestrator-simulation.test.ts). */
+export const SWARM_RACING_USERS: OrchestratorWorkloadOptions = {
+  ...defaultOrchestratorWorkloadOptions,
+  clientCount: 4,
+  namesPerTenant: 3,
+  thinkTimeMs: [20, 200],
+  mix: { create: 2, stop: 3, start: 3, update: 3, migrate: 1, delete: 1, place: 1 },
+};
 
 /** Parts per million in [0, maxPpm], as a probability. */
 function ppm(prng: Prng, maxPpm: number): number {
@@ -213,19 +225,138 @@ export function drawSwarmRun(seed: Seed, workload: SwarmWorkload | undefined, st
   if (workload !== undefined) dimensions.orchestrator = workload !== "kv";
   // From a stream of their own, so the draws above are those of a swarm without failpoints.
   const failpoints = drawFailpointProbabilities(Prng.stream(seed, "swarm/failpoints"));
-  const withFailpoints = Object.keys(failpoints).length > 0 ? [...families, "failpoints"] : families;
+  if (Object.keys(failpoints).length > 0) families.push("failpoints");
+  // Drawn last, so a seed without a focus draws exactly the run it drew before focuses existed.
+  const focused = applySwarmFocus(prng, drawSwarmFocus(prng), { nodeCount, profile, replica, clients: { ...defaultWorkloadOptions, ...clients, mix: { ...clients.mix!, txn: transactionWeight } } });
+  if (focused.focus !== "none") families.push(`focus:${focused.focus}`);
+  // The orchestrator's users: the default mix (mostly creates, a dozen names per tenant), or racing users (few
+  // names, changes by generation racing on them: what the registry's history check needs to see a lost compare).
+  const racingUsers = prng.chance(0.5);
+  if (racingUsers) families.push("racing-users");
+  const orchestratorUsers = racingUsers ? SWARM_RACING_USERS : defaultOrchestratorWorkloadOptions;
   return {
-    nodeCount,
+    nodeCount: focused.nodeCount,
     durationMs,
     faultyMs,
     workload: chosen,
-    profile,
-    replica,
-    clients: { ...defaultWorkloadOptions, ...clients, mix: { ...clients.mix!, txn: transactionWeight } },
-    families: withFailpoints,
+    profile: focused.profile,
+    replica: focused.replica,
+    clients: focused.clients,
+    orchestratorUsers,
+    families,
     dimensions: dimensions as SwarmDimensions,
     failpoints,
   };
+}
+
+/**
+ * Focuses (docs/SIMULATION.md, "VOPR"): shapes of run that some bugs need and that independent draws
+ * of each knob almost never combine (docs/PLANTED-BUGS.md, "What it took"). A focused seed runs the
+ * fault profile made for that case (fault-profile.ts) on 3-5 nodes, with that profile's replica tuning
+ * and the clients the case needs, healed at the seed's own heal point; the workload and its length
+ * stay as drawn:
+ *   figure-8 (figure-8): one entry per append and one append in flight, fast writers (a leader
+ *     committing an earlier term's entry by counting needs an acknowledgement to stop short of its own);
+ *   deposed-reads (deposed-leader): CheckQuorum off, read-heavy clients wandering (a deposed leader still answering);
+ *   lease-reads (lease): lease reads, clocks at the drift bound, wall jumps, isolated leaders;
+ *   crash-storm (leader-churn, crashes only): every 5-30 ms, process kills beside host crashes
+ *     (unsynced writes surviving a kill, then lost to a host crash);
+ *   disk-full (disk-full): disks filling up often, a few KiB of slack;
+ *   bit-flips (corruption without misdirected writes: a node hit by one is refused at its first
+ *     restart, before a flip can be replayed), clients wandering (a minority may stay refused).
+ * Each is as sound as the drawn run: every one is a configuration some test passes with the bugs off.
+ */
+export const SWARM_FOCUSES = ["none", "figure-8", "deposed-reads", "lease-reads", "crash-storm", "disk-full", "bit-flips"] as const;
+export type SwarmFocus = (typeof SWARM_FOCUSES)[number];
+/**
+ * A third of the seeds keep their draw as it is; the others are shared among the focuses, twice as
+ * many for the two whose bugs a focused run catches least often (lease-reads: a backward jump or a
+ * drift at the bound on the leader, then its isolation; bit-flips: a flip in a committed entry's
+ * record, then a restart of that node).
+ */
+const SWARM_FOCUS_WEIGHTS: Readonly<Record<SwarmFocus, number>> = { none: 4, "figure-8": 1, "deposed-reads": 1, "lease-reads": 2, "crash-storm": 1, "disk-full": 1, "bit-flips": 2 };
+
+function drawSwarmFocus(prng: Prng): SwarmFocus {
+  const total = SWARM_FOCUSES.reduce((sum, focus) => sum + SWARM_FOCUS_WEIGHTS[focus], 0);
+  let ticket = prng.intBetween(0, total - 1);
+  for (const focus of SWARM_FOCUSES) {
+    ticket -= SWARM_FOCUS_WEIGHTS[focus];
+    if (ticket < 0) return focus;
+  }
+  assert(false, "a ticket within the weights' total picks a focus");
+}
+
+interface FocusedParts {
+  readonly nodeCount: number;
+  readonly profile: FaultProfile;
+  readonly replica: NonNullable<SimulationOptions["replica"]>;
+  readonly clients: WorkloadOptions;
+}
+
+/** The focus's profile: a named one made for the bug's case (fault-profile.ts), healed at the seed's heal point. */
+function focusProfile(name: string, healAtFraction: number, overrides: Partial<FaultProfile> = {}): FaultProfile {
+  const named = FAULT_PROFILES[name]!;
+  assert(named !== undefined, () => `no fault profile ${name}`);
+  return { ...named, ...overrides, name: "swarm", description: `drawn per seed by the VOPR (src/core/sim/swarm.ts): focus on the ${name} profile`, healAtFraction };
+}
+
+function applySwarmFocus(prng: Prng, focus: SwarmFocus, parts: FocusedParts): FocusedParts & { readonly focus: SwarmFocus } {
+  if (focus === "none") return { ...parts, focus };
+  const heal = parts.profile.healAtFraction;
+  // A focus's bug needs a quorum that can be split and a leader that can be cut off: 3-5 nodes.
+  const nodeCount = prng.intBetween(3, 5);
+  let profile: FaultProfile;
+  let raft: Partial<NonNullable<NonNullable<SimulationOptions["replica"]>["raft"]>> = {};
+  let replicaExtra: Partial<NonNullable<SimulationOptions["replica"]>> = {};
+  let clients: WorkloadOptions = parts.clients;
+  switch (focus) {
+    case "figure-8":
+      profile = focusProfile("figure-8", heal);
+      raft = { maxMessageBytes: 1, maxInflightMessages: 1 };
+      // A few fast writers: the tuned configuration's 16 (for the whole Figure 8 sequence) make histories whose
+      // linearizability check costs seconds; the commit by counting needs only a steady stream of writes.
+      clients = { ...clients, clientCount: prng.intBetween(4, 8), thinkTimeMs: [0, 10], mix: { get: 1, put: 5, cas: 1 }, retryBackoffMs: 2 };
+      break;
+    case "deposed-reads":
+      profile = focusProfile("deposed-leader", heal);
+      raft = { checkQuorum: false };
+      clients = { ...clients, clientCount: 8, thinkTimeMs: [0, 20], mix: { get: 6, put: 3, cas: 1 }, wanderProbability: 0.5 };
+      break;
+    case "lease-reads":
+      profile = focusProfile("lease", heal);
+      // Lease reads rest on CheckQuorum (the voters' side of the promise): the replica refuses them without it.
+      raft = { checkQuorum: true };
+      replicaExtra = { readMode: "lease" };
+      clients = { ...clients, clientCount: 16, thinkTimeMs: [0, 5], mix: { get: 10, put: 1, cas: 1 }, wanderProbability: 0.5 };
+      break;
+    case "crash-storm":
+      profile = focusProfile("leader-churn", heal, {
+        weights: { partition: 0, crash: 1, "clock-jump": 0, clog: 0, "loss-burst": 0, pause: 0, "disk-full": 0 },
+        nemesisIntervalMs: [5, 30],
+        crashDowntimeMs: [1, 10],
+        targetLeaderProbability: 0.3,
+        crashKindWeights: { "process-kill": 1, "host-crash": 1 },
+      });
+      break;
+    case "disk-full":
+      profile = focusProfile("disk-full", heal);
+      break;
+    case "bit-flips":
+      profile = focusProfile("corruption", heal, { diskMisdirectedWriteProbability: 0 });
+      // A minority may refuse to start for good: clients that stayed with one of them would miss the healed
+      // tail (Recovered) waiting out timeouts, so every operation starts at a node drawn afresh.
+      clients = { ...clients, wanderProbability: 1 };
+      break;
+    default: {
+      const unknown: never = focus;
+      assert(false, () => `unknown focus ${String(unknown)}`);
+    }
+  }
+  validateFaultProfile(profile);
+  const base = profileReplicaOptions(profile);
+  const replica: NonNullable<SimulationOptions["replica"]> = { ...base, ...replicaExtra, raft: { ...base.raft, ...raft } };
+  assert(replica.tickMs === profile.tickMs && profile.healAtFraction === heal, "a focus keeps the heal point and runs its profile's tick");
+  return { nodeCount, profile, replica, clients, focus };
 }
 
 /** runSimulation's options for a drawn run (planted bugs and the reproduction command are the caller's). */
@@ -239,7 +370,7 @@ export function swarmSimulationOptions(seed: Seed, run: SwarmRun): SimulationOpt
     // The orchestrator's runs keep two key-value clients: Recovered is judged on them (one that
     // wanders to a node that stays down can miss every chance in the tail).
     workload: run.workload === "orchestrator" ? { ...run.clients, clientCount: 2 } : run.clients,
-    orchestrator: run.workload === "kv" ? undefined : {},
+    orchestrator: run.workload === "kv" ? undefined : { workload: run.orchestratorUsers },
     failpoints: run.failpoints,
   };
 }

@@ -18,7 +18,7 @@ import { parseDurationMs } from "./sim-command.ts";
 import { UsageError } from "./usage-error.ts";
 import { parseVoprReplayArguments, runVoprReplay, saveShrunkRun } from "./vopr-replay.ts";
 import { SHRINK_ATTEMPTS_MAX } from "../../core/sim/shrink.ts";
-import { CANARY_EVERY, DETERMINISM_EVERY, runVoprJobReported, VOPR_MODES, VOPR_PLANT_NAMES, type VoprJob, type VoprMode, type VoprSeedReport } from "./vopr-worker.ts";
+import { CANARY_EVERY, DETERMINISM_EVERY, plantWorkloadConflict, runVoprJobReported, VOPR_MODES, VOPR_PLANT_NAMES, type VoprJob, type VoprMode, type VoprSeedReport } from "./vopr-worker.ts";
 import { CoverageGuide } from "../../core/sim/coverage-guide.ts";
 import { formatSwarmSteer, isSwarmSteerError, parseSwarmSteer, type SwarmSteer } from "../../core/sim/swarm-steer.ts";
 import { CoverageTally } from "./vopr-coverage.ts";
@@ -134,6 +134,8 @@ export function parseVoprArguments(options: VoprCommandOptions): ParsedVoprArgum
     throw new UsageError(`--workload: unknown workload "${options.workload}" (one of: ${SWARM_WORKLOADS.join(", ")})`);
   }
   if (options.plant !== undefined && !VOPR_PLANT_NAMES.includes(options.plant)) throw new UsageError(`--plant: unknown planted bug "${options.plant}" (one of: ${VOPR_PLANT_NAMES.join(", ")})`);
+  const plantConflict = plantWorkloadConflict(options.plant, options.workload as SwarmWorkload | undefined);
+  if (plantConflict !== undefined) throw new UsageError(plantConflict);
   const jobs = options.jobs === undefined ? Math.min(availableParallelism(), VOPR_JOBS_MAX) : positiveInteger("--jobs", options.jobs, VOPR_JOBS_MAX);
   if (options.timeline !== undefined) throw new UsageError("--timeline: only with --replay FILE");
   const shrinkAttempts = nonNegativeInteger("--shrink-attempts", options.shrinkAttempts, SHRINK_ATTEMPTS_MAX);

@@ -11,13 +11,20 @@ import { isSeed, parseSeed, seedFromBigInt, type Seed } from "../../core/sim/see
 import { runSimulation, type SimulationOptions } from "../../core/sim/simulation.ts";
 import { encodeRunFile } from "../../core/sim/run-file.ts";
 import { shrinkRun, type RunSize } from "../../core/sim/shrink.ts";
-import { drawSwarmRun, swarmLivenessExclusion, swarmSimulationOptions, type SwarmWorkload } from "../../core/sim/swarm.ts";
+import { drawSwarmRun, swarmLivenessExclusion, swarmSimulationOptions, type SwarmRun, type SwarmWorkload } from "../../core/sim/swarm.ts";
 import type { PlantedBug } from "../../core/raft/types.ts";
 import type { StoragePlantedBug } from "../../core/storage/recovery.ts";
 import type { RequestPathPlantedBug } from "../../core/replica/request-path.ts";
 import type { KvPlantedBug } from "../../core/replica/kv-state-machine.ts";
 import type { FaultModelPlantedBug } from "../../core/sim/corruption-consent.ts";
 import { formatSwarmSteer, type SwarmDimensions, type SwarmSteer } from "../../core/sim/swarm-steer.ts";
+import type { ClusterPlantedBug } from "../../core/cluster/cluster-state.ts";
+import type { ControllerPlantedBug } from "../../core/controller/cluster-controller.ts";
+import type { AgentPlantedBug } from "../../core/agent/reconciler.ts";
+import type { SimVmBackendPlantedBug } from "../../core/sim/sim-vm-backend.ts";
+import type { SchedulerPlantedBug } from "../../core/scheduler/scheduler-types.ts";
+import { DEFAULT_SCHEDULER_OPTIONS } from "../../core/scheduler/scheduler-types.ts";
+import type { OrchestratorPlantedBugs, SimOrchestratorOptions } from "../../core/sim/sim-orchestrator.ts";
 
 export const VOPR_MODES = ["safety", "liveness", "both"] as const;
 export type VoprMode = (typeof VOPR_MODES)[number];
@@ -41,21 +48,125 @@ const STORAGE_BUGS: Record<StoragePlantedBug, true> = {
   "open-trusting-unsynced-reads": true,
   "sync-point-covers-unsynced-batch": true,
 };
-const REQUEST_PATH_BUGS: Record<RequestPathPlantedBug, true> = { "forward-error-as-not-applied": true, "read-only-txn-served-locally": true };
+const REQUEST_PATH_BUGS: Record<RequestPathPlantedBug, true> = { "forward-error-as-not-applied": true, "get-without-read-index": true, "read-only-txn-served-locally": true };
 const KV_BUGS: Record<KvPlantedBug, true> = { "cas-without-compare": true, "txn-not-atomic": true };
 const FAULT_MODEL_BUGS: Record<FaultModelPlantedBug, true> = { "consent-to-corrupt-every-node": true };
 
-/** The names --plant accepts, sorted. */
-export const VOPR_PLANT_NAMES: readonly string[] = [RAFT_BUGS, STORAGE_BUGS, REQUEST_PATH_BUGS, KV_BUGS, FAULT_MODEL_BUGS].flatMap((family) => Object.keys(family)).sort();
+// The orchestrator's families: each needs the orchestrator in the run, so --plant forces its workload.
+const CLUSTER_BUGS: Record<ClusterPlantedBug, true> = {
+  "capacity-check-stale": true,
+  "quota-not-released-on-delete": true,
+  "ip-allocated-without-check": true,
+  "generation-not-compared": true,
+};
+const CONTROLLER_BUGS: Record<ControllerPlantedBug, true> = { "no-fencing-wait": true };
+const AGENT_BUGS: Record<AgentPlantedBug, true> = { "lease-on-wall-clock": true, "no-self-fence": true };
+const BACKEND_BUGS: Record<SimVmBackendPlantedBug, true> = { "backend-accepts-stale-token": true };
+const SCHEDULER_BUGS: Record<SchedulerPlantedBug, true> = {
+  "capacity-ignores-overcommit": true,
+  "capacity-ignores-batch": true,
+  "hard-anti-affinity-ignored": true,
+  "required-labels-ignored": true,
+  "preempt-equal-priority": true,
+  "preempt-every-candidate": true,
+  "give-up-after-half": true,
+  "spread-within-candidates": true,
+};
 
-/** The simulation options that switch on one planted bug. */
+/** A family of bugs --plant can switch on: where its switch lives in the simulation's options. */
+export const VOPR_PLANT_FAMILIES = {
+  raft: RAFT_BUGS,
+  storage: STORAGE_BUGS,
+  "request path": REQUEST_PATH_BUGS,
+  "state machine": KV_BUGS,
+  "fault model": FAULT_MODEL_BUGS,
+  "cluster state": CLUSTER_BUGS,
+  controller: CONTROLLER_BUGS,
+  "node agent": AGENT_BUGS,
+  "VM backend": BACKEND_BUGS,
+  scheduler: SCHEDULER_BUGS,
+} as const satisfies Record<string, Record<string, true>>;
+export type VoprPlantFamily = keyof typeof VOPR_PLANT_FAMILIES;
+
+/** The names --plant accepts, sorted. */
+export const VOPR_PLANT_NAMES: readonly string[] = Object.values(VOPR_PLANT_FAMILIES).flatMap((family) => Object.keys(family)).sort();
+
+/** The family a --plant name belongs to (the name must be one of VOPR_PLANT_NAMES). */
+export function plantFamily(name: string): VoprPlantFamily {
+  const family = (Object.keys(VOPR_PLANT_FAMILIES) as VoprPlantFamily[]).find((key) => Object.hasOwn(VOPR_PLANT_FAMILIES[key], name));
+  assert(family !== undefined, () => `unknown planted bug ${name}`);
+  return family;
+}
+
+/** Whether the bug lives in the orchestrator, so a run without the orchestrator cannot reach it. */
+export function plantNeedsOrchestrator(name: string): boolean {
+  const family = plantFamily(name);
+  return family === "cluster state" || family === "controller" || family === "node agent" || family === "VM backend" || family === "scheduler";
+}
+
+/**
+ * Bugs that are only observable beside another: `capacity-check-stale` skips the cluster state's
+ * recheck of a plan, which matters only when a plan is stale, so it is planted with the scheduler's
+ * `capacity-ignores-batch` (a plan that forgets its own placements). The companion stays on in the
+ * bug-off comparison: there the recheck refuses the stale plan and every run passes.
+ */
+export const PLANT_COMPANIONS: Readonly<Record<string, readonly string[]>> = { "capacity-check-stale": ["capacity-ignores-batch"] };
+
+/** --plant NAME with --workload W: one line naming the conflict, or undefined (the command turns it into a usage error). */
+export function plantWorkloadConflict(name: string | undefined, workload: SwarmWorkload | undefined): string | undefined {
+  if (name === undefined || workload !== "kv" || !plantNeedsOrchestrator(name)) return undefined;
+  return `--plant ${name} is a bug of the orchestrator (${plantFamily(name)}): it needs --workload orchestrator or mixed, not kv`;
+}
+
+/** Merges several names' switches into one set of simulation options (an orchestrator's switches need `orchestrator` from the caller). */
+function plantSwitches(names: readonly string[]): { options: Partial<SimulationOptions>; orchestrator: Partial<SimOrchestratorOptions> } {
+  const sets = new Map<VoprPlantFamily, Set<string>>();
+  for (const name of names) {
+    const family = plantFamily(name);
+    const set = sets.get(family) ?? new Set<string>();
+    set.add(name);
+    sets.set(family, set);
+  }
+  const get = <T extends string>(family: VoprPlantFamily): ReadonlySet<T> | undefined => sets.get(family) as ReadonlySet<T> | undefined;
+  const options: Partial<SimulationOptions> = {
+    ...(get("raft") === undefined ? {} : { plantedBugs: get<PlantedBug>("raft") }),
+    ...(get("storage") === undefined ? {} : { storagePlantedBugs: get<StoragePlantedBug>("storage") }),
+    ...(get("request path") === undefined ? {} : { requestPathPlantedBugs: get<RequestPathPlantedBug>("request path") }),
+    ...(get("state machine") === undefined ? {} : { kvPlantedBugs: get<KvPlantedBug>("state machine") }),
+    ...(get("fault model") === undefined ? {} : { faultModelPlantedBugs: get<FaultModelPlantedBug>("fault model") }),
+  };
+  const plantedBugs: OrchestratorPlantedBugs = {
+    ...(get("cluster state") === undefined ? {} : { cluster: get<ClusterPlantedBug>("cluster state") }),
+    ...(get("controller") === undefined ? {} : { controller: get<ControllerPlantedBug>("controller") }),
+    ...(get("node agent") === undefined ? {} : { agent: get<AgentPlantedBug>("node agent") }),
+    ...(get("VM backend") === undefined ? {} : { backend: get<SimVmBackendPlantedBug>("VM backend") }),
+  };
+  const scheduler = get<SchedulerPlantedBug>("scheduler");
+  const orchestrator: Partial<SimOrchestratorOptions> = {
+    ...(Object.keys(plantedBugs).length === 0 ? {} : { plantedBugs }),
+    ...(scheduler === undefined ? {} : { scheduler: { ...DEFAULT_SCHEDULER_OPTIONS, plantedBugs: [...scheduler].sort() } }),
+  };
+  return { options, orchestrator };
+}
+
+/**
+ * The simulation options that switch on one planted bug (and its companions), applied over a run's
+ * options: an orchestrator bug's switches go into the run's orchestrator options, which must be there.
+ * `bugOff`: only the companions, the run the bug is compared against.
+ */
+export function applyPlant(name: string, run: SimulationOptions, bugOff = false): SimulationOptions {
+  const names = [...(bugOff ? [] : [name]), ...(PLANT_COMPANIONS[name] ?? [])];
+  const { options, orchestrator } = plantSwitches(names);
+  assert(!plantNeedsOrchestrator(name) || run.orchestrator !== undefined, () => `planted bug ${name} needs the orchestrator in the run`);
+  const merged: SimulationOptions = { ...run, ...options, ...(run.orchestrator === undefined ? {} : { orchestrator: { ...run.orchestrator, ...orchestrator } }) };
+  assert(bugOff || names.length >= 1, "a planted run plants something");
+  return merged;
+}
+
+/** The simulation options that switch on one planted bug of the Raft, storage, request path, state machine or fault model families. */
 export function plantOptions(name: string): Partial<SimulationOptions> {
-  if (Object.hasOwn(RAFT_BUGS, name)) return { plantedBugs: new Set([name as PlantedBug]) };
-  if (Object.hasOwn(STORAGE_BUGS, name)) return { storagePlantedBugs: new Set([name as StoragePlantedBug]) };
-  if (Object.hasOwn(REQUEST_PATH_BUGS, name)) return { requestPathPlantedBugs: new Set([name as RequestPathPlantedBug]) };
-  if (Object.hasOwn(KV_BUGS, name)) return { kvPlantedBugs: new Set([name as KvPlantedBug]) };
-  assert(Object.hasOwn(FAULT_MODEL_BUGS, name), () => `unknown planted bug ${name}`);
-  return { faultModelPlantedBugs: new Set([name as FaultModelPlantedBug]) };
+  assert(!plantNeedsOrchestrator(name), () => `planted bug ${name} is the orchestrator's: use applyPlant`);
+  return plantSwitches([name]).options;
 }
 
 /**
@@ -92,6 +203,8 @@ export interface VoprJob {
   readonly workload: SwarmWorkload | undefined;
   readonly plant: string | undefined;
   readonly pipelineBug?: VoprPipelineBug;
+  /** With `plant`: the bug-off comparison (the scoreboard's): the same draw with only the bug's companions on. */
+  readonly plantOff?: boolean;
   /** Shrink a failing run (src/core/sim/shrink.ts) with at most this many runs; 0 or undefined: no shrinking. */
   readonly shrinkAttempts?: number;
   /** Wall time the shrinking may take (default: no bound but the attempts). */
@@ -141,19 +254,33 @@ export function voprReproduceCommand(job: VoprJob): string {
   return `npx blixard vopr --seed ${job.seed} --mode ${job.mode}${job.workload === undefined ? "" : ` --workload ${job.workload}`}${job.plant === undefined ? "" : ` --plant ${job.plant}`}${steer === "" ? "" : ` --steer ${steer}`} --jobs 1`;
 }
 
+/**
+ * The seed's swarm draw for the job. A bug of the orchestrator needs the orchestrator in the run: a
+ * seed that draws the key-value workload runs the orchestrator workload instead (the rest of the draw
+ * is the same; the command rejects --workload kv with such a bug).
+ */
+export function drawVoprRun(seed: Seed, job: Pick<VoprJob, "workload" | "plant" | "steer">): SwarmRun {
+  const draw = drawSwarmRun(seed, job.workload, job.steer);
+  if (job.plant === undefined || !plantNeedsOrchestrator(job.plant) || draw.workload !== "kv") return draw;
+  assert(job.workload === undefined, "the command rejects --workload kv with an orchestrator bug");
+  const forced = drawSwarmRun(seed, "orchestrator", job.steer);
+  assert(forced.workload === "orchestrator" && forced.nodeCount === draw.nodeCount, "forcing the workload keeps the rest of the draw");
+  return forced;
+}
+
 export function runVoprJob(job: VoprJob): VoprSeedReport {
   const parsed = parseSeed(job.seed);
   assert(isSeed(parsed), "the command parsed the seed");
   const seed = parsed;
-  const draw = drawSwarmRun(seed, job.workload, job.steer);
+  const draw = drawVoprRun(seed, job);
   const reproduce = voprReproduceCommand(job);
   const swarm = swarmSimulationOptions(seed, draw);
-  const options: SimulationOptions = {
+  let options: SimulationOptions = {
     ...swarm,
     ...(job.pipelineBug === "clients-time-out-at-once" ? { workload: { ...swarm.workload, operationTimeoutMs: 1 } } : {}),
-    ...(job.plant === undefined ? {} : plantOptions(job.plant)),
     reproduceCommand: reproduce,
   };
+  if (job.plant !== undefined) options = applyPlant(job.plant, options, job.plantOff === true);
   const result = runSimulation(options);
   const failures: VoprFailure[] = [];
   const judgeSafety = job.mode !== "liveness";

@@ -45,8 +45,8 @@ export const PLANTED_BUG_CONFIGS: readonly PlantedBugConfig[] = [
   },
   {
     bug: "commit-previous-term-by-counting",
-    property: "Leader Completeness",
-    note: "figure-8 profile, 3 nodes, one entry per append and one append in flight, 16 write-heavy clients retrying fast: leaders keep old-term suffixes, commit one by counting, and a later leader overwrites it. The Figure 8 sequence needs a precise schedule: small unpadded values and no CPU time for apply (the scan's conditions)",
+    property: "Leader Commits Own Term",
+    note: "figure-8 profile, 3 nodes, one entry per append and one append in flight, 16 write-heavy clients retrying fast: leaders keep old-term suffixes and commit one by counting (Leader Commits Own Term sees it at that step; before that property existed, Leader Completeness saw it when a later leader overwrote the entry). The Figure 8 sequence needs a precise schedule: small unpadded values and no CPU time for apply (the scan's conditions)",
     seeds: range(1, 60),
     options: (seed) => ({
       ...base(seed, "figure-8", 60_000, 3),

@@ -10,6 +10,7 @@ import { test, describe } from "node:test";
 import assert from "node:assert/strict";
 import { runSimulation } from "../../../src/core/sim/simulation.ts";
 import { forwardBugOptions } from "./request-path-bug-config.ts";
+import { PLANTED_BUG_CONFIGS } from "./planted-bug-configs.ts";
 
 const SEEDS = Array.from({ length: 20 }, (_, i) => i + 1);
 const CATCHING_PROPERTIES = ["Linearizability", "No Stale Read"];
@@ -25,6 +26,19 @@ describe("request path planted bugs", () => {
         assert.equal(result.linearizability.verdict, "ok", `bug off, seed ${seed}`);
         assert.ok(result.history.length > 100, `seed ${seed}: too few operations to mean anything`);
       },
+    });
+  });
+
+  test("get-without-read-index -> No Stale Read (or Linearizability)", () => {
+    // A get reaches the leader (a follower forwards it), so the node that answers from its applied state is a
+    // deposed leader that does not know it yet: read-index-without-quorum's configuration (CheckQuorum off).
+    const deposed = PLANTED_BUG_CONFIGS.find((config) => config.bug === "read-index-without-quorum")!;
+    expectPlantedBugCaught({
+      bug: "get-without-read-index",
+      seeds: SEEDS,
+      property: CATCHING_PROPERTIES,
+      run: (seed, bugOn) => runSimulation({ ...deposed.options(seed), ...(bugOn ? { requestPathPlantedBugs: new Set(["get-without-read-index"] as const) } : {}) }),
+      checkBugOff: (result, seed) => assert.equal(result.linearizability.verdict, "ok", `bug off, seed ${seed}`),
     });
   });
 

@@ -18,6 +18,7 @@ import {
   SWARM_NODE_COUNT_MIN,
   SWARM_WORKLOADS,
   swarmSimulationOptions,
+  SWARM_FOCUSES,
 } from "../../../src/core/sim/swarm.ts";
 
 const anySeed = fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }).map(seedFromBigInt);
@@ -82,6 +83,23 @@ describe("swarm draws", () => {
     }
     assert.ok(lossFree > 0 && lossHigh > 0, "loss ranges from none to above 20%");
     assert.deepEqual([...sizes].sort(), [1, 2, 3, 4, 5, 6, 7]);
+  });
+
+  test("each focus is drawn in some seeds, on 3-5 nodes, with its profile's tick; the others keep their draw", () => {
+    const seen = new Map<string, number>();
+    for (let i = 0; i < 200; i++) {
+      const run = drawSwarmRun(seedFromNumber(i), undefined);
+      const focus = run.families.find((family) => family.startsWith("focus:"));
+      seen.set(focus ?? "none", (seen.get(focus ?? "none") ?? 0) + 1);
+      if (focus === undefined) continue;
+      assert.ok(run.nodeCount >= 3 && run.nodeCount <= 5, `${focus} on ${run.nodeCount} nodes`);
+      assert.equal(run.replica.tickMs, run.profile.tickMs);
+      if (focus === "focus:lease-reads") assert.equal(run.replica.readMode, "lease");
+      if (focus === "focus:deposed-reads") assert.equal(run.replica.raft!.checkQuorum, false);
+      if (focus === "focus:figure-8") assert.equal(run.replica.raft!.maxMessageBytes, 1);
+      if (focus === "focus:bit-flips") assert.equal(run.profile.diskMisdirectedWriteProbability, 0);
+    }
+    for (const focus of SWARM_FOCUSES) assert.ok((seen.get(focus === "none" ? "none" : `focus:${focus}`) ?? 0) > 0, `${focus} drawn in ${seen.get(focus) ?? 0} of 200 seeds`);
   });
 
   test("a drawn run runs clean and reproduces its trace hash", () => {

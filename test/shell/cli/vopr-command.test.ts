@@ -5,7 +5,8 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { seedFromNumber } from "../../../src/core/sim/seed.ts";
-import { runVoprJob, seedSelectedFor } from "../../../src/shell/cli/vopr-worker.ts";
+import { drawVoprRun, runVoprJob, seedSelectedFor, VOPR_PLANT_NAMES } from "../../../src/shell/cli/vopr-worker.ts";
+import { drawSwarmRun } from "../../../src/core/sim/swarm.ts";
 import { runCli } from "../../support/run-cli.ts";
 
 /** The report without the lines that carry wall-clock figures (progress: events/s, wall seconds; throughput). */
@@ -73,6 +74,7 @@ describe("blixard vopr", { timeout: 120_000 }, () => {
       [["--seed", "1", "--steer", "crash=yes"], /^blixard: --steer: "crash=yes" is not dimension=0 or dimension=1/],
       [["--seed", "1", "--steer", "lightning=1"], /^blixard: --steer: unknown dimension "lightning"/],
       [["--seed", "1", "--steer", "crash=1", "--guided"], /^blixard: --steer and --guided: give one/],
+      [["--plant", "no-fencing-wait", "--workload", "kv"], /^blixard: --plant no-fencing-wait is a bug of the orchestrator \(controller\): it needs --workload orchestrator or mixed, not kv$/],
     ] as const) {
       const run = await runCli(["vopr", ...args]);
       assert.equal(run.code, 2, `${args.join(" ")}: ${run.stdout}${run.stderr}`);
@@ -104,5 +106,19 @@ describe("the VOPR's own checks catch bugs planted in its pipeline", () => {
     assert.deepEqual(runVoprJob({ ...job, mode: "liveness" }).failures.map((failure) => failure.property), ["Recovered"]);
     assert.deepEqual(runVoprJob({ ...job, mode: "safety" }).failures, []);
     assert.deepEqual(runVoprJob({ ...job, mode: "liveness", pipelineBug: undefined }).failures, []);
+  });
+});
+
+describe("--plant", () => {
+  test("knows the orchestrator's bugs, and one of them runs the orchestrator on a seed that draws kv", () => {
+    for (const name of ["no-fencing-wait", "no-self-fence", "quota-not-released-on-delete", "backend-accepts-stale-token", "capacity-ignores-batch", "get-without-read-index"]) assert.ok(VOPR_PLANT_NAMES.includes(name), name);
+    const kvSeed = Array.from({ length: 64 }, (_, i) => seedFromNumber(i + 1)).find((seed) => drawSwarmRun(seed, undefined).workload === "kv")!;
+    const drawn = drawSwarmRun(kvSeed, undefined);
+    const forced = drawVoprRun(kvSeed, { workload: undefined, plant: "quota-not-released-on-delete" });
+    assert.equal(forced.workload, "orchestrator");
+    assert.deepEqual({ ...forced, workload: "kv", durationMs: 0, profile: { ...forced.profile, healAtFraction: 0 } }, { ...drawn, durationMs: 0, profile: { ...drawn.profile, healAtFraction: 0 } }, "the rest of the draw is the seed's");
+    assert.equal(drawVoprRun(kvSeed, { workload: undefined, plant: "cas-without-compare" }).workload, "kv", "a key-value bug keeps the drawn workload");
+    const report = runVoprJob({ seed: kvSeed.text, mode: "safety", workload: undefined, plant: "quota-not-released-on-delete" });
+    assert.match(report.line, /^seed \d+ {2}orchestrator /);
   });
 });
