@@ -227,7 +227,11 @@ export function drawSwarmRun(seed: Seed, workload: SwarmWorkload | undefined, st
   const failpoints = drawFailpointProbabilities(Prng.stream(seed, "swarm/failpoints"));
   if (Object.keys(failpoints).length > 0) families.push("failpoints");
   // Drawn last, so a seed without a focus draws exactly the run it drew before focuses existed.
-  const focused = applySwarmFocus(prng, drawSwarmFocus(prng), { nodeCount, profile, replica, clients: { ...defaultWorkloadOptions, ...clients, mix: { ...clients.mix!, txn: transactionWeight } } });
+  // A steered seed (coverage guidance, --steer) keeps its drawn shape: a focus would replace the profile and
+  // tuning the steer chose. The focus is still drawn, so the stream is the same; it is the last draw.
+  const drawnFocus = drawSwarmFocus(prng);
+  const focus = Object.keys(steer).length === 0 ? drawnFocus : "none";
+  const focused = applySwarmFocus(prng, focus, { nodeCount, profile, replica, clients: { ...defaultWorkloadOptions, ...clients, mix: { ...clients.mix!, txn: transactionWeight } } });
   if (focused.focus !== "none") families.push(`focus:${focused.focus}`);
   // The orchestrator's users: the default mix (mostly creates, a dozen names per tenant), or racing users (few
   // names, changes by generation racing on them: what the registry's history check needs to see a lost compare).
