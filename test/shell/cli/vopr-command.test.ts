@@ -116,7 +116,13 @@ describe("--plant", () => {
     const drawn = drawSwarmRun(kvSeed, undefined);
     const forced = drawVoprRun(kvSeed, { workload: undefined, plant: "quota-not-released-on-delete" });
     assert.equal(forced.workload, "orchestrator");
-    assert.deepEqual({ ...forced, workload: "kv", durationMs: 0, profile: { ...forced.profile, healAtFraction: 0 } }, { ...drawn, durationMs: 0, profile: { ...drawn.profile, healAtFraction: 0 } }, "the rest of the draw is the seed's");
+    // The orchestrator dimension (coverage guidance's record of the draw) says what ran; everything else is the seed's.
+    assert.equal(forced.dimensions.orchestrator, true);
+    assert.deepEqual(
+      { ...forced, workload: "kv", durationMs: 0, profile: { ...forced.profile, healAtFraction: 0 }, dimensions: { ...forced.dimensions, orchestrator: false } },
+      { ...drawn, durationMs: 0, profile: { ...drawn.profile, healAtFraction: 0 }, dimensions: { ...drawn.dimensions, orchestrator: false } },
+      "the rest of the draw is the seed's",
+    );
     assert.equal(drawVoprRun(kvSeed, { workload: undefined, plant: "cas-without-compare" }).workload, "kv", "a key-value bug keeps the drawn workload");
     const report = runVoprJob({ seed: kvSeed.text, mode: "safety", workload: undefined, plant: "quota-not-released-on-delete" });
     assert.match(report.line, /^seed \d+ {2}orchestrator /);
