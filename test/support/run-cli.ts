@@ -1,6 +1,7 @@
 // The `blixard` command as the tests run it: a child process, awaited (never spawnSync: tests that
 // run a node in their own process would block it), bounded in time, with stdin when given. By
 // default it sees the harness's admin token, no endpoint from the environment and no context file.
+import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -37,4 +38,12 @@ export function runCli(args: readonly string[], options: CliOptions = {}): Promi
     });
     child.stdin.end(options.input ?? "");
   });
+}
+
+/** A usage error as the CLI must give one: exit 2, nothing on stdout, one stderr line matching `pattern`. */
+export function expectUsageError(run: CliRun, pattern: RegExp, label: string): void {
+  assert.equal(run.code, 2, `${label}: ${run.stdout}${run.stderr}`);
+  assert.equal(run.stdout, "", label);
+  assert.equal(run.stderr.trimEnd().split("\n").length, 1, run.stderr);
+  assert.match(run.stderr.trim(), pattern);
 }

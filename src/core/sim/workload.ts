@@ -198,10 +198,6 @@ export class Workload {
     }
   }
 
-  private get transactionsEnabled(): boolean {
-    return (this.options.mix.txn ?? 0) > 0;
-  }
-
   /** The request path's outcome of request `requestId` reached client endpoint `toEndpoint`. */
   receive(toEndpoint: number, requestId: number, outcome: RequestOutcome): void {
     const client = this.clients[toEndpoint - this.firstClientEndpoint];
@@ -383,7 +379,7 @@ export class Workload {
 
   /** 1 to microOpsMax micro-ops on random list keys, each an append (of a unique, unpadded value) or a read. */
   private nextTransaction(client: Client): ClientOperation {
-    assert(this.transactionsEnabled, "a transaction drawn from a mix without them");
+    assert((this.options.mix.txn ?? 0) > 0, "a transaction drawn from a mix without them");
     const { listKeyCount, microOpsMax } = this.options.transactions ?? defaultTransactionOptions;
     const count = 1 + this.random.intBelow(microOpsMax);
     const micro: TxnMicroOp[] = [];

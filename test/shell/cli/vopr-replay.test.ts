@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { runCli } from "../../support/run-cli.ts";
+import { expectUsageError, runCli } from "../../support/run-cli.ts";
 
 describe("blixard vopr shrinking and --replay", { timeout: 120_000 }, () => {
   const dir = mkdtempSync(join(tmpdir(), "blixard-vopr-replay-"));
@@ -44,10 +44,7 @@ describe("blixard vopr shrinking and --replay", { timeout: 120_000 }, () => {
       [["--timeline", "t.html"], /^blixard: --timeline: only with --replay FILE$/],
       [["--shrink-attempts", "x"], /^blixard: --shrink-attempts: "x" is not an integer/],
     ] as const) {
-      const run = await runCli(["vopr", ...args]);
-      assert.equal(run.code, 2, `${args.join(" ")}: ${run.stdout}${run.stderr}`);
-      assert.equal(run.stderr.trimEnd().split("\n").length, 1, run.stderr);
-      assert.match(run.stderr.trim(), pattern);
+      expectUsageError(await runCli(["vopr", ...args]), pattern, args.join(" "));
     }
   });
 });

@@ -10,7 +10,7 @@ import { join } from "node:path";
 import YAML from "yaml";
 import { parseShard, shardSeeds } from "../../../src/shell/cli/vopr-shard.ts";
 import { parseVoprArguments } from "../../../src/shell/cli/vopr-command.ts";
-import { runCli } from "../../support/run-cli.ts";
+import { expectUsageError, runCli } from "../../support/run-cli.ts";
 
 const BATCH = ["vopr", "--seeds", "6", "--first", "30", "--mode", "safety", "--workload", "kv", "--jobs", "1", "--shrink-attempts", "0"];
 
@@ -106,11 +106,7 @@ describe("VOPR shards", { timeout: 180_000 }, () => {
       [["--time", "1m", "--budget", "1m"], /^blixard: --time and --budget: give one/],
       [["--time", "never"], /^blixard: --time: "never" is not a positive duration/],
     ] as const) {
-      const run = await runCli(["vopr", ...args]);
-      assert.equal(run.code, 2, `${args.join(" ")}: ${run.stdout}${run.stderr}`);
-      assert.equal(run.stdout, "");
-      assert.equal(run.stderr.trimEnd().split("\n").length, 1, run.stderr);
-      assert.match(run.stderr.trim(), pattern);
+      expectUsageError(await runCli(["vopr", ...args]), pattern, args.join(" "));
     }
   });
 });
