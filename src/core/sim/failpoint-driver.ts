@@ -150,7 +150,7 @@ export function drawFailpointProbabilities(random: Random): FailpointProbabiliti
     const ppm = FAILPOINT_FIRING_PPM[0] + random.intBelow(FAILPOINT_FIRING_PPM[1] - FAILPOINT_FIRING_PPM[0] + 1);
     // Not yet the points whose simulated firing is a crash: with them the swarm's seed 30 fails Committed
     // Data Intact (node 2 loses a durable entry after a raft.persist crash, beside storage.write EIOs on
-    // three other nodes), not diagnosed yet (docs/FAILPOINTS.md, "Open"). Drawn all the same, so the
+    // three other nodes), not diagnosed yet (docs/FAILPOINTS.md, "Simulation: BUGGIFY"). Drawn all the same, so the
     // stream, and every other point's draw, stays as it was.
     if (FAILPOINTS[name].simulated.kind === "crash") continue;
     out[name] = ppm / PARTS_PER_MILLION;
