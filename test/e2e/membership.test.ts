@@ -63,5 +63,18 @@ describe("three node processes: membership", { timeout: 120_000 }, () => {
       status.nodes.map((n) => [Number(n.id), n.reachable]),
       voters.sort().map((id) => [id, true]),
     );
+
+    // The member node 4 joined through is removed and stopped; node 4, restarted with the same
+    // command line (its --join names that member), starts from its store without waiting on it.
+    // (Found by the Jepsen harness's long run: such a restart used to exit "cannot reach ... to join".)
+    await waitFor(`removal of node ${via}`, 10_000, () => cluster.client(4).cluster.remove({ nodeId: BigInt(via) }));
+    await cluster.stop(via, "SIGTERM");
+    const left = voters.filter((id) => id !== via);
+    await cluster.stop(4, "SIGKILL");
+    cluster.start(4);
+    await cluster.waitForLeader(left, 20_000);
+    await cluster.put("after-restart", "r", 10_000, left);
+    assert.equal(await waitFor("node 4 to serve after its restart", 10_000, async () => ((await cluster.get(4, "after-restart")) === "r" ? "r" : undefined)), "r");
+    assert.ok(cluster.isRunning(4), `node 4 exited after its restart:\n${cluster.log(4).slice(-2000)}`);
   });
 });

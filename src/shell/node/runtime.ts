@@ -27,8 +27,9 @@ import { FailpointDisk } from "../../core/failpoints/failpoint-disk.ts";
 import { NodeFailpoints } from "./node-failpoints.ts";
 import { ListenError, TcpTransport } from "../os/tcp-transport.ts";
 import { parseHostPort } from "../os/address.ts";
-import type { ConfState, NodeId } from "../../core/raft/types.ts";
+import type { ConfState, NodeId, RecoveredState } from "../../core/raft/types.ts";
 import { RaftStorage, StorageError } from "../../core/storage/raft-storage.ts";
+import { readIdentity } from "../../core/storage/recovery.ts";
 import type { NodeStateMachine } from "../../core/replica/node-state-machine.ts";
 import type { KvWatchSource } from "../api/kv-watch.ts";
 import { decodeMemberAddresses, memberKey, type MemberAddresses } from "../../core/replica/address-book.ts";
@@ -224,16 +225,28 @@ export class NodeRuntime {
       }
     }
     const clientTls = (): ClientTls | undefined => (tlsDirectory === undefined ? undefined : clientTlsOf(tlsDirectory));
-    const joinTarget = config.join !== undefined ? await askJoinTarget(config.join, config.joinToken, log, clientTls()) : undefined;
-    const clusterId = config.clusterId ?? (config.initialCluster !== undefined ? clusterIdFromMembers(config.initialCluster) : joinTarget!.clusterId);
-    const bootstrap: ConfState = config.initialCluster !== undefined ? { voters: [...config.initialCluster.keys()].sort((a, b) => a - b), learners: [] } : { voters: [], learners: [] };
-
     let disk: SystemDisk;
     try {
       disk = new SystemDisk(config.dataDir);
     } catch (error) {
       throw new StartupError(`cannot use data directory ${config.dataDir}: ${(error as Error).message}`);
     }
+    // A node restarted with --join whose data directory already holds a store does not wait on the
+    // join endpoint: that member may have been removed since (its store names the cluster). It asks
+    // only when the store holds none of the cluster's state (a join interrupted before it was added).
+    const stored = config.join !== undefined ? storedIdentity(disk) : undefined;
+    let joinTarget: JoinTarget | undefined;
+    if (config.join !== undefined && stored === undefined) {
+      try {
+        joinTarget = await askJoinTarget(config.join, config.joinToken, log, clientTls());
+      } catch (error) {
+        disk.close();
+        throw error;
+      }
+    }
+    const clusterId = config.clusterId ?? (config.initialCluster !== undefined ? clusterIdFromMembers(config.initialCluster) : (stored?.clusterId ?? joinTarget!.clusterId));
+    const bootstrap: ConfState = config.initialCluster !== undefined ? { voters: [...config.initialCluster.keys()].sort((a, b) => a - b), learners: [] } : { voters: [], learners: [] };
+
     // The storage failpoints wrap the data directory (docs/FAILPOINTS.md); their delays run on the node's timers.
     const failpoints = config.failpoints ?? new NodeFailpoints(log);
     const timers = new SystemTimers();
@@ -249,6 +262,18 @@ export class NodeRuntime {
         throw new StartupError(`${storage.message}; refusing to start (see docs/ARCHITECTURE.md, corruption policy)`);
       }
       throw new StartupError(storage.message);
+    }
+    if (config.join !== undefined && joinTarget === undefined && !holdsClusterState(storage.recovered)) {
+      try {
+        joinTarget = await askJoinTarget(config.join, config.joinToken, log, clientTls());
+      } catch (error) {
+        disk.close();
+        throw error;
+      }
+      if (joinTarget.clusterId !== clusterId) {
+        disk.close();
+        throw new StartupError(`data directory ${config.dataDir} belongs to cluster ${clusterId}, but ${config.join} is a member of ${joinTarget.clusterId}`);
+      }
     }
     const { truncations, removals } = storage.recoveryRepairs;
     if (truncations.length > 0 || removals.length > 0) {
@@ -502,6 +527,21 @@ function validateConfig(config: NodeRuntimeConfig): void {
     throw new StartupError(`--initial-cluster does not list this node's id ${config.nodeId}`);
   }
   for (const address of [config.peerListen, config.apiListen]) parseHostPort(address);
+}
+
+/** The identity a data directory's store holds, or undefined when it has none or it cannot be read (opening the store then says why). */
+function storedIdentity(disk: SystemDisk): { readonly clusterId: string } | undefined {
+  try {
+    return readIdentity(disk);
+  } catch (error) {
+    if (error instanceof StorageError) return undefined;
+    throw error;
+  }
+}
+
+/** Whether a recovered store has taken part in the cluster: a term, an entry or a snapshot (a fresh joiner's has none). */
+function holdsClusterState(recovered: RecoveredState): boolean {
+  return recovered.hardState.term > 0 || recovered.entries.length > 0 || recovered.snapshot !== undefined;
 }
 
 /**
