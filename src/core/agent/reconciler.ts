@@ -753,11 +753,13 @@ export class Reconciler {
       // stopped; or deleting). When nothing of it runs here, say so for its current placement, even
       // if the state already holds a stop of an earlier run: that old report does not end the wait,
       // and no other report would ever come.
-      if ((record.phase === "stopping" || record.phase === "deleting") && (vm === undefined || (vm.pending === undefined && (vm.instance === undefined || vm.instance.state === "stopped")))) {
+      // An instance created but never started (the start was still to come when the stop arrived) runs nothing either.
+      if ((record.phase === "stopping" || record.phase === "deleting") && (vm === undefined || (vm.pending === undefined && (vm.instance === undefined || vm.instance.state === "stopped" || vm.instance.state === "created")))) {
         const sent = vm?.lastSent;
         if (sent !== undefined && sent.placement === record.token.placement && sent.phase === "stopped" && nowUs - sent.atUs < this.options.reportResendUs) continue;
         if (vm !== undefined) vm.lastSent = { placement: record.token.placement, phase: "stopped", atUs: nowUs };
-        reports.push({ vmId: record.id, placement: record.token.placement, phase: "stopped", detail: vm?.instance === undefined ? "not running here" : vm.instance.exit });
+        const detail = vm?.instance === undefined ? "not running here" : vm.instance.state === "created" ? "never started" : vm.instance.exit;
+        reports.push({ vmId: record.id, placement: record.token.placement, phase: "stopped", detail });
         continue;
       }
       if (vm === undefined || vm.instance === undefined || vm.instance.token === undefined) continue;

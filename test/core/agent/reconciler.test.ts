@@ -142,6 +142,24 @@ describe("reconciler: starting and stopping", () => {
     assert.equal(rig.reconciler.local(10), undefined, "forgotten once neither assigned nor held");
   });
 
+  test("a VM stopped after its instance was created but before it started is reported stopped: nothing runs, and the state waits for that report", () => {
+    // Swarm seed 49 with strict sync points (VM Liveness): the record stayed "stopping" for good, since a
+    // created instance counted neither as stopped nor as anything to observe.
+    const rig = new AgentRig();
+    rig.join();
+    rig.vms = [vmRecord(10)];
+    rig.read();
+    assert.equal(rig.calls("create").length, 1);
+    rig.vms = [vmRecord(10, { desired: "stopped", phase: "stopping" })];
+    rig.read();
+    rig.report({ kind: "created", vmId: 10 });
+    assert.deepEqual(rig.calls("start", rig.all), [], "not started: no longer wanted");
+    rig.tick();
+    const report = rig.proposals("vm-observed", rig.all).at(-1)?.body;
+    assert.deepEqual(report, { kind: "vm-observed", nodeId: NODE_ID, epoch: 1, reports: [{ vmId: 10, placement: 1, phase: "stopped", detail: "never started" }] });
+    assert.deepEqual(rig.calls("delete", rig.all), [], "still assigned here: kept until the state moves it");
+  });
+
   test("a VM still stopping after the stop bound is killed", () => {
     const rig = withRunningVm(10);
     rig.vms = [];
