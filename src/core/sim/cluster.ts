@@ -74,6 +74,7 @@ export interface ClusterOptions {
   readonly replica: Omit<ReplicaOptions, "observer" | "onFatal">;
   readonly requestPath: Omit<RequestPathOptions, "onAcknowledged">;
   readonly storagePlantedBugs: ReadonlySet<StoragePlantedBug> | undefined;
+  readonly syncPoints: "riding" | "strict";
   readonly kvPlantedBugs: ReadonlySet<KvPlantedBug> | undefined;
   /** CPU time to apply one entry, and per byte of it (nanoseconds): the host is busy meanwhile. */
   readonly cpuApplyEntryUs: number;
@@ -195,7 +196,7 @@ export class Cluster {
     node.current = incarnation;
     this.world.trace.event(number === 1 ? TRACE.started : TRACE.restart, id, number, 0);
     this.world.runOnHost(host, TRACE.restart, number, () => {
-      RaftStorage.open(process.env.disk, { nodeId: id, clusterId: CLUSTER_ID }, this.bootstrap, { plantedBugs: this.options.storagePlantedBugs, failpoint: process.env.failpoint, reached: process.env.reached }, (result) => {
+      RaftStorage.open(process.env.disk, { nodeId: id, clusterId: CLUSTER_ID }, this.bootstrap, { plantedBugs: this.options.storagePlantedBugs, syncPoints: this.options.syncPoints, failpoint: process.env.failpoint, reached: process.env.reached }, (result) => {
         if (!process.alive) return;
         if (result instanceof StorageError && result.code === "corrupt") {
           this.refuseToStart(node, result.message);

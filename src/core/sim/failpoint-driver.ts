@@ -140,20 +140,19 @@ export const FAILPOINT_FIRING_PPM: readonly [number, number] = [1_000, 50_000];
  * One seed's failpoint probabilities (the swarm's draw): with FAILPOINT_RUN_ENABLED_PPM the run
  * has failpoints at all; then each catalogued point, in name order, is enabled with
  * FAILPOINT_ENABLED_PPM, and an enabled point fires with a probability drawn in
- * FAILPOINT_FIRING_PPM. Integer draws only.
+ * FAILPOINT_FIRING_PPM. Integer draws only. `crashPoints`: whether the points whose simulated
+ * firing is a crash may be enabled (the swarm allows them only with "strict" sync points:
+ * swarm.ts); drawn all the same, so the stream, and every other point's draw, is the same either way.
  */
-export function drawFailpointProbabilities(random: Random): FailpointProbabilities {
+export function drawFailpointProbabilities(random: Random, crashPoints: boolean): FailpointProbabilities {
   const out: Partial<Record<FailpointName, number>> = {};
   if (random.intBelow(PARTS_PER_MILLION) >= FAILPOINT_RUN_ENABLED_PPM) return out;
   for (const name of FAILPOINT_NAMES) {
     if (random.intBelow(PARTS_PER_MILLION) >= FAILPOINT_ENABLED_PPM) continue;
     const ppm = FAILPOINT_FIRING_PPM[0] + random.intBelow(FAILPOINT_FIRING_PPM[1] - FAILPOINT_FIRING_PPM[0] + 1);
-    // Not yet the points whose simulated firing is a crash: with them the swarm's seed 30 fails Committed
-    // Data Intact (node 2 loses a durable entry after a raft.persist crash, beside storage.write EIOs on
-    // three other nodes), not diagnosed yet (docs/FAILPOINTS.md, "Simulation: BUGGIFY"). Drawn all the same, so the
-    // stream, and every other point's draw, stays as it was.
-    if (FAILPOINTS[name].simulated.kind === "crash") continue;
+    if (!crashPoints && FAILPOINTS[name].simulated.kind === "crash") continue;
     out[name] = ppm / PARTS_PER_MILLION;
   }
+  assert(Object.keys(out).length <= FAILPOINT_NAMES.length, "at most every catalogued point is enabled");
   return out;
 }

@@ -74,6 +74,7 @@ export function decodeRunFile(text: string): RunFile | { readonly error: string 
       if (typeof probability !== "number" || !(probability >= 0 && probability <= 1)) return { error: `options.failpoints.${name}: not a probability in [0, 1]` };
     }
   }
+  if (options.syncPoints !== undefined && options.syncPoints !== "riding" && options.syncPoints !== "strict") return { error: "options.syncPoints: not riding or strict" };
   try {
     validateFaultProfile(options.profile);
     if (options.faultSchedule !== undefined) validateFaultSchedule(options.faultSchedule, options.nodeCount);

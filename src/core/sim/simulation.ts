@@ -100,6 +100,8 @@ export interface SimulationOptions {
   readonly requestPathPlantedBugs?: ReadonlySet<RequestPathPlantedBug>;
   /** Test harness only: storage bugs (docs/PLANTED-BUGS.md), never reachable from the CLI. */
   readonly storagePlantedBugs?: ReadonlySet<StoragePlantedBug>;
+  /** How each node's store keeps its sync point (docs/STORAGE.md, "The sync point window"); default "riding", as a real node. */
+  readonly syncPoints?: "riding" | "strict";
   /** Test harness only: bugs in the simulator's fault model (corruption-consent.ts), never reachable from the CLI. */
   readonly faultModelPlantedBugs?: ReadonlySet<FaultModelPlantedBug>;
   /** Test harness only: bugs in the key-value state machine (kv-state-machine.ts), never reachable from the CLI. */
@@ -364,6 +366,7 @@ export class Simulation {
         plantedBugs: options.requestPathPlantedBugs,
       },
       storagePlantedBugs: options.storagePlantedBugs,
+      syncPoints: options.syncPoints ?? "riding",
       kvPlantedBugs: options.kvPlantedBugs,
       cpuApplyEntryUs: profile.cpuApplyEntryUs,
       cpuApplyByteNs: profile.cpuApplyByteNs,

@@ -86,16 +86,22 @@ describe("failpoint driver", () => {
   });
 
   test("the swarm's draw: BUGGIFY's probabilities, reproducible per stream, some runs without any", () => {
-    const draws = Array.from({ length: 200 }, (_, i) => drawFailpointProbabilities(stream(i)));
-    assert.deepEqual(drawFailpointProbabilities(stream(3)), draws[3]);
+    const draws = Array.from({ length: 200 }, (_, i) => drawFailpointProbabilities(stream(i), false));
+    assert.deepEqual(drawFailpointProbabilities(stream(3), false), draws[3]);
     const withAny = draws.filter((d) => Object.keys(d).length > 0);
     assert.ok(withAny.length > 70 && withAny.length < 130, `${withAny.length} of 200 runs with failpoints at 50%`);
-    // The points whose simulated firing is a crash are drawn but never enabled by the swarm (docs/FAILPOINTS.md).
+    // Without crash points (a "riding" seed, docs/FAILPOINTS.md) the points whose simulated firing is a crash are drawn but never enabled.
     const drawable = FAILPOINT_NAMES.filter((name) => FAILPOINTS[name].simulated.kind !== "crash");
     assert.ok(drawable.length > 0 && drawable.length < FAILPOINT_NAMES.length);
     for (const draw of draws) for (const name of Object.keys(draw)) assert.ok((drawable as readonly string[]).includes(name), `the swarm enabled ${name}, a crash point`);
     const enabled = withAny.reduce((sum, d) => sum + Object.keys(d).length, 0) / (withAny.length * drawable.length);
     assert.ok(enabled > 0.18 && enabled < 0.36, `enabled fraction ${enabled} at 25% in a run with failpoints`);
+    // With crash points (a "strict" seed) the same stream draws the same points, and the crash points besides.
+    const withCrashes = Array.from({ length: 200 }, (_, i) => drawFailpointProbabilities(stream(i), true));
+    for (let i = 0; i < draws.length; i++) {
+      for (const [name, p] of Object.entries(draws[i]!)) assert.equal(withCrashes[i]![name as keyof (typeof draws)[number]], p, `stream ${i}: ${name} drawn alike`);
+    }
+    assert.ok(withCrashes.some((d) => Object.keys(d).some((name) => FAILPOINTS[name as keyof typeof FAILPOINTS].simulated.kind === "crash")), "crash points enabled in some runs");
     for (const draw of draws) for (const p of Object.values(draw)) assert.ok(p! >= FAILPOINT_FIRING_PPM[0] / 1e6 && p! <= FAILPOINT_FIRING_PPM[1] / 1e6);
     assert.ok(draws.some((d) => Object.keys(d).length === 0), "some seeds enable none");
   });

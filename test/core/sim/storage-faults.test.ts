@@ -5,6 +5,7 @@
 // point window (docs/STORAGE.md), which "Clean Disk Starts" must catch: an honest disk read as corrupt.
 
 import { expectPlantedBugCaught } from "../../support/planted-bug-scan.ts";
+import { readFileSync } from "node:fs";
 import { test, describe } from "node:test";
 import assert from "node:assert/strict";
 import { CorruptionConsent } from "../../../src/core/sim/corruption-consent.ts";
@@ -12,6 +13,7 @@ import { FAULT_PROFILES } from "../../../src/core/sim/fault-profile.ts";
 import { SafetyMonitor, PROPERTIES } from "../../../src/core/sim/properties.ts";
 import { seedFromNumber } from "../../../src/core/sim/seed.ts";
 import { runSimulation } from "../../../src/core/sim/simulation.ts";
+import { decodeRunFile } from "../../../src/core/sim/run-file.ts";
 import type { SimulationOptions } from "../../../src/core/sim/simulation.ts";
 import type { StoragePlantedBug } from "../../../src/core/storage/raft-storage.ts";
 import type { Entry, NodeId, RaftCore, RaftStatus, RecoveredState } from "../../../src/core/raft/types.ts";
@@ -211,5 +213,23 @@ describe("planted storage bug of the sync point window", () => {
       checkFailure: (failure) => assert.match(failure.message, /refused to start as corrupt, but its disk was never corrupted: storage corrupt: .*sync point at \d+: acknowledged data lost/),
       checkBugOff: (result) => assert.equal(result.refusedToStart.length, 0, "no corruption in this profile: every store reopens"),
     });
+  });
+});
+
+describe("the sync point window, reached by the VOPR", () => {
+  // docs/STORAGE.md, "The sync point window": in "riding" mode the newest acknowledged batch is not yet under a
+  // durable sync point; a misdirected write of it and a crash before the next fsync cut it as a torn tail. The
+  // VOPR's crash failpoints reached it (swarm seed 30, shrunk); "strict" refuses such a store instead.
+  const file = decodeRunFile(readFileSync(new URL("./runs/riding-window-cut.json", import.meta.url), "utf8"));
+  if ("error" in file) throw new Error(`runs/riding-window-cut.json: ${file.error}`);
+  test("riding: the node restarts one batch short, and Committed Data Intact says so", () => {
+    const result = runSimulation(file.options);
+    assert.equal(result.failure?.property, "Committed Data Intact");
+    assert.match(result.failure!.message, /^node 2 lost durable entries 2\.\.2: it recovered its log up to 1$/);
+    assert.ok(result.disk.misdirectedWrites > 0, "the cut follows a misdirected write");
+  });
+  test("strict: the same run passes (the misdirected batch lies before a durable sync point: refused, within the consent)", () => {
+    const result = runSimulation({ ...file.options, syncPoints: "strict" });
+    assert.equal(result.failure, undefined, result.failure?.message);
   });
 });
