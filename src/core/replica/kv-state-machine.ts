@@ -356,8 +356,10 @@ export function decodeKvCommand(bytes: Uint8Array): KvCommand {
  *   cas-without-compare: a cas swaps whatever the current value is (every replica agrees, so only
  *     the history's linearizability shows it).
  *   txn-not-atomic: a txn refused part way keeps the writes made before the refused operation.
+ *   delete-without-effect: a delete of a present key answers "deleted 1" and leaves the key (every
+ *     replica agrees; a read after it sees the old value).
  */
-export type KvPlantedBug = "cas-without-compare" | "txn-not-atomic";
+export type KvPlantedBug = "cas-without-compare" | "txn-not-atomic" | "delete-without-effect";
 
 /**
  * Snapshot formats. The first (before revisions) began with the key count, a u32 never above
@@ -395,12 +397,14 @@ export class KvStateMachine implements StateMachine<KvResult, KvQuery, string> {
   private readonly entries = new Map<string, KvEntry>();
   private readonly casWithoutCompare: boolean;
   private readonly txnNotAtomic: boolean;
+  private readonly deleteWithoutEffect: boolean;
   /** Recent changes for watches: derived from the applied entries, never in the snapshot. */
   readonly changes = new KvChangeRing(KV_CHANGES_KEPT_MAX, KV_CHANGES_KEPT_WEIGHT_MAX);
 
   constructor(plantedBugs: ReadonlySet<KvPlantedBug> = new Set()) {
     this.casWithoutCompare = plantedBugs.has("cas-without-compare");
     this.txnNotAtomic = plantedBugs.has("txn-not-atomic");
+    this.deleteWithoutEffect = plantedBugs.has("delete-without-effect");
   }
 
   get size(): number {
@@ -706,6 +710,8 @@ export class KvStateMachine implements StateMachine<KvResult, KvQuery, string> {
 
   /** Removes one key; whether it was there. */
   private remove(key: string, index: number): boolean {
+    // Planted bug: the key is found and reported deleted, but stays.
+    if (this.deleteWithoutEffect) return this.entries.has(key);
     if (!this.entries.delete(key)) return false;
     this.changes.record({ type: "delete", key, value: "", revision: index });
     return true;

@@ -14,6 +14,8 @@ export type ClientOperation =
   | { readonly f: "get"; readonly key: string }
   | { readonly f: "put"; readonly key: string; readonly value: string }
   | { readonly f: "cas"; readonly key: string; readonly expected: string; readonly value: string }
+  /** Deletes one key (not a prefix): afterwards it reads as "" again, as a key never written. */
+  | { readonly f: "delete"; readonly key: string }
   /** A list-append transaction: one etcd-style txn without compares whose success branch runs the micro-ops in order. */
   | { readonly f: "txn"; readonly micro: readonly TxnMicroOp[] };
 
@@ -26,6 +28,8 @@ export function requestFor(operation: ClientOperation): ClientRequest {
       return { kind: "put", key: operation.key, value: operation.value };
     case "cas":
       return { kind: "cas", key: operation.key, expected: operation.expected, value: operation.value };
+    case "delete":
+      return { kind: "delete", key: operation.key, prefix: false };
     case "txn": {
       assert(operation.micro.length > 0, "a transaction without micro-operations");
       const success = operation.micro.map((micro): KvTxnOp => (micro.f === "append" ? { op: "append", key: micro.key, value: micro.value } : { op: "read-list", key: micro.key }));
@@ -48,6 +52,7 @@ export function outcomeProblem(operation: ClientOperation, outcome: RequestOutco
   const result = outcome.result;
   const expected = operation.f === "get" ? "get" : operation.f;
   if (result.kind !== expected) return `a ${operation.f} got ok with a ${result.kind} result`;
+  if (result.kind === "delete" && (result.deleted > 1 || result.more)) return `a delete of one key answered ${result.deleted} deleted${result.more ? ", more to come" : ""}`;
   if (operation.f === "txn" && result.kind === "txn") {
     // No compares: the success branch must have run, one result per micro-op, each of its own kind.
     if (!result.succeeded) return "a transaction without compares answered that its compares failed";

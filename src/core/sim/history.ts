@@ -1,8 +1,9 @@
 // The workload's history of client operations, in the JSON-lines format the
 // linearizability checker (src/core/check) reads: one object per line,
 //   {"process":3,"type":"invoke","f":"cas","key":"k2","value":["a","b"],"time":1234567}
-// type invoke|ok|fail|info; f get|put|cas; time = true simulated time in microseconds.
-// get: invoke value null, ok value the string read. put: the string written.
+// type invoke|ok|fail|info; f get|put|cas|delete; time = true simulated time in microseconds.
+// get: invoke value null, ok value the string read. put: the string written. delete: null
+// (the key reads as "" afterwards, as one never written).
 // cas: [expected, new]; ok = swapped, fail = compare failed (no effect). info = unknown outcome.
 // A process has at most one operation outstanding; after an info it never invokes again
 // (the client continues under a fresh process number), as in Jepsen.
@@ -10,7 +11,7 @@
 import { assert } from "../assert.ts";
 
 export type HistoryType = "invoke" | "ok" | "fail" | "info";
-export type HistoryFunction = "get" | "put" | "cas";
+export type HistoryFunction = "get" | "put" | "cas" | "delete";
 export type HistoryValue = string | null | readonly [string, string];
 
 export interface HistoryEvent {
@@ -48,7 +49,7 @@ export class History {
     assert(this.acceptsInvocations, "history is full");
     assert(!this.outstanding.has(process), () => `process ${process} already has an operation outstanding`);
     assert(!this.retired.has(process), () => `process ${process} invoked after an info`);
-    assert(f === "get" ? value === null : value !== null, "invoke value does not match f");
+    assert(f === "get" || f === "delete" ? value === null : value !== null, "invoke value does not match f");
     const event: HistoryEvent = { process, type: "invoke", f, key, value, time };
     this.outstanding.set(process, event);
     this.push(event);

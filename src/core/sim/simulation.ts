@@ -250,7 +250,7 @@ export interface OrchestratorRunSummary {
 
 const FAULT_CODES: Record<FaultKind, number> = { partition: 1, crash: 2, "clock-jump": 3, clog: 4, "loss-burst": 5, pause: 6, "disk-full": 7 };
 const HISTORY_TYPE_CODES = { invoke: 1, ok: 2, fail: 3, info: 4 } as const;
-const HISTORY_F_CODES = { get: 1, put: 2, cas: 3 } as const;
+const HISTORY_F_CODES = { get: 1, put: 2, cas: 3, delete: 4 } as const;
 
 export class Simulation {
   readonly queue: EventQueue;

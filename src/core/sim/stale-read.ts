@@ -10,6 +10,12 @@
 // when any write to the key was acknowledged before the read was invoked. Reading a
 // value no operation could have written (never written, or only by a cas that
 // failed) also breaks the property: it is the oldest kind of wrong.
+//
+// A delete writes "" again, which is no unique value, so a read of "" may name the initial
+// state or any delete of the key. Such a read is stale only when every one of them is: no
+// delete is unresolved (invoked and neither ok nor fail, which may take effect at any time),
+// and some write acknowledged before the read was invoked was invoked after the last delete
+// was acknowledged. A delete overwrites like any write, so it also makes older values stale.
 
 import { assert } from "../assert.ts";
 import type { HistoryEvent } from "./history.ts";
@@ -29,8 +35,20 @@ interface KeyWrites {
   readonly prefixValue: string[];
 }
 
+/** A key's deletes, as far as a read of "" needs them. */
+interface KeyDeletes {
+  /** Invoked and not yet ok or fail (an info one stays unresolved for good). */
+  unresolved: number;
+  /** When the last acknowledged delete was acknowledged (-1: none); acknowledgements come in time order. */
+  lastAckUs: number;
+}
+
 export class StaleReadChecker {
   private readonly writes = new Map<string, WriteRecord>();
+  private readonly deletes = new Map<string, KeyDeletes>();
+  /** The name a delete outstanding at a process goes by in `writes` (NUL never occurs in a workload's value). */
+  private readonly deleteNames = new Map<number, string>();
+  private deleteCount = 0;
   private readonly keys = new Map<string, KeyWrites>();
   private readonly invocations = new Map<number, HistoryEvent>();
   private checkedReads = 0;
@@ -43,7 +61,12 @@ export class StaleReadChecker {
   observe(event: HistoryEvent): string | undefined {
     if (event.type === "invoke") {
       this.invocations.set(event.process, event);
-      if (event.f !== "get") {
+      if (event.f === "delete") {
+        const name = `\u0000delete ${++this.deleteCount}`;
+        this.deleteNames.set(event.process, name);
+        this.writes.set(name, { key: event.key, invokeUs: event.time, ackUs: -1, failed: false });
+        this.deletesOf(event.key).unresolved++;
+      } else if (event.f !== "get") {
         const value = writtenValue(event);
         if (this.writes.has(value)) assert(false, `workload wrote the value "${value}" twice; values must be unique`);
         this.writes.set(value, { key: event.key, invokeUs: event.time, ackUs: -1, failed: false });
@@ -53,6 +76,21 @@ export class StaleReadChecker {
     const invocation = this.invocations.get(event.process);
     assert(invocation !== undefined, "completion without invocation");
     this.invocations.delete(event.process);
+    if (invocation.f === "delete") {
+      const name = this.deleteNames.get(event.process)!;
+      assert(name !== undefined, "a delete completes without its invocation's name");
+      this.deleteNames.delete(event.process);
+      const deletes = this.deletesOf(invocation.key);
+      if (event.type !== "info") deletes.unresolved--;
+      assert(deletes.unresolved >= 0, "more deletes resolved than invoked");
+      const write = this.writes.get(name)!;
+      if (event.type === "ok") {
+        this.acknowledge(name, write, event.time);
+        deletes.lastAckUs = event.time;
+      }
+      if (event.type === "fail") write.failed = true;
+      return undefined;
+    }
     if (invocation.f !== "get") {
       const write = this.writes.get(writtenValue(invocation))!;
       if (event.type === "ok") this.acknowledge(writtenValue(invocation), write, event.time);
@@ -89,16 +127,28 @@ export class StaleReadChecker {
     const latest = this.latestBefore(key, readInvokeUs);
     if (value === "") {
       if (latest === undefined) return undefined;
-      return `get ${key} invoked at ${readInvokeUs}us returned the initial "" although "${latest.value}" was acknowledged before it`;
+      const deletes = this.deletes.get(key);
+      if (deletes === undefined) return `get ${key} invoked at ${readInvokeUs}us returned the initial "" although "${latest.value}" was acknowledged before it`;
+      if (deletes.unresolved > 0 || latest.invokeUs <= deletes.lastAckUs) return undefined;
+      return `get ${key} invoked at ${readInvokeUs}us returned "" although ${describeWrite(latest.value)} was acknowledged before it and invoked after the last delete was acknowledged (at ${deletes.lastAckUs}us)`;
     }
     const write = this.writes.get(value);
     if (write === undefined || write.key !== key) return `get ${key} at ${readOkUs}us returned "${value}", which no operation wrote to ${key}`;
     if (write.failed) return `get ${key} at ${readOkUs}us returned "${value}", written only by a cas that failed`;
     if (write.ackUs < 0 || latest === undefined) return undefined;
     if (write.ackUs < latest.invokeUs) {
-      return `get ${key} invoked at ${readInvokeUs}us returned "${value}" (acknowledged at ${write.ackUs}us), older than "${latest.value}" (invoked at ${latest.invokeUs}us, acknowledged before the read)`;
+      return `get ${key} invoked at ${readInvokeUs}us returned "${value}" (acknowledged at ${write.ackUs}us), older than ${describeWrite(latest.value)} (invoked at ${latest.invokeUs}us, acknowledged before the read)`;
     }
     return undefined;
+  }
+
+  private deletesOf(key: string): KeyDeletes {
+    let deletes = this.deletes.get(key);
+    if (deletes === undefined) {
+      deletes = { unresolved: 0, lastAckUs: -1 };
+      this.deletes.set(key, deletes);
+    }
+    return deletes;
   }
 
   /** Among writes to `key` acknowledged strictly before `timeUs`, the one invoked last. */
@@ -125,4 +175,9 @@ function writtenValue(event: HistoryEvent): string {
   }
   assert(Array.isArray(event.value), "cas value must be [expected, new]");
   return (event.value as readonly [string, string])[1];
+}
+
+/** A write as a read's report names it: its value, or "a delete". */
+function describeWrite(name: string): string {
+  return name.startsWith("\u0000delete ") ? "a delete" : `"${name}"`;
 }

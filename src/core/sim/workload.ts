@@ -12,7 +12,7 @@ import type { NodeId } from "../raft/types.ts";
 import type { ClientRequest, RequestOutcome } from "../replica/request-types.ts";
 import { outcomeProblem, requestFor, type ClientOperation, type TxnMicroOp } from "./client-protocol.ts";
 import type { EventQueue } from "./event-queue.ts";
-import type { History, HistoryEvent } from "./history.ts";
+import type { History, HistoryEvent, HistoryValue } from "./history.ts";
 import type { Prng } from "./prng.ts";
 import type { TransactionHistory, TxnMicroResult } from "./transaction-history.ts";
 import { KV_VALUE_BYTES_MAX } from "../replica/kv-state-machine.ts";
@@ -30,8 +30,11 @@ export interface WorkloadOptions {
   readonly retryBackoffMs: number;
   /** Probability that an operation starts at a random node rather than the believed leader (a load balancer in front). */
   readonly wanderProbability: number;
-  /** Operation mix, weights; txn (list-append transactions, default 0) needs the simulation's transaction history. */
-  readonly mix: { readonly get: number; readonly put: number; readonly cas: number; readonly txn?: number };
+  /**
+   * Operation mix, weights; txn (list-append transactions, default 0) needs the simulation's transaction history;
+   * delete (one key, default 0) makes the key read as "" again.
+   */
+  readonly mix: { readonly get: number; readonly put: number; readonly cas: number; readonly txn?: number; readonly delete?: number };
   /** Transactions: list keys "l0".."l<n-1>", and 1 to microOpsMax micro-ops each, half appends and half reads. */
   readonly transactions?: TransactionOptions;
   /** Sizes of written values (a skewed mix, so appends fill up and get split). */
@@ -151,7 +154,8 @@ export class Workload {
     assert(options.clientCount > 0 && options.keyCount > 0 && options.attemptsMax > 0, "workload sizes must be positive");
     assert(options.thinkTimeMs[0] >= 0 && options.thinkTimeMs[0] <= options.thinkTimeMs[1], "think time is not a range");
     const txnWeight = options.mix.txn ?? 0;
-    assert(txnWeight >= 0 && options.mix.get + options.mix.put + options.mix.cas + txnWeight > 0, "operation mix is empty");
+    const deleteWeight = options.mix.delete ?? 0;
+    assert(txnWeight >= 0 && deleteWeight >= 0 && options.mix.get + options.mix.put + options.mix.cas + txnWeight + deleteWeight > 0, "operation mix is empty");
     assert(txnWeight === 0 || transactions !== undefined, "transactions in the mix but no transaction history");
     const txn = options.transactions ?? defaultTransactionOptions;
     assert(txn.listKeyCount > 0 && txn.microOpsMax > 0, "transaction sizes must be positive");
@@ -238,6 +242,10 @@ export class Workload {
         } else if (result.kind === "cas") {
           client.lastSeen.set(operation.key, result.swapped ? (operation as { readonly value: string }).value : result.current);
           this.complete(client, result.swapped ? "ok" : "fail", undefined);
+        } else if (result.kind === "delete") {
+          // Deleted now, or absent already (deleted 0): either way the key reads as "" after it.
+          client.lastSeen.set(operation.key, "");
+          this.complete(client, "ok", undefined);
         } else {
           assert(false, () => `a ${operation.f} completed with a ${result.kind} result`);
         }
@@ -296,8 +304,7 @@ export class Workload {
     if (this.random.chance(this.options.wanderProbability)) client.believedLeader = this.random.pick(this.nodeIds);
     if (operation.f === "txn") this.transactions!.invoke(client.process, operation.micro, now);
     else {
-      const value = operation.f === "get" ? null : operation.f === "put" ? operation.value : ([operation.expected, operation.value] as const);
-      this.onHistory(this.history.invoke(client.process, operation.f, operation.key, value, now));
+      this.onHistory(this.history.invoke(client.process, operation.f, operation.key, writtenOf(operation), now));
     }
     this.stats.invoked++;
     this.armDeadline(client);
@@ -336,7 +343,7 @@ export class Workload {
       assert(type !== "ok", "an ok transaction completes with its results");
       return this.completeTransaction(client, type, undefined);
     }
-    const value = operation.f === "get" ? (type === "ok" ? readValue! : null) : operation.f === "put" ? operation.value : ([operation.expected, operation.value] as const);
+    const value = operation.f === "get" ? (type === "ok" ? readValue! : null) : writtenOf(operation);
     this.onHistory(this.history.complete(client.process, type, value, this.queue.timeUs));
     this.completed(client, type);
   }
@@ -368,8 +375,10 @@ export class Workload {
   private nextOperation(client: Client): ClientOperation {
     const key = `k${this.random.intBelow(this.options.keyCount)}`;
     const { get, put, cas } = this.options.mix;
-    // Transactions come last in the draw, so a mix without them draws exactly as before they existed.
-    const draw = this.random.intBelow(get + put + cas + (this.options.mix.txn ?? 0));
+    const txn = this.options.mix.txn ?? 0;
+    // Transactions, then deletes, come last in the draw, so a mix without them draws exactly as before they existed.
+    const draw = this.random.intBelow(get + put + cas + txn + (this.options.mix.delete ?? 0));
+    if (draw >= get + put + cas + txn) return { f: "delete", key };
     if (draw >= get + put + cas) return this.nextTransaction(client);
     if (draw < get) return { f: "get", key };
     const value = this.padded(`c${client.index}-${++client.valueSequence}`);
@@ -406,5 +415,20 @@ export class Workload {
   private nextNode(current: NodeId): NodeId {
     const at = this.nodeIds.indexOf(current);
     return this.nodeIds[(at + 1) % this.nodeIds.length]!;
+  }
+}
+
+/** The history's value of a write: put's string, cas's [expected, new], null for a delete (and a get's invocation). */
+function writtenOf(operation: Exclude<ClientOperation, { readonly f: "txn" }>): HistoryValue {
+  switch (operation.f) {
+    case "get":
+    case "delete":
+      return null;
+    case "put":
+      return operation.value;
+    case "cas":
+      return [operation.expected, operation.value] as const;
+    default:
+      return unreachable(operation, "register operation");
   }
 }

@@ -49,7 +49,7 @@ const STORAGE_BUGS: Record<StoragePlantedBug, true> = {
   "sync-point-covers-unsynced-batch": true,
 };
 const REQUEST_PATH_BUGS: Record<RequestPathPlantedBug, true> = { "forward-error-as-not-applied": true, "get-without-read-index": true, "read-only-txn-served-locally": true };
-const KV_BUGS: Record<KvPlantedBug, true> = { "cas-without-compare": true, "txn-not-atomic": true };
+const KV_BUGS: Record<KvPlantedBug, true> = { "cas-without-compare": true, "txn-not-atomic": true, "delete-without-effect": true };
 const FAULT_MODEL_BUGS: Record<FaultModelPlantedBug, true> = { "consent-to-corrupt-every-node": true };
 
 // The orchestrator's families: each needs the orchestrator in the run, so --plant forces its workload.

@@ -155,4 +155,12 @@ export const HARNESS_PLANTED_BUG_CONFIGS: readonly HarnessPlantedBugConfig[] = [
     options: (seed) => base(seed, "standard", 20_000),
     plant: { kvPlantedBugs: new Set(["cas-without-compare"]) },
   },
+  {
+    bug: "delete-without-effect",
+    property: "No Stale Read",
+    note: "standard profile with deletes in the mix: a delete answers that it deleted the key and leaves it; a read after the acknowledged delete returns the value it deleted",
+    seeds: range(1, 10),
+    options: (seed) => ({ ...base(seed, "standard", 20_000), workload: { mix: { get: 4, put: 3, cas: 2, delete: 2 } } }),
+    plant: { kvPlantedBugs: new Set(["delete-without-effect"]) },
+  },
 ];

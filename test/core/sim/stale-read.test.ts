@@ -2,6 +2,8 @@ import { test, describe } from "node:test";
 import assert from "node:assert/strict";
 import { History, historyToJsonLines } from "../../../src/core/sim/history.ts";
 import { StaleReadChecker } from "../../../src/core/sim/stale-read.ts";
+import { checkKvEvents } from "../../../src/core/check/check-text.ts";
+import { parseJsonl } from "../../../src/core/check/formats/jsonl.ts";
 
 function run(build: (h: History) => void): Array<string | undefined> {
   const history = new History(1000, 10);
@@ -126,4 +128,83 @@ describe("history", () => {
     history.complete(1, "ok", "b", 3);
     assert.equal(history.acceptsInvocations, false);
   });
+
+  describe("deletes", () => {
+    test("a read of \"\" after an acknowledged delete is fresh; after a write acknowledged since, it is stale", () => {
+      const found = run((h) => {
+        h.invoke(0, "put", "k", "a", 0);
+        h.complete(0, "ok", "a", 10);
+        h.invoke(0, "delete", "k", null, 20);
+        h.complete(0, "ok", null, 30);
+        h.invoke(1, "get", "k", null, 40);
+        h.complete(1, "ok", "", 50);
+        h.invoke(0, "put", "k", "b", 60);
+        h.complete(0, "ok", "b", 70);
+        h.invoke(1, "get", "k", null, 80);
+        h.complete(1, "ok", "", 90);
+      });
+      assert.deepEqual(found.slice(0, 6), [undefined, undefined, undefined, undefined, undefined, undefined]);
+      assert.match(found[9]!, /get k invoked at 80us returned "" although "b" was acknowledged before it and invoked after the last delete was acknowledged \(at 30us\)/);
+    });
+
+    test("a delete overwrites: the value it deleted, read after it was acknowledged, is stale", () => {
+      const found = problems((h) => {
+        h.invoke(0, "put", "k", "a", 0);
+        h.complete(0, "ok", "a", 10);
+        h.invoke(0, "delete", "k", null, 20);
+        h.complete(0, "ok", null, 30);
+        h.invoke(1, "get", "k", null, 40);
+        h.complete(1, "ok", "a", 50);
+      });
+      assert.equal(found.length, 1);
+      assert.match(found[0]!, /returned "a" \(acknowledged at 10us\), older than a delete/);
+    });
+
+    test("a delete of unknown outcome, or one still running, may explain \"\" at any later read; a failed one never does", () => {
+      const unknown = problems((h) => {
+        h.invoke(0, "put", "k", "a", 0);
+        h.complete(0, "ok", "a", 10);
+        h.invoke(2, "delete", "k", null, 15);
+        h.complete(2, "info", null, 16);
+        h.invoke(1, "get", "k", null, 40);
+        h.complete(1, "ok", "", 50);
+      });
+      assert.deepEqual(unknown, []);
+      const running = problems((h) => {
+        h.invoke(0, "put", "k", "a", 0);
+        h.complete(0, "ok", "a", 10);
+        h.invoke(2, "delete", "k", null, 45);
+        h.invoke(1, "get", "k", null, 40);
+        h.complete(1, "ok", "", 50);
+      });
+      assert.deepEqual(running, []);
+      const failed = problems((h) => {
+        h.invoke(0, "put", "k", "a", 0);
+        h.complete(0, "ok", "a", 10);
+        h.invoke(2, "delete", "k", null, 15);
+        h.complete(2, "fail", null, 16);
+        h.invoke(1, "get", "k", null, 40);
+        h.complete(1, "ok", "", 50);
+      });
+      assert.equal(failed.length, 1);
+      assert.match(failed[0]!, /returned "" although "a" was acknowledged before it/);
+    });
+
+    test("the linearizability checker reads a delete as the key becoming \"\" again (kv model)", () => {
+      const history = new History(1000, 10);
+      history.invoke(0, "put", "k", "a", 0);
+      history.complete(0, "ok", "a", 10);
+      history.invoke(0, "delete", "k", null, 20);
+      history.complete(0, "ok", null, 30);
+      history.invoke(1, "get", "k", null, 40);
+      history.complete(1, "ok", "", 50);
+      const good = checkKvEvents(parseJsonl(historyToJsonLines(history.events), "h.jsonl"), { file: "h.jsonl" });
+      assert.equal(good.verdict, "ok");
+      history.invoke(1, "get", "k", null, 60);
+      history.complete(1, "ok", "a", 70);
+      const bad = checkKvEvents(parseJsonl(historyToJsonLines(history.events), "h.jsonl"), { file: "h.jsonl" });
+      assert.equal(bad.verdict, "illegal");
+    });
+  });
 });
+

@@ -2,9 +2,11 @@
 //   {"process":3,"type":"invoke","f":"cas","key":"k2","value":["a","b"],"time":1234567}
 // - process: a non-negative integer (the client);
 // - type: invoke | ok | fail | info;
-// - f: get | put | cas | append, on a string-valued key-value map where every key starts as "";
+// - f: get | put | cas | append | delete, on a string-valued key-value map where every key starts
+//   as "" (so a deleted key reads as "" again);
 // - key: the key (a string);
 // - value: get: null at invocation, the string read at ok; put/append: the string written;
+//   delete: null;
 //   cas: [expected, new] (ok = swapped; fail = the compare failed, so no effect); info: the
 //   invocation's value (the outcome is unknown);
 // - time: simulated time in microseconds (an integer), for display: order is file order.
@@ -16,8 +18,8 @@
 import { BadInputError } from "../errors.ts";
 import type { EventType } from "../history.ts";
 
-export type KvFunction = "get" | "put" | "cas" | "append";
-export const KV_FUNCTIONS: readonly KvFunction[] = ["get", "put", "cas", "append"];
+export type KvFunction = "get" | "put" | "cas" | "append" | "delete";
+export const KV_FUNCTIONS: readonly KvFunction[] = ["get", "put", "cas", "append", "delete"];
 export type VmRegistryFunction = "vm-read" | "vm-create" | "vm-set-desired" | "vm-update" | "vm-delete" | "vm-migrate";
 export const VM_REGISTRY_FUNCTIONS: readonly VmRegistryFunction[] = ["vm-read", "vm-create", "vm-set-desired", "vm-update", "vm-delete", "vm-migrate"];
 const FUNCTIONS: readonly string[] = [...KV_FUNCTIONS, ...VM_REGISTRY_FUNCTIONS];
@@ -68,7 +70,7 @@ function eventFromJson(parsed: unknown, file: string, line: number, text: string
   const { process, type, f, key, value, time } = record;
   if (typeof process !== "number" || !Number.isSafeInteger(process) || process < 0) throw new BadInputError(file, line, column("process"), `"process" must be a non-negative integer, found ${JSON.stringify(process) ?? "nothing"}`);
   if (typeof type !== "string" || !TYPES.includes(type)) throw new BadInputError(file, line, column("type"), `"type" must be invoke, ok, fail or info, found ${JSON.stringify(type) ?? "nothing"}`);
-  if (typeof f !== "string" || !FUNCTIONS.includes(f)) throw new BadInputError(file, line, column("f"), `unknown operation ${JSON.stringify(f) ?? "(none)"} (expected get, put, cas or append, or ${VM_REGISTRY_FUNCTIONS.join(", ")})`);
+  if (typeof f !== "string" || !FUNCTIONS.includes(f)) throw new BadInputError(file, line, column("f"), `unknown operation ${JSON.stringify(f) ?? "(none)"} (expected get, put, cas, append or delete, or ${VM_REGISTRY_FUNCTIONS.join(", ")})`);
   if (typeof key !== "string") throw new BadInputError(file, line, column("key"), `"key" must be a string, found ${JSON.stringify(key) ?? "nothing"}`);
   if (typeof time !== "number" || !Number.isSafeInteger(time)) throw new BadInputError(file, line, column("time"), `"time" must be an integer (microseconds), found ${JSON.stringify(time) ?? "nothing"}`);
   if ((VM_REGISTRY_FUNCTIONS as readonly string[]).includes(f)) {

@@ -1,5 +1,6 @@
 // A string-valued key-value map (Porcupine's kv tests, Blixard's simulator workload):
-// get, put, append, and cas [expected new]; every key starts as "". Partitioned by key.
+// get, put, append, delete, and cas [expected new]; every key starts as "", and a delete
+// makes it "" again (a put of ""). Partitioned by key.
 // A get whose result is unknown (nil, or an info get) constrains nothing and is dropped.
 //
 // Values carry a polynomial rolling hash, so an append's hash is computed from the old
@@ -159,6 +160,8 @@ export function kvModel(): Model<KvState, KvInput, KvOutput> {
         }
         case "put":
           return { input: new KvInput(PUT, key, keyHash, kvValue(textOf(op, op.invokeValue, "the value")), 1, EMPTY), output: 0 };
+        case "delete":
+          return { input: new KvInput(PUT, key, keyHash, EMPTY, 1, EMPTY), output: 0 };
         case "append": {
           const text = textOf(op, op.invokeValue, "the value");
           return { input: new KvInput(APPEND, key, keyHash, kvValue(text), powerOf(text.length), EMPTY), output: 0 };
@@ -170,7 +173,7 @@ export function kvModel(): Model<KvState, KvInput, KvOutput> {
           return { input: new KvInput(CAS, key, keyHash, kvValue(textOf(op, pair[0], "expected")), 1, kvValue(textOf(op, pair[1], "new"))), output };
         }
         default:
-          return badOperation(`unknown operation :${op.f} (expected get, put, append or cas)`);
+          return badOperation(`unknown operation :${op.f} (expected get, put, append, delete or cas)`);
       }
     },
     init: () => ({ keys: [], values: [], hash: 0 }),
