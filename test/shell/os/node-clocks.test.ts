@@ -115,6 +115,17 @@ describe("the monotonic clock's drift", () => {
     assert.equal(c.driftPpm, 0);
   });
 
+  test("the promise is asserted: a host time that goes back fails the reading, drifting or not, instead of handing the core a clock that decreases", () => {
+    for (const ppm of [0, -100_000, 100_000]) {
+      const { time, clocks: c } = clocks();
+      if (ppm !== 0) c.changeMonotonic({ kind: "drift", ppm });
+      time.advanceMs(10);
+      c.monotonic.nowUs();
+      time.us -= 1;
+      assert.throws(() => c.monotonic.nowUs(), /went back|went backwards/, `drift ${ppm}`);
+    }
+  });
+
   test("property: under any drifts within the bound the clock never decreases, never jumps at a change, and each stretch runs at its drift", () => {
     const step = fc.oneof(
       fc.record({ kind: fc.constant("advance" as const), us: fc.integer({ min: 0, max: 50_000_000_000 }) }),
