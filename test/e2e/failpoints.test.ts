@@ -2,7 +2,8 @@
 // (a bad spec is one line and exit 2, and no node starts), each action where it acts (panic
 // exits 5 with one line naming the point; crash is SIGKILL; return(EIO) at storage.fsync is the
 // storage's failed-fsync path, exit 4; sleep delays the leader's sends, so a write takes at least
-// that long; off lets the point be reached without firing), and the admin API through the CLI:
+// that long; off lets the point be reached without firing; a clock point sets the node's clock
+// from the start), and the admin API through the CLI:
 // set, list, clear, and PermissionDenied for a token that is not an admin's.
 import { after, describe, test } from "node:test";
 import assert from "node:assert/strict";
@@ -74,6 +75,8 @@ describe("failpoints on real processes", { timeout: 180_000 }, () => {
       ["storage.fsnc=return", /BLIXARD_FAILPOINTS: no failpoint "storage.fsnc"/],
       ["raft.apply=return(EIO)", /BLIXARD_FAILPOINTS: raft.apply takes no return/],
       ["storage.write=sleep(10)", /BLIXARD_FAILPOINTS: storage.write takes no sleep/],
+      ["clock.monotonic=return(drift:+200000)", /BLIXARD_FAILPOINTS: clock\.monotonic: drift \+200000 ppm is beyond the drift bound of 100000 ppm/],
+      ["clock.wall=50%return(offset:1000)", /BLIXARD_FAILPOINTS: clock\.wall takes exactly one return\(offset:MS\)/],
     ];
     for (const [spec, pattern] of cases) {
       const data = dataDir();
@@ -84,6 +87,21 @@ describe("failpoints on real processes", { timeout: 180_000 }, () => {
       assertOneLine(ended.stderr, pattern);
       assert.ok(!existsSync(data) || readdirSync(data).length === 0, `${spec}: the node wrote its data directory`);
     }
+  });
+
+  test("a clock point at start: the node runs with its wall clock offset from its first status on", async () => {
+    const node = await startNode(dataDir(), "clock.wall=return(offset:-3600000)");
+    running.push(node);
+    const clients = createApiClients(node.api, { timeoutMs: 2_000, token: ADMIN_TOKEN.text });
+    const shiftMs = await waitFor("a first status", NODE_DEADLINE_MS, async () => {
+      const wallMs = Number((await clients.cluster.status({ localOnly: true })).nodes[0]!.wallTimeMs);
+      return wallMs - Date.now();
+    });
+    assert.ok(Math.abs(shiftMs + 3_600_000) < 3_000, `the node's wall clock is ${shiftMs} ms off`);
+    const listed = await clients.failpoint.list({});
+    assert.deepEqual(listed.failpoints.map((p) => [p.name, p.actions]), [["clock.wall", "return(offset:-3600000)"]]);
+    node.kill();
+    await node.ended;
   });
 
   test("panic: the process exits 5 with one line naming the point and its message", async () => {

@@ -1,6 +1,8 @@
 // The nemesis: faults on a schedule, each logged into the history as Jepsen does (`:nemesis`
 // :info events, :start-KIND with what it did, then :stop-KIND). Every fault is undone by its stop
-// and by `healAll` (which the harness also runs from its finally block).
+// and by `healAll` (which the harness also runs from its finally block). The disk and clock faults
+// go through the admin API's FailpointService (storage.fsync, clock.wall, clock.monotonic), as
+// `blixard node failpoint set` does.
 import type { Network } from "./network.ts";
 import { grudgeOf } from "./network.ts";
 import type { HistoryRecorder } from "./history-recorder.ts";
@@ -9,13 +11,22 @@ import type { Random } from "./random.ts";
 import { localStatus } from "./recovery.ts";
 import { EXIT_STORAGE_FAILED } from "../../src/shell/cli/fatal-exit.ts";
 
-export const FAULT_KINDS = ["kill", "pause", "partition-one", "partition-majorities", "partition-ring", "partition-bridge", "rolling-restart", "membership", "slow-disk", "fsync-error"] as const;
+export const FAULT_KINDS = ["kill", "pause", "partition-one", "partition-majorities", "partition-ring", "partition-bridge", "rolling-restart", "membership", "slow-disk", "fsync-error", "clock-offset", "clock-bump", "clock-strobe", "clock-drift"] as const;
 
 /** A slow disk: every fsync of the victim waits this long first (failpoint storage.fsync=delay(MS); docs/FAILPOINTS.md). */
 const SLOW_FSYNC_MS = [20, 50, 150] as const;
 /** How long an fsync error may take to reach the victim's disk (it fsyncs on every append it takes). */
 const FSYNC_ERROR_STOP_MS = 10_000;
 export type FaultKind = (typeof FAULT_KINDS)[number];
+
+/** Wall clock offsets and bumps: seconds to minutes, either way (failpoint clock.wall; docs/FAILPOINTS.md, "Clock faults"). */
+const CLOCK_SHIFT_MS = [1_000, 300_000] as const;
+/** A strobe flips every 10 to 200 ms, for longer than a fault is held (the heal clears it anyway). */
+const CLOCK_STROBE_PERIOD_MS = [10, 200] as const;
+const CLOCK_STROBE_DURATION_MS = 60_000;
+/** Monotonic drifts (clock.monotonic): within the bound, with room for the host's own clock error (NTP slews up to 500 ppm). */
+const CLOCK_DRIFT_PPM = [10_000, 90_000] as const;
+type ClockPoint = "clock.wall" | "clock.monotonic";
 
 /** Which faults this run can inject, and a line for each that it cannot. */
 export function availableFaults(network: Network, nodeCount: number): { readonly kinds: FaultKind[]; readonly disabled: string[] } {
@@ -26,7 +37,6 @@ export function availableFaults(network: Network, nodeCount: number): { readonly
     else if ((kind === "partition-ring" || kind === "partition-bridge") && nodeCount < 5) disabled.push(`${kind}: needs 5 nodes or more`);
     else kinds.push(kind);
   }
-  disabled.push("clock faults: not available (no failpoint moves a real node's wall clock yet; the simulator's nemesis steps, offsets and drifts its clocks)");
   return { kinds, disabled };
 }
 
@@ -39,6 +49,8 @@ export class Nemesis {
   /** Nodes with a failpoint set by the nemesis, to clear at the heal. */
   private slowed: number[] = [];
   private paused: number[] = [];
+  /** Nodes whose clocks the nemesis made wrong, and which clock points to clear at the heal. */
+  private clocked = new Map<number, Set<ClockPoint>>();
   /** A node that joined as a learner in :start-membership and is promoted in :stop-membership. */
   private learner: number | undefined;
 
@@ -159,11 +171,57 @@ export class Nemesis {
         this.history.nemesis(f, stopped ? `${victim} stopped on its fsync error` : `${victim} met no fsync within ${FSYNC_ERROR_STOP_MS} ms`);
         return;
       }
+      case "clock-offset":
+        // Each victim's wall clock seconds to minutes off, either way: a host whose NTP never synced.
+        return this.clockFault(f, "clock.wall", this.someOf(shuffled, 1), () => `offset:${this.signedBetween(CLOCK_SHIFT_MS)}`);
+      case "clock-bump":
+        // One step of each victim's wall clock, as an NTP step or an operator's `date -s`.
+        return this.clockFault(f, "clock.wall", this.someOf(shuffled, 1), () => `bump:${this.signedBetween(CLOCK_SHIFT_MS)}`);
+      case "clock-strobe":
+        // Each victim's wall clock flips between two readings minutes apart, every few ms: a flapping time source.
+        return this.clockFault(f, "clock.wall", this.someOf(shuffled, 1), () => `strobe:${this.signedBetween(CLOCK_SHIFT_MS)},${this.between(CLOCK_STROBE_PERIOD_MS)},${CLOCK_STROBE_DURATION_MS}`);
+      case "clock-drift": {
+        // Fast and slow monotonic clocks side by side (alternating along the shuffle), as far apart
+        // as the bound allows less the host's own error: where a lease that ignored the bound breaks.
+        const victims = this.someOf(shuffled, Math.min(2, shuffled.length));
+        return this.clockFault(f, "clock.monotonic", victims, (i) => `drift:${(i % 2 === 0 ? "+" : "-") + String(this.between(CLOCK_DRIFT_PPM))}`);
+      }
       default: {
         const never: never = kind;
         throw new Error(`unknown fault ${String(never)}`);
       }
     }
+  }
+
+  /** Sets `point` to return(ARG) on each victim through the admin API (FailpointService), logging what each got. */
+  private async clockFault(f: string, point: ClockPoint, victims: readonly number[], argOf: (i: number) => string): Promise<void> {
+    this.history.nemesis(f, [...victims]);
+    const done: string[] = [];
+    for (const [i, victim] of victims.entries()) {
+      const actions = `return(${argOf(i)})`;
+      const failed = await this.adminCall([victim], (id) => this.nodes.client(id, 2_000).failpoint.set({ name: point, actions }));
+      if (failed === undefined) {
+        const points = this.clocked.get(victim) ?? new Set<ClockPoint>();
+        points.add(point);
+        this.clocked.set(victim, points);
+      }
+      done.push(failed === undefined ? `${victim} ${point}=${actions}` : `${victim} ${point} failed: ${failed}`);
+    }
+    this.history.nemesis(f, done.join("; "));
+  }
+
+  /** A random subset: the first `least` to all of a shuffle's members. */
+  private someOf(shuffled: readonly number[], least: number): number[] {
+    return shuffled.slice(0, least + this.random.below(shuffled.length - least + 1));
+  }
+
+  private between([min, max]: readonly [number, number]): number {
+    return min + this.random.below(max - min + 1);
+  }
+
+  private signedBetween(range: readonly [number, number]): string {
+    const magnitude = this.between(range);
+    return this.random.below(2) === 0 ? `+${magnitude}` : `-${magnitude}`;
   }
 
   private async partition(f: string, ids: readonly number[], canHear: (a: number, b: number) => boolean, description: string): Promise<void> {
@@ -221,6 +279,12 @@ export class Nemesis {
       if (this.nodes.isRunning(id)) await this.adminCall([id], (node) => this.nodes.client(node, 2_000).failpoint.clear({ name: "storage.fsync" }));
     }
     for (const id of this.paused.splice(0)) this.nodes.resume(id);
+    // Every clock the nemesis made wrong is the host's again (a node restarted since forgot its fault anyway).
+    for (const [id, points] of [...this.clocked]) {
+      this.clocked.delete(id);
+      if (!this.nodes.isRunning(id)) continue;
+      for (const name of points) await this.adminCall([id], (node) => this.nodes.client(node, 2_000).failpoint.clear({ name }));
+    }
     for (const id of this.killed.splice(0)) {
       // A victim of an fsync error that never met an fsync still has the point set: a restart clears it (runtime settings do not persist).
       if (this.nodes.isRunning(id) && this.nodes.expectsExit(id)) await this.nodes.kill(id, "SIGKILL");

@@ -139,6 +139,8 @@ export function createNodeServices(runtime: NodeRuntime, gate: Gatekeeper): Node
       apiAddress: runtime.apiAddress,
       vmBackend: runtime.vmHost?.description ?? "",
       version: BLIXARD_VERSION,
+      wallTimeMs: BigInt(Math.floor(runtime.clocks.wall.nowMs())),
+      monotonicUs: BigInt(runtime.clocks.monotonic.nowUs()),
     });
   };
 

@@ -6,6 +6,7 @@ import type { Command } from "commander";
 import { FAILPOINT_NAMES } from "../../core/env/failpoints.ts";
 import { FailpointServiceClearResponseSchema, FailpointServiceListResponseSchema, FailpointServiceSetResponseSchema, type FailpointState } from "../api/gen/blixard/v1/failpoint_pb.ts";
 import { parsePointActions } from "../node/node-failpoints.ts";
+import { CLOCK_POINT_NAMES } from "../os/clock-fault-spec.ts";
 import { addApiOptions, formatTable, runApiCall, type ApiCommandOptions } from "./api-output.ts";
 import { UsageError } from "./usage-error.ts";
 
@@ -23,7 +24,10 @@ export function registerNodeFailpointCommands(node: Command): void {
   const failpoint = node
     .command("failpoint")
     .description("fault injection at named points of one node (admin; docs/FAILPOINTS.md)")
-    .addHelpText("after", `\nPoints: ${FAILPOINT_NAMES.join(", ")}\nExamples:\n  $ blixard node failpoint set storage.fsync '1%return(EIO)'\n  $ blixard node failpoint list\n  $ blixard node failpoint clear storage.fsync`);
+    .addHelpText(
+      "after",
+      `\nPoints: ${FAILPOINT_NAMES.join(", ")}\nClock points: ${CLOCK_POINT_NAMES.join(", ")} (one return(ARG): offset:MS, bump:MS, strobe:DELTA_MS,PERIOD_MS,DURATION_MS; drift:PPM)\nExamples:\n  $ blixard node failpoint set storage.fsync '1%return(EIO)'\n  $ blixard node failpoint set clock.wall 'return(offset:-30000)'\n  $ blixard node failpoint set clock.monotonic 'return(drift:+50000)'\n  $ blixard node failpoint list\n  $ blixard node failpoint clear storage.fsync`,
+    );
   example(addApiOptions(failpoint.command("set <name> <actions>").description("set one point's actions (fail-rs syntax), replacing what it had")), "blixard node failpoint set net.send 'sleep(50)' --endpoint http://127.0.0.1:8001").action(
     (name: string, actions: string, options: ApiCommandOptions) => {
       const setting = parsePointActions(name, actions);

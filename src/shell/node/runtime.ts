@@ -249,7 +249,8 @@ export class NodeRuntime {
 
     // The storage failpoints wrap the data directory (docs/FAILPOINTS.md); their delays run on the node's timers.
     const failpoints = config.failpoints ?? new NodeFailpoints(log);
-    const timers = new SystemTimers();
+    // The clock faults (clock.wall, clock.monotonic) change the clocks the Environment and its timers share.
+    const timers = new SystemTimers(failpoints.clocks);
     const failpointDisk = new FailpointDisk(disk, failpoints.hook, timers);
     const storage = await new Promise<RaftStorage | StorageError>((resolve) =>
       RaftStorage.open(failpointDisk, { nodeId: config.nodeId, clusterId }, bootstrap, { syncPoints: config.syncPoints ?? "riding", failpoint: failpoints.hook }, resolve),
@@ -302,7 +303,7 @@ export class NodeRuntime {
       if (error instanceof ListenError) throw new StartupError(error.message);
       throw error;
     }
-    const env = createSystemEnvironment({ nodeId: config.nodeId, disk: failpointDisk, transport, log, timers, failpoint: failpoints.hook });
+    const env = createSystemEnvironment({ nodeId: config.nodeId, disk: failpointDisk, transport, log, timers, clocks: failpoints.clocks, failpoint: failpoints.hook });
     const started: { runtime?: NodeRuntime } = {};
     const requestTimeoutMs = config.requestTimeoutMs ?? defaultReplicaOptions.requestTimeoutMs;
     const { replica, machine, requestPath } = createNodeProcess(
@@ -430,6 +431,11 @@ export class NodeRuntime {
   }
 
   /** This node's VMs (their consoles), or undefined when the node runs no orchestrator. */
+  /** The node's clocks, as its core reads them (clock faults included): shown in status. */
+  get clocks(): { readonly wall: SystemEnvironment["wall"]; readonly monotonic: SystemEnvironment["monotonic"] } {
+    return { wall: this.env.wall, monotonic: this.env.monotonic };
+  }
+
   get vmHost(): NodeVmHost | undefined {
     return this.vms;
   }

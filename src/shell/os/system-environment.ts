@@ -1,56 +1,103 @@
 // The real node's Environment: the operating system behind the interface the
-// simulator also implements (src/core/env/environment.ts). Only this file, the disk
-// (system-disk.ts) and the transport ((src/core/wire, src/shell/os)) touch real time and I/O.
+// simulator also implements (src/core/env/environment.ts). Only this file, the clocks
+// (node-clocks.ts), the disk (system-disk.ts) and the transport ((src/core/wire, src/shell/os))
+// touch real time and I/O.
 //   monotonic  performance.now() in integer microseconds: never jumps with the wall clock;
 //   wall    Date.now(): what a person reads; it may jump;
-//   timers  setTimeout; callbacks run from the event loop, never re-entrantly;
+//              (both through NodeClocks, which carries the clock faults clock.wall and clock.monotonic)
+//   timers  setTimeout, measured on the node's monotonic clock (a drift scales the delays);
+//           callbacks run from the event loop, never re-entrantly;
 //   random  the project's PRNG (xoshiro128**) seeded from node:crypto, so election timeouts differ per process;
 //   disk    SystemDisk over the data directory;
 //   transport the TCP transport (channels of bytes); log: pino;
 //   failpoint the node's registry (src/shell/node/node-failpoints.ts), or none: one branch.
 import { randomBytes } from "node:crypto";
-import { performance } from "node:perf_hooks";
 import { assert } from "../../core/assert.ts";
 import { noFailpoints, type Disk, type Failpoint, type Environment, type Logger, type MonotonicClock, type Random, type TimerHandle, type Timers, type Transport, type WallClock } from "../../core/env/environment.ts";
 import { noCoverage } from "../../core/env/coverage-points.ts";
 import { Prng } from "../../core/sim/prng.ts";
+import { NodeClocks } from "./node-clocks.ts";
 import type { NodeId } from "../../core/raft/types.ts";
 
-export const systemMonotonicClock: MonotonicClock = {
-  nowUs: () => Math.floor(performance.now() * 1000),
-};
+/** The host's clocks, with no fault, for code that runs no node (tests). */
+const unfaultedClocks = new NodeClocks();
+export const systemMonotonicClock: MonotonicClock = unfaultedClocks.monotonic;
+export const systemWallClock: WallClock = unfaultedClocks.wall;
 
-export const systemWallClock: WallClock = {
-  nowMs: () => Date.now(),
-};
+interface PendingTimer {
+  timeout: NodeJS.Timeout;
+  readonly callback: () => void;
+  readonly delayMs: number;
+  /** The monotonic reading it is due at; undefined when armed with no drift in force (setTimeout alone measures it). */
+  dueUs: number | undefined;
+}
 
-/** setTimeout behind numeric handles; cancel of an unknown or fired handle is a no-op. */
+/**
+ * setTimeout behind numeric handles; cancel of an unknown or fired handle is a no-op. Delays are
+ * measured on the node's monotonic clock: with no drift, setTimeout's own (one branch); with a
+ * drift, the real delay is scaled to it and the timer never fires before its monotonic due time.
+ * When the drift changes, every pending timer is re-armed on the new rate: one armed with no
+ * drift has no recorded due time and waits its whole delay again from the change (late, never early).
+ */
 export class SystemTimers implements Timers {
-  private readonly pending = new Map<TimerHandle, NodeJS.Timeout>();
+  private readonly pending = new Map<TimerHandle, PendingTimer>();
   private nextHandle = 1;
+
+  /** The clocks the delays are measured on: the node's. */
+  constructor(readonly clocks: NodeClocks = new NodeClocks()) {
+    clocks.onDriftChange(() => this.rearmAll());
+  }
 
   after(delayMs: number, callback: () => void): TimerHandle {
     assert(delayMs >= 0 && Number.isFinite(delayMs), () => `timer delay must be finite and >= 0, got ${delayMs}`);
     const handle = this.nextHandle++;
-    const timeout = setTimeout(() => {
-      this.pending.delete(handle);
-      callback();
-    }, delayMs);
-    this.pending.set(handle, timeout);
+    if (this.clocks.driftPpm === 0) {
+      this.pending.set(handle, { timeout: setTimeout(() => this.fire(handle), delayMs), callback, delayMs, dueUs: undefined });
+    } else {
+      const dueUs = this.clocks.monotonic.nowUs() + Math.ceil(delayMs * 1000);
+      this.pending.set(handle, { timeout: this.armUntil(handle, dueUs), callback, delayMs, dueUs });
+    }
     return handle;
   }
 
   cancel(handle: TimerHandle): void {
-    const timeout = this.pending.get(handle);
-    if (timeout === undefined) return;
-    clearTimeout(timeout);
+    const timer = this.pending.get(handle);
+    if (timer === undefined) return;
+    clearTimeout(timer.timeout);
     this.pending.delete(handle);
   }
 
   /** Cancels everything still pending (shutdown). */
   cancelAll(): void {
-    for (const timeout of this.pending.values()) clearTimeout(timeout);
+    for (const timer of this.pending.values()) clearTimeout(timer.timeout);
     this.pending.clear();
+  }
+
+  private fire(handle: TimerHandle): void {
+    const timer = this.pending.get(handle);
+    assert(timer !== undefined, "a timer fired after it was cancelled");
+    // setTimeout counts whole milliseconds of the event loop's clock: never before the monotonic due time.
+    if (timer.dueUs !== undefined && this.clocks.monotonic.nowUs() < timer.dueUs) {
+      timer.timeout = this.armUntil(handle, timer.dueUs);
+      return;
+    }
+    this.pending.delete(handle);
+    timer.callback();
+  }
+
+  /** A setTimeout that fires once the monotonic clock, at the drift in force, reads `dueUs`. */
+  private armUntil(handle: TimerHandle, dueUs: number): NodeJS.Timeout {
+    const leftUs = Math.max(0, dueUs - this.clocks.monotonic.nowUs());
+    return setTimeout(() => this.fire(handle), Math.ceil(this.clocks.realDelayUs(leftUs) / 1000));
+  }
+
+  private rearmAll(): void {
+    const nowUs = this.clocks.monotonic.nowUs();
+    for (const [handle, timer] of this.pending) {
+      clearTimeout(timer.timeout);
+      timer.dueUs ??= nowUs + Math.ceil(timer.delayMs * 1000);
+      timer.timeout = this.armUntil(handle, timer.dueUs);
+    }
   }
 
   get pendingCount(): number {
@@ -79,6 +126,8 @@ export interface SystemEnvironmentParts {
   readonly timers?: SystemTimers;
   readonly random?: Random;
   readonly failpoint?: Failpoint;
+  /** The node's clocks (with its clock faults); the timers must measure on the same ones. Default: unfaulted. */
+  readonly clocks?: NodeClocks;
 }
 
 export interface SystemEnvironment extends Environment {
@@ -87,11 +136,13 @@ export interface SystemEnvironment extends Environment {
 
 export function createSystemEnvironment(parts: SystemEnvironmentParts): SystemEnvironment {
   assert(Number.isSafeInteger(parts.nodeId) && parts.nodeId >= 1, "node id must be a positive integer");
+  const clocks = parts.clocks ?? parts.timers?.clocks ?? new NodeClocks();
+  assert(parts.timers === undefined || parts.timers.clocks === clocks, "the timers measure on the environment's clocks");
   return {
     nodeId: parts.nodeId,
-    monotonic: systemMonotonicClock,
-    wall: systemWallClock,
-    timers: parts.timers ?? new SystemTimers(),
+    monotonic: clocks.monotonic,
+    wall: clocks.wall,
+    timers: parts.timers ?? new SystemTimers(clocks),
     random: parts.random ?? systemRandom(),
     disk: parts.disk,
     transport: parts.transport,

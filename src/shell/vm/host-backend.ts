@@ -276,7 +276,10 @@ export class HostVmBackend implements VmBackend, NodeVmHost {
   armFence(deadlineUs: number): void {
     assert(Number.isSafeInteger(deadlineUs) && deadlineUs >= 0, "a fence deadline is a non-negative integer of microseconds");
     // The Environment's monotonic clock and CLOCK_MONOTONIC tick together; only their origins
-    // differ, so the remaining time carries over. Synchronous: arms take effect in call order.
+    // differ, so the remaining time carries over. Under a drift set by the clock fault
+    // clock.monotonic (docs/FAILPOINTS.md) they do not: the fence then runs on the host's clock,
+    // which is within the drift bound of the node's as every lease assumes of any two clocks.
+    // Synchronous: arms take effect in call order.
     const remainingUs = deadlineUs - this.options.monotonicNowUs();
     let deadlineNs = process.hrtime.bigint() + BigInt(remainingUs) * 1000n;
     if (deadlineNs < 1n) deadlineNs = 1n; // "0" means never armed

@@ -19,6 +19,7 @@ import { CompareAndSetRequestSchema, GetRequestSchema, PutRequestSchema } from "
 import type { NodeRuntime } from "../../../src/shell/node/runtime.ts";
 import { okOutcome, resultKindFor, validateRequest, type ClientRequest, type RequestOutcome, type RequestResult } from "../../../src/core/replica/request-types.ts";
 import { decodeClientFrame, encodeClientFrame } from "../../../src/core/wire/client-codec.ts";
+import { systemMonotonicClock, systemWallClock } from "../../../src/shell/os/system-environment.ts";
 
 const FAST_PATH_RUNS = 30_000;
 /** The Authorization header every fuzzed request carries (set by the fast-path test). */
@@ -73,6 +74,7 @@ function stubRuntime(handedOn: string[]): NodeRuntime {
       stopped: false,
       leaseReads: 0,
     }),
+    clocks: { wall: systemWallClock, monotonic: systemMonotonicClock },
     memberAddresses: () => undefined,
     peerAddressOf: () => undefined,
     clientsFor: () => assert.fail("a local-only fuzz never fans out"),
