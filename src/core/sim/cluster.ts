@@ -144,6 +144,18 @@ export class Cluster {
   }
 
   /** The Raft core of a running node, for the monitor (undefined while down or opening its storage). */
+  /** The voters of the running node with the highest commit index (ties: the lowest id), or none when no node runs. */
+  mostAdvancedVoters(): readonly NodeId[] {
+    let best: RaftCore | undefined;
+    for (const node of this.nodes) {
+      const core = this.coreOf(node.host.id);
+      if (core !== undefined && (best === undefined || core.commitIndex() > best.commitIndex())) best = core;
+    }
+    const voters = best === undefined ? [] : best.status().confState.voters;
+    assert(voters.every((id) => id >= 1 && id <= this.nodes.length), "the final voters are nodes of the cluster");
+    return voters;
+  }
+
   coreOf(id: NodeId): RaftCore | undefined {
     const current = this.node(id).current;
     return current?.process.alive === true ? current.replica?.core : undefined;

@@ -200,6 +200,12 @@ export interface SimulationResult {
   readonly refusedToStart: readonly StartRefusal[];
   /** Nodes whose disks the corruption consent allowed to be corrupted, in the order it first did. */
   readonly corruptibleNodes: readonly NodeId[];
+  /**
+   * The voters at the end, as the running node with the highest commit index has them (empty when
+   * none runs). Membership changes during the run can shrink the configuration a refusal is judged
+   * against: two voters, one refused, have no quorum whatever the cluster's first size.
+   */
+  readonly finalVoters: readonly NodeId[];
   /** After the heal point: did some operation succeed (liveness, reported only). */
   readonly recovered: boolean;
   /** Simulated ms from the heal point to the first successful operation, or -1. */
@@ -555,6 +561,7 @@ export class Simulation {
       injectedFaults: this.failpoints.injectedFaults(),
       disk,
       refusedToStart: this.cluster.refusedToStart(),
+      finalVoters: this.cluster.mostAdvancedVoters(),
       corruptibleNodes: this.corruption.tainted(),
       recovered: firstOk >= 0,
       recoveryMs: firstOk >= 0 ? Math.round((firstOk - markUs) / 1000) : -1,

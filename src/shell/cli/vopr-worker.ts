@@ -12,7 +12,8 @@ import { runSimulation, type SimulationOptions } from "../../core/sim/simulation
 import { encodeRunFile } from "../../core/sim/run-file.ts";
 import { shrinkRun, type RunSize } from "../../core/sim/shrink.ts";
 import { drawSwarmRun, swarmLivenessExclusion, swarmSimulationOptions, type SwarmRun, type SwarmWorkload } from "../../core/sim/swarm.ts";
-import type { PlantedBug } from "../../core/raft/types.ts";
+import type { NodeId, PlantedBug } from "../../core/raft/types.ts";
+import type { StartRefusal } from "../../core/sim/cluster.ts";
 import type { StoragePlantedBug } from "../../core/storage/recovery.ts";
 import type { RequestPathPlantedBug } from "../../core/replica/request-path.ts";
 import type { KvPlantedBug } from "../../core/replica/kv-state-machine.ts";
@@ -185,6 +186,22 @@ export function seedSelectedFor(seed: Seed): { determinism: boolean; canary: boo
  * The canary: a bug known to be caught, in a run known to catch it (the standard profile, 5 nodes,
  * 20 s: docs/PLANTED-BUGS.md), on the seed itself. A canary that passes means the pipeline is broken.
  */
+/**
+ * A majority that refuses to start on corrupt disks has no quorum by design, and neither has a
+ * final configuration (membership changes shrink it) whose voters that did not refuse are no
+ * majority of it: the run's liveness is not judged. Undefined when a quorum is left.
+ */
+export function refusalExclusion(nodeCount: number, refused: readonly StartRefusal[], finalVoters: readonly NodeId[]): string | undefined {
+  if (refused.length === 0) return undefined;
+  if (nodeCount - refused.length < Math.floor(nodeCount / 2) + 1) return `${refused.length} of ${nodeCount} nodes refused to start on corrupt disks`;
+  const refusedIds = new Set(refused.map((refusal) => refusal.nodeId));
+  const standing = finalVoters.filter((id) => !refusedIds.has(id)).length;
+  if (finalVoters.length > 0 && standing < Math.floor(finalVoters.length / 2) + 1) {
+    return `the final configuration's voters ${finalVoters.join(",")} keep ${standing} of ${finalVoters.length} that did not refuse to start on corrupt disks`;
+  }
+  return undefined;
+}
+
 export const CANARY_BUG = "cas-without-compare";
 export const CANARY_PROPERTY = "Linearizability";
 
@@ -287,9 +304,7 @@ export function runVoprJob(job: VoprJob): VoprSeedReport {
   const judgeLiveness = job.mode !== "safety";
   let simulatedUs = result.simulatedUs;
   let events = result.events;
-  // A majority that refuses to start on corrupt disks has no quorum by design: its liveness is not judged.
-  const quorum = Math.floor(draw.nodeCount / 2) + 1;
-  const excluded = draw.nodeCount - result.refusedToStart.length < quorum ? `${result.refusedToStart.length} of ${draw.nodeCount} nodes refused to start on corrupt disks` : swarmLivenessExclusion(draw);
+  const excluded = refusalExclusion(draw.nodeCount, result.refusedToStart, result.finalVoters) ?? swarmLivenessExclusion(draw);
   // A safety violation stops the run, so liveness mode reports it too: nothing after it was observed.
   if (result.failure !== undefined && (result.failure.property !== "VM Liveness" || (judgeLiveness && excluded === undefined))) {
     failures.push({ property: result.failure.property, message: result.failure.message, atS: result.failure.simulatedTimeUs / 1e6 });

@@ -5,7 +5,7 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { seedFromNumber } from "../../../src/core/sim/seed.ts";
-import { drawVoprRun, runVoprJob, seedSelectedFor, VOPR_PLANT_NAMES } from "../../../src/shell/cli/vopr-worker.ts";
+import { drawVoprRun, refusalExclusion, runVoprJob, seedSelectedFor, VOPR_PLANT_NAMES } from "../../../src/shell/cli/vopr-worker.ts";
 import { drawSwarmRun } from "../../../src/core/sim/swarm.ts";
 import { expectUsageError, runCli } from "../../support/run-cli.ts";
 
@@ -102,6 +102,21 @@ describe("the VOPR's own checks catch bugs planted in its pipeline", () => {
     assert.deepEqual(runVoprJob({ ...job, mode: "liveness" }).failures.map((failure) => failure.property), ["Recovered"]);
     assert.deepEqual(runVoprJob({ ...job, mode: "safety" }).failures, []);
     assert.deepEqual(runVoprJob({ ...job, mode: "liveness", pipelineBug: undefined }).failures, []);
+  });
+});
+
+describe("runs whose liveness is not judged: no quorum by design", () => {
+  const refusal = (nodeId: number) => ({ nodeId, simulatedTimeUs: 1, message: "storage corrupt" });
+  test("a minority of refusals in the first configuration and in the final one is judged", () => {
+    assert.equal(refusalExclusion(3, [], [1, 2, 3]), undefined);
+    assert.equal(refusalExclusion(3, [refusal(3)], [1, 2, 3]), undefined);
+    assert.equal(refusalExclusion(5, [refusal(1), refusal(2)], [1, 2, 3, 4, 5]), undefined);
+    assert.equal(refusalExclusion(3, [refusal(3)], []), undefined, "no node runs: the Recovered check says so");
+  });
+  test("a majority of refusals, of the cluster or of the final configuration, is not (swarm seed 251: voters 1 and 3, node 3 refused)", () => {
+    assert.match(refusalExclusion(3, [refusal(1), refusal(3)], [1, 2, 3])!, /^2 of 3 nodes refused to start/);
+    assert.match(refusalExclusion(3, [refusal(3)], [1, 3])!, /^the final configuration's voters 1,3 keep 1 of 2 that did not refuse/);
+    assert.equal(refusalExclusion(3, [refusal(2)], [1, 3]), undefined, "a refused node that is no longer a voter takes nothing from the quorum");
   });
 });
 
