@@ -187,4 +187,39 @@ describe("failpoints on a two-node cluster", { timeout: 180_000 }, () => {
     assert.match(empty.stdout, /no failpoint set/);
     assert.equal((await cluster.get(leader, "fast")), "2");
   });
+
+  test("a count spends a task (2*print fires twice, then the chain is spent), 0% never fires, delay(MS) delays as sleep does", async () => {
+    const leader = await cluster.waitForLeader([1, 2], 60_000);
+    const endpoint = `http://${cluster.nodes.get(leader)!.api}`;
+    const cli = (...args: string[]) => runCli(["node", "failpoint", ...args, "--endpoint", endpoint]);
+    const listed = async (): Promise<Map<string, { actions: string; evaluated: number; fired: number }>> => {
+      const out = await cli("list", "-o", "json");
+      assert.equal(out.code, 0, out.stderr);
+      const parsed = JSON.parse(out.stdout) as { failpoints: { name: string; actions: string; evaluated: string; fired: string }[] };
+      return new Map(parsed.failpoints.map((p) => [p.name, { actions: p.actions, evaluated: Number(p.evaluated), fired: Number(p.fired) }]));
+    };
+    assert.equal((await cli("set", "storage.write", "2*print(counted write)")).code, 0);
+    assert.equal((await cli("set", "storage.fsync", "0%return(EIO)")).code, 0);
+    const client = cluster.client(leader);
+    for (let i = 0; i < 5; i++) await client.kv.put({ key: `counted-${i}`, value: String(i) });
+    const after = await listed();
+    const write = after.get("storage.write")!;
+    assert.ok(write.evaluated >= 5, `storage.write evaluated ${write.evaluated} times for 5 writes`);
+    assert.equal(write.fired, 2, "a count of 2: it fires twice, then the chain is spent");
+    const fsync = after.get("storage.fsync")!;
+    assert.ok(fsync.evaluated >= 5 && fsync.fired === 0, `0%: evaluated ${fsync.evaluated}, fired ${fsync.fired}`);
+    const printed = await waitFor("the two print lines in the leader's log", 10_000, async () => {
+      const lines = cluster.log(leader).split("\n").filter((line) => line.includes('"msg":"failpoint print"'));
+      return lines.length >= 2 ? lines : undefined;
+    });
+    assert.equal(printed.length, 2, printed.join("\n"));
+    for (const line of printed) assert.match(line, /"failpoint":"storage\.write","message":"counted write"/);
+
+    assert.equal((await cli("set", "net.send", "delay(300)")).code, 0);
+    const startedMs = Date.now();
+    await client.kv.put({ key: "delayed", value: "1" });
+    const tookMs = Date.now() - startedMs;
+    assert.ok(tookMs >= 300, `the write took ${tookMs} ms with the leader's sends delayed by 300 ms`);
+    for (const name of ["net.send", "storage.write", "storage.fsync"]) assert.equal((await cli("clear", name)).code, 0);
+  });
 });
