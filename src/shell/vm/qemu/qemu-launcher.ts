@@ -91,9 +91,16 @@ export function createQemuLauncher(options: QemuLauncherOptions): VmLauncher {
   };
 }
 
-/** Probes the accel and the TSC frequency (at most ~5 s), then makes the launcher. Nothing is cached across node starts. */
+/**
+ * Probes the accel (the firmware, then the default image's kernel when the image is there: at most
+ * 5 s plus 10 s, well under a second each on a host whose KVM works) and the TSC frequency, then
+ * makes the launcher. Nothing is cached across node starts.
+ */
 export async function createDetectedQemuLauncher(options: { readonly imageDir: string; readonly qemuBinary?: string } & AccelProbeOptions): Promise<VmLauncher> {
-  const accel = await chooseAccel(options);
+  const kernelPath = join(options.imageDir, IMAGE_KERNEL_FILE);
+  const initrdPath = join(options.imageDir, IMAGE_INITRD_FILE);
+  const guest = options.guest ?? (regularFileExists(kernelPath) && regularFileExists(initrdPath) ? { kernelPath, initrdPath } : undefined);
+  const accel = await chooseAccel({ ...options, guest });
   const tsc = hostTscKhz();
   return createQemuLauncher({ accel, tscKhz: tsc.khz, imageDir: options.imageDir, qemuBinary: options.qemuBinary });
 }

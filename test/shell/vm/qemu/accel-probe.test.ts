@@ -69,6 +69,27 @@ describe("accel probe", () => {
     await waitUntil("the probe QEMU to be gone", () => !alive(pid), 2_000);
   });
 
+  test("firmware that speaks but a guest kernel that hangs (kvm-pvm): TCG after the kernel stage's timeout, both QEMUs gone", { timeout: 10_000 }, async () => {
+    // The fake tells the two stages apart by -kernel in its arguments.
+    const qemu = fakeQemu("pvm", 'case " $* " in *" -kernel "*) echo $$ > "$0.kernel.pid"; printf "Probing EDD (edd=off to disable)... ok\\n"; exec sleep 60;; esac\nprintf "K\\n"; exec sleep 60');
+    const guest = { kernelPath: join(dir, "vmlinuz"), initrdPath: join(dir, "initrd.img") };
+    const choice = await chooseAccel({ kvmDevice: device, qemuBinary: qemu, probeTimeoutMs: 3_000, guest, kernelProbeTimeoutMs: 800 });
+    assert.equal(choice.accel, "tcg");
+    assert.equal(choice.reason, `tcg: ${device} opened and the probe firmware spoke, but the guest kernel did not reach its init within 0.8 s (a KVM that runs real mode only: kvm-pvm?)`);
+    for (const file of [`${qemu}.pid`, `${qemu}.kernel.pid`]) {
+      const pid = Number(readFileSync(file, "utf8"));
+      pids.push(pid);
+      await waitUntil(`the probe QEMU ${file} to be gone`, () => !alive(pid), 2_000);
+    }
+  });
+
+  test("firmware that speaks and a guest kernel that reaches its init (the line split across writes): KVM", { timeout: 10_000 }, async () => {
+    const qemu = fakeQemu("boots", 'case " $* " in *" -kernel "*) printf "[    0.000000] Linux version 6.1\\n[    0.9] Run /i"; sleep 0.2; printf "nit as init process\\n"; exec sleep 60;; esac\nprintf "K\\n"; exec sleep 60');
+    const guest = { kernelPath: join(dir, "vmlinuz"), initrdPath: join(dir, "initrd.img") };
+    const choice = await chooseAccel({ kvmDevice: device, qemuBinary: qemu, probeTimeoutMs: 3_000, guest, kernelProbeTimeoutMs: 5_000 });
+    assert.deepEqual(choice, { accel: "kvm", reason: "kvm" });
+  });
+
   test("a QEMU that fails at once: TCG naming its error", async () => {
     const qemu = fakeQemu("fails", 'echo "qemu-system-x86_64: failed to initialize kvm: Permission denied" >&2; exit 1');
     const choice = await chooseAccel({ kvmDevice: device, qemuBinary: qemu, probeTimeoutMs: 3_000 });
