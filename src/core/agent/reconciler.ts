@@ -45,7 +45,7 @@ import type { SubmitOutcome } from "./submit-outcome.ts";
 import type { BackendReport, HealthProbe, InstanceStatus, VmInstanceSpec } from "./vm-backend.ts";
 
 /** Harness-only bugs (docs/PLANTED-BUGS.md); never set in production. */
-export type AgentPlantedBug = "lease-on-wall-clock" | "no-self-fence";
+export type AgentPlantedBug = "lease-on-wall-clock" | "no-self-fence" | "stop-not-honoured";
 
 export interface ReconcilerOptions {
   readonly registration: NodeRegistration;
@@ -804,10 +804,12 @@ export class Reconciler {
   private isWanted(record: VmRecord | undefined): boolean {
     if (record === undefined || this.phaseNow !== "member" || this.epochNow === 0) return false;
     const nodeId = this.options.registration.id;
+    // Planted: a VM the user stopped (desired stopped, waiting for this node to stop it) is kept running.
+    const stopIgnored = record.desired === "stopped" && record.phase === "stopping" && this.options.plantedBugs.includes("stop-not-honoured");
     return (
       record.nodeId === nodeId &&
-      record.desired === "running" &&
-      (record.phase === "scheduled" || record.phase === "starting" || record.phase === "running") &&
+      (record.desired === "running" || stopIgnored) &&
+      (record.phase === "scheduled" || record.phase === "starting" || record.phase === "running" || stopIgnored) &&
       record.token.nodeId === nodeId &&
       record.token.epoch === this.epochNow
     );

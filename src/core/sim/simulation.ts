@@ -350,7 +350,7 @@ export class Simulation {
       }
       clusterOrchestrator = {
         vmHost: (id) => this.vmHosts[id - 1]!,
-        nodeOptions: (id) => orchestratorNodeOptions(resolved, id),
+        nodeOptions: (id) => orchestratorNodeOptions(resolved, id, resolved.planChecks ? (view, plan) => monitor.planned(view, plan) : undefined),
         clusterPlantedBugs: resolved.plantedBugs.cluster,
         clusterApplied: (id, index, state) => monitor.applied(id, index, state),
         stateReset: (id) => monitor.restarted(id),
