@@ -451,7 +451,12 @@ export class Reconciler {
         }
         if (result.detail.kind !== "node") return;
         this.becomeMember(result.detail.node.lease.epoch, outcome.index);
-        this.lastHeartbeatLeaseUs = flight.submittedLeaseUs; // a registration renews like a heartbeat
+        // A registration renews like a heartbeat, but only one that renewed at its own index: the same
+        // registration sent again after its first attempt applied unseen (an unknown outcome) is
+        // answered with the record as it is, renewed back then. Dating the lease from this later
+        // submit would outlive what the controller counts from (Fenced Before Down, docs/FENCING.md).
+        if (result.detail.node.lease.renewedIndex !== outcome.index) return;
+        this.lastHeartbeatLeaseUs = flight.submittedLeaseUs;
         this.renew(flight.submittedLeaseUs);
         return;
       }
