@@ -662,6 +662,7 @@ export function reproduceCommand(
     ...(orchestratorBugs?.controller ?? []),
     ...(orchestratorBugs?.agent ?? []),
     ...(orchestratorBugs?.backend ?? []),
+    ...(options.orchestrator?.scheduler?.plantedBugs ?? []),
   ].sort();
   const testFile = options.orchestrator === undefined ? "planted-bugs.test.ts" : "orchestrator-simulation.test.ts";
   return bugs.length === 0 ? base : `${base}   (with planted bug ${bugs.join(", ")}: test harness only, see test/core/sim/${testFile})`;
