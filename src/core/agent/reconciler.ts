@@ -45,7 +45,7 @@ import type { SubmitOutcome } from "./submit-outcome.ts";
 import type { BackendReport, HealthProbe, InstanceStatus, VmInstanceSpec } from "./vm-backend.ts";
 
 /** Harness-only bugs (docs/PLANTED-BUGS.md); never set in production. */
-export type AgentPlantedBug = "lease-on-wall-clock" | "no-self-fence";
+export type AgentPlantedBug = "lease-on-wall-clock" | "no-self-fence" | "stop-not-honoured";
 
 export interface ReconcilerOptions {
   readonly registration: NodeRegistration;
@@ -451,7 +451,12 @@ export class Reconciler {
         }
         if (result.detail.kind !== "node") return;
         this.becomeMember(result.detail.node.lease.epoch, outcome.index);
-        this.lastHeartbeatLeaseUs = flight.submittedLeaseUs; // a registration renews like a heartbeat
+        // A registration renews like a heartbeat, but only one that renewed at its own index: the same
+        // registration sent again after its first attempt applied unseen (an unknown outcome) is
+        // answered with the record as it is, renewed back then. Dating the lease from this later
+        // submit would outlive what the controller counts from (Fenced Before Down, docs/FENCING.md).
+        if (result.detail.node.lease.renewedIndex !== outcome.index) return;
+        this.lastHeartbeatLeaseUs = flight.submittedLeaseUs;
         this.renew(flight.submittedLeaseUs);
         return;
       }
@@ -806,10 +811,12 @@ export class Reconciler {
   private isWanted(record: VmRecord | undefined): boolean {
     if (record === undefined || this.phaseNow !== "member" || this.epochNow === 0) return false;
     const nodeId = this.options.registration.id;
+    // Planted: a VM the user stopped (desired stopped, waiting for this node to stop it) is kept running.
+    const stopIgnored = record.desired === "stopped" && record.phase === "stopping" && this.options.plantedBugs.includes("stop-not-honoured");
     return (
       record.nodeId === nodeId &&
-      record.desired === "running" &&
-      (record.phase === "scheduled" || record.phase === "starting" || record.phase === "running") &&
+      (record.desired === "running" || stopIgnored) &&
+      (record.phase === "scheduled" || record.phase === "starting" || record.phase === "running" || stopIgnored) &&
       record.token.nodeId === nodeId &&
       record.token.epoch === this.epochNow
     );

@@ -221,6 +221,19 @@ export class ClusterState implements ClusterView {
     return this.tenantSlots.get(name)?.tenant;
   }
 
+  /**
+   * Why pending `vmId` could not be placed on `nodeId` now, by the rule placements-commit applies
+   * (capacity always checked, whatever bug is planted), or undefined when it could: the checkers'
+   * oracle for "some node could hold it", independent of the scheduler under test.
+   */
+  placementRefusalOf(vmId: VmId, nodeId: NodeId): string | undefined {
+    const vm = this.vmSlots.get(vmId)?.vm;
+    const nodeSlot = this.nodeSlots.get(nodeId);
+    assert(vm !== undefined && nodeSlot !== undefined, () => `placementRefusalOf names vm ${vmId} and node ${nodeId}, both present`);
+    assert(vm.nodeId === 0 && vm.phase === "pending", () => `vm ${vmId} is pending, not ${vm.phase} on node ${vm.nodeId}`);
+    return this.placementRefusal(vm, nodeSlot, true);
+  }
+
   *tenants(): Iterable<TenantRecord> {
     for (const name of [...this.tenantSlots.keys()].sort()) yield this.tenantSlots.get(name)!.tenant;
   }
@@ -674,10 +687,10 @@ export class ClusterState implements ClusterView {
   // Placements
 
   /** Why `vm` cannot be placed on `node` now (the current state, not the plan's), or undefined. */
-  private placementRefusal(vm: VmRecord, nodeSlot: NodeSlot): string | undefined {
+  private placementRefusal(vm: VmRecord, nodeSlot: NodeSlot, checkCapacity: boolean): string | undefined {
     const node = nodeSlot.node;
     if (node.state !== "ready") return `node ${node.id} is ${node.state}`;
-    if (!this.capacityCheckStale && !fitsOn(node, vm.spec.resources)) return `node ${node.id} lacks ${shortfall(vm.spec.resources, room(node))}`;
+    if (checkCapacity && !fitsOn(node, vm.spec.resources)) return `node ${node.id} lacks ${shortfall(vm.spec.resources, room(node))}`;
     const constraints = vm.spec.constraints;
     for (let i = 0; i < constraints.length; i++) {
       const c = constraints[i]!;
@@ -751,7 +764,7 @@ export class ClusterState implements ClusterView {
         vm.nodeId === 0 &&
         vm.desired === "running" &&
         vm.phase === "pending" &&
-        this.placementRefusal(vm, nodeSlot) === undefined;
+        this.placementRefusal(vm, nodeSlot, !this.capacityCheckStale) === undefined;
       if (!applies) {
         skipped.push(p.vmId);
         continue;

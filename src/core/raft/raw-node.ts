@@ -1222,7 +1222,8 @@ export class RawNode implements RaftCore {
   /** Advances the commit index to what a quorum of voters holds durably; true if it moved. */
   private maybeCommit(): boolean {
     assert(this.role === "leader", "only a leader decides commitment");
-    const voters = this.membership.current().voters;
+    const members = this.membership.current();
+    const voters = this.bug("commit-counts-learners") ? [...members.voters, ...members.learners] : members.voters;
     const committed = this.tracker.committedIndex(voters, this.id, this.log.persistedIndex);
     if (committed <= this.log.committed) return false;
     // Paper 5.4.2 (Figure 8): only an entry of the leader's own term is committed by counting.

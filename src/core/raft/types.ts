@@ -227,12 +227,17 @@ export type PlantedBug =
   | "leader-ignores-higher-term"
   | "read-index-without-quorum"
   | "double-vote-in-term"
+  // A leader counts its learners' acknowledgements beside the voters' when it moves its commit index.
+  | "commit-counts-learners"
   // The replica driver's lease reads (src/core/replica/replica.ts, docs/PLANTED-BUGS.md):
   | "lease-from-wall-clock"
   | "lease-ignores-drift"
   // The replica driver on a full disk: a persist refused for want of space sends its Ready's
   // acknowledgements and votes at once (and retries the persist), as if the batch were durable.
-  | "ack-before-durable-on-enospc";
+  | "ack-before-durable-on-enospc"
+  // The replica driver's reads: a read is answered as soon as its read point is known, before the
+  // state machine has applied up to it.
+  | "read-before-applied";
 
 export interface RaftConfig {
   readonly id: NodeId;

@@ -62,6 +62,8 @@ export interface ReplicaObserver {
   restored?(snapshot: Snapshot): void;
   /** A read of term `term` was answered from the leader lease at read point `index`, without a round (the simulator checks the lease then). */
   leaseRead?(term: number, index: number): void;
+  /** A linearizable read is answered now at read point `index` (the simulator checks the state applied it). */
+  readAnswered?(index: number): void;
 }
 
 export interface ReplicaOptions {
@@ -820,9 +822,10 @@ export class Replica<Result, Query, QueryResult> {
   private answerReads(): void {
     if (this.reads.size === 0) return; // the common case after a Ready: no Map iterator
     for (const [context, read] of this.reads) {
-      if (read.readIndex === 0 || read.readIndex > this.applied) continue;
+      if (read.readIndex === 0 || (read.readIndex > this.applied && !this.bugs.has("read-before-applied"))) continue;
       this.reads.delete(context);
       this.deadlines.remove(read);
+      this.options.observer?.readAnswered?.(read.readIndex);
       read.done({ status: "ok", index: read.readIndex, result: this.machine.query(read.query) });
     }
   }

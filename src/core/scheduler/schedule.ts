@@ -96,7 +96,10 @@ export function schedule(view: ClusterView, vmIds: readonly VmId[], options: Sch
     return decision;
   });
   assert(complete.length === vmIds.length, "one decision per input VM");
-  return { appliedIndex: view.appliedIndex, decisions: complete, placements: run.placements, evictions: run.evictions, roundRobinLastNodeId: run.roundRobinLastNodeId };
+  const plan: SchedulePlan = { appliedIndex: view.appliedIndex, decisions: complete, placements: run.placements, evictions: run.evictions, roundRobinLastNodeId: run.roundRobinLastNodeId };
+  options.observePlan?.(view, plan);
+  assert(view.appliedIndex === plan.appliedIndex, "a plan's observer leaves the view as it was");
+  return plan;
 }
 
 /** ceil(deficit / largest): at least this many evictions cover the deficit of one resource (0 when there is none). */

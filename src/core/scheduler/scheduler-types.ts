@@ -3,7 +3,7 @@
 // eviction entries themselves are the cluster's (src/core/cluster/types.ts). docs/SCHEDULER.md
 // describes every rule named here.
 
-import type { EvictionEntry, NodeId, PlacementEntry, VmId, VmRecord } from "../cluster/types.ts";
+import type { ClusterView, EvictionEntry, NodeId, PlacementEntry, VmId, VmRecord } from "../cluster/types.ts";
 
 /** Per cluster. spread: most free after placing; bin-pack: least free that fits; round-robin: the next node after the previous placement. */
 export type SchedulingStrategy = "spread" | "bin-pack" | "round-robin";
@@ -46,6 +46,12 @@ export interface SchedulerOptions {
   /** The node a VM being migrated should go to, 0 for none: preferred when it passes every filter. */
   readonly migrationTargetOf: (vm: VmRecord) => NodeId;
   readonly plantedBugs: readonly SchedulerPlantedBug[];
+  /**
+   * Sees every plan with the view it was computed on, before schedule() returns (the view is
+   * unchanged then): the simulator's plan checks (Plan Admissible, Unplaceable Only When Full).
+   * Production passes none; it must not change the view.
+   */
+  readonly observePlan?: (view: ClusterView, plan: SchedulePlan) => void;
 }
 
 export const DEFAULT_SCHEDULER_OPTIONS: SchedulerOptions = {

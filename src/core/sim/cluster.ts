@@ -240,6 +240,7 @@ export class Cluster {
               if (orchestrator !== undefined && incarnation.machine !== undefined) orchestrator.stateReset(id, incarnation.machine.cluster);
             },
             leaseRead: (term) => this.checkLeaseHeld(id, incarnation, term),
+            readAnswered: (index) => this.monitor.readAnswered(id, index),
           },
           onFatal: (error) => {
             // An injected disk error stops the node as it stops a real one (exit 4); a supervisor starts it again.

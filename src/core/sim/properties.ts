@@ -29,6 +29,7 @@ export const PROPERTIES = {
   "Index Order": "on every node, applied <= committed <= last log index",
   "Leader Commits Own Term":
     "a leader moves its commit index, by counting replicas, only to an entry of its own term (earlier terms' entries commit only beneath one: Raft section 5.4.2, Figure 8)",
+  "Commit Is Replicated": "a leader moves its commit index, by counting, only to an entry the durable logs of a majority of its current voters hold (learners and removed nodes never count)",
   Durability: "an entry acknowledged to a client as committed stays on a quorum of disks (it is never lost while a quorum of disks survives)",
   "Committed Data Intact":
     "committed data is never lost or altered: what a node recovers from its disk holds every entry it had made durable, and every recovered entry at a committed index has the committed term and bytes",
@@ -41,6 +42,7 @@ export const PROPERTIES = {
   "Minority Refusals": "at most f of 2f+1 voters refuse to start as corrupt (the fault model keeps a majority of disks intact)",
   "Transaction Isolation":
     "the list-append transactions' history is strict serializable (Elle's checker: no G0, G1a, G1b, G1c, G-single or G2 anomaly, nor a real-time cycle, duplicate, garbage or incompatible read): every transaction is one log entry",
+  "Read After Apply": "a node answers a linearizable read only once its state machine has applied the read's read point (ReadIndex's last step: the answer reflects every write committed before the read)",
   "Client Protocol": "every answer a client receives has the shape its operation expects, and every recorded result is one the operation can have",
   // The orchestrator's (orchestrator-monitor.ts), checked when the run has the orchestrator workload.
   "VM At Most Once": "at most one instance of each VM runs at any instant of true simulated time",
@@ -53,7 +55,12 @@ export const PROPERTIES = {
   "Cluster State Agreement": "every replica holds the same cluster state at the same applied index",
   "VM Registry Linearizability":
     "the orchestrator users' history (reads, creates, and changes by generation) is linearizable under the VM registry model: some order of its operations, each taking effect between its invocation and its completion, with the cluster's own changes in between, explains every answer",
-  "VM Liveness": "once faults stop, every VM desired running that some node can hold runs (exactly once, on its current placement) within the stated bound",
+  "VM Liveness":
+    "once faults stop, every VM desired running that some node can hold runs (exactly once, on its current placement) within the stated bound; a VM may stay pending only while no node admits it by the state machine's placement rule and no preemption can make room",
+  "Plan Admissible": "a plan the controller computes is accepted whole by the state it was computed on: no placement the state machine would refuse (capacity counting the batch's own placements, constraints, quotas) and no eviction it would skip",
+  "Unplaceable Only When Full": "the scheduler declares a VM unplaceable only when no node, beside the plan's own placements, admits it by the state machine's placement rule",
+  "No Orphan VMs": "once faults stop, within the stated bound every running VM instance is wanted: its VM desired running, assigned to that node at that placement",
+  "Fenced Before Down": "once a replica holds a node down at epoch e, no VM instance still runs on that node under epoch e (fencing finished before the declaration)",
 } as const;
 
 export type PropertyName = keyof typeof PROPERTIES;
@@ -324,6 +331,13 @@ export class SafetyMonitor {
     view.leaderTerm = 0;
   }
 
+  /** Read After Apply: a node answers a linearizable read only from a state that has applied its read point. */
+  readAnswered(nodeId: NodeId, readIndex: number): void {
+    assert(readIndex > 0, "a read is answered at a known read point");
+    const applied = this.view(nodeId).machineApplied;
+    if (readIndex > applied) this.fail("Read After Apply", `node ${nodeId} answered a read at read point ${readIndex} while its state machine had applied only ${applied}`, nodeId);
+  }
+
   applied(nodeId: NodeId, entry: Entry): void {
     const view = this.view(nodeId);
     if (entry.index !== view.machineApplied + 1) {
@@ -397,6 +411,7 @@ export class SafetyMonitor {
       if (committedTerm !== undefined && committedTerm !== term) {
         this.fail("Leader Commits Own Term", `leader ${nodeId} of term ${term} moved its commit from ${view.seenCommit} to ${commit}, an entry of term ${committedTerm}`, nodeId);
       }
+      if (committedTerm !== undefined) this.checkCommitReplicated(nodeId, core, commit, committedTerm);
     }
     if (commit > view.seenCommit) {
       this.observeCommit(nodeId, core, view.seenCommit, commit, term);
@@ -603,6 +618,22 @@ export class SafetyMonitor {
         this.fail("Durability", `entry ${index} (term ${term}) was acknowledged to a client, but after node ${view.id} dropped it only ${holders} disks hold it (quorum ${this.quorum})`, view.id);
         return;
       }
+    }
+  }
+
+  /**
+   * Commit Is Replicated, when a leader moves its commit index by counting: the entry is on the
+   * durable logs of a majority of its current voters (learners and nodes outside the
+   * configuration do not count). Durability counts any disk, at the client's acknowledgement.
+   */
+  private checkCommitReplicated(nodeId: NodeId, core: RaftCore, index: number, term: number): void {
+    const voters = core.status().confState.voters;
+    let holding = 0;
+    for (const voter of voters) if (this.views.get(voter)?.mirror.holds(index, term) === true) holding++;
+    const majority = Math.floor(voters.length / 2) + 1;
+    assert(majority <= voters.length, "a majority of the voters");
+    if (holding < majority) {
+      this.fail("Commit Is Replicated", `leader ${nodeId} committed entry ${index} (term ${term}) while only ${holding} of its ${voters.length} voters (${voters.join(", ")}) held it durably`, nodeId);
     }
   }
 

@@ -37,6 +37,12 @@ export interface SimOrchestratorOptions {
   readonly livenessBoundMs: number;
   /** Test harness only: never reachable from the CLI. */
   readonly plantedBugs: OrchestratorPlantedBugs;
+  /**
+   * Whether every plan the controllers compute is checked (Plan Admissible, Unplaceable Only When
+   * Full). Off only beside a planted scheduler bug switched on as a companion, to test the state
+   * machine's recheck behind bad plans (vopr-worker.ts, PLANT_COMPANIONS).
+   */
+  readonly planChecks: boolean;
 }
 
 /**
@@ -66,6 +72,7 @@ export const defaultSimOrchestratorOptions: SimOrchestratorOptions = {
   // (0.5 s), nodes that crashed restarted and registered again, with room to spare.
   livenessBoundMs: 10_000,
   plantedBugs: {},
+  planChecks: true,
 };
 
 export type ResolvedSimOrchestrator = SimOrchestratorOptions & { readonly vmHost: SimVmHostOptions };
@@ -92,7 +99,8 @@ export function nodeRegistration(options: SimOrchestratorOptions, id: NodeId): N
   };
 }
 
-export function orchestratorNodeOptions(options: ResolvedSimOrchestrator, id: NodeId): OrchestratorNodeOptions {
+/** `observePlan`: the simulator's plan checks, handed every plan the node's controller computes. */
+export function orchestratorNodeOptions(options: ResolvedSimOrchestrator, id: NodeId, observePlan?: SchedulerOptions["observePlan"]): OrchestratorNodeOptions {
   const agent: NodeAgentOptions = {
     reconciler: { ...defaultReconcilerOptions(nodeRegistration(options, id), options.timing), plantedBugs: [...(options.plantedBugs.agent ?? [])].sort() },
     reconcileIntervalUs: defaultReconcileIntervalUs,
@@ -102,7 +110,7 @@ export function orchestratorNodeOptions(options: ResolvedSimOrchestrator, id: No
     controller: {
       timing: options.timing,
       roundIntervalMs: options.controllerRoundMs,
-      scheduler: options.scheduler,
+      scheduler: observePlan === undefined ? options.scheduler : { ...options.scheduler, observePlan },
       scheduleBatchMax: options.scheduleBatchMax,
       plantedBugs: options.plantedBugs.controller,
     },

@@ -358,7 +358,7 @@ export class Simulation {
       }
       clusterOrchestrator = {
         vmHost: (id) => this.vmHosts[id - 1]!,
-        nodeOptions: (id) => orchestratorNodeOptions(resolved, id),
+        nodeOptions: (id) => orchestratorNodeOptions(resolved, id, resolved.planChecks ? (view, plan) => monitor.planned(view, plan) : undefined),
         clusterPlantedBugs: resolved.plantedBugs.cluster,
         clusterApplied: (id, index, state) => monitor.applied(id, index, state),
         stateReset: (id) => monitor.restarted(id),
@@ -672,6 +672,7 @@ export function reproduceCommand(
     ...(orchestratorBugs?.controller ?? []),
     ...(orchestratorBugs?.agent ?? []),
     ...(orchestratorBugs?.backend ?? []),
+    ...(options.orchestrator?.scheduler?.plantedBugs ?? []),
   ].sort();
   const testFile = options.orchestrator === undefined ? "planted-bugs.test.ts" : "orchestrator-simulation.test.ts";
   return bugs.length === 0 ? base : `${base}   (with planted bug ${bugs.join(", ")}: test harness only, see test/core/sim/${testFile})`;

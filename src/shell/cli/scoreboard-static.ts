@@ -38,7 +38,7 @@ export const SCOREBOARD_NO_SIMULATED_CHECK: Readonly<Record<string, NotSimulated
   },
   "required-labels-ignored": {
     family: "scheduler",
-    why: "the simulated users never ask for required labels, so no plan can break them",
+    why: "the simulated users never ask for required labels, so no plan can break them (Plan Admissible, which judges every controller plan by the state machine's placement rule, labels included, would see one that did)",
     caughtBy: "Scheduler: constraints",
     test: "test/core/scheduler/properties.test.ts",
   },

@@ -39,9 +39,11 @@ const RAFT_BUGS: Record<PlantedBug, true> = {
   "leader-ignores-higher-term": true,
   "read-index-without-quorum": true,
   "double-vote-in-term": true,
+  "commit-counts-learners": true,
   "lease-from-wall-clock": true,
   "lease-ignores-drift": true,
   "ack-before-durable-on-enospc": true,
+  "read-before-applied": true,
 };
 const STORAGE_BUGS: Record<StoragePlantedBug, true> = {
   "recover-skipping-checksums": true,
@@ -61,7 +63,7 @@ const CLUSTER_BUGS: Record<ClusterPlantedBug, true> = {
   "generation-not-compared": true,
 };
 const CONTROLLER_BUGS: Record<ControllerPlantedBug, true> = { "no-fencing-wait": true };
-const AGENT_BUGS: Record<AgentPlantedBug, true> = { "lease-on-wall-clock": true, "no-self-fence": true };
+const AGENT_BUGS: Record<AgentPlantedBug, true> = { "lease-on-wall-clock": true, "no-self-fence": true, "stop-not-honoured": true };
 const BACKEND_BUGS: Record<SimVmBackendPlantedBug, true> = { "backend-accepts-stale-token": true };
 const SCHEDULER_BUGS: Record<SchedulerPlantedBug, true> = {
   "capacity-ignores-overcommit": true,
@@ -109,7 +111,9 @@ export function plantNeedsOrchestrator(name: string): boolean {
  * Bugs that are only observable beside another: `capacity-check-stale` skips the cluster state's
  * recheck of a plan, which matters only when a plan is stale, so it is planted with the scheduler's
  * `capacity-ignores-batch` (a plan that forgets its own placements). The companion stays on in the
- * bug-off comparison: there the recheck refuses the stale plan and every run passes.
+ * bug-off comparison: there the recheck refuses the stale plan and every run passes. A run with a
+ * companion has the plan checks off (Plan Admissible would see the companion's plans first): it
+ * tests the defence behind the scheduler, not the scheduler.
  */
 export const PLANT_COMPANIONS: Readonly<Record<string, readonly string[]>> = { "capacity-check-stale": ["capacity-ignores-batch"] };
 
@@ -159,7 +163,12 @@ export function applyPlant(name: string, run: SimulationOptions, bugOff = false)
   const names = [...(bugOff ? [] : [name]), ...(PLANT_COMPANIONS[name] ?? [])];
   const { options, orchestrator } = plantSwitches(names);
   assert(!plantNeedsOrchestrator(name) || run.orchestrator !== undefined, () => `planted bug ${name} needs the orchestrator in the run`);
-  const merged: SimulationOptions = { ...run, ...options, ...(run.orchestrator === undefined ? {} : { orchestrator: { ...run.orchestrator, ...orchestrator } }) };
+  const companions = PLANT_COMPANIONS[name] !== undefined;
+  const merged: SimulationOptions = {
+    ...run,
+    ...options,
+    ...(run.orchestrator === undefined ? {} : { orchestrator: { ...run.orchestrator, ...orchestrator, ...(companions ? { planChecks: false } : {}) } }),
+  };
   assert(bugOff || names.length >= 1, "a planted run plants something");
   return merged;
 }

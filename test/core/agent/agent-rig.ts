@@ -19,8 +19,8 @@ export const registration: NodeRegistration = {
   topology: { datacenter: "dc", zone: "z", rack: "r" },
 };
 
-export function nodeRecord(epoch: number, state: NodeRecord["state"] = "ready"): NodeRecord {
-  return { ...registration, state, lease: { epoch, renewedIndex: 1 }, allocated: { vcpus: 0, memoryMib: 0, diskGib: 0 }, generation: 1 };
+export function nodeRecord(epoch: number, state: NodeRecord["state"] = "ready", renewedIndex = 1): NodeRecord {
+  return { ...registration, state, lease: { epoch, renewedIndex }, allocated: { vcpus: 0, memoryMib: 0, diskGib: 0 }, generation: 1 };
 }
 
 export interface VmShape {
@@ -54,7 +54,8 @@ export function status(vmId: number, state: InstanceStatus["state"], placement: 
   return { vmId, state, token: placement === undefined ? undefined : { nodeId: NODE_ID, epoch, placement }, exit };
 }
 
-export const okNode = (epoch: number): ClusterResult => ({ status: "ok", detail: { kind: "node", node: nodeRecord(epoch) } });
+/** A registration's answer: the record as renewed at `renewedIndex` (the index the answer carries, for a registration that renewed). */
+export const okNode = (epoch: number, renewedIndex = 1): ClusterResult => ({ status: "ok", detail: { kind: "node", node: nodeRecord(epoch, "ready", renewedIndex) } });
 export const okNone: ClusterResult = { status: "ok", detail: { kind: "none" } };
 
 export class AgentRig {
@@ -155,7 +156,7 @@ export class AgentRig {
     const submittedUs = this.monotonicUs;
     const register = this.proposal("node-register");
     this.advance(1_000);
-    this.answer(register, okNode(epoch));
+    this.answer(register, okNode(epoch, this.appliedIndex + 1));
     this.node = nodeRecord(epoch);
     return submittedUs;
   }

@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { CLUSTER_LIMITS } from "../../../src/core/cluster/types.ts";
 import { agentLeaseDeadlineUs, defaultLeaseTiming, fenceAtUs } from "../../../src/core/agent/lease-timing.ts";
 import { restartDelayUs, defaultRestartBackoff } from "../../../src/core/agent/restart-backoff.ts";
-import { AgentRig, NODE_ID, nodeRecord, okNone, registration, status, vmRecord } from "./agent-rig.ts";
+import { AgentRig, NODE_ID, nodeRecord, okNode, okNone, registration, status, vmRecord } from "./agent-rig.ts";
 import { defaultReconcilerOptions } from "../../../src/core/agent/reconciler.ts";
 
 const L = defaultLeaseTiming.leaseDurationUs;
@@ -43,7 +43,7 @@ describe("reconciler: joining", () => {
     assert.equal(register.length, 1);
     assert.equal(register[0]!.body.kind === "node-register" && register[0]!.body.node.id, NODE_ID);
     rig.advance(5_000);
-    rig.answer(register[0]!.proposal, { status: "ok", detail: { kind: "node", node: nodeRecord(1) } });
+    rig.answer(register[0]!.proposal, okNode(1, rig.appliedIndex + 1));
     assert.equal(rig.reconciler.phase, "member");
     assert.equal(rig.reconciler.epoch, 1);
     // The lease runs from the submit, not the answer: s + L - 2, and the guard holds exactly that.
@@ -360,9 +360,25 @@ describe("reconciler: declared down", () => {
     assert.deepEqual(rig.calls("delete"), [{ op: "delete", vmId: 10 }]);
     assert.equal(rig.reconciler.phase, "joining");
     const register = rig.proposal("node-register");
-    rig.answer(register, { status: "ok", detail: { kind: "node", node: nodeRecord(2) } });
+    rig.answer(register, okNode(2, rig.appliedIndex + 1));
     assert.equal(rig.reconciler.epoch, 2);
     assert.equal(rig.reconciler.stats.downs, 1);
+  });
+
+  test("a registration answered with the record as renewed earlier (a retry after an unknown outcome) does not date the lease", () => {
+    const rig = new AgentRig();
+    rig.tick();
+    rig.report({ kind: "listed", instances: [], fenceDeadlineUs: 0 });
+    const first = rig.proposal("node-register");
+    rig.lose(first);
+    rig.advance(defaultReconcilerOptions(registration, defaultLeaseTiming).registerRetryUs + 1);
+    rig.tick();
+    const retry = rig.proposal("node-register");
+    // The first attempt applied (renewed at index 2); the identical retry is answered with that record at index 9.
+    rig.answer(retry, okNode(1, 2), 9);
+    assert.equal(rig.reconciler.phase, "member", "the record gives the epoch");
+    assert.equal(rig.reconciler.leaseDeadlineMonotonicUs(rig.clock), undefined, "no lease from a registration that renewed nothing");
+    assert.deepEqual(rig.calls("arm-fence"), [], "the guard is not armed on it");
   });
 
   test("a list that still shows a VM alive: kill it again and wait", () => {

@@ -7,7 +7,7 @@ import type { ClusterCommand, FencingToken, VmSpec } from "../../../src/core/clu
 import { OrchestratorMonitor, type ReplicaState } from "../../../src/core/sim/orchestrator-monitor.ts";
 import type { PropertyName } from "../../../src/core/sim/properties.ts";
 import { defaultSimOrchestratorOptions, nodeRegistration } from "../../../src/core/sim/sim-orchestrator.ts";
-import { DEFAULT_SCHEDULER_OPTIONS } from "../../../src/core/scheduler/scheduler-types.ts";
+import { DEFAULT_SCHEDULER_OPTIONS, type SchedulePlan } from "../../../src/core/scheduler/scheduler-types.ts";
 import { spec as fixtureSpec } from "../cluster/fixtures.ts";
 
 interface Failure {
@@ -167,5 +167,72 @@ describe("orchestrator monitor", () => {
     quiet.monitor.checkLiveness(DEFAULT_SCHEDULER_OPTIONS, 10_000);
     assert.deepEqual(quiet.failures, [], JSON.stringify(quiet.failures));
     assert.ok(vm.id > 0);
+  });
+
+  test("VM Liveness: a pending VM a node admits is not excused by a scheduler that declares it unplaceable", () => {
+    const rig = new Rig();
+    rig.apply({ kind: "vm-create", spec: spec("a"), desired: "running" });
+    rig.monitor.checkLiveness({ ...DEFAULT_SCHEDULER_OPTIONS, plantedBugs: ["give-up-after-half"] }, 10_000);
+    assert.deepEqual(rig.properties(), ["VM Liveness"], "the scheduler under test is not the judge of what fits");
+  });
+
+  test("No Orphan VMs: an instance still running for a VM stopped by its user", () => {
+    const rig = new Rig();
+    const vm = rig.placed("a", 1);
+    rig.monitor.instance(1, vm.id, vm.token, true);
+    rig.monitor.checkLiveness(DEFAULT_SCHEDULER_OPTIONS, 10_000);
+    assert.deepEqual(rig.failures, [], "a wanted instance is no orphan");
+    rig.apply({ kind: "vm-set-desired", vmId: vm.id, expectedGeneration: rig.state.vm(vm.id)!.generation, desired: "stopped" });
+    rig.monitor.checkLiveness(DEFAULT_SCHEDULER_OPTIONS, 10_000);
+    assert.deepEqual(rig.properties(), ["No Orphan VMs"]);
+  });
+
+  test("Fenced Before Down: a node declared down while one of its VMs still runs under that epoch", () => {
+    const rig = new Rig();
+    const vm = rig.placed("a", 2);
+    rig.monitor.instance(2, vm.id, vm.token, true);
+    rig.monitor.instance(2, vm.id, vm.token, false);
+    rig.apply({ kind: "node-declare-down", nodeId: 2, epoch: 1, renewedIndex: rig.state.node(2)!.lease.renewedIndex });
+    assert.deepEqual(rig.failures, [], "fenced first: quiet");
+
+    const late = new Rig();
+    const other = late.placed("b", 2);
+    late.monitor.instance(2, other.id, other.token, true);
+    late.apply({ kind: "node-declare-down", nodeId: 2, epoch: 1, renewedIndex: late.state.node(2)!.lease.renewedIndex });
+    assert.deepEqual(late.properties(), ["Fenced Before Down"]);
+  });
+
+  test("Plan Admissible: a plan placing two VMs where only one fits; the batch counted, it is quiet", () => {
+    const rig = new Rig();
+    // 3,584 MiB allocatable per node: two VMs of 2,048 MiB do not fit on one.
+    for (const name of ["a", "b"]) rig.apply({ kind: "vm-create", spec: spec(name, { resources: { vcpus: 1, memoryMib: 2_048, diskGib: 1 } }), desired: "running" });
+    const ids = [rig.state.vmByName("acme", "a")!.id, rig.state.vmByName("acme", "b")!.id];
+    const plan = (nodeIds: readonly number[]): SchedulePlan => ({
+      appliedIndex: rig.state.appliedIndex,
+      decisions: ids.map((vmId, i) => ({ kind: "placed", vmId, nodeId: nodeIds[i]!, score: 0 })),
+      placements: ids.map((vmId, i) => ({ vmId, expectedGeneration: rig.state.vm(vmId)!.generation, nodeId: nodeIds[i]! })),
+      evictions: [],
+      roundRobinLastNodeId: 0,
+    });
+    rig.monitor.planned(rig.state, plan([1, 2]));
+    assert.deepEqual(rig.failures, [], JSON.stringify(rig.failures));
+    rig.monitor.planned(rig.state, plan([1, 1]));
+    assert.deepEqual(rig.properties(), ["Plan Admissible"]);
+    assert.equal(rig.state.vm(ids[0]!)!.phase, "pending", "the check works on a copy");
+  });
+
+  test("Unplaceable Only When Full: a VM declared unplaceable that a node admits; one no node admits is quiet", () => {
+    const rig = new Rig();
+    rig.apply({ kind: "vm-create", spec: spec("a"), desired: "running" });
+    const vmId = rig.state.vmByName("acme", "a")!.id;
+    const unplaceable = (decisions: SchedulePlan["decisions"]): SchedulePlan => ({ appliedIndex: rig.state.appliedIndex, decisions, placements: [], evictions: [], roundRobinLastNodeId: 0 });
+    rig.monitor.planned(rig.state, unplaceable([{ kind: "unplaceable", vmId, explanation: "no node", exclusions: [] }]));
+    assert.deepEqual(rig.properties(), ["Unplaceable Only When Full"]);
+
+    const full = new Rig();
+    full.apply({ kind: "vm-create", spec: spec("big", { resources: { vcpus: 1, memoryMib: 4_000, diskGib: 1 } }), desired: "running" });
+    const bigId = full.state.vmByName("acme", "big")!.id;
+    full.monitor.planned(full.state, { appliedIndex: full.state.appliedIndex, decisions: [{ kind: "unplaceable", vmId: bigId, explanation: "no node", exclusions: [] }], placements: [], evictions: [], roundRobinLastNodeId: 0 });
+    assert.deepEqual(full.failures, [], "no node admits it: quiet");
   });
 });

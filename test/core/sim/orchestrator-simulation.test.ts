@@ -33,6 +33,8 @@ interface OrchestratorBugConfig {
   readonly profile?: string;
   /** Settings of the run with the bug on and off alike. */
   readonly orchestrator?: Partial<SimOrchestratorOptions>;
+  /** Settings of the run with the bug on only (a scheduler bug lives in the scheduler's options). */
+  readonly bugOrchestrator?: Partial<SimOrchestratorOptions>;
 }
 
 /** Four users changing six VMs (three names per tenant) by generation, with little pause between operations. */
@@ -45,10 +47,37 @@ const RACING_USERS: OrchestratorWorkloadOptions = {
 };
 
 const ORCHESTRATOR_BUGS: readonly OrchestratorBugConfig[] = [
-  { bug: "no-fencing-wait", plant: { controller: new Set(["no-fencing-wait"]) }, property: "VM At Most Once", seeds: [1, 2, 3, 4, 5, 6] },
-  { bug: "no-self-fence", plant: { agent: new Set(["no-self-fence"]) }, property: "VM At Most Once", seeds: [1, 2, 3, 4, 5, 6, 7, 8] },
+  // A node declared down while its VMs still run: seen at the declaration (Fenced Before Down), before a second instance starts elsewhere.
+  { bug: "no-fencing-wait", plant: { controller: new Set(["no-fencing-wait"]) }, property: ["Fenced Before Down", "VM At Most Once"], seeds: [1, 2, 3, 4, 5, 6] },
+  { bug: "no-self-fence", plant: { agent: new Set(["no-self-fence"]) }, property: ["Fenced Before Down", "VM At Most Once"], seeds: [1, 2, 3, 4, 5, 6, 7, 8] },
   // Wall clocks offset by up to 10 s and jumping, nodes paused or cut off past their lease: the lease on the wall clock outlives the true one.
-  { bug: "lease-on-wall-clock", plant: { agent: new Set(["lease-on-wall-clock"]) }, property: ["VM At Most Once", "Fresh Fencing Token"], seeds: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10], profile: "fencing" },
+  {
+    bug: "lease-on-wall-clock",
+    plant: { agent: new Set(["lease-on-wall-clock"]) },
+    property: ["Fenced Before Down", "VM At Most Once", "Fresh Fencing Token"],
+    seeds: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10],
+    profile: "fencing",
+  },
+  // Users stop VMs; the agent keeps them running: only the end's converse of VM Liveness sees it.
+  { bug: "stop-not-honoured", plant: { agent: new Set(["stop-not-honoured"]) }, property: ["No Orphan VMs", "VM Liveness"], seeds: [1, 2, 3, 4, 5, 6, 7, 8] },
+  // The scheduler's contract, checked on every plan the controller makes (the state machine's recheck hides both from every other property).
+  {
+    bug: "capacity-ignores-batch",
+    plant: {},
+    property: "Plan Admissible",
+    seeds: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12],
+    durationMs: 30_000,
+    orchestrator: { workload: { ...defaultOrchestratorWorkloadOptions, clientCount: 6, thinkTimeMs: [10, 100] } },
+    bugOrchestrator: { scheduler: { ...DEFAULT_SCHEDULER_OPTIONS, plantedBugs: ["capacity-ignores-batch"] } },
+  },
+  {
+    bug: "give-up-after-half",
+    plant: {},
+    property: "Unplaceable Only When Full",
+    seeds: [1, 2, 3, 4, 5, 6, 7, 8],
+    durationMs: 30_000,
+    bugOrchestrator: { scheduler: { ...DEFAULT_SCHEDULER_OPTIONS, plantedBugs: ["give-up-after-half"] } },
+  },
   // A stale plan (here: a scheduler that forgets its own batch's placements, the bug both runs share)
   // is stopped only by the state machine's recheck at apply; without it a node is promised beyond its capacity.
   {
@@ -58,7 +87,12 @@ const ORCHESTRATOR_BUGS: readonly OrchestratorBugConfig[] = [
     seeds: [1, 2, 3, 4, 5, 6],
     durationMs: 30_000,
     // Six users with little pause: placements race often enough for a stale plan to reach apply.
-    orchestrator: { scheduler: { ...DEFAULT_SCHEDULER_OPTIONS, plantedBugs: ["capacity-ignores-batch"] }, workload: { ...defaultOrchestratorWorkloadOptions, clientCount: 6, thinkTimeMs: [10, 100] } },
+    // The plan checks would see the companion's plans first: off in both runs, this tests the recheck behind them.
+    orchestrator: {
+      scheduler: { ...DEFAULT_SCHEDULER_OPTIONS, plantedBugs: ["capacity-ignores-batch"] },
+      workload: { ...defaultOrchestratorWorkloadOptions, clientCount: 6, thinkTimeMs: [10, 100] },
+      planChecks: false,
+    },
   },
   { bug: "quota-not-released-on-delete", plant: { cluster: new Set(["quota-not-released-on-delete"]) }, property: "Cluster State Consistent", seeds: [1, 2, 3], durationMs: 30_000 },
   { bug: "ip-allocated-without-check", plant: { cluster: new Set(["ip-allocated-without-check"]) }, property: "Cluster State Consistent", seeds: [1, 2, 3], durationMs: 30_000 },
@@ -131,7 +165,8 @@ describe("the orchestrator in simulation", () => {
         bug: config.bug,
         seeds: config.seeds,
         property: config.property,
-        run: (seed, bugOn) => runSimulation({ ...options(seed, bugOn ? config.plant : {}, config.profile, config.orchestrator), durationMs: config.durationMs ?? 60_000 }),
+        run: (seed, bugOn) =>
+          runSimulation({ ...options(seed, bugOn ? config.plant : {}, config.profile, { ...config.orchestrator, ...(bugOn ? config.bugOrchestrator : {}) }), durationMs: config.durationMs ?? 60_000 }),
         checkFailure: (failure, seed) => {
           assert.match(failure.reproduce, new RegExp(`--seed ${seed} .*--workload orchestrator`));
           assert.match(failure.reproduce, new RegExp(`with planted bug ${config.bug}`));

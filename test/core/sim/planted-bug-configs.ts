@@ -10,6 +10,7 @@ import type { PropertyName } from "../../../src/core/sim/properties.ts";
 import { seedFromNumber } from "../../../src/core/sim/seed.ts";
 import { simReplicaOptions, type SimulationOptions } from "../../../src/core/sim/simulation.ts";
 import { unpaddedValueSizes } from "../../../src/core/sim/workload.ts";
+import { leaseRunOptions } from "./lease-bug-configs.ts";
 
 export interface PlantedBugConfig {
   readonly bug: PlantedBug;
@@ -57,8 +58,8 @@ export const PLANTED_BUG_CONFIGS: readonly PlantedBugConfig[] = [
   },
   {
     bug: "vote-before-persist",
-    property: "Durability",
-    note: "standard profile: the driver sends votes and append acknowledgements before persisting, so a leader commits an entry fewer than a quorum of disks hold",
+    property: "Commit Is Replicated",
+    note: "standard profile: the driver sends votes and append acknowledgements before persisting, so a leader commits an entry fewer than a quorum of its voters' disks hold (seen at the commit; Durability sees it later, at the client's acknowledgement)",
     seeds: range(1, 5),
     options: (seed) => base(seed, "standard", 20_000),
   },
@@ -100,6 +101,20 @@ export const PLANTED_BUG_CONFIGS: readonly PlantedBugConfig[] = [
     note: "standard profile: a follower votes again in the same term; caught when it records the second vote",
     seeds: range(1, 20),
     options: (seed) => base(seed, "standard", 20_000),
+  },
+  {
+    bug: "read-before-applied",
+    property: "Read After Apply",
+    note: "lease reads (the lease bugs' configuration): a read answered from the lease takes the leader's commit index as its read point, which the state machine has often not applied yet, and the driver answers at once (with ReadIndex rounds the apply has caught up by the time the round returns: 0 of 10 seeds of standard, heavy, elections, leader-churn or deposed-leader caught it)",
+    seeds: range(1, 10),
+    options: (seed) => leaseRunOptions(seed),
+  },
+  {
+    bug: "commit-counts-learners",
+    property: "Commit Is Replicated",
+    note: "membership profile: while the operator holds a removed voter as a learner, the leader counts the learner's acknowledgement toward its commit quorum (Durability, counting any disk, does not see it)",
+    seeds: range(1, 20),
+    options: (seed) => base(seed, "membership", 20_000),
   },
 ];
 

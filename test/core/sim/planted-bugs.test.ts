@@ -53,6 +53,8 @@ describe("planted bugs are caught by the right property", () => {
       "read-index-without-quorum",
       "double-vote-in-term",
       "ack-before-durable-on-enospc",
+      "read-before-applied",
+      "commit-counts-learners",
     ] as const) {
       assert.ok(bugs.has(bug), bug);
     }
