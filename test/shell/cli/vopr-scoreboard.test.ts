@@ -41,7 +41,7 @@ describe("the planted-bug scoreboard", { timeout: 120_000 }, () => {
     const row = scoreBug(CHEAP_BUG, BUDGET, dir, () => performance.now());
     assert.equal(row.stoppedBy, "caught", JSON.stringify(row));
     const caught = row.caught!;
-    assert.equal(caught.property, "Durability");
+    assert.equal(caught.property, "Commit Is Replicated");
     assert.equal(caught.bugOffPasses, true);
     assert.equal(row.seedsTried, Number(caught.seed), "seeds 1, 2, ... in order, stopping at the first catch");
     assert.match(caught.reproduce, new RegExp(`--seed ${caught.seed} .*--plant ${CHEAP_BUG}`));
@@ -50,7 +50,7 @@ describe("the planted-bug scoreboard", { timeout: 120_000 }, () => {
     assert.ok(caught.shrunkFile !== undefined && existsSync(caught.shrunkFile));
     const file = decodeRunFile(readFileSync(caught.shrunkFile, "utf8"));
     assert.ok(!("error" in file));
-    assert.equal(runSimulation(file.options).failure?.property, "Durability", "the shrunk run's file replays the failure");
+    assert.equal(runSimulation(file.options).failure?.property, "Commit Is Replicated", "the shrunk run's file replays the failure");
     const again = scoreBug(CHEAP_BUG, BUDGET, dir, () => performance.now());
     assert.deepEqual({ ...again, wallMs: 0 }, { ...row, wallMs: 0 }, "the same row on a rerun, wall time apart");
 
@@ -58,11 +58,11 @@ describe("the planted-bug scoreboard", { timeout: 120_000 }, () => {
     assert.equal(missed.caught, undefined);
     assert.equal(missed.stoppedBy, "seeds");
     const document = renderScoreboardDocument([row, missed], BUDGET);
-    assert.match(document, new RegExp(`^\\| \`${CHEAP_BUG}\` \\| raft \\| Durability \\| ${row.seedsTried} \\(seed ${caught.seed}\\) \\|`, "m"));
+    assert.match(document, new RegExp(`^\\| \`${CHEAP_BUG}\` \\| raft \\| Commit Is Replicated \\| ${row.seedsTried} \\(seed ${caught.seed}\\) \\|`, "m"));
     assert.match(document, /^\| `spread-within-candidates` \| scheduler \| \*\*not caught\*\* in seeds 1-3 \|/m);
     assert.match(document, /^\*\*1 of 2\*\* simulated bugs caught/m);
     assert.match(document, /^\| `authenticate-without-authorize` \| API gatekeeper \|/m, "the bugs outside the simulator are listed");
-    assert.match(document, /^\| Durability \| .* \| `vote-before-persist` \|$/m, "a property with the bug that made it fire");
+    assert.match(document, /^\| Commit Is Replicated \| .* \| `vote-before-persist` \|$/m, "a property with the bug that made it fire");
     assert.match(document, /^\| Lease Held \| .* \| \*\*none in this scoreboard\*\* \|$/m, "a property no bug of these rows made fire says so");
   });
 
