@@ -143,7 +143,6 @@ export class Cluster {
     return this.node(id).current;
   }
 
-  /** The Raft core of a running node, for the monitor (undefined while down or opening its storage). */
   /** The voters of the running node with the highest commit index (ties: the lowest id), or none when no node runs. */
   mostAdvancedVoters(): readonly NodeId[] {
     let best: RaftCore | undefined;
@@ -156,6 +155,7 @@ export class Cluster {
     return voters;
   }
 
+  /** The Raft core of a running node, for the monitor (undefined while down or opening its storage). */
   coreOf(id: NodeId): RaftCore | undefined {
     const current = this.node(id).current;
     return current?.process.alive === true ? current.replica?.core : undefined;

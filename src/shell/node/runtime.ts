@@ -235,15 +235,15 @@ export class NodeRuntime {
     // join endpoint: that member may have been removed since (its store names the cluster). It asks
     // only when the store holds none of the cluster's state (a join interrupted before it was added).
     const stored = config.join !== undefined ? storedIdentity(disk) : undefined;
-    let joinTarget: JoinTarget | undefined;
-    if (config.join !== undefined && stored === undefined) {
+    const askJoinEndpoint = async (join: string): Promise<JoinTarget> => {
       try {
-        joinTarget = await askJoinTarget(config.join, config.joinToken, log, clientTls());
+        return await askJoinTarget(join, config.joinToken, log, clientTls());
       } catch (error) {
         disk.close();
         throw error;
       }
-    }
+    };
+    let joinTarget = config.join !== undefined && stored === undefined ? await askJoinEndpoint(config.join) : undefined;
     const clusterId = config.clusterId ?? (config.initialCluster !== undefined ? clusterIdFromMembers(config.initialCluster) : (stored?.clusterId ?? joinTarget!.clusterId));
     const bootstrap: ConfState = config.initialCluster !== undefined ? { voters: [...config.initialCluster.keys()].sort((a, b) => a - b), learners: [] } : { voters: [], learners: [] };
 
@@ -265,12 +265,7 @@ export class NodeRuntime {
       throw new StartupError(storage.message);
     }
     if (config.join !== undefined && joinTarget === undefined && !holdsClusterState(storage.recovered)) {
-      try {
-        joinTarget = await askJoinTarget(config.join, config.joinToken, log, clientTls());
-      } catch (error) {
-        disk.close();
-        throw error;
-      }
+      joinTarget = await askJoinEndpoint(config.join);
       if (joinTarget.clusterId !== clusterId) {
         disk.close();
         throw new StartupError(`data directory ${config.dataDir} belongs to cluster ${clusterId}, but ${config.join} is a member of ${joinTarget.clusterId}`);
@@ -430,12 +425,12 @@ export class NodeRuntime {
     return new Promise((resolve) => this.requestPath.submit(request, resolve));
   }
 
-  /** This node's VMs (their consoles), or undefined when the node runs no orchestrator. */
   /** The node's clocks, as its core reads them (clock faults included): shown in status. */
   get clocks(): { readonly wall: SystemEnvironment["wall"]; readonly monotonic: SystemEnvironment["monotonic"] } {
     return { wall: this.env.wall, monotonic: this.env.monotonic };
   }
 
+  /** This node's VMs (their consoles), or undefined when the node runs no orchestrator. */
   get vmHost(): NodeVmHost | undefined {
     return this.vms;
   }
