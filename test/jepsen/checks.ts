@@ -28,6 +28,10 @@ export interface RunRecord {
   readonly crashes: readonly NodeCrash[];
   /** Milliseconds to recover after each heal; undefined where the bound passed. */
   readonly recoveriesMs: readonly (number | undefined)[];
+  /** Set when the history's bound ended the run before the cycles asked for. */
+  readonly historyFull?: { readonly limit: number; readonly cyclesRun: number; readonly cyclesAsked: number } | undefined;
+  /** Final-read events the history could not record (past even its reserve). */
+  readonly droppedEvents?: number;
 }
 
 export interface RunChecks {
@@ -39,7 +43,7 @@ export interface RunChecks {
   readonly finalReadMissing: boolean;
   /** Every problem, one line each (empty: the run passed). */
   readonly problems: readonly string[];
-  /** 0 pass, 1 anomaly, 2 inconclusive (a check's budget ran out). */
+  /** 0 pass, 1 anomaly, 2 inconclusive (a check's budget ran out, or the run was cut short). */
   readonly exitCode: 0 | 1 | 2;
 }
 
@@ -69,9 +73,17 @@ export function acknowledgedAppends(events: readonly OpEvent[]): Array<readonly 
 
 export function checkRun(record: RunRecord): RunChecks {
   const problems: string[] = [];
+  // Problems that make the run inconclusive rather than failed: nothing wrong was seen, but less
+  // was checked than asked.
+  const inconclusive: string[] = [];
+  if (record.historyFull !== undefined) {
+    const { limit, cyclesRun, cyclesAsked } = record.historyFull;
+    inconclusive.push(`history: its bound of ${limit} events was reached after ${cyclesRun} of ${cyclesAsked} cycles; the run ended there`);
+  }
+  if ((record.droppedEvents ?? 0) > 0) inconclusive.push(`history: ${record.droppedEvents} final-read events past the bound were not recorded`);
   const registers = checkKvEvents(registerEvents(record.events), { file: "registers.jsonl", timeoutMs: CHECK_TIMEOUT_MS, resources: systemCheckResources });
   if (registers.verdict === "illegal") problems.push(`registers: NOT linearizable (key ${registers.illegalPartition ?? "?"})`);
-  if (registers.verdict === "unknown") problems.push(`registers: linearizability unknown (${registers.reason ?? "budget"})`);
+  if (registers.verdict === "unknown") inconclusive.push(`registers: linearizability unknown (${registers.reason ?? "budget"})`);
   const transactions = checkListAppend(buildHistory(transactionEvents(record.events), { file: "txns.edn", failSemantics: "no-effect" }));
   if (transactions.strongestModel !== "strict-serializable") {
     const counts = Object.entries(transactions.counts).map(([type, count]) => `${type} x${count}`).join(", ");
@@ -87,8 +99,8 @@ export function checkRun(record: RunRecord): RunChecks {
   for (const crash of record.crashes) problems.push(`node ${crash.id} crashed or failed to restart: ${crash.exit}; log tail:\n${crash.logTail.split("\n").map((l) => `    ${l}`).join("\n")}`);
   const unrecoveredHeals = record.recoveriesMs.filter((ms) => ms === undefined).length;
   if (unrecoveredHeals > 0) problems.push(`recovery: ${unrecoveredHeals} heal(s) not followed by a leader and caught-up nodes within the bound`);
-  const inconclusive = problems.length === 1 && registers.verdict === "unknown";
-  return { registers, transactions, lostWrites, crashes: record.crashes, unrecoveredHeals, finalReadMissing: record.finalLists === undefined, problems, exitCode: problems.length === 0 ? 0 : inconclusive ? 2 : 1 };
+  const exitCode = problems.length > 0 ? 1 : inconclusive.length > 0 ? 2 : 0;
+  return { registers, transactions, lostWrites, crashes: record.crashes, unrecoveredHeals, finalReadMissing: record.finalLists === undefined, problems: [...problems, ...inconclusive], exitCode };
 }
 
 /** Percentile (nearest rank) of known values; undefined when there are none. */

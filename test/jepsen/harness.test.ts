@@ -3,8 +3,9 @@
 // behind; a run of only the clock faults is clean; and the checker stage fails runs with a
 // planted lost write or a non-linearizable read.
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
-import { readFileSync, rmSync } from "node:fs";
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import type { OpEvent } from "../../src/core/check/history.ts";
@@ -15,6 +16,16 @@ import { NEMESIS } from "./history-recorder.ts";
 import { probeNetwork, runPrefix } from "./network.ts";
 import { DEFAULT_OPTIONS, runHarness } from "./run.ts";
 import { OUTPUT_FILES } from "./run-outputs.ts";
+import { KeySpace, LIST_APPENDS_PER_KEY, LIST_KEYS, REGISTER_KEYS, REGISTER_OPS_PER_KEY } from "./workload.ts";
+
+/** Polls `condition` every 100 ms until it holds or `deadlineMs` passes. */
+async function waitUntil(what: string, deadlineMs: number, condition: () => boolean): Promise<void> {
+  const start = Date.now();
+  while (!condition()) {
+    if (Date.now() - start > deadlineMs) throw new Error(`not within ${deadlineMs} ms: ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
 
 test("a tiny harness run records nemesis ops, passes, and its outputs round-trip through blixard check", { timeout: 180_000 }, async () => {
   const lines: string[] = [];
@@ -101,4 +112,70 @@ test("the checker stage fails a run with a crashed node or an unrecovered heal, 
   assert.equal(crashed.exitCode, 1);
   assert.match(crashed.problems.join("\n"), /node 2 crashed or failed to restart: code 70; log tail:\n {4}assertion failed: x/);
   assert.match(crashed.problems.join("\n"), /recovery: 1 heal/);
+});
+
+test("keys rotate: a register key retires after its operations, a list key after its appends, and every key used stays listed for the final reads", () => {
+  const keys = new KeySpace();
+  for (let i = 0; i < REGISTER_OPS_PER_KEY; i += 1) assert.equal(keys.registers.take(0), 0);
+  assert.equal(keys.registers.take(0), REGISTER_KEYS, "the next id takes the retired key's slot");
+  assert.equal(keys.registers.take(1), 1, "other slots keep their keys");
+  assert.deepEqual(keys.registers.used, [...Array.from({ length: REGISTER_KEYS }, (_, i) => i), REGISTER_KEYS]);
+  for (let i = 0; i < LIST_APPENDS_PER_KEY; i += 1) keys.lists.take(3);
+  assert.equal(keys.lists.peek(3), 3, "a read (peek) does not count as an append");
+  assert.equal(keys.lists.take(3), LIST_KEYS);
+  assert.equal(keys.lists.peek(3), LIST_KEYS);
+});
+
+test("the checker stage calls a run cut short by the history's bound inconclusive, never a pass", () => {
+  const cut = checkRun({ events: [], finalLists: new Map(), crashes: [], recoveriesMs: [], historyFull: { limit: 1000, cyclesRun: 7, cyclesAsked: 40 } });
+  assert.equal(cut.exitCode, 2);
+  assert.match(cut.problems.join("\n"), /history: its bound of 1000 events was reached after 7 of 40 cycles/);
+  const alsoLost = checkRun({ events: [ev(1, "invoke", "txn", append(0, 7)), ev(1, "ok", "txn", append(0, 7))], finalLists: new Map([[0, []]]), crashes: [], recoveriesMs: [], historyFull: { limit: 1000, cyclesRun: 7, cyclesAsked: 40 } });
+  assert.equal(alsoLost.exitCode, 1, "an anomaly still fails the run");
+});
+
+test("a run whose history fills stops cycling, says how many cycles it ran, and is inconclusive", { timeout: 180_000 }, async () => {
+  const lines: string[] = [];
+  const faults = probeNetwork().kind === "namespaces" ? (["partition-one"] as const) : (["pause"] as const);
+  const result = await runHarness({ ...DEFAULT_OPTIONS, nodes: 3, cycles: 200, clients: 3, holdMs: 300, quietMs: 200, faults, historyEventsLimit: 1_000, log: (line) => lines.push(line) });
+  try {
+    assert.equal(result.checks.exitCode, 2, `${result.verdict}\n${result.checks.problems.join("\n")}`);
+    assert.ok(result.summary.cycles < 200, `ran ${result.summary.cycles} cycles`);
+    assert.match(result.verdict, new RegExp(`^jepsen: UNKNOWN cycles=${result.summary.cycles}/200 `));
+    assert.ok(lines.some((line) => /history full \(1000 events\) after cycle \d+: the nemesis stops here/.test(line)), lines.join("\n"));
+    // The final reads still ran (in the reserve) and found every acknowledged write.
+    assert.deepEqual(result.checks.lostWrites, []);
+    assert.equal(result.checks.finalReadMissing, false);
+    assert.equal(result.checks.registers.verdict, "ok");
+  } finally {
+    rmSync(result.dir, { recursive: true, force: true });
+  }
+});
+
+test("a harness killed with SIGKILL leaves nothing behind: its reaper kills the nodes and removes the namespaces, links and node data", { timeout: 180_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), "blixard-jepsen-reap-"));
+  const harness = spawn(process.execPath, ["--import", "tsx", join(import.meta.dirname, "run.ts"), "--nodes", "3", "--cycles", "1000", "--clients", "2", "--out", dir], { stdio: ["ignore", "ignore", "pipe"], detached: true });
+  let stderr = "";
+  harness.stderr!.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+  const exited = new Promise<void>((r) => harness.once("exit", () => r()));
+  const nodeProcesses = (): string[] => spawnSync("ps", ["-eo", "args"], { encoding: "utf8" }).stdout.split("\n").filter((line) => line.includes(`--data-dir ${dir}/`));
+  try {
+    await waitUntil("the harness's clients and nemesis started", 90_000, () => /jepsen: faults: /.test(stderr) || harness.exitCode !== null);
+    assert.equal(harness.exitCode, null, stderr);
+    assert.ok(nodeProcesses().length >= 3, "its nodes run");
+    const prefix = runPrefix(harness.pid!);
+    const namespaces = probeNetwork().kind === "namespaces";
+    if (namespaces) assert.match(spawnSync("ip", ["netns", "list"], { encoding: "utf8" }).stdout, new RegExp(prefix));
+    process.kill(harness.pid!, "SIGKILL");
+    await exited;
+    await waitUntil("the reaper killed every node", 30_000, () => nodeProcesses().length === 0);
+    await waitUntil("the reaper removed the node data", 30_000, () => !existsSync(join(dir, "node-1")) && !existsSync(join(dir, "ca")));
+    if (namespaces) {
+      await waitUntil("the reaper removed the namespaces and links", 30_000, () => !spawnSync("ip", ["netns", "list"], { encoding: "utf8" }).stdout.includes(prefix) && !spawnSync("ip", ["-o", "link"], { encoding: "utf8" }).stdout.includes(prefix));
+    }
+    assert.match(readFileSync(join(dir, "reaper.log"), "utf8"), /the harness ended without cleaning up/);
+  } finally {
+    if (harness.exitCode === null && harness.signalCode === null) process.kill(-harness.pid!, "SIGKILL");
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

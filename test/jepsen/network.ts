@@ -114,6 +114,7 @@ export class Network {
 
   private build(ids: readonly number[]): void {
     const bridge = `${this.prefix}br`;
+    this.cleanup.tellReaper(`link ${bridge}`);
     run("ip", ["link", "add", bridge, "type", "bridge"]);
     this.cleanup.add(`link ${bridge}`, () => void run("ip", ["link", "del", bridge]));
     run("ip", ["addr", "add", `${this.bridgeAddress}/24`, "dev", bridge]);
@@ -131,6 +132,8 @@ export class Network {
     if (id < 1 || id > 200) throw new Error(`node id ${id} outside 1..200 (its address is ${this.subnet}.(10+id))`);
     const namespace = `${this.prefix}n${id}`;
     const outside = `${this.prefix}v${id}`;
+    this.cleanup.tellReaper(`netns ${namespace}`);
+    this.cleanup.tellReaper(`link ${outside}`);
     run("ip", ["netns", "add", namespace]);
     this.cleanup.add(`netns ${namespace}`, () => {
       // Any process left in it (a node the harness lost track of) dies with it.

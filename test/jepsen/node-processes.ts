@@ -65,6 +65,7 @@ export class NodeProcesses {
   }
 
   async bootstrap(ids: readonly number[]): Promise<void> {
+    this.cleanup.tellReaper(`dir ${this.caDir}`);
     await initCa(this.caDir);
     const out = await issueClient(this.caDir, "jepsen");
     this.tls = { caPem: readFileSync(join(out, "ca.pem"), "utf8"), certPem: readFileSync(join(out, "client.pem"), "utf8"), keyPem: readFileSync(join(out, "client-key.pem"), "utf8") };
@@ -74,6 +75,7 @@ export class NodeProcesses {
   }
 
   private async allocate(id: number, joinVia: string | undefined): Promise<ManagedNode> {
+    this.cleanup.tellReaper(`dir ${join(this.dir, `node-${id}`)}`);
     const host = this.network.hosts.get(id) ?? this.network.addHost(id);
     const tlsDir = await issueNode(this.caDir, id, [host.address, "localhost"]);
     const loopback = host.namespace === undefined;
@@ -124,6 +126,7 @@ export class NodeProcesses {
       }),
     );
     const pid = child.pid;
+    if (pid !== undefined) this.cleanup.tellReaper(`pid ${pid}`);
     this.cleanup.add(`node ${id} pid ${pid}`, async () => {
       if (node.child !== child) return;
       node.expectingExit = true;

@@ -2,7 +2,7 @@
 // shape) and JSON lines (the register operations, Blixard's checker format), the transactions as
 // EDN (for Elle here or elsewhere), the checkers' results as JSON, a self-contained HTML report
 // (operations over time, nemesis intervals drawn over them) and the one-line verdict.
-import { writeFileSync } from "node:fs";
+import { closeSync, openSync, writeFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { writeJsonl } from "../../src/core/check/formats/jsonl.ts";
 import { writeEdnHistory } from "../../src/core/check/formats/jepsen-edn.ts";
@@ -16,7 +16,9 @@ export const OUTPUT_FILES = { history: "history.edn", registers: "registers.json
 const REPORT_OPERATIONS_MAX = 20_000;
 
 export interface RunSummary {
+  /** Cycles run (fewer than asked when the history's bound ended the run). */
   readonly cycles: number;
+  readonly cyclesAsked: number;
   readonly operations: number;
   readonly faults: Readonly<Record<string, number>>;
   readonly disabledFaults: readonly string[];
@@ -30,14 +32,26 @@ export function verdictLine(checks: RunChecks, summary: RunSummary): string {
   const faults = Object.entries(summary.faults).map(([k, v]) => `${k}=${v}`).join(",");
   const status = checks.exitCode === 0 ? "PASS" : checks.exitCode === 2 ? "UNKNOWN" : "FAIL";
   const anomalies = Object.values(checks.transactions.counts).reduce((a, b) => a + (b ?? 0), 0) + (checks.registers.verdict === "illegal" ? 1 : 0);
-  return `jepsen: ${status} cycles=${summary.cycles} ops=${summary.operations} faults=${faults || "none"} registers=${checks.registers.verdict} txns=${checks.transactions.strongestModel} anomalies=${anomalies} lost-writes=${checks.lostWrites.length} crashes=${checks.crashes.length} recovery-p50=${summary.recoveryP50Ms ?? "-"}ms recovery-max=${summary.recoveryMaxMs ?? "-"}ms network=${summary.network}`;
+  return `jepsen: ${status} cycles=${summary.cycles}${summary.cycles < summary.cyclesAsked ? `/${summary.cyclesAsked}` : ""} ops=${summary.operations} faults=${faults || "none"} registers=${checks.registers.verdict} txns=${checks.transactions.strongestModel} anomalies=${anomalies} lost-writes=${checks.lostWrites.length} crashes=${checks.crashes.length} recovery-p50=${summary.recoveryP50Ms ?? "-"}ms recovery-max=${summary.recoveryMaxMs ?? "-"}ms network=${summary.network}`;
+}
+
+/** Events written per chunk: a long run's history as one string would pass V8's string length limit. */
+const WRITE_CHUNK_EVENTS = 20_000;
+
+function writeChunked<E>(path: string, events: readonly E[], write: (chunk: readonly E[]) => string): void {
+  const fd = openSync(path, "w");
+  try {
+    for (let from = 0; from < events.length; from += WRITE_CHUNK_EVENTS) writeSync(fd, write(events.slice(from, from + WRITE_CHUNK_EVENTS)));
+  } finally {
+    closeSync(fd);
+  }
 }
 
 export function writeOutputs(dir: string, events: readonly OpEvent[], checks: RunChecks, summary: RunSummary): string {
   const line = verdictLine(checks, summary);
-  writeFileSync(join(dir, OUTPUT_FILES.history), writeEdnHistory(events));
-  writeFileSync(join(dir, OUTPUT_FILES.registers), writeJsonl(registerEvents(events)));
-  writeFileSync(join(dir, OUTPUT_FILES.txns), writeEdnHistory(transactionEvents(events)));
+  writeChunked(join(dir, OUTPUT_FILES.history), events, writeEdnHistory);
+  writeChunked(join(dir, OUTPUT_FILES.registers), registerEvents(events), writeJsonl);
+  writeChunked(join(dir, OUTPUT_FILES.txns), transactionEvents(events), writeEdnHistory);
   const results = {
     verdict: line,
     exitCode: checks.exitCode,

@@ -11,14 +11,15 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { CleanupRegistry } from "./cleanup-registry.ts";
 import { checkRun, percentile, type RunChecks } from "./checks.ts";
-import { HistoryRecorder } from "./history-recorder.ts";
+import { HISTORY_EVENTS_LIMIT, HistoryRecorder } from "./history-recorder.ts";
 import { FAULT_KINDS, Nemesis, availableFaults, type FaultKind } from "./nemesis.ts";
 import { Network, probeNetwork, removeStale, type NetworkKind } from "./network.ts";
 import { NodeProcesses } from "./node-processes.ts";
 import { Random } from "./random.ts";
 import { waitForRecovery } from "./recovery.ts";
 import { writeOutputs, type RunSummary } from "./run-outputs.ts";
-import { HARNESS_PROCESS, LIST_KEYS, REGISTER_KEYS, registerKey, runClient, txnOp, type MicroOp, type WorkloadContext } from "./workload.ts";
+import { KV_TXN_READS_MAX } from "../../src/core/replica/kv-txn.ts";
+import { HARNESS_PROCESS, KeySpace, REGISTER_KEYS, registerKey, runClient, txnOp, type MicroOp, type WorkloadContext } from "./workload.ts";
 
 export interface HarnessOptions {
   readonly nodes: number;
@@ -35,12 +36,14 @@ export interface HarnessOptions {
   readonly loopback: boolean;
   /** Only these fault kinds (default: every available one). */
   readonly faults: readonly FaultKind[] | undefined;
+  /** Bound on the recorded history's events (HISTORY_EVENTS_LIMIT unless lowered). */
+  readonly historyEventsLimit: number;
   readonly log: (line: string) => void;
 }
 
-export const DEFAULT_OPTIONS: Omit<HarnessOptions, "log"> = { nodes: 5, cycles: 24, clients: 6, holdMs: 2_000, quietMs: 1_000, seed: 1, clientTimeoutMs: 2_000, recoveryBoundMs: 30_000, tickMs: 50, out: undefined, loopback: false, faults: undefined };
+export const DEFAULT_OPTIONS: Omit<HarnessOptions, "log"> = { nodes: 5, cycles: 24, clients: 6, holdMs: 2_000, quietMs: 1_000, seed: 1, clientTimeoutMs: 2_000, recoveryBoundMs: 30_000, tickMs: 50, out: undefined, loopback: false, faults: undefined, historyEventsLimit: HISTORY_EVENTS_LIMIT };
 /** Bounds on the options: one run never grows without limit. */
-const LIMITS = { nodes: [1, 9], cycles: [0, 100_000], clients: [1, 64], holdMs: [0, 600_000], quietMs: [0, 600_000] } as const;
+const LIMITS = { nodes: [1, 9], cycles: [0, 100_000], clients: [1, 64], holdMs: [0, 600_000], quietMs: [0, 600_000], historyEventsLimit: [1_000, HISTORY_EVENTS_LIMIT] } as const;
 
 export interface HarnessResult {
   readonly dir: string;
@@ -85,17 +88,17 @@ async function putRegister(ctx: WorkloadContext, node: number, key: string, valu
 export async function runHarness(options: HarnessOptions): Promise<HarnessResult> {
   for (const [name, [min, max]] of Object.entries(LIMITS)) {
     const value = options[name as keyof typeof LIMITS];
-    if (!Number.isSafeInteger(value) || value < min || value > max) throw new HarnessInputError(`--${name}: ${value} is outside ${min}..${max}`);
+    if (!Number.isSafeInteger(value) || value < min || value > max) throw new HarnessInputError(`--${name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}: ${value} is outside ${min}..${max}`);
   }
   const started = performance.now();
-  const cleanup = new CleanupRegistry();
   const log = options.log;
   const probe = probeNetwork();
   const kind: NetworkKind = options.loopback ? "loopback" : probe.kind;
   const dir = options.out === undefined ? mkdtempSync(join(tmpdir(), "blixard-jepsen-")) : resolve(options.out);
   mkdirSync(dir, { recursive: true });
+  const cleanup = new CleanupRegistry(join(dir, "reaper.log"));
   const ids = Array.from({ length: options.nodes }, (_, i) => i + 1);
-  const history = new HistoryRecorder();
+  const history = new HistoryRecorder(options.historyEventsLimit);
   const random = new Random(options.seed);
   let nemesis: Nemesis | undefined;
   try {
@@ -112,11 +115,15 @@ export async function runHarness(options: HarnessOptions): Promise<HarnessResult
     const nodes = new NodeProcesses(dir, network, cleanup, options.tickMs);
     await nodes.bootstrap(ids);
     const members = (): number[] => nodes.ids.filter((id) => nodes.isRunning(id));
-    const ctx: WorkloadContext = { history, nodes, timeoutMs: options.clientTimeoutMs, targets: members };
+    const keys = new KeySpace();
+    const ctx: WorkloadContext = { history, keys, nodes, timeoutMs: options.clientTimeoutMs, targets: members };
     const first = await waitForRecovery(nodes, ids, options.recoveryBoundMs);
     if (first.ms === undefined) throw new Error(`the cluster elected no leader within ${options.recoveryBoundMs} ms: ${JSON.stringify(first.lastStatuses)}; node 1's log:\n${nodes.logTail(1)}`);
-    for (let i = 0; i < REGISTER_KEYS; i += 1) {
-      if (!(await untilOk(ctx, options.recoveryBoundMs, (node) => putRegister(ctx, node, registerKey(i), "0", "put")))) throw new Error(`could not initialise ${registerKey(i)}`);
+    // The first keys start at "0" (and the cluster has shown it takes writes); keys that replace
+    // retired ones start absent, which the kv model reads as its initial "".
+    for (let slot = 0; slot < REGISTER_KEYS; slot += 1) {
+      const key = registerKey(keys.registers.peek(slot));
+      if (!(await untilOk(ctx, options.recoveryBoundMs, (node) => putRegister(ctx, node, key, "0", "put")))) throw new Error(`could not initialise ${key}`);
     }
     const { kinds: available, disabled } = availableFaults(network, options.nodes);
     const kinds = options.faults === undefined ? available : options.faults.filter((k) => available.includes(k));
@@ -127,8 +134,14 @@ export async function runHarness(options: HarnessOptions): Promise<HarnessResult
     let stopping = false;
     const clients = Array.from({ length: options.clients }, (_, i) => runClient(ctx, i + 1, new Random(options.seed * 1000 + i + 1), () => stopping));
     const recoveriesMs: (number | undefined)[] = [];
+    let cyclesRun = 0;
     try {
       for (let cycle = 0; cycle < options.cycles && kinds.length > 0; cycle += 1) {
+        if (history.full) {
+          // The clients stopped when the history filled; cycles without them would test nothing.
+          log(`history full (${options.historyEventsLimit} events) after cycle ${cycle}: the nemesis stops here, ${options.cycles - cycle} cycles short`);
+          break;
+        }
         await sleep(options.quietMs);
         const fault = kinds[cycle % kinds.length]!;
         await nemesis.start(fault);
@@ -136,6 +149,7 @@ export async function runHarness(options: HarnessOptions): Promise<HarnessResult
         await nemesis.stop(fault);
         const recovery = await waitForRecovery(nodes, nodes.ids, options.recoveryBoundMs);
         recoveriesMs.push(recovery.ms);
+        cyclesRun = cycle + 1;
         log(`cycle ${cycle + 1}/${options.cycles}: ${fault}, recovered ${recovery.ms === undefined ? `NOT within ${options.recoveryBoundMs} ms` : `in ${recovery.ms} ms`}, ${history.events.length} events`);
       }
       if (options.cycles === 0) await sleep(options.quietMs);
@@ -148,20 +162,28 @@ export async function runHarness(options: HarnessOptions): Promise<HarnessResult
     if (final.ms === undefined) recoveriesMs.push(undefined);
     // Final reads: every register (through the history, so linearizability judges them) and
     // every list in one transaction (for the lost-write check).
-    for (let i = 0; i < REGISTER_KEYS; i += 1) await untilOk(ctx, options.recoveryBoundMs, (node) => putRegister(ctx, node, registerKey(i), "", "get"));
-    let finalLists: Map<number, number[]> | undefined;
-    await untilOk(ctx, options.recoveryBoundMs, async (node) => {
-      const reads: MicroOp[] = Array.from({ length: LIST_KEYS }, (_, k) => ["r", k, null] as const);
-      const done = await txnOp(ctx, HARNESS_PROCESS, node, reads);
-      if (done === undefined) return false;
-      finalLists = new Map(done.map((op) => [op[1], [...((op[2] as readonly number[] | null) ?? [])]]));
-      return true;
-    });
-    const checks = checkRun({ events: history.events, finalLists, crashes: nodes.crashes, recoveriesMs });
+    // every list in transactions of at most KV_TXN_READS_MAX reads (for the lost-write check).
+    // The final reads are recorded even when the history is full: they are what the checks need.
+    history.beginFinalReads();
+    for (const id of keys.registers.used) await untilOk(ctx, options.recoveryBoundMs, (node) => putRegister(ctx, node, registerKey(id), "", "get"));
+    let finalLists: Map<number, number[]> | undefined = new Map();
+    const listIds = keys.lists.used;
+    for (let from = 0; from < listIds.length && finalLists !== undefined; from += KV_TXN_READS_MAX) {
+      const reads: MicroOp[] = listIds.slice(from, from + KV_TXN_READS_MAX).map((k) => ["r", k, null] as const);
+      const read = await untilOk(ctx, options.recoveryBoundMs, async (node) => {
+        const done = await txnOp(ctx, HARNESS_PROCESS, node, reads);
+        for (const op of done ?? []) finalLists!.set(op[1], [...((op[2] as readonly number[] | null) ?? [])]);
+        return done !== undefined;
+      });
+      if (!read) finalLists = undefined;
+    }
+    const historyFull = cyclesRun < options.cycles && kinds.length > 0 ? { limit: options.historyEventsLimit, cyclesRun, cyclesAsked: options.cycles } : undefined;
+    const checks = checkRun({ events: history.events, finalLists, crashes: nodes.crashes, recoveriesMs, historyFull, droppedEvents: history.dropped });
     const faults: Record<string, number> = {};
     for (const [k, v] of nemesis.counts) faults[k] = v;
     const summary: RunSummary = {
-      cycles: options.cycles,
+      cycles: cyclesRun,
+      cyclesAsked: options.cycles,
       operations: history.events.filter((e) => typeof e.process === "number" && e.type === "invoke").length,
       faults,
       disabledFaults: disabled,
@@ -190,12 +212,12 @@ function parseOptions(argv: readonly string[]): HarnessOptions {
     args: [...argv],
     options: {
       nodes: { type: "string" }, cycles: { type: "string" }, clients: { type: "string" }, "hold-ms": { type: "string" }, "quiet-ms": { type: "string" },
-      seed: { type: "string" }, out: { type: "string" }, loopback: { type: "boolean" }, faults: { type: "string" }, help: { type: "boolean" },
+      seed: { type: "string" }, "history-events-limit": { type: "string" }, out: { type: "string" }, loopback: { type: "boolean" }, faults: { type: "string" }, help: { type: "boolean" },
     },
     strict: true,
   });
   if (values.help === true) {
-    process.stdout.write("usage: npm run jepsen -- [--cycles 24] [--nodes 5] [--clients 6] [--hold-ms 2000] [--quiet-ms 1000] [--seed 1] [--out DIR] [--loopback] [--faults kill,pause,...]\n");
+    process.stdout.write("usage: npm run jepsen -- [--cycles 24] [--nodes 5] [--clients 6] [--hold-ms 2000] [--quiet-ms 1000] [--seed 1] [--history-events-limit 4000000] [--out DIR] [--loopback] [--faults kill,pause,...]\n");
     process.exit(0);
   }
   const int = (name: string, text: string | undefined, fallback: number): number => {
@@ -217,6 +239,7 @@ function parseOptions(argv: readonly string[]): HarnessOptions {
     holdMs: int("hold-ms", values["hold-ms"], DEFAULT_OPTIONS.holdMs),
     quietMs: int("quiet-ms", values["quiet-ms"], DEFAULT_OPTIONS.quietMs),
     seed: int("seed", values.seed, DEFAULT_OPTIONS.seed),
+    historyEventsLimit: int("history-events-limit", values["history-events-limit"], DEFAULT_OPTIONS.historyEventsLimit),
     clientTimeoutMs: DEFAULT_OPTIONS.clientTimeoutMs,
     recoveryBoundMs: DEFAULT_OPTIONS.recoveryBoundMs,
     tickMs: DEFAULT_OPTIONS.tickMs,

@@ -1,11 +1,17 @@
 // The clients: each runs one operation at a time against a random node, with a bounded timeout,
 // and records the invocation and the completion's outcome class (ok; fail = certainly not
 // applied, from the node's `blixard-outcome: not-applied`; info = unknown). Two workloads:
-// - registers: get / put / cas on REGISTER_KEYS string registers (checked for linearizability
-//   per key with the kv model; every key is put to "0" before the clients start, so a read of an
-//   absent key is an anomaly, not the model's initial "");
+// - registers: get / put / cas on REGISTER_KEYS string registers at a time (checked for
+//   linearizability per key with the kv model, whose initial "" is an absent key);
 // - list-append transactions: etcd-style Txn requests of 1 to TXN_MICRO_OPS_MAX appends and
-//   reads over LIST_KEYS keys (checked by the Elle-style checker); values are unique per run.
+//   reads over LIST_KEYS keys at a time (checked by the Elle-style checker); values are unique
+//   per run.
+// Keys rotate as Jepsen's independent keys and Elle's max-writes-per-key do: a register key
+// retires after REGISTER_OPS_PER_KEY operations and a list key after LIST_APPENDS_PER_KEY
+// appends, and a fresh key takes its slot. Without it a long run's lists grow without bound
+// (every read returns the whole list: memory quadratic in the run's length, and reads that pass
+// the transaction's size limit) and one register's search space grows with every unknown
+// outcome left open to the end.
 import { ConnectError } from "@connectrpc/connect";
 import { outcomeClassOfError } from "../../src/shell/api/outcome-codes.ts";
 import { keyword, type Value } from "../../src/core/check/value.ts";
@@ -15,6 +21,10 @@ import type { Random } from "./random.ts";
 
 export const REGISTER_KEYS = 4;
 export const LIST_KEYS = 8;
+export const REGISTER_OPS_PER_KEY = 256;
+export const LIST_APPENDS_PER_KEY = 64;
+/** Keys of each kind one run may use (both kinds together stay under the node's KV_KEYS_MAX). */
+export const KEYS_PER_KIND_MAX = 40_000;
 export const TXN_MICRO_OPS_MAX = 4;
 /** Process id of the harness's own setup and final reads. */
 export const HARNESS_PROCESS = 0;
@@ -22,8 +32,49 @@ export const HARNESS_PROCESS = 0;
 export const registerKey = (i: number): string => `jepsen/r${i}`;
 export const listKey = (k: number): string => `jepsen/l${k}`;
 
+/** `slots` keys in use at a time; a key retires after `usesPerKey` uses and the next id takes its slot. */
+class RotatingKeys {
+  private readonly slots: number[];
+  private readonly uses: number[];
+  private next: number;
+
+  constructor(slots: number, private readonly usesPerKey: number) {
+    this.slots = Array.from({ length: slots }, (_, i) => i);
+    this.uses = this.slots.map(() => 0);
+    this.next = slots;
+  }
+
+  /** Every key id handed out so far, in order (the final reads cover them all). */
+  get used(): number[] {
+    return Array.from({ length: this.next }, (_, i) => i);
+  }
+
+  /** The key in slot `slot`, counting one use of it (a use may retire it for the next caller). */
+  take(slot: number): number {
+    if (this.uses[slot]! >= this.usesPerKey) {
+      if (this.next >= KEYS_PER_KIND_MAX) throw new Error(`more than ${KEYS_PER_KIND_MAX} keys of one kind`);
+      this.slots[slot] = this.next++;
+      this.uses[slot] = 0;
+    }
+    this.uses[slot]! += 1;
+    return this.slots[slot]!;
+  }
+
+  /** The key in slot `slot`, without counting a use. */
+  peek(slot: number): number {
+    return this.slots[slot]!;
+  }
+}
+
+/** The run's key space: which register and list keys the clients use now, and every key used. */
+export class KeySpace {
+  readonly registers = new RotatingKeys(REGISTER_KEYS, REGISTER_OPS_PER_KEY);
+  readonly lists = new RotatingKeys(LIST_KEYS, LIST_APPENDS_PER_KEY);
+}
+
 export interface WorkloadContext {
   readonly history: HistoryRecorder;
+  readonly keys: KeySpace;
   readonly nodes: NodeProcesses;
   readonly timeoutMs: number;
   /** Node ids clients may talk to (members that run). */
@@ -46,7 +97,7 @@ export function microOpsValue(ops: readonly MicroOp[]): Value {
 
 /** One register operation on `node`, recorded. */
 export async function registerOp(ctx: WorkloadContext, process: number, node: number, random: Random, seen: Map<string, string>): Promise<void> {
-  const key = registerKey(random.below(REGISTER_KEYS));
+  const key = registerKey(ctx.keys.registers.take(random.below(REGISTER_KEYS)));
   const kv = ctx.nodes.client(node, ctx.timeoutMs).kv;
   const choice = random.below(3);
   if (choice === 0) {
@@ -72,7 +123,7 @@ export async function registerOp(ctx: WorkloadContext, process: number, node: nu
       ctx.history.complete(process, outcome, "put", key, value, message);
     }
   } else {
-    const expected = seen.get(key) ?? "0";
+    const expected = seen.get(key) ?? "";
     const value = `${process}.${nextAppendValue++}`;
     ctx.history.invoke(process, "cas", key, [expected, value]);
     try {
@@ -105,12 +156,12 @@ export async function txnOp(ctx: WorkloadContext, process: number, node: number,
   }
 }
 
-export function randomTxn(random: Random): MicroOp[] {
+export function randomTxn(random: Random, keys: KeySpace): MicroOp[] {
   const count = 1 + random.below(TXN_MICRO_OPS_MAX);
   const ops: MicroOp[] = [];
   for (let i = 0; i < count; i += 1) {
-    const k = random.below(LIST_KEYS);
-    ops.push(random.below(2) === 0 ? ["append", k, nextAppendValue++] : ["r", k, null]);
+    const slot = random.below(LIST_KEYS);
+    ops.push(random.below(2) === 0 ? ["append", keys.lists.take(slot), nextAppendValue++] : ["r", keys.lists.peek(slot), null]);
   }
   return ops;
 }
@@ -126,6 +177,6 @@ export async function runClient(ctx: WorkloadContext, process: number, random: R
     }
     const node = targets[random.below(targets.length)]!;
     if (random.below(2) === 0) await registerOp(ctx, process, node, random, seen);
-    else await txnOp(ctx, process, node, randomTxn(random));
+    else await txnOp(ctx, process, node, randomTxn(random, ctx.keys));
   }
 }
