@@ -26,7 +26,9 @@ import { CLUSTER_LIMITS, type ClusterCommand, type ClusterView, type CommandEnve
 /** Planted bugs of the controller (test harness only, docs/PLANTED-BUGS.md). */
 export type ControllerPlantedBug =
   /** Declares a node down as soon as one renewal is late (renewIntervalUs after it), without waiting out the lease bound: its VMs may still run. */
-  "no-fencing-wait";
+  | "no-fencing-wait"
+  /** Never moves a VM off a draining node: the drain an operator asked for never finishes. */
+  | "drain-never-migrates";
 
 export interface ControllerOptions {
   readonly timing: LeaseTiming;
@@ -82,6 +84,7 @@ export class ClusterController {
   private stopped = false;
   private readonly declareDownAfterUs: number;
   private readonly noFencingWait: boolean;
+  private readonly drainNeverMigrates: boolean;
 
   constructor(
     private readonly env: Environment,
@@ -92,6 +95,7 @@ export class ClusterController {
     this.declareDownAfterUs = controllerDeclareDownAfterUs(options.timing);
     assert(this.declareDownAfterUs > options.timing.leaseDurationUs, "the controller waits longer than any lease");
     this.noFencingWait = options.plantedBugs?.has("no-fencing-wait") ?? false;
+    this.drainNeverMigrates = options.plantedBugs?.has("drain-never-migrates") ?? false;
   }
 
   start(): void {
@@ -217,6 +221,7 @@ export class ClusterController {
 
   /** Step 4: one VM at a time off each draining node (lowest running id first), once none of its VMs is stopping. */
   private drain(view: ClusterView): void {
+    if (this.drainNeverMigrates) return;
     for (const node of view.nodes()) {
       if (node.state !== "draining" || this.migrating.has(node.id)) continue;
       let candidate: VmId = 0;

@@ -187,7 +187,26 @@ export class OrchestratorMonitor {
       this.fail("VM Liveness", `vm ${vm.id} (${vm.spec.tenant}/${vm.spec.name}) is desired running but is ${vm.phase} on node ${vm.nodeId} with ${instances.length} instance(s) running, ${boundMs} ms after the faults stopped`, vm.nodeId === 0 ? undefined : vm.nodeId);
       return;
     }
+    if (!this.checkDrainCompletes(state, boundMs)) return;
     this.checkNoOrphans(state, boundMs);
+  }
+
+  /**
+   * Drain Completes: a node still draining at the end was drained before the faults stopped (no
+   * drain starts after), so the controller has had the bound to move every VM off it, one at a
+   * time; a VM it moved waits pending elsewhere, never on the draining node.
+   */
+  private checkDrainCompletes(state: ClusterView, boundMs: number): boolean {
+    for (const node of state.nodes()) {
+      if (node.state !== "draining") continue;
+      for (const vm of state.vmsOnNode(node.id)) {
+        if (vm.desired !== "running" || vm.phase === "failed" || vm.phase === "deleting") continue;
+        assert(vm.nodeId === node.id, "a node's VMs are placed on it");
+        this.fail("Drain Completes", `node ${node.id} is draining, yet vm ${vm.id} (${vm.spec.tenant}/${vm.spec.name}) is still ${vm.phase} on it, ${boundMs} ms after the faults stopped`, node.id);
+        return false;
+      }
+    }
+    return true;
   }
 
   /**

@@ -12,7 +12,10 @@
 // model's linearizability check: reads (a page read as one read per VM, and, when the page holds
 // every VM, one read of absence per other name), creates and the changes by generation. The
 // placement commits are not: they are the users standing in for the controller, whose own
-// changes the model takes as happening behind the users' backs.
+// changes the model takes as happening behind the users' backs. Nor are the operator's node
+// changes (mix.drain): one node at a time is drained or cordoned, and returned to ready by a
+// later drain operation; once the faults have stopped the operator does nothing more, so a drain
+// still in force at the end has had the liveness bound to finish (Drain Completes).
 
 import { AssertionFailure, assert } from "../assert.ts";
 import { CLUSTER_PAGE_MAX, PLAN_VMS_MAX, type ClusterReadAnswer } from "../cluster/cluster-read.ts";
@@ -37,7 +40,7 @@ export interface OrchestratorWorkloadOptions {
   readonly requestTimeoutMs: number;
   /** Attempts per request, each after a definite refusal. */
   readonly attemptsMax: number;
-  readonly mix: { readonly create: number; readonly stop: number; readonly start: number; readonly update: number; readonly migrate: number; readonly delete: number; readonly place: number };
+  readonly mix: { readonly create: number; readonly stop: number; readonly start: number; readonly update: number; readonly migrate: number; readonly delete: number; readonly place: number; readonly drain?: number };
 }
 
 export const defaultOrchestratorWorkloadOptions: OrchestratorWorkloadOptions = {
@@ -95,6 +98,12 @@ export class OrchestratorWorkload {
   private nextRequestId = 1;
   private readonly operations: Operation[];
   private readonly weights: number[];
+  /** No drain or cordon starts from this time on (returning the held node to ready still does). */
+  private operatorUntilUs = Number.POSITIVE_INFINITY;
+  /** The node the operator has drained or cordoned (maybe: its command's outcome may be unknown). */
+  private heldNode: NodeId | undefined;
+  /** Whether an operator change is in flight (its answer decides what is held). */
+  private operatorBusy = false;
 
   constructor(
     private readonly queue: EventQueue,
@@ -110,7 +119,7 @@ export class OrchestratorWorkload {
       this.clients.push({ index: i, endpoint: firstEndpoint + i, believedLeader: nodeIds[0]!, requestId: 0, request: undefined, attempts: 0, deadline: 0, done: undefined, created: 0 });
     }
     this.operations = Object.keys(options.mix).sort() as Operation[];
-    this.weights = this.operations.map((operation) => options.mix[operation]);
+    this.weights = this.operations.map((operation) => options.mix[operation] ?? 0);
     assert(this.weights.some((weight) => weight > 0), "some operation has weight");
   }
 
@@ -123,8 +132,10 @@ export class OrchestratorWorkload {
     return this.clients.some((client) => client.endpoint === endpoint);
   }
 
-  start(stopInvokingAtUs: number): void {
+  start(stopInvokingAtUs: number, operatorUntilUs: number): void {
+    assert(operatorUntilUs <= Number.POSITIVE_INFINITY && stopInvokingAtUs >= 0, "the workload's deadlines are times");
     this.stopInvokingAtUs = stopInvokingAtUs;
+    this.operatorUntilUs = operatorUntilUs;
     const first = this.clients[0]!;
     // Client 0 sets the cluster up (tenants, then the pool); then every client starts.
     const setup: ClusterCommand[] = [
@@ -191,6 +202,7 @@ export class OrchestratorWorkload {
       return;
     }
     if (operation === "place") return this.place(client, next);
+    if (operation === "drain") return this.operate(client, next);
     this.readVm(client, tenant, name, (vm) => {
       if (vm === undefined) return next();
       const command = this.change(operation, vm);
@@ -227,8 +239,30 @@ export class OrchestratorWorkload {
         return { kind: "vm-delete", vmId: vm.id, expectedGeneration };
       case "place":
       case "create":
+      case "drain":
         return undefined;
     }
+  }
+
+  /** The operator, before operatorUntilUs: returns the held node to ready, or drains or cordons one. One change at a time. */
+  private operate(client: Client, next: () => void): void {
+    // Once the faults stop the held node stays as it is: a drain in force then is judged at the end.
+    if (this.queue.timeUs >= this.operatorUntilUs || this.operatorBusy) return next();
+    const held = this.heldNode;
+    // A drain stays in force for a while (three of these operations on average), long enough to finish.
+    if (held !== undefined && this.random.intBelow(3) !== 0) return next();
+    const nodeId = held ?? this.nodeIds[this.random.intBelow(this.nodeIds.length)]!;
+    const state = held !== undefined ? "ready" : this.random.intBelow(3) === 0 ? "cordoned" : "draining";
+    // Held before the answer: an unknown outcome may still have applied, and must be undone later.
+    this.heldNode = nodeId;
+    this.operatorBusy = true;
+    this.command(client, { kind: "node-set-state", nodeId, state }, "", (result) => {
+      assert(this.operatorBusy && this.heldNode === nodeId, "one operator change at a time, on the held node");
+      this.operatorBusy = false;
+      // A return to ready applied, or any change the state machine refused: nothing is held.
+      if ((state === "ready" && result !== undefined) || result?.status === "rejected") this.heldNode = undefined;
+      next();
+    });
   }
 
   private spec(tenant: string, name: string): VmSpec {

@@ -60,6 +60,7 @@ export const PROPERTIES = {
   "Plan Admissible": "a plan the controller computes is accepted whole by the state it was computed on: no placement the state machine would refuse (capacity counting the batch's own placements, constraints, quotas) and no eviction it would skip",
   "Unplaceable Only When Full": "the scheduler declares a VM unplaceable only when no node, beside the plan's own placements, admits it by the state machine's placement rule",
   "No Orphan VMs": "once faults stop, within the stated bound every running VM instance is wanted: its VM desired running, assigned to that node at that placement",
+  "Drain Completes": "once faults stop, within the stated bound a node the operator drains holds no VM desired running: the controller moved each off (drains start only while faults may still happen)",
   "Fenced Before Down": "once a replica holds a node down at epoch e, no VM instance still runs on that node under epoch e (fencing finished before the declaration)",
 } as const;
 

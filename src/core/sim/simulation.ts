@@ -468,7 +468,7 @@ export class Simulation {
     this.workload.start(stopInvokingAtUs);
     this.admin?.start(stopInvokingAtUs);
     // The orchestrator's users stop early enough for VM Liveness to be judged on a quiet cluster.
-    this.orchestratorWorkload?.start(Math.min(stopInvokingAtUs, this.endUs - this.livenessBoundUs()));
+    this.orchestratorWorkload?.start(Math.min(stopInvokingAtUs, this.endUs - this.livenessBoundUs()), this.healAtUs);
     this.nemesis.start(this.healAtUs);
     const markAtUs = this.options.profile.healAtFraction < 1 ? this.healAtUs : 0;
     this.queue.at(markAtUs, () => this.workload.markPhase());

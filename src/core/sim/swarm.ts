@@ -26,6 +26,9 @@ export const SWARM_NODE_COUNT_MAX = 7;
 export const SWARM_LOSS_MAX = 0.3;
 export const SWARM_DUPLICATION_MAX = 0.5;
 export const SWARM_CORRUPTION_MAX = 0.1;
+/** Drawn per-link queue bounds (messages in flight) in the seeds that shrink them: small enough that a busy or clogged link fills. */
+export const SWARM_LINK_QUEUE_MIN = 2;
+export const SWARM_LINK_QUEUE_MAX = 16;
 /** The faulty phase of a run: long enough for many faults, short enough for many seeds. */
 export const SWARM_FAULTY_MS: readonly [number, number] = [4_000, 14_000];
 /**
@@ -68,6 +71,12 @@ export interface SwarmRun {
   readonly failpoints: FailpointProbabilities;
   /** The nodes' sync point mode (docs/STORAGE.md): "strict" in a quarter of the seeds, from the seed's `swarm/sync-points` stream. */
   readonly syncPoints: "riding" | "strict";
+  /**
+   * Messages in flight per directed link: the transport's default queue bound, or (a quarter of the
+   * seeds, from the `swarm/link-queues` stream) a few, so sends are refused as a full queue refuses
+   * them: raft's messages dropped, and a follower's forward resolved not applied (forward-not-sent).
+   */
+  readonly inFlightPerLinkMax: number | undefined;
 }
 
 /** Four users racing on three names per tenant, changes by generation outnumbering creates (test/core/sim/orchestrator-simulation.test.ts). */
@@ -248,7 +257,15 @@ export function drawSwarmRun(seed: Seed, workload: SwarmWorkload | undefined, st
   // names, changes by generation racing on them: what the registry's history check needs to see a lost compare).
   const racingUsers = prng.chance(0.5);
   if (racingUsers) families.push("racing-users");
-  const orchestratorUsers = racingUsers ? SWARM_RACING_USERS : defaultOrchestratorWorkloadOptions;
+  const users = racingUsers ? SWARM_RACING_USERS : defaultOrchestratorWorkloadOptions;
+  // An operator draining and cordoning nodes in half the runs, from a stream of its own (every draw above is unchanged).
+  const drains = Prng.stream(seed, "swarm/operator");
+  const drainWeight = drains.chance(0.5) ? drains.intBetween(3, 6) : 0;
+  if (drainWeight > 0) families.push("operator-drains");
+  const orchestratorUsers: OrchestratorWorkloadOptions = { ...users, mix: { ...users.mix, drain: drainWeight } };
+  const linkQueues = Prng.stream(seed, "swarm/link-queues");
+  const inFlightPerLinkMax = linkQueues.chance(0.25) ? linkQueues.intBetween(SWARM_LINK_QUEUE_MIN, SWARM_LINK_QUEUE_MAX) : undefined;
+  if (inFlightPerLinkMax !== undefined) families.push(`link-queue:${inFlightPerLinkMax}`);
   return {
     nodeCount: focused.nodeCount,
     durationMs,
@@ -262,6 +279,7 @@ export function drawSwarmRun(seed: Seed, workload: SwarmWorkload | undefined, st
     dimensions: dimensions as SwarmDimensions,
     failpoints,
     syncPoints,
+    inFlightPerLinkMax,
   };
 }
 
@@ -389,6 +407,7 @@ export function swarmSimulationOptions(seed: Seed, run: SwarmRun): SimulationOpt
     orchestrator: run.workload === "kv" ? undefined : { workload: run.orchestratorUsers },
     failpoints: run.failpoints,
     syncPoints: run.syncPoints,
+    ...(run.inFlightPerLinkMax === undefined ? {} : { limits: { inFlightPerLinkMax: run.inFlightPerLinkMax } }),
   };
 }
 

@@ -62,7 +62,7 @@ const CLUSTER_BUGS: Record<ClusterPlantedBug, true> = {
   "ip-allocated-without-check": true,
   "generation-not-compared": true,
 };
-const CONTROLLER_BUGS: Record<ControllerPlantedBug, true> = { "no-fencing-wait": true };
+const CONTROLLER_BUGS: Record<ControllerPlantedBug, true> = { "no-fencing-wait": true, "drain-never-migrates": true };
 const AGENT_BUGS: Record<AgentPlantedBug, true> = { "lease-on-wall-clock": true, "no-self-fence": true, "stop-not-honoured": true };
 const BACKEND_BUGS: Record<SimVmBackendPlantedBug, true> = { "backend-accepts-stale-token": true };
 const SCHEDULER_BUGS: Record<SchedulerPlantedBug, true> = {

@@ -58,6 +58,14 @@ const ORCHESTRATOR_BUGS: readonly OrchestratorBugConfig[] = [
     seeds: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10],
     profile: "fencing",
   },
+  // An operator drains nodes; the controller never moves their VMs: only the end's Drain Completes sees it.
+  {
+    bug: "drain-never-migrates",
+    plant: { controller: new Set(["drain-never-migrates"]) },
+    property: "Drain Completes",
+    seeds: [1, 2, 3, 4, 5, 6, 7, 8],
+    orchestrator: { workload: { ...defaultOrchestratorWorkloadOptions, mix: { ...defaultOrchestratorWorkloadOptions.mix, drain: 2 } } },
+  },
   // Users stop VMs; the agent keeps them running: only the end's converse of VM Liveness sees it.
   { bug: "stop-not-honoured", plant: { agent: new Set(["stop-not-honoured"]) }, property: ["No Orphan VMs", "VM Liveness"], seeds: [1, 2, 3, 4, 5, 6, 7, 8] },
   // The scheduler's contract, checked on every plan the controller makes (the state machine's recheck hides both from every other property).
