@@ -3,8 +3,10 @@
 // exits 5 with one line naming the point; crash is SIGKILL; return(EIO) at storage.fsync is the
 // storage's failed-fsync path, exit 4; sleep delays the leader's sends, so a write takes at least
 // that long; off lets the point be reached without firing; a clock point sets the node's clock
-// from the start), and the admin API through the CLI:
-// set, list, clear, and PermissionDenied for a token that is not an admin's.
+// from the start; return at raft.persist is the storage's I/O error, exit 4, whatever the ARG;
+// return at raft.persist.after on a follower loses its acknowledgements, so a write waits until the
+// point is cleared), and the admin API through the CLI: set, list, clear, and PermissionDenied for
+// a token that is not an admin's. The agent's and the VM backend's points: failpoints-agent.test.ts.
 import { after, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
@@ -161,7 +163,7 @@ describe("failpoints on real processes", { timeout: 180_000 }, () => {
       const ended = await node.ended;
       assert.equal(put, "failed", "a write whose Ready was never persisted is not acknowledged");
       assert.equal(ended.code, EXIT_STORAGE_FAILED, ended.stderr);
-      assertOneLine(ended.stderr, new RegExp(`storage failed while running.*${code}.*injected by failpoint raft\\.persist`));
+      assertOneLine(ended.stderr, new RegExp(`^blixard node: fatal: storage failed while running, node stopped \\(data directory [^)]+\\): storage persist of the Ready failed: ${code}: injected by failpoint raft\\.persist \\(persist a Ready\\)\n$`));
     });
   }
 });
