@@ -3,8 +3,10 @@
 // exits 5 with one line naming the point; crash is SIGKILL; return(EIO) at storage.fsync is the
 // storage's failed-fsync path, exit 4; sleep delays the leader's sends, so a write takes at least
 // that long; off lets the point be reached without firing; a clock point sets the node's clock
-// from the start), and the admin API through the CLI:
-// set, list, clear, and PermissionDenied for a token that is not an admin's.
+// from the start; return at raft.persist is the storage's I/O error, exit 4, whatever the ARG;
+// return at raft.persist.after on a follower loses its acknowledgements, so a write waits until the
+// point is cleared), and the admin API through the CLI: set, list, clear, and PermissionDenied for
+// a token that is not an admin's. The agent's and the VM backend's points: failpoints-agent.test.ts.
 import { after, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
@@ -14,7 +16,7 @@ import { join, resolve } from "node:path";
 import { createApiClients } from "../../src/shell/api/client.ts";
 import { EXIT_PERMISSION_DENIED } from "../../src/shell/cli/api-output.ts";
 import { EXIT_INTERNAL_ERROR, EXIT_STORAGE_FAILED } from "../../src/shell/cli/fatal-exit.ts";
-import { freePort, ProcessCluster, waitFor } from "./process-cluster.ts";
+import { freePort, ProcessCluster, sleep, waitFor } from "./process-cluster.ts";
 import { ADMIN_TOKEN, BOOTSTRAP_TOKEN_FLAG } from "../support/admin-token.ts";
 import { runCli } from "../support/run-cli.ts";
 
@@ -149,6 +151,21 @@ describe("failpoints on real processes", { timeout: 180_000 }, () => {
     assert.equal(ended.code, EXIT_STORAGE_FAILED, ended.stderr);
     assertOneLine(ended.stderr, /storage failed while running.*EIO.*injected by failpoint storage\.fsync/);
   });
+  for (const [actions, code] of [["return", "EIO"], ["return(ENOSPC)", "ENOSPC"]] as const) {
+    test(`raft.persist=${actions}, set through the CLI: the next write's persist fails as the storage's I/O error, exit 4 with one line naming the point${code === "ENOSPC" ? " (ENOSPC too: not the full-disk path)" : ""}`, async () => {
+      const node = await startNode(dataDir(), undefined);
+      running.push(node);
+      const clients = createApiClients(node.api, { timeoutMs: 2_000, token: ADMIN_TOKEN.text });
+      await waitFor("a first write", NODE_DEADLINE_MS, async () => ((await clients.kv.put({ key: "k", value: "v" })).index > 0n ? true : undefined));
+      const set = await runCli(["node", "failpoint", "set", "raft.persist", actions, "--endpoint", `http://${node.api}`]);
+      assert.equal(set.code, 0, set.stderr);
+      const put = await clients.kv.put({ key: "k", value: "lost" }).then(() => "acknowledged", () => "failed");
+      const ended = await node.ended;
+      assert.equal(put, "failed", "a write whose Ready was never persisted is not acknowledged");
+      assert.equal(ended.code, EXIT_STORAGE_FAILED, ended.stderr);
+      assertOneLine(ended.stderr, new RegExp(`^blixard node: fatal: storage failed while running, node stopped \\(data directory [^)]+\\): storage persist of the Ready failed: ${code}: injected by failpoint raft\\.persist \\(persist a Ready\\)\n$`));
+    });
+  }
 });
 
 describe("failpoints on a two-node cluster", { timeout: 180_000 }, () => {
@@ -221,5 +238,60 @@ describe("failpoints on a two-node cluster", { timeout: 180_000 }, () => {
     const tookMs = Date.now() - startedMs;
     assert.ok(tookMs >= 300, `the write took ${tookMs} ms with the leader's sends delayed by 300 ms`);
     for (const name of ["net.send", "storage.write", "storage.fsync"]) assert.equal((await cli("clear", name)).code, 0);
+  });
+});
+
+describe("raft.persist.after on a two-node cluster", { timeout: 180_000 }, () => {
+  // Elections slow (50 ms ticks, 100 of them: 5 s) so that the leader, hearing nothing from its
+  // follower while the follower's messages are lost, keeps leading through the window.
+  const cluster = new ProcessCluster("failpoints-persist-after", 50, 100, "info", { insecure: true });
+  after(() => cluster.cleanup());
+
+  test("raft.persist.after=return on the follower: its acknowledgements are lost, so a write cannot commit while set; cleared, Raft retransmits and the write completes; with 1*return one Ready's messages are lost and writes still complete", async () => {
+    await cluster.bootstrap([1, 2]);
+    const leader = await cluster.waitForLeader([1, 2], 60_000);
+    const follower = leader === 1 ? 2 : 1;
+    await cluster.put("warm", "up", 30_000);
+    const cli = (...args: string[]) => runCli(["node", "failpoint", ...args, "--endpoint", `http://${cluster.nodes.get(follower)!.api}`]);
+    const fired = async (): Promise<{ actions: string; evaluated: number; fired: number }> => {
+      const out = await cli("list", "-o", "json");
+      assert.equal(out.code, 0, out.stderr);
+      const point = (JSON.parse(out.stdout) as { failpoints: { name: string; actions: string; evaluated: string; fired: string }[] }).failpoints.find((p) => p.name === "raft.persist.after")!;
+      return { actions: point.actions, evaluated: Number(point.evaluated), fired: Number(point.fired) };
+    };
+
+    assert.equal((await cli("set", "raft.persist.after", "return")).code, 0);
+    const commitBefore = (await cluster.localStatus(leader)).commit;
+    // Its own client: the write waits through the window (the node's request timeout is 5 s).
+    const client = createApiClients(cluster.nodes.get(leader)!.api, { timeoutMs: 10_000, token: ADMIN_TOKEN.text });
+    let outcome: string | undefined;
+    const put = client.kv.put({ key: "held", value: "1" }).then(
+      () => (outcome = "acknowledged"),
+      (error: Error) => (outcome = `failed: ${error.message}`),
+    );
+    // For 1.5 s (the window): the follower has the entry (durable) but the leader never hears so.
+    const windowStartMs = Date.now();
+    while (Date.now() - windowStartMs < 1_500) {
+      assert.equal(outcome, undefined, "the write completed while the follower's acknowledgements were lost");
+      const status = await cluster.localStatus(leader);
+      assert.equal(status.role, "leader", "the leader stepped down within the window");
+      assert.equal(status.commit, commitBefore, "the leader committed with its only follower's acknowledgements lost");
+      await sleep(100); // the window's poll interval
+    }
+    const lost = await fired();
+    assert.ok(lost.fired > 0 && lost.fired === lost.evaluated, JSON.stringify(lost));
+    assert.equal((await cli("clear", "raft.persist.after")).code, 0);
+    await put;
+    assert.equal(outcome, "acknowledged");
+    assert.equal(await cluster.get(leader, "held"), "1");
+
+    // A count: one Ready's messages are lost, then the point is spent; writes complete.
+    assert.equal((await cli("set", "raft.persist.after", "1*return")).code, 0);
+    for (let i = 0; i < 3; i++) await client.kv.put({ key: `counted-${i}`, value: String(i) });
+    const counted = await fired();
+    assert.equal(counted.fired, 1, JSON.stringify(counted));
+    assert.ok(counted.evaluated > 1, JSON.stringify(counted));
+    assert.equal((await cli("clear", "raft.persist.after")).code, 0);
+    assert.equal(await cluster.get(follower, "counted-2", true), "2");
   });
 });

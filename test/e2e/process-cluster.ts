@@ -86,6 +86,8 @@ export class ProcessCluster {
   private initialCluster = "";
   /** Flags every node process gets after the cluster's own (e.g. a small --disk-reserve-bytes). */
   extraNodeArgs: readonly string[] = [];
+  /** Environment variables every node process gets besides the harness's (e.g. BLIXARD_FAILPOINTS). */
+  extraNodeEnv: Readonly<Record<string, string>> = {};
 
   constructor(
     readonly name: string,
@@ -184,7 +186,7 @@ export class ProcessCluster {
     const log = openSync(node.logFile, "a");
     // BLIXARD_NODE_ARGS: extra node flags for the node processes (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof").
     const nodeFlags = (process.env.BLIXARD_NODE_ARGS ?? "").split(" ").filter((flag) => flag !== "");
-    const child = spawn(process.execPath, [...nodeFlags, ...args], { stdio: ["ignore", log, log], env: { ...process.env, BLIXARD_TOKEN: ADMIN_TOKEN.text } });
+    const child = spawn(process.execPath, [...nodeFlags, ...args], { stdio: ["ignore", log, log], env: { ...process.env, BLIXARD_TOKEN: ADMIN_TOKEN.text, ...this.extraNodeEnv } });
     closeSync(log);
     node.child = child;
     node.exit = new Promise((resolveExit) => child.once("exit", (code, signal) => resolveExit(code ?? (signal === null ? null : -1))));
