@@ -14,6 +14,7 @@ import assert from "node:assert/strict";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { ProcessCluster, sleep, waitFor } from "./process-cluster.ts";
+import { vmProcessPids } from "./local-up.ts";
 import { runCli } from "../support/run-cli.ts";
 
 /** A short lease: a lost backend call is given up after 2 * lease/5 (opTimeoutUs), 1.6 s, then the agent lists again. */
@@ -113,7 +114,7 @@ class VmNode {
 
   /** Kills the node, then every guard and VM process it left (by their state files and command lines), and removes the directory. */
   async cleanup(): Promise<void> {
-    const vmProcesses = vmPids(join(this.cluster.dir, "node-1"));
+    const vmProcesses = vmProcessPids(join(this.cluster.dir, "node-1"));
     await this.cluster.cleanup().catch(() => undefined);
     for (const pid of [...vmProcesses, ...leftovers(this.cluster.dir)]) killQuietly(pid);
   }
@@ -131,30 +132,6 @@ function leftovers(dir: string): number[] {
     }
   }
   return [...pids];
-}
-
-/** The guards and VM processes named in the VMs' state files (read before the directory is removed). */
-function vmPids(dataDir: string): number[] {
-  const vms = join(dataDir, "vms");
-  if (!existsSync(vms)) return [];
-  const pids: number[] = [];
-  for (const entry of readdirSync(vms)) {
-    const state = join(vms, entry, "state.json");
-    if (!existsSync(state)) continue;
-    try {
-      const parsed = JSON.parse(readFileSync(state, "utf8")) as { guardPid?: number; childPid?: number };
-      for (const pid of [parsed.guardPid, parsed.childPid]) if (typeof pid === "number" && pid > 0) pids.push(pid);
-    } catch {
-      // half-written
-    }
-  }
-  return pids.filter((pid) => {
-    try {
-      return /blixard|vm-guard|process-guest/.test(readFileSync(`/proc/${pid}/cmdline`, "utf8"));
-    } catch {
-      return false;
-    }
-  });
 }
 
 /** Every test's node, killed with what it started in `after`. */

@@ -143,32 +143,40 @@ export class LocalUp {
     const pids: number[] = [];
     for (let id = 1; id <= this.options.nodes; id++) {
       const dir = this.nodeDir(id);
-      if (existsSync(join(dir, "node.pid"))) pids.push(this.nodePid(id));
-      const vms = join(dir, "vms");
-      if (!existsSync(vms)) continue;
-      for (const entry of readdirSync(vms)) {
-        const state = join(vms, entry, "state.json");
-        if (!existsSync(state)) continue;
-        try {
-          const parsed = JSON.parse(readFileSync(state, "utf8")) as { guardPid?: number; childPid?: number };
-          for (const pid of [parsed.guardPid, parsed.childPid]) if (typeof pid === "number" && pid > 0) pids.push(pid);
-        } catch {
-          // half-written: its guard is gone or will rewrite it
-        }
-      }
+      if (existsSync(join(dir, "node.pid")) && isOurs(this.nodePid(id))) pids.push(this.nodePid(id));
+      pids.push(...vmProcessPids(dir));
     }
-    // Only processes that are still ours: a pid from a file may since belong to someone else.
-    return pids.filter((pid) => {
-      try {
-        const cmdline = readFileSync(`/proc/${pid}/cmdline`, "utf8");
-        return /qemu-system|blixard|vm-guard|process-guest/.test(cmdline);
-      } catch {
-        return false;
-      }
-    });
+    return pids;
   }
 
   private killLeftovers(): void {
     for (const pid of this.leftoverPids()) killQuietly(pid, "SIGKILL");
   }
+}
+
+/** Only processes that are still ours: a pid from a file may since belong to someone else. */
+function isOurs(pid: number): boolean {
+  try {
+    return /qemu-system|blixard|vm-guard|process-guest/.test(readFileSync(`/proc/${pid}/cmdline`, "utf8"));
+  } catch {
+    return false;
+  }
+}
+
+/** The guards and VM processes named in a node data directory's VM state files that still run. */
+export function vmProcessPids(dataDir: string): number[] {
+  const vms = join(dataDir, "vms");
+  if (!existsSync(vms)) return [];
+  const pids: number[] = [];
+  for (const entry of readdirSync(vms)) {
+    const state = join(vms, entry, "state.json");
+    if (!existsSync(state)) continue;
+    try {
+      const parsed = JSON.parse(readFileSync(state, "utf8")) as { guardPid?: number; childPid?: number };
+      for (const pid of [parsed.guardPid, parsed.childPid]) if (typeof pid === "number" && pid > 0) pids.push(pid);
+    } catch {
+      // half-written: its guard is gone or will rewrite it
+    }
+  }
+  return pids.filter(isOurs);
 }
