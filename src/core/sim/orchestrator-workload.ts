@@ -133,7 +133,7 @@ export class OrchestratorWorkload {
   }
 
   start(stopInvokingAtUs: number, operatorUntilUs: number): void {
-    assert(operatorUntilUs <= Number.POSITIVE_INFINITY && stopInvokingAtUs >= 0, "the workload's deadlines are times");
+    assert(!Number.isNaN(operatorUntilUs) && stopInvokingAtUs >= 0, "the workload's deadlines are times");
     this.stopInvokingAtUs = stopInvokingAtUs;
     this.operatorUntilUs = operatorUntilUs;
     const first = this.clients[0]!;
