@@ -179,3 +179,19 @@ test("a harness killed with SIGKILL leaves nothing behind: its reaper kills the 
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("bad options are one line naming the option, exit 2, before anything starts", { timeout: 60_000 }, () => {
+  const cases: Array<[string[], RegExp]> = [
+    [["--history-events-limit", "5"], /^jepsen: --history-events-limit: 5 is outside 1000\.\.4000000$/],
+    [["--cycles", "abc"], /^jepsen: --cycles: "abc" is not a non-negative integer$/],
+    [["--faults", "kill,meteor"], /^jepsen: --faults: unknown fault "meteor" \(known: /],
+    [["--nodes", "12"], /^jepsen: --nodes: 12 is outside 1\.\.9$/],
+  ];
+  for (const [args, pattern] of cases) {
+    const result = spawnSync(process.execPath, ["--import", "tsx", join(import.meta.dirname, "run.ts"), ...args], { encoding: "utf8", timeout: 30_000 });
+    assert.equal(result.status, 2, `${args.join(" ")}: ${result.stderr}`);
+    const lines = result.stderr.trimEnd().split("\n");
+    assert.equal(lines.length, 1, result.stderr);
+    assert.match(lines[0]!, pattern);
+  }
+});

@@ -265,7 +265,8 @@ async function main(): Promise<void> {
     process.stdout.write(`run directory: ${result.dir} (history.edn, registers.jsonl, txns.edn, results.json, report.html)\n`);
     process.exitCode = result.checks.exitCode;
   } catch (error) {
-    process.stderr.write(`jepsen: harness failed: ${(error as Error).message}\n`);
+    // Bad input is named as such; anything else is the harness's own failure.
+    process.stderr.write(error instanceof HarnessInputError ? `jepsen: ${error.message}\n` : `jepsen: harness failed: ${(error as Error).message}\n`);
     process.exitCode = 2;
   }
 }
