@@ -251,10 +251,7 @@ export function drawSwarmRun(seed: Seed, workload: SwarmWorkload | undefined, st
   // Deletes of one key in half the runs, from a stream of their own (so every draw above is the one drawn before them).
   const deletes = Prng.stream(seed, "swarm/deletes");
   const deleteWeight = deletes.chance(0.5) ? deletes.intBetween(1, 3) : 0;
-  // Clients that move to the next node after a timeout in half the runs (the others stay pinned), from a stream of their own.
-  const rotateOnTimeout = Prng.stream(seed, "swarm/client-timeouts").chance(0.5);
-  if (rotateOnTimeout) families.push("clients-rotate");
-  const focused = applySwarmFocus(prng, focus, { nodeCount, profile, replica, clients: { ...defaultWorkloadOptions, ...clients, rotateOnTimeout, mix: { ...clients.mix!, txn: transactionWeight, delete: deleteWeight } } });
+  const focused = applySwarmFocus(prng, focus, { nodeCount, profile, replica, clients: { ...defaultWorkloadOptions, ...clients, mix: { ...clients.mix!, txn: transactionWeight, delete: deleteWeight } } });
   if (focused.focus !== "none") families.push(`focus:${focused.focus}`);
   // The orchestrator's users: the default mix (mostly creates, a dozen names per tenant), or racing users (few
   // names, changes by generation racing on them: what the registry's history check needs to see a lost compare).

@@ -31,12 +31,6 @@ export interface WorkloadOptions {
   /** Probability that an operation starts at a random node rather than the believed leader (a load balancer in front). */
   readonly wanderProbability: number;
   /**
-   * After an operation times out, try the next node from then on (as an etcd client moves to another
-   * endpoint); off (the default), a client stays with the node it believes leads until an answer moves
-   * it, as a client pinned behind a load balancer does. The VOPR draws both.
-   */
-  readonly rotateOnTimeout?: boolean;
-  /**
    * Operation mix, weights; txn (list-append transactions, default 0) needs the simulation's transaction history;
    * delete (one key, default 0) makes the key read as "" again.
    */
@@ -331,7 +325,6 @@ export class Workload {
     const operation = client.operation;
     if (operation === undefined) return; // the operation it was armed for ended; the next one arms its own
     if (this.queue.timeUs < client.deadlineUs) return this.armDeadline(client); // a later operation's
-    if (this.options.rotateOnTimeout === true) client.believedLeader = this.nextNode(client.believedLeader);
     // No final answer in time: a write may still apply (info); a read had no effect (fail).
     this.complete(client, operation.f === "get" ? "fail" : "info", undefined);
   }
