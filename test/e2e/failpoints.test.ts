@@ -5,7 +5,10 @@
 // that long; off lets the point be reached without firing; a clock point sets the node's clock
 // from the start; return at raft.persist is the storage's I/O error, exit 4, whatever the ARG;
 // return at raft.persist.after on a follower loses its acknowledgements, so a write waits until the
-// point is cleared), and the admin API through the CLI: set, list, clear, and PermissionDenied for
+// point is cleared; return at net.receive on a follower drops the leader's messages, the same; return
+// at raft.apply is refused on every path; return(EIO) at storage.write and storage.rename stops the
+// node, exit 4; return at raft.snapshot-early snapshots at once; sleep/delay at storage.fsync(.after)
+// delay a write by at least MS), and the admin API through the CLI: set, list, clear, and PermissionDenied for
 // a token that is not an admin's. The agent's and the VM backend's points: failpoints-agent.test.ts.
 import { after, describe, test } from "node:test";
 import assert from "node:assert/strict";
@@ -195,6 +198,25 @@ describe("failpoints on real processes", { timeout: 180_000 }, () => {
       assertOneLine(ended.stderr, line);
     });
   }
+
+  test("sleep(MS) at storage.fsync and delay(MS) at storage.fsync.after: a write's fsync completes MS later, so the write takes at least MS; cleared, writes go on", async () => {
+    const node = await startNode(dataDir(), undefined);
+    running.push(node);
+    const clients = createApiClients(node.api, { timeoutMs: 5_000, token: ADMIN_TOKEN.text });
+    await waitFor("a first write", NODE_DEADLINE_MS, async () => ((await clients.kv.put({ key: "k", value: "v" })).index > 0n ? true : undefined));
+    for (const [point, actions] of [["storage.fsync", "sleep(300)"], ["storage.fsync.after", "delay(300)"]] as const) {
+      const set = await runCli(["node", "failpoint", "set", point, actions, "--endpoint", `http://${node.api}`]);
+      assert.equal(set.code, 0, set.stderr);
+      const startedMs = Date.now();
+      await clients.kv.put({ key: "k", value: point });
+      const tookMs = Date.now() - startedMs;
+      assert.ok(tookMs >= 300, `${point}=${actions}: the write took ${tookMs} ms`);
+      assert.equal((await runCli(["node", "failpoint", "clear", point, "--endpoint", `http://${node.api}`])).code, 0);
+    }
+    assert.equal((await clients.kv.get({ key: "k" })).value, "storage.fsync.after");
+    node.kill();
+    await node.ended;
+  });
 
   test("raft.snapshot-early=return: the node snapshots at once (no snapshot before; one at the applied index after a write), and keeps serving", async () => {
     const data = dataDir();
