@@ -178,6 +178,9 @@ describe("failpoints on real processes", { timeout: 180_000 }, () => {
     { point: "raft.persist", actions: "return", what: "the next write's persist fails as the storage's I/O error", line: new RegExp(`${running4}storage persist of the Ready failed: EIO: injected by failpoint raft\\.persist \\(persist a Ready\\)\n$`) },
     { point: "raft.persist", actions: "return(ENOSPC)", what: "ENOSPC too is the I/O error, not the full-disk path", line: new RegExp(`${running4}storage persist of the Ready failed: ENOSPC: injected by failpoint raft\\.persist \\(persist a Ready\\)\n$`) },
     { point: "storage.write", actions: "return(EIO)", what: "the next write's append fails with EIO", line: new RegExp(`${running4}.*EIO: injected by failpoint storage\\.write`) },
+    { point: "storage.write.after", actions: "return(EIO)", what: "the next write's bytes land but it reports EIO", line: new RegExp(`${running4}.*EIO: injected by failpoint storage\\.write\\.after`) },
+    { point: "storage.fsync.after", actions: "return(EIO)", what: "the next write's fsync succeeds but reports EIO (a lost completion)", line: new RegExp(`${running4}.*EIO: injected by failpoint storage\\.fsync\\.after`) },
+    { point: "storage.snapshot-write", actions: "return(EIO)", what: "the snapshot that raft.snapshot-early=return asks for fails to write", line: new RegExp(`${running4}.*EIO: injected by failpoint storage\\.snapshot-write`), trigger: ["raft.snapshot-early", "return"] },
     // A write on a single node replaces no file; a snapshot does (temporary file, fsync, rename).
     { point: "storage.rename", actions: "return(EIO)", what: "the snapshot that raft.snapshot-early=return asks for fails at its rename", line: new RegExp(`${running4}.*EIO: injected by failpoint storage\\.rename`), trigger: ["raft.snapshot-early", "return"] },
   ];
@@ -198,6 +201,28 @@ describe("failpoints on real processes", { timeout: 180_000 }, () => {
       assertOneLine(ended.stderr, line);
     });
   }
+
+  test("storage.write=return(ENOSPC): the full-disk path, not a stop: the write is refused, the node stays up with its disk-full alarm raised; cleared, the retried batch fits, the alarm clears and writes go on", async () => {
+    const node = await startNode(dataDir(), undefined);
+    running.push(node);
+    const clients = createApiClients(node.api, { timeoutMs: 2_000, token: ADMIN_TOKEN.text });
+    await waitFor("a first write", NODE_DEADLINE_MS, async () => ((await clients.kv.put({ key: "k", value: "v" })).index > 0n ? true : undefined));
+    const set = await runCli(["node", "failpoint", "set", "storage.write", "return(ENOSPC)", "--endpoint", `http://${node.api}`]);
+    assert.equal(set.code, 0, set.stderr);
+    const put = await clients.kv.put({ key: "k", value: "full" }).then(() => "acknowledged", () => "failed");
+    assert.equal(put, "failed", "a write the disk refused is not acknowledged");
+    const alarms = async (): Promise<readonly string[]> => (await clients.cluster.status({ localOnly: true })).nodes[0]!.alarms;
+    const raised = await waitFor("the disk-full alarm", 10_000, async () => ((await alarms()).some((a) => a.startsWith("disk-full:")) ? alarms() : undefined), 100);
+    assert.match(raised.join("\n"), /disk-full: disk full on node 1/);
+    assert.equal((await runCli(["node", "failpoint", "clear", "storage.write", "--endpoint", `http://${node.api}`])).code, 0);
+    await waitFor("the alarm to clear", 10_000, async () => ((await alarms()).length === 0 ? true : undefined), 100);
+    await waitFor("a write after the alarm", 10_000, async () => ((await clients.kv.put({ key: "k", value: "after" }).catch(() => undefined)) === undefined ? undefined : true), 100);
+    assert.equal((await clients.kv.get({ key: "k" })).value, "after");
+    const exited = await Promise.race([node.ended.then(() => true), Promise.resolve(false)]);
+    assert.equal(exited, false, "the node stopped on a full disk");
+    node.kill();
+    await node.ended;
+  });
 
   test("sleep(MS) at storage.fsync and delay(MS) at storage.fsync.after: a write's fsync completes MS later, so the write takes at least MS; cleared, writes go on", async () => {
     const node = await startNode(dataDir(), undefined);
