@@ -6,8 +6,10 @@
 //   the backend's report that it was created) is lost, so it is not running while the point is
 //   set (with the report lost, the backend has the instance but the agent never starts it); once
 //   the point is cleared the reconciler gives up on the lost operation, lists, and the VM runs;
-// - pause at vm.start: the start waits while the point is set, and goes on when it is cleared.
-// Each test has its own single-node cluster; everything it started (node, guards, VM processes)
+// - pause at vm.start: the start waits while the point is set, and goes on when it is cleared;
+// - return at vm.start: every start is refused before the launch (no process) and retried; cleared, the VM runs;
+// - pause and return at vm.stop: the stop waits (or every request is lost) and the VM's process runs on; cleared, it stops.
+// Each test has its own single-node cluster (the vm.start=return / vm.stop tests share one); everything it started (node, guards, VM processes)
 // is killed and its directory removed in `after`, even when a test fails.
 import { after, describe, test } from "node:test";
 import assert from "node:assert/strict";
@@ -16,6 +18,7 @@ import { join } from "node:path";
 import { ProcessCluster, sleep, waitFor } from "./process-cluster.ts";
 import { vmProcessPids } from "./local-up.ts";
 import { runCli } from "../support/run-cli.ts";
+import { processAlive } from "../shell/vm/vm-test-support.ts";
 
 /** A short lease: a lost backend call is given up after 2 * lease/5 (opTimeoutUs), 1.6 s, then the agent lists again. */
 const LEASE_MS = 4_000;
@@ -154,19 +157,38 @@ async function heldNotRunning(node: VmNode, name: string, windowMs: number): Pro
     const view = await node.vm(name);
     return view !== undefined && view.nodeId === 1 ? view : undefined;
   }, 100);
-  const startedMs = Date.now();
   let last = placed;
-  let polls = 0;
-  while (Date.now() - startedMs < windowMs) {
+  await heldFor(windowMs, async (intoMs) => {
     const view = await node.vm(name);
     assert.ok(view !== undefined, `vm ${name} is gone`);
-    assert.notEqual(view.phase, "running", `vm ${name} is running ${Date.now() - startedMs} ms into the window, with the point set`);
+    assert.notEqual(view.phase, "running", `vm ${name} is running ${intoMs} ms into the window, with the point set`);
     last = view;
+  });
+  return last;
+}
+
+/** Runs `check` every 100 ms for `windowMs` (at least 10 times): the wait is the window itself, not a condition. */
+async function heldFor(windowMs: number, check: (intoMs: number) => Promise<void>): Promise<void> {
+  const startedMs = Date.now();
+  let polls = 0;
+  while (Date.now() - startedMs < windowMs) {
+    await check(Date.now() - startedMs);
     polls += 1;
-    await sleep(100); // the window's poll interval: the wait is the window itself, not a condition
+    await sleep(100); // the window's poll interval
   }
   assert.ok(polls >= 10, `the window saw ${polls} polls`);
-  return last;
+}
+
+/** The pid of a VM's process (its guard's child), once its guard has written it. */
+function vmChildPid(node: VmNode, vmId: number): number | undefined {
+  const file = join(node.instanceDir(vmId), "state.json");
+  if (!existsSync(file)) return undefined;
+  try {
+    const pid = (JSON.parse(readFileSync(file, "utf8")) as { childPid?: number }).childPid;
+    return typeof pid === "number" && pid > 0 ? pid : undefined;
+  } catch {
+    return undefined; // half-written
+  }
 }
 
 describe("agent and VM failpoints on a real node with the process backend", { timeout: 600_000 }, () => {
@@ -250,4 +272,50 @@ describe("agent and VM failpoints on a real node with the process backend", { ti
     await waitFor(`vm ${running.id}'s readiness line`, RUNNING_DEADLINE_MS, () => (node.console(running.id).includes(`BLIXARD-READY vm=${running.id}`) ? true : undefined), 200);
     await node.cleanup();
   });
+});
+
+describe("vm.start=return and vm.stop on one real node with the process backend", { timeout: 300_000 }, () => {
+  const nodes: VmNode[] = [];
+  after(() => cleanupAll(nodes));
+  const node = trackedNode(nodes, "fp-vm-points");
+  /** How long a held VM is watched: the agent retries a refused start after its backoff, a lost stop after its op timeout (1.6 s). */
+  const windowMs = 2_500;
+  const fired = async (point: string): Promise<number> => (await node.points()).get(point)?.fired ?? 0;
+
+  test("vm.start=return: every start is refused before the launch (not running, no process) and the agent keeps trying; cleared, the VM runs", async () => {
+    await node.start();
+    await node.waitReady();
+    await node.cli("node", "failpoint", "set", "vm.start", "return(refused by the test)");
+    await node.cli("vm", "create", "refused-start", "--vcpus", "1", "--memory", "128");
+    // Refused and tried again: the reconciler noticed the refusal.
+    await waitFor("vm.start to fire twice", RUNNING_DEADLINE_MS, async () => ((await fired("vm.start")) >= 2 ? true : undefined), 200);
+    const held = await heldNotRunning(node, "refused-start", windowMs);
+    assert.equal(vmChildPid(node, held.id), undefined, "a refused start launched a process");
+    assert.ok(!node.console(held.id).includes("BLIXARD-READY"), "a refused start launched nothing");
+    const status = (await node.points()).get("vm.start")!;
+    assert.ok(status.fired === status.evaluated, `every start refused: ${JSON.stringify(status)}`);
+    await node.cli("node", "failpoint", "clear", "vm.start");
+    const running = await node.waitRunning("refused-start");
+    await waitFor(`vm ${running.id}'s readiness line`, RUNNING_DEADLINE_MS, () => (node.console(running.id).includes(`BLIXARD-READY vm=${running.id}`) ? true : undefined), 200);
+  });
+
+  for (const actions of ["pause", "return"] as const) {
+    test(`vm.stop=${actions}: a running VM asked to stop ${actions === "pause" ? "waits at the point" : "loses every stop request (the agent asks again)"}, and its process keeps running; cleared, it stops`, async () => {
+      const vm = await node.waitRunning("refused-start");
+      const pid = await waitFor(`vm ${vm.id}'s process`, RUNNING_DEADLINE_MS, () => vmChildPid(node, vm.id), 100);
+      assert.ok(processAlive(pid), `vm ${vm.id}'s process ${pid} is not alive`);
+      await node.cli("node", "failpoint", "set", "vm.stop", actions);
+      await node.cli("vm", "stop", "refused-start");
+      // pause: the one stop waits there; return: lost, and the agent asks again after its op timeout.
+      await waitFor("vm.stop to fire", RUNNING_DEADLINE_MS, async () => ((await fired("vm.stop")) >= (actions === "pause" ? 1 : 2) ? true : undefined), 200);
+      await heldFor(windowMs, async (intoMs) => {
+        assert.ok(processAlive(pid), `vm ${vm.id}'s process ${pid} ended ${intoMs} ms into the window, with vm.stop=${actions}`);
+        assert.notEqual((await node.vm("refused-start"))?.phase, "stopped", `stopped ${intoMs} ms into the window`);
+      });
+      await node.cli("node", "failpoint", "clear", "vm.stop");
+      await waitFor("vm refused-start stopped", RUNNING_DEADLINE_MS, async () => ((await node.vm("refused-start"))?.phase === "stopped" ? true : undefined), 200);
+      await waitFor(`vm ${vm.id}'s process ${pid} to end`, RUNNING_DEADLINE_MS, () => (processAlive(pid) ? undefined : true), 100);
+      if (actions === "pause") await node.cli("vm", "start", "refused-start");
+    });
+  }
 });

@@ -5,14 +5,18 @@
 // that long; off lets the point be reached without firing; a clock point sets the node's clock
 // from the start; return at raft.persist is the storage's I/O error, exit 4, whatever the ARG;
 // return at raft.persist.after on a follower loses its acknowledgements, so a write waits until the
-// point is cleared), and the admin API through the CLI: set, list, clear, and PermissionDenied for
+// point is cleared; return at net.receive on a follower drops the leader's messages, the same; return
+// at raft.apply is refused on every path; return(EIO) at storage.write and storage.rename stops the
+// node, exit 4; return at raft.snapshot-early snapshots at once; sleep/delay at storage.fsync(.after)
+// delay a write by at least MS), and the admin API through the CLI: set, list, clear, and PermissionDenied for
 // a token that is not an admin's. The agent's and the VM backend's points: failpoints-agent.test.ts.
 import { after, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { basename, join, resolve } from "node:path";
+import { parseSnapshotFileName } from "../../src/core/storage/file-names.ts";
 import { createApiClients } from "../../src/shell/api/client.ts";
 import { EXIT_PERMISSION_DENIED } from "../../src/shell/cli/api-output.ts";
 import { EXIT_INTERNAL_ERROR, EXIT_STORAGE_FAILED } from "../../src/shell/cli/fatal-exit.ts";
@@ -53,6 +57,15 @@ async function startNode(dir: string, failpoints: string | undefined): Promise<R
   const timer = setTimeout(() => child.kill("SIGKILL"), NODE_DEADLINE_MS);
   void ended.then(() => clearTimeout(timer));
   return { api, ended, kill: () => child.kill("SIGKILL") };
+}
+
+/** The indexes of the snapshot files anywhere under a node's data directory. */
+function snapshotIndexes(dataDir: string): number[] {
+  if (!existsSync(dataDir)) return [];
+  return readdirSync(dataDir, { recursive: true, encoding: "utf8" }).flatMap((path) => {
+    const index = parseSnapshotFileName(basename(path));
+    return index === undefined ? [] : [index];
+  });
 }
 
 function assertOneLine(stderr: string, pattern: RegExp): void {
@@ -151,21 +164,101 @@ describe("failpoints on real processes", { timeout: 180_000 }, () => {
     assert.equal(ended.code, EXIT_STORAGE_FAILED, ended.stderr);
     assertOneLine(ended.stderr, /storage failed while running.*EIO.*injected by failpoint storage\.fsync/);
   });
-  for (const [actions, code] of [["return", "EIO"], ["return(ENOSPC)", "ENOSPC"]] as const) {
-    test(`raft.persist=${actions}, set through the CLI: the next write's persist fails as the storage's I/O error, exit 4 with one line naming the point${code === "ENOSPC" ? " (ENOSPC too: not the full-disk path)" : ""}`, async () => {
+  interface Stopping {
+    readonly point: string;
+    readonly actions: string;
+    readonly what: string;
+    /** The node's one stderr line when it stops (exit 4). */
+    readonly line: RegExp;
+    /** A second point set after the first to bring the operation about (then the write may be acknowledged before it). */
+    readonly trigger?: readonly [string, string];
+  }
+  const running4 = "^blixard node: fatal: storage failed while running, node stopped \\(data directory [^)]+\\): ";
+  const stopping: readonly Stopping[] = [
+    { point: "raft.persist", actions: "return", what: "the next write's persist fails as the storage's I/O error", line: new RegExp(`${running4}storage persist of the Ready failed: EIO: injected by failpoint raft\\.persist \\(persist a Ready\\)\n$`) },
+    { point: "raft.persist", actions: "return(ENOSPC)", what: "ENOSPC too is the I/O error, not the full-disk path", line: new RegExp(`${running4}storage persist of the Ready failed: ENOSPC: injected by failpoint raft\\.persist \\(persist a Ready\\)\n$`) },
+    { point: "storage.write", actions: "return(EIO)", what: "the next write's append fails with EIO", line: new RegExp(`${running4}.*EIO: injected by failpoint storage\\.write`) },
+    { point: "storage.write.after", actions: "return(EIO)", what: "the next write's bytes land but it reports EIO", line: new RegExp(`${running4}.*EIO: injected by failpoint storage\\.write\\.after`) },
+    { point: "storage.fsync.after", actions: "return(EIO)", what: "the next write's fsync succeeds but reports EIO (a lost completion)", line: new RegExp(`${running4}.*EIO: injected by failpoint storage\\.fsync\\.after`) },
+    { point: "storage.snapshot-write", actions: "return(EIO)", what: "the snapshot that raft.snapshot-early=return asks for fails to write", line: new RegExp(`${running4}.*EIO: injected by failpoint storage\\.snapshot-write`), trigger: ["raft.snapshot-early", "return"] },
+    // A write on a single node replaces no file; a snapshot does (temporary file, fsync, rename).
+    { point: "storage.rename", actions: "return(EIO)", what: "the snapshot that raft.snapshot-early=return asks for fails at its rename", line: new RegExp(`${running4}.*EIO: injected by failpoint storage\\.rename`), trigger: ["raft.snapshot-early", "return"] },
+  ];
+  for (const { point, actions, what, line, trigger } of stopping) {
+    test(`${point}=${actions}, set through the CLI: ${what}; ${trigger === undefined ? "the write is not acknowledged and " : ""}the node exits 4 with one line naming the point`, async () => {
       const node = await startNode(dataDir(), undefined);
       running.push(node);
       const clients = createApiClients(node.api, { timeoutMs: 2_000, token: ADMIN_TOKEN.text });
       await waitFor("a first write", NODE_DEADLINE_MS, async () => ((await clients.kv.put({ key: "k", value: "v" })).index > 0n ? true : undefined));
-      const set = await runCli(["node", "failpoint", "set", "raft.persist", actions, "--endpoint", `http://${node.api}`]);
-      assert.equal(set.code, 0, set.stderr);
+      for (const [name, spec] of trigger === undefined ? [[point, actions]] : [[point, actions], trigger]) {
+        const set = await runCli(["node", "failpoint", "set", name!, spec!, "--endpoint", `http://${node.api}`]);
+        assert.equal(set.code, 0, set.stderr);
+      }
       const put = await clients.kv.put({ key: "k", value: "lost" }).then(() => "acknowledged", () => "failed");
       const ended = await node.ended;
-      assert.equal(put, "failed", "a write whose Ready was never persisted is not acknowledged");
+      if (trigger === undefined) assert.equal(put, "failed", "a write whose persist failed is not acknowledged");
       assert.equal(ended.code, EXIT_STORAGE_FAILED, ended.stderr);
-      assertOneLine(ended.stderr, new RegExp(`^blixard node: fatal: storage failed while running, node stopped \\(data directory [^)]+\\): storage persist of the Ready failed: ${code}: injected by failpoint raft\\.persist \\(persist a Ready\\)\n$`));
+      assertOneLine(ended.stderr, line);
     });
   }
+
+  test("storage.write=return(ENOSPC): the full-disk path, not a stop: the write is refused, the node stays up with its disk-full alarm raised; cleared, the retried batch fits, the alarm clears and writes go on", async () => {
+    const node = await startNode(dataDir(), undefined);
+    running.push(node);
+    const clients = createApiClients(node.api, { timeoutMs: 2_000, token: ADMIN_TOKEN.text });
+    await waitFor("a first write", NODE_DEADLINE_MS, async () => ((await clients.kv.put({ key: "k", value: "v" })).index > 0n ? true : undefined));
+    const set = await runCli(["node", "failpoint", "set", "storage.write", "return(ENOSPC)", "--endpoint", `http://${node.api}`]);
+    assert.equal(set.code, 0, set.stderr);
+    const put = await clients.kv.put({ key: "k", value: "full" }).then(() => "acknowledged", () => "failed");
+    assert.equal(put, "failed", "a write the disk refused is not acknowledged");
+    const alarms = async (): Promise<readonly string[]> => (await clients.cluster.status({ localOnly: true })).nodes[0]!.alarms;
+    const raised = await waitFor("the disk-full alarm", 10_000, async () => ((await alarms()).some((a) => a.startsWith("disk-full:")) ? alarms() : undefined), 100);
+    assert.match(raised.join("\n"), /disk-full: disk full on node 1/);
+    assert.equal((await runCli(["node", "failpoint", "clear", "storage.write", "--endpoint", `http://${node.api}`])).code, 0);
+    await waitFor("the alarm to clear", 10_000, async () => ((await alarms()).length === 0 ? true : undefined), 100);
+    await waitFor("a write after the alarm", 10_000, async () => ((await clients.kv.put({ key: "k", value: "after" }).catch(() => undefined)) === undefined ? undefined : true), 100);
+    assert.equal((await clients.kv.get({ key: "k" })).value, "after");
+    const exited = await Promise.race([node.ended.then(() => true), Promise.resolve(false)]);
+    assert.equal(exited, false, "the node stopped on a full disk");
+    node.kill();
+    await node.ended;
+  });
+
+  test("sleep(MS) at storage.fsync and delay(MS) at storage.fsync.after: a write's fsync completes MS later, so the write takes at least MS; cleared, writes go on", async () => {
+    const node = await startNode(dataDir(), undefined);
+    running.push(node);
+    const clients = createApiClients(node.api, { timeoutMs: 5_000, token: ADMIN_TOKEN.text });
+    await waitFor("a first write", NODE_DEADLINE_MS, async () => ((await clients.kv.put({ key: "k", value: "v" })).index > 0n ? true : undefined));
+    for (const [point, actions] of [["storage.fsync", "sleep(300)"], ["storage.fsync.after", "delay(300)"]] as const) {
+      const set = await runCli(["node", "failpoint", "set", point, actions, "--endpoint", `http://${node.api}`]);
+      assert.equal(set.code, 0, set.stderr);
+      const startedMs = Date.now();
+      await clients.kv.put({ key: "k", value: point });
+      const tookMs = Date.now() - startedMs;
+      assert.ok(tookMs >= 300, `${point}=${actions}: the write took ${tookMs} ms`);
+      assert.equal((await runCli(["node", "failpoint", "clear", point, "--endpoint", `http://${node.api}`])).code, 0);
+    }
+    assert.equal((await clients.kv.get({ key: "k" })).value, "storage.fsync.after");
+    node.kill();
+    await node.ended;
+  });
+
+  test("raft.snapshot-early=return: the node snapshots at once (no snapshot before; one at the applied index after a write), and keeps serving", async () => {
+    const data = dataDir();
+    const node = await startNode(data, undefined);
+    running.push(node);
+    const clients = createApiClients(node.api, { timeoutMs: 2_000, token: ADMIN_TOKEN.text });
+    await waitFor("a first write", NODE_DEADLINE_MS, async () => ((await clients.kv.put({ key: "k", value: "v" })).index > 0n ? true : undefined));
+    assert.deepEqual(snapshotIndexes(data), [], "no snapshot after one write (snapshotEveryEntries is far off)");
+    const set = await runCli(["node", "failpoint", "set", "raft.snapshot-early", "return", "--endpoint", `http://${node.api}`]);
+    assert.equal(set.code, 0, set.stderr);
+    const written = Number((await clients.kv.put({ key: "k", value: "snapshotted" })).index);
+    const indexes = await waitFor("a snapshot file", 10_000, () => (snapshotIndexes(data).some((i) => i >= written) ? snapshotIndexes(data) : undefined), 50);
+    assert.ok(indexes.some((i) => i >= written), `snapshots ${indexes.join(", ")} after a write at ${written}`);
+    assert.equal((await clients.kv.get({ key: "k" })).value, "snapshotted");
+    node.kill();
+    await node.ended;
+  });
 });
 
 describe("failpoints on a two-node cluster", { timeout: 180_000 }, () => {
@@ -241,57 +334,92 @@ describe("failpoints on a two-node cluster", { timeout: 180_000 }, () => {
   });
 });
 
-describe("raft.persist.after on a two-node cluster", { timeout: 180_000 }, () => {
+/**
+ * For 1.5 s (the window), polls that a write through `leader` has not completed (`outcome()` is
+ * undefined), that the leader leads and that its commit index stays at `commitBefore`.
+ */
+async function heldUncommitted(cluster: ProcessCluster, leader: number, commitBefore: number, outcome: () => string | undefined): Promise<void> {
+  const windowStartMs = Date.now();
+  while (Date.now() - windowStartMs < 1_500) {
+    assert.equal(outcome(), undefined, "the write completed while the point was set");
+    const status = await cluster.localStatus(leader);
+    assert.equal(status.role, "leader", "the leader stepped down within the window");
+    assert.equal(status.commit, commitBefore, "the leader committed with its only follower's messages lost");
+    await sleep(100); // the window's poll interval
+  }
+}
+
+describe("Raft failpoints on the follower of a two-node cluster", { timeout: 180_000 }, () => {
   // Elections slow (50 ms ticks, 100 of them: 5 s) so that the leader, hearing nothing from its
   // follower while the follower's messages are lost, keeps leading through the window.
   const cluster = new ProcessCluster("failpoints-persist-after", 50, 100, "info", { insecure: true });
   after(() => cluster.cleanup());
+  let leader = 0;
+  let follower = 0;
+  const cli = (...args: string[]) => runCli(["node", "failpoint", ...args, "--endpoint", `http://${cluster.nodes.get(follower)!.api}`]);
+  const fired = async (name: string): Promise<{ actions: string; evaluated: number; fired: number }> => {
+    const out = await cli("list", "-o", "json");
+    assert.equal(out.code, 0, out.stderr);
+    const point = (JSON.parse(out.stdout) as { failpoints: { name: string; actions: string; evaluated: string; fired: string }[] }).failpoints.find((p) => p.name === name)!;
+    return { actions: point.actions, evaluated: Number(point.evaluated), fired: Number(point.fired) };
+  };
+  /** Its own client: a write waits through the window (the node's request timeout is 5 s). */
+  const leaderClient = () => createApiClients(cluster.nodes.get(leader)!.api, { timeoutMs: 10_000, token: ADMIN_TOKEN.text });
 
-  test("raft.persist.after=return on the follower: its acknowledgements are lost, so a write cannot commit while set; cleared, Raft retransmits and the write completes; with 1*return one Ready's messages are lost and writes still complete", async () => {
-    await cluster.bootstrap([1, 2]);
-    const leader = await cluster.waitForLeader([1, 2], 60_000);
-    const follower = leader === 1 ? 2 : 1;
-    await cluster.put("warm", "up", 30_000);
-    const cli = (...args: string[]) => runCli(["node", "failpoint", ...args, "--endpoint", `http://${cluster.nodes.get(follower)!.api}`]);
-    const fired = async (): Promise<{ actions: string; evaluated: number; fired: number }> => {
-      const out = await cli("list", "-o", "json");
-      assert.equal(out.code, 0, out.stderr);
-      const point = (JSON.parse(out.stdout) as { failpoints: { name: string; actions: string; evaluated: string; fired: string }[] }).failpoints.find((p) => p.name === "raft.persist.after")!;
-      return { actions: point.actions, evaluated: Number(point.evaluated), fired: Number(point.fired) };
-    };
-
-    assert.equal((await cli("set", "raft.persist.after", "return")).code, 0);
+  /**
+   * With `name=return` set on the follower, a write through the leader is neither acknowledged
+   * nor committed for the window and the leader keeps leading; every evaluation fired; cleared,
+   * Raft retransmits and the write completes and is readable.
+   */
+  async function heldUntilCleared(name: string, key: string): Promise<void> {
+    assert.equal((await cli("set", name, "return")).code, 0);
     const commitBefore = (await cluster.localStatus(leader)).commit;
-    // Its own client: the write waits through the window (the node's request timeout is 5 s).
-    const client = createApiClients(cluster.nodes.get(leader)!.api, { timeoutMs: 10_000, token: ADMIN_TOKEN.text });
     let outcome: string | undefined;
-    const put = client.kv.put({ key: "held", value: "1" }).then(
+    const put = leaderClient().kv.put({ key, value: "1" }).then(
       () => (outcome = "acknowledged"),
       (error: Error) => (outcome = `failed: ${error.message}`),
     );
-    // For 1.5 s (the window): the follower has the entry (durable) but the leader never hears so.
-    const windowStartMs = Date.now();
-    while (Date.now() - windowStartMs < 1_500) {
-      assert.equal(outcome, undefined, "the write completed while the follower's acknowledgements were lost");
-      const status = await cluster.localStatus(leader);
-      assert.equal(status.role, "leader", "the leader stepped down within the window");
-      assert.equal(status.commit, commitBefore, "the leader committed with its only follower's acknowledgements lost");
-      await sleep(100); // the window's poll interval
-    }
-    const lost = await fired();
+    await heldUncommitted(cluster, leader, commitBefore, () => outcome);
+    const lost = await fired(name);
     assert.ok(lost.fired > 0 && lost.fired === lost.evaluated, JSON.stringify(lost));
-    assert.equal((await cli("clear", "raft.persist.after")).code, 0);
+    assert.equal((await cli("clear", name)).code, 0);
     await put;
     assert.equal(outcome, "acknowledged");
-    assert.equal(await cluster.get(leader, "held"), "1");
+    assert.equal(await cluster.get(leader, key), "1");
+  }
+
+  test("raft.persist.after=return on the follower: its acknowledgements are lost, so a write cannot commit while set; cleared, Raft retransmits and the write completes; with 1*return one Ready's messages are lost and writes still complete", async () => {
+    await cluster.bootstrap([1, 2]);
+    leader = await cluster.waitForLeader([1, 2], 60_000);
+    follower = leader === 1 ? 2 : 1;
+    await cluster.put("warm", "up", 30_000);
+    // The follower has the entry (durable) but the leader never hears so.
+    await heldUntilCleared("raft.persist.after", "held");
 
     // A count: one Ready's messages are lost, then the point is spent; writes complete.
+    const client = leaderClient();
     assert.equal((await cli("set", "raft.persist.after", "1*return")).code, 0);
     for (let i = 0; i < 3; i++) await client.kv.put({ key: `counted-${i}`, value: String(i) });
-    const counted = await fired();
+    const counted = await fired("raft.persist.after");
     assert.equal(counted.fired, 1, JSON.stringify(counted));
     assert.ok(counted.evaluated > 1, JSON.stringify(counted));
     assert.equal((await cli("clear", "raft.persist.after")).code, 0);
     assert.equal(await cluster.get(follower, "counted-2", true), "2");
+  });
+
+  test("net.receive=return on the follower: every message from the leader is dropped, so a write cannot commit while set; cleared, Raft retransmits and the write completes", async () => {
+    leader = await cluster.waitForLeader([1, 2], 60_000);
+    follower = leader === 1 ? 2 : 1;
+    await heldUntilCleared("net.receive", "dropped");
+  });
+
+  test("raft.apply=return is refused on every path (exit 2 from the CLI, InvalidArgument from the API) and nothing is set", async () => {
+    const refused = await cli("set", "raft.apply", "return");
+    assert.equal(refused.code, 2, refused.stderr);
+    assertOneLine(refused.stderr, /raft\.apply takes no return/);
+    const api = createApiClients(cluster.nodes.get(follower)!.api, { timeoutMs: 2_000, token: ADMIN_TOKEN.text });
+    await assert.rejects(api.failpoint.set({ name: "raft.apply", actions: "return" }), (error: Error) => /raft\.apply takes no return/.test(error.message) && /invalid.?argument/i.test(`${(error as { code?: unknown }).code} ${error.message} ${error.name}`));
+    assert.deepEqual((await api.failpoint.list({})).failpoints.filter((p) => p.name === "raft.apply"), []);
+    await cluster.put("applied", "still", 10_000);
   });
 });
