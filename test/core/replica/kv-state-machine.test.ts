@@ -1,6 +1,7 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
+import { createHash } from "node:crypto";
 import { KvStateMachine, decodeKvCommand, encodeKvCommand, validateKvCommand, type KvCommand } from "../../../src/core/replica/kv-state-machine.ts";
 
 const key = fc.string({ minLength: 1, maxLength: 8 });
@@ -37,6 +38,27 @@ describe("kv state machine", () => {
         for (const c of commands) assert.equal(restored.query({ key: c.key }), a.query({ key: c.key }));
       }),
     );
+  });
+
+  test("snapshot bytes are pinned: ASCII, multi-byte and long texts, lists and revisions", () => {
+    // The image is written in place from measured lengths; these bytes were produced by the
+    // earlier encode-each-text writer, so a change of format or a mis-measured text shows here.
+    const kv = new KvStateMachine();
+    const commands: KvCommand[] = [
+      { op: "put", key: "b", value: "plain" },
+      { op: "put", key: "a\u00e9", value: "\u65e5\u672c\u{1f600}".repeat(30) },
+      { op: "put", key: "c", value: "x".repeat(200) },
+      { op: "append", key: "list", value: "one" },
+      { op: "append", key: "list", value: "\u00fc" },
+      { op: "put", key: "b", value: "" },
+    ];
+    commands.forEach((c, i) => kv.apply(i + 1, encodeKvCommand(c)));
+    const image = kv.snapshot();
+    assert.equal(image.length, 666);
+    assert.equal(createHash("sha256").update(image).digest("hex"), "58e01f124c6ea61b435480426228fa960720161e23056bc60529c7853d700a21");
+    const restored = new KvStateMachine();
+    restored.restore(image);
+    assert.deepEqual(restored.snapshot(), image);
   });
 
   test("invalid commands are named before they reach the log", () => {
