@@ -82,6 +82,8 @@ export interface KvEntry {
   readonly createRevision: number;
   readonly modRevision: number;
   readonly version: number;
+  /** The UTF-8 bytes of value, measured once at apply: a snapshot sizes its image without rescanning every text. */
+  readonly valueBytes: number;
   /** Present when the key holds a list (value is then ""). */
   readonly list?: readonly string[];
   /** The UTF-8 bytes of the list's elements (present with list). */
@@ -91,7 +93,6 @@ export interface KvEntry {
 /** One key of a list page. With keysOnly the value is "" and valueBytes still says its size. */
 export interface KvListEntry extends KvEntry {
   readonly key: string;
-  readonly valueBytes: number;
 }
 
 export interface KvListQuery {
@@ -239,14 +240,18 @@ function writeText(bytes: Uint8Array, offset: number, text: string, encoded: Uin
 /** Texts up to this many UTF-16 units are copied with a charCode loop when ASCII (cheaper than an encoder call). */
 const SHORT_TEXT_UNITS_MAX = 64;
 
-/** Writes a well-formed text's UTF-8 length (u32) and bytes at bytes[offset]; returns the new offset. */
-function writeSizedText(bytes: Uint8Array, offset: number, text: string): number {
-  const length = kvTextBytes(text);
+/** Writes `length` (u32, the UTF-8 size of `text` as measured by kvTextBytes) and the text's bytes at bytes[offset]; returns the new offset. */
+function writeSizedText(bytes: Uint8Array, offset: number, text: string, length: number): number {
+  assert(length >= text.length && offset + 4 + length <= bytes.length, "a text fits where it was measured to");
   writeU32(bytes, offset, length);
   const start = offset + 4;
   if (length === text.length && length <= SHORT_TEXT_UNITS_MAX) {
     // UTF-8 and UTF-16 lengths agree only for ASCII; a short one is cheaper to copy than to encode.
-    for (let i = 0; i < length; i++) bytes[start + i] = text.charCodeAt(i);
+    for (let i = 0; i < length; i++) {
+      const unit = text.charCodeAt(i);
+      if (unit >= 0x80) assert(false, "a text measured as ASCII holds a non-ASCII unit");
+      bytes[start + i] = unit;
+    }
   } else {
     const written = encoder.encodeInto(text, bytes.subarray(start, start + length));
     assert(written.read === text.length && written.written === length, "a stored text encodes to its measured length");
@@ -523,7 +528,7 @@ export class KvStateMachine implements StateMachine<KvResult, KvQuery, string> {
     assert(stored?.list === undefined, "a value write never replaces a list");
     if (stored === undefined && this.entries.size >= KV_KEYS_MAX) return { op: "rejected", reason: "too-many-keys", detail: `${KV_KEYS_MAX} keys` };
     write.remember(key, stored);
-    this.entries.set(key, { value, createRevision: stored?.createRevision ?? index, modRevision: index, version: (stored?.version ?? 0) + 1 });
+    this.entries.set(key, { value, valueBytes: kvTextBytes(value), createRevision: stored?.createRevision ?? index, modRevision: index, version: (stored?.version ?? 0) + 1 });
     write.changes.push({ type: "put", key, value, revision: index });
     return undefined;
   }
@@ -539,7 +544,7 @@ export class KvStateMachine implements StateMachine<KvResult, KvQuery, string> {
     if (listBytes > KV_LIST_BYTES_MAX) return { op: "rejected", reason: "list-full", detail: `${key}: a list holds at most ${KV_LIST_BYTES_MAX} bytes of elements, this append makes ${listBytes}` };
     write.remember(key, stored);
     const grown = [...list, value];
-    this.entries.set(key, { value: "", createRevision: stored?.createRevision ?? index, modRevision: index, version: (stored?.version ?? 0) + 1, list: grown, listBytes });
+    this.entries.set(key, { value: "", valueBytes: 0, createRevision: stored?.createRevision ?? index, modRevision: index, version: (stored?.version ?? 0) + 1, list: grown, listBytes });
     write.changes.push({ type: "append", key, value, revision: index });
     assert(grown.length <= KV_LIST_ENTRIES_MAX && listBytes <= KV_LIST_BYTES_MAX, "a list stays within its bounds");
     return grown.length;
@@ -599,7 +604,7 @@ export class KvStateMachine implements StateMachine<KvResult, KvQuery, string> {
     for (const key of keys) {
       if (entries.length >= query.limit) break;
       const entry = this.entries.get(key)!;
-      const valueBytes = kvTextBytes(entry.value);
+      const valueBytes = entry.valueBytes;
       const entryBytes = kvTextBytes(key) + (query.keysOnly ? 0 : valueBytes);
       if (entries.length > 0 && bytes + entryBytes > query.bytesMax) break;
       bytes += entryBytes;
@@ -621,7 +626,7 @@ export class KvStateMachine implements StateMachine<KvResult, KvQuery, string> {
     for (const key of keys) {
       const entry = this.entries.get(key)!;
       size += 4 + kvTextBytes(key) + 24;
-      if (entry.list === undefined) size += 4 + kvTextBytes(entry.value);
+      if (entry.list === undefined) size += 4 + entry.valueBytes;
       else {
         withLists = true;
         size += 4;
@@ -637,13 +642,13 @@ export class KvStateMachine implements StateMachine<KvResult, KvQuery, string> {
     let offset = 12;
     for (const key of keys) {
       const entry = this.entries.get(key)!;
-      offset = writeSizedText(bytes, offset, key);
+      offset = writeSizedText(bytes, offset, key, kvTextBytes(key));
       if (withLists) bytes[offset++] = entry.list === undefined ? 0 : 1;
-      if (entry.list === undefined) offset = writeSizedText(bytes, offset, entry.value);
+      if (entry.list === undefined) offset = writeSizedText(bytes, offset, entry.value, entry.valueBytes);
       else {
         writeU32(bytes, offset, entry.list.length);
         offset += 4;
-        for (const element of entry.list) offset = writeSizedText(bytes, offset, element);
+        for (const element of entry.list) offset = writeSizedText(bytes, offset, element, kvTextBytes(element));
       }
       writeU64(view, offset, entry.createRevision);
       writeU64(view, offset + 8, entry.modRevision);
@@ -715,14 +720,15 @@ export class KvStateMachine implements StateMachine<KvResult, KvQuery, string> {
       } else {
         value = take();
       }
+      const valueBytes = kvTextBytes(value);
       if (withRevisions) {
         const createRevision = revision();
         const modRevision = revision();
         const version = revision();
         assert(createRevision <= modRevision, "a key is created before it is last modified");
-        this.entries.set(key, list === undefined ? { value, createRevision, modRevision, version } : { value, createRevision, modRevision, version, list, listBytes });
+        this.entries.set(key, list === undefined ? { value, valueBytes, createRevision, modRevision, version } : { value, valueBytes, createRevision, modRevision, version, list, listBytes });
       } else {
-        this.entries.set(key, { value, createRevision: 0, modRevision: 0, version: 0 });
+        this.entries.set(key, { value, valueBytes, createRevision: 0, modRevision: 0, version: 0 });
       }
       previous = key;
     }

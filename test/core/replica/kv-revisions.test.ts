@@ -41,7 +41,7 @@ function modelApply(model: Map<string, KvEntry>, index: number, c: KvCommand): v
       // A cas whose compare fails, or a create of a present key, changes nothing; otherwise it is a write like a put.
       if (c.op === "cas" && (stored?.value ?? "") !== c.expected) return;
       if (c.op === "create" && stored !== undefined) return;
-      model.set(c.key, { value: c.value, createRevision: stored?.createRevision ?? index, modRevision: index, version: (stored?.version ?? 0) + 1 });
+      model.set(c.key, { value: c.value, valueBytes: Buffer.byteLength(c.value), createRevision: stored?.createRevision ?? index, modRevision: index, version: (stored?.version ?? 0) + 1 });
       return;
   }
 }
@@ -93,14 +93,14 @@ describe("kv revisions", () => {
   test("an empty value is a stored value: found, with revisions; a delete makes it absent again and a new put starts at version 1", () => {
     const kv = new KvStateMachine();
     kv.apply(3, encodeKvCommand({ op: "put", key: "k", value: "" }));
-    assert.deepEqual(kv.entry("k"), { value: "", createRevision: 3, modRevision: 3, version: 1 });
+    assert.deepEqual(kv.entry("k"), { value: "", valueBytes: 0, createRevision: 3, modRevision: 3, version: 1 });
     kv.apply(5, encodeKvCommand({ op: "put", key: "k", value: "v" }));
-    assert.deepEqual(kv.entry("k"), { value: "v", createRevision: 3, modRevision: 5, version: 2 });
+    assert.deepEqual(kv.entry("k"), { value: "v", valueBytes: 1, createRevision: 3, modRevision: 5, version: 2 });
     assert.deepEqual(kv.apply(6, encodeKvCommand({ op: "delete", key: "k" })), { op: "delete", deleted: 1, more: false });
     assert.equal(kv.entry("k"), undefined);
     assert.deepEqual(kv.apply(7, encodeKvCommand({ op: "delete", key: "k" })), { op: "delete", deleted: 0, more: false });
     kv.apply(8, encodeKvCommand({ op: "cas", key: "k", expected: "", value: "w" }));
-    assert.deepEqual(kv.entry("k"), { value: "w", createRevision: 8, modRevision: 8, version: 1 });
+    assert.deepEqual(kv.entry("k"), { value: "w", valueBytes: 1, createRevision: 8, modRevision: 8, version: 1 });
   });
 
   test("create writes only an absent key: an empty value is present, so a create over it fails; a cas from \"\" matches both", () => {
@@ -108,7 +108,7 @@ describe("kv revisions", () => {
     assert.deepEqual(kv.apply(1, encodeKvCommand({ op: "create", key: "k", value: "" })), { op: "cas", swapped: true, current: "" });
     assert.deepEqual(kv.apply(2, encodeKvCommand({ op: "create", key: "k", value: "v" })), { op: "cas", swapped: false, current: "" });
     assert.deepEqual(kv.apply(3, encodeKvCommand({ op: "cas", key: "k", expected: "", value: "w" })), { op: "cas", swapped: true, current: "w" });
-    assert.deepEqual(kv.entry("k"), { value: "w", createRevision: 1, modRevision: 3, version: 2 });
+    assert.deepEqual(kv.entry("k"), { value: "w", valueBytes: 1, createRevision: 1, modRevision: 3, version: 2 });
   });
 
   test("a prefix delete removes at most its bound, the first keys in key order, and says more remain", () => {
@@ -161,12 +161,12 @@ describe("kv revisions", () => {
       ["empty", ""],
       ["é", "ü"],
     ]));
-    assert.deepEqual(kv.entry("k"), { value: "v", createRevision: 0, modRevision: 0, version: 0 });
-    assert.deepEqual(kv.entry("empty"), { value: "", createRevision: 0, modRevision: 0, version: 0 });
+    assert.deepEqual(kv.entry("k"), { value: "v", valueBytes: 1, createRevision: 0, modRevision: 0, version: 0 });
+    assert.deepEqual(kv.entry("empty"), { value: "", valueBytes: 0, createRevision: 0, modRevision: 0, version: 0 });
     assert.equal(kv.query({ key: "é" }), "ü");
     // The next write counts on from the unknown version.
     kv.apply(9, encodeKvCommand({ op: "put", key: "k", value: "w" }));
-    assert.deepEqual(kv.entry("k"), { value: "w", createRevision: 0, modRevision: 9, version: 1 });
+    assert.deepEqual(kv.entry("k"), { value: "w", valueBytes: 1, createRevision: 0, modRevision: 9, version: 1 });
     // And it is written back in the current format, which restores to the same state.
     const again = new KvStateMachine();
     again.restore(kv.snapshot());
@@ -186,6 +186,6 @@ describe("kv revisions", () => {
     const node = new NodeStateMachine();
     node.restore(old);
     assert.equal(node.value("greeting"), "hello");
-    assert.deepEqual(node.entry("greeting"), { value: "hello", createRevision: 0, modRevision: 0, version: 0 });
+    assert.deepEqual(node.entry("greeting"), { value: "hello", valueBytes: 5, createRevision: 0, modRevision: 0, version: 0 });
   });
 });
