@@ -27,17 +27,16 @@ export const systemWallClock: WallClock = unfaultedClocks.wall;
 interface PendingTimer {
   timeout: NodeJS.Timeout;
   readonly callback: () => void;
-  readonly delayMs: number;
-  /** The monotonic reading it is due at; undefined when armed with no drift in force (setTimeout alone measures it). */
-  dueUs: number | undefined;
+  /** The monotonic reading it is due at: it never fires before the node's clock reads this. */
+  readonly dueUs: number;
 }
 
 /**
  * setTimeout behind numeric handles; cancel of an unknown or fired handle is a no-op. Delays are
- * measured on the node's monotonic clock: with no drift, setTimeout's own (one branch); with a
- * drift, the real delay is scaled to it and the timer never fires before its monotonic due time.
- * When the drift changes, every pending timer is re-armed on the new rate: one armed with no
- * drift has no recorded due time and waits its whole delay again from the change (late, never early).
+ * measured on the node's monotonic clock: each timer records the reading it is due at, its real
+ * delay is scaled to the drift in force, and it never fires before that reading (a setTimeout that
+ * fires early is re-armed for the rest). When the drift changes, every pending timer is re-armed
+ * for what is left of its delay at the new rate.
  */
 export class SystemTimers implements Timers {
   private readonly pending = new Map<TimerHandle, PendingTimer>();
@@ -51,12 +50,8 @@ export class SystemTimers implements Timers {
   after(delayMs: number, callback: () => void): TimerHandle {
     assert(delayMs >= 0 && Number.isFinite(delayMs), () => `timer delay must be finite and >= 0, got ${delayMs}`);
     const handle = this.nextHandle++;
-    if (this.clocks.driftPpm === 0) {
-      this.pending.set(handle, { timeout: setTimeout(() => this.fire(handle), delayMs), callback, delayMs, dueUs: undefined });
-    } else {
-      const dueUs = this.clocks.monotonic.nowUs() + Math.ceil(delayMs * 1000);
-      this.pending.set(handle, { timeout: this.armUntil(handle, dueUs), callback, delayMs, dueUs });
-    }
+    const dueUs = this.clocks.monotonic.nowUs() + Math.ceil(delayMs * 1000);
+    this.pending.set(handle, { timeout: this.armUntil(handle, dueUs), callback, dueUs });
     return handle;
   }
 
@@ -76,8 +71,9 @@ export class SystemTimers implements Timers {
   private fire(handle: TimerHandle): void {
     const timer = this.pending.get(handle);
     assert(timer !== undefined, "a timer fired after it was cancelled");
-    // setTimeout counts whole milliseconds of the event loop's clock: never before the monotonic due time.
-    if (timer.dueUs !== undefined && this.clocks.monotonic.nowUs() < timer.dueUs) {
+    // setTimeout counts whole milliseconds of the event loop's cached clock, so it can fire up to a
+    // millisecond before performance.now() reaches the delay: never before the monotonic due time.
+    if (this.clocks.monotonic.nowUs() < timer.dueUs) {
       timer.timeout = this.armUntil(handle, timer.dueUs);
       return;
     }
@@ -94,9 +90,9 @@ export class SystemTimers implements Timers {
   private rearmAll(): void {
     const nowUs = this.clocks.monotonic.nowUs();
     for (const [handle, timer] of this.pending) {
+      assert(timer.dueUs >= 0, "a pending timer has a due time");
       clearTimeout(timer.timeout);
-      timer.dueUs ??= nowUs + Math.ceil(timer.delayMs * 1000);
-      timer.timeout = this.armUntil(handle, timer.dueUs);
+      timer.timeout = this.armUntil(handle, Math.max(timer.dueUs, nowUs));
     }
   }
 
