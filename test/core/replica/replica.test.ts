@@ -4,8 +4,9 @@
 import { runQueueUntil } from "../../support/simulated-time.ts";
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
+import fc from "fast-check";
 import { decodePeerPayload } from "../../../src/core/wire/codec.ts";
-import { defaultRaftTuning, type CommandOutcome, type ReplicaOptions } from "../../../src/core/replica/replica.ts";
+import { defaultRaftTuning, nextSnapshotIndex, type CommandOutcome, type ReplicaOptions } from "../../../src/core/replica/replica.ts";
 import { encodeKvCommand } from "../../../src/core/replica/kv-state-machine.ts";
 import type { NodeResult, NodeStateMachine } from "../../../src/core/replica/node-state-machine.ts";
 import { createNodeProcess, type NodeReplica } from "../../../src/core/replica/node-process.ts";
@@ -312,5 +313,47 @@ describe("replica driver", () => {
     const digest = (id: NodeId) => cluster.machines.get(id)!.snapshot().join(",");
     assert.equal(digest(1), digest(2));
     assert.equal(digest(2), digest(3));
+  });
+
+  test("the nodes of a cluster snapshot at different entries: each on its own grid, every snapshotEveryEntries", () => {
+    const cluster = new MiniCluster([1, 2, 3]);
+    cluster.runUntil(() => cluster.leader() !== undefined, 5_000);
+    const leader = cluster.leader()!;
+    // One write at a time, so the applied index passes every index and a snapshot lands exactly on its grid.
+    for (let i = 0; i < 45; i++) {
+      const outcome = cluster.submit(leader, `k${i % 3}`, `v${i}`);
+      cluster.runUntil(() => outcome() !== undefined, 5_000);
+      assert.equal(outcome()!.status, "ok");
+    }
+    cluster.runUntil(() => cluster.ids.every((id) => cluster.replicas.get(id)!.status().raft.snapshotIndex > 0), 5_000);
+    const taken = cluster.ids.map((id) => cluster.replicas.get(id)!.status().raft.snapshotIndex);
+    assert.equal(new Set(taken).size, 3, `snapshot indexes ${taken.join(", ")}`);
+    for (const [i, id] of cluster.ids.entries()) {
+      assert.ok(taken[i]! >= options.snapshotEveryEntries, `node ${id} snapshotted at ${taken[i]}, before ${options.snapshotEveryEntries} entries`);
+      assert.equal(taken[i]! % options.snapshotEveryEntries, nextSnapshotIndex(0, id, options.snapshotEveryEntries) % options.snapshotEveryEntries, `node ${id} snapshots on its grid`);
+    }
+  });
+});
+
+describe("the snapshot grid (nextSnapshotIndex)", () => {
+  test("at least every entries past the last snapshot, under twice that, on the node's grid; node 1's is every multiple of every", () => {
+    fc.assert(
+      fc.property(fc.nat(1_000_000), fc.integer({ min: 1, max: 1_000 }), fc.integer({ min: 1, max: 100_000 }), (snapshotIndex, nodeId, every) => {
+        const next = nextSnapshotIndex(snapshotIndex, nodeId, every);
+        if (next < snapshotIndex + every || next >= snapshotIndex + 2 * every) return false;
+        // On the grid: the next one after it is exactly every later.
+        if (nextSnapshotIndex(next, nodeId, every) !== next + every) return false;
+        return nodeId !== 1 || next % every === 0;
+      }),
+      { numRuns: 2_000 },
+    );
+  });
+
+  test("three nodes at the default interval sit at least a fifth of an interval apart", () => {
+    const every = 10_000;
+    const phases = [1, 2, 3].map((id) => nextSnapshotIndex(0, id, every) % every).sort((a, b) => a - b);
+    assert.deepEqual(phases, [0, 2_360, 6_180]);
+    const gaps = [phases[1]! - phases[0]!, phases[2]! - phases[1]!, every + phases[0]! - phases[2]!];
+    assert.ok(Math.min(...gaps) >= every / 5, `gaps ${gaps.join(", ")}`);
   });
 });
