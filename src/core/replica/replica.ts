@@ -904,7 +904,7 @@ export class Replica<Result, Query, QueryResult> {
  */
 export function nextSnapshotIndex(snapshotIndex: number, nodeId: NodeId, every: number): number {
   assert(Number.isSafeInteger(snapshotIndex) && snapshotIndex >= 0 && Number.isSafeInteger(nodeId) && nodeId >= 1, "snapshot grid inputs");
-  assert(Number.isSafeInteger(every) && every >= 1 && every <= 2 ** 26, () => `snapshot interval ${every} outside 1..2^26`);
+  assert(Number.isSafeInteger(every) && every >= 1 && every <= 67_108_864, () => `snapshot interval ${every} outside 1..2^26 (67,108,864)`);
   const step = Math.floor((every * 618) / 1000);
   const phase = (((nodeId - 1) % every) * step) % every;
   const earliest = snapshotIndex + every;
