@@ -51,6 +51,7 @@ export class SystemTimers implements Timers {
     assert(delayMs >= 0 && Number.isFinite(delayMs), () => `timer delay must be finite and >= 0, got ${delayMs}`);
     const handle = this.nextHandle++;
     const dueUs = this.clocks.monotonic.nowUs() + Math.ceil(delayMs * 1000);
+    assert(Number.isSafeInteger(dueUs), () => `timer due time ${dueUs} is not an integer of microseconds`);
     this.pending.set(handle, { timeout: this.armUntil(handle, dueUs), callback, dueUs });
     return handle;
   }
@@ -88,11 +89,10 @@ export class SystemTimers implements Timers {
   }
 
   private rearmAll(): void {
-    const nowUs = this.clocks.monotonic.nowUs();
+    // armUntil measures what is left from now, so a timer already due fires at once.
     for (const [handle, timer] of this.pending) {
-      assert(timer.dueUs >= 0, "a pending timer has a due time");
       clearTimeout(timer.timeout);
-      timer.timeout = this.armUntil(handle, Math.max(timer.dueUs, nowUs));
+      timer.timeout = this.armUntil(handle, timer.dueUs);
     }
   }
 
